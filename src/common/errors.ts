@@ -1,0 +1,126 @@
+/**
+ * Blixard's typed errors. Every layer throws these; the API maps each code to one HTTP status
+ * and the CLI maps it to one exit code, both from {@link ERROR_CODES}, so a code means the same
+ * thing wherever it surfaces.
+ */
+
+/** The stable code of each error, with the HTTP status and CLI exit code it maps to. */
+export const ERROR_CODES = {
+  NOT_LEADER: { httpStatus: 421, exitCode: 10 },
+  TIMEOUT: { httpStatus: 504, exitCode: 11 },
+  CANCELLED: { httpStatus: 499, exitCode: 12 },
+  OVERLOADED: { httpStatus: 429, exitCode: 13 },
+  TOO_LARGE: { httpStatus: 413, exitCode: 14 },
+  INVALID_ARGUMENT: { httpStatus: 400, exitCode: 2 },
+  NOT_FOUND: { httpStatus: 404, exitCode: 3 },
+  CONFLICT: { httpStatus: 409, exitCode: 4 },
+  UNAVAILABLE: { httpStatus: 503, exitCode: 15 },
+  STORAGE_CORRUPT: { httpStatus: 500, exitCode: 16 },
+  INTERNAL: { httpStatus: 500, exitCode: 70 },
+} as const satisfies Record<string, { httpStatus: number; exitCode: number }>;
+
+/** One of Blixard's stable error codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The base of every error Blixard raises on purpose. `code` is stable across versions and is
+ * what callers branch on; the message is for people and says what to do.
+ */
+export abstract class BlixardError extends Error {
+  abstract readonly code: ErrorCode;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+
+  /** The JSON shape used on the wire: `{code, message}`. */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Where the leader can be reached, as far as this node knows. */
+export interface LeaderHint {
+  /** The leader's raft node id. */
+  readonly id: number;
+  /** The leader's client address (a URL string), when known. */
+  readonly address?: string;
+}
+
+/** The request must go to the leader; `leaderHint` says where it is, when known. */
+export class NotLeaderError extends BlixardError {
+  readonly code = "NOT_LEADER";
+  constructor(readonly leaderHint?: LeaderHint) {
+    super(
+      leaderHint === undefined
+        ? "not the leader; no leader is known yet, retry shortly"
+        : `not the leader; try node ${leaderHint.id}${leaderHint.address === undefined ? "" : ` at ${leaderHint.address}`}`,
+    );
+  }
+}
+
+/** The operation did not finish in time; its outcome is unknown and a retry must be idempotent. */
+export class TimeoutError extends BlixardError {
+  readonly code = "TIMEOUT";
+}
+
+/** The caller cancelled the operation (an `AbortSignal` fired); its outcome is unknown. */
+export class CancelledError extends BlixardError {
+  readonly code = "CANCELLED";
+}
+
+/** A bound was reached (queue, inflight bytes, pending proposals); back off and retry. */
+export class OverloadedError extends BlixardError {
+  readonly code = "OVERLOADED";
+}
+
+/** The input exceeds a size limit; it will never be accepted as it is. */
+export class TooLargeError extends BlixardError {
+  readonly code = "TOO_LARGE";
+}
+
+/** The input is malformed or out of range; fix the request. */
+export class InvalidArgumentError extends BlixardError {
+  readonly code = "INVALID_ARGUMENT";
+}
+
+/** The named thing does not exist. */
+export class NotFoundError extends BlixardError {
+  readonly code = "NOT_FOUND";
+}
+
+/** The request conflicts with the current state (a failed compare-and-set, a change in progress). */
+export class ConflictError extends BlixardError {
+  readonly code = "CONFLICT";
+}
+
+/** The service cannot serve this now (no quorum, shutting down, transfer in progress); retry later. */
+export class UnavailableError extends BlixardError {
+  readonly code = "UNAVAILABLE";
+}
+
+/** Durable data failed its checksum or is malformed; the node stops rather than serve bad data. */
+export class StorageCorruptError extends BlixardError {
+  readonly code = "STORAGE_CORRUPT";
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    reason: string,
+  ) {
+    super(
+      `storage corrupt in ${file} at offset ${offset}: ${reason}; ` +
+        "restore this node's data directory from a healthy replica",
+    );
+  }
+}
+
+/** A bug: an invariant that must always hold did not. Never caught to carry on. */
+export class InternalError extends BlixardError {
+  readonly code = "INTERNAL";
+}
+
+/** True if `value` is a Blixard error (of any code). */
+export function isBlixardError(value: unknown): value is BlixardError {
+  return value instanceof BlixardError;
+}

@@ -1,0 +1,3 @@
+export * from "./errors.js";
+export * from "./assert.js";
+export * from "./random.js";

@@ -1,0 +1,5 @@
+/**
+ * The real platform: the one place where Blixard touches the clock, randomness, the file system
+ * and the network. Only composition roots (the CLI) import it; the simulator replaces it.
+ */
+export { randomSeed } from "./seed.js";

@@ -1,0 +1,37 @@
+import { readFileSync } from "node:fs";
+import { ESLint } from "eslint";
+import { describe, expect, it } from "vitest";
+
+const fixture = readFileSync(new URL("../fixtures/nondeterministic.ts", import.meta.url), "utf8");
+
+async function lintAs(filePath: string, code: string): Promise<string[]> {
+  const eslint = new ESLint();
+  const [result] = await eslint.lintText(code, { filePath });
+  return (result?.messages ?? []).map((m) => `${m.line}:${m.ruleId ?? "parse"}`);
+}
+
+describe("determinism lint rule (src/raft, src/statemachine, the scheduler)", () => {
+  for (const folder of ["src/raft", "src/statemachine", "src/orchestrator/scheduler"]) {
+    it(`rejects clock, timers, randomness, process, node: and platform imports in ${folder}`, async () => {
+      const messages = await lintAs(`${folder}/fixture.ts`, fixture);
+      expect(messages).toEqual([
+        "2:no-restricted-imports",
+        "3:no-restricted-imports",
+        "5:no-restricted-globals",
+        "6:no-restricted-properties",
+        "7:no-restricted-globals",
+        "8:no-restricted-globals",
+      ]);
+    });
+  }
+
+  it("rejects access through globalThis", async () => {
+    const messages = await lintAs("src/raft/x.ts", "export const t = globalThis.Date.now();\n");
+    expect(messages).toEqual(["1:no-restricted-properties"]);
+  });
+
+  it("allows the same code in the runtime, which gets time through its Clock port", async () => {
+    const messages = await lintAs("src/node/fixture.ts", "export const now = Date.now();\n");
+    expect(messages).toEqual([]);
+  });
+});
