@@ -1,0 +1,640 @@
+import { invariant } from "../common/assert.js";
+import {
+  InvalidArgumentError,
+  isBlixardError,
+  NotLeaderError,
+  OverloadedError,
+  TooLargeError,
+  UnavailableError,
+} from "../common/errors.js";
+import type { Random } from "../common/random.js";
+import type { RaftConfig, RaftLogger } from "../raft/config.js";
+import { SILENT_LOGGER } from "../raft/config.js";
+import { decodeConfChange } from "../raft/conf-change-codec.js";
+import { canSendBeforePersist, RawNode, type RaftStatus, type Ready } from "../raft/rawnode.js";
+import {
+  ConfChangeTransition,
+  ConfChangeType,
+  EntryType,
+  NONE,
+  Role,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+} from "../raft/types.js";
+import type { StateMachine } from "../statemachine/state-machine.js";
+import type { LogStore } from "../storage/log-store.js";
+import { Operation, type OperationOptions } from "./operation.js";
+import type { Clock, TimerHandle, Transport } from "./ports.js";
+import { ReadBatcher } from "./read-batcher.js";
+
+/** Options of a {@link RaftNode}. */
+export interface RaftNodeOptions<Result> {
+  readonly id: NodeId;
+  readonly logStore: LogStore;
+  readonly stateMachine: StateMachine<Result>;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Options passed to the consensus core (id, storage, random and applied are set here). */
+  readonly raft?: Partial<Omit<RaftConfig, "id" | "storage" | "random" | "applied" | "logger">>;
+  /** Milliseconds per raft tick. Default 100 (with 10 election ticks: a 1–2 s election timeout). */
+  readonly tickIntervalMs?: number;
+  /** Default timeout of proposals, reads and membership changes. Default 5000 ms. */
+  readonly operationTimeoutMs?: number;
+  /** Proposals waiting to be applied, at most; past it `propose` fails with OVERLOADED. Default 4096. */
+  readonly maxPendingProposals?: number;
+  /** Largest command accepted, in bytes; larger ones fail with TOO_LARGE. Default 1 MiB. */
+  readonly maxCommandSizeBytes?: number;
+  /** Take a snapshot after this many applied entries. Default 10000. */
+  readonly snapshotEveryEntries?: number;
+  /** Entries kept in the log behind a snapshot, so slow followers need no snapshot. Default 1000. */
+  readonly snapshotTrailingEntries?: number;
+  /** A learner is promoted only when at most this many entries behind the leader. Default 100. */
+  readonly promotionMaxLagEntries?: number;
+  /** Called once if the node stops on a fatal error (storage corruption, a bug). */
+  readonly onFatal?: (error: Error) => void;
+  readonly logger?: RaftLogger;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  /** Resolved with the state machine's result, or the new ConfState for a membership change. */
+  readonly operation: Operation<unknown>;
+}
+
+interface QueuedProposal<Result> {
+  readonly data: Uint8Array;
+  readonly operation: Operation<Result>;
+}
+
+const RUNTIME_DEFAULTS = Object.freeze({
+  tickIntervalMs: 100,
+  operationTimeoutMs: 5000,
+  maxPendingProposals: 4096,
+  maxCommandSizeBytes: 1024 * 1024,
+  snapshotEveryEntries: 10_000,
+  snapshotTrailingEntries: 1000,
+  promotionMaxLagEntries: 100,
+});
+
+/** The node's state for operators: the core's status plus the runtime's. */
+export interface RaftNodeStatus extends RaftStatus {
+  readonly pendingProposals: number;
+  readonly snapshotIndex: number;
+  readonly stopped: boolean;
+}
+
+/**
+ * The runtime that drives one consensus core: clock ticks → `tick`, transport → `step`,
+ * `Ready` → persist, send, apply, `advance`. It turns proposals into promises resolved with the
+ * state machine's result, serves linearizable reads through ReadIndex (concurrent reads share
+ * one round), changes membership, takes snapshots and compacts the log, and recovers from its
+ * log store on start. All I/O goes through the ports, so the simulator runs it unchanged.
+ *
+ * Proposals are accepted on the leader only; elsewhere they fail with NOT_LEADER carrying the
+ * leader's id, and the API layer forwards them.
+ */
+export class RaftNode<Result = unknown> {
+  readonly id: NodeId;
+  private readonly raw: RawNode;
+  private readonly options: RaftNodeOptions<Result>;
+  private readonly logger: RaftLogger;
+  private readonly clock: Clock;
+  private readonly tickIntervalMs: number;
+  private readonly operationTimeoutMs: number;
+  private readonly maxPendingProposals: number;
+  private readonly maxCommandSizeBytes: number;
+  private readonly snapshotEveryEntries: number;
+  private readonly snapshotTrailingEntries: number;
+  private readonly promotionMaxLagEntries: number;
+
+  /** Proposals appended to the leader's log, by log index. */
+  private readonly pending = new Map<number, PendingProposal>();
+  /** Proposals accepted by `propose` and not yet handed to the core (batched per turn). */
+  private queued: QueuedProposal<Result>[] = [];
+  private flushScheduled = false;
+  private readonly reads: ReadBatcher<StateMachine<Result>>;
+  /** Leadership transfers waiting to see their transferee lead. */
+  private readonly transfers = new Map<Operation<void>, NodeId>();
+
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private processing = false;
+  private stopped = false;
+  private fatal: Error | undefined;
+  private tickTimer: TimerHandle | undefined;
+
+  /**
+   * Builds the node and recovers it from its log store: the newest snapshot is restored into
+   * the state machine and only later entries will be replayed. Call {@link start} to run it.
+   * @throws InvalidArgumentError on bad options.
+   */
+  constructor(options: RaftNodeOptions<Result>) {
+    this.options = options;
+    this.id = options.id;
+    this.clock = options.clock;
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.tickIntervalMs = options.tickIntervalMs ?? RUNTIME_DEFAULTS.tickIntervalMs;
+    this.operationTimeoutMs = options.operationTimeoutMs ?? RUNTIME_DEFAULTS.operationTimeoutMs;
+    this.maxPendingProposals = options.maxPendingProposals ?? RUNTIME_DEFAULTS.maxPendingProposals;
+    this.maxCommandSizeBytes = options.maxCommandSizeBytes ?? RUNTIME_DEFAULTS.maxCommandSizeBytes;
+    this.snapshotEveryEntries =
+      options.snapshotEveryEntries ?? RUNTIME_DEFAULTS.snapshotEveryEntries;
+    this.snapshotTrailingEntries =
+      options.snapshotTrailingEntries ?? RUNTIME_DEFAULTS.snapshotTrailingEntries;
+    this.promotionMaxLagEntries =
+      options.promotionMaxLagEntries ?? RUNTIME_DEFAULTS.promotionMaxLagEntries;
+    for (const [name, value] of Object.entries({
+      tickIntervalMs: this.tickIntervalMs,
+      operationTimeoutMs: this.operationTimeoutMs,
+      maxPendingProposals: this.maxPendingProposals,
+      maxCommandSizeBytes: this.maxCommandSizeBytes,
+      snapshotEveryEntries: this.snapshotEveryEntries,
+    })) {
+      if (!Number.isSafeInteger(value) || value <= 0) {
+        throw new InvalidArgumentError(`runtime option ${name} must be a positive integer`);
+      }
+    }
+
+    // Restart recovery: restore the newest snapshot, then let the core replay what follows.
+    const snapshot = options.logStore.snapshot();
+    this.snapshotIndex = snapshot.metadata.index;
+    if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
+    this.appliedIndex = snapshot.metadata.index;
+
+    this.raw = new RawNode({
+      ...options.raft,
+      id: options.id,
+      storage: options.logStore,
+      random: options.random,
+      applied: this.appliedIndex,
+      logger: this.logger,
+      // The runtime refuses proposals on followers with a leader hint instead.
+      disableProposalForwarding: true,
+    });
+    this.reads = new ReadBatcher<StateMachine<Result>>({
+      nodeId: this.id,
+      clock: this.clock,
+      retryAfterMs: this.tickIntervalMs * (options.raft?.electionTicks ?? 10) * 2,
+      requestReadIndex: (context) => {
+        this.raw.readIndex(context);
+        this.scheduleProcessing();
+      },
+    });
+  }
+
+  /** Starts ticking and listening to peers. */
+  start(): void {
+    invariant(this.tickTimer === undefined && !this.stopped, "node already started or stopped");
+    this.options.transport.listen({
+      onMessages: (messages) => this.receive(messages),
+      onUnreachable: (peer) => {
+        if (this.stopped) return;
+        this.raw.reportUnreachable(peer);
+        this.scheduleProcessing();
+      },
+    });
+    this.scheduleTick();
+    this.scheduleProcessing();
+  }
+
+  private scheduleTick(): void {
+    this.tickTimer = this.clock.setTimer(this.tickIntervalMs, () => {
+      if (this.stopped) return;
+      this.guard(() => this.raw.tick());
+      this.scheduleTick();
+      this.scheduleProcessing();
+    });
+  }
+
+  private receive(messages: readonly Message[]): void {
+    if (this.stopped) return;
+    this.guard(() => {
+      for (const m of messages) this.raw.step(m);
+    });
+    this.scheduleProcessing();
+  }
+
+  /** Runs `fn` against the core; an exception there is a bug or corruption: stop loudly. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The Ready loop
+
+  private scheduleProcessing(): void {
+    if (this.processing || this.stopped) return;
+    this.processing = true;
+    void Promise.resolve().then(() => this.processLoop());
+  }
+
+  private async processLoop(): Promise<void> {
+    try {
+      while (!this.stopped && this.raw.hasReady()) {
+        await this.handleReady(this.raw.ready());
+      }
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.processing = false;
+    }
+    if (!this.stopped && this.raw.hasReady()) this.scheduleProcessing();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const transport = this.options.transport;
+    // A leader's appends and heartbeats go out while its own write is in flight; votes and
+    // acknowledgements wait until what they promise is durable.
+    const later: Message[] = [];
+    if (rd.messages.length > 0) {
+      const early: Message[] = [];
+      for (const m of rd.messages) (canSendBeforePersist(m) ? early : later).push(m);
+      if (early.length > 0) transport.send(early);
+    }
+    if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) {
+      await this.options.logStore.save(
+        {
+          entries: rd.entries,
+          ...(rd.hardState === undefined ? {} : { hardState: rd.hardState }),
+          ...(rd.snapshot === undefined ? {} : { snapshot: rd.snapshot }),
+        },
+        { sync: rd.mustSync || rd.snapshot !== undefined },
+      );
+    }
+    if (this.stopped) return;
+    if (later.length > 0) transport.send(later);
+
+    if (rd.snapshot !== undefined) {
+      this.options.stateMachine.restore(rd.snapshot.data);
+      this.appliedIndex = rd.snapshot.metadata.index;
+      this.snapshotIndex = rd.snapshot.metadata.index;
+      this.logger.info("installed snapshot from leader", { index: this.appliedIndex });
+    }
+    for (const entry of rd.committedEntries) this.applyEntry(entry);
+    for (const rs of rd.readStates) this.reads.onReadState(rs);
+    this.raw.advance();
+
+    if (rd.softState !== undefined) this.onSoftState();
+    this.reads.serve(this.appliedIndex, this.options.stateMachine);
+    await this.maybeSnapshot();
+  }
+
+  private applyEntry(entry: Entry): void {
+    invariant(
+      entry.index === this.appliedIndex + 1,
+      () => `applying index ${entry.index} after ${this.appliedIndex}`,
+    );
+    let result: Result | ConfState | undefined;
+    if (entry.type === EntryType.ConfChange) {
+      result = this.raw.applyConfChange(decodeConfChange(entry.data));
+      this.logger.info("configuration changed", { index: entry.index, config: result });
+    } else if (entry.data.length > 0) {
+      result = this.options.stateMachine.apply({
+        index: entry.index,
+        term: entry.term,
+        data: entry.data,
+      });
+    }
+    this.appliedIndex = entry.index;
+
+    const pending = this.pending.get(entry.index);
+    if (pending === undefined) return;
+    if (pending.term === entry.term) {
+      pending.operation.resolve(result);
+    } else {
+      // Another leader's entry took this index: ours was never committed (log matching), so
+      // retrying cannot apply the command twice.
+      pending.operation.reject(
+        new UnavailableError("the proposal was lost in a leader change and not applied; retry"),
+      );
+    }
+  }
+
+  private onSoftState(): void {
+    const leader = this.raw.raft.lead;
+    for (const [operation, transferee] of this.transfers) {
+      if (leader === transferee) operation.resolve();
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries) return;
+    const index = this.appliedIndex;
+    const data = this.options.stateMachine.snapshot();
+    const confState = this.raw.raft.trk.confState();
+    await this.options.logStore.saveSnapshot(index, confState, data);
+    this.snapshotIndex = index;
+    const compactTo = index - this.snapshotTrailingEntries;
+    if (compactTo > this.options.logStore.firstIndex()) {
+      await this.options.logStore.compact(compactTo);
+    }
+    this.logger.info("took snapshot", { index, compactedTo: compactTo });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Operations
+
+  private checkUsable(): void {
+    if (this.fatal !== undefined) {
+      throw new UnavailableError(`node stopped on a fatal error: ${this.fatal.message}`);
+    }
+    if (this.stopped) throw new UnavailableError("node is stopped");
+  }
+
+  private notLeader(): NotLeaderError {
+    const leader = this.raw.raft.lead;
+    return leader === NONE ? new NotLeaderError() : new NotLeaderError({ id: leader });
+  }
+
+  private newOperation<T>(
+    what: string,
+    options: OperationOptions,
+    onSettle: () => void,
+  ): Operation<T> {
+    return new Operation<T>({
+      clock: this.clock,
+      timeoutMs: options.timeoutMs ?? this.operationTimeoutMs,
+      signal: options.signal,
+      what,
+      onSettle,
+    });
+  }
+
+  /**
+   * Proposes a command; resolves with the state machine's result once it is applied here.
+   * Proposals made in the same turn of the event loop go to the core as one batch.
+   * @throws NotLeaderError (with the leader's id when known), TooLargeError, OverloadedError,
+   *   UnavailableError (stopping, transfer in progress, lost in a leader change),
+   *   TimeoutError, CancelledError.
+   */
+  propose(command: Uint8Array, options: OperationOptions = {}): Promise<Result> {
+    try {
+      this.checkUsable();
+      if (command.byteLength === 0) {
+        throw new InvalidArgumentError("a command must not be empty");
+      }
+      if (command.byteLength > this.maxCommandSizeBytes) {
+        throw new TooLargeError(
+          `command of ${command.byteLength} bytes exceeds the limit of ${this.maxCommandSizeBytes} bytes`,
+        );
+      }
+      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      if (this.pending.size + this.queued.length >= this.maxPendingProposals) {
+        throw new OverloadedError(
+          `${this.maxPendingProposals} proposals are already pending; back off and retry`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const operation = this.newOperation<Result>("proposal", options, () => undefined);
+    this.queued.push({ data: command, operation });
+    this.scheduleFlush();
+    return operation.promise;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    void Promise.resolve().then(() => {
+      this.flushScheduled = false;
+      this.flushProposals();
+    });
+  }
+
+  private flushProposals(): void {
+    const batch = this.queued.filter((q) => !q.operation.done);
+    this.queued = [];
+    if (batch.length === 0 || this.stopped) return;
+    let placed: { term: number; index: number } | undefined;
+    try {
+      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      placed = this.raw.propose(...batch.map((q) => q.data));
+    } catch (error) {
+      for (const q of batch) q.operation.reject(asError(error));
+      return;
+    }
+    invariant(placed !== undefined, "a leader's proposal must get an index");
+    const first = placed.index - batch.length + 1;
+    batch.forEach((q, i) => this.track(first + i, placed.term, q.operation as Operation<unknown>));
+    this.scheduleProcessing();
+  }
+
+  private track(index: number, term: number, operation: Operation<unknown>): void {
+    this.pending.set(index, { term, operation });
+    void operation.promise.then(
+      () => this.pending.delete(index),
+      () => {
+        if (this.pending.get(index)?.operation === operation) this.pending.delete(index);
+      },
+    );
+  }
+
+  /**
+   * Runs `query` against the state machine once it reflects every write acknowledged before
+   * this call (linearizable, through ReadIndex; with `raft.readOnlyOption: "lease-based"` the
+   * leader answers from its lease). Concurrent reads share one confirmation round. Works on
+   * followers too: they ask the leader for the read index.
+   * @throws NotLeaderError when no leader is known, TimeoutError, CancelledError, UnavailableError.
+   */
+  read<T>(
+    query: (stateMachine: StateMachine<Result>) => T,
+    options: OperationOptions = {},
+  ): Promise<T> {
+    try {
+      this.checkUsable();
+      if (this.raw.raft.lead === NONE) throw new NotLeaderError();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const operation = this.newOperation<T>("read", options, () => undefined);
+    this.reads.enqueue(query, operation);
+    return operation.promise;
+  }
+
+  /** Runs `query` on the local state as it is: fast, possibly stale. */
+  readStale<T>(query: (stateMachine: StateMachine<Result>) => T): T {
+    this.checkUsable();
+    return query(this.options.stateMachine);
+  }
+
+  /**
+   * Adds `nodeId` as a learner (it receives the log but does not vote); resolves with the new
+   * configuration once applied. `context` travels with the change (e.g. the member's addresses).
+   */
+  addLearner(
+    nodeId: NodeId,
+    context: Uint8Array = new Uint8Array(0),
+    options: OperationOptions = {},
+  ): Promise<ConfState> {
+    return this.changeMembership(
+      {
+        transition: ConfChangeTransition.Auto,
+        changes: [{ type: ConfChangeType.AddLearnerNode, nodeId }],
+        context,
+      },
+      options,
+    );
+  }
+
+  /**
+   * Promotes a learner to voter once it has caught up (within `promotionMaxLagEntries` of the
+   * leader's log); resolves with the new configuration once applied.
+   * @throws UnavailableError if the learner is still behind: retry when it has caught up.
+   * @throws NotFoundError-like InvalidArgumentError if `nodeId` is not a learner.
+   */
+  promote(nodeId: NodeId, options: OperationOptions = {}): Promise<ConfState> {
+    const status = this.raw.status();
+    const progress = status.progress.get(nodeId);
+    if (status.role === Role.Leader) {
+      if (progress === undefined || !progress.isLearner) {
+        return Promise.reject(new InvalidArgumentError(`node ${nodeId} is not a learner`));
+      }
+      const lag = status.lastIndex - progress.match;
+      if (lag > this.promotionMaxLagEntries) {
+        return Promise.reject(
+          new UnavailableError(
+            `learner ${nodeId} is ${lag} entries behind the leader; retry when it has caught up`,
+          ),
+        );
+      }
+    }
+    return this.changeMembership(
+      {
+        transition: ConfChangeTransition.Auto,
+        changes: [{ type: ConfChangeType.AddNode, nodeId }],
+        context: new Uint8Array(0),
+      },
+      options,
+    );
+  }
+
+  /** Removes a member (voter or learner); resolves with the new configuration once applied. */
+  removeMember(nodeId: NodeId, options: OperationOptions = {}): Promise<ConfState> {
+    return this.changeMembership(
+      {
+        transition: ConfChangeTransition.Auto,
+        changes: [{ type: ConfChangeType.RemoveNode, nodeId }],
+        context: new Uint8Array(0),
+      },
+      options,
+    );
+  }
+
+  /**
+   * Proposes any membership change (several changes at once use joint consensus); resolves
+   * with the new configuration once applied here.
+   * @throws ConflictError if another change is pending; NotLeaderError; TimeoutError.
+   */
+  changeMembership(change: ConfChange, options: OperationOptions = {}): Promise<ConfState> {
+    try {
+      this.checkUsable();
+      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      const placed = this.raw.proposeConfChange(change);
+      invariant(placed !== undefined, "a leader's proposal must get an index");
+      const operation = this.newOperation<ConfState>("membership change", options, () => undefined);
+      this.track(placed.index, placed.term, operation as Operation<unknown>);
+      this.scheduleProcessing();
+      return operation.promise;
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+  }
+
+  /**
+   * Hands leadership to `transferee` (a voter); resolves when this node sees it lead.
+   * @throws NotLeaderError on a follower; TimeoutError if the transfer did not finish.
+   */
+  transferLeadership(transferee: NodeId, options: OperationOptions = {}): Promise<void> {
+    try {
+      this.checkUsable();
+      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      if (this.raw.raft.lead === transferee) return Promise.resolve();
+      this.raw.transferLeader(transferee);
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    const operation = this.newOperation<void>("leadership transfer", options, () => {
+      this.transfers.delete(operation);
+    });
+    this.transfers.set(operation, transferee);
+    this.scheduleProcessing();
+    return operation.promise;
+  }
+
+  /** Starts an election at once (operators and tests). */
+  campaign(): void {
+    this.checkUsable();
+    this.raw.campaign();
+    this.scheduleProcessing();
+  }
+
+  /** The core's status plus the runtime's counters. */
+  status(): RaftNodeStatus {
+    return {
+      ...this.raw.status(),
+      applied: this.appliedIndex,
+      pendingProposals: this.pending.size + this.queued.length,
+      snapshotIndex: this.snapshotIndex,
+      stopped: this.stopped,
+    };
+  }
+
+  /** True if this node is the leader. */
+  get isLeader(): boolean {
+    return this.raw.raft.role === Role.Leader;
+  }
+
+  /** The leader this node knows of, or NONE. */
+  get leader(): NodeId {
+    return this.raw.raft.lead;
+  }
+
+  /**
+   * Stops the node: no more ticks or messages; every pending operation rejects with
+   * UNAVAILABLE. Closes the transport and the log store once in-flight work has finished.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.tickTimer?.cancel();
+    this.rejectAll(new UnavailableError("node is stopping; retry on another node"));
+    await this.options.transport.close();
+    while (this.processing) await new Promise<void>((resolve) => this.clock.setTimer(1, resolve));
+    await this.options.logStore.close();
+  }
+
+  private rejectAll(error: Error): void {
+    for (const q of this.queued) q.operation.reject(error);
+    this.queued = [];
+    for (const p of [...this.pending.values()]) p.operation.reject(error);
+    this.pending.clear();
+    this.reads.rejectAll(error);
+    for (const operation of [...this.transfers.keys()]) operation.reject(error);
+  }
+
+  private fail(error: Error): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = error;
+    this.logger.warn("node stopped on a fatal error", {
+      error: error.message,
+      code: isBlixardError(error) ? error.code : "INTERNAL",
+    });
+    this.stopped = true;
+    this.tickTimer?.cancel();
+    this.rejectAll(error);
+    this.options.onFatal?.(error);
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

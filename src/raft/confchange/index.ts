@@ -1,0 +1,3 @@
+/** Membership changes: entering and leaving joint configurations (etcd raft's confchange/). */
+export * from "./changer.js";
+export * from "./transition.js";

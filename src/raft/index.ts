@@ -1,0 +1,15 @@
+/**
+ * The consensus core: a pure, deterministic Raft implementation after etcd's RawNode design.
+ * The application drives a {@link RawNode} and honours the {@link Ready} contract.
+ */
+export * from "./types.js";
+export { RawNode, canSendBeforePersist } from "./rawnode.js";
+export type { Ready, RaftStatus, PeerProgress, SnapshotOutcome } from "./rawnode.js";
+export { resolveRaftConfig, RAFT_DEFAULTS, SILENT_LOGGER } from "./config.js";
+export type { RaftConfig, RaftLogger } from "./config.js";
+export { ReadOnlyOption } from "./read-only.js";
+export { CampaignType } from "./raft.js";
+export { MemoryStorage, CompactedError, LogUnavailableError } from "./storage.js";
+export type { Storage } from "./storage.js";
+export { encodeConfChange, decodeConfChange } from "./conf-change-codec.js";
+export { ProgressState } from "./tracker/index.js";

@@ -1,0 +1,35 @@
+import type { Storage } from "../raft/storage.js";
+import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
+
+/** What one Ready asks to be made durable. */
+export interface LogUpdate {
+  /** The new hard state, if it changed. */
+  readonly hardState?: HardState;
+  /** Entries to append; any stored entries at or after the first one's index are replaced. */
+  readonly entries: readonly Entry[];
+  /** A snapshot from the leader that replaces the log up to its index. */
+  readonly snapshot?: Snapshot;
+}
+
+/**
+ * The durable raft log as the runtime uses it: the core's synchronous read side
+ * ({@link Storage}) plus asynchronous writes whose promises resolve only once the data is
+ * durable. The runtime issues one {@link save} at a time, in order.
+ */
+export interface LogStore extends Storage {
+  /**
+   * Makes a Ready's snapshot, entries and hard state durable, in that order. With `sync`
+   * false the write may stay in the page cache (nothing in it promises durability).
+   * @throws StorageCorruptError if the store found bad data; the node must stop.
+   */
+  save(update: LogUpdate, options: { readonly sync: boolean }): Promise<void>;
+  /**
+   * Records a snapshot the application took of its state machine at `index` (≤ applied), so a
+   * restart or a lagging follower can start from it.
+   */
+  saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot>;
+  /** Drops entries before `index` (which must be ≤ the newest snapshot's index). */
+  compact(index: number): Promise<void>;
+  /** Releases the store (files, locks). Further calls fail. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,66 @@
+import type { Clock, TimerHandle, Transport } from "../../src/node/ports.js";
+import type { Message, NodeId } from "../../src/raft/types.js";
+
+/** A clock that moves only when told to; timers fire in time order. */
+export class ManualClock implements Clock {
+  private nowMs = 0;
+  private sequence = 0;
+  private timers: { at: number; seq: number; callback: () => void; cancelled: boolean }[] = [];
+
+  now(): number {
+    return this.nowMs;
+  }
+
+  setTimer(delayMs: number, callback: () => void): TimerHandle {
+    const timer = { at: this.nowMs + delayMs, seq: this.sequence++, callback, cancelled: false };
+    this.timers.push(timer);
+    return { cancel: () => (timer.cancelled = true) };
+  }
+
+  /** Moves time forward by `ms`, firing due timers and letting promises settle between them. */
+  async advance(ms: number): Promise<void> {
+    const target = this.nowMs + ms;
+    for (;;) {
+      await flushPromises();
+      this.timers = this.timers.filter((t) => !t.cancelled);
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers[0];
+      if (next === undefined || next.at > target) break;
+      this.timers.shift();
+      this.nowMs = next.at;
+      next.callback();
+    }
+    this.nowMs = target;
+    await flushPromises();
+  }
+}
+
+/** Lets queued promise callbacks run. */
+export async function flushPromises(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+/** Delivers messages between nodes in the same process, asynchronously, in order. */
+export class LoopbackNetwork {
+  private readonly handlers = new Map<NodeId, (messages: readonly Message[]) => void>();
+  /** Returns true to drop a message. */
+  dropIf: (m: Message) => boolean = () => false;
+
+  transport(id: NodeId): Transport {
+    return {
+      send: (messages) => {
+        for (const m of messages) {
+          if (this.dropIf(m)) continue;
+          queueMicrotask(() => this.handlers.get(m.to)?.([m]));
+        }
+      },
+      listen: ({ onMessages }) => {
+        this.handlers.set(id, onMessages);
+      },
+      close: () => {
+        this.handlers.delete(id);
+        return Promise.resolve();
+      },
+    };
+  }
+}
