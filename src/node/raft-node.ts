@@ -16,6 +16,7 @@ import {
   ConfChangeTransition,
   ConfChangeType,
   EntryType,
+  MessageType,
   NONE,
   Role,
   type ConfChange,
@@ -122,6 +123,8 @@ export class RaftNode<Result = unknown> {
 
   private appliedIndex: number;
   private snapshotIndex: number;
+  /** Take a snapshot at the next chance, whatever the cadence (a new peer needs one). */
+  private snapshotWanted = false;
   private processing = false;
   private stopped = false;
   private fatal: Error | undefined;
@@ -257,7 +260,21 @@ export class RaftNode<Result = unknown> {
     if (rd.messages.length > 0) {
       const early: Message[] = [];
       for (const m of rd.messages) (canSendBeforePersist(m) ? early : later).push(m);
-      if (early.length > 0) transport.send(early);
+      if (early.length > 0) {
+        transport.send(early);
+        // The transport is best effort and reports no delivery: say each snapshot went out, so
+        // the leader leaves the snapshot state and probes again (a lost or refused snapshot is
+        // then sent anew) instead of waiting forever (etcd's ReportSnapshot).
+        for (const m of early) {
+          if (m.type !== MessageType.Snap) continue;
+          this.raw.reportSnapshot(m.to, "finish");
+          // A peer added after the newest snapshot refuses it (it is not in its configuration):
+          // take a fresh one, which includes the peer, instead of waiting for the next cadence.
+          if (m.snapshot !== undefined && !inConfState(m.snapshot.metadata.confState, m.to)) {
+            this.snapshotWanted = true;
+          }
+        }
+      }
     }
     if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) {
       await this.options.logStore.save(
@@ -326,7 +343,14 @@ export class RaftNode<Result = unknown> {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    if (this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries) return;
+    if (this.appliedIndex <= this.snapshotIndex) return;
+    if (
+      !this.snapshotWanted &&
+      this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries
+    ) {
+      return;
+    }
+    this.snapshotWanted = false;
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
     const confState = this.raw.raft.trk.confState();
@@ -633,6 +657,14 @@ export class RaftNode<Result = unknown> {
     this.rejectAll(error);
     this.options.onFatal?.(error);
   }
+}
+
+function inConfState(confState: ConfState, id: NodeId): boolean {
+  return (
+    confState.voters.includes(id) ||
+    confState.learners.includes(id) ||
+    confState.votersOutgoing.includes(id)
+  );
 }
 
 function asError(error: unknown): Error {

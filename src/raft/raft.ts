@@ -241,10 +241,7 @@ export class Raft {
     let entries: Entry[];
     try {
       prevTerm = this.raftLog.term(prevIndex);
-      entries =
-        pr.state === ProgressState.Replicate || pr.next <= this.raftLog.lastIndex()
-          ? this.raftLog.entries(pr.next, this.maxSizePerMsgBytes)
-          : [];
+      entries = this.raftLog.entries(pr.next, this.maxSizePerMsgBytes);
     } catch (error) {
       if (error instanceof CompactedError || error instanceof LogUnavailableError) {
         return this.maybeSendSnapshot(to, pr);
@@ -420,12 +417,15 @@ export class Raft {
     return this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks;
   }
 
-  /** The highest index whose entry is durable and matches our log (what a leader may count). */
+  /**
+   * The highest index whose entry is durable and matches our log (what a leader may count for
+   * itself). Entries below the unstable offset were declared durable by `advance`; the storage's
+   * own last index is not used, because a write may be in flight while we step.
+   */
   private durableLastIndex(): number {
     const unstable = this.raftLog.unstable;
     if (unstable.snapshot !== undefined) return 0;
-    const storageLast = this.raftLog.storage.lastIndex();
-    return unstable.entries.length > 0 ? Math.min(unstable.offset - 1, storageLast) : storageLast;
+    return unstable.entries.length > 0 ? unstable.offset - 1 : this.raftLog.lastIndex();
   }
 
   private reset(term: number): void {
@@ -910,6 +910,10 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
+    // If every append in a full window was lost, no ack will ever free it and the follower
+    // would be stuck behind for good: free one slot so the append below goes out (a gap is then
+    // rejected and the leader probes back), as etcd does.
+    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) {
       this.sendAppend(m.from);
     }

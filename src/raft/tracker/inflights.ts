@@ -97,6 +97,16 @@ export class Inflights {
     this.start = this.countMessages === 0 ? 0 : slot;
   }
 
+  /**
+   * Frees the oldest in-flight message (etcd FreeFirstOne). The leader calls it when a
+   * heartbeat response finds the window full: the appends in it may all have been lost, and
+   * without a free slot no further append (whose rejection would reveal the gap) is ever sent.
+   */
+  freeFirstOne(): void {
+    if (this.countMessages === 0) return;
+    this.freeLE(this.lastIndexes[this.start]!);
+  }
+
   /** True if no more messages may be sent: count == capacity, or the byte limit is reached. */
   full(): boolean {
     return (

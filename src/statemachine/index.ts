@@ -1,0 +1,14 @@
+/** The state machine layer's public face: the port the runtime drives, client sessions, kv. */
+export type { AppliedEntry, StateMachine } from "./state-machine.js";
+export * from "./command-result.js";
+export * from "./session/envelope.js";
+export * from "./session/session-options.js";
+export {
+  SESSION_SNAPSHOT_FORMAT_VERSION,
+  SessionErrorReason,
+  SessionedStateMachine,
+  type ExecuteContext,
+  type SessionInfo,
+  type SessionedApplication,
+} from "./session/sessioned-state-machine.js";
+export * from "./kv/index.js";

@@ -1,0 +1,142 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { InvalidArgumentError, TooLargeError } from "../../common/index.js";
+import { ByteWriter } from "../codec/binary.js";
+import { decodeKvCommand, encodeKvCommand, validateKvCommand } from "./command-codec.js";
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./limits.js";
+import type { KvCommand } from "./types.js";
+
+const bytes = (...values: number[]) => new Uint8Array(values);
+
+/** Every command shape, as the decoder returns it (a false returnPrevious omitted). */
+export const kvCommandArbitrary: fc.Arbitrary<KvCommand> = (() => {
+  const key = fc.string({ minLength: 1, maxLength: 12, unit: "grapheme" });
+  const value = fc.uint8Array({ maxLength: 16 });
+  const expected = fc.oneof(
+    fc.constant({ kind: "absent" as const }),
+    fc.record({ kind: fc.constant("modRevision" as const), modRevision: fc.integer({ min: 1 }) }),
+    fc.record({ kind: fc.constant("value" as const), value }),
+  );
+  return fc.oneof(
+    fc.record({ op: fc.constant("get" as const), key }),
+    fc.record({ op: fc.constant("put" as const), key, value }),
+    fc.record({ op: fc.constant("put" as const), key, value, returnPrevious: fc.constant(true) }),
+    fc.record({ op: fc.constant("delete" as const), key }),
+    fc.record({ op: fc.constant("delete" as const), key, returnPrevious: fc.constant(true) }),
+    fc.record({ op: fc.constant("cas" as const), key, expected, value }),
+  );
+})();
+
+describe("kv command encoding", () => {
+  it("round-trips every command", () => {
+    fc.assert(
+      fc.property(kvCommandArbitrary, (command) => {
+        expect(decodeKvCommand(encodeKvCommand(command))).toEqual(command);
+      }),
+    );
+  });
+
+  it("has the documented layout", () => {
+    expect([...encodeKvCommand({ op: "get", key: "k" })]).toEqual([1, 1, 0, 0, 0, 1, 0x6b]);
+    expect([...encodeKvCommand({ op: "delete", key: "k", returnPrevious: true })]).toEqual([
+      1, 3, 1, 0, 0, 0, 1, 0x6b,
+    ]);
+    expect([
+      ...encodeKvCommand({ op: "cas", key: "k", expected: { kind: "absent" }, value: bytes(7) }),
+    ]).toEqual([1, 4, 0, 0, 0, 1, 0x6b, 0, 0, 0, 0, 1, 7]);
+  });
+
+  it("omits a false returnPrevious", () => {
+    expect(
+      decodeKvCommand(
+        encodeKvCommand({ op: "put", key: "k", value: bytes(), returnPrevious: false }),
+      ),
+    ).toEqual({ op: "put", key: "k", value: bytes() });
+  });
+
+  it("enforces key and value limits with TOO_LARGE, shape with INVALID_ARGUMENT", () => {
+    const bigKey = "k".repeat(MAX_KEY_BYTES + 1);
+    const bigValue = new Uint8Array(MAX_VALUE_BYTES + 1);
+    expect(() => validateKvCommand({ op: "get", key: "k".repeat(MAX_KEY_BYTES) })).not.toThrow();
+    expect(() => validateKvCommand({ op: "get", key: "é".repeat(MAX_KEY_BYTES / 2 + 1) })).toThrow(
+      TooLargeError,
+    );
+    expect(() => encodeKvCommand({ op: "get", key: bigKey })).toThrow(TooLargeError);
+    expect(() => encodeKvCommand({ op: "put", key: "k", value: bigValue })).toThrow(TooLargeError);
+    expect(() =>
+      encodeKvCommand({
+        op: "cas",
+        key: "k",
+        expected: { kind: "value", value: bigValue },
+        value: bytes(),
+      }),
+    ).toThrow(TooLargeError);
+    expect(() =>
+      encodeKvCommand({ op: "put", key: "k", value: new Uint8Array(MAX_VALUE_BYTES) }),
+    ).not.toThrow();
+    expect(() => encodeKvCommand({ op: "get", key: "" })).toThrow(InvalidArgumentError);
+    expect(() => encodeKvCommand({ op: "get", key: "\udc00" })).toThrow(InvalidArgumentError);
+    expect(() =>
+      encodeKvCommand({
+        op: "cas",
+        key: "k",
+        expected: { kind: "modRevision", modRevision: 0 },
+        value: bytes(),
+      }),
+    ).toThrow(InvalidArgumentError);
+    expect(() => validateKvCommand({ op: "nope", key: "k" } as unknown as KvCommand)).toThrow(
+      /unknown kv op/,
+    );
+    expect(() =>
+      validateKvCommand({ op: "put", key: "k", value: [1] } as unknown as KvCommand),
+    ).toThrow(/Uint8Array/);
+  });
+
+  it("decodes oversized keys and values to TOO_LARGE", () => {
+    const bigKey = new ByteWriter()
+      .u8(1)
+      .u8(1)
+      .string("k".repeat(MAX_KEY_BYTES + 1))
+      .finish();
+    expect(() => decodeKvCommand(bigKey)).toThrow(TooLargeError);
+    const bigValue = new ByteWriter()
+      .u8(1)
+      .u8(2)
+      .u8(0)
+      .string("k")
+      .bytes(new Uint8Array(MAX_VALUE_BYTES + 1))
+      .finish();
+    expect(() => decodeKvCommand(bigValue)).toThrow(TooLargeError);
+  });
+
+  it("refuses malformed bytes with INVALID_ARGUMENT", () => {
+    const put = encodeKvCommand({ op: "put", key: "key", value: bytes(1, 2) });
+    for (let length = 0; length < put.length; length++) {
+      expect(() => decodeKvCommand(put.subarray(0, length))).toThrow(InvalidArgumentError);
+    }
+    const cases = [
+      bytes(2, 1, 0, 0, 0, 1, 0x6b), // unknown version
+      bytes(1, 9, 0, 0, 0, 1, 0x6b), // unknown op
+      bytes(1, 3, 2, 0, 0, 0, 1, 0x6b), // unknown flag
+      bytes(1, 4, 0, 0, 0, 1, 0x6b, 3, 0, 0, 0, 0), // unknown expectation
+      bytes(1, 1, 0, 0, 0, 1, 0xff), // invalid UTF-8 key
+      bytes(1, 1, 0, 0, 0, 0), // empty key
+      bytes(1, 1, 0, 0, 0, 1, 0x6b, 0), // trailing byte
+    ];
+    for (const data of cases) expect(() => decodeKvCommand(data)).toThrow(InvalidArgumentError);
+  });
+
+  it("never throws anything but a validation error on random bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (data) => {
+        try {
+          decodeKvCommand(data);
+        } catch (error) {
+          expect(error instanceof InvalidArgumentError || error instanceof TooLargeError).toBe(
+            true,
+          );
+        }
+      }),
+    );
+  });
+});

@@ -1,0 +1,387 @@
+/**
+ * The key-value store: keys with etcd-like revisions, executed under client sessions by
+ * {@link KvStateMachine}. Everything here is deterministic.
+ */
+import { InvalidArgumentError, invariant } from "../../common/index.js";
+import { errorResult, okResult, type CommandResult } from "../command-result.js";
+import { ByteReader, ByteWriter } from "../codec/binary.js";
+import { utf8ByteLength } from "../codec/utf8.js";
+import type { ExecuteContext, SessionedApplication } from "../session/sessioned-state-machine.js";
+import { decodeKvCommand, validateKey } from "./command-codec.js";
+import {
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_MAX_STORE_BYTES,
+  ENTRY_OVERHEAD_BYTES,
+  MAX_LIST_LIMIT,
+  MAX_LIST_RESULT_BYTES,
+} from "./limits.js";
+import { decodeKvResult, encodeKvResult, readEntry, writeEntry } from "./result-codec.js";
+import { SortedKeys, compareKeys } from "./sorted-keys.js";
+import {
+  KvErrorReason,
+  type KvCommand,
+  type KvCompareAndSetCommand,
+  type KvEntry,
+  type KvExpectation,
+  type KvResult,
+} from "./types.js";
+
+/** Options of a store. `maxStoreBytes` shapes `apply`, so every replica must use the same value. */
+export interface KvStoreOptions {
+  /** The store quota in bytes. Default {@link DEFAULT_MAX_STORE_BYTES}. */
+  readonly maxStoreBytes?: number;
+}
+
+/** Which keys a list returns: those with `prefix` (default: all) in `[start, end)` (default: unbounded). */
+export interface KvListOptions {
+  /** Only keys that start with this string. */
+  readonly prefix?: string;
+  /** Only keys ≥ this (inclusive); pass a previous result's `nextStart` to continue. */
+  readonly start?: string;
+  /** Only keys < this (exclusive). */
+  readonly end?: string;
+  /** The most entries to return, 1..{@link MAX_LIST_LIMIT}. Default {@link DEFAULT_LIST_LIMIT}. */
+  readonly limit?: number;
+}
+
+/** One page of a list, in key order (Unicode code point order). */
+export interface KvListResult {
+  readonly entries: readonly KvEntry[];
+  /** The store revision the list saw. */
+  readonly revision: number;
+  /** True if more keys match beyond this page. */
+  readonly more: boolean;
+  /** When `more`, the `start` of the next page. */
+  readonly nextStart?: string;
+}
+
+interface KvRecord {
+  readonly value: Uint8Array;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  /** UTF-8 length of the key. */
+  readonly keyBytes: number;
+}
+
+/** Magic of a kv snapshot: "BXKV". */
+const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x58, 0x4b, 0x56]);
+/** The kv snapshot format this code writes and reads. */
+export const KV_SNAPSHOT_FORMAT_VERSION = 1;
+
+function recordCostBytes(record: KvRecord): number {
+  return record.keyBytes + record.value.length + ENTRY_OVERHEAD_BYTES;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The key-value data: a map of records plus a sorted key index, the store revision and the bytes
+ * used against the quota. Implements the application side of the session layer.
+ */
+export class KvStore implements SessionedApplication<KvCommand, KvResult> {
+  readonly #maxStoreBytes: number;
+  #records = new Map<string, KvRecord>();
+  #keys = new SortedKeys();
+  #revision = 0;
+  #storeBytes = 0;
+
+  /** An empty store. Throws `InvalidArgumentError` if `maxStoreBytes` is not a positive safe integer. */
+  constructor(options: KvStoreOptions = {}) {
+    const maxStoreBytes = options.maxStoreBytes ?? DEFAULT_MAX_STORE_BYTES;
+    if (!Number.isSafeInteger(maxStoreBytes) || maxStoreBytes < 1) {
+      throw new InvalidArgumentError(
+        `maxStoreBytes must be a safe integer ≥ 1, got ${maxStoreBytes}`,
+      );
+    }
+    this.#maxStoreBytes = maxStoreBytes;
+  }
+
+  /** The store revision: how many writes changed the store. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** How many keys there are. */
+  get keyCount(): number {
+    return this.#records.size;
+  }
+
+  /** The bytes used against the quota (keys, values and per-key overhead). */
+  get storeBytes(): number {
+    return this.#storeBytes;
+  }
+
+  /** Decodes a kv command; throws `InvalidArgumentError` or `TooLargeError` (see `decodeKvCommand`). */
+  decodeCommand(payload: Uint8Array): KvCommand {
+    return decodeKvCommand(payload);
+  }
+
+  /** Only `get` is read-only. */
+  isReadOnly(command: KvCommand): boolean {
+    return command.op === "get";
+  }
+
+  /** Encodes a result (see `encodeKvResult`). */
+  encodeResult(result: KvResult): Uint8Array {
+    return encodeKvResult(result);
+  }
+
+  /** Decodes a result; throws `InvalidArgumentError` if malformed. */
+  decodeResult(bytes: Uint8Array): KvResult {
+    return decodeKvResult(bytes);
+  }
+
+  /**
+   * Executes a validated command. Never throws for one; the only error result is `OVERLOADED`
+   * (reason `QUOTA_EXCEEDED`), which changes nothing. Keeps the command's value array.
+   */
+  execute(command: KvCommand, _context?: ExecuteContext): CommandResult<KvResult> {
+    const previous = this.#records.get(command.key);
+    switch (command.op) {
+      case "get":
+        return okResult({
+          op: "get",
+          revision: this.#revision,
+          entry: previous === undefined ? null : this.#entry(command.key, previous),
+        });
+      case "put": {
+        const refused = this.#write(command.key, command.value, previous);
+        if (refused !== undefined) return refused;
+        return okResult(
+          command.returnPrevious === true && previous !== undefined
+            ? { op: "put", revision: this.#revision, previous: this.#entry(command.key, previous) }
+            : { op: "put", revision: this.#revision },
+        );
+      }
+      case "delete": {
+        if (previous === undefined) {
+          return okResult({ op: "delete", deleted: false, revision: this.#revision });
+        }
+        this.#bumpRevision();
+        this.#records.delete(command.key);
+        this.#keys.remove(command.key);
+        this.#storeBytes -= recordCostBytes(previous);
+        return okResult(
+          command.returnPrevious === true
+            ? {
+                op: "delete",
+                deleted: true,
+                revision: this.#revision,
+                previous: this.#entry(command.key, previous),
+              }
+            : { op: "delete", deleted: true, revision: this.#revision },
+        );
+      }
+      case "cas":
+        return this.#compareAndSet(command, previous);
+    }
+  }
+
+  #compareAndSet(
+    command: KvCompareAndSetCommand,
+    previous: KvRecord | undefined,
+  ): CommandResult<KvResult> {
+    if (!matches(command.expected, previous)) {
+      return okResult({
+        op: "cas",
+        succeeded: false,
+        revision: this.#revision,
+        current: previous === undefined ? null : this.#entry(command.key, previous),
+      });
+    }
+    const refused = this.#write(command.key, command.value, previous);
+    if (refused !== undefined) return refused;
+    return okResult({ op: "cas", succeeded: true, revision: this.#revision });
+  }
+
+  #bumpRevision(): void {
+    invariant(this.#revision < Number.MAX_SAFE_INTEGER, "store revision overflow");
+    this.#revision += 1;
+  }
+
+  /** Writes `key`, bumping the revision; returns an error result (changing nothing) past the quota. */
+  #write(
+    key: string,
+    value: Uint8Array,
+    previous: KvRecord | undefined,
+  ): CommandResult<KvResult> | undefined {
+    const keyBytes = previous?.keyBytes ?? (utf8ByteLength(key) as number);
+    const costBytes = keyBytes + value.length + ENTRY_OVERHEAD_BYTES;
+    const newStoreBytes =
+      this.#storeBytes - (previous === undefined ? 0 : recordCostBytes(previous)) + costBytes;
+    if (newStoreBytes > this.#maxStoreBytes && newStoreBytes > this.#storeBytes) {
+      return errorResult(
+        "OVERLOADED",
+        `writing ${key} would grow the store to ${newStoreBytes} bytes, past its quota of ` +
+          `${this.#maxStoreBytes} bytes; delete keys to free space`,
+        KvErrorReason.QuotaExceeded,
+      );
+    }
+    this.#bumpRevision();
+    this.#records.set(key, {
+      value,
+      createRevision: previous?.createRevision ?? this.#revision,
+      modRevision: this.#revision,
+      version: (previous?.version ?? 0) + 1,
+      keyBytes,
+    });
+    if (previous === undefined) this.#keys.insert(key);
+    this.#storeBytes = newStoreBytes;
+    return undefined;
+  }
+
+  /** The entry of a stored record, with a copy of its value (callers may not mutate the store). */
+  #entry(key: string, record: KvRecord): KvEntry {
+    return {
+      key,
+      value: record.value.slice(),
+      createRevision: record.createRevision,
+      modRevision: record.modRevision,
+      version: record.version,
+    };
+  }
+
+  /**
+   * The entry of `key` (its value a copy), or null. A read outside the log: linearizable only if
+   * the runtime first waits for a ReadIndex. Throws `InvalidArgumentError` or `TooLargeError` for
+   * an invalid key.
+   */
+  read(key: string): KvEntry | null {
+    validateKey(key);
+    const record = this.#records.get(key);
+    return record === undefined ? null : this.#entry(key, record);
+  }
+
+  /**
+   * One page of the keys matching `options`, in code point order, values copied. Stops at
+   * `limit` entries or before {@link MAX_LIST_RESULT_BYTES} of keys and values (but returns at
+   * least one matching entry). Throws `InvalidArgumentError` for a limit outside
+   * 1..{@link MAX_LIST_LIMIT} or an ill-formed bound.
+   */
+  list(options: KvListOptions = {}): KvListResult {
+    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new InvalidArgumentError(
+        `list limit must be an integer in 1..${MAX_LIST_LIMIT}, got ${limit}`,
+      );
+    }
+    const prefix = options.prefix ?? "";
+    for (const [name, bound] of [
+      ["prefix", options.prefix],
+      ["start", options.start],
+      ["end", options.end],
+    ] as const) {
+      if (bound !== undefined && utf8ByteLength(bound) === undefined) {
+        throw new InvalidArgumentError(`list ${name} is not well-formed Unicode`);
+      }
+    }
+    const start =
+      options.start === undefined || compareKeys(options.start, prefix) < 0
+        ? prefix
+        : options.start;
+    const inRange = (key: string): boolean =>
+      key.startsWith(prefix) && (options.end === undefined || compareKeys(key, options.end) < 0);
+
+    const entries: KvEntry[] = [];
+    let resultBytes = 0;
+    let position = this.#keys.lowerBound(start);
+    for (; ; position++) {
+      const key = this.#keys.at(position);
+      if (key === undefined || !inRange(key)) break;
+      const record = this.#records.get(key) as KvRecord;
+      const entryBytes = record.keyBytes + record.value.length;
+      if (
+        entries.length === limit ||
+        (entries.length > 0 && resultBytes + entryBytes > MAX_LIST_RESULT_BYTES)
+      ) {
+        return { entries, revision: this.#revision, more: true, nextStart: key };
+      }
+      entries.push(this.#entry(key, record));
+      resultBytes += entryBytes;
+    }
+    return { entries, revision: this.#revision, more: false };
+  }
+
+  /**
+   * Serializes the store: magic "BXKV", u16 format version, u53 revision, u32 key count, then each
+   * entry in key order (as in results: key, value, createRevision, modRevision, version). Throws nothing.
+   */
+  snapshot(): Uint8Array {
+    const writer = new ByteWriter(this.#storeBytes + 64)
+      .raw(SNAPSHOT_MAGIC)
+      .u16(KV_SNAPSHOT_FORMAT_VERSION)
+      .u53(this.#revision)
+      .u32(this.#records.size);
+    for (const key of this.#keys) {
+      const record = this.#records.get(key) as KvRecord;
+      writeEntry(writer, { key, ...record });
+    }
+    return writer.finish();
+  }
+
+  /**
+   * Replaces the store with a snapshot's. Throws `InvalidArgumentError` (bad magic, version,
+   * order, revisions or structure) without changing anything.
+   */
+  restore(data: Uint8Array): void {
+    const reader = new ByteReader(data, "kv snapshot");
+    const magic = reader.rawView(SNAPSHOT_MAGIC.length);
+    if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw reader.malformed("not a kv snapshot (bad magic)");
+    const version = reader.u16();
+    if (version !== KV_SNAPSHOT_FORMAT_VERSION) {
+      throw reader.malformed(
+        `unknown format version ${version}; this node reads version ${KV_SNAPSHOT_FORMAT_VERSION}`,
+      );
+    }
+    const revision = reader.u53();
+    const count = reader.u32();
+    const records = new Map<string, KvRecord>();
+    const keys: string[] = [];
+    let storeBytes = 0;
+    for (let i = 0; i < count; i++) {
+      const entry = readEntry(reader);
+      const previousKey = keys[keys.length - 1];
+      if (previousKey !== undefined && compareKeys(previousKey, entry.key) >= 0) {
+        throw reader.malformed(`key ${entry.key} is out of order`);
+      }
+      if (
+        entry.modRevision > revision ||
+        entry.version > entry.modRevision - entry.createRevision + 1
+      ) {
+        throw reader.malformed(`entry ${entry.key} has impossible revisions`);
+      }
+      const record: KvRecord = {
+        value: entry.value,
+        createRevision: entry.createRevision,
+        modRevision: entry.modRevision,
+        version: entry.version,
+        keyBytes: utf8ByteLength(entry.key) as number,
+      };
+      records.set(entry.key, record);
+      keys.push(entry.key);
+      storeBytes += recordCostBytes(record);
+    }
+    reader.expectEnd();
+    this.#records = records;
+    this.#keys = new SortedKeys();
+    this.#keys.replaceWithSorted(keys);
+    this.#revision = revision;
+    this.#storeBytes = storeBytes;
+  }
+}
+
+function matches(expected: KvExpectation, current: KvRecord | undefined): boolean {
+  switch (expected.kind) {
+    case "absent":
+      return current === undefined;
+    case "modRevision":
+      return current !== undefined && current.modRevision === expected.modRevision;
+    case "value":
+      return current !== undefined && bytesEqual(current.value, expected.value);
+  }
+}
