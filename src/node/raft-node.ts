@@ -180,6 +180,7 @@ export class RaftNode<Result = unknown> {
     });
     this.reads = new ReadBatcher<StateMachine<Result>>({
       nodeId: this.id,
+      incarnation: options.random.int(0x7fff_ffff),
       clock: this.clock,
       retryAfterMs: this.tickIntervalMs * (options.raft?.electionTicks ?? 10) * 2,
       requestReadIndex: (context) => {

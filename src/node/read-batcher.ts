@@ -31,6 +31,12 @@ export class ReadBatcher<S> {
   constructor(
     private readonly options: {
       readonly nodeId: number;
+      /**
+       * Distinguishes this incarnation of the node: a restarted node counts its request ids from
+       * 1 again, and a delayed answer to a request of its previous life must not complete a new
+       * round (it could carry an older read index).
+       */
+      readonly incarnation: number;
       readonly clock: Clock;
       /** A round not confirmed within this long is sent again. */
       readonly retryAfterMs: number;
@@ -50,7 +56,7 @@ export class ReadBatcher<S> {
     const waiters = this.queue.filter((w) => !w.operation.done);
     this.queue = [];
     if (waiters.length === 0) return;
-    const key = `${this.options.nodeId}:${++this.sequence}`;
+    const key = `${this.options.nodeId}:${this.options.incarnation}:${++this.sequence}`;
     const timer = this.options.clock.setTimer(this.options.retryAfterMs, () => {
       if (this.inFlight?.key !== key) return;
       // No answer: put the reads back in front and ask again under a new id.

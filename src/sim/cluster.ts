@@ -1,0 +1,288 @@
+/**
+ * A simulated cluster: N real {@link RaftNode}s, each with the real kv state machine (behind
+ * client sessions), on the simulator's clock, network and disk. Nodes crash (the process is
+ * gone; the disk keeps what was durable), restart (a new runtime and a new state machine built
+ * from the disk), pause and resume, and join or leave the cluster.
+ */
+import type { Random } from "../common/random.js";
+import { UnavailableError } from "../common/errors.js";
+import { RaftNode } from "../node/raft-node.js";
+import type { ConfState, NodeId } from "../raft/types.js";
+import { SimDisk, type DiskOptions } from "./disk.js";
+import type { SimNetwork } from "./network.js";
+import { between, fork } from "./rng.js";
+import { SimClock, type Scheduler } from "./scheduler.js";
+import { ObservedKvStateMachine, type AppliedRecord, type SimResult } from "./state-machine.js";
+
+/** Bugs planted on purpose, to prove the checkers catch them. All off by default. */
+export interface PlantedBugs {
+  /** The disk acknowledges a synced write before it is durable (every node). */
+  readonly ackBeforeDurable?: boolean;
+  /** This node's state machine applies a compare-and-set as a plain put. */
+  readonly casIgnoresExpectedOnNode?: NodeId;
+  /** The network rewrites every rejected (pre-)vote response into a granted one. */
+  readonly grantAllVotes?: boolean;
+}
+
+/** How the simulated nodes run. */
+export interface ClusterOptions {
+  /** Founding voters, ids 1..n. */
+  readonly initialVoters: number;
+  readonly tickIntervalMs: number;
+  readonly electionTicks: number;
+  /** The runtime's default operation timeout. */
+  readonly operationTimeoutMs: number;
+  readonly snapshotEveryEntries: number;
+  readonly snapshotTrailingEntries: number;
+  readonly disk: DiskOptions;
+  /** One-way delay between a client and a node, in ms. */
+  readonly clientDelayMs: { readonly min: number; readonly max: number };
+  readonly bugs: PlantedBugs;
+}
+
+/** What the cluster tells the checkers. */
+export interface ClusterObserver {
+  /** A replica applied an entry. */
+  onApply(nodeId: NodeId, incarnation: number, record: AppliedRecord): void;
+  /** A node stopped on a fatal error (an invariant failed, or corrupt storage). */
+  onFatal(nodeId: NodeId, error: Error): void;
+}
+
+/** The life state of a simulated node. */
+export type NodeState = "running" | "paused" | "crashed" | "removed";
+
+/** One node: its disk survives incarnations; the rest is rebuilt on each restart. */
+export interface SimNodeSlot {
+  readonly id: NodeId;
+  readonly disk: SimDisk;
+  state: NodeState;
+  /** Starts at 1 and goes up on each restart. */
+  incarnation: number;
+  node: RaftNode<SimResult> | undefined;
+  clock: SimClock | undefined;
+  stateMachine: ObservedKvStateMachine | undefined;
+}
+
+/** How a client's call to a node ended. */
+export type CallOutcome<T> =
+  | { readonly kind: "ok"; readonly value: T }
+  | { readonly kind: "error"; readonly error: unknown }
+  | { readonly kind: "no-response" };
+
+/** The simulated cluster. */
+export class SimCluster {
+  readonly slots = new Map<NodeId, SimNodeSlot>();
+  private nextId: number;
+  private readonly nodeRandom: Random;
+  private readonly diskRandom: Random;
+  private readonly callRandom: Random;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    random: Random,
+    private readonly network: SimNetwork,
+    private readonly options: ClusterOptions,
+    private readonly observer: ClusterObserver,
+  ) {
+    this.nodeRandom = fork(random);
+    this.diskRandom = fork(random);
+    this.callRandom = fork(random);
+    this.nextId = options.initialVoters + 1;
+  }
+
+  /** Creates and starts the founding voters. */
+  bootstrap(): void {
+    const voters = Array.from({ length: this.options.initialVoters }, (_, i) => i + 1);
+    const confState: ConfState = {
+      voters,
+      learners: [],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    for (const id of voters) this.createSlot(id, confState);
+  }
+
+  /** Creates and starts a brand-new node with an empty disk (to be added as a learner). */
+  addNode(): NodeId {
+    const id = this.nextId++;
+    this.createSlot(id, undefined);
+    return id;
+  }
+
+  private createSlot(id: NodeId, confState: ConfState | undefined): void {
+    const slot: SimNodeSlot = {
+      id,
+      disk: new SimDisk(this.scheduler, fork(this.diskRandom), this.diskOptions(), confState),
+      state: "crashed",
+      incarnation: 0,
+      node: undefined,
+      clock: undefined,
+      stateMachine: undefined,
+    };
+    this.slots.set(id, slot);
+    this.restart(id);
+  }
+
+  private diskOptions(): DiskOptions {
+    return this.options.bugs.ackBeforeDurable === true
+      ? { ...this.options.disk, ackBeforeDurable: true }
+      : this.options.disk;
+  }
+
+  /** The slot of `id`. @throws Error if there is no such node. */
+  slot(id: NodeId): SimNodeSlot {
+    const slot = this.slots.get(id);
+    if (slot === undefined) throw new Error(`no simulated node ${id}`);
+    return slot;
+  }
+
+  /** Ids of nodes whose process exists (running or paused). */
+  liveIds(): NodeId[] {
+    return [...this.slots.values()]
+      .filter((s) => s.state === "running" || s.state === "paused")
+      .map((s) => s.id);
+  }
+
+  /** Ids of every node not removed from the cluster. */
+  memberIds(): NodeId[] {
+    return [...this.slots.values()].filter((s) => s.state !== "removed").map((s) => s.id);
+  }
+
+  /** The running node `id` (not paused), if any. */
+  runningNode(id: NodeId): RaftNode<SimResult> | undefined {
+    const slot = this.slots.get(id);
+    return slot?.state === "running" ? slot.node : undefined;
+  }
+
+  /** Kills node `id`'s process: timers, deliveries and unsynced writes are gone. */
+  crash(id: NodeId): void {
+    const slot = this.slot(id);
+    if (slot.state !== "running" && slot.state !== "paused") return;
+    slot.clock?.kill();
+    this.network.detach(id);
+    slot.disk.crash();
+    slot.node = undefined;
+    slot.clock = undefined;
+    slot.stateMachine = undefined;
+    slot.state = "crashed";
+  }
+
+  /**
+   * Starts a new incarnation of a crashed node from its durable disk: a new runtime and a new
+   * state machine, restored from the newest snapshot with the log replayed after it.
+   */
+  restart(id: NodeId): void {
+    const slot = this.slot(id);
+    if (slot.state !== "crashed") return;
+    slot.incarnation++;
+    const incarnation = slot.incarnation;
+    const clock = new SimClock(this.scheduler);
+    const transport = this.network.attach(id, clock);
+    const logStore = slot.disk.open(clock);
+    const casBug = this.options.bugs.casIgnoresExpectedOnNode === id;
+    const stateMachine = new ObservedKvStateMachine({
+      onApply: (record) => this.observer.onApply(id, incarnation, record),
+      ...(casBug ? { casIgnoresExpected: true } : {}),
+    });
+    slot.clock = clock;
+    slot.stateMachine = stateMachine;
+    slot.state = "running";
+    try {
+      const node = new RaftNode<SimResult>({
+        id,
+        logStore,
+        stateMachine,
+        transport,
+        clock,
+        random: fork(this.nodeRandom),
+        raft: { electionTicks: this.options.electionTicks, heartbeatTicks: 1 },
+        tickIntervalMs: this.options.tickIntervalMs,
+        operationTimeoutMs: this.options.operationTimeoutMs,
+        snapshotEveryEntries: this.options.snapshotEveryEntries,
+        snapshotTrailingEntries: this.options.snapshotTrailingEntries,
+        promotionMaxLagEntries: 20,
+        onFatal: (error) => this.observer.onFatal(id, error),
+      });
+      slot.node = node;
+      node.start();
+    } catch (error) {
+      this.observer.onFatal(id, error instanceof Error ? error : new Error(String(error)));
+      this.crash(id);
+    }
+  }
+
+  /** Stops node `id`'s process as SIGSTOP would: its timers and deliveries are held. */
+  pause(id: NodeId): void {
+    const slot = this.slot(id);
+    if (slot.state !== "running") return;
+    slot.clock?.pause();
+    slot.state = "paused";
+  }
+
+  /** Resumes a paused node: what was held runs now. */
+  resume(id: NodeId): void {
+    const slot = this.slot(id);
+    if (slot.state !== "paused") return;
+    slot.clock?.resume();
+    slot.state = "running";
+  }
+
+  /** Shuts a node that left the cluster down for good. */
+  decommission(id: NodeId): void {
+    this.crash(id);
+    this.slot(id).state = "removed";
+  }
+
+  /**
+   * A client's request to node `id`: it travels to the node, runs `fn` there (held while the
+   * node is paused), and the answer travels back. A crashed node refuses the connection; an
+   * answer that does not arrive within `timeoutMs` is "no-response" (outcome unknown).
+   */
+  call<T>(
+    id: NodeId,
+    fn: (node: RaftNode<SimResult>) => Promise<T>,
+    timeoutMs: number,
+  ): Promise<CallOutcome<T>> {
+    return new Promise<CallOutcome<T>>((resolve) => {
+      let settled = false;
+      const settle = (outcome: CallOutcome<T>): void => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        resolve(outcome);
+      };
+      const timer = this.scheduler.schedule(timeoutMs, () => settle({ kind: "no-response" }));
+      const delay = (): number =>
+        between(this.callRandom, this.options.clientDelayMs.min, this.options.clientDelayMs.max);
+      this.scheduler.schedule(delay(), () => {
+        const slot = this.slots.get(id);
+        const clock = slot?.clock;
+        if (slot === undefined || slot.node === undefined || clock === undefined) {
+          const refused = new UnavailableError(`node ${id} refused the connection`);
+          this.scheduler.schedule(delay(), () => settle({ kind: "error", error: refused }));
+          return;
+        }
+        const incarnation = slot.incarnation;
+        clock.fire(() => {
+          const node = slot.node;
+          if (node === undefined || slot.incarnation !== incarnation) return;
+          const answer = (outcome: CallOutcome<T>): void => {
+            if (slot.incarnation !== incarnation || slot.clock?.isDead !== false) return;
+            this.scheduler.schedule(delay(), () => settle(outcome));
+          };
+          let promise: Promise<T>;
+          try {
+            promise = fn(node);
+          } catch (error) {
+            promise = Promise.reject(error as Error);
+          }
+          promise.then(
+            (value) => answer({ kind: "ok", value }),
+            (error: unknown) => answer({ kind: "error", error }),
+          );
+        });
+      });
+    });
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The simulated network: a {@link Transport} per node incarnation, with per-message delay,
+ * loss, duplication, reordering (through random delays), symmetric and one-way partitions and
+ * clogged nodes or links, every choice drawn from the run's seeded random.
+ */
+import type { Random } from "../common/random.js";
+import type { Transport } from "../node/ports.js";
+import type { Message, NodeId } from "../raft/types.js";
+import { between, chance, type TraceHash } from "./rng.js";
+import type { Scheduler, SimClock } from "./scheduler.js";
+
+/** The message-level fault rates of a run. */
+export interface NetworkFaults {
+  /** Smallest one-way delay, in ms. */
+  readonly minDelayMs: number;
+  /** Largest one-way delay, in ms (random delays also reorder messages). */
+  readonly maxDelayMs: number;
+  /** Probability that a message is lost. */
+  readonly lossRate: number;
+  /** Probability that a message is delivered twice. */
+  readonly duplicateRate: number;
+}
+
+/** A fault-free network with 1–10 ms delays. */
+export const CALM_NETWORK: NetworkFaults = Object.freeze({
+  minDelayMs: 1,
+  maxDelayMs: 10,
+  lossRate: 0,
+  duplicateRate: 0,
+});
+
+/** Counters of what the network did. */
+export interface NetworkStats {
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  blocked: number;
+  held: number;
+}
+
+/** Rewrites or drops (undefined) a message in flight: how planted transport bugs are injected. */
+export type MessageInterceptor = (message: Message) => Message | undefined;
+
+interface Endpoint {
+  readonly clock: SimClock;
+  onMessages: ((messages: readonly Message[]) => void) | undefined;
+  onUnreachable: ((peer: NodeId) => void) | undefined;
+  closed: boolean;
+  readonly lastUnreachableMs: Map<NodeId, number>;
+}
+
+/** Reports of an unreachable peer, at most one per peer per this long. */
+const UNREACHABLE_REPORT_INTERVAL_MS = 200;
+
+/**
+ * The network between simulated nodes. Each {@link attach} makes a transport for one
+ * incarnation of a node; a crashed incarnation is {@link detach}ed and receives nothing more.
+ */
+export class SimNetwork {
+  private faults: NetworkFaults;
+  private readonly endpoints = new Map<NodeId, Endpoint>();
+  private readonly blockedLinks = new Set<string>();
+  private readonly cloggedNodes = new Set<NodeId>();
+  private readonly cloggedLinks = new Set<string>();
+  private held: Message[] = [];
+  /** Planted bugs hook in here; the default passes every message unchanged. */
+  interceptor: MessageInterceptor | undefined;
+  readonly stats: NetworkStats = {
+    sent: 0,
+    delivered: 0,
+    lost: 0,
+    duplicated: 0,
+    blocked: 0,
+    held: 0,
+  };
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly random: Random,
+    faults: NetworkFaults,
+    private readonly trace: TraceHash,
+  ) {
+    this.faults = faults;
+  }
+
+  /** Changes the message-level fault rates (e.g. to calm the network when faults heal). */
+  setFaults(faults: NetworkFaults): void {
+    this.faults = faults;
+  }
+
+  /** The transport of a new incarnation of node `id`, whose timers and deliveries use `clock`. */
+  attach(id: NodeId, clock: SimClock): Transport {
+    const endpoint: Endpoint = {
+      clock,
+      onMessages: undefined,
+      onUnreachable: undefined,
+      closed: false,
+      lastUnreachableMs: new Map(),
+    };
+    this.endpoints.set(id, endpoint);
+    return {
+      send: (messages) => {
+        if (endpoint.closed) return;
+        for (const m of messages) this.send(endpoint, m);
+      },
+      listen: (handlers) => {
+        endpoint.onMessages = handlers.onMessages;
+        endpoint.onUnreachable = handlers.onUnreachable;
+      },
+      close: () => {
+        endpoint.closed = true;
+        return Promise.resolve();
+      },
+    };
+  }
+
+  /** Cuts off node `id`'s current incarnation (it crashed): nothing reaches it any more. */
+  detach(id: NodeId): void {
+    const endpoint = this.endpoints.get(id);
+    if (endpoint !== undefined) endpoint.closed = true;
+    this.endpoints.delete(id);
+  }
+
+  /** Only nodes in the same group can talk; messages across groups are dropped (both ways). */
+  partition(groups: readonly (readonly NodeId[])[]): void {
+    for (const [i, a] of groups.entries()) {
+      for (const [j, b] of groups.entries()) {
+        if (i === j) continue;
+        for (const from of a) for (const to of b) this.blockedLinks.add(linkKey(from, to));
+      }
+    }
+  }
+
+  /** Drops every message from `from` to `to` (but not back). */
+  blockOneWay(from: NodeId, to: NodeId): void {
+    this.blockedLinks.add(linkKey(from, to));
+  }
+
+  /** Removes every partition and one-way block. */
+  healPartitions(): void {
+    this.blockedLinks.clear();
+  }
+
+  /** Holds every message to or from `id` until {@link unclogNode}. */
+  clogNode(id: NodeId): void {
+    this.cloggedNodes.add(id);
+  }
+
+  /** Releases a clogged node's held messages (with fresh delays). */
+  unclogNode(id: NodeId): void {
+    this.cloggedNodes.delete(id);
+    this.releaseHeld();
+  }
+
+  /** Holds every message from `from` to `to` until {@link unclogLink}. */
+  clogLink(from: NodeId, to: NodeId): void {
+    this.cloggedLinks.add(linkKey(from, to));
+  }
+
+  /** Releases a clogged link's held messages (with fresh delays). */
+  unclogLink(from: NodeId, to: NodeId): void {
+    this.cloggedLinks.delete(linkKey(from, to));
+    this.releaseHeld();
+  }
+
+  /** Removes every partition and clog. */
+  healAll(): void {
+    this.healPartitions();
+    this.cloggedNodes.clear();
+    this.cloggedLinks.clear();
+    this.releaseHeld();
+  }
+
+  private isBlocked(from: NodeId, to: NodeId): boolean {
+    return this.blockedLinks.has(linkKey(from, to));
+  }
+
+  private isClogged(from: NodeId, to: NodeId): boolean {
+    return (
+      this.cloggedNodes.has(from) ||
+      this.cloggedNodes.has(to) ||
+      this.cloggedLinks.has(linkKey(from, to))
+    );
+  }
+
+  private send(sender: Endpoint, original: Message): void {
+    this.stats.sent++;
+    const m = this.interceptor === undefined ? original : this.interceptor(original);
+    if (m === undefined) return;
+    if (this.isBlocked(m.from, m.to) || !this.endpoints.has(m.to)) {
+      this.stats.blocked++;
+      this.reportUnreachable(sender, m.to);
+      return;
+    }
+    if (chance(this.random, this.faults.lossRate)) {
+      this.stats.lost++;
+      return;
+    }
+    this.dispatch(m);
+    if (chance(this.random, this.faults.duplicateRate)) {
+      this.stats.duplicated++;
+      this.dispatch(m);
+    }
+  }
+
+  private dispatch(m: Message): void {
+    const delayMs = between(this.random, this.faults.minDelayMs, this.faults.maxDelayMs);
+    this.scheduler.schedule(delayMs, () => this.arrive(m));
+  }
+
+  private arrive(m: Message): void {
+    if (this.isBlocked(m.from, m.to)) {
+      this.stats.blocked++;
+      return;
+    }
+    if (this.isClogged(m.from, m.to)) {
+      this.stats.held++;
+      this.held.push(m);
+      return;
+    }
+    const endpoint = this.endpoints.get(m.to);
+    if (endpoint === undefined) return;
+    endpoint.clock.fire(() => {
+      if (endpoint.closed || endpoint.onMessages === undefined) return;
+      this.stats.delivered++;
+      this.trace.add(this.scheduler.now(), m.type, m.from, m.to, m.term, m.index, m.entries.length);
+      endpoint.onMessages([m]);
+    });
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const m of held) this.dispatch(m);
+  }
+
+  private reportUnreachable(sender: Endpoint, peer: NodeId): void {
+    const nowMs = this.scheduler.now();
+    const last = sender.lastUnreachableMs.get(peer);
+    if (last !== undefined && nowMs - last < UNREACHABLE_REPORT_INTERVAL_MS) return;
+    sender.lastUnreachableMs.set(peer, nowMs);
+    const delayMs = this.faults.maxDelayMs;
+    this.scheduler.schedule(delayMs, () =>
+      sender.clock.fire(() => {
+        if (!sender.closed) sender.onUnreachable?.(peer);
+      }),
+    );
+  }
+}
+
+function linkKey(from: NodeId, to: NodeId): string {
+  return `${from}>${to}`;
+}

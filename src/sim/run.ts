@@ -1,0 +1,264 @@
+/**
+ * One simulation run: everything derives from one seed (the cluster size, the fault schedule,
+ * every delay, loss and crash, every client choice), so `runSimulation({ seed })` returns the
+ * same report every time, and a failing seed replays exactly.
+ */
+import { SeededRandom } from "../common/random.js";
+import { MessageType, type Message } from "../raft/types.js";
+import { LivenessChecker } from "./checkers/liveness.js";
+import { checkLinearizable } from "./checkers/linearizability.js";
+import { SafetyChecker } from "./checkers/safety.js";
+import type { Violation } from "./checkers/violation.js";
+import { SimCluster, type ClusterOptions, type PlantedBugs } from "./cluster.js";
+import { DEFAULT_DISK } from "./disk.js";
+import { FAULT_KINDS, Nemesis, type FaultKind, type NemesisOptions } from "./nemesis.js";
+import { CALM_NETWORK, SimNetwork, type NetworkFaults, type NetworkStats } from "./network.js";
+import { between, chance, fork, pick, TraceHash } from "./rng.js";
+import { Scheduler } from "./scheduler.js";
+import { Workload, type WorkloadOptions } from "./workload.js";
+
+/** Options of a run. Everything not given is drawn from the seed. */
+export interface SimulationOptions {
+  /** The one seed everything random derives from (a 32-bit integer). */
+  readonly seed: number;
+  /** Virtual length of the fault phase, in ms. Default 12000. */
+  readonly durationMs?: number;
+  /** Founding voters (3 or 5). Default: drawn from the seed. */
+  readonly nodes?: number;
+  /** Message-level fault rates during the fault phase. Default: drawn from the seed. */
+  readonly network?: NetworkFaults;
+  /** Fault kinds to inject. Default: all of them. */
+  readonly faults?: readonly FaultKind[];
+  /** Membership changes during the run. Default: drawn from the seed (about half the runs). */
+  readonly membership?: boolean;
+  /** Bugs to plant (to prove the checkers catch them). */
+  readonly bugs?: PlantedBugs;
+  /** Clients. Default: drawn from the seed (3–6). */
+  readonly clients?: number;
+}
+
+/** What a run did and found. */
+export interface SimulationReport {
+  readonly seed: number;
+  /** The parameters drawn for this run. */
+  readonly parameters: {
+    readonly nodes: number;
+    readonly durationMs: number;
+    readonly network: NetworkFaults;
+    readonly faults: readonly FaultKind[];
+    readonly membership: boolean;
+    readonly clients: number;
+    readonly keys: number;
+    readonly snapshotEveryEntries: number;
+    readonly bugs: PlantedBugs;
+  };
+  readonly virtualTimeMs: number;
+  readonly events: number;
+  readonly operations: {
+    readonly total: number;
+    readonly completed: number;
+    readonly unknown: number;
+    readonly reads: number;
+    readonly writes: number;
+  };
+  readonly faultsInjected: Readonly<Record<string, number>>;
+  readonly network: NetworkStats;
+  /** Terms that had a leader. */
+  readonly termsWithLeader: number;
+  readonly leaderElectedAfterHealMs: number | undefined;
+  readonly linearizabilityInconclusive: boolean;
+  readonly violations: readonly Violation[];
+  /** A fingerprint of everything that happened: equal seeds give equal hashes. */
+  readonly traceHash: string;
+  /** The command that replays this run exactly. */
+  readonly replayCommand: string;
+}
+
+/** After the fault phase, clients keep going this long on a healed cluster. */
+const POST_HEAL_WORKLOAD_MS = 2000;
+/** Liveness bounds after the heal. */
+const LEADER_WITHIN_MS = 10_000;
+const OPERATIONS_WITHIN_MS = 25_000;
+const CONVERGE_WITHIN_MS = 10_000;
+
+/** The command line that replays a run with these options. */
+export function replayCommand(options: SimulationOptions): string {
+  const parts = [`npm run sim -- --seed ${options.seed}`];
+  if (options.durationMs !== undefined) parts.push(`--duration ${options.durationMs}`);
+  if (options.nodes !== undefined) parts.push(`--nodes ${options.nodes}`);
+  if (options.clients !== undefined) parts.push(`--clients ${options.clients}`);
+  if (options.membership !== undefined) parts.push(`--membership ${options.membership}`);
+  if (options.faults !== undefined) parts.push(`--faults ${options.faults.join(",") || "none"}`);
+  if (options.network !== undefined) {
+    const n = options.network;
+    parts.push(`--network ${n.minDelayMs},${n.maxDelayMs},${n.lossRate},${n.duplicateRate}`);
+  }
+  const bugs = options.bugs ?? {};
+  if (bugs.ackBeforeDurable === true) parts.push("--bug ack-before-durable");
+  if (bugs.casIgnoresExpectedOnNode !== undefined) {
+    parts.push(`--bug cas-ignores-expected:${bugs.casIgnoresExpectedOnNode}`);
+  }
+  if (bugs.grantAllVotes === true) parts.push("--bug grant-all-votes");
+  return parts.join(" ");
+}
+
+/** The planted transport bug: every rejected (pre-)vote response arrives as granted. */
+function grantAllVotes(m: Message): Message {
+  if ((m.type === MessageType.VoteResp || m.type === MessageType.PreVoteResp) && m.reject) {
+    return { ...m, reject: false };
+  }
+  return m;
+}
+
+/**
+ * Runs one simulation and checks it: Raft safety after every event, liveness after the heal,
+ * and linearizability of the client history at the end. Never throws for a violation: they are
+ * in the report (the run stops at the first safety violation).
+ */
+export async function runSimulation(options: SimulationOptions): Promise<SimulationReport> {
+  const seed = options.seed >>> 0;
+  const root = new SeededRandom(seed);
+  const paramsRandom = fork(root);
+  const trace = new TraceHash();
+  const scheduler = new Scheduler();
+
+  const nodes = options.nodes ?? pick(paramsRandom, [3, 3, 5]);
+  const durationMs = options.durationMs ?? 12_000;
+  const network: NetworkFaults = options.network ?? {
+    minDelayMs: 1,
+    maxDelayMs: pick(paramsRandom, [5, 20, 60]),
+    lossRate: pick(paramsRandom, [0, 0.01, 0.05, 0.1]),
+    duplicateRate: pick(paramsRandom, [0, 0.01, 0.05]),
+  };
+  const faults = options.faults ?? FAULT_KINDS;
+  const membership = options.membership ?? chance(paramsRandom, 0.5);
+  const clients = options.clients ?? between(paramsRandom, 3, 6);
+  const keys = between(paramsRandom, 2, 4);
+  const snapshotEveryEntries = between(paramsRandom, 20, 80);
+  const bugs = options.bugs ?? {};
+
+  const clusterOptions: ClusterOptions = {
+    initialVoters: nodes,
+    tickIntervalMs: 100,
+    electionTicks: 10,
+    operationTimeoutMs: 2000,
+    snapshotEveryEntries,
+    snapshotTrailingEntries: between(paramsRandom, 5, 20),
+    disk: DEFAULT_DISK,
+    clientDelayMs: { min: 1, max: 5 },
+    bugs,
+  };
+  const nemesisOptions: NemesisOptions = {
+    network,
+    calmNetwork: CALM_NETWORK,
+    faultIntervalMs: { min: 300, max: 1500 },
+    faultDurationMs: { min: 200, max: 3000 },
+    kinds: faults,
+    membershipChanges: membership,
+    minVoters: 3,
+    maxVoters: 5,
+  };
+  const workloadOptions: WorkloadOptions = {
+    clients,
+    keys,
+    thinkMs: { min: 0, max: 50 },
+    readRate: 0.35,
+    casRate: 0.4,
+    readThroughLogRate: 0.3,
+    attemptTimeoutMs: 2500,
+    giveUpAfterMs: 5000,
+    backoffMs: { min: 20, max: 150 },
+  };
+
+  const simNetwork = new SimNetwork(scheduler, fork(root), CALM_NETWORK, trace);
+  if (bugs.grantAllVotes === true) simNetwork.interceptor = grantAllVotes;
+  const safety = new SafetyChecker(() => scheduler.now());
+  const liveness = new LivenessChecker(
+    { leaderWithinMs: LEADER_WITHIN_MS, operationsWithinMs: OPERATIONS_WITHIN_MS },
+    () => scheduler.now(),
+  );
+  const cluster = new SimCluster(scheduler, fork(root), simNetwork, clusterOptions, {
+    onApply: (id, incarnation, record) => safety.onApply(id, incarnation, record),
+    onFatal: (id, error) => safety.onFatal(id, error),
+  });
+  const nemesis = new Nemesis(scheduler, fork(root), cluster, simNetwork, nemesisOptions, trace);
+  const workload = new Workload(scheduler, fork(root), cluster, workloadOptions, trace);
+  scheduler.afterEvent = () => {
+    safety.observe(cluster);
+    liveness.observe(cluster);
+  };
+
+  // Phase 1: faults.
+  cluster.bootstrap();
+  const workloadEndMs = durationMs + POST_HEAL_WORKLOAD_MS;
+  workload.start(() => scheduler.now() >= workloadEndMs || safety.failed);
+  nemesis.start();
+  await scheduler.runUntil(() => scheduler.now() >= durationMs || safety.failed);
+
+  // Phase 2: heal; everything pending must finish, and the replicas must converge.
+  const violations: Violation[] = [];
+  if (!safety.failed) {
+    nemesis.healAll();
+    liveness.onHealed();
+    await scheduler.runUntil(
+      () => workload.done || safety.failed || scheduler.now() >= liveness.operationsDeadlineMs,
+    );
+    if (!safety.failed) {
+      liveness.finish(workload.inProgress());
+      const convergeByMs = scheduler.now() + CONVERGE_WITHIN_MS;
+      await scheduler.runUntil(
+        () =>
+          LivenessChecker.converged(cluster) || safety.failed || scheduler.now() >= convergeByMs,
+      );
+      if (!safety.failed) liveness.checkConvergence(cluster);
+    }
+  }
+  violations.push(...safety.violations, ...liveness.violations);
+  for (const anomaly of workload.anomalies) {
+    violations.push({ property: "client-anomaly", message: anomaly, atMs: scheduler.now() });
+  }
+
+  // Phase 3: the history must be linearizable.
+  const linearizability = checkLinearizable(workload.history);
+  if (!linearizability.ok && !linearizability.inconclusive) {
+    violations.push({
+      property: "linearizability",
+      message: `history of key ${linearizability.key ?? "?"} is not linearizable\n${linearizability.explanation ?? ""}`,
+      atMs: scheduler.now(),
+    });
+  }
+
+  const history = workload.history;
+  const unknown = history.filter((op) => op.output === undefined).length;
+  return {
+    seed,
+    parameters: {
+      nodes,
+      durationMs,
+      network,
+      faults,
+      membership,
+      clients,
+      keys,
+      snapshotEveryEntries,
+      bugs,
+    },
+    virtualTimeMs: scheduler.now(),
+    events: scheduler.eventCount,
+    operations: {
+      total: history.length,
+      completed: history.length - unknown,
+      unknown,
+      reads: history.filter((op) => op.input.kind === "get").length,
+      writes: history.filter((op) => op.input.kind !== "get").length,
+    },
+    faultsInjected: { ...nemesis.counts },
+    network: { ...simNetwork.stats },
+    termsWithLeader: safety.termsWithLeader,
+    leaderElectedAfterHealMs: liveness.leaderElectedAfterMs,
+    linearizabilityInconclusive: linearizability.inconclusive,
+    violations,
+    traceHash: trace.hex(),
+    replayCommand: replayCommand(options),
+  };
+}
