@@ -13,3 +13,5 @@ export { MemoryStorage, CompactedError, LogUnavailableError } from "./storage.js
 export type { Storage } from "./storage.js";
 export { encodeConfChange, decodeConfChange } from "./conf-change-codec.js";
 export { ProgressState } from "./tracker/index.js";
+export { plantBugs, NO_PLANTED_BUGS } from "./planted-bugs.js";
+export type { PlantedBugs } from "./planted-bugs.js";

@@ -16,6 +16,7 @@ import {
 import { decodeConfChange, encodeConfChange } from "./conf-change-codec.js";
 import { resolveRaftConfig, type RaftConfig, type RaftLogger } from "./config.js";
 import { payloadsSize } from "./entries.js";
+import { NO_PLANTED_BUGS, type PlantedBugs } from "./planted-bugs.js";
 import { RaftLog } from "./log.js";
 import { jointVoteResult, VoteResult } from "./quorum/index.js";
 import { ReadOnly, ReadOnlyOption } from "./read-only.js";
@@ -92,6 +93,8 @@ export class Raft {
   /** The log index of the newest conf change proposed; no new one until it is applied. */
   pendingConfIndex = 0;
   isLearner = false;
+  /** Deliberate bugs for the simulator's self-test; always none in production. */
+  plantedBugs: PlantedBugs = NO_PLANTED_BUGS;
 
   readonly raftLog: RaftLog;
   trk: ProgressTracker;
@@ -186,7 +189,8 @@ export class Raft {
 
   /** The state that must be durable before this node speaks. */
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.raftLog.committed };
+    const vote = this.plantedBugs.forgetToPersistVote === true ? NONE : this.vote;
+    return { term: this.term, vote, commit: this.raftLog.committed };
   }
 
   private loadState(state: HardState): void {
@@ -372,7 +376,12 @@ export class Raft {
 
   /** Commits the highest index a quorum has made durable, if it is of the current term. */
   private maybeCommit(): boolean {
-    return this.raftLog.maybeCommit(this.trk.committed(), this.term);
+    const quorumIndex = this.trk.committed();
+    if (this.plantedBugs.countOldTermEntries === true) {
+      // Planted bug: ignore the Figure 8 rule and commit whatever a quorum holds.
+      return this.raftLog.maybeCommit(quorumIndex, this.raftLog.termOrZero(quorumIndex));
+    }
+    return this.raftLog.maybeCommit(quorumIndex, this.term);
   }
 
   /** Payload bytes of committed entries handed to the application no longer count as uncommitted. */
@@ -726,7 +735,9 @@ export class Raft {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === MessageType.PreVote && m.term > this.term);
     const respType = voteResponseType(m.type);
-    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+    const upToDate =
+      this.plantedBugs.skipUpToDateCheck === true || this.raftLog.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       this.logger.info("cast vote", { type: m.type, for: m.from, term: m.term });
       // The response carries the request's term: for a pre-vote that is a future term, and the
       // pre-candidate must recognise the answer as belonging to its poll.
