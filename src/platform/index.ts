@@ -3,3 +3,4 @@
  * and the network. Only composition roots (the CLI) import it; the simulator replaces it.
  */
 export { randomSeed } from "./seed.js";
+export { SystemClock } from "./clock.js";

@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { SystemClock } from "./clock.js";
+
+describe("SystemClock", () => {
+  it("fires a timer and never goes backwards", async () => {
+    const clock = new SystemClock();
+    const before = clock.now();
+    await new Promise<void>((resolve) => clock.setTimer(5, resolve));
+    expect(clock.now()).toBeGreaterThanOrEqual(before);
+  });
+
+  it("does not fire a cancelled timer", async () => {
+    const clock = new SystemClock();
+    let fired = false;
+    clock.setTimer(1, () => (fired = true)).cancel();
+    await new Promise<void>((resolve) => clock.setTimer(20, resolve));
+    expect(fired).toBe(false);
+  });
+});
