@@ -255,8 +255,9 @@ export class TestCluster {
   restart(id: NodeId): void {
     const old = this.node(id);
     const snapshotIndex = old.storage.snapshot().metadata.index;
-    const fresh = this.createNode(id, old.storage, 0);
-    fresh.appliedIndex = snapshotIndex;
+    // The state machine comes back from the snapshot, so the node has applied up to its index,
+    // even when the log keeps entries before it (a trailing window after compaction).
+    const fresh = this.createNode(id, old.storage, snapshotIndex);
     this.nodes.set(id, fresh);
   }
 
