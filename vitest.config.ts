@@ -7,5 +7,8 @@ export default defineConfig({
     // Property and simulation tests are CPU-bound; the CI machine has 2 cores.
     testTimeout: 60_000,
     pool: "forks",
+    // Vitest defaults to cores - 1 workers, one on the 2-core CI machine; the simulator and
+    // property files are CPU-bound and independent, so use both cores.
+    maxWorkers: 2,
   },
 });

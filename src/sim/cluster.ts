@@ -7,6 +7,11 @@
 import type { Random } from "../common/random.js";
 import { UnavailableError } from "../common/errors.js";
 import { RaftNode } from "../node/raft-node.js";
+import {
+  plantBugs,
+  type HasPlantedBugs,
+  type PlantedBugs as CorePlantedBugs,
+} from "../raft/planted-bugs.js";
 import type { ConfState, NodeId } from "../raft/types.js";
 import { SimDisk, type DiskOptions } from "./disk.js";
 import type { SimNetwork } from "./network.js";
@@ -22,6 +27,31 @@ export interface PlantedBugs {
   readonly casIgnoresExpectedOnNode?: NodeId;
   /** The network rewrites every rejected (pre-)vote response into a granted one. */
   readonly grantAllVotes?: boolean;
+  /** Figure 8: every node's core commits entries of earlier terms by counting replicas. */
+  readonly figure8?: boolean;
+  /** Every node's core grants votes without the §5.4.1 up-to-date check. */
+  readonly noUpToDateCheck?: boolean;
+  /** Every node's core leaves its vote out of the hard state, so a restart forgets it. */
+  readonly forgetVote?: boolean;
+}
+
+/** The Raft core's switches for the planted core bugs of `bugs` (empty: none). */
+export function coreBugs(bugs: PlantedBugs): CorePlantedBugs {
+  return {
+    ...(bugs.figure8 === true ? { countOldTermEntries: true } : {}),
+    ...(bugs.noUpToDateCheck === true ? { skipUpToDateCheck: true } : {}),
+    ...(bugs.forgetVote === true ? { forgetToPersistVote: true } : {}),
+  };
+}
+
+/**
+ * Plants core bugs in a node's Raft core. The runtime keeps its `RawNode` private; like the
+ * safety checker, the simulator reaches in with a cast (a white-box test hook: no configuration
+ * of a production node reaches the switches).
+ */
+function plantCoreBugs(node: RaftNode<SimResult>, bugs: CorePlantedBugs): void {
+  if (Object.keys(bugs).length === 0) return;
+  plantBugs((node as unknown as { raw: { raft: HasPlantedBugs } }).raw.raft, bugs);
 }
 
 /** How the simulated nodes run. */
@@ -30,6 +60,8 @@ export interface ClusterOptions {
   readonly initialVoters: number;
   readonly tickIntervalMs: number;
   readonly electionTicks: number;
+  /** The core's limit on one append message, in bytes (small values split batches). */
+  readonly maxSizePerMsgBytes: number;
   /** The runtime's default operation timeout. */
   readonly operationTimeoutMs: number;
   readonly snapshotEveryEntries: number;
@@ -76,6 +108,7 @@ export class SimCluster {
   private readonly nodeRandom: Random;
   private readonly diskRandom: Random;
   private readonly callRandom: Random;
+  private readonly coreBugs: CorePlantedBugs;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -88,6 +121,7 @@ export class SimCluster {
     this.diskRandom = fork(random);
     this.callRandom = fork(random);
     this.nextId = options.initialVoters + 1;
+    this.coreBugs = coreBugs(options.bugs);
   }
 
   /** Creates and starts the founding voters. */
@@ -196,7 +230,11 @@ export class SimCluster {
         transport,
         clock,
         random: fork(this.nodeRandom),
-        raft: { electionTicks: this.options.electionTicks, heartbeatTicks: 1 },
+        raft: {
+          electionTicks: this.options.electionTicks,
+          heartbeatTicks: 1,
+          maxSizePerMsgBytes: this.options.maxSizePerMsgBytes,
+        },
         tickIntervalMs: this.options.tickIntervalMs,
         operationTimeoutMs: this.options.operationTimeoutMs,
         snapshotEveryEntries: this.options.snapshotEveryEntries,
@@ -205,6 +243,7 @@ export class SimCluster {
         onFatal: (error) => this.observer.onFatal(id, error),
       });
       slot.node = node;
+      plantCoreBugs(node, this.coreBugs);
       node.start();
     } catch (error) {
       this.observer.onFatal(id, error instanceof Error ? error : new Error(String(error)));

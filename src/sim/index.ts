@@ -9,7 +9,7 @@ export {
   type SimulationReport,
 } from "./run.js";
 export type { PlantedBugs } from "./cluster.js";
-export { FAULT_KINDS, type FaultKind } from "./nemesis.js";
+export { ALL_FAULT_KINDS, FAULT_KINDS, type FaultKind } from "./nemesis.js";
 export type { NetworkFaults } from "./network.js";
 export type { Violation } from "./checkers/violation.js";
 export { checkLinearizable, type LinearizabilityResult } from "./checkers/linearizability.js";

@@ -1,18 +1,25 @@
 /**
  * The simulator's command line:
  *
- *   npm run sim -- --seeds 100 [--from 1]     run seeds 1..100 (or from..from+99)
- *   npm run sim -- --seed 12345               replay one seed, with its full report
+ *   npm run sim -- --seeds 1000 [--from 1] [--batch 100]   run seeds 1..1000, a summary per batch
+ *   npm run sim -- --seed 12345                            replay one seed, with its full report
+ *   npm run sim:soak -- --minutes 10                       fresh seeds until the time is up
+ *
+ * A failing seed prints the broken property, the last events of its trace and the one command
+ * that replays it. --verbose prints a line per seed; --json one report per seed.
  *
  * Other options (each is part of the replay command a failure prints): --duration <ms>,
  * --nodes <3|5>, --clients <n>, --membership <true|false>, --faults <kind,kind|none>,
  * --network <minDelayMs,maxDelayMs,lossRate,duplicateRate>, --bug ack-before-durable |
- * cas-ignores-expected:<node> | grant-all-votes, --json.
+ * cas-ignores-expected:<node> | grant-all-votes | figure8 | no-up-to-date-check | forget-vote,
+ * --fault-interval <min,max ms>, --fault-duration <min,max ms>, --crash-after-vote <rate>,
+ * --max-message-bytes <n>, --schedule figure8. Wall-clock time is read here only, for seeds per minute.
  * Exits 1 if any seed found a violation, 64 on bad usage.
  */
 import process from "node:process";
 import type { PlantedBugs } from "./cluster.js";
-import { FAULT_KINDS, type FaultKind } from "./nemesis.js";
+import { ALL_FAULT_KINDS, type FaultKind } from "./nemesis.js";
+import { SCHEDULES, type ScheduleName } from "./schedules.js";
 import { runSimulation, type SimulationOptions, type SimulationReport } from "./run.js";
 
 const USAGE_EXIT_CODE = 64;
@@ -29,7 +36,7 @@ function parseArgs(argv: readonly string[]) {
     const arg = argv[i] as string;
     if (!arg.startsWith("--")) usage(`unexpected argument ${arg}`);
     const name = arg.slice(2);
-    if (name === "json") {
+    if (name === "json" || name === "verbose" || name === "soak") {
       flags.set(name, ["true"]);
       continue;
     }
@@ -53,6 +60,9 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
   for (const bug of flags.get("bug") ?? []) {
     if (bug === "ack-before-durable") bugs.ackBeforeDurable = true;
     else if (bug === "grant-all-votes") bugs.grantAllVotes = true;
+    else if (bug === "figure8") bugs.figure8 = true;
+    else if (bug === "no-up-to-date-check") bugs.noUpToDateCheck = true;
+    else if (bug === "forget-vote") bugs.forgetVote = true;
     else if (bug.startsWith("cas-ignores-expected:")) {
       bugs.casIgnoresExpectedOnNode = integer(bug.split(":")[1], "bug") ?? 1;
     } else usage(`unknown bug ${bug}`);
@@ -74,7 +84,8 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
   if (faults !== undefined) {
     const kinds = faults === "none" ? [] : faults.split(",");
     for (const kind of kinds) {
-      if (!(FAULT_KINDS as readonly string[]).includes(kind)) usage(`unknown fault kind ${kind}`);
+      if (!(ALL_FAULT_KINDS as readonly string[]).includes(kind))
+        usage(`unknown fault kind ${kind}`);
     }
     options.faults = kinds as FaultKind[];
   }
@@ -88,6 +99,30 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     options.network = { minDelayMs, maxDelayMs, lossRate, duplicateRate };
   }
   if (Object.keys(bugs).length > 0) options.bugs = bugs;
+  const range = (name: string): { min: number; max: number } | undefined => {
+    const parts = one(name)?.split(",").map(Number);
+    if (parts === undefined) return undefined;
+    const [min, max] = parts as [number, number];
+    if (parts.length !== 2 || !(min >= 0 && max >= min)) usage(`--${name} takes min,max (ms)`);
+    return { min, max };
+  };
+  const faultIntervalMs = range("fault-interval");
+  if (faultIntervalMs !== undefined) options.faultIntervalMs = faultIntervalMs;
+  const faultDurationMs = range("fault-duration");
+  if (faultDurationMs !== undefined) options.faultDurationMs = faultDurationMs;
+  const crashAfterVote = one("crash-after-vote");
+  if (crashAfterVote !== undefined) {
+    const rate = Number(crashAfterVote);
+    if (!(rate >= 0 && rate <= 1)) usage("--crash-after-vote takes a probability in [0, 1]");
+    options.crashAfterVoteRate = rate;
+  }
+  const schedule = one("schedule");
+  if (schedule !== undefined) {
+    if (!(SCHEDULES as readonly string[]).includes(schedule)) usage(`unknown schedule ${schedule}`);
+    options.schedule = schedule as ScheduleName;
+  }
+  const maxMessageBytes = integer(one("max-message-bytes"), "max-message-bytes");
+  if (maxMessageBytes !== undefined) options.maxSizePerMsgBytes = maxMessageBytes;
   return options;
 }
 
@@ -105,40 +140,111 @@ function summary(report: SimulationReport): string {
 function printFailure(report: SimulationReport): void {
   console.log(`\nFAILED seed ${report.seed}`);
   for (const v of report.violations) console.log(`  [${v.property}] at ${v.atMs} ms: ${v.message}`);
+  console.log(`  last ${report.traceTail.length} events of the trace:`);
+  for (const line of report.traceTail) console.log(`    ${line}`);
   console.log(`  replay: ${report.replayCommand}\n`);
+}
+
+/** Seeds per batch summary line. */
+const DEFAULT_BATCH_SEEDS = 100;
+/** Seeds are 32-bit integers. */
+const SEED_SPACE = 0x1_0000_0000;
+
+/** Counts of one batch (or of the whole run). */
+interface Tally {
+  seeds: number;
+  failed: number;
+  elections: number;
+  membershipChanges: number;
+  operations: number;
+}
+
+function emptyTally(): Tally {
+  return { seeds: 0, failed: 0, elections: 0, membershipChanges: 0, operations: 0 };
+}
+
+function count(tally: Tally, report: SimulationReport): void {
+  tally.seeds++;
+  if (report.violations.length > 0) tally.failed++;
+  tally.elections += report.termsWithLeader;
+  const f = report.faultsInjected;
+  tally.membershipChanges += (f["add-learner"] ?? 0) + (f["promote"] ?? 0) + (f["remove"] ?? 0);
+  tally.operations += report.operations.total;
+}
+
+function describeTally(label: string, tally: Tally, elapsedMs: number): string {
+  const perSecond = tally.seeds / Math.max(elapsedMs / 1000, 1e-3);
+  return (
+    `${label}: ${tally.seeds} seeds, ${tally.failed} with violations, ` +
+    `${perSecond.toFixed(2)} seeds/s (${(perSecond * 60).toFixed(0)}/min, wall clock), ` +
+    `${tally.elections} terms with a leader, ${tally.membershipChanges} membership changes, ` +
+    `${tally.operations} client operations`
+  );
 }
 
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2));
   const options = baseOptions(flags);
   const json = flags.has("json");
+  const verbose = flags.has("verbose");
   const single = integer(flags.get("seed")?.at(-1), "seed");
-  let seeds: number[];
-  if (single !== undefined) seeds = [single];
-  else {
-    const count = integer(flags.get("seeds")?.at(-1), "seeds") ?? 10;
-    const from = integer(flags.get("from")?.at(-1), "from") ?? 1;
-    seeds = Array.from({ length: count }, (_, i) => from + i);
-  }
-  let failed = 0;
+  const batchSeeds = integer(flags.get("batch")?.at(-1), "batch") ?? DEFAULT_BATCH_SEEDS;
+  if (batchSeeds < 1) usage("--batch must be at least 1");
+  const minutes = flags.get("minutes")?.at(-1);
+  const soakMs = minutes === undefined ? undefined : Number(minutes) * 60_000;
+  if (soakMs !== undefined && !(soakMs > 0)) usage("--minutes must be a positive number");
+
+  // Soak: fresh seeds from the wall clock unless --from is given; batch after batch until the time is up.
+  const from =
+    integer(flags.get("from")?.at(-1), "from") ??
+    (soakMs === undefined ? 1 : Date.now() % SEED_SPACE);
+  const total =
+    single !== undefined
+      ? 1
+      : soakMs !== undefined
+        ? Infinity
+        : (integer(flags.get("seeds")?.at(-1), "seeds") ?? 10);
+  const failures: SimulationReport[] = [];
   const started = performance.now();
-  for (const seed of seeds) {
+  const overall = emptyTally();
+  let batch = emptyTally();
+  let batchStarted = started;
+  for (let i = 0; i < total; i++) {
+    if (soakMs !== undefined && performance.now() - started >= soakMs) break;
+    const seed = single ?? (from + i) % SEED_SPACE;
     const report = await runSimulation({ seed, ...options });
+    count(batch, report);
+    count(overall, report);
     if (json) console.log(JSON.stringify(report));
-    else console.log(summary(report));
+    else if (verbose || single !== undefined) console.log(summary(report));
     if (single !== undefined && !json) {
       console.log(`  faults: ${JSON.stringify(report.faultsInjected)}`);
       console.log(`  network: ${JSON.stringify(report.network)}`);
       console.log(`  leader after heal: ${report.leaderElectedAfterHealMs ?? "never"} ms`);
     }
     if (report.violations.length > 0) {
-      failed++;
-      printFailure(report);
+      failures.push(report);
+      if (!json) printFailure(report);
+    }
+    if (single === undefined && !json && batch.seeds === batchSeeds) {
+      const now = performance.now();
+      console.log(
+        describeTally(`seeds ${seed - batch.seeds + 1}..${seed}`, batch, now - batchStarted),
+      );
+      batch = emptyTally();
+      batchStarted = now;
     }
   }
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`${seeds.length - failed}/${seeds.length} seeds passed in ${seconds} s (wall clock)`);
-  process.exit(failed > 0 ? 1 : 0);
+  if (single === undefined && !json && batch.seeds > 0) {
+    console.log(describeTally("last batch", batch, performance.now() - batchStarted));
+  }
+  const elapsedMs = performance.now() - started;
+  console.log(describeTally("total", overall, elapsedMs));
+  if (failures.length > 0) {
+    console.log(`${failures.length} failing seeds; replay each with:`);
+    for (const report of failures) console.log(`  ${report.replayCommand}`);
+  }
+  process.exit(failures.length > 0 ? 1 : 0);
 }
 
 void main();

@@ -6,13 +6,14 @@
  */
 import { isBlixardError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
-import { Role, type NodeId } from "../raft/types.js";
+import { MessageType, Role, type NodeId } from "../raft/types.js";
 import type { SimCluster } from "./cluster.js";
 import type { NetworkFaults, SimNetwork } from "./network.js";
 import { between, chance, pick, shuffled, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
+import type { TraceTail } from "./trace-tail.js";
 
-/** The kinds of fault the nemesis injects. */
+/** The kinds of fault the nemesis injects by default. */
 export const FAULT_KINDS = [
   "partition",
   "one-way",
@@ -21,8 +22,14 @@ export const FAULT_KINDS = [
   "crash",
   "pause",
 ] as const;
+/**
+ * Every kind of fault, including those only injected when asked for: `power-loss` crashes every
+ * node at once and restarts each 1–50 ms later (a fresh election race among nodes that lost
+ * whatever was not durable).
+ */
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, "power-loss"] as const;
 /** One kind of fault. */
-export type FaultKind = (typeof FAULT_KINDS)[number];
+export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
 /** What the nemesis does during the fault phase. */
 export interface NemesisOptions {
@@ -38,6 +45,11 @@ export interface NemesisOptions {
   readonly kinds: readonly FaultKind[];
   /** Add, promote and remove members during the run. */
   readonly membershipChanges: boolean;
+  /**
+   * Probability that a node that just granted a vote (not a pre-vote) crashes at once and
+   * restarts 1–5 ms later: the targeted fault for a vote that was not durable. Default 0.
+   */
+  readonly crashAfterVoteRate?: number;
   /** Voters kept at least / at most by membership changes. */
   readonly minVoters: number;
   readonly maxVoters: number;
@@ -49,6 +61,8 @@ export class Nemesis {
   readonly counts: Record<string, number> = {};
   /** Every fault with its time, for reports. */
   readonly log: string[] = [];
+  /** Keeps the last faults for failure reports. */
+  tail: TraceTail | undefined;
   private active = false;
   private readonly promotable = new Set<NodeId>();
 
@@ -61,17 +75,41 @@ export class Nemesis {
     private readonly trace: TraceHash,
   ) {}
 
+  /** Records a fault injected from elsewhere (a targeted schedule) like one of its own. */
+  note(kind: string, detail: string): void {
+    this.record(kind, detail);
+  }
+
   private record(kind: string, detail: string): void {
     this.counts[kind] = (this.counts[kind] ?? 0) + 1;
     const line = `${this.scheduler.now()} ms: ${kind} ${detail}`;
     this.log.push(line);
     this.trace.add(line);
+    this.tail?.add(this.scheduler.now(), { kind: "fault", subject: `${kind} ${detail}` });
   }
 
   /** Starts injecting faults until {@link healAll}. */
   start(): void {
     this.active = true;
     this.network.setFaults(this.options.network);
+    const crashAfterVoteRate = this.options.crashAfterVoteRate ?? 0;
+    if (crashAfterVoteRate > 0) {
+      this.network.onSend = (m) => {
+        if (m.type !== MessageType.VoteResp || m.reject || !this.active) return;
+        if (!chance(this.random, crashAfterVoteRate)) return;
+        const id = m.from;
+        // After the sending event: the vote has left (and the hard state was handed to disk).
+        this.scheduler.schedule(0, () => {
+          if (!this.active || this.cluster.slot(id).state !== "running") return;
+          this.cluster.crash(id);
+          this.record("crash-after-vote", String(id));
+          this.scheduler.schedule(between(this.random, 1, 5), () => {
+            this.cluster.restart(id);
+            this.record("restart", String(id));
+          });
+        });
+      };
+    }
     if (this.options.kinds.length > 0) this.scheduleNextFault();
     if (this.options.membershipChanges) void this.membershipLoop();
   }
@@ -143,6 +181,19 @@ export class Nemesis {
         });
         return;
       }
+      case "power-loss": {
+        const live = this.cluster.liveIds();
+        for (const id of live) this.cluster.crash(id);
+        this.record(kind, JSON.stringify(live));
+        for (const id of live) {
+          this.scheduler.schedule(between(this.random, 1, 50), () => {
+            if (!this.active) return;
+            this.cluster.restart(id);
+            this.record("restart", String(id));
+          });
+        }
+        return;
+      }
       case "pause": {
         const running = this.cluster
           .liveIds()
@@ -160,6 +211,7 @@ export class Nemesis {
   /** Ends the fault phase: partitions, clogs, crashes and pauses all heal; the network calms. */
   healAll(): void {
     this.active = false;
+    this.network.onSend = undefined;
     this.network.setFaults(this.options.calmNetwork);
     this.network.healAll();
     for (const slot of this.cluster.slots.values()) {

@@ -8,6 +8,7 @@ import type { Transport } from "../node/ports.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { between, chance, type TraceHash } from "./rng.js";
 import type { Scheduler, SimClock } from "./scheduler.js";
+import type { TraceTail } from "./trace-tail.js";
 
 /** The message-level fault rates of a run. */
 export interface NetworkFaults {
@@ -64,6 +65,10 @@ export class SimNetwork {
   private readonly cloggedNodes = new Set<NodeId>();
   private readonly cloggedLinks = new Set<string>();
   private held: Message[] = [];
+  /** Keeps the last deliveries for failure reports. */
+  tail: TraceTail | undefined;
+  /** Sees every message a node sends (the nemesis's targeted faults hook in here). */
+  onSend: ((message: Message) => void) | undefined;
   /** Planted bugs hook in here; the default passes every message unchanged. */
   interceptor: MessageInterceptor | undefined;
   readonly stats: NetworkStats = {
@@ -186,6 +191,7 @@ export class SimNetwork {
 
   private send(sender: Endpoint, original: Message): void {
     this.stats.sent++;
+    this.onSend?.(original);
     const m = this.interceptor === undefined ? original : this.interceptor(original);
     if (m === undefined) return;
     if (this.isBlocked(m.from, m.to) || !this.endpoints.has(m.to)) {
@@ -225,6 +231,7 @@ export class SimNetwork {
       if (endpoint.closed || endpoint.onMessages === undefined) return;
       this.stats.delivered++;
       this.trace.add(this.scheduler.now(), m.type, m.from, m.to, m.term, m.index, m.entries.length);
+      this.tail?.add(this.scheduler.now(), { kind: "deliver", subject: m });
       endpoint.onMessages([m]);
     });
   }

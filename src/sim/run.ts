@@ -15,7 +15,9 @@ import { FAULT_KINDS, Nemesis, type FaultKind, type NemesisOptions } from "./nem
 import { CALM_NETWORK, SimNetwork, type NetworkFaults, type NetworkStats } from "./network.js";
 import { between, chance, fork, pick, TraceHash } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
+import { DEFAULT_TRACE_TAIL_EVENTS, TraceTail } from "./trace-tail.js";
 import { Workload, type WorkloadOptions } from "./workload.js";
+import { Figure8Schedule, type ScheduleName } from "./schedules.js";
 
 /** Options of a run. Everything not given is drawn from the seed. */
 export interface SimulationOptions {
@@ -35,6 +37,18 @@ export interface SimulationOptions {
   readonly bugs?: PlantedBugs;
   /** Clients. Default: drawn from the seed (3–6). */
   readonly clients?: number;
+  /** Gap between injected faults, in ms. Default 300–1500. */
+  readonly faultIntervalMs?: { readonly min: number; readonly max: number };
+  /** How long one fault lasts, in ms. Default 200–3000. */
+  readonly faultDurationMs?: { readonly min: number; readonly max: number };
+  /** Probability that a node crashes right after granting a vote (restarting 1–5 ms later). Default 0. */
+  readonly crashAfterVoteRate?: number;
+  /** The core's append message size limit, in bytes. Default 1 MiB. */
+  readonly maxSizePerMsgBytes?: number;
+  /** A targeted nemesis schedule to run besides the random faults. Default: none. */
+  readonly schedule?: ScheduleName;
+  /** Events kept for the trace tail of a failure report. Default 50. */
+  readonly traceTailEvents?: number;
 }
 
 /** What a run did and found. */
@@ -72,8 +86,15 @@ export interface SimulationReport {
   readonly traceHash: string;
   /** The command that replays this run exactly. */
   readonly replayCommand: string;
+  /**
+   * The last events before the run ended (deliveries, faults, leaders, client operations),
+   * oldest first; only filled when a violation was found (empty otherwise).
+   */
+  readonly traceTail: readonly string[];
 }
 
+/** The core's default append message size limit. */
+const DEFAULT_MAX_SIZE_PER_MESSAGE_BYTES = 1024 * 1024;
 /** After the fault phase, clients keep going this long on a healed cluster. */
 const POST_HEAL_WORKLOAD_MS = 2000;
 /** Liveness bounds after the heal. */
@@ -93,12 +114,28 @@ export function replayCommand(options: SimulationOptions): string {
     const n = options.network;
     parts.push(`--network ${n.minDelayMs},${n.maxDelayMs},${n.lossRate},${n.duplicateRate}`);
   }
+  if (options.faultIntervalMs !== undefined) {
+    parts.push(`--fault-interval ${options.faultIntervalMs.min},${options.faultIntervalMs.max}`);
+  }
+  if (options.faultDurationMs !== undefined) {
+    parts.push(`--fault-duration ${options.faultDurationMs.min},${options.faultDurationMs.max}`);
+  }
+  if (options.crashAfterVoteRate !== undefined) {
+    parts.push(`--crash-after-vote ${options.crashAfterVoteRate}`);
+  }
+  if (options.schedule !== undefined) parts.push(`--schedule ${options.schedule}`);
+  if (options.maxSizePerMsgBytes !== undefined) {
+    parts.push(`--max-message-bytes ${options.maxSizePerMsgBytes}`);
+  }
   const bugs = options.bugs ?? {};
   if (bugs.ackBeforeDurable === true) parts.push("--bug ack-before-durable");
   if (bugs.casIgnoresExpectedOnNode !== undefined) {
     parts.push(`--bug cas-ignores-expected:${bugs.casIgnoresExpectedOnNode}`);
   }
   if (bugs.grantAllVotes === true) parts.push("--bug grant-all-votes");
+  if (bugs.figure8 === true) parts.push("--bug figure8");
+  if (bugs.noUpToDateCheck === true) parts.push("--bug no-up-to-date-check");
+  if (bugs.forgetVote === true) parts.push("--bug forget-vote");
   return parts.join(" ");
 }
 
@@ -141,6 +178,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     initialVoters: nodes,
     tickIntervalMs: 100,
     electionTicks: 10,
+    maxSizePerMsgBytes: options.maxSizePerMsgBytes ?? DEFAULT_MAX_SIZE_PER_MESSAGE_BYTES,
     operationTimeoutMs: 2000,
     snapshotEveryEntries,
     snapshotTrailingEntries: between(paramsRandom, 5, 20),
@@ -151,8 +189,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const nemesisOptions: NemesisOptions = {
     network,
     calmNetwork: CALM_NETWORK,
-    faultIntervalMs: { min: 300, max: 1500 },
-    faultDurationMs: { min: 200, max: 3000 },
+    faultIntervalMs: options.faultIntervalMs ?? { min: 300, max: 1500 },
+    faultDurationMs: options.faultDurationMs ?? { min: 200, max: 3000 },
+    crashAfterVoteRate: options.crashAfterVoteRate ?? 0,
     kinds: faults,
     membershipChanges: membership,
     minVoters: 3,
@@ -170,9 +209,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     backoffMs: { min: 20, max: 150 },
   };
 
+  const tail = new TraceTail(options.traceTailEvents ?? DEFAULT_TRACE_TAIL_EVENTS);
   const simNetwork = new SimNetwork(scheduler, fork(root), CALM_NETWORK, trace);
+  simNetwork.tail = tail;
   if (bugs.grantAllVotes === true) simNetwork.interceptor = grantAllVotes;
-  const safety = new SafetyChecker(() => scheduler.now());
+  const safety = new SafetyChecker(
+    () => scheduler.now(),
+    (id, term) => tail.add(scheduler.now(), { kind: "leader", subject: { id, term } }),
+  );
   const liveness = new LivenessChecker(
     { leaderWithinMs: LEADER_WITHIN_MS, operationsWithinMs: OPERATIONS_WITHIN_MS },
     () => scheduler.now(),
@@ -183,9 +227,18 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   });
   const nemesis = new Nemesis(scheduler, fork(root), cluster, simNetwork, nemesisOptions, trace);
   const workload = new Workload(scheduler, fork(root), cluster, workloadOptions, trace);
+  nemesis.tail = tail;
+  const schedule =
+    options.schedule === "figure8"
+      ? new Figure8Schedule(scheduler, fork(root), cluster, simNetwork, (kind, detail) =>
+          nemesis.note(kind, detail),
+        )
+      : undefined;
+  workload.tail = tail;
   scheduler.afterEvent = () => {
     safety.observe(cluster);
     liveness.observe(cluster);
+    schedule?.observe();
   };
 
   // Phase 1: faults.
@@ -198,6 +251,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // Phase 2: heal; everything pending must finish, and the replicas must converge.
   const violations: Violation[] = [];
   if (!safety.failed) {
+    schedule?.stop();
     nemesis.healAll();
     liveness.onHealed();
     await scheduler.runUntil(
@@ -260,5 +314,6 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     violations,
     traceHash: trace.hex(),
     replayCommand: replayCommand(options),
+    traceTail: violations.length > 0 ? tail.lines() : [],
   };
 }

@@ -14,6 +14,7 @@ import type { SimCluster } from "./cluster.js";
 import type { HistoryOperation, KvInput, KvOutput } from "./history.js";
 import { between, chance, fork, pick, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
+import type { TraceTail } from "./trace-tail.js";
 import type { ObservedKvStateMachine, SimResult } from "./state-machine.js";
 
 /** What the clients do. */
@@ -54,6 +55,8 @@ export class Workload {
   readonly history: HistoryOperation[] = [];
   /** Operations that failed for a reason no correct system gives (a bug to report). */
   readonly anomalies: string[] = [];
+  /** Keeps the last client invocations and completions for failure reports. */
+  tail: TraceTail | undefined;
   private readonly clients: Client[] = [];
   private nextOperationId = 0;
 
@@ -158,6 +161,7 @@ class Client {
     const invokeMs = scheduler.now();
     this.current = input;
     this.currentSinceMs = invokeMs;
+    this.workload.tail?.add(invokeMs, { kind: "invoke", subject: { client: this.index, input } });
     const giveUpAtMs = invokeMs + options.giveUpAfterMs;
     let target = this.leaderGuess ?? this.randomMember();
     let output: KvOutput | undefined;
@@ -208,6 +212,7 @@ class Client {
     };
     trace.add(operation.id, invokeMs, operation.completeMs ?? -1, JSON.stringify(output ?? null));
     this.workload.history.push(operation);
+    this.workload.tail?.add(scheduler.now(), { kind: "complete", subject: operation });
   }
 
   private learn(input: KvInput, output: KvOutput): void {
