@@ -2,6 +2,13 @@ import { describe, expect, it } from "vitest";
 import { SystemClock } from "./clock.js";
 
 describe("SystemClock", () => {
+  it("counts from the Unix epoch", () => {
+    // Between 2020 and 2100: an epoch time, not time since process start.
+    const now = new SystemClock().now();
+    expect(now).toBeGreaterThan(Date.UTC(2020, 0, 1));
+    expect(now).toBeLessThan(Date.UTC(2100, 0, 1));
+  });
+
   it("fires a timer and never goes backwards", async () => {
     const clock = new SystemClock();
     const before = clock.now();

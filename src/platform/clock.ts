@@ -1,13 +1,15 @@
 import type { Clock, TimerHandle } from "../common/clock.js";
 
 /**
- * The real clock: monotonic time from `performance.now()` and Node's timers. Wired in by the
- * CLI only; deterministic code never sees it.
+ * The real clock: milliseconds since the Unix epoch, kept monotonic within the process
+ * (`performance.timeOrigin + performance.now()` does not jump when the wall clock is set), and
+ * Node's timers. Epoch-based because proposers stamp commands with it and replicas compare those
+ * stamps across leaders (session expiry). Wired in by the CLI only.
  */
 export class SystemClock implements Clock {
   /** @inheritdoc */
   now(): number {
-    return performance.now();
+    return performance.timeOrigin + performance.now();
   }
 
   /** @inheritdoc */
