@@ -1,0 +1,93 @@
+/**
+ * Forwarding to the leader. A write, a lease read or a membership change that reaches a
+ * follower is re-sent over HTTP to the leader's API address, with the same body and session
+ * headers (so exactly-once still holds) and a hop count that stops loops: a node never forwards
+ * a request that was already forwarded. The leader's answer, error or not, goes back as is.
+ */
+import { CancelledError, TimeoutError, UnavailableError } from "../common/errors.js";
+import { HEADERS } from "./schema/common.js";
+
+/** A request to re-send. */
+export interface ForwardedRequest {
+  readonly method: string;
+  /** The path and query string as received (still URL-encoded). */
+  readonly url: string;
+  /** The parsed JSON body, if any. */
+  readonly body: unknown;
+  /** The session headers of the original request. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** The leader's answer. */
+export interface ForwardedResponse {
+  readonly statusCode: number;
+  readonly contentType: string;
+  readonly text: string;
+}
+
+/** How to forward. */
+export interface ForwardOptions {
+  /** The hop count the request arrived with (0 from a client). */
+  readonly hops: number;
+  /** The time left for the request; the leader gets it as its deadline. */
+  readonly timeoutMs: number;
+  /** Fires when the client went away. */
+  readonly signal: AbortSignal;
+}
+
+const PASSED_HEADERS = [HEADERS.clientId, HEADERS.sequence, HEADERS.ackedBelow] as const;
+
+/**
+ * Sends `request` to the node at `leader` and returns its response.
+ * @throws UnavailableError if the leader cannot be reached, TimeoutError past the deadline,
+ *   CancelledError if the client went away.
+ */
+export async function forwardRequest(
+  leader: URL,
+  request: ForwardedRequest,
+  options: ForwardOptions,
+): Promise<ForwardedResponse> {
+  const headers: Record<string, string> = {
+    [HEADERS.forwardedHops]: String(options.hops + 1),
+    [HEADERS.timeoutMs]: String(Math.max(1, Math.floor(options.timeoutMs))),
+  };
+  for (const name of PASSED_HEADERS) {
+    const value = request.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
+  let body: string | undefined;
+  if (request.body !== undefined && request.method !== "GET") {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(request.body);
+  }
+  const timeoutMs = Math.max(1, Math.floor(options.timeoutMs));
+  const timeout = AbortSignal.timeout(timeoutMs);
+  try {
+    const response = await fetch(new URL(request.url, leader), {
+      method: request.method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.any([timeout, options.signal]),
+      redirect: "manual",
+    });
+    return {
+      statusCode: response.status,
+      contentType: response.headers.get("content-type") ?? "application/json",
+      text: await response.text(),
+    };
+  } catch (error) {
+    if (options.signal.aborted) throw new CancelledError("the client went away");
+    if (timeout.aborted) {
+      throw new TimeoutError(
+        `the leader at ${leader.href} did not answer within ${options.timeoutMs} ms; outcome unknown`,
+      );
+    }
+    const reason =
+      error instanceof Error
+        ? error.cause instanceof Error
+          ? error.cause.message
+          : error.message
+        : String(error);
+    throw new UnavailableError(`could not reach the leader at ${leader.href}: ${reason}; retry`);
+  }
+}

@@ -1,0 +1,17 @@
+/** The client-facing API: the HTTP server, the node service port and its raft implementation. */
+export * from "./service.js";
+export * from "./service-metrics.js";
+export * from "./member-directory.js";
+export { RaftKvService, type RaftKvServiceOptions, type KvNodeResult } from "./raft-service.js";
+export { ApiMetrics } from "./metrics.js";
+export {
+  ApiServer,
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_FORWARD_HOPS,
+  type ApiServerOptions,
+  type ListenOptions,
+  type LogLevel,
+} from "./server.js";
+export { buildOpenApiDocument, type OpenApiInfo } from "./openapi.js";
+export type { RouteSpec, RequestContext } from "./route.js";

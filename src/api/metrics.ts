@@ -1,0 +1,155 @@
+/**
+ * The node's Prometheus metrics (prom-client). Raft gauges are read from the service's status
+ * at each scrape; counters and histograms are fed by the service layer (proposals, reads) and
+ * the HTTP layer (requests, forwards). One registry per server, so several nodes can share a
+ * process (tests) without mixing their series.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Role } from "../raft/types.js";
+import type { ServiceMetricsSink } from "./service-metrics.js";
+import type { NodeStatusView, ReadConsistency } from "./service.js";
+
+/** Latency buckets in seconds: 0.5 ms to 10 s. */
+const LATENCY_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** The metrics of one API server. */
+export class ApiMetrics implements ServiceMetricsSink {
+  /** The registry to expose. */
+  readonly registry = new Registry();
+  readonly #term: Gauge;
+  readonly #role: Gauge<"role">;
+  readonly #leader: Gauge;
+  readonly #leaderChanges: Counter;
+  readonly #commitIndex: Gauge;
+  readonly #appliedIndex: Gauge;
+  readonly #lastIndex: Gauge;
+  readonly #snapshotIndex: Gauge;
+  readonly #pendingProposals: Gauge;
+  readonly #members: Gauge<"suffrage">;
+  readonly #proposals: Counter<"outcome">;
+  readonly #proposalLatency: Histogram<"outcome">;
+  readonly #readLatency: Histogram<"consistency" | "outcome">;
+  readonly #httpRequests: Counter<"method" | "route" | "status">;
+  readonly #forwarded: Counter<"outcome">;
+  #lastLeader: number | undefined;
+
+  /** Registers every metric, labelled with `nodeId`. Throws nothing. */
+  constructor(nodeId: number) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ node_id: String(nodeId) });
+    const gauge = (name: string, help: string): Gauge => new Gauge({ name, help, registers });
+    this.#term = gauge("blixard_raft_term", "The current raft term.");
+    this.#role = new Gauge({
+      name: "blixard_raft_role",
+      help: "1 for the role this node is in, 0 for the others.",
+      labelNames: ["role"],
+      registers,
+    });
+    this.#leader = gauge("blixard_raft_leader_id", "The leader this node knows of (0: none).");
+    this.#leaderChanges = new Counter({
+      name: "blixard_raft_leader_changes_total",
+      help: "Changes of the known leader this node observed (sampled at requests and scrapes).",
+      registers,
+    });
+    this.#commitIndex = gauge("blixard_raft_commit_index", "The highest committed log index.");
+    this.#appliedIndex = gauge("blixard_raft_applied_index", "The highest applied log index.");
+    this.#lastIndex = gauge("blixard_raft_last_index", "The last index in this node's log.");
+    this.#snapshotIndex = gauge("blixard_raft_snapshot_index", "The newest snapshot's index.");
+    this.#pendingProposals = gauge(
+      "blixard_raft_pending_proposals",
+      "Proposals waiting to be applied on this node.",
+    );
+    this.#members = new Gauge({
+      name: "blixard_raft_members",
+      help: "Members of the configuration by suffrage.",
+      labelNames: ["suffrage"],
+      registers,
+    });
+    this.#proposals = new Counter({
+      name: "blixard_proposals_total",
+      help: "Proposals by outcome: applied, or the error code or reason that refused them.",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.#proposalLatency = new Histogram({
+      name: "blixard_proposal_apply_latency_seconds",
+      help: "From proposing a command to its result being applied on this node.",
+      labelNames: ["outcome"],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#readLatency = new Histogram({
+      name: "blixard_read_latency_seconds",
+      help: "Reads by consistency; linearizable ones include the ReadIndex round.",
+      labelNames: ["consistency", "outcome"],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#httpRequests = new Counter({
+      name: "blixard_http_requests_total",
+      help: "HTTP requests served, by method, route and status.",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.#forwarded = new Counter({
+      name: "blixard_http_forwarded_total",
+      help: "Requests forwarded to the leader, by outcome (the leader's status, or error).",
+      labelNames: ["outcome"],
+      registers,
+    });
+  }
+
+  /** @inheritdoc */
+  proposalFinished(outcome: string, durationMs: number): void {
+    this.#proposals.inc({ outcome });
+    this.#proposalLatency.observe(
+      { outcome: outcome === "applied" ? "applied" : "refused" },
+      durationMs / 1000,
+    );
+  }
+
+  /** @inheritdoc */
+  readFinished(consistency: ReadConsistency, outcome: string, durationMs: number): void {
+    this.#readLatency.observe({ consistency, outcome }, durationMs / 1000);
+  }
+
+  /** Counts one HTTP request. Throws nothing. */
+  httpRequest(method: string, route: string, status: number): void {
+    this.#httpRequests.inc({ method, route, status: String(status) });
+  }
+
+  /** Counts one forwarded request. Throws nothing. */
+  forwarded(outcome: string): void {
+    this.#forwarded.inc({ outcome });
+  }
+
+  /** Updates the raft gauges from a status and counts a leader change. Throws nothing. */
+  observeStatus(status: NodeStatusView): void {
+    const leader = status.leader ?? 0;
+    if (this.#lastLeader !== undefined && leader !== 0 && leader !== this.#lastLeader) {
+      this.#leaderChanges.inc();
+    }
+    if (leader !== 0) this.#lastLeader = leader;
+    this.#term.set(status.term);
+    for (const role of Object.values(Role)) this.#role.set({ role }, role === status.role ? 1 : 0);
+    this.#leader.set(leader);
+    this.#commitIndex.set(status.commitIndex);
+    this.#appliedIndex.set(status.appliedIndex);
+    this.#lastIndex.set(status.lastIndex);
+    this.#snapshotIndex.set(status.snapshotIndex);
+    this.#pendingProposals.set(status.pendingProposals);
+    this.#members.set(
+      { suffrage: "voter" },
+      new Set([...status.config.voters, ...status.config.votersOutgoing]).size,
+    );
+    this.#members.set({ suffrage: "learner" }, status.config.learners.length);
+  }
+
+  /** The Prometheus text exposition after refreshing the gauges from `status`. */
+  async render(status: NodeStatusView): Promise<string> {
+    this.observeStatus(status);
+    return this.registry.metrics();
+  }
+}

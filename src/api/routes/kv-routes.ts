@@ -1,0 +1,175 @@
+/** The key-value routes: `/v1/kv/{key}` (GET, PUT, DELETE), `/v1/kv/{key}/cas`, `/v1/kv`. */
+import { NotFoundError } from "../../common/errors.js";
+import { entryToJson, expectationFromJson, parsePositiveInteger } from "../convert.js";
+import type { RequestContext, RouteSpec } from "../route.js";
+import {
+  CasBody,
+  CasResponse,
+  DeleteQuery,
+  DeleteResponse,
+  GetResponse,
+  KeyParams,
+  ListQuery,
+  ListResponse,
+  PutBody,
+  PutResponse,
+  ReadQuery,
+} from "../schema/kv.js";
+import type { Consistency } from "../schema/common.js";
+import { valueFromJson } from "../schema/values.js";
+import type { BlixardNodeService, ReadOptions, WriteOptions } from "../service.js";
+
+function readOptions(context: RequestContext): ReadOptions {
+  const consistency = context.query["consistency"] as Consistency | undefined;
+  return { ...context.call, ...(consistency === undefined ? {} : { consistency }) };
+}
+
+function writeOptions(context: RequestContext): WriteOptions {
+  return {
+    ...context.call,
+    ...(context.session === undefined ? {} : { session: context.session }),
+  };
+}
+
+function key(context: RequestContext): string {
+  return context.params["key"] ?? "";
+}
+
+/** The kv routes over `service`. */
+export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
+  const tag = "kv";
+  return [
+    {
+      method: "GET",
+      url: "/v1/kv/:key",
+      tag,
+      summary: "Read a key (404 NOT_FOUND if it does not exist)",
+      params: KeyParams,
+      querystring: ReadQuery,
+      response: GetResponse,
+      forwardToLeader: true,
+      errors: ["NOT_FOUND", "NOT_LEADER"],
+      handler: async (context) => {
+        const result = await service.kvGet(key(context), readOptions(context));
+        if (result.entry === null) {
+          throw new NotFoundError(`key ${JSON.stringify(key(context))} does not exist`);
+        }
+        return { revision: result.revision, entry: entryToJson(result.entry) };
+      },
+    },
+    {
+      method: "PUT",
+      url: "/v1/kv/:key",
+      tag,
+      summary: "Write a value (exactly-once with the session headers)",
+      params: KeyParams,
+      body: PutBody,
+      response: PutResponse,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: ["TOO_LARGE", "NOT_LEADER", "OVERLOADED", "CONFLICT"],
+      handler: async (context) => {
+        const body = context.body as PutBody;
+        const result = await service.kvPut(
+          {
+            key: key(context),
+            value: valueFromJson(body),
+            ...(body.returnPrevious === undefined ? {} : { returnPrevious: body.returnPrevious }),
+          },
+          writeOptions(context),
+        );
+        return {
+          revision: result.revision,
+          ...(result.previous === undefined ? {} : { previous: entryToJson(result.previous) }),
+        };
+      },
+    },
+    {
+      method: "DELETE",
+      url: "/v1/kv/:key",
+      tag,
+      summary: "Delete a key (`deleted: false` if it did not exist)",
+      params: KeyParams,
+      querystring: DeleteQuery,
+      response: DeleteResponse,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: ["NOT_LEADER", "CONFLICT"],
+      handler: async (context) => {
+        const returnPrevious = context.query["returnPrevious"];
+        const result = await service.kvDelete(
+          {
+            key: key(context),
+            ...(returnPrevious === undefined ? {} : { returnPrevious: returnPrevious === "true" }),
+          },
+          writeOptions(context),
+        );
+        return {
+          deleted: result.deleted,
+          revision: result.revision,
+          ...(result.previous === undefined ? {} : { previous: entryToJson(result.previous) }),
+        };
+      },
+    },
+    {
+      method: "POST",
+      url: "/v1/kv/:key/cas",
+      tag,
+      summary: "Compare-and-set: write if the key is as expected (else `succeeded: false`)",
+      params: KeyParams,
+      body: CasBody,
+      response: CasResponse,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: ["TOO_LARGE", "NOT_LEADER", "CONFLICT"],
+      handler: async (context) => {
+        const body = context.body as CasBody;
+        const result = await service.kvCompareAndSet(
+          {
+            key: key(context),
+            expected: expectationFromJson(body.expected),
+            value: valueFromJson(body),
+          },
+          writeOptions(context),
+        );
+        return result.succeeded
+          ? { succeeded: true, revision: result.revision }
+          : {
+              succeeded: false,
+              revision: result.revision,
+              current: result.current === null ? null : entryToJson(result.current),
+            };
+      },
+    },
+    {
+      method: "GET",
+      url: "/v1/kv",
+      tag,
+      summary: "List keys by prefix and range, one page at a time",
+      querystring: ListQuery,
+      response: ListResponse,
+      forwardToLeader: true,
+      errors: ["NOT_LEADER"],
+      handler: async (context) => {
+        const q = context.query;
+        const result = await service.kvList(
+          {
+            ...(q["prefix"] === undefined ? {} : { prefix: q["prefix"] }),
+            ...(q["start"] === undefined ? {} : { start: q["start"] }),
+            ...(q["end"] === undefined ? {} : { end: q["end"] }),
+            ...(q["limit"] === undefined
+              ? {}
+              : { limit: parsePositiveInteger(q["limit"], "limit") }),
+          },
+          readOptions(context),
+        );
+        return {
+          entries: result.entries.map(entryToJson),
+          revision: result.revision,
+          more: result.more,
+          ...(result.nextStart === undefined ? {} : { nextStart: result.nextStart }),
+        };
+      },
+    },
+  ];
+}

@@ -1,0 +1,296 @@
+/**
+ * The client-facing HTTP server (Fastify): registers the route table with request validation
+ * against its TypeBox schemas, maps every failure to `{code, message}` with the code's HTTP
+ * status, bounds body size and request time, forwards leader-only requests from a follower to
+ * the leader, and serves metrics, health and the OpenAPI document.
+ */
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from "fastify";
+import { InvalidArgumentError, NotLeaderError, NotFoundError } from "../common/errors.js";
+import type { ClientSession } from "../statemachine/session/envelope.js";
+import { MAX_KEY_BYTES } from "../statemachine/kv/limits.js";
+import { forwardRequest } from "./forward.js";
+import { toErrorResponse } from "./http-errors.js";
+import { ApiMetrics } from "./metrics.js";
+import { buildOpenApiDocument } from "./openapi.js";
+import { RawBody, type RouteSpec } from "./route.js";
+import { clusterRoutes } from "./routes/cluster-routes.js";
+import { kvRoutes } from "./routes/kv-routes.js";
+import { systemRoutes } from "./routes/system-routes.js";
+import { HEADERS, SessionHeaders } from "./schema/common.js";
+import type { BlixardNodeService, CallOptions } from "./service.js";
+
+/** The default request body limit: 2 MiB (a 1 MiB value in base64 plus room). */
+export const DEFAULT_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+/** The default deadline of one request. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** How many times a request may be forwarded between nodes. */
+export const MAX_FORWARD_HOPS = 1;
+/** How often the leader-change counter samples the node's status. */
+const STATUS_SAMPLE_INTERVAL_MS = 250;
+
+/** A log level, or `silent`. */
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+/** Options of {@link ApiServer}. */
+export interface ApiServerOptions {
+  /** The node to serve. */
+  readonly service: BlixardNodeService;
+  /** The metrics registry; pass the same one to the service. Default: a new one. */
+  readonly metrics?: ApiMetrics;
+  /** Largest request body; larger ones get 413 TOO_LARGE. Default {@link DEFAULT_BODY_LIMIT_BYTES}. */
+  readonly bodyLimitBytes?: number;
+  /** Deadline of a request (504 TIMEOUT past it). Default {@link DEFAULT_REQUEST_TIMEOUT_MS}. */
+  readonly requestTimeoutMs?: number;
+  /** Structured JSON logs (pino) at this level, with node id, term and role. Default `silent`. */
+  readonly logLevel?: LogLevel;
+  /** The version written in the OpenAPI document. Default `0.0.0`. */
+  readonly version?: string;
+}
+
+/** Where to listen. */
+export interface ListenOptions {
+  /** Default `127.0.0.1`. */
+  readonly host?: string;
+  /** Default 0 (any free port). */
+  readonly port?: number;
+}
+
+/** The HTTP server of one node. */
+export class ApiServer {
+  /** The Fastify instance (for `inject` in tests). */
+  readonly app: FastifyInstance;
+  /** The node's metrics. */
+  readonly metrics: ApiMetrics;
+  readonly #service: BlixardNodeService;
+  readonly #requestTimeoutMs: number;
+  readonly #routes: RouteSpec[];
+  #openApi: unknown;
+  #sampler: ReturnType<typeof setInterval> | undefined;
+  #url: URL | undefined;
+
+  /**
+   * Builds the server and its routes; call {@link listen} to serve.
+   * @throws InvalidArgumentError on a non-positive limit or timeout.
+   */
+  constructor(options: ApiServerOptions) {
+    this.#service = options.service;
+    this.metrics = options.metrics ?? new ApiMetrics(options.service.nodeId);
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+    for (const [name, value] of Object.entries({
+      requestTimeoutMs: this.#requestTimeoutMs,
+      bodyLimitBytes,
+    })) {
+      if (!Number.isSafeInteger(value) || value <= 0) {
+        throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
+      }
+    }
+    this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes));
+    this.app.setErrorHandler((error, request, reply) => {
+      const response = toErrorResponse(error, (bug) =>
+        request.log.error({ err: bug }, "internal error while serving a request"),
+      );
+      return reply.code(response.statusCode).send(response.body);
+    });
+    this.app.setNotFoundHandler((request) => {
+      throw new NotFoundError(`no route ${request.method} ${request.url.split("?")[0] ?? ""}`);
+    });
+    this.app.addHook("onResponse", (request, reply, done) => {
+      this.metrics.httpRequest(
+        request.method,
+        request.routeOptions.url ?? "unmatched",
+        reply.statusCode,
+      );
+      done();
+    });
+
+    const service = options.service;
+    this.#routes = [
+      ...kvRoutes(service),
+      ...clusterRoutes(service),
+      ...systemRoutes(service, {
+        metricsText: () => this.metrics.render(service.status()),
+        openApi: () => this.#openApi,
+      }),
+    ];
+    this.#openApi = buildOpenApiDocument(this.#routes, {
+      title: "Blixard",
+      version: options.version ?? "0.0.0",
+    });
+    for (const route of this.#routes) this.#register(route);
+  }
+
+  #fastifyOptions(options: ApiServerOptions, bodyLimitBytes: number): FastifyServerOptions {
+    const level = options.logLevel ?? "silent";
+    const service = options.service;
+    return {
+      bodyLimit: bodyLimitBytes,
+      // A key may take 3 characters per byte once URL-encoded.
+      routerOptions: { maxParamLength: 3 * MAX_KEY_BYTES + 16 },
+      // Receiving a whole request may take at most this long (slow clients hold sockets).
+      requestTimeout: this.#requestTimeoutMs * 3,
+      forceCloseConnections: true,
+      return503OnClosing: true,
+      // Strict validation: wrong types are refused rather than coerced, unknown fields refused
+      // rather than silently dropped.
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+      logger:
+        level === "silent"
+          ? false
+          : {
+              level,
+              base: { nodeId: service.nodeId },
+              mixin: () => {
+                const s = service.status();
+                return { term: s.term, role: s.role };
+              },
+            },
+    };
+  }
+
+  #register(route: RouteSpec): void {
+    this.app.route({
+      method: route.method,
+      url: route.url,
+      schema: {
+        ...(route.params === undefined ? {} : { params: route.params }),
+        ...(route.querystring === undefined ? {} : { querystring: route.querystring }),
+        ...(route.body === undefined ? {} : { body: route.body }),
+        headers: SessionHeaders,
+      },
+      handler: (request, reply) => this.#serve(route, request, reply),
+    });
+  }
+
+  async #serve(route: RouteSpec, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const startedMs = performance.now();
+    const headerTimeout = headerString(request.headers[HEADERS.timeoutMs]);
+    const timeoutMs = Math.min(
+      this.#requestTimeoutMs,
+      headerTimeout === undefined ? Infinity : Number(headerTimeout),
+    );
+    // The client going away cancels the work it asked for.
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) controller.abort();
+    };
+    reply.raw.on("close", onClose);
+    const call: CallOptions = { signal: controller.signal, timeoutMs };
+    try {
+      const result = await route.handler({
+        params: request.params as Record<string, string>,
+        query: (request.query ?? {}) as Record<string, string | undefined>,
+        body: request.body,
+        call,
+        session: route.sessioned === true ? sessionFromHeaders(request) : undefined,
+      });
+      if (result instanceof RawBody) return reply.type(result.contentType).send(result.text);
+      return reply.code(200).send(result);
+    } catch (error) {
+      const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");
+      const leader = error instanceof NotLeaderError ? error.leaderHint?.address : undefined;
+      if (route.forwardToLeader !== true || leader === undefined || hops >= MAX_FORWARD_HOPS) {
+        throw error;
+      }
+      const remainingMs = timeoutMs - (performance.now() - startedMs);
+      return await this.#forward(request, reply, new URL(leader), {
+        hops,
+        timeoutMs: Math.max(1, Math.floor(remainingMs)),
+        signal: controller.signal,
+      });
+    } finally {
+      reply.raw.off("close", onClose);
+    }
+  }
+
+  async #forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    leader: URL,
+    options: { hops: number; timeoutMs: number; signal: AbortSignal },
+  ): Promise<FastifyReply> {
+    let response;
+    try {
+      response = await forwardRequest(
+        leader,
+        { method: request.method, url: request.url, body: request.body, headers: request.headers },
+        options,
+      );
+    } catch (error) {
+      this.metrics.forwarded("error");
+      throw error;
+    }
+    this.metrics.forwarded(String(response.statusCode));
+    return reply
+      .code(response.statusCode)
+      .header(HEADERS.leaderAddress, leader.href)
+      .type(response.contentType)
+      .send(response.text);
+  }
+
+  /**
+   * Starts listening; resolves with the server's base URL.
+   * @throws the listen error (e.g. the port is taken).
+   */
+  async listen(options: ListenOptions = {}): Promise<URL> {
+    const address = await this.app.listen({
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 0,
+    });
+    this.#url = new URL(address);
+    this.#sampler = setInterval(
+      () => this.metrics.observeStatus(this.#service.status()),
+      STATUS_SAMPLE_INTERVAL_MS,
+    );
+    this.#sampler.unref();
+    return this.#url;
+  }
+
+  /** The base URL once listening. */
+  get url(): URL | undefined {
+    return this.#url;
+  }
+
+  /** The route table (what the OpenAPI document describes). */
+  get routes(): readonly RouteSpec[] {
+    return this.#routes;
+  }
+
+  /** Stops listening and closes open connections. Throws nothing. */
+  async close(): Promise<void> {
+    if (this.#sampler !== undefined) clearInterval(this.#sampler);
+    await this.app.close();
+  }
+}
+
+function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The client session of a write from its headers, or undefined without them.
+ * @throws InvalidArgumentError if only some of the headers are given.
+ */
+function sessionFromHeaders(request: FastifyRequest): ClientSession | undefined {
+  const clientId = headerString(request.headers[HEADERS.clientId]);
+  const sequence = headerString(request.headers[HEADERS.sequence]);
+  const ackedBelow = headerString(request.headers[HEADERS.ackedBelow]);
+  if (clientId === undefined && sequence === undefined && ackedBelow === undefined) {
+    return undefined;
+  }
+  if (clientId === undefined || sequence === undefined) {
+    throw new InvalidArgumentError(
+      `a session needs both ${HEADERS.clientId} and ${HEADERS.sequence}`,
+    );
+  }
+  return {
+    clientId,
+    sequence: Number(sequence),
+    ...(ackedBelow === undefined ? {} : { ackedBelow: Number(ackedBelow) }),
+  };
+}

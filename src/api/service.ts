@@ -1,0 +1,155 @@
+/**
+ * The port between the HTTP layer and a node: everything the API asks of a Blixard node, in
+ * domain types (bytes as `Uint8Array`, errors as `BlixardError`s). The HTTP layer validates and
+ * translates; an implementation (`raft-service.ts`) talks to the runtime. Tests may fake it.
+ */
+import type { ConfState, NodeId } from "../raft/types.js";
+import type { ClientSession } from "../statemachine/session/envelope.js";
+import type {
+  KvCompareAndSetResult,
+  KvDeleteResult,
+  KvEntry,
+  KvExpectation,
+  KvPutResult,
+} from "../statemachine/kv/types.js";
+import type { KvListOptions, KvListResult } from "../statemachine/kv/store.js";
+import type { PeerProgress } from "../raft/rawnode.js";
+
+/** How fresh a read must be; see `Consistency` in `schema/common.ts`. */
+export type ReadConsistency = "linearizable" | "lease" | "stale";
+
+/** Cancellation and deadline of one call. */
+export interface CallOptions {
+  /** Cancels the call: it rejects with `CancelledError` (a write's outcome is then unknown). */
+  readonly signal?: AbortSignal;
+  /** Rejects with `TimeoutError` after this long. Default: the node's operation timeout. */
+  readonly timeoutMs?: number;
+}
+
+/** Options of a read. */
+export interface ReadOptions extends CallOptions {
+  /** Default `linearizable`. */
+  readonly consistency?: ReadConsistency;
+}
+
+/** Options of a write. */
+export interface WriteOptions extends CallOptions {
+  /** The client session that makes the write exactly-once; omit for at-least-once. */
+  readonly session?: ClientSession;
+}
+
+/** A put. */
+export interface KvPutRequest {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly returnPrevious?: boolean;
+}
+
+/** A delete. */
+export interface KvDeleteRequest {
+  readonly key: string;
+  readonly returnPrevious?: boolean;
+}
+
+/** A compare-and-set. */
+export interface KvCompareAndSetRequest {
+  readonly key: string;
+  readonly expected: KvExpectation;
+  readonly value: Uint8Array;
+}
+
+/** A read of one key: the entry (null if absent) and the store revision the read saw. */
+export interface KvReadResult {
+  readonly revision: number;
+  readonly entry: KvEntry | null;
+}
+
+/** A list request. */
+export type KvListRequest = KvListOptions;
+
+/** Where a member can be reached. */
+export interface MemberAddresses {
+  /** Where peers send it raft traffic. */
+  readonly raftAddress: string;
+  /** Its client API base URL (e.g. `http://10.0.0.2:7070`). */
+  readonly apiAddress: string;
+}
+
+/** A new member. */
+export interface NewMember extends MemberAddresses {
+  readonly id: NodeId;
+}
+
+/** One member as this node sees it. */
+export interface MemberView {
+  readonly id: NodeId;
+  readonly suffrage: "voter" | "learner";
+  /** A voter of the outgoing half of a joint configuration (only). */
+  readonly outgoing: boolean;
+  readonly leader: boolean;
+  readonly addresses?: MemberAddresses;
+}
+
+/** The node's state for operators. `leader` is undefined while none is known. */
+export interface NodeStatusView {
+  readonly id: NodeId;
+  readonly term: number;
+  readonly role: string;
+  readonly leader: NodeId | undefined;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly pendingProposals: number;
+  readonly leadTransferee: NodeId | undefined;
+  readonly config: ConfState;
+  /** Per peer; on the leader only. */
+  readonly progress: ReadonlyMap<NodeId, PeerProgress>;
+  readonly stopped: boolean;
+}
+
+/** Whether the node can serve: ready once a leader is known and the node is running. */
+export type Readiness =
+  | { readonly ready: true; readonly leader: NodeId }
+  | { readonly ready: false; readonly reason: string };
+
+/**
+ * Everything the API asks of a node. Writes and membership changes go to the leader: on a
+ * follower they reject with `NotLeaderError` whose hint carries the leader's API address when it
+ * is known, and the HTTP layer forwards the request there. Every method may reject with the
+ * typed errors of the runtime (`TIMEOUT`, `CANCELLED`, `OVERLOADED`, `TOO_LARGE`,
+ * `UNAVAILABLE`, `INVALID_ARGUMENT`, …).
+ */
+export interface BlixardNodeService {
+  /** This node's id. */
+  readonly nodeId: NodeId;
+  /** Reads one key. */
+  kvGet(key: string, options?: ReadOptions): Promise<KvReadResult>;
+  /** Lists one page of keys. */
+  kvList(request: KvListRequest, options?: ReadOptions): Promise<KvListResult>;
+  /** Writes a value. */
+  kvPut(request: KvPutRequest, options?: WriteOptions): Promise<KvPutResult>;
+  /** Deletes a key (a result with `deleted: false` if it did not exist). */
+  kvDelete(request: KvDeleteRequest, options?: WriteOptions): Promise<KvDeleteResult>;
+  /** Writes a value if the key is as expected; a failed comparison is a result, not an error. */
+  kvCompareAndSet(
+    request: KvCompareAndSetRequest,
+    options?: WriteOptions,
+  ): Promise<KvCompareAndSetResult>;
+  /** The node's state. Throws nothing. */
+  status(): NodeStatusView;
+  /** The members of the current configuration. Throws nothing. */
+  members(): MemberView[];
+  /** Adds a learner; resolves with the configuration once applied. */
+  addLearner(member: NewMember, options?: CallOptions): Promise<ConfState>;
+  /** Promotes a caught-up learner to voter. `NotFoundError` if `id` is not a member. */
+  promote(id: NodeId, options?: CallOptions): Promise<ConfState>;
+  /** Removes a member. `NotFoundError` if `id` is not a member. */
+  removeMember(id: NodeId, options?: CallOptions): Promise<ConfState>;
+  /** Hands leadership to voter `id`; resolves once it leads. */
+  transferLeader(id: NodeId, options?: CallOptions): Promise<void>;
+  /** True while the process serves (liveness). Throws nothing. */
+  healthy(): boolean;
+  /** Whether the node can serve requests now. Throws nothing. */
+  readiness(): Readiness;
+}

@@ -1,0 +1,430 @@
+/**
+ * The TypeScript SDK: a typed client for a Blixard cluster. It finds the leader (following the
+ * leader address a node reports when it forwarded a request, and NOT_LEADER hints), moves on
+ * to the next endpoint when one is down, and retries what is safe to retry. Writes carry an
+ * automatic client session, and a retry resends the same sequence, so a write is applied once
+ * however often it is retried.
+ */
+import {
+  CancelledError,
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotLeaderError,
+  TimeoutError,
+  UnavailableError,
+  isBlixardError,
+  type BlixardError,
+} from "../common/errors.js";
+import {
+  HEADERS,
+  valueFromResponse,
+  type AddMemberBody,
+  type CasResponse,
+  type ConfigResponse,
+  type DeleteResponse,
+  type GetResponse,
+  type KvEntryJson,
+  type ListResponse,
+  type MembersResponse,
+  type PutResponse,
+  type StatusResponse,
+} from "../api/schema/index.js";
+import { errorFromResponse } from "./errors.js";
+import { ExchangeFailure, exchange, type HttpRequest, type HttpResponse } from "./http.js";
+import { ClientSessionState } from "./session.js";
+import type {
+  CasExpected,
+  CasResult,
+  ClusterConfig,
+  DeleteResult,
+  GetResult,
+  KvEntry,
+  ListOptions,
+  ListResult,
+  PutResult,
+  ReadRequestOptions,
+  RequestOptions,
+} from "./types.js";
+
+/** Options of a {@link BlixardClient}. */
+export interface BlixardClientOptions {
+  /** API base URLs of some nodes (any subset; the leader is found from them). */
+  readonly endpoints: readonly (string | URL)[];
+  /** Deadline of one call, retries included. Default 10 000 ms. */
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt, at most. Default 6. */
+  readonly retries?: number;
+  /** The first retry's back-off; doubles up to {@link MAX_BACKOFF_MS}. Default 25 ms. */
+  readonly backoffMs?: number;
+}
+
+/** The longest back-off between two attempts. */
+export const MAX_BACKOFF_MS = 1000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_RETRIES = 6;
+const DEFAULT_BACKOFF_MS = 25;
+
+/** How safely a call may be retried. */
+type RetrySafety =
+  /** Reads and sessioned writes: any transient failure. */
+  | "idempotent"
+  /** Other writes: only failures that prove the request was not executed. */
+  | "not-executed";
+
+const encodeKey = (key: string): string => encodeURIComponent(key);
+
+function entryFromJson(json: KvEntryJson): KvEntry {
+  return {
+    key: json.key,
+    value: valueFromResponse(json),
+    ...(json.value === undefined ? {} : { valueText: json.value }),
+    createRevision: json.createRevision,
+    modRevision: json.modRevision,
+    version: json.version,
+  };
+}
+
+function valueFields(value: Uint8Array | string): { value: string } | { valueBase64: string } {
+  return typeof value === "string"
+    ? { value }
+    : {
+        valueBase64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString(
+          "base64",
+        ),
+      };
+}
+
+/** A client of a Blixard cluster. Safe to share; calls may run concurrently. */
+export class BlixardClient {
+  readonly #endpoints: URL[];
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #backoffMs: number;
+  readonly #session = new ClientSessionState(() => crypto.randomUUID());
+  /** The node believed to lead (where requests go first). */
+  #preferred: URL | undefined;
+  #cursor = 0;
+
+  /** @throws InvalidArgumentError on no endpoints, a malformed URL or a bad option. */
+  constructor(options: BlixardClientOptions) {
+    if (options.endpoints.length === 0)
+      throw new InvalidArgumentError("give at least one endpoint");
+    this.#endpoints = options.endpoints.map((e) => {
+      if (e instanceof URL) return e;
+      if (!URL.canParse(e))
+        throw new InvalidArgumentError(`endpoint ${JSON.stringify(e)} is not a URL`);
+      return new URL(e);
+    });
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#retries = options.retries ?? DEFAULT_RETRIES;
+    this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    for (const [name, value, least] of [
+      ["timeoutMs", this.#timeoutMs, 1],
+      ["retries", this.#retries, 0],
+      ["backoffMs", this.#backoffMs, 0],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < least) {
+        throw new InvalidArgumentError(`${name} must be an integer ≥ ${least}, got ${value}`);
+      }
+    }
+  }
+
+  /** Where requests go first: the known leader, else the next endpoint. */
+  get leaderEndpoint(): URL | undefined {
+    return this.#preferred;
+  }
+
+  /** The client id of the current automatic session. */
+  get clientId(): string {
+    return this.#session.clientId;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Key-value
+
+  /**
+   * Reads a key; null if it does not exist.
+   * @throws the typed errors of the API (TimeoutError, CancelledError, UnavailableError, …).
+   */
+  async get(key: string, options: ReadRequestOptions = {}): Promise<GetResult | null> {
+    try {
+      const body = (await this.#call(
+        { method: "GET", path: `/v1/kv/${encodeKey(key)}${consistencyQuery(options)}` },
+        "idempotent",
+        options,
+      )) as GetResponse;
+      return { revision: body.revision, entry: entryFromJson(body.entry) };
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }
+  }
+
+  /** Writes a value (bytes, or a string as UTF-8), exactly once. */
+  async put(
+    key: string,
+    value: Uint8Array | string,
+    options: RequestOptions & { readonly returnPrevious?: boolean } = {},
+  ): Promise<PutResult> {
+    const body = (await this.#write(
+      {
+        method: "PUT",
+        path: `/v1/kv/${encodeKey(key)}`,
+        body: {
+          ...valueFields(value),
+          ...(options.returnPrevious === undefined
+            ? {}
+            : { returnPrevious: options.returnPrevious }),
+        },
+      },
+      options,
+    )) as PutResponse;
+    return {
+      revision: body.revision,
+      ...(body.previous === undefined ? {} : { previous: entryFromJson(body.previous) }),
+    };
+  }
+
+  /** Deletes a key, exactly once; `deleted` is false if it did not exist. */
+  async delete(
+    key: string,
+    options: RequestOptions & { readonly returnPrevious?: boolean } = {},
+  ): Promise<DeleteResult> {
+    const query = options.returnPrevious === true ? "?returnPrevious=true" : "";
+    const body = (await this.#write(
+      { method: "DELETE", path: `/v1/kv/${encodeKey(key)}${query}` },
+      options,
+    )) as DeleteResponse;
+    return {
+      deleted: body.deleted,
+      revision: body.revision,
+      ...(body.previous === undefined ? {} : { previous: entryFromJson(body.previous) }),
+    };
+  }
+
+  /** Writes `value` if the key is as `expected`, exactly once. A failed comparison is a result. */
+  async cas(
+    key: string,
+    request: { readonly expected: CasExpected; readonly value: Uint8Array | string },
+    options: RequestOptions = {},
+  ): Promise<CasResult> {
+    const e = request.expected;
+    const expected =
+      "absent" in e
+        ? { absent: true }
+        : "modRevision" in e
+          ? { modRevision: e.modRevision }
+          : valueFields(e.value);
+    const body = (await this.#write(
+      {
+        method: "POST",
+        path: `/v1/kv/${encodeKey(key)}/cas`,
+        body: { expected, ...valueFields(request.value) },
+      },
+      options,
+    )) as CasResponse;
+    if (body.succeeded) return { succeeded: true, revision: body.revision };
+    const current = body.current ?? null;
+    return {
+      succeeded: false,
+      revision: body.revision,
+      current: current === null ? null : entryFromJson(current),
+    };
+  }
+
+  /** One page of keys, in key order; pass `nextStart` as `start` for the next page. */
+  async list(options: ListOptions = {}): Promise<ListResult> {
+    const query = new URLSearchParams();
+    if (options.prefix !== undefined) query.set("prefix", options.prefix);
+    if (options.start !== undefined) query.set("start", options.start);
+    if (options.end !== undefined) query.set("end", options.end);
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.consistency !== undefined) query.set("consistency", options.consistency);
+    const text = query.toString();
+    const body = (await this.#call(
+      { method: "GET", path: `/v1/kv${text === "" ? "" : `?${text}`}` },
+      "idempotent",
+      options,
+    )) as ListResponse;
+    return {
+      entries: body.entries.map(entryFromJson),
+      revision: body.revision,
+      more: body.more,
+      ...(body.nextStart === undefined ? {} : { nextStart: body.nextStart }),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Cluster
+
+  /** The status of the node that answers (the leader when it is known). */
+  async status(options: RequestOptions = {}): Promise<StatusResponse> {
+    return (await this.#call(
+      { method: "GET", path: "/v1/cluster/status" },
+      "idempotent",
+      options,
+    )) as StatusResponse;
+  }
+
+  /** The members as the answering node knows them. */
+  async members(options: RequestOptions = {}): Promise<MembersResponse> {
+    return (await this.#call(
+      { method: "GET", path: "/v1/cluster/members" },
+      "idempotent",
+      options,
+    )) as MembersResponse;
+  }
+
+  /** Adds a learner; resolves with the new configuration. */
+  async addLearner(member: AddMemberBody, options: RequestOptions = {}): Promise<ClusterConfig> {
+    return this.#change({ method: "POST", path: "/v1/cluster/members", body: member }, options);
+  }
+
+  /** Promotes a caught-up learner to voter. */
+  async promote(id: number, options: RequestOptions = {}): Promise<ClusterConfig> {
+    return this.#change({ method: "POST", path: `/v1/cluster/members/${id}/promote` }, options);
+  }
+
+  /** Removes a member. */
+  async removeMember(id: number, options: RequestOptions = {}): Promise<ClusterConfig> {
+    return this.#change({ method: "DELETE", path: `/v1/cluster/members/${id}` }, options);
+  }
+
+  /** Hands leadership to voter `id`; resolves once it leads. */
+  async transferLeader(id: number, options: RequestOptions = {}): Promise<void> {
+    await this.#call(
+      { method: "POST", path: "/v1/cluster/transfer-leader", body: { id } },
+      "not-executed",
+      options,
+    );
+    this.#preferred = undefined;
+  }
+
+  async #change(request: HttpRequest, options: RequestOptions): Promise<ClusterConfig> {
+    return ((await this.#call(request, "not-executed", options)) as ConfigResponse).config;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sessions, retries and leader discovery
+
+  async #write(request: HttpRequest, options: RequestOptions): Promise<unknown> {
+    const ticket = await this.#session.begin();
+    let succeeded = false;
+    let abandon = false;
+    try {
+      const result = await this.#call(request, "idempotent", options, () => ({
+        [HEADERS.clientId]: ticket.clientId,
+        [HEADERS.sequence]: String(ticket.sequence),
+        [HEADERS.ackedBelow]: String(ticket.ackedBelow()),
+      }));
+      succeeded = true;
+      return result;
+    } catch (error) {
+      // The node no longer knows the session: open a fresh one for the next write.
+      abandon = error instanceof ConflictError && error.message.startsWith("SESSION_EXPIRED");
+      throw error;
+    } finally {
+      this.#session.finish(ticket, { succeeded, abandon });
+    }
+  }
+
+  async #call(
+    request: HttpRequest,
+    safety: RetrySafety,
+    options: RequestOptions,
+    sessionHeaders?: () => Record<string, string>,
+  ): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const startedMs = performance.now();
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal =
+      options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]);
+    const failed = (): BlixardError =>
+      options.signal?.aborted === true
+        ? new CancelledError("the call was cancelled; a write's outcome is unknown")
+        : new TimeoutError(`no answer within ${timeoutMs} ms; a write's outcome is unknown`);
+    let lastError: BlixardError | undefined;
+    for (let attempt = 0; attempt <= this.#retries; attempt++) {
+      if (signal.aborted) throw failed();
+      const endpoint = this.#preferred ?? this.#endpoints[this.#cursor % this.#endpoints.length];
+      if (endpoint === undefined) throw new InvalidArgumentError("no endpoint");
+      let response: HttpResponse;
+      try {
+        response = await exchange(
+          endpoint,
+          { ...request, headers: { ...request.headers, ...sessionHeaders?.() } },
+          { signal, timeoutMs: timeoutMs - (performance.now() - startedMs) },
+        );
+      } catch (error) {
+        if (signal.aborted) throw failed();
+        if (!(error instanceof ExchangeFailure)) throw error;
+        lastError = new UnavailableError(`node unreachable: ${error.message}`);
+        this.#moveOn();
+        if (error.kind === "lost" && safety !== "idempotent") throw lastError;
+        await this.#backoff(attempt, signal, failed);
+        continue;
+      }
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        if (response.leaderAddress !== undefined && URL.canParse(response.leaderAddress)) {
+          this.#preferred = new URL(response.leaderAddress);
+        }
+        return response.body;
+      }
+      const error = errorFromResponse(response.statusCode, response.body);
+      lastError = error;
+      if (error instanceof NotLeaderError) {
+        // Refused before anything was proposed: always safe to send elsewhere.
+        const address = error.leaderHint?.address;
+        if (
+          address !== undefined &&
+          URL.canParse(address) &&
+          this.#preferred?.href !== new URL(address).href
+        ) {
+          this.#preferred = new URL(address);
+          continue;
+        }
+        this.#moveOn();
+      } else if (!retryable(error, safety)) {
+        throw error;
+      }
+      await this.#backoff(attempt, signal, failed);
+    }
+    throw lastError ?? failed();
+  }
+
+  /** Forgets the believed leader and tries the next endpoint. */
+  #moveOn(): void {
+    this.#preferred = undefined;
+    this.#cursor++;
+  }
+
+  async #backoff(attempt: number, signal: AbortSignal, failed: () => BlixardError): Promise<void> {
+    const ceilingMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2 ** attempt);
+    // Full jitter between half and all of the ceiling: clients that failed together spread out.
+    const delayMs = ceilingMs * (0.5 + Math.random() / 2);
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(failed());
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, delayMs);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+/** True if `error` may be retried under `safety`. */
+function retryable(error: BlixardError, safety: RetrySafety): boolean {
+  if (!isBlixardError(error)) return false;
+  if (error.code === "OVERLOADED") return true;
+  if (safety !== "idempotent") return false;
+  return error.code === "UNAVAILABLE" || error.code === "TIMEOUT";
+}
+
+function consistencyQuery(options: ReadRequestOptions): string {
+  return options.consistency === undefined ? "" : `?consistency=${options.consistency}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * Rebuilds Blixard's typed errors from the API's `{code, message}` bodies, so SDK callers
+ * branch on the same classes (`NotLeaderError`, `ConflictError`, …) as code inside a node.
+ */
+import {
+  BlixardError,
+  CancelledError,
+  ConflictError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotLeaderError,
+  OverloadedError,
+  TimeoutError,
+  TooLargeError,
+  UnavailableError,
+  type ErrorCode,
+} from "../common/errors.js";
+import type { ErrorBody } from "../api/schema/common.js";
+
+/** A storage corruption reported by a node (the SDK has no file or offset to give). */
+class RemoteStorageCorruptError extends BlixardError {
+  readonly code = "STORAGE_CORRUPT";
+}
+
+function isErrorBody(body: unknown): body is ErrorBody {
+  return (
+    typeof body === "object" &&
+    body !== null &&
+    typeof (body as Record<string, unknown>)["code"] === "string" &&
+    typeof (body as Record<string, unknown>)["message"] === "string"
+  );
+}
+
+/**
+ * The typed error of an error response. An unknown code or a body that is not `{code,
+ * message}` (a proxy's error page) becomes `UnavailableError` for 5xx and `InternalError`
+ * otherwise. Throws nothing.
+ */
+export function errorFromResponse(statusCode: number, body: unknown): BlixardError {
+  if (!isErrorBody(body)) {
+    const text = typeof body === "string" ? body.slice(0, 200) : JSON.stringify(body);
+    return statusCode >= 500
+      ? new UnavailableError(`HTTP ${statusCode} without an error body: ${text}`)
+      : new InternalError(`unexpected HTTP ${statusCode} response: ${text}`);
+  }
+  const { message } = body;
+  switch (body.code as ErrorCode) {
+    case "NOT_LEADER": {
+      const hint = body.leaderHint;
+      return new NotLeaderError(
+        hint === undefined
+          ? undefined
+          : hint.address === undefined
+            ? { id: hint.id }
+            : { id: hint.id, address: hint.address },
+      );
+    }
+    case "TIMEOUT":
+      return new TimeoutError(message);
+    case "CANCELLED":
+      return new CancelledError(message);
+    case "OVERLOADED":
+      return new OverloadedError(message);
+    case "TOO_LARGE":
+      return new TooLargeError(message);
+    case "INVALID_ARGUMENT":
+      return new InvalidArgumentError(message);
+    case "NOT_FOUND":
+      return new NotFoundError(message);
+    case "CONFLICT":
+      return new ConflictError(message);
+    case "UNAVAILABLE":
+      return new UnavailableError(message);
+    case "STORAGE_CORRUPT":
+      return new RemoteStorageCorruptError(message);
+    case "INTERNAL":
+      return new InternalError(message);
+    default:
+      return new InternalError(`unknown error code ${body.code}: ${message}`);
+  }
+}
