@@ -51,6 +51,8 @@ export interface RaftNodeOptions<Result> {
   readonly maxCommandSizeBytes?: number;
   /** Take a snapshot after this many applied entries. Default 10000. */
   readonly snapshotEveryEntries?: number;
+  /** Or after this many bytes of applied commands, whichever comes first. Default 64 MiB. */
+  readonly snapshotEveryBytes?: number;
   /** Entries kept in the log behind a snapshot, so slow followers need no snapshot. Default 1000. */
   readonly snapshotTrailingEntries?: number;
   /** A learner is promoted only when at most this many entries behind the leader. Default 100. */
@@ -77,6 +79,7 @@ const RUNTIME_DEFAULTS = Object.freeze({
   maxPendingProposals: 4096,
   maxCommandSizeBytes: 1024 * 1024,
   snapshotEveryEntries: 10_000,
+  snapshotEveryBytes: 64 * 1024 * 1024,
   snapshotTrailingEntries: 1000,
   promotionMaxLagEntries: 100,
 });
@@ -109,6 +112,9 @@ export class RaftNode<Result = unknown> {
   private readonly maxPendingProposals: number;
   private readonly maxCommandSizeBytes: number;
   private readonly snapshotEveryEntries: number;
+  private readonly snapshotEveryBytes: number;
+  /** Bytes of commands applied since the newest snapshot (bounds the in-memory log too). */
+  private bytesSinceSnapshot = 0;
   private readonly snapshotTrailingEntries: number;
   private readonly promotionMaxLagEntries: number;
 
@@ -146,6 +152,7 @@ export class RaftNode<Result = unknown> {
     this.maxCommandSizeBytes = options.maxCommandSizeBytes ?? RUNTIME_DEFAULTS.maxCommandSizeBytes;
     this.snapshotEveryEntries =
       options.snapshotEveryEntries ?? RUNTIME_DEFAULTS.snapshotEveryEntries;
+    this.snapshotEveryBytes = options.snapshotEveryBytes ?? RUNTIME_DEFAULTS.snapshotEveryBytes;
     this.snapshotTrailingEntries =
       options.snapshotTrailingEntries ?? RUNTIME_DEFAULTS.snapshotTrailingEntries;
     this.promotionMaxLagEntries =
@@ -156,6 +163,7 @@ export class RaftNode<Result = unknown> {
       maxPendingProposals: this.maxPendingProposals,
       maxCommandSizeBytes: this.maxCommandSizeBytes,
       snapshotEveryEntries: this.snapshotEveryEntries,
+      snapshotEveryBytes: this.snapshotEveryBytes,
     })) {
       if (!Number.isSafeInteger(value) || value <= 0) {
         throw new InvalidArgumentError(`runtime option ${name} must be a positive integer`);
@@ -322,6 +330,7 @@ export class RaftNode<Result = unknown> {
       });
     }
     this.appliedIndex = entry.index;
+    this.bytesSinceSnapshot += entry.data.byteLength;
 
     const pending = this.pending.get(entry.index);
     if (pending === undefined) return;
@@ -347,11 +356,13 @@ export class RaftNode<Result = unknown> {
     if (this.appliedIndex <= this.snapshotIndex) return;
     if (
       !this.snapshotWanted &&
-      this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries
+      this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries &&
+      this.bytesSinceSnapshot < this.snapshotEveryBytes
     ) {
       return;
     }
     this.snapshotWanted = false;
+    this.bytesSinceSnapshot = 0;
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
     const confState = this.raw.raft.trk.confState();

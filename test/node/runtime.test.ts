@@ -29,7 +29,7 @@ const voters = {
   autoLeave: false,
 };
 
-function cluster(options: { snapshotEveryEntries?: number } = {}) {
+function cluster(options: { snapshotEveryEntries?: number; snapshotEveryBytes?: number } = {}) {
   const clock = new ManualClock();
   const network = new LoopbackNetwork();
   const stores = new Map([1, 2, 3].map((id) => [id, new MemoryLogStore({ confState: voters })]));
@@ -137,6 +137,19 @@ describe("RaftNode runtime", () => {
     restarted.start();
     await c.clock.advance(100);
     expect(machine.items).toEqual(Array.from({ length: 12 }, (_, i) => `e${i}`));
+  });
+
+  it("takes a snapshot after enough bytes even when few entries were applied", async () => {
+    const c = cluster({ snapshotEveryBytes: 3000 });
+    const leader = await electedLeader(c);
+    const store = c.stores.get(leader.id)!;
+    for (let i = 0; i < 3; i++) {
+      const p = leader.propose(new Uint8Array(1000).fill(65 + i));
+      await c.clock.advance(10);
+      await p;
+    }
+    // Three 1000-byte commands reach the 3000-byte threshold; the entry count (10000) does not.
+    expect(store.snapshot().metadata.index).toBe(leader.status().applied);
   });
 
   it("refuses empty and oversized commands, and rejects pending work on stop", async () => {
