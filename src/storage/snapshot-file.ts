@@ -1,0 +1,235 @@
+/**
+ * Snapshot files: one checksummed file per snapshot, `snap-<index hex16>-<term hex16>.snap`,
+ * written to a temporary name, fsynced, renamed into place and made durable with a directory
+ * fsync, so a crash leaves either the whole snapshot or none of it. Verified when loaded; the
+ * oldest are pruned.
+ */
+import { StorageCorruptError } from "../common/errors.js";
+import type { ConfState, NodeId, Snapshot } from "../raft/types.js";
+import { hex16, readUint64, viewOf, writeUint64 } from "./binary.js";
+import { crc32 } from "./crc32.js";
+import { hasErrorCode, joinPath, type FileSystem } from "./fs.js";
+
+/** "BLXSNP\r\n". */
+const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x4c, 0x58, 0x53, 0x4e, 0x50, 0x0d, 0x0a]);
+/** The snapshot file format this code writes and reads. */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+/** magic 8, version u32, reserved u32, index u64, term u64, confState length u32, data length u64. */
+const SNAPSHOT_HEADER_BYTES = 44;
+const SNAPSHOT_TRAILER_BYTES = 4;
+/** The suffix of a snapshot being written; a leftover one is removed at open. */
+export const TEMPORARY_SUFFIX = ".tmp";
+
+const SNAPSHOT_NAME = /^snap-([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+
+/** The file name of the snapshot at `index` and `term`. Never throws. */
+export function snapshotFileName(index: number, term: number): string {
+  return `snap-${hex16(index)}-${hex16(term)}.snap`;
+}
+
+/** Index and term a snapshot file name encodes, or undefined if `name` is not a snapshot's. */
+export function parseSnapshotFileName(name: string): { index: number; term: number } | undefined {
+  const match = SNAPSHOT_NAME.exec(name);
+  if (match === null) return undefined;
+  const index = Number.parseInt(match[1] as string, 16);
+  const term = Number.parseInt(match[2] as string, 16);
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term)) return undefined;
+  return { index, term };
+}
+
+const CONF_LISTS = ["voters", "learners", "votersOutgoing", "learnersNext"] as const;
+
+function encodeConfState(confState: ConfState): Uint8Array {
+  let count = 0;
+  for (const list of CONF_LISTS) count += confState[list].length;
+  const bytes = new Uint8Array(CONF_LISTS.length * 4 + count * 8 + 1);
+  const view = viewOf(bytes);
+  let offset = 0;
+  for (const list of CONF_LISTS) {
+    view.setUint32(offset, confState[list].length, true);
+    offset += 4;
+    for (const id of confState[list]) {
+      writeUint64(view, offset, id);
+      offset += 8;
+    }
+  }
+  view.setUint8(offset, confState.autoLeave ? 1 : 0);
+  return bytes;
+}
+
+function decodeConfState(bytes: Uint8Array): ConfState | string {
+  const view = viewOf(bytes);
+  let offset = 0;
+  const lists: NodeId[][] = [];
+  for (let list = 0; list < CONF_LISTS.length; list++) {
+    if (offset + 4 > bytes.byteLength) return "configuration truncated";
+    const length = view.getUint32(offset, true);
+    offset += 4;
+    if (offset + length * 8 > bytes.byteLength) return "configuration truncated";
+    const ids: NodeId[] = [];
+    for (let i = 0; i < length; i++) {
+      const id = readUint64(view, offset);
+      if (id === undefined) return "node id out of range";
+      ids.push(id);
+      offset += 8;
+    }
+    lists.push(ids);
+  }
+  if (offset + 1 !== bytes.byteLength) return "configuration has trailing bytes";
+  const autoLeave = view.getUint8(offset);
+  if (autoLeave > 1) return "configuration autoLeave flag is not 0 or 1";
+  const [voters, learners, votersOutgoing, learnersNext] = lists as [
+    NodeId[],
+    NodeId[],
+    NodeId[],
+    NodeId[],
+  ];
+  return { voters, learners, votersOutgoing, learnersNext, autoLeave: autoLeave === 1 };
+}
+
+/** The bytes of a snapshot file. Never throws for valid input. */
+export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
+  const conf = encodeConfState(snapshot.metadata.confState);
+  const total =
+    SNAPSHOT_HEADER_BYTES + conf.byteLength + snapshot.data.byteLength + SNAPSHOT_TRAILER_BYTES;
+  const bytes = new Uint8Array(total);
+  const view = viewOf(bytes);
+  bytes.set(SNAPSHOT_MAGIC, 0);
+  view.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
+  writeUint64(view, 16, snapshot.metadata.index);
+  writeUint64(view, 24, snapshot.metadata.term);
+  view.setUint32(32, conf.byteLength, true);
+  writeUint64(view, 36, snapshot.data.byteLength);
+  bytes.set(conf, SNAPSHOT_HEADER_BYTES);
+  bytes.set(snapshot.data, SNAPSHOT_HEADER_BYTES + conf.byteLength);
+  const checked = total - SNAPSHOT_TRAILER_BYTES;
+  view.setUint32(checked, crc32(bytes.subarray(0, checked)), true);
+  return bytes;
+}
+
+/**
+ * Decodes and verifies a snapshot file's bytes.
+ * @throws StorageCorruptError naming `file` if the checksum, the layout or the name disagree.
+ */
+export function decodeSnapshotFile(
+  file: string,
+  bytes: Uint8Array,
+  expected?: { readonly index: number; readonly term: number },
+): Snapshot {
+  const fail = (offset: number, reason: string): never => {
+    throw new StorageCorruptError(file, offset, reason);
+  };
+  if (bytes.byteLength < SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES) {
+    fail(0, "snapshot file is too short");
+  }
+  const view = viewOf(bytes);
+  const checked = bytes.byteLength - SNAPSHOT_TRAILER_BYTES;
+  if (crc32(bytes.subarray(0, checked)) !== view.getUint32(checked, true)) {
+    fail(checked, "snapshot checksum mismatch");
+  }
+  for (let i = 0; i < SNAPSHOT_MAGIC.length; i++) {
+    if (bytes[i] !== SNAPSHOT_MAGIC[i]) fail(0, "not a Blixard snapshot file (bad magic)");
+  }
+  const version = view.getUint32(8, true);
+  if (version !== SNAPSHOT_FORMAT_VERSION)
+    fail(8, `snapshot format version ${version} is not supported`);
+  const index = readUint64(view, 16);
+  const term = readUint64(view, 24);
+  const confBytes = view.getUint32(32, true);
+  const dataBytes = readUint64(view, 36);
+  if (index === undefined || term === undefined || dataBytes === undefined) {
+    return fail(16, "snapshot index, term or size out of range");
+  }
+  if (SNAPSHOT_HEADER_BYTES + confBytes + dataBytes !== checked) {
+    fail(32, "snapshot sizes do not add up to the file size");
+  }
+  if (expected !== undefined && (expected.index !== index || expected.term !== term)) {
+    fail(
+      16,
+      `snapshot holds index ${index} term ${term}, its name says ${expected.index}/${expected.term}`,
+    );
+  }
+  const confState = decodeConfState(
+    bytes.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + confBytes),
+  );
+  if (typeof confState === "string") return fail(SNAPSHOT_HEADER_BYTES, confState);
+  const data = bytes.slice(SNAPSHOT_HEADER_BYTES + confBytes, checked);
+  return { metadata: { index, term, confState }, data };
+}
+
+/**
+ * Writes `snapshot` durably into `dir`: temporary file, fsync, rename, directory fsync.
+ * Returns the file name.
+ */
+export async function writeSnapshotFile(
+  fs: FileSystem,
+  dir: string,
+  snapshot: Snapshot,
+): Promise<string> {
+  const name = snapshotFileName(snapshot.metadata.index, snapshot.metadata.term);
+  const temporary = joinPath(dir, `${name}${TEMPORARY_SUFFIX}`);
+  if (await fs.exists(temporary)) await fs.remove(temporary);
+  const handle = await fs.open(temporary, "createExclusive");
+  try {
+    await handle.write(encodeSnapshotFile(snapshot), 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temporary, joinPath(dir, name));
+  await fs.syncDirectory(dir);
+  return name;
+}
+
+/** The snapshot files in `dir`, newest (highest index) first. */
+export async function listSnapshotFiles(
+  fs: FileSystem,
+  dir: string,
+): Promise<{ name: string; index: number; term: number }[]> {
+  const found: { name: string; index: number; term: number }[] = [];
+  for (const name of await fs.list(dir)) {
+    const parsed = parseSnapshotFileName(name);
+    if (parsed !== undefined) found.push({ name, ...parsed });
+  }
+  return found.sort((a, b) => b.index - a.index || b.term - a.term);
+}
+
+/**
+ * Loads and verifies the newest snapshot in `dir`; undefined if there is none. A damaged newest
+ * snapshot is an error, not a reason to quietly fall back to an older one.
+ * @throws StorageCorruptError if it fails verification.
+ */
+export async function loadNewestSnapshot(
+  fs: FileSystem,
+  dir: string,
+): Promise<Snapshot | undefined> {
+  const newest = (await listSnapshotFiles(fs, dir))[0];
+  if (newest === undefined) return undefined;
+  const path = joinPath(dir, newest.name);
+  return decodeSnapshotFile(path, await fs.readFile(path), newest);
+}
+
+/** Removes all but the newest `keep` snapshot files of `dir`. Returns how many were removed. */
+export async function pruneSnapshotFiles(
+  fs: FileSystem,
+  dir: string,
+  keep: number,
+): Promise<number> {
+  const old = (await listSnapshotFiles(fs, dir)).slice(keep);
+  for (const { name } of old) {
+    try {
+      await fs.remove(joinPath(dir, name));
+    } catch (error) {
+      if (!hasErrorCode(error, "ENOENT")) throw error;
+    }
+  }
+  if (old.length > 0) await fs.syncDirectory(dir);
+  return old.length;
+}
+
+/** Removes temporary files a crash left behind in `dir` (snapshots being written). */
+export async function removeTemporaryFiles(fs: FileSystem, dir: string): Promise<void> {
+  const leftovers = (await fs.list(dir)).filter((name) => name.endsWith(TEMPORARY_SUFFIX));
+  for (const name of leftovers) await fs.remove(joinPath(dir, name));
+  if (leftovers.length > 0) await fs.syncDirectory(dir);
+}

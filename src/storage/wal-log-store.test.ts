@@ -1,0 +1,176 @@
+import { describe, expect, it } from "vitest";
+import { joinPath } from "./fs.js";
+import { MemoryFileSystem } from "./memory-fs.js";
+import { WalLogStore } from "./wal-log-store.js";
+import { entries, entry, VOTERS } from "./testing.js";
+import { listSegments } from "./wal-recovery.js";
+import { listSnapshotFiles } from "./snapshot-file.js";
+
+const DIR = "/data";
+
+async function open(fs: MemoryFileSystem, segmentSizeBytes = 64 * 1024) {
+  return WalLogStore.open(DIR, { fs, confState: VOTERS, segmentSizeBytes });
+}
+
+function all(store: WalLogStore) {
+  return store.entries(store.firstIndex(), store.lastIndex() + 1, Number.MAX_SAFE_INTEGER);
+}
+
+describe("WalLogStore", () => {
+  it("starts a new directory with the bootstrap configuration", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    expect(store.initialState().confState).toEqual(VOTERS);
+    expect(store.firstIndex()).toBe(1);
+    expect(store.lastIndex()).toBe(0);
+    await store.close();
+    const again = await open(fs);
+    expect(again.initialState().confState).toEqual(VOTERS);
+    await again.close();
+  });
+
+  it("recovers entries and hard state after a crash that loses nothing synced", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save(
+      { entries: entries(1, 10, 1), hardState: { term: 1, vote: 1, commit: 5 } },
+      { sync: true },
+    );
+    fs.crash();
+    const reopened = await open(fs);
+    expect(all(reopened)).toEqual(entries(1, 10, 1));
+    expect(reopened.initialState().hardState).toEqual({ term: 1, vote: 1, commit: 5 });
+    await reopened.close();
+  });
+
+  it("loses unsynced saves on a power cut, keeping a consistent prefix", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save({ entries: entries(1, 3, 1) }, { sync: true });
+    await store.save(
+      { entries: entries(4, 6, 1), hardState: { term: 1, vote: 0, commit: 6 } },
+      { sync: false },
+    );
+    fs.crash();
+    const reopened = await open(fs);
+    expect(all(reopened)).toEqual(entries(1, 3, 1));
+    await reopened.close();
+  });
+
+  it("reproduces a follower's suffix truncation exactly", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save({ entries: entries(1, 10, 1) }, { sync: true });
+    await store.save(
+      { entries: entries(6, 7, 2), hardState: { term: 2, vote: 2, commit: 5 } },
+      { sync: true },
+    );
+    expect(store.lastIndex()).toBe(7);
+    fs.crash();
+    const reopened = await open(fs);
+    expect(all(reopened)).toEqual([...entries(1, 5, 1), ...entries(6, 7, 2)]);
+    await reopened.close();
+  });
+
+  it("rolls segments, compacts the ones below a snapshot and recovers from the snapshot", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs, 1024);
+    for (let i = 1; i <= 100; i++) {
+      await store.save(
+        { entries: [entry(i, 1, 100)], hardState: { term: 1, vote: 1, commit: i } },
+        { sync: true },
+      );
+    }
+    const before = (await listSegments(fs, DIR)).length;
+    expect(before).toBeGreaterThan(5);
+    await store.saveSnapshot(80, VOTERS, new TextEncoder().encode("state@80"));
+    await store.compact(70);
+    expect(store.firstIndex()).toBe(71);
+    const after = (await listSegments(fs, DIR)).length;
+    expect(after).toBeLessThan(before);
+    fs.crash();
+    const reopened = await open(fs, 1024);
+    expect(reopened.snapshot().metadata.index).toBe(80);
+    expect(new TextDecoder().decode(reopened.snapshot().data)).toBe("state@80");
+    expect(reopened.firstIndex()).toBe(81);
+    expect(all(reopened)).toEqual(entries(81, 100, 1, 100));
+    expect(reopened.initialState().hardState.commit).toBe(100);
+    await reopened.close();
+  });
+
+  it("installs a leader's snapshot, dropping the conflicting log, and recovers it", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save({ entries: entries(1, 20, 1) }, { sync: true });
+    const snapshot = {
+      metadata: { index: 10, term: 3, confState: VOTERS },
+      data: new TextEncoder().encode("leader state"),
+    };
+    await store.save(
+      { entries: [], snapshot, hardState: { term: 3, vote: 0, commit: 10 } },
+      { sync: true },
+    );
+    expect(store.lastIndex()).toBe(10);
+    await store.save({ entries: entries(11, 12, 3) }, { sync: true });
+    fs.crash();
+    const reopened = await open(fs);
+    expect(reopened.snapshot().metadata).toMatchObject({ index: 10, term: 3 });
+    expect(all(reopened)).toEqual(entries(11, 12, 3));
+    await reopened.close();
+  });
+
+  it("keeps the newest two snapshot files", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save({ entries: entries(1, 10, 1) }, { sync: true });
+    for (const index of [2, 4, 6, 8])
+      await store.saveSnapshot(index, VOTERS, new Uint8Array([index]));
+    const files = await listSnapshotFiles(fs, DIR);
+    expect(files.map((f) => f.index)).toEqual([8, 6]);
+    await expect(store.saveSnapshot(8, VOTERS, new Uint8Array(0))).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
+    await store.close();
+  });
+
+  it("refuses oversized entries with TOO_LARGE and saves nothing", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await WalLogStore.open(DIR, { fs, maxEntrySizeBytes: 100 });
+    await expect(store.save({ entries: [entry(1, 1, 101)] }, { sync: true })).rejects.toMatchObject(
+      {
+        code: "TOO_LARGE",
+      },
+    );
+    expect(store.lastIndex()).toBe(0);
+    await store.close();
+  });
+
+  it("locks the directory against a second opener and releases it on close", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await expect(open(fs)).rejects.toThrow(
+      `data directory ${DIR} is in use by process ${fs.processId()}`,
+    );
+    await store.close();
+    const again = await open(fs);
+    await again.close();
+    expect(await fs.exists(joinPath(DIR, "LOCK"))).toBe(false);
+  });
+
+  it("takes over the lock of a crashed process", async () => {
+    const fs = new MemoryFileSystem();
+    await open(fs);
+    fs.crash();
+    const store = await open(fs);
+    await store.close();
+  });
+
+  it("fails every later call after closing", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.close();
+    await expect(store.save({ entries: [entry(1, 1)] }, { sync: true })).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+    });
+  });
+});

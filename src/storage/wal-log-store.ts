@@ -1,0 +1,354 @@
+/**
+ * Blixard's embedded, default {@link LogStore}: a segmented, checksummed write-ahead log plus
+ * snapshot files in one data directory (see ARCHITECTURE.md, "Storage").
+ *
+ * The core reads the log synchronously, so every entry after the newest snapshot is kept in
+ * memory (the runtime's snapshot cadence bounds them, as with etcd's MemoryStorage plus WAL);
+ * the disk is written on the hot path and read only when the store opens.
+ */
+import { invariant } from "../common/assert.js";
+import { StorageCorruptError, TooLargeError, UnavailableError } from "../common/errors.js";
+import { MemoryStorage, SnapshotOutOfDateError } from "../raft/storage.js";
+import {
+  EMPTY_CONF_STATE,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Snapshot,
+} from "../raft/types.js";
+import type { FileSystem } from "./fs.js";
+import { acquireDirectoryLock, type DirectoryLock } from "./lock.js";
+import type { LogStore, LogUpdate } from "./log-store.js";
+import {
+  listSnapshotFiles,
+  loadNewestSnapshot,
+  pruneSnapshotFiles,
+  removeTemporaryFiles,
+  writeSnapshotFile,
+} from "./snapshot-file.js";
+import { Wal, type WalOptions, type WalStats } from "./wal.js";
+import {
+  ENTRY_PAYLOAD_OVERHEAD_BYTES,
+  RecordType,
+  RECORD_HEADER_BYTES,
+  type WalRecord,
+} from "./wal-record.js";
+import { listSegments, type RecoveredWal } from "./wal-recovery.js";
+import type { ReplayedLog } from "./wal-replay.js";
+
+/** Options of {@link WalLogStore.open}. */
+export interface WalLogStoreOptions extends WalOptions {
+  /** The file system (`NodeFileSystem` for real, `MemoryFileSystem` in the simulator and tests). */
+  readonly fs: FileSystem;
+  /** The configuration of a new cluster's node; used only when the directory is new. */
+  readonly confState?: ConfState;
+  /** Largest entry data accepted, in bytes; larger ones fail with TOO_LARGE. Default 16 MiB. */
+  readonly maxEntrySizeBytes?: number;
+  /** Largest snapshot data accepted, in bytes; larger fails with TOO_LARGE. Default 1 GiB. */
+  readonly maxSnapshotSizeBytes?: number;
+  /** Snapshot files kept; older ones are pruned. Default 2. */
+  readonly snapshotsKept?: number;
+}
+
+/** Defaults of {@link WalLogStoreOptions}. */
+export const WAL_LOG_STORE_DEFAULTS = Object.freeze({
+  maxEntrySizeBytes: 16 * 1024 * 1024,
+  maxSnapshotSizeBytes: 1024 * 1024 * 1024,
+  snapshotsKept: 2,
+});
+
+/** What {@link WalLogStore.open} found, for logs and tests. */
+export interface WalRecoveryReport {
+  readonly snapshotIndex: number;
+  readonly lastIndex: number;
+  readonly segments: number;
+  /** The torn tail cut from the last segment, if any. */
+  readonly truncated: RecoveredWal["truncated"];
+}
+
+/** The durable raft log on a write-ahead log and snapshot files. Open with {@link WalLogStore.open}. */
+export class WalLogStore implements LogStore {
+  private closed = false;
+  /** Set while a leader's snapshot is being written: later saves wait for it, to keep order. */
+  private installing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly fs: FileSystem,
+    private readonly dir: string,
+    private readonly memory: MemoryStorage,
+    private readonly wal: Wal,
+    private readonly lock: DirectoryLock,
+    private readonly limits: {
+      readonly maxEntrySizeBytes: number;
+      readonly maxSnapshotSizeBytes: number;
+      readonly snapshotsKept: number;
+    },
+    /** What recovery found when the store opened. */
+    readonly recovery: WalRecoveryReport,
+  ) {}
+
+  /**
+   * Opens (or creates) the data directory `dir`: takes its lock, loads and verifies the newest
+   * snapshot, recovers the write-ahead log (cutting a torn tail) and rebuilds the log in memory.
+   * @throws UnavailableError if another process holds the directory.
+   * @throws StorageCorruptError (naming file and offset) on damage that is not a torn tail.
+   */
+  static async open(dir: string, options: WalLogStoreOptions): Promise<WalLogStore> {
+    const fs = options.fs;
+    const limits = {
+      maxEntrySizeBytes: options.maxEntrySizeBytes ?? WAL_LOG_STORE_DEFAULTS.maxEntrySizeBytes,
+      maxSnapshotSizeBytes:
+        options.maxSnapshotSizeBytes ?? WAL_LOG_STORE_DEFAULTS.maxSnapshotSizeBytes,
+      snapshotsKept: options.snapshotsKept ?? WAL_LOG_STORE_DEFAULTS.snapshotsKept,
+    };
+    invariant(limits.snapshotsKept >= 1, "snapshotsKept must be at least 1");
+    await fs.mkdir(dir);
+    const lock = await acquireDirectoryLock(fs, dir);
+    try {
+      await removeTemporaryFiles(fs, dir);
+      const isNew =
+        (await listSegments(fs, dir)).length === 0 &&
+        (await listSnapshotFiles(fs, dir)).length === 0;
+      if (isNew) {
+        // The bootstrap configuration is the index-0 snapshot, durable before any log record.
+        await writeSnapshotFile(fs, dir, {
+          metadata: { index: 0, term: 0, confState: options.confState ?? EMPTY_CONF_STATE },
+          data: new Uint8Array(0),
+        });
+      }
+      const snapshot = await loadNewestSnapshot(fs, dir);
+      if (snapshot === undefined) {
+        throw new StorageCorruptError(dir, 0, "the log has segments but no snapshot file");
+      }
+      const { wal, recovered } = await Wal.open(fs, dir, options);
+      try {
+        const memory = rebuild(dir, snapshot, recovered.log);
+        return new WalLogStore(fs, dir, memory, wal, lock, limits, {
+          snapshotIndex: snapshot.metadata.index,
+          lastIndex: memory.lastIndex(),
+          segments: recovered.segments.length,
+          truncated: recovered.truncated,
+        });
+      } catch (error) {
+        await wal.close();
+        throw error;
+      }
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** @inheritdoc */
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.memory.initialState();
+  }
+  /** @inheritdoc */
+  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
+    return this.memory.entries(lo, hi, maxSizeBytes);
+  }
+  /** @inheritdoc */
+  term(index: number): number {
+    return this.memory.term(index);
+  }
+  /** @inheritdoc */
+  firstIndex(): number {
+    return this.memory.firstIndex();
+  }
+  /** @inheritdoc */
+  lastIndex(): number {
+    return this.memory.lastIndex();
+  }
+  /** @inheritdoc */
+  snapshot(): Snapshot {
+    return this.memory.snapshot();
+  }
+
+  /** The write-ahead log's counters (batches, fsyncs, bytes). */
+  walStats(): WalStats {
+    return { ...this.wal.stats };
+  }
+
+  /** The number of segment files the log has now. */
+  segmentCount(): number {
+    return this.wal.segmentInfos().length;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new UnavailableError(`the log store of ${this.dir} is closed`);
+  }
+
+  /**
+   * @inheritdoc
+   * The in-memory log changes at once (in call order), the promise resolves when the records
+   * are durable (with `sync`) or written. Concurrent saves share writes and fsyncs.
+   * @throws TooLargeError for an entry over `maxEntrySizeBytes` (nothing is saved).
+   * @throws UnavailableError once closed or after a failed write.
+   */
+  async save(update: LogUpdate, options: { readonly sync: boolean }): Promise<void> {
+    this.checkOpen();
+    for (const entry of update.entries) this.checkEntrySize(entry);
+    while (this.installing !== undefined) await this.installing;
+    const records: WalRecord[] = [];
+    const snapshot = update.snapshot;
+    if (snapshot !== undefined && snapshot.metadata.index > this.memory.snapshot().metadata.index) {
+      this.checkSnapshotSize(snapshot.data);
+      const done = this.installSnapshotFile(snapshot);
+      this.installing = done;
+      try {
+        await done;
+      } finally {
+        this.installing = undefined;
+      }
+      try {
+        this.memory.applySnapshot(snapshot);
+      } catch (error) {
+        if (!(error instanceof SnapshotOutOfDateError)) throw error;
+      }
+      const { index, term } = snapshot.metadata;
+      records.push({ type: RecordType.Snapshot, index, term });
+    }
+    if (update.entries.length > 0) {
+      // Entries the snapshot already covers are dropped here and never written, as in memory.
+      const firstIndex = this.memory.firstIndex();
+      this.memory.append(update.entries);
+      for (const entry of update.entries) {
+        if (entry.index >= firstIndex) records.push({ type: RecordType.Entry, entry });
+      }
+    }
+    if (update.hardState !== undefined) {
+      this.memory.setHardState(update.hardState);
+      records.push({ type: RecordType.HardState, hardState: update.hardState });
+    }
+    if (records.length === 0) return;
+    await this.wal.append(records, options);
+  }
+
+  private async installSnapshotFile(snapshot: Snapshot): Promise<void> {
+    await writeSnapshotFile(this.fs, this.dir, snapshot);
+    await pruneSnapshotFiles(this.fs, this.dir, this.limits.snapshotsKept);
+  }
+
+  private checkEntrySize(entry: Entry): void {
+    if (entry.data.byteLength > this.limits.maxEntrySizeBytes) {
+      throw new TooLargeError(
+        `log entry ${entry.index} of ${entry.data.byteLength} bytes exceeds the limit of ${this.limits.maxEntrySizeBytes} bytes`,
+      );
+    }
+  }
+
+  private checkSnapshotSize(data: Uint8Array): void {
+    if (data.byteLength > this.limits.maxSnapshotSizeBytes) {
+      throw new TooLargeError(
+        `snapshot of ${data.byteLength} bytes exceeds the limit of ${this.limits.maxSnapshotSizeBytes} bytes`,
+      );
+    }
+  }
+
+  /**
+   * @inheritdoc
+   * The snapshot file is durable before the in-memory snapshot changes; older files beyond
+   * `snapshotsKept` are pruned.
+   * @throws SnapshotOutOfDateError if `index` is not past the current snapshot.
+   * @throws TooLargeError past `maxSnapshotSizeBytes`.
+   */
+  async saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
+    this.checkOpen();
+    this.checkSnapshotSize(data);
+    const current = this.memory.snapshot().metadata.index;
+    if (index <= current) {
+      throw new SnapshotOutOfDateError(
+        `cannot snapshot at index ${index}: the current snapshot is at ${current}`,
+      );
+    }
+    const term = this.memory.term(index);
+    await writeSnapshotFile(this.fs, this.dir, { metadata: { index, term, confState }, data });
+    const snapshot = this.memory.createSnapshot(index, confState, data);
+    await pruneSnapshotFiles(this.fs, this.dir, this.limits.snapshotsKept);
+    return snapshot;
+  }
+
+  /**
+   * @inheritdoc
+   * Drops entries before `index` from memory and deletes the segments whose records all lie at
+   * or below `index`.
+   * @throws InternalError if `index` is past the newest snapshot.
+   */
+  async compact(index: number): Promise<void> {
+    this.checkOpen();
+    const snapshotIndex = this.memory.snapshot().metadata.index;
+    invariant(
+      index <= snapshotIndex,
+      () => `compaction to ${index} past the newest snapshot at ${snapshotIndex}`,
+    );
+    if (index > this.memory.firstIndex()) this.memory.compact(index);
+    await this.wal.removeSegmentsThrough(index);
+  }
+
+  /** @inheritdoc Waits for writes in flight, then releases the directory lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.wal.close();
+    } finally {
+      await this.lock.release();
+    }
+  }
+}
+
+/** Bytes an entry takes in the log on disk. Never throws. */
+export function entryRecordSizeBytes(entry: Entry): number {
+  return RECORD_HEADER_BYTES + ENTRY_PAYLOAD_OVERHEAD_BYTES + entry.data.byteLength;
+}
+
+/**
+ * The in-memory log from the newest snapshot and the replayed records: entries after the
+ * snapshot, contiguous from it.
+ * @throws StorageCorruptError if the records and the snapshot cannot both be right.
+ */
+function rebuild(dir: string, snapshot: Snapshot, log: ReplayedLog): MemoryStorage {
+  const { index: snapshotIndex, term: snapshotTerm } = snapshot.metadata;
+  const memory = new MemoryStorage({ confState: snapshot.metadata.confState });
+  if (snapshotIndex > 0) memory.applySnapshot(snapshot);
+  if (log.snapshotMark !== undefined && log.snapshotMark.index > snapshotIndex) {
+    throw new StorageCorruptError(
+      dir,
+      0,
+      `the log records a snapshot at index ${log.snapshotMark.index} but the newest snapshot file is at ${snapshotIndex}`,
+    );
+  }
+  let entries = log.entries;
+  const first = entries[0];
+  const last = entries[entries.length - 1];
+  if (first !== undefined && last !== undefined && last.index > snapshotIndex) {
+    if (first.index > snapshotIndex + 1) {
+      throw new StorageCorruptError(
+        dir,
+        0,
+        `the log starts at entry ${first.index} but the newest snapshot ends at ${snapshotIndex}: entries are missing`,
+      );
+    }
+    const atSnapshot =
+      first.index <= snapshotIndex ? entries[snapshotIndex - first.index] : undefined;
+    // A different term at the snapshot's index means a leader's snapshot replaced this log but
+    // the crash came before its log record: the snapshot wins, as the install would have had it.
+    if (atSnapshot !== undefined && atSnapshot.term !== snapshotTerm) entries = [];
+    const after = entries.filter((entry) => entry.index > snapshotIndex);
+    memory.append(after);
+  }
+  const hardState = log.hardState;
+  if (hardState !== undefined) {
+    // A snapshot's index is committed by definition; the core refuses a commit below it.
+    const commit = Math.max(hardState.commit, snapshotIndex);
+    if (commit > memory.lastIndex()) {
+      throw new StorageCorruptError(
+        dir,
+        0,
+        `the hard state commits index ${commit} but the log ends at ${memory.lastIndex()}`,
+      );
+    }
+    memory.setHardState({ ...hardState, commit });
+  }
+  return memory;
+}

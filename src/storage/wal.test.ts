@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { MemoryFileSystem, type MemoryFsOperation } from "./memory-fs.js";
+import { Wal } from "./wal.js";
+import { RecordType, type WalRecord } from "./wal-record.js";
+import { entry } from "./testing.js";
+
+const DIR = "/wal";
+
+function entryRecord(index: number, sizeBytes = 16): WalRecord {
+  return { type: RecordType.Entry, entry: entry(index, 1, sizeBytes) };
+}
+
+async function openWal(fs: MemoryFileSystem, segmentSizeBytes?: number) {
+  await fs.mkdir(DIR);
+  return Wal.open(fs, DIR, segmentSizeBytes === undefined ? {} : { segmentSizeBytes });
+}
+
+/** A gate that holds every datasync until opened. */
+function syncGate() {
+  let open: () => void = () => undefined;
+  let gate = new Promise<void>((resolve) => (open = resolve));
+  return {
+    delay: async (operation: MemoryFsOperation) => {
+      if (operation === "datasync") await gate;
+    },
+    release: () => {
+      open();
+      gate = new Promise<void>((resolve) => (open = resolve));
+    },
+  };
+}
+
+describe("Wal group commit", () => {
+  it("writes 100 appends of one turn with one write and one fdatasync", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    const syncsBefore = fs.counters.fileSyncs;
+    const writesBefore = fs.counters.writes;
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => wal.append([entryRecord(i + 1)], { sync: true })),
+    );
+    expect(fs.counters.writes - writesBefore).toBe(1);
+    expect(fs.counters.fileSyncs - syncsBefore).toBe(1);
+    expect(wal.stats).toMatchObject({
+      appends: 100,
+      batches: 1,
+      syncs: 1 + wal.stats.segmentsCreated,
+    });
+    await wal.close();
+  });
+
+  it("gathers appends that arrive during an fsync into the next write, resolving each after its fsync", async () => {
+    const gate = syncGate();
+    const fs = new MemoryFileSystem({ delay: gate.delay });
+    const { wal } = await openWal(fs);
+    const resolved: number[] = [];
+    const first = wal.append([entryRecord(1)], { sync: true }).then(() => resolved.push(1));
+    // Let the first write start and block in its fdatasync.
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    const rest = Array.from({ length: 99 }, (_, i) =>
+      wal.append([entryRecord(i + 2)], { sync: true }).then(() => resolved.push(i + 2)),
+    );
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(resolved).toEqual([]);
+    gate.release();
+    await first;
+    expect(resolved).toEqual([1]);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(resolved).toEqual([1]); // the second batch's fsync is still held
+    gate.release();
+    await Promise.all(rest);
+    expect(resolved.length).toBe(100);
+    expect(wal.stats).toMatchObject({
+      appends: 100,
+      batches: 2,
+      syncs: 2 + wal.stats.segmentsCreated,
+    });
+    await wal.close();
+  });
+
+  it("does not fsync appends that ask for no durability", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    const syncsBefore = fs.counters.fileSyncs;
+    await wal.append([entryRecord(1)], { sync: false });
+    expect(fs.counters.fileSyncs).toBe(syncsBefore);
+    await wal.close();
+  });
+
+  it("fails every waiting and later append once an fsync fails", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    fs.failWhen = (operation) => operation === "datasync";
+    await expect(wal.append([entryRecord(1)], { sync: true })).rejects.toThrow(/EIO/);
+    fs.failWhen = () => false;
+    await expect(wal.append([entryRecord(2)], { sync: true })).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+    });
+  });
+
+  it("refuses a record over the size limit with TOO_LARGE", async () => {
+    const fs = new MemoryFileSystem();
+    await fs.mkdir(DIR);
+    const { wal } = await Wal.open(fs, DIR, { maxRecordSizeBytes: 100 });
+    await expect(wal.append([entryRecord(1, 200)], { sync: true })).rejects.toMatchObject({
+      code: "TOO_LARGE",
+    });
+    await wal.close();
+  });
+
+  it("refuses appends past the pending-bytes bound with OVERLOADED", async () => {
+    const gate = syncGate();
+    const fs = new MemoryFileSystem({ delay: gate.delay });
+    await fs.mkdir(DIR);
+    const { wal } = await Wal.open(fs, DIR, { maxPendingBytes: 1000 });
+    const accepted = wal.append([entryRecord(1, 600)], { sync: true });
+    await expect(wal.append([entryRecord(2, 600)], { sync: true })).rejects.toMatchObject({
+      code: "OVERLOADED",
+    });
+    gate.release();
+    await accepted;
+    await wal.close();
+  });
+
+  it("rolls over to new segments and recovers every record in order", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs, 512);
+    for (let i = 1; i <= 50; i++) {
+      await wal.append(
+        [
+          entryRecord(i, 40),
+          { type: RecordType.HardState, hardState: { term: 1, vote: 0, commit: i } },
+        ],
+        { sync: true },
+      );
+    }
+    expect(wal.stats.segmentsCreated).toBeGreaterThan(5);
+    await wal.close();
+    fs.crash();
+    const { wal: reopened, recovered } = await Wal.open(fs, DIR, { segmentSizeBytes: 512 });
+    expect(recovered.log.entries.map((e) => e.index)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    expect(recovered.log.hardState?.commit).toBe(50);
+    expect(recovered.segments.length).toBe(wal.stats.segmentsCreated);
+    await reopened.close();
+  });
+
+  it("removes only whole segments at or below the compaction index, never the active one", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs, 512);
+    for (let i = 1; i <= 30; i++) await wal.append([entryRecord(i, 40)], { sync: true });
+    const segments = wal.segmentInfos();
+    const removed = await wal.removeSegmentsThrough(15);
+    const left = wal.segmentInfos();
+    expect(removed).toBe(segments.filter((s) => s.maxIndex <= 15).length);
+    expect(left[0]!.maxIndex).toBeGreaterThan(15);
+    expect(await wal.removeSegmentsThrough(1000)).toBe(left.length - 1);
+    await wal.close();
+  });
+});

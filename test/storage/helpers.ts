@@ -1,0 +1,1 @@
+export { entries, entry, VOTERS } from "../../src/storage/testing.js";
