@@ -1,0 +1,18 @@
+/** The peer transport: raft messages and snapshots between nodes. */
+export type { Transport } from "./transport.js";
+export {
+  TcpTransport,
+  type TcpTransportOptions,
+  type TransportTlsOptions,
+} from "./tcp-transport.js";
+export { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
+export { SILENT_TRANSPORT_LOGGER, type TransportLogger } from "./logger.js";
+export { formatAddress, parsePeerAddress, type PeerAddress } from "./address.js";
+export type { PeerStats } from "./peer-connection.js";
+export {
+  decodeFrame,
+  encodeFrame,
+  fromWireMessage,
+  toWireMessage,
+  PROTOCOL_VERSION,
+} from "./codec.js";

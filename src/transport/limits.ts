@@ -1,0 +1,49 @@
+/**
+ * The bounds of the peer transport, each a named constant with its unit. Every queue, frame and
+ * stream is bounded so that a slow or dead peer costs a fixed amount of memory.
+ */
+
+/** Limits and timings of a {@link TcpTransport}; every field has a default. */
+export interface TransportLimits {
+  /** Raft messages queued for one peer, at most; past it new messages are dropped. */
+  readonly maxQueuedMessages: number;
+  /** Bytes (estimated) queued for one peer, at most; past it new messages are dropped. */
+  readonly maxQueuedBytes: number;
+  /** Largest frame sent or accepted, in bytes; a peer sending a larger one is disconnected. */
+  readonly maxFrameSizeBytes: number;
+  /** A batch frame is closed once its messages reach this many (estimated) bytes. */
+  readonly targetBatchBytes: number;
+  /** Bytes of snapshot data per chunk frame. */
+  readonly snapshotChunkSizeBytes: number;
+  /** Largest snapshot accepted from a peer, in bytes. */
+  readonly maxSnapshotSizeBytes: number;
+  /** First reconnect delay after a failure, in ms; doubles per failure. */
+  readonly reconnectBaseDelayMs: number;
+  /** Largest reconnect delay, in ms. */
+  readonly reconnectMaxDelayMs: number;
+  /** Time allowed to connect and be accepted (hello answered), in ms. */
+  readonly handshakeTimeoutMs: number;
+  /** At most one unreachable report per peer per this many ms (a dead peer would flood otherwise). */
+  readonly unreachableReportIntervalMs: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** The defaults: generous for a LAN cluster, small enough for a 1 GiB node. */
+export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
+  maxQueuedMessages: 4096,
+  maxQueuedBytes: 64 * MiB,
+  maxFrameSizeBytes: 16 * MiB,
+  targetBatchBytes: 1 * MiB,
+  snapshotChunkSizeBytes: 1 * MiB,
+  maxSnapshotSizeBytes: 4096 * MiB,
+  reconnectBaseDelayMs: 25,
+  reconnectMaxDelayMs: 1000,
+  handshakeTimeoutMs: 2000,
+  unreachableReportIntervalMs: 100,
+});
+
+/** Bytes a message costs in a frame beyond its payloads: the fixed fields and tags. */
+export const MESSAGE_OVERHEAD_BYTES = 64;
+/** Bytes an entry costs in a frame beyond its data. */
+export const ENTRY_OVERHEAD_BYTES = 24;

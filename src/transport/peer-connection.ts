@@ -1,0 +1,407 @@
+/**
+ * The outbound side of one peer link: a bounded queue of raft messages, one long-lived
+ * connection that carries them in batch frames, a snapshot stream interleaved with the batches,
+ * and reconnection with backoff. Private to src/transport.
+ */
+import type { Socket } from "node:net";
+import type { Clock, TimerHandle } from "../common/clock.js";
+import type { Random } from "../common/random.js";
+import { type Message, MessageType, type NodeId } from "../raft/types.js";
+import { type PeerAddress, formatAddress } from "./address.js";
+import { Backoff } from "./backoff.js";
+import { encodeBatchFrame } from "./batch-codec.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  frame,
+  FRAME_HEADER_BYTES,
+  PROTOCOL_VERSION,
+  toWireMessage,
+} from "./codec.js";
+import { FrameReader } from "./frame-reader.js";
+import { create } from "@bufbuild/protobuf";
+import { HelloSchema, SnapshotChunkSchema } from "./gen/blixard/raft/v1/raft_pb.js";
+import { ENTRY_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES, type TransportLimits } from "./limits.js";
+import type { TransportLogger } from "./logger.js";
+
+/** Counters of one peer link, for metrics. */
+export interface PeerStats {
+  messagesSent: number;
+  messagesDropped: number;
+  framesSent: number;
+  bytesSent: number;
+  snapshotsSent: number;
+  snapshotsAborted: number;
+  connects: number;
+  connectFailures: number;
+}
+
+/** What a {@link PeerConnection} needs from its transport. */
+export interface PeerConnectionOptions {
+  readonly selfId: NodeId;
+  readonly peerId: NodeId;
+  readonly clusterId: string;
+  readonly address: PeerAddress;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: TransportLogger;
+  readonly limits: TransportLimits;
+  /** Opens a socket (plain or TLS) to `address`; `onConnected` fires once it can carry bytes. */
+  readonly dial: (address: PeerAddress, onConnected: () => void) => Socket;
+  /** Tells the runtime that messages to the peer were lost (rate-limited here). */
+  readonly reportUnreachable: (peer: NodeId) => void;
+}
+
+type State = "idle" | "connecting" | "connected" | "backoff" | "closed";
+
+/** A snapshot being streamed: the Snap message and how far its data has gone. */
+interface SnapshotStream {
+  readonly id: bigint;
+  readonly message: Message;
+  readonly data: Uint8Array;
+  offsetBytes: number;
+}
+
+/** The estimated bytes a message occupies in a frame (for the queue and batch bounds). */
+export function estimateMessageBytes(m: Message): number {
+  let bytes = MESSAGE_OVERHEAD_BYTES + (m.context?.length ?? 0);
+  for (const e of m.entries) bytes += ENTRY_OVERHEAD_BYTES + e.data.length;
+  return bytes;
+}
+
+/** One peer's outbound link. Messages are sent in order; any may be dropped (Raft tolerates it). */
+export class PeerConnection {
+  readonly stats: PeerStats = {
+    messagesSent: 0,
+    messagesDropped: 0,
+    framesSent: 0,
+    bytesSent: 0,
+    snapshotsSent: 0,
+    snapshotsAborted: 0,
+    connects: 0,
+    connectFailures: 0,
+  };
+  private state: State = "idle";
+  private address: PeerAddress;
+  private socket: Socket | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly backoff: Backoff;
+  private queue: Message[] = [];
+  private queuedBytes = 0;
+  private snapshot: SnapshotStream | undefined;
+  private nextSnapshotId = 1n;
+  private flushScheduled = false;
+  private awaitingDrain = false;
+  private lastUnreachableReportMs = -Infinity;
+
+  constructor(private readonly options: PeerConnectionOptions) {
+    this.address = options.address;
+    this.backoff = new Backoff(
+      options.random,
+      options.limits.reconnectBaseDelayMs,
+      options.limits.reconnectMaxDelayMs,
+    );
+  }
+
+  /** Messages queued and not yet written. */
+  get queuedMessages(): number {
+    return this.queue.length;
+  }
+
+  /** True once the peer has accepted the handshake, until the connection drops. */
+  get connected(): boolean {
+    return this.state === "connected";
+  }
+
+  /** Points the link at a new address; the current connection is dropped and redialled. */
+  setAddress(address: PeerAddress): void {
+    this.address = address;
+    if (this.socket !== undefined) this.socket.destroy();
+  }
+
+  /**
+   * Queues `m`, or drops it (and reports the peer unreachable) when the queue is full. A Snap
+   * message starts a snapshot stream unless one is already running, in which case it is dropped.
+   */
+  enqueue(m: Message): void {
+    if (this.state === "closed") return;
+    if (m.type === MessageType.Snap && m.snapshot !== undefined) {
+      if (this.snapshot !== undefined) {
+        this.options.logger.debug("snapshot dropped: another is still streaming", {
+          peer: this.options.peerId,
+          index: m.snapshot.metadata.index,
+        });
+        this.drop(1);
+        return;
+      }
+      this.snapshot = {
+        id: this.nextSnapshotId++,
+        message: m,
+        data: m.snapshot.data,
+        offsetBytes: 0,
+      };
+    } else {
+      const bytes = estimateMessageBytes(m);
+      const limits = this.options.limits;
+      if (
+        this.queue.length >= limits.maxQueuedMessages ||
+        this.queuedBytes + bytes > limits.maxQueuedBytes
+      ) {
+        this.drop(1);
+        return;
+      }
+      this.queue.push(m);
+      this.queuedBytes += bytes;
+    }
+    if (this.state === "idle") this.connect();
+    else this.scheduleFlush();
+  }
+
+  /** Closes the link for good: drops what is queued, cancels timers, destroys the socket. */
+  close(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.socket?.destroy();
+    this.socket = undefined;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.snapshot = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Connection lifecycle
+
+  private connect(): void {
+    if (this.state === "closed") return;
+    this.state = "connecting";
+    const { clusterId, selfId, peerId, limits, logger } = this.options;
+    const reader = new FrameReader(limits.maxFrameSizeBytes);
+    const socket = this.options.dial(this.address, () => {
+      socket.setNoDelay(true);
+      const hello = create(HelloSchema, {
+        clusterId,
+        fromId: BigInt(selfId),
+        toId: BigInt(peerId),
+        protocolVersion: PROTOCOL_VERSION,
+      });
+      socket.write(encodeFrame(frame({ case: "hello", value: hello })));
+    });
+    this.socket = socket;
+    this.timer = this.options.clock.setTimer(limits.handshakeTimeoutMs, () => {
+      logger.debug("peer handshake timed out", {
+        peer: peerId,
+        address: formatAddress(this.address),
+      });
+      socket.destroy();
+    });
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        for (const body of reader.push(chunk)) this.onFrame(socket, body);
+      } catch (error) {
+        logger.warn("bad frame from peer; closing the connection", {
+          peer: peerId,
+          error: String(error),
+        });
+        socket.destroy();
+      }
+    });
+    socket.on("error", (error) => {
+      logger.debug("peer connection error", { peer: peerId, error: error.message });
+    });
+    socket.on("close", () => this.onClose(socket));
+  }
+
+  /** The receiver speaks only during the handshake: an ack or a refusal. */
+  private onFrame(socket: Socket, body: Uint8Array): void {
+    const f = decodeFrame(body);
+    if (f.kind.case === "helloAck" && this.state === "connecting") {
+      if (Number(f.kind.value.nodeId) !== this.options.peerId) {
+        this.options.logger.warn("peer answered with another node id; closing", {
+          peer: this.options.peerId,
+          answeredId: Number(f.kind.value.nodeId),
+        });
+        socket.destroy();
+        return;
+      }
+      this.timer?.cancel();
+      this.timer = undefined;
+      this.state = "connected";
+      this.stats.connects++;
+      this.backoff.reset();
+      this.options.logger.debug("connected to peer", { peer: this.options.peerId });
+      this.flush();
+      return;
+    }
+    if (f.kind.case === "refusal") {
+      this.options.logger.warn("peer refused the connection", {
+        peer: this.options.peerId,
+        reason: f.kind.value.reason,
+      });
+    } else {
+      this.options.logger.warn("unexpected frame from peer; closing", {
+        peer: this.options.peerId,
+        kind: f.kind.case,
+      });
+    }
+    socket.destroy();
+  }
+
+  private onClose(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.awaitingDrain = false;
+    if (this.state === "closed") return;
+    if (this.state !== "connected") this.stats.connectFailures++;
+    // What was queued is stale by the time a new connection is up; drop it and let Raft resend.
+    const lost = this.queue.length;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (this.snapshot !== undefined) {
+      this.options.logger.warn("snapshot stream to peer aborted: connection lost", {
+        peer: this.options.peerId,
+        sentBytes: this.snapshot.offsetBytes,
+        totalBytes: this.snapshot.data.length,
+      });
+      this.snapshot = undefined;
+      this.stats.snapshotsAborted++;
+    }
+    this.drop(lost);
+    this.state = "backoff";
+    const delayMs = this.backoff.nextDelayMs();
+    this.timer = this.options.clock.setTimer(delayMs, () => {
+      this.timer = undefined;
+      this.connect();
+    });
+  }
+
+  private drop(count: number): void {
+    this.stats.messagesDropped += count;
+    const nowMs = this.options.clock.now();
+    if (nowMs - this.lastUnreachableReportMs < this.options.limits.unreachableReportIntervalMs) {
+      return;
+    }
+    this.lastUnreachableReportMs = nowMs;
+    this.options.reportUnreachable(this.options.peerId);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writing
+
+  /** Coalesces every message queued in this event-loop turn into as few frames as possible. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.state !== "connected") return;
+    this.flushScheduled = true;
+    // setImmediate, not a Clock timer: this is "after the current turn", not a delay, and a
+    // 1 ms timer would add a millisecond to every round trip.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const socket = this.socket;
+    if (this.state !== "connected" || socket === undefined || this.awaitingDrain) return;
+    let writable = true;
+    socket.cork();
+    while (this.queue.length > 0 && writable) writable = this.writeBatch(socket);
+    // Snapshot chunks go after pending messages and one at a time per drain, so heartbeats and
+    // votes never wait behind more than one chunk.
+    if (writable && this.snapshot !== undefined)
+      writable = this.writeSnapshotChunk(socket, this.snapshot);
+    socket.uncork();
+    if (!writable) {
+      this.awaitingDrain = true;
+      socket.once("drain", () => {
+        this.awaitingDrain = false;
+        this.flush();
+      });
+    } else if (this.snapshot !== undefined) {
+      this.scheduleFlush();
+    }
+  }
+
+  /** Writes one batch frame from the head of the queue; false if the socket wants a drain. */
+  private writeBatch(socket: Socket): boolean {
+    const { limits, peerId, logger } = this.options;
+    // Close a batch at the target size, and well inside the frame limit (sizes are estimates).
+    const batchBytes = Math.min(limits.targetBatchBytes, limits.maxFrameSizeBytes / 2);
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queue.length) {
+      const size = estimateMessageBytes(this.queue[count]!);
+      if (count > 0 && bytes + size > batchBytes) break;
+      bytes += size;
+      count++;
+    }
+    let encoded = this.encodeBatch(count);
+    // Estimates can be off: halve the batch until it fits; a lone message that does not fit is
+    // dropped (the runtime bounds entries per message, so this is a misconfiguration).
+    while (encoded.length - FRAME_HEADER_BYTES > limits.maxFrameSizeBytes && count > 1) {
+      count = Math.ceil(count / 2);
+      encoded = this.encodeBatch(count);
+    }
+    const messages = this.queue.splice(0, count);
+    for (const m of messages) this.queuedBytes -= estimateMessageBytes(m);
+    if (encoded.length - FRAME_HEADER_BYTES > limits.maxFrameSizeBytes) {
+      logger.warn("message larger than the frame limit dropped", {
+        peer: peerId,
+        frameBytes: encoded.length,
+        maxFrameSizeBytes: limits.maxFrameSizeBytes,
+      });
+      this.drop(count);
+      return true;
+    }
+    this.stats.messagesSent += count;
+    this.stats.framesSent++;
+    this.stats.bytesSent += encoded.length;
+    return socket.write(encoded);
+  }
+
+  /** The frame of the first `count` queued messages. */
+  private encodeBatch(count: number): Uint8Array {
+    const { clusterId, selfId, peerId } = this.options;
+    return encodeBatchFrame({
+      clusterId,
+      from: selfId,
+      to: peerId,
+      messages: count === this.queue.length ? this.queue : this.queue.slice(0, count),
+    });
+  }
+
+  private writeSnapshotChunk(socket: Socket, stream: SnapshotStream): boolean {
+    const chunkBytes = this.options.limits.snapshotChunkSizeBytes;
+    const start = stream.offsetBytes;
+    const end = Math.min(stream.data.length, start + chunkBytes);
+    const last = end === stream.data.length;
+    const chunk = create(SnapshotChunkSchema, {
+      snapshotId: stream.id,
+      offset: BigInt(start),
+      data: stream.data.subarray(start, end),
+      last,
+    });
+    if (start === 0) {
+      chunk.message = toWireMessage(stream.message, false);
+      chunk.totalSizeBytes = BigInt(stream.data.length);
+    }
+    const encoded = encodeFrame(frame({ case: "snapshotChunk", value: chunk }));
+    stream.offsetBytes = end;
+    this.stats.framesSent++;
+    this.stats.bytesSent += encoded.length;
+    if (last) {
+      this.snapshot = undefined;
+      this.stats.snapshotsSent++;
+      this.stats.messagesSent++;
+      this.options.logger.info("snapshot sent to peer", {
+        peer: this.options.peerId,
+        index: stream.message.snapshot?.metadata.index,
+        sizeBytes: stream.data.length,
+      });
+    }
+    return socket.write(encoded);
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The real peer transport: raft messages in length-prefixed protobuf frames over one long-lived
+ * TCP (optionally TLS) connection per ordered peer pair. Each node dials every peer it sends to
+ * and accepts its peers' connections; a link carries bytes one way only (plus the handshake's
+ * answer), as etcd's rafthttp stream does. See ARCHITECTURE.md, "Transport".
+ */
+import {
+  createServer as createNetServer,
+  connect as netConnect,
+  type Server,
+  type Socket,
+} from "node:net";
+import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
+import type { Clock } from "../common/clock.js";
+import { InvalidArgumentError, UnavailableError } from "../common/errors.js";
+import type { Random } from "../common/random.js";
+import type { Message, NodeId } from "../raft/types.js";
+import { formatAddress, parsePeerAddress, type PeerAddress } from "./address.js";
+import { InboundConnection } from "./inbound-connection.js";
+import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
+import { SILENT_TRANSPORT_LOGGER, type TransportLogger } from "./logger.js";
+import { PeerConnection, type PeerStats } from "./peer-connection.js";
+import type { Transport } from "./transport.js";
+
+/** Mutual TLS between peers: every node presents `cert` and trusts peers signed by `ca`. */
+export interface TransportTlsOptions {
+  /** This node's certificate chain, PEM. */
+  readonly cert: string | Uint8Array;
+  /** This node's private key, PEM. */
+  readonly key: string | Uint8Array;
+  /** The certificate authorities that sign peers' certificates, PEM. */
+  readonly ca: string | Uint8Array;
+  /** The name checked against a peer's certificate; default: the host dialled. */
+  readonly serverName?: string;
+}
+
+/** Options of a {@link TcpTransport}. */
+export interface TcpTransportOptions {
+  /** This node's raft id. */
+  readonly nodeId: NodeId;
+  /** Checked on every connection and batch: nodes of another cluster are refused. */
+  readonly clusterId: string;
+  /** Where to accept peers' connections; port 0 picks a free port (see {@link TcpTransport.address}). */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The peers and their addresses (`URL`, `host:port` or `{host, port}`); see addPeer/removePeer. */
+  readonly peers?: ReadonlyMap<NodeId, URL | string | PeerAddress>;
+  readonly clock: Clock;
+  /** Seeds the reconnect jitter. */
+  readonly random: Random;
+  /** Default: silent. */
+  readonly logger?: TransportLogger;
+  /** Overrides of {@link DEFAULT_TRANSPORT_LIMITS}. */
+  readonly limits?: Partial<TransportLimits>;
+  /** Mutual TLS; plain TCP when absent. */
+  readonly tls?: TransportTlsOptions;
+}
+
+type Handlers = Parameters<Transport["listen"]>[0];
+
+/**
+ * A {@link Transport} over TCP or TLS. Best effort, as the port requires: a message may be
+ * dropped when its peer's bounded queue is full, while the peer is unreachable, or when a
+ * connection breaks; each drop reports the peer unreachable (at most once per
+ * `unreachableReportIntervalMs`). Messages to one peer that are delivered arrive in order.
+ */
+export class TcpTransport implements Transport {
+  private readonly options: TcpTransportOptions;
+  private readonly limits: TransportLimits;
+  private readonly logger: TransportLogger;
+  private readonly peerAddresses = new Map<NodeId, PeerAddress>();
+  private readonly outbound = new Map<NodeId, PeerConnection>();
+  private readonly inbound = new Set<InboundConnection>();
+  private server: Server | undefined;
+  private boundAddress: PeerAddress | undefined;
+  private handlers: Handlers | undefined;
+  private closed = false;
+
+  /** @throws InvalidArgumentError on a bad node id, cluster id, peer address or limit. */
+  constructor(options: TcpTransportOptions) {
+    if (!Number.isSafeInteger(options.nodeId) || options.nodeId <= 0) {
+      throw new InvalidArgumentError(`node id ${options.nodeId} must be a positive integer`);
+    }
+    if (options.clusterId === "") throw new InvalidArgumentError("cluster id must not be empty");
+    this.options = options;
+    this.limits = { ...DEFAULT_TRANSPORT_LIMITS, ...options.limits };
+    for (const [name, value] of Object.entries(this.limits)) {
+      if (!Number.isFinite(value) || value <= 0) {
+        throw new InvalidArgumentError(`transport limit ${name} must be positive, got ${value}`);
+      }
+    }
+    if (this.limits.snapshotChunkSizeBytes + 1024 > this.limits.maxFrameSizeBytes) {
+      throw new InvalidArgumentError("snapshotChunkSizeBytes must leave room in maxFrameSizeBytes");
+    }
+    this.logger = options.logger ?? SILENT_TRANSPORT_LOGGER;
+    for (const [id, address] of options.peers ?? []) this.addPeer(id, address);
+  }
+
+  /** The address the transport listens on (with the real port when 0 was asked), once started. */
+  get address(): PeerAddress {
+    if (this.boundAddress === undefined) throw new UnavailableError("transport not started");
+    return this.boundAddress;
+  }
+
+  /**
+   * Binds the listening socket.
+   * @throws Error from node:net if the address cannot be bound (e.g. EADDRINUSE).
+   */
+  async start(): Promise<PeerAddress> {
+    if (this.server !== undefined || this.closed)
+      throw new UnavailableError("transport already started or closed");
+    const tls = this.options.tls;
+    const server =
+      tls === undefined
+        ? createNetServer((socket) => this.onInbound(socket))
+        : createTlsServer(
+            {
+              cert: pem(tls.cert),
+              key: pem(tls.key),
+              ca: pem(tls.ca),
+              requestCert: true,
+              rejectUnauthorized: true,
+            },
+            (socket) => this.onInbound(socket),
+          );
+    server.on("tlsClientError", (error: Error) => {
+      this.logger.warn("refused peer connection: TLS handshake failed", { error: error.message });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.options.listen.port, this.options.listen.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (error) =>
+      this.logger.warn("peer listener error", { error: error.message }),
+    );
+    const bound = server.address();
+    if (bound === null || typeof bound === "string")
+      throw new UnavailableError("listener has no TCP address");
+    this.boundAddress = { host: bound.address, port: bound.port };
+    this.logger.info("peer transport listening", {
+      nodeId: this.options.nodeId,
+      address: formatAddress(this.boundAddress),
+      tls: tls !== undefined,
+    });
+    return this.boundAddress;
+  }
+
+  /**
+   * Adds a peer, or changes its address (its connection is then redialled).
+   * @throws InvalidArgumentError on a bad id or address.
+   */
+  addPeer(id: NodeId, address: URL | string | PeerAddress): void {
+    if (!Number.isSafeInteger(id) || id <= 0 || id === this.options.nodeId) {
+      throw new InvalidArgumentError(
+        `peer id ${id} must be a positive integer other than this node's`,
+      );
+    }
+    const parsed = parsePeerAddress(address);
+    this.peerAddresses.set(id, parsed);
+    this.outbound.get(id)?.setAddress(parsed);
+  }
+
+  /** Forgets a peer: closes its connections both ways and refuses it from now on. */
+  removePeer(id: NodeId): void {
+    this.peerAddresses.delete(id);
+    this.outbound.get(id)?.close();
+    this.outbound.delete(id);
+    for (const connection of this.inbound) if (connection.peerId === id) connection.close();
+  }
+
+  /** The known peers and their addresses. */
+  peers(): ReadonlyMap<NodeId, PeerAddress> {
+    return this.peerAddresses;
+  }
+
+  /** Counters per peer link (for metrics). */
+  stats(): ReadonlyMap<NodeId, Readonly<PeerStats>> {
+    return new Map([...this.outbound].map(([id, connection]) => [id, connection.stats]));
+  }
+
+  /** True when the link to `peer` has completed its handshake. */
+  isConnected(peer: NodeId): boolean {
+    return this.outbound.get(peer)?.connected ?? false;
+  }
+
+  /** @inheritdoc */
+  send(messages: readonly Message[]): void {
+    if (this.closed) return;
+    for (const m of messages) {
+      let connection = this.outbound.get(m.to);
+      if (connection === undefined) {
+        const address = this.peerAddresses.get(m.to);
+        if (address === undefined) {
+          this.logger.debug("message to an unknown peer dropped", { peer: m.to, type: m.type });
+          this.reportUnreachable(m.to);
+          continue;
+        }
+        connection = this.connectionTo(m.to, address);
+      }
+      connection.enqueue(m);
+    }
+  }
+
+  /** @inheritdoc */
+  listen(handlers: Handlers): void {
+    this.handlers = handlers;
+  }
+
+  /** @inheritdoc */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers = undefined;
+    for (const connection of this.outbound.values()) connection.close();
+    this.outbound.clear();
+    for (const connection of this.inbound) connection.close();
+    const server = this.server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private connectionTo(peerId: NodeId, address: PeerAddress): PeerConnection {
+    const connection = new PeerConnection({
+      selfId: this.options.nodeId,
+      peerId,
+      clusterId: this.options.clusterId,
+      address,
+      clock: this.options.clock,
+      random: this.options.random,
+      logger: this.logger,
+      limits: this.limits,
+      dial: (to, onConnected) => this.dial(to, onConnected),
+      reportUnreachable: (peer) => this.reportUnreachable(peer),
+    });
+    this.outbound.set(peerId, connection);
+    return connection;
+  }
+
+  private dial(address: PeerAddress, onConnected: () => void): Socket {
+    const tls = this.options.tls;
+    if (tls === undefined)
+      return netConnect({ host: address.host, port: address.port }, onConnected);
+    return tlsConnect(
+      {
+        host: address.host,
+        port: address.port,
+        cert: pem(tls.cert),
+        key: pem(tls.key),
+        ca: pem(tls.ca),
+        ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
+      },
+      onConnected,
+    );
+  }
+
+  private reportUnreachable(peer: NodeId): void {
+    this.handlers?.onUnreachable(peer);
+  }
+
+  private onInbound(socket: Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const connection = new InboundConnection(socket, {
+      selfId: this.options.nodeId,
+      clusterId: this.options.clusterId,
+      clock: this.options.clock,
+      logger: this.logger,
+      limits: this.limits,
+      isKnownPeer: (id) => this.peerAddresses.has(id),
+      onAccepted: (accepted) => {
+        // A peer that reconnects leaves its old connection half-open at worst: close it.
+        for (const other of this.inbound) {
+          if (other !== accepted && other.peerId === accepted.peerId) other.close();
+        }
+      },
+      onMessages: (messages) => {
+        if (!this.closed) this.handlers?.onMessages(messages);
+      },
+      onClosed: (closed) => this.inbound.delete(closed),
+    });
+    this.inbound.add(connection);
+  }
+}
+
+/** node:tls wants a string or a Buffer; a Uint8Array is wrapped without copying. */
+function pem(value: string | Uint8Array): string | Buffer {
+  return typeof value === "string"
+    ? value
+    : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}

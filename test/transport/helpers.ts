@@ -1,0 +1,102 @@
+import { SeededRandom } from "../../src/common/random.js";
+import { SystemClock } from "../../src/platform/clock.js";
+import { message, MessageType, type Message, type NodeId } from "../../src/raft/types.js";
+import { TcpTransport, type TcpTransportOptions } from "../../src/transport/tcp-transport.js";
+import type { TransportLogger } from "../../src/transport/logger.js";
+
+/** Polls `condition` every few ms until it holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A logger that keeps every line, for asserting on refusals. */
+export class RecordingLogger implements TransportLogger {
+  readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "debug", message, ...(fields === undefined ? {} : { fields }) });
+  }
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "info", message, ...(fields === undefined ? {} : { fields }) });
+  }
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "warn", message, ...(fields === undefined ? {} : { fields }) });
+  }
+  /** True if some warn line contains `text` in its message or reason. */
+  warned(text: string): boolean {
+    return this.lines.some(
+      (l) =>
+        l.level === "warn" &&
+        (l.message.includes(text) || String(l.fields?.["reason"] ?? "").includes(text)),
+    );
+  }
+}
+
+/** One transport under test with what it received and whom it found unreachable. */
+export interface Endpoint {
+  readonly transport: TcpTransport;
+  readonly received: Message[];
+  readonly batches: (readonly Message[])[];
+  readonly unreachable: NodeId[];
+  readonly logger: RecordingLogger;
+}
+
+/** Starts a transport on 127.0.0.1 port 0 that records what it receives. */
+export async function startEndpoint(
+  nodeId: NodeId,
+  overrides: Partial<Omit<TcpTransportOptions, "nodeId" | "clock" | "random">> = {},
+): Promise<Endpoint> {
+  const logger = new RecordingLogger();
+  const transport = new TcpTransport({
+    nodeId,
+    clusterId: "test-cluster",
+    listen: { host: "127.0.0.1", port: 0 },
+    clock: new SystemClock(),
+    random: new SeededRandom(nodeId),
+    logger,
+    ...overrides,
+  });
+  const endpoint: Endpoint = { transport, received: [], batches: [], unreachable: [], logger };
+  transport.listen({
+    onMessages: (messages) => {
+      endpoint.batches.push(messages);
+      endpoint.received.push(...messages);
+    },
+    onUnreachable: (peer) => endpoint.unreachable.push(peer),
+  });
+  await transport.start();
+  return endpoint;
+}
+
+/** Starts `ids.length` transports that all know each other. */
+export async function startMesh(
+  ids: readonly NodeId[],
+  overrides: Partial<Omit<TcpTransportOptions, "nodeId" | "clock" | "random">> = {},
+): Promise<Map<NodeId, Endpoint>> {
+  const endpoints = new Map<NodeId, Endpoint>();
+  for (const id of ids) endpoints.set(id, await startEndpoint(id, overrides));
+  for (const [id, endpoint] of endpoints) {
+    for (const [peerId, peer] of endpoints) {
+      if (peerId !== id) endpoint.transport.addPeer(peerId, peer.transport.address);
+    }
+  }
+  return endpoints;
+}
+
+/** A heartbeat-like message carrying `commit` as a sequence number. */
+export function numbered(from: NodeId, to: NodeId, sequence: number): Message {
+  return message({ type: MessageType.Heartbeat, from, to, term: 1, commit: sequence });
+}
+
+/** Closes every endpoint. */
+export async function closeAll(endpoints: Iterable<Endpoint>): Promise<void> {
+  await Promise.all([...endpoints].map((e) => e.transport.close()));
+}
