@@ -5,7 +5,7 @@
  * from the disk), pause and resume, and join or leave the cluster.
  */
 import type { Random } from "../common/random.js";
-import { UnavailableError } from "../common/errors.js";
+import { StorageCorruptError, UnavailableError } from "../common/errors.js";
 import { RaftNode } from "../node/raft-node.js";
 import {
   plantBugs,
@@ -13,11 +13,14 @@ import {
   type PlantedBugs as CorePlantedBugs,
 } from "../raft/planted-bugs.js";
 import type { ConfState, NodeId } from "../raft/types.js";
+import type { LogStore } from "../storage/log-store.js";
+import type { WalRecoveryReport } from "../storage/wal-log-store.js";
 import { SimDisk, type DiskOptions } from "./disk.js";
 import type { SimNetwork } from "./network.js";
 import { between, fork } from "./rng.js";
 import { SimClock, type Scheduler } from "./scheduler.js";
 import { ObservedKvStateMachine, type AppliedRecord, type SimResult } from "./state-machine.js";
+import { WalDisk } from "./wal-disk.js";
 
 /** Bugs planted on purpose, to prove the checkers catch them. All off by default. */
 export interface PlantedBugs {
@@ -33,7 +36,15 @@ export interface PlantedBugs {
   readonly noUpToDateCheck?: boolean;
   /** Every node's core leaves its vote out of the hard state, so a restart forgets it. */
   readonly forgetVote?: boolean;
+  /** With the WAL disk: every fdatasync is acknowledged but makes nothing durable. */
+  readonly walSkipsDatasync?: boolean;
 }
+
+/**
+ * Which disk the nodes run on: `model` keeps a model of the `LogStore` (an ordered list of
+ * durable operations); `wal` runs the real write-ahead log over a simulated file system.
+ */
+export type DiskKind = "model" | "wal";
 
 /** The Raft core's switches for the planted core bugs of `bugs` (empty: none). */
 export function coreBugs(bugs: PlantedBugs): CorePlantedBugs {
@@ -67,6 +78,8 @@ export interface ClusterOptions {
   readonly snapshotEveryEntries: number;
   readonly snapshotTrailingEntries: number;
   readonly disk: DiskOptions;
+  /** The disk the nodes run on. Default `model`. */
+  readonly diskKind?: DiskKind;
   /** One-way delay between a client and a node, in ms. */
   readonly clientDelayMs: { readonly min: number; readonly max: number };
   readonly bugs: PlantedBugs;
@@ -78,15 +91,25 @@ export interface ClusterObserver {
   onApply(nodeId: NodeId, incarnation: number, record: AppliedRecord): void;
   /** A node stopped on a fatal error (an invariant failed, or corrupt storage). */
   onFatal(nodeId: NodeId, error: Error): void;
+  /** WAL disk: a node's store opened (after a crash, `afterCrash`), recovering `recovery`. */
+  onStorageOpened?(nodeId: NodeId, recovery: WalRecoveryReport, afterCrash: boolean): void;
+  /**
+   * WAL disk: a node's store refused to open with StorageCorrupt; the node stays down.
+   * `expected` is true if a bit was flipped into its disk (a loud failure is then correct).
+   */
+  onStorageCorrupt?(nodeId: NodeId, error: StorageCorruptError, expected: boolean): void;
 }
 
-/** The life state of a simulated node. */
-export type NodeState = "running" | "paused" | "crashed" | "removed";
+/**
+ * The life state of a simulated node. `starting`: its WAL is being opened (recovered);
+ * `failed`: its storage failed loudly on open, and it stays down.
+ */
+export type NodeState = "running" | "paused" | "crashed" | "starting" | "failed" | "removed";
 
 /** One node: its disk survives incarnations; the rest is rebuilt on each restart. */
 export interface SimNodeSlot {
   readonly id: NodeId;
-  readonly disk: SimDisk;
+  readonly disk: SimDisk | WalDisk;
   state: NodeState;
   /** Starts at 1 and goes up on each restart. */
   incarnation: number;
@@ -147,7 +170,15 @@ export class SimCluster {
   private createSlot(id: NodeId, confState: ConfState | undefined): void {
     const slot: SimNodeSlot = {
       id,
-      disk: new SimDisk(this.scheduler, fork(this.diskRandom), this.diskOptions(), confState),
+      disk:
+        this.options.diskKind === "wal"
+          ? new WalDisk(
+              this.scheduler,
+              fork(this.diskRandom),
+              { ...this.options.disk, skipDatasync: this.options.bugs.walSkipsDatasync === true },
+              confState,
+            )
+          : new SimDisk(this.scheduler, fork(this.diskRandom), this.diskOptions(), confState),
       state: "crashed",
       incarnation: 0,
       node: undefined,
@@ -189,13 +220,25 @@ export class SimCluster {
     return slot?.state === "running" ? slot.node : undefined;
   }
 
-  /** Kills node `id`'s process: timers, deliveries and unsynced writes are gone. */
-  crash(id: NodeId): void {
+  /**
+   * Kills node `id`'s process: timers, deliveries and unsynced writes are gone. With `flipBit`
+   * (WAL disk only) a bit of a durable byte of its disk flips too, found by the next open.
+   */
+  crash(id: NodeId, options: { readonly flipBit?: boolean } = {}): void {
     const slot = this.slot(id);
+    if (slot.state === "starting") {
+      // Killed while its WAL was opening: the open is abandoned.
+      slot.clock?.kill();
+      (slot.disk as WalDisk).crash(options);
+      slot.clock = undefined;
+      slot.state = "crashed";
+      return;
+    }
     if (slot.state !== "running" && slot.state !== "paused") return;
     slot.clock?.kill();
     this.network.detach(id);
-    slot.disk.crash();
+    if (slot.disk instanceof WalDisk) slot.disk.crash(options);
+    else slot.disk.crash();
     slot.node = undefined;
     slot.clock = undefined;
     slot.stateMachine = undefined;
@@ -212,8 +255,41 @@ export class SimCluster {
     slot.incarnation++;
     const incarnation = slot.incarnation;
     const clock = new SimClock(this.scheduler);
+    const disk = slot.disk;
+    if (disk instanceof SimDisk) {
+      this.start(slot, clock, () => disk.open(clock));
+      return;
+    }
+    // The WAL opens (recovers) through a chain of file-system events; the node starts after.
+    slot.state = "starting";
+    slot.clock = clock;
+    const afterCrash = incarnation > 1;
+    const current = (): boolean => slot.incarnation === incarnation && slot.state === "starting";
+    disk.open(clock).then(
+      (store) => {
+        if (store === undefined || !current()) return;
+        this.observer.onStorageOpened?.(id, store.inner.recovery, afterCrash);
+        this.start(slot, clock, () => store);
+      },
+      (error: unknown) => {
+        if (!current()) return;
+        clock.kill();
+        slot.clock = undefined;
+        slot.state = "failed";
+        if (error instanceof StorageCorruptError && this.observer.onStorageCorrupt !== undefined) {
+          this.observer.onStorageCorrupt(id, error, disk.corrupted);
+        } else {
+          this.observer.onFatal(id, error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+    );
+  }
+
+  private start(slot: SimNodeSlot, clock: SimClock, openStore: () => LogStore): void {
+    const id = slot.id;
+    const incarnation = slot.incarnation;
     const transport = this.network.attach(id, clock);
-    const logStore = slot.disk.open(clock);
+    const logStore = openStore();
     const casBug = this.options.bugs.casIgnoresExpectedOnNode === id;
     const stateMachine = new ObservedKvStateMachine({
       onApply: (record) => this.observer.onApply(id, incarnation, record),

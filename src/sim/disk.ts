@@ -119,6 +119,11 @@ export class SimDisk {
     return storage;
   }
 
+  /** The first index of the durable log (what a restarted node would start from). */
+  durableFirstIndex(): number {
+    return this.durableImage().firstIndex();
+  }
+
   /**
    * Opens the disk for a new incarnation whose completions are delivered through `clock`.
    * @throws InternalError if the previous incarnation is still open (crash it first).

@@ -13,7 +13,8 @@
  * --network <minDelayMs,maxDelayMs,lossRate,duplicateRate>, --bug ack-before-durable |
  * cas-ignores-expected:<node> | grant-all-votes | figure8 | no-up-to-date-check | forget-vote,
  * --fault-interval <min,max ms>, --fault-duration <min,max ms>, --crash-after-vote <rate>,
- * --max-message-bytes <n>, --schedule figure8. Wall-clock time is read here only, for seeds per minute.
+ * --max-message-bytes <n>, --schedule figure8, --disk <model|wal> (wal: the real write-ahead log on
+ * a simulated file system; with it, fault kind bitflip and --bug wal-skips-datasync). Wall-clock time is read here only, for seeds per minute.
  * Exits 1 if any seed found a violation, 64 on bad usage.
  */
 import process from "node:process";
@@ -63,6 +64,7 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     else if (bug === "figure8") bugs.figure8 = true;
     else if (bug === "no-up-to-date-check") bugs.noUpToDateCheck = true;
     else if (bug === "forget-vote") bugs.forgetVote = true;
+    else if (bug === "wal-skips-datasync") bugs.walSkipsDatasync = true;
     else if (bug.startsWith("cas-ignores-expected:")) {
       bugs.casIgnoresExpectedOnNode = integer(bug.split(":")[1], "bug") ?? 1;
     } else usage(`unknown bug ${bug}`);
@@ -121,6 +123,15 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     if (!(SCHEDULES as readonly string[]).includes(schedule)) usage(`unknown schedule ${schedule}`);
     options.schedule = schedule as ScheduleName;
   }
+  const disk = one("disk");
+  if (disk !== undefined) {
+    if (disk !== "model" && disk !== "wal") usage("--disk takes model or wal");
+    options.disk = disk;
+  }
+  const needsWal = options.faults?.includes("bitflip") === true || bugs.walSkipsDatasync === true;
+  if (needsWal && options.disk !== "wal") {
+    usage("the bitflip fault and --bug wal-skips-datasync need --disk wal");
+  }
   const maxMessageBytes = integer(one("max-message-bytes"), "max-message-bytes");
   if (maxMessageBytes !== undefined) options.maxSizePerMsgBytes = maxMessageBytes;
   return options;
@@ -157,10 +168,22 @@ interface Tally {
   elections: number;
   membershipChanges: number;
   operations: number;
+  loudStorageFailures: number;
+  walRecoveries: number;
+  tornTailsCut: number;
 }
 
 function emptyTally(): Tally {
-  return { seeds: 0, failed: 0, elections: 0, membershipChanges: 0, operations: 0 };
+  return {
+    seeds: 0,
+    failed: 0,
+    elections: 0,
+    membershipChanges: 0,
+    operations: 0,
+    loudStorageFailures: 0,
+    walRecoveries: 0,
+    tornTailsCut: 0,
+  };
 }
 
 function count(tally: Tally, report: SimulationReport): void {
@@ -170,6 +193,9 @@ function count(tally: Tally, report: SimulationReport): void {
   const f = report.faultsInjected;
   tally.membershipChanges += (f["add-learner"] ?? 0) + (f["promote"] ?? 0) + (f["remove"] ?? 0);
   tally.operations += report.operations.total;
+  tally.loudStorageFailures += report.storage.loudFailures;
+  tally.walRecoveries += report.storage.recoveries;
+  tally.tornTailsCut += report.storage.truncatedTails;
 }
 
 function describeTally(label: string, tally: Tally, elapsedMs: number): string {
@@ -178,7 +204,13 @@ function describeTally(label: string, tally: Tally, elapsedMs: number): string {
     `${label}: ${tally.seeds} seeds, ${tally.failed} with violations, ` +
     `${perSecond.toFixed(2)} seeds/s (${(perSecond * 60).toFixed(0)}/min, wall clock), ` +
     `${tally.elections} terms with a leader, ${tally.membershipChanges} membership changes, ` +
-    `${tally.operations} client operations`
+    `${tally.operations} client operations` +
+    (tally.walRecoveries > 0
+      ? `, ${tally.walRecoveries} WAL recoveries (${tally.tornTailsCut} cut a torn tail)`
+      : "") +
+    (tally.loudStorageFailures > 0
+      ? `, ${tally.loudStorageFailures} loud storage failures (StorageCorrupt after a bit flip)`
+      : "")
   );
 }
 
@@ -219,6 +251,9 @@ async function main(): Promise<void> {
     else if (verbose || single !== undefined) console.log(summary(report));
     if (single !== undefined && !json) {
       console.log(`  faults: ${JSON.stringify(report.faultsInjected)}`);
+      if (report.storage.disk === "wal") {
+        console.log(`  storage: ${JSON.stringify(report.storage)}`);
+      }
       console.log(`  network: ${JSON.stringify(report.network)}`);
       console.log(`  leader after heal: ${report.leaderElectedAfterHealMs ?? "never"} ms`);
     }

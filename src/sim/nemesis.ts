@@ -25,9 +25,10 @@ export const FAULT_KINDS = [
 /**
  * Every kind of fault, including those only injected when asked for: `power-loss` crashes every
  * node at once and restarts each 1–50 ms later (a fresh election race among nodes that lost
- * whatever was not durable).
+ * whatever was not durable). `bitflip` (WAL disk only) crashes a node and flips one bit of a
+ * durable byte of its disk before it restarts: the restart must fail loudly (StorageCorrupt).
  */
-export const ALL_FAULT_KINDS = [...FAULT_KINDS, "power-loss"] as const;
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, "power-loss", "bitflip"] as const;
 /** One kind of fault. */
 export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
@@ -181,6 +182,18 @@ export class Nemesis {
         });
         return;
       }
+      case "bitflip": {
+        const live = this.cluster.liveIds();
+        if (live.length === 0) return;
+        const id = pick(this.random, live);
+        this.cluster.crash(id, { flipBit: true });
+        this.record(kind, String(id));
+        this.later(() => {
+          this.cluster.restart(id);
+          this.record("restart", String(id));
+        });
+        return;
+      }
       case "power-loss": {
         const live = this.cluster.liveIds();
         for (const id of live) this.cluster.crash(id);
@@ -274,8 +287,8 @@ export class Nemesis {
     return voters.every((id) => {
       const slot = this.cluster.slots.get(id);
       if (slot === undefined) return false;
-      const first = slot.disk.store?.firstIndex() ?? slot.disk.durableImage().firstIndex();
-      return first > 1 && slot.disk.durableImage().firstIndex() > 1;
+      const first = slot.disk.store?.firstIndex() ?? slot.disk.durableFirstIndex();
+      return first > 1 && slot.disk.durableFirstIndex() > 1;
     });
   }
 

@@ -9,13 +9,14 @@ import { LivenessChecker } from "./checkers/liveness.js";
 import { checkLinearizable } from "./checkers/linearizability.js";
 import { SafetyChecker } from "./checkers/safety.js";
 import type { Violation } from "./checkers/violation.js";
-import { SimCluster, type ClusterOptions, type PlantedBugs } from "./cluster.js";
+import { SimCluster, type ClusterOptions, type DiskKind, type PlantedBugs } from "./cluster.js";
 import { DEFAULT_DISK } from "./disk.js";
 import { FAULT_KINDS, Nemesis, type FaultKind, type NemesisOptions } from "./nemesis.js";
 import { CALM_NETWORK, SimNetwork, type NetworkFaults, type NetworkStats } from "./network.js";
 import { between, chance, fork, pick, TraceHash } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
 import { DEFAULT_TRACE_TAIL_EVENTS, TraceTail } from "./trace-tail.js";
+import { WalDisk } from "./wal-disk.js";
 import { Workload, type WorkloadOptions } from "./workload.js";
 import { Figure8Schedule, type ScheduleName } from "./schedules.js";
 
@@ -49,6 +50,27 @@ export interface SimulationOptions {
   readonly schedule?: ScheduleName;
   /** Events kept for the trace tail of a failure report. Default 50. */
   readonly traceTailEvents?: number;
+  /**
+   * The nodes' disk: `model` (default) models the log store; `wal` runs the real write-ahead
+   * log on a simulated file system with lost unsynced writes, torn writes and (fault kind
+   * `bitflip`) flipped bits.
+   */
+  readonly disk?: DiskKind;
+}
+
+/** What the nodes' storage went through (WAL disk; zeros with the model disk). */
+export interface StorageReport {
+  readonly disk: DiskKind;
+  /** Bits flipped into durable files. */
+  readonly bitFlips: number;
+  /** Opens after a crash that recovered the log. */
+  readonly recoveries: number;
+  /** Of those, opens that cut a torn tail off the last segment. */
+  readonly truncatedTails: number;
+  /** Opens refused with StorageCorrupt on a disk with a flipped bit: the node stays down. */
+  readonly loudFailures: number;
+  /** The nodes that failed loudly. */
+  readonly loudFailureNodes: readonly number[];
 }
 
 /** What a run did and found. */
@@ -82,6 +104,13 @@ export interface SimulationReport {
   readonly leaderElectedAfterHealMs: number | undefined;
   readonly linearizabilityInconclusive: boolean;
   readonly violations: readonly Violation[];
+  /** What the storage went through. */
+  readonly storage: StorageReport;
+  /**
+   * True if liveness violations were dropped because a node's storage failed loudly (it stays
+   * down, so the cluster may lose its quorum); safety and linearizability are still checked.
+   */
+  readonly livenessExcused: boolean;
   /** A fingerprint of everything that happened: equal seeds give equal hashes. */
   readonly traceHash: string;
   /** The command that replays this run exactly. */
@@ -124,6 +153,7 @@ export function replayCommand(options: SimulationOptions): string {
     parts.push(`--crash-after-vote ${options.crashAfterVoteRate}`);
   }
   if (options.schedule !== undefined) parts.push(`--schedule ${options.schedule}`);
+  if (options.disk !== undefined) parts.push(`--disk ${options.disk}`);
   if (options.maxSizePerMsgBytes !== undefined) {
     parts.push(`--max-message-bytes ${options.maxSizePerMsgBytes}`);
   }
@@ -136,6 +166,7 @@ export function replayCommand(options: SimulationOptions): string {
   if (bugs.figure8 === true) parts.push("--bug figure8");
   if (bugs.noUpToDateCheck === true) parts.push("--bug no-up-to-date-check");
   if (bugs.forgetVote === true) parts.push("--bug forget-vote");
+  if (bugs.walSkipsDatasync === true) parts.push("--bug wal-skips-datasync");
   return parts.join(" ");
 }
 
@@ -173,6 +204,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const keys = between(paramsRandom, 2, 4);
   const snapshotEveryEntries = between(paramsRandom, 20, 80);
   const bugs = options.bugs ?? {};
+  const disk: DiskKind = options.disk ?? "model";
+  if (disk !== "wal" && (faults.includes("bitflip") || bugs.walSkipsDatasync === true)) {
+    throw new Error(
+      "the bitflip fault and the wal-skips-datasync bug need the WAL disk (--disk wal)",
+    );
+  }
 
   const clusterOptions: ClusterOptions = {
     initialVoters: nodes,
@@ -183,6 +220,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     snapshotEveryEntries,
     snapshotTrailingEntries: between(paramsRandom, 5, 20),
     disk: DEFAULT_DISK,
+    diskKind: disk,
     clientDelayMs: { min: 1, max: 5 },
     bugs,
   };
@@ -224,7 +262,22 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const cluster = new SimCluster(scheduler, fork(root), simNetwork, clusterOptions, {
     onApply: (id, incarnation, record) => safety.onApply(id, incarnation, record),
     onFatal: (id, error) => safety.onFatal(id, error),
+    onStorageOpened: (id, recovery, afterCrash) => {
+      if (!afterCrash) return;
+      const cut = recovery.truncated === undefined ? "" : ` cut ${recovery.truncated.offsetBytes}`;
+      const line = `storage-recovered ${id} last ${recovery.lastIndex}${cut}`;
+      trace.add(`${scheduler.now()} ms: ${line}`);
+      tail.add(scheduler.now(), { kind: "fault", subject: line });
+    },
+    onStorageCorrupt: (id, error, expected) => {
+      const line = `storage-corrupt ${id}${expected ? "" : " (no bit was flipped)"}: ${error.message}`;
+      trace.add(`${scheduler.now()} ms: ${line}`);
+      tail.add(scheduler.now(), { kind: "fault", subject: line });
+      if (expected) loudFailureNodes.push(id);
+      else safety.onStorageCorrupt(id, error);
+    },
   });
+  const loudFailureNodes: number[] = [];
   const nemesis = new Nemesis(scheduler, fork(root), cluster, simNetwork, nemesisOptions, trace);
   const workload = new Workload(scheduler, fork(root), cluster, workloadOptions, trace);
   nemesis.tail = tail;
@@ -267,7 +320,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       if (!safety.failed) liveness.checkConvergence(cluster);
     }
   }
-  violations.push(...safety.violations, ...liveness.violations);
+  // A node whose storage failed loudly stays down: the cluster may lose its quorum for good.
+  const livenessExcused = loudFailureNodes.length > 0;
+  violations.push(
+    ...safety.violations,
+    ...liveness.violations.filter((v) => !livenessExcused || !v.property.startsWith("liveness-")),
+  );
   for (const anomaly of workload.anomalies) {
     violations.push({ property: "client-anomaly", message: anomaly, atMs: scheduler.now() });
   }
@@ -312,8 +370,34 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     leaderElectedAfterHealMs: liveness.leaderElectedAfterMs,
     linearizabilityInconclusive: linearizability.inconclusive,
     violations,
+    storage: storageReport(disk, cluster, loudFailureNodes),
+    livenessExcused,
     traceHash: trace.hex(),
     replayCommand: replayCommand(options),
     traceTail: violations.length > 0 ? tail.lines() : [],
+  };
+}
+
+function storageReport(
+  disk: DiskKind,
+  cluster: SimCluster,
+  loudFailureNodes: readonly number[],
+): StorageReport {
+  let bitFlips = 0;
+  let recoveries = 0;
+  let truncatedTails = 0;
+  for (const slot of cluster.slots.values()) {
+    if (!(slot.disk instanceof WalDisk)) continue;
+    bitFlips += slot.disk.stats.bitFlips;
+    recoveries += slot.disk.stats.recoveries;
+    truncatedTails += slot.disk.stats.truncatedTails;
+  }
+  return {
+    disk,
+    bitFlips,
+    recoveries,
+    truncatedTails,
+    loudFailures: loudFailureNodes.length,
+    loudFailureNodes: [...loudFailureNodes],
   };
 }

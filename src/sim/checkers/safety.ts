@@ -117,6 +117,17 @@ export class SafetyChecker {
     }
   }
 
+  /**
+   * A node's WAL refused to open with StorageCorrupt although no bit was flipped into its disk:
+   * the log lost or damaged data it should have recovered.
+   */
+  onStorageCorrupt(nodeId: NodeId, error: Error): void {
+    this.violate(
+      "storage-corrupt",
+      `node ${nodeId}'s storage is corrupt without any injected bit flip: ${error.message}`,
+    );
+  }
+
   /** A node stopped on a fatal error: an invariant failed somewhere. */
   onFatal(nodeId: NodeId, error: Error): void {
     this.violate("fatal", `node ${nodeId} stopped on a fatal error: ${error.message}`);
