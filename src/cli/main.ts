@@ -1,11 +1,15 @@
 import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
+import { registerClusterCommands } from "./commands/cluster.js";
+import { registerDevCommand } from "./commands/dev.js";
+import { registerKvCommands } from "./commands/kv.js";
+import { registerNodeCommands } from "./commands/node.js";
 import { packageVersion } from "./version.js";
 
 /** Exit code for a command line the CLI could not parse. */
 export const USAGE_EXIT_CODE = 64;
 
-/** Builds the `blixard` command tree. Later commands register themselves here. */
+/** Builds the `blixard` command tree: `node`, `dev`, `kv` and `cluster`. */
 export function buildProgram(): Command {
   const program = new Command("blixard")
     .description(
@@ -16,6 +20,10 @@ export function buildProgram(): Command {
     .helpOption("-h, --help", "show help for a command")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerNodeCommands(program);
+  registerDevCommand(program);
+  registerKvCommands(program);
+  registerClusterCommands(program);
   return program;
 }
 

@@ -1,0 +1,248 @@
+/**
+ * `blixard dev`: a local cluster of real node processes with data under one directory. Waits for
+ * a leader, prints the nodes and example commands, and on Ctrl-C or SIGTERM stops every node
+ * (SIGTERM, then SIGKILL after a timeout).
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { BlixardClient } from "../../client/index.js";
+import { UnavailableError } from "../../common/errors.js";
+import { logTail, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
+import { freePorts } from "../dev/ports.js";
+import { formatInitialMembers, type InitialMember } from "../node/members.js";
+import { readNodeConfig } from "../node/node-config.js";
+import { parsePort, parsePositiveInt } from "../options.js";
+import { formatTable } from "../table.js";
+import { printJson } from "./client-options.js";
+
+interface DevOptions {
+  readonly nodes: number;
+  readonly dataDir: string;
+  readonly basePort: number;
+  readonly apiBasePort?: number;
+  readonly clean?: boolean;
+  readonly json?: boolean;
+  readonly readyTimeout: number;
+  readonly stopTimeout: number;
+}
+
+/** One planned node: its directory, `node start` arguments and addresses. */
+interface DevNode {
+  readonly id: number;
+  readonly dir: string;
+  readonly args: string[];
+  readonly member: InitialMember;
+}
+
+/** The cluster id of dev clusters. */
+export const DEV_CLUSTER_ID = "blixard-dev";
+
+/** Registers `dev` on `program`. */
+export function registerDevCommand(program: Command): void {
+  program
+    .command("dev")
+    .description(
+      "run a local cluster of real node processes until Ctrl-C.\n" +
+        "Node i listens for peers on base-port+i-1 and for clients on api-base-port+i-1; each\n" +
+        "node's data and log (node.log) are in <data-dir>/node-<i>. Run it again to restart the\n" +
+        "same cluster from its data; --clean starts from scratch.",
+    )
+    .option("--nodes <n>", "number of nodes", parsePositiveInt, 3)
+    .option("--data-dir <dir>", "where the nodes keep their data", ".blixard/dev")
+    .option("--base-port <port>", "first peer port (0: any free ports)", parsePort, 7001)
+    .option("--api-base-port <port>", "first API port (default: base-port + 1000)", parsePort)
+    .option("--clean", "delete the data directory first")
+    .option("--json", "print the cluster as one JSON line instead of a table")
+    .option("--ready-timeout <ms>", "how long to wait for a leader", parsePositiveInt, 30_000)
+    .option("--stop-timeout <ms>", "grace period before SIGKILL on stop", parsePositiveInt, 10_000)
+    .action(async (options: DevOptions) => {
+      await runDev(options);
+    });
+}
+
+async function runDev(options: DevOptions): Promise<void> {
+  if (options.clean === true) await rm(options.dataDir, { recursive: true, force: true });
+  const plan = await planNodes(options);
+  const children: NodeChild[] = [];
+  let stopping = false;
+  let stopRequested: (signal: string) => void = () => undefined;
+  const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => stopRequested(signal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    for (const node of plan) {
+      await mkdir(node.dir, { recursive: true });
+      children.push(spawnNode(node.id, node.dir, node.args));
+    }
+    for (const child of children) {
+      void child.exited.then((code) => {
+        if (!stopping)
+          process.stderr.write(`node ${child.id} exited (${code}); see ${child.logPath}\n`);
+      });
+    }
+    const leader = await Promise.race([
+      waitForLeader(plan, children, options.readyTimeout),
+      stopSignal.then(() => undefined),
+    ]);
+    if (leader !== undefined) {
+      report(options, plan, children, leader);
+      await stopSignal;
+    }
+  } finally {
+    stopping = true;
+    if (options.json !== true) process.stderr.write("stopping the cluster...\n");
+    await stopChildren(children, options.stopTimeout);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (options.json !== true) process.stderr.write("all nodes stopped\n");
+  }
+}
+
+/** Reuses the node configurations in the data directory, or plans a new cluster. */
+async function planNodes(options: DevOptions): Promise<DevNode[]> {
+  const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+  const dirOf = (id: number): string => join(options.dataDir, `node-${id}`);
+  const stored = await Promise.all(ids.map((id) => readNodeConfig(dirOf(id))));
+  if (stored.some((c) => c !== undefined)) {
+    const first = stored.find((c) => c !== undefined);
+    if (
+      first === undefined ||
+      stored.some((c) => c === undefined) ||
+      first.initialMembers.length !== options.nodes
+    ) {
+      throw new UnavailableError(
+        `${options.dataDir} holds a cluster of another size; pass --clean to start over`,
+      );
+    }
+    return ids.map((id, i) => {
+      const member = first.initialMembers[i];
+      if (member === undefined) throw new UnavailableError(`no member ${id} in ${options.dataDir}`);
+      return { id, dir: dirOf(id), args: ["--data-dir", dirOf(id)], member };
+    });
+  }
+  const host = "127.0.0.1";
+  let peerPorts: number[];
+  let apiPorts: number[];
+  if (options.basePort === 0) {
+    const ports = await freePorts(options.nodes * 2, host);
+    peerPorts = ports.slice(0, options.nodes);
+    apiPorts = ports.slice(options.nodes);
+  } else {
+    const apiBase = options.apiBasePort ?? options.basePort + 1000;
+    peerPorts = ids.map((id) => options.basePort + id - 1);
+    apiPorts = ids.map((id) => apiBase + id - 1);
+  }
+  const members: InitialMember[] = ids.map((id, i) => ({
+    id,
+    peerAddress: `${host}:${peerPorts[i]}`,
+    apiAddress: new URL(`http://${host}:${apiPorts[i]}`).href,
+  }));
+  const list = formatInitialMembers(members);
+  return members.map((member) => ({
+    id: member.id,
+    dir: dirOf(member.id),
+    member,
+    args: [
+      "--data-dir",
+      dirOf(member.id),
+      "--id",
+      String(member.id),
+      "--cluster-id",
+      DEV_CLUSTER_ID,
+      "--peer-listen",
+      member.peerAddress,
+      "--api-listen",
+      new URL(member.apiAddress).host,
+      "--initial-members",
+      list,
+    ],
+  }));
+}
+
+/** Polls every node's status until all agree on one leader; returns its id. */
+async function waitForLeader(
+  plan: readonly DevNode[],
+  children: readonly NodeChild[],
+  timeoutMs: number,
+): Promise<number> {
+  const clients = plan.map(
+    (n) => new BlixardClient({ endpoints: [n.member.apiAddress], timeoutMs: 500, retries: 0 }),
+  );
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const dead = children.find((c) => c.hasExited());
+    if (dead !== undefined) {
+      throw new UnavailableError(
+        `node ${dead.id} exited during start-up; the end of ${dead.logPath}:\n${logTail(dead)}`,
+      );
+    }
+    const leaders = await Promise.all(
+      clients.map((c) =>
+        c.status().then(
+          (s) => s.leader,
+          () => null,
+        ),
+      ),
+    );
+    const [first] = leaders;
+    if (first !== null && first !== undefined && leaders.every((l) => l === first)) return first;
+    if (performance.now() > deadline) {
+      throw new UnavailableError(`no leader after ${timeoutMs} ms; see the node.log files`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function report(
+  options: DevOptions,
+  plan: readonly DevNode[],
+  children: readonly NodeChild[],
+  leader: number,
+): void {
+  const api = (n: DevNode): string => n.member.apiAddress.replace(/\/$/, "");
+  if (options.json === true) {
+    printJson({
+      leader,
+      dataDir: options.dataDir,
+      nodes: plan.map((n, i) => ({
+        id: n.id,
+        apiUrl: api(n),
+        peerAddress: n.member.peerAddress,
+        pid: children[i]?.process.pid,
+        leader: n.id === leader,
+      })),
+    });
+    return;
+  }
+  const first = plan[0];
+  const second = plan[1] ?? first;
+  if (first === undefined || second === undefined) return;
+  const endpoints = plan.map(api).join(",");
+  const out = [
+    `Blixard dev cluster: ${plan.length} node(s), data and logs in ${options.dataDir}/node-<id>/`,
+    "",
+    formatTable(
+      ["NODE", "API", "PEER", "PID", "ROLE"],
+      plan.map((n, i) => [
+        String(n.id),
+        api(n),
+        n.member.peerAddress,
+        String(children[i]?.process.pid ?? "?"),
+        n.id === leader ? "leader" : "follower",
+      ]),
+    ),
+    "Try:",
+    `  export BLIXARD_ENDPOINTS=${endpoints}`,
+    "  npx blixard kv put greeting hello",
+    `  npx blixard kv get greeting --endpoints ${api(second)}`,
+    "  npx blixard cluster members",
+    `  curl -X PUT ${api(first)}/v1/kv/greeting -H 'content-type: application/json' -d '{"value":"hello"}'`,
+    `  curl ${api(second)}/v1/kv/greeting`,
+    "",
+    "Press Ctrl-C to stop the cluster.",
+    "",
+  ];
+  process.stdout.write(out.join("\n"));
+}

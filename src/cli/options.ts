@@ -1,0 +1,70 @@
+/**
+ * Parsers for flag values. Each throws commander's `InvalidArgumentError`, so a bad value is a
+ * usage error (exit code 64) with commander's message naming the flag.
+ */
+import { InvalidArgumentError } from "commander";
+import { LOG_LEVELS, type CliLogLevel } from "./log.js";
+
+/** A `host:port` listen or peer address. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parses `host:port` (`[::1]:7001` for IPv6); port 0 means "any free port". */
+export function parseHostPort(value: string): HostPort {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new InvalidArgumentError(`"${value}" is not host:port`);
+  }
+  return { host, port };
+}
+
+/** `host:port` of an address, bracketing IPv6 hosts. */
+export function formatHostPort(address: HostPort): string {
+  return address.host.includes(":")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+/** Parses a positive integer (ids, counts, revisions). */
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`"${value}" is not a positive integer`);
+  }
+  return n;
+}
+
+/** Parses a port number, 0 allowed. */
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 65535) {
+    throw new InvalidArgumentError(`"${value}" is not a port in 0..65535`);
+  }
+  return n;
+}
+
+/** Parses a log level. */
+export function parseLogLevel(value: string): CliLogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`"${value}" is not one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return value as CliLogLevel;
+}
+
+/** Parses a comma-separated list of API base URLs (`host:port` gets `http://`). */
+export function parseEndpoints(value: string): string[] {
+  const endpoints = value
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "")
+    .map((e) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`));
+  if (endpoints.length === 0) throw new InvalidArgumentError("give at least one endpoint");
+  for (const e of endpoints) {
+    if (!URL.canParse(e)) throw new InvalidArgumentError(`"${e}" is not a URL`);
+  }
+  return endpoints;
+}
