@@ -12,6 +12,8 @@ export interface MemberDirectory {
   get(id: NodeId): MemberAddresses | undefined;
   /** Records (or replaces) the addresses of `id`. Throws nothing. */
   set(id: NodeId, addresses: MemberAddresses): void;
+  /** Forgets `id` (a removed member), if the directory supports it. Throws nothing. */
+  delete?(id: NodeId): void;
 }
 
 /** A {@link MemberDirectory} in memory, seeded with the initial members. */
@@ -32,6 +34,16 @@ export class InMemoryMemberDirectory implements MemberDirectory {
   set(id: NodeId, addresses: MemberAddresses): void {
     this.#members.set(id, addresses);
   }
+
+  /** @inheritdoc */
+  delete(id: NodeId): void {
+    this.#members.delete(id);
+  }
+
+  /** Every known member and its addresses, by id. */
+  entries(): [NodeId, MemberAddresses][] {
+    return [...this.#members].sort(([a], [b]) => a - b);
+  }
 }
 
 /**
@@ -42,4 +54,21 @@ export function encodeMemberContext(addresses: MemberAddresses): Uint8Array {
   return new TextEncoder().encode(
     JSON.stringify({ raftAddress: addresses.raftAddress, apiAddress: addresses.apiAddress }),
   );
+}
+
+/**
+ * Reads the addresses {@link encodeMemberContext} wrote, or undefined when `context` is empty or
+ * is not such a context (a change proposed by something else). Throws nothing.
+ */
+export function decodeMemberContext(context: Uint8Array): MemberAddresses | undefined {
+  if (context.byteLength === 0) return undefined;
+  try {
+    const value: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(context));
+    if (typeof value !== "object" || value === null) return undefined;
+    const { raftAddress, apiAddress } = value as Record<string, unknown>;
+    if (typeof raftAddress !== "string" || typeof apiAddress !== "string") return undefined;
+    return { raftAddress, apiAddress };
+  } catch {
+    return undefined;
+  }
 }

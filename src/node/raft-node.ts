@@ -59,6 +59,15 @@ export interface RaftNodeOptions<Result> {
   readonly promotionMaxLagEntries?: number;
   /** Called once if the node stops on a fatal error (storage corruption, a bug). */
   readonly onFatal?: (error: Error) => void;
+  /**
+   * Called with every membership change this node applies (on every node, leader or not, its
+   * `context` included: e.g. a new member's addresses) and the configuration after it; and with
+   * `change` undefined and the current configuration on {@link RaftNode.start} and after a
+   * snapshot from the leader is installed. The composition uses it to teach the transport and
+   * the member directory about peers. Called synchronously inside the apply loop: keep it quick;
+   * an exception is logged and otherwise ignored.
+   */
+  readonly onConfChange?: (change: ConfChange | undefined, confState: ConfState) => void;
   readonly logger?: RaftLogger;
 }
 
@@ -209,8 +218,17 @@ export class RaftNode<Result = unknown> {
         this.scheduleProcessing();
       },
     });
+    this.notifyConfChange(undefined, this.raw.raft.trk.confState());
     this.scheduleTick();
     this.scheduleProcessing();
+  }
+
+  private notifyConfChange(change: ConfChange | undefined, confState: ConfState): void {
+    try {
+      this.options.onConfChange?.(change, confState);
+    } catch (error) {
+      this.logger.warn("onConfChange failed", { error: asError(error).message });
+    }
   }
 
   private scheduleTick(): void {
@@ -303,6 +321,7 @@ export class RaftNode<Result = unknown> {
       this.appliedIndex = rd.snapshot.metadata.index;
       this.snapshotIndex = rd.snapshot.metadata.index;
       this.logger.info("installed snapshot from leader", { index: this.appliedIndex });
+      this.notifyConfChange(undefined, this.raw.raft.trk.confState());
     }
     for (const entry of rd.committedEntries) this.applyEntry(entry);
     for (const rs of rd.readStates) this.reads.onReadState(rs);
@@ -320,8 +339,21 @@ export class RaftNode<Result = unknown> {
     );
     let result: Result | ConfState | undefined;
     if (entry.type === EntryType.ConfChange) {
-      result = this.raw.applyConfChange(decodeConfChange(entry.data));
+      const change = decodeConfChange(entry.data);
+      const before = this.raw.raft.trk.confState();
+      result = this.raw.applyConfChange(change);
       this.logger.info("configuration changed", { index: entry.index, config: result });
+      // A new member must start from a snapshot: the bootstrap configuration is in the index-0
+      // snapshot, not in the log, so it cannot rebuild the configuration from entry 1 on. Take a
+      // snapshot now; maybeSnapshot then compacts entry 1 away, so the leader sends it one.
+      if (
+        change.changes.some(
+          (c) => c.type !== ConfChangeType.RemoveNode && !inConfState(before, c.nodeId),
+        )
+      ) {
+        this.snapshotWanted = true;
+      }
+      this.notifyConfChange(change, result);
     } else if (entry.data.length > 0) {
       result = this.options.stateMachine.apply({
         index: entry.index,
@@ -368,7 +400,8 @@ export class RaftNode<Result = unknown> {
     const confState = this.raw.raft.trk.confState();
     await this.options.logStore.saveSnapshot(index, confState, data);
     this.snapshotIndex = index;
-    const compactTo = index - this.snapshotTrailingEntries;
+    // Entry 1 always goes (see applyEntry): a node with an empty log then gets a snapshot.
+    const compactTo = Math.max(index - this.snapshotTrailingEntries, Math.min(index, 2));
     if (compactTo > this.options.logStore.firstIndex()) {
       await this.options.logStore.compact(compactTo);
     }

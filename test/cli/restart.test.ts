@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,5 +103,31 @@ describe("blixard node start", () => {
     const result = await cli(["node", "start", "--data-dir", join(root, "empty")]);
     expect(result.status).toBe(64);
     expect(result.stderr).toContain("a first start needs --id, --peer-listen, --api-listen");
+  });
+
+  it("refuses a raft log without its node.json instead of adopting it", async () => {
+    const orphan = join(root, "orphan");
+    cpSync(dirs[0]!, orphan, { recursive: true });
+    rmSync(join(orphan, "node.json"));
+    rmSync(join(orphan, "LOCK"), { force: true });
+    const before = readdirSync(join(orphan, "raft")).sort();
+    expect(before.length).toBeGreaterThan(0);
+    const result = await cli([
+      "node",
+      "start",
+      "--data-dir",
+      orphan,
+      "--id",
+      "1",
+      "--peer-listen",
+      "127.0.0.1:1",
+      "--api-listen",
+      "127.0.0.1:2",
+    ]);
+    expect(result.status, result.stderr).toBe(64);
+    expect(result.stderr).toContain("holds a raft log but");
+    expect(result.stderr).toContain("node.json is missing");
+    expect(existsSync(join(orphan, "node.json"))).toBe(false);
+    expect(readdirSync(join(orphan, "raft")).sort()).toEqual(before);
   });
 });

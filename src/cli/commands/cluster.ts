@@ -1,15 +1,33 @@
-/** `blixard cluster status|members`: the cluster as one node sees it. */
+/**
+ * `blixard cluster status|members|add|promote|remove|transfer-leader`: the cluster as one node
+ * sees it, and membership changes (sent to any endpoint; followers forward them to the leader).
+ */
 import type { Command } from "commander";
+import type { ClusterConfig } from "../../client/index.js";
+import { UnavailableError } from "../../common/errors.js";
+import { formatHostPort, parseHostPort, parsePositiveInt, type HostPort } from "../options.js";
+import { apiUrl } from "../node/members.js";
 import { formatTable } from "../table.js";
 import { clientFrom, printJson, withClientOptions, type ClientOptions } from "./client-options.js";
+
+interface AddOptions extends ClientOptions {
+  readonly id: number;
+  readonly peer: HostPort;
+  readonly api: string;
+}
+
+interface PromoteOptions extends ClientOptions {
+  readonly wait: boolean;
+}
+
+/** How long `cluster promote` waits for a learner to catch up when no --timeout is given. */
+const DEFAULT_PROMOTE_WAIT_MS = 60_000;
 
 /** Registers the `cluster` commands on `program`. */
 export function registerClusterCommands(program: Command): void {
   const cluster = program
     .command("cluster")
-    .description(
-      "inspect the cluster (add/promote/remove/transfer-leader: use the HTTP API for now)",
-    );
+    .description("inspect the cluster and change its membership");
 
   withClientOptions(
     cluster.command("status").description("raft status of the answering node"),
@@ -28,11 +46,26 @@ export function registerClusterCommands(program: Command): void {
       ["applied index", String(s.appliedIndex)],
       ["last index", String(s.lastIndex)],
       ["snapshot index", String(s.snapshotIndex)],
-      ["voters", s.config.voters.join(", ")],
-      ["learners", s.config.learners.join(", ") || "-"],
-      ["joint", s.joint ? "yes" : "no"],
+      ...configRows(s.config),
     ];
     process.stdout.write(formatTable(["FIELD", "VALUE"], rows));
+    if (s.progress.length > 0) {
+      process.stdout.write("\n");
+      const learners = new Set([...s.config.learners, ...s.config.learnersNext]);
+      process.stdout.write(
+        formatTable(
+          ["PEER", "SUFFRAGE", "MATCH", "NEXT", "STATE", "ACTIVE"],
+          s.progress.map((p) => [
+            String(p.id),
+            learners.has(p.id) ? "learner" : "voter",
+            String(p.match),
+            String(p.next),
+            p.state,
+            p.recentActive ? "yes" : "no",
+          ]),
+        ),
+      );
+    }
   });
 
   withClientOptions(
@@ -51,5 +84,117 @@ export function registerClusterCommands(program: Command): void {
       member.apiAddress ?? "?",
     ]);
     process.stdout.write(formatTable(["ID", "SUFFRAGE", "LEADER", "PEER", "API"], rows));
+    if (m.joint) process.stdout.write("(a joint configuration change is under way)\n");
   });
+
+  withClientOptions(
+    cluster
+      .command("add")
+      .summary("add a node as a learner")
+      .description(
+        "add a node as a learner: it receives the log but does not vote; promote it once it " +
+          "has caught up. (`node start --join` has a new node add itself instead.)",
+      )
+      .requiredOption("--id <n>", "the new node's id", parsePositiveInt)
+      .requiredOption("--peer <host:port>", "where its peer transport listens", parseHostPort)
+      .requiredOption("--api <host:port|url>", "its API address", apiUrl),
+  ).action(async (options: AddOptions) => {
+    const config = await clientFrom(options).addLearner({
+      id: options.id,
+      raftAddress: formatHostPort(options.peer),
+      apiAddress: options.api,
+    });
+    printChange(options, `node ${options.id} added as a learner`, config);
+  });
+
+  withClientOptions(
+    cluster
+      .command("promote")
+      .summary("make learner ID a voter (waits for it to catch up)")
+      .description(
+        "make learner ID a voter; waits (within --timeout, default 60 s) for it to catch up",
+      )
+      .argument("<id>", "the learner's id", parsePositiveInt)
+      .option("--no-wait", "fail at once (UNAVAILABLE) if the learner is behind"),
+  ).action(async (id: number, options: PromoteOptions) => {
+    const config = await promoteWhenCaughtUp(id, options);
+    printChange(options, `node ${id} promoted to voter`, config);
+  });
+
+  withClientOptions(
+    cluster
+      .command("remove")
+      .description("remove member ID (voter or learner); stop its process afterwards")
+      .argument("<id>", "the member's id", parsePositiveInt),
+  ).action(async (id: number, options: ClientOptions) => {
+    const config = await clientFrom(options).removeMember(id);
+    printChange(options, `node ${id} removed`, config);
+  });
+
+  withClientOptions(
+    cluster
+      .command("transfer-leader")
+      .description("hand leadership to voter ID; returns once it leads")
+      .argument("<id>", "the voter's id", parsePositiveInt),
+  ).action(async (id: number, options: ClientOptions) => {
+    await clientFrom(options).transferLeader(id);
+    if (options.json === true) printJson({ leader: id });
+    else process.stdout.write(`node ${id} is the leader\n`);
+  });
+}
+
+/** Rows describing a configuration: voters, learners and, while joint, the outgoing half. */
+function configRows(config: ClusterConfig): [string, string][] {
+  const list = (ids: readonly number[]): string => (ids.length === 0 ? "-" : ids.join(", "));
+  const joint = config.votersOutgoing.length > 0;
+  return [
+    ["voters", list(config.voters)],
+    ["learners", list(config.learners)],
+    ...(joint
+      ? ([
+          ["joint", "yes (both halves must agree)"],
+          ["outgoing voters", list(config.votersOutgoing)],
+          ["learners next", list(config.learnersNext)],
+        ] as [string, string][])
+      : ([["joint", "no"]] as [string, string][])),
+  ];
+}
+
+function printChange(options: ClientOptions, headline: string, config: ClusterConfig): void {
+  if (options.json === true) {
+    printJson({ config });
+    return;
+  }
+  process.stdout.write(`${headline}\n${formatTable(["CONFIG", ""], configRows(config))}`);
+}
+
+/** Promotes `id`, retrying while the leader says the learner is still behind. */
+async function promoteWhenCaughtUp(id: number, options: PromoteOptions): Promise<ClusterConfig> {
+  const timeoutMs = options.timeout ?? DEFAULT_PROMOTE_WAIT_MS;
+  const client = clientFrom({ ...options, timeout: timeoutMs });
+  const end = performance.now() + timeoutMs;
+  const tty = process.stderr.isTTY;
+  const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+  let waited = 0;
+  try {
+    for (;;) {
+      try {
+        return await client.promote(id, {
+          timeoutMs: Math.max(1, Math.round(end - performance.now())),
+        });
+      } catch (error) {
+        const behind = error instanceof UnavailableError && /behind/.test(error.message);
+        if (!behind || !options.wait || performance.now() + 250 > end) throw error;
+        if (tty) {
+          process.stderr.write(`\r${frames[waited % frames.length] ?? ""} ${error.message}`);
+        } else if (waited === 0) {
+          process.stderr.write(`waiting: ${error.message}\n`);
+        }
+        waited++;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  } finally {
+    if (tty && waited > 0) process.stderr.write("\r\x1b[K");
+  }
 }

@@ -2,12 +2,20 @@
  * `blixard node start`: runs one node in the foreground until SIGTERM or SIGINT, then shuts down
  * gracefully (API, node, transport, WAL) and exits 0.
  */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
-import { parseHostPort, parseLogLevel, parsePositiveInt, type HostPort } from "../options.js";
+import {
+  parseEndpoints,
+  parseHostPort,
+  parseLogLevel,
+  parsePositiveInt,
+  type HostPort,
+} from "../options.js";
 
 interface NodeStartOptions {
   readonly dataDir: string;
@@ -16,8 +24,9 @@ interface NodeStartOptions {
   readonly peerListen?: HostPort;
   readonly apiListen?: HostPort;
   readonly initialMembers?: InitialMember[];
-  readonly join?: string;
+  readonly join?: string[];
   readonly logLevel: CliLogLevel;
+  readonly snapshotEveryEntries?: number;
 }
 
 /** Registers `node start` on `program`. */
@@ -30,9 +39,11 @@ export function registerNodeCommands(program: Command): void {
         "First start: give --id, --data-dir, --peer-listen, --api-listen and, to bootstrap a\n" +
         "multi-node cluster, the same --initial-members on every node. Without\n" +
         "--initial-members the node bootstraps a single-node cluster of itself.\n" +
-        "The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.\n" +
-        "Joining a running cluster (--join) is not implemented yet; add a learner with the\n" +
-        "API (POST /v1/cluster/members) and start it with the full member list instead.",
+        "To join a running cluster instead, give --join with the API URL of any member: the\n" +
+        "node asks the cluster to add it as a learner (announcing its listen addresses) and\n" +
+        "catches up from a snapshot; then `blixard cluster promote <id>` makes it a voter.\n" +
+        "Give it the cluster's --cluster-id (peers refuse another cluster's nodes).\n" +
+        "The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.",
     )
     .requiredOption("--data-dir <dir>", "data directory (raft log, snapshots, node.json)")
     .option("--id <n>", "node id, a positive integer (first start)", parsePositiveInt)
@@ -48,23 +59,33 @@ export function registerNodeCommands(program: Command): void {
       "bootstrap members: ID=PEER_HOST:PORT@API_HOST:PORT,... (first start)",
       parseInitialMembers,
     )
-    .addOption(
-      new Option("--join <url>", "join a running cluster (not implemented yet)").hideHelp(),
+    .option(
+      "--join <urls>",
+      "join a running cluster through a member's API URL(s), comma-separated (first start)",
+      parseEndpoints,
     )
     .option("--log-level <level>", "debug, info, warn, error or silent", parseLogLevel, "info")
+    .addOption(
+      new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
+        .argParser(parsePositiveInt)
+        .hideHelp(),
+    )
     .action(async (options: NodeStartOptions, command: Command) => {
-      if (options.join !== undefined) {
-        command.error("error: --join is not implemented yet; see `blixard node start --help`", {
-          exitCode: 64,
-          code: "blixard.notImplemented",
-        });
-      }
       await runNode(options, command);
     });
 }
 
 async function runNode(options: NodeStartOptions, command: Command): Promise<void> {
   const stored = await readNodeConfig(options.dataDir);
+  if (stored === undefined && (await hasRaftLog(options.dataDir))) {
+    // Without node.json we cannot tell which cluster and node this log belongs to; adopting it
+    // under new flags could make one node vote twice or join a log to the wrong cluster.
+    command.error(
+      `error: ${join(options.dataDir, "raft")} holds a raft log but ${join(options.dataDir, "node.json")} ` +
+        "is missing: restore node.json from a backup, or move the directory away to start afresh",
+      { exitCode: 64, code: "blixard.usage" },
+    );
+  }
   const { config, isNew } = usage(command, () =>
     resolveNodeConfig(stored, {
       dataDir: options.dataDir,
@@ -73,6 +94,7 @@ async function runNode(options: NodeStartOptions, command: Command): Promise<voi
       ...(options.peerListen === undefined ? {} : { peerListen: options.peerListen }),
       ...(options.apiListen === undefined ? {} : { apiListen: options.apiListen }),
       ...(options.initialMembers === undefined ? {} : { initialMembers: options.initialMembers }),
+      ...(options.join === undefined ? {} : { join: options.join.map((url) => new URL(url).href) }),
     }),
   );
   const logger = new JsonLogger(options.logLevel, { nodeId: config.id });
@@ -83,7 +105,13 @@ async function runNode(options: NodeStartOptions, command: Command): Promise<voi
   // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and the
   // client commands should start fast.
   const { startNode } = await import("../node/compose.js");
-  const running = await startNode(config, { dataDir: options.dataDir, logger });
+  const running = await startNode(config, {
+    dataDir: options.dataDir,
+    logger,
+    ...(options.snapshotEveryEntries === undefined
+      ? {}
+      : { snapshotEveryEntries: options.snapshotEveryEntries }),
+  });
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info("signal received", { signal });
     void running.stop();
@@ -96,6 +124,16 @@ async function runNode(options: NodeStartOptions, command: Command): Promise<voi
   if (failure !== undefined) throw failure;
   // Everything is closed; should a stray handle linger, do not hang the shell.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+}
+
+/** True if `<dataDir>/raft` exists and holds any file. */
+async function hasRaftLog(dataDir: string): Promise<boolean> {
+  try {
+    return (await readdir(join(dataDir, "raft"))).length > 0;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw error;
+  }
 }
 
 /** Runs `fn`; an InvalidArgumentError it throws is a usage error (exit 64), as commander's are. */

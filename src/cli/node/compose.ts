@@ -6,7 +6,6 @@
  */
 import { join } from "node:path";
 import { ApiMetrics } from "../../api/metrics.js";
-import { InMemoryMemberDirectory } from "../../api/member-directory.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
 import { ApiServer } from "../../api/server.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
@@ -20,6 +19,8 @@ import { TcpTransport } from "../../transport/tcp-transport.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
+import { PersistentMemberDirectory } from "./member-store.js";
+import { MembershipWiring, learnMembers, requestMembership } from "./membership.js";
 import type { NodeConfig } from "./node-config.js";
 
 /** The raft log's directory inside the data directory. */
@@ -46,11 +47,16 @@ export interface StartNodeOptions {
   readonly logger: JsonLogger;
   /** Raft tick interval (default: the runtime's, 100 ms). */
   readonly tickIntervalMs?: number;
+  /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
+  readonly snapshotEveryEntries?: number;
 }
 
 /**
- * Opens the data directory, starts listening for peers and clients and starts the node.
- * @throws UnavailableError if the data directory is in use or a port is taken.
+ * Opens the data directory, starts listening for peers and clients and starts the node. A node
+ * configured to join (`config.join`) that is in no configuration yet first learns the members
+ * from the cluster, and once running asks it to add it as a learner (see `membership.ts`).
+ * @throws UnavailableError if the data directory is in use, a port is taken, or joining failed.
+ * @throws ConflictError if another member of the cluster to join has this node's id.
  * @throws StorageCorruptError if the log is damaged.
  */
 export async function startNode(
@@ -82,17 +88,49 @@ export async function startNode(
     cleanups.push(() => logStore.close());
     log.info("storage opened", { ...logStore.recovery });
 
+    // Members' addresses: members.json (kept up to date by membership changes), else the
+    // initial members; this node's own addresses are its listen addresses.
+    const directory = await PersistentMemberDirectory.load(
+      options.dataDir,
+      config.initialMembers,
+      log,
+    );
+    cleanups.push(() => directory.flush());
+    const self = {
+      raftAddress: formatHostPort(config.peerListen),
+      apiAddress: new URL(`http://${formatHostPort(config.apiListen)}`).href,
+    };
+    if (directory.get(config.id) === undefined) directory.set(config.id, self);
+    const initialConfState = logStore.initialState().confState;
+    const joining =
+      config.join !== undefined &&
+      [initialConfState.voters, initialConfState.learners, initialConfState.votersOutgoing].every(
+        (ids) => ids.length === 0,
+      );
+    if (joining) {
+      await learnMembers(config.join ?? [], directory, config.id);
+      log.info("learned the members of the cluster to join", {
+        members: directory.entries().map(([id]) => id),
+      });
+    }
+
     const transport = new TcpTransport({
       nodeId: config.id,
       clusterId: config.clusterId,
       listen: config.peerListen,
-      peers: new Map(
-        config.initialMembers.filter((m) => m.id !== config.id).map((m) => [m.id, m.peerAddress]),
-      ),
       clock,
       random,
       logger: log.child({ component: "transport" }),
     });
+    const membership = new MembershipWiring({
+      selfId: config.id,
+      directory,
+      transport,
+      log: log.child({ component: "membership" }),
+      initialConfState,
+      ...(config.join === undefined ? {} : { seedEndpoints: config.join }),
+    });
+    membership.seedTransport();
     await listening(() => transport.start(), "peer", formatHostPort(config.peerListen));
     cleanups.push(() => transport.close());
     log.info("transport listening", { peerAddress: formatHostPort(transport.address) });
@@ -103,19 +141,17 @@ export async function startNode(
       id: config.id,
       logStore,
       stateMachine: kv,
-      transport,
+      transport: membership.gate(transport),
       clock,
       random,
       logger: log.child({ component: "raft" }),
       onFatal: (error) => onFatal(error),
+      onConfChange: (change, confState) => membership.onConfChange(change, confState),
       ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
+      ...(options.snapshotEveryEntries === undefined
+        ? {}
+        : { snapshotEveryEntries: options.snapshotEveryEntries }),
     });
-    const directory = new InMemoryMemberDirectory(
-      config.initialMembers.map((m) => [
-        m.id,
-        { raftAddress: m.peerAddress, apiAddress: m.apiAddress },
-      ]),
-    );
     const metrics = new ApiMetrics(config.id);
     const service = new RaftKvService({ node, kv, clock, directory, metrics });
     const server = new ApiServer({ service, metrics, version: packageVersion() });
@@ -126,7 +162,13 @@ export async function startNode(
     );
     cleanups.push(() => server.close());
     node.start();
+    cleanups.push(() => node.stop());
     log.info("node started", { apiUrl: apiUrl.href });
+    if (joining) {
+      log.info("asking the cluster to add this node as a learner", { join: config.join });
+      const joined = await requestMembership(config.join ?? [], { id: config.id, ...self }, log);
+      log.info("joined the cluster as a learner", joined === undefined ? {} : { config: joined });
+    }
 
     const watcher = watchLeadership(node, log);
     let resolveStopped: (result: Error | undefined) => void = () => undefined;
@@ -135,9 +177,11 @@ export async function startNode(
     const stop = (reason?: Error): Promise<void> => {
       stopping ??= (async () => {
         clearInterval(watcher);
+        membership.close();
         log.info("node stopping", reason === undefined ? {} : { reason: reason.message });
         await server.close().catch((e: unknown) => log.warn("API close failed", errorFields(e)));
         await node.stop().catch((e: unknown) => log.warn("node stop failed", errorFields(e)));
+        await directory.flush();
         log.info("node stopped");
         resolveStopped(reason);
       })();

@@ -43,7 +43,8 @@ export function formatInitialMembers(members: readonly InitialMember[]): string 
   return members.map((m) => `${m.id}=${m.peerAddress}@${new URL(m.apiAddress).host}`).join(",");
 }
 
-function apiUrl(value: string): string {
+/** Parses an API address: a URL, or `host:port` meaning `http://host:port`. Usage error if bad. */
+export function apiUrl(value: string): string {
   if (/^https?:\/\//.test(value)) {
     if (!URL.canParse(value)) throw new InvalidArgumentError(`"${value}" is not a URL`);
     return new URL(value).href;

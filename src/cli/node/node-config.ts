@@ -20,8 +20,13 @@ export interface NodeConfig {
   readonly clusterId: string;
   readonly peerListen: HostPort;
   readonly apiListen: HostPort;
-  /** The members the cluster was bootstrapped with (this node included). */
+  /**
+   * The members the cluster was bootstrapped with (this node included); empty for a node that
+   * joined a running cluster.
+   */
   readonly initialMembers: readonly InitialMember[];
+  /** The API URLs this node joined through (`--join`), if it joined a running cluster. */
+  readonly join?: readonly string[];
 }
 
 /** What `node start` was given; everything but `dataDir` is optional on a restart. */
@@ -32,6 +37,7 @@ export interface NodeStartFlags {
   readonly peerListen?: HostPort;
   readonly apiListen?: HostPort;
   readonly initialMembers?: readonly InitialMember[];
+  readonly join?: readonly string[];
 }
 
 /** Reads `<dataDir>/node.json`, or undefined if there is none. @throws InvalidArgumentError if unreadable. */
@@ -90,7 +96,18 @@ export function resolveNodeConfig(
       conflicts.push(`--api-listen ${stored.apiListen.host}:${stored.apiListen.port}`);
     }
     if (flags.initialMembers !== undefined && !same(flags.initialMembers, stored.initialMembers)) {
-      conflicts.push("the same --initial-members");
+      conflicts.push(
+        stored.join === undefined
+          ? "the same --initial-members"
+          : `--join ${stored.join.join(",")}`,
+      );
+    }
+    if (flags.join !== undefined && !same(flags.join, stored.join)) {
+      conflicts.push(
+        stored.join === undefined
+          ? "--initial-members (it did not join)"
+          : `--join ${stored.join.join(",")}`,
+      );
     }
     if (conflicts.length > 0) {
       throw new InvalidArgumentError(
@@ -110,14 +127,34 @@ export function resolveNodeConfig(
     );
   }
   const id = flags.id ?? 0;
-  const initialMembers = flags.initialMembers ?? [
-    {
-      id,
-      peerAddress: `${flags.peerListen.host}:${flags.peerListen.port}`,
-      apiAddress: new URL(`http://${flags.apiListen.host}:${flags.apiListen.port}`).href,
-    },
-  ];
-  if (!initialMembers.some((m) => m.id === id)) {
+  if (flags.join !== undefined) {
+    if (flags.initialMembers !== undefined) {
+      throw new InvalidArgumentError("give --join or --initial-members, not both");
+    }
+    // The listen addresses are what the node tells the cluster to reach it at.
+    for (const [flag, address] of [
+      ["--peer-listen", flags.peerListen],
+      ["--api-listen", flags.apiListen],
+    ] as const) {
+      if (["0.0.0.0", "::", ""].includes(address.host)) {
+        throw new InvalidArgumentError(
+          `${flag} ${address.host}:${address.port}: a joining node announces its listen ` +
+            "addresses to the cluster, so give an address its peers can reach",
+        );
+      }
+    }
+  }
+  const initialMembers: readonly InitialMember[] =
+    flags.join !== undefined
+      ? []
+      : (flags.initialMembers ?? [
+          {
+            id,
+            peerAddress: `${flags.peerListen.host}:${flags.peerListen.port}`,
+            apiAddress: new URL(`http://${flags.apiListen.host}:${flags.apiListen.port}`).href,
+          },
+        ]);
+  if (flags.join === undefined && !initialMembers.some((m) => m.id === id)) {
     throw new InvalidArgumentError(`--initial-members does not include this node's id ${id}`);
   }
   if (flags.peerListen.port === 0 || flags.apiListen.port === 0) {
@@ -131,6 +168,7 @@ export function resolveNodeConfig(
       peerListen: flags.peerListen,
       apiListen: flags.apiListen,
       initialMembers,
+      ...(flags.join === undefined ? {} : { join: flags.join }),
     },
     isNew: true,
   };

@@ -1,0 +1,426 @@
+/**
+ * A cluster of real `blixard node start` processes on 127.0.0.1 with real data directories, for
+ * multi-process integration tests: free ports found by binding port 0, one temporary root per
+ * cluster, processes started from `bin/blixard.js`, signalled by pid (SIGKILL, SIGSTOP, SIGCONT,
+ * SIGTERM), every line of their output kept so a failed test can show it, and everything torn
+ * down by {@link ProcessCluster.destroy} (call it from `afterEach`/`afterAll`, whatever happened).
+ * Waiting is polling with deadlines, never a bare sleep.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { freePorts } from "../../src/cli/dev/ports.js";
+import { BlixardClient, type BlixardClientOptions } from "../../src/client/index.js";
+import type { StatusResponse } from "../../src/api/schema/index.js";
+import { BIN } from "../cli/helpers.js";
+
+/** How a process ended. */
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** One member of the cluster: its addresses, its data directory and its current process. */
+export interface ClusterNode {
+  readonly id: number;
+  /** `127.0.0.1:port` of the peer transport. */
+  readonly peerAddress: string;
+  /** `127.0.0.1:port` of the HTTP API. */
+  readonly apiAddress: string;
+  /** `http://127.0.0.1:port/`. */
+  readonly apiUrl: string;
+  readonly dataDir: string;
+  /** The running (or paused) process, if any. */
+  process: NodeProcess | undefined;
+}
+
+/** One spawned process with its collected output. */
+export class NodeProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Settles when the process has exited. */
+  readonly exited: Promise<Exit>;
+  #exit: Exit | undefined;
+  #output = "";
+
+  constructor(
+    readonly label: string,
+    args: readonly string[],
+  ) {
+    this.child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, BLIXARD_ENDPOINTS: "" },
+    });
+    if (this.child.pid === undefined) throw new Error(`could not spawn ${label}`);
+    this.pid = this.child.pid;
+    this.child.stdout?.on("data", (d: Buffer) => (this.#output += d.toString()));
+    this.child.stderr?.on("data", (d: Buffer) => (this.#output += d.toString()));
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => {
+        this.#exit = { code, signal };
+        resolve(this.#exit);
+      }),
+    );
+  }
+
+  /** The exit, once the process has exited. */
+  get exit(): Exit | undefined {
+    return this.#exit;
+  }
+
+  /** Everything the process wrote to stdout and stderr so far. */
+  get output(): string {
+    return this.#output;
+  }
+
+  /** The output's JSON log lines (others skipped). */
+  logLines(): Record<string, unknown>[] {
+    const lines: Record<string, unknown>[] = [];
+    for (const line of this.#output.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line cut by a kill
+      }
+    }
+    return lines;
+  }
+
+  /** Sends `signal` to this pid, if it still runs. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.#exit !== undefined) return;
+    try {
+      process.kill(this.pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
+  }
+
+  /** Waits for the exit at most `deadlineMs`. */
+  waitExit(deadlineMs: number): Promise<Exit> {
+    return withDeadline(this.exited, deadlineMs, `the exit of ${this.label} (pid ${this.pid})`);
+  }
+}
+
+/** Polls `condition` every `intervalMs` until it returns something other than undefined. */
+export async function until<T>(
+  condition: () => T | undefined | Promise<T | undefined>,
+  what: string | (() => string),
+  deadlineMs = 20_000,
+  intervalMs = 25,
+): Promise<T> {
+  const end = performance.now() + deadlineMs;
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined) return value;
+    if (performance.now() > end) {
+      throw new Error(
+        `timed out after ${deadlineMs} ms waiting for ${typeof what === "string" ? what : what()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Resolves or rejects as `promise` does, or rejects after `deadlineMs`. */
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  deadlineMs: number,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${deadlineMs} ms waiting for ${what}`)),
+      deadlineMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An HTTP answer: status and parsed JSON body (or the text, if it is not JSON). */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers: Headers;
+}
+
+/** One raw HTTP request (no client logic: no retries, no sessions). */
+export async function http(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: {
+    readonly body?: string | Uint8Array;
+    readonly headers?: Record<string, string>;
+    readonly timeoutMs?: number;
+  } = {},
+): Promise<HttpAnswer> {
+  const response = await fetch(new URL(path, baseUrl), {
+    method,
+    headers: {
+      ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+      ...options.headers,
+    },
+    ...(options.body === undefined ? {} : { body: options.body }),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body, headers: response.headers };
+}
+
+/** Options of {@link ProcessCluster.create}. */
+export interface ProcessClusterOptions {
+  readonly size: number;
+  readonly clusterId?: string;
+  /** A prefix of the temporary root's name. */
+  readonly name?: string;
+  /** Node log level (default info: lifecycle and refusals, not every message). */
+  readonly logLevel?: "debug" | "info" | "warn";
+}
+
+/** A cluster of real node processes. */
+export class ProcessCluster {
+  /** Every process ever started by this cluster, for cleanup and logs. */
+  readonly #processes: NodeProcess[] = [];
+  #destroyed = false;
+
+  private constructor(
+    readonly root: string,
+    readonly clusterId: string,
+    readonly nodes: readonly ClusterNode[],
+    readonly logLevel: string,
+  ) {}
+
+  /** Allocates ports and directories; starts nothing. */
+  static async create(options: ProcessClusterOptions): Promise<ProcessCluster> {
+    const root = mkdtempSync(join(tmpdir(), `${options.name ?? "blixard-cluster"}-`));
+    const ports = await freePorts(options.size * 2);
+    const nodes = Array.from({ length: options.size }, (_, i): ClusterNode => {
+      const apiAddress = `127.0.0.1:${ports[options.size + i]!}`;
+      return {
+        id: i + 1,
+        peerAddress: `127.0.0.1:${ports[i]!}`,
+        apiAddress,
+        apiUrl: `http://${apiAddress}/`,
+        dataDir: join(root, `node-${i + 1}`),
+        process: undefined,
+      };
+    });
+    return new ProcessCluster(
+      root,
+      options.clusterId ?? "faults-test",
+      nodes,
+      options.logLevel ?? "info",
+    );
+  }
+
+  /** The `--initial-members` value of this cluster. */
+  get initialMembers(): string {
+    return this.nodes.map((n) => `${n.id}=${n.peerAddress}@${n.apiAddress}`).join(",");
+  }
+
+  /** The node with this id. */
+  node(id: number): ClusterNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** The pid of node `id`'s current process. */
+  pid(id: number): number {
+    const p = this.node(id).process;
+    if (p === undefined) throw new Error(`node ${id} has no process`);
+    return p.pid;
+  }
+
+  /** The full first-start flags of node `id`. */
+  bootstrapArgs(id: number): string[] {
+    const n = this.node(id);
+    return [
+      "node",
+      "start",
+      "--id",
+      String(id),
+      "--data-dir",
+      n.dataDir,
+      "--peer-listen",
+      n.peerAddress,
+      "--api-listen",
+      n.apiAddress,
+      "--initial-members",
+      this.initialMembers,
+      "--cluster-id",
+      this.clusterId,
+      "--log-level",
+      this.logLevel,
+    ];
+  }
+
+  /**
+   * Starts node `id`: with the full bootstrap flags (`bootstrap`, a first start) or with
+   * `--data-dir` alone (a restart from what is on disk).
+   */
+  start(id: number, mode: "bootstrap" | "restart" = "bootstrap"): NodeProcess {
+    const n = this.node(id);
+    if (n.process !== undefined && n.process.exit === undefined) {
+      throw new Error(`node ${id} is already running (pid ${n.process.pid})`);
+    }
+    const args =
+      mode === "bootstrap"
+        ? this.bootstrapArgs(id)
+        : ["node", "start", "--data-dir", n.dataDir, "--log-level", this.logLevel];
+    const p = this.spawn(`node ${id}`, args);
+    n.process = p;
+    return p;
+  }
+
+  /** Starts every node (see {@link start}). */
+  startAll(mode: "bootstrap" | "restart" = "bootstrap"): void {
+    for (const n of this.nodes) this.start(n.id, mode);
+  }
+
+  /** Spawns any `blixard` command as a tracked process (killed at {@link destroy}). */
+  spawn(label: string, args: readonly string[]): NodeProcess {
+    if (this.#destroyed) throw new Error("the cluster was destroyed");
+    const p = new NodeProcess(label, args);
+    this.#processes.push(p);
+    return p;
+  }
+
+  /** Runs a `blixard` command to its exit (at most `deadlineMs`). */
+  async run(
+    label: string,
+    args: readonly string[],
+    deadlineMs = 20_000,
+  ): Promise<Exit & { output: string }> {
+    const p = this.spawn(label, args);
+    const exit = await p.waitExit(deadlineMs);
+    return { ...exit, output: p.output };
+  }
+
+  /** Sends `signal` to node `id`'s process. */
+  signal(id: number, signal: NodeJS.Signals): void {
+    const p = this.node(id).process;
+    if (p === undefined) throw new Error(`node ${id} has no process`);
+    p.signal(signal);
+  }
+
+  /** SIGKILLs node `id` and waits for the exit. */
+  async kill(id: number): Promise<Exit> {
+    this.signal(id, "SIGKILL");
+    return this.node(id).process!.waitExit(10_000);
+  }
+
+  /** SIGTERMs node `id` and waits for its graceful exit. */
+  async stop(id: number, deadlineMs = 15_000): Promise<Exit> {
+    this.signal(id, "SIGTERM");
+    return this.node(id).process!.waitExit(deadlineMs);
+  }
+
+  /** Whether node `id` has a process that has not exited (it may be paused). */
+  isUp(id: number): boolean {
+    const p = this.node(id).process;
+    return p !== undefined && p.exit === undefined;
+  }
+
+  /** One node's status, or undefined if it does not answer within `timeoutMs`. */
+  async status(id: number, timeoutMs = 1000): Promise<StatusResponse | undefined> {
+    try {
+      const answer = await http(this.node(id).apiUrl, "GET", "/v1/cluster/status", { timeoutMs });
+      return answer.status === 200 ? (answer.body as StatusResponse) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Waits until every node of `ids` (default: every node with a live process) names the same
+   * leader, that leader is one of them, and it says it leads. Returns the leader's id.
+   */
+  async waitForLeader(ids?: readonly number[], deadlineMs = 20_000): Promise<number> {
+    const among = ids ?? this.nodes.filter((n) => this.isUp(n.id)).map((n) => n.id);
+    let last: unknown[] = [];
+    return until(
+      async () => {
+        const statuses = await Promise.all(among.map((id) => this.status(id, 500)));
+        last = statuses.map((s) => (s === undefined ? "no answer" : [s.role, s.term, s.leader]));
+        const leader = statuses[0]?.leader ?? null;
+        if (leader === null || !among.includes(leader)) return undefined;
+        if (!statuses.every((s) => s !== undefined && s.leader === leader)) return undefined;
+        const own = statuses[among.indexOf(leader)];
+        return own?.role === "leader" ? leader : undefined;
+      },
+      () => `one leader among nodes ${among.join(", ")} (last seen ${JSON.stringify(last)})`,
+      deadlineMs,
+    );
+  }
+
+  /** A client of the given nodes (default: all). */
+  client(ids?: readonly number[], options: Partial<BlixardClientOptions> = {}): BlixardClient {
+    const nodes = ids === undefined ? this.nodes : ids.map((id) => this.node(id));
+    return new BlixardClient({ endpoints: nodes.map((n) => n.apiUrl), ...options });
+  }
+
+  /** A digest of every file under node `id`'s data directory (names and contents). */
+  digest(id: number): string {
+    const hash = createHash("sha256");
+    const dir = this.node(id).dataDir;
+    const walk = (path: string): void => {
+      for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) =>
+        a.name < b.name ? -1 : 1,
+      )) {
+        const full = join(path, entry.name);
+        hash.update(`${relative(dir, full)}\0`);
+        if (entry.isDirectory()) walk(full);
+        else hash.update(readFileSync(full));
+      }
+    };
+    walk(dir);
+    return hash.digest("hex");
+  }
+
+  /** The output of every process started so far, tail-limited per process. */
+  logs(tailLines = 200): string {
+    return this.#processes
+      .map((p) => {
+        const lines = p.output.trimEnd().split("\n");
+        const shown = lines.slice(-tailLines).join("\n");
+        const exit = p.exit === undefined ? "running" : JSON.stringify(p.exit);
+        return `----- ${p.label} (pid ${p.pid}, ${exit}, last ${Math.min(tailLines, lines.length)} of ${lines.length} lines)\n${shown}`;
+      })
+      .join("\n");
+  }
+
+  /** Writes every process's full output under a kept directory; returns the directory. */
+  saveLogs(): string {
+    const dir = mkdtempSync(join(tmpdir(), "blixard-cluster-logs-"));
+    mkdirSync(dir, { recursive: true });
+    this.#processes.forEach((p, i) => {
+      writeFileSync(join(dir, `${i}-${p.label.replace(/\W+/g, "-")}-${p.pid}.log`), p.output);
+    });
+    return dir;
+  }
+
+  /** SIGKILLs every process still running (paused ones too), waits for them and removes the root. */
+  async destroy(): Promise<void> {
+    this.#destroyed = true;
+    const running = this.#processes.filter((p) => p.exit === undefined);
+    for (const p of running) p.signal("SIGKILL");
+    await Promise.all(running.map((p) => p.waitExit(10_000).catch(() => undefined)));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
