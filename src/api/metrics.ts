@@ -14,6 +14,20 @@ const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+/** Per-peer message counters, as the transport keeps them (cumulative). */
+export interface PeerTraffic {
+  readonly sent: number;
+  readonly received: number;
+  readonly dropped: number;
+  readonly snapshotsSent: number;
+  readonly snapshotsReceived: number;
+}
+
+/** Fsync latency buckets in seconds: 50 µs to 2.5 s. */
+const FSYNC_BUCKETS_SECONDS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5,
+];
+
 /** The metrics of one API server. */
 export class ApiMetrics implements ServiceMetricsSink {
   /** The registry to expose. */
@@ -33,6 +47,12 @@ export class ApiMetrics implements ServiceMetricsSink {
   readonly #readLatency: Histogram<"consistency" | "outcome">;
   readonly #httpRequests: Counter<"method" | "route" | "status">;
   readonly #forwarded: Counter<"outcome">;
+  readonly #fsyncLatency: Histogram;
+  readonly #peerMessages: Counter<"peer" | "direction">;
+  readonly #peerSnapshots: Counter<"peer" | "direction">;
+  /** The transport's counters at the last scrape, to turn them into counter increments. */
+  readonly #peerSeen = new Map<number, PeerTraffic>();
+  #peerSource: (() => ReadonlyMap<number, PeerTraffic>) | undefined;
   #lastLeader: number | undefined;
 
   /** Registers every metric, labelled with `nodeId`. Throws nothing. */
@@ -99,6 +119,61 @@ export class ApiMetrics implements ServiceMetricsSink {
       labelNames: ["outcome"],
       registers,
     });
+    this.#fsyncLatency = new Histogram({
+      name: "blixard_wal_fsync_duration_seconds",
+      help: "fdatasync calls of the write-ahead log (one per group-committed batch).",
+      buckets: FSYNC_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#peerMessages = new Counter({
+      name: "blixard_peer_messages_total",
+      help: "Raft messages per peer: sent, received, or dropped (queue full, peer unreachable).",
+      labelNames: ["peer", "direction"],
+      registers,
+    });
+    this.#peerSnapshots = new Counter({
+      name: "blixard_peer_snapshots_total",
+      help: "Snapshots sent to and received from each peer.",
+      labelNames: ["peer", "direction"],
+      registers,
+    });
+  }
+
+  /** Records one fdatasync of the write-ahead log. Throws nothing. */
+  observeFsync(durationMs: number): void {
+    this.#fsyncLatency.observe(durationMs / 1000);
+  }
+
+  /** Where per-peer traffic counters are read at each scrape (the peer transport). */
+  setPeerTrafficSource(source: () => ReadonlyMap<number, PeerTraffic>): void {
+    this.#peerSource = source;
+  }
+
+  #observePeers(): void {
+    const source = this.#peerSource;
+    if (source === undefined) return;
+    for (const [id, now] of source()) {
+      const before = this.#peerSeen.get(id);
+      const peer = String(id);
+      const add = (
+        counter: Counter<"peer" | "direction">,
+        direction: string,
+        delta: number,
+      ): void => {
+        // A counter never goes down; a restarted link's counters begin again from the new value.
+        if (delta > 0) counter.inc({ peer, direction }, delta);
+      };
+      add(this.#peerMessages, "sent", now.sent - (before?.sent ?? 0));
+      add(this.#peerMessages, "received", now.received - (before?.received ?? 0));
+      add(this.#peerMessages, "dropped", now.dropped - (before?.dropped ?? 0));
+      add(this.#peerSnapshots, "sent", now.snapshotsSent - (before?.snapshotsSent ?? 0));
+      add(
+        this.#peerSnapshots,
+        "received",
+        now.snapshotsReceived - (before?.snapshotsReceived ?? 0),
+      );
+      this.#peerSeen.set(id, now);
+    }
   }
 
   /** @inheritdoc */
@@ -150,6 +225,7 @@ export class ApiMetrics implements ServiceMetricsSink {
   /** The Prometheus text exposition after refreshing the gauges from `status`. */
   async render(status: NodeStatusView): Promise<string> {
     this.observeStatus(status);
+    this.#observePeers();
     return this.registry.metrics();
   }
 }

@@ -12,7 +12,7 @@ export {
   type WalLogStoreOptions,
   type WalRecoveryReport,
 } from "./wal-log-store.js";
-export { Wal, WAL_DEFAULTS, type WalOptions, type WalStats } from "./wal.js";
+export { Wal, WAL_DEFAULTS, type SyncObserver, type WalOptions, type WalStats } from "./wal.js";
 export {
   FileSystemError,
   hasErrorCode,

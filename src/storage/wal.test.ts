@@ -31,6 +31,30 @@ function syncGate() {
 }
 
 describe("Wal group commit", () => {
+  it("times every fdatasync for its observer with the observer's clock", async () => {
+    let now = 0;
+    const observed: number[] = [];
+    const gate = syncGate();
+    let armed = false;
+    const fs = new MemoryFileSystem({
+      delay: async (operation) => (armed ? gate.delay(operation) : undefined),
+    });
+    await fs.mkdir(DIR);
+    const { wal } = await Wal.open(fs, DIR, {
+      syncObserver: { now: () => now, observe: (ms) => observed.push(ms) },
+    });
+    const syncsAtOpen = wal.stats.syncs;
+    armed = true;
+    const durable = wal.append([entryRecord(1)], { sync: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    now += 7;
+    gate.release();
+    await durable;
+    await wal.append([entryRecord(2)], { sync: false });
+    expect(wal.stats.syncs - syncsAtOpen).toBe(1);
+    expect(observed).toEqual([7]);
+  });
+
   it("writes 100 appends of one turn with one write and one fdatasync", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openWal(fs);

@@ -27,6 +27,16 @@ export interface WalOptions {
   readonly maxBatchBytes?: number;
   /** Most bytes waiting to be written; past it `append` fails with OVERLOADED. Default 256 MiB. */
   readonly maxPendingBytes?: number;
+  /** Told how long each fdatasync took (metrics). Not used by the log itself. */
+  readonly syncObserver?: SyncObserver;
+}
+
+/** Times fdatasync calls; the clock is the caller's, so the log reads none itself. */
+export interface SyncObserver {
+  /** A monotonic time in milliseconds. */
+  now(): number;
+  /** One fdatasync of `durationMs` completed. Must not throw. */
+  observe(durationMs: number): void;
 }
 
 /** Defaults of {@link WalOptions}. */
@@ -75,6 +85,7 @@ export class Wal {
   private readonly maxRecordSizeBytes: number;
   private readonly maxBatchBytes: number;
   private readonly maxPendingBytes: number;
+  private readonly syncObserver: SyncObserver | undefined;
   private queue: PendingAppend[] = [];
   private pendingBytes = 0;
   private flushing = false;
@@ -98,6 +109,7 @@ export class Wal {
     this.maxRecordSizeBytes = options.maxRecordSizeBytes ?? WAL_DEFAULTS.maxRecordSizeBytes;
     this.maxBatchBytes = options.maxBatchBytes ?? WAL_DEFAULTS.maxBatchBytes;
     this.maxPendingBytes = options.maxPendingBytes ?? WAL_DEFAULTS.maxPendingBytes;
+    this.syncObserver = options.syncObserver;
     for (const [name, value] of Object.entries({
       segmentSizeBytes: this.segmentSizeBytes,
       maxRecordSizeBytes: this.maxRecordSizeBytes,
@@ -291,11 +303,20 @@ export class Wal {
     this.stats.bytesWritten += sizeBytes;
     this.pendingBytes -= sizeBytes;
     if (sync) {
-      await active.handle.datasync();
+      await this.datasync(active.handle);
       active.dirty = false;
       this.stats.syncs++;
     }
     for (const item of batch) item.resolve();
+  }
+
+  /** fdatasync of a segment, timed for the observer if there is one. */
+  private async datasync(handle: { datasync(): Promise<void> }): Promise<void> {
+    const observer = this.syncObserver;
+    if (observer === undefined) return handle.datasync();
+    const started = observer.now();
+    await handle.datasync();
+    observer.observe(observer.now() - started);
   }
 
   /** Makes the active segment durable, then starts the next one. */
@@ -303,7 +324,7 @@ export class Wal {
     const previous = this.active;
     if (previous.dirty) {
       // Records of the new segment must never be durable while earlier ones are not.
-      await previous.handle.datasync();
+      await this.datasync(previous.handle);
       this.stats.syncs++;
     }
     await this.createSegment(previous.info.id.sequence + 1);

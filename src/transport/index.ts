@@ -2,6 +2,7 @@
 export type { Transport } from "./transport.js";
 export {
   TcpTransport,
+  type ReceivedStats,
   type TcpTransportOptions,
   type TransportTlsOptions,
 } from "./tcp-transport.js";

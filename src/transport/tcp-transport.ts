@@ -14,13 +14,20 @@ import { connect as tlsConnect, createServer as createTlsServer } from "node:tls
 import type { Clock } from "../common/clock.js";
 import { InvalidArgumentError, UnavailableError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
-import type { Message, NodeId } from "../raft/types.js";
+import { MessageType, type Message, type NodeId } from "../raft/types.js";
 import { formatAddress, parsePeerAddress, type PeerAddress } from "./address.js";
 import { InboundConnection } from "./inbound-connection.js";
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
 import { SILENT_TRANSPORT_LOGGER, type TransportLogger } from "./logger.js";
 import { PeerConnection, type PeerStats } from "./peer-connection.js";
 import type { Transport } from "./transport.js";
+
+/** What one peer sent this node. */
+export interface ReceivedStats {
+  messagesReceived: number;
+  /** Complete snapshots received (reassembled from their chunks). */
+  snapshotsReceived: number;
+}
 
 /** Mutual TLS between peers: every node presents `cert` and trusts peers signed by `ca`. */
 export interface TransportTlsOptions {
@@ -70,6 +77,7 @@ export class TcpTransport implements Transport {
   private readonly peerAddresses = new Map<NodeId, PeerAddress>();
   private readonly outbound = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
+  private readonly received = new Map<NodeId, ReceivedStats>();
   private server: Server | undefined;
   private boundAddress: PeerAddress | undefined;
   private handlers: Handlers | undefined;
@@ -181,6 +189,11 @@ export class TcpTransport implements Transport {
     return new Map([...this.outbound].map(([id, connection]) => [id, connection.stats]));
   }
 
+  /** Counters of what each peer sent this node, accepted connections only (for metrics). */
+  receivedStats(): ReadonlyMap<NodeId, Readonly<ReceivedStats>> {
+    return this.received;
+  }
+
   /** True when the link to `peer` has completed its handshake. */
   isConnected(peer: NodeId): boolean {
     return this.outbound.get(peer)?.connected ?? false;
@@ -255,6 +268,18 @@ export class TcpTransport implements Transport {
     );
   }
 
+  private countReceived(messages: readonly Message[]): void {
+    for (const m of messages) {
+      let counters = this.received.get(m.from);
+      if (counters === undefined) {
+        counters = { messagesReceived: 0, snapshotsReceived: 0 };
+        this.received.set(m.from, counters);
+      }
+      counters.messagesReceived++;
+      if (m.type === MessageType.Snap) counters.snapshotsReceived++;
+    }
+  }
+
   private reportUnreachable(peer: NodeId): void {
     this.handlers?.onUnreachable(peer);
   }
@@ -278,7 +303,9 @@ export class TcpTransport implements Transport {
         }
       },
       onMessages: (messages) => {
-        if (!this.closed) this.handlers?.onMessages(messages);
+        if (this.closed) return;
+        this.countReceived(messages);
+        this.handlers?.onMessages(messages);
       },
       onClosed: (closed) => this.inbound.delete(closed),
     });

@@ -122,6 +122,24 @@ describe("a 3-node cluster of real processes", () => {
       const read = await cluster.client([n.id]).get("sdk");
       expect(read?.entry.valueText).toBe("through a follower");
     }
+
+    // Metrics: every layer reports (raft gauges, fsyncs of the WAL, per-peer traffic).
+    const metrics = await http(cluster.node(leader).apiUrl, "GET", "/metrics");
+    expect(metrics.status).toBe(200);
+    const text = String(metrics.body);
+    const sample = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? Number.NaN);
+    expect(sample(/^blixard_raft_role\{role="leader"[^}]*\} (\S+)$/m)).toBe(1);
+    expect(sample(/^blixard_wal_fsync_duration_seconds_count\{[^}]*\} (\S+)$/m)).toBeGreaterThan(0);
+    for (const peer of cluster.nodes.filter((n) => n.id !== leader)) {
+      for (const direction of ["sent", "received"]) {
+        const line = new RegExp(
+          `^blixard_peer_messages_total\\{[^}]*peer="${peer.id}"[^}]*direction="${direction}"[^}]*\\} (\\S+)$|` +
+            `^blixard_peer_messages_total\\{[^}]*direction="${direction}"[^}]*peer="${peer.id}"[^}]*\\} (\\S+)$`,
+          "m",
+        ).exec(text);
+        expect(Number(line?.[1] ?? line?.[2]), `${direction} ${peer.id}`).toBeGreaterThan(0);
+      }
+    }
   });
 
   it("SIGKILL of the leader under write load loses no acknowledged write", async () => {

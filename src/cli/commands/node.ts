@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
+import { applyConfigFile } from "../node/config-file.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
 import {
@@ -18,7 +19,9 @@ import {
 } from "../options.js";
 
 interface NodeStartOptions {
-  readonly dataDir: string;
+  readonly dataDir?: string;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
   readonly id?: number;
   readonly clusterId?: string;
   readonly peerListen?: HostPort;
@@ -27,6 +30,26 @@ interface NodeStartOptions {
   readonly join?: string[];
   readonly logLevel: CliLogLevel;
   readonly snapshotEveryEntries?: number;
+}
+
+/**
+ * Raft timing of a real node: a 25 ms tick with heartbeats every tick and an election timeout
+ * of 10–20 ticks (250–500 ms), so a dead leader is replaced in well under a second on a LAN;
+ * check-quorum and pre-vote keep a slow or partitioned node from disrupting a healthy leader.
+ * Raise both on a slow or congested network (etcd's defaults are 100 ms and 1 s).
+ */
+const DEFAULT_TICK_MS = 25;
+const DEFAULT_ELECTION_TICKS = 10;
+
+/** An option that can also come from `BLIXARD_<env>` and the config file. */
+function setting(
+  flags: string,
+  description: string,
+  env: string,
+  parse?: (value: string) => unknown,
+): Option {
+  const option = new Option(flags, `${description} [env BLIXARD_${env}]`).env(`BLIXARD_${env}`);
+  return parse === undefined ? option : option.argParser(parse);
 }
 
 /** Registers `node start` on `program`. */
@@ -45,37 +68,106 @@ export function registerNodeCommands(program: Command): void {
         "Give it the cluster's --cluster-id (peers refuse another cluster's nodes).\n" +
         "The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.",
     )
-    .requiredOption("--data-dir <dir>", "data directory (raft log, snapshots, node.json)")
-    .option("--id <n>", "node id, a positive integer (first start)", parsePositiveInt)
-    .option("--cluster-id <name>", "cluster id every member shares (first start; default blixard)")
-    .option(
-      "--peer-listen <host:port>",
-      "peer transport listen address (first start)",
-      parseHostPort,
+    .addOption(setting("--config <file>", "settings from a JSON file (see the README)", "CONFIG"))
+    .addOption(
+      setting("--data-dir <dir>", "data directory (raft log, snapshots, node.json)", "DATA_DIR"),
     )
-    .option("--api-listen <host:port>", "HTTP API listen address (first start)", parseHostPort)
-    .option(
-      "--initial-members <list>",
-      "bootstrap members: ID=PEER_HOST:PORT@API_HOST:PORT,... (first start)",
-      parseInitialMembers,
+    .addOption(
+      setting("--id <n>", "node id, a positive integer (first start)", "ID", parsePositiveInt),
     )
-    .option(
-      "--join <urls>",
-      "join a running cluster through a member's API URL(s), comma-separated (first start)",
-      parseEndpoints,
+    .addOption(
+      setting(
+        "--cluster-id <name>",
+        "cluster id every member shares (first start; default blixard)",
+        "CLUSTER_ID",
+      ),
     )
-    .option("--log-level <level>", "debug, info, warn, error or silent", parseLogLevel, "info")
+    .addOption(
+      setting(
+        "--peer-listen <host:port>",
+        "peer transport listen address (first start)",
+        "PEER_LISTEN",
+        parseHostPort,
+      ),
+    )
+    .addOption(
+      setting(
+        "--api-listen <host:port>",
+        "HTTP API listen address (first start)",
+        "API_LISTEN",
+        parseHostPort,
+      ),
+    )
+    .addOption(
+      setting(
+        "--initial-members <list>",
+        "bootstrap members: ID=PEER_HOST:PORT@API_HOST:PORT,... (first start)",
+        "INITIAL_MEMBERS",
+        parseInitialMembers,
+      ),
+    )
+    .addOption(
+      setting(
+        "--join <urls>",
+        "join a running cluster through a member's API URL(s), comma-separated (first start)",
+        "JOIN",
+        parseEndpoints,
+      ),
+    )
+    .addOption(
+      setting(
+        "--log-level <level>",
+        "debug, info, warn, error or silent",
+        "LOG_LEVEL",
+        parseLogLevel,
+      ).default("info"),
+    )
+    .addOption(
+      setting(
+        "--tick-ms <ms>",
+        `raft tick interval (default ${DEFAULT_TICK_MS}); heartbeats go every tick`,
+        "TICK_MS",
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      setting(
+        "--election-ticks <n>",
+        `ticks without a leader before an election: a random timeout in [n, 2n) ticks ` +
+          `(default ${DEFAULT_ELECTION_TICKS}; at least 3)`,
+        "ELECTION_TICKS",
+        parsePositiveInt,
+      ),
+    )
     .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
     )
-    .action(async (options: NodeStartOptions, command: Command) => {
-      await runNode(options, command);
+    .action(async (_options: NodeStartOptions, command: Command) => {
+      const config = command.getOptionValue("config") as string | undefined;
+      if (config !== undefined) usage(command, () => applyConfigFile(command, config));
+      const options = command.opts<NodeStartOptions>();
+      if (options.dataDir === undefined) {
+        command.error(
+          "error: --data-dir is required (or BLIXARD_DATA_DIR, or dataDir in --config)",
+          { exitCode: 64, code: "blixard.usage" },
+        );
+      }
+      if (options.electionTicks !== undefined && options.electionTicks < 3) {
+        command.error("error: --election-ticks must be at least 3", {
+          exitCode: 64,
+          code: "blixard.usage",
+        });
+      }
+      await runNode({ ...options, dataDir: options.dataDir }, command);
     });
 }
 
-async function runNode(options: NodeStartOptions, command: Command): Promise<void> {
+async function runNode(
+  options: NodeStartOptions & { readonly dataDir: string },
+  command: Command,
+): Promise<void> {
   const stored = await readNodeConfig(options.dataDir);
   if (stored === undefined && (await hasRaftLog(options.dataDir))) {
     // Without node.json we cannot tell which cluster and node this log belongs to; adopting it
@@ -108,6 +200,8 @@ async function runNode(options: NodeStartOptions, command: Command): Promise<voi
   const running = await startNode(config, {
     dataDir: options.dataDir,
     logger,
+    tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
+    electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
     ...(options.snapshotEveryEntries === undefined
       ? {}
       : { snapshotEveryEntries: options.snapshotEveryEntries }),

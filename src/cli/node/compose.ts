@@ -5,7 +5,7 @@
  * is where they become real.
  */
 import { join } from "node:path";
-import { ApiMetrics } from "../../api/metrics.js";
+import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
 import { ApiServer } from "../../api/server.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
@@ -47,6 +47,8 @@ export interface StartNodeOptions {
   readonly logger: JsonLogger;
   /** Raft tick interval (default: the runtime's, 100 ms). */
   readonly tickIntervalMs?: number;
+  /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
+  readonly electionTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
   readonly snapshotEveryEntries?: number;
 }
@@ -80,9 +82,11 @@ export async function startNode(
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
 
+  const metrics = new ApiMetrics(config.id);
   try {
     const logStore = await WalLogStore.open(join(options.dataDir, RAFT_DIR), {
       fs: new NodeFileSystem(),
+      syncObserver: { now: () => clock.now(), observe: (ms) => metrics.observeFsync(ms) },
       confState: { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     });
     cleanups.push(() => logStore.close());
@@ -148,11 +152,14 @@ export async function startNode(
       onFatal: (error) => onFatal(error),
       onConfChange: (change, confState) => membership.onConfChange(change, confState),
       ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
+      ...(options.electionTicks === undefined
+        ? {}
+        : { raft: { electionTicks: options.electionTicks } }),
       ...(options.snapshotEveryEntries === undefined
         ? {}
         : { snapshotEveryEntries: options.snapshotEveryEntries }),
     });
-    const metrics = new ApiMetrics(config.id);
+    metrics.setPeerTrafficSource(() => peerTraffic(transport));
     const service = new RaftKvService({ node, kv, clock, directory, metrics });
     const server = new ApiServer({ service, metrics, version: packageVersion() });
     const apiUrl = await listening(
@@ -229,4 +236,23 @@ async function listening<T>(start: () => Promise<T>, what: string, address: stri
       { cause: error },
     );
   }
+}
+
+/** The transport's per-peer counters in the shape the metrics want. */
+function peerTraffic(transport: TcpTransport): Map<number, PeerTraffic> {
+  const traffic = new Map<number, PeerTraffic>();
+  const received = transport.receivedStats();
+  const ids = new Set([...transport.stats().keys(), ...received.keys()]);
+  for (const id of ids) {
+    const out = transport.stats().get(id);
+    const into = received.get(id);
+    traffic.set(id, {
+      sent: out?.messagesSent ?? 0,
+      dropped: out?.messagesDropped ?? 0,
+      snapshotsSent: out?.snapshotsSent ?? 0,
+      received: into?.messagesReceived ?? 0,
+      snapshotsReceived: into?.snapshotsReceived ?? 0,
+    });
+  }
+  return traffic;
 }
