@@ -1,0 +1,284 @@
+/**
+ * The cluster benchmark: a 3-node Blixard cluster of real `blixard node start` processes on
+ * loopback with data directories on disk, and, when an `etcd` binary is installed (Debian's
+ * etcd-server), a 3-member etcd on loopback under the same workloads, with the ratios.
+ *
+ *   npm run bench:cluster [-- --seconds 5 --failovers 3 --value-bytes 128 --keys 1000 --no-etcd]
+ *
+ * Workloads (closed loop, one lean keep-alive HTTP client in this process, see cluster/http.ts):
+ * sequential writes (1 in flight), concurrent writes at 16, 64 and 256 in flight, linearizable
+ * reads at 64 in flight, and failover: SIGKILL the leader during writes, time to the first
+ * successful write after it (3 runs, median). For Blixard also 64 writes in flight through the
+ * SDK (BlixardClient: fetch, sessions, leader tracking), to show what the SDK costs.
+ *
+ * Prints a table and one JSON line (`BENCH_JSON {...}`). Kills only the processes it started and
+ * removes its temporary directories, on success, error, Ctrl-C or SIGTERM.
+ */
+import { parseArgs } from "node:util";
+import { BlixardClient } from "../src/client/index.js";
+import { ensureBuilt } from "../test/cli/helpers.js";
+import { BlixardCluster } from "./cluster/blixard.js";
+import { EtcdCluster, findEtcd } from "./cluster/etcd.js";
+import type { WorkloadResult } from "./cluster/load.js";
+import { cleanupSync, tempDir } from "./cluster/procs.js";
+import type { ClusterTarget } from "./cluster/target.js";
+import {
+  WORKLOADS,
+  runSuite,
+  type ExtraWorkload,
+  type SuiteOptions,
+  type SuiteResult,
+} from "./cluster/workloads.js";
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "5" },
+    failovers: { type: "string", default: "3" },
+    "value-bytes": { type: "string", default: "128" },
+    keys: { type: "string", default: "1000" },
+    "no-etcd": { type: "boolean", default: false },
+  },
+});
+
+const SDK_CLIENTS = 8;
+const SDK_WORKLOAD = `write c=64 via ${SDK_CLIENTS} BlixardClients`;
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function measure(
+  target: ClusterTarget,
+  options: SuiteOptions,
+  extras: (target: ClusterTarget) => ExtraWorkload[],
+): Promise<SuiteResult> {
+  const started = performance.now();
+  log(`${target.name}: starting ${target.size} members`);
+  try {
+    await target.start();
+    log(`${target.name}: leader elected after ${(performance.now() - started).toFixed(0)} ms`);
+    return await runSuite(target, options, extras(target));
+  } finally {
+    await target.stop();
+  }
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  return n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits);
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function report(
+  blixard: SuiteResult,
+  etcd: SuiteResult | undefined,
+  meta: Record<string, unknown>,
+): void {
+  const names = [...WORKLOADS, SDK_WORKLOAD];
+  const rows = names.map((name) => {
+    const b: WorkloadResult | undefined = blixard.workloads[name];
+    const e: WorkloadResult | undefined = etcd?.workloads[name];
+    return [
+      name,
+      fmt(b?.opsPerSec),
+      fmt(b?.p50Ms, 2),
+      fmt(b?.p99Ms, 2),
+      fmt(b?.serverCpuPct),
+      fmt(b?.machineCpuPct),
+      ...(etcd === undefined
+        ? []
+        : [
+            fmt(e?.opsPerSec),
+            fmt(e?.p50Ms, 2),
+            fmt(e?.p99Ms, 2),
+            fmt(e?.serverCpuPct),
+            fmt(e?.machineCpuPct),
+            b === undefined || e === undefined ? "-" : `${(b.opsPerSec / e.opsPerSec).toFixed(2)}x`,
+            b === undefined || e === undefined ? "-" : `${(b.p99Ms / e.p99Ms).toFixed(2)}x`,
+          ]),
+    ];
+  });
+  const header = [
+    "workload",
+    "blixard ops/s",
+    "p50 ms",
+    "p99 ms",
+    "cpu %",
+    "host %",
+    ...(etcd === undefined
+      ? []
+      : ["etcd ops/s", "p50 ms", "p99 ms", "cpu %", "host %", "ops/s ratio", "p99 ratio"]),
+  ];
+  const fo = (r: SuiteResult): string => `${r.failover.runsMs.map((ms) => fmt(ms)).join(" / ")}`;
+  const ratio = (x: number, y: number): string => `${(x / y).toFixed(2)}x`;
+  rows.push([
+    "failover ms (runs)",
+    fo(blixard),
+    "",
+    "",
+    "",
+    "",
+    ...(etcd === undefined ? [] : [fo(etcd), "", "", "", "", "", ""]),
+  ]);
+  rows.push([
+    "failover ms (median)",
+    fmt(blixard.failover.medianMs),
+    "",
+    "",
+    "",
+    "",
+    ...(etcd === undefined
+      ? []
+      : [
+          fmt(etcd.failover.medianMs),
+          "",
+          "",
+          "",
+          "",
+          ratio(blixard.failover.medianMs, etcd.failover.medianMs),
+          "",
+        ]),
+  ]);
+  process.stdout.write(`\n${table(header, rows)}\n`);
+  process.stdout.write(
+    "\ncpu % = CPU the 3 server processes used, host % = CPU the whole machine used (servers, " +
+      "this load generator and anything else), both in % of one core (this machine has " +
+      `${String(meta["cpus"])}); ratios are Blixard / etcd (targets: ops/s >= 2x, p99 <= 1x, failover < 500 ms).\n`,
+  );
+  const ratios =
+    etcd === undefined
+      ? null
+      : {
+          ...Object.fromEntries(
+            WORKLOADS.map((name) => {
+              const b = blixard.workloads[name];
+              const e = etcd.workloads[name];
+              return [
+                name,
+                b === undefined || e === undefined
+                  ? null
+                  : { opsPerSec: b.opsPerSec / e.opsPerSec, p99: b.p99Ms / e.p99Ms },
+              ];
+            }),
+          ),
+          failoverMedian: blixard.failover.medianMs / etcd.failover.medianMs,
+        };
+  const targets = {
+    failoverUnder500Ms: blixard.failover.medianMs < 500,
+    ...(etcd === undefined
+      ? {}
+      : Object.fromEntries(
+          WORKLOADS.flatMap((name) => {
+            const b = blixard.workloads[name];
+            const e = etcd.workloads[name];
+            if (b === undefined || e === undefined) return [];
+            return [
+              [
+                name,
+                { twiceThroughput: b.opsPerSec >= 2 * e.opsPerSec, p99NoWorse: b.p99Ms <= e.p99Ms },
+              ],
+            ];
+          }),
+        )),
+  };
+  const met = (ok: boolean): string => (ok ? "met" : "NOT met");
+  process.stdout.write(`failover < 500 ms: ${met(targets.failoverUnder500Ms)}\n`);
+  if (etcd !== undefined) {
+    for (const name of WORKLOADS) {
+      const b = blixard.workloads[name];
+      const e = etcd.workloads[name];
+      if (b === undefined || e === undefined) continue;
+      process.stdout.write(
+        `${name}: >= 2x etcd ops/s ${met(b.opsPerSec >= 2 * e.opsPerSec)}, ` +
+          `p99 no worse ${met(b.p99Ms <= e.p99Ms)}\n`,
+      );
+    }
+  }
+  process.stdout.write(
+    `BENCH_JSON ${JSON.stringify({ ...meta, blixard, etcd: etcd ?? null, ratios, targets })}\n`,
+  );
+}
+
+async function main(): Promise<void> {
+  const options: SuiteOptions = {
+    durationMs: Number(args.seconds) * 1000,
+    failovers: Number(args.failovers),
+    valueBytes: Number(args["value-bytes"]),
+    keys: Number(args.keys),
+    log,
+  };
+  const started = performance.now();
+  log("building dist/ if it is missing or older than src/ ...");
+  await ensureBuilt();
+
+  const blixardCluster = new BlixardCluster(tempDir("blixard-bench-"));
+  const blixard = await measure(blixardCluster, options, () => {
+    // One client keeps at most 63 writes in flight: its session's results window on the server
+    // is 64 (see the report), so 64 in flight are spread over 8 clients of 8 each.
+    const clients = Array.from(
+      { length: SDK_CLIENTS },
+      () => new BlixardClient({ endpoints: blixardCluster.endpoints }),
+    );
+    const value = "v".repeat(options.valueBytes);
+    return [
+      {
+        name: SDK_WORKLOAD,
+        concurrency: 64,
+        op: (worker, n) =>
+          (clients[worker % SDK_CLIENTS] as BlixardClient).put(`bench-${n % options.keys}`, value),
+      },
+    ];
+  });
+
+  let etcd: SuiteResult | undefined;
+  const etcdBin = args["no-etcd"] ? undefined : findEtcd();
+  if (etcdBin === undefined) {
+    log(
+      args["no-etcd"]
+        ? "etcd: skipped (--no-etcd)"
+        : "etcd: no etcd binary on PATH (Debian: apt-get install etcd-server; or set ETCD_BIN); skipping the comparison",
+    );
+  } else {
+    log(`etcd: ${etcdBin.path} version ${etcdBin.version}`);
+    etcd = await measure(new EtcdCluster(etcdBin.path, tempDir("etcd-bench-")), options, () => []);
+  }
+
+  const { availableParallelism } = await import("node:os");
+  report(blixard, etcd, {
+    node: process.version,
+    cpus: availableParallelism(),
+    seconds: Number(args.seconds),
+    valueBytes: options.valueBytes,
+    keys: options.keys,
+    etcdVersion: etcdBin?.version ?? null,
+    client: "node:http keep-alive agent (bench/cluster/http.ts)",
+    totalSeconds: Math.round((performance.now() - started) / 1000),
+  });
+}
+
+const onSignal = (signal: NodeJS.Signals): void => {
+  log(`${signal}: stopping`);
+  cleanupSync();
+  process.exit(130);
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+process.on("exit", cleanupSync);
+
+try {
+  await main();
+} catch (error) {
+  log(
+    `bench:cluster failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  process.exitCode = 1;
+} finally {
+  cleanupSync();
+}

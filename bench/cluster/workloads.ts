@@ -1,0 +1,181 @@
+/**
+ * The workload suite, the same for every {@link ClusterTarget}: sequential writes, concurrent
+ * writes at several depths, linearizable reads, and failover after SIGKILLing the leader.
+ * Writes go to the leader (no forwarding hop on either system); reads are spread over all
+ * members round-robin (both systems serve linearizable reads on followers through ReadIndex).
+ */
+import { closedLoop, quantile, type WorkloadResult } from "./load.js";
+import { sleep } from "./procs.js";
+import type { ClusterTarget } from "./target.js";
+
+/** Options of a suite run. */
+export interface SuiteOptions {
+  /** Length of each timed workload. */
+  readonly durationMs: number;
+  /** Failover repetitions. */
+  readonly failovers: number;
+  /** Value size in bytes. */
+  readonly valueBytes: number;
+  /** Distinct keys written and read. */
+  readonly keys: number;
+  /** Progress lines go here. */
+  readonly log: (line: string) => void;
+}
+
+/** A named extra workload only one system has (e.g. the Blixard SDK). */
+export interface ExtraWorkload {
+  readonly name: string;
+  readonly concurrency: number;
+  readonly op: (worker: number, n: number) => Promise<unknown>;
+}
+
+/** The workload names, in report order. */
+export const WORKLOADS = [
+  "write c=1 (sequential)",
+  "write c=16",
+  "write c=64",
+  "write c=256",
+  "linearizable read c=64",
+] as const;
+/** One of {@link WORKLOADS}. */
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+/** The failover measurements. */
+export interface FailoverResult {
+  /** ms from the leader's SIGKILL to the first write issued after it that succeeded. */
+  readonly runsMs: number[];
+  readonly medianMs: number;
+  /** Writes that failed while the cluster had no leader, per run. */
+  readonly failedWrites: number[];
+}
+
+/** Everything one system measured. */
+export interface SuiteResult {
+  readonly workloads: Record<string, WorkloadResult>;
+  readonly failover: FailoverResult;
+}
+
+/** Runs the whole suite against a started target. */
+export async function runSuite(
+  target: ClusterTarget,
+  options: SuiteOptions,
+  extras: readonly ExtraWorkload[] = [],
+): Promise<SuiteResult> {
+  const value = "v".repeat(options.valueBytes);
+  const key = (n: number): string => `bench-${n % options.keys}`;
+  const log = options.log;
+  const workloads: Record<string, WorkloadResult> = {};
+  const leader = await target.waitForLeader();
+  const run = async (
+    name: string,
+    concurrency: number,
+    op: (worker: number, n: number) => Promise<unknown>,
+    durationMs = options.durationMs,
+  ): Promise<WorkloadResult> => {
+    const result = await closedLoop({
+      concurrency,
+      durationMs,
+      serverPids: () => target.pids(),
+      op,
+    });
+    log(
+      `  ${target.name} ${name}: ${result.opsPerSec.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
+        `p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}, server CPU ${result.serverCpuPct.toFixed(0)}%, ` +
+        `bench CPU ${result.benchCpuPct.toFixed(0)}%, machine CPU ${result.machineCpuPct.toFixed(0)}%` +
+        (result.firstError === undefined
+          ? ""
+          : ` (first error: ${result.firstError.slice(0, 200)})`),
+    );
+    return result;
+  };
+
+  // Every key exists before the reads; this doubles as a warm-up (JIT, connections, WAL files).
+  log(`  ${target.name}: preloading ${options.keys} keys and warming up`);
+  for (let n = 0; n < options.keys; n += 64) {
+    await Promise.all(
+      Array.from({ length: Math.min(64, options.keys - n) }, (_, i) =>
+        target.put(leader, key(n + i), value),
+      ),
+    );
+  }
+  await run("warm-up c=64", 64, (_, n) => target.put(leader, key(n), value), 1000);
+
+  const write = (_: number, n: number): Promise<void> => target.put(leader, key(n), value);
+  workloads["write c=1 (sequential)"] = await run("write c=1 (sequential)", 1, write);
+  for (const c of [16, 64, 256]) workloads[`write c=${c}`] = await run(`write c=${c}`, c, write);
+  workloads["linearizable read c=64"] = await run("linearizable read c=64", 64, (_, n) =>
+    target.get(n % target.size, key(n)),
+  );
+  for (const extra of extras)
+    workloads[extra.name] = await run(extra.name, extra.concurrency, extra.op);
+
+  const runsMs: number[] = [];
+  const failedWrites: number[] = [];
+  for (let i = 0; i < options.failovers; i++) {
+    const { ms, failed } = await failoverOnce(target, value);
+    log(
+      `  ${target.name} failover ${i + 1}: ${ms.toFixed(0)} ms (${failed} writes failed meanwhile)`,
+    );
+    runsMs.push(ms);
+    failedWrites.push(failed);
+  }
+  const sorted = [...runsMs].sort((a, b) => a - b);
+  return { workloads, failover: { runsMs, medianMs: quantile(sorted, 0.5), failedWrites } };
+}
+
+/**
+ * Writes steadily through the followers (4 writers) for a second, SIGKILLs the leader, and from
+ * then on starts a new probe write every 5 ms through a surviving member. The result is the time
+ * from the kill to the first probe that succeeded. Then restarts the killed member and waits
+ * until all members agree on a leader again.
+ */
+async function failoverOnce(
+  target: ClusterTarget,
+  value: string,
+): Promise<{ ms: number; failed: number }> {
+  const leader = await target.waitForLeader();
+  const survivors = Array.from({ length: target.size }, (_, i) => i).filter((i) => i !== leader);
+  const pick = (n: number): number => survivors[n % survivors.length] ?? 0;
+  let stopping = false;
+  let failed = 0;
+  let killedAt = Number.POSITIVE_INFINITY;
+  const writers = Array.from({ length: 4 }, async (_, w) => {
+    for (let n = 0; !stopping; n++) {
+      try {
+        await target.put(pick(w + n), `failover-${w}-${n % 100}`, value, 3000);
+      } catch {
+        if (performance.now() >= killedAt) failed++;
+        await sleep(5);
+      }
+    }
+  });
+  await sleep(1000);
+
+  let firstOk: number | undefined;
+  let probes = 0;
+  killedAt = performance.now();
+  const killed = target.kill(leader);
+  const deadline = killedAt + 30_000;
+  while (firstOk === undefined && performance.now() < deadline) {
+    const n = probes++;
+    target.put(pick(n), `failover-probe-${n % 100}`, value, 3000).then(
+      () => {
+        firstOk ??= performance.now();
+      },
+      () => {
+        failed++;
+      },
+    );
+    await sleep(5);
+  }
+  stopping = true;
+  await killed;
+  await Promise.all(writers);
+  if (firstOk === undefined)
+    throw new Error(`${target.name}: no write succeeded within 30 s of the leader's death`);
+
+  await target.restart(leader);
+  await target.waitForLeader(30_000);
+  await sleep(500);
+  return { ms: firstOk - killedAt, failed };
+}
