@@ -3,6 +3,13 @@ export * from "./service.js";
 export * from "./service-metrics.js";
 export * from "./member-directory.js";
 export { RaftKvService, type RaftKvServiceOptions, type KvNodeResult } from "./raft-service.js";
+export * from "./orchestrator-service.js";
+export {
+  RaftOrchestratorService,
+  MAX_TASK_WAITERS,
+  type OrchestratorNodePort,
+  type RaftOrchestratorServiceOptions,
+} from "./raft-orchestrator-service.js";
 export { ApiMetrics } from "./metrics.js";
 export {
   ApiServer,

@@ -57,7 +57,7 @@ export interface RaftKvServiceOptions {
   /** The running node. */
   readonly node: RaftNode<KvNodeResult>;
   /** The state machine the node applies to (read directly after ReadIndex). */
-  readonly kv: KvStateMachine;
+  readonly kv: Pick<KvStateMachine, "read" | "list" | "revision">;
   /**
    * Stamps `proposedAtMs` on commands and times operations. Session expiry runs on log time (the
    * largest `proposedAtMs` applied), so every node of a cluster should use a clock with the same
@@ -79,7 +79,7 @@ export interface RaftKvServiceOptions {
 export class RaftKvService implements BlixardNodeService {
   readonly nodeId: NodeId;
   readonly #node: RaftNode<KvNodeResult>;
-  readonly #kv: KvStateMachine;
+  readonly #kv: RaftKvServiceOptions["kv"];
   readonly #clock: Clock;
   readonly #directory: MemberDirectory;
   readonly #leaderApiAddress: (id: NodeId) => URL | undefined;
@@ -356,7 +356,8 @@ export class RaftKvService implements BlixardNodeService {
   }
 }
 
-function operationOptions(options: CallOptions): OperationOptions {
+/** The runtime's options for a call's cancellation and deadline. */
+export function operationOptions(options: CallOptions): OperationOptions {
   return {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),

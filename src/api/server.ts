@@ -20,6 +20,8 @@ import { buildOpenApiDocument } from "./openapi.js";
 import { RawBody, type RouteSpec } from "./route.js";
 import { clusterRoutes } from "./routes/cluster-routes.js";
 import { kvRoutes } from "./routes/kv-routes.js";
+import { orchestratorRoutes } from "./routes/orchestrator-routes.js";
+import type { OrchestratorService } from "./orchestrator-service.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { HEADERS, SessionHeaders } from "./schema/common.js";
 import type { BlixardNodeService, CallOptions } from "./service.js";
@@ -40,6 +42,8 @@ export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" |
 export interface ApiServerOptions {
   /** The node to serve. */
   readonly service: BlixardNodeService;
+  /** The orchestrator (workers, tasks, VMs); its routes are served only when given. */
+  readonly orchestrator?: OrchestratorService;
   /** The metrics registry; pass the same one to the service. Default: a new one. */
   readonly metrics?: ApiMetrics;
   /** Largest request body; larger ones get 413 TOO_LARGE. Default {@link DEFAULT_BODY_LIMIT_BYTES}. */
@@ -113,6 +117,7 @@ export class ApiServer {
     this.#routes = [
       ...kvRoutes(service),
       ...clusterRoutes(service),
+      ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,

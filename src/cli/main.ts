@@ -4,12 +4,16 @@ import { registerClusterCommands } from "./commands/cluster.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerKvCommands } from "./commands/kv.js";
 import { registerNodeCommands } from "./commands/node.js";
+import { registerTaskCommands } from "./commands/task.js";
+import { registerVmCommands } from "./commands/vm.js";
+import { registerWorkerCommands } from "./commands/worker.js";
+import { ExitStatus } from "./exit-status.js";
 import { packageVersion } from "./version.js";
 
 /** Exit code for a command line the CLI could not parse. */
 export const USAGE_EXIT_CODE = 64;
 
-/** Builds the `blixard` command tree: `node`, `dev`, `kv` and `cluster`. */
+/** Builds the `blixard` command tree: `node`, `dev`, `kv`, `cluster`, `worker`, `task` and `vm`. */
 export function buildProgram(): Command {
   const program = new Command("blixard")
     .description(
@@ -24,6 +28,9 @@ export function buildProgram(): Command {
   registerDevCommand(program);
   registerKvCommands(program);
   registerClusterCommands(program);
+  registerWorkerCommands(program);
+  registerTaskCommands(program);
+  registerVmCommands(program);
   return program;
 }
 
@@ -45,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version end through here with exit code 0.
       return error.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
     }
+    if (error instanceof ExitStatus) return error.exitCode;
     if (isBlixardError(error)) {
       process.stderr.write(`error: ${error.message} [${error.code}]\n`);
       return ERROR_CODES[error.code].exitCode;

@@ -32,6 +32,7 @@ import {
 } from "../api/schema/index.js";
 import { errorFromResponse } from "./errors.js";
 import { ExchangeFailure, exchange, type HttpRequest, type HttpResponse } from "./http.js";
+import { OrchestratorClient } from "./orchestrator.js";
 import { ClientSessionState } from "./session.js";
 import type {
   CasExpected,
@@ -105,6 +106,12 @@ export class BlixardClient {
   /** The node believed to lead (where requests go first). */
   #preferred: URL | undefined;
   #cursor = 0;
+
+  /** Workers, tasks, VMs and settings, with the same sessions and retries as kv calls. */
+  readonly orchestrator = new OrchestratorClient({
+    read: (request, options) => this.#call(request, "idempotent", options),
+    write: (request, options) => this.#write(request, options),
+  });
 
   /** @throws InvalidArgumentError on no endpoints, a malformed URL or a bad option. */
   constructor(options: BlixardClientOptions) {

@@ -2,3 +2,20 @@
 export { BlixardClient, MAX_BACKOFF_MS, type BlixardClientOptions } from "./client.js";
 export { errorFromResponse } from "./errors.js";
 export type * from "./types.js";
+export {
+  OrchestratorClient,
+  POLL_SLACK_MS,
+  type CreateVmOptions,
+  type OrchestratorSettings,
+  type OrchestratorTransport,
+  type Task,
+  type TaskListOptions,
+  type TaskLogs,
+  type TaskPoll,
+  type TaskSpecInput,
+  type TaskStatus,
+  type Vm,
+  type VmSpecInput,
+  type WaitTaskOptions,
+  type Worker,
+} from "./orchestrator.js";

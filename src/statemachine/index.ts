@@ -1,4 +1,7 @@
-/** The state machine layer's public face: the port the runtime drives, client sessions, kv. */
+/**
+ * The state machine layer's public face: the port the runtime drives, client sessions, kv, the
+ * orchestrator's model and the cluster machine that holds both.
+ */
 export type { AppliedEntry, StateMachine } from "./state-machine.js";
 export * from "./command-result.js";
 export * from "./session/envelope.js";
@@ -12,3 +15,5 @@ export {
   type SessionedApplication,
 } from "./session/sessioned-state-machine.js";
 export * from "./kv/index.js";
+export * from "./orchestrator/index.js";
+export * from "./cluster/index.js";

@@ -190,6 +190,8 @@ export interface ProcessClusterOptions {
   readonly name?: string;
   /** Node log level (default info: lifecycle and refusals, not every message). */
   readonly logLevel?: "debug" | "info" | "warn";
+  /** More `node start` flags for every first start (e.g. `--worker-dead-after-ms 2000`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** A cluster of real node processes. */
@@ -203,6 +205,7 @@ export class ProcessCluster {
     readonly clusterId: string,
     readonly nodes: readonly ClusterNode[],
     readonly logLevel: string,
+    readonly extraArgs: readonly string[] = [],
   ) {}
 
   /** Allocates ports and directories; starts nothing. */
@@ -225,6 +228,7 @@ export class ProcessCluster {
       options.clusterId ?? "faults-test",
       nodes,
       options.logLevel ?? "info",
+      options.extraArgs ?? [],
     );
   }
 
@@ -267,6 +271,7 @@ export class ProcessCluster {
       this.clusterId,
       "--log-level",
       this.logLevel,
+      ...this.extraArgs,
     ];
   }
 
@@ -282,7 +287,15 @@ export class ProcessCluster {
     const args =
       mode === "bootstrap"
         ? this.bootstrapArgs(id)
-        : ["node", "start", "--data-dir", n.dataDir, "--log-level", this.logLevel];
+        : [
+            "node",
+            "start",
+            "--data-dir",
+            n.dataDir,
+            "--log-level",
+            this.logLevel,
+            ...this.extraArgs,
+          ];
     const p = this.spawn(`node ${id}`, args);
     n.process = p;
     return p;

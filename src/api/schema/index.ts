@@ -6,3 +6,4 @@ export * from "./common.js";
 export * from "./values.js";
 export * from "./kv.js";
 export * from "./cluster.js";
+export * from "./orchestrator.js";

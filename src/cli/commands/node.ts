@@ -19,6 +19,11 @@ import {
 } from "../options.js";
 
 interface NodeStartOptions {
+  readonly cpu?: string;
+  readonly memory?: string;
+  readonly disk?: string;
+  readonly features?: string;
+  readonly workerDeadAfterMs?: number;
   readonly dataDir?: string;
   readonly tickMs?: number;
   readonly electionTicks?: number;
@@ -140,6 +145,38 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      setting(
+        "--cpu <cores>",
+        "CPU this node offers as a worker: 2.5 or 2500m (default: detected)",
+        "CPU",
+      ),
+    )
+    .addOption(
+      setting("--memory <size>", "memory it offers: 8G, 512M (default: detected)", "MEMORY"),
+    )
+    .addOption(
+      setting(
+        "--disk <size>",
+        "disk it offers: 100G (default: free space under --data-dir)",
+        "DISK",
+      ),
+    )
+    .addOption(
+      setting(
+        "--features <list>",
+        "worker features to add (ssd,gpu) or remove (-kvm); kvm and qemu are detected",
+        "FEATURES",
+      ),
+    )
+    .addOption(
+      setting(
+        "--worker-dead-after-ms <ms>",
+        "the leader marks a worker offline after this long without a word (default 10000)",
+        "WORKER_DEAD_AFTER_MS",
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
@@ -197,9 +234,25 @@ async function runNode(
   // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and the
   // client commands should start fast.
   const { startNode } = await import("../node/compose.js");
+  const { detectHost } = await import("../../orchestrator/host/index.js");
+  const host = await usageAsync(command, () =>
+    detectHost({
+      dataDir: options.dataDir,
+      overrides: {
+        ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
+        ...(options.memory === undefined ? {} : { memory: options.memory }),
+        ...(options.disk === undefined ? {} : { disk: options.disk }),
+        ...(options.features === undefined ? {} : { features: options.features }),
+      },
+    }),
+  );
   const running = await startNode(config, {
     dataDir: options.dataDir,
     logger,
+    host,
+    ...(options.workerDeadAfterMs === undefined
+      ? {}
+      : { workerDeadAfterMs: options.workerDeadAfterMs }),
     tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
     electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
     ...(options.snapshotEveryEntries === undefined
@@ -227,6 +280,16 @@ async function hasRaftLog(dataDir: string): Promise<boolean> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw error;
+  }
+}
+
+/** {@link usage} for an async `fn`. */
+async function usageAsync<T>(command: Command, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (!(error instanceof InvalidArgumentError)) throw error;
+    return command.error(`error: ${error.message}`, { exitCode: 64, code: "blixard.usage" });
   }
 }
 

@@ -12,7 +12,11 @@ import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
 import { RaftNode } from "../../node/raft-node.js";
 import { SystemClock, randomSeed } from "../../platform/index.js";
-import { KvStateMachine } from "../../statemachine/kv/kv-state-machine.js";
+import type { DetectedHost } from "../../orchestrator/host/index.js";
+import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
+import type { CommandResult } from "../../statemachine/command-result.js";
+import { ApplyNotifier } from "./apply-notifier.js";
+import { createOrchestrator } from "./orchestrator-wiring.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
@@ -31,7 +35,7 @@ export interface RunningNode {
   readonly config: NodeConfig;
   /** The API's base URL. */
   readonly apiUrl: URL;
-  readonly node: RaftNode<KvNodeResult>;
+  readonly node: RaftNode<CommandResult<unknown>>;
   /**
    * Stops gracefully: API server, then node (which closes the transport and the WAL). Idempotent:
    * every call returns the same promise.
@@ -47,6 +51,10 @@ export interface StartNodeOptions {
   readonly logger: JsonLogger;
   /** Raft tick interval (default: the runtime's, 100 ms). */
   readonly tickIntervalMs?: number;
+  /** This host as a worker: capacity and features (detected, then overridden). */
+  readonly host: DetectedHost;
+  /** Mark a silent worker offline after this long (default 10 s). */
+  readonly workerDeadAfterMs?: number;
   /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
   readonly electionTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
@@ -140,11 +148,13 @@ export async function startNode(
     log.info("transport listening", { peerAddress: formatHostPort(transport.address) });
 
     let onFatal: (error: Error) => void = () => undefined;
-    const kv = new KvStateMachine();
-    const node = new RaftNode<KvNodeResult>({
+    // One Raft group holds the kv store and the orchestrator's model (commands namespaced).
+    const machine = new ClusterStateMachine();
+    const applied = new ApplyNotifier(machine);
+    const node = new RaftNode<CommandResult<unknown>>({
       id: config.id,
       logStore,
-      stateMachine: kv,
+      stateMachine: applied,
       transport: membership.gate(transport),
       clock,
       random,
@@ -160,8 +170,29 @@ export async function startNode(
         : { snapshotEveryEntries: options.snapshotEveryEntries }),
     });
     metrics.setPeerTrafficSource(() => peerTraffic(transport));
-    const service = new RaftKvService({ node, kv, clock, directory, metrics });
-    const server = new ApiServer({ service, metrics, version: packageVersion() });
+    // The kv service proposes only kv commands, whose results are kv results.
+    const kvNode = node as unknown as RaftNode<KvNodeResult>;
+    const service = new RaftKvService({ node: kvNode, kv: machine, clock, directory, metrics });
+    const orchestrator = createOrchestrator({
+      node,
+      machine,
+      onApplied: (listener) => applied.subscribe(listener),
+      clock,
+      directory,
+      metrics,
+      dataDir: options.dataDir,
+      host: options.host,
+      log,
+      ...(options.workerDeadAfterMs === undefined
+        ? {}
+        : { workerDeadAfterMs: options.workerDeadAfterMs }),
+    });
+    const server = new ApiServer({
+      service,
+      orchestrator: orchestrator.service,
+      metrics,
+      version: packageVersion(),
+    });
     const apiUrl = await listening(
       () => server.listen(config.apiListen),
       "API",
@@ -171,6 +202,8 @@ export async function startNode(
     node.start();
     cleanups.push(() => node.stop());
     log.info("node started", { apiUrl: apiUrl.href });
+    await orchestrator.start(apiUrl);
+    cleanups.push(() => orchestrator.close());
     if (joining) {
       log.info("asking the cluster to add this node as a learner", { join: config.join });
       const joined = await requestMembership(config.join ?? [], { id: config.id, ...self }, log);
@@ -185,6 +218,9 @@ export async function startNode(
       stopping ??= (async () => {
         clearInterval(watcher);
         membership.close();
+        await orchestrator
+          .close()
+          .catch((e: unknown) => log.warn("orchestrator close failed", errorFields(e)));
         log.info("node stopping", reason === undefined ? {} : { reason: reason.message });
         await server.close().catch((e: unknown) => log.warn("API close failed", errorFields(e)));
         await node.stop().catch((e: unknown) => log.warn("node stop failed", errorFields(e)));
@@ -206,7 +242,7 @@ export async function startNode(
 }
 
 /** Logs role, term and leader changes (sampled every 250 ms). */
-function watchLeadership(node: RaftNode<KvNodeResult>, log: JsonLogger): NodeJS.Timeout {
+function watchLeadership(node: RaftNode<CommandResult<unknown>>, log: JsonLogger): NodeJS.Timeout {
   let last = "";
   return setInterval(() => {
     const status = node.status();

@@ -1,0 +1,144 @@
+/**
+ * Translations between the orchestrator's model and the JSON of its routes: requests get their
+ * documented defaults filled in (the schema's `default`s say the same, for the OpenAPI reader),
+ * responses are plain copies of the model. The model and the wire shapes are one-to-one, and the
+ * compiler checks it: each `...ToJson` returns the schema's static type from the model's.
+ */
+import type {
+  OrchestratorSettings,
+  Task,
+  TaskSpec,
+  Vm,
+  VmSpec,
+  Worker,
+} from "../statemachine/orchestrator/types.js";
+import type { TaskLogs } from "./orchestrator-service.js";
+import {
+  DEFAULT_RESTART_POLICY,
+  DEFAULT_TASK_RESOURCES,
+  TASK_SPEC_DEFAULTS,
+  VM_SPEC_DEFAULTS,
+  type OrchestratorSettingsJson,
+  type TaskJson,
+  type TaskLogsResponse,
+  type TaskSpecRequest,
+  type VmJson,
+  type VmSpecRequest,
+  type WorkerJson,
+} from "./schema/orchestrator.js";
+
+/** A task spec from its request, defaults filled in (not yet checked). Throws nothing. */
+export function taskSpecFromRequest(json: TaskSpecRequest): TaskSpec {
+  const resources = json.resources ?? {};
+  return {
+    command: json.command,
+    args: [...(json.args ?? TASK_SPEC_DEFAULTS.args)],
+    env: { ...(json.env ?? TASK_SPEC_DEFAULTS.env) },
+    cwd: json.cwd ?? TASK_SPEC_DEFAULTS.cwd,
+    shell: json.shell ?? TASK_SPEC_DEFAULTS.shell,
+    resources: {
+      cpuMillis: resources.cpuMillis ?? DEFAULT_TASK_RESOURCES.cpuMillis,
+      memoryMb: resources.memoryMb ?? DEFAULT_TASK_RESOURCES.memoryMb,
+      diskGb: resources.diskGb ?? DEFAULT_TASK_RESOURCES.diskGb,
+    },
+    requiredFeatures: [...(json.requiredFeatures ?? TASK_SPEC_DEFAULTS.requiredFeatures)],
+    timeoutMs: json.timeoutMs ?? TASK_SPEC_DEFAULTS.timeoutMs,
+    maxAttempts: json.maxAttempts ?? TASK_SPEC_DEFAULTS.maxAttempts,
+  };
+}
+
+/** A VM spec from its request, defaults filled in (not yet checked). Throws nothing. */
+export function vmSpecFromRequest(json: VmSpecRequest): VmSpec {
+  const restart = json.restart ?? {};
+  const d = VM_SPEC_DEFAULTS;
+  return {
+    vcpus: json.vcpus ?? d.vcpus,
+    memoryMb: json.memoryMb ?? d.memoryMb,
+    diskGb: json.diskGb ?? d.diskGb,
+    driver: json.driver,
+    command: json.command ?? d.command,
+    args: [...(json.args ?? d.args)],
+    kernel: json.kernel ?? d.kernel,
+    initrd: json.initrd ?? d.initrd,
+    image: json.image ?? d.image,
+    cmdline: json.cmdline ?? d.cmdline,
+    requiredFeatures: [...(json.requiredFeatures ?? d.requiredFeatures)],
+    antiAffinityGroup: json.antiAffinityGroup ?? d.antiAffinityGroup,
+    restart: {
+      mode: restart.mode ?? DEFAULT_RESTART_POLICY.mode,
+      maxRestarts: restart.maxRestarts ?? DEFAULT_RESTART_POLICY.maxRestarts,
+      backoffMs: restart.backoffMs ?? DEFAULT_RESTART_POLICY.backoffMs,
+    },
+  };
+}
+
+/** A worker as JSON. Throws nothing. */
+export function workerToJson(worker: Worker): WorkerJson {
+  return {
+    nodeId: worker.nodeId,
+    capacity: { ...worker.capacity },
+    features: [...worker.features],
+    status: worker.status,
+    drain: worker.drain,
+    allocated: { ...worker.allocated },
+    lastSeenMs: worker.lastSeenMs,
+  };
+}
+
+/** A task as JSON. Throws nothing. */
+export function taskToJson(task: Task): TaskJson {
+  const { spec } = task;
+  return {
+    id: task.id,
+    spec: {
+      command: spec.command,
+      args: [...spec.args],
+      env: { ...spec.env },
+      cwd: spec.cwd,
+      shell: spec.shell,
+      resources: { ...spec.resources },
+      requiredFeatures: [...spec.requiredFeatures],
+      timeoutMs: spec.timeoutMs,
+      maxAttempts: spec.maxAttempts,
+    },
+    status: task.status,
+    nodeId: task.nodeId,
+    attempts: task.attempts,
+    result: task.result === null ? null : { ...task.result },
+    cancelRequested: task.cancelRequested,
+    pendingReason: task.pendingReason,
+    submittedAtMs: task.submittedAtMs,
+    updatedAtMs: task.updatedAtMs,
+  };
+}
+
+/** A task's logs as JSON. Throws nothing. */
+export function taskLogsToJson(logs: TaskLogs): TaskLogsResponse {
+  return { ...logs };
+}
+
+/** A VM as JSON. Throws nothing. */
+export function vmToJson(vm: Vm): VmJson {
+  return {
+    name: vm.name,
+    spec: {
+      ...vm.spec,
+      args: [...vm.spec.args],
+      requiredFeatures: [...vm.spec.requiredFeatures],
+      restart: { ...vm.spec.restart },
+    },
+    desired: vm.desired,
+    status: vm.status,
+    nodeId: vm.nodeId,
+    restarts: vm.restarts,
+    lastError: vm.lastError,
+    pendingReason: vm.pendingReason,
+    createdAtMs: vm.createdAtMs,
+    updatedAtMs: vm.updatedAtMs,
+  };
+}
+
+/** Settings as JSON. Throws nothing. */
+export function settingsToJson(settings: OrchestratorSettings): OrchestratorSettingsJson {
+  return { placement: settings.placement };
+}

@@ -1,0 +1,135 @@
+/**
+ * The port between the HTTP layer and the orchestrator: workers, tasks, VMs and settings in the
+ * model's own types. The routes validate and translate JSON; an implementation
+ * (`raft-orchestrator-service.ts`) proposes commands and reads the replicated model. Tests may
+ * fake it.
+ *
+ * Writes go to the leader: on a follower they reject with `NotLeaderError` carrying the leader's
+ * API address when known, and the HTTP layer forwards the request there, session headers
+ * included, exactly as for kv writes. Reads run on any node at the consistency asked for.
+ */
+import type { NodeId } from "../raft/types.js";
+import type { TaskListOptions } from "../statemachine/orchestrator/queries.js";
+import type {
+  OrchestratorSettings,
+  Task,
+  TaskSpec,
+  TaskStatus,
+  Vm,
+  VmDesiredState,
+  VmSpec,
+  Worker,
+} from "../statemachine/orchestrator/types.js";
+import type { ReadOptions, WriteOptions } from "./service.js";
+
+/** Filters and paging of {@link OrchestratorService.listTasks}. */
+export type TaskFilters = TaskListOptions;
+
+/** One page of tasks in id order. */
+export interface TaskPage {
+  readonly tasks: readonly Task[];
+  /** More tasks match after the last one returned. */
+  readonly more: boolean;
+}
+
+/** Options of {@link OrchestratorService.waitTask}. */
+export interface WaitTaskOptions {
+  /**
+   * How long to wait for the task to end. Unlike a call's deadline, running out is not an
+   * error: the wait resolves with the task as it is then.
+   */
+  readonly timeoutMs: number;
+  /** Cancels the wait: it rejects with `CancelledError`. */
+  readonly signal?: AbortSignal;
+  /** How fresh the first look at the task must be. Default `linearizable`. */
+  readonly consistency?: ReadOptions["consistency"];
+}
+
+/** The captured output of a task's last ended attempt. */
+export interface TaskLogs {
+  readonly id: string;
+  readonly status: TaskStatus;
+  /** An attempt has ended and reported output; false before that (the fields are then empty). */
+  readonly available: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly stdoutTruncated: boolean;
+  readonly stderrTruncated: boolean;
+}
+
+/**
+ * Everything the API asks of the orchestrator. Every method may reject with the runtime's typed
+ * errors (`NOT_LEADER`, `TIMEOUT`, `CANCELLED`, `OVERLOADED`, `UNAVAILABLE`, …); the ones named
+ * below are those of the method itself.
+ */
+export interface OrchestratorService {
+  /** Every registered worker, by node id. */
+  /**
+   * Proposes an agent's report (`registerWorker`, `taskStarted`, `taskFinished`, `vmObserved`)
+   * or the liveness monitor's `markWorkerOffline`; other commands have their own methods.
+   * `INVALID_ARGUMENT` for anything else or a malformed command.
+   */
+  report(command: unknown, options?: WriteOptions): Promise<void>;
+  /** Every registered worker. */
+  listWorkers(options?: ReadOptions): Promise<readonly Worker[]>;
+  /** One worker. `NotFoundError` if node `nodeId` never registered. */
+  getWorker(nodeId: NodeId, options?: ReadOptions): Promise<Worker>;
+  /**
+   * Drains a worker (no new work is placed on it; what runs there keeps running) or puts it
+   * back in service. `NotFoundError` if it never registered.
+   */
+  drainWorker(nodeId: NodeId, draining: boolean, options?: WriteOptions): Promise<Worker>;
+
+  /**
+   * Submits a task under a new id chosen here; resolves with the task as applied (placed, or
+   * pending with a reason). `InvalidArgumentError` for a bad spec.
+   */
+  submitTask(spec: TaskSpec, options?: WriteOptions): Promise<Task>;
+  /** One task. `NotFoundError` if there is no task `id`. */
+  getTask(id: string, options?: ReadOptions): Promise<Task>;
+  /** One page of tasks in id order, filtered. `InvalidArgumentError` for a bad limit. */
+  listTasks(filters: TaskFilters, options?: ReadOptions): Promise<TaskPage>;
+  /**
+   * Cancels a task: a pending one ends at once; an assigned or running one is flagged
+   * (`cancelRequested`) and its agent kills it and reports it cancelled. `NotFoundError` if there
+   * is no task `id`, `ConflictError` if it has already ended.
+   */
+  cancelTask(id: string, options?: WriteOptions): Promise<Task>;
+  /**
+   * Long-poll: resolves with the task once it is terminal, or with the task as it is when
+   * `timeoutMs` has passed. `NotFoundError` if there is no task `id`; `CancelledError` if the
+   * signal fires.
+   */
+  waitTask(id: string, options: WaitTaskOptions): Promise<Task>;
+  /** The output of the task's last ended attempt. `NotFoundError` if there is no task `id`. */
+  taskLogs(id: string, options?: ReadOptions): Promise<TaskLogs>;
+
+  /**
+   * Creates a VM. `InvalidArgumentError` for a bad name or spec, `ConflictError` if the name is
+   * taken.
+   */
+  createVm(
+    name: string,
+    spec: VmSpec,
+    desired: VmDesiredState,
+    options?: WriteOptions,
+  ): Promise<Vm>;
+  /** One VM. `NotFoundError` if there is no VM `name`. */
+  getVm(name: string, options?: ReadOptions): Promise<Vm>;
+  /** Every VM, by name. */
+  listVms(options?: ReadOptions): Promise<readonly Vm[]>;
+  /** Sets the VM's desired state to running. `NotFoundError` if there is no VM `name`. */
+  startVm(name: string, options?: WriteOptions): Promise<Vm>;
+  /** Sets the VM's desired state to stopped. `NotFoundError` if there is no VM `name`. */
+  stopVm(name: string, options?: WriteOptions): Promise<Vm>;
+  /** Deletes a VM (its agent stops it). `NotFoundError` if there is no VM `name`. */
+  deleteVm(name: string, options?: WriteOptions): Promise<void>;
+
+  /** The cluster's orchestrator settings. */
+  getSettings(options?: ReadOptions): Promise<OrchestratorSettings>;
+  /** Replaces the cluster's orchestrator settings. */
+  setSettings(
+    settings: OrchestratorSettings,
+    options?: WriteOptions,
+  ): Promise<OrchestratorSettings>;
+}

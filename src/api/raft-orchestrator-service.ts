@@ -1,0 +1,448 @@
+/**
+ * The {@link OrchestratorService} of a real node, over a small port ({@link OrchestratorNodePort})
+ * that the composition implements on the RaftNode and the orchestrator state machine. It mirrors
+ * `RaftKvService`: each command is checked by the model's own reader before it is proposed (bad
+ * input never reaches the log, and is refused by the same rules `apply` enforces), writes become
+ * orchestrator commands proposed on the leader (with the client's session, so a retry applies once), reads
+ * wait for the consistency asked for and then query the applied model, NOT_LEADER errors get the
+ * leader's API address so the HTTP layer can forward, and every call is reported to the metrics.
+ */
+import { invariant } from "../common/assert.js";
+import type { Clock } from "../common/clock.js";
+import {
+  CancelledError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotLeaderError,
+  OverloadedError,
+  isBlixardError,
+  type BlixardError,
+} from "../common/errors.js";
+import type { NodeId } from "../raft/types.js";
+import {
+  isTerminal,
+  readOrchestratorCommand,
+  type OrchestratorCommand,
+  type OrchestratorQueries,
+  type OrchestratorResult,
+  type OrchestratorSettings,
+  type Task,
+  type TaskSpec,
+  type Vm,
+  type VmDesiredState,
+  type VmSpec,
+  type Worker,
+} from "../statemachine/orchestrator/index.js";
+import type { MemberDirectory } from "./member-directory.js";
+import type {
+  OrchestratorService,
+  TaskFilters,
+  TaskLogs,
+  TaskPage,
+  WaitTaskOptions,
+} from "./orchestrator-service.js";
+import { DEFAULT_TASK_PAGE, MAX_TASK_PAGE, MAX_WAIT_MS } from "./schema/orchestrator.js";
+import { NO_SERVICE_METRICS, type ServiceMetricsSink } from "./service-metrics.js";
+import type { CallOptions, ReadConsistency, ReadOptions, WriteOptions } from "./service.js";
+
+/** The commands agents and the liveness monitor send through {@link RaftOrchestratorService.report}. */
+const AGENT_REPORTS: ReadonlySet<OrchestratorCommand["type"]> = new Set([
+  "registerWorker",
+  "taskStarted",
+  "taskFinished",
+  "vmObserved",
+  "markWorkerOffline",
+]);
+
+/** The most task waits one node holds at once; more get OVERLOADED. */
+export const MAX_TASK_WAITERS = 4096;
+
+/**
+ * What the service needs of a node running the orchestrator state machine. The composition
+ * implements it over the RaftNode (propose, ReadIndex) and the state machine (queries, apply
+ * notifications); it is kept this small so that adapter stays thin.
+ */
+export interface OrchestratorNodePort {
+  /** This node's id. */
+  readonly nodeId: NodeId;
+  /**
+   * Proposes `command` in a command envelope stamped with the proposer's clock and the
+   * session, and resolves with its result once applied here. Rejects with the command's typed
+   * error when the state machine refused it (NOT_FOUND, CONFLICT, INVALID_ARGUMENT, …) and with
+   * the runtime's otherwise (NOT_LEADER on a follower, TIMEOUT, CANCELLED, OVERLOADED, …).
+   */
+  propose(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult>;
+  /** The applied model (this node's replica). */
+  readonly queries: OrchestratorQueries;
+  /**
+   * Resolves once a read of {@link queries} made right after is as fresh as `consistency`
+   * asks: `linearizable` after a ReadIndex round and applying up to its index; `lease` likewise
+   * from the leader's lease (NOT_LEADER elsewhere); `stale` at once.
+   */
+  readBarrier(consistency: ReadConsistency, options: CallOptions): Promise<void>;
+  /**
+   * Calls `listener` each time this node has applied one or more entries to the orchestrator
+   * model from now on (never from within this call); returns the function that unsubscribes.
+   * The listener must not throw.
+   */
+  onApplied(listener: () => void): () => void;
+  /** The leader this node knows of, or undefined. Throws nothing. */
+  leader(): NodeId | undefined;
+}
+
+/** Options of a {@link RaftOrchestratorService}. */
+export interface RaftOrchestratorServiceOptions {
+  /** The node. */
+  readonly node: OrchestratorNodePort;
+  /** Times calls and task waits. The real clock on a node; a manual one in tests. */
+  readonly clock: Clock;
+  /** Member addresses, for the leader's API address in NOT_LEADER hints. */
+  readonly directory?: MemberDirectory;
+  /** Resolves the leader's API base URL. Default: its `apiAddress` in `directory`. */
+  readonly leaderApiAddress?: (id: NodeId) => URL | undefined;
+  /** Where to report proposals and reads. Default: nowhere. */
+  readonly metrics?: ServiceMetricsSink;
+  /**
+   * Makes the id of a submitted task. Default `crypto.randomUUID()`. The id is chosen here,
+   * before proposing, so it is part of the command: a retry under the same session gets the
+   * first attempt's task back rather than a second task.
+   */
+  readonly newTaskId?: () => string;
+}
+
+/** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
+export class RaftOrchestratorService implements OrchestratorService {
+  readonly #node: OrchestratorNodePort;
+  readonly #clock: Clock;
+  readonly #leaderApiAddress: (id: NodeId) => URL | undefined;
+  readonly #metrics: ServiceMetricsSink;
+  readonly #newTaskId: () => string;
+  #waiters = 0;
+
+  /** Wraps a node port. Throws nothing. */
+  constructor(options: RaftOrchestratorServiceOptions) {
+    this.#node = options.node;
+    this.#clock = options.clock;
+    this.#metrics = options.metrics ?? NO_SERVICE_METRICS;
+    this.#newTaskId = options.newTaskId ?? (() => crypto.randomUUID());
+    const directory = options.directory;
+    this.#leaderApiAddress =
+      options.leaderApiAddress ??
+      ((id) => {
+        const address = directory?.get(id)?.apiAddress;
+        return address === undefined || !URL.canParse(address) ? undefined : new URL(address);
+      });
+  }
+
+  /** Task waits in progress on this node. */
+  get waiters(): number {
+    return this.#waiters;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Workers
+
+  /** @inheritdoc */
+  async report(command: unknown, options: WriteOptions = {}): Promise<void> {
+    const checked = readOrchestratorCommand(command);
+    if (!AGENT_REPORTS.has(checked.type)) {
+      throw new InvalidArgumentError(
+        `a ${checked.type} command is not a report; use its own endpoint`,
+      );
+    }
+    await this.#propose(checked, options);
+  }
+
+  /** @inheritdoc */
+  listWorkers(options: ReadOptions = {}): Promise<readonly Worker[]> {
+    return this.#read(options, () => this.#node.queries.workers());
+  }
+
+  /** @inheritdoc */
+  async getWorker(nodeId: NodeId, options: ReadOptions = {}): Promise<Worker> {
+    const worker = await this.#read(options, () => this.#node.queries.worker(nodeId));
+    if (worker === undefined) throw workerNotFound(nodeId);
+    return worker;
+  }
+
+  /** @inheritdoc */
+  async drainWorker(
+    nodeId: NodeId,
+    draining: boolean,
+    options: WriteOptions = {},
+  ): Promise<Worker> {
+    const result = await this.#propose({ type: "setWorkerDrain", nodeId, draining }, options);
+    invariant(result.type === "worker", () => `setWorkerDrain returned a ${result.type} result`);
+    return result.worker;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Tasks
+
+  /** @inheritdoc */
+  async submitTask(spec: TaskSpec, options: WriteOptions = {}): Promise<Task> {
+    const id = this.#newTaskId();
+    const result = await this.#propose({ type: "submitTask", id, spec }, options);
+    invariant(result.type === "task", () => `submitTask returned a ${result.type} result`);
+    return result.task;
+  }
+
+  /** @inheritdoc */
+  async getTask(id: string, options: ReadOptions = {}): Promise<Task> {
+    const task = await this.#read(options, () => this.#node.queries.task(id));
+    if (task === undefined) throw taskNotFound(id);
+    return task;
+  }
+
+  /** @inheritdoc */
+  async listTasks(filters: TaskFilters, options: ReadOptions = {}): Promise<TaskPage> {
+    const limit = filters.limit ?? DEFAULT_TASK_PAGE;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_TASK_PAGE) {
+      throw new InvalidArgumentError(`limit must be in 1..${MAX_TASK_PAGE}, got ${limit}`);
+    }
+    return this.#read(options, () => {
+      const queries = this.#node.queries;
+      const tasks = queries.tasks({ ...filters, limit });
+      const last = tasks[tasks.length - 1];
+      // Asking for one more after the page, rather than limit + 1, keeps the query within its
+      // own limit and tells "exactly limit" apart from "more".
+      const more =
+        tasks.length === limit &&
+        last !== undefined &&
+        queries.tasks({ ...filters, after: last.id, limit: 1 }).length > 0;
+      return { tasks, more };
+    });
+  }
+
+  /** @inheritdoc */
+  async cancelTask(id: string, options: WriteOptions = {}): Promise<Task> {
+    const result = await this.#propose({ type: "cancelTask", id }, options);
+    invariant(result.type === "task", () => `cancelTask returned a ${result.type} result`);
+    return result.task;
+  }
+
+  /** @inheritdoc */
+  async waitTask(id: string, options: WaitTaskOptions): Promise<Task> {
+    const { timeoutMs, signal } = options;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) {
+      throw new InvalidArgumentError(`timeoutMs must be in 0..${MAX_WAIT_MS}, got ${timeoutMs}`);
+    }
+    if (this.#waiters >= MAX_TASK_WAITERS) {
+      throw new OverloadedError(
+        `${MAX_TASK_WAITERS} task waits are in progress on node ${this.#node.nodeId}; retry later`,
+      );
+    }
+    this.#waiters++;
+    try {
+      const startedMs = this.#clock.now();
+      const first = await this.#read(
+        {
+          ...(signal === undefined ? {} : { signal }),
+          ...(options.consistency === undefined ? {} : { consistency: options.consistency }),
+          timeoutMs: Math.max(1, timeoutMs),
+        },
+        () => this.#node.queries.task(id),
+      );
+      if (first === undefined) throw taskNotFound(id);
+      if (isTerminal(first.status)) return first;
+      const remainingMs = timeoutMs - (this.#clock.now() - startedMs);
+      return await this.#untilTerminal(first, remainingMs, signal);
+    } finally {
+      this.#waiters--;
+    }
+  }
+
+  /**
+   * Resolves when `task` is terminal (looked at after every apply) or with its latest state
+   * after `remainingMs`; rejects on `signal`, or if the task disappears.
+   */
+  #untilTerminal(task: Task, remainingMs: number, signal: AbortSignal | undefined): Promise<Task> {
+    const id = task.id;
+    return new Promise<Task>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(new CancelledError(`the wait for task ${id} was cancelled`));
+        return;
+      }
+      let latest = task;
+      let settled = false;
+      const settle = (outcome: () => void): void => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        signal?.removeEventListener("abort", onAbort);
+        unsubscribe();
+        outcome();
+      };
+      const onAbort = (): void =>
+        settle(() => reject(new CancelledError(`the wait for task ${id} was cancelled`)));
+      const check = (): void => {
+        const now = this.#node.queries.task(id);
+        if (now === undefined) {
+          settle(() => reject(taskNotFound(id)));
+          return;
+        }
+        latest = now;
+        if (isTerminal(now.status)) settle(() => resolve(now));
+      };
+      const timer = this.#clock.setTimer(Math.max(0, remainingMs), () =>
+        settle(() => resolve(latest)),
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const unsubscribe = this.#node.onApplied(check);
+      // The model may have moved between the first look and the subscription.
+      check();
+    });
+  }
+
+  /** @inheritdoc */
+  async taskLogs(id: string, options: ReadOptions = {}): Promise<TaskLogs> {
+    const task = await this.getTask(id, options);
+    const result = task.result;
+    return {
+      id: task.id,
+      status: task.status,
+      available: result !== null,
+      stdout: result?.stdout ?? "",
+      stderr: result?.stderr ?? "",
+      stdoutTruncated: result?.stdoutTruncated ?? false,
+      stderrTruncated: result?.stderrTruncated ?? false,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // VMs
+
+  /** @inheritdoc */
+  async createVm(
+    name: string,
+    spec: VmSpec,
+    desired: VmDesiredState,
+    options: WriteOptions = {},
+  ): Promise<Vm> {
+    const result = await this.#propose({ type: "createVm", name, spec, desired }, options);
+    invariant(result.type === "vm", () => `createVm returned a ${result.type} result`);
+    return result.vm;
+  }
+
+  /** @inheritdoc */
+  async getVm(name: string, options: ReadOptions = {}): Promise<Vm> {
+    const vm = await this.#read(options, () => this.#node.queries.vm(name));
+    if (vm === undefined) throw vmNotFound(name);
+    return vm;
+  }
+
+  /** @inheritdoc */
+  listVms(options: ReadOptions = {}): Promise<readonly Vm[]> {
+    return this.#read(options, () => this.#node.queries.vms());
+  }
+
+  /** @inheritdoc */
+  startVm(name: string, options: WriteOptions = {}): Promise<Vm> {
+    return this.#setDesired(name, "running", options);
+  }
+
+  /** @inheritdoc */
+  stopVm(name: string, options: WriteOptions = {}): Promise<Vm> {
+    return this.#setDesired(name, "stopped", options);
+  }
+
+  async #setDesired(name: string, desired: VmDesiredState, options: WriteOptions): Promise<Vm> {
+    const result = await this.#propose({ type: "setVmDesired", name, desired }, options);
+    invariant(result.type === "vm", () => `setVmDesired returned a ${result.type} result`);
+    return result.vm;
+  }
+
+  /** @inheritdoc */
+  async deleteVm(name: string, options: WriteOptions = {}): Promise<void> {
+    const result = await this.#propose({ type: "deleteVm", name }, options);
+    invariant(result.type === "deleted", () => `deleteVm returned a ${result.type} result`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Settings
+
+  /** @inheritdoc */
+  getSettings(options: ReadOptions = {}): Promise<OrchestratorSettings> {
+    return this.#read(options, () => this.#node.queries.settings());
+  }
+
+  /** @inheritdoc */
+  async setSettings(
+    settings: OrchestratorSettings,
+    options: WriteOptions = {},
+  ): Promise<OrchestratorSettings> {
+    const result = await this.#propose({ type: "setSettings", settings }, options);
+    invariant(result.type === "settings", () => `setSettings returned a ${result.type} result`);
+    return result.settings;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Proposals and reads
+
+  /**
+   * Checks `command` with the model's reader (INVALID_ARGUMENT or TOO_LARGE naming the field),
+   * then proposes the canonical copy the reader returns.
+   */
+  async #propose(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult> {
+    const checked = readOrchestratorCommand(command);
+    const startedMs = this.#clock.now();
+    let outcome = "applied";
+    try {
+      return await this.#node.propose(checked, options);
+    } catch (error) {
+      outcome = isBlixardError(error) ? error.code : "INTERNAL";
+      throw this.#withLeaderAddress(error);
+    } finally {
+      this.#metrics.proposalFinished(outcome, this.#clock.now() - startedMs);
+    }
+  }
+
+  async #read<T>(options: ReadOptions, query: () => T): Promise<T> {
+    const consistency: ReadConsistency = options.consistency ?? "linearizable";
+    const startedMs = this.#clock.now();
+    let outcome = "ok";
+    try {
+      await this.#node.readBarrier(consistency, callOptions(options));
+      return query();
+    } catch (error) {
+      outcome = isBlixardError(error) ? error.code : "INTERNAL";
+      throw this.#withLeaderAddress(error);
+    } finally {
+      this.#metrics.readFinished(consistency, outcome, this.#clock.now() - startedMs);
+    }
+  }
+
+  /** A NOT_LEADER error with the leader's id and API address filled in, when known. */
+  #withLeaderAddress(error: unknown): unknown {
+    if (!(error instanceof NotLeaderError)) return error;
+    if (error.leaderHint?.address !== undefined) return error;
+    const known = error.leaderHint?.id ?? this.#node.leader();
+    if (known === undefined) return error;
+    const address = this.#leaderApiAddress(known);
+    const hinted: BlixardError = new NotLeaderError(
+      address === undefined ? { id: known } : { id: known, address: address.href },
+    );
+    return hinted;
+  }
+}
+
+function callOptions(options: CallOptions): CallOptions {
+  return {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  };
+}
+
+function workerNotFound(nodeId: NodeId): NotFoundError {
+  return new NotFoundError(
+    `node ${nodeId} is not a registered worker; \`blixard worker list\` shows the workers`,
+  );
+}
+
+function taskNotFound(id: string): NotFoundError {
+  return new NotFoundError(`task ${id} does not exist; \`blixard task list\` shows the tasks`);
+}
+
+function vmNotFound(name: string): NotFoundError {
+  return new NotFoundError(`VM ${name} does not exist; \`blixard vm list\` shows the VMs`);
+}

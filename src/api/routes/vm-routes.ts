@@ -1,0 +1,114 @@
+/** The VM routes: create, list, read, start, stop and delete VMs. */
+import { vmSpecFromRequest, vmToJson } from "../orchestrator-convert.js";
+import type { OrchestratorService } from "../orchestrator-service.js";
+import type { RequestContext, RouteSpec } from "../route.js";
+import { ReadQuery } from "../schema/kv.js";
+import {
+  CreateVmBody,
+  VmDeletedResponse,
+  VmJson,
+  VmParams,
+  VmsResponse,
+} from "../schema/orchestrator.js";
+import { param, readOptions, writeOptions } from "./orchestrator-request.js";
+
+function vmName(context: RequestContext): string {
+  return param(context, "name");
+}
+
+/** The VM routes over `service`. */
+export function vmRoutes(service: OrchestratorService): RouteSpec[] {
+  const tag = "vms";
+  const writeErrors = ["NOT_FOUND", "NOT_LEADER", "CONFLICT"];
+  return [
+    {
+      method: "POST",
+      url: "/v1/vms",
+      tag,
+      summary:
+        "Create a VM (desired running unless told stopped); 409 CONFLICT if the name is taken",
+      body: CreateVmBody,
+      response: VmJson,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: ["TOO_LARGE", "NOT_LEADER", "CONFLICT", "OVERLOADED"],
+      handler: async (context) => {
+        const body = context.body as CreateVmBody;
+        const vm = await service.createVm(
+          body.name,
+          vmSpecFromRequest(body.spec),
+          body.desired ?? "running",
+          writeOptions(context),
+        );
+        return vmToJson(vm);
+      },
+    },
+    {
+      method: "GET",
+      url: "/v1/vms",
+      tag,
+      summary: "Every VM, by name: desired and observed state, node, restarts",
+      querystring: ReadQuery,
+      response: VmsResponse,
+      forwardToLeader: true,
+      errors: ["NOT_LEADER"],
+      handler: async (context) => ({
+        vms: (await service.listVms(readOptions(context))).map(vmToJson),
+      }),
+    },
+    {
+      method: "GET",
+      url: "/v1/vms/:name",
+      tag,
+      summary: "One VM",
+      params: VmParams,
+      querystring: ReadQuery,
+      response: VmJson,
+      forwardToLeader: true,
+      errors: ["NOT_FOUND", "NOT_LEADER"],
+      handler: async (context) =>
+        vmToJson(await service.getVm(vmName(context), readOptions(context))),
+    },
+    {
+      method: "POST",
+      url: "/v1/vms/:name/start",
+      tag,
+      summary: "Set a VM's desired state to running",
+      params: VmParams,
+      response: VmJson,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: writeErrors,
+      handler: async (context) =>
+        vmToJson(await service.startVm(vmName(context), writeOptions(context))),
+    },
+    {
+      method: "POST",
+      url: "/v1/vms/:name/stop",
+      tag,
+      summary: "Set a VM's desired state to stopped",
+      params: VmParams,
+      response: VmJson,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: writeErrors,
+      handler: async (context) =>
+        vmToJson(await service.stopVm(vmName(context), writeOptions(context))),
+    },
+    {
+      method: "DELETE",
+      url: "/v1/vms/:name",
+      tag,
+      summary: "Delete a VM; its node stops it",
+      params: VmParams,
+      response: VmDeletedResponse,
+      sessioned: true,
+      forwardToLeader: true,
+      errors: writeErrors,
+      handler: async (context) => {
+        await service.deleteVm(vmName(context), writeOptions(context));
+        return { deleted: true, name: vmName(context) };
+      },
+    },
+  ];
+}

@@ -1,0 +1,59 @@
+/** The worker routes: list and read workers, drain and undrain them. */
+import { workerToJson } from "../orchestrator-convert.js";
+import type { OrchestratorService } from "../orchestrator-service.js";
+import type { RouteSpec } from "../route.js";
+import { ReadQuery } from "../schema/kv.js";
+import { WorkerJson, WorkerParams, WorkersResponse } from "../schema/orchestrator.js";
+import { nodeIdParam, readOptions, writeOptions } from "./orchestrator-request.js";
+
+/** The worker routes over `service`. */
+export function workerRoutes(service: OrchestratorService): RouteSpec[] {
+  const tag = "workers";
+  const drain = (draining: boolean): RouteSpec => ({
+    method: "POST",
+    url: `/v1/workers/:id/${draining ? "drain" : "undrain"}`,
+    tag,
+    summary: draining
+      ? "Drain a worker: nothing new is placed on it; what runs there keeps running"
+      : "Put a drained worker back in service",
+    params: WorkerParams,
+    response: WorkerJson,
+    sessioned: true,
+    forwardToLeader: true,
+    errors: ["NOT_FOUND", "NOT_LEADER", "CONFLICT"],
+    handler: async (context) =>
+      workerToJson(
+        await service.drainWorker(nodeIdParam(context), draining, writeOptions(context)),
+      ),
+  });
+  return [
+    {
+      method: "GET",
+      url: "/v1/workers",
+      tag,
+      summary: "Every registered worker: capacity, allocation, features and status",
+      querystring: ReadQuery,
+      response: WorkersResponse,
+      forwardToLeader: true,
+      errors: ["NOT_LEADER"],
+      handler: async (context) => ({
+        workers: (await service.listWorkers(readOptions(context))).map(workerToJson),
+      }),
+    },
+    {
+      method: "GET",
+      url: "/v1/workers/:id",
+      tag,
+      summary: "One worker (404 NOT_FOUND if the node never registered)",
+      params: WorkerParams,
+      querystring: ReadQuery,
+      response: WorkerJson,
+      forwardToLeader: true,
+      errors: ["NOT_FOUND", "NOT_LEADER"],
+      handler: async (context) =>
+        workerToJson(await service.getWorker(nodeIdParam(context), readOptions(context))),
+    },
+    drain(true),
+    drain(false),
+  ];
+}

@@ -1,0 +1,192 @@
+/** How workers, tasks and VMs look to people: table rows and field/value details. */
+import type { Task, Vm, Worker } from "../../client/index.js";
+import { formatTable } from "../table.js";
+
+/** Millicores as cores: 1000 → "1", 500 → "0.5". Throws nothing. */
+export function formatCpu(millis: number): string {
+  return String(millis / 1000);
+}
+
+/** A duration for people: "350 ms", "1.2 s", "3 min 4 s". Throws nothing. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** A log time (ms since the Unix epoch) as ISO 8601, or "-" for none. Throws nothing. */
+export function formatTime(ms: number): string {
+  return ms > 0 ? new Date(ms).toISOString() : "-";
+}
+
+/** An argument as a POSIX shell would need it written. Throws nothing. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A command and its arguments as one line a shell would run the same way. Throws nothing. */
+export function commandLine(command: string, args: readonly string[]): string {
+  return [command, ...args].map(shellQuote).join(" ");
+}
+
+const list = (items: readonly string[]): string => (items.length === 0 ? "-" : items.join(","));
+const node = (id: number | null): string => (id === null ? "-" : String(id));
+
+/** The workers as a table. Throws nothing. */
+export function workersTable(workers: readonly Worker[]): string {
+  return formatTable(
+    ["NODE", "STATUS", "CPU", "MEMORY MB", "DISK GB", "FEATURES"],
+    workers.map((w) => [
+      String(w.nodeId),
+      workerStatus(w),
+      `${formatCpu(w.allocated.cpuMillis)}/${formatCpu(w.capacity.cpuMillis)}`,
+      `${w.allocated.memoryMb}/${w.capacity.memoryMb}`,
+      `${w.allocated.diskGb}/${w.capacity.diskGb}`,
+      list(w.features),
+    ]),
+  );
+}
+
+/** A task's exit code for a table, or "-". */
+function exitColumn(task: Task): string {
+  const code = task.result?.exitCode;
+  return code === undefined || code === null ? "-" : String(code);
+}
+
+/** The tasks as a table. Throws nothing. */
+export function tasksTable(tasks: readonly Task[]): string {
+  return formatTable(
+    ["ID", "STATUS", "NODE", "ATTEMPTS", "EXIT", "COMMAND"],
+    tasks.map((t) => [
+      t.id,
+      t.status,
+      node(t.nodeId),
+      `${t.attempts}/${t.spec.maxAttempts}`,
+      exitColumn(t),
+      truncate(t.spec.shell ? t.spec.command : commandLine(t.spec.command, t.spec.args), 60),
+    ]),
+  );
+}
+
+/** One task, field by field. Throws nothing. */
+export function taskDetails(task: Task): string {
+  const { spec, result } = task;
+  const rows: [string, string][] = [
+    ["id", task.id],
+    ["status", task.status],
+    ["node", node(task.nodeId)],
+    ["attempts", `${task.attempts} of ${spec.maxAttempts}`],
+    [
+      "command",
+      spec.shell ? `sh -c ${shellQuote(spec.command)}` : commandLine(spec.command, spec.args),
+    ],
+    ["cwd", spec.cwd === "" ? "(agent default)" : spec.cwd],
+    ["env", list(Object.entries(spec.env).map(([k, v]) => `${k}=${v}`))],
+    [
+      "resources",
+      `cpu ${formatCpu(spec.resources.cpuMillis)}, ${spec.resources.memoryMb} MB, ${spec.resources.diskGb} GB`,
+    ],
+    ["features", list(spec.requiredFeatures)],
+    ["timeout", spec.timeoutMs === 0 ? "none" : formatDuration(spec.timeoutMs)],
+    ["submitted", formatTime(task.submittedAtMs)],
+    ["updated", formatTime(task.updatedAtMs)],
+  ];
+  if (task.pendingReason !== "") rows.push(["pending because", task.pendingReason]);
+  if (task.cancelRequested && task.result === null) rows.push(["cancel", "requested"]);
+  if (result !== null) {
+    rows.push(["exit code", result.exitCode === null ? "-" : String(result.exitCode)]);
+    rows.push(["duration", formatDuration(result.durationMs)]);
+    if (result.error !== "") rows.push(["error", result.error]);
+    rows.push(["stdout", outputSummary(result.stdout, result.stdoutTruncated)]);
+    rows.push(["stderr", outputSummary(result.stderr, result.stderrTruncated)]);
+  }
+  return formatTable(["FIELD", "VALUE"], rows);
+}
+
+function outputSummary(text: string, truncated: boolean): string {
+  const bytes = new TextEncoder().encode(text).byteLength;
+  return `${bytes} bytes${truncated ? " (truncated)" : ""}; see \`blixard task logs\``;
+}
+
+/** The VMs as a table. Throws nothing. */
+export function vmsTable(vms: readonly Vm[]): string {
+  return formatTable(
+    ["NAME", "DESIRED", "STATUS", "NODE", "DRIVER", "VCPUS", "MEMORY MB", "RESTARTS"],
+    vms.map((v) => [
+      v.name,
+      v.desired,
+      v.status,
+      node(v.nodeId),
+      v.spec.driver,
+      String(v.spec.vcpus),
+      String(v.spec.memoryMb),
+      String(v.restarts),
+    ]),
+  );
+}
+
+/** One VM, field by field. Throws nothing. */
+export function vmDetails(vm: Vm): string {
+  const { spec } = vm;
+  const rows: [string, string][] = [
+    ["name", vm.name],
+    ["desired", vm.desired],
+    ["status", vm.status],
+    ["node", node(vm.nodeId)],
+    ["driver", spec.driver],
+    ["resources", `${spec.vcpus} vcpus, ${spec.memoryMb} MB, ${spec.diskGb} GB`],
+  ];
+  if (spec.driver === "process") rows.push(["command", commandLine(spec.command, spec.args)]);
+  for (const [field, value] of [
+    ["kernel", spec.kernel],
+    ["initrd", spec.initrd],
+    ["image", spec.image],
+    ["cmdline", spec.cmdline],
+  ] as const) {
+    if (value !== "") rows.push([field, value]);
+  }
+  rows.push(
+    ["features", list(spec.requiredFeatures)],
+    ["anti-affinity", spec.antiAffinityGroup === "" ? "-" : spec.antiAffinityGroup],
+    [
+      "restart",
+      spec.restart.mode === "never"
+        ? "never"
+        : `on-failure, at most ${spec.restart.maxRestarts}, backoff from ${formatDuration(spec.restart.backoffMs)}`,
+    ],
+    ["restarts", String(vm.restarts)],
+    ["created", formatTime(vm.createdAtMs)],
+    ["updated", formatTime(vm.updatedAtMs)],
+  );
+  if (vm.pendingReason !== "") rows.push(["pending because", vm.pendingReason]);
+  if (vm.lastError !== "") rows.push(["last error", vm.lastError]);
+  return formatTable(["FIELD", "VALUE"], rows);
+}
+
+/** The worker, field by field. Throws nothing. */
+export function workerDetails(w: Worker): string {
+  return formatTable(
+    ["FIELD", "VALUE"],
+    [
+      ["node", String(w.nodeId)],
+      ["status", workerStatus(w)],
+      [
+        "cpu",
+        `${formatCpu(w.allocated.cpuMillis)} of ${formatCpu(w.capacity.cpuMillis)} cores allocated`,
+      ],
+      ["memory", `${w.allocated.memoryMb} of ${w.capacity.memoryMb} MB allocated`],
+      ["disk", `${w.allocated.diskGb} of ${w.capacity.diskGb} GB allocated`],
+      ["features", list(w.features)],
+      ["last seen", formatTime(w.lastSeenMs)],
+    ],
+  );
+}
+
+/** A worker's status, noting a drain that outlives it being offline. */
+function workerStatus(w: Worker): string {
+  return w.status === "offline" && w.drain ? "offline (drained)" : w.status;
+}
+
+function truncate(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, length - 1)}…`;
+}

@@ -1,0 +1,155 @@
+/**
+ * `blixard vm create|start|stop|delete|list|get`: long-running VMs. `create` records the VM and
+ * its desired state; the node it is placed on starts it, and restarts it by its policy.
+ */
+import { Option, type Command } from "commander";
+import type { VmSpecInput } from "../../client/index.js";
+import { parsePositiveInt } from "../options.js";
+import { clientFrom, printJson, withClientOptions, type ClientOptions } from "./client-options.js";
+import {
+  collectFeatures,
+  consistencyOption,
+  parseNonNegativeInt,
+  readFlags,
+  type ReadCommandOptions,
+} from "./orchestrator-flags.js";
+import { vmDetails, vmsTable } from "./orchestrator-format.js";
+
+/** Flags of `vm create`. */
+interface CreateOptions extends ClientOptions {
+  readonly driver: "process" | "qemu";
+  readonly vcpus?: number;
+  readonly memory?: number;
+  readonly disk?: number;
+  readonly feature?: string[];
+  readonly antiAffinity?: string;
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly image?: string;
+  readonly cmdline?: string;
+  readonly restart?: "on-failure" | "never";
+  readonly maxRestarts?: number;
+  readonly backoffMs?: number;
+  readonly stopped?: boolean;
+}
+
+/**
+ * The VM spec `create`'s flags and operands describe. Only what was given is sent; the node
+ * fills in the documented defaults and says which fields the driver needs.
+ */
+export function vmSpecFromFlags(command: readonly string[], options: CreateOptions): VmSpecInput {
+  const [program, ...args] = command;
+  const restart = {
+    ...(options.restart === undefined ? {} : { mode: options.restart }),
+    ...(options.maxRestarts === undefined ? {} : { maxRestarts: options.maxRestarts }),
+    ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
+  };
+  return {
+    driver: options.driver,
+    ...(options.vcpus === undefined ? {} : { vcpus: options.vcpus }),
+    ...(options.memory === undefined ? {} : { memoryMb: options.memory }),
+    ...(options.disk === undefined ? {} : { diskGb: options.disk }),
+    ...(program === undefined ? {} : { command: program }),
+    ...(args.length === 0 ? {} : { args }),
+    ...(options.kernel === undefined ? {} : { kernel: options.kernel }),
+    ...(options.initrd === undefined ? {} : { initrd: options.initrd }),
+    ...(options.image === undefined ? {} : { image: options.image }),
+    ...(options.cmdline === undefined ? {} : { cmdline: options.cmdline }),
+    ...(options.feature === undefined ? {} : { requiredFeatures: options.feature }),
+    ...(options.antiAffinity === undefined ? {} : { antiAffinityGroup: options.antiAffinity }),
+    ...(Object.keys(restart).length === 0 ? {} : { restart }),
+  };
+}
+
+/** Registers the `vm` commands on `program`. */
+export function registerVmCommands(program: Command): void {
+  const vm = program.command("vm").description("create and run long-lived VMs on the cluster");
+
+  withClientOptions(
+    vm
+      .command("create")
+      .summary("create VM NAME (running unless --stopped)")
+      .description(
+        "create VM NAME. The process driver runs COMMAND ARGS... as a supervised process " +
+          "(put -- before a command with options of its own); the qemu driver boots --kernel " +
+          "(with --initrd and --cmdline) or --image in a microvm.",
+      )
+      .argument("<name>", "lowercase letters, digits and -, at most 63")
+      .argument("[command...]", "process driver: the program and its arguments")
+      .addOption(
+        new Option("--driver <driver>", "how to run it")
+          .choices(["process", "qemu"])
+          .makeOptionMandatory(),
+      )
+      .option("--vcpus <n>", "virtual CPUs (default 1)", parsePositiveInt)
+      .option("--memory <mb>", "memory in MB (default 256)", parseNonNegativeInt)
+      .option("--disk <gb>", "disk in GB (default 0)", parseNonNegativeInt)
+      .option("--feature <name>", "a feature the worker must have (repeatable)", collectFeatures)
+      .option("--anti-affinity <group>", "never share a worker with another VM of this group")
+      .option("--kernel <path>", "qemu: the kernel's path on the worker")
+      .option("--initrd <path>", "qemu: an initrd's path on the worker")
+      .option("--image <path>", "qemu: a disk image's path on the worker")
+      .option("--cmdline <text>", "qemu: the kernel command line")
+      .addOption(
+        new Option("--restart <mode>", "restart policy (default on-failure)").choices([
+          "on-failure",
+          "never",
+        ]),
+      )
+      .option("--max-restarts <n>", "restarts before giving up (default 5)", parseNonNegativeInt)
+      .option(
+        "--backoff-ms <ms>",
+        "first restart delay, doubling (default 1000)",
+        parseNonNegativeInt,
+      )
+      .option("--stopped", "create it with desired state stopped"),
+  ).action(async (name: string, command: string[], options: CreateOptions) => {
+    const created = await clientFrom(options).orchestrator.createVm(
+      name,
+      vmSpecFromFlags(command, options),
+      { desired: options.stopped === true ? "stopped" : "running" },
+    );
+    if (options.json === true) printJson(created);
+    else
+      process.stdout.write(`vm ${name} created: desired ${created.desired}, ${created.status}\n`);
+  });
+
+  for (const [verb, description] of [
+    ["start", "set VM NAME's desired state to running"],
+    ["stop", "set VM NAME's desired state to stopped"],
+  ] as const) {
+    withClientOptions(vm.command(verb).description(description).argument("<name>")).action(
+      async (name: string, options: ClientOptions) => {
+        const orchestrator = clientFrom(options).orchestrator;
+        const changed =
+          verb === "start" ? await orchestrator.startVm(name) : await orchestrator.stopVm(name);
+        if (options.json === true) printJson(changed);
+        else process.stdout.write(`vm ${name}: desired ${changed.desired}, ${changed.status}\n`);
+      },
+    );
+  }
+
+  withClientOptions(
+    vm.command("delete").description("delete VM NAME; its node stops it").argument("<name>"),
+  ).action(async (name: string, options: ClientOptions) => {
+    await clientFrom(options).orchestrator.deleteVm(name);
+    if (options.json === true) printJson({ deleted: true, name });
+    else process.stdout.write(`vm ${name} deleted\n`);
+  });
+
+  withClientOptions(vm.command("list").description("every VM: desired and observed state, node"))
+    .addOption(consistencyOption())
+    .action(async (options: ReadCommandOptions) => {
+      const vms = await clientFrom(options).orchestrator.listVms(readFlags(options));
+      if (options.json === true) printJson({ vms });
+      else process.stdout.write(vmsTable(vms));
+    });
+
+  withClientOptions(vm.command("get").description("one VM (exit 3 if unknown)").argument("<name>"))
+    .addOption(consistencyOption())
+    .action(async (name: string, options: ReadCommandOptions) => {
+      const found = await clientFrom(options).orchestrator.getVm(name, readFlags(options));
+      if (options.json === true) printJson(found);
+      else process.stdout.write(vmDetails(found));
+    });
+}

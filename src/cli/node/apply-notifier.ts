@@ -1,0 +1,51 @@
+/**
+ * A state machine wrapper that tells listeners, soon after, that entries were applied (or a
+ * snapshot restored): the agent reconciles and task waits re-check on it. Listeners run on a
+ * later turn of the event loop, once per burst of applies, never inside the runtime's apply
+ * loop, so a listener may read the state and propose without re-entering the runtime.
+ */
+import type { AppliedEntry, StateMachine } from "../../statemachine/state-machine.js";
+
+/** See the module comment. */
+export class ApplyNotifier<Result> implements StateMachine<Result> {
+  readonly #inner: StateMachine<Result>;
+  readonly #listeners = new Set<() => void>();
+  #scheduled = false;
+
+  constructor(inner: StateMachine<Result>) {
+    this.#inner = inner;
+  }
+
+  /** @inheritdoc */
+  apply(entry: AppliedEntry): Result {
+    const result = this.#inner.apply(entry);
+    this.#schedule();
+    return result;
+  }
+
+  /** @inheritdoc */
+  snapshot(): Uint8Array {
+    return this.#inner.snapshot();
+  }
+
+  /** @inheritdoc */
+  restore(data: Uint8Array): void {
+    this.#inner.restore(data);
+    this.#schedule();
+  }
+
+  /** Calls `listener` after each burst of applies from now on; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#listeners.size === 0) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      for (const listener of [...this.#listeners]) listener();
+    });
+  }
+}

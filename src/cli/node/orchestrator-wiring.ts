@@ -1,0 +1,205 @@
+/**
+ * The orchestrator of a real node: the API service over the RaftNode and the cluster state
+ * machine, the agent with the real drivers, and the leader's liveness monitor.
+ *
+ * The agent reports through this node's own HTTP API (`POST /v1/agent/reports`), which forwards
+ * to the leader like every write, so an agent never needs to know where the leader is. Task and
+ * VM processes are recorded in `<dataDir>/orchestrator/processes`; an agent that starts after a
+ * crash kills what the previous one left running before it reconciles, so nothing runs twice.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { MemberDirectory } from "../../api/member-directory.js";
+import type { ApiMetrics } from "../../api/metrics.js";
+import { operationOptions } from "../../api/raft-service.js";
+import {
+  RaftOrchestratorService,
+  type OrchestratorNodePort,
+} from "../../api/raft-orchestrator-service.js";
+import { BlixardClient } from "../../client/index.js";
+import type { Clock } from "../../common/clock.js";
+import { NotLeaderError } from "../../common/errors.js";
+import type { RaftNode } from "../../node/raft-node.js";
+import { Agent } from "../../orchestrator/agent/agent.js";
+import type { Proposer } from "../../orchestrator/agent/ports.js";
+import {
+  ProcessDriver,
+  ProcessRegistry,
+  QemuDriver,
+  runTask,
+  type VmDriverPort,
+} from "../../orchestrator/drivers/index.js";
+import type { DetectedHost } from "../../orchestrator/host/index.js";
+import { LivenessMonitor } from "../../orchestrator/liveness.js";
+import { NONE, type NodeId } from "../../raft/types.js";
+import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
+import {
+  encodeOrchestratorCommand,
+  type ClusterStateMachine,
+} from "../../statemachine/cluster/cluster-state-machine.js";
+import type { OrchestratorResult } from "../../statemachine/orchestrator/commands.js";
+import type { VmDriver } from "../../statemachine/orchestrator/types.js";
+import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
+import type { JsonLogger } from "../log.js";
+
+/** Options of {@link startOrchestrator}. */
+export interface OrchestratorWiringOptions {
+  readonly node: RaftNode<CommandResult<unknown>>;
+  readonly machine: ClusterStateMachine;
+  /** Subscribes to "entries were applied" (see `ApplyNotifier`). */
+  readonly onApplied: (listener: () => void) => () => void;
+  readonly clock: Clock;
+  readonly directory: MemberDirectory;
+  readonly metrics: ApiMetrics;
+  readonly dataDir: string;
+  /** This node's API base URL (the agent reports through it). */
+  readonly apiUrl: URL;
+  readonly host: DetectedHost;
+  readonly log: JsonLogger;
+  /** Mark a silent worker offline after this long (default: the monitor's, 10 s). */
+  readonly workerDeadAfterMs?: number;
+}
+
+/** The orchestrator parts of a running node. */
+export interface RunningOrchestrator {
+  readonly service: RaftOrchestratorService;
+  /** Starts the agent and the liveness monitor (once the API listens). */
+  start(apiUrl: URL): Promise<void>;
+  /** Stops the monitor and the agent, and the work the agent runs. */
+  close(): Promise<void>;
+}
+
+/** Builds the orchestrator service now (the API needs it) and the agent for {@link RunningOrchestrator.start}. */
+export function createOrchestrator(
+  options: Omit<OrchestratorWiringOptions, "apiUrl">,
+): RunningOrchestrator {
+  const { node, machine, clock, log } = options;
+  const port: OrchestratorNodePort = {
+    nodeId: node.id,
+    queries: machine.orchestrator,
+    propose: async (command, writeOptions) => {
+      const envelope = encodeCommandEnvelope({
+        proposedAtMs: Math.max(0, Math.floor(clock.now())),
+        ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
+        payload: encodeOrchestratorCommand(command),
+      });
+      const result = await node.propose(envelope, operationOptions(writeOptions));
+      if (!result.ok) throw commandErrorToException(result.error);
+      return result.value as OrchestratorResult;
+    },
+    readBarrier: async (consistency, callOptions) => {
+      if (consistency === "stale") return;
+      if (consistency === "lease" && !node.isLeader) throw new NotLeaderError();
+      await node.read(() => undefined, operationOptions(callOptions));
+    },
+    onApplied: options.onApplied,
+    leader: () => (node.leader === NONE ? undefined : node.leader),
+  };
+  const service = new RaftOrchestratorService({
+    node: port,
+    clock,
+    directory: options.directory,
+    metrics: options.metrics,
+  });
+
+  let agent: Agent | undefined;
+  let monitor: LivenessMonitor | undefined;
+  let unsubscribe: (() => void) | undefined;
+  const orchestratorDir = join(options.dataDir, "orchestrator");
+  return {
+    service,
+    async start(apiUrl: URL): Promise<void> {
+      const registry = new ProcessRegistry(join(orchestratorDir, "processes"));
+      await mkdir(registry.dir, { recursive: true });
+      const reaped = await registry.reapOrphans();
+      if (reaped.length > 0) {
+        log.warn("stopped processes a previous agent left running", {
+          processes: reaped.map((r) => ({
+            key: r.record.key,
+            pid: r.record.pid,
+            action: r.action,
+          })),
+        });
+      }
+      const client = new BlixardClient({ endpoints: [apiUrl.href], timeoutMs: 10_000 });
+      const proposer: Proposer = {
+        propose: async (command) => {
+          await client.orchestrator.report(command);
+          return { type: "deleted" };
+        },
+      };
+      const workDir = join(orchestratorDir, "work");
+      await mkdir(workDir, { recursive: true });
+      const vmDrivers = new Map<VmDriver, VmDriverPort>([
+        [
+          "process",
+          new ProcessDriver({ clock, registry, logDir: join(orchestratorDir, "vm-logs"), workDir }),
+        ],
+        [
+          "qemu",
+          new QemuDriver({
+            clock,
+            registry,
+            logDir: join(orchestratorDir, "vm-logs"),
+            runDir: join(orchestratorDir, "run"),
+          }),
+        ],
+      ]);
+      const agentLog = log.child({ component: "agent" });
+      agent = new Agent({
+        nodeId: node.id,
+        clock,
+        queries: machine.orchestrator,
+        proposer,
+        runTask: (spec, run) =>
+          runTask(spec, {
+            clock,
+            defaultCwd: workDir,
+            signal: run.signal,
+            onStarted: () => run.onStarted(),
+            registration: { registry, key: `task-${crypto.randomUUID()}` },
+          }),
+        vmDrivers,
+        capacity: options.host.capacity,
+        features: options.host.features,
+        log: agentLog,
+      });
+      const liveAgent = agent;
+      unsubscribe = options.onApplied(() => liveAgent.notify());
+      agent.start();
+      monitor = new LivenessMonitor({
+        view: {
+          nodeId: node.id,
+          isLeader: () => node.isLeader,
+          recentlyActivePeers: () => recentlyActive(node),
+        },
+        queries: machine.orchestrator,
+        proposer: {
+          propose: async (command) => service.report(command).then(() => ({ type: "deleted" })),
+        },
+        clock,
+        log: log.child({ component: "liveness" }),
+        ...(options.workerDeadAfterMs === undefined
+          ? {}
+          : { deadAfterMs: options.workerDeadAfterMs }),
+      });
+      monitor.start();
+      log.info("orchestrator started", {
+        capacity: options.host.capacity,
+        features: options.host.features,
+      });
+    },
+    async close(): Promise<void> {
+      monitor?.close();
+      unsubscribe?.();
+      await agent?.close();
+    },
+  };
+}
+
+/** The peers the leader's progress tracker heard from since its last check-quorum reset. */
+function recentlyActive(node: RaftNode<CommandResult<unknown>>): ReadonlySet<NodeId> {
+  const active = new Set<NodeId>();
+  for (const [id, progress] of node.status().progress) if (progress.recentActive) active.add(id);
+  return active;
+}

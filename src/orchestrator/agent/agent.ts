@@ -1,0 +1,388 @@
+/**
+ * The agent: makes what the cluster assigned to this node run, and tells the cluster what runs.
+ *
+ * It reconciles the node's applied orchestrator state (never a leader's: what this node has
+ * applied is all it may act on) with what it runs, after every apply (`notify`) and at least
+ * every `resyncMs`:
+ *
+ * - **Worker.** Registers the node with its capacity and features when the model lacks it, has
+ *   it offline (the leader's liveness monitor marked it while it was cut off), or has stale
+ *   capacity or features.
+ * - **Tasks.** An assigned task it does not run is started (attempt = the model's `attempts`),
+ *   reported `taskStarted` once the process runs and `taskFinished` when it ends. A task the model
+ *   shows running here that this agent does not run (the agent restarted) is reported failed.
+ *   A cancel request aborts the attempt (reported `cancelled`). A local attempt the model no
+ *   longer assigns here (lost and moved, cancelled while this node was cut off) is killed and
+ *   not reported: the model has moved on, and that is what keeps a task from running twice.
+ * - **VMs.** A VM placed here with desired state running gets a driver handle; its observations
+ *   are reported as `vmObserved`. A VM whose desired state is stopped is stopped and reported
+ *   stopped. A handle for a VM no longer placed here (moved, deleted) is stopped quietly.
+ *
+ * Reports go through a {@link Reporter}: retried while the cluster cannot take them, dropped
+ * once the model refuses them.
+ */
+import type { TimerHandle } from "../../common/clock.js";
+import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
+import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js";
+import type { TaskRun } from "../drivers/task-runner.js";
+import type { VmHandle, VmObservation } from "../drivers/vm-driver.js";
+import type { AgentOptions } from "./ports.js";
+import { Reporter } from "./reporter.js";
+
+interface LocalTask {
+  readonly attempt: number;
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+  /** Set when the agent killed it because the model moved on: its end is not reported. */
+  abandoned: boolean;
+}
+
+interface LocalVm {
+  readonly handle: VmHandle;
+  /** The last observation reported, to skip repeats. */
+  lastReported: string;
+  stopping: boolean;
+}
+
+const DEFAULT_RESYNC_MS = 1000;
+
+/** See the module comment. */
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #reporter: Reporter;
+  readonly #tasks = new Map<string, LocalTask>();
+  readonly #vms = new Map<string, LocalVm>();
+  /**
+   * Attempts that ended here, by task id: until the model (as applied here) shows the end, the
+   * task must not be taken for one that died with a previous agent.
+   */
+  readonly #endedAttempts = new Map<string, number>();
+  /** VMs whose handle ended by itself (failed for good, or exited cleanly) until the model knows. */
+  readonly #endedVms = new Set<string>();
+  #scheduled: TimerHandle | undefined;
+  #resync: TimerHandle | undefined;
+  #closed = false;
+  #registering = false;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#reporter = new Reporter(options.proposer, options.clock, options.log);
+  }
+
+  /** Starts reconciling. */
+  start(): void {
+    this.#scheduleResync();
+    this.notify();
+  }
+
+  /** Asks for a reconcile soon (after the node applied something). Cheap; throws nothing. */
+  notify(): void {
+    if (this.#closed || this.#scheduled !== undefined) return;
+    this.#scheduled = this.#options.clock.setTimer(0, () => {
+      this.#scheduled = undefined;
+      this.reconcile();
+    });
+  }
+
+  /** Task ids running here now (for status and tests). */
+  runningTasks(): string[] {
+    return [...this.#tasks.keys()].sort();
+  }
+
+  /** VM names with a live handle here now. */
+  runningVms(): string[] {
+    return [...this.#vms.keys()].sort();
+  }
+
+  /**
+   * Stops reconciling and, with `stopWork`, stops every task and VM this agent runs (their ends
+   * are not reported: the next agent, or the liveness monitor, settles them).
+   */
+  async close(options: { readonly stopWork?: boolean } = {}): Promise<void> {
+    this.#closed = true;
+    this.#scheduled?.cancel();
+    this.#resync?.cancel();
+    this.#reporter.close();
+    if (options.stopWork === false) return;
+    for (const task of this.#tasks.values()) {
+      task.abandoned = true;
+      task.abort.abort();
+    }
+    await Promise.all([
+      ...[...this.#tasks.values()].map((t) => t.done),
+      ...[...this.#vms.values()].map((v) => v.handle.stop().then(() => undefined)),
+    ]);
+  }
+
+  /** One reconcile pass over the applied state. Throws nothing. */
+  reconcile(): void {
+    if (this.#closed) return;
+    const { queries, nodeId } = this.#options;
+    try {
+      this.#reconcileWorker(queries.worker(nodeId));
+      const assigned = queries.assignments(nodeId);
+      this.#reconcileTasks(assigned.tasks);
+      this.#reconcileVms(assigned.vms);
+    } catch (error) {
+      this.#options.log.warn("reconcile failed", { error: (error as Error).message });
+    }
+  }
+
+  #scheduleResync(): void {
+    this.#resync = this.#options.clock.setTimer(this.#options.resyncMs ?? DEFAULT_RESYNC_MS, () => {
+      if (this.#closed) return;
+      this.reconcile();
+      this.#scheduleResync();
+    });
+  }
+
+  #reconcileWorker(worker: Worker | undefined): void {
+    const { capacity, features, nodeId } = this.#options;
+    const wanted = [...new Set(features)].sort();
+    const current =
+      worker !== undefined &&
+      worker.status !== "offline" &&
+      worker.capacity.cpuMillis === capacity.cpuMillis &&
+      worker.capacity.memoryMb === capacity.memoryMb &&
+      worker.capacity.diskGb === capacity.diskGb &&
+      worker.features.join(",") === wanted.join(",");
+    if (current || this.#registering) return;
+    this.#registering = true;
+    this.#options.log.info("registering this node as a worker", {
+      capacity,
+      features: wanted,
+      was: worker?.status ?? "unknown",
+    });
+    this.#options.proposer
+      .propose({ type: "registerWorker", nodeId, capacity, features: wanted })
+      .catch((error: unknown) =>
+        this.#options.log.warn("worker registration failed; retrying", {
+          error: (error as Error).message,
+        }),
+      )
+      .finally(() => {
+        this.#registering = false;
+      });
+  }
+
+  #reconcileTasks(assigned: readonly Task[]): void {
+    const { nodeId } = this.#options;
+    const byId = new Map(assigned.map((t) => [t.id, t]));
+    for (const [id, local] of this.#tasks) {
+      const task = byId.get(id);
+      if (task === undefined || task.nodeId !== nodeId || task.attempts !== local.attempt) {
+        // The model moved on (lost and reassigned, or finished meanwhile): stop it, quietly.
+        this.#options.log.info("stopping a task no longer assigned here", { task: id });
+        local.abandoned = true;
+        local.abort.abort();
+      } else if (task.cancelRequested && !local.abort.signal.aborted) {
+        this.#options.log.info("cancelling task", { task: id });
+        local.abort.abort();
+      }
+    }
+    for (const id of this.#endedAttempts.keys()) if (!byId.has(id)) this.#endedAttempts.delete(id);
+    for (const task of assigned) {
+      if (this.#tasks.has(task.id) || this.#endedAttempts.get(task.id) === task.attempts) continue;
+      if (task.status === "assigned") {
+        if (task.cancelRequested) {
+          this.#finish(task, task.attempts, {
+            outcome: "cancelled",
+            result: emptyResult("cancelled before it started"),
+          });
+        } else {
+          this.#startTask(task);
+        }
+      } else if (task.status === "running") {
+        // Running here by the model, but not by this agent: it restarted and the attempt died
+        // with the previous one.
+        this.#finish(task, task.attempts, {
+          outcome: "failed",
+          result: emptyResult("the node's agent restarted while the task ran"),
+        });
+      }
+    }
+  }
+
+  #startTask(task: Task): void {
+    const { nodeId } = this.#options;
+    const attempt = task.attempts;
+    const abort = new AbortController();
+    this.#options.log.info("starting task", { task: task.id, attempt });
+    const local: LocalTask = {
+      attempt,
+      abort,
+      abandoned: false,
+      done: this.#options
+        .runTask(task.spec, {
+          signal: abort.signal,
+          onStarted: () => {
+            if (!local.abandoned) {
+              this.#reporter.report(`task:${task.id}`, {
+                type: "taskStarted",
+                id: task.id,
+                nodeId,
+                attempt,
+              });
+            }
+          },
+        })
+        .then((run) => {
+          this.#tasks.delete(task.id);
+          if (!local.abandoned) this.#finish(task, attempt, run);
+          this.notify();
+        }),
+    };
+    this.#tasks.set(task.id, local);
+  }
+
+  #finish(task: Task, attempt: number, run: TaskRun): void {
+    this.#endedAttempts.set(task.id, attempt);
+    this.#options.log.info("task finished", {
+      task: task.id,
+      attempt,
+      outcome: run.outcome,
+      exitCode: run.result.exitCode,
+    });
+    this.#reporter.report(`task:${task.id}`, {
+      type: "taskFinished",
+      id: task.id,
+      nodeId: this.#options.nodeId,
+      attempt,
+      outcome: run.outcome,
+      result: run.result,
+    });
+  }
+
+  #reconcileVms(placed: readonly Vm[]): void {
+    const byName = new Map(placed.map((v) => [v.name, v]));
+    for (const [name, local] of this.#vms) {
+      const vm = byName.get(name);
+      if (vm === undefined || vm.nodeId !== this.#options.nodeId) {
+        this.#options.log.info("stopping a VM no longer placed here", { vm: name });
+        this.#stopVm(name, local, false);
+      } else if (vm.desired === "stopped") {
+        this.#stopVm(name, local, true);
+      }
+    }
+    for (const name of this.#endedVms) {
+      const vm = byName.get(name);
+      if (
+        vm === undefined ||
+        vm.desired === "stopped" ||
+        ["pending", "scheduled"].includes(vm.status)
+      ) {
+        this.#endedVms.delete(name);
+      }
+    }
+    for (const vm of placed) {
+      if (this.#vms.has(vm.name)) continue;
+      if (vm.desired === "running") {
+        const over =
+          vm.status === "failed" || vm.status === "stopped" || this.#endedVms.has(vm.name);
+        if (!over) this.#startVm(vm);
+      } else if (vm.status !== "stopped" && !this.#reporter.pending(`vm:${vm.name}`)) {
+        this.#report(vm.name, { status: "stopped", restarts: vm.restarts, error: vm.lastError });
+      }
+    }
+  }
+
+  #startVm(vm: Vm): void {
+    const driver = this.#options.vmDrivers.get(vm.spec.driver);
+    if (driver === undefined) {
+      this.#report(vm.name, {
+        status: "failed",
+        restarts: vm.restarts,
+        error: `this node has no ${vm.spec.driver} driver`,
+      });
+      return;
+    }
+    this.#options.log.info("starting VM", { vm: vm.name, driver: vm.spec.driver });
+    // The handle reports through onChange before start() returns; its record exists only after.
+    const box: { local?: LocalVm } = {};
+    const onChange = (observation: VmObservation): void => {
+      const local = box.local;
+      if (local === undefined || local.stopping) return;
+      this.#reportObservation(vm.name, local, observation);
+    };
+    let handle: VmHandle;
+    try {
+      handle = driver.start({
+        name: vm.name,
+        spec: vm.spec,
+        onChange,
+        previousRestarts: vm.restarts,
+      });
+    } catch (error) {
+      this.#report(vm.name, {
+        status: "failed",
+        restarts: vm.restarts,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    const local: LocalVm = { handle, lastReported: "", stopping: false };
+    box.local = local;
+    this.#vms.set(vm.name, local);
+    this.#reportObservation(vm.name, local, handle.observe());
+    void handle.settled.then((final) => {
+      if (this.#vms.get(vm.name)?.handle !== handle) return;
+      // Failed for good (or exited cleanly): report it and forget the handle.
+      if (!local.stopping) {
+        this.#reportObservation(vm.name, local, final);
+        this.#endedVms.add(vm.name);
+      }
+      this.#vms.delete(vm.name);
+    });
+  }
+
+  #stopVm(name: string, local: LocalVm, report: boolean): void {
+    if (local.stopping) return;
+    local.stopping = true;
+    if (report) {
+      const o = local.handle.observe();
+      this.#report(name, { status: "stopping", restarts: o.restarts, error: o.lastError });
+    }
+    void local.handle.stop().then(({ observation }) => {
+      if (this.#vms.get(name) === local) this.#vms.delete(name);
+      if (report) {
+        this.#report(name, {
+          status: "stopped",
+          restarts: observation.restarts,
+          error: observation.lastError,
+        });
+      }
+      this.notify();
+    });
+  }
+
+  #reportObservation(name: string, local: LocalVm, o: VmObservation): void {
+    const key = `${o.status}/${o.restarts}/${o.lastError}`;
+    if (key === local.lastReported) return;
+    local.lastReported = key;
+    this.#report(name, { status: o.status, restarts: o.restarts, error: o.lastError });
+  }
+
+  #report(
+    name: string,
+    o: Pick<Extract<OrchestratorCommand, { type: "vmObserved" }>, "status" | "restarts" | "error">,
+  ): void {
+    this.#reporter.report(`vm:${name}`, {
+      type: "vmObserved",
+      name,
+      nodeId: this.#options.nodeId,
+      ...o,
+    });
+  }
+}
+
+function emptyResult(error: string): TaskRun["result"] {
+  return {
+    exitCode: null,
+    stdout: "",
+    stderr: "",
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    durationMs: 0,
+    error,
+  };
+}

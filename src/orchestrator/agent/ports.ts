@@ -1,0 +1,53 @@
+/**
+ * What the agent needs from the node it runs on. The real node wires these to the runtime, the
+ * API and the drivers; the simulator wires them to simulated ones.
+ */
+import type { Clock } from "../../common/clock.js";
+import type { NodeId } from "../../raft/types.js";
+import type {
+  OrchestratorCommand,
+  OrchestratorResult,
+} from "../../statemachine/orchestrator/commands.js";
+import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
+import type { Resources, TaskSpec, VmDriver } from "../../statemachine/orchestrator/types.js";
+import type { TaskRun } from "../drivers/task-runner.js";
+import type { VmDriverPort } from "../drivers/vm-driver.js";
+
+/** Proposes an orchestrator command to the cluster (through the leader, wherever it is). */
+export interface Proposer {
+  /**
+   * Resolves with the command's result once applied; rejects with the model's typed error
+   * (e.g. CONFLICT), or with a transient one (UNAVAILABLE, NOT_LEADER, TIMEOUT, OVERLOADED).
+   */
+  propose(command: OrchestratorCommand): Promise<OrchestratorResult>;
+}
+
+/** Runs one attempt of a task; never rejects (see `drivers/task-runner.ts`). */
+export type TaskRunnerPort = (
+  spec: TaskSpec,
+  options: { readonly signal: AbortSignal; readonly onStarted: () => void },
+) => Promise<TaskRun>;
+
+/** Structured log lines of the agent. */
+export interface AgentLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Everything an {@link Agent} is built from. */
+export interface AgentOptions {
+  readonly nodeId: NodeId;
+  readonly clock: Clock;
+  /** This node's applied orchestrator state (what it has applied so far). */
+  readonly queries: OrchestratorQueries;
+  readonly proposer: Proposer;
+  readonly runTask: TaskRunnerPort;
+  readonly vmDrivers: ReadonlyMap<VmDriver, VmDriverPort>;
+  /** What this node offers. */
+  readonly capacity: Resources;
+  readonly features: readonly string[];
+  readonly log: AgentLogger;
+  /** Reconcile at least this often even without a change (default 1000 ms). */
+  readonly resyncMs?: number;
+}

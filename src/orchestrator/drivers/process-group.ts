@@ -1,0 +1,173 @@
+/**
+ * Child processes as process groups. Every task and VM process is spawned `detached` (its own
+ * session and process group, whose id is its pid), so a signal to `-pid` reaches everything it
+ * started, grandchildren included, and nothing the agent itself started.
+ *
+ * When the leader exits, whatever is left of its group is killed at once (SIGKILL): a task or VM
+ * owns its processes, and a background child left behind would run unaccounted for.
+ */
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import type { Readable } from "node:stream";
+import type { Clock } from "../../common/clock.js";
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+  type BlixardError,
+} from "../../common/errors.js";
+import { invariant } from "../../common/assert.js";
+import { within } from "./timing.js";
+
+/** How a process ended: an exit code, or the signal that killed it. */
+export interface ExitStatus {
+  /** The exit code, or null when a signal killed it. */
+  readonly code: number | null;
+  /** The signal that killed it, or null when it exited. */
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A human description of an exit: `exited with code 3`, `killed by signal SIGSEGV`. */
+export function describeExit(exit: ExitStatus): string {
+  if (exit.signal !== null) return `killed by signal ${exit.signal}`;
+  return `exited with code ${exit.code ?? "unknown"}`;
+}
+
+/** A running process that leads its own process group. */
+export interface GroupProcess {
+  /** Its pid, which is also its process group id. */
+  readonly pid: number;
+  /** Its stdout when spawned with `"pipe"`, else null. */
+  readonly stdout: Readable | null;
+  /** Its stderr when spawned with `"pipe"`, else null. */
+  readonly stderr: Readable | null;
+  /** Settles (never rejects) when the leader has exited and the rest of its group was killed. */
+  readonly exited: Promise<ExitStatus>;
+  /** Settles when the leader has exited and its stdout and stderr have closed. */
+  readonly closed: Promise<void>;
+  /** Whether `exited` has settled. */
+  hasExited(): boolean;
+}
+
+/** Where a group process runs and where its output goes. */
+export interface SpawnGroupOptions {
+  /** Working directory; it must exist. */
+  readonly cwd: string;
+  /** The whole environment of the process (nothing is inherited). */
+  readonly env: Readonly<Record<string, string>>;
+  /** `"pipe"` to read the stream, `"ignore"` to discard it. */
+  readonly output: "pipe" | "ignore";
+}
+
+/**
+ * Spawns `command args` (no shell) as the leader of a new process group, with stdin ignored.
+ * Resolves once the program is running.
+ * @throws NotFoundError when the command (or an interpreter it names) does not exist (ENOENT).
+ * @throws InvalidArgumentError when it is not executable (EACCES) or an argument is malformed.
+ * @throws UnavailableError when the system refuses for another reason (EAGAIN, ENOMEM, …).
+ */
+export function spawnGroup(
+  command: string,
+  args: readonly string[],
+  options: SpawnGroupOptions,
+): Promise<GroupProcess> {
+  const stdio: StdioOptions = ["ignore", options.output, options.output];
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio, detached: true });
+  } catch (error) {
+    // Node validates arguments synchronously (a NUL byte in an argument, a bad env value).
+    return Promise.reject(
+      new InvalidArgumentError(`cannot start "${command}": ${errorMessage(error)}`, {
+        cause: error,
+      }),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    let spawned = false;
+    let exitedFlag = false;
+    let resolveExit!: (status: ExitStatus) => void;
+    const exited = new Promise<ExitStatus>((r) => (resolveExit = r));
+    const closed = new Promise<void>((r) => child.once("close", () => r()));
+    child.once("exit", (code, signal) => {
+      exitedFlag = true;
+      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+      resolveExit({ code, signal });
+    });
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      // After a successful spawn, 'error' only reports a failed kill(), which signalGroup avoids.
+      if (!spawned) reject(spawnError(command, error));
+    });
+    child.once("spawn", () => {
+      spawned = true;
+      // The pid is known once 'spawn' fired.
+      const pid = child.pid as number;
+      resolve({
+        pid,
+        stdout: child.stdout,
+        stderr: child.stderr,
+        exited,
+        closed,
+        hasExited: () => exitedFlag,
+      });
+    });
+  });
+}
+
+/**
+ * Sends `signal` to the whole process group `pgid`. Returns false when no process of the group is
+ * left (ESRCH); other failures (EPERM) are not expected for our own children and are thrown.
+ * @throws InternalError when `pgid` is not a plausible child's group id (≤ 1).
+ */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  // kill(-1) signals every process we may signal and kill(-0) our own group: never by accident.
+  invariant(Number.isInteger(pgid) && pgid > 1, () => `not a child's process group id: ${pgid}`);
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+}
+
+/** How a group was stopped: it had already exited, SIGTERM sufficed, or SIGKILL was needed. */
+export type TerminateMethod = "exited" | "SIGTERM" | "SIGKILL";
+
+/**
+ * Stops a group process: SIGTERM (and SIGCONT, so a stopped process can act on it) to the whole
+ * group, then SIGKILL if the leader has not exited after `graceMs`. Resolves once it has exited.
+ */
+export async function terminateGroup(
+  proc: GroupProcess,
+  clock: Clock,
+  graceMs: number,
+): Promise<TerminateMethod> {
+  if (proc.hasExited()) return "exited";
+  signalGroup(proc.pid, "SIGTERM");
+  signalGroup(proc.pid, "SIGCONT");
+  if ((await within(clock, proc.exited, graceMs)).inTime) return "SIGTERM";
+  signalGroup(proc.pid, "SIGKILL");
+  await proc.exited;
+  return "SIGKILL";
+}
+
+function spawnError(command: string, error: NodeJS.ErrnoException): BlixardError {
+  switch (error.code) {
+    case "ENOENT":
+      return new NotFoundError(
+        `cannot start "${command}": no such file or command on PATH (ENOENT); check the command, the PATH it runs with and the interpreter named on its #! line`,
+        { cause: error },
+      );
+    case "EACCES":
+      return new InvalidArgumentError(
+        `cannot start "${command}": permission denied (EACCES); the file must be executable by the agent's user`,
+        { cause: error },
+      );
+    default:
+      return new UnavailableError(`cannot start "${command}": ${error.message}`, { cause: error });
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

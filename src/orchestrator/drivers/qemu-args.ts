@@ -1,0 +1,148 @@
+/**
+ * The command line of a `qemu-system-x86_64 -M microvm` VM, as a pure function of its spec and
+ * where its files go (issue 7, item 5). Unit-tested without QEMU.
+ *
+ * Choices worth knowing:
+ * - The monitor is `-chardev socket,…,server=on,wait=off -mon …,mode=control`: the same as
+ *   `-qmp unix:<path>,server,nowait`, but in the long form, whose values can hold any path (a
+ *   comma is written `,,`) and whose booleans are not the short forms QEMU 6.0 deprecated.
+ * - `-nodefaults -no-user-config -nographic`: no default devices, no host config files, no window
+ *   and (with `-nodefaults`) no monitor on stdio. The serial console goes to a file when
+ *   `serialLogPath` is given, else to QEMU's stdout (the driver pipes it into a capped log).
+ * - KVM runs `-cpu host` (override with `cpuModel`); TCG keeps QEMU's default CPU model.
+ * - A disk image is a `virtio-blk-device` (microvm has virtio-mmio, not PCI); its format is
+ *   `qcow2` for a `.qcow2` file and `raw` otherwise. Without a kernel the firmware must boot the
+ *   disk itself: Debian's `bios-microvm.bin` is qboot, which boots only a `-kernel`, so there a
+ *   disk-only VM starts, answers QMP and idles; boot a kernel with the disk as its root instead.
+ */
+import { InvalidArgumentError } from "../../common/errors.js";
+import type { VmSpec } from "../../statemachine/orchestrator/types.js";
+import { MAX_UNIX_SOCKET_PATH_BYTES } from "./limits.js";
+
+/** The QEMU binary the driver runs by default (looked up on PATH). */
+export const QEMU_BINARY = "qemu-system-x86_64";
+
+/** How guest code runs: hardware virtualization, or QEMU's translator. */
+export type QemuAccelerator = "kvm" | "tcg";
+
+/** The kernel command line when the spec gives none: the console on the serial port. */
+export const DEFAULT_KERNEL_CMDLINE = "console=ttyS0";
+
+/** Added to the default command line when a disk image is attached: it is the root file system. */
+export const DEFAULT_ROOT_ARGUMENT = "root=/dev/vda";
+
+/** The most vCPUs a microvm gets here (x86 without x2APIC addresses 255 CPUs). */
+export const MAX_QEMU_VCPUS = 255;
+
+/** Everything the command line depends on. */
+export interface QemuLaunchConfig {
+  /** The VM's name, shown by QEMU (`-name guest=…`). */
+  readonly name: string;
+  readonly spec: Pick<VmSpec, "vcpus" | "memoryMb" | "kernel" | "initrd" | "image" | "cmdline">;
+  readonly accel: QemuAccelerator;
+  /** The unix socket QEMU listens on for QMP; at most 107 bytes. */
+  readonly qmpSocketPath: string;
+  /** The file the serial console is written to; omitted: QEMU's stdout. */
+  readonly serialLogPath?: string;
+  /** The CPU model under KVM. Default `host`. */
+  readonly cpuModel?: string;
+}
+
+/**
+ * The arguments (after the binary) that run `config`.
+ * @throws InvalidArgumentError when the spec has neither kernel nor image, an initrd or command
+ *   line without a kernel, a path that is not absolute or holds a NUL byte, vcpus or memory out of
+ *   range, or a QMP socket path too long for a unix socket. The message says what to fix.
+ */
+export function buildQemuArgs(config: QemuLaunchConfig): string[] {
+  const { spec, name } = config;
+  checkSpec(name, spec);
+  checkPath("the QMP socket path", config.qmpSocketPath);
+  const socketBytes = new TextEncoder().encode(config.qmpSocketPath).length;
+  if (socketBytes > MAX_UNIX_SOCKET_PATH_BYTES) {
+    throw new InvalidArgumentError(
+      `the QMP socket path ${config.qmpSocketPath} is ${socketBytes} bytes, more than the ${MAX_UNIX_SOCKET_PATH_BYTES} a unix socket address holds; give the driver a shorter run directory`,
+    );
+  }
+
+  const args = ["-name", `guest=${optionValue(name)}`, "-M", "microvm"];
+  if (config.accel === "kvm") args.push("-accel", "kvm", "-cpu", config.cpuModel ?? "host");
+  else args.push("-accel", "tcg");
+  args.push("-smp", String(spec.vcpus), "-m", `${spec.memoryMb}M`);
+  args.push("-nodefaults", "-no-user-config", "-nographic");
+
+  if (config.serialLogPath === undefined) {
+    args.push("-chardev", "stdio,id=serial0,signal=off");
+  } else {
+    checkPath("the serial log path", config.serialLogPath);
+    args.push("-chardev", `file,id=serial0,path=${optionValue(config.serialLogPath)}`);
+  }
+  args.push("-serial", "chardev:serial0");
+  args.push(
+    "-chardev",
+    `socket,id=qmp0,path=${optionValue(config.qmpSocketPath)},server=on,wait=off`,
+    "-mon",
+    "chardev=qmp0,mode=control",
+  );
+
+  if (spec.kernel !== "") {
+    // -kernel, -initrd and -append take their value whole: no comma escaping.
+    args.push("-kernel", spec.kernel);
+    if (spec.initrd !== "") args.push("-initrd", spec.initrd);
+    args.push("-append", spec.cmdline !== "" ? spec.cmdline : defaultCmdline(spec.image !== ""));
+  }
+  if (spec.image !== "") {
+    const format = spec.image.toLowerCase().endsWith(".qcow2") ? "qcow2" : "raw";
+    args.push(
+      "-drive",
+      `id=disk0,file=${optionValue(spec.image)},format=${format},if=none`,
+      "-device",
+      "virtio-blk-device,drive=disk0",
+    );
+  }
+  return args;
+}
+
+/** A value inside a QEMU option list (`key=value,key=value`): each comma doubled. */
+export function optionValue(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
+function defaultCmdline(withDisk: boolean): string {
+  return withDisk ? `${DEFAULT_KERNEL_CMDLINE} ${DEFAULT_ROOT_ARGUMENT}` : DEFAULT_KERNEL_CMDLINE;
+}
+
+function checkSpec(name: string, spec: QemuLaunchConfig["spec"]): void {
+  const bad = (what: string): InvalidArgumentError =>
+    new InvalidArgumentError(`VM ${name}: ${what}`);
+  if (spec.kernel === "" && spec.image === "") {
+    throw bad(
+      "the qemu driver needs a kernel (with an optional initrd) or a disk image; the spec has neither",
+    );
+  }
+  if (spec.kernel === "" && spec.initrd !== "") {
+    throw bad("an initrd needs a kernel to go with it; add the kernel or drop the initrd");
+  }
+  if (spec.kernel === "" && spec.cmdline !== "") {
+    throw bad("a kernel command line needs a kernel; add the kernel or drop the command line");
+  }
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > MAX_QEMU_VCPUS) {
+    throw bad(`vcpus must be an integer from 1 to ${MAX_QEMU_VCPUS}, got ${spec.vcpus}`);
+  }
+  if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < 1) {
+    throw bad(`memoryMb must be a positive integer, got ${spec.memoryMb}`);
+  }
+  if (spec.kernel !== "") checkPath(`VM ${name}: the kernel`, spec.kernel);
+  if (spec.initrd !== "") checkPath(`VM ${name}: the initrd`, spec.initrd);
+  if (spec.image !== "") checkPath(`VM ${name}: the disk image`, spec.image);
+  if (spec.cmdline.includes("\0")) throw bad("the kernel command line holds a NUL byte");
+}
+
+function checkPath(what: string, path: string): void {
+  if (!path.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `${what} must be an absolute path (QEMU runs in the driver's directory), got ${JSON.stringify(path)}`,
+    );
+  }
+  if (path.includes("\0")) throw new InvalidArgumentError(`${what} holds a NUL byte`);
+}

@@ -1,0 +1,329 @@
+/**
+ * The `qemu` VM driver: runs `qemu-system-x86_64 -M microvm` from the spec's kernel (and initrd)
+ * or disk image, supervised like a process VM (issue 7, item 5).
+ *
+ * A run is "running" once QEMU's QMP monitor has answered the handshake, so a QEMU that dies at
+ * start (bad image, KVM refused) is a failed start whose error quotes QEMU's last words. The
+ * guest's serial console and QEMU's own messages go to `<logDir>/<name>.log` (rotated at a cap);
+ * QMP events are noted there too. A stop asks the guest to power off (`system_powerdown`), waits
+ * up to the grace period, then tells QEMU to `quit`, and kills it (SIGKILL) if that fails too.
+ * A guest that powers itself off ends the run with exit code 0: the VM is then `stopped`, as a
+ * process VM that exits cleanly is.
+ */
+import { constants, mkdirSync } from "node:fs";
+import { access, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Clock } from "../../common/clock.js";
+import {
+  CancelledError,
+  InvalidArgumentError,
+  NotFoundError,
+  TimeoutError,
+  UnavailableError,
+} from "../../common/errors.js";
+import type { VmSpec } from "../../statemachine/orchestrator/types.js";
+import { kvmUsable } from "../host/probe.js";
+import { minimalEnv } from "./child-env.js";
+import {
+  DEFAULT_QEMU_POWERDOWN_GRACE_MS,
+  DEFAULT_QEMU_START_TIMEOUT_MS,
+  DEFAULT_VM_LOG_MAX_BYTES,
+  OUTPUT_DRAIN_TIMEOUT_MS,
+  OUTPUT_TAIL_BYTES,
+  QEMU_QUIT_TIMEOUT_MS,
+  QMP_CONNECT_RETRY_FIRST_MS,
+  QMP_CONNECT_RETRY_MAX_MS,
+} from "./limits.js";
+import { OutputTail } from "./output-capture.js";
+import {
+  describeExit,
+  signalGroup,
+  spawnGroup,
+  terminateGroup,
+  type GroupProcess,
+} from "./process-group.js";
+import { buildQemuArgs, QEMU_BINARY, type QemuAccelerator } from "./qemu-args.js";
+import { QmpClient } from "./qmp.js";
+import { RotatingLog } from "./rotating-log.js";
+import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
+import { delay, within } from "./timing.js";
+import {
+  checkVmName,
+  type VmDriverCommonOptions,
+  type VmDriverPort,
+  type VmHandle,
+  type VmStartRequest,
+  type VmStopMethod,
+} from "./vm-driver.js";
+
+/** How the qemu driver runs VMs. */
+export interface QemuDriverOptions extends VmDriverCommonOptions {
+  /** Time for grace periods, timeouts and restart backoff. */
+  readonly clock: Clock;
+  /**
+   * Where the QMP sockets (`<name>.qmp`) go; created when missing. Keep it short: a unix socket
+   * path holds at most 107 bytes.
+   */
+  readonly runDir: string;
+  /** Where `<name>.log` (serial console and QEMU's messages, rotated) goes; created when missing. */
+  readonly logDir: string;
+  /** The QEMU binary (a path, or a name looked up on PATH). Default `qemu-system-x86_64`. */
+  readonly binary?: string;
+  /** `kvm`, `tcg`, or `auto`: KVM when the KVM device is usable. Default `auto`. */
+  readonly accel?: "auto" | QemuAccelerator;
+  /** The KVM device `auto` looks at. Default `/dev/kvm`. */
+  readonly kvmDevice?: string;
+  /** The CPU model under KVM. Default `host`. */
+  readonly cpuModel?: string;
+  /** How long a guest may take to power off before `quit`. Default {@link DEFAULT_QEMU_POWERDOWN_GRACE_MS}. */
+  readonly powerdownGraceMs?: number;
+  /** How long QEMU may take to exit after `quit` (or SIGTERM) before SIGKILL. Default {@link QEMU_QUIT_TIMEOUT_MS}. */
+  readonly quitTimeoutMs?: number;
+  /** How long QEMU may take to answer on QMP after it was spawned. Default {@link DEFAULT_QEMU_START_TIMEOUT_MS}. */
+  readonly startTimeoutMs?: number;
+  /** Bytes of a log file before it is rotated. Default {@link DEFAULT_VM_LOG_MAX_BYTES}. */
+  readonly logMaxBytes?: number;
+  /** QEMU's environment. Default {@link minimalEnv}: the agent's PATH and HOME. */
+  readonly baseEnv?: Readonly<Record<string, string>>;
+}
+
+/** Runs VMs whose driver is `qemu`. */
+export class QemuDriver implements VmDriverPort {
+  readonly kind = "qemu" as const;
+
+  constructor(private readonly options: QemuDriverOptions) {}
+
+  /**
+   * Starts supervising a QEMU for `request.spec`.
+   * @throws InvalidArgumentError for a bad name, another driver's spec, or a spec QEMU cannot
+   *   run (see `buildQemuArgs`); files that are named but missing fail the start instead.
+   */
+  start(request: VmStartRequest): VmHandle {
+    const { name, spec } = request;
+    checkVmName(name);
+    if (spec.driver !== "qemu") {
+      throw new InvalidArgumentError(
+        `VM ${name} uses the ${spec.driver} driver; the qemu driver cannot run it`,
+      );
+    }
+    const { runDir, logDir, clock } = this.options;
+    const qmpSocketPath = join(runDir, `${name}.qmp`);
+    // Validates the spec now, so a bad one is refused before anything starts.
+    buildQemuArgs({ name, spec, accel: "tcg", qmpSocketPath });
+    mkdirSync(runDir, { recursive: true });
+    mkdirSync(logDir, { recursive: true });
+    const log = new RotatingLog(
+      join(logDir, `${name}.log`),
+      this.options.logMaxBytes ?? DEFAULT_VM_LOG_MAX_BYTES,
+    );
+    const note = (line: string): void => log.line(`[blixard ${new Date().toISOString()}] ${line}`);
+    const launcher: Launcher = {
+      note,
+      close: () => log.finish(),
+      launch: (signal) => this.launch({ name, spec, qmpSocketPath, log, note, signal }),
+    };
+    return new Supervisor({
+      name,
+      policy: spec.restart,
+      clock,
+      launcher,
+      onChange: request.onChange,
+      previousRestarts: request.previousRestarts ?? 0,
+      defaultGraceMs: this.options.powerdownGraceMs ?? DEFAULT_QEMU_POWERDOWN_GRACE_MS,
+    });
+  }
+
+  private async launch(run: {
+    name: string;
+    spec: VmSpec;
+    qmpSocketPath: string;
+    log: RotatingLog;
+    note: (line: string) => void;
+    signal: AbortSignal;
+  }): Promise<LaunchedRun> {
+    const { name, spec, qmpSocketPath, log, note, signal } = run;
+    const { clock, registry } = this.options;
+    if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
+    await checkReadable(name, spec);
+    const accel = await this.accelerator();
+    const args = buildQemuArgs({
+      name,
+      spec,
+      accel,
+      qmpSocketPath,
+      ...(this.options.cpuModel === undefined ? {} : { cpuModel: this.options.cpuModel }),
+    });
+    // A socket file left by a QEMU that was killed would only refuse connections.
+    await rm(qmpSocketPath, { force: true });
+    const binary = this.options.binary ?? QEMU_BINARY;
+    note(`starting ${binary} ${args.join(" ")}`);
+    const proc = await spawnGroup(binary, args, {
+      cwd: this.options.runDir,
+      env: this.options.baseEnv ?? minimalEnv(),
+      output: "pipe",
+    });
+    const tail = new OutputTail(OUTPUT_TAIL_BYTES);
+    proc.stdout?.pipe(log, { end: false });
+    proc.stderr?.on("data", (chunk: Uint8Array) => tail.push(chunk));
+    proc.stderr?.pipe(log, { end: false });
+    const registryKey = `vm-${name}`;
+    const recorded = registry
+      ?.record(registryKey, proc.pid, binary)
+      .catch((error: unknown) => note(`could not record pid ${proc.pid}: ${String(error)}`));
+
+    let qmp: QmpClient | undefined;
+    const exited = proc.exited.then(async (status) => {
+      qmp?.close();
+      if (!(await within(clock, proc.closed, OUTPUT_DRAIN_TIMEOUT_MS)).inTime) {
+        proc.stdout?.destroy();
+        proc.stderr?.destroy();
+      }
+      await rm(qmpSocketPath, { force: true }).catch(() => undefined);
+      await recorded;
+      await registry?.forget(registryKey).catch(() => undefined);
+      return status;
+    });
+
+    try {
+      qmp = await this.connectWhenReady(proc, qmpSocketPath, signal);
+    } catch (error) {
+      signalGroup(proc.pid, "SIGKILL");
+      const status = await exited;
+      if (error instanceof CancelledError) throw error;
+      const last = tail.text();
+      const words = last === "" ? "" : `: ${last}`;
+      if (error instanceof QemuExitedError) {
+        throw new UnavailableError(
+          `QEMU ${describeExit(status)} before its monitor answered${words}`,
+        );
+      }
+      throw new (error instanceof TimeoutError ? TimeoutError : UnavailableError)(
+        `${(error as Error).message}; QEMU was killed${words}`,
+        { cause: error },
+      );
+    }
+    const client = qmp;
+    client.onEvent((event) => note(`qmp event ${event.event} ${JSON.stringify(event.data)}`));
+    note(`QMP ready (accel ${accel})`);
+    return {
+      pid: proc.pid,
+      exited,
+      stop: async (graceMs) => {
+        const method = await this.stopQemu(proc, client, graceMs, note);
+        await exited;
+        return method;
+      },
+    };
+  }
+
+  private async accelerator(): Promise<QemuAccelerator> {
+    const accel = this.options.accel ?? "auto";
+    if (accel !== "auto") return accel;
+    return (await kvmUsable(this.options.kvmDevice)) ? "kvm" : "tcg";
+  }
+
+  /**
+   * Connects to the monitor of a QEMU that is starting: its socket appears some time after the
+   * spawn, so connection failures are retried (with a doubling pause) until the start timeout,
+   * the process's exit or an abort.
+   */
+  private async connectWhenReady(
+    proc: GroupProcess,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<QmpClient> {
+    const { clock } = this.options;
+    const timeoutMs = this.options.startTimeoutMs ?? DEFAULT_QEMU_START_TIMEOUT_MS;
+    const deadline = clock.now() + timeoutMs;
+    // Aborted by the stop signal or by the process's exit, whichever comes first.
+    const giveUp = new AbortController();
+    const onAbort = (): void => giveUp.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    void proc.exited.then(() => giveUp.abort());
+    try {
+      let pauseMs = QMP_CONNECT_RETRY_FIRST_MS;
+      for (;;) {
+        if (proc.hasExited()) throw new QemuExitedError();
+        if (signal.aborted) throw new CancelledError(`the start of QEMU at ${path} was cancelled`);
+        const remainingMs = deadline - clock.now();
+        if (remainingMs <= 0) {
+          throw new TimeoutError(`QEMU did not answer on ${path} within ${timeoutMs} ms`);
+        }
+        try {
+          return await QmpClient.connect(path, {
+            clock,
+            timeoutMs: remainingMs,
+            signal: giveUp.signal,
+          });
+        } catch (error) {
+          if (proc.hasExited()) throw new QemuExitedError();
+          // Missing or refusing sockets (not listening yet) and connections reset by a QEMU that
+          // is dying are retried: the next turn sees the exit and reports QEMU's own words.
+          if (!(error instanceof CancelledError) && !(error instanceof UnavailableError))
+            throw error;
+        }
+        await delay(clock, Math.min(pauseMs, Math.max(1, deadline - clock.now())), giveUp.signal);
+        pauseMs = Math.min(pauseMs * 2, QMP_CONNECT_RETRY_MAX_MS);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** `system_powerdown`, wait; `quit`, wait; SIGKILL. Without a monitor: SIGTERM, wait; SIGKILL. */
+  private async stopQemu(
+    proc: GroupProcess,
+    qmp: QmpClient,
+    graceMs: number,
+    note: (line: string) => void,
+  ): Promise<VmStopMethod> {
+    const { clock } = this.options;
+    const quitTimeoutMs = this.options.quitTimeoutMs ?? QEMU_QUIT_TIMEOUT_MS;
+    if (proc.hasExited()) return "exited";
+    const tryCommand = (command: string, timeoutMs: number): void => {
+      qmp.execute(command, undefined, { timeoutMs }).catch((error: unknown) => {
+        note(`${command} failed: ${(error as Error).message}`);
+      });
+    };
+    if (qmp.isOpen) {
+      note(`system_powerdown; waiting up to ${graceMs} ms for the guest to power off`);
+      tryCommand("system_powerdown", Math.max(1, graceMs));
+      if ((await within(clock, proc.exited, graceMs)).inTime) return "powerdown";
+    }
+    if (qmp.isOpen) {
+      note(`quit; waiting up to ${quitTimeoutMs} ms`);
+      tryCommand("quit", quitTimeoutMs);
+      if ((await within(clock, proc.exited, quitTimeoutMs)).inTime) return "quit";
+    } else {
+      // No monitor to ask: QEMU treats SIGTERM as a quit.
+      note("no QMP connection; SIGTERM");
+      return terminateGroup(proc, clock, quitTimeoutMs);
+    }
+    note("QEMU did not exit; SIGKILL");
+    signalGroup(proc.pid, "SIGKILL");
+    await proc.exited;
+    return "SIGKILL";
+  }
+}
+
+/** QEMU exited while we were connecting to it (internal to this file). */
+class QemuExitedError extends Error {}
+
+async function checkReadable(name: string, spec: VmSpec): Promise<void> {
+  const files: [string, string][] = [
+    ["kernel", spec.kernel],
+    ["initrd", spec.initrd],
+    ["disk image", spec.image],
+  ];
+  for (const [what, path] of files) {
+    if (path === "") continue;
+    try {
+      await access(path, constants.R_OK);
+    } catch (error) {
+      throw new NotFoundError(
+        `VM ${name}: the ${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}); put it on this node or fix the spec`,
+        { cause: error },
+      );
+    }
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The supervision loop both VM drivers share: start a run, report it running, and when it ends by
+ * itself apply the restart policy (backoff, limit); stop on request. What a run is (a command, a
+ * QEMU with its monitor) is the driver's {@link Launcher}.
+ */
+import type { Clock } from "../../common/clock.js";
+import { CancelledError } from "../../common/errors.js";
+import type { RestartPolicy } from "../../statemachine/orchestrator/types.js";
+import { MAX_REPORTED_ERROR_BYTES } from "./limits.js";
+import { truncateUtf8 } from "./output-capture.js";
+import { describeExit, type ExitStatus } from "./process-group.js";
+import { decideAfterExit } from "./restart-policy.js";
+import { delay } from "./timing.js";
+import type {
+  VmHandle,
+  VmObservation,
+  VmObservedStatus,
+  VmStopMethod,
+  VmStopResult,
+} from "./vm-driver.js";
+
+/** One run of a VM, as its driver started it. */
+export interface LaunchedRun {
+  readonly pid: number;
+  /** Settles (never rejects) once the run has ended and nothing of it is left. */
+  readonly exited: Promise<ExitStatus>;
+  /** Stops the run the driver's way; resolves, once it has exited, with how. Never rejects. */
+  stop(graceMs: number): Promise<VmStopMethod>;
+}
+
+/** How a driver starts runs of one VM. */
+export interface Launcher {
+  /**
+   * Starts a run and resolves once it is running (for QEMU: its monitor answered). Rejects with
+   * an error saying why it could not start, leaving nothing running; rejects with
+   * `CancelledError` when `signal` aborts first.
+   */
+  launch(signal: AbortSignal): Promise<LaunchedRun>;
+  /** Writes one line about the supervision into the VM's log. */
+  note(line: string): void;
+  /** Called once after the final status (to flush and close the log); `settled` waits for it. */
+  close(): Promise<void>;
+}
+
+/** What a supervisor needs. */
+export interface SupervisorOptions {
+  readonly name: string;
+  readonly policy: RestartPolicy;
+  readonly clock: Clock;
+  readonly launcher: Launcher;
+  readonly onChange: (observation: VmObservation) => void;
+  readonly previousRestarts: number;
+  /** The grace period of a stop that names none. */
+  readonly defaultGraceMs: number;
+}
+
+/** Supervises one VM from its first start until it is stopped or fails for good. */
+export class Supervisor implements VmHandle {
+  readonly name: string;
+  readonly settled: Promise<VmObservation>;
+  private observation: VmObservation;
+  private readonly stopController = new AbortController();
+  private stopGraceMs = 0;
+  private current: LaunchedRun | undefined;
+  private stopMethod: Promise<VmStopMethod> | undefined;
+  private stopResult: Promise<VmStopResult> | undefined;
+
+  /** Starts the first run on the next microtask (so `onChange` never runs inside `start`). */
+  constructor(private readonly options: SupervisorOptions) {
+    this.name = options.name;
+    this.observation = {
+      name: options.name,
+      status: "starting",
+      restarts: options.previousRestarts,
+      lastError: "",
+      pid: null,
+      restartInMs: null,
+    };
+    this.settled = Promise.resolve()
+      .then(() => this.supervise())
+      .then(async (final) => {
+        // The log is best effort: failing to close it does not change how the VM ended.
+        await options.launcher.close().catch(() => undefined);
+        return final;
+      });
+  }
+
+  /** @inheritdoc */
+  observe(): VmObservation {
+    return this.observation;
+  }
+
+  /** @inheritdoc */
+  stop(options?: { readonly graceMs?: number }): Promise<VmStopResult> {
+    this.stopResult ??= this.stopOnce(options?.graceMs ?? this.options.defaultGraceMs);
+    return this.stopResult;
+  }
+
+  private async stopOnce(graceMs: number): Promise<VmStopResult> {
+    if (isFinal(this.observation.status)) {
+      return { observation: this.observation, method: "not-running" };
+    }
+    this.stopGraceMs = graceMs;
+    this.stopController.abort();
+    if (this.current !== undefined) this.stopRun(this.current);
+    const observation = await this.settled;
+    return { observation, method: await (this.stopMethod ?? Promise.resolve("not-running")) };
+  }
+
+  private stopRun(run: LaunchedRun): void {
+    this.update({ status: "stopping" });
+    this.options.launcher.note(`stopping (grace ${this.stopGraceMs} ms)`);
+    this.stopMethod = run.stop(this.stopGraceMs);
+  }
+
+  private get stopRequested(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  private async supervise(): Promise<VmObservation> {
+    const { launcher, policy, clock } = this.options;
+    this.update({});
+    for (;;) {
+      let failure: string | undefined;
+      try {
+        const run = await launcher.launch(this.stopController.signal);
+        this.current = run;
+        if (this.stopRequested) this.stopRun(run);
+        else {
+          this.update({ status: "running", pid: run.pid, restartInMs: null });
+          launcher.note(`running as pid ${run.pid}`);
+        }
+        const exit = await run.exited;
+        this.current = undefined;
+        if (exit.code !== 0 || exit.signal !== null) failure = describeExit(exit);
+        launcher.note(`pid ${run.pid} ${describeExit(exit)}`);
+      } catch (error) {
+        if (!(error instanceof CancelledError && this.stopRequested)) {
+          failure = error instanceof Error ? error.message : String(error);
+          launcher.note(`could not start: ${failure}`);
+        }
+      }
+      if (this.stopRequested) return this.finish("stopped");
+      const decision = decideAfterExit(policy, this.observation.restarts, failure === undefined);
+      const lastError =
+        failure === undefined
+          ? this.observation.lastError
+          : truncateUtf8(failure, MAX_REPORTED_ERROR_BYTES);
+      if (decision.action !== "restart") return this.finish(decision.action, lastError);
+
+      this.update({ status: "starting", pid: null, lastError, restartInMs: decision.delayMs });
+      launcher.note(
+        `restart ${this.observation.restarts + 1} of ${policy.maxRestarts} in ${decision.delayMs} ms`,
+      );
+      if (!(await delay(clock, decision.delayMs, this.stopController.signal))) {
+        return this.finish("stopped");
+      }
+      this.update({ restarts: this.observation.restarts + 1, restartInMs: null });
+    }
+  }
+
+  private finish(
+    status: "stopped" | "failed",
+    lastError = this.observation.lastError,
+  ): VmObservation {
+    this.update({ status, pid: null, lastError, restartInMs: null });
+    this.options.launcher.note(status === "failed" ? `failed for good: ${lastError}` : "stopped");
+    return this.observation;
+  }
+
+  private update(change: Partial<Omit<VmObservation, "name">>): void {
+    this.observation = { ...this.observation, ...change };
+    const observation = this.observation;
+    try {
+      this.options.onChange(observation);
+    } catch (error) {
+      // A throwing callback is the agent's bug: surface it without breaking supervision.
+      setImmediate(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+function isFinal(status: VmObservedStatus): boolean {
+  return status === "stopped" || status === "failed";
+}

@@ -1,0 +1,190 @@
+/**
+ * The application of the cluster state machine: the kv store and the orchestrator model side by
+ * side under one client-session layer, a command going to one or the other by its first byte
+ * (`namespace.ts`).
+ */
+import { InvalidArgumentError } from "../../common/index.js";
+import type { CommandResult } from "../command-result.js";
+import { ByteReader, ByteWriter } from "../codec/binary.js";
+import { crc32 } from "../codec/crc32.js";
+import { KvStore, type KvStoreOptions } from "../kv/store.js";
+import type { KvCommand, KvResult } from "../kv/types.js";
+import { decodeKvCommand } from "../kv/command-codec.js";
+import { decodeKvResult, encodeKvResult } from "../kv/result-codec.js";
+import { decodeOrchestratorCommand } from "../orchestrator/command-codec.js";
+import type { OrchestratorCommand, OrchestratorResult } from "../orchestrator/commands.js";
+import { OrchestratorModel } from "../orchestrator/model.js";
+import {
+  decodeOrchestratorResult,
+  encodeOrchestratorResult,
+} from "../orchestrator/result-codec.js";
+import type { ExecuteContext, SessionedApplication } from "../session/sessioned-state-machine.js";
+import {
+  KV_NAMESPACE_BYTE,
+  ORCHESTRATOR_NAMESPACE_BYTE,
+  describeUnknownByte,
+  namespaceOfByte,
+} from "./namespace.js";
+
+/** A decoded command and the namespace it belongs to. */
+export type ClusterCommand =
+  | { readonly namespace: "kv"; readonly command: KvCommand }
+  | { readonly namespace: "orchestrator"; readonly command: OrchestratorCommand };
+
+/** A successful result and the namespace it came from. */
+export type ClusterResult =
+  | { readonly namespace: "kv"; readonly result: KvResult }
+  | { readonly namespace: "orchestrator"; readonly result: OrchestratorResult };
+
+/** Magic of a cluster snapshot: "BXCL". */
+const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x58, 0x43, 0x4c]);
+/** The cluster snapshot format this code writes and reads. */
+export const CLUSTER_SNAPSHOT_FORMAT_VERSION = 1;
+const CHECKSUM_BYTES = 4;
+
+function tagged<T>(
+  result: CommandResult<T>,
+  wrap: (value: T) => ClusterResult,
+): CommandResult<ClusterResult> {
+  return result.ok ? { ok: true, value: wrap(result.value) } : result;
+}
+
+/**
+ * The kv store and the orchestrator model as one {@link SessionedApplication}.
+ *
+ * Snapshot layout: magic "BXCL", u16 format version, the kv store's snapshot (u32 length +
+ * bytes), the orchestrator's snapshot (u32 length + bytes), then a u32 CRC-32 of everything
+ * before it.
+ */
+export class ClusterApplication implements SessionedApplication<ClusterCommand, ClusterResult> {
+  readonly #kvOptions: KvStoreOptions;
+  #kv: KvStore;
+  #orchestrator = new OrchestratorModel();
+
+  /** An empty store and model. Throws `InvalidArgumentError` if `maxStoreBytes` is out of range. */
+  constructor(kvOptions: KvStoreOptions = {}) {
+    this.#kvOptions = kvOptions;
+    this.#kv = new KvStore(kvOptions);
+  }
+
+  /** The kv store (replaced by `restore`: do not keep the reference). */
+  get kv(): KvStore {
+    return this.#kv;
+  }
+
+  /** The orchestrator model (replaced by `restore`: do not keep the reference). */
+  get orchestrator(): OrchestratorModel {
+    return this.#orchestrator;
+  }
+
+  /**
+   * Decodes a payload by its first byte. Throws `InvalidArgumentError` (empty, unknown byte,
+   * malformed command) or `TooLargeError` (a field over its limit).
+   */
+  decodeCommand(payload: Uint8Array): ClusterCommand {
+    const first = payload[0];
+    if (first === undefined) throw new InvalidArgumentError("malformed command: empty payload");
+    switch (namespaceOfByte(first)) {
+      case "kv":
+        return { namespace: "kv", command: decodeKvCommand(payload) };
+      case "orchestrator":
+        return { namespace: "orchestrator", command: decodeOrchestratorCommand(payload) };
+      case undefined:
+        throw new InvalidArgumentError(
+          `malformed command: first byte ${describeUnknownByte(first)}`,
+        );
+    }
+  }
+
+  /** Only a kv get is read-only; every orchestrator command changes the model or may. */
+  isReadOnly(command: ClusterCommand): boolean {
+    return command.namespace === "kv" && this.#kv.isReadOnly(command.command);
+  }
+
+  /** Executes a decoded command in its namespace. Never throws for a decoded command. */
+  execute(command: ClusterCommand, context: ExecuteContext): CommandResult<ClusterResult> {
+    if (command.namespace === "kv") {
+      return tagged(this.#kv.execute(command.command, context), (result) => ({
+        namespace: "kv",
+        result,
+      }));
+    }
+    return tagged(this.#orchestrator.apply(command.command, context.logTimeMs), (result) => ({
+      namespace: "orchestrator",
+      result,
+    }));
+  }
+
+  /** Encodes a result as its namespace byte and the namespace's own encoding. Throws nothing. */
+  encodeResult(result: ClusterResult): Uint8Array {
+    const inner =
+      result.namespace === "kv"
+        ? encodeKvResult(result.result)
+        : encodeOrchestratorResult(result.result);
+    const tag = result.namespace === "kv" ? KV_NAMESPACE_BYTE : ORCHESTRATOR_NAMESPACE_BYTE;
+    return new ByteWriter(inner.length + 1).u8(tag).raw(inner).finish();
+  }
+
+  /** Decodes {@link encodeResult}'s bytes. Throws `InvalidArgumentError` if malformed. */
+  decodeResult(bytes: Uint8Array): ClusterResult {
+    const first = bytes[0];
+    const rest = bytes.subarray(1);
+    switch (first === undefined ? undefined : namespaceOfByte(first)) {
+      case "kv":
+        return { namespace: "kv", result: decodeKvResult(rest) };
+      case "orchestrator":
+        return { namespace: "orchestrator", result: decodeOrchestratorResult(rest) };
+      case undefined:
+        throw new InvalidArgumentError(
+          `malformed cluster result: ${first === undefined ? "empty" : `tag ${describeUnknownByte(first)}`}`,
+        );
+    }
+  }
+
+  /** Serializes both parts (layout above). Throws nothing. */
+  snapshot(): Uint8Array {
+    const kv = this.#kv.snapshot();
+    const orchestrator = this.#orchestrator.snapshot();
+    const writer = new ByteWriter(kv.length + orchestrator.length + 32)
+      .raw(SNAPSHOT_MAGIC)
+      .u16(CLUSTER_SNAPSHOT_FORMAT_VERSION)
+      .bytes(kv)
+      .bytes(orchestrator);
+    return writer.u32(crc32(writer.written())).finish();
+  }
+
+  /**
+   * Replaces both parts with a snapshot's. Both are decoded into new instances first, so bad
+   * bytes in either part throw `InvalidArgumentError` and change nothing.
+   */
+  restore(data: Uint8Array): void {
+    if (data.length < SNAPSHOT_MAGIC.length + CHECKSUM_BYTES) {
+      throw new InvalidArgumentError(`malformed cluster snapshot: only ${data.length} bytes`);
+    }
+    const body = data.subarray(0, data.length - CHECKSUM_BYTES);
+    const checksum = new ByteReader(data.subarray(body.length), "cluster snapshot").u32();
+    if (crc32(body) !== checksum) {
+      throw new InvalidArgumentError("malformed cluster snapshot: CRC-32 checksum mismatch");
+    }
+    const reader = new ByteReader(body, "cluster snapshot");
+    const magic = reader.rawView(SNAPSHOT_MAGIC.length);
+    if (!magic.every((byte, i) => byte === SNAPSHOT_MAGIC[i])) {
+      throw reader.malformed("not a cluster snapshot (bad magic)");
+    }
+    const version = reader.u16();
+    if (version !== CLUSTER_SNAPSHOT_FORMAT_VERSION) {
+      throw reader.malformed(
+        `unknown format version ${version}; this node reads version ${CLUSTER_SNAPSHOT_FORMAT_VERSION}`,
+      );
+    }
+    const kvBytes = reader.rawView(reader.u32());
+    const orchestratorBytes = reader.rawView(reader.u32());
+    reader.expectEnd();
+    const kv = new KvStore(this.#kvOptions);
+    kv.restore(kvBytes);
+    const orchestrator = new OrchestratorModel();
+    orchestrator.restore(orchestratorBytes);
+    this.#kv = kv;
+    this.#orchestrator = orchestrator;
+  }
+}

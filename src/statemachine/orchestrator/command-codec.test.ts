@@ -1,0 +1,335 @@
+/**
+ * The orchestrator command and result codecs: round trips, canonical bytes, strict decoding, and
+ * fuzzing (random and mutated bytes, random JSON values) that must only ever produce
+ * INVALID_ARGUMENT or TOO_LARGE.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { isBlixardError } from "../../common/index.js";
+import {
+  ORCHESTRATOR_COMMAND_FORMAT,
+  decodeOrchestratorCommand,
+  encodeOrchestratorCommand,
+} from "./command-codec.js";
+import { readOrchestratorCommand } from "./command-reader.js";
+import type { OrchestratorCommand } from "./commands.js";
+import { MAX_COMMAND_BYTES, MAX_TASK_OUTPUT_BYTES } from "./limits.js";
+import { OrchestratorModel } from "./model.js";
+import { decodeOrchestratorResult, encodeOrchestratorResult } from "./result-codec.js";
+import type { TaskSpec, VmSpec } from "./types.js";
+
+const spec: TaskSpec = {
+  command: "/bin/echo",
+  args: ["hello", "wörld 😀"],
+  env: { PATH: "/usr/bin", A_B: "1" },
+  cwd: "/tmp",
+  shell: false,
+  resources: { cpuMillis: 1000, memoryMb: 256, diskGb: 1 },
+  requiredFeatures: ["ssd"],
+  timeoutMs: 60_000,
+  maxAttempts: 3,
+};
+
+const vm: VmSpec = {
+  vcpus: 2,
+  memoryMb: 1024,
+  diskGb: 4,
+  driver: "qemu",
+  command: "",
+  args: [],
+  kernel: "/boot/vmlinuz",
+  initrd: "/boot/initrd",
+  image: "",
+  cmdline: "console=ttyS0",
+  requiredFeatures: ["kvm"],
+  antiAffinityGroup: "db",
+  restart: { mode: "on-failure", maxRestarts: 5, backoffMs: 1000 },
+};
+
+const result = {
+  exitCode: 0,
+  stdout: "hello\n",
+  stderr: "",
+  stdoutTruncated: false,
+  stderrTruncated: true,
+  durationMs: 12,
+  error: "",
+};
+
+/** One of every command. */
+const COMMANDS: OrchestratorCommand[] = [
+  {
+    type: "registerWorker",
+    nodeId: 1,
+    capacity: { cpuMillis: 4000, memoryMb: 8192, diskGb: 100 },
+    features: ["kvm", "qemu"],
+  },
+  { type: "setWorkerDrain", nodeId: 2, draining: true },
+  { type: "markWorkerOffline", nodeId: 3 },
+  { type: "submitTask", id: "0b6c1c9e-5e0e-4c55-9d7f-1a2b3c4d5e6f", spec },
+  { type: "cancelTask", id: "t-1" },
+  { type: "taskStarted", id: "t-1", nodeId: 2, attempt: 1 },
+  { type: "taskFinished", id: "t-1", nodeId: 2, attempt: 1, outcome: "succeeded", result },
+  {
+    type: "taskFinished",
+    id: "t-2",
+    nodeId: 2,
+    attempt: 3,
+    outcome: "timed_out",
+    result: { ...result, exitCode: null },
+  },
+  { type: "createVm", name: "db-1", spec: vm, desired: "running" },
+  { type: "setVmDesired", name: "db-1", desired: "stopped" },
+  { type: "deleteVm", name: "db-1" },
+  { type: "vmObserved", name: "db-1", nodeId: 1, status: "running", restarts: 2, error: "exit 1" },
+  { type: "setSettings", settings: { placement: "spread" } },
+];
+
+/** The code of what `run` throws, or "none"; anything but a Blixard error is re-thrown. */
+function thrownCode(run: () => unknown): string {
+  try {
+    run();
+    return "none";
+  } catch (error) {
+    if (!isBlixardError(error)) throw error;
+    return error.code;
+  }
+}
+
+const text = (value: string) => new TextEncoder().encode(value);
+
+function withFormat(json: string): Uint8Array {
+  const body = text(json);
+  const bytes = new Uint8Array(body.length + 1);
+  bytes[0] = ORCHESTRATOR_COMMAND_FORMAT;
+  bytes.set(body, 1);
+  return bytes;
+}
+
+describe("orchestrator command codec", () => {
+  it.each(COMMANDS.map((command) => [command.type, command] as const))(
+    "round-trips %s",
+    (_type, command) => {
+      const bytes = encodeOrchestratorCommand(command);
+      expect(bytes[0]).toBe(ORCHESTRATOR_COMMAND_FORMAT);
+      expect(decodeOrchestratorCommand(bytes)).toEqual(command);
+      expect(encodeOrchestratorCommand(decodeOrchestratorCommand(bytes))).toEqual(bytes);
+    },
+  );
+
+  it("is canonical: key order and environment order do not change the bytes", () => {
+    const shuffled = {
+      spec: {
+        maxAttempts: 3,
+        timeoutMs: 60_000,
+        requiredFeatures: ["ssd"],
+        resources: { diskGb: 1, memoryMb: 256, cpuMillis: 1000 },
+        shell: false,
+        cwd: "/tmp",
+        env: { A_B: "1", PATH: "/usr/bin" },
+        args: ["hello", "wörld 😀"],
+        command: "/bin/echo",
+      },
+      id: "0b6c1c9e-5e0e-4c55-9d7f-1a2b3c4d5e6f",
+      type: "submitTask",
+    } as unknown as OrchestratorCommand;
+    expect(encodeOrchestratorCommand(shuffled)).toEqual(
+      encodeOrchestratorCommand(COMMANDS[3] as OrchestratorCommand),
+    );
+    expect(new TextDecoder().decode(encodeOrchestratorCommand(shuffled).subarray(1))).toMatch(
+      /^\{"type":"submitTask","id":"[^"]+","spec":\{"command":"\/bin\/echo".*"env":\{"A_B":"1","PATH":"\/usr\/bin"\}/,
+    );
+  });
+
+  it("refuses what is not a valid command, naming the problem", () => {
+    const cases: [Uint8Array, string, string][] = [
+      [new Uint8Array(), "INVALID_ARGUMENT", "needs 1 more bytes"],
+      [new Uint8Array([0x01, 0x7b, 0x7d]), "INVALID_ARGUMENT", "unknown format byte 0x1"],
+      [withFormat("{"), "INVALID_ARGUMENT", "not valid JSON"],
+      [new Uint8Array([ORCHESTRATOR_COMMAND_FORMAT, 0xff]), "INVALID_ARGUMENT", "not valid UTF-8"],
+      [withFormat("[]"), "INVALID_ARGUMENT", "must be an object"],
+      [withFormat('{"type":"explode"}'), "INVALID_ARGUMENT", "type must be one of"],
+      [withFormat('{"type":"cancelTask"}'), "INVALID_ARGUMENT", "cancelTask.id is required"],
+      [
+        withFormat('{"type":"cancelTask","id":"a","force":true}'),
+        "INVALID_ARGUMENT",
+        "cancelTask.force is not a known field",
+      ],
+      [
+        withFormat('{"type":"markWorkerOffline","nodeId":"1"}'),
+        "INVALID_ARGUMENT",
+        "nodeId must be an integer",
+      ],
+      [
+        withFormat('{"type":"markWorkerOffline","nodeId":1.5}'),
+        "INVALID_ARGUMENT",
+        "nodeId must be an integer",
+      ],
+      [
+        withFormat('{"type":"markWorkerOffline","nodeId":1e300}'),
+        "INVALID_ARGUMENT",
+        "nodeId must be an integer",
+      ],
+      [
+        withFormat('{"type":"setWorkerDrain","nodeId":1,"draining":1}'),
+        "INVALID_ARGUMENT",
+        "draining must be a boolean",
+      ],
+      [withFormat('{"type":"cancelTask","id":"\\ud800"}'), "INVALID_ARGUMENT", "lone surrogate"],
+      [
+        withFormat('{"type":"cancelTask","id":"a","__proto__":{}}'),
+        "INVALID_ARGUMENT",
+        "__proto__ is not a known field",
+      ],
+      [new Uint8Array(MAX_COMMAND_BYTES + 1).fill(0x20), "TOO_LARGE", "the limit is"],
+    ];
+    for (const [bytes, code, message] of cases) {
+      let caught: unknown;
+      try {
+        decodeOrchestratorCommand(bytes);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, message).toMatchObject({ code });
+      expect((caught as Error).message).toContain(message);
+    }
+  });
+
+  it("refuses to encode an invalid command", () => {
+    const emptyId = { ...(COMMANDS[3] as object), id: "" } as OrchestratorCommand;
+    expect(thrownCode(() => encodeOrchestratorCommand(emptyId))).toBe("INVALID_ARGUMENT");
+    const huge = { ...result, stdout: "x".repeat(MAX_TASK_OUTPUT_BYTES + 1) };
+    const finished = { ...(COMMANDS[6] as object), result: huge } as OrchestratorCommand;
+    expect(thrownCode(() => encodeOrchestratorCommand(finished))).toBe("TOO_LARGE");
+  });
+
+  it("fits the largest legal command, every output character escaped, within the bound", () => {
+    const control = "\u0001".repeat(MAX_TASK_OUTPUT_BYTES);
+    const largest = {
+      ...(COMMANDS[6] as object),
+      result: { ...result, stdout: control, stderr: control, error: "\u0001".repeat(4096) },
+    } as OrchestratorCommand;
+    expect(encodeOrchestratorCommand(largest).length).toBeLessThan(MAX_COMMAND_BYTES);
+  });
+});
+
+describe("orchestrator codec fuzzing", () => {
+  const valid = COMMANDS.map((command) => encodeOrchestratorCommand(command));
+
+  it("decoding random bytes only ever fails with INVALID_ARGUMENT or TOO_LARGE", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, withByte) => {
+        const input = withByte ? new Uint8Array([ORCHESTRATOR_COMMAND_FORMAT, ...bytes]) : bytes;
+        expect(["none", "INVALID_ARGUMENT", "TOO_LARGE"]).toContain(
+          thrownCode(() => decodeOrchestratorCommand(input)),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("decoding mutated valid commands never throws anything else, and what decodes re-encodes", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...valid),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.nat(),
+        (bytes, flips, cut) => {
+          const mutated = bytes.slice(0, Math.max(1, bytes.length - (cut % 4)));
+          for (const [at, value] of flips) mutated[at % mutated.length] = value;
+          let decoded: OrchestratorCommand | undefined;
+          const code = thrownCode(() => {
+            decoded = decodeOrchestratorCommand(mutated);
+          });
+          expect(["none", "INVALID_ARGUMENT", "TOO_LARGE"]).toContain(code);
+          if (decoded !== undefined) {
+            expect(decodeOrchestratorCommand(encodeOrchestratorCommand(decoded))).toEqual(decoded);
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("the model refuses any malformed command object without throwing or changing state", () => {
+    const model = new OrchestratorModel();
+    model.apply(COMMANDS[0] as OrchestratorCommand, 1);
+    model.apply(COMMANDS[3] as OrchestratorCommand, 2);
+    const before = model.snapshot();
+    const mutant = fc.oneof(
+      fc.anything({ maxDepth: 2, maxKeys: 4 }),
+      fc
+        .constantFrom(...COMMANDS)
+        .chain((command) =>
+          fc
+            .tuple(
+              fc.constantFrom(...Object.keys(command)),
+              fc.anything({ maxDepth: 2, maxKeys: 4 }),
+            )
+            .map(([key, value]) => ({ ...command, [key]: value })),
+        ),
+    );
+    fc.assert(
+      fc.property(mutant, (value) => {
+        let valid = true;
+        try {
+          readOrchestratorCommand(value);
+        } catch {
+          valid = false;
+        }
+        fc.pre(!valid);
+        const applied = model.apply(value as OrchestratorCommand, 3);
+        expect(applied.ok).toBe(false);
+        if (!applied.ok) expect(["INVALID_ARGUMENT", "TOO_LARGE"]).toContain(applied.error.code);
+        const after = model.snapshot();
+        expect(after.length === before.length && after.every((b, i) => b === before[i])).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("orchestrator result codec", () => {
+  it("round-trips every result the model returns, canonically", () => {
+    const model = new OrchestratorModel();
+    const commands: OrchestratorCommand[] = [
+      COMMANDS[0] as OrchestratorCommand,
+      { type: "setWorkerDrain", nodeId: 1, draining: true },
+      COMMANDS[3] as OrchestratorCommand,
+      { type: "createVm", name: "v", spec: { ...vm, requiredFeatures: [] }, desired: "running" },
+      { type: "setSettings", settings: { placement: "spread" } },
+    ];
+    const values = commands.map((command, i) => {
+      const applied = model.apply(command, i);
+      if (!applied.ok) throw new Error(applied.error.message);
+      return applied.value;
+    });
+    expect(values.map((v) => v.type)).toEqual(["worker", "worker", "task", "vm", "settings"]);
+    for (const value of [...values, { type: "deleted" as const }]) {
+      const bytes = encodeOrchestratorResult(value);
+      expect(decodeOrchestratorResult(bytes)).toEqual(value);
+      expect(encodeOrchestratorResult(decodeOrchestratorResult(bytes))).toEqual(bytes);
+    }
+  });
+
+  it("refuses malformed result bytes with INVALID_ARGUMENT only", () => {
+    for (const json of [
+      "",
+      "{}",
+      '{"type":"task"}',
+      '{"type":"deleted","x":1}',
+      '{"type":"worker","worker":{}}',
+    ]) {
+      expect(thrownCode(() => decodeOrchestratorResult(text(json)))).toBe("INVALID_ARGUMENT");
+    }
+    const stdout = "x".repeat(MAX_TASK_OUTPUT_BYTES + 1);
+    expect(
+      thrownCode(() =>
+        decodeOrchestratorResult(text(`{"type":"settings","settings":{"placement":"${stdout}"}}`)),
+      ),
+    ).toBe("INVALID_ARGUMENT");
+  });
+});

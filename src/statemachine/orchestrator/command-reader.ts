@@ -1,0 +1,129 @@
+/**
+ * The strict reader of orchestrator commands: any value in, a valid, frozen command with its keys
+ * in canonical order out. The byte codec runs it after `JSON.parse`; the model runs it on every
+ * command it applies, so a malformed command object is refused the same way as malformed bytes.
+ */
+import { FieldReader } from "./field-reader.js";
+import type { OrchestratorCommand } from "./commands.js";
+import { TASK_ID_RULES, VM_NAME_RULES, readNodeId } from "./entity-reader.js";
+import { MAX_ERROR_BYTES, MAX_TASK_ATTEMPTS } from "./limits.js";
+import {
+  readFeatures,
+  readResources,
+  readSettings,
+  readTaskResult,
+  readTaskSpec,
+  readVmSpec,
+} from "./spec-reader.js";
+
+/** Every command type, in the order of `OrchestratorCommand`. */
+export const ORCHESTRATOR_COMMAND_TYPES: readonly OrchestratorCommand["type"][] = [
+  "registerWorker",
+  "setWorkerDrain",
+  "markWorkerOffline",
+  "submitTask",
+  "cancelTask",
+  "taskStarted",
+  "taskFinished",
+  "createVm",
+  "setVmDesired",
+  "deleteVm",
+  "vmObserved",
+  "setSettings",
+];
+
+function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): OrchestratorCommand {
+  switch (type) {
+    case "registerWorker":
+      return {
+        type,
+        nodeId: readNodeId(fields, "nodeId"),
+        capacity: fields.object("capacity", readResources),
+        features: readFeatures(fields, "features"),
+      };
+    case "setWorkerDrain":
+      return { type, nodeId: readNodeId(fields, "nodeId"), draining: fields.boolean("draining") };
+    case "markWorkerOffline":
+      return { type, nodeId: readNodeId(fields, "nodeId") };
+    case "submitTask":
+      return {
+        type,
+        id: fields.string("id", TASK_ID_RULES),
+        spec: fields.object("spec", readTaskSpec),
+      };
+    case "cancelTask":
+      return { type, id: fields.string("id", TASK_ID_RULES) };
+    case "taskStarted":
+      return {
+        type,
+        id: fields.string("id", TASK_ID_RULES),
+        nodeId: readNodeId(fields, "nodeId"),
+        attempt: fields.integer("attempt", 1, MAX_TASK_ATTEMPTS),
+      };
+    case "taskFinished":
+      return {
+        type,
+        id: fields.string("id", TASK_ID_RULES),
+        nodeId: readNodeId(fields, "nodeId"),
+        attempt: fields.integer("attempt", 1, MAX_TASK_ATTEMPTS),
+        outcome: fields.oneOf("outcome", [
+          "succeeded",
+          "failed",
+          "timed_out",
+          "cancelled",
+        ] as const),
+        result: fields.object("result", readTaskResult),
+      };
+    case "createVm":
+      return {
+        type,
+        name: fields.string("name", VM_NAME_RULES),
+        spec: fields.object("spec", readVmSpec),
+        desired: fields.oneOf("desired", ["running", "stopped"] as const),
+      };
+    case "setVmDesired":
+      return {
+        type,
+        name: fields.string("name", VM_NAME_RULES),
+        desired: fields.oneOf("desired", ["running", "stopped"] as const),
+      };
+    case "deleteVm":
+      return { type, name: fields.string("name", VM_NAME_RULES) };
+    case "vmObserved":
+      return {
+        type,
+        name: fields.string("name", VM_NAME_RULES),
+        nodeId: readNodeId(fields, "nodeId"),
+        // pending and scheduled are the model's own statuses; an agent reports what it sees.
+        status: fields.oneOf("status", [
+          "starting",
+          "running",
+          "stopping",
+          "stopped",
+          "failed",
+        ] as const),
+        restarts: fields.integer("restarts", 0, Number.MAX_SAFE_INTEGER),
+        error: fields.string("error", { maxBytes: MAX_ERROR_BYTES }),
+      };
+    case "setSettings":
+      return { type, settings: fields.object("settings", readSettings) };
+  }
+}
+
+/**
+ * Reads and validates a command. Throws `InvalidArgumentError` (unknown type, missing, unknown or
+ * ill-typed field, value out of range, a VM spec its driver cannot run) or `TooLargeError` (a
+ * string or list over its limit in `limits.ts`).
+ */
+export function readOrchestratorCommand(value: unknown): OrchestratorCommand {
+  const type = new FieldReader(value, "orchestrator command").oneOf(
+    "type",
+    ORCHESTRATOR_COMMAND_TYPES,
+  );
+  // Read again under the type's name, so errors say "submitTask.spec.maxAttempts".
+  const fields = new FieldReader(value, type);
+  fields.value("type");
+  const command = readFields(fields, type);
+  fields.end();
+  return Object.freeze(command);
+}

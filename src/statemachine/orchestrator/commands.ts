@@ -1,0 +1,80 @@
+/**
+ * The orchestrator's commands: everything that changes the replicated model goes through one of
+ * these, proposed through Raft and applied on every replica.
+ *
+ * Who proposes what:
+ * - an agent (on its own node): `registerWorker` at start, `taskStarted` / `taskFinished` and
+ *   `vmObserved` as it runs what is assigned to it;
+ * - the API (for a user): `submitTask`, `cancelTask`, `createVm`, `setVmDesired`, `deleteVm`,
+ *   `setWorkerDrain`, `setSettings`;
+ * - the leader's liveness monitor: `markWorkerOffline`.
+ *
+ * Reports carry the node and the attempt they are about, so a late report from an attempt that
+ * was since declared lost, or from a node the work was moved away from, is refused (CONFLICT)
+ * instead of overwriting newer state.
+ */
+import type { NodeId } from "../../raft/types.js";
+import type {
+  OrchestratorSettings,
+  Resources,
+  TaskResult,
+  TaskSpec,
+  Task,
+  Vm,
+  VmDesiredState,
+  VmSpec,
+  VmStatus,
+  Worker,
+} from "./types.js";
+
+/** A command of the orchestrator state machine. */
+export type OrchestratorCommand =
+  | {
+      readonly type: "registerWorker";
+      readonly nodeId: NodeId;
+      readonly capacity: Resources;
+      readonly features: readonly string[];
+    }
+  | { readonly type: "setWorkerDrain"; readonly nodeId: NodeId; readonly draining: boolean }
+  | { readonly type: "markWorkerOffline"; readonly nodeId: NodeId }
+  | { readonly type: "submitTask"; readonly id: string; readonly spec: TaskSpec }
+  | { readonly type: "cancelTask"; readonly id: string }
+  | {
+      readonly type: "taskStarted";
+      readonly id: string;
+      readonly nodeId: NodeId;
+      readonly attempt: number;
+    }
+  | {
+      readonly type: "taskFinished";
+      readonly id: string;
+      readonly nodeId: NodeId;
+      readonly attempt: number;
+      readonly outcome: "succeeded" | "failed" | "timed_out" | "cancelled";
+      readonly result: TaskResult;
+    }
+  | {
+      readonly type: "createVm";
+      readonly name: string;
+      readonly spec: VmSpec;
+      readonly desired: VmDesiredState;
+    }
+  | { readonly type: "setVmDesired"; readonly name: string; readonly desired: VmDesiredState }
+  | { readonly type: "deleteVm"; readonly name: string }
+  | {
+      readonly type: "vmObserved";
+      readonly name: string;
+      readonly nodeId: NodeId;
+      readonly status: VmStatus;
+      readonly restarts: number;
+      readonly error: string;
+    }
+  | { readonly type: "setSettings"; readonly settings: OrchestratorSettings };
+
+/** What a successful orchestrator command returns. */
+export type OrchestratorResult =
+  | { readonly type: "worker"; readonly worker: Worker }
+  | { readonly type: "task"; readonly task: Task }
+  | { readonly type: "vm"; readonly vm: Vm }
+  | { readonly type: "deleted" }
+  | { readonly type: "settings"; readonly settings: OrchestratorSettings };

@@ -1,0 +1,159 @@
+/**
+ * The orchestrator's replicated model: workers, tasks and VMs, changed only by
+ * {@link OrchestratorModel.apply}, read through {@link OrchestratorQueries}. The states,
+ * transitions, placement order and limits are written out in `README.md` beside this file.
+ */
+import { InvalidArgumentError, invariant } from "../../common/index.js";
+import type { NodeId } from "../../raft/types.js";
+import { validationErrorResult, type CommandResult } from "../command-result.js";
+import { readOrchestratorCommand } from "./command-reader.js";
+import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
+import { TASK_STATUSES } from "./entity-reader.js";
+import { DEFAULT_TASK_LIST_LIMIT, MAX_TASK_LIST_LIMIT } from "./limits.js";
+import type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./queries.js";
+import { decodeOrchestratorSnapshot, encodeOrchestratorSnapshot } from "./snapshot.js";
+import { OrchestratorState } from "./state.js";
+import { cancelTask, submitTask, taskFinished, taskStarted } from "./task-commands.js";
+import type { OrchestratorSettings, Task, Vm, Worker } from "./types.js";
+import { createVm, deleteVm, setVmDesired, vmObserved } from "./vm-commands.js";
+import { markWorkerOffline, registerWorker, setWorkerDrain } from "./worker-commands.js";
+
+/** The replicated orchestrator model. Deterministic: it reads nothing but its state and its input. */
+export class OrchestratorModel implements OrchestratorQueries {
+  #state = new OrchestratorState();
+
+  /**
+   * Applies one command at log time `logTimeMs` (from the session layer: the largest
+   * `proposedAtMs` applied). Never throws for a bad command: a malformed one is an
+   * `INVALID_ARGUMENT` or `TOO_LARGE` result, a refused one `NOT_FOUND`, `CONFLICT` or
+   * `OVERLOADED`, and an error result leaves the state unchanged. Throws `InternalError` only for
+   * a bug (an invariant failed) or a `logTimeMs` that is not a safe integer ≥ 0.
+   */
+  apply(command: OrchestratorCommand, logTimeMs: number): CommandResult<OrchestratorResult> {
+    invariant(
+      Number.isSafeInteger(logTimeMs) && logTimeMs >= 0,
+      () => `log time must be a safe integer ≥ 0, got ${logTimeMs}`,
+    );
+    let valid: OrchestratorCommand;
+    try {
+      valid = readOrchestratorCommand(command);
+    } catch (error) {
+      return validationErrorResult(error);
+    }
+    const state = this.#state;
+    switch (valid.type) {
+      case "registerWorker":
+        return registerWorker(state, valid, logTimeMs);
+      case "setWorkerDrain":
+        return setWorkerDrain(state, valid, logTimeMs);
+      case "markWorkerOffline":
+        return markWorkerOffline(state, valid, logTimeMs);
+      case "submitTask":
+        return submitTask(state, valid, logTimeMs);
+      case "cancelTask":
+        return cancelTask(state, valid, logTimeMs);
+      case "taskStarted":
+        return taskStarted(state, valid, logTimeMs);
+      case "taskFinished":
+        return taskFinished(state, valid, logTimeMs);
+      case "createVm":
+        return createVm(state, valid, logTimeMs);
+      case "setVmDesired":
+        return setVmDesired(state, valid, logTimeMs);
+      case "deleteVm":
+        return deleteVm(state, valid, logTimeMs);
+      case "vmObserved":
+        return vmObserved(state, valid, logTimeMs);
+      case "setSettings":
+        state.putSettings(valid.settings);
+        return { ok: true, value: { type: "settings", settings: state.settings } };
+    }
+  }
+
+  /** The whole model as deterministic bytes (see `snapshot.ts`): equal states, equal bytes. Throws nothing. */
+  snapshot(): Uint8Array {
+    return encodeOrchestratorSnapshot(this.#state);
+  }
+
+  /** Replaces the model with a snapshot's. Throws `InvalidArgumentError` on bad bytes, changing nothing. */
+  restore(data: Uint8Array): void {
+    this.#state = decodeOrchestratorSnapshot(data);
+  }
+
+  /** Every registered worker, by ascending node id. */
+  workers(): readonly Worker[] {
+    return [...this.#state.workers()].sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  /** The worker of `nodeId`, or undefined. */
+  worker(nodeId: NodeId): Worker | undefined {
+    return this.#state.worker(nodeId);
+  }
+
+  /** The task `id`, or undefined (never submitted, or finished and since forgotten). */
+  task(id: string): Task | undefined {
+    return this.#state.taskEntry(id)?.task;
+  }
+
+  /**
+   * Tasks by ascending id, filtered by status and node, after `after`, at most `limit` (default
+   * {@link DEFAULT_TASK_LIST_LIMIT}). Throws `InvalidArgumentError` for a limit outside
+   * 1..{@link MAX_TASK_LIST_LIMIT} or an unknown status.
+   */
+  tasks(options: TaskListOptions = {}): readonly Task[] {
+    const limit = options.limit ?? DEFAULT_TASK_LIST_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_TASK_LIST_LIMIT) {
+      throw new InvalidArgumentError(
+        `task list limit must be an integer in 1..${MAX_TASK_LIST_LIMIT}, got ${limit}`,
+      );
+    }
+    if (options.status !== undefined && !TASK_STATUSES.includes(options.status)) {
+      throw new InvalidArgumentError(
+        `task status must be one of ${TASK_STATUSES.join(", ")}, got ${String(options.status)}`,
+      );
+    }
+    const ids = this.#state.taskIds;
+    const found: Task[] = [];
+    let position = options.after === undefined ? 0 : ids.lowerBound(options.after);
+    if (options.after !== undefined && ids.at(position) === options.after) position++;
+    for (; found.length < limit; position++) {
+      const id = ids.at(position);
+      if (id === undefined) break;
+      const task = this.#state.taskEntry(id)?.task as Task;
+      if (options.status !== undefined && task.status !== options.status) continue;
+      if (options.nodeId !== undefined && task.nodeId !== options.nodeId) continue;
+      found.push(task);
+    }
+    return found;
+  }
+
+  /** The VM `name`, or undefined. */
+  vm(name: string): Vm | undefined {
+    return this.#state.vmEntry(name)?.vm;
+  }
+
+  /** Every VM, by ascending name. */
+  vms(): readonly Vm[] {
+    return [...this.#state.vmNames].map((name) => this.#state.vmEntry(name)?.vm as Vm);
+  }
+
+  /** The tasks assigned to or running on `nodeId` (by id) and the VMs placed on it (by name). */
+  assignments(nodeId: NodeId): NodeAssignments {
+    return {
+      tasks: this.#state.tasksOn(nodeId).map((id) => this.#state.taskEntry(id)?.task as Task),
+      vms: this.#state.vmsOn(nodeId).map((name) => this.#state.vmEntry(name)?.vm as Vm),
+    };
+  }
+
+  /** The cluster-wide settings. */
+  settings(): OrchestratorSettings {
+    return this.#state.settings;
+  }
+
+  /** Pending work in placement order, as `task:<id>` and `vm:<name>` (diagnostics and tests). */
+  pendingQueue(): readonly string[] {
+    return this.#state
+      .pendingWork()
+      .map((work) => (work.kind === "task" ? `task:${work.id}` : `vm:${work.name}`));
+  }
+}

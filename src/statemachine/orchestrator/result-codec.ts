@@ -1,0 +1,56 @@
+/**
+ * The orchestrator results' encoding, used to keep results in client sessions and snapshots
+ * (versioned by the snapshot format): canonical JSON in UTF-8, `{"type": …, <payload>}`, each
+ * entity rebuilt by its strict reader so equal results give equal bytes.
+ */
+import { FieldReader } from "./field-reader.js";
+import type { OrchestratorResult } from "./commands.js";
+import { readTask, readVm, readWorker } from "./entity-reader.js";
+import { asMalformed, decodeJson, encodeJson } from "./json-bytes.js";
+import { readSettings } from "./spec-reader.js";
+
+/**
+ * Reads a result: checks it and returns a frozen copy with its keys in canonical order. Throws
+ * `InvalidArgumentError` (or `TooLargeError`) if it is not a well-formed result.
+ */
+export function readOrchestratorResult(value: unknown): OrchestratorResult {
+  const type = new FieldReader(value, "orchestrator result").oneOf("type", [
+    "worker",
+    "task",
+    "vm",
+    "deleted",
+    "settings",
+  ] as const);
+  const fields = new FieldReader(value, `${type} result`);
+  fields.value("type");
+  let result: OrchestratorResult;
+  switch (type) {
+    case "worker":
+      result = { type, worker: fields.object("worker", readWorker) };
+      break;
+    case "task":
+      result = { type, task: fields.object("task", readTask) };
+      break;
+    case "vm":
+      result = { type, vm: fields.object("vm", readVm) };
+      break;
+    case "deleted":
+      result = { type };
+      break;
+    case "settings":
+      result = { type, settings: fields.object("settings", readSettings) };
+      break;
+  }
+  fields.end();
+  return Object.freeze(result);
+}
+
+/** Encodes a result the model returned, canonically. Throws nothing for such a result. */
+export function encodeOrchestratorResult(result: OrchestratorResult): Uint8Array {
+  return encodeJson(readOrchestratorResult(result));
+}
+
+/** Decodes {@link encodeOrchestratorResult}'s bytes into an equal result. Throws `InvalidArgumentError` if malformed. */
+export function decodeOrchestratorResult(bytes: Uint8Array): OrchestratorResult {
+  return asMalformed(() => readOrchestratorResult(decodeJson(bytes, "orchestrator result")));
+}

@@ -1,0 +1,398 @@
+/**
+ * The orchestrator model's state and its indexes, kept consistent in one place. Handlers never
+ * touch an index: they build the next value of a task, VM or worker and `put` it, and the state
+ * moves allocations, placement indexes, the pending queue and the finished-task order to match.
+ *
+ * Entities are frozen objects, replaced (never mutated) on change, so queries can hand them out.
+ *
+ * Determinism: nothing that changes state may depend on the iteration order of a `Map` or `Set`,
+ * since that order is history (a replica restored from a snapshot inserted in another order).
+ * Everything that does iterate sorts first (ids, names, node ids, sequence numbers); the one
+ * history-ordered structure, the finished-task order, is written into snapshots as is.
+ */
+import { invariant } from "../../common/index.js";
+import type { NodeId } from "../../raft/types.js";
+import { SortedKeys } from "../kv/sorted-keys.js";
+import { isPlacedTask, isTerminal } from "./entity-reader.js";
+import { MAX_FINISHED_TASKS, MAX_FINISHED_TASK_BYTES } from "./limits.js";
+import {
+  ZERO_RESOURCES,
+  addResources,
+  fitsWithin,
+  resourcesEqual,
+  subtractResources,
+  vmResources,
+} from "./resources.js";
+import {
+  DEFAULT_SETTINGS,
+  normalizeFeatures,
+  taskResultBytes,
+  taskSpecBytes,
+} from "./spec-reader.js";
+import type { PlacementRequest } from "./scheduler.js";
+import type { OrchestratorSettings, Resources, Task, Vm, Worker } from "./types.js";
+
+/** A task and its place in the placement queue. */
+export interface TaskEntry {
+  readonly task: Task;
+  /** Creation order shared by tasks and VMs: pending work is placed by ascending `seq`. */
+  readonly seq: number;
+  /** The bytes of the spec's strings (for the active-task bound). */
+  readonly specBytes: number;
+}
+
+/** A VM and its place in the placement queue. */
+export interface VmEntry {
+  readonly vm: Vm;
+  /** Creation order shared by tasks and VMs. */
+  readonly seq: number;
+}
+
+/** One queued piece of work. */
+export type PendingWork =
+  { readonly kind: "task"; readonly id: string } | { readonly kind: "vm"; readonly name: string };
+
+/** What a task asks of its worker. Throws nothing. */
+export function taskRequest(task: Task): PlacementRequest {
+  return {
+    resources: task.spec.resources,
+    requiredFeatures: normalizeFeatures(task.spec.requiredFeatures),
+    antiAffinityGroup: "",
+  };
+}
+
+/** What a VM asks of its worker: a qemu VM also needs the worker's `qemu` feature. Throws nothing. */
+export function vmRequest(vm: Vm): PlacementRequest {
+  const features =
+    vm.spec.driver === "qemu" ? [...vm.spec.requiredFeatures, "qemu"] : vm.spec.requiredFeatures;
+  return {
+    resources: vmResources(vm.spec),
+    requiredFeatures: normalizeFeatures(features),
+    antiAffinityGroup: vm.spec.antiAffinityGroup,
+  };
+}
+
+function addToIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let values = index.get(key);
+  if (values === undefined) {
+    values = new Set();
+    index.set(key, values);
+  }
+  values.add(value);
+}
+
+function removeFromIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const values = index.get(key);
+  invariant(values?.has(value) === true, "an indexed value is removed once");
+  values.delete(value);
+  if (values.size === 0) index.delete(key);
+}
+
+/** The position of the first element ≥ `value` in an ascending array. */
+function lowerBound(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as number) < value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** The replicated model's data. Mutated only through its methods. */
+export class OrchestratorState {
+  settings: OrchestratorSettings = DEFAULT_SETTINGS;
+  /** The `seq` the next created task or VM gets. */
+  nextSeq = 1;
+  readonly #workers = new Map<NodeId, Worker>();
+  readonly #tasks = new Map<string, TaskEntry>();
+  readonly #taskIds = new SortedKeys();
+  readonly #vms = new Map<string, VmEntry>();
+  readonly #vmNames = new SortedKeys();
+  /** Seqs of pending tasks and VMs, ascending, and what each is. */
+  readonly #pendingSeqs: number[] = [];
+  readonly #pendingWork = new Map<number, PendingWork>();
+  readonly #tasksOnNode = new Map<NodeId, Set<string>>();
+  readonly #vmsOnNode = new Map<NodeId, Set<string>>();
+  readonly #groupNodes = new Map<string, Set<NodeId>>();
+  /** Ids of finished tasks, in the order they finished (oldest first). */
+  readonly #finished = new Set<string>();
+  #finishedBytes = 0;
+  #activeTaskCount = 0;
+  #activeTaskSpecBytes = 0;
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  /** The worker of `nodeId`. */
+  worker(nodeId: NodeId): Worker | undefined {
+    return this.#workers.get(nodeId);
+  }
+
+  /** Every worker, in no particular order (sort before anything order-sensitive). */
+  workers(): IterableIterator<Worker> {
+    return this.#workers.values();
+  }
+
+  /** How many workers are registered. */
+  get workerCount(): number {
+    return this.#workers.size;
+  }
+
+  /** The task entry of `id`. */
+  taskEntry(id: string): TaskEntry | undefined {
+    return this.#tasks.get(id);
+  }
+
+  /** Task ids in ascending order. */
+  get taskIds(): SortedKeys {
+    return this.#taskIds;
+  }
+
+  /** The VM entry of `name`. */
+  vmEntry(name: string): VmEntry | undefined {
+    return this.#vms.get(name);
+  }
+
+  /** VM names in ascending order. */
+  get vmNames(): SortedKeys {
+    return this.#vmNames;
+  }
+
+  /** How many VMs there are. */
+  get vmCount(): number {
+    return this.#vms.size;
+  }
+
+  /** Tasks not finished yet, and the bytes of their specs. */
+  get activeTasks(): { readonly count: number; readonly specBytes: number } {
+    return { count: this.#activeTaskCount, specBytes: this.#activeTaskSpecBytes };
+  }
+
+  /** Ids of finished tasks, oldest first. */
+  finishedOrder(): IterableIterator<string> {
+    return this.#finished.values();
+  }
+
+  /** Ids of the tasks assigned to or running on `nodeId`, sorted. */
+  tasksOn(nodeId: NodeId): string[] {
+    return [...(this.#tasksOnNode.get(nodeId) ?? [])].sort();
+  }
+
+  /** Names of the VMs placed on `nodeId`, sorted. */
+  vmsOn(nodeId: NodeId): string[] {
+    return [...(this.#vmsOnNode.get(nodeId) ?? [])].sort();
+  }
+
+  /** For each anti-affinity group, the nodes holding a placed VM of it (the scheduler's view). */
+  get groupNodes(): ReadonlyMap<string, ReadonlySet<NodeId>> {
+    return this.#groupNodes;
+  }
+
+  /** The pending work, in placement order (ascending seq); a snapshot of the queue. */
+  pendingWork(): PendingWork[] {
+    return this.#pendingSeqs.map((seq) => this.#pendingWork.get(seq) as PendingWork);
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /**
+   * Adds or replaces a worker. Its `allocated` must be what the state holds on it (zero for a new
+   * worker: work is added after) and must fit its capacity.
+   */
+  putWorker(worker: Worker): void {
+    const held = this.#workers.get(worker.nodeId)?.allocated ?? ZERO_RESOURCES;
+    invariant(
+      resourcesEqual(worker.allocated, held),
+      () => `worker ${worker.nodeId}'s allocation is changed only by placing work`,
+    );
+    invariant(
+      fitsWithin(worker.allocated, worker.capacity),
+      () => `worker ${worker.nodeId}'s capacity is below its allocation`,
+    );
+    this.#workers.set(worker.nodeId, Object.freeze(worker));
+  }
+
+  /**
+   * Adds (with `seq`) or replaces (keeping its seq) a task, moving its allocation and index
+   * entries. A finished task is never replaced. A task that finishes may evict the oldest
+   * finished tasks past the bounds in `limits.ts`.
+   */
+  putTask(task: Task, seq?: number): void {
+    const previous = this.#tasks.get(task.id);
+    let entry: TaskEntry;
+    if (previous === undefined) {
+      invariant(seq !== undefined, () => `new task ${task.id} needs a seq`);
+      entry = { task: Object.freeze(task), seq, specBytes: taskSpecBytes(task.spec) };
+      this.#taskIds.insert(task.id);
+    } else {
+      invariant(!isTerminal(previous.task.status), () => `finished task ${task.id} changed`);
+      this.#unindexTask(previous);
+      entry = { ...previous, task: Object.freeze(task) };
+    }
+    this.#tasks.set(task.id, entry);
+    this.#indexTask(entry);
+    if (isTerminal(task.status)) this.#evictFinished();
+  }
+
+  /** Adds (with `seq`) or replaces (keeping its seq) a VM, moving its allocation and index entries. */
+  putVm(vm: Vm, seq?: number): void {
+    const previous = this.#vms.get(vm.name);
+    let entry: VmEntry;
+    if (previous === undefined) {
+      invariant(seq !== undefined, () => `new VM ${vm.name} needs a seq`);
+      entry = { vm: Object.freeze(vm), seq };
+      this.#vmNames.insert(vm.name);
+    } else {
+      this.#unindexVm(previous);
+      entry = { ...previous, vm: Object.freeze(vm) };
+    }
+    this.#vms.set(vm.name, entry);
+    this.#indexVm(entry);
+  }
+
+  /** Removes a VM, which must hold no node. */
+  removeVm(name: string): void {
+    const entry = this.#vms.get(name);
+    invariant(entry !== undefined && entry.vm.nodeId === null, () => `VM ${name} is removable`);
+    this.#unindexVm(entry);
+    this.#vms.delete(name);
+    this.#vmNames.remove(name);
+  }
+
+  /** Replaces the settings. */
+  putSettings(settings: OrchestratorSettings): void {
+    this.settings = Object.freeze(settings);
+  }
+
+  /**
+   * Takes the next creation sequence number. Throws `InternalError` past 2^53 − 1 creations (at
+   * a million a second, that is after 285 years).
+   */
+  takeSeq(): number {
+    invariant(this.nextSeq < Number.MAX_SAFE_INTEGER, "creation sequence overflow");
+    return this.nextSeq++;
+  }
+
+  // ---- index maintenance -------------------------------------------------------------------
+
+  #indexTask(entry: TaskEntry): void {
+    const { task } = entry;
+    if (isPlacedTask(task.status)) {
+      const nodeId = task.nodeId as NodeId;
+      this.#allocate(nodeId, task.spec.resources, `task ${task.id}`);
+      addToIndex(this.#tasksOnNode, nodeId, task.id);
+    } else if (task.status === "pending") {
+      this.#enqueue(entry.seq, { kind: "task", id: task.id });
+    }
+    if (isTerminal(task.status)) {
+      this.#finished.add(task.id);
+      this.#finishedBytes +=
+        entry.specBytes + taskResultBytes(task.result as NonNullable<Task["result"]>);
+    } else {
+      this.#activeTaskCount++;
+      this.#activeTaskSpecBytes += entry.specBytes;
+    }
+  }
+
+  #unindexTask(entry: TaskEntry): void {
+    const { task } = entry;
+    if (isPlacedTask(task.status)) {
+      const nodeId = task.nodeId as NodeId;
+      this.#release(nodeId, task.spec.resources);
+      removeFromIndex(this.#tasksOnNode, nodeId, task.id);
+    } else if (task.status === "pending") {
+      this.#dequeue(entry.seq);
+    }
+    if (isTerminal(task.status)) {
+      this.#finished.delete(task.id);
+      this.#finishedBytes -=
+        entry.specBytes + taskResultBytes(task.result as NonNullable<Task["result"]>);
+    } else {
+      this.#activeTaskCount--;
+      this.#activeTaskSpecBytes -= entry.specBytes;
+    }
+  }
+
+  #indexVm(entry: VmEntry): void {
+    const { vm } = entry;
+    if (vm.nodeId !== null) {
+      this.#allocate(vm.nodeId, vmResources(vm.spec), `VM ${vm.name}`);
+      addToIndex(this.#vmsOnNode, vm.nodeId, vm.name);
+      const group = vm.spec.antiAffinityGroup;
+      if (group !== "") {
+        invariant(
+          this.#groupNodes.get(group)?.has(vm.nodeId) !== true,
+          () => `VM ${vm.name} would share node ${vm.nodeId} with its anti-affinity group ${group}`,
+        );
+        addToIndex(this.#groupNodes, group, vm.nodeId);
+      }
+    } else if (vm.status === "pending") {
+      this.#enqueue(entry.seq, { kind: "vm", name: vm.name });
+    }
+  }
+
+  #unindexVm(entry: VmEntry): void {
+    const { vm } = entry;
+    if (vm.nodeId !== null) {
+      this.#release(vm.nodeId, vmResources(vm.spec));
+      removeFromIndex(this.#vmsOnNode, vm.nodeId, vm.name);
+      if (vm.spec.antiAffinityGroup !== "") {
+        removeFromIndex(this.#groupNodes, vm.spec.antiAffinityGroup, vm.nodeId);
+      }
+    } else if (vm.status === "pending") {
+      this.#dequeue(entry.seq);
+    }
+  }
+
+  /** Removes the oldest finished tasks until both bounds on finished tasks hold. */
+  #evictFinished(): void {
+    while (
+      this.#finished.size > MAX_FINISHED_TASKS ||
+      this.#finishedBytes > MAX_FINISHED_TASK_BYTES
+    ) {
+      const oldest = this.#finished.values().next();
+      invariant(oldest.done !== true, "finished bytes are counted only for kept tasks");
+      const entry = this.#tasks.get(oldest.value) as TaskEntry;
+      this.#unindexTask(entry);
+      this.#tasks.delete(oldest.value);
+      this.#taskIds.remove(oldest.value);
+    }
+  }
+
+  #enqueue(seq: number, work: PendingWork): void {
+    invariant(!this.#pendingWork.has(seq), () => `seq ${seq} is queued once`);
+    this.#pendingSeqs.splice(lowerBound(this.#pendingSeqs, seq), 0, seq);
+    this.#pendingWork.set(seq, work);
+  }
+
+  #dequeue(seq: number): void {
+    const index = lowerBound(this.#pendingSeqs, seq);
+    invariant(this.#pendingSeqs[index] === seq, () => `seq ${seq} is queued`);
+    this.#pendingSeqs.splice(index, 1);
+    this.#pendingWork.delete(seq);
+  }
+
+  /** Adds `resources` to a worker's allocation; placement never over-commits, so this must fit. */
+  #allocate(nodeId: NodeId, resources: Resources, what: string): void {
+    const worker = this.#workers.get(nodeId);
+    invariant(worker !== undefined, () => `${what} is placed on unknown node ${nodeId}`);
+    invariant(worker.status !== "offline", () => `${what} is placed on offline node ${nodeId}`);
+    const allocated = addResources(worker.allocated, resources);
+    invariant(
+      fitsWithin(allocated, worker.capacity),
+      () => `${what} would over-commit node ${nodeId}`,
+    );
+    this.#workers.set(nodeId, Object.freeze({ ...worker, allocated }));
+  }
+
+  #release(nodeId: NodeId, resources: Resources): void {
+    const worker = this.#workers.get(nodeId) as Worker;
+    const allocated = subtractResources(worker.allocated, resources);
+    invariant(
+      fitsWithin(ZERO_RESOURCES, allocated),
+      () => `node ${nodeId} released more than it held`,
+    );
+    this.#workers.set(nodeId, Object.freeze({ ...worker, allocated }));
+  }
+}

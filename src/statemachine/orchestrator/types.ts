@@ -1,0 +1,159 @@
+/**
+ * The orchestrator's replicated model (design brief §4): workers, tasks and VMs, and the commands
+ * that change them. Every replica applies the same commands in the same order and so holds the
+ * same model; placement is computed inside `apply` by the pure scheduler (`scheduler.ts`).
+ *
+ * Times in the model are log time (the largest `proposedAtMs` applied, see the session layer):
+ * never a replica's own clock.
+ */
+import type { NodeId } from "../../raft/types.js";
+
+/** Resources a worker offers or a task / VM asks for. Integers; cpu in millicores. */
+export interface Resources {
+  /** CPU in millicores (1000 = one core). */
+  readonly cpuMillis: number;
+  readonly memoryMb: number;
+  readonly diskGb: number;
+}
+
+/** A worker's administrative and liveness status. */
+export type WorkerStatus = "online" | "draining" | "offline";
+
+/** A node as a place to run work. */
+export interface Worker {
+  readonly nodeId: NodeId;
+  readonly capacity: Resources;
+  /** Sorted, unique feature names, e.g. `["kvm", "qemu", "ssd"]`. */
+  readonly features: readonly string[];
+  readonly status: WorkerStatus;
+  /**
+   * An administrator asked that no new work go here (`setWorkerDrain`). A live worker with it set
+   * is `draining`; it outlives the worker going offline, so a drained node comes back draining.
+   */
+  readonly drain: boolean;
+  /** Sum of the resources of the tasks and VMs placed on it that hold resources. */
+  readonly allocated: Resources;
+  /** Log time of its last registration or heartbeat proposal. */
+  readonly lastSeenMs: number;
+}
+
+/** What a task runs and needs. */
+export interface TaskSpec {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory on the worker; empty means the agent's default. */
+  readonly cwd: string;
+  /** Run through `/bin/sh -c` (command is then the script); default false. */
+  readonly shell: boolean;
+  readonly resources: Resources;
+  readonly requiredFeatures: readonly string[];
+  /** Kill the task (SIGTERM, then SIGKILL) after this long; 0 = no timeout. */
+  readonly timeoutMs: number;
+  /** Attempts in all, first included (≥ 1). A lost task is retried while attempts remain. */
+  readonly maxAttempts: number;
+}
+
+/** A task's status. Terminal: succeeded, failed, timed_out, cancelled, lost (no attempts left). */
+export type TaskStatus =
+  "pending" | "assigned" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost";
+
+/** What the agent reports when an attempt ends. */
+export interface TaskResult {
+  /** Exit code, or null when killed by a signal or never started. */
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly stdoutTruncated: boolean;
+  readonly stderrTruncated: boolean;
+  readonly durationMs: number;
+  /** Why it did not run or was killed (spawn failure, timeout, cancel), else empty. */
+  readonly error: string;
+}
+
+/** A task in the model. */
+export interface Task {
+  readonly id: string;
+  readonly spec: TaskSpec;
+  readonly status: TaskStatus;
+  /**
+   * The node of the current attempt (assigned, running) or of the final one (finished); null while
+   * pending, also between a lost attempt and the next.
+   */
+  readonly nodeId: NodeId | null;
+  /** Attempts started (assigned) so far. */
+  readonly attempts: number;
+  /** The outcome of the final attempt: set exactly when the status is terminal, else null. */
+  readonly result: TaskResult | null;
+  /**
+   * A cancel was asked for while the task was assigned or running: its agent kills it and reports
+   * `cancelled`. A task with this flag is never retried.
+   */
+  readonly cancelRequested: boolean;
+  /** Why it is pending (no feasible worker: which constraint), or empty. */
+  readonly pendingReason: string;
+  readonly submittedAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+/** How a VM is run. */
+export type VmDriver = "process" | "qemu";
+
+/** A VM's restart policy (process driver; qemu VMs restart the same way). */
+export interface RestartPolicy {
+  /** `never`, or `on-failure`: restart after a non-zero exit or crash. */
+  readonly mode: "never" | "on-failure";
+  readonly maxRestarts: number;
+  /** First backoff; doubles per restart up to 30 s. */
+  readonly backoffMs: number;
+}
+
+/** What a VM is. */
+export interface VmSpec {
+  readonly vcpus: number;
+  readonly memoryMb: number;
+  readonly diskGb: number;
+  readonly driver: VmDriver;
+  /** process driver: the command and its arguments (no shell). */
+  readonly command: string;
+  readonly args: readonly string[];
+  /** qemu driver: a kernel and optional initrd, or a disk image; kernel command line. */
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly image: string;
+  readonly cmdline: string;
+  readonly requiredFeatures: readonly string[];
+  /** VMs sharing a non-empty group never share a worker. */
+  readonly antiAffinityGroup: string;
+  readonly restart: RestartPolicy;
+}
+
+/** What a VM should be. */
+export type VmDesiredState = "running" | "stopped";
+
+/** What a VM is observed to be. */
+export type VmStatus =
+  "pending" | "scheduled" | "starting" | "running" | "stopping" | "stopped" | "failed";
+
+/** A VM in the model. */
+export interface Vm {
+  readonly name: string;
+  readonly spec: VmSpec;
+  readonly desired: VmDesiredState;
+  readonly status: VmStatus;
+  /** The node it is placed on, or null (pending or stopped and released). */
+  readonly nodeId: NodeId | null;
+  readonly restarts: number;
+  readonly lastError: string;
+  readonly pendingReason: string;
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+/** How the scheduler ranks feasible workers. */
+export type PlacementStrategy = "binpack" | "spread";
+
+/** Cluster-wide orchestrator settings. */
+export interface OrchestratorSettings {
+  readonly placement: PlacementStrategy;
+}

@@ -1,0 +1,203 @@
+/**
+ * The worker commands: register (and re-register), drain and undrain, mark offline. Private to
+ * the orchestrator folder; `model.ts` dispatches to these after validating the command.
+ */
+import type { NodeId } from "../../raft/types.js";
+import { errorResult, okResult, type CommandResult } from "../command-result.js";
+import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
+import { MAX_WORKERS } from "./limits.js";
+import { placePending } from "./placement.js";
+import { ZERO_RESOURCES, describeResources, fitsWithin, resourcesEqual } from "./resources.js";
+import { normalizeFeatures } from "./spec-reader.js";
+import { taskRequest, vmRequest, type OrchestratorState } from "./state.js";
+import { syntheticResult } from "./synthetic-result.js";
+import type { Task, Vm, Worker } from "./types.js";
+
+type Command<T extends OrchestratorCommand["type"]> = Extract<OrchestratorCommand, { type: T }>;
+type Result = CommandResult<OrchestratorResult>;
+
+function workerResult(state: OrchestratorState, nodeId: NodeId): Result {
+  return okResult({ type: "worker", worker: state.worker(nodeId) as Worker });
+}
+
+function notRegistered(nodeId: NodeId): Result {
+  return errorResult("NOT_FOUND", `worker ${nodeId} is not registered`);
+}
+
+/**
+ * Why a re-registration would strand placed work, or undefined: the new capacity must still hold
+ * the worker's allocation and its features every requirement of the work placed on it.
+ */
+function strandedWork(
+  state: OrchestratorState,
+  worker: Worker,
+  command: Command<"registerWorker">,
+  features: readonly string[],
+): string | undefined {
+  const nodeId = worker.nodeId;
+  if (!fitsWithin(worker.allocated, command.capacity)) {
+    return (
+      `worker ${nodeId} holds work using ${describeResources(worker.allocated)}, more than the ` +
+      `new capacity of ${describeResources(command.capacity)}; drain it and let its work finish ` +
+      "(or stop its VMs) before lowering its capacity"
+    );
+  }
+  const requirements: [string, readonly string[]][] = [
+    ...state
+      .tasksOn(nodeId)
+      .map((id): [string, readonly string[]] => [
+        `task ${id}`,
+        taskRequest(state.taskEntry(id)?.task as Task).requiredFeatures,
+      ]),
+    ...state
+      .vmsOn(nodeId)
+      .map((name): [string, readonly string[]] => [
+        `VM ${name}`,
+        vmRequest(state.vmEntry(name)?.vm as Vm).requiredFeatures,
+      ]),
+  ];
+  for (const [what, required] of requirements) {
+    const dropped = required.filter((feature) => !features.includes(feature));
+    if (dropped.length > 0) {
+      return (
+        `${what} on worker ${nodeId} requires ${dropped.join(", ")}, which the new registration ` +
+        "drops; drain the worker and let that work finish (or stop it) first"
+      );
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Registers a worker or updates its capacity and features; an offline worker comes back
+ * (draining if it was drained). Refused (CONFLICT) if the change would strand placed work.
+ */
+export function registerWorker(
+  state: OrchestratorState,
+  command: Command<"registerWorker">,
+  nowMs: number,
+): Result {
+  const features = normalizeFeatures(command.features);
+  const previous = state.worker(command.nodeId);
+  if (previous === undefined) {
+    if (state.workerCount >= MAX_WORKERS) {
+      return errorResult(
+        "OVERLOADED",
+        `${state.workerCount} workers are registered, the most allowed; worker ${command.nodeId} cannot join`,
+      );
+    }
+    state.putWorker({
+      nodeId: command.nodeId,
+      capacity: command.capacity,
+      features,
+      status: "online",
+      drain: false,
+      allocated: ZERO_RESOURCES,
+      lastSeenMs: nowMs,
+    });
+    placePending(state, nowMs);
+    return workerResult(state, command.nodeId);
+  }
+  const stranded = strandedWork(state, previous, command, features);
+  if (stranded !== undefined) return errorResult("CONFLICT", stranded);
+  const status =
+    previous.status === "offline" ? (previous.drain ? "draining" : "online") : previous.status;
+  const changed =
+    status !== previous.status ||
+    !resourcesEqual(command.capacity, previous.capacity) ||
+    features.join("\n") !== previous.features.join("\n");
+  state.putWorker({
+    ...previous,
+    capacity: command.capacity,
+    features: changed ? features : previous.features,
+    status,
+    lastSeenMs: Math.max(previous.lastSeenMs, nowMs),
+  });
+  if (changed) placePending(state, nowMs);
+  return workerResult(state, command.nodeId);
+}
+
+/** Drains (no new work; placed work stays) or undrains a worker. */
+export function setWorkerDrain(
+  state: OrchestratorState,
+  command: Command<"setWorkerDrain">,
+  nowMs: number,
+): Result {
+  const previous = state.worker(command.nodeId);
+  if (previous === undefined) return notRegistered(command.nodeId);
+  if (previous.drain === command.draining) return workerResult(state, command.nodeId);
+  const status =
+    previous.status === "offline" ? "offline" : command.draining ? "draining" : "online";
+  state.putWorker({ ...previous, drain: command.draining, status });
+  if (status === "online") placePending(state, nowMs);
+  return workerResult(state, command.nodeId);
+}
+
+/** The next value of a task whose node went offline: retried, cancelled or lost. */
+function lostTask(task: Task, nodeId: NodeId, nowMs: number): Task {
+  const attempt = `attempt ${task.attempts} of ${task.spec.maxAttempts}`;
+  if (task.cancelRequested) {
+    return {
+      ...task,
+      status: "cancelled",
+      result: syntheticResult(`cancelled: node ${nodeId} went offline during ${attempt}`),
+      updatedAtMs: nowMs,
+    };
+  }
+  if (task.attempts < task.spec.maxAttempts) {
+    return {
+      ...task,
+      status: "pending",
+      nodeId: null,
+      pendingReason: `${attempt} was lost when node ${nodeId} went offline; waiting to be placed`,
+      updatedAtMs: nowMs,
+    };
+  }
+  return {
+    ...task,
+    status: "lost",
+    result: syntheticResult(`lost: node ${nodeId} went offline during ${attempt}`),
+    updatedAtMs: nowMs,
+  };
+}
+
+/** The next value of a VM whose node went offline: back in the queue, or released if stopping. */
+function movedVm(vm: Vm, nodeId: NodeId, nowMs: number): Vm {
+  if (vm.desired === "stopped") {
+    return { ...vm, status: "stopped", nodeId: null, updatedAtMs: nowMs };
+  }
+  return {
+    ...vm,
+    status: "pending",
+    nodeId: null,
+    lastError: `node ${nodeId} went offline`,
+    pendingReason: `node ${nodeId} went offline; waiting to be placed elsewhere`,
+    updatedAtMs: nowMs,
+  };
+}
+
+/**
+ * Marks a worker offline: its tasks are retried elsewhere while attempts remain (else lost; a
+ * task being cancelled is cancelled), its VMs move (or are released when desired stopped), and
+ * it holds nothing until it registers again. Marking an offline worker again changes nothing.
+ */
+export function markWorkerOffline(
+  state: OrchestratorState,
+  command: Command<"markWorkerOffline">,
+  nowMs: number,
+): Result {
+  const nodeId = command.nodeId;
+  const previous = state.worker(nodeId);
+  if (previous === undefined) return notRegistered(nodeId);
+  if (previous.status === "offline") return workerResult(state, nodeId);
+  // Offline first, so the pass below cannot place the displaced work back on it.
+  state.putWorker({ ...previous, status: "offline" });
+  for (const id of state.tasksOn(nodeId)) {
+    state.putTask(lostTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
+  }
+  for (const name of state.vmsOn(nodeId)) {
+    state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs));
+  }
+  placePending(state, nowMs);
+  return workerResult(state, nodeId);
+}

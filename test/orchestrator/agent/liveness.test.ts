@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { LivenessMonitor } from "../../../src/orchestrator/liveness.js";
+import type { OrchestratorCommand } from "../../../src/statemachine/orchestrator/commands.js";
+import type { OrchestratorQueries } from "../../../src/statemachine/orchestrator/queries.js";
+import type { Worker, WorkerStatus } from "../../../src/statemachine/orchestrator/types.js";
+import { ManualClock } from "../../node/fakes.js";
+
+const SILENT = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+
+function worker(nodeId: number, status: WorkerStatus = "online"): Worker {
+  const zero = { cpuMillis: 0, memoryMb: 0, diskGb: 0 };
+  return {
+    nodeId,
+    capacity: { cpuMillis: 1000, memoryMb: 1024, diskGb: 10 },
+    features: [],
+    status,
+    drain: false,
+    allocated: zero,
+    lastSeenMs: 0,
+  };
+}
+
+function setup(workers: Worker[]) {
+  const clock = new ManualClock();
+  const proposed: OrchestratorCommand[] = [];
+  const state = { leader: true, active: new Set<number>([2, 3]), workers };
+  const queries = { workers: () => state.workers } as unknown as OrchestratorQueries;
+  const monitor = new LivenessMonitor({
+    view: {
+      nodeId: 1,
+      isLeader: () => state.leader,
+      recentlyActivePeers: () => state.active,
+    },
+    queries,
+    proposer: {
+      propose: async (command) => {
+        proposed.push(command);
+        // As the model would: the proposal resolves once applied.
+        if (command.type === "markWorkerOffline") {
+          state.workers = state.workers.map((w) =>
+            w.nodeId === command.nodeId ? { ...w, status: "offline" } : w,
+          );
+        }
+        return { type: "deleted" };
+      },
+    },
+    clock,
+    log: SILENT,
+    deadAfterMs: 1000,
+    sampleEveryMs: 100,
+  });
+  monitor.start();
+  return { clock, proposed, state, monitor };
+}
+
+describe("LivenessMonitor", () => {
+  it("marks a worker offline once the leader has not heard from it for deadAfterMs", async () => {
+    const { clock, proposed, state } = setup([worker(1), worker(2), worker(3)]);
+    await clock.advance(2000);
+    expect(proposed).toEqual([]);
+    state.active = new Set([2]);
+    await clock.advance(900);
+    expect(proposed).toEqual([]);
+    await clock.advance(200);
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 3 }]);
+  });
+
+  it("never marks the leader itself, nor a worker already offline", async () => {
+    const { clock, proposed, state } = setup([worker(1), worker(2, "offline")]);
+    state.active = new Set();
+    await clock.advance(5000);
+    expect(proposed).toEqual([]);
+  });
+
+  it("does nothing on a follower, and gives every worker full grace on becoming leader", async () => {
+    const { clock, proposed, state } = setup([worker(1), worker(2)]);
+    state.leader = false;
+    state.active = new Set();
+    await clock.advance(5000);
+    expect(proposed).toEqual([]);
+    state.leader = true;
+    await clock.advance(900);
+    expect(proposed).toEqual([]);
+    await clock.advance(300);
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 2 }]);
+  });
+
+  it("gives a worker that registers later its own grace", async () => {
+    const { clock, proposed, state } = setup([worker(1)]);
+    state.active = new Set();
+    await clock.advance(5000);
+    state.workers = [worker(1), worker(4)];
+    await clock.advance(900);
+    expect(proposed).toEqual([]);
+    await clock.advance(300);
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 4 }]);
+  });
+});

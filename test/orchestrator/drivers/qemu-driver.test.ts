@@ -1,0 +1,268 @@
+/**
+ * The qemu driver against a fake QEMU (always) and a real `qemu-system-x86_64 -M microvm` under
+ * TCG (when the binary is installed). Without the binary the real-QEMU tests are skipped, unless
+ * BLIXARD_REQUIRE_QEMU=1 makes a missing binary a failure.
+ */
+import { chmodSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { InvalidArgumentError } from "../../../src/common/errors.js";
+import { findOnPath } from "../../../src/orchestrator/host/probe.js";
+import {
+  QemuDriver,
+  type QemuDriverOptions,
+} from "../../../src/orchestrator/drivers/qemu-driver.js";
+import type { RestartPolicy, VmSpec } from "../../../src/statemachine/orchestrator/types.js";
+import type { VmHandle, VmObservation } from "../../../src/orchestrator/drivers/vm-driver.js";
+import { isAlive, makeTempDir, readOrEmpty, realClock, waitFor } from "./helpers.js";
+
+const FAKE_QEMU = fileURLToPath(new URL("./fake-qemu.mjs", import.meta.url));
+const REAL_QEMU = await findOnPath("qemu-system-x86_64", process.env["PATH"] ?? "");
+const REQUIRE_QEMU = process.env["BLIXARD_REQUIRE_QEMU"] === "1";
+
+let temp: { dir: string; remove: () => void };
+let fakeBinary: string;
+let disk: string;
+const started: VmHandle[] = [];
+
+beforeAll(() => {
+  temp = makeTempDir("qemu");
+  // The driver runs a binary with arguments; a wrapper runs the fake under this Node.
+  fakeBinary = join(temp.dir, "fake-qemu");
+  writeFileSync(fakeBinary, `#!/bin/sh\nexec '${process.execPath}' '${FAKE_QEMU}' "$@"\n`);
+  chmodSync(fakeBinary, 0o755);
+  // An empty disk: the firmware finds nothing to boot and the machine idles.
+  disk = join(temp.dir, "empty disk.img");
+  writeFileSync(disk, "");
+  truncateSync(disk, 1024 * 1024);
+});
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((handle) => handle.stop({ graceMs: 100 })));
+});
+afterAll(() => temp.remove());
+
+function qemuSpec(restart: Partial<RestartPolicy> = {}): VmSpec {
+  return {
+    vcpus: 1,
+    memoryMb: 64,
+    diskGb: 0,
+    driver: "qemu",
+    command: "",
+    args: [],
+    kernel: "",
+    initrd: "",
+    image: disk,
+    cmdline: "",
+    requiredFeatures: [],
+    antiAffinityGroup: "",
+    restart: { mode: "never", maxRestarts: 0, backoffMs: 20, ...restart },
+  };
+}
+
+function fakeDriver(mode: string, overrides: Partial<QemuDriverOptions> = {}): QemuDriver {
+  return new QemuDriver({
+    clock: realClock,
+    runDir: join(temp.dir, "run"),
+    logDir: join(temp.dir, "logs"),
+    binary: fakeBinary,
+    accel: "tcg",
+    quitTimeoutMs: 300,
+    baseEnv: {
+      PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+      HOME: temp.dir,
+      FAKE_QEMU_MODE: mode,
+      FAKE_QEMU_ARGS_FILE: join(temp.dir, `args-${mode}.json`),
+    },
+    ...overrides,
+  });
+}
+
+function startVm(
+  driver: QemuDriver,
+  name: string,
+  spec: VmSpec = qemuSpec(),
+): { handle: VmHandle; seen: VmObservation[]; log: () => string } {
+  const seen: VmObservation[] = [];
+  const handle = driver.start({ name, spec, onChange: (o) => seen.push(o) });
+  started.push(handle);
+  return { handle, seen, log: () => readOrEmpty(join(temp.dir, "logs", `${name}.log`)) };
+}
+
+async function running(handle: VmHandle): Promise<number> {
+  await waitFor(() => handle.observe().status !== "starting", `${handle.name} to leave starting`);
+  expect(handle.observe().status).toBe("running");
+  return handle.observe().pid as number;
+}
+
+describe("QemuDriver with a fake QEMU: the stop sequence", () => {
+  it("is running once QMP answers, and stops by system_powerdown when the guest obeys", async () => {
+    const { handle, seen, log } = startVm(fakeDriver("powerdown"), "obedient");
+    const pid = await running(handle);
+    const result = await handle.stop({ graceMs: 10_000 });
+    expect(result.method).toBe("powerdown");
+    expect(result.observation).toMatchObject({ status: "stopped", pid: null, lastError: "" });
+    expect(seen.map((o) => o.status)).toEqual(["starting", "running", "stopping", "stopped"]);
+    expect(isAlive(pid)).toBe(false);
+    expect(log()).toContain("fake guest console: booting");
+    expect(log()).toContain('qmp event SHUTDOWN {"guest":true,"reason":"guest-shutdown"}');
+  });
+
+  it("tells QEMU to quit when the guest ignores the powerdown for the grace period", async () => {
+    const { handle } = startVm(fakeDriver("quit-only"), "ignores-acpi");
+    await running(handle);
+    const result = await handle.stop({ graceMs: 200 });
+    expect(result.method).toBe("quit");
+    expect(result.observation.status).toBe("stopped");
+  });
+
+  it("kills a QEMU that answers nothing and ignores SIGTERM", async () => {
+    const { handle, log } = startVm(fakeDriver("deaf"), "deaf");
+    const pid = await running(handle);
+    const result = await handle.stop({ graceMs: 100 });
+    expect(result.method).toBe("SIGKILL");
+    expect(result.observation.status).toBe("stopped");
+    expect(isAlive(pid)).toBe(false);
+    expect(log()).toContain("QEMU did not exit; SIGKILL");
+  });
+
+  it("passes the command line it built, with the socket in the run directory", async () => {
+    const { handle } = startVm(fakeDriver("powerdown"), "argv");
+    await running(handle);
+    const argv = JSON.parse(
+      readFileSync(join(temp.dir, "args-powerdown.json"), "utf8"),
+    ) as string[];
+    expect(argv).toContain(
+      `socket,id=qmp0,path=${join(temp.dir, "run", "argv.qmp")},server=on,wait=off`,
+    );
+    expect(argv).toContain(`id=disk0,file=${disk},format=raw,if=none`);
+    expect(argv.slice(argv.indexOf("-accel"), argv.indexOf("-accel") + 2)).toEqual([
+      "-accel",
+      "tcg",
+    ]);
+  });
+});
+
+describe("QemuDriver with a fake QEMU: runs that end by themselves", () => {
+  it("reports a guest that powers off by itself as stopped, not restarted", async () => {
+    const { handle } = startVm(
+      fakeDriver("guest-shutdown"),
+      "self-off",
+      qemuSpec({ mode: "on-failure", maxRestarts: 3 }),
+    );
+    expect(await handle.settled).toMatchObject({ status: "stopped", restarts: 0 });
+  });
+
+  it("restarts a crashing QEMU under on-failure up to the limit", async () => {
+    const { handle, seen } = startVm(
+      fakeDriver("crash"),
+      "crashy",
+      qemuSpec({ mode: "on-failure", maxRestarts: 2, backoffMs: 10 }),
+    );
+    const final = await handle.settled;
+    expect(final).toMatchObject({ status: "failed", restarts: 2 });
+    expect(final.lastError).toMatch(/exited with code 3/);
+    expect(seen.filter((o) => o.restartInMs !== null).map((o) => o.restartInMs)).toEqual([10, 20]);
+  });
+
+  it("fails a QEMU that dies at start, quoting what it printed", async () => {
+    const { handle } = startVm(fakeDriver("die-at-start"), "kvm-refused");
+    const final = await handle.settled;
+    expect(final.status).toBe("failed");
+    expect(final.lastError).toBe(
+      "QEMU exited with code 1 before its monitor answered: qemu-system-x86_64: -accel kvm: failed to initialize kvm: Permission denied",
+    );
+  });
+
+  it("gives up on a QEMU whose monitor never appears within the start timeout, and kills it", async () => {
+    // The fake opens its socket only after 60 s.
+    const { handle } = startVm(
+      new QemuDriver({
+        clock: realClock,
+        runDir: join(temp.dir, "run"),
+        logDir: join(temp.dir, "logs"),
+        binary: fakeBinary,
+        accel: "tcg",
+        startTimeoutMs: 300,
+        baseEnv: { PATH: "/usr/bin:/bin", HOME: temp.dir, FAKE_QEMU_DELAY_MS: "60000" },
+      }),
+      "late",
+    );
+    const final = await handle.settled;
+    expect(final.status).toBe("failed");
+    expect(final.lastError).toMatch(/within 300 ms; QEMU was killed/);
+  });
+
+  it("fails the start when the disk image does not exist", async () => {
+    const spec = { ...qemuSpec(), image: join(temp.dir, "missing.img") };
+    const { handle } = startVm(fakeDriver("powerdown"), "no-disk", spec);
+    const final = await handle.settled;
+    expect(final.status).toBe("failed");
+    expect(final.lastError).toMatch(/the disk image .*missing\.img cannot be read \(ENOENT\)/);
+  });
+
+  it("refuses at once a spec it can never run", () => {
+    const driver = fakeDriver("powerdown");
+    const onChange = (): void => undefined;
+    expect(() => driver.start({ name: "x", spec: { ...qemuSpec(), image: "" }, onChange })).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() =>
+      driver.start({ name: "x", spec: { ...qemuSpec(), driver: "process" }, onChange }),
+    ).toThrow(/uses the process driver/);
+    const longRun = new QemuDriver({
+      clock: realClock,
+      runDir: `/tmp/${"r".repeat(100)}`,
+      logDir: join(temp.dir, "logs"),
+    });
+    expect(() => longRun.start({ name: "x", spec: qemuSpec(), onChange })).toThrow(
+      /give the driver a shorter run directory/,
+    );
+  });
+});
+
+describe.runIf(REAL_QEMU !== null)("QemuDriver with a real qemu-system-x86_64 (TCG)", () => {
+  function realDriver(): QemuDriver {
+    return new QemuDriver({
+      clock: realClock,
+      runDir: join(temp.dir, "real-run"),
+      logDir: join(temp.dir, "logs"),
+      accel: "tcg",
+      quitTimeoutMs: 300,
+      // A loaded CI machine can take a while to bring TCG up.
+      startTimeoutMs: 60_000,
+    });
+  }
+
+  it("starts a microvm, reaches QMP, and stops it through QMP (the guest has no ACPI: quit)", async () => {
+    const { handle, log } = startVm(realDriver(), "real-qmp");
+    const pid = await running(handle);
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toContain("microvm");
+    const result = await handle.stop({ graceMs: 300 });
+    // Nothing in the empty disk answers the ACPI power button, so QEMU is told to quit.
+    expect(result.method).toBe("quit");
+    expect(result.observation.status).toBe("stopped");
+    expect(isAlive(pid)).toBe(false);
+    expect(log()).toMatch(/qmp event POWERDOWN/);
+    expect(log()).toMatch(/qmp event SHUTDOWN \{"guest":false,"reason":"host-qmp-quit"\}/);
+  });
+
+  it("kills a real QEMU that cannot answer (stopped with SIGSTOP)", async () => {
+    const { handle } = startVm(realDriver(), "real-frozen");
+    const pid = await running(handle);
+    process.kill(pid, "SIGSTOP");
+    const result = await handle.stop({ graceMs: 200 });
+    expect(result.method).toBe("SIGKILL");
+    expect(result.observation.status).toBe("stopped");
+    expect(isAlive(pid)).toBe(false);
+  });
+});
+
+// Registered only when it must fail, so a machine with QEMU reports no skipped test for it.
+if (REAL_QEMU === null && REQUIRE_QEMU) {
+  it("qemu-system-x86_64 is on PATH (BLIXARD_REQUIRE_QEMU=1)", () => {
+    expect.fail(
+      "BLIXARD_REQUIRE_QEMU=1 but qemu-system-x86_64 is not on PATH; install it (apt-get install -y qemu-system-x86) or unset BLIXARD_REQUIRE_QEMU",
+    );
+  });
+}

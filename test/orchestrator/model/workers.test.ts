@@ -1,0 +1,247 @@
+/**
+ * The worker commands of the orchestrator model: registration, drain, and failure handling
+ * (marking a worker offline moves its work). Each test checks the model's invariants at the end.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { MAX_WORKERS } from "../../../src/statemachine/orchestrator/limits.js";
+import { Harness, checkInvariants, qemuSpec, res, taskResult, vmSpec } from "./fixtures.js";
+
+let h: Harness;
+afterEach(() => checkInvariants(h.model));
+
+describe("registerWorker", () => {
+  it("registers an online worker with sorted, unique features and the log time", () => {
+    h = new Harness();
+    h.nowMs = 5000;
+    const worker = h.register(3, res(4000, 8192, 100), ["ssd", "kvm", "ssd"]);
+    expect(worker).toEqual({
+      nodeId: 3,
+      capacity: res(4000, 8192, 100),
+      features: ["kvm", "ssd"],
+      status: "online",
+      drain: false,
+      allocated: res(0, 0, 0),
+      lastSeenMs: 5000,
+    });
+    expect(h.model.workers().map((w) => w.nodeId)).toEqual([3]);
+  });
+
+  it("places pending work when the first worker registers", () => {
+    h = new Harness();
+    h.submit("t");
+    h.createVm("v");
+    h.register(1, res(4000, 4096));
+    expect(h.task("t")).toMatchObject({ status: "assigned", nodeId: 1 });
+    expect(h.vm("v")).toMatchObject({ status: "scheduled", nodeId: 1 });
+  });
+
+  it("updates capacity and features on re-registration and places what now fits", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1024));
+    h.submit("big", { resources: res(3000, 1024) });
+    h.submit("gpu", { resources: res(0, 0), requiredFeatures: ["gpu"] });
+    const worker = h.register(1, res(4000, 2048), ["gpu"]);
+    expect(worker.capacity).toEqual(res(4000, 2048));
+    expect(h.task("big").status).toBe("assigned");
+    expect(h.task("gpu").status).toBe("assigned");
+  });
+
+  it("refuses a registration that would strand placed work, changing nothing", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096), ["kvm"]);
+    h.submit("t", { resources: res(3000, 1000), requiredFeatures: ["kvm"] });
+    const shrink = h.err({
+      type: "registerWorker",
+      nodeId: 1,
+      capacity: res(2000, 4096),
+      features: ["kvm"],
+    });
+    expect(shrink.code).toBe("CONFLICT");
+    expect(shrink.message).toContain("drain it");
+    const drop = h.err({
+      type: "registerWorker",
+      nodeId: 1,
+      capacity: res(4000, 4096),
+      features: [],
+    });
+    expect(drop.message).toContain("task t on worker 1 requires kvm");
+  });
+
+  it("refuses a qemu worker dropping qemu while a qemu VM is on it", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096), ["qemu"]);
+    h.createVm("q", qemuSpec());
+    const error = h.err({
+      type: "registerWorker",
+      nodeId: 1,
+      capacity: res(4000, 4096),
+      features: [],
+    });
+    expect(error.message).toContain("VM q on worker 1 requires qemu");
+  });
+
+  it("keeps a draining worker draining and refreshes lastSeenMs", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    h.nowMs = 9000;
+    expect(h.register(1, res(1000, 1000))).toMatchObject({ status: "draining", lastSeenMs: 9000 });
+  });
+
+  it.each([
+    ["node id 0", { nodeId: 0, capacity: res(1, 1), features: [] }],
+    ["negative cpu", { nodeId: 1, capacity: res(-1, 1), features: [] }],
+    ["a bad feature", { nodeId: 1, capacity: res(1, 1), features: ["no spaces"] }],
+    ["too much memory", { nodeId: 1, capacity: res(1, 2 ** 41), features: [] }],
+  ])("refuses %s with INVALID_ARGUMENT", (_what, fields) => {
+    h = new Harness();
+    expect(h.err({ type: "registerWorker", ...fields }).code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("refuses workers past the bound with OVERLOADED", () => {
+    h = new Harness();
+    for (let id = 1; id <= MAX_WORKERS; id++) {
+      h.model.apply({ type: "registerWorker", nodeId: id, capacity: res(1, 1), features: [] }, 1);
+    }
+    const error = h.err({
+      type: "registerWorker",
+      nodeId: MAX_WORKERS + 1,
+      capacity: res(1, 1),
+      features: [],
+    });
+    expect(error.code).toBe("OVERLOADED");
+    h.register(1, res(2, 2));
+  });
+});
+
+describe("setWorkerDrain", () => {
+  it("gives a draining worker no new work while its work stays; undrain places the queue", () => {
+    h = new Harness();
+    h.register(1, res(2000, 2048));
+    h.submit("running");
+    expect(h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true })).toMatchObject({
+      worker: { status: "draining", drain: true },
+    });
+    const queued = h.submit("queued");
+    expect(queued.pendingReason).toBe("no worker is online (1 draining, 0 offline)");
+    expect(h.task("running").status).toBe("assigned");
+    h.finish("running");
+    expect(h.task("queued").status).toBe("pending");
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: false });
+    expect(h.worker(1).status).toBe("online");
+    expect(h.task("queued")).toMatchObject({ status: "assigned", nodeId: 1 });
+  });
+
+  it("remembers a drain of an offline worker: it comes back draining", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true })).toMatchObject({
+      worker: { status: "offline", drain: true },
+    });
+    expect(h.register(1, res(1000, 1000)).status).toBe("draining");
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: false });
+    expect(h.worker(1).status).toBe("online");
+  });
+
+  it("answers NOT_FOUND for an unregistered worker", () => {
+    h = new Harness();
+    expect(h.err({ type: "setWorkerDrain", nodeId: 7, draining: true }).code).toBe("NOT_FOUND");
+    expect(h.err({ type: "markWorkerOffline", nodeId: 7 }).code).toBe("NOT_FOUND");
+  });
+});
+
+describe("markWorkerOffline", () => {
+  it("retries a lost task elsewhere as the next attempt and refuses the old node's reports", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.register(2, res(2000, 2000));
+    h.submit("t");
+    expect(h.task("t").nodeId).toBe(1);
+    h.start("t");
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.task("t")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 2 });
+    expect(h.worker(1)).toMatchObject({ status: "offline", allocated: res(0, 0, 0) });
+    const stale = h.err({
+      type: "taskFinished",
+      id: "t",
+      nodeId: 1,
+      attempt: 1,
+      outcome: "succeeded",
+      result: taskResult(),
+    });
+    expect(stale.message).toContain("stale");
+    h.start("t");
+    expect(h.finish("t").status).toBe("succeeded");
+  });
+
+  it("keeps a lost task pending until a worker can take it", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.submit("t");
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.task("t")).toMatchObject({ status: "pending", nodeId: null, attempts: 1 });
+    expect(h.task("t").pendingReason).toBe("no worker is online (0 draining, 1 offline)");
+    h.register(1, res(1000, 1000));
+    expect(h.task("t")).toMatchObject({ status: "assigned", nodeId: 1, attempts: 2 });
+  });
+
+  it("marks a task lost once its attempts are used up", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.register(2, res(1000, 1000));
+    h.submit("t", { maxAttempts: 2 });
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.task("t")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 2 });
+    h.ok({ type: "markWorkerOffline", nodeId: 2 });
+    const lost = h.task("t");
+    expect(lost).toMatchObject({ status: "lost", nodeId: 2, attempts: 2 });
+    expect(lost.result?.error).toBe("lost: node 2 went offline during attempt 2 of 2");
+  });
+
+  it("cancels rather than retries a task whose cancel was pending", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.register(2, res(1000, 1000));
+    h.submit("t");
+    h.ok({ type: "cancelTask", id: "t" });
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.task("t")).toMatchObject({ status: "cancelled", nodeId: 1 });
+    expect(h.worker(2).allocated).toEqual(res(0, 0, 0));
+  });
+
+  it("moves VMs desired running and releases VMs desired stopped", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096));
+    h.createVm("keep");
+    h.createVm("stopping");
+    h.ok({ type: "setVmDesired", name: "stopping", desired: "stopped" });
+    expect(h.vm("stopping")).toMatchObject({ nodeId: 1, desired: "stopped" });
+    h.register(2, res(4000, 4096));
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.vm("keep")).toMatchObject({
+      status: "scheduled",
+      nodeId: 2,
+      lastError: "node 1 went offline",
+    });
+    expect(h.vm("stopping")).toMatchObject({ status: "stopped", nodeId: null });
+    expect(h.model.assignments(1)).toEqual({ tasks: [], vms: [] });
+  });
+
+  it("is a no-op on a worker already offline", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    const before = h.model.snapshot();
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.model.snapshot()).toEqual(before);
+  });
+
+  it("never places work on an offline worker", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.submit("t").status).toBe("pending");
+    expect(h.createVm("v", vmSpec()).status).toBe("pending");
+  });
+});
