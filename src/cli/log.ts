@@ -18,6 +18,8 @@ export class JsonLogger {
   readonly #threshold: number;
   readonly #base: Readonly<Record<string, unknown>>;
   readonly #sink: LineSink;
+  /** Shared by a logger and its children: fields read at each line (e.g. raft term and role). */
+  readonly #shared: { context?: () => Readonly<Record<string, unknown>> };
 
   /**
    * @param level the least severe level written.
@@ -28,15 +30,30 @@ export class JsonLogger {
     level: CliLogLevel = "info",
     base: Readonly<Record<string, unknown>> = {},
     sink: LineSink = (line) => process.stderr.write(line),
+    shared: { context?: () => Readonly<Record<string, unknown>> } = {},
   ) {
     this.#threshold = LOG_LEVELS.indexOf(level);
     this.#base = base;
     this.#sink = sink;
+    this.#shared = shared;
   }
 
-  /** A logger with the same level and sink and more base fields. */
+  /** A logger with the same level, sink and context, and more base fields. */
   child(fields: Readonly<Record<string, unknown>>): JsonLogger {
-    return new JsonLogger(LOG_LEVELS[this.#threshold], { ...this.#base, ...fields }, this.#sink);
+    return new JsonLogger(
+      LOG_LEVELS[this.#threshold],
+      { ...this.#base, ...fields },
+      this.#sink,
+      this.#shared,
+    );
+  }
+
+  /**
+   * Adds the fields `context` returns (read at each line) to every line of this logger and of
+   * all loggers made from it with {@link child}, before and after this call. It must not throw.
+   */
+  setContext(context: () => Readonly<Record<string, unknown>>): void {
+    this.#shared.context = context;
   }
 
   /** Logs at debug. */
@@ -61,7 +78,15 @@ export class JsonLogger {
 
   #write(level: Exclude<CliLogLevel, "silent">, msg: string, fields?: Record<string, unknown>) {
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
-    const line = { time: new Date().toISOString(), level, msg, ...this.#base, ...fields };
+    const context = this.#shared.context?.();
+    const line = {
+      time: new Date().toISOString(),
+      level,
+      msg,
+      ...this.#base,
+      ...context,
+      ...fields,
+    };
     this.#sink(`${JSON.stringify(line)}\n`);
   }
 }

@@ -82,6 +82,14 @@ describe("blixard node start", () => {
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.msg)).toContain("node started");
+    // Once the node exists, every line says which term and role it was written in.
+    const afterStart = lines.slice(lines.findIndex((l) => l.msg === "node started"));
+    for (const line of afterStart) {
+      expect(line, JSON.stringify(line)).toMatchObject({ nodeId: 1 });
+      expect(typeof line.term, JSON.stringify(line)).toBe("number");
+      expect(["follower", "pre-candidate", "candidate", "leader"]).toContain(line.role);
+    }
+    expect(afterStart.some((l) => l.role === "leader" || l.role === "follower")).toBe(true);
     await stopAll();
 
     running = dirs.map((dir) => start(["node", "start", "--data-dir", dir]));

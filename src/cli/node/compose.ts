@@ -170,6 +170,15 @@ export async function startNode(
         : { snapshotEveryEntries: options.snapshotEveryEntries }),
     });
     metrics.setPeerTrafficSource(() => peerTraffic(transport));
+    // Every log line of this node carries the raft term and role it was written in.
+    log.setContext(() => {
+      try {
+        const status = node.status();
+        return { term: status.term, role: status.role };
+      } catch {
+        return {};
+      }
+    });
     // The kv service proposes only kv commands, whose results are kv results.
     const kvNode = node as unknown as RaftNode<KvNodeResult>;
     const service = new RaftKvService({ node: kvNode, kv: machine, clock, directory, metrics });
