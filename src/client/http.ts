@@ -1,4 +1,6 @@
 /** One HTTP exchange with a node, with the caller's signal; JSON in, JSON (or text) out. */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { HEADERS } from "../api/schema/common.js";
 
 /** A request to a node. */
@@ -52,51 +54,92 @@ function causeCode(error: unknown): string | undefined {
 }
 
 /**
+ * Keep-alive connection pools shared by every client of the process. `node:http` rather than
+ * `fetch`: on Node 20 fetch (undici) costs several times the CPU per request (measured with
+ * 64 writes in flight: ~700 vs ~3,000 requests/s on two cores). Idle pooled sockets are unref'd
+ * by the agent, so they never keep a CLI process alive.
+ */
+const HTTP_AGENT = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+const HTTPS_AGENT = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+
+/**
  * Sends `request` to `endpoint`. Rejects with `ExchangeFailure` on a network failure, or with
  * the signal's reason if `signal` fired.
  */
-export async function exchange(
+export function exchange(
   endpoint: URL,
   request: HttpRequest,
   options: { readonly signal: AbortSignal; readonly timeoutMs: number },
 ): Promise<HttpResponse> {
-  const headers: Record<string, string> = {
+  const { signal } = options;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  const url = new URL(request.path, endpoint);
+  const headers: Record<string, string | number> = {
     ...request.headers,
     [HEADERS.timeoutMs]: String(Math.max(1, Math.floor(options.timeoutMs))),
     accept: "application/json",
   };
-  let body: string | undefined;
+  let body: Buffer | undefined;
   if (request.body !== undefined) {
+    body = Buffer.from(JSON.stringify(request.body), "utf8");
     headers["content-type"] = "application/json";
-    body = JSON.stringify(request.body);
+    headers["content-length"] = body.byteLength;
   }
-  let response: Response;
-  let text: string;
-  try {
-    response = await fetch(new URL(request.path, endpoint), {
-      method: request.method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-      signal: options.signal,
-    });
-    text = await response.text();
-  } catch (error) {
-    if (options.signal.aborted) throw options.signal.reason;
-    const code = causeCode(error);
-    const kind = code !== undefined && NEVER_SENT_CODES.has(code) ? "refused" : "lost";
-    throw new ExchangeFailure(kind, `${endpoint.href}: ${code ?? String(error)}`);
-  }
+  const secure = url.protocol === "https:";
+  return new Promise<HttpResponse>((resolve, reject) => {
+    let settled = false;
+    const finish = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      outcome();
+    };
+    const fail = (error: unknown): void =>
+      finish(() => {
+        if (signal.aborted) {
+          reject(signal.reason as Error);
+          return;
+        }
+        const code = causeCode(error);
+        const kind = code !== undefined && NEVER_SENT_CODES.has(code) ? "refused" : "lost";
+        reject(new ExchangeFailure(kind, `${endpoint.href}: ${code ?? String(error)}`));
+      });
+    const onResponse = (response: IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("error", fail);
+      response.on("end", () =>
+        finish(() => resolve(parseResponse(response, Buffer.concat(chunks).toString("utf8")))),
+      );
+    };
+    const outgoing = (secure ? httpsRequest : httpRequest)(
+      url,
+      { method: request.method, headers, agent: secure ? HTTPS_AGENT : HTTP_AGENT },
+      onResponse,
+    );
+    const onAbort = (): void => {
+      outgoing.destroy();
+      fail(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    outgoing.on("error", fail);
+    outgoing.end(body);
+  });
+}
+
+function parseResponse(response: IncomingMessage, text: string): HttpResponse {
   let parsed: unknown = text;
-  if ((response.headers.get("content-type") ?? "").includes("json")) {
+  if ((response.headers["content-type"] ?? "").includes("json")) {
     try {
       parsed = JSON.parse(text) as unknown;
     } catch {
       // Not JSON after all: keep the text for the error message.
     }
   }
+  const leader = response.headers[HEADERS.leaderAddress];
   return {
-    statusCode: response.status,
+    statusCode: response.statusCode ?? 0,
     body: parsed,
-    leaderAddress: response.headers.get(HEADERS.leaderAddress) ?? undefined,
+    leaderAddress: typeof leader === "string" ? leader : undefined,
   };
 }
