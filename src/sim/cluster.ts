@@ -1,8 +1,9 @@
 /**
  * A simulated cluster: N real {@link RaftNode}s, each with the real kv state machine (behind
- * client sessions), on the simulator's clock, network and disk. Nodes crash (the process is
- * gone; the disk keeps what was durable), restart (a new runtime and a new state machine built
- * from the disk), pause and resume, and join or leave the cluster.
+ * client sessions) or, with `stateMachine: "cluster"`, the real cluster state machine (kv and
+ * orchestrator), on the simulator's clock, network and disk. Nodes crash (the process is gone;
+ * the disk keeps what was durable), restart (a new runtime and a new state machine built from the
+ * disk), pause and resume, and join or leave the cluster.
  */
 import type { Random } from "../common/random.js";
 import { StorageCorruptError, UnavailableError } from "../common/errors.js";
@@ -14,12 +15,19 @@ import {
 } from "../raft/planted-bugs.js";
 import type { ConfState, NodeId } from "../raft/types.js";
 import type { LogStore } from "../storage/log-store.js";
+import type { OrchestratorQueries } from "../statemachine/orchestrator/queries.js";
 import type { WalRecoveryReport } from "../storage/wal-log-store.js";
 import { SimDisk, type DiskOptions } from "./disk.js";
 import type { SimNetwork } from "./network.js";
 import { between, fork } from "./rng.js";
 import { SimClock, type Scheduler } from "./scheduler.js";
-import { ObservedKvStateMachine, type AppliedRecord, type SimResult } from "./state-machine.js";
+import { ObservedClusterStateMachine } from "./orchestrator/observed-cluster-state-machine.js";
+import {
+  ObservedKvStateMachine,
+  type AppliedRecord,
+  type SimResult,
+  type SimStateMachine,
+} from "./state-machine.js";
 import { WalDisk } from "./wal-disk.js";
 
 /** Bugs planted on purpose, to prove the checkers catch them. All off by default. */
@@ -38,7 +46,21 @@ export interface PlantedBugs {
   readonly forgetVote?: boolean;
   /** With the WAL disk: every fdatasync is acknowledged but makes nothing durable. */
   readonly walSkipsDatasync?: boolean;
+  /**
+   * With the orchestrator: a task attempt an agent abandons (the model moved it away, or it ended
+   * while the node was cut off) is reported killed to the agent, but its simulated process keeps
+   * running to its natural end.
+   */
+  readonly leakAbandonedTasks?: boolean;
+  /**
+   * With the orchestrator: a VM an agent stops because it is no longer placed on its node is
+   * reported stopped, but its simulated process keeps running.
+   */
+  readonly leakMovedVms?: boolean;
 }
+
+/** Which state machine the nodes run: the kv store alone, or kv and orchestrator together. */
+export type StateMachineKind = "kv" | "cluster";
 
 /**
  * Which disk the nodes run on: `model` keeps a model of the `LogStore` (an ordered list of
@@ -83,6 +105,8 @@ export interface ClusterOptions {
   /** One-way delay between a client and a node, in ms. */
   readonly clientDelayMs: { readonly min: number; readonly max: number };
   readonly bugs: PlantedBugs;
+  /** The replicas' state machine. Default `kv`. */
+  readonly stateMachine?: StateMachineKind;
 }
 
 /** What the cluster tells the checkers. */
@@ -98,6 +122,20 @@ export interface ClusterObserver {
    * `expected` is true if a bit was flipped into its disk (a loud failure is then correct).
    */
   onStorageCorrupt?(nodeId: NodeId, error: StorageCorruptError, expected: boolean): void;
+  /**
+   * Cluster state machine: replica `nodeId` (incarnation `incarnation`) applied an orchestrator
+   * command at `index`, or restored a snapshot (`index` undefined); `model` is its model.
+   */
+  onModelChanged?(
+    nodeId: NodeId,
+    incarnation: number,
+    index: number | undefined,
+    model: OrchestratorQueries,
+  ): void;
+  /** A node's new incarnation runs (its runtime started). */
+  onNodeStarted?(slot: SimNodeSlot): void;
+  /** A running or paused node's process is gone (a crash, or it was shut down for good). */
+  onNodeStopped?(nodeId: NodeId, incarnation: number): void;
 }
 
 /**
@@ -115,7 +153,7 @@ export interface SimNodeSlot {
   incarnation: number;
   node: RaftNode<SimResult> | undefined;
   clock: SimClock | undefined;
-  stateMachine: ObservedKvStateMachine | undefined;
+  stateMachine: SimStateMachine | undefined;
 }
 
 /** How a client's call to a node ended. */
@@ -236,6 +274,7 @@ export class SimCluster {
     }
     if (slot.state !== "running" && slot.state !== "paused") return;
     slot.clock?.kill();
+    this.observer.onNodeStopped?.(id, slot.incarnation);
     this.network.detach(id);
     if (slot.disk instanceof WalDisk) slot.disk.crash(options);
     else slot.disk.crash();
@@ -290,11 +329,7 @@ export class SimCluster {
     const incarnation = slot.incarnation;
     const transport = this.network.attach(id, clock);
     const logStore = openStore();
-    const casBug = this.options.bugs.casIgnoresExpectedOnNode === id;
-    const stateMachine = new ObservedKvStateMachine({
-      onApply: (record) => this.observer.onApply(id, incarnation, record),
-      ...(casBug ? { casIgnoresExpected: true } : {}),
-    });
+    const stateMachine = this.stateMachine(id, incarnation);
     slot.clock = clock;
     slot.stateMachine = stateMachine;
     slot.state = "running";
@@ -321,10 +356,29 @@ export class SimCluster {
       slot.node = node;
       plantCoreBugs(node, this.coreBugs);
       node.start();
+      this.observer.onNodeStarted?.(slot);
     } catch (error) {
       this.observer.onFatal(id, error instanceof Error ? error : new Error(String(error)));
       this.crash(id);
     }
+  }
+
+  /** A new replica's state machine, reporting to the observer. */
+  private stateMachine(id: NodeId, incarnation: number): SimStateMachine {
+    const onApply = (record: AppliedRecord): void => this.observer.onApply(id, incarnation, record);
+    if (this.options.stateMachine === "cluster") {
+      const machine: ObservedClusterStateMachine = new ObservedClusterStateMachine({
+        onApply,
+        onModelChanged: (index) =>
+          this.observer.onModelChanged?.(id, incarnation, index, machine.orchestrator),
+      });
+      return machine;
+    }
+    const casBug = this.options.bugs.casIgnoresExpectedOnNode === id;
+    return new ObservedKvStateMachine({
+      onApply,
+      ...(casBug ? { casIgnoresExpected: true } : {}),
+    });
   }
 
   /** Stops node `id`'s process as SIGSTOP would: its timers and deliveries are held. */

@@ -14,7 +14,11 @@
  * cas-ignores-expected:<node> | grant-all-votes | figure8 | no-up-to-date-check | forget-vote,
  * --fault-interval <min,max ms>, --fault-duration <min,max ms>, --crash-after-vote <rate>,
  * --max-message-bytes <n>, --schedule figure8, --disk <model|wal> (wal: the real write-ahead log on
- * a simulated file system; with it, fault kind bitflip and --bug wal-skips-datasync). Wall-clock time is read here only, for seeds per minute.
+ * a simulated file system; with it, fault kind bitflip and --bug wal-skips-datasync),
+ * --orchestrator (the cluster state machine with agents, liveness monitors, simulated tasks and
+ * VMs, operators and the orchestrator's checkers; with it, --bug leak-abandoned-tasks |
+ * leak-moved-vms). Wall-clock
+ * time is read here only, for seeds per minute.
  * Exits 1 if any seed found a violation, 64 on bad usage.
  */
 import process from "node:process";
@@ -37,7 +41,7 @@ function parseArgs(argv: readonly string[]) {
     const arg = argv[i] as string;
     if (!arg.startsWith("--")) usage(`unexpected argument ${arg}`);
     const name = arg.slice(2);
-    if (name === "json" || name === "verbose" || name === "soak") {
+    if (name === "json" || name === "verbose" || name === "soak" || name === "orchestrator") {
       flags.set(name, ["true"]);
       continue;
     }
@@ -65,6 +69,8 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     else if (bug === "no-up-to-date-check") bugs.noUpToDateCheck = true;
     else if (bug === "forget-vote") bugs.forgetVote = true;
     else if (bug === "wal-skips-datasync") bugs.walSkipsDatasync = true;
+    else if (bug === "leak-abandoned-tasks") bugs.leakAbandonedTasks = true;
+    else if (bug === "leak-moved-vms") bugs.leakMovedVms = true;
     else if (bug.startsWith("cas-ignores-expected:")) {
       bugs.casIgnoresExpectedOnNode = integer(bug.split(":")[1], "bug") ?? 1;
     } else usage(`unknown bug ${bug}`);
@@ -132,9 +138,27 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
   if (needsWal && options.disk !== "wal") {
     usage("the bitflip fault and --bug wal-skips-datasync need --disk wal");
   }
+  if (flags.has("orchestrator")) options.orchestrator = true;
+  const orchestratorBugs = bugs.leakAbandonedTasks === true || bugs.leakMovedVms === true;
+  if (orchestratorBugs && options.orchestrator !== true) {
+    usage("--bug leak-abandoned-tasks and leak-moved-vms need --orchestrator");
+  }
   const maxMessageBytes = integer(one("max-message-bytes"), "max-message-bytes");
   if (maxMessageBytes !== undefined) options.maxSizePerMsgBytes = maxMessageBytes;
   return options;
+}
+
+/** The orchestrator's part of a one-line summary (empty without it). */
+function orchestratorSummary(report: SimulationReport): string {
+  const o = report.orchestrator;
+  if (o === undefined) return "";
+  const t = o.tasks;
+  return (
+    ` tasks=${t.submitted} (succeeded ${t.succeeded}, failed ${t.failed + t.timedOut}, ` +
+    `cancelled ${t.cancelled}, lost ${t.lost}, retried ${t.retried}, pending ${t.pending}) ` +
+    `offline=${o.workersMarkedOffline} vms=${o.vms.created} moved=${o.vms.moved} ` +
+    `settled=${o.settledAfterHealMs ?? "never"}ms`
+  );
 }
 
 function summary(report: SimulationReport): string {
@@ -144,7 +168,8 @@ function summary(report: SimulationReport): string {
     `nodes=${p.nodes} membership=${p.membership} loss=${p.network.lossRate} dup=${p.network.duplicateRate} ` +
     `delay<=${p.network.maxDelayMs}ms ops=${report.operations.total} (unknown ${report.operations.unknown}) ` +
     `faults=${Object.values(report.faultsInjected).reduce((a, b) => a + b, 0)} ` +
-    `virtual=${report.virtualTimeMs}ms events=${report.events} trace=${report.traceHash}`
+    `virtual=${report.virtualTimeMs}ms events=${report.events} trace=${report.traceHash}` +
+    orchestratorSummary(report)
   );
 }
 
@@ -171,6 +196,11 @@ interface Tally {
   loudStorageFailures: number;
   walRecoveries: number;
   tornTailsCut: number;
+  tasksFinished: number;
+  tasksRetried: number;
+  tasksLost: number;
+  workersMarkedOffline: number;
+  vmsMoved: number;
 }
 
 function emptyTally(): Tally {
@@ -183,6 +213,11 @@ function emptyTally(): Tally {
     loudStorageFailures: 0,
     walRecoveries: 0,
     tornTailsCut: 0,
+    tasksFinished: 0,
+    tasksRetried: 0,
+    tasksLost: 0,
+    workersMarkedOffline: 0,
+    vmsMoved: 0,
   };
 }
 
@@ -196,6 +231,15 @@ function count(tally: Tally, report: SimulationReport): void {
   tally.loudStorageFailures += report.storage.loudFailures;
   tally.walRecoveries += report.storage.recoveries;
   tally.tornTailsCut += report.storage.truncatedTails;
+  const o = report.orchestrator;
+  if (o !== undefined) {
+    const t = o.tasks;
+    tally.tasksFinished += t.succeeded + t.failed + t.timedOut + t.cancelled + t.lost;
+    tally.tasksRetried += t.retried;
+    tally.tasksLost += t.lost;
+    tally.workersMarkedOffline += o.workersMarkedOffline;
+    tally.vmsMoved += o.vms.moved;
+  }
 }
 
 function describeTally(label: string, tally: Tally, elapsedMs: number): string {
@@ -210,6 +254,11 @@ function describeTally(label: string, tally: Tally, elapsedMs: number): string {
       : "") +
     (tally.loudStorageFailures > 0
       ? `, ${tally.loudStorageFailures} loud storage failures (StorageCorrupt after a bit flip)`
+      : "") +
+    (tally.tasksFinished > 0
+      ? `, ${tally.tasksFinished} tasks finished (${tally.tasksRetried} retried, ` +
+        `${tally.tasksLost} lost), ${tally.workersMarkedOffline} workers marked offline, ` +
+        `${tally.vmsMoved} VM moves`
       : "")
   );
 }
@@ -256,6 +305,9 @@ async function main(): Promise<void> {
       }
       console.log(`  network: ${JSON.stringify(report.network)}`);
       console.log(`  leader after heal: ${report.leaderElectedAfterHealMs ?? "never"} ms`);
+      if (report.orchestrator !== undefined) {
+        console.log(`  orchestrator: ${JSON.stringify(report.orchestrator)}`);
+      }
     }
     if (report.violations.length > 0) {
       failures.push(report);

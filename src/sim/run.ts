@@ -19,6 +19,7 @@ import { DEFAULT_TRACE_TAIL_EVENTS, TraceTail } from "./trace-tail.js";
 import { WalDisk } from "./wal-disk.js";
 import { Workload, type WorkloadOptions } from "./workload.js";
 import { Figure8Schedule, type ScheduleName } from "./schedules.js";
+import { OrchestratorSimulation, type OrchestratorReport } from "./orchestrator/simulation.js";
 
 /** Options of a run. Everything not given is drawn from the seed. */
 export interface SimulationOptions {
@@ -56,6 +57,13 @@ export interface SimulationOptions {
    * `bitflip`) flipped bits.
    */
   readonly disk?: DiskKind;
+  /**
+   * Run the orchestrator: every node applies the cluster state machine (kv and orchestrator) and
+   * runs an agent (simulated tasks and VMs) and the leader's liveness monitor, operators submit
+   * tasks and manage VMs and workers, and the orchestrator's checkers run too (see
+   * `orchestrator/simulation.ts`). Default false.
+   */
+  readonly orchestrator?: boolean;
 }
 
 /** What the nodes' storage went through (WAL disk; zeros with the model disk). */
@@ -111,6 +119,8 @@ export interface SimulationReport {
    * down, so the cluster may lose its quorum); safety and linearizability are still checked.
    */
   readonly livenessExcused: boolean;
+  /** What the orchestrator did (runs with `orchestrator` only). */
+  readonly orchestrator?: OrchestratorReport;
   /** A fingerprint of everything that happened: equal seeds give equal hashes. */
   readonly traceHash: string;
   /** The command that replays this run exactly. */
@@ -154,6 +164,7 @@ export function replayCommand(options: SimulationOptions): string {
   }
   if (options.schedule !== undefined) parts.push(`--schedule ${options.schedule}`);
   if (options.disk !== undefined) parts.push(`--disk ${options.disk}`);
+  if (options.orchestrator === true) parts.push("--orchestrator");
   if (options.maxSizePerMsgBytes !== undefined) {
     parts.push(`--max-message-bytes ${options.maxSizePerMsgBytes}`);
   }
@@ -167,6 +178,8 @@ export function replayCommand(options: SimulationOptions): string {
   if (bugs.noUpToDateCheck === true) parts.push("--bug no-up-to-date-check");
   if (bugs.forgetVote === true) parts.push("--bug forget-vote");
   if (bugs.walSkipsDatasync === true) parts.push("--bug wal-skips-datasync");
+  if (bugs.leakAbandonedTasks === true) parts.push("--bug leak-abandoned-tasks");
+  if (bugs.leakMovedVms === true) parts.push("--bug leak-moved-vms");
   return parts.join(" ");
 }
 
@@ -210,6 +223,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       "the bitflip fault and the wal-skips-datasync bug need the WAL disk (--disk wal)",
     );
   }
+  const withOrchestrator = options.orchestrator === true;
+  if (!withOrchestrator && (bugs.leakAbandonedTasks === true || bugs.leakMovedVms === true)) {
+    throw new Error("the leak-abandoned-tasks and leak-moved-vms bugs need --orchestrator");
+  }
 
   const clusterOptions: ClusterOptions = {
     initialVoters: nodes,
@@ -223,6 +240,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     diskKind: disk,
     clientDelayMs: { min: 1, max: 5 },
     bugs,
+    ...(withOrchestrator ? { stateMachine: "cluster" as const } : {}),
   };
   const nemesisOptions: NemesisOptions = {
     network,
@@ -236,7 +254,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     maxVoters: 5,
   };
   const workloadOptions: WorkloadOptions = {
-    clients,
+    // With the orchestrator, fewer kv clients leave the CPU to the agents and operators.
+    clients: withOrchestrator ? Math.min(clients, 2) : clients,
     keys,
     thinkMs: { min: 0, max: 50 },
     readRate: 0.35,
@@ -259,8 +278,16 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     { leaderWithinMs: LEADER_WITHIN_MS, operationsWithinMs: OPERATIONS_WITHIN_MS },
     () => scheduler.now(),
   );
+  // Created after every other component (so their random streams are those of a kv-only run);
+  // the cluster's observer reaches it only once nodes start.
+  let orchestration: OrchestratorSimulation | undefined;
+  const failed = (): boolean => safety.failed || (orchestration?.failed ?? false);
   const cluster = new SimCluster(scheduler, fork(root), simNetwork, clusterOptions, {
     onApply: (id, incarnation, record) => safety.onApply(id, incarnation, record),
+    onModelChanged: (id, incarnation, index, model) =>
+      orchestration?.onModelChanged(id, incarnation, index, model),
+    onNodeStarted: (slot) => orchestration?.onNodeStarted(slot),
+    onNodeStopped: (id, incarnation) => orchestration?.onNodeStopped(id, incarnation),
     onFatal: (id, error) => safety.onFatal(id, error),
     onStorageOpened: (id, recovery, afterCrash) => {
       if (!afterCrash) return;
@@ -288,6 +315,17 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         )
       : undefined;
   workload.tail = tail;
+  if (withOrchestrator) {
+    orchestration = new OrchestratorSimulation({
+      scheduler,
+      random: fork(root),
+      network: simNetwork,
+      trace,
+      leakAbandonedTasks: bugs.leakAbandonedTasks === true,
+      leakMovedVms: bugs.leakMovedVms === true,
+    });
+    orchestration.attach(cluster);
+  }
   scheduler.afterEvent = () => {
     safety.observe(cluster);
     liveness.observe(cluster);
@@ -297,27 +335,35 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // Phase 1: faults.
   cluster.bootstrap();
   const workloadEndMs = durationMs + POST_HEAL_WORKLOAD_MS;
-  workload.start(() => scheduler.now() >= workloadEndMs || safety.failed);
+  workload.start(() => scheduler.now() >= workloadEndMs || failed());
+  orchestration?.start(() => scheduler.now() >= workloadEndMs || failed());
   nemesis.start();
-  await scheduler.runUntil(() => scheduler.now() >= durationMs || safety.failed);
+  await scheduler.runUntil(() => scheduler.now() >= durationMs || failed());
 
   // Phase 2: heal; everything pending must finish, and the replicas must converge.
   const violations: Violation[] = [];
-  if (!safety.failed) {
+  if (!failed()) {
     schedule?.stop();
     nemesis.healAll();
     liveness.onHealed();
+    orchestration?.onHealed();
     await scheduler.runUntil(
-      () => workload.done || safety.failed || scheduler.now() >= liveness.operationsDeadlineMs,
+      () => workload.done || failed() || scheduler.now() >= liveness.operationsDeadlineMs,
     );
-    if (!safety.failed) {
+    if (!failed()) {
       liveness.finish(workload.inProgress());
       const convergeByMs = scheduler.now() + CONVERGE_WITHIN_MS;
       await scheduler.runUntil(
-        () =>
-          LivenessChecker.converged(cluster) || safety.failed || scheduler.now() >= convergeByMs,
+        () => LivenessChecker.converged(cluster) || failed() || scheduler.now() >= convergeByMs,
       );
-      if (!safety.failed) liveness.checkConvergence(cluster);
+      if (!failed()) liveness.checkConvergence(cluster);
+    }
+    // The orchestrator settles (every task ended, every agent reconciled) within its bound.
+    const settling = orchestration;
+    if (settling !== undefined && !failed()) {
+      await scheduler.runUntil(
+        () => settling.concluded || safety.failed || scheduler.now() > settling.settleDeadlineMs,
+      );
     }
   }
   // A node whose storage failed loudly stays down: the cluster may lose its quorum for good.
@@ -325,6 +371,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   violations.push(
     ...safety.violations,
     ...liveness.violations.filter((v) => !livenessExcused || !v.property.startsWith("liveness-")),
+    ...(orchestration?.violations() ?? []).filter(
+      (v) => !livenessExcused || v.property !== "orchestrator-liveness",
+    ),
   );
   for (const anomaly of workload.anomalies) {
     violations.push({ property: "client-anomaly", message: anomaly, atMs: scheduler.now() });
@@ -350,7 +399,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       network,
       faults,
       membership,
-      clients,
+      clients: workloadOptions.clients,
       keys,
       snapshotEveryEntries,
       bugs,
@@ -372,9 +421,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     violations,
     storage: storageReport(disk, cluster, loudFailureNodes),
     livenessExcused,
+    ...(orchestration === undefined ? {} : { orchestrator: orchestration.report() }),
     traceHash: trace.hex(),
     replayCommand: replayCommand(options),
-    traceTail: violations.length > 0 ? tail.lines() : [],
+    traceTail:
+      violations.length > 0 ? [...tail.lines(), ...(orchestration?.tailLines() ?? [])] : [],
   };
 }
 

@@ -7,6 +7,7 @@ import type { CommandResult } from "../statemachine/command-result.js";
 import { decodeKvCommand, encodeKvCommand, encodeKvResult } from "../statemachine/kv/index.js";
 import { KvStateMachine } from "../statemachine/kv/kv-state-machine.js";
 import type { KvEntry, KvResult } from "../statemachine/kv/types.js";
+import type { OrchestratorResult } from "../statemachine/orchestrator/commands.js";
 import { decodeCommandEnvelope, encodeCommandEnvelope } from "../statemachine/session/envelope.js";
 import type { AppliedEntry, StateMachine } from "../statemachine/state-machine.js";
 import { digestBytes } from "./rng.js";
@@ -19,14 +20,24 @@ export interface AppliedRecord {
   readonly resultDigest: string;
 }
 
-/** The result type of the simulated cluster's state machine. */
-export type SimResult = CommandResult<KvResult>;
+/**
+ * The result type of the simulated cluster's state machine: a kv result for a kv command, an
+ * orchestrator result for an orchestrator command (only the cluster state machine of
+ * `--orchestrator` runs applies those).
+ */
+export type SimResult = CommandResult<KvResult | OrchestratorResult>;
+
+/** What the simulator needs of a replica's state machine: the port, and kv reads outside the log. */
+export interface SimStateMachine extends StateMachine<SimResult> {
+  /** The entry of `key`, outside the log (for linearizable reads after ReadIndex). */
+  read(key: string): KvEntry | null;
+}
 
 /**
  * The observed kv state machine. `onApply` sees every applied entry; with `casIgnoresExpected`
  * (a PLANTED BUG) every compare-and-set is applied as a plain put on this replica only.
  */
-export class ObservedKvStateMachine implements StateMachine<SimResult> {
+export class ObservedKvStateMachine implements SimStateMachine {
   readonly kv = new KvStateMachine();
 
   constructor(

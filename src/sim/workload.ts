@@ -15,7 +15,7 @@ import type { HistoryOperation, KvInput, KvOutput } from "./history.js";
 import { between, chance, fork, pick, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
 import type { TraceTail } from "./trace-tail.js";
-import type { ObservedKvStateMachine, SimResult } from "./state-machine.js";
+import type { SimResult, SimStateMachine } from "./state-machine.js";
 
 /** What the clients do. */
 export interface WorkloadOptions {
@@ -38,7 +38,7 @@ export interface WorkloadOptions {
 }
 
 /** An arbitrary fixed epoch: log time must look like wall time, and never depend on it. */
-const EPOCH_MS = 1_700_000_000_000;
+export const EPOCH_MS = 1_700_000_000_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -241,7 +241,12 @@ class Client {
     );
     if (outcome.kind === "ok") {
       const result = outcome.value;
-      if (result.ok) return { kind: "done", output: toOutput(input, result.value) };
+      if (result.ok) {
+        const value = result.value;
+        // A kv command always gives a kv result (orchestrator results carry a `type`).
+        if (!("op" in value)) return { kind: "failed", reason: `not a kv result: ${value.type}` };
+        return { kind: "done", output: toOutput(input, value) };
+      }
       const { code, reason } = result.error;
       if (reason === "SESSION_EXPIRED") return { kind: "session-lost" };
       if (code === "OVERLOADED" || code === "UNAVAILABLE") {
@@ -256,7 +261,7 @@ class Client {
     const { cluster, options } = this.workload;
     const outcome = await cluster.call(
       target,
-      (node) => node.read((sm) => (sm as ObservedKvStateMachine).read(key)),
+      (node) => node.read((sm) => (sm as SimStateMachine).read(key)),
       options.attemptTimeoutMs,
     );
     if (outcome.kind === "ok") {

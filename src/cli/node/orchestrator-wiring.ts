@@ -123,10 +123,7 @@ export function createOrchestrator(
       }
       const client = new BlixardClient({ endpoints: [apiUrl.href], timeoutMs: 10_000 });
       const proposer: Proposer = {
-        propose: async (command) => {
-          await client.orchestrator.report(command);
-          return { type: "deleted" };
-        },
+        propose: (command) => client.orchestrator.report(command),
       };
       const workDir = join(orchestratorDir, "work");
       await mkdir(workDir, { recursive: true });
@@ -175,7 +172,7 @@ export function createOrchestrator(
         },
         queries: machine.orchestrator,
         proposer: {
-          propose: async (command) => service.report(command).then(() => ({ type: "deleted" })),
+          propose: (command) => service.report(command),
         },
         clock,
         log: log.child({ component: "liveness" }),

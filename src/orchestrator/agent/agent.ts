@@ -172,7 +172,9 @@ export class Agent {
       const task = byId.get(id);
       if (task === undefined || task.nodeId !== nodeId || task.attempts !== local.attempt) {
         // The model moved on (lost and reassigned, or finished meanwhile): stop it, quietly.
-        this.#options.log.info("stopping a task no longer assigned here", { task: id });
+        if (!local.abandoned) {
+          this.#options.log.info("stopping a task no longer assigned here", { task: id });
+        }
         local.abandoned = true;
         local.abort.abort();
       } else if (task.cancelRequested && !local.abort.signal.aborted) {
@@ -258,7 +260,10 @@ export class Agent {
     for (const [name, local] of this.#vms) {
       const vm = byName.get(name);
       if (vm === undefined || vm.nodeId !== this.#options.nodeId) {
-        this.#options.log.info("stopping a VM no longer placed here", { vm: name });
+        // Logged once: a stop can take a while, and every apply meanwhile reconciles again.
+        if (!local.stopping) {
+          this.#options.log.info("stopping a VM no longer placed here", { vm: name });
+        }
         this.#stopVm(name, local, false);
       } else if (vm.desired === "stopped") {
         this.#stopVm(name, local, true);

@@ -4,10 +4,7 @@
  */
 import type { Clock } from "../../common/clock.js";
 import type { NodeId } from "../../raft/types.js";
-import type {
-  OrchestratorCommand,
-  OrchestratorResult,
-} from "../../statemachine/orchestrator/commands.js";
+import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
 import type { Resources, TaskSpec, VmDriver } from "../../statemachine/orchestrator/types.js";
 import type { TaskRun } from "../drivers/task-runner.js";
@@ -16,10 +13,11 @@ import type { VmDriverPort } from "../drivers/vm-driver.js";
 /** Proposes an orchestrator command to the cluster (through the leader, wherever it is). */
 export interface Proposer {
   /**
-   * Resolves with the command's result once applied; rejects with the model's typed error
-   * (e.g. CONFLICT), or with a transient one (UNAVAILABLE, NOT_LEADER, TIMEOUT, OVERLOADED).
+   * Resolves once the command is applied (agents and the liveness monitor need no result: they
+   * act on the applied model); rejects with the model's typed error (e.g. CONFLICT), or with a
+   * transient one (UNAVAILABLE, NOT_LEADER, TIMEOUT, OVERLOADED).
    */
-  propose(command: OrchestratorCommand): Promise<OrchestratorResult>;
+  propose(command: OrchestratorCommand): Promise<unknown>;
 }
 
 /** Runs one attempt of a task; never rejects (see `drivers/task-runner.ts`). */

@@ -1,0 +1,225 @@
+/**
+ * The orchestrator side of each simulated machine: for every incarnation of a node, an
+ * {@link Agent} (with the simulated task runner and VM drivers, proposing through a
+ * {@link SimProposer} that forwards to the leader) and the leader's {@link LivenessMonitor} (which
+ * acts only while its node leads). A crash ends both with their machine: the node's clock stops,
+ * so their timers never fire again, and the machine's processes are gone. A restart builds new
+ * ones over the restarted replica's model, as a real node's process would.
+ *
+ * A machine's capacity and features are drawn once per node id and kept across restarts (it is
+ * the same hardware): a restarted agent registers the same numbers.
+ */
+import type { Random } from "../../common/random.js";
+import { Agent } from "../../orchestrator/agent/agent.js";
+import type { AgentLogger } from "../../orchestrator/agent/ports.js";
+import type { VmDriverPort } from "../../orchestrator/drivers/vm-driver.js";
+import { LivenessMonitor } from "../../orchestrator/liveness.js";
+import type { NodeId } from "../../raft/types.js";
+import type {
+  OrchestratorQueries,
+  Resources,
+  VmDriver,
+} from "../../statemachine/orchestrator/index.js";
+import type { SimCluster, SimNodeSlot } from "../cluster.js";
+import type { SimNetwork } from "../network.js";
+import { chance, fork, pick } from "../rng.js";
+import type { Scheduler } from "../scheduler.js";
+import type { EventTail } from "./event-tail.js";
+import { ObservedClusterStateMachine } from "./observed-cluster-state-machine.js";
+import type { SimProcessTable } from "./processes.js";
+import { SimProposer } from "./proposer.js";
+import { simTaskRunner } from "./task-runner.js";
+import { SimVmDriver } from "./vm-driver.js";
+
+/** What one simulated machine offers. */
+export interface Machine {
+  readonly capacity: Resources;
+  readonly features: readonly string[];
+}
+
+/** The orchestrator running on one incarnation of a node. */
+export interface NodeHost {
+  readonly nodeId: NodeId;
+  readonly incarnation: number;
+  readonly agent: Agent;
+  readonly monitor: LivenessMonitor;
+  readonly model: OrchestratorQueries;
+}
+
+/** How the hosts run. */
+export interface HostsOptions {
+  readonly scheduler: Scheduler;
+  readonly network: SimNetwork;
+  readonly random: Random;
+  readonly processes: SimProcessTable;
+  readonly events: EventTail;
+  /** The leader marks a worker offline after this long without hearing from it. */
+  readonly deadAfterMs: number;
+  /** An agent reconciles at least this often. */
+  readonly resyncMs: number;
+  /** How long an agent waits for a forwarded proposal. */
+  readonly forwardTimeoutMs: number;
+  /** True while VM runs may crash by themselves. */
+  readonly chaos: () => boolean;
+  /** Probability that a VM run started under chaos crashes later. */
+  readonly vmCrashRate: number;
+  /** The planted bugs `leakAbandonedTasks` and `leakMovedVms` (see `PlantedBugs`). */
+  readonly leakAbandonedTasks: boolean;
+  readonly leakMovedVms: boolean;
+}
+
+/** The orchestrator hosts of every node of a run. */
+export class OrchestratorHosts {
+  readonly #hosts = new Map<NodeId, NodeHost>();
+  readonly #machines = new Map<NodeId, Machine>();
+  readonly #machineRandom: Random;
+  readonly #random: Random;
+  #cluster: SimCluster | undefined;
+
+  constructor(private readonly options: HostsOptions) {
+    this.#machineRandom = fork(options.random);
+    this.#random = fork(options.random);
+  }
+
+  /** Gives the hosts their cluster (built after them, since its observer calls them). */
+  attach(cluster: SimCluster): void {
+    this.#cluster = cluster;
+  }
+
+  /** The host of node `id`'s running incarnation, if any. */
+  host(id: NodeId): NodeHost | undefined {
+    return this.#hosts.get(id);
+  }
+
+  /** What node `id`'s machine offers (drawn on first use, then fixed). */
+  machine(id: NodeId): Machine {
+    let machine = this.#machines.get(id);
+    if (machine === undefined) {
+      const random = this.#machineRandom;
+      const features = [
+        ...(chance(random, 0.5) ? ["ssd"] : []),
+        ...(chance(random, 0.4) ? ["qemu"] : []),
+      ];
+      machine = {
+        capacity: {
+          cpuMillis: pick(random, [2000, 3000, 4000]),
+          memoryMb: pick(random, [2048, 4096]),
+          diskGb: pick(random, [10, 20]),
+        },
+        features,
+      };
+      this.#machines.set(id, machine);
+    }
+    return machine;
+  }
+
+  /** A node's new incarnation runs: start its agent and liveness monitor. */
+  onNodeStarted(slot: SimNodeSlot): void {
+    const { options } = this;
+    const cluster = this.#cluster;
+    const node = slot.node;
+    const clock = slot.clock;
+    const machine = slot.stateMachine;
+    if (cluster === undefined || node === undefined || clock === undefined) return;
+    if (!(machine instanceof ObservedClusterStateMachine)) {
+      throw new Error("the orchestrator simulation needs the cluster state machine");
+    }
+    const nodeId = slot.id;
+    const incarnation = slot.incarnation;
+    const model = machine.orchestrator;
+    const random = fork(this.#random);
+    const { capacity, features } = this.machine(nodeId);
+    const event = (line: string | (() => string)): void =>
+      options.events.add(options.scheduler.now(), line);
+    const proposer = (forward: boolean): SimProposer =>
+      new SimProposer({
+        nodeId,
+        incarnation,
+        scheduler: options.scheduler,
+        cluster,
+        network: options.network,
+        random,
+        forwardTimeoutMs: options.forwardTimeoutMs,
+        forward,
+      });
+    const driverOptions = {
+      nodeId,
+      incarnation,
+      clock,
+      random,
+      processes: options.processes,
+      chaos: options.chaos,
+      crashRate: options.vmCrashRate,
+      placedHere: (name: string) => model.vm(name)?.nodeId === nodeId,
+      leakMoved: options.leakMovedVms,
+      onEvent: event,
+    };
+    const drivers = new Map<VmDriver, VmDriverPort>([
+      ["process", new SimVmDriver("process", driverOptions)],
+    ]);
+    if (features.includes("qemu")) drivers.set("qemu", new SimVmDriver("qemu", driverOptions));
+    const log = logger(`node ${nodeId}`, event);
+    const agent = new Agent({
+      nodeId,
+      clock,
+      queries: model,
+      proposer: proposer(true),
+      runTask: simTaskRunner({
+        nodeId,
+        incarnation,
+        clock,
+        random,
+        processes: options.processes,
+        queries: model,
+        leakAbandoned: options.leakAbandonedTasks,
+        onEvent: event,
+      }),
+      vmDrivers: drivers,
+      capacity,
+      features,
+      log,
+      resyncMs: options.resyncMs,
+    });
+    const monitor = new LivenessMonitor({
+      view: {
+        nodeId,
+        isLeader: () => node.isLeader,
+        recentlyActivePeers: () => {
+          const active = new Set<NodeId>();
+          for (const [id, progress] of node.status().progress) {
+            if (id !== nodeId && progress.recentActive) active.add(id);
+          }
+          return active;
+        },
+      },
+      queries: model,
+      proposer: proposer(false),
+      clock,
+      log,
+      deadAfterMs: options.deadAfterMs,
+      sampleEveryMs: 100,
+    });
+    this.#hosts.set(nodeId, { nodeId, incarnation, agent, monitor, model });
+    agent.start();
+    monitor.start();
+  }
+
+  /** A node's process is gone: so are its agent, its monitor and its machine's processes. */
+  onNodeStopped(nodeId: NodeId, incarnation: number): void {
+    if (this.#hosts.get(nodeId)?.incarnation === incarnation) this.#hosts.delete(nodeId);
+    this.options.processes.killNode(nodeId);
+  }
+
+  /** Replica `nodeId` changed its model: its agent reconciles soon. */
+  onModelChanged(nodeId: NodeId, incarnation: number): void {
+    const host = this.#hosts.get(nodeId);
+    if (host?.incarnation === incarnation) host.agent.notify();
+  }
+}
+
+/** An agent logger that keeps its lines (formatted only if a report needs them). */
+function logger(prefix: string, event: (line: () => string) => void): AgentLogger {
+  const line = (message: string, fields?: Record<string, unknown>): void =>
+    event(() => `${prefix}: ${message}${fields === undefined ? "" : ` ${JSON.stringify(fields)}`}`);
+  return { debug: () => undefined, info: line, warn: line };
+}

@@ -1,0 +1,445 @@
+/**
+ * The agent against the real replicated model: a {@link FakeCluster} applies what the agent
+ * proposes to a real ClusterStateMachine (and can delay, lose, duplicate or hold proposals), while
+ * the test plays the rest of the cluster (other workers, users, the leader's liveness monitor) by
+ * applying commands directly, and drives the task runner and the VM driver by hand.
+ */
+import { describe, expect, it } from "vitest";
+import type { OrchestratorCommand } from "../../../src/statemachine/orchestrator/index.js";
+import { res, taskSpec, vmSpec } from "../model/fixtures.js";
+import {
+  AGENT_CAPACITY,
+  AGENT_NODE,
+  FakeCluster,
+  startAgent,
+  type ProposalFate,
+} from "./agent-fakes.js";
+
+const OTHER_NODE = 2;
+
+/** Registers another worker directly (as its own agent would). */
+function registerOther(cluster: FakeCluster, capacity = AGENT_CAPACITY): void {
+  cluster.apply({ type: "registerWorker", nodeId: OTHER_NODE, capacity, features: [] });
+}
+
+/** Submits task `id` (tagged with its id in `args[0]`). */
+function submit(cluster: FakeCluster, id: string, maxAttempts = 3): void {
+  cluster.apply({ type: "submitTask", id, spec: taskSpec({ args: [id], maxAttempts }) });
+}
+
+/** A started agent whose worker is registered and settled. */
+async function registeredAgent(cluster = new FakeCluster()) {
+  const parts = startAgent(cluster);
+  await cluster.clock.advance(10);
+  expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+  return { cluster, ...parts };
+}
+
+describe("Agent: worker registration", () => {
+  it("registers the node with its capacity and sorted, unique features", async () => {
+    const cluster = new FakeCluster();
+    startAgent(cluster, { features: ["ssd", "kvm", "ssd"] });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)).toMatchObject({
+      status: "online",
+      capacity: AGENT_CAPACITY,
+      features: ["kvm", "ssd"],
+    });
+    // Once registered, further reconciles propose nothing more.
+    await cluster.clock.advance(5000);
+    expect(cluster.proposalsOf("registerWorker")).toHaveLength(1);
+  });
+
+  it("keeps trying to register while the cluster cannot take it", async () => {
+    const cluster = new FakeCluster();
+    let lost = 3;
+    cluster.fate = (c) => (c.type === "registerWorker" && lost-- > 0 ? "lose" : "apply");
+    startAgent(cluster);
+    await cluster.clock.advance(5000);
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+    expect(cluster.proposalsOf("registerWorker").map((p) => p.fate)).toEqual([
+      "lose",
+      "lose",
+      "lose",
+      "apply",
+    ]);
+  });
+
+  it("registers again after the leader marked it offline, and again when its capacity changes", async () => {
+    const { cluster } = await registeredAgent();
+    cluster.apply({ type: "markWorkerOffline", nodeId: AGENT_NODE });
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("offline");
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+    expect(cluster.proposalsOf("registerWorker")).toHaveLength(2);
+
+    // Someone registered this node with other numbers (an older agent): the agent puts its own back.
+    cluster.apply({
+      type: "registerWorker",
+      nodeId: AGENT_NODE,
+      capacity: res(1000, 1024),
+      features: ["gpu"],
+    });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)).toMatchObject({
+      capacity: AGENT_CAPACITY,
+      features: [],
+    });
+  });
+});
+
+describe("Agent: tasks", () => {
+  it("runs an assigned task once and reports it started and finished, once each", async () => {
+    const { cluster, runner } = await registeredAgent();
+    submit(cluster, "t1");
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "assigned",
+      nodeId: AGENT_NODE,
+    });
+    await cluster.clock.advance(10);
+    const [run] = runner.runsOf("t1");
+    expect(run).toBeDefined();
+    run?.start();
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.task("t1")?.status).toBe("running");
+    run?.end("succeeded", { stdout: "hello\n" });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "succeeded",
+      result: { exitCode: 0, stdout: "hello\n" },
+    });
+    // Many reconciles later: nothing is run or reported again.
+    await cluster.clock.advance(10_000);
+    expect(runner.runsOf("t1")).toHaveLength(1);
+    expect(cluster.proposalsOf("taskStarted", "t1")).toHaveLength(1);
+    expect(cluster.proposalsOf("taskFinished", "t1")).toHaveLength(1);
+    expect(cluster.proposalsOf("taskFinished", "t1")[0]?.command).toMatchObject({
+      nodeId: AGENT_NODE,
+      attempt: 1,
+      outcome: "succeeded",
+    });
+  });
+
+  for (const fate of ["lose", "lose-answer", "duplicate"] as const) {
+    it(`runs a task once and ends it right when reports ${fate === "duplicate" ? "apply twice" : `are lost (${fate})`}`, async () => {
+      const { cluster, runner } = await registeredAgent();
+      const firstTry = new Set<string>();
+      cluster.fate = (c: OrchestratorCommand): ProposalFate => {
+        if (c.type !== "taskStarted" && c.type !== "taskFinished") return "apply";
+        if (firstTry.has(c.type)) return "apply";
+        firstTry.add(c.type);
+        return fate;
+      };
+      cluster.delayMs = 3;
+      submit(cluster, "t1");
+      await cluster.clock.advance(10);
+      runner.runsOf("t1")[0]?.start();
+      await cluster.clock.advance(1000);
+      expect(cluster.machine.orchestrator.task("t1")?.status).toBe("running");
+      runner.runsOf("t1")[0]?.end("failed", { exitCode: 3 });
+      await cluster.clock.advance(5000);
+      expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+        status: "failed",
+        attempts: 1,
+        result: { exitCode: 3 },
+      });
+      expect(runner.runsOf("t1")).toHaveLength(1);
+      // A lost report is retried; an applied one is not sent again.
+      const finished = cluster.proposalsOf("taskFinished", "t1").map((p) => p.fate);
+      expect(finished).toEqual(fate === "duplicate" ? ["duplicate"] : [fate, "apply"]);
+    });
+  }
+
+  it("kills a cancelled task and reports it cancelled", async () => {
+    const { cluster, runner } = await registeredAgent();
+    submit(cluster, "t1");
+    await cluster.clock.advance(10);
+    const run = runner.runsOf("t1")[0];
+    run?.start();
+    await cluster.clock.advance(10);
+    cluster.apply({ type: "cancelTask", id: "t1" });
+    expect(run?.signal.aborted).toBe(false);
+    await cluster.clock.advance(10);
+    expect(run?.signal.aborted).toBe(true);
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "cancelled",
+      result: { exitCode: null },
+    });
+    expect(cluster.proposalsOf("taskFinished", "t1")).toHaveLength(1);
+  });
+
+  it("reports a task cancelled before it started without running it", async () => {
+    const { cluster, runner } = await registeredAgent();
+    // Both apply before the agent's next reconcile.
+    submit(cluster, "t1");
+    cluster.apply({ type: "cancelTask", id: "t1" });
+    await cluster.clock.advance(10);
+    expect(runner.runsOf("t1")).toEqual([]);
+    expect(cluster.machine.orchestrator.task("t1")?.status).toBe("cancelled");
+  });
+
+  it("kills, without reporting it, an attempt lost to markWorkerOffline and moved elsewhere", async () => {
+    const { cluster, runner } = await registeredAgent();
+    submit(cluster, "t1");
+    registerOther(cluster);
+    await cluster.clock.advance(10);
+    const run = runner.runsOf("t1")[0];
+    run?.start();
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.task("t1")?.status).toBe("running");
+
+    // The leader stopped hearing from this node: the task moves to node 2 as attempt 2.
+    cluster.apply({ type: "markWorkerOffline", nodeId: AGENT_NODE });
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "assigned",
+      nodeId: OTHER_NODE,
+      attempts: 2,
+    });
+    await cluster.clock.advance(10);
+    expect(run?.signal.aborted).toBe(true);
+    await cluster.clock.advance(5000);
+    expect(cluster.proposalsOf("taskFinished", "t1")).toEqual([]);
+    expect(runner.runsOf("t1")).toHaveLength(1);
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "assigned",
+      nodeId: OTHER_NODE,
+      attempts: 2,
+    });
+    // And the node came back as a worker.
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+  });
+
+  it("drops a late report of an attempt the model has moved past, instead of retrying it", async () => {
+    const { cluster, runner } = await registeredAgent();
+    submit(cluster, "t1");
+    registerOther(cluster);
+    await cluster.clock.advance(10);
+    const run = runner.runsOf("t1")[0];
+    run?.start();
+    await cluster.clock.advance(10);
+    // The end is reported, but the report is held (this node is cut off) ...
+    cluster.fate = (c) => (c.type === "taskFinished" ? "hold" : "apply");
+    run?.end("succeeded");
+    await cluster.clock.advance(10);
+    // ... and meanwhile the leader moves the task away.
+    cluster.apply({ type: "markWorkerOffline", nodeId: AGENT_NODE });
+    cluster.releaseHeld();
+    await cluster.clock.advance(10_000);
+    expect(cluster.proposalsOf("taskFinished", "t1")).toHaveLength(1);
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "assigned",
+      nodeId: OTHER_NODE,
+      attempts: 2,
+    });
+  });
+
+  it("a new agent reports failed a task the model shows running here, and runs an assigned one", async () => {
+    const { cluster, agent, runner } = await registeredAgent();
+    submit(cluster, "running");
+    await cluster.clock.advance(10);
+    runner.runsOf("running")[0]?.start();
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.task("running")?.status).toBe("running");
+    // The agent dies with its processes; a task is assigned meanwhile.
+    await agent.close({ stopWork: false });
+    submit(cluster, "assigned");
+    await cluster.clock.advance(10);
+    expect(runner.runsOf("assigned")).toEqual([]);
+
+    const restarted = startAgent(cluster);
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.task("running")).toMatchObject({
+      status: "failed",
+      result: { exitCode: null, error: expect.stringContaining("restarted") },
+    });
+    expect(restarted.runner.runsOf("running")).toEqual([]);
+    expect(restarted.runner.runsOf("assigned")).toHaveLength(1);
+    await cluster.clock.advance(5000);
+    expect(cluster.proposalsOf("taskFinished", "running")).toHaveLength(1);
+  });
+});
+
+describe("Agent: VMs", () => {
+  function createVm(cluster: FakeCluster, name: string, restart = 3): void {
+    cluster.apply({
+      type: "createVm",
+      name,
+      spec: vmSpec({ restart: { mode: "on-failure", maxRestarts: restart, backoffMs: 100 } }),
+      desired: "running",
+    });
+  }
+
+  it("starts a VM placed here and reports what the driver observes", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "web");
+    expect(cluster.machine.orchestrator.vm("web")).toMatchObject({
+      status: "scheduled",
+      nodeId: AGENT_NODE,
+    });
+    await cluster.clock.advance(10);
+    const [handle] = vms.handlesOf("web");
+    expect(handle?.request.previousRestarts).toBe(0);
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("starting");
+    handle?.emit({ status: "running", pid: 42 });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("running");
+    handle?.emit({ status: "starting", restarts: 1, lastError: "exit 1", restartInMs: 100 });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("web")).toMatchObject({
+      status: "starting",
+      restarts: 1,
+      lastError: "exit 1",
+    });
+    await cluster.clock.advance(5000);
+    expect(vms.handlesOf("web")).toHaveLength(1);
+  });
+
+  it("stops a VM whose desired state is stopped and reports it stopped, which releases it", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    const handle = vms.handlesOf("web")[0];
+    handle?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "stopped" });
+    await cluster.clock.advance(10);
+    expect(handle?.stopCalls).toBe(1);
+    expect(cluster.machine.orchestrator.vm("web")).toMatchObject({
+      desired: "stopped",
+      status: "stopped",
+      nodeId: null,
+    });
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.allocated).toEqual(res(0, 0, 0));
+    await cluster.clock.advance(5000);
+    expect(vms.handlesOf("web")).toHaveLength(1);
+  });
+
+  it("stops quietly a VM moved to another node, and one deleted while this node was cut off", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "moved");
+    createVm(cluster, "deleted");
+    await cluster.clock.advance(10);
+    for (const handle of vms.handles) handle.emit({ status: "running" });
+    await cluster.clock.advance(10);
+
+    // Node 1 goes offline; "moved" lands on node 2, "deleted" is stopped and deleted meanwhile;
+    // all of it applies before the agent reconciles.
+    registerOther(cluster, res(1000, 512));
+    cluster.apply({ type: "markWorkerOffline", nodeId: AGENT_NODE });
+    cluster.apply({ type: "setVmDesired", name: "deleted", desired: "stopped" });
+    cluster.apply({ type: "deleteVm", name: "deleted" });
+    expect(cluster.machine.orchestrator.vm("moved")?.nodeId).toBe(OTHER_NODE);
+    const reportsBefore = cluster.proposalsOf("vmObserved").length;
+    await cluster.clock.advance(5000);
+    expect(vms.handles.map((h) => h.stopCalls)).toEqual([1, 1]);
+    expect(cluster.proposalsOf("vmObserved")).toHaveLength(reportsBefore);
+    expect(cluster.machine.orchestrator.vm("moved")).toMatchObject({
+      nodeId: OTHER_NODE,
+      status: "scheduled",
+    });
+    expect(cluster.machine.orchestrator.vm("deleted")).toBeUndefined();
+    expect(vms.handles).toHaveLength(2);
+  });
+
+  it("says once that it stops a VM moved away, however long the stop takes", async () => {
+    const cluster = new FakeCluster();
+    const lines: string[] = [];
+    const record = (message: string) => lines.push(message);
+    const { vms } = startAgent(cluster, {
+      log: { debug: () => undefined, info: record, warn: record },
+    });
+    await cluster.clock.advance(10);
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    const handle = vms.handlesOf("web")[0];
+    if (handle === undefined) throw new Error("the VM was not started");
+    handle.holdStop = true;
+    registerOther(cluster);
+    cluster.apply({ type: "markWorkerOffline", nodeId: AGENT_NODE });
+    // Many reconciles (applies and resyncs) while the stop is under way.
+    for (let i = 0; i < 5; i++) {
+      submit(cluster, `t${i}`);
+      await cluster.clock.advance(1000);
+    }
+    expect(handle.stopCalls).toBeGreaterThan(0);
+    handle.releaseStop();
+    await cluster.clock.advance(10);
+    expect(lines.filter((l) => l === "stopping a VM no longer placed here")).toHaveLength(1);
+    expect(vms.handlesOf("web")).toHaveLength(1);
+  });
+
+  it("does not restart a VM that failed for good until the model asks again", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    vms.handlesOf("web")[0]?.end("failed", "exit 1 after 3 restarts");
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("web")).toMatchObject({
+      status: "failed",
+      nodeId: AGENT_NODE,
+      lastError: "exit 1 after 3 restarts",
+    });
+    await cluster.clock.advance(10_000);
+    expect(vms.handlesOf("web")).toHaveLength(1);
+
+    // The user starts it again: it is placed afresh (restarts reset) and started.
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "running" });
+    await cluster.clock.advance(10);
+    expect(vms.handlesOf("web")).toHaveLength(2);
+    expect(vms.handlesOf("web")[1]?.request.previousRestarts).toBe(0);
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("starting");
+  });
+
+  it("does not restart a VM that exited cleanly", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "job");
+    await cluster.clock.advance(10);
+    vms.handlesOf("job")[0]?.end("stopped");
+    await cluster.clock.advance(10_000);
+    expect(cluster.machine.orchestrator.vm("job")).toMatchObject({
+      desired: "running",
+      status: "stopped",
+      nodeId: AGENT_NODE,
+    });
+    expect(vms.handlesOf("job")).toHaveLength(1);
+  });
+
+  it("a new agent restarts the VMs the model runs here, carrying the restart count on", async () => {
+    const { cluster, agent, vms } = await registeredAgent();
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    vms.handlesOf("web")[0]?.emit({ status: "running", restarts: 2 });
+    await cluster.clock.advance(10);
+    await agent.close({ stopWork: false });
+
+    const restarted = startAgent(cluster);
+    await cluster.clock.advance(10);
+    expect(restarted.vms.handlesOf("web")).toHaveLength(1);
+    expect(restarted.vms.handlesOf("web")[0]?.request.previousRestarts).toBe(2);
+  });
+
+  it("starts again a VM whose stop was overtaken by a new start", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    vms.handlesOf("web")[0]?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    // The user stops the VM and starts it again before the agent's stop report applies.
+    cluster.fate = (c) => (c.type === "vmObserved" && c.status === "stopped" ? "hold" : "apply");
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "stopped" });
+    await cluster.clock.advance(10);
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "running" });
+    cluster.releaseHeld();
+    cluster.fate = () => "apply";
+    await cluster.clock.advance(5000);
+    const handles = vms.handlesOf("web");
+    expect(handles).toHaveLength(2);
+    handles[1]?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("web")).toMatchObject({
+      desired: "running",
+      status: "running",
+      nodeId: AGENT_NODE,
+    });
+  });
+});
