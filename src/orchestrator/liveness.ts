@@ -49,6 +49,7 @@ export class LivenessMonitor {
   readonly #lastHeard = new Map<NodeId, number>();
   readonly #proposing = new Set<NodeId>();
   #wasLeader = false;
+  #lastSampleMs: number | undefined;
   #timer: TimerHandle | undefined;
   #closed = false;
 
@@ -78,7 +79,12 @@ export class LivenessMonitor {
       return;
     }
     const workers = queries.workers();
-    if (!this.#wasLeader) {
+    // A monitor that did not run for half the dead-after time (its process was paused or
+    // starved) cannot tell silence from its own sleep: like a new leader, it starts over.
+    const slept =
+      this.#lastSampleMs !== undefined && now - this.#lastSampleMs > this.#deadAfterMs / 2;
+    this.#lastSampleMs = now;
+    if (!this.#wasLeader || slept) {
       this.#wasLeader = true;
       for (const w of workers) this.#lastHeard.set(w.nodeId, now);
     }

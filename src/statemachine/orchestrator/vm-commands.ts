@@ -88,7 +88,10 @@ export function setVmDesired(
   const vm = state.vmEntry(command.name)?.vm;
   if (vm === undefined) return noSuchVm(command.name);
   const desired = command.desired;
-  if (vm.desired === desired && !(desired === "running" && vm.status === "failed")) {
+  // A VM that failed for good, or exited cleanly, is "done" on its node: starting it again
+  // places it afresh, even if its desired state never changed.
+  const done = vm.nodeId !== null && (vm.status === "failed" || vm.status === "stopped");
+  if (vm.desired === desired && !(desired === "running" && done)) {
     return vmResult(vm);
   }
   const wanted: Vm = { ...vm, desired, updatedAtMs: nowMs };
@@ -97,8 +100,7 @@ export function setVmDesired(
     state.putVm(next);
     return vmResult(next);
   }
-  const done = vm.status === "failed" || vm.status === "stopped";
-  if (desired === "running" && vm.status === "failed") {
+  if (desired === "running" && done) {
     // Queue it with its creation seq and pass, so older pending work may use what it frees first.
     state.putVm({
       ...wanted,

@@ -96,3 +96,23 @@ describe("LivenessMonitor", () => {
     expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 4 }]);
   });
 });
+
+describe("LivenessMonitor after its own sleep", () => {
+  it("does not take a pause of its own process for the silence of every worker", async () => {
+    const { clock, proposed, state, monitor } = setup([worker(1), worker(2), worker(3)]);
+    await clock.advance(500);
+    // The process stalls for 3 s: no sample runs, nobody is heard meanwhile.
+    monitor.close();
+    state.active = new Set();
+    await clock.advance(3000);
+    monitor.sample();
+    expect(proposed).toEqual([]);
+    // Afterwards a worker that stays silent is still marked offline in due time.
+    state.active = new Set([2]);
+    for (let t = 0; t < 1200; t += 100) {
+      await clock.advance(100);
+      monitor.sample();
+    }
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 3 }]);
+  });
+});

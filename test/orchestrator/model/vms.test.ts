@@ -236,6 +236,17 @@ describe("setVmDesired", () => {
     expect(h.vm("v")).toMatchObject({ status: "scheduled", nodeId: 1, restarts: 0 });
   });
 
+  it("starts again a VM that exited cleanly while it was wanted running", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1024));
+    h.createVm("v");
+    h.ok(observe("v", 1, "running"));
+    h.ok(observe("v", 1, "stopped"));
+    expect(h.vm("v")).toMatchObject({ desired: "running", status: "stopped", nodeId: 1 });
+    h.ok({ type: "setVmDesired", name: "v", desired: "running" });
+    expect(h.vm("v")).toMatchObject({ status: "scheduled", nodeId: 1, restarts: 0 });
+  });
+
   it("keeps a VM on its node when started again before it stopped", () => {
     h = new Harness();
     h.register(1, res(1000, 1024));
