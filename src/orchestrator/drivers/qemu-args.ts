@@ -9,7 +9,8 @@
  * - `-nodefaults -no-user-config -nographic`: no default devices, no host config files, no window
  *   and (with `-nodefaults`) no monitor on stdio. The serial console goes to a file when
  *   `serialLogPath` is given, else to QEMU's stdout (the driver pipes it into a capped log).
- * - KVM runs `-cpu host` (override with `cpuModel`); TCG keeps QEMU's default CPU model.
+ * - KVM runs `-cpu host` (override with `cpuModel`; `""` = QEMU's default); TCG keeps QEMU's
+ *   default CPU model.
  * - A disk image is a `virtio-blk-device` (microvm has virtio-mmio, not PCI); its format is
  *   `qcow2` for a `.qcow2` file and `raw` otherwise. Without a kernel the firmware must boot the
  *   disk itself: Debian's `bios-microvm.bin` is qboot, which boots only a `-kernel`, so there a
@@ -66,8 +67,11 @@ export function buildQemuArgs(config: QemuLaunchConfig): string[] {
   }
 
   const args = ["-name", `guest=${optionValue(name)}`, "-M", "microvm"];
-  if (config.accel === "kvm") args.push("-accel", "kvm", "-cpu", config.cpuModel ?? "host");
-  else args.push("-accel", "tcg");
+  if (config.accel === "kvm") {
+    // An empty model means QEMU's default CPU model (no -cpu at all).
+    const model = config.cpuModel ?? "host";
+    args.push("-accel", "kvm", ...(model === "" ? [] : ["-cpu", model]));
+  } else args.push("-accel", "tcg");
   args.push("-smp", String(spec.vcpus), "-m", `${spec.memoryMb}M`);
   args.push("-nodefaults", "-no-user-config", "-nographic");
 

@@ -10,6 +10,7 @@
  * A guest that powers itself off ends the run with exit code 0: the VM is then `stopped`, as a
  * process VM that exits cleanly is.
  */
+import { spawn } from "node:child_process";
 import { constants, mkdirSync } from "node:fs";
 import { access, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -146,12 +147,14 @@ export class QemuDriver implements VmDriverPort {
     if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
     await checkReadable(name, spec);
     const accel = await this.accelerator();
+    const cpuModel =
+      this.options.cpuModel ?? (accel === "kvm" ? await this.kvmCpuModel(note) : undefined);
     const args = buildQemuArgs({
       name,
       spec,
       accel,
       qmpSocketPath,
-      ...(this.options.cpuModel === undefined ? {} : { cpuModel: this.options.cpuModel }),
+      ...(cpuModel === undefined ? {} : { cpuModel }),
     });
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
@@ -215,6 +218,21 @@ export class QemuDriver implements VmDriverPort {
       },
     };
   }
+
+  /**
+   * `-cpu host` under KVM, unless this host's KVM cannot run it: under nested virtualization
+   * QEMU can abort at reset ("failed to set MSR") with the host model while its default model
+   * runs. Probed once per driver with a paused microVM that must survive a moment.
+   */
+  private kvmCpuModel(note: (line: string) => void): Promise<string> {
+    this.#kvmCpuModel ??= probeHostCpuModel(this.options.binary ?? QEMU_BINARY).then((works) => {
+      if (!works) note("KVM cannot run -cpu host on this host; using QEMU's default CPU model");
+      return works ? "host" : "";
+    });
+    return this.#kvmCpuModel;
+  }
+
+  #kvmCpuModel: Promise<string> | undefined;
 
   private async accelerator(): Promise<QemuAccelerator> {
     const accel = this.options.accel ?? "auto";
@@ -326,4 +344,38 @@ async function checkReadable(name: string, spec: VmSpec): Promise<void> {
       );
     }
   }
+}
+
+/** How long a paused `-cpu host` microVM must live to count as working. */
+const CPU_PROBE_MS = 1500;
+
+/**
+ * True if `binary` keeps a paused KVM microVM with `-cpu host` alive for {@link CPU_PROBE_MS}
+ * (it is then killed); false if it exits sooner or cannot start.
+ */
+function probeHostCpuModel(binary: string): Promise<boolean> {
+  const args = ["-M", "microvm", "-accel", "kvm", "-cpu", "host", "-m", "16M", "-S"];
+  args.push("-nodefaults", "-no-user-config", "-display", "none");
+  return new Promise((resolve) => {
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(binary, args, { stdio: "ignore" });
+    } catch {
+      resolve(false);
+      return;
+    }
+    const timer = setTimeout(() => {
+      child.removeAllListeners("exit");
+      child.kill("SIGKILL");
+      resolve(true);
+    }, CPU_PROBE_MS);
+    child.once("error", () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
 }

@@ -63,6 +63,10 @@ describe("buildQemuArgs", () => {
     expect(valuesOf(kvm, "-accel")).toEqual(["kvm"]);
     expect(valueOf(kvm, "-cpu")).toBe("host");
     expect(valueOf(args({ accel: "kvm", cpuModel: "max" }), "-cpu")).toBe("max");
+    // An empty model leaves QEMU's default CPU under KVM.
+    const plain = args({ accel: "kvm", cpuModel: "" });
+    expect(valuesOf(plain, "-accel")).toEqual(["kvm"]);
+    expect(plain.includes("-cpu")).toBe(false);
     // TCG keeps QEMU's default CPU: -cpu host needs KVM.
     expect(args().includes("-cpu")).toBe(false);
   });

@@ -4,6 +4,7 @@
  * BLIXARD_REQUIRE_QEMU=1 makes a missing binary a failure.
  */
 import { chmodSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { kvmUsable } from "../../../src/orchestrator/host/probe.js";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -245,6 +246,23 @@ describe.runIf(REAL_QEMU !== null)("QemuDriver with a real qemu-system-x86_64 (T
     expect(isAlive(pid)).toBe(false);
     expect(log()).toMatch(/qmp event POWERDOWN/);
     expect(log()).toMatch(/qmp event SHUTDOWN \{"guest":false,"reason":"host-qmp-quit"\}/);
+  });
+
+  it("runs with the default accelerator choice: KVM when usable (host CPU, or QEMU's default model where the host model cannot run), else TCG", async () => {
+    const driver = new QemuDriver({
+      clock: realClock,
+      runDir: join(temp.dir, "real-run"),
+      logDir: join(temp.dir, "logs"),
+      quitTimeoutMs: 300,
+      startTimeoutMs: 60_000,
+    });
+    const { handle, log } = startVm(driver, "real-auto");
+    const pid = await running(handle);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    expect(cmdline).toContain((await kvmUsable()) ? "kvm" : "tcg");
+    const result = await handle.stop({ graceMs: 300 });
+    expect(result.observation.status, log()).toBe("stopped");
+    expect(isAlive(pid)).toBe(false);
   });
 
   it("kills a real QEMU that cannot answer (stopped with SIGSTOP)", async () => {
