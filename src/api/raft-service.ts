@@ -293,6 +293,15 @@ export class RaftKvService implements BlixardNodeService {
   }
 
   /** @inheritdoc */
+  replaceMember(remove: NodeId, promote: NodeId, options: CallOptions = {}): Promise<ConfState> {
+    this.#requireMemberOnLeader(remove);
+    this.#requireMemberOnLeader(promote);
+    return this.#membership(() =>
+      this.#node.replaceVoter(remove, promote, operationOptions(options)),
+    );
+  }
+
+  /** @inheritdoc */
   removeMember(id: NodeId, options: CallOptions = {}): Promise<ConfState> {
     this.#requireMemberOnLeader(id);
     return this.#membership(() => this.#node.removeMember(id, operationOptions(options)));

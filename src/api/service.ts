@@ -144,6 +144,11 @@ export interface BlixardNodeService {
   addLearner(member: NewMember, options?: CallOptions): Promise<ConfState>;
   /** Promotes a caught-up learner to voter. `NotFoundError` if `id` is not a member. */
   promote(id: NodeId, options?: CallOptions): Promise<ConfState>;
+  /**
+   * Promotes learner `promote` and removes member `remove` in one joint-consensus change;
+   * resolves with the joint configuration once applied (the leader then leaves it on its own).
+   */
+  replaceMember(remove: NodeId, promote: NodeId, options?: CallOptions): Promise<ConfState>;
   /** Removes a member. `NotFoundError` if `id` is not a member. */
   removeMember(id: NodeId, options?: CallOptions): Promise<ConfState>;
   /** Hands leadership to voter `id`; resolves once it leads. */

@@ -293,6 +293,21 @@ export class BlixardClient {
     return this.#change({ method: "POST", path: `/v1/cluster/members/${id}/promote` }, options);
   }
 
+  /**
+   * Promotes learner `promote` and removes member `remove` in one joint-consensus change;
+   * resolves with the joint configuration (the cluster leaves it on its own).
+   */
+  async replaceMember(
+    remove: number,
+    promote: number,
+    options: RequestOptions = {},
+  ): Promise<ClusterConfig> {
+    return this.#change(
+      { method: "POST", path: "/v1/cluster/replace", body: { remove, promote } },
+      options,
+    );
+  }
+
   /** Removes a member. */
   async removeMember(id: number, options: RequestOptions = {}): Promise<ClusterConfig> {
     return this.#change({ method: "DELETE", path: `/v1/cluster/members/${id}` }, options);

@@ -561,21 +561,8 @@ export class RaftNode<Result = unknown> {
    * @throws NotFoundError-like InvalidArgumentError if `nodeId` is not a learner.
    */
   promote(nodeId: NodeId, options: OperationOptions = {}): Promise<ConfState> {
-    const status = this.raw.status();
-    const progress = status.progress.get(nodeId);
-    if (status.role === Role.Leader) {
-      if (progress === undefined || !progress.isLearner) {
-        return Promise.reject(new InvalidArgumentError(`node ${nodeId} is not a learner`));
-      }
-      const lag = status.lastIndex - progress.match;
-      if (lag > this.promotionMaxLagEntries) {
-        return Promise.reject(
-          new UnavailableError(
-            `learner ${nodeId} is ${lag} entries behind the leader; retry when it has caught up`,
-          ),
-        );
-      }
-    }
+    const behind = this.promotionRefusal(nodeId);
+    if (behind !== undefined) return Promise.reject(behind);
     return this.changeMembership(
       {
         transition: ConfChangeTransition.Auto,
@@ -584,6 +571,53 @@ export class RaftNode<Result = unknown> {
       },
       options,
     );
+  }
+
+  /**
+   * Promotes learner `promoteId` and removes member `removeId` in one change, through a joint
+   * configuration (Raft thesis §4.3) that the leader leaves on its own once it is committed.
+   * Resolves with the joint configuration once applied; `status().joint` is true until the
+   * leave is applied. The learner must have caught up, as for {@link promote}.
+   */
+  replaceVoter(
+    removeId: NodeId,
+    promoteId: NodeId,
+    options: OperationOptions = {},
+  ): Promise<ConfState> {
+    if (removeId === promoteId) {
+      return Promise.reject(new InvalidArgumentError("a node cannot replace itself"));
+    }
+    const behind = this.promotionRefusal(promoteId);
+    if (behind !== undefined) return Promise.reject(behind);
+    return this.changeMembership(
+      {
+        // Two changes with Auto: joint consensus with an automatic leave.
+        transition: ConfChangeTransition.Auto,
+        changes: [
+          { type: ConfChangeType.AddNode, nodeId: promoteId },
+          { type: ConfChangeType.RemoveNode, nodeId: removeId },
+        ],
+        context: new Uint8Array(0),
+      },
+      options,
+    );
+  }
+
+  /** Why `nodeId` cannot be promoted now (on a leader), or undefined. */
+  private promotionRefusal(nodeId: NodeId): Error | undefined {
+    const status = this.raw.status();
+    if (status.role !== Role.Leader) return undefined;
+    const progress = status.progress.get(nodeId);
+    if (progress === undefined || !progress.isLearner) {
+      return new InvalidArgumentError(`node ${nodeId} is not a learner`);
+    }
+    const lag = status.lastIndex - progress.match;
+    if (lag > this.promotionMaxLagEntries) {
+      return new UnavailableError(
+        `learner ${nodeId} is ${lag} entries behind the leader; retry when it has caught up`,
+      );
+    }
+    return undefined;
   }
 
   /** Removes a member (voter or learner); resolves with the new configuration once applied. */

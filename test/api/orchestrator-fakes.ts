@@ -338,6 +338,7 @@ export function fakeNodeService(nodeId: number): BlixardNodeService {
     addLearner: unsupported,
     promote: unsupported,
     removeMember: unsupported,
+    replaceMember: unsupported,
     transferLeader: unsupported,
     healthy: () => true,
     readiness: () => ({ ready: true, leader: nodeId }),

@@ -18,12 +18,12 @@ describe("membership changes across processes", () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    cluster = await TestCluster.create(4, "blixard-membership-test-");
+    cluster = await TestCluster.create(5, "blixard-membership-test-");
   });
 
   afterAll(() => cluster.destroy());
 
-  it("joins a node through a snapshot, promotes it, removes the leader, keeps serving", async () => {
+  it("joins a node through a snapshot, promotes it, removes the leader, replaces a voter through a joint configuration, keeps serving", async () => {
     const c = cluster;
     const founders = [1, 2, 3];
     for (const id of founders) {
@@ -160,8 +160,51 @@ describe("membership changes across processes", () => {
     }, "node 4 to serve reads after its restart");
     await after.put("after-restart", "yes");
     expect((await onFour.get("after-restart"))?.entry.valueText).toBe("yes");
-    for (const id of remaining) expect(await c.stop(id), c.output()).toBe(0);
-  }, 90_000);
+
+    // Node 5 joins, then replaces node 2 in one joint-consensus change: the answer is the joint
+    // configuration (old and new voter sets), which the cluster then leaves on its own.
+    c.start(5, [
+      "--id",
+      "5",
+      "--data-dir",
+      c.dir(5),
+      "--peer-listen",
+      c.peer(5),
+      "--api-listen",
+      c.api(5),
+      "--join",
+      c.url(3),
+      "--cluster-id",
+      "membership-test",
+    ]);
+    await c.until(
+      async () => {
+        const s = await c.status(5);
+        return s?.config.learners.includes(5) === true ? true : undefined;
+      },
+      "node 5 to join as a learner",
+      30_000,
+    );
+    const replace = await cli(["cluster", "replace", "2", "5", "--endpoints", c.url(3), "--json"]);
+    expect(replace.status, replace.stderr).toBe(0);
+    expect(JSON.parse(replace.stdout).config).toMatchObject({
+      voters: [3, 4, 5],
+      votersOutgoing: [2, 3, 4],
+    });
+    for (const id of [3, 4, 5]) {
+      await c.until(async () => {
+        const s = await c.status(id);
+        return s !== undefined && s.config.voters.join() === "3,4,5" && !s.joint ? true : undefined;
+      }, `node ${id} to leave the joint configuration`);
+    }
+    const final = new BlixardClient({ endpoints: [3, 4, 5].map((id) => c.url(id)) });
+    await final.put("after-replace", "yes");
+    expect((await final.get("after-replace", { consistency: "stale" }))?.entry.valueText).toBe(
+      "yes",
+    );
+    expect(await c.stop(2), c.output()).toBe(0);
+    for (const id of [3, 4, 5]) expect(await c.stop(id), c.output()).toBe(0);
+  }, 120_000);
 
   it("refuses --join with --initial-members, and a wildcard address to announce", async () => {
     const both = await cli([

@@ -7,6 +7,7 @@ import {
   MemberIdParams,
   MembersResponse,
   StatusResponse,
+  ReplaceMemberBody,
   TransferLeaderBody,
   TransferLeaderResponse,
 } from "../schema/cluster.js";
@@ -84,6 +85,21 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       handler: async (context) => ({
         config: configToJson(await service.removeMember(memberId(context), context.call)),
       }),
+    },
+    {
+      method: "POST",
+      url: "/v1/cluster/replace",
+      tag,
+      summary:
+        "Promote a caught-up learner and remove a member in one joint-consensus change; answers with the joint configuration",
+      body: ReplaceMemberBody,
+      response: ConfigResponse,
+      forwardToLeader: true,
+      errors: changeErrors,
+      handler: async (context) => {
+        const { remove, promote } = context.body as ReplaceMemberBody;
+        return { config: configToJson(await service.replaceMember(remove, promote, context.call)) };
+      },
     },
     {
       method: "POST",

@@ -94,6 +94,14 @@ export const TransferLeaderBody = Type.Object({ id: NodeIdField }, { additionalP
 /** POST /v1/cluster/transfer-leader body. */
 export type TransferLeaderBody = Static<typeof TransferLeaderBody>;
 
+/** POST /v1/cluster/replace body: the member to remove and the learner that takes its place. */
+export const ReplaceMemberBody = Type.Object(
+  { remove: NodeIdField, promote: NodeIdField },
+  { additionalProperties: false },
+);
+/** POST /v1/cluster/replace body. */
+export type ReplaceMemberBody = Static<typeof ReplaceMemberBody>;
+
 /** POST /v1/cluster/transfer-leader response: the new leader. */
 export const TransferLeaderResponse = Type.Object({ leader: Type.Integer() });
 /** POST /v1/cluster/transfer-leader response. */

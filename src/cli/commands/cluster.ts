@@ -1,9 +1,9 @@
 /**
- * `blixard cluster status|members|add|promote|remove|transfer-leader`: the cluster as one node
+ * `blixard cluster status|members|add|promote|replace|remove|transfer-leader`: the cluster as one node
  * sees it, and membership changes (sent to any endpoint; followers forward them to the leader).
  */
 import type { Command } from "commander";
-import type { ClusterConfig } from "../../client/index.js";
+import type { BlixardClient, ClusterConfig } from "../../client/index.js";
 import { UnavailableError } from "../../common/errors.js";
 import { formatHostPort, parseHostPort, parsePositiveInt, type HostPort } from "../options.js";
 import { apiUrl } from "../node/members.js";
@@ -117,8 +117,30 @@ export function registerClusterCommands(program: Command): void {
       .argument("<id>", "the learner's id", parsePositiveInt)
       .option("--no-wait", "fail at once (UNAVAILABLE) if the learner is behind"),
   ).action(async (id: number, options: PromoteOptions) => {
-    const config = await promoteWhenCaughtUp(id, options);
+    const config = await whenCaughtUp(options, (client, timeoutMs) =>
+      client.promote(id, { timeoutMs }),
+    );
     printChange(options, `node ${id} promoted to voter`, config);
+  });
+
+  withClientOptions(
+    cluster
+      .command("replace")
+      .summary("promote learner NEW and remove member OLD in one joint-consensus change")
+      .description(
+        "promote learner NEW and remove member OLD in one change, through a joint configuration " +
+          "(both the old and the new voter sets must agree until the cluster leaves it, on its " +
+          "own); waits (within --timeout, default 60 s) for NEW to catch up. Prints the joint " +
+          "configuration; stop OLD's process afterwards.",
+      )
+      .argument("<old>", "the member to remove", parsePositiveInt)
+      .argument("<new>", "the learner to promote", parsePositiveInt)
+      .option("--no-wait", "fail at once (UNAVAILABLE) if the learner is behind"),
+  ).action(async (old: number, replacement: number, options: PromoteOptions) => {
+    const config = await whenCaughtUp(options, (client, timeoutMs) =>
+      client.replaceMember(old, replacement, { timeoutMs }),
+    );
+    printChange(options, `node ${replacement} replaces node ${old}`, config);
   });
 
   withClientOptions(
@@ -168,8 +190,11 @@ function printChange(options: ClientOptions, headline: string, config: ClusterCo
   process.stdout.write(`${headline}\n${formatTable(["CONFIG", ""], configRows(config))}`);
 }
 
-/** Promotes `id`, retrying while the leader says the learner is still behind. */
-async function promoteWhenCaughtUp(id: number, options: PromoteOptions): Promise<ClusterConfig> {
+/** Runs a change that promotes a learner, retrying while the leader says it is still behind. */
+async function whenCaughtUp(
+  options: PromoteOptions,
+  change: (client: BlixardClient, timeoutMs: number) => Promise<ClusterConfig>,
+): Promise<ClusterConfig> {
   const timeoutMs = options.timeout ?? DEFAULT_PROMOTE_WAIT_MS;
   const client = clientFrom({ ...options, timeout: timeoutMs });
   const end = performance.now() + timeoutMs;
@@ -179,9 +204,7 @@ async function promoteWhenCaughtUp(id: number, options: PromoteOptions): Promise
   try {
     for (;;) {
       try {
-        return await client.promote(id, {
-          timeoutMs: Math.max(1, Math.round(end - performance.now())),
-        });
+        return await change(client, Math.max(1, Math.round(end - performance.now())));
       } catch (error) {
         const behind = error instanceof UnavailableError && /behind/.test(error.message);
         if (!behind || !options.wait || performance.now() + 250 > end) throw error;
