@@ -4,16 +4,10 @@
  */
 import {
   BlixardError,
-  CancelledError,
-  ConflictError,
+  ERROR_CODES,
   InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotLeaderError,
-  OverloadedError,
-  TimeoutError,
-  TooLargeError,
   UnavailableError,
+  errorForCode,
   type ErrorCode,
 } from "../common/errors.js";
 import type { ErrorBody } from "../api/schema/common.js";
@@ -45,38 +39,19 @@ export function errorFromResponse(statusCode: number, body: unknown): BlixardErr
       : new InternalError(`unexpected HTTP ${statusCode} response: ${text}`);
   }
   const { message } = body;
-  switch (body.code as ErrorCode) {
-    case "NOT_LEADER": {
-      const hint = body.leaderHint;
-      return new NotLeaderError(
-        hint === undefined
-          ? undefined
-          : hint.address === undefined
-            ? { id: hint.id }
-            : { id: hint.id, address: hint.address },
-      );
-    }
-    case "TIMEOUT":
-      return new TimeoutError(message);
-    case "CANCELLED":
-      return new CancelledError(message);
-    case "OVERLOADED":
-      return new OverloadedError(message);
-    case "TOO_LARGE":
-      return new TooLargeError(message);
-    case "INVALID_ARGUMENT":
-      return new InvalidArgumentError(message);
-    case "NOT_FOUND":
-      return new NotFoundError(message);
-    case "CONFLICT":
-      return new ConflictError(message);
-    case "UNAVAILABLE":
-      return new UnavailableError(message);
-    case "STORAGE_CORRUPT":
-      return new RemoteStorageCorruptError(message);
-    case "INTERNAL":
-      return new InternalError(message);
-    default:
-      return new InternalError(`unknown error code ${body.code}: ${message}`);
+  const code = body.code as ErrorCode;
+  if (code === "STORAGE_CORRUPT") return new RemoteStorageCorruptError(message);
+  if (!(code in ERROR_CODES)) {
+    return new InternalError(`unknown error code ${body.code}: ${message}`);
   }
+  const hint = body.leaderHint;
+  return errorForCode(
+    code,
+    message,
+    hint === undefined
+      ? undefined
+      : hint.address === undefined
+        ? { id: hint.id }
+        : { id: hint.id, address: hint.address },
+  );
 }

@@ -124,3 +124,37 @@ export class InternalError extends BlixardError {
 export function isBlixardError(value: unknown): value is BlixardError {
   return value instanceof BlixardError;
 }
+
+/**
+ * The error of `code` with `message`, for errors that crossed a boundary as data (a command
+ * result, an HTTP error body). `NOT_LEADER` gets `leaderHint`; `STORAGE_CORRUPT`, which names a
+ * local file and offset, is the caller's to map. Throws nothing.
+ */
+export function errorForCode(
+  code: Exclude<ErrorCode, "STORAGE_CORRUPT">,
+  message: string,
+  leaderHint?: LeaderHint,
+): BlixardError {
+  switch (code) {
+    case "NOT_LEADER":
+      return new NotLeaderError(leaderHint);
+    case "TIMEOUT":
+      return new TimeoutError(message);
+    case "CANCELLED":
+      return new CancelledError(message);
+    case "OVERLOADED":
+      return new OverloadedError(message);
+    case "TOO_LARGE":
+      return new TooLargeError(message);
+    case "INVALID_ARGUMENT":
+      return new InvalidArgumentError(message);
+    case "NOT_FOUND":
+      return new NotFoundError(message);
+    case "CONFLICT":
+      return new ConflictError(message);
+    case "UNAVAILABLE":
+      return new UnavailableError(message);
+    case "INTERNAL":
+      return new InternalError(message);
+  }
+}

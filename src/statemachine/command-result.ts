@@ -4,16 +4,8 @@
  * same way everywhere and must never crash the apply loop.
  */
 import {
-  CancelledError,
-  ConflictError,
   InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotLeaderError,
-  OverloadedError,
-  TimeoutError,
-  TooLargeError,
-  UnavailableError,
+  errorForCode,
   isBlixardError,
   type BlixardError,
   type ErrorCode,
@@ -74,27 +66,7 @@ export function validationErrorResult<T>(error: unknown): CommandResult<T> {
  */
 export function commandErrorToException(error: CommandError): BlixardError {
   const message = error.reason === undefined ? error.message : `${error.reason}: ${error.message}`;
-  switch (error.code) {
-    case "NOT_LEADER":
-      return new NotLeaderError();
-    case "TIMEOUT":
-      return new TimeoutError(message);
-    case "CANCELLED":
-      return new CancelledError(message);
-    case "OVERLOADED":
-      return new OverloadedError(message);
-    case "TOO_LARGE":
-      return new TooLargeError(message);
-    case "INVALID_ARGUMENT":
-      return new InvalidArgumentError(message);
-    case "NOT_FOUND":
-      return new NotFoundError(message);
-    case "CONFLICT":
-      return new ConflictError(message);
-    case "UNAVAILABLE":
-      return new UnavailableError(message);
-    case "STORAGE_CORRUPT":
-    case "INTERNAL":
-      return new InternalError(message);
-  }
+  return error.code === "STORAGE_CORRUPT"
+    ? new InternalError(message)
+    : errorForCode(error.code, message);
 }
