@@ -1,45 +1,20 @@
 import { invariant } from "../common/assert.js";
 import { MemoryStorage } from "../raft/storage.js";
-import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
+import type { ConfState, Snapshot } from "../raft/types.js";
 import type { LogStore, LogUpdate } from "./log-store.js";
+import { MemoryBackedReads } from "./memory-backed-reads.js";
 
 /**
  * The in-memory twin of the durable log store: the same interface, every write "durable" at
  * once. Used by tests and wherever durability is not the point; the simulator's disk model and
  * the real WAL implement the same {@link LogStore}.
  */
-export class MemoryLogStore implements LogStore {
-  private readonly memory: MemoryStorage;
+export class MemoryLogStore extends MemoryBackedReads implements LogStore {
   private closed = false;
 
   /** @param options.confState the initial configuration of a new cluster's node. */
   constructor(options: { confState?: ConfState } = {}) {
-    this.memory = new MemoryStorage(options);
-  }
-
-  /** @inheritdoc */
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.memory.initialState();
-  }
-  /** @inheritdoc */
-  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
-    return this.memory.entries(lo, hi, maxSizeBytes);
-  }
-  /** @inheritdoc */
-  term(index: number): number {
-    return this.memory.term(index);
-  }
-  /** @inheritdoc */
-  firstIndex(): number {
-    return this.memory.firstIndex();
-  }
-  /** @inheritdoc */
-  lastIndex(): number {
-    return this.memory.lastIndex();
-  }
-  /** @inheritdoc */
-  snapshot(): Snapshot {
-    return this.memory.snapshot();
+    super(new MemoryStorage(options));
   }
 
   /** @inheritdoc */

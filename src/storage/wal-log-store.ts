@@ -9,16 +9,11 @@
 import { invariant } from "../common/assert.js";
 import { StorageCorruptError, TooLargeError, UnavailableError } from "../common/errors.js";
 import { MemoryStorage, SnapshotOutOfDateError } from "../raft/storage.js";
-import {
-  EMPTY_CONF_STATE,
-  type ConfState,
-  type Entry,
-  type HardState,
-  type Snapshot,
-} from "../raft/types.js";
+import { EMPTY_CONF_STATE, type ConfState, type Entry, type Snapshot } from "../raft/types.js";
 import type { FileSystem } from "./fs.js";
 import { acquireDirectoryLock, type DirectoryLock } from "./lock.js";
 import type { LogStore, LogUpdate } from "./log-store.js";
+import { MemoryBackedReads } from "./memory-backed-reads.js";
 import {
   listSnapshotFiles,
   loadNewestSnapshot,
@@ -67,7 +62,7 @@ export interface WalRecoveryReport {
 }
 
 /** The durable raft log on a write-ahead log and snapshot files. Open with {@link WalLogStore.open}. */
-export class WalLogStore implements LogStore {
+export class WalLogStore extends MemoryBackedReads implements LogStore {
   private closed = false;
   /** Set while a leader's snapshot is being written: later saves wait for it, to keep order. */
   private installing: Promise<void> | undefined;
@@ -75,7 +70,7 @@ export class WalLogStore implements LogStore {
   private constructor(
     private readonly fs: FileSystem,
     private readonly dir: string,
-    private readonly memory: MemoryStorage,
+    memory: MemoryStorage,
     private readonly wal: Wal,
     private readonly lock: DirectoryLock,
     private readonly limits: {
@@ -85,7 +80,9 @@ export class WalLogStore implements LogStore {
     },
     /** What recovery found when the store opened. */
     readonly recovery: WalRecoveryReport,
-  ) {}
+  ) {
+    super(memory);
+  }
 
   /**
    * Opens (or creates) the data directory `dir`: takes its lock, loads and verifies the newest
@@ -137,31 +134,6 @@ export class WalLogStore implements LogStore {
       await lock.release();
       throw error;
     }
-  }
-
-  /** @inheritdoc */
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.memory.initialState();
-  }
-  /** @inheritdoc */
-  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
-    return this.memory.entries(lo, hi, maxSizeBytes);
-  }
-  /** @inheritdoc */
-  term(index: number): number {
-    return this.memory.term(index);
-  }
-  /** @inheritdoc */
-  firstIndex(): number {
-    return this.memory.firstIndex();
-  }
-  /** @inheritdoc */
-  lastIndex(): number {
-    return this.memory.lastIndex();
-  }
-  /** @inheritdoc */
-  snapshot(): Snapshot {
-    return this.memory.snapshot();
   }
 
   /** The write-ahead log's counters (batches, fsyncs, bytes). */
