@@ -18,7 +18,11 @@ import { OrchestratorHosts } from "./hosts.js";
 import { allTasks, OrchestratorModelChecker } from "./model-checker.js";
 import { SimProcessTable } from "./processes.js";
 import { checkSettled, leaderView, unsettled, type SettleView } from "./settle.js";
-import { OrchestratorWorkload, type OrchestratorWorkloadCounts } from "./workload.js";
+import {
+  OrchestratorWorkload,
+  emptyWorkloadCounts,
+  type OrchestratorWorkloadCounts,
+} from "./workload.js";
 import { ZombieWatch } from "./zombie-watch.js";
 
 /** The leader marks a worker offline after this much virtual silence. */
@@ -263,7 +267,7 @@ export class OrchestratorSimulation {
     const workload = this.#workload;
     return {
       operators: this.operators,
-      commands: { ...(workload?.counts ?? emptyCounts()) },
+      commands: { ...(workload?.counts ?? emptyWorkloadCounts()) },
       tasks: {
         submitted: workload?.submitted.size ?? 0,
         succeeded: count("succeeded"),
@@ -306,20 +310,4 @@ export class OrchestratorSimulation {
     }
     return undefined;
   }
-}
-
-function emptyCounts(): OrchestratorWorkloadCounts {
-  return {
-    submits: 0,
-    cancels: 0,
-    drains: 0,
-    undrains: 0,
-    settings: 0,
-    vmCreates: 0,
-    vmStarts: 0,
-    vmStops: 0,
-    vmDeletes: 0,
-    unknown: 0,
-    refused: 0,
-  };
 }

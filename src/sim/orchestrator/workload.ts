@@ -46,6 +46,23 @@ export interface OrchestratorWorkloadCounts {
   refused: number;
 }
 
+/** Counts of a workload that did nothing yet. */
+export function emptyWorkloadCounts(): OrchestratorWorkloadCounts {
+  return {
+    submits: 0,
+    cancels: 0,
+    drains: 0,
+    undrains: 0,
+    settings: 0,
+    vmCreates: 0,
+    vmStarts: 0,
+    vmStops: 0,
+    vmDeletes: 0,
+    unknown: 0,
+    refused: 0,
+  };
+}
+
 /** A task an operator submitted. */
 export interface SubmittedTask {
   readonly id: string;
@@ -65,19 +82,7 @@ export class OrchestratorWorkload {
   /** Commands refused for a reason no correct system gives. */
   readonly anomalies: string[] = [];
   /** What the operators did. */
-  readonly counts: OrchestratorWorkloadCounts = {
-    submits: 0,
-    cancels: 0,
-    drains: 0,
-    undrains: 0,
-    settings: 0,
-    vmCreates: 0,
-    vmStarts: 0,
-    vmStops: 0,
-    vmDeletes: 0,
-    unknown: 0,
-    refused: 0,
-  };
+  readonly counts: OrchestratorWorkloadCounts = emptyWorkloadCounts();
   #running = 0;
 
   constructor(
