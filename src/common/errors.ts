@@ -17,6 +17,9 @@ export const ERROR_CODES = {
   UNAVAILABLE: { httpStatus: 503, exitCode: 15 },
   STORAGE_CORRUPT: { httpStatus: 500, exitCode: 16 },
   INTERNAL: { httpStatus: 500, exitCode: 70 },
+  UNAUTHENTICATED: { httpStatus: 401, exitCode: 17 },
+  PERMISSION_DENIED: { httpStatus: 403, exitCode: 18 },
+  STORAGE_FULL: { httpStatus: 507, exitCode: 19 },
 } as const satisfies Record<string, { httpStatus: number; exitCode: number }>;
 
 /** One of Blixard's stable error codes. */
@@ -120,6 +123,21 @@ export class InternalError extends BlixardError {
   readonly code = "INTERNAL";
 }
 
+/** The request carried no credential, or one that is unknown, expired or revoked; log in again. */
+export class UnauthenticatedError extends BlixardError {
+  readonly code = "UNAUTHENTICATED";
+}
+
+/** The caller is known but its policies do not allow this; ask an operator for the permission. */
+export class PermissionDeniedError extends BlixardError {
+  readonly code = "PERMISSION_DENIED";
+}
+
+/** The disk is full: nothing was written; free space and the node resumes by itself. */
+export class StorageFullError extends BlixardError {
+  readonly code = "STORAGE_FULL";
+}
+
 /** True if `value` is a Blixard error (of any code). */
 export function isBlixardError(value: unknown): value is BlixardError {
   return value instanceof BlixardError;
@@ -156,5 +174,11 @@ export function errorForCode(
       return new UnavailableError(message);
     case "INTERNAL":
       return new InternalError(message);
+    case "UNAUTHENTICATED":
+      return new UnauthenticatedError(message);
+    case "PERMISSION_DENIED":
+      return new PermissionDeniedError(message);
+    case "STORAGE_FULL":
+      return new StorageFullError(message);
   }
 }
