@@ -5,6 +5,7 @@ import { registerDevCommand } from "./commands/dev.js";
 import { registerKvCommands } from "./commands/kv.js";
 import { registerNodeCommands } from "./commands/node.js";
 import { registerTaskCommands } from "./commands/task.js";
+import { registerTlsCommands } from "./commands/tls.js";
 import { registerVmCommands } from "./commands/vm.js";
 import { registerWorkerCommands } from "./commands/worker.js";
 import { ExitStatus } from "./exit-status.js";
@@ -13,7 +14,7 @@ import { packageVersion } from "./version.js";
 /** Exit code for a command line the CLI could not parse. */
 export const USAGE_EXIT_CODE = 64;
 
-/** Builds the `blixard` command tree: `node`, `dev`, `kv`, `cluster`, `worker`, `task` and `vm`. */
+/** Builds the `blixard` command tree: `node`, `dev`, `kv`, `cluster`, `worker`, `task`, `vm` and `tls`. */
 export function buildProgram(): Command {
   const program = new Command("blixard")
     .description(
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerWorkerCommands(program);
   registerTaskCommands(program);
   registerVmCommands(program);
+  registerTlsCommands(program);
   return program;
 }
 
