@@ -1,9 +1,11 @@
 /**
  * Forwarding to the leader. A write, a lease read or a membership change that reaches a
- * follower is re-sent over HTTP to the leader's API address, with the same body and session
+ * follower is re-sent over HTTP(S) to the leader's API address, with the same body and session
  * headers (so exactly-once still holds) and a hop count that stops loops: a node never forwards
  * a request that was already forwarded. The leader's answer, error or not, goes back as is.
  */
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import { CancelledError, TimeoutError, UnavailableError } from "../common/errors.js";
 import { HEADERS } from "./schema/common.js";
 
@@ -33,6 +35,11 @@ export interface ForwardOptions {
   readonly timeoutMs: number;
   /** Fires when the client went away. */
   readonly signal: AbortSignal;
+  /**
+   * The HTTPS pool for an `https://` leader: it trusts the cluster's CA and presents this node's
+   * certificate, so the leader sees that a member forwarded the request.
+   */
+  readonly httpsAgent?: HttpsAgent;
 }
 
 const PASSED_HEADERS = [HEADERS.clientId, HEADERS.sequence, HEADERS.ackedBelow] as const;
@@ -59,22 +66,18 @@ export async function forwardRequest(
   if (request.body !== undefined && request.method !== "GET") {
     headers["content-type"] = "application/json";
     body = JSON.stringify(request.body);
+    headers["content-length"] = String(Buffer.byteLength(body));
   }
   const timeoutMs = Math.max(1, Math.floor(options.timeoutMs));
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await fetch(new URL(request.url, leader), {
+    return await send(new URL(request.url, leader), {
       method: request.method,
       headers,
-      ...(body === undefined ? {} : { body }),
+      body,
       signal: AbortSignal.any([timeout, options.signal]),
-      redirect: "manual",
+      ...(options.httpsAgent === undefined ? {} : { httpsAgent: options.httpsAgent }),
     });
-    return {
-      statusCode: response.status,
-      contentType: response.headers.get("content-type") ?? "application/json",
-      text: await response.text(),
-    };
   } catch (error) {
     if (options.signal.aborted) throw new CancelledError("the client went away");
     if (timeout.aborted) {
@@ -84,10 +87,51 @@ export async function forwardRequest(
     }
     const reason =
       error instanceof Error
-        ? error.cause instanceof Error
-          ? error.cause.message
-          : error.message
+        ? ((error as NodeJS.ErrnoException).code ?? error.message)
         : String(error);
     throw new UnavailableError(`could not reach the leader at ${leader.href}: ${reason}; retry`);
   }
+}
+
+/** One request with node:http(s) (not fetch: fetch cannot take a CA or a client certificate). */
+function send(
+  url: URL,
+  options: {
+    readonly method: string;
+    readonly headers: Record<string, string>;
+    readonly body: string | undefined;
+    readonly signal: AbortSignal;
+    readonly httpsAgent?: HttpsAgent;
+  },
+): Promise<ForwardedResponse> {
+  return new Promise((resolve, reject) => {
+    if (options.signal.aborted) {
+      reject(options.signal.reason as Error);
+      return;
+    }
+    const secure = url.protocol === "https:";
+    const outgoing = (secure ? httpsRequest : httpRequest)(
+      url,
+      {
+        method: options.method,
+        headers: options.headers,
+        signal: options.signal,
+        ...(secure && options.httpsAgent !== undefined ? { agent: options.httpsAgent } : {}),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", reject);
+        response.on("end", () =>
+          resolve({
+            statusCode: response.statusCode ?? 502,
+            contentType: response.headers["content-type"] ?? "application/json",
+            text: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+      },
+    );
+    outgoing.on("error", reject);
+    outgoing.end(options.body);
+  });
 }

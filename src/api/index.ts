@@ -22,3 +22,4 @@ export {
 } from "./server.js";
 export { buildOpenApiDocument, type OpenApiInfo } from "./openapi.js";
 export type { RouteSpec, RequestContext } from "./route.js";
+export { verifiedClientCertificate } from "./client-certificate.js";

@@ -10,6 +10,7 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
+import type { Agent as HttpsAgent } from "node:https";
 import { InvalidArgumentError, NotLeaderError, NotFoundError } from "../common/errors.js";
 import type { ClientSession } from "../statemachine/session/envelope.js";
 import { MAX_KEY_BYTES } from "../statemachine/kv/limits.js";
@@ -54,6 +55,13 @@ export interface ApiServerOptions {
   readonly logLevel?: LogLevel;
   /** The version written in the OpenAPI document. Default `0.0.0`. */
   readonly version?: string;
+  /**
+   * Serve HTTPS (TLS 1.2+) with this certificate and key, PEM; client certificates signed by
+   * `ca` are requested but optional (see `verifiedClientCertificate`). Plain HTTP when absent.
+   */
+  readonly https?: { readonly cert: string; readonly key: string; readonly ca: string };
+  /** The pool that forwards to an `https://` leader (see `forward.ts`). */
+  readonly forwardHttpsAgent?: HttpsAgent;
 }
 
 /** Where to listen. */
@@ -73,6 +81,7 @@ export class ApiServer {
   readonly #service: BlixardNodeService;
   readonly #requestTimeoutMs: number;
   readonly #routes: RouteSpec[];
+  readonly #forwardHttpsAgent: HttpsAgent | undefined;
   #openApi: unknown;
   #sampler: ReturnType<typeof setInterval> | undefined;
   #url: URL | undefined;
@@ -94,7 +103,10 @@ export class ApiServer {
         throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
       }
     }
-    this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes));
+    this.#forwardHttpsAgent = options.forwardHttpsAgent;
+    // With `https` Fastify's instance is typed for an https server; the routes and hooks are the
+    // same, so it is kept under the one type.
+    this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes)) as unknown as FastifyInstance;
     this.app.setErrorHandler((error, request, reply) => {
       const response = toErrorResponse(error, (bug) =>
         request.log.error({ err: bug }, "internal error while serving a request"),
@@ -133,7 +145,23 @@ export class ApiServer {
   #fastifyOptions(options: ApiServerOptions, bodyLimitBytes: number): FastifyServerOptions {
     const level = options.logLevel ?? "silent";
     const service = options.service;
+    const https =
+      options.https === undefined
+        ? {}
+        : {
+            https: {
+              cert: options.https.cert,
+              key: options.https.key,
+              ca: options.https.ca,
+              minVersion: "TLSv1.2" as const,
+              // Asked for, not required: a client may authenticate with a token instead; the
+              // socket's `authorized` says whether a certificate was given and verified.
+              requestCert: true,
+              rejectUnauthorized: false,
+            },
+          };
     return {
+      ...https,
       bodyLimit: bodyLimitBytes,
       // A key may take 3 characters per byte once URL-encoded.
       routerOptions: { maxParamLength: 3 * MAX_KEY_BYTES + 16 },
@@ -224,7 +252,10 @@ export class ApiServer {
       response = await forwardRequest(
         leader,
         { method: request.method, url: request.url, body: request.body, headers: request.headers },
-        options,
+        {
+          ...options,
+          ...(this.#forwardHttpsAgent === undefined ? {} : { httpsAgent: this.#forwardHttpsAgent }),
+        },
       );
     } catch (error) {
       this.metrics.forwarded("error");

@@ -55,13 +55,13 @@ export function parseLogLevel(value: string): CliLogLevel {
   return value as CliLogLevel;
 }
 
-/** Parses a comma-separated list of API base URLs (`host:port` gets `http://`). */
+/** Parses a comma-separated list of API base URLs (`host:port` gets `https://`: secure by default). */
 export function parseEndpoints(value: string): string[] {
   const endpoints = value
     .split(",")
     .map((e) => e.trim())
     .filter((e) => e !== "")
-    .map((e) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`));
+    .map((e) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `https://${e}`));
   if (endpoints.length === 0) throw new InvalidArgumentError("give at least one endpoint");
   for (const e of endpoints) {
     if (!URL.canParse(e)) throw new InvalidArgumentError(`"${e}" is not a URL`);

@@ -31,7 +31,14 @@ import {
   type StatusResponse,
 } from "../api/schema/index.js";
 import { errorFromResponse } from "./errors.js";
-import { ExchangeFailure, exchange, type HttpRequest, type HttpResponse } from "./http.js";
+import type { Agent as HttpsAgent } from "node:https";
+import {
+  ExchangeFailure,
+  exchange,
+  httpsAgentFor,
+  type HttpRequest,
+  type HttpResponse,
+} from "./http.js";
 import { OrchestratorClient } from "./orchestrator.js";
 import { ClientSessionState } from "./session.js";
 import type {
@@ -58,6 +65,14 @@ export interface BlixardClientOptions {
   readonly retries?: number;
   /** The first retry's back-off; doubles up to {@link MAX_BACKOFF_MS}. Default 25 ms. */
   readonly backoffMs?: number;
+  /** The CA that signed the nodes' certificates, PEM (for `https://` endpoints). Default: the system's. */
+  readonly ca?: string;
+  /** A client certificate to present, PEM (with {@link key}). */
+  readonly cert?: string;
+  /** The client certificate's private key, PEM. */
+  readonly key?: string;
+  /** An ACL token, sent as `Authorization: Bearer <token>` on every request. */
+  readonly token?: string;
 }
 
 /** The longest back-off between two attempts. */
@@ -102,6 +117,8 @@ export class BlixardClient {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #backoffMs: number;
+  readonly #httpsAgent: HttpsAgent;
+  readonly #authorization: Record<string, string>;
   readonly #session = new ClientSessionState(() => crypto.randomUUID());
   /** The node believed to lead (where requests go first). */
   #preferred: URL | undefined;
@@ -126,6 +143,19 @@ export class BlixardClient {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#retries = options.retries ?? DEFAULT_RETRIES;
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    if ((options.cert === undefined) !== (options.key === undefined)) {
+      throw new InvalidArgumentError("a client certificate needs both cert and key");
+    }
+    this.#httpsAgent = httpsAgentFor({
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.cert === undefined ? {} : { cert: options.cert }),
+      ...(options.key === undefined ? {} : { key: options.key }),
+    });
+    if (options.token !== undefined && !/^[\x21-\x7e]+$/.test(options.token)) {
+      throw new InvalidArgumentError("the token must be printable ASCII without spaces");
+    }
+    this.#authorization =
+      options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     for (const [name, value, least] of [
       ["timeoutMs", this.#timeoutMs, 1],
       ["retries", this.#retries, 0],
@@ -375,8 +405,15 @@ export class BlixardClient {
       try {
         response = await exchange(
           endpoint,
-          { ...request, headers: { ...request.headers, ...sessionHeaders?.() } },
-          { signal, timeoutMs: timeoutMs - (performance.now() - startedMs) },
+          {
+            ...request,
+            headers: { ...this.#authorization, ...request.headers, ...sessionHeaders?.() },
+          },
+          {
+            signal,
+            timeoutMs: timeoutMs - (performance.now() - startedMs),
+            httpsAgent: this.#httpsAgent,
+          },
         );
       } catch (error) {
         if (signal.aborted) throw failed();

@@ -43,6 +43,17 @@ const NEVER_SENT_CODES: ReadonlySet<string> = new Set([
   "ENETUNREACH",
 ]);
 
+/** Certificate verification failures: the request never left this process. */
+const CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
 function causeCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
@@ -62,6 +73,29 @@ function causeCode(error: unknown): string | undefined {
 const HTTP_AGENT = new HttpAgent({ keepAlive: true, maxSockets: 256 });
 const HTTPS_AGENT = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
 
+/** TLS settings of a client: the CA to trust and a client certificate to present, PEM. */
+export interface ClientTlsOptions {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/**
+ * A keep-alive HTTPS pool for `tls` (one per client that has its own CA or certificate), or the
+ * shared one (the system's CAs) when `tls` sets nothing.
+ */
+export function httpsAgentFor(tls: ClientTlsOptions): HttpsAgent {
+  if (tls.ca === undefined && tls.cert === undefined && tls.key === undefined) return HTTPS_AGENT;
+  return new HttpsAgent({
+    keepAlive: true,
+    maxSockets: 256,
+    minVersion: "TLSv1.2",
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+  });
+}
+
 /**
  * Sends `request` to `endpoint`. Rejects with `ExchangeFailure` on a network failure, or with
  * the signal's reason if `signal` fired.
@@ -69,7 +103,12 @@ const HTTPS_AGENT = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
 export function exchange(
   endpoint: URL,
   request: HttpRequest,
-  options: { readonly signal: AbortSignal; readonly timeoutMs: number },
+  options: {
+    readonly signal: AbortSignal;
+    readonly timeoutMs: number;
+    /** The HTTPS pool to use (see {@link httpsAgentFor}); default the shared one. */
+    readonly httpsAgent?: HttpsAgent;
+  },
 ): Promise<HttpResponse> {
   const { signal } = options;
   if (signal.aborted) return Promise.reject(signal.reason as Error);
@@ -101,6 +140,16 @@ export function exchange(
           return;
         }
         const code = causeCode(error);
+        if (code !== undefined && CERTIFICATE_CODES.has(code)) {
+          reject(
+            new ExchangeFailure(
+              "refused",
+              `${endpoint.href}: the server's certificate is not trusted (${code}); give the ` +
+                "cluster's CA with --ca or BLIXARD_CACERT",
+            ),
+          );
+          return;
+        }
         const kind = code !== undefined && NEVER_SENT_CODES.has(code) ? "refused" : "lost";
         reject(new ExchangeFailure(kind, `${endpoint.href}: ${code ?? String(error)}`));
       });
@@ -114,7 +163,11 @@ export function exchange(
     };
     const outgoing = (secure ? httpsRequest : httpRequest)(
       url,
-      { method: request.method, headers, agent: secure ? HTTPS_AGENT : HTTP_AGENT },
+      {
+        method: request.method,
+        headers,
+        agent: secure ? (options.httpsAgent ?? HTTPS_AGENT) : HTTP_AGENT,
+      },
       onResponse,
     );
     const onAbort = (): void => {

@@ -39,6 +39,12 @@ export interface TransportTlsOptions {
   readonly ca: string | Uint8Array;
   /** The name checked against a peer's certificate; default: the host dialled. */
   readonly serverName?: string;
+  /**
+   * The name checked against the certificate of the peer dialled, by its id (wins over
+   * `serverName`): a node gives its peers' identity names (`node-<id>.<cluster>.blixard`), so
+   * a dialled address answered by another node's certificate is refused.
+   */
+  readonly peerServerName?: (peerId: NodeId) => string;
 }
 
 /** Options of a {@link TcpTransport}. */
@@ -127,6 +133,7 @@ export class TcpTransport implements Transport {
               ca: pem(tls.ca),
               requestCert: true,
               rejectUnauthorized: true,
+              minVersion: "TLSv1.2",
             },
             (socket) => this.onInbound(socket),
           );
@@ -244,14 +251,14 @@ export class TcpTransport implements Transport {
       random: this.options.random,
       logger: this.logger,
       limits: this.limits,
-      dial: (to, onConnected) => this.dial(to, onConnected),
+      dial: (to, onConnected) => this.dial(to, onConnected, peerId),
       reportUnreachable: (peer) => this.reportUnreachable(peer),
     });
     this.outbound.set(peerId, connection);
     return connection;
   }
 
-  private dial(address: PeerAddress, onConnected: () => void): Socket {
+  private dial(address: PeerAddress, onConnected: () => void, peerId: NodeId): Socket {
     const tls = this.options.tls;
     if (tls === undefined)
       return netConnect({ host: address.host, port: address.port }, onConnected);
@@ -262,7 +269,12 @@ export class TcpTransport implements Transport {
         cert: pem(tls.cert),
         key: pem(tls.key),
         ca: pem(tls.ca),
-        ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
+        ...(tls.peerServerName !== undefined
+          ? { servername: tls.peerServerName(peerId) }
+          : tls.serverName === undefined
+            ? {}
+            : { servername: tls.serverName }),
+        minVersion: "TLSv1.2",
       },
       onConnected,
     );

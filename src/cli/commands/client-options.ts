@@ -1,20 +1,36 @@
 /**
- * The options every client command shares (`--endpoints`, `--json`, `--timeout`) and the
- * client they build. Endpoints come from the flag, else `BLIXARD_ENDPOINTS`, else the dev
- * cluster's first node.
+ * The options every client command shares (`--endpoints`, `--json`, `--timeout`, and the
+ * credentials `--ca`, `--cert`, `--key`, `--token`, `--token-file`) and the client they build.
+ *
+ * Endpoints come from the flag, else `BLIXARD_ENDPOINTS`, else the dev cluster's first node.
+ * The CA comes from `--ca`, else `BLIXARD_CACERT`, else `./.blixard/dev/tls/ca.pem` when that
+ * file exists (the CA `blixard dev` creates, so the quick start needs no flag), else the
+ * system's CAs. The client certificate from `--cert`/`--key` or `BLIXARD_CERT`/`BLIXARD_KEY`;
+ * the token from `--token`, `--token-file`, or `BLIXARD_TOKEN`.
  */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { readPemFile } from "../../security/files.js";
 import { parseEndpoints, parsePositiveInt } from "../options.js";
 
 /** The default endpoint: node 1 of `blixard dev`. */
-export const DEFAULT_ENDPOINT = "http://127.0.0.1:8001";
+export const DEFAULT_ENDPOINT = "https://127.0.0.1:8001";
+/** Where `blixard dev` keeps its CA, relative to the working directory. */
+export const DEV_CA_PATH = join(".blixard", "dev", "tls", "ca.pem");
 
 /** Parsed shared options. */
 export interface ClientOptions {
   readonly endpoints?: string[];
   readonly json?: boolean;
   readonly timeout?: number;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly token?: string;
+  readonly tokenFile?: string;
 }
 
 /** Adds the shared client options to `command`. */
@@ -30,18 +46,72 @@ export function withClientOptions(command: Command): Command {
       "--timeout <ms>",
       "deadline of the call, retries included (default 10000)",
       parsePositiveInt,
+    )
+    .option(
+      "--ca <file>",
+      `the cluster's CA certificate (env BLIXARD_CACERT; default ${DEV_CA_PATH} if present)`,
+    )
+    .option("--cert <file>", "a client certificate to present (env BLIXARD_CERT)")
+    .option("--key <file>", "the client certificate's key (env BLIXARD_KEY)")
+    .option("--token <token>", "an ACL token (env BLIXARD_TOKEN)")
+    .option("--token-file <file>", "read the ACL token from a file");
+}
+
+function fromEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+/**
+ * The credentials the options and environment give (see the module comment).
+ * @throws TlsMaterialError if a named file cannot be read; InvalidArgumentError on a lone
+ *   --cert or --key.
+ */
+export function clientCredentials(options: ClientOptions): {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  token?: string;
+} {
+  let caPath = options.ca ?? fromEnv("BLIXARD_CACERT");
+  if (caPath === undefined && existsSync(DEV_CA_PATH)) caPath = DEV_CA_PATH;
+  const certPath = options.cert ?? fromEnv("BLIXARD_CERT");
+  const keyPath = options.key ?? fromEnv("BLIXARD_KEY");
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new InvalidArgumentError(
+      "a client certificate needs both --cert and --key (or BLIXARD_CERT and BLIXARD_KEY)",
     );
+  }
+  let token = options.token ?? fromEnv("BLIXARD_TOKEN");
+  if (options.tokenFile !== undefined) {
+    try {
+      token = readFileSync(options.tokenFile, "utf8").trim();
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `cannot read the token file ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code}`,
+      );
+    }
+  }
+  return {
+    ...(caPath === undefined ? {} : { ca: readPemFile(caPath, "the CA certificate") }),
+    ...(certPath === undefined ? {} : { cert: readPemFile(certPath, "the client certificate") }),
+    ...(keyPath === undefined ? {} : { key: readPemFile(keyPath, "the client key") }),
+    ...(token === undefined ? {} : { token }),
+  };
 }
 
 /** The client the options describe. @throws commander's InvalidArgumentError on a bad env value. */
 export function clientFrom(options: ClientOptions): BlixardClient {
-  const fromEnv = process.env["BLIXARD_ENDPOINTS"];
+  const fromEnvEndpoints = process.env["BLIXARD_ENDPOINTS"];
   const endpoints =
     options.endpoints ??
-    (fromEnv !== undefined && fromEnv.trim() !== "" ? parseEndpoints(fromEnv) : [DEFAULT_ENDPOINT]);
+    (fromEnvEndpoints !== undefined && fromEnvEndpoints.trim() !== ""
+      ? parseEndpoints(fromEnvEndpoints)
+      : [DEFAULT_ENDPOINT]);
   return new BlixardClient({
     endpoints,
     ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
+    ...clientCredentials(options),
   });
 }
 

@@ -10,6 +10,7 @@ import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
+import { resolveNodeTls } from "../node/node-tls.js";
 import {
   parseEndpoints,
   parseHostPort,
@@ -35,6 +36,12 @@ interface NodeStartOptions {
   readonly join?: string[];
   readonly logLevel: CliLogLevel;
   readonly snapshotEveryEntries?: number;
+  readonly tlsCa?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly apiTlsCert?: string;
+  readonly apiTlsKey?: string;
+  readonly insecure?: boolean;
 }
 
 /**
@@ -71,7 +78,11 @@ export function registerNodeCommands(program: Command): void {
         "node asks the cluster to add it as a learner (announcing its listen addresses) and\n" +
         "catches up from a snapshot; then `blixard cluster promote <id>` makes it a voter.\n" +
         "Give it the cluster's --cluster-id (peers refuse another cluster's nodes).\n" +
-        "The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.",
+        "The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.\n\n" +
+        "TLS is on by default: peers authenticate each other with certificates from the\n" +
+        "cluster's CA and the API serves HTTPS. The node reads <data-dir>/tls/ca.pem,\n" +
+        "node-<id>.pem and node-<id>-key.pem unless --tls-ca, --tls-cert, --tls-key say\n" +
+        "otherwise; make them with `blixard tls init` and `blixard tls issue --node <id>`.",
     )
     .addOption(setting("--config <file>", "settings from a JSON file (see the README)", "CONFIG"))
     .addOption(
@@ -177,6 +188,42 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      setting(
+        "--tls-ca <file>",
+        "the cluster's CA certificate (default <data-dir>/tls/ca.pem)",
+        "TLS_CA",
+      ),
+    )
+    .addOption(
+      setting(
+        "--tls-cert <file>",
+        "this node's certificate, for peers and the API (default <data-dir>/tls/node-<id>.pem)",
+        "TLS_CERT",
+      ),
+    )
+    .addOption(
+      setting(
+        "--tls-key <file>",
+        "its private key (default <data-dir>/tls/node-<id>-key.pem)",
+        "TLS_KEY",
+      ),
+    )
+    .addOption(
+      setting(
+        "--api-tls-cert <file>",
+        "another certificate for the HTTPS API (default: the node's)",
+        "API_TLS_CERT",
+      ),
+    )
+    .addOption(setting("--api-tls-key <file>", "its private key", "API_TLS_KEY"))
+    .addOption(
+      setting(
+        "--insecure",
+        "no TLS: plaintext peers and plain HTTP (anyone who reaches a port controls the cluster)",
+        "INSECURE",
+      ),
+    )
+    .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
@@ -227,6 +274,15 @@ async function runNode(
     }),
   );
   const logger = new JsonLogger(options.logLevel, { nodeId: config.id });
+  const tls = usage(command, () => resolveNodeTls(options, config, options.dataDir));
+  if (tls === undefined) {
+    logger.warn(
+      "INSECURE: started with --insecure: peers are not authenticated and the API is plain " +
+        "HTTP without TLS; anyone who reaches these ports controls the cluster. Never use it " +
+        "outside a test machine",
+      { peerListen: config.peerListen, apiListen: config.apiListen },
+    );
+  }
   if (isNew) {
     await writeNodeConfig(options.dataDir, config);
     logger.info("node config written", { dataDir: options.dataDir });
@@ -253,6 +309,7 @@ async function runNode(
     ...(options.workerDeadAfterMs === undefined
       ? {}
       : { workerDeadAfterMs: options.workerDeadAfterMs }),
+    ...(tls === undefined ? {} : { tls }),
     tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
     electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
     ...(options.snapshotEveryEntries === undefined

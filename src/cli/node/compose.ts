@@ -4,6 +4,7 @@
  * clock and an OS-seeded random source. Everything else in Blixard is given its ports; this file
  * is where they become real.
  */
+import { Agent as HttpsAgent } from "node:https";
 import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
@@ -23,7 +24,8 @@ import { TcpTransport } from "../../transport/tcp-transport.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
-import { PersistentMemberDirectory } from "./member-store.js";
+import { nodeIdentityName } from "../../security/names.js";
+import { PersistentMemberDirectory, withScheme } from "./member-store.js";
 import { MembershipWiring, learnMembers, requestMembership } from "./membership.js";
 import type { NodeConfig } from "./node-config.js";
 
@@ -59,6 +61,23 @@ export interface StartNodeOptions {
   readonly electionTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
   readonly snapshotEveryEntries?: number;
+  /**
+   * TLS: mutual TLS between peers with the node's certificate, HTTPS for the API, and the
+   * node's own API clients presenting it. Plaintext everywhere when absent (`--insecure`).
+   */
+  readonly tls?: NodeTls;
+}
+
+/** A node's TLS material, PEM (see `node-tls.ts`). */
+export interface NodeTls {
+  /** The cluster's CA certificate. */
+  readonly ca: string;
+  /** The node's certificate (names `node-<id>.<cluster>.blixard`) and key. */
+  readonly cert: string;
+  readonly key: string;
+  /** The API's certificate and key (default: the node's). */
+  readonly apiCert: string;
+  readonly apiKey: string;
 }
 
 /**
@@ -102,16 +121,21 @@ export async function startNode(
 
     // Members' addresses: members.json (kept up to date by membership changes), else the
     // initial members; this node's own addresses are its listen addresses.
+    const tls = options.tls;
+    const apiScheme = tls === undefined ? "http:" : "https:";
+    const clientTls = tls === undefined ? {} : { ca: tls.ca, cert: tls.cert, key: tls.key };
     const directory = await PersistentMemberDirectory.load(
       options.dataDir,
       config.initialMembers,
       log,
+      apiScheme,
     );
     cleanups.push(() => directory.flush());
     const self = {
       raftAddress: formatHostPort(config.peerListen),
-      apiAddress: new URL(`http://${formatHostPort(config.apiListen)}`).href,
+      apiAddress: new URL(`${apiScheme}//${formatHostPort(config.apiListen)}`).href,
     };
+    const joinEndpoints = (config.join ?? []).map((url) => withScheme(url, apiScheme));
     if (directory.get(config.id) === undefined) directory.set(config.id, self);
     const initialConfState = logStore.initialState().confState;
     const joining =
@@ -120,7 +144,7 @@ export async function startNode(
         (ids) => ids.length === 0,
       );
     if (joining) {
-      await learnMembers(config.join ?? [], directory, config.id);
+      await learnMembers(joinEndpoints, directory, config.id, clientTls);
       log.info("learned the members of the cluster to join", {
         members: directory.entries().map(([id]) => id),
       });
@@ -133,6 +157,17 @@ export async function startNode(
       clock,
       random,
       logger: log.child({ component: "transport" }),
+      ...(tls === undefined
+        ? {}
+        : {
+            tls: {
+              ca: tls.ca,
+              cert: tls.cert,
+              key: tls.key,
+              // A dialled peer must present its own node certificate, whatever its address.
+              peerServerName: (peerId: number) => nodeIdentityName(config.clusterId, peerId),
+            },
+          }),
     });
     const membership = new MembershipWiring({
       selfId: config.id,
@@ -140,7 +175,8 @@ export async function startNode(
       transport,
       log: log.child({ component: "membership" }),
       initialConfState,
-      ...(config.join === undefined ? {} : { seedEndpoints: config.join }),
+      ...(config.join === undefined ? {} : { seedEndpoints: joinEndpoints }),
+      clientTls,
     });
     membership.seedTransport();
     await listening(() => transport.start(), "peer", formatHostPort(config.peerListen));
@@ -195,12 +231,26 @@ export async function startNode(
       ...(options.workerDeadAfterMs === undefined
         ? {}
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
+      clientTls,
     });
     const server = new ApiServer({
       service,
       orchestrator: orchestrator.service,
       metrics,
       version: packageVersion(),
+      ...(tls === undefined
+        ? {}
+        : {
+            https: { cert: tls.apiCert, key: tls.apiKey, ca: tls.ca },
+            // Forwarding presents the node's certificate: the leader sees a member forwarded.
+            forwardHttpsAgent: new HttpsAgent({
+              keepAlive: true,
+              minVersion: "TLSv1.2",
+              ca: tls.ca,
+              cert: tls.cert,
+              key: tls.key,
+            }),
+          }),
     });
     const apiUrl = await listening(
       () => server.listen(config.apiListen),
@@ -215,7 +265,13 @@ export async function startNode(
     cleanups.push(() => orchestrator.close());
     if (joining) {
       log.info("asking the cluster to add this node as a learner", { join: config.join });
-      const joined = await requestMembership(config.join ?? [], { id: config.id, ...self }, log);
+      const joined = await requestMembership(
+        joinEndpoints,
+        { id: config.id, ...self },
+        log,
+        undefined,
+        clientTls,
+      );
       log.info("joined the cluster as a learner", joined === undefined ? {} : { config: joined });
     }
 

@@ -27,13 +27,19 @@ export class PersistentMemberDirectory implements MemberDirectory {
   readonly #members = new Map<NodeId, MemberAddresses>();
   readonly #path: string;
   readonly #log: JsonLogger;
+  /**
+   * Every member's API speaks what this node's does (HTTPS unless `--insecure`): addresses are
+   * stored with this scheme, whatever the member list was written with.
+   */
+  readonly #apiScheme: "http:" | "https:";
   /** The write in flight, if any; a change meanwhile sets {@link #again}. */
   #writing: Promise<void> | undefined;
   #again = false;
 
-  private constructor(path: string, log: JsonLogger) {
+  private constructor(path: string, log: JsonLogger, apiScheme: "http:" | "https:") {
     this.#path = path;
     this.#log = log;
+    this.#apiScheme = apiScheme;
   }
 
   /**
@@ -44,8 +50,9 @@ export class PersistentMemberDirectory implements MemberDirectory {
     dataDir: string,
     initial: readonly InitialMember[],
     log: JsonLogger,
+    apiScheme: "http:" | "https:" = "http:",
   ): Promise<PersistentMemberDirectory> {
-    const directory = new PersistentMemberDirectory(join(dataDir, MEMBERS_FILE), log);
+    const directory = new PersistentMemberDirectory(join(dataDir, MEMBERS_FILE), log, apiScheme);
     let stored: MembersFile | undefined;
     try {
       stored = JSON.parse(await readFile(directory.#path, "utf8")) as MembersFile;
@@ -65,7 +72,16 @@ export class PersistentMemberDirectory implements MemberDirectory {
       stored?.members ??
       initial.map((m) => ({ id: m.id, raftAddress: m.peerAddress, apiAddress: m.apiAddress }));
     for (const m of members) {
-      directory.#members.set(m.id, { raftAddress: m.raftAddress, apiAddress: m.apiAddress });
+      directory.#members.set(m.id, {
+        raftAddress: m.raftAddress,
+        apiAddress: withScheme(m.apiAddress, apiScheme),
+      });
+    }
+    if (
+      stored !== undefined &&
+      stored.members.some((m) => m.apiAddress !== withScheme(m.apiAddress, apiScheme))
+    ) {
+      directory.#persist();
     }
     return directory;
   }
@@ -76,12 +92,16 @@ export class PersistentMemberDirectory implements MemberDirectory {
   }
 
   /** @inheritdoc Persists the change (in the background; see {@link flush}). */
-  set(id: NodeId, addresses: MemberAddresses): void {
+  set(id: NodeId, given: MemberAddresses): void {
+    const addresses = {
+      raftAddress: given.raftAddress,
+      apiAddress: withScheme(given.apiAddress, this.#apiScheme),
+    };
     const known = this.#members.get(id);
     if (known?.raftAddress === addresses.raftAddress && known.apiAddress === addresses.apiAddress) {
       return;
     }
-    this.#members.set(id, { raftAddress: addresses.raftAddress, apiAddress: addresses.apiAddress });
+    this.#members.set(id, addresses);
     this.#persist();
   }
 
@@ -128,4 +148,13 @@ export class PersistentMemberDirectory implements MemberDirectory {
       this.#writing = undefined;
     })();
   }
+}
+
+/** `url` with `scheme` when it is an http(s) URL; anything else as given. Throws nothing. */
+export function withScheme(url: string, scheme: "http:" | "https:"): string {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return url;
+  parsed.protocol = scheme;
+  return parsed.href;
 }

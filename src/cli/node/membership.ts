@@ -33,6 +33,13 @@ import type { Transport } from "../../transport/transport.js";
 import type { JsonLogger } from "../log.js";
 import type { PersistentMemberDirectory } from "./member-store.js";
 
+/** How a node's own clients (membership, the agent) reach the API: the CA and its certificate. */
+export interface NodeClientTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
 /** The ids a configuration names (both halves of a joint one, learners included). */
 export function confStateIds(c: ConfState): NodeId[] {
   return [...new Set([...c.voters, ...c.votersOutgoing, ...c.learners, ...c.learnersNext])];
@@ -48,6 +55,8 @@ export interface MembershipWiringOptions {
   readonly initialConfState: ConfState;
   /** Extra API URLs to ask for the member list (the `--join` endpoints). */
   readonly seedEndpoints?: readonly string[];
+  /** Credentials of the node's own API clients. */
+  readonly clientTls?: NodeClientTls;
 }
 
 /** Keeps the member directory and the transport in step with the applied configuration. */
@@ -180,7 +189,11 @@ export class MembershipWiring {
     try {
       if (endpoints.length === 0) return;
       this.#log.info("asking the cluster for member addresses", { members: ids });
-      const client = new BlixardClient({ endpoints, timeoutMs: 5000 });
+      const client = new BlixardClient({
+        endpoints,
+        timeoutMs: 5000,
+        ...this.#options.clientTls,
+      });
       const { members } = await client.members();
       if (this.#closed) return;
       for (const m of members) {
@@ -210,8 +223,9 @@ export async function learnMembers(
   endpoints: readonly string[],
   directory: PersistentMemberDirectory,
   selfId: NodeId,
+  clientTls: NodeClientTls = {},
 ): Promise<void> {
-  const client = new BlixardClient({ endpoints, timeoutMs: 10_000 });
+  const client = new BlixardClient({ endpoints, timeoutMs: 10_000, ...clientTls });
   const { members } = await client.members();
   for (const m of members) {
     if (m.id === selfId || m.raftAddress === undefined || m.apiAddress === undefined) continue;
@@ -231,8 +245,9 @@ export async function requestMembership(
   self: { readonly id: NodeId } & MemberAddresses,
   log: JsonLogger,
   deadlineMs = 30_000,
+  clientTls: NodeClientTls = {},
 ): Promise<ClusterConfig | undefined> {
-  const client = new BlixardClient({ endpoints, timeoutMs: 10_000 });
+  const client = new BlixardClient({ endpoints, timeoutMs: 10_000, ...clientTls });
   const end = Date.now() + deadlineMs;
   let last: unknown;
   for (let attempt = 0; Date.now() < end; attempt++) {

@@ -41,6 +41,7 @@ import type { OrchestratorResult } from "../../statemachine/orchestrator/command
 import type { VmDriver } from "../../statemachine/orchestrator/types.js";
 import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import type { JsonLogger } from "../log.js";
+import type { NodeClientTls } from "./membership.js";
 
 /** Options of {@link startOrchestrator}. */
 export interface OrchestratorWiringOptions {
@@ -58,6 +59,8 @@ export interface OrchestratorWiringOptions {
   readonly log: JsonLogger;
   /** Mark a silent worker offline after this long (default: the monitor's, 10 s). */
   readonly workerDeadAfterMs?: number;
+  /** How the agent reaches an HTTPS API: the cluster's CA and this node's certificate. */
+  readonly clientTls?: NodeClientTls;
 }
 
 /** The orchestrator parts of a running node. */
@@ -121,7 +124,12 @@ export function createOrchestrator(
           })),
         });
       }
-      const client = new BlixardClient({ endpoints: [apiUrl.href], timeoutMs: 10_000 });
+      // The agent presents the node's certificate: the API sees which node reports.
+      const client = new BlixardClient({
+        endpoints: [apiUrl.href],
+        timeoutMs: 10_000,
+        ...options.clientTls,
+      });
       const proposer: Proposer = {
         propose: (command) => client.orchestrator.report(command),
       };
