@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, ensureBuilt, exitWithin, isRunning, start, until } from "./helpers.js";
+import { statSync } from "node:fs";
+import { cli as run, ensureBuilt, exitWithin, isRunning, start, until } from "./helpers.js";
 
 interface Row {
   id: number;
@@ -12,12 +13,16 @@ interface Row {
   role: string;
 }
 
-const ROW = /^(\d+)\s+(http:\/\/\S+)\s+(\S+)\s+(\d+)\s+(leader|follower)$/gm;
+const ROW = /^(\d+)\s+(https:\/\/\S+)\s+(\S+)\s+(\d+)\s+(leader|follower)$/gm;
 
 describe("blixard dev", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "blixard-dev-test-"));
   let dev: ReturnType<typeof start> | undefined;
   let rows: Row[] = [];
+  // The CLI finds ./.blixard/dev/tls/ca.pem by itself; this cluster's data is elsewhere.
+  const caPath = join(dataDir, "tls", "ca.pem");
+  const cli = (args: readonly string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof run> =>
+    run(args, { BLIXARD_CACERT: caPath, ...env });
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -48,6 +53,24 @@ describe("blixard dev", () => {
     expect(rows.filter((r) => r.role === "leader")).toHaveLength(1);
     for (const row of rows) expect(isRunning(row.pid)).toBe(true);
     expect(dev?.output()).toContain("blixard kv put greeting hello");
+  });
+
+  it("is secure: a CA, node and admin certificates in <data-dir>/tls, private files", async () => {
+    expect(dev?.output()).toContain(`TLS: CA ${caPath}`);
+    expect(dev?.output()).toContain(`curl --cacert ${caPath}`);
+    for (const name of [
+      "ca.pem",
+      "ca-key.pem",
+      "node-1.pem",
+      "node-3-key.pem",
+      "client-admin.pem",
+    ]) {
+      expect(statSync(join(dataDir, "tls", name)).mode & 0o777, name).toBe(0o600);
+    }
+    // Without the CA the CLI refuses the nodes' certificates, and says what to give.
+    const untrusted = await run(["kv", "get", "greeting", "--endpoints", rows[0]!.api]);
+    expect(untrusted.status).toBe(15);
+    expect(untrusted.stderr).toContain("give the cluster's CA with --ca or BLIXARD_CACERT");
   });
 
   it("writes and reads through the CLI, through followers too", async () => {

@@ -11,10 +11,12 @@ import { UnavailableError } from "../../common/errors.js";
 import { logTail, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
 import { freePorts } from "../dev/ports.js";
 import { formatInitialMembers, type InitialMember } from "../node/members.js";
+import { withScheme } from "../node/member-store.js";
 import { readNodeConfig } from "../node/node-config.js";
 import { parsePort, parsePositiveInt } from "../options.js";
 import { formatTable } from "../table.js";
 import { printJson } from "./client-options.js";
+import { DEV_TLS_CLUSTER_ID, provisionDevTls, type DevClientTls, type DevTls } from "../dev/tls.js";
 
 interface DevOptions {
   readonly nodes: number;
@@ -25,6 +27,7 @@ interface DevOptions {
   readonly json?: boolean;
   readonly readyTimeout: number;
   readonly stopTimeout: number;
+  readonly insecure?: boolean;
 }
 
 /** One planned node: its directory, `node start` arguments and addresses. */
@@ -36,7 +39,7 @@ interface DevNode {
 }
 
 /** The cluster id of dev clusters. */
-export const DEV_CLUSTER_ID = "blixard-dev";
+export const DEV_CLUSTER_ID = DEV_TLS_CLUSTER_ID;
 
 /** Registers `dev` on `program`. */
 export function registerDevCommand(program: Command): void {
@@ -44,6 +47,10 @@ export function registerDevCommand(program: Command): void {
     .command("dev")
     .description(
       "run a local cluster of real node processes until Ctrl-C.\n" +
+        "Secure like a real cluster: the first run creates a CA, node certificates (for\n" +
+        "127.0.0.1 and localhost) and an admin client certificate in <data-dir>/tls/; the\n" +
+        "nodes use mutual TLS and serve HTTPS, and client commands run from this directory\n" +
+        "find <data-dir>/tls/ca.pem by themselves.\n" +
         "Node i listens for peers on base-port+i-1 and for clients on api-base-port+i-1; each\n" +
         "node's data and log (node.log) are in <data-dir>/node-<i>. Run it again to restart the\n" +
         "same cluster from its data; --clean starts from scratch.",
@@ -56,6 +63,7 @@ export function registerDevCommand(program: Command): void {
     .option("--json", "print the cluster as one JSON line instead of a table")
     .option("--ready-timeout <ms>", "how long to wait for a leader", parsePositiveInt, 30_000)
     .option("--stop-timeout <ms>", "grace period before SIGKILL on stop", parsePositiveInt, 10_000)
+    .option("--insecure", "no TLS: plaintext peers and plain HTTP APIs (a warning on every start)")
     .action(async (options: DevOptions) => {
       await runDev(options);
     });
@@ -63,7 +71,15 @@ export function registerDevCommand(program: Command): void {
 
 async function runDev(options: DevOptions): Promise<void> {
   if (options.clean === true) await rm(options.dataDir, { recursive: true, force: true });
-  const plan = await planNodes(options);
+  const tls = options.insecure === true ? undefined : await provisionDevTls(options);
+  const plan = (await planNodes(options)).map((node) => ({
+    ...node,
+    member: {
+      ...node.member,
+      apiAddress: withScheme(node.member.apiAddress, tls === undefined ? "http:" : "https:"),
+    },
+    args: [...node.args, ...(tls === undefined ? ["--insecure"] : tls.nodeArgs(node.id))],
+  }));
   const children: NodeChild[] = [];
   let stopping = false;
   let stopRequested: (signal: string) => void = () => undefined;
@@ -83,11 +99,12 @@ async function runDev(options: DevOptions): Promise<void> {
       });
     }
     const leader = await Promise.race([
-      waitForLeader(plan, children, options.readyTimeout),
+      waitForLeader(plan, children, options.readyTimeout, tls?.clientTls ?? {}),
       stopSignal.then(() => undefined),
     ]);
     if (leader !== undefined) {
-      report(options, plan, children, leader);
+      await afterLeaderElected(options, plan, leader);
+      report(options, plan, children, leader, tls);
       await stopSignal;
     }
   } finally {
@@ -166,9 +183,16 @@ async function waitForLeader(
   plan: readonly DevNode[],
   children: readonly NodeChild[],
   timeoutMs: number,
+  clientTls: DevClientTls,
 ): Promise<number> {
   const clients = plan.map(
-    (n) => new BlixardClient({ endpoints: [n.member.apiAddress], timeoutMs: 500, retries: 0 }),
+    (n) =>
+      new BlixardClient({
+        endpoints: [n.member.apiAddress],
+        timeoutMs: 500,
+        retries: 0,
+        ...clientTls,
+      }),
   );
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -195,17 +219,35 @@ async function waitForLeader(
   }
 }
 
+/**
+ * What runs once the cluster has a leader, before the report: the place for one-time set-up of
+ * the running cluster (e.g. bootstrapping ACLs and printing the management token).
+ */
+async function afterLeaderElected(
+  _options: DevOptions,
+  _plan: readonly DevNode[],
+  _leader: number,
+): Promise<void> {
+  // Nothing yet.
+}
+
 function report(
   options: DevOptions,
   plan: readonly DevNode[],
   children: readonly NodeChild[],
   leader: number,
+  tls: DevTls | undefined,
 ): void {
-  const api = (n: DevNode): string => n.member.apiAddress.replace(/\/$/, "");
+  const scheme = tls === undefined ? "http:" : "https:";
+  const api = (n: DevNode): string => withScheme(n.member.apiAddress, scheme).replace(/\/$/, "");
   if (options.json === true) {
     printJson({
       leader,
       dataDir: options.dataDir,
+      secure: tls !== undefined,
+      ...(tls === undefined
+        ? {}
+        : { ca: tls.caPath, clientCert: tls.clientCertPath, clientKey: tls.clientKeyPath }),
       nodes: plan.map((n, i) => ({
         id: n.id,
         apiUrl: api(n),
@@ -220,8 +262,12 @@ function report(
   const second = plan[1] ?? first;
   if (first === undefined || second === undefined) return;
   const endpoints = plan.map(api).join(",");
+  const cacert = tls === undefined ? "" : ` --cacert ${tls.caPath}`;
   const out = [
     `Blixard dev cluster: ${plan.length} node(s), data and logs in ${options.dataDir}/node-<id>/`,
+    tls === undefined
+      ? "INSECURE (--insecure): no TLS, plain HTTP; anyone who reaches the ports controls it"
+      : `TLS: CA ${tls.caPath}, admin client certificate ${tls.clientCertPath} (key ${tls.clientKeyPath})`,
     "",
     formatTable(
       ["NODE", "API", "PEER", "PID", "ROLE"],
@@ -238,8 +284,8 @@ function report(
     "  npx blixard kv put greeting hello",
     `  npx blixard kv get greeting --endpoints ${api(second)}`,
     "  npx blixard cluster members",
-    `  curl -X PUT ${api(first)}/v1/kv/greeting -H 'content-type: application/json' -d '{"value":"hello"}'`,
-    `  curl ${api(second)}/v1/kv/greeting`,
+    `  curl${cacert} -X PUT ${api(first)}/v1/kv/greeting -H 'content-type: application/json' -d '{"value":"hello"}'`,
+    `  curl${cacert} ${api(second)}/v1/kv/greeting`,
     "",
     "Press Ctrl-C to stop the cluster.",
     "",
