@@ -6,7 +6,7 @@
  * Every wait is a poll with a deadline; every process is killed after each test, pass or fail,
  * and a failed test prints the tail of every node's log (and keeps the full logs on disk).
  */
-import { Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
@@ -461,10 +461,16 @@ describe("bad input", () => {
     await stillServes("http");
   });
 
-  /** Sends `bytes` to a peer port and returns the frames received until the server closes. */
+  /**
+   * Sends `bytes` to a peer port over TLS with a certificate of the cluster's CA (past the
+   * handshake, as a compromised member could) and returns the frames received until the server
+   * closes.
+   */
   async function peerExchange(address: string, bytes: Uint8Array): Promise<Uint8Array[]> {
     const [host, port] = address.split(":") as [string, string];
-    const socket = new Socket();
+    const socket = tlsConnect({ host, port: Number(port), ...cluster.pki.clientOptions }, () =>
+      socket.write(bytes),
+    );
     const received: Buffer[] = [];
     const closed = new Promise<void>((resolve) => {
       socket.on("data", (d: Buffer) => received.push(d));
@@ -472,7 +478,6 @@ describe("bad input", () => {
       socket.on("error", () => undefined);
       socket.once("close", () => resolve());
     });
-    socket.connect(Number(port), host, () => socket.write(bytes));
     try {
       await withDeadline(closed, 5000, `${address} to close the refused connection`);
     } finally {
@@ -552,6 +557,8 @@ describe("bad input", () => {
     const extra = await ProcessCluster.create({ size: 1, name: "blixard-faults-intruder" });
     perTest.push(extra);
     const intruder = extra.node(1);
+    // A certificate from the cluster's own CA: the TLS handshake passes, the member check must not.
+    await cluster.pki.provision(intruder.dataDir, 4);
     // Node 4, "bootstrapped" with the cluster's members plus itself, dials their peer ports.
     const members = `${cluster.initialMembers},4=${intruder.peerAddress}@${intruder.apiAddress}`;
     const p = extra.spawn("intruder node 4", [

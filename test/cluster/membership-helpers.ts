@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlixardClient, type NodeStatus } from "../../src/client/index.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
-import { exitWithin, start, until } from "../cli/helpers.js";
+import { cli, exitWithin, start, until, type CliResult } from "../cli/helpers.js";
+import { createTestPki, type TestPki } from "../cli/pki.js";
 
 /** A node process started by the test. */
 export type NodeProcess = ReturnType<typeof start>;
@@ -18,17 +19,37 @@ export class TestCluster {
   readonly processes = new Map<number, NodeProcess>();
   readonly #ports: number[];
   readonly #size: number;
+  /** The cluster's CA; every node has its certificate in `<data-dir>/tls/`. */
+  readonly pki: TestPki;
 
-  private constructor(root: string, ports: number[], size: number) {
+  private constructor(root: string, ports: number[], size: number, pki: TestPki) {
     this.root = root;
     this.#ports = ports;
     this.#size = size;
+    this.pki = pki;
   }
 
-  /** Picks free ports for `size` nodes and a temporary root directory. */
-  static async create(size: number, prefix: string): Promise<TestCluster> {
+  /** Picks free ports for `size` nodes, a temporary root directory and TLS for `clusterId`. */
+  static async create(size: number, prefix: string, clusterId: string): Promise<TestCluster> {
     const ports = await freePorts(2 * size);
-    return new TestCluster(mkdtempSync(join(tmpdir(), prefix)), ports, size);
+    const root = mkdtempSync(join(tmpdir(), prefix));
+    const pki = await createTestPki(root, clusterId);
+    for (let id = 1; id <= size; id++) await pki.provision(join(root, `node-${id}`), id);
+    return new TestCluster(root, ports, size, pki);
+  }
+
+  /** Runs a CLI command with the cluster's CA and admin certificate. */
+  cli(args: readonly string[]): Promise<CliResult> {
+    return cli(args, this.pki.clientEnv);
+  }
+
+  /** A client of nodes `ids` with the cluster's CA and admin certificate. */
+  client(ids: readonly number[], options: { readonly timeoutMs?: number } = {}): BlixardClient {
+    return new BlixardClient({
+      endpoints: ids.map((id) => this.url(id)),
+      ...this.pki.clientOptions,
+      ...options,
+    });
   }
 
   /** `host:port` of node `id`'s peer transport. */
@@ -43,7 +64,7 @@ export class TestCluster {
 
   /** The API base URL of node `id`. */
   url(id: number): string {
-    return `http://${this.api(id)}`;
+    return `https://${this.api(id)}`;
   }
 
   /** Node `id`'s data directory. */
@@ -65,7 +86,12 @@ export class TestCluster {
 
   /** A client of node `id` alone that fails fast (for polls). */
   probe(id: number): BlixardClient {
-    return new BlixardClient({ endpoints: [this.url(id)], timeoutMs: 1000, retries: 0 });
+    return new BlixardClient({
+      endpoints: [this.url(id)],
+      timeoutMs: 1000,
+      retries: 0,
+      ...this.pki.clientOptions,
+    });
   }
 
   /** Node `id`'s status, or undefined if it does not answer. */

@@ -7,7 +7,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BlixardClient } from "../../src/client/index.js";
 import { cli, ensureBuilt } from "../cli/helpers.js";
 import { TestCluster } from "./membership-helpers.js";
 
@@ -18,7 +17,7 @@ describe("membership changes across processes", () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    cluster = await TestCluster.create(5, "blixard-membership-test-");
+    cluster = await TestCluster.create(5, "blixard-membership-test-", "membership-test");
   });
 
   afterAll(() => cluster.destroy());
@@ -45,7 +44,7 @@ describe("membership changes across processes", () => {
       ]);
     }
     await c.leader(founders);
-    const client = new BlixardClient({ endpoints: founders.map((id) => c.url(id)) });
+    const client = c.client(founders);
     for (let i = 0; i < KEYS; i += 10) {
       await Promise.all(
         Array.from({ length: 10 }, (_, j) => client.put(`key-${i + j}`, `value-${i + j}`)),
@@ -89,7 +88,7 @@ describe("membership changes across processes", () => {
     expect(caughtUp.config.voters).toEqual([1, 2, 3]);
     expect(joiner.output()).toContain("installed snapshot from leader");
     // An old key, read locally (stale) and linearizably, on the new node.
-    const onFour = new BlixardClient({ endpoints: [c.url(4)], timeoutMs: 5000 });
+    const onFour = c.client([4], { timeoutMs: 5000 });
     expect((await onFour.get("key-0", { consistency: "stale" }))?.entry.valueText).toBe("value-0");
     expect((await onFour.get(`key-${KEYS - 1}`))?.entry.valueText).toBe(`value-${KEYS - 1}`);
 
@@ -107,11 +106,11 @@ describe("membership changes across processes", () => {
       const stored = JSON.parse(readFileSync(join(c.dir(id), "members.json"), "utf8"));
       expect(stored.members.map((m: { id: number }) => m.id)).toEqual([1, 2, 3, 4]);
     }
-    const learnerView = await cli(["cluster", "members", "--endpoints", c.url(2)]);
+    const learnerView = await c.cli(["cluster", "members", "--endpoints", c.url(2)]);
     expect(learnerView.stdout).toMatch(/^4\s+learner\s/m);
 
     // Promote it (through a follower or the leader: forwarded either way).
-    const promote = await cli(["cluster", "promote", "4", "--endpoints", c.url(2), "--json"]);
+    const promote = await c.cli(["cluster", "promote", "4", "--endpoints", c.url(2), "--json"]);
     expect(promote.status, promote.stderr).toBe(0);
     expect(JSON.parse(promote.stdout).config).toMatchObject({ voters: [1, 2, 3, 4], learners: [] });
     await c.until(async () => {
@@ -120,10 +119,10 @@ describe("membership changes across processes", () => {
     }, "node 4 to see itself a voter");
 
     // Make node 1 the leader, then remove it: it steps down and the others elect a leader.
-    const transfer = await cli(["cluster", "transfer-leader", "1", "--endpoints", c.url(3)]);
+    const transfer = await c.cli(["cluster", "transfer-leader", "1", "--endpoints", c.url(3)]);
     expect(transfer.status, transfer.stderr).toBe(0);
     expect(transfer.stdout).toBe("node 1 is the leader\n");
-    const remove = await cli(["cluster", "remove", "1", "--endpoints", c.url(1)]);
+    const remove = await c.cli(["cluster", "remove", "1", "--endpoints", c.url(1)]);
     expect(remove.status, remove.stderr).toBe(0);
     expect(remove.stdout).toContain("node 1 removed");
     expect(remove.stdout).toMatch(/^voters\s+2, 3, 4$/m);
@@ -136,12 +135,12 @@ describe("membership changes across processes", () => {
         return s !== undefined && s.config.voters.join() === "2,3,4" && !s.joint ? true : undefined;
       }, `node ${id} to apply the removal`);
     }
-    const after = new BlixardClient({ endpoints: remaining.map((id) => c.url(id)) });
+    const after = c.client(remaining);
     await after.put("after-removal", "yes");
     expect((await onFour.get("after-removal"))?.entry.valueText).toBe("yes");
-    const members = await cli(["cluster", "members", "--endpoints", c.url(3), "--json"]);
+    const members = await c.cli(["cluster", "members", "--endpoints", c.url(3), "--json"]);
     expect(JSON.parse(members.stdout).members.map((m: { id: number }) => m.id)).toEqual(remaining);
-    const unknown = await cli(["cluster", "remove", "9", "--endpoints", c.url(leader)]);
+    const unknown = await c.cli(["cluster", "remove", "9", "--endpoints", c.url(leader)]);
     expect(unknown.status).toBe(3);
     expect(unknown.stderr).toContain("[NOT_FOUND]");
 
@@ -185,7 +184,15 @@ describe("membership changes across processes", () => {
       "node 5 to join as a learner",
       30_000,
     );
-    const replace = await cli(["cluster", "replace", "2", "5", "--endpoints", c.url(3), "--json"]);
+    const replace = await c.cli([
+      "cluster",
+      "replace",
+      "2",
+      "5",
+      "--endpoints",
+      c.url(3),
+      "--json",
+    ]);
     expect(replace.status, replace.stderr).toBe(0);
     expect(JSON.parse(replace.stdout).config).toMatchObject({
       voters: [3, 4, 5],
@@ -197,7 +204,7 @@ describe("membership changes across processes", () => {
         return s !== undefined && s.config.voters.join() === "3,4,5" && !s.joint ? true : undefined;
       }, `node ${id} to leave the joint configuration`);
     }
-    const final = new BlixardClient({ endpoints: [3, 4, 5].map((id) => c.url(id)) });
+    const final = c.client([3, 4, 5]);
     await final.put("after-replace", "yes");
     expect((await final.get("after-replace", { consistency: "stale" }))?.entry.valueText).toBe(
       "yes",

@@ -14,7 +14,15 @@ import { join, relative } from "node:path";
 import { freePorts } from "../../src/cli/dev/ports.js";
 import { BlixardClient, type BlixardClientOptions } from "../../src/client/index.js";
 import type { StatusResponse } from "../../src/api/schema/index.js";
+import { request as httpsRequest } from "node:https";
 import { BIN } from "../cli/helpers.js";
+import { createTestPki, type TestPki } from "../cli/pki.js";
+
+/**
+ * The admin credentials of each running test cluster by API origin, so {@link http} can reach any
+ * node of any cluster of this test file by its URL alone.
+ */
+const CREDENTIALS_BY_ORIGIN = new Map<string, TestPki["clientOptions"]>();
 
 /** How a process ended. */
 export interface Exit {
@@ -29,7 +37,7 @@ export interface ClusterNode {
   readonly peerAddress: string;
   /** `127.0.0.1:port` of the HTTP API. */
   readonly apiAddress: string;
-  /** `http://127.0.0.1:port/`. */
+  /** `https://127.0.0.1:port/`. */
   readonly apiUrl: string;
   readonly dataDir: string;
   /** The running (or paused) process, if any. */
@@ -48,10 +56,11 @@ export class NodeProcess {
   constructor(
     readonly label: string,
     args: readonly string[],
+    env: Readonly<Record<string, string>> = {},
   ) {
     this.child = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, BLIXARD_ENDPOINTS: "" },
+      env: { ...process.env, BLIXARD_ENDPOINTS: "", ...env },
     });
     if (this.child.pid === undefined) throw new Error(`could not spawn ${label}`);
     this.pid = this.child.pid;
@@ -152,7 +161,10 @@ export interface HttpAnswer {
   readonly headers: Headers;
 }
 
-/** One raw HTTP request (no client logic: no retries, no sessions). */
+/**
+ * One raw HTTP(S) request (no client logic: no retries, no sessions). An `https://` node of a
+ * {@link ProcessCluster} is reached with that cluster's CA and admin client certificate.
+ */
 export async function http(
   baseUrl: string,
   method: string,
@@ -163,23 +175,57 @@ export async function http(
     readonly timeoutMs?: number;
   } = {},
 ): Promise<HttpAnswer> {
-  const response = await fetch(new URL(path, baseUrl), {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { "content-type": "application/json" }),
-      ...options.headers,
-    },
-    ...(options.body === undefined ? {} : { body: options.body }),
-    signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+  const url = new URL(path, baseUrl);
+  const headers: Record<string, string> = {
+    ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+    ...options.headers,
+  };
+  if (url.protocol !== "https:") {
+    const response = await fetch(url, {
+      method,
+      headers,
+      ...(options.body === undefined ? {} : { body: options.body }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+    });
+    return answer(response.status, await response.text(), response.headers);
+  }
+  const credentials = CREDENTIALS_BY_ORIGIN.get(url.origin) ?? {};
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    const outgoing = httpsRequest(
+      url,
+      { method, headers, ...credentials, signal: AbortSignal.timeout(options.timeoutMs ?? 5000) },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", reject);
+        response.on("end", () => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            if (typeof value === "string") responseHeaders.set(name, value);
+          }
+          resolve(
+            answer(
+              response.statusCode ?? 0,
+              Buffer.concat(chunks).toString("utf8"),
+              responseHeaders,
+            ),
+          );
+        });
+      },
+    );
+    outgoing.on("error", reject);
+    outgoing.end(options.body === undefined ? undefined : Buffer.from(options.body));
   });
-  const text = await response.text();
+}
+
+function answer(status: number, text: string, headers: Headers): HttpAnswer {
   let body: unknown = text;
   try {
     body = JSON.parse(text);
   } catch {
     // not JSON: keep the text
   }
-  return { status: response.status, body, headers: response.headers };
+  return { status, body, headers };
 }
 
 /** Options of {@link ProcessCluster.create}. */
@@ -194,6 +240,11 @@ export interface ProcessClusterOptions {
   readonly extraArgs?: readonly string[];
 }
 
+/**
+ * Every node gets its certificate in `<data-dir>/tls/` (where `node start` looks by default) from
+ * one CA per cluster; clients and CLI runs get the CA and an admin client certificate.
+ */
+
 /** A cluster of real node processes. */
 export class ProcessCluster {
   /** Every process ever started by this cluster, for cleanup and logs. */
@@ -205,7 +256,9 @@ export class ProcessCluster {
     readonly clusterId: string,
     readonly nodes: readonly ClusterNode[],
     readonly logLevel: string,
-    readonly extraArgs: readonly string[] = [],
+    readonly extraArgs: readonly string[],
+    /** The cluster's CA and admin credentials. */
+    readonly pki: TestPki,
   ) {}
 
   /** Allocates ports and directories; starts nothing. */
@@ -218,17 +271,24 @@ export class ProcessCluster {
         id: i + 1,
         peerAddress: `127.0.0.1:${ports[i]!}`,
         apiAddress,
-        apiUrl: `http://${apiAddress}/`,
+        apiUrl: `https://${apiAddress}/`,
         dataDir: join(root, `node-${i + 1}`),
         process: undefined,
       };
     });
+    const clusterId = options.clusterId ?? "faults-test";
+    const pki = await createTestPki(root, clusterId);
+    for (const n of nodes) {
+      await pki.provision(n.dataDir, n.id);
+      CREDENTIALS_BY_ORIGIN.set(new URL(n.apiUrl).origin, pki.clientOptions);
+    }
     return new ProcessCluster(
       root,
-      options.clusterId ?? "faults-test",
+      clusterId,
       nodes,
       options.logLevel ?? "info",
       options.extraArgs ?? [],
+      pki,
     );
   }
 
@@ -309,7 +369,7 @@ export class ProcessCluster {
   /** Spawns any `blixard` command as a tracked process (killed at {@link destroy}). */
   spawn(label: string, args: readonly string[]): NodeProcess {
     if (this.#destroyed) throw new Error("the cluster was destroyed");
-    const p = new NodeProcess(label, args);
+    const p = new NodeProcess(label, args, this.pki.clientEnv);
     this.#processes.push(p);
     return p;
   }
@@ -385,7 +445,11 @@ export class ProcessCluster {
   /** A client of the given nodes (default: all). */
   client(ids?: readonly number[], options: Partial<BlixardClientOptions> = {}): BlixardClient {
     const nodes = ids === undefined ? this.nodes : ids.map((id) => this.node(id));
-    return new BlixardClient({ endpoints: nodes.map((n) => n.apiUrl), ...options });
+    return new BlixardClient({
+      endpoints: nodes.map((n) => n.apiUrl),
+      ...this.pki.clientOptions,
+      ...options,
+    });
   }
 
   /** A digest of every file under node `id`'s data directory (names and contents). */
@@ -432,6 +496,7 @@ export class ProcessCluster {
   async destroy(): Promise<void> {
     this.#destroyed = true;
     const running = this.#processes.filter((p) => p.exit === undefined);
+    for (const n of this.nodes) CREDENTIALS_BY_ORIGIN.delete(new URL(n.apiUrl).origin);
     for (const p of running) p.signal("SIGKILL");
     await Promise.all(running.map((p) => p.waitExit(10_000).catch(() => undefined)));
     rmSync(this.root, { recursive: true, force: true });
