@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlixardClient } from "../../src/client/index.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
 import { BIN, cli, ensureBuilt, exitWithin, until } from "./helpers.js";
+import { createTestPki } from "./pki.js";
 
 describe("node start settings", () => {
   const root = mkdtempSync(join(tmpdir(), "blixard-config-test-"));
@@ -26,6 +27,8 @@ describe("node start settings", () => {
   it("takes settings from the file, variables over the file, flags over both", async () => {
     const [peer, api] = await freePorts(2);
     const dataDir = join(root, "node");
+    const pki = await createTestPki(root, "from-env");
+    await pki.provision(dataDir, 7);
     const file = configFile("node.json", {
       dataDir,
       id: 7,
@@ -42,7 +45,11 @@ describe("node start settings", () => {
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     try {
-      const client = new BlixardClient({ endpoints: [`http://127.0.0.1:${api}`], retries: 0 });
+      const client = new BlixardClient({
+        endpoints: [`https://127.0.0.1:${api}`],
+        retries: 0,
+        ...pki.clientOptions,
+      });
       const status = await until(
         () =>
           client.status().then(

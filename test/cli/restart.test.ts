@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlixardClient } from "../../src/client/index.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
-import { cli, ensureBuilt, exitWithin, start, until } from "./helpers.js";
+import { cli as run, ensureBuilt, exitWithin, start, until } from "./helpers.js";
+import { createTestPki, type TestPki } from "./pki.js";
 
 type Started = ReturnType<typeof start>;
 
@@ -14,8 +15,14 @@ describe("blixard node start", () => {
   const dirs = ids.map((id) => join(root, `node-${id}`));
   let running: Started[] = [];
   let apis: string[] = [];
+  let pki: TestPki;
+  const cli: typeof run = (args, env = {}) => run(args, { ...pki.clientEnv, ...env });
 
-  beforeAll(ensureBuilt);
+  beforeAll(async () => {
+    await ensureBuilt();
+    pki = await createTestPki(root, "restart-test");
+    for (const [i, id] of ids.entries()) await pki.provision(dirs[i]!, id);
+  });
 
   afterAll(() => {
     for (const node of running) if (node.child.exitCode === null) node.child.kill("SIGKILL");
@@ -24,7 +31,8 @@ describe("blixard node start", () => {
 
   async function waitForLeader(): Promise<void> {
     const clients = apis.map(
-      (url) => new BlixardClient({ endpoints: [url], timeoutMs: 500, retries: 0 }),
+      (url) =>
+        new BlixardClient({ endpoints: [url], timeoutMs: 500, retries: 0, ...pki.clientOptions }),
     );
     await until(async () => {
       const leaders = await Promise.all(
@@ -50,7 +58,7 @@ describe("blixard node start", () => {
     const ports = await freePorts(6);
     const peer = (i: number): string => `127.0.0.1:${ports[i]}`;
     const api = (i: number): string => `127.0.0.1:${ports[3 + i]}`;
-    apis = ids.map((_, i) => `http://${api(i)}`);
+    apis = ids.map((_, i) => `https://${api(i)}`);
     const members = ids.map((id, i) => `${id}=${peer(i)}@${api(i)}`).join(",");
     running = ids.map((id, i) =>
       start([
