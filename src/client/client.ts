@@ -33,6 +33,7 @@ import {
 import { errorFromResponse } from "./errors.js";
 import { ExchangeFailure, exchange, type HttpRequest, type HttpResponse } from "./http.js";
 import { OrchestratorClient } from "./orchestrator.js";
+import { AclClient } from "./acl.js";
 import { ClientSessionState } from "./session.js";
 import type {
   CasExpected,
@@ -58,6 +59,8 @@ export interface BlixardClientOptions {
   readonly retries?: number;
   /** The first retry's back-off; doubles up to {@link MAX_BACKOFF_MS}. Default 25 ms. */
   readonly backoffMs?: number;
+  /** An ACL token secret, sent as `Authorization: Bearer <token>` on every request. */
+  readonly token?: string;
 }
 
 /** The longest back-off between two attempts. */
@@ -102,6 +105,7 @@ export class BlixardClient {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #backoffMs: number;
+  readonly #authorization: Readonly<Record<string, string>>;
   readonly #session = new ClientSessionState(() => crypto.randomUUID());
   /** The node believed to lead (where requests go first). */
   #preferred: URL | undefined;
@@ -113,8 +117,16 @@ export class BlixardClient {
     write: (request, options) => this.#write(request, options),
   });
 
+  /** Policies, tokens, certificate bindings and whoami. */
+  readonly acl = new AclClient({
+    read: (request, options) => this.#call(request, "idempotent", options),
+    write: (request, options) => this.#write(request, options),
+  });
+
   /** @throws InvalidArgumentError on no endpoints, a malformed URL or a bad option. */
   constructor(options: BlixardClientOptions) {
+    this.#authorization =
+      options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     if (options.endpoints.length === 0)
       throw new InvalidArgumentError("give at least one endpoint");
     this.#endpoints = options.endpoints.map((e) => {
@@ -375,7 +387,10 @@ export class BlixardClient {
       try {
         response = await exchange(
           endpoint,
-          { ...request, headers: { ...request.headers, ...sessionHeaders?.() } },
+          {
+            ...request,
+            headers: { ...this.#authorization, ...request.headers, ...sessionHeaders?.() },
+          },
           { signal, timeoutMs: timeoutMs - (performance.now() - startedMs) },
         );
       } catch (error) {

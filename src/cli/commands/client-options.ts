@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
 import { parseEndpoints, parsePositiveInt } from "../options.js";
+import { resolveToken } from "./token-lookup.js";
 
 /** The default endpoint: node 1 of `blixard dev`. */
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8001";
@@ -15,6 +16,8 @@ export interface ClientOptions {
   readonly endpoints?: string[];
   readonly json?: boolean;
   readonly timeout?: number;
+  readonly token?: string;
+  readonly tokenFile?: string;
 }
 
 /** Adds the shared client options to `command`. */
@@ -30,6 +33,11 @@ export function withClientOptions(command: Command): Command {
       "--timeout <ms>",
       "deadline of the call, retries included (default 10000)",
       parsePositiveInt,
+    )
+    .option("--token <secret>", "ACL token (env BLIXARD_TOKEN)")
+    .option(
+      "--token-file <file>",
+      "read the ACL token from a file (env BLIXARD_TOKEN_FILE; default .blixard/dev/management.token if present)",
     );
 }
 
@@ -39,9 +47,11 @@ export function clientFrom(options: ClientOptions): BlixardClient {
   const endpoints =
     options.endpoints ??
     (fromEnv !== undefined && fromEnv.trim() !== "" ? parseEndpoints(fromEnv) : [DEFAULT_ENDPOINT]);
+  const token = resolveToken(options);
   return new BlixardClient({
     endpoints,
     ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
+    ...(token === undefined ? {} : { token }),
   });
 }
 

@@ -3,11 +3,11 @@
  * a leader, prints the nodes and example commands, and on Ctrl-C or SIGTERM stops every node
  * (SIGTERM, then SIGKILL after a timeout).
  */
-import { mkdir, rm } from "node:fs/promises";
+import { access, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
-import { UnavailableError } from "../../common/errors.js";
+import { ConflictError, UnavailableError } from "../../common/errors.js";
 import { logTail, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
 import { freePorts } from "../dev/ports.js";
 import { formatInitialMembers, type InitialMember } from "../node/members.js";
@@ -15,6 +15,7 @@ import { readNodeConfig } from "../node/node-config.js";
 import { parsePort, parsePositiveInt } from "../options.js";
 import { formatTable } from "../table.js";
 import { printJson } from "./client-options.js";
+import { DEV_TOKEN_FILE } from "./token-lookup.js";
 
 interface DevOptions {
   readonly nodes: number;
@@ -87,7 +88,8 @@ async function runDev(options: DevOptions): Promise<void> {
       stopSignal.then(() => undefined),
     ]);
     if (leader !== undefined) {
-      report(options, plan, children, leader);
+      const tokenPath = await ensureManagementToken(options.dataDir, plan);
+      report(options, plan, children, leader, tokenPath);
       await stopSignal;
     }
   } finally {
@@ -195,17 +197,49 @@ async function waitForLeader(
   }
 }
 
+/**
+ * Bootstraps the ACL system once (the first start of a dev cluster) and keeps the management
+ * token in `<dataDir>/management.token` (0600), where the CLI finds it; a restart reuses the
+ * file. Returns its path, or undefined if the cluster was bootstrapped but the file is gone.
+ */
+async function ensureManagementToken(
+  dataDir: string,
+  plan: readonly DevNode[],
+): Promise<string | undefined> {
+  const path = join(dataDir, DEV_TOKEN_FILE);
+  try {
+    await access(path);
+    return path;
+  } catch {
+    // Not bootstrapped from here yet.
+  }
+  const client = new BlixardClient({ endpoints: plan.map((n) => n.member.apiAddress) });
+  try {
+    const created = await client.acl.bootstrap();
+    await writeFile(path, `${created.secret}\n`, { mode: 0o600 });
+    return path;
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    process.stderr.write(
+      `the ACL system is bootstrapped but ${path} is gone; start afresh with --clean\n`,
+    );
+    return undefined;
+  }
+}
+
 function report(
   options: DevOptions,
   plan: readonly DevNode[],
   children: readonly NodeChild[],
   leader: number,
+  tokenPath: string | undefined,
 ): void {
   const api = (n: DevNode): string => n.member.apiAddress.replace(/\/$/, "");
   if (options.json === true) {
     printJson({
       leader,
       dataDir: options.dataDir,
+      ...(tokenPath === undefined ? {} : { managementTokenFile: tokenPath }),
       nodes: plan.map((n, i) => ({
         id: n.id,
         apiUrl: api(n),
@@ -233,13 +267,20 @@ function report(
         n.id === leader ? "leader" : "follower",
       ]),
     ),
+    ...(tokenPath === undefined
+      ? []
+      : [
+          `Management token in ${tokenPath} (the CLI reads it from there when run here):`,
+          `  export BLIXARD_TOKEN=$(cat ${tokenPath})`,
+          "",
+        ]),
     "Try:",
     `  export BLIXARD_ENDPOINTS=${endpoints}`,
     "  npx blixard kv put greeting hello",
     `  npx blixard kv get greeting --endpoints ${api(second)}`,
     "  npx blixard cluster members",
-    `  curl -X PUT ${api(first)}/v1/kv/greeting -H 'content-type: application/json' -d '{"value":"hello"}'`,
-    `  curl ${api(second)}/v1/kv/greeting`,
+    `  curl -X PUT ${api(first)}/v1/kv/greeting -H "authorization: Bearer $BLIXARD_TOKEN" -H 'content-type: application/json' -d '{"value":"hello"}'`,
+    `  curl -H "authorization: Bearer $BLIXARD_TOKEN" ${api(second)}/v1/kv/greeting`,
     "",
     "Press Ctrl-C to stop the cluster.",
     "",

@@ -35,6 +35,10 @@ interface NodeStartOptions {
   readonly join?: string[];
   readonly logLevel: CliLogLevel;
   readonly snapshotEveryEntries?: number;
+  readonly auditLogMaxBytes?: number;
+  readonly apiMaxConnections?: number;
+  readonly apiAllowedHost?: string;
+  readonly apiAuth?: "enforce" | "insecure-open";
 }
 
 /**
@@ -177,6 +181,37 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      setting(
+        "--audit-log-max-bytes <n>",
+        "rotate <data-dir>/audit.log at this size; 5 old files are kept (default 64 MiB)",
+        "AUDIT_LOG_MAX_BYTES",
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      setting(
+        "--api-max-connections <n>",
+        "most open connections to the API; more are refused (default 1024)",
+        "API_MAX_CONNECTIONS",
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      setting(
+        "--api-allowed-host <names>",
+        "host names the API answers to beyond IP addresses, localhost, this host's name and " +
+          "*.blixard (comma-separated; * for any): guards against DNS rebinding",
+        "API_ALLOWED_HOST",
+      ),
+    )
+    .addOption(
+      // Until nodes have certificates their agents cannot prove who they are, so the API stays
+      // open by default; tests of the enforced API (without agents) pass `enforce`.
+      new Option("--api-auth <mode>", "API authorization: enforce or insecure-open")
+        .choices(["enforce", "insecure-open"])
+        .hideHelp(),
+    )
+    .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
@@ -258,6 +293,23 @@ async function runNode(
     ...(options.snapshotEveryEntries === undefined
       ? {}
       : { snapshotEveryEntries: options.snapshotEveryEntries }),
+    // Until the node has certificates (TLS), its agent cannot prove it is the node, so the API
+    // stays open here; with TLS the default is "enforce" and only --insecure opens it.
+    authMode: options.apiAuth ?? "insecure-open",
+    ...(options.auditLogMaxBytes === undefined
+      ? {}
+      : { auditLogMaxBytes: options.auditLogMaxBytes }),
+    ...(options.apiMaxConnections === undefined
+      ? {}
+      : { apiMaxConnections: options.apiMaxConnections }),
+    ...(options.apiAllowedHost === undefined
+      ? {}
+      : {
+          apiAllowedHosts: options.apiAllowedHost
+            .split(",")
+            .map((h) => h.trim())
+            .filter(Boolean),
+        }),
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info("signal received", { signal });
