@@ -7,6 +7,7 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import { CancelledError, TimeoutError, UnavailableError } from "../common/errors.js";
+import { FORWARDED_IDENTITY_HEADER } from "./auth/authenticator.js";
 import { HEADERS } from "./schema/common.js";
 
 /** A request to re-send. */
@@ -16,8 +17,13 @@ export interface ForwardedRequest {
   readonly url: string;
   /** The parsed JSON body, if any. */
   readonly body: unknown;
-  /** The session headers of the original request. */
+  /** The headers of the original request (session headers and `authorization` are passed on). */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /**
+   * The certificate identity this node authenticated (`node:N`, `cert:<CN>`), for the leader,
+   * which trusts it only because this node's own certificate presents the forwarding connection.
+   */
+  readonly forwardedIdentity?: string;
 }
 
 /** The leader's answer. */
@@ -42,7 +48,13 @@ export interface ForwardOptions {
   readonly httpsAgent?: HttpsAgent;
 }
 
-const PASSED_HEADERS = [HEADERS.clientId, HEADERS.sequence, HEADERS.ackedBelow] as const;
+/** Passed on unchanged: the session, and the bearer token (the leader re-authenticates it). */
+const PASSED_HEADERS = [
+  HEADERS.clientId,
+  HEADERS.sequence,
+  HEADERS.ackedBelow,
+  "authorization",
+] as const;
 
 /**
  * Sends `request` to the node at `leader` and returns its response.
@@ -61,6 +73,9 @@ export async function forwardRequest(
   for (const name of PASSED_HEADERS) {
     const value = request.headers[name];
     if (typeof value === "string") headers[name] = value;
+  }
+  if (request.forwardedIdentity !== undefined) {
+    headers[FORWARDED_IDENTITY_HEADER] = request.forwardedIdentity;
   }
   let body: string | undefined;
   if (request.body !== undefined && request.method !== "GET") {

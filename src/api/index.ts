@@ -14,6 +14,7 @@ export { ApiMetrics } from "./metrics.js";
 export {
   ApiServer,
   DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_FORWARD_HOPS,
   type ApiServerOptions,
@@ -23,3 +24,8 @@ export {
 export { buildOpenApiDocument, type OpenApiInfo } from "./openapi.js";
 export type { RouteSpec, RequestContext } from "./route.js";
 export { verifiedClientCertificate } from "./client-certificate.js";
+export * from "./acl-service.js";
+export * from "./audit/audit-log.js";
+export * from "./auth/authenticator.js";
+export * from "./auth/identity.js";
+export { verifiedPeerCertificate, type PeerCertificate } from "./auth/peer-certificate.js";

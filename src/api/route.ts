@@ -4,7 +4,9 @@
  * documents it from the very same schemas, so the two cannot drift.
  */
 import type { TSchema } from "@sinclair/typebox";
+import type { Permission } from "../statemachine/acl/policy.js";
 import type { ClientSession } from "../statemachine/session/envelope.js";
+import type { Identity } from "./auth/identity.js";
 import type { CallOptions } from "./service.js";
 
 /** What a handler sees of a validated request. */
@@ -16,7 +18,28 @@ export interface RequestContext {
   readonly call: CallOptions;
   /** The client session from the session headers, when given. */
   readonly session: ClientSession | undefined;
+  /** Who made the request (undefined on open routes called without a credential). */
+  readonly identity: Identity | undefined;
 }
+
+/**
+ * What a request may carry before it is validated, for computing its permission: path
+ * parameters as strings, the query and the parsed but unchecked JSON body. A permission function
+ * must accept anything here and return a permission at least as strict as the request needs.
+ */
+export interface UncheckedRequest {
+  readonly params: Readonly<Record<string, string | undefined>>;
+  readonly query: Readonly<Record<string, unknown>>;
+  readonly body: unknown;
+}
+
+/**
+ * What a route requires of its caller: `open` (no credential: health, readiness, metrics, the
+ * OpenAPI document, the one-time bootstrap), `authenticated` (any identity: whoami), or a
+ * permission, fixed or computed from the request (a kv key, a report's node).
+ */
+export type RoutePermission =
+  "open" | "authenticated" | Permission | ((request: UncheckedRequest) => Permission);
 
 /** A response that is not JSON (Prometheus text). */
 export class RawBody {
@@ -44,6 +67,8 @@ export interface RouteSpec {
   readonly sessioned?: boolean;
   /** On NOT_LEADER with a known leader address, forward the request to the leader. */
   readonly forwardToLeader?: boolean;
+  /** What the caller must hold; checked before the body is validated and before the handler. */
+  readonly permission: RoutePermission;
   /** The error codes worth documenting beyond the common ones. */
   readonly errors?: readonly string[];
   /** Produces the 200 body (JSON-serializable or a {@link RawBody}); throws typed errors. */

@@ -14,7 +14,19 @@ import type { Agent as HttpsAgent } from "node:https";
 import { InvalidArgumentError, NotLeaderError, NotFoundError } from "../common/errors.js";
 import type { ClientSession } from "../statemachine/session/envelope.js";
 import { MAX_KEY_BYTES } from "../statemachine/kv/limits.js";
+import type { RaftAclService } from "./acl-service.js";
+import type { AuditSink } from "./audit/audit-log.js";
+import {
+  Authenticator,
+  FORWARDED_IDENTITY_HEADER,
+  type AuthenticatorOptions,
+} from "./auth/authenticator.js";
+import { identityFields, type Identity } from "./auth/identity.js";
+import { verifiedPeerCertificate, type PeerCertificate } from "./auth/peer-certificate.js";
 import { forwardRequest } from "./forward.js";
+import { hostChecker } from "./host-check.js";
+import { aclRoutes } from "./routes/acl-routes.js";
+import { permissionText, type Permission } from "../statemachine/acl/policy.js";
 import { toErrorResponse } from "./http-errors.js";
 import { ApiMetrics } from "./metrics.js";
 import { buildOpenApiDocument } from "./openapi.js";
@@ -33,6 +45,12 @@ export const DEFAULT_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** How many times a request may be forwarded between nodes. */
 export const MAX_FORWARD_HOPS = 1;
+/** The default cap of open connections per API listener. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** An idle keep-alive connection is closed after this long. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** A client must send its request headers within this long. */
+const HEADERS_TIMEOUT_MS = 10_000;
 /** How often the leader-change counter samples the node's status. */
 const STATUS_SAMPLE_INTERVAL_MS = 250;
 
@@ -62,6 +80,30 @@ export interface ApiServerOptions {
   readonly https?: { readonly cert: string; readonly key: string; readonly ca: string };
   /** The pool that forwards to an `https://` leader (see `forward.ts`). */
   readonly forwardHttpsAgent?: HttpsAgent;
+  /**
+   * Authentication and authorization (see `auth/authenticator.ts`). Default: `enforce` with no
+   * ACL state, so only the open routes answer. `isMember` defaults to this node's configuration.
+   */
+  readonly auth?: AuthenticatorOptions & {
+    /** The request's verified client certificate. Default: read from the TLS socket. */
+    readonly peerCertificate?: (request: FastifyRequest) => PeerCertificate | undefined;
+  };
+  /** The ACL service; its routes are served only when given. */
+  readonly acl?: RaftAclService;
+  /** Where mutating requests are recorded. Default: nowhere. */
+  readonly audit?: AuditSink;
+  /** Most open connections on the listener; more are closed at once. Default {@link DEFAULT_MAX_CONNECTIONS}. */
+  readonly maxConnections?: number;
+  /** Extra `Host` names accepted (see `host-check.ts`); `["*"]` accepts any. Default none. */
+  readonly allowedHosts?: readonly string[];
+}
+
+/** What the server knows of a request beyond Fastify's view (auth and audit). */
+interface RequestState {
+  identity?: Identity;
+  permission?: Permission;
+  errorCode?: string;
+  forwardedTo?: string;
 }
 
 /** Where to listen. */
@@ -82,6 +124,11 @@ export class ApiServer {
   readonly #requestTimeoutMs: number;
   readonly #routes: RouteSpec[];
   readonly #forwardHttpsAgent: HttpsAgent | undefined;
+  readonly #auth: Authenticator;
+  readonly #peerCertificate: (request: FastifyRequest) => PeerCertificate | undefined;
+  readonly #audit: AuditSink | undefined;
+  readonly #states = new WeakMap<FastifyRequest, RequestState>();
+  readonly #maxConnections: number;
   #openApi: unknown;
   #sampler: ReturnType<typeof setInterval> | undefined;
   #url: URL | undefined;
@@ -104,14 +151,35 @@ export class ApiServer {
       }
     }
     this.#forwardHttpsAgent = options.forwardHttpsAgent;
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#auth = new Authenticator({
+      isMember: (id) => {
+        const config = options.service.status().config;
+        return [config.voters, config.learners, config.votersOutgoing].some((ids) =>
+          ids.includes(id),
+        );
+      },
+      ...options.auth,
+    });
+    this.#peerCertificate = options.auth?.peerCertificate ?? verifiedPeerCertificate;
+    this.#audit = options.audit;
     // With `https` Fastify's instance is typed for an https server; the routes and hooks are the
     // same, so it is kept under the one type.
     this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes)) as unknown as FastifyInstance;
+    this.app.server.maxConnections = this.#maxConnections;
+    this.app.server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.app.setErrorHandler((error, request, reply) => {
       const response = toErrorResponse(error, (bug) =>
         request.log.error({ err: bug }, "internal error while serving a request"),
       );
+      this.#state(request).errorCode = response.body.code;
       return reply.code(response.statusCode).send(response.body);
+    });
+    const checkHost = hostChecker(options.allowedHosts ?? []);
+    this.app.addHook("onRequest", async (request) => checkHost(request.headers.host));
+    this.app.addHook("onResponse", (request, reply, done) => {
+      this.#auditRequest(request, reply.statusCode);
+      done();
     });
     this.app.setNotFoundHandler((request) => {
       throw new NotFoundError(`no route ${request.method} ${request.url.split("?")[0] ?? ""}`);
@@ -130,6 +198,7 @@ export class ApiServer {
       ...kvRoutes(service),
       ...clusterRoutes(service),
       ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
+      ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,
@@ -167,6 +236,9 @@ export class ApiServer {
       routerOptions: { maxParamLength: 3 * MAX_KEY_BYTES + 16 },
       // Receiving a whole request may take at most this long (slow clients hold sockets).
       requestTimeout: this.#requestTimeoutMs * 3,
+      // Idle sockets are closed rather than left to pile up (see also maxConnections).
+      connectionTimeout: this.#requestTimeoutMs * 6,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       forceCloseConnections: true,
       return503OnClosing: true,
       // Strict validation: wrong types are refused rather than coerced, unknown fields refused
@@ -196,7 +268,80 @@ export class ApiServer {
         ...(route.body === undefined ? {} : { body: route.body }),
         headers: SessionHeaders,
       },
+      // Credentials are checked before the body is read (401 costs no parsing), the
+      // permission once it is parsed and before it is validated (403 needs no valid body).
+      onRequest: async (request) => this.#authenticate(route, request),
+      preValidation: async (request) => this.#authorize(route, request),
       handler: (request, reply) => this.#serve(route, request, reply),
+    });
+  }
+
+  #state(request: FastifyRequest): RequestState {
+    let state = this.#states.get(request);
+    if (state === undefined) {
+      state = {};
+      this.#states.set(request, state);
+    }
+    return state;
+  }
+
+  #authenticate(route: RouteSpec, request: FastifyRequest): void {
+    const credentials = {
+      authorization: headerString(request.headers.authorization),
+      forwardedIdentity: headerString(request.headers[FORWARDED_IDENTITY_HEADER]),
+      certificate: this.#peerCertificate(request),
+    };
+    const anyCredential =
+      credentials.authorization !== undefined ||
+      credentials.forwardedIdentity !== undefined ||
+      credentials.certificate !== undefined;
+    // An open route needs none, but says who called when it can (whoami-like answers, audit).
+    if (route.permission === "open" && !anyCredential && this.#auth.mode === "enforce") return;
+    try {
+      this.#state(request).identity = this.#auth.authenticate(credentials);
+    } catch (error) {
+      if (route.permission !== "open") throw error;
+    }
+  }
+
+  #authorize(route: RouteSpec, request: FastifyRequest): void {
+    const required = route.permission;
+    if (required === "open" || required === "authenticated") return;
+    const state = this.#state(request);
+    const identity = state.identity;
+    if (identity === undefined) return; // unreachable: #authenticate threw
+    const permission =
+      typeof required === "function"
+        ? required({
+            params: (request.params ?? {}) as Record<string, string | undefined>,
+            query: (request.query ?? {}) as Record<string, unknown>,
+            body: request.body,
+          })
+        : required;
+    state.permission = permission;
+    this.#auth.authorize(identity, permission);
+  }
+
+  /** One audit line per mutating request to a known route, whatever its outcome. */
+  #auditRequest(request: FastifyRequest, statusCode: number): void {
+    const route = request.routeOptions.url;
+    if (this.#audit === undefined || request.method === "GET" || route === undefined) return;
+    const state = this.#states.get(request) ?? {};
+    const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");
+    this.#audit.record({
+      time: new Date().toISOString(),
+      node: this.#service.nodeId,
+      identity: identityFields(state.identity),
+      method: request.method,
+      route,
+      // Path parameters name the target (key, task id, VM name, member, policy, accessor).
+      target: request.params ?? {},
+      ...(state.permission === undefined ? {} : { permission: permissionText(state.permission) }),
+      status: statusCode,
+      ...(state.errorCode === undefined ? {} : { code: state.errorCode }),
+      forwardedFrom: hops > 0,
+      ...(state.forwardedTo === undefined ? {} : { forwardedTo: state.forwardedTo }),
+      remoteAddress: request.ip,
     });
   }
 
@@ -221,6 +366,7 @@ export class ApiServer {
         body: request.body,
         call,
         session: route.sessioned === true ? sessionFromHeaders(request) : undefined,
+        identity: this.#states.get(request)?.identity,
       });
       if (result instanceof RawBody) return reply.type(result.contentType).send(result.text);
       return reply.code(200).send(result);
@@ -248,10 +394,20 @@ export class ApiServer {
     options: { hops: number; timeoutMs: number; signal: AbortSignal },
   ): Promise<FastifyReply> {
     let response;
+    const identity = this.#states.get(request)?.identity;
+    const forwardedIdentity =
+      identity === undefined ? undefined : this.#auth.forwardedIdentityValue(identity);
+    this.#state(request).forwardedTo = leader.href;
     try {
       response = await forwardRequest(
         leader,
-        { method: request.method, url: request.url, body: request.body, headers: request.headers },
+        {
+          method: request.method,
+          url: request.url,
+          body: request.body,
+          headers: request.headers,
+          ...(forwardedIdentity === undefined ? {} : { forwardedIdentity }),
+        },
         {
           ...options,
           ...(this.#forwardHttpsAgent === undefined ? {} : { httpsAgent: this.#forwardHttpsAgent }),

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
+import { registerAclCommands } from "./commands/acl.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerKvCommands } from "./commands/kv.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerTaskCommands(program);
   registerVmCommands(program);
   registerTlsCommands(program);
+  registerAclCommands(program);
   return program;
 }
 

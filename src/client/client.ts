@@ -40,6 +40,7 @@ import {
   type HttpResponse,
 } from "./http.js";
 import { OrchestratorClient } from "./orchestrator.js";
+import { AclClient } from "./acl.js";
 import { ClientSessionState } from "./session.js";
 import type {
   CasExpected,
@@ -130,8 +131,16 @@ export class BlixardClient {
     write: (request, options) => this.#write(request, options),
   });
 
+  /** Policies, tokens, certificate bindings and whoami. */
+  readonly acl = new AclClient({
+    read: (request, options) => this.#call(request, "idempotent", options),
+    write: (request, options) => this.#write(request, options),
+  });
+
   /** @throws InvalidArgumentError on no endpoints, a malformed URL or a bad option. */
   constructor(options: BlixardClientOptions) {
+    this.#authorization =
+      options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     if (options.endpoints.length === 0)
       throw new InvalidArgumentError("give at least one endpoint");
     this.#endpoints = options.endpoints.map((e) => {

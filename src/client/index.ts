@@ -19,3 +19,12 @@ export {
   type WaitTaskOptions,
   type Worker,
 } from "./orchestrator.js";
+export {
+  AclClient,
+  type AclRule,
+  type CertBinding,
+  type CreatedToken,
+  type Policy,
+  type Token,
+  type WhoAmI,
+} from "./acl.js";

@@ -4,6 +4,7 @@
  * of the result), plus the planted state machine bug used to prove the checker catches one.
  */
 import type { CommandResult } from "../statemachine/command-result.js";
+import type { AclResult } from "../statemachine/acl/types.js";
 import { decodeKvCommand, encodeKvCommand, encodeKvResult } from "../statemachine/kv/index.js";
 import { KvStateMachine } from "../statemachine/kv/kv-state-machine.js";
 import type { KvEntry, KvResult } from "../statemachine/kv/types.js";
@@ -25,7 +26,7 @@ export interface AppliedRecord {
  * orchestrator result for an orchestrator command (only the cluster state machine of
  * `--orchestrator` runs applies those).
  */
-export type SimResult = CommandResult<KvResult | OrchestratorResult>;
+export type SimResult = CommandResult<KvResult | OrchestratorResult | AclResult>;
 
 /** What the simulator needs of a replica's state machine: the port, and kv reads outside the log. */
 export interface SimStateMachine extends StateMachine<SimResult> {

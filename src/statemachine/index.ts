@@ -16,4 +16,5 @@ export {
 } from "./session/sessioned-state-machine.js";
 export * from "./kv/index.js";
 export * from "./orchestrator/index.js";
+export * from "./acl/index.js";
 export * from "./cluster/index.js";

@@ -78,6 +78,8 @@ export async function startCluster(
     const metrics = new ApiMetrics(id);
     const service = new RaftKvService({ node, kv, clock, directory, metrics });
     const server = new ApiServer({
+      // These tests are about the API's behaviour, not its authorization (test/api/auth-*.test.ts).
+      auth: { mode: "insecure-open" },
       service,
       metrics,
       ...(process.env["BLIXARD_TEST_LOG"] === undefined ? {} : { logLevel: "error" as const }),

@@ -386,6 +386,8 @@ export async function startFakeApi(
       : { leaderApiAddress: options.leaderApiAddress }),
   });
   const server = new ApiServer({
+    // These tests are about the API's behaviour, not its authorization (test/api/auth-*.test.ts).
+    auth: { mode: "insecure-open" },
     service: fakeNodeService(node.nodeId),
     orchestrator: service,
     ...(options.requestTimeoutMs === undefined

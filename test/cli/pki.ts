@@ -25,7 +25,7 @@ export async function createTestPki(root: string, clusterId: string): Promise<Te
   const dir = join(root, "pki");
   mkdirSync(root, { recursive: true });
   await initCaDir(dir, { clusterId });
-  const client = await issueClientInto(dir, "admin");
+  const client = await issueClientInto(dir, "root");
   return {
     dir,
     clusterId,

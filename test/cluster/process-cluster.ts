@@ -250,6 +250,11 @@ export class ProcessCluster {
   /** Every process ever started by this cluster, for cleanup and logs. */
   readonly #processes: NodeProcess[] = [];
   #destroyed = false;
+  /**
+   * The management token, once {@link bootstrapAcl} ran: status polls and {@link client} use
+   * it, so the harness works against nodes that enforce authorization.
+   */
+  token: string | undefined;
 
   private constructor(
     readonly root: string,
@@ -413,7 +418,10 @@ export class ProcessCluster {
   /** One node's status, or undefined if it does not answer within `timeoutMs`. */
   async status(id: number, timeoutMs = 1000): Promise<StatusResponse | undefined> {
     try {
-      const answer = await http(this.node(id).apiUrl, "GET", "/v1/cluster/status", { timeoutMs });
+      const answer = await http(this.node(id).apiUrl, "GET", "/v1/cluster/status", {
+        timeoutMs,
+        ...(this.token === undefined ? {} : { headers: { authorization: `Bearer ${this.token}` } }),
+      });
       return answer.status === 200 ? (answer.body as StatusResponse) : undefined;
     } catch {
       return undefined;
@@ -442,14 +450,36 @@ export class ProcessCluster {
     );
   }
 
-  /** A client of the given nodes (default: all). */
+  /** A client of the given nodes (default: all), with the management token once there is one. */
   client(ids?: readonly number[], options: Partial<BlixardClientOptions> = {}): BlixardClient {
     const nodes = ids === undefined ? this.nodes : ids.map((id) => this.node(id));
     return new BlixardClient({
       endpoints: nodes.map((n) => n.apiUrl),
       ...this.pki.clientOptions,
+      ...(this.token === undefined ? {} : { token: this.token }),
       ...options,
     });
+  }
+
+  /**
+   * Bootstraps the ACL system through node `id` (the open route, once the cluster is ready)
+   * and keeps the management token for the harness's own calls. Returns the secret.
+   */
+  async bootstrapAcl(id = 1): Promise<string> {
+    const answer = await until(
+      async () => {
+        const a = await http(this.node(id).apiUrl, "POST", "/v1/acl/bootstrap").catch(
+          () => undefined,
+        );
+        return a !== undefined && a.status !== 503 && a.status !== 421 ? a : undefined;
+      },
+      () => `the ACL bootstrap through node ${id}`,
+      20_000,
+    );
+    if (answer.status !== 200)
+      throw new Error(`bootstrap: ${answer.status} ${JSON.stringify(answer.body)}`);
+    this.token = (answer.body as { secret: string }).secret;
+    return this.token;
   }
 
   /** A digest of every file under node `id`'s data directory (names and contents). */

@@ -24,6 +24,17 @@ export function agentRoutes(service: OrchestratorService): RouteSpec[] {
         "For node agents: propose a report (registerWorker, taskStarted, taskFinished, vmObserved, markWorkerOffline)",
       body: AgentReport,
       response: Type.Object({ accepted: Type.Boolean() }),
+      // Only node N may report about node N (node 0, which no one is, for a malformed body).
+      permission: (request) => {
+        const nodeId = (request.body as { command?: { nodeId?: unknown } } | null | undefined)
+          ?.command?.nodeId;
+        return {
+          resource: "node",
+          access: "report",
+          nodeId:
+            typeof nodeId === "number" && Number.isSafeInteger(nodeId) && nodeId > 0 ? nodeId : 0,
+        };
+      },
       sessioned: true,
       forwardToLeader: true,
       errors: ["NOT_LEADER", "CONFLICT"],

@@ -13,6 +13,8 @@ import {
 } from "../schema/cluster.js";
 import type { BlixardNodeService } from "../service.js";
 
+const OPERATOR = { resource: "cluster", access: "operator" } as const;
+
 function memberId(context: RequestContext): number {
   return parsePositiveInteger(context.params["id"], "member id");
 }
@@ -28,6 +30,7 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       tag,
       summary: "This node's raft status (term, role, leader, indexes, configuration)",
       response: StatusResponse,
+      permission: { resource: "cluster", access: "read" },
       handler: () => statusToJson(service.status()),
     },
     {
@@ -36,6 +39,7 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       tag,
       summary: "The members of the configuration this node knows, with their addresses",
       response: MembersResponse,
+      permission: { resource: "cluster", access: "read" },
       handler: () => {
         const status = service.status();
         return {
@@ -52,6 +56,15 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       summary: "Add a learner (it receives the log but does not vote until promoted)",
       body: AddMemberBody,
       response: ConfigResponse,
+      // An operator may add anyone; a node (by its certificate) may add itself.
+      permission: (request) => {
+        const id = (request.body as { id?: unknown } | null | undefined)?.id;
+        return {
+          resource: "cluster",
+          access: "join",
+          nodeId: typeof id === "number" && Number.isSafeInteger(id) && id > 0 ? id : 0,
+        };
+      },
       forwardToLeader: true,
       errors: changeErrors,
       handler: async (context) => {
@@ -67,6 +80,7 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       summary: "Promote a caught-up learner to voter",
       params: MemberIdParams,
       response: ConfigResponse,
+      permission: OPERATOR,
       forwardToLeader: true,
       errors: changeErrors,
       handler: async (context) => ({
@@ -80,6 +94,7 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       summary: "Remove a member (voter or learner)",
       params: MemberIdParams,
       response: ConfigResponse,
+      permission: OPERATOR,
       forwardToLeader: true,
       errors: changeErrors,
       handler: async (context) => ({
@@ -94,6 +109,7 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
         "Promote a caught-up learner and remove a member in one joint-consensus change; answers with the joint configuration",
       body: ReplaceMemberBody,
       response: ConfigResponse,
+      permission: OPERATOR,
       forwardToLeader: true,
       errors: changeErrors,
       handler: async (context) => {
@@ -108,6 +124,7 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       summary: "Hand leadership to a voter; answers once it leads",
       body: TransferLeaderBody,
       response: TransferLeaderResponse,
+      permission: OPERATOR,
       forwardToLeader: true,
       errors: changeErrors,
       handler: async (context) => {

@@ -1,7 +1,8 @@
 /** The key-value routes: `/v1/kv/{key}` (GET, PUT, DELETE), `/v1/kv/{key}/cas`, `/v1/kv`. */
 import { NotFoundError } from "../../common/errors.js";
 import { entryToJson, expectationFromJson, parsePositiveInteger } from "../convert.js";
-import type { RequestContext, RouteSpec } from "../route.js";
+import type { Permission } from "../../statemachine/acl/policy.js";
+import type { RequestContext, RouteSpec, UncheckedRequest } from "../route.js";
 import {
   CasBody,
   CasResponse,
@@ -31,6 +32,11 @@ function writeOptions(context: RequestContext): WriteOptions {
   };
 }
 
+/** The kv permission of a request on its `:key` (any string, unvalidated). */
+function onKey(access: "read" | "write"): (request: UncheckedRequest) => Permission {
+  return (request) => ({ resource: "kv", access, key: request.params["key"] ?? "" });
+}
+
 function key(context: RequestContext): string {
   return context.params["key"] ?? "";
 }
@@ -47,6 +53,7 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
       params: KeyParams,
       querystring: ReadQuery,
       response: GetResponse,
+      permission: onKey("read"),
       forwardToLeader: true,
       errors: ["NOT_FOUND", "NOT_LEADER"],
       handler: async (context) => {
@@ -65,6 +72,7 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
       params: KeyParams,
       body: PutBody,
       response: PutResponse,
+      permission: onKey("write"),
       sessioned: true,
       forwardToLeader: true,
       errors: ["TOO_LARGE", "NOT_LEADER", "OVERLOADED", "CONFLICT"],
@@ -92,6 +100,7 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
       params: KeyParams,
       querystring: DeleteQuery,
       response: DeleteResponse,
+      permission: onKey("write"),
       sessioned: true,
       forwardToLeader: true,
       errors: ["NOT_LEADER", "CONFLICT"],
@@ -119,6 +128,7 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
       params: KeyParams,
       body: CasBody,
       response: CasResponse,
+      permission: onKey("write"),
       sessioned: true,
       forwardToLeader: true,
       errors: ["TOO_LARGE", "NOT_LEADER", "CONFLICT"],
@@ -148,6 +158,11 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
       summary: "List keys by prefix and range, one page at a time",
       querystring: ListQuery,
       response: ListResponse,
+      // A list returns keys under its prefix only (a range narrows it further).
+      permission: (request) => {
+        const prefix = request.query["prefix"];
+        return { resource: "kv", access: "read", key: typeof prefix === "string" ? prefix : "" };
+      },
       forwardToLeader: true,
       errors: ["NOT_LEADER"],
       handler: async (context) => {

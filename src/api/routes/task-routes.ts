@@ -29,6 +29,8 @@ import { param, readOptions, writeOptions } from "./orchestrator-request.js";
  */
 export const WAIT_ANSWER_MARGIN_MS = 250;
 
+const TASK_READ = { resource: "task", access: "read" } as const;
+
 function taskId(context: RequestContext): string {
   return param(context, "id");
 }
@@ -57,6 +59,7 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
         "Submit a task; answers with it (and its new id) once applied: placed, or pending with a reason",
       body: SubmitTaskBody,
       response: TaskJson,
+      permission: { resource: "task", access: "submit" },
       sessioned: true,
       forwardToLeader: true,
       errors: ["TOO_LARGE", "NOT_LEADER", "OVERLOADED", "CONFLICT"],
@@ -76,6 +79,7 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
       summary: "List tasks in id order, by status and node, one page at a time",
       querystring: TaskListQuery,
       response: TaskListResponse,
+      permission: TASK_READ,
       forwardToLeader: true,
       errors: ["NOT_LEADER"],
       handler: async (context) => {
@@ -107,6 +111,7 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
       params: TaskParams,
       querystring: TaskReadQuery,
       response: TaskJson,
+      permission: TASK_READ,
       forwardToLeader: true,
       errors: ["NOT_FOUND", "NOT_LEADER"],
       handler: async (context) =>
@@ -119,6 +124,7 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
       summary: "Cancel a task: a pending one ends at once, a running one is killed",
       params: TaskParams,
       response: TaskJson,
+      permission: { resource: "task", access: "cancel" },
       sessioned: true,
       forwardToLeader: true,
       errors: ["NOT_FOUND", "NOT_LEADER", "CONFLICT"],
@@ -135,6 +141,7 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
       params: TaskParams,
       querystring: TaskWaitQuery,
       response: TaskWaitResponse,
+      permission: TASK_READ,
       forwardToLeader: true,
       errors: ["NOT_FOUND", "NOT_LEADER", "OVERLOADED"],
       handler: async (context) => {
@@ -155,6 +162,7 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
       params: TaskParams,
       querystring: TaskReadQuery,
       response: TaskLogsResponse,
+      permission: TASK_READ,
       forwardToLeader: true,
       errors: ["NOT_FOUND", "NOT_LEADER"],
       handler: async (context) =>

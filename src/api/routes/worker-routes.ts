@@ -18,6 +18,7 @@ export function workerRoutes(service: OrchestratorService): RouteSpec[] {
       : "Put a drained worker back in service",
     params: WorkerParams,
     response: WorkerJson,
+    permission: { resource: "worker", access: "manage" },
     sessioned: true,
     forwardToLeader: true,
     errors: ["NOT_FOUND", "NOT_LEADER", "CONFLICT"],
@@ -34,6 +35,7 @@ export function workerRoutes(service: OrchestratorService): RouteSpec[] {
       summary: "Every registered worker: capacity, allocation, features and status",
       querystring: ReadQuery,
       response: WorkersResponse,
+      permission: { resource: "worker", access: "read" },
       forwardToLeader: true,
       errors: ["NOT_LEADER"],
       handler: async (context) => ({
@@ -48,6 +50,7 @@ export function workerRoutes(service: OrchestratorService): RouteSpec[] {
       params: WorkerParams,
       querystring: ReadQuery,
       response: WorkerJson,
+      permission: { resource: "worker", access: "read" },
       forwardToLeader: true,
       errors: ["NOT_FOUND", "NOT_LEADER"],
       handler: async (context) =>

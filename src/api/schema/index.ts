@@ -7,3 +7,4 @@ export * from "./values.js";
 export * from "./kv.js";
 export * from "./cluster.js";
 export * from "./orchestrator.js";
+export * from "./acl.js";

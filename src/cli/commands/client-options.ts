@@ -8,13 +8,14 @@
  * system's CAs. The client certificate from `--cert`/`--key` or `BLIXARD_CERT`/`BLIXARD_KEY`;
  * the token from `--token`, `--token-file`, or `BLIXARD_TOKEN`.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readPemFile } from "../../security/files.js";
 import { parseEndpoints, parsePositiveInt } from "../options.js";
+import { resolveToken } from "./token-lookup.js";
 
 /** The default endpoint: node 1 of `blixard dev`. */
 export const DEFAULT_ENDPOINT = "https://127.0.0.1:8001";
@@ -53,8 +54,11 @@ export function withClientOptions(command: Command): Command {
     )
     .option("--cert <file>", "a client certificate to present (env BLIXARD_CERT)")
     .option("--key <file>", "the client certificate's key (env BLIXARD_KEY)")
-    .option("--token <token>", "an ACL token (env BLIXARD_TOKEN)")
-    .option("--token-file <file>", "read the ACL token from a file");
+    .option("--token <secret>", "an ACL token (env BLIXARD_TOKEN)")
+    .option(
+      "--token-file <file>",
+      "read the ACL token from a file (env BLIXARD_TOKEN_FILE; default .blixard/dev/management.token if present)",
+    );
 }
 
 function fromEnv(name: string): string | undefined {
@@ -82,16 +86,7 @@ export function clientCredentials(options: ClientOptions): {
       "a client certificate needs both --cert and --key (or BLIXARD_CERT and BLIXARD_KEY)",
     );
   }
-  let token = options.token ?? fromEnv("BLIXARD_TOKEN");
-  if (options.tokenFile !== undefined) {
-    try {
-      token = readFileSync(options.tokenFile, "utf8").trim();
-    } catch (error) {
-      throw new InvalidArgumentError(
-        `cannot read the token file ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code}`,
-      );
-    }
-  }
+  const token = resolveToken(options);
   return {
     ...(caPath === undefined ? {} : { ca: readPemFile(caPath, "the CA certificate") }),
     ...(certPath === undefined ? {} : { cert: readPemFile(certPath, "the client certificate") }),

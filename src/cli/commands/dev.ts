@@ -3,11 +3,11 @@
  * a leader, prints the nodes and example commands, and on Ctrl-C or SIGTERM stops every node
  * (SIGTERM, then SIGKILL after a timeout).
  */
-import { mkdir, rm } from "node:fs/promises";
+import { access, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
-import { UnavailableError } from "../../common/errors.js";
+import { ConflictError, UnavailableError } from "../../common/errors.js";
 import { logTail, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
 import { freePorts } from "../dev/ports.js";
 import { formatInitialMembers, type InitialMember } from "../node/members.js";
@@ -17,6 +17,7 @@ import { parsePort, parsePositiveInt } from "../options.js";
 import { formatTable } from "../table.js";
 import { printJson } from "./client-options.js";
 import { DEV_TLS_CLUSTER_ID, provisionDevTls, type DevClientTls, type DevTls } from "../dev/tls.js";
+import { DEV_TOKEN_FILE } from "./token-lookup.js";
 
 interface DevOptions {
   readonly nodes: number;
@@ -103,8 +104,9 @@ async function runDev(options: DevOptions): Promise<void> {
       stopSignal.then(() => undefined),
     ]);
     if (leader !== undefined) {
-      await afterLeaderElected(options, plan, leader);
-      report(options, plan, children, leader, tls);
+      const tokenPath =
+        tls === undefined ? undefined : await ensureManagementToken(options.dataDir, plan, tls);
+      report(options, plan, children, leader, tls, tokenPath);
       await stopSignal;
     }
   } finally {
@@ -220,15 +222,37 @@ async function waitForLeader(
 }
 
 /**
- * What runs once the cluster has a leader, before the report: the place for one-time set-up of
- * the running cluster (e.g. bootstrapping ACLs and printing the management token).
+ * Bootstraps the ACL system once (the first start of a dev cluster) and keeps the management
+ * token in `<dataDir>/management.token` (0600), where the CLI finds it; a restart reuses the
+ * file. Returns its path, or undefined if the cluster was bootstrapped but the file is gone.
  */
-async function afterLeaderElected(
-  _options: DevOptions,
-  _plan: readonly DevNode[],
-  _leader: number,
-): Promise<void> {
-  // Nothing yet.
+async function ensureManagementToken(
+  dataDir: string,
+  plan: readonly DevNode[],
+  tls: DevTls,
+): Promise<string | undefined> {
+  const path = join(dataDir, DEV_TOKEN_FILE);
+  try {
+    await access(path);
+    return path;
+  } catch {
+    // Not bootstrapped from here yet.
+  }
+  const client = new BlixardClient({
+    endpoints: plan.map((n) => n.member.apiAddress),
+    ...tls.clientTls,
+  });
+  try {
+    const created = await client.acl.bootstrap();
+    await writeFile(path, `${created.secret}\n`, { mode: 0o600 });
+    return path;
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    process.stderr.write(
+      `the ACL system is bootstrapped but ${path} is gone; start afresh with --clean\n`,
+    );
+    return undefined;
+  }
 }
 
 function report(
@@ -237,6 +261,7 @@ function report(
   children: readonly NodeChild[],
   leader: number,
   tls: DevTls | undefined,
+  tokenPath: string | undefined,
 ): void {
   const scheme = tls === undefined ? "http:" : "https:";
   const api = (n: DevNode): string => withScheme(n.member.apiAddress, scheme).replace(/\/$/, "");
@@ -248,6 +273,7 @@ function report(
       ...(tls === undefined
         ? {}
         : { ca: tls.caPath, clientCert: tls.clientCertPath, clientKey: tls.clientKeyPath }),
+      ...(tokenPath === undefined ? {} : { managementTokenFile: tokenPath }),
       nodes: plan.map((n, i) => ({
         id: n.id,
         apiUrl: api(n),
@@ -263,11 +289,12 @@ function report(
   if (first === undefined || second === undefined) return;
   const endpoints = plan.map(api).join(",");
   const cacert = tls === undefined ? "" : ` --cacert ${tls.caPath}`;
+  const bearer = tokenPath === undefined ? "" : ` -H "authorization: Bearer $BLIXARD_TOKEN"`;
   const out = [
     `Blixard dev cluster: ${plan.length} node(s), data and logs in ${options.dataDir}/node-<id>/`,
     tls === undefined
       ? "INSECURE (--insecure): no TLS, plain HTTP; anyone who reaches the ports controls it"
-      : `TLS: CA ${tls.caPath}, admin client certificate ${tls.clientCertPath} (key ${tls.clientKeyPath})`,
+      : `TLS: CA ${tls.caPath}, root client certificate ${tls.clientCertPath} (key ${tls.clientKeyPath})`,
     "",
     formatTable(
       ["NODE", "API", "PEER", "PID", "ROLE"],
@@ -279,13 +306,20 @@ function report(
         n.id === leader ? "leader" : "follower",
       ]),
     ),
+    ...(tokenPath === undefined
+      ? []
+      : [
+          `Management token in ${tokenPath} (the CLI reads it from there when run here):`,
+          `  export BLIXARD_TOKEN=$(cat ${tokenPath})`,
+          "",
+        ]),
     "Try:",
     `  export BLIXARD_ENDPOINTS=${endpoints}`,
     "  npx blixard kv put greeting hello",
     `  npx blixard kv get greeting --endpoints ${api(second)}`,
     "  npx blixard cluster members",
-    `  curl${cacert} -X PUT ${api(first)}/v1/kv/greeting -H 'content-type: application/json' -d '{"value":"hello"}'`,
-    `  curl${cacert} ${api(second)}/v1/kv/greeting`,
+    `  curl${cacert}${bearer} -X PUT ${api(first)}/v1/kv/greeting -H 'content-type: application/json' -d '{"value":"hello"}'`,
+    `  curl${cacert}${bearer} ${api(second)}/v1/kv/greeting`,
     "",
     "Press Ctrl-C to stop the cluster.",
     "",

@@ -42,6 +42,9 @@ interface NodeStartOptions {
   readonly apiTlsCert?: string;
   readonly apiTlsKey?: string;
   readonly insecure?: boolean;
+  readonly auditLogMaxBytes?: number;
+  readonly apiMaxConnections?: number;
+  readonly apiAllowedHost?: string;
 }
 
 /**
@@ -196,9 +199,25 @@ export function registerNodeCommands(program: Command): void {
     )
     .addOption(
       setting(
+        "--audit-log-max-bytes <n>",
+        "rotate <data-dir>/audit.log at this size; 5 old files are kept (default 64 MiB)",
+        "AUDIT_LOG_MAX_BYTES",
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      setting(
         "--tls-cert <file>",
         "this node's certificate, for peers and the API (default <data-dir>/tls/node-<id>.pem)",
         "TLS_CERT",
+      ),
+    )
+    .addOption(
+      setting(
+        "--api-max-connections <n>",
+        "most open connections to the API; more are refused (default 1024)",
+        "API_MAX_CONNECTIONS",
+        parsePositiveInt,
       ),
     )
     .addOption(
@@ -221,6 +240,14 @@ export function registerNodeCommands(program: Command): void {
         "--insecure",
         "no TLS: plaintext peers and plain HTTP (anyone who reaches a port controls the cluster)",
         "INSECURE",
+      ),
+    )
+    .addOption(
+      setting(
+        "--api-allowed-host <names>",
+        "host names the API answers to beyond IP addresses, localhost, this host's name and " +
+          "*.blixard (comma-separated; * for any): guards against DNS rebinding",
+        "API_ALLOWED_HOST",
       ),
     )
     .addOption(
@@ -315,6 +342,22 @@ async function runNode(
     ...(options.snapshotEveryEntries === undefined
       ? {}
       : { snapshotEveryEntries: options.snapshotEveryEntries }),
+    // With TLS every request is authenticated and authorized; only --insecure opens the API.
+    authMode: tls === undefined ? "insecure-open" : "enforce",
+    ...(options.auditLogMaxBytes === undefined
+      ? {}
+      : { auditLogMaxBytes: options.auditLogMaxBytes }),
+    ...(options.apiMaxConnections === undefined
+      ? {}
+      : { apiMaxConnections: options.apiMaxConnections }),
+    ...(options.apiAllowedHost === undefined
+      ? {}
+      : {
+          apiAllowedHosts: options.apiAllowedHost
+            .split(",")
+            .map((h) => h.trim())
+            .filter(Boolean),
+        }),
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info("signal received", { signal });

@@ -1,7 +1,7 @@
 /**
  * The TLS material of `blixard dev`, made once in `<data-dir>/tls/`: a CA for the dev cluster,
  * a certificate per node (for 127.0.0.1 and localhost, so it also serves the HTTPS API) and an
- * `admin` client certificate. A later run reuses what is there and issues only what is missing.
+ * `root` client certificate (all rights, like etcd's root user). A later run reuses what is there and issues only what is missing.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { initCaDir, issueClientInto, issueNodeInto } from "../tls/ca-dir.js";
 /** The dev cluster's id (its certificates name it). */
 export const DEV_TLS_CLUSTER_ID = "blixard-dev";
 /** The client certificate made for the developer. */
-export const DEV_CLIENT_NAME = "admin";
+export const DEV_CLIENT_NAME = "root";
 
 /** Credentials of the dev command's own clients. */
 export interface DevClientTls {

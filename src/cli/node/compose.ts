@@ -9,6 +9,16 @@ import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
 import { ApiServer } from "../../api/server.js";
+import { RaftAclService } from "../../api/acl-service.js";
+import { AuditLog } from "../../api/audit/audit-log.js";
+import type { AuthMode } from "../../api/auth/authenticator.js";
+import { encodeAclCommand } from "../../statemachine/cluster/cluster-state-machine.js";
+import type { AclResult } from "../../statemachine/acl/types.js";
+import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
+import { commandErrorToException } from "../../statemachine/command-result.js";
+import { operationOptions } from "../../api/raft-service.js";
+import { NotLeaderError } from "../../common/errors.js";
+import { NONE } from "../../raft/types.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
 import { RaftNode } from "../../node/raft-node.js";
@@ -66,6 +76,17 @@ export interface StartNodeOptions {
    * node's own API clients presenting it. Plaintext everywhere when absent (`--insecure`).
    */
   readonly tls?: NodeTls;
+  /**
+   * `enforce` (default): every API request needs a token or a certificate its policies allow.
+   * `insecure-open`: every request is the anonymous management identity (logged as a warning).
+   */
+  readonly authMode?: AuthMode;
+  /** Rotate `<dataDir>/audit.log` at this size (default 64 MiB). */
+  readonly auditLogMaxBytes?: number;
+  /** Most open API connections (default 1024). */
+  readonly apiMaxConnections?: number;
+  /** Extra Host names the API answers to (see `api/host-check.ts`). */
+  readonly apiAllowedHosts?: readonly string[];
 }
 
 /** A node's TLS material, PEM (see `node-tls.ts`). */
@@ -79,6 +100,9 @@ export interface NodeTls {
   readonly apiCert: string;
   readonly apiKey: string;
 }
+
+/** The audit log's file inside the data directory. */
+export const AUDIT_LOG_FILE = "audit.log";
 
 /**
  * Opens the data directory, starts listening for peers and clients and starts the node. A node
@@ -233,9 +257,43 @@ export async function startNode(
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
       clientTls,
     });
+    const acl = new RaftAclService({
+      node: {
+        acl: machine.acl,
+        now: () => Date.now(),
+        leader: () => (node.leader === NONE ? undefined : node.leader),
+        propose: async (command, writeOptions) => {
+          const envelope = encodeCommandEnvelope({
+            proposedAtMs: Math.max(0, Math.floor(clock.now())),
+            ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
+            payload: encodeAclCommand(command),
+          });
+          const result = await node.propose(envelope, operationOptions(writeOptions));
+          if (!result.ok) throw commandErrorToException(result.error);
+          return result.value as AclResult;
+        },
+        readBarrier: async (consistency, callOptions) => {
+          if (consistency === "stale") return;
+          if (consistency === "lease" && !node.isLeader) throw new NotLeaderError();
+          await node.read(() => undefined, operationOptions(callOptions));
+        },
+      },
+      directory,
+    });
+    const authMode = options.authMode ?? "enforce";
+    if (authMode === "insecure-open") {
+      log.warn("the API is open: every request may do everything (insecure mode)", {});
+    }
+    const audit = await AuditLog.open(join(options.dataDir, AUDIT_LOG_FILE), {
+      ...(options.auditLogMaxBytes === undefined ? {} : { maxBytes: options.auditLogMaxBytes }),
+    });
+    cleanups.push(() => audit.close());
     const server = new ApiServer({
       service,
       orchestrator: orchestrator.service,
+      acl,
+      audit,
+      auth: { mode: authMode, acl: machine.acl, clusterId: config.clusterId },
       metrics,
       version: packageVersion(),
       ...(tls === undefined
@@ -251,6 +309,10 @@ export async function startNode(
               key: tls.key,
             }),
           }),
+      ...(options.apiMaxConnections === undefined
+        ? {}
+        : { maxConnections: options.apiMaxConnections }),
+      ...(options.apiAllowedHosts === undefined ? {} : { allowedHosts: options.apiAllowedHosts }),
     });
     const apiUrl = await listening(
       () => server.listen(config.apiListen),
@@ -289,6 +351,7 @@ export async function startNode(
         log.info("node stopping", reason === undefined ? {} : { reason: reason.message });
         await server.close().catch((e: unknown) => log.warn("API close failed", errorFields(e)));
         await node.stop().catch((e: unknown) => log.warn("node stop failed", errorFields(e)));
+        await audit.close();
         await directory.flush();
         log.info("node stopped");
         resolveStopped(reason);

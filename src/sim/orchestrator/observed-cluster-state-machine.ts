@@ -6,8 +6,11 @@
  * applied, or a snapshot restored) reported to the orchestrator's checker and the node's agent.
  */
 import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
+import { encodeAclResult } from "../../statemachine/acl/codec.js";
+import type { AclResult } from "../../statemachine/acl/types.js";
 import { encodeKvResult } from "../../statemachine/kv/result-codec.js";
 import type { KvEntry } from "../../statemachine/kv/types.js";
+import type { OrchestratorResult } from "../../statemachine/orchestrator/commands.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
 import { encodeOrchestratorResult } from "../../statemachine/orchestrator/result-codec.js";
 import type { AppliedEntry } from "../../statemachine/state-machine.js";
@@ -40,6 +43,9 @@ export class ObservedClusterStateMachine implements SimStateMachine {
       resultDigest = `error:${result.error.code}:${result.error.reason ?? ""}`;
     } else if ("op" in result.value) {
       resultDigest = digestBytes(encodeKvResult(result.value));
+    } else if (isAclResult(result.value)) {
+      // The simulator proposes no ACL commands; digest one anyway should a test add them.
+      resultDigest = digestBytes(encodeAclResult(result.value));
     } else {
       resultDigest = digestBytes(encodeOrchestratorResult(result.value));
       orchestrator = true;
@@ -75,4 +81,9 @@ export class ObservedClusterStateMachine implements SimStateMachine {
   get orchestrator(): OrchestratorQueries {
     return this.#machine.orchestrator;
   }
+}
+
+/** ACL results are the ones with an ACL-only type ("deleted" encodes the same either way). */
+function isAclResult(value: OrchestratorResult | AclResult): value is AclResult {
+  return value.type === "token" || value.type === "policy" || value.type === "certBinding";
 }

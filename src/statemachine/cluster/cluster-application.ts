@@ -1,9 +1,12 @@
 /**
- * The application of the cluster state machine: the kv store and the orchestrator model side by
- * side under one client-session layer, a command going to one or the other by its first byte
- * (`namespace.ts`).
+ * The application of the cluster state machine: the kv store, the orchestrator model and the ACL
+ * state side by side under one client-session layer, a command going to one of them by its first
+ * byte (`namespace.ts`).
  */
 import { InvalidArgumentError } from "../../common/index.js";
+import { AclState } from "../acl/acl-state.js";
+import { decodeAclCommand, decodeAclResult, encodeAclResult } from "../acl/codec.js";
+import type { AclCommand, AclResult } from "../acl/types.js";
 import type { CommandResult } from "../command-result.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
 import { crc32 } from "../codec/crc32.js";
@@ -20,6 +23,7 @@ import {
 } from "../orchestrator/result-codec.js";
 import type { ExecuteContext, SessionedApplication } from "../session/sessioned-state-machine.js";
 import {
+  ACL_NAMESPACE_BYTE,
   KV_NAMESPACE_BYTE,
   ORCHESTRATOR_NAMESPACE_BYTE,
   describeUnknownByte,
@@ -29,17 +33,24 @@ import {
 /** A decoded command and the namespace it belongs to. */
 export type ClusterCommand =
   | { readonly namespace: "kv"; readonly command: KvCommand }
-  | { readonly namespace: "orchestrator"; readonly command: OrchestratorCommand };
+  | { readonly namespace: "orchestrator"; readonly command: OrchestratorCommand }
+  | { readonly namespace: "acl"; readonly command: AclCommand };
 
 /** A successful result and the namespace it came from. */
 export type ClusterResult =
   | { readonly namespace: "kv"; readonly result: KvResult }
-  | { readonly namespace: "orchestrator"; readonly result: OrchestratorResult };
+  | { readonly namespace: "orchestrator"; readonly result: OrchestratorResult }
+  | { readonly namespace: "acl"; readonly result: AclResult };
 
 /** Magic of a cluster snapshot: "BXCL". */
 const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x58, 0x43, 0x4c]);
-/** The cluster snapshot format this code writes and reads. */
-export const CLUSTER_SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * The cluster snapshot format this code writes. Version 2 added the ACL part; version 1 (kv and
+ * orchestrator only) is still read, as an empty ACL state.
+ */
+export const CLUSTER_SNAPSHOT_FORMAT_VERSION = 2;
+/** The oldest cluster snapshot format this code reads. */
+const OLDEST_READABLE_SNAPSHOT_VERSION = 1;
 const CHECKSUM_BYTES = 4;
 
 function tagged<T>(
@@ -50,16 +61,19 @@ function tagged<T>(
 }
 
 /**
- * The kv store and the orchestrator model as one {@link SessionedApplication}.
+ * The kv store, the orchestrator model and the ACL state as one {@link SessionedApplication}.
  *
  * Snapshot layout: magic "BXCL", u16 format version, the kv store's snapshot (u32 length +
- * bytes), the orchestrator's snapshot (u32 length + bytes), then a u32 CRC-32 of everything
- * before it.
+ * bytes), the orchestrator's snapshot (u32 length + bytes), the ACL state's snapshot (u32 length
+ * + bytes; absent in version 1), then a u32 CRC-32 of everything before it.
  */
 export class ClusterApplication implements SessionedApplication<ClusterCommand, ClusterResult> {
   readonly #kvOptions: KvStoreOptions;
   #kv: KvStore;
   #orchestrator = new OrchestratorModel();
+  #acl = new AclState();
+  /** Counts ACL changes and restores in this process, so caches built on the ACL state know when to drop. */
+  #aclGeneration = 0;
 
   /** An empty store and model. Throws `InvalidArgumentError` if `maxStoreBytes` is out of range. */
   constructor(kvOptions: KvStoreOptions = {}) {
@@ -77,6 +91,16 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     return this.#orchestrator;
   }
 
+  /** The ACL state (replaced by `restore`: do not keep the reference). */
+  get acl(): AclState {
+    return this.#acl;
+  }
+
+  /** Changes each time the ACL state may have changed (an applied ACL command, a restore). Local, not replicated. */
+  get aclGeneration(): number {
+    return this.#aclGeneration;
+  }
+
   /**
    * Decodes a payload by its first byte. Throws `InvalidArgumentError` (empty, unknown byte,
    * malformed command) or `TooLargeError` (a field over its limit).
@@ -89,6 +113,8 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
         return { namespace: "kv", command: decodeKvCommand(payload) };
       case "orchestrator":
         return { namespace: "orchestrator", command: decodeOrchestratorCommand(payload) };
+      case "acl":
+        return { namespace: "acl", command: decodeAclCommand(payload) };
       case undefined:
         throw new InvalidArgumentError(
           `malformed command: first byte ${describeUnknownByte(first)}`,
@@ -96,7 +122,7 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     }
   }
 
-  /** Only a kv get is read-only; every orchestrator command changes the model or may. */
+  /** Only a kv get is read-only; every orchestrator and ACL command changes state or may. */
   isReadOnly(command: ClusterCommand): boolean {
     return command.namespace === "kv" && this.#kv.isReadOnly(command.command);
   }
@@ -109,6 +135,11 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
         result,
       }));
     }
+    if (command.namespace === "acl") {
+      const result = this.#acl.apply(command.command, context.logTimeMs);
+      if (result.ok) this.#aclGeneration++;
+      return tagged(result, (value) => ({ namespace: "acl", result: value }));
+    }
     return tagged(this.#orchestrator.apply(command.command, context.logTimeMs), (result) => ({
       namespace: "orchestrator",
       result,
@@ -117,11 +148,19 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
 
   /** Encodes a result as its namespace byte and the namespace's own encoding. Throws nothing. */
   encodeResult(result: ClusterResult): Uint8Array {
-    const inner =
-      result.namespace === "kv"
-        ? encodeKvResult(result.result)
-        : encodeOrchestratorResult(result.result);
-    const tag = result.namespace === "kv" ? KV_NAMESPACE_BYTE : ORCHESTRATOR_NAMESPACE_BYTE;
+    let inner: Uint8Array;
+    let tag: number;
+    switch (result.namespace) {
+      case "kv":
+        [inner, tag] = [encodeKvResult(result.result), KV_NAMESPACE_BYTE];
+        break;
+      case "orchestrator":
+        [inner, tag] = [encodeOrchestratorResult(result.result), ORCHESTRATOR_NAMESPACE_BYTE];
+        break;
+      case "acl":
+        [inner, tag] = [encodeAclResult(result.result), ACL_NAMESPACE_BYTE];
+        break;
+    }
     return new ByteWriter(inner.length + 1).u8(tag).raw(inner).finish();
   }
 
@@ -134,6 +173,8 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
         return { namespace: "kv", result: decodeKvResult(rest) };
       case "orchestrator":
         return { namespace: "orchestrator", result: decodeOrchestratorResult(rest) };
+      case "acl":
+        return { namespace: "acl", result: decodeAclResult(rest) };
       case undefined:
         throw new InvalidArgumentError(
           `malformed cluster result: ${first === undefined ? "empty" : `tag ${describeUnknownByte(first)}`}`,
@@ -141,21 +182,23 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     }
   }
 
-  /** Serializes both parts (layout above). Throws nothing. */
+  /** Serializes the three parts (layout above). Throws nothing. */
   snapshot(): Uint8Array {
     const kv = this.#kv.snapshot();
     const orchestrator = this.#orchestrator.snapshot();
-    const writer = new ByteWriter(kv.length + orchestrator.length + 32)
+    const acl = this.#acl.snapshot();
+    const writer = new ByteWriter(kv.length + orchestrator.length + acl.length + 32)
       .raw(SNAPSHOT_MAGIC)
       .u16(CLUSTER_SNAPSHOT_FORMAT_VERSION)
       .bytes(kv)
-      .bytes(orchestrator);
+      .bytes(orchestrator)
+      .bytes(acl);
     return writer.u32(crc32(writer.written())).finish();
   }
 
   /**
-   * Replaces both parts with a snapshot's. Both are decoded into new instances first, so bad
-   * bytes in either part throw `InvalidArgumentError` and change nothing.
+   * Replaces every part with a snapshot's. All are decoded into new instances first, so bad
+   * bytes in any part throw `InvalidArgumentError` and change nothing.
    */
   restore(data: Uint8Array): void {
     if (data.length < SNAPSHOT_MAGIC.length + CHECKSUM_BYTES) {
@@ -172,19 +215,23 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
       throw reader.malformed("not a cluster snapshot (bad magic)");
     }
     const version = reader.u16();
-    if (version !== CLUSTER_SNAPSHOT_FORMAT_VERSION) {
+    if (version < OLDEST_READABLE_SNAPSHOT_VERSION || version > CLUSTER_SNAPSHOT_FORMAT_VERSION) {
       throw reader.malformed(
-        `unknown format version ${version}; this node reads version ${CLUSTER_SNAPSHOT_FORMAT_VERSION}`,
+        `unknown format version ${version}; this node reads versions ${OLDEST_READABLE_SNAPSHOT_VERSION} to ${CLUSTER_SNAPSHOT_FORMAT_VERSION}`,
       );
     }
     const kvBytes = reader.rawView(reader.u32());
     const orchestratorBytes = reader.rawView(reader.u32());
+    const aclBytes = version >= 2 ? reader.rawView(reader.u32()) : undefined;
     reader.expectEnd();
     const kv = new KvStore(this.#kvOptions);
     kv.restore(kvBytes);
     const orchestrator = new OrchestratorModel();
     orchestrator.restore(orchestratorBytes);
+    const acl = aclBytes === undefined ? new AclState() : AclState.restore(aclBytes);
     this.#kv = kv;
     this.#orchestrator = orchestrator;
+    this.#acl = acl;
+    this.#aclGeneration++;
   }
 }

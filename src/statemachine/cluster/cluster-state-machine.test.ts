@@ -13,7 +13,11 @@ import type { KvCommand } from "../kv/types.js";
 import type { OrchestratorCommand } from "../orchestrator/commands.js";
 import { encodeCommandEnvelope, type ClientSession } from "../session/envelope.js";
 import { ClusterApplication } from "./cluster-application.js";
-import { ClusterStateMachine, encodeOrchestratorCommand } from "./cluster-state-machine.js";
+import {
+  ClusterStateMachine,
+  encodeAclCommand,
+  encodeOrchestratorCommand,
+} from "./cluster-state-machine.js";
 
 const text = (value: string) => new TextEncoder().encode(value);
 
@@ -94,6 +98,8 @@ describe("ClusterStateMachine: namespaces", () => {
       [new Uint8Array([0x00, 1]), "0x00 names no namespace"],
       [new Uint8Array([0x02, 1]), "0x02 is a kv format this node does not know"],
       [new Uint8Array([0x11, 1]), "0x11 is an orchestrator format this node does not know"],
+      [new Uint8Array([0x21, 1]), "0x21 is an ACL format this node does not know"],
+      [new Uint8Array([0x30, 1]), "0x30 names no namespace"],
       [new Uint8Array([0xff]), "0xff names no namespace"],
     ] as const) {
       const result = applyPayload(payload, 99);
@@ -258,8 +264,13 @@ describe("ClusterStateMachine: snapshots", () => {
     const header = reader.rawView(6).slice();
     const kvPart = reader.bytes();
     const orchestratorPart = reader.bytes();
+    const aclPart = reader.bytes();
     orchestratorPart[0] = 0;
-    const writer = new ByteWriter().raw(header).bytes(kvPart).bytes(orchestratorPart);
+    const writer = new ByteWriter()
+      .raw(header)
+      .bytes(kvPart)
+      .bytes(orchestratorPart)
+      .bytes(aclPart);
     const spoiled = writer.u32(crc32(writer.written())).finish();
     const before = app.snapshot();
     expect(() => app.restore(spoiled)).toThrow(/not an orchestrator snapshot/);
@@ -332,5 +343,69 @@ describe("ClusterApplication results", () => {
     expect(app.decodeResult(orchestratorBytes)).toEqual(orchestratorResult);
     expect(() => app.decodeResult(new Uint8Array([0x07, 1]))).toThrow(/malformed cluster result/);
     expect(() => app.decodeResult(new Uint8Array())).toThrow(/empty/);
+  });
+});
+
+describe("ClusterStateMachine: the ACL namespace", () => {
+  const token = {
+    accessorId: "root",
+    secretHash: "ab".repeat(32),
+    name: "root",
+    description: "",
+    policies: [],
+    management: true,
+    createdAtMs: 1,
+    expiresAtMs: null,
+  };
+
+  it("applies ACL commands, tags their results in sessions, and bumps the ACL generation", () => {
+    const { machine, applyPayload } = driver();
+    const generation = machine.acl.generation;
+    const session = { clientId: "c", sequence: 1 };
+    const first = applyPayload(encodeAclCommand({ type: "bootstrap", token }), 1, session);
+    expect(first).toMatchObject({
+      ok: true,
+      value: { type: "token", token: { accessorId: "root" } },
+    });
+    expect(machine.acl.generation).toBe(generation + 1);
+    expect(machine.acl.tokenByHash("ab".repeat(32))?.management).toBe(true);
+    // The retry answers from the session (tag 0x20 decoded back), without applying again.
+    expect(applyPayload(encodeAclCommand({ type: "bootstrap", token }), 2, session)).toEqual(first);
+    expect(machine.acl.generation).toBe(generation + 1);
+    const refused = applyPayload(encodeAclCommand({ type: "bootstrap", token }), 3);
+    expect(refused).toMatchObject({ ok: false, error: { code: "CONFLICT" } });
+    expect(machine.acl.generation).toBe(generation + 1);
+  });
+
+  it("carries the ACL part in snapshots; a restore bumps the generation", () => {
+    const source = driver();
+    source.applyPayload(encodeAclCommand({ type: "bootstrap", token }), 1);
+    const target = new ClusterStateMachine();
+    const generation = target.acl.generation;
+    target.restore(source.machine.snapshot());
+    expect(target.acl.bootstrapped).toBe(true);
+    expect(target.acl.token("root")).toEqual(token);
+    expect(target.acl.generation).toBeGreaterThan(generation);
+  });
+
+  it("reads a version 1 snapshot (before the ACL part) as an empty ACL state", () => {
+    const source = new ClusterApplication();
+    const at = (index: number) => ({ index, term: 1, logTimeMs: 0 });
+    source.execute({ namespace: "kv", command: { op: "put", key: "k", value: text("v") } }, at(1));
+    source.execute({ namespace: "acl", command: { type: "bootstrap", token } }, at(2));
+    // Rebuild the snapshot as version 1 wrote it: no ACL part.
+    const reader = new ByteReader(source.snapshot(), "test");
+    const magic = reader.rawView(4).slice();
+    expect(reader.u16()).toBe(2);
+    const kvPart = reader.bytes();
+    const orchestratorPart = reader.bytes();
+    const v1 = new ByteWriter().raw(magic).u16(1).bytes(kvPart).bytes(orchestratorPart);
+    const app = new ClusterApplication();
+    app.restore(v1.u32(crc32(v1.written())).finish());
+    expect(app.kv.read("k")?.value).toEqual(text("v"));
+    expect(app.acl.bootstrapped).toBe(false);
+    expect(app.acl.tokens()).toEqual([]);
+    const v3 = new ByteWriter().raw(magic).u16(3).bytes(kvPart).bytes(orchestratorPart);
+    expect(() => app.restore(v3.u32(crc32(v3.written())).finish())).toThrow(/versions 1 to 2/);
   });
 });

@@ -7,6 +7,8 @@
  * queries.
  */
 import type { NodeId } from "../../raft/types.js";
+import type { AclQueries } from "../acl/acl-state.js";
+import type { AclResult } from "../acl/types.js";
 import type { CommandResult } from "../command-result.js";
 import type { KvListOptions, KvListResult, KvStoreOptions } from "../kv/store.js";
 import type { KvEntry, KvResult } from "../kv/types.js";
@@ -27,6 +29,7 @@ import {
 } from "./cluster-application.js";
 
 export { encodeOrchestratorCommand } from "../orchestrator/command-codec.js";
+export { encodeAclCommand } from "../acl/codec.js";
 
 /** Options of a cluster state machine. Every replica must run with the same values. */
 export interface ClusterStateMachineOptions extends KvStoreOptions {
@@ -35,7 +38,7 @@ export interface ClusterStateMachineOptions extends KvStoreOptions {
 }
 
 /** What a successful command returns: a kv result for a kv command, an orchestrator result for an orchestrator one. */
-export type ClusterResultValue = KvResult | OrchestratorResult;
+export type ClusterResultValue = KvResult | OrchestratorResult | AclResult;
 
 /**
  * The orchestrator's queries, always answered by the application's current model (a restore
@@ -82,7 +85,50 @@ class OrchestratorView implements OrchestratorQueries {
 }
 
 /**
- * The kv store and the orchestrator under one session layer. `apply` returns a
+ * The ACL state's queries, always answered by the application's current state (a restore
+ * replaces it), plus the generation that changes whenever the state may have.
+ */
+export interface AclView extends AclQueries {
+  /** Changes on every applied ACL command and every restore (local to this process). */
+  readonly generation: number;
+}
+
+class AclStateView implements AclView {
+  readonly #app: ClusterApplication;
+  constructor(app: ClusterApplication) {
+    this.#app = app;
+  }
+  get generation(): number {
+    return this.#app.aclGeneration;
+  }
+  get bootstrapped(): boolean {
+    return this.#app.acl.bootstrapped;
+  }
+  tokenByHash(secretHash: string) {
+    return this.#app.acl.tokenByHash(secretHash);
+  }
+  token(accessorId: string) {
+    return this.#app.acl.token(accessorId);
+  }
+  tokens() {
+    return this.#app.acl.tokens();
+  }
+  policy(name: string) {
+    return this.#app.acl.policy(name);
+  }
+  policies() {
+    return this.#app.acl.policies();
+  }
+  certBinding(commonName: string) {
+    return this.#app.acl.certBinding(commonName);
+  }
+  certBindings() {
+    return this.#app.acl.certBindings();
+  }
+}
+
+/**
+ * The kv store, the orchestrator and the ACL state under one session layer. `apply` returns a
  * {@link CommandResult} of the command's own namespace's result (a `KvResult` for a kv command,
  * exactly as `KvStateMachine` does). See "Retry rules for client writers" in
  * `sessioned-state-machine.ts`: both namespaces share one session table.
@@ -91,6 +137,7 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
   readonly #app: ClusterApplication;
   readonly #machine: SessionedStateMachine<ClusterCommand, ClusterResult>;
   readonly #orchestrator: OrchestratorQueries;
+  readonly #acl: AclView;
 
   /** An empty store and model. Throws `InvalidArgumentError` if an option is out of range. */
   constructor(options: ClusterStateMachineOptions = {}) {
@@ -99,6 +146,7 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
     );
     this.#machine = new SessionedStateMachine(this.#app, options.sessions);
     this.#orchestrator = new OrchestratorView(this.#app);
+    this.#acl = new AclStateView(this.#app);
   }
 
   /**
@@ -123,6 +171,11 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
   /** The orchestrator's read-only queries, outside the log (linearizable after a ReadIndex). */
   get orchestrator(): OrchestratorQueries {
     return this.#orchestrator;
+  }
+
+  /** The ACL state's queries, outside the log (tokens by hash for the API's authenticator). */
+  get acl(): AclView {
+    return this.#acl;
   }
 
   /**

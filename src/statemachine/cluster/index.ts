@@ -1,7 +1,9 @@
 /** The cluster state machine: kv and orchestrator in one Raft group. Its public face. */
 export {
   ClusterStateMachine,
+  encodeAclCommand,
   encodeOrchestratorCommand,
+  type AclView,
   type ClusterResultValue,
   type ClusterStateMachineOptions,
 } from "./cluster-state-machine.js";
@@ -12,6 +14,7 @@ export {
   type ClusterResult,
 } from "./cluster-application.js";
 export {
+  ACL_NAMESPACE_BYTE,
   KV_NAMESPACE_BYTE,
   ORCHESTRATOR_NAMESPACE_BYTE,
   namespaceOfByte,

@@ -1,0 +1,111 @@
+/**
+ * An API server with authorization enforced over a real ClusterStateMachine's ACL state, applied
+ * to directly (a one-node "cluster" without Raft), a kv service over the same machine, and the
+ * fake orchestrator node: every route of a real node is served. Certificates are simulated by a
+ * test header that the server's `peerCertificate` option reads (no TLS in these tests).
+ */
+import type { FastifyRequest } from "fastify";
+import { RaftAclService, type AclNodePort } from "../../src/api/acl-service.js";
+import type { AuditEntry, AuditSink } from "../../src/api/audit/audit-log.js";
+import { RaftOrchestratorService } from "../../src/api/raft-orchestrator-service.js";
+import { ApiServer } from "../../src/api/server.js";
+import type { BlixardNodeService } from "../../src/api/service.js";
+import { commandErrorToException } from "../../src/statemachine/command-result.js";
+import {
+  ClusterStateMachine,
+  encodeAclCommand,
+} from "../../src/statemachine/cluster/cluster-state-machine.js";
+import type { AclResult } from "../../src/statemachine/acl/types.js";
+import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
+import type { KvResult } from "../../src/statemachine/kv/types.js";
+import { encodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
+import { FakeOrchestratorNode, fakeNodeService, realClock } from "./orchestrator-fakes.js";
+
+/** The test header that stands for a verified client certificate: `cn=<CN>` or `dns=<SAN>`. */
+export const TEST_CERT_HEADER = "x-test-certificate";
+export const CLUSTER_ID = "test-cluster";
+
+/** A server and the state behind it. */
+export interface AuthFixture {
+  readonly server: ApiServer;
+  readonly machine: ClusterStateMachine;
+  readonly audit: AuditEntry[];
+  /** Bootstraps through the API and returns the management secret. */
+  bootstrap(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Starts (without listening: use `server.app.inject`) a server with authorization enforced. */
+export async function startAuthFixture(): Promise<AuthFixture> {
+  const machine = new ClusterStateMachine();
+  let index = 0;
+  const apply = (payload: Uint8Array) => {
+    const result = machine.apply({
+      index: ++index,
+      term: 1,
+      data: encodeCommandEnvelope({ proposedAtMs: Date.now(), payload }),
+    });
+    if (!result.ok) throw commandErrorToException(result.error);
+    return result.value;
+  };
+  const aclPort: AclNodePort = {
+    propose: async (command) => apply(encodeAclCommand(command)) as AclResult,
+    acl: machine.acl,
+    readBarrier: async () => undefined,
+    leader: () => 1,
+    now: () => Date.now(),
+  };
+  const base = fakeNodeService(1);
+  const kv: BlixardNodeService = {
+    ...base,
+    kvGet: async (key) => ({ revision: machine.revision, entry: machine.read(key) }),
+    kvPut: async (request) =>
+      apply(encodeKvCommand({ op: "put", key: request.key, value: request.value })) as Extract<
+        KvResult,
+        { op: "put" }
+      >,
+  };
+  const audit: AuditEntry[] = [];
+  const sink: AuditSink = { record: (entry) => audit.push(entry) };
+  const server = new ApiServer({
+    service: kv,
+    orchestrator: new RaftOrchestratorService({
+      node: new FakeOrchestratorNode(),
+      clock: realClock,
+    }),
+    acl: new RaftAclService({ node: aclPort }),
+    audit: sink,
+    auth: {
+      mode: "enforce",
+      acl: machine.acl,
+      clusterId: CLUSTER_ID,
+      peerCertificate: (request: FastifyRequest) => {
+        const value = request.headers[TEST_CERT_HEADER];
+        if (typeof value !== "string") return undefined;
+        return value.startsWith("dns=")
+          ? { commonName: "", dnsNames: [value.slice(4)] }
+          : { commonName: value.slice(3), dnsNames: [] };
+      },
+    },
+  });
+  await server.app.ready();
+  return {
+    server,
+    machine,
+    audit,
+    bootstrap: async () => {
+      const response = await server.app.inject({ method: "POST", url: "/v1/acl/bootstrap" });
+      if (response.statusCode !== 200) throw new Error(`bootstrap: ${response.body}`);
+      return (response.json() as { secret: string }).secret;
+    },
+    close: () => server.close(),
+  };
+}
+
+/** The Authorization header of a secret. */
+export const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
+
+/** A concrete URL for a route pattern (every `:param` filled in). */
+export function concreteUrl(pattern: string): string {
+  return pattern.replace(/:([A-Za-z]+)/g, (_, name: string) => (name === "id" ? "2" : `x${name}`));
+}
