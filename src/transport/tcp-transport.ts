@@ -78,6 +78,8 @@ export class TcpTransport implements Transport {
   private readonly outbound = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
   private readonly received = new Map<NodeId, ReceivedStats>();
+  /** Peers that connected to this node at least once (so a new connection is a redial). */
+  private readonly acceptedFrom = new Set<NodeId>();
   private server: Server | undefined;
   private boundAddress: PeerAddress | undefined;
   private handlers: Handlers | undefined;
@@ -174,6 +176,7 @@ export class TcpTransport implements Transport {
   /** Forgets a peer: closes its connections both ways and refuses it from now on. */
   removePeer(id: NodeId): void {
     this.peerAddresses.delete(id);
+    this.acceptedFrom.delete(id);
     this.outbound.get(id)?.close();
     this.outbound.delete(id);
     for (const connection of this.inbound) if (connection.peerId === id) connection.close();
@@ -301,9 +304,19 @@ export class TcpTransport implements Transport {
         for (const other of this.inbound) {
           if (other !== accepted && other.peerId === accepted.peerId) other.close();
         }
+        const peerId = accepted.peerId;
+        if (peerId === undefined) return;
+        const link = this.outbound.get(peerId);
+        link?.heard();
+        // A second connection from a peer means it reset its link: it stopped hearing this node.
+        if (this.acceptedFrom.has(peerId)) link?.peerRedialled();
+        this.acceptedFrom.add(peerId);
       },
       onMessages: (messages) => {
         if (this.closed) return;
+        // Liveness: any frame from a peer proves it hears and speaks (see link-liveness.ts).
+        const from = messages[0]?.from;
+        if (from !== undefined) this.outbound.get(from)?.heard();
         this.countReceived(messages);
         this.handlers?.onMessages(messages);
       },

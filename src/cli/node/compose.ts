@@ -11,6 +11,7 @@ import { ApiServer } from "../../api/server.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
 import { RaftNode } from "../../node/raft-node.js";
+import { RAFT_DEFAULTS } from "../../raft/config.js";
 import { SystemClock, randomSeed } from "../../platform/index.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
@@ -19,6 +20,7 @@ import { ApplyNotifier } from "./apply-notifier.js";
 import { createOrchestrator } from "./orchestrator-wiring.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
+import { silenceLimitForElectionTimeout } from "../../transport/limits.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
@@ -26,6 +28,9 @@ import { packageVersion } from "../version.js";
 import { PersistentMemberDirectory } from "./member-store.js";
 import { MembershipWiring, learnMembers, requestMembership } from "./membership.js";
 import type { NodeConfig } from "./node-config.js";
+
+/** The runtime's default tick, for the transport's silence limit. */
+const DEFAULT_TICK_INTERVAL_MS = 100;
 
 /** The raft log's directory inside the data directory. */
 export const RAFT_DIR = "raft";
@@ -133,6 +138,13 @@ export async function startNode(
       clock,
       random,
       logger: log.child({ component: "transport" }),
+      // A silent peer link is reset after twice the (shortest) election timeout.
+      limits: {
+        silenceLimitMs: silenceLimitForElectionTimeout(
+          (options.electionTicks ?? RAFT_DEFAULTS.electionTicks) *
+            (options.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS),
+        ),
+      },
     });
     const membership = new MembershipWiring({
       selfId: config.id,
