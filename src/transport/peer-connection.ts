@@ -21,6 +21,7 @@ import {
   toWireMessage,
 } from "./codec.js";
 import { FrameReader } from "./frame-reader.js";
+import { REMOVED_REFUSAL } from "./inbound-connection.js";
 import { LinkLiveness } from "./link-liveness.js";
 import { create } from "@bufbuild/protobuf";
 import { HelloSchema, SnapshotChunkSchema } from "./gen/blixard/raft/v1/raft_pb.js";
@@ -53,6 +54,8 @@ export interface PeerConnectionOptions {
   readonly limits: TransportLimits;
   /** Opens a socket (plain or TLS) to `address`; `onConnected` fires once it can carry bytes. */
   readonly dial: (address: PeerAddress, onConnected: () => void) => Socket;
+  /** Called when the peer refused this node because it saw it removed from the cluster. */
+  readonly onRemovedByPeer?: (peer: NodeId, reason: string) => void;
   /** Tells the runtime that messages to the peer were lost (rate-limited here). */
   readonly reportUnreachable: (peer: NodeId) => void;
 }
@@ -319,10 +322,15 @@ export class PeerConnection {
       return;
     }
     if (f.kind.case === "refusal") {
-      this.options.logger.warn("peer refused the connection", {
-        peer: this.options.peerId,
-        reason: f.kind.value.reason,
-      });
+      const reason = f.kind.value.reason;
+      if (reason.startsWith(REMOVED_REFUSAL) && this.options.onRemovedByPeer !== undefined) {
+        this.options.onRemovedByPeer(this.options.peerId, reason);
+      } else {
+        this.options.logger.warn("peer refused the connection", {
+          peer: this.options.peerId,
+          reason,
+        });
+      }
     } else {
       this.options.logger.warn("unexpected frame from peer; closing", {
         peer: this.options.peerId,

@@ -25,8 +25,9 @@ import { TcpTransport } from "../../transport/tcp-transport.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
+import { RemovedFromClusterExit } from "../exit-status.js";
 import { PersistentMemberDirectory } from "./member-store.js";
-import { MembershipWiring, learnMembers, requestMembership } from "./membership.js";
+import { MembershipWiring, confStateIds, learnMembers, requestMembership } from "./membership.js";
 import type { NodeConfig } from "./node-config.js";
 
 /** The runtime's default tick, for the transport's silence limit. */
@@ -119,6 +120,12 @@ export async function startNode(
     };
     if (directory.get(config.id) === undefined) directory.set(config.id, self);
     const initialConfState = logStore.initialState().confState;
+    const configured = confStateIds(initialConfState);
+    if (configured.length > 0 && !configured.includes(config.id)) {
+      // Its log holds its own removal: a removed member never serves again (as etcd's).
+      log.warn("this node was removed from the cluster; not starting", { members: configured });
+      throw new RemovedFromClusterExit("its log holds its removal");
+    }
     const joining =
       config.join !== undefined &&
       [initialConfState.voters, initialConfState.learners, initialConfState.votersOutgoing].every(
@@ -146,12 +153,17 @@ export async function startNode(
         ),
       },
     });
+    // Set once the node runs; until then a removal is noticed again (refusals repeat).
+    let onRemoved: (how: string) => void = () => undefined;
+    // A member answers "removed" only for a removal it applied (committed), so one is believed.
+    transport.onRemovedFromCluster((peer) => onRemoved(`node ${peer} refused it as removed`));
     const membership = new MembershipWiring({
       selfId: config.id,
       directory,
       transport,
       log: log.child({ component: "membership" }),
       initialConfState,
+      onRemoved: () => setImmediate(() => onRemoved("it applied its own removal")),
       ...(config.join === undefined ? {} : { seedEndpoints: config.join }),
     });
     membership.seedTransport();
@@ -254,6 +266,13 @@ export async function startNode(
     onFatal = (error) => {
       log.error("node failed", errorFields(error));
       void stop(error);
+    };
+    let removed = false;
+    onRemoved = (how) => {
+      if (removed) return;
+      removed = true;
+      log.warn("this node was removed from the cluster; stopping", { how });
+      void stop(new RemovedFromClusterExit(how));
     };
     return { config, apiUrl, node, stop: () => stop(), stopped };
   } catch (error) {

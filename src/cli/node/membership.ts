@@ -48,6 +48,8 @@ export interface MembershipWiringOptions {
   readonly initialConfState: ConfState;
   /** Extra API URLs to ask for the member list (the `--join` endpoints). */
   readonly seedEndpoints?: readonly string[];
+  /** Called when this node applies its own removal. */
+  readonly onRemoved?: () => void;
 }
 
 /** Keeps the member directory and the transport in step with the applied configuration. */
@@ -95,9 +97,9 @@ export class MembershipWiring {
         if (c.type !== ConfChangeType.RemoveNode) continue;
         directory.delete(c.nodeId);
         if (c.nodeId === selfId) {
-          this.#log.warn("this node was removed from the cluster; it can be stopped");
+          this.#options.onRemoved?.();
         } else {
-          transport.removePeer(c.nodeId);
+          transport.removePeer(c.nodeId, { removed: true });
           this.#log.info("member removed", { member: c.nodeId });
         }
       }
