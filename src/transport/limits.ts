@@ -40,7 +40,7 @@ export interface TransportLimits {
 }
 
 /** The smallest silence limit, in ms: below it a busy event loop would look like a dead link. */
-export const MIN_SILENCE_LIMIT_MS = 500;
+export const MIN_SILENCE_LIMIT_MS = 1000;
 
 /**
  * The silence limit for an election timeout: twice it (a live peer answers within a heartbeat,
@@ -62,12 +62,12 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   snapshotChunkSizeBytes: 1 * MiB,
   maxSnapshotSizeBytes: 4096 * MiB,
   reconnectBaseDelayMs: 25,
-  // Small enough that a redial after a heal waits at most about half a second.
-  reconnectMaxDelayMs: 500,
+  // Small: after a heal the next dial (connect timeout + this) starts within 750 ms.
+  reconnectMaxDelayMs: 250,
   handshakeTimeoutMs: 2000,
   unreachableReportIntervalMs: 100,
   connectTimeoutMs: 500,
-  // Twice the default election timeout (10 ticks of 100 ms).
+  // Twice the runtime's default election timeout (10 ticks of 100 ms); `node start` passes its own.
   silenceLimitMs: 2000,
   drainTimeoutMs: 2000,
 });

@@ -97,6 +97,6 @@ describe("LinkLiveness", () => {
 describe("silenceLimitForElectionTimeout", () => {
   it("is twice the election timeout, with a floor", () => {
     expect(silenceLimitForElectionTimeout(1000)).toBe(2000);
-    expect(silenceLimitForElectionTimeout(100)).toBe(500);
+    expect(silenceLimitForElectionTimeout(100)).toBe(1000);
   });
 });
