@@ -10,3 +10,15 @@ export class ExitStatus extends Error {
     this.name = "ExitStatus";
   }
 }
+
+/** `node start`'s exit code when the node was removed from the cluster (and stopped). */
+export const REMOVED_EXIT_CODE = 20;
+
+/** The node stopped because it is not a member any more: `node start` exits with {@link REMOVED_EXIT_CODE}. */
+export class RemovedFromClusterExit extends ExitStatus {
+  constructor(readonly how: string) {
+    super(REMOVED_EXIT_CODE);
+    this.name = "RemovedFromClusterExit";
+    this.message = `removed from the cluster (${how})`;
+  }
+}

@@ -29,6 +29,8 @@ export interface InboundConnectionOptions {
   readonly logger: TransportLogger;
   readonly limits: TransportLimits;
   readonly isKnownPeer: (id: NodeId) => boolean;
+  /** True for a peer this node saw removed from the cluster: it is refused with {@link REMOVED_REFUSAL}. */
+  readonly isRemovedPeer?: (id: NodeId) => boolean;
   /** Called once the hello is accepted. */
   readonly onAccepted: (connection: InboundConnection) => void;
   readonly onMessages: (messages: readonly Message[]) => void;
@@ -42,6 +44,12 @@ interface Assembly {
   readonly data: Uint8Array;
   filledBytes: number;
 }
+
+/**
+ * The start of the refusal reason sent to a node this node saw removed from the cluster; the
+ * removed node stops when it reads it (see `PeerConnection`). Part of the protocol: keep it.
+ */
+export const REMOVED_REFUSAL = "removed from the cluster:";
 
 /** How long a refused socket may linger to deliver its refusal before it is destroyed. */
 const REFUSAL_LINGER_MS = 1000;
@@ -149,6 +157,11 @@ export class InboundConnection {
     }
     if (Number(hello.toId) !== selfId) {
       throw new ProtocolViolation(`hello is for node ${hello.toId}, this is node ${selfId}`);
+    }
+    if (this.options.isRemovedPeer?.(fromId) === true) {
+      throw new ProtocolViolation(
+        `${REMOVED_REFUSAL} node ${fromId} is not a member any more; stop it`,
+      );
     }
     if (fromId === selfId || !Number.isSafeInteger(fromId) || !isKnownPeer(fromId)) {
       throw new ProtocolViolation(`node ${hello.fromId} is not a known peer`);

@@ -25,6 +25,30 @@ export interface TransportLimits {
   readonly handshakeTimeoutMs: number;
   /** At most one unreachable report per peer per this many ms (a dead peer would flood otherwise). */
   readonly unreachableReportIntervalMs: number;
+  /**
+   * Time allowed for the TCP connect itself, in ms. Short on purpose: a SYN lost to a partition
+   * is retried by the kernel only after 1 s, then 3 s, 7 s…; dialling afresh is faster.
+   */
+  readonly connectTimeoutMs: number;
+  /**
+   * A link that wrote and heard nothing from its peer for this long is closed and redialled, in
+   * ms (see link-liveness.ts). Tie it to the election timeout: {@link silenceLimitForElectionTimeout}.
+   */
+  readonly silenceLimitMs: number;
+  /** A link whose socket has not drained for this long is closed and redialled, in ms. */
+  readonly drainTimeoutMs: number;
+}
+
+/** The smallest silence limit, in ms: below it a busy event loop would look like a dead link. */
+export const MIN_SILENCE_LIMIT_MS = 1000;
+
+/**
+ * The silence limit for an election timeout: twice it (a live peer answers within a heartbeat,
+ * and a cluster without a leader re-campaigns within one election timeout), at least
+ * {@link MIN_SILENCE_LIMIT_MS}.
+ */
+export function silenceLimitForElectionTimeout(electionTimeoutMs: number): number {
+  return Math.max(MIN_SILENCE_LIMIT_MS, 2 * electionTimeoutMs);
 }
 
 const MiB = 1024 * 1024;
@@ -38,9 +62,14 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   snapshotChunkSizeBytes: 1 * MiB,
   maxSnapshotSizeBytes: 4096 * MiB,
   reconnectBaseDelayMs: 25,
-  reconnectMaxDelayMs: 1000,
+  // Small: after a heal the next dial (connect timeout + this) starts within 750 ms.
+  reconnectMaxDelayMs: 250,
   handshakeTimeoutMs: 2000,
   unreachableReportIntervalMs: 100,
+  connectTimeoutMs: 500,
+  // Twice the runtime's default election timeout (10 ticks of 100 ms); `node start` passes its own.
+  silenceLimitMs: 2000,
+  drainTimeoutMs: 2000,
 });
 
 /** Bytes a message costs in a frame beyond its payloads: the fixed fields and tags. */

@@ -1,7 +1,9 @@
 /**
  * The outbound side of one peer link: a bounded queue of raft messages, one long-lived
  * connection that carries them in batch frames, a snapshot stream interleaved with the batches,
- * and reconnection with backoff. Private to src/transport.
+ * and reconnection with backoff. A link that is silent or cannot drain is reset (see
+ * link-liveness.ts); hearing from the peer cuts a reconnect backoff short. Private to
+ * src/transport.
  */
 import type { Socket } from "node:net";
 import type { Clock, TimerHandle } from "../common/clock.js";
@@ -19,6 +21,8 @@ import {
   toWireMessage,
 } from "./codec.js";
 import { FrameReader } from "./frame-reader.js";
+import { REMOVED_REFUSAL } from "./inbound-connection.js";
+import { LinkLiveness } from "./link-liveness.js";
 import { create } from "@bufbuild/protobuf";
 import { HelloSchema, SnapshotChunkSchema } from "./gen/blixard/raft/v1/raft_pb.js";
 import { ENTRY_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES, type TransportLimits } from "./limits.js";
@@ -34,6 +38,8 @@ export interface PeerStats {
   snapshotsAborted: number;
   connects: number;
   connectFailures: number;
+  /** Connections closed because the peer was silent or the socket did not drain. */
+  livenessResets: number;
 }
 
 /** What a {@link PeerConnection} needs from its transport. */
@@ -48,6 +54,8 @@ export interface PeerConnectionOptions {
   readonly limits: TransportLimits;
   /** Opens a socket (plain or TLS) to `address`; `onConnected` fires once it can carry bytes. */
   readonly dial: (address: PeerAddress, onConnected: () => void) => Socket;
+  /** Called when the peer refused this node because it saw it removed from the cluster. */
+  readonly onRemovedByPeer?: (peer: NodeId, reason: string) => void;
   /** Tells the runtime that messages to the peer were lost (rate-limited here). */
   readonly reportUnreachable: (peer: NodeId) => void;
 }
@@ -61,6 +69,12 @@ interface SnapshotStream {
   readonly data: Uint8Array;
   offsetBytes: number;
 }
+
+/**
+ * Hearing from the peer restarts a dial whose TCP connect has been pending this long, in ms: on a
+ * LAN a connect takes well under a millisecond, so one this old lost its SYN.
+ */
+const REDIAL_ON_HEARD_AFTER_MS = 100;
 
 /** The estimated bytes a message occupies in a frame (for the queue and batch bounds). */
 export function estimateMessageBytes(m: Message): number {
@@ -80,6 +94,7 @@ export class PeerConnection {
     snapshotsAborted: 0,
     connects: 0,
     connectFailures: 0,
+    livenessResets: 0,
   };
   private state: State = "idle";
   private address: PeerAddress;
@@ -93,6 +108,11 @@ export class PeerConnection {
   private flushScheduled = false;
   private awaitingDrain = false;
   private lastUnreachableReportMs = -Infinity;
+  private readonly liveness: LinkLiveness;
+  private connectTimer: TimerHandle | undefined;
+  /** When the current dial began, and when the current connection was accepted (clock ms). */
+  private dialStartedMs = 0;
+  private connectedAtMs = 0;
 
   constructor(private readonly options: PeerConnectionOptions) {
     this.address = options.address;
@@ -101,6 +121,12 @@ export class PeerConnection {
       options.limits.reconnectBaseDelayMs,
       options.limits.reconnectMaxDelayMs,
     );
+    this.liveness = new LinkLiveness({
+      clock: options.clock,
+      silenceLimitMs: options.limits.silenceLimitMs,
+      drainTimeoutMs: options.limits.drainTimeoutMs,
+      onDead: (reason, forMs) => this.resetDeadLink(reason, forMs),
+    });
   }
 
   /** Messages queued and not yet written. */
@@ -111,6 +137,43 @@ export class PeerConnection {
   /** True once the peer has accepted the handshake, until the connection drops. */
   get connected(): boolean {
     return this.state === "connected";
+  }
+
+  /**
+   * A frame from the peer arrived on some connection: the link is not silent, and the peer is
+   * reachable, so a pending reconnect happens now rather than after its backoff, and a dial
+   * still waiting for the TCP connect (a SYN lost before a heal) starts afresh.
+   */
+  heard(): void {
+    this.liveness.heard();
+    if (this.state === "backoff") {
+      this.timer?.cancel();
+      this.timer = undefined;
+      this.connect();
+    } else if (
+      this.state === "connecting" &&
+      this.socket?.connecting === true &&
+      this.options.clock.now() - this.dialStartedMs >= REDIAL_ON_HEARD_AFTER_MS
+    ) {
+      this.redialNow();
+    }
+  }
+
+  /**
+   * The peer dialled this node again while its previous connection was up: it stopped hearing
+   * from this node, so this link's connection (which may look healthy from here, being stuck in
+   * the kernel's retransmission backoff) is reset, unless it is itself new.
+   */
+  peerRedialled(): void {
+    if (this.state !== "connected") return;
+    const ageMs = this.options.clock.now() - this.connectedAtMs;
+    if (ageMs < this.options.limits.silenceLimitMs / 2) return;
+    this.options.logger.info("peer redialled this node; resetting the link to it", {
+      peer: this.options.peerId,
+      connectionAgeMs: ageMs,
+    });
+    this.stats.livenessResets++;
+    this.socket?.destroy();
   }
 
   /** Points the link at a new address; the current connection is dropped and redialled. */
@@ -125,6 +188,12 @@ export class PeerConnection {
    */
   enqueue(m: Message): void {
     if (this.state === "closed") return;
+    if (this.state === "backoff") {
+      // The peer is unreachable: what is sent now would be stale by the time a connection is up
+      // (a burst of old votes and heartbeats at the heal). Drop it; Raft resends what matters.
+      this.drop(1);
+      return;
+    }
     if (m.type === MessageType.Snap && m.snapshot !== undefined) {
       if (this.snapshot !== undefined) {
         this.options.logger.debug("snapshot dropped: another is still streaming", {
@@ -163,6 +232,9 @@ export class PeerConnection {
     this.state = "closed";
     this.timer?.cancel();
     this.timer = undefined;
+    this.connectTimer?.cancel();
+    this.connectTimer = undefined;
+    this.liveness.reset();
     this.socket?.destroy();
     this.socket = undefined;
     this.queue = [];
@@ -176,10 +248,14 @@ export class PeerConnection {
   private connect(): void {
     if (this.state === "closed") return;
     this.state = "connecting";
+    this.dialStartedMs = this.options.clock.now();
     const { clusterId, selfId, peerId, limits, logger } = this.options;
     const reader = new FrameReader(limits.maxFrameSizeBytes);
     const socket = this.options.dial(this.address, () => {
       socket.setNoDelay(true);
+      // Node does not expose TCP_USER_TIMEOUT; the silence limit does its job for written data,
+      // and keepalive probes find a peer that vanished while the link was idle.
+      socket.setKeepAlive(true, limits.silenceLimitMs);
       const hello = create(HelloSchema, {
         clusterId,
         fromId: BigInt(selfId),
@@ -191,6 +267,15 @@ export class PeerConnection {
     this.socket = socket;
     this.timer = this.options.clock.setTimer(limits.handshakeTimeoutMs, () => {
       logger.debug("peer handshake timed out", {
+        peer: peerId,
+        address: formatAddress(this.address),
+      });
+      socket.destroy();
+    });
+    this.connectTimer = this.options.clock.setTimer(limits.connectTimeoutMs, () => {
+      this.connectTimer = undefined;
+      if (!socket.connecting) return;
+      logger.debug("peer connect timed out", {
         peer: peerId,
         address: formatAddress(this.address),
       });
@@ -228,6 +313,8 @@ export class PeerConnection {
       this.timer?.cancel();
       this.timer = undefined;
       this.state = "connected";
+      this.connectedAtMs = this.options.clock.now();
+      this.liveness.heard();
       this.stats.connects++;
       this.backoff.reset();
       this.options.logger.debug("connected to peer", { peer: this.options.peerId });
@@ -235,10 +322,15 @@ export class PeerConnection {
       return;
     }
     if (f.kind.case === "refusal") {
-      this.options.logger.warn("peer refused the connection", {
-        peer: this.options.peerId,
-        reason: f.kind.value.reason,
-      });
+      const reason = f.kind.value.reason;
+      if (reason.startsWith(REMOVED_REFUSAL) && this.options.onRemovedByPeer !== undefined) {
+        this.options.onRemovedByPeer(this.options.peerId, reason);
+      } else {
+        this.options.logger.warn("peer refused the connection", {
+          peer: this.options.peerId,
+          reason,
+        });
+      }
     } else {
       this.options.logger.warn("unexpected frame from peer; closing", {
         peer: this.options.peerId,
@@ -248,11 +340,38 @@ export class PeerConnection {
     socket.destroy();
   }
 
+  /** Abandons the current dial (its socket's close is ignored) and dials again at once. */
+  private redialNow(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.connectTimer?.cancel();
+    this.connectTimer = undefined;
+    socket?.destroy();
+    this.connect();
+  }
+
+  private resetDeadLink(reason: "silent" | "undrained", forMs: number): void {
+    if (this.state !== "connected") return;
+    this.options.logger.info(
+      reason === "silent"
+        ? "peer silent past the limit; resetting the link"
+        : "peer link did not drain within the limit; resetting it",
+      { peer: this.options.peerId, forMs: Math.round(forMs), queued: this.queue.length },
+    );
+    this.stats.livenessResets++;
+    this.socket?.destroy();
+  }
+
   private onClose(socket: Socket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
     this.timer?.cancel();
     this.timer = undefined;
+    this.connectTimer?.cancel();
+    this.connectTimer = undefined;
+    this.liveness.reset();
     this.awaitingDrain = false;
     if (this.state === "closed") return;
     if (this.state !== "connected") this.stats.connectFailures++;
@@ -316,8 +435,10 @@ export class PeerConnection {
     socket.uncork();
     if (!writable) {
       this.awaitingDrain = true;
+      this.liveness.blocked();
       socket.once("drain", () => {
         this.awaitingDrain = false;
+        this.liveness.drained();
         this.flush();
       });
     } else if (this.snapshot !== undefined) {
@@ -359,6 +480,7 @@ export class PeerConnection {
     this.stats.messagesSent += count;
     this.stats.framesSent++;
     this.stats.bytesSent += encoded.length;
+    this.liveness.wrote();
     return socket.write(encoded);
   }
 
@@ -390,6 +512,7 @@ export class PeerConnection {
     }
     const encoded = encodeFrame(frame({ case: "snapshotChunk", value: chunk }));
     stream.offsetBytes = end;
+    this.liveness.wrote();
     this.stats.framesSent++;
     this.stats.bytesSent += encoded.length;
     if (last) {

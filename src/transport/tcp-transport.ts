@@ -84,6 +84,11 @@ export class TcpTransport implements Transport {
   private readonly outbound = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
   private readonly received = new Map<NodeId, ReceivedStats>();
+  /** Peers removed from the cluster (this process's lifetime): refused as removed. */
+  private readonly removedPeers = new Set<NodeId>();
+  private removedListener: ((byPeer: NodeId, reason: string) => void) | undefined;
+  /** Peers that connected to this node at least once (so a new connection is a redial). */
+  private readonly acceptedFrom = new Set<NodeId>();
   private server: Server | undefined;
   private boundAddress: PeerAddress | undefined;
   private handlers: Handlers | undefined;
@@ -175,15 +180,29 @@ export class TcpTransport implements Transport {
     }
     const parsed = parsePeerAddress(address);
     this.peerAddresses.set(id, parsed);
+    this.removedPeers.delete(id);
     this.outbound.get(id)?.setAddress(parsed);
   }
 
-  /** Forgets a peer: closes its connections both ways and refuses it from now on. */
-  removePeer(id: NodeId): void {
+  /**
+   * Forgets a peer: closes its connections both ways and refuses it from now on. With
+   * `removed`, the peer left the cluster: it is refused with a reason that tells it so.
+   */
+  removePeer(id: NodeId, options: { readonly removed?: boolean } = {}): void {
+    if (options.removed === true) this.removedPeers.add(id);
     this.peerAddresses.delete(id);
+    this.acceptedFrom.delete(id);
     this.outbound.get(id)?.close();
     this.outbound.delete(id);
     for (const connection of this.inbound) if (connection.peerId === id) connection.close();
+  }
+
+  /**
+   * Calls `listener` when a peer refuses this node because it saw it removed from the cluster
+   * (every refusal; the listener decides what to believe).
+   */
+  onRemovedFromCluster(listener: (byPeer: NodeId, reason: string) => void): void {
+    this.removedListener = listener;
   }
 
   /** The known peers and their addresses. */
@@ -253,6 +272,7 @@ export class TcpTransport implements Transport {
       limits: this.limits,
       dial: (to, onConnected) => this.dial(to, onConnected, peerId),
       reportUnreachable: (peer) => this.reportUnreachable(peer),
+      onRemovedByPeer: (peer, reason) => this.removedListener?.(peer, reason),
     });
     this.outbound.set(peerId, connection);
     return connection;
@@ -308,14 +328,25 @@ export class TcpTransport implements Transport {
       logger: this.logger,
       limits: this.limits,
       isKnownPeer: (id) => this.peerAddresses.has(id),
+      isRemovedPeer: (id) => this.removedPeers.has(id),
       onAccepted: (accepted) => {
         // A peer that reconnects leaves its old connection half-open at worst: close it.
         for (const other of this.inbound) {
           if (other !== accepted && other.peerId === accepted.peerId) other.close();
         }
+        const peerId = accepted.peerId;
+        if (peerId === undefined) return;
+        const link = this.outbound.get(peerId);
+        link?.heard();
+        // A second connection from a peer means it reset its link: it stopped hearing this node.
+        if (this.acceptedFrom.has(peerId)) link?.peerRedialled();
+        this.acceptedFrom.add(peerId);
       },
       onMessages: (messages) => {
         if (this.closed) return;
+        // Liveness: any frame from a peer proves it hears and speaks (see link-liveness.ts).
+        const from = messages[0]?.from;
+        if (from !== undefined) this.outbound.get(from)?.heard();
         this.countReceived(messages);
         this.handlers?.onMessages(messages);
       },

@@ -7,7 +7,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, ensureBuilt } from "../cli/helpers.js";
+import { BlixardClient } from "../../src/client/index.js";
+import { REMOVED_EXIT_CODE } from "../../src/cli/exit-status.js";
+import { cli, ensureBuilt, exitWithin } from "../cli/helpers.js";
 import { TestCluster } from "./membership-helpers.js";
 
 const KEYS = 40;
@@ -144,8 +146,11 @@ describe("membership changes across processes", () => {
     expect(unknown.status).toBe(3);
     expect(unknown.stderr).toContain("[NOT_FOUND]");
 
-    // The removed node's process stops cleanly.
-    expect(await c.stop(1), c.output()).toBe(0);
+    // The removed node learns it, says so once and stops by itself with exit code 20.
+    const removed = c.processes.get(1)!;
+    expect(await exitWithin(removed.exited, 15_000), c.output()).toBe(REMOVED_EXIT_CODE);
+    expect(removed.output().split("this node was removed from the cluster").length - 1).toBe(1);
+    c.processes.delete(1);
 
     // The joined node restarts from its data directory alone, knowing its peers.
     expect(await c.stop(4), c.output()).toBe(0);
@@ -209,7 +214,11 @@ describe("membership changes across processes", () => {
     expect((await final.get("after-replace", { consistency: "stale" }))?.entry.valueText).toBe(
       "yes",
     );
-    expect(await c.stop(2), c.output()).toBe(0);
+    // The replaced node was removed: it stops by itself with exit code 20.
+    expect(await exitWithin(c.processes.get(2)!.exited, 15_000), c.output()).toBe(
+      REMOVED_EXIT_CODE,
+    );
+    c.processes.delete(2);
     for (const id of [3, 4, 5]) expect(await c.stop(id), c.output()).toBe(0);
   }, 120_000);
 

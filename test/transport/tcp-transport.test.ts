@@ -235,7 +235,9 @@ describe("TcpTransport", () => {
   });
 
   it("streams a 10 MiB snapshot in chunks, interleaved with messages, intact", async () => {
-    const endpoints = await mesh([1, 2]);
+    // Node 2 never answers here (a raft follower answers the heartbeats sent between chunks), so
+    // the silence limit is set past the test's length.
+    const endpoints = await mesh([1, 2], { limits: { silenceLimitMs: 60_000 } });
     const a = endpoints.get(1)!;
     const b = endpoints.get(2)!;
     const data = new Uint8Array(10 * 1024 * 1024);

@@ -3,6 +3,7 @@
  * a leader, prints the nodes and example commands, and on Ctrl-C or SIGTERM stops every node
  * (SIGTERM, then SIGKILL after a timeout).
  */
+import { REMOVED_EXIT_CODE } from "../exit-status.js";
 import { access, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -95,8 +96,11 @@ async function runDev(options: DevOptions): Promise<void> {
     }
     for (const child of children) {
       void child.exited.then((code) => {
-        if (!stopping)
-          process.stderr.write(`node ${child.id} exited (${code}); see ${child.logPath}\n`);
+        if (stopping) return;
+        // A removed node stops for good (exit 20); dev never restarts a node anyway.
+        const why =
+          code === REMOVED_EXIT_CODE ? "was removed from the cluster and stopped" : "exited";
+        process.stderr.write(`node ${child.id} ${why} (${code}); see ${child.logPath}\n`);
       });
     }
     const leader = await Promise.race([

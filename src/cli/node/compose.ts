@@ -22,6 +22,7 @@ import { NONE } from "../../raft/types.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
 import { RaftNode } from "../../node/raft-node.js";
+import { RAFT_DEFAULTS } from "../../raft/config.js";
 import { SystemClock, randomSeed } from "../../platform/index.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
@@ -30,14 +31,19 @@ import { ApplyNotifier } from "./apply-notifier.js";
 import { createOrchestrator } from "./orchestrator-wiring.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
+import { silenceLimitForElectionTimeout } from "../../transport/limits.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
 import { nodeIdentityName } from "../../security/names.js";
+import { RemovedFromClusterExit } from "../exit-status.js";
 import { PersistentMemberDirectory, withScheme } from "./member-store.js";
-import { MembershipWiring, learnMembers, requestMembership } from "./membership.js";
+import { MembershipWiring, confStateIds, learnMembers, requestMembership } from "./membership.js";
 import type { NodeConfig } from "./node-config.js";
+
+/** The runtime's default tick, for the transport's silence limit. */
+const DEFAULT_TICK_INTERVAL_MS = 100;
 
 /** The raft log's directory inside the data directory. */
 export const RAFT_DIR = "raft";
@@ -162,6 +168,12 @@ export async function startNode(
     const joinEndpoints = (config.join ?? []).map((url) => withScheme(url, apiScheme));
     if (directory.get(config.id) === undefined) directory.set(config.id, self);
     const initialConfState = logStore.initialState().confState;
+    const configured = confStateIds(initialConfState);
+    if (configured.length > 0 && !configured.includes(config.id)) {
+      // Its log holds its own removal: a removed member never serves again (as etcd's).
+      log.warn("this node was removed from the cluster; not starting", { members: configured });
+      throw new RemovedFromClusterExit("its log holds its removal");
+    }
     const joining =
       config.join !== undefined &&
       [initialConfState.voters, initialConfState.learners, initialConfState.votersOutgoing].every(
@@ -192,13 +204,25 @@ export async function startNode(
               peerServerName: (peerId: number) => nodeIdentityName(config.clusterId, peerId),
             },
           }),
+      // A silent peer link is reset after twice the (shortest) election timeout.
+      limits: {
+        silenceLimitMs: silenceLimitForElectionTimeout(
+          (options.electionTicks ?? RAFT_DEFAULTS.electionTicks) *
+            (options.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS),
+        ),
+      },
     });
+    // Set once the node runs; until then a removal is noticed again (refusals repeat).
+    let onRemoved: (how: string) => void = () => undefined;
+    // A member answers "removed" only for a removal it applied (committed), so one is believed.
+    transport.onRemovedFromCluster((peer) => onRemoved(`node ${peer} refused it as removed`));
     const membership = new MembershipWiring({
       selfId: config.id,
       directory,
       transport,
       log: log.child({ component: "membership" }),
       initialConfState,
+      onRemoved: () => setImmediate(() => onRemoved("it applied its own removal")),
       ...(config.join === undefined ? {} : { seedEndpoints: joinEndpoints }),
       clientTls,
     });
@@ -361,6 +385,13 @@ export async function startNode(
     onFatal = (error) => {
       log.error("node failed", errorFields(error));
       void stop(error);
+    };
+    let removed = false;
+    onRemoved = (how) => {
+      if (removed) return;
+      removed = true;
+      log.warn("this node was removed from the cluster; stopping", { how });
+      void stop(new RemovedFromClusterExit(how));
     };
     return { config, apiUrl, node, stop: () => stop(), stopped };
   } catch (error) {

@@ -57,6 +57,8 @@ export interface MembershipWiringOptions {
   readonly seedEndpoints?: readonly string[];
   /** Credentials of the node's own API clients. */
   readonly clientTls?: NodeClientTls;
+  /** Called when this node applies its own removal. */
+  readonly onRemoved?: () => void;
 }
 
 /** Keeps the member directory and the transport in step with the applied configuration. */
@@ -104,9 +106,9 @@ export class MembershipWiring {
         if (c.type !== ConfChangeType.RemoveNode) continue;
         directory.delete(c.nodeId);
         if (c.nodeId === selfId) {
-          this.#log.warn("this node was removed from the cluster; it can be stopped");
+          this.#options.onRemoved?.();
         } else {
-          transport.removePeer(c.nodeId);
+          transport.removePeer(c.nodeId, { removed: true });
           this.#log.info("member removed", { member: c.nodeId });
         }
       }

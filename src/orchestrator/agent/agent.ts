@@ -354,6 +354,7 @@ export class Agent {
           status: "stopped",
           restarts: observation.restarts,
           error: observation.lastError,
+          requestedStop: true,
         });
       }
       this.notify();
@@ -369,7 +370,10 @@ export class Agent {
 
   #report(
     name: string,
-    o: Pick<Extract<OrchestratorCommand, { type: "vmObserved" }>, "status" | "restarts" | "error">,
+    o: Pick<
+      Extract<OrchestratorCommand, { type: "vmObserved" }>,
+      "status" | "restarts" | "error" | "requestedStop"
+    >,
   ): void {
     this.#reporter.report(`vm:${name}`, {
       type: "vmObserved",

@@ -98,6 +98,15 @@ export function unsettled(view: SettleView): string[] {
     const runs = agent.runningVms().join(",");
     if (runs !== wanted) reasons.push(`agent ${id} runs VMs [${runs}], the model [${wanted}]`);
   }
+  // A removed member is never heard from again, so the leader's liveness monitor marks its
+  // worker offline and moves its work; until then the model still gives it VMs and tasks that
+  // nothing runs (the comparison below leaves non-members out), so the cluster has not settled.
+  const inConfig = new Set(members);
+  for (const worker of model.workers()) {
+    if (!inConfig.has(worker.nodeId) && worker.status !== "offline") {
+      reasons.push(`worker ${worker.nodeId} is not a member but is still ${worker.status}`);
+    }
+  }
   for (const task of allTasks(model)) {
     if (task.status === "assigned" || task.status === "running") {
       reasons.push(`task ${task.id} is ${task.status} on node ${task.nodeId}`);

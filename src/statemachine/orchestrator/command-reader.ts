@@ -89,7 +89,8 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
       };
     case "deleteVm":
       return { type, name: fields.string("name", VM_NAME_RULES) };
-    case "vmObserved":
+    case "vmObserved": {
+      const requestedStop = fields.optionalBoolean("requestedStop");
       return {
         type,
         name: fields.string("name", VM_NAME_RULES),
@@ -104,7 +105,9 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
         ] as const),
         restarts: fields.integer("restarts", 0, Number.MAX_SAFE_INTEGER),
         error: fields.string("error", { maxBytes: MAX_ERROR_BYTES }),
+        ...(requestedStop === undefined ? {} : { requestedStop }),
       };
+    }
     case "setSettings":
       return { type, settings: fields.object("settings", readSettings) };
   }

@@ -68,6 +68,12 @@ export type OrchestratorCommand =
       readonly status: VmStatus;
       readonly restarts: number;
       readonly error: string;
+      /**
+       * True when a `stopped` report ends a stop the cluster asked for (not the VM exiting by
+       * itself): the model then knows a retried copy that arrives after the VM was started
+       * again is stale. Absent in reports of older agents.
+       */
+      readonly requestedStop?: boolean;
     }
   | { readonly type: "setSettings"; readonly settings: OrchestratorSettings };
 

@@ -136,6 +136,11 @@ export class FieldReader {
     return value;
   }
 
+  /** A boolean field that may be absent (undefined then). */
+  optionalBoolean(name: string): boolean | undefined {
+    return Object.hasOwn(this.#object, name) ? this.boolean(name) : undefined;
+  }
+
   /** A string field that must be one of `choices`. */
   oneOf<T extends string>(name: string, choices: readonly T[]): T {
     const value = this.value(name);

@@ -172,6 +172,18 @@ export function vmObserved(
   // for its agent to start again.
   const stopOvertaken =
     vm.desired === "running" && vm.status === "stopping" && command.status === "stopped";
+  // The end of a requested stop while the VM is wanted running and no longer `stopping` is a
+  // retried copy of a report that already applied (the agent did not learn its outcome, e.g.
+  // across a leader change): the VM went back to `scheduled` and its agent starts it again.
+  // Applying the copy would leave it `stopped`, which reads "exited by itself, do not restart".
+  if (
+    command.requestedStop === true &&
+    command.status === "stopped" &&
+    vm.desired === "running" &&
+    vm.status !== "stopping"
+  ) {
+    return vmResult(vm);
+  }
   const observed: Vm = {
     ...vm,
     status: stopOvertaken ? "scheduled" : command.status,

@@ -257,6 +257,38 @@ describe("setVmDesired", () => {
     expect(h.vm("v")).toMatchObject({ desired: "running", status: "running", nodeId: 1 });
   });
 
+  it("ignores a retried copy of a requested stop's end once the VM is wanted running again (seed 920068)", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1024));
+    h.createVm("v");
+    h.ok(observe("v", 1, "running"));
+    h.ok({ type: "setVmDesired", name: "v", desired: "stopped" });
+    h.ok(observe("v", 1, "stopping"));
+    h.ok({ type: "setVmDesired", name: "v", desired: "running" });
+    const stopped = { ...observe("v", 1, "stopped"), requestedStop: true } as const;
+    h.ok(stopped);
+    expect(h.vm("v")).toMatchObject({ desired: "running", status: "scheduled", nodeId: 1 });
+    // The agent did not learn the outcome and sends the same report again.
+    h.ok(stopped);
+    expect(h.vm("v")).toMatchObject({ desired: "running", status: "scheduled", nodeId: 1 });
+    h.ok(observe("v", 1, "starting"));
+    h.ok(stopped);
+    expect(h.vm("v")).toMatchObject({ status: "starting", nodeId: 1 });
+    // A VM that exits by itself is still recorded stopped.
+    h.ok(observe("v", 1, "stopped"));
+    expect(h.vm("v")).toMatchObject({ desired: "running", status: "stopped", nodeId: 1 });
+  });
+
+  it("releases a VM when a requested stop ends while it is wanted stopped", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1024));
+    h.createVm("v");
+    h.ok(observe("v", 1, "running"));
+    h.ok({ type: "setVmDesired", name: "v", desired: "stopped" });
+    h.ok({ ...observe("v", 1, "stopped"), requestedStop: true });
+    expect(h.vm("v")).toMatchObject({ status: "stopped", nodeId: null });
+  });
+
   it("changes nothing when the state is already desired", () => {
     h = new Harness();
     h.createVm("v", vmSpec(), "stopped");
