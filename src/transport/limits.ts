@@ -25,6 +25,21 @@ export interface TransportLimits {
   readonly handshakeTimeoutMs: number;
   /** At most one unreachable report per peer per this many ms (a dead peer would flood otherwise). */
   readonly unreachableReportIntervalMs: number;
+  /**
+   * Largest frame accepted before the hello is accepted, in bytes: a hello is about 100 bytes,
+   * so an unauthenticated socket can make this node hold at most this much.
+   */
+  readonly maxHelloFrameSizeBytes: number;
+  /** Inbound peer connections open at once, at most; past it new ones are closed at once. */
+  readonly maxInboundConnections: number;
+  /** Inbound connections that have not completed their hello, at most (each also times out). */
+  readonly maxPendingHandshakes: number;
+  /** Bytes of a message's context (read request ids, campaign kind), at most. */
+  readonly maxContextBytes: number;
+  /** Members listed in a snapshot's configuration (all lists together), at most. */
+  readonly maxConfStateMembers: number;
+  /** At most one log line per remote address and kind of refusal per this many ms; 0 logs all. */
+  readonly refusalLogIntervalMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -41,6 +56,12 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   reconnectMaxDelayMs: 1000,
   handshakeTimeoutMs: 2000,
   unreachableReportIntervalMs: 100,
+  maxHelloFrameSizeBytes: 1024,
+  maxInboundConnections: 256,
+  maxPendingHandshakes: 64,
+  maxContextBytes: 4096,
+  maxConfStateMembers: 1024,
+  refusalLogIntervalMs: 10_000,
 });
 
 /** Bytes a message costs in a frame beyond its payloads: the fixed fields and tags. */
