@@ -6,7 +6,7 @@
  * test/transport/tls.test.ts (`node start` takes no TLS flags on this branch yet).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,13 +114,17 @@ describe("peer input against real node processes", () => {
     const clients = apis.map(
       (url) => new BlixardClient({ endpoints: [url], timeoutMs: 500, retries: 0 }),
     );
-    return until(async () => {
-      const statuses = await Promise.all(clients.map((c) => c.status().catch(() => undefined)));
-      const first = statuses[0];
-      if (first === undefined || first.leader === null) return undefined;
-      const agreed = statuses.every((s) => s !== undefined && s.leader === first.leader);
-      return agreed ? { id: first.leader, term: first.term } : undefined;
-    }, "a leader known to every node");
+    return until(
+      async () => {
+        const statuses = await Promise.all(clients.map((c) => c.status().catch(() => undefined)));
+        const first = statuses[0];
+        if (first === undefined || first.leader === null) return undefined;
+        const agreed = statuses.every((s) => s !== undefined && s.leader === first.leader);
+        return agreed ? { id: first.leader, term: first.term } : undefined;
+      },
+      "a leader known to every node",
+      60_000,
+    );
   }
 
   async function put(key: string): Promise<void> {
@@ -241,7 +245,7 @@ describe("peer input against real node processes", () => {
         "--cluster-id",
         CLUSTER,
       ],
-      { [FAIL_STORAGE_ENV]: "3000" },
+      { [FAIL_STORAGE_ENV]: join(root, "fail-storage-now") },
     );
     nodes.push(node);
     const client = new BlixardClient({
@@ -252,10 +256,11 @@ describe("peer input against real node processes", () => {
     await until(
       async () => ((await client.status().catch(() => undefined))?.leader === 1 ? true : undefined),
       "the single node to lead",
+      60_000,
     );
-    // Writes fail from 3 s after start: the next proposal hits the dying disk.
-    await until(() => (node.output().includes('"node started"') ? true : undefined), "start");
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await client.put("healthy", "v");
+    // From now on writes fail: the next proposal hits the dying disk.
+    writeFileSync(join(root, "fail-storage-now"), "");
     const failedAt = performance.now();
     await client.put("doomed", "v").catch(() => undefined);
     const code = await exitWithin(node.exited, 5_000);

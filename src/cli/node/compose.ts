@@ -99,7 +99,7 @@ export async function startNode(
       confState: { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     });
     cleanups.push(() => walStore.close());
-    const logStore = withInjectedStorageFailure(walStore, process.env[FAIL_STORAGE_ENV], clock);
+    const logStore = withInjectedStorageFailure(walStore, process.env[FAIL_STORAGE_ENV]);
     log.info("storage opened", { ...walStore.recovery });
 
     // Members' addresses: members.json (kept up to date by membership changes), else the
