@@ -142,6 +142,8 @@ export class RaftNode<Result = unknown> {
   private snapshotWanted = false;
   private processing = false;
   private stopped = false;
+  /** Set once the transport and log store are being closed (by stop or a fatal error). */
+  private closing: Promise<void> | undefined;
   private fatal: Error | undefined;
   private tickTimer: TimerHandle | undefined;
 
@@ -704,15 +706,37 @@ export class RaftNode<Result = unknown> {
   /**
    * Stops the node: no more ticks or messages; every pending operation rejects with
    * UNAVAILABLE. Closes the transport and the log store once in-flight work has finished.
+   * After a fatal error it resolves once that error's own closing has finished.
    */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.tickTimer?.cancel();
-    this.rejectAll(new UnavailableError("node is stopping; retry on another node"));
-    await this.options.transport.close();
-    while (this.processing) await new Promise<void>((resolve) => this.clock.setTimer(1, resolve));
-    await this.options.logStore.close();
+    if (!this.stopped) {
+      this.stopped = true;
+      this.tickTimer?.cancel();
+      this.rejectAll(new UnavailableError("node is stopping; retry on another node"));
+    }
+    return this.closeResources();
+  }
+
+  /**
+   * Closes the transport, waits for the Ready loop to leave, then closes the log store; once,
+   * whoever asks (stop, or a fatal error). A failure to close is logged: the process is
+   * going away and must not hang on it.
+   */
+  private closeResources(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.options.transport
+        .close()
+        .catch((error: unknown) =>
+          this.logger.warn("closing the transport failed", { error: asError(error).message }),
+        );
+      while (this.processing) await new Promise<void>((resolve) => this.clock.setTimer(1, resolve));
+      await this.options.logStore
+        .close()
+        .catch((error: unknown) =>
+          this.logger.warn("closing the log store failed", { error: asError(error).message }),
+        );
+    })();
+    return this.closing;
   }
 
   private rejectAll(error: Error): void {
@@ -734,6 +758,9 @@ export class RaftNode<Result = unknown> {
     this.stopped = true;
     this.tickTimer?.cancel();
     this.rejectAll(error);
+    // Release the WAL and the transport at once: a stopped node that kept them open would keep
+    // its process alive, and a supervisor would never restart it.
+    void this.closeResources();
     this.options.onFatal?.(error);
   }
 }

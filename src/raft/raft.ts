@@ -1,6 +1,7 @@
 import { invariant } from "../common/assert.js";
 import {
   ConflictError,
+  InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
   UnavailableError,
@@ -29,6 +30,7 @@ import { Progress, ProgressState, ProgressTracker } from "./tracker/index.js";
 import {
   ConfChangeTransition,
   EntryType,
+  MAX_MESSAGE_TERM_OR_INDEX,
   message,
   MessageType,
   NONE,
@@ -62,6 +64,26 @@ function isTransferContext(context: Uint8Array | undefined): boolean {
   if (context === undefined || context.length !== TRANSFER_CONTEXT.length) return false;
   for (let i = 0; i < context.length; i++) if (context[i] !== TRANSFER_CONTEXT[i]) return false;
   return true;
+}
+
+/**
+ * Why an append cannot come from a real leader, or undefined if it could: its entries must
+ * follow `index` one by one, with terms that never decrease, at least `logTerm` and at most the
+ * message's term.
+ */
+function malformedAppend(m: Message): string | undefined {
+  if (m.logTerm > m.term) return `log term ${m.logTerm} exceeds the message term ${m.term}`;
+  let previousTerm = m.logTerm;
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i] as Entry;
+    if (e.index !== m.index + 1 + i)
+      return `entry ${i} has index ${e.index}, not ${m.index + 1 + i}`;
+    if (e.term < previousTerm || e.term > m.term) {
+      return `entry ${e.index} has term ${e.term} outside [${previousTerm}, ${m.term}]`;
+    }
+    previousTerm = e.term;
+  }
+  return undefined;
 }
 
 function voteResponseType(type: MessageType): MessageType {
@@ -551,6 +573,16 @@ export class Raft {
       });
       return;
     }
+    if (this.term >= MAX_MESSAGE_TERM_OR_INDEX) {
+      // Only a term forged by a peer before messages were validated can get here: a campaign
+      // would take the term past what peers accept. Stay a follower (still able to vote and
+      // follow) rather than throw on every election timeout.
+      this.logger.warn("cannot campaign: the term is at its bound; replace this node's data", {
+        term: this.term,
+        maxTerm: MAX_MESSAGE_TERM_OR_INDEX,
+      });
+      return;
+    }
     this.campaign(type);
   }
 
@@ -648,6 +680,16 @@ export class Raft {
    *   (`Prop`) or a read cannot be accepted. No state changes in that case.
    */
   step(m: Message): void {
+    if (m.term > MAX_MESSAGE_TERM_OR_INDEX) {
+      // The transport refuses such messages; this guard keeps a forged term from ever being
+      // adopted and persisted, whatever delivered it (a term past the bound bricks elections).
+      this.logger.warn("dropped a message whose term exceeds the bound", {
+        type: m.type,
+        from: m.from,
+        term: m.term,
+      });
+      return;
+    }
     if (m.term === 0) {
       // Local message.
     } else if (m.term > this.term) {
@@ -788,6 +830,16 @@ export class Raft {
     if (pr === undefined) return;
     switch (m.type) {
       case MessageType.AppResp:
+        if (m.index > this.raftLog.lastIndex()) {
+          // A follower acknowledges only what we sent it: a larger index is forged or corrupt,
+          // and counting it would let a bogus match into the commit quorum.
+          this.logger.warn("dropped an append response beyond our last index", {
+            from: m.from,
+            index: m.index,
+            lastIndex: this.raftLog.lastIndex(),
+          });
+          return;
+        }
         this.handleAppendResponse(m, pr);
         return;
       case MessageType.HeartbeatResp:
@@ -1114,6 +1166,13 @@ export class Raft {
       this.send(message({ type: MessageType.AppResp, to: m.from, index: this.raftLog.committed }));
       return;
     }
+    const malformed = malformedAppend(m);
+    if (malformed !== undefined) {
+      // A real leader never sends this; a forged or corrupt append must not reach the log,
+      // whose invariants would otherwise fail on it.
+      this.logger.warn("dropped a malformed append", { from: m.from, reason: malformed });
+      return;
+    }
     const lastNewIndex = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNewIndex !== undefined) {
       this.send(message({ type: MessageType.AppResp, to: m.from, index: lastNewIndex }));
@@ -1138,9 +1197,19 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
-    // The leader sends at most our match index, which we acknowledged as durable; a commit
-    // past our last index means our disk lost acknowledged entries, and commitTo fails loudly.
-    this.raftLog.commitTo(m.commit);
+    // The leader sends at most our match index, which we acknowledged as durable, so a commit
+    // past our last index is a forged or corrupt message (or our disk lost acknowledged
+    // entries): never fatal for peer input. Clamp it to what we hold, as etcd's raft does
+    // (commitTo(min(m.Commit, lastIndex))), and say so.
+    const lastIndex = this.raftLog.lastIndex();
+    if (m.commit > lastIndex) {
+      this.logger.warn("heartbeat commit beyond our last index; clamped", {
+        from: m.from,
+        commit: m.commit,
+        lastIndex,
+      });
+    }
+    this.raftLog.commitTo(Math.min(m.commit, lastIndex));
     this.send(
       message({
         type: MessageType.HeartbeatResp,
@@ -1189,12 +1258,29 @@ export class Raft {
       this.raftLog.commitTo(index);
       return false;
     }
+    // Check the configuration before touching the log: a malformed one (from a broken or
+    // hostile peer) is refused, never half-installed.
+    let restored: ChangeResult;
+    try {
+      restored = restoreConfState(confState, {
+        lastIndex: index,
+        maxInflightMessages: this.maxInflightMessages,
+        maxInflightBytes: this.maxInflightBytes,
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      this.logger.warn("ignoring snapshot with a malformed configuration", {
+        index,
+        error: error.message,
+      });
+      return false;
+    }
     this.raftLog.restore(snapshot);
     this.trk = new ProgressTracker({
       maxInflightMessages: this.maxInflightMessages,
       maxInflightBytes: this.maxInflightBytes,
     });
-    this.switchToConfig(restoreConfState(confState, this.trackerOptions()));
+    this.switchToConfig(restored);
     return true;
   }
 

@@ -206,6 +206,10 @@ export class RawNode {
    */
   step(m: Message): void {
     if (LOCAL_MESSAGE_TYPES.has(m.type)) return;
+    // Term 0 marks a local message inside the core (no term checks); from a peer only requests
+    // that are not bound to a term may carry it (etcd's raft treats the rest as local too, which
+    // would let a peer skip the term checks).
+    if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex) return;
     if (
       RESPONSE_MESSAGE_TYPES.has(m.type) &&
       !this.raft.trk.progress.has(m.from) &&

@@ -12,6 +12,15 @@ export const NONE: NodeId = 0;
 /** The largest log index or term the core handles. */
 export const MAX_INDEX = Number.MAX_SAFE_INTEGER;
 
+/**
+ * The largest term or log index a message may carry, and the largest term this node moves to:
+ * 2^52. A real cluster never gets near it (a new term every millisecond for 140,000 years), and
+ * below it `term + 1`, `index + 1` and any sum of a few of them stay exact integers, so arithmetic
+ * in the core can never leave the safe range. A larger value comes only from a broken or hostile
+ * peer: the transport refuses it and the core drops it (see ARCHITECTURE.md, "Transport").
+ */
+export const MAX_MESSAGE_TERM_OR_INDEX = 2 ** 52;
+
 /** What an entry carries. */
 export const EntryType = {
   /** An application command (or the empty no-op a new leader appends). */

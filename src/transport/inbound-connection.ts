@@ -1,14 +1,20 @@
 /**
  * The receiving side of one peer link: checks the hello (cluster id, addressee, a known sender,
- * protocol version), then every batch and snapshot chunk against it, reassembles snapshots, and
- * hands raft messages to the runtime. A peer that breaks a rule is refused with a log line and
- * disconnected; other peers are unaffected. Private to src/transport.
+ * protocol version and, over TLS, that the sender's certificate names the node it claims to
+ * be), then every batch and snapshot chunk against it (every message field: see
+ * validate-message.ts), reassembles snapshots, and hands raft messages to the runtime. A peer
+ * that breaks a rule is refused with a rate-limited log line and disconnected; other peers are
+ * unaffected. Memory is bounded by what the peer actually sent, never by what it announced:
+ * before the hello a frame is at most `maxHelloFrameSizeBytes`. Nothing a peer sends can throw
+ * out of the socket's data handler. Private to src/transport.
  */
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import type { Clock, TimerHandle } from "../common/clock.js";
 import { InvalidArgumentError, TooLargeError } from "../common/errors.js";
 import { type Message, MessageType, type NodeId } from "../raft/types.js";
+import { peerNodeIdFromCertificate } from "../security/peer-identity.js";
 import { BATCH_FRAME_TAG, decodeBatchFrame, type DecodedBatch } from "./batch-codec.js";
 import { decodeFrame, encodeFrame, frame, fromWireMessage, PROTOCOL_VERSION } from "./codec.js";
 import { FrameReader } from "./frame-reader.js";
@@ -20,6 +26,8 @@ import {
 } from "./gen/blixard/raft/v1/raft_pb.js";
 import type { TransportLimits } from "./limits.js";
 import type { TransportLogger } from "./logger.js";
+import type { RefusalLog } from "./refusal-log.js";
+import { invalidMessageReason } from "./validate-message.js";
 
 /** What an {@link InboundConnection} needs from its transport. */
 export interface InboundConnectionOptions {
@@ -27,21 +35,32 @@ export interface InboundConnectionOptions {
   readonly clusterId: string;
   readonly clock: Clock;
   readonly logger: TransportLogger;
+  /** Where refusals are counted and (rate-limited) logged. */
+  readonly refusals: RefusalLog;
   readonly limits: TransportLimits;
   readonly isKnownPeer: (id: NodeId) => boolean;
   /** True for a peer this node saw removed from the cluster: it is refused with {@link REMOVED_REFUSAL}. */
   readonly isRemovedPeer?: (id: NodeId) => boolean;
+  /**
+   * Hold the hello to the peer's certificate: its node identity name must be the id claimed.
+   * Set when the transport runs with TLS (the certificate is then verified by the CA).
+   */
+  readonly requireCertificateIdentity: boolean;
   /** Called once the hello is accepted. */
   readonly onAccepted: (connection: InboundConnection) => void;
   readonly onMessages: (messages: readonly Message[]) => void;
   readonly onClosed: (connection: InboundConnection) => void;
 }
 
-/** A snapshot being reassembled. */
+/**
+ * A snapshot being reassembled. Chunks are kept as received (views into their frames) and
+ * joined once at the end, so memory follows the bytes that arrived, not the announced size.
+ */
 interface Assembly {
   readonly id: bigint;
   readonly message: Message;
-  readonly data: Uint8Array;
+  readonly totalBytes: number;
+  readonly chunks: Uint8Array[];
   filledBytes: number;
 }
 
@@ -57,6 +76,16 @@ const REFUSAL_LINGER_MS = 1000;
 /** A rule broken by the peer: the connection is refused or closed with this reason. */
 class ProtocolViolation extends Error {}
 
+/** A message with a field out of range or inconsistent: counted apart from protocol violations. */
+class InvalidMessage extends ProtocolViolation {
+  constructor(
+    reason: string,
+    readonly type: MessageType,
+  ) {
+    super(`invalid message: ${reason}`);
+  }
+}
+
 /** One accepted socket from a peer. */
 export class InboundConnection {
   /** The peer, once its hello is accepted. */
@@ -70,7 +99,8 @@ export class InboundConnection {
     private readonly socket: Socket,
     private readonly options: InboundConnectionOptions,
   ) {
-    this.reader = new FrameReader(options.limits.maxFrameSizeBytes);
+    // Until the hello is accepted the peer is a stranger: a hello-sized frame at most.
+    this.reader = new FrameReader(options.limits.maxHelloFrameSizeBytes);
     socket.setNoDelay(true);
     this.handshakeTimer = options.clock.setTimer(options.limits.handshakeTimeoutMs, () => {
       this.refuse("no hello within the handshake timeout");
@@ -96,18 +126,36 @@ export class InboundConnection {
     this.socket.destroy();
   }
 
+  /** True until the hello is accepted. */
+  get pending(): boolean {
+    return this.peerId === undefined && !this.closed;
+  }
+
+  /** Bytes held for an incomplete frame (for tests and metrics). */
+  get bufferedBytes(): number {
+    return this.reader.allocatedBytes + (this.assembly?.filledBytes ?? 0);
+  }
+
   private get remote(): string {
-    return `${this.socket.remoteAddress ?? "?"}:${this.socket.remotePort ?? "?"}`;
+    return `${this.remoteHost}:${this.socket.remotePort ?? "?"}`;
+  }
+
+  private get remoteHost(): string {
+    return this.socket.remoteAddress ?? "?";
   }
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     try {
-      for (const body of this.reader.push(chunk)) {
+      this.reader.pushEach(chunk, (body) => {
         this.onFrame(body);
-        if (this.closed) return;
-      }
+        return !this.closed;
+      });
     } catch (error) {
+      if (error instanceof InvalidMessage) {
+        this.refuse(error.message, "message");
+        return;
+      }
       if (
         error instanceof ProtocolViolation ||
         error instanceof TooLargeError ||
@@ -116,7 +164,8 @@ export class InboundConnection {
         this.refuse(error.message);
         return;
       }
-      throw error;
+      // A bug of ours, met on a peer's bytes: refuse the peer, never crash the node for it.
+      this.refuse(`internal error on peer input: ${String(error)}`);
     }
   }
 
@@ -166,13 +215,38 @@ export class InboundConnection {
     if (fromId === selfId || !Number.isSafeInteger(fromId) || !isKnownPeer(fromId)) {
       throw new ProtocolViolation(`node ${hello.fromId} is not a known peer`);
     }
+    if (this.options.requireCertificateIdentity) this.checkIdentity(fromId);
     this.handshakeTimer?.cancel();
     this.handshakeTimer = undefined;
     this.peerId = fromId;
+    this.reader.maxFrameSizeBytes = this.options.limits.maxFrameSizeBytes;
     const ack = create(HelloAckSchema, { nodeId: BigInt(selfId) });
     this.socket.write(encodeFrame(frame({ case: "helloAck", value: ack })));
     this.options.logger.debug("accepted peer connection", { peer: fromId, remote: this.remote });
     this.options.onAccepted(this);
+  }
+
+  /**
+   * The certificate (verified against the CA by TLS) must name the node the hello claims:
+   * otherwise any node of the cluster could speak as any other.
+   */
+  private checkIdentity(claimedId: NodeId): void {
+    const certificate =
+      this.socket instanceof TLSSocket ? this.socket.getPeerX509Certificate() : undefined;
+    if (certificate === undefined) {
+      throw new ProtocolViolation(`node ${claimedId} presented no certificate`);
+    }
+    const certifiedId = peerNodeIdFromCertificate(certificate, this.options.clusterId);
+    if (certifiedId === undefined) {
+      throw new ProtocolViolation(
+        `the certificate names no node of cluster "${this.options.clusterId}" (hello claims node ${claimedId})`,
+      );
+    }
+    if (certifiedId !== claimedId) {
+      throw new ProtocolViolation(
+        `hello claims node ${claimedId} but the certificate is node ${certifiedId}'s`,
+      );
+    }
   }
 
   private checkBatch(batch: DecodedBatch, peerId: NodeId): Message[] {
@@ -186,10 +260,17 @@ export class InboundConnection {
     return batch.messages;
   }
 
+  /**
+   * Refuses a message a correct peer never sends: the whole batch is dropped and the link
+   * closed (the peer is broken or hostile; it redials, and each refusal is counted).
+   */
   private checkMessage(m: Message, peerId: NodeId): Message {
-    if (m.from !== peerId || m.to !== this.options.selfId) {
-      throw new ProtocolViolation(`message from ${m.from} to ${m.to} on this link`);
-    }
+    const reason = invalidMessageReason(
+      m,
+      { from: peerId, to: this.options.selfId },
+      this.options.limits,
+    );
+    if (reason !== undefined) throw new InvalidMessage(reason, m.type);
     return m;
   }
 
@@ -203,7 +284,10 @@ export class InboundConnection {
         throw new ProtocolViolation("first chunk carries no snapshot message");
       }
       const totalBytes = Number(chunk.totalSizeBytes);
-      if (totalBytes > this.options.limits.maxSnapshotSizeBytes) {
+      if (
+        !Number.isSafeInteger(totalBytes) ||
+        totalBytes > this.options.limits.maxSnapshotSizeBytes
+      ) {
         throw new TooLargeError(
           `snapshot of ${totalBytes} bytes exceeds the limit of ${this.options.limits.maxSnapshotSizeBytes} bytes`,
         );
@@ -213,49 +297,53 @@ export class InboundConnection {
           peer: peerId,
         });
       }
-      this.assembly = {
-        id: chunk.snapshotId,
-        message: m,
-        data: new Uint8Array(totalBytes),
-        filledBytes: 0,
-      };
+      // Nothing is allocated for the announced size: chunks are kept as they arrive.
+      this.assembly = { id: chunk.snapshotId, message: m, totalBytes, chunks: [], filledBytes: 0 };
     }
     const assembly = this.assembly;
     if (assembly === undefined || assembly.id !== chunk.snapshotId) {
       throw new ProtocolViolation(`chunk of unknown snapshot stream ${chunk.snapshotId}`);
     }
-    if (offset !== assembly.filledBytes || offset + chunk.data.length > assembly.data.length) {
+    if (offset !== assembly.filledBytes || offset + chunk.data.length > assembly.totalBytes) {
       throw new ProtocolViolation(
-        `chunk at offset ${offset} (${chunk.data.length} bytes) does not continue the stream at ${assembly.filledBytes} of ${assembly.data.length}`,
+        `chunk at offset ${offset} (${chunk.data.length} bytes) does not continue the stream at ${assembly.filledBytes} of ${assembly.totalBytes}`,
       );
     }
-    assembly.data.set(chunk.data, offset);
+    if (chunk.data.length > 0) assembly.chunks.push(chunk.data);
     assembly.filledBytes += chunk.data.length;
     if (!chunk.last) return undefined;
-    if (assembly.filledBytes !== assembly.data.length) {
+    if (assembly.filledBytes !== assembly.totalBytes) {
       throw new ProtocolViolation(
-        `snapshot ended at ${assembly.filledBytes} of ${assembly.data.length} bytes`,
+        `snapshot ended at ${assembly.filledBytes} of ${assembly.totalBytes} bytes`,
       );
     }
     this.assembly = undefined;
+    const data = join(assembly.chunks, assembly.totalBytes);
     const snapshot = assembly.message.snapshot!;
     this.options.logger.info("snapshot received from peer", {
       peer: peerId,
       index: snapshot.metadata.index,
-      sizeBytes: assembly.data.length,
+      sizeBytes: data.length,
     });
-    return { ...assembly.message, snapshot: { metadata: snapshot.metadata, data: assembly.data } };
+    return { ...assembly.message, snapshot: { metadata: snapshot.metadata, data } };
   }
 
-  /** Refuses the peer: a log line, a refusal frame (during the handshake), then close. */
-  private refuse(reason: string): void {
+  /**
+   * Refuses the peer: a counted, rate-limited log line, a refusal frame (during the handshake),
+   * then close.
+   */
+  private refuse(reason: string, kind: "connection" | "message" = "connection"): void {
     if (this.closed) return;
     this.closed = true;
-    this.options.logger.warn("refused peer connection", {
-      peer: this.peerId,
-      remote: this.remote,
-      reason,
-    });
+    this.assembly = undefined;
+    this.options.refusals.refused(
+      kind,
+      this.remoteHost,
+      kind === "message"
+        ? "dropped invalid messages from peer; closing its connection"
+        : "refused peer connection",
+      { peer: this.peerId, remote: this.remote, reason },
+    );
     if (this.peerId === undefined) {
       const refusal = create(RefusalSchema, { reason });
       // end() flushes the refusal before closing; destroy() after it bounds a peer that never reads.
@@ -268,4 +356,16 @@ export class InboundConnection {
       this.socket.destroy();
     }
   }
+}
+
+/** The chunks of a snapshot in one buffer of exactly `totalBytes`. */
+function join(chunks: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]!.length === totalBytes) return chunks[0]!;
+  const data = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return data;
 }

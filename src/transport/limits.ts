@@ -37,6 +37,21 @@ export interface TransportLimits {
   readonly silenceLimitMs: number;
   /** A link whose socket has not drained for this long is closed and redialled, in ms. */
   readonly drainTimeoutMs: number;
+  /**
+   * Largest frame accepted before the hello is accepted, in bytes: a hello is about 100 bytes,
+   * so an unauthenticated socket can make this node hold at most this much.
+   */
+  readonly maxHelloFrameSizeBytes: number;
+  /** Inbound peer connections open at once, at most; past it new ones are closed at once. */
+  readonly maxInboundConnections: number;
+  /** Inbound connections that have not completed their hello, at most (each also times out). */
+  readonly maxPendingHandshakes: number;
+  /** Bytes of a message's context (read request ids, campaign kind), at most. */
+  readonly maxContextBytes: number;
+  /** Members listed in a snapshot's configuration (all lists together), at most. */
+  readonly maxConfStateMembers: number;
+  /** At most one log line per remote address and kind of refusal per this many ms; 0 logs all. */
+  readonly refusalLogIntervalMs: number;
 }
 
 /** The smallest silence limit, in ms: below it a busy event loop would look like a dead link. */
@@ -70,6 +85,12 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   // Twice the runtime's default election timeout (10 ticks of 100 ms); `node start` passes its own.
   silenceLimitMs: 2000,
   drainTimeoutMs: 2000,
+  maxHelloFrameSizeBytes: 1024,
+  maxInboundConnections: 256,
+  maxPendingHandshakes: 64,
+  maxContextBytes: 4096,
+  maxConfStateMembers: 1024,
+  refusalLogIntervalMs: 10_000,
 });
 
 /** Bytes a message costs in a frame beyond its payloads: the fixed fields and tags. */

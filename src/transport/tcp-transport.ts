@@ -20,7 +20,9 @@ import { InboundConnection } from "./inbound-connection.js";
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
 import { SILENT_TRANSPORT_LOGGER, type TransportLogger } from "./logger.js";
 import { PeerConnection, type PeerStats } from "./peer-connection.js";
+import { RefusalLog, type RefusalStats } from "./refusal-log.js";
 import type { Transport } from "./transport.js";
+import { invalidMessageReason } from "./validate-message.js";
 
 /** What one peer sent this node. */
 export interface ReceivedStats {
@@ -89,6 +91,7 @@ export class TcpTransport implements Transport {
   private removedListener: ((byPeer: NodeId, reason: string) => void) | undefined;
   /** Peers that connected to this node at least once (so a new connection is a redial). */
   private readonly acceptedFrom = new Set<NodeId>();
+  private readonly refusals: RefusalLog;
   private server: Server | undefined;
   private boundAddress: PeerAddress | undefined;
   private handlers: Handlers | undefined;
@@ -103,7 +106,9 @@ export class TcpTransport implements Transport {
     this.options = options;
     this.limits = { ...DEFAULT_TRANSPORT_LIMITS, ...options.limits };
     for (const [name, value] of Object.entries(this.limits)) {
-      if (!Number.isFinite(value) || value <= 0) {
+      // Only the refusal log interval may be 0 (log every refusal).
+      const min = name === "refusalLogIntervalMs" ? 0 : Number.MIN_VALUE;
+      if (!Number.isFinite(value) || value < min) {
         throw new InvalidArgumentError(`transport limit ${name} must be positive, got ${value}`);
       }
     }
@@ -111,6 +116,7 @@ export class TcpTransport implements Transport {
       throw new InvalidArgumentError("snapshotChunkSizeBytes must leave room in maxFrameSizeBytes");
     }
     this.logger = options.logger ?? SILENT_TRANSPORT_LOGGER;
+    this.refusals = new RefusalLog(options.clock, this.logger, this.limits.refusalLogIntervalMs);
     for (const [id, address] of options.peers ?? []) this.addPeer(id, address);
   }
 
@@ -139,11 +145,35 @@ export class TcpTransport implements Transport {
               requestCert: true,
               rejectUnauthorized: true,
               minVersion: "TLSv1.2",
+              // A socket that never completes the TLS handshake is dropped as fast as one that
+              // never sends its hello (Node's default would keep it for 120 s).
+              handshakeTimeout: this.limits.handshakeTimeoutMs,
             },
             (socket) => this.onInbound(socket),
           );
-    server.on("tlsClientError", (error: Error) => {
-      this.logger.warn("refused peer connection: TLS handshake failed", { error: error.message });
+    // Sockets past the cap are closed by node:net before any byte is read (TLS or not).
+    server.maxConnections = this.limits.maxInboundConnections;
+    server.on("tlsClientError", (error: Error, socket: Socket) => {
+      this.refusals.refused(
+        "connection",
+        socket.remoteAddress ?? "?",
+        "refused peer connection: TLS handshake failed",
+        {
+          remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
+          error: error.message,
+        },
+      );
+    });
+    server.on("drop", (data?: { remoteAddress?: string; remotePort?: number }) => {
+      this.refusals.refused(
+        "connection",
+        data?.remoteAddress ?? "?",
+        "refused peer connection: too many inbound connections",
+        {
+          remote: `${data?.remoteAddress ?? "?"}:${data?.remotePort ?? "?"}`,
+          max: this.limits.maxInboundConnections,
+        },
+      );
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -220,6 +250,18 @@ export class TcpTransport implements Transport {
     return this.received;
   }
 
+  /** Refused connections and rejected messages since start (for metrics). */
+  refusalStats(): Readonly<RefusalStats> {
+    return this.refusals.stats;
+  }
+
+  /** Inbound connections open, and those of them still waiting for their hello. */
+  inboundCounts(): { open: number; pending: number } {
+    let pending = 0;
+    for (const connection of this.inbound) if (connection.pending) pending++;
+    return { open: this.inbound.size, pending };
+  }
+
   /** True when the link to `peer` has completed its handshake. */
   isConnected(peer: NodeId): boolean {
     return this.outbound.get(peer)?.connected ?? false;
@@ -229,6 +271,17 @@ export class TcpTransport implements Transport {
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     for (const m of messages) {
+      // What the receiver checks, the sender asserts first: a message the peer would refuse
+      // (and close the link for) is a bug here; drop it loudly instead of losing the link.
+      const invalid = invalidMessageReason(m, { from: this.options.nodeId, to: m.to }, this.limits);
+      if (invalid !== undefined) {
+        this.logger.warn("bug: not sending a message its peer would refuse", {
+          peer: m.to,
+          type: m.type,
+          reason: invalid,
+        });
+        continue;
+      }
       let connection = this.outbound.get(m.to);
       if (connection === undefined) {
         const address = this.peerAddresses.get(m.to);
@@ -321,11 +374,27 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
+    if (this.inboundCounts().pending >= this.limits.maxPendingHandshakes) {
+      // Strangers that have not said who they are yet share a small budget.
+      this.refusals.refused(
+        "connection",
+        socket.remoteAddress ?? "?",
+        "refused peer connection: too many connections waiting for their hello",
+        {
+          remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
+          max: this.limits.maxPendingHandshakes,
+        },
+      );
+      socket.destroy();
+      return;
+    }
     const connection = new InboundConnection(socket, {
       selfId: this.options.nodeId,
       clusterId: this.options.clusterId,
       clock: this.options.clock,
       logger: this.logger,
+      refusals: this.refusals,
+      requireCertificateIdentity: this.options.tls !== undefined,
       limits: this.limits,
       isKnownPeer: (id) => this.peerAddresses.has(id),
       isRemovedPeer: (id) => this.removedPeers.has(id),

@@ -7,7 +7,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BlixardClient } from "../../src/client/index.js";
 import { REMOVED_EXIT_CODE } from "../../src/cli/exit-status.js";
 import { cli, ensureBuilt, exitWithin } from "../cli/helpers.js";
 import { TestCluster } from "./membership-helpers.js";

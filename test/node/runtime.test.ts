@@ -167,4 +167,46 @@ describe("RaftNode runtime", () => {
     await leader.stop();
     await expect(pending).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
+
+  it("on a fatal error closes its transport and log store (so the process can exit), and stop() waits for that", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryLogStore({ confState: { ...voters, voters: [1] } });
+    let transportClosed = false;
+    let storeClosed = false;
+    const closeStore = store.close.bind(store);
+    store.close = async () => {
+      storeClosed = true;
+      await closeStore();
+    };
+    let failing = false;
+    const save = store.save.bind(store);
+    store.save = (update) => (failing ? Promise.reject(new Error("disk on fire")) : save(update));
+    const fatal: Error[] = [];
+    const node = new RaftNode<number>({
+      id: 1,
+      logStore: store,
+      stateMachine: new ListMachine(),
+      transport: {
+        send: () => undefined,
+        listen: () => undefined,
+        close: async () => {
+          transportClosed = true;
+        },
+      },
+      clock,
+      random: new SeededRandom(1),
+      onFatal: (error) => fatal.push(error),
+    });
+    node.start();
+    for (let i = 0; i < 100 && !node.isLeader; i++) await clock.advance(100);
+    expect(node.isLeader).toBe(true);
+    failing = true;
+    await expect(node.propose(enc("x"))).rejects.toThrow("disk on fire");
+    expect(fatal.map((e) => e.message)).toEqual(["disk on fire"]);
+    await clock.advance(10);
+    expect(transportClosed).toBe(true);
+    expect(storeClosed).toBe(true);
+    await node.stop();
+    expect(node.status().stopped).toBe(true);
+  });
 });

@@ -124,6 +124,7 @@ describe("TcpTransport", () => {
       type: MessageType.App,
       from: 1,
       to: 2,
+      term: 1,
       entries: [{ term: 1, index: 1, type: 0, data: new Uint8Array(4000) }],
     });
     a.transport.send([big, big, big, big]);
@@ -171,7 +172,8 @@ describe("TcpTransport", () => {
   });
 
   it("refuses an unknown sender, a hello for another node and frames before the hello", async () => {
-    const b = (await mesh([1, 2])).get(2)!;
+    // Every refusal logged (the default keeps one line per address per 10 s).
+    const b = (await mesh([1, 2], { limits: { refusalLogIntervalMs: 0 } })).get(2)!;
     const port = b.transport.address.port;
 
     const unknown = await rawClient(port);
@@ -195,7 +197,7 @@ describe("TcpTransport", () => {
     liar.socket.write(hello(1, 2));
     liar.socket.write(batch(1, 2, [numbered(3, 2, 1)]));
     await liar.closed;
-    expect(b.logger.warned("message from 3 to 2 on this link")).toBe(true);
+    expect(b.logger.warned("message from 3 to 2 on the link from 1 to 2")).toBe(true);
     expect(b.received).toEqual([]);
   });
 
@@ -225,6 +227,7 @@ describe("TcpTransport", () => {
       type: MessageType.App,
       from: 1,
       to: 2,
+      term: 1,
       entries: [{ term: 1, index: 1, type: 0, data: new Uint8Array(100 * 1024) }],
     });
     a.transport.send([huge, numbered(1, 2, 8)]);

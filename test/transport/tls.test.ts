@@ -1,56 +1,33 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { issueCert, makeCa, nodeName } from "../fixtures/test-certs.js";
 import { closeAll, numbered, startEndpoint, waitFor, type Endpoint } from "./helpers.js";
 
-/**
- * A self-signed certificate for 127.0.0.1 (its own CA), made with openssl. `.ci/run` installs
- * openssl; without it this throws rather than skipping the TLS tests.
- */
-function selfSigned(dir: string, name: string): { cert: string; key: string } {
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      join(dir, `${name}.key`),
-      "-out",
-      join(dir, `${name}.crt`),
-      "-days",
-      "1",
-      "-subj",
-      `/CN=${name}`,
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
-  return {
-    cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
-    key: readFileSync(join(dir, `${name}.key`), "utf8"),
-  };
-}
-
 const dir = mkdtempSync(join(tmpdir(), "blixard-tls-"));
-const cluster = selfSigned(dir, "cluster");
-const stranger = selfSigned(dir, "stranger");
+const ca = makeCa(dir, "cluster-ca");
+const otherCa = makeCa(dir, "other-ca");
+const CLUSTER = "test-cluster";
+const node1 = issueCert(dir, ca, "node1", [nodeName(CLUSTER, 1)]);
+const node2 = issueCert(dir, ca, "node2", [nodeName(CLUSTER, 2)]);
+/** Right cluster and node names, but signed by a CA the cluster does not trust. */
+const stranger = issueCert(dir, otherCa, "stranger", [nodeName(CLUSTER, 1)]);
+/** A genuine certificate of the cluster that names no node (e.g. a client's). */
+const nameless = issueCert(dir, ca, "nameless", ["client.example"]);
+const tlsFor = (c: { cert: string; key: string }): { cert: string; key: string; ca: string } => ({
+  cert: c.cert,
+  key: c.key,
+  ca: ca.cert,
+});
 const open: Endpoint[] = [];
 afterEach(async () => closeAll(open.splice(0)));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("TcpTransport over TLS", () => {
   it("delivers between peers that share a CA and refuses a peer with another certificate", async () => {
-    const tls = { cert: cluster.cert, key: cluster.key, ca: cluster.cert };
-    const a = await startEndpoint(1, { tls });
-    const b = await startEndpoint(2, { tls });
+    const a = await startEndpoint(1, { tls: tlsFor(node1) });
+    const b = await startEndpoint(2, { tls: tlsFor(node2), limits: { refusalLogIntervalMs: 0 } });
     open.push(a, b);
     a.transport.addPeer(2, b.transport.address);
     b.transport.addPeer(1, a.transport.address);
@@ -60,7 +37,7 @@ describe("TcpTransport over TLS", () => {
 
     // Right cluster id and node id, but a certificate the cluster's CA did not sign.
     const intruder = await startEndpoint(1, {
-      tls: { cert: stranger.cert, key: stranger.key, ca: cluster.cert },
+      tls: tlsFor(stranger),
     });
     open.push(intruder);
     intruder.transport.addPeer(2, b.transport.address);
@@ -77,5 +54,33 @@ describe("TcpTransport over TLS", () => {
       "the plain connection to fail",
     );
     expect(b.received.map((m) => m.commit)).toEqual([1]);
+  });
+
+  it("refuses a certificate of node 2 claiming to be node 1, and one that names no node", async () => {
+    const b = await startEndpoint(2, { tls: tlsFor(node2), limits: { refusalLogIntervalMs: 0 } });
+    open.push(b);
+    b.transport.addPeer(1, "127.0.0.1:1");
+    b.transport.addPeer(3, "127.0.0.1:1");
+    // A transport holding node 3's genuine certificate whose hello claims node 1.
+    const impostor = await startEndpoint(1, {
+      tls: tlsFor(issueCert(dir, ca, "node3", [nodeName(CLUSTER, 3)])),
+    });
+    open.push(impostor);
+    impostor.transport.addPeer(2, b.transport.address);
+    impostor.transport.send([numbered(1, 2, 666)]);
+    await waitFor(
+      () => b.logger.warned("hello claims node 1 but the certificate is node 3's"),
+      "the identity refusal",
+    );
+    const noName = await startEndpoint(3, { tls: tlsFor(nameless) });
+    open.push(noName);
+    noName.transport.addPeer(2, b.transport.address);
+    noName.transport.send([numbered(3, 2, 667)]);
+    await waitFor(
+      () => b.logger.warned('the certificate names no node of cluster "test-cluster"'),
+      "the nameless refusal",
+    );
+    expect(b.received).toEqual([]);
+    expect(b.transport.refusalStats().connectionsRefused).toBeGreaterThanOrEqual(2);
   });
 });

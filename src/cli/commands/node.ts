@@ -5,7 +5,12 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { InvalidArgumentError } from "../../common/errors.js";
+import {
+  ERROR_CODES,
+  InternalError,
+  InvalidArgumentError,
+  isBlixardError,
+} from "../../common/errors.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
@@ -54,6 +59,9 @@ interface NodeStartOptions {
  * Raise both on a slow or congested network (etcd's defaults are 100 ms and 1 s).
  */
 const DEFAULT_TICK_MS = 25;
+
+/** After a fatal error the process exits within this long even if a handle stays open. */
+const FATAL_EXIT_GRACE_MS = 500;
 const DEFAULT_ELECTION_TICKS = 10;
 
 /** An option that can also come from `BLIXARD_<env>` and the config file. */
@@ -368,7 +376,16 @@ async function runNode(
   const failure = await running.stopped;
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) {
+    // A fatal error: the node has closed its WAL and transport. Exit non-zero so a supervisor
+    // (systemd, `blixard dev`) restarts it, and never hang on a handle that failed to close.
+    const exitCode = isBlixardError(failure) ? ERROR_CODES[failure.code].exitCode : 70;
+    logger.error("node exiting after a fatal error", { error: failure.message, exitCode });
+    setTimeout(() => process.exit(exitCode), FATAL_EXIT_GRACE_MS).unref();
+    throw isBlixardError(failure)
+      ? failure
+      : new InternalError(`fatal error: ${failure.message}`, { cause: failure });
+  }
   // Everything is closed; should a stray handle linger, do not hang the shell.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
 }

@@ -29,6 +29,7 @@ import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-ma
 import type { CommandResult } from "../../statemachine/command-result.js";
 import { ApplyNotifier } from "./apply-notifier.js";
 import { createOrchestrator } from "./orchestrator-wiring.js";
+import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
 import { silenceLimitForElectionTimeout } from "../../transport/limits.js";
@@ -141,13 +142,14 @@ export async function startNode(
 
   const metrics = new ApiMetrics(config.id);
   try {
-    const logStore = await WalLogStore.open(join(options.dataDir, RAFT_DIR), {
+    const walStore = await WalLogStore.open(join(options.dataDir, RAFT_DIR), {
       fs: new NodeFileSystem(),
       syncObserver: { now: () => clock.now(), observe: (ms) => metrics.observeFsync(ms) },
       confState: { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     });
-    cleanups.push(() => logStore.close());
-    log.info("storage opened", { ...logStore.recovery });
+    cleanups.push(() => walStore.close());
+    const logStore = withInjectedStorageFailure(walStore, process.env[FAIL_STORAGE_ENV]);
+    log.info("storage opened", { ...walStore.recovery });
 
     // Members' addresses: members.json (kept up to date by membership changes), else the
     // initial members; this node's own addresses are its listen addresses.
