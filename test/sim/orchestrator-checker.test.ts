@@ -116,7 +116,12 @@ describe("OrchestratorModelChecker", () => {
         }),
       });
     for (const nodeId of [1, 2]) {
-      apply({ type: "registerWorker", nodeId, capacity: res(2000, 2048, 10), features: ["raw_exec"] });
+      apply({
+        type: "registerWorker",
+        nodeId,
+        capacity: res(2000, 2048, 10),
+        features: ["raw_exec"],
+      });
     }
     apply({ type: "submitTask", id: "a", spec: taskSpec({ maxAttempts: 2 }) });
     apply({ type: "createVm", name: "v", spec: vmSpec(), desired: "running" });
