@@ -16,6 +16,7 @@ import type { TaskLogs } from "./orchestrator-service.js";
 import {
   DEFAULT_RESTART_POLICY,
   DEFAULT_TASK_RESOURCES,
+  REDACTED_VALUE,
   TASK_SPEC_DEFAULTS,
   VM_SPEC_DEFAULTS,
   type OrchestratorSettingsJson,
@@ -30,10 +31,20 @@ import {
 /** A task spec from its request, defaults filled in (not yet checked). Throws nothing. */
 export function taskSpecFromRequest(json: TaskSpecRequest): TaskSpec {
   const resources = json.resources ?? {};
+  // Entries, then fromEntries: a name like "__proto__" stays a plain entry.
+  const plain: [string, string][] = [];
+  const secret: [string, string][] = [];
+  for (const [name, value] of Object.entries(json.env ?? TASK_SPEC_DEFAULTS.env)) {
+    if (typeof value === "string") plain.push([name, value]);
+    else (value.secret ? secret : plain).push([name, value.value]);
+  }
+  const env = Object.fromEntries(plain);
+  const secretEnv = Object.fromEntries(secret);
   return {
     command: json.command,
     args: [...(json.args ?? TASK_SPEC_DEFAULTS.args)],
-    env: { ...(json.env ?? TASK_SPEC_DEFAULTS.env) },
+    env,
+    ...(Object.keys(secretEnv).length === 0 ? {} : { secretEnv }),
     cwd: json.cwd ?? TASK_SPEC_DEFAULTS.cwd,
     shell: json.shell ?? TASK_SPEC_DEFAULTS.shell,
     resources: {
@@ -93,7 +104,16 @@ export function taskToJson(task: Task): TaskJson {
     spec: {
       command: spec.command,
       args: [...spec.args],
-      env: { ...spec.env },
+      // Secret values never leave the node through the API: the name only.
+      env: {
+        ...spec.env,
+        ...Object.fromEntries(
+          Object.keys(spec.secretEnv ?? {}).map((name) => [
+            name,
+            { value: REDACTED_VALUE, secret: true } as const,
+          ]),
+        ),
+      },
       cwd: spec.cwd,
       shell: spec.shell,
       resources: { ...spec.resources },

@@ -68,3 +68,11 @@ export function parseEndpoints(value: string): string[] {
   }
   return endpoints;
 }
+
+/** Parses a yes/no setting: `true`, `1`, `yes`, `on` or `false`, `0`, `no`, `off`. */
+export function parseSwitch(value: string): boolean {
+  const normalized = value.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(normalized)) return true;
+  if (["false", "0", "no", "off"].includes(normalized)) return false;
+  throw new InvalidArgumentError(`"${value}" is not a yes/no value (true, false, 1, 0, yes, no)`);
+}

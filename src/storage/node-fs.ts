@@ -60,7 +60,8 @@ class NodeFile implements FileHandle {
 export class NodeFileSystem implements FileSystem {
   /** @inheritdoc */
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    return new NodeFile(await open(path, OPEN_FLAGS[mode], 0o644));
+    // 0600: the log and snapshots hold the cluster's data, secrets included (README, Security).
+    return new NodeFile(await open(path, OPEN_FLAGS[mode], 0o600));
   }
 
   /** @inheritdoc */
@@ -86,7 +87,7 @@ export class NodeFileSystem implements FileSystem {
 
   /** @inheritdoc */
   async mkdir(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   }
 
   /** @inheritdoc */

@@ -70,10 +70,11 @@ describe("blixard worker, task and vm commands", () => {
   beforeAll(async () => {
     api = await startFakeApi();
     api.node.addWorker(1, {
-      features: ["ssd"],
+      features: ["cgroups", "raw_exec", "ssd"],
       capacity: { cpuMillis: 4000, memoryMb: 8192, diskGb: 50 },
     });
-    api.node.addWorker(2);
+    api.node.addWorker(2, { features: ["raw_exec"] });
+    api.node.addWorker(3, { features: [] });
     api.node.autoFinish = (task) => OUTCOMES[task.spec.command];
     process.env["BLIXARD_ENDPOINTS"] = api.url.href;
   });
@@ -462,12 +463,19 @@ describe("blixard worker, task and vm commands", () => {
     it("lists workers with allocation over capacity", async () => {
       const run = await blixard("worker", "list");
       expect(run.code).toBe(0);
-      expect(run.stdout).toMatch(/^NODE\s+STATUS\s+CPU\s+MEMORY MB\s+DISK GB\s+FEATURES\n/);
-      expect(run.stdout).toMatch(/\n1\s+online\s+0\/4\s+0\/8192\s+0\/50\s+ssd\n/);
+      expect(run.stdout).toMatch(
+        /^NODE\s+STATUS\s+CPU\s+MEMORY MB\s+DISK GB\s+LIMITS\s+FEATURES\n/,
+      );
+      expect(run.stdout).toMatch(
+        /\n1\s+online\s+0\/4\s+0\/8192\s+0\/50\s+enforced\s+cgroups,raw_exec,ssd\n/,
+      );
+      // Raw exec without cgroups: said plainly; no raw exec: nothing to limit.
+      expect(run.stdout).toMatch(/\n2\s+online\s+.*\s+NOT enforced\s+raw_exec\n/);
+      expect(run.stdout).toMatch(/\n3\s+online\s+.*\s+-\s+-\n/);
       const json = JSON.parse(
         (await blixard("worker", "list", "--json", "--consistency", "stale")).stdout,
       );
-      expect(json.workers).toHaveLength(2);
+      expect(json.workers).toHaveLength(3);
       expect(api.node.barriers.at(-1)).toBe("stale");
     });
 

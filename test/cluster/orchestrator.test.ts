@@ -35,7 +35,7 @@ beforeAll(async () => {
   cluster = await ProcessCluster.create({
     size: 3,
     name: "blixard-orchestrator",
-    extraArgs: ["--worker-dead-after-ms", String(DEAD_AFTER_MS)],
+    extraArgs: ["--worker-dead-after-ms", String(DEAD_AFTER_MS), "--enable-raw-exec"],
   });
   cluster.startAll();
   await cluster.waitForLeader();

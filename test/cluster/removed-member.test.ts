@@ -42,7 +42,13 @@ describe("a removed member", () => {
     const node = c.processes.get(victim)!;
     node.child.kill("SIGSTOP");
     try {
-      const remove = await c.cli(["cluster", "remove", String(victim), "--endpoints", c.url(leader)]);
+      const remove = await c.cli([
+        "cluster",
+        "remove",
+        String(victim),
+        "--endpoints",
+        c.url(leader),
+      ]);
       expect(remove.status, remove.stderr).toBe(0);
       await c.leader(rest, 60_000);
     } finally {

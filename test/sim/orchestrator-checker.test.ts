@@ -27,7 +27,7 @@ function worker(nodeId: number, overrides: Partial<Worker> = {}): Worker {
   return {
     nodeId,
     capacity: res(2000, 2048, 10),
-    features: [],
+    features: ["raw_exec"],
     status: "online",
     drain: false,
     allocated: res(0, 0, 0),
@@ -116,7 +116,12 @@ describe("OrchestratorModelChecker", () => {
         }),
       });
     for (const nodeId of [1, 2]) {
-      apply({ type: "registerWorker", nodeId, capacity: res(2000, 2048, 10), features: [] });
+      apply({
+        type: "registerWorker",
+        nodeId,
+        capacity: res(2000, 2048, 10),
+        features: ["raw_exec"],
+      });
     }
     apply({ type: "submitTask", id: "a", spec: taskSpec({ maxAttempts: 2 }) });
     apply({ type: "createVm", name: "v", spec: vmSpec(), desired: "running" });
@@ -254,7 +259,7 @@ describe("checkSettled", () => {
     type: "registerWorker",
     nodeId: 1,
     capacity: res(4000, 4096, 10),
-    features: [],
+    features: ["raw_exec"],
   };
   const runningVm: OrchestratorCommand[] = [
     register,

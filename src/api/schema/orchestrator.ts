@@ -189,6 +189,17 @@ export const TaskStatusJson = StringEnum([
 /** A task's status. */
 export type TaskStatusJson = Static<typeof TaskStatusJson>;
 
+/** An environment value given as an object: `{"value": "…", "secret": true}` marks a secret. */
+export const SecretEnvValueRequest = Type.Object(
+  { value: Text(), secret: Type.Boolean() },
+  { additionalProperties: false },
+);
+/** An environment value as an object. */
+export type SecretEnvValueRequest = Static<typeof SecretEnvValueRequest>;
+
+/** What the API shows of a secret environment value: its name, never its value. */
+export const REDACTED_VALUE = "<redacted>";
+
 /** What a task runs and needs, as submitted: only `command` is required. */
 export const TaskSpecRequest = Type.Object(
   {
@@ -198,9 +209,12 @@ export const TaskSpecRequest = Type.Object(
     }),
     args: Type.Optional(Args("arguments; must be empty when shell is true")),
     env: Type.Optional(
-      Type.Record(Type.String(), Text(), {
+      Type.Record(Type.String(), Type.Union([Text(), SecretEnvValueRequest]), {
         propertyNames: { pattern: ENV_NAME_PATTERN },
-        description: "environment variables added to the agent's",
+        description:
+          "environment variables added to the node-set ones; a value {value, secret: true} is a " +
+          "secret: never returned by the API nor logged. PATH, LD_* and loader or interpreter " +
+          "start-up variables are refused",
         default: {},
       }),
     ),
@@ -240,7 +254,14 @@ export type SubmitTaskBody = Static<typeof SubmitTaskBody>;
 export const TaskSpecJson = Type.Object({
   command: Type.String(),
   args: Type.Array(Type.String()),
-  env: Type.Record(Type.String(), Type.String()),
+  env: Type.Record(
+    Type.String(),
+    Type.Union([
+      Type.String(),
+      Type.Object({ value: Type.Literal(REDACTED_VALUE), secret: Type.Literal(true) }),
+    ]),
+    { description: `a secret variable shows as {"value": "${REDACTED_VALUE}", "secret": true}` },
+  ),
   cwd: Type.String(),
   shell: Type.Boolean(),
   resources: ResourcesJson,

@@ -90,9 +90,13 @@ async function runDev(options: DevOptions): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
+    // A dev cluster runs the README's tasks: raw exec on (node start keeps it off by default).
+    process.stderr.write(
+      "blixard dev: raw exec is ON (--enable-raw-exec): tasks and process VMs run as host processes on these nodes\n",
+    );
     for (const node of plan) {
-      await mkdir(node.dir, { recursive: true });
-      children.push(spawnNode(node.id, node.dir, node.args));
+      await mkdir(node.dir, { recursive: true, mode: 0o700 });
+      children.push(spawnNode(node.id, node.dir, [...node.args, "--enable-raw-exec"]));
     }
     for (const child of children) {
       void child.exited.then((code) => {

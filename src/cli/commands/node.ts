@@ -13,14 +13,18 @@ import {
 } from "../../common/errors.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
+import { tightenDataDir } from "../node/data-dir-modes.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
 import { resolveNodeTls } from "../node/node-tls.js";
+import type { WorkloadSettings } from "../node/orchestrator-wiring.js";
+import { DEFAULT_TASK_USER, resolveTaskUser } from "../../orchestrator/confine/task-user.js";
 import {
   parseEndpoints,
   parseHostPort,
   parseLogLevel,
   parsePositiveInt,
+  parseSwitch,
   type HostPort,
 } from "../options.js";
 
@@ -50,6 +54,8 @@ interface NodeStartOptions {
   readonly auditLogMaxBytes?: number;
   readonly apiMaxConnections?: number;
   readonly apiAllowedHost?: string;
+  readonly enableRawExec?: boolean;
+  readonly taskUser?: string;
 }
 
 /**
@@ -207,6 +213,14 @@ export function registerNodeCommands(program: Command): void {
     )
     .addOption(
       setting(
+        "--enable-raw-exec [yes]",
+        "run tasks and process VMs as host processes on this node (off by default; see README Security)",
+        "ENABLE_RAW_EXEC",
+        parseSwitch,
+      ),
+    )
+    .addOption(
+      setting(
         "--audit-log-max-bytes <n>",
         "rotate <data-dir>/audit.log at this size; 5 old files are kept (default 64 MiB)",
         "AUDIT_LOG_MAX_BYTES",
@@ -259,6 +273,13 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      setting(
+        "--task-user <user>",
+        `user tasks run as when the node runs as root: a name or UID:GID (default ${DEFAULT_TASK_USER})`,
+        "TASK_USER",
+      ),
+    )
+    .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
@@ -287,6 +308,10 @@ async function runNode(
   options: NodeStartOptions & { readonly dataDir: string },
   command: Command,
 ): Promise<void> {
+  // Everything the node creates is its own (0600 files, 0700 directories), a data directory
+  // made by an older version or by hand included.
+  process.umask(0o077);
+  const tightened = await tightenDataDir(options.dataDir);
   const stored = await readNodeConfig(options.dataDir);
   if (stored === undefined && (await hasRaftLog(options.dataDir))) {
     // Without node.json we cannot tell which cluster and node this log belongs to; adopting it
@@ -318,6 +343,12 @@ async function runNode(
       { peerListen: config.peerListen, apiListen: config.apiListen },
     );
   }
+  if (tightened > 0) {
+    logger.warn("tightened the data directory's modes to 0700 (directories) and 0600 (files)", {
+      dataDir: options.dataDir,
+      changed: tightened,
+    });
+  }
   if (isNew) {
     await writeNodeConfig(options.dataDir, config);
     logger.info("node config written", { dataDir: options.dataDir });
@@ -337,10 +368,12 @@ async function runNode(
       },
     }),
   );
+  const workloads = await usageAsync(command, () => workloadSettings(options, logger));
   const running = await startNode(config, {
     dataDir: options.dataDir,
     logger,
     host,
+    workloads,
     ...(options.workerDeadAfterMs === undefined
       ? {}
       : { workerDeadAfterMs: options.workerDeadAfterMs }),
@@ -388,6 +421,26 @@ async function runNode(
   }
   // Everything is closed; should a stray handle linger, do not hang the shell.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+}
+
+/**
+ * Raw exec and the task user from the flags. `--enable-raw-exec` without a value means yes.
+ * @throws InvalidArgumentError when the task user cannot be resolved (node running as root).
+ */
+async function workloadSettings(
+  options: NodeStartOptions,
+  logger: JsonLogger,
+): Promise<WorkloadSettings> {
+  if (options.enableRawExec !== true) return { rawExec: false };
+  const taskUser = await resolveTaskUser({
+    ...(options.taskUser === undefined ? {} : { requested: options.taskUser }),
+  });
+  if (options.taskUser !== undefined && !taskUser.switches && process.getuid?.() !== 0) {
+    logger.warn("--task-user is ignored: the node does not run as root", {
+      tasksRunAs: taskUser.name,
+    });
+  }
+  return { rawExec: true, taskUser };
 }
 
 /** True if `<dataDir>/raft` exists and holds any file. */

@@ -1,6 +1,7 @@
 /** How workers, tasks and VMs look to people: table rows and field/value details. */
 import type { Task, Vm, Worker } from "../../client/index.js";
 import { formatTable } from "../table.js";
+import { CGROUPS_FEATURE, RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/features.js";
 
 /** Millicores as cores: 1000 → "1", 500 → "0.5". Throws nothing. */
 export function formatCpu(millis: number): string {
@@ -35,13 +36,14 @@ const node = (id: number | null): string => (id === null ? "-" : String(id));
 /** The workers as a table. Throws nothing. */
 export function workersTable(workers: readonly Worker[]): string {
   return formatTable(
-    ["NODE", "STATUS", "CPU", "MEMORY MB", "DISK GB", "FEATURES"],
+    ["NODE", "STATUS", "CPU", "MEMORY MB", "DISK GB", "LIMITS", "FEATURES"],
     workers.map((w) => [
       String(w.nodeId),
       workerStatus(w),
       `${formatCpu(w.allocated.cpuMillis)}/${formatCpu(w.capacity.cpuMillis)}`,
       `${w.allocated.memoryMb}/${w.capacity.memoryMb}`,
       `${w.allocated.diskGb}/${w.capacity.diskGb}`,
+      limitsColumn(w),
       list(w.features),
     ]),
   );
@@ -81,7 +83,14 @@ export function taskDetails(task: Task): string {
       spec.shell ? `sh -c ${shellQuote(spec.command)}` : commandLine(spec.command, spec.args),
     ],
     ["cwd", spec.cwd === "" ? "(agent default)" : spec.cwd],
-    ["env", list(Object.entries(spec.env).map(([k, v]) => `${k}=${v}`))],
+    [
+      "env",
+      list(
+        Object.entries(spec.env).map(([k, v]) =>
+          typeof v === "string" ? `${k}=${v}` : `${k}=${v.value} (secret)`,
+        ),
+      ),
+    ],
     [
       "resources",
       `cpu ${formatCpu(spec.resources.cpuMillis)}, ${spec.resources.memoryMb} MB, ${spec.resources.diskGb} GB`,
@@ -177,9 +186,27 @@ export function workerDetails(w: Worker): string {
       ["memory", `${w.allocated.memoryMb} of ${w.capacity.memoryMb} MB allocated`],
       ["disk", `${w.allocated.diskGb} of ${w.capacity.diskGb} GB allocated`],
       ["features", list(w.features)],
+      ["limits", limitsDetail(w)],
       ["last seen", formatTime(w.lastSeenMs)],
     ],
   );
+}
+
+/**
+ * Whether a worker enforces task limits: `enforced` (cgroups), `NOT enforced` (it runs raw work
+ * without cgroups), or `-` (it runs no raw work). Throws nothing.
+ */
+function limitsColumn(w: Worker): string {
+  if (!w.features.includes(RAW_EXEC_FEATURE)) return "-";
+  return w.features.includes(CGROUPS_FEATURE) ? "enforced" : "NOT enforced";
+}
+
+function limitsDetail(w: Worker): string {
+  if (!w.features.includes(RAW_EXEC_FEATURE))
+    return "no raw exec (tasks and process VMs never run here)";
+  return w.features.includes(CGROUPS_FEATURE)
+    ? "CPU and memory requests are hard limits (cgroups)"
+    : "limits not enforced: tasks may use more CPU and memory than they asked for";
 }
 
 /** A worker's status, noting a drain that outlives it being offline. */

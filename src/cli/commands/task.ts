@@ -29,6 +29,7 @@ interface SubmitOptions extends ClientOptions {
   readonly disk?: number;
   readonly feature?: string[];
   readonly env?: Record<string, string>;
+  readonly secretEnv?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
   readonly maxAttempts?: number;
@@ -80,7 +81,19 @@ export function specFromFlags(
   return {
     command: shell ? [command, ...args].join(" ") : command,
     ...(shell ? { shell: true } : args.length === 0 ? {} : { args: [...args] }),
-    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.env === undefined && options.secretEnv === undefined
+      ? {}
+      : {
+          env: {
+            ...options.env,
+            ...Object.fromEntries(
+              Object.entries(options.secretEnv ?? {}).map(([name, value]) => [
+                name,
+                { value, secret: true },
+              ]),
+            ),
+          },
+        }),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(Object.keys(resources).length === 0 ? {} : { resources }),
     ...(options.feature === undefined ? {} : { requiredFeatures: options.feature }),
@@ -110,6 +123,11 @@ export function registerTaskCommands(program: Command): void {
       .option("--disk <gb>", "disk in GB (default 0)", parseNonNegativeInt)
       .option("--feature <name>", "a feature the worker must have (repeatable)", collectFeatures)
       .option("--env <NAME=VALUE>", "an environment variable (repeatable)", collectEnv)
+      .option(
+        "--secret-env <NAME=VALUE>",
+        "a secret environment variable: never shown by the API nor logged (repeatable)",
+        collectEnv,
+      )
       .option("--cwd <dir>", "working directory on the worker (default: the agent's)")
       .option(
         "--timeout-ms <ms>",

@@ -28,7 +28,7 @@ import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
 import type { CommandResult } from "../../statemachine/command-result.js";
 import { ApplyNotifier } from "./apply-notifier.js";
-import { createOrchestrator } from "./orchestrator-wiring.js";
+import { createOrchestrator, type WorkloadSettings } from "./orchestrator-wiring.js";
 import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
@@ -74,6 +74,8 @@ export interface StartNodeOptions {
   readonly host: DetectedHost;
   /** Mark a silent worker offline after this long (default 10 s). */
   readonly workerDeadAfterMs?: number;
+  /** Whether and how this node runs raw tasks and process VMs (default: it does not). */
+  readonly workloads?: WorkloadSettings;
   /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
   readonly electionTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
@@ -277,6 +279,7 @@ export async function startNode(
       metrics,
       dataDir: options.dataDir,
       host: options.host,
+      workloads: options.workloads ?? { rawExec: false },
       log,
       ...(options.workerDeadAfterMs === undefined
         ? {}

@@ -52,7 +52,7 @@ export function applyConfigFile(command: Command, path: string): void {
     const raw = settingText(value);
     if (raw === undefined) {
       throw new InvalidArgumentError(
-        `${path}: "${key}" must be a string, a number or an array of strings`,
+        `${path}: "${key}" must be a string, a number, a boolean or an array of strings`,
       );
     }
     let parsed: unknown = raw;
@@ -68,6 +68,7 @@ export function applyConfigFile(command: Command, path: string): void {
 function settingText(value: unknown): string | undefined {
   if (typeof value === "string") return value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  if (typeof value === "boolean") return String(value);
   if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value.join(",");
   return undefined;
 }

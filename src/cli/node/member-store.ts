@@ -136,6 +136,7 @@ export class PersistentMemberDirectory implements MemberDirectory {
         try {
           await writeFile(`${this.#path}.new`, `${JSON.stringify(file, null, 2)}\n`, {
             flush: true,
+            mode: 0o600,
           });
           await rename(`${this.#path}.new`, this.#path);
         } catch (error) {

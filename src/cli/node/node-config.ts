@@ -65,9 +65,12 @@ export async function readNodeConfig(dataDir: string): Promise<NodeConfig | unde
 
 /** Writes `<dataDir>/node.json` atomically (temporary file, then rename). */
 export async function writeNodeConfig(dataDir: string, config: NodeConfig): Promise<void> {
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, NODE_CONFIG_FILE);
-  await writeFile(`${path}.new`, `${JSON.stringify(config, null, 2)}\n`, { flush: true });
+  await writeFile(`${path}.new`, `${JSON.stringify(config, null, 2)}\n`, {
+    flush: true,
+    mode: 0o600,
+  });
   await rename(`${path}.new`, path);
 }
 

@@ -18,7 +18,7 @@ import {
 } from "../../api/raft-orchestrator-service.js";
 import { BlixardClient } from "../../client/index.js";
 import type { Clock } from "../../common/clock.js";
-import { NotLeaderError } from "../../common/errors.js";
+import { NotLeaderError, PermissionDeniedError } from "../../common/errors.js";
 import type { RaftNode } from "../../node/raft-node.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
@@ -30,6 +30,11 @@ import {
   type VmDriverPort,
 } from "../../orchestrator/drivers/index.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
+import { detectCgroups } from "../../orchestrator/confine/cgroups.js";
+import { TaskConfinement, type TaskSandbox } from "../../orchestrator/confine/task-sandbox.js";
+import type { TaskUser } from "../../orchestrator/confine/task-user.js";
+import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
+import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
 import { NONE, type NodeId } from "../../raft/types.js";
 import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
@@ -38,6 +43,7 @@ import {
   type ClusterStateMachine,
 } from "../../statemachine/cluster/cluster-state-machine.js";
 import type { OrchestratorResult } from "../../statemachine/orchestrator/commands.js";
+import { CGROUPS_FEATURE, RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/features.js";
 import type { VmDriver } from "../../statemachine/orchestrator/types.js";
 import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import type { JsonLogger } from "../log.js";
@@ -56,12 +62,27 @@ export interface OrchestratorWiringOptions {
   /** This node's API base URL (the agent reports through it). */
   readonly apiUrl: URL;
   readonly host: DetectedHost;
+  readonly workloads: WorkloadSettings;
   readonly log: JsonLogger;
   /** Mark a silent worker offline after this long (default: the monitor's, 10 s). */
   readonly workerDeadAfterMs?: number;
   /** How the agent reaches an HTTPS API: the cluster's CA and this node's certificate. */
   readonly clientTls?: NodeClientTls;
 }
+
+/** Whether this node runs raw work, and as whom. */
+export type WorkloadSettings =
+  | { readonly rawExec: false }
+  | {
+      /** `--enable-raw-exec`: tasks and process VMs run here. */
+      readonly rawExec: true;
+      /** The user they run as (resolved at start, see `confine/task-user.ts`). */
+      readonly taskUser: TaskUser;
+    };
+
+/** What a node without `--enable-raw-exec` answers when raw work reaches it anyway. */
+const RAW_EXEC_DISABLED =
+  "raw exec is disabled on this node: start it with --enable-raw-exec to run tasks and process VMs";
 
 /** The orchestrator parts of a running node. */
 export interface RunningOrchestrator {
@@ -108,12 +129,13 @@ export function createOrchestrator(
   let agent: Agent | undefined;
   let monitor: LivenessMonitor | undefined;
   let unsubscribe: (() => void) | undefined;
+  let confinement: TaskConfinement | undefined;
   const orchestratorDir = join(options.dataDir, "orchestrator");
   return {
     service,
     async start(apiUrl: URL): Promise<void> {
       const registry = new ProcessRegistry(join(orchestratorDir, "processes"));
-      await mkdir(registry.dir, { recursive: true });
+      await mkdir(registry.dir, { recursive: true, mode: 0o700 });
       const reaped = await registry.reapOrphans();
       if (reaped.length > 0) {
         log.warn("stopped processes a previous agent left running", {
@@ -134,11 +156,40 @@ export function createOrchestrator(
         propose: (command) => client.orchestrator.report(command),
       };
       const workDir = join(orchestratorDir, "work");
-      await mkdir(workDir, { recursive: true });
+      await mkdir(workDir, { recursive: true, mode: 0o700 });
+      const { workloads } = options;
+      const features = [...options.host.features];
+      if (workloads.rawExec) {
+        const cgroups = await detectCgroups({ nodeName: `node-${node.id}-${process.pid}` });
+        confinement = await TaskConfinement.create(workloads.taskUser, cgroups);
+        features.push(RAW_EXEC_FEATURE);
+        if (cgroups.enforced) features.push(CGROUPS_FEATURE);
+        log.warn("raw exec is enabled: this node runs tasks and process VMs as host processes", {
+          taskUser: workloads.taskUser.name,
+          uid: workloads.taskUser.uid,
+          limits: cgroups.enforced
+            ? `enforced (cgroup v${cgroups.layout.version})`
+            : `NOT enforced: ${cgroups.reason}`,
+        });
+      }
       const vmDrivers = new Map<VmDriver, VmDriverPort>([
         [
           "process",
-          new ProcessDriver({ clock, registry, logDir: join(orchestratorDir, "vm-logs"), workDir }),
+          workloads.rawExec
+            ? new ProcessDriver({
+                clock,
+                registry,
+                logDir: join(orchestratorDir, "vm-logs"),
+                workDir: await (confinement as TaskConfinement).sharedDir("vms"),
+                baseEnv: taskBaseEnv({
+                  dir: join((confinement as TaskConfinement).root, "vms"),
+                  userName: workloads.taskUser.name,
+                }),
+                ...(workloads.taskUser.switches
+                  ? { user: { uid: workloads.taskUser.uid, gid: workloads.taskUser.gid } }
+                  : {}),
+              })
+            : refusingDriver(),
         ],
         [
           "qemu",
@@ -156,17 +207,32 @@ export function createOrchestrator(
         clock,
         queries: machine.orchestrator,
         proposer,
-        runTask: (spec, run) =>
-          runTask(spec, {
-            clock,
-            defaultCwd: workDir,
-            signal: run.signal,
-            onStarted: () => run.onStarted(),
-            registration: { registry, key: `task-${crypto.randomUUID()}` },
-          }),
+        runTask: async (spec, run) => {
+          // Defence in depth: the scheduler never places raw work here without raw_exec.
+          if (confinement === undefined) return refusedRun(RAW_EXEC_DISABLED);
+          const name = `task-${run.taskId}-${run.attempt}`;
+          let sandbox: TaskSandbox;
+          try {
+            sandbox = await confinement.prepare(name, spec.resources);
+          } catch (error) {
+            return refusedRun(`could not prepare the task's sandbox: ${(error as Error).message}`);
+          }
+          try {
+            return await runTask(spec, {
+              clock,
+              defaultCwd: sandbox.dir,
+              signal: run.signal,
+              onStarted: () => run.onStarted(),
+              registration: { registry, key: `task-${crypto.randomUUID()}` },
+              sandbox,
+            });
+          } finally {
+            await sandbox.release();
+          }
+        },
         vmDrivers,
         capacity: options.host.capacity,
-        features: options.host.features,
+        features,
         log: agentLog,
       });
       const liveAgent = agent;
@@ -189,15 +255,39 @@ export function createOrchestrator(
           : { deadAfterMs: options.workerDeadAfterMs }),
       });
       monitor.start();
-      log.info("orchestrator started", {
-        capacity: options.host.capacity,
-        features: options.host.features,
-      });
+      log.info("orchestrator started", { capacity: options.host.capacity, features });
     },
     async close(): Promise<void> {
       monitor?.close();
       unsubscribe?.();
       await agent?.close();
+      await confinement?.close();
+    },
+  };
+}
+
+/** A failed run that never started (raw exec off, no sandbox). */
+function refusedRun(error: string): TaskRun {
+  return {
+    outcome: "failed",
+    result: {
+      exitCode: null,
+      stdout: "",
+      stderr: "",
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      durationMs: 0,
+      error,
+    },
+  };
+}
+
+/** The process driver of a node without raw exec: every start is refused, saying why. */
+function refusingDriver(): VmDriverPort {
+  return {
+    kind: "process",
+    start: () => {
+      throw new PermissionDeniedError(RAW_EXEC_DISABLED);
     },
   };
 }

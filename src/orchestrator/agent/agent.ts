@@ -217,6 +217,8 @@ export class Agent {
       done: this.#options
         .runTask(task.spec, {
           signal: abort.signal,
+          taskId: task.id,
+          attempt,
           onStarted: () => {
             if (!local.abandoned) {
               this.#reporter.report(`task:${task.id}`, {

@@ -23,7 +23,13 @@ export interface Proposer {
 /** Runs one attempt of a task; never rejects (see `drivers/task-runner.ts`). */
 export type TaskRunnerPort = (
   spec: TaskSpec,
-  options: { readonly signal: AbortSignal; readonly onStarted: () => void },
+  options: {
+    readonly signal: AbortSignal;
+    readonly onStarted: () => void;
+    /** The task and attempt (to name the attempt's directory and cgroup). */
+    readonly taskId: string;
+    readonly attempt: number;
+  },
 ) => Promise<TaskRun>;
 
 /** Structured log lines of the agent. */

@@ -42,6 +42,8 @@ export interface ProcessDriverOptions extends VmDriverCommonOptions {
   readonly logMaxBytes?: number;
   /** The processes' environment. Default {@link minimalEnv}: the agent's PATH and HOME. */
   readonly baseEnv?: Readonly<Record<string, string>>;
+  /** Run the processes as this user (the agent must be root). Default: the agent's own. */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 /** Runs VMs whose driver is `process`. */
@@ -59,7 +61,7 @@ export class ProcessDriver implements VmDriverPort {
     checkVmName(name);
     checkProcessSpec(name, spec);
     const { clock, logDir, registry } = this.options;
-    mkdirSync(logDir, { recursive: true });
+    mkdirSync(logDir, { recursive: true, mode: 0o700 });
     const log = new RotatingLog(
       join(logDir, `${name}.log`),
       this.options.logMaxBytes ?? DEFAULT_VM_LOG_MAX_BYTES,
@@ -74,7 +76,13 @@ export class ProcessDriver implements VmDriverPort {
       close: () => log.finish(),
       launch: async (signal): Promise<LaunchedRun> => {
         if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
-        const proc = await spawnGroup(spec.command, spec.args, { cwd, env, output: "pipe" });
+        const user = this.options.user;
+        const proc = await spawnGroup(spec.command, spec.args, {
+          cwd,
+          env,
+          output: "pipe",
+          ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
+        });
         proc.stdout?.pipe(log, { end: false });
         proc.stderr?.pipe(log, { end: false });
         const recorded = registry

@@ -46,6 +46,11 @@ export interface GroupProcess {
   readonly closed: Promise<void>;
   /** Whether `exited` has settled. */
   hasExited(): boolean;
+  /**
+   * For a process spawned with `hold`: lets it go on to exec the command. Until then it waits,
+   * having run nothing of the command's. Throws nothing; a no-op without `hold`.
+   */
+  release(): void;
 }
 
 /** Where a group process runs and where its output goes. */
@@ -56,7 +61,20 @@ export interface SpawnGroupOptions {
   readonly env: Readonly<Record<string, string>>;
   /** `"pipe"` to read the stream, `"ignore"` to discard it. */
   readonly output: "pipe" | "ignore";
+  /** Run as this user and group (the agent must be root); default: the agent's own. */
+  readonly uid?: number;
+  readonly gid?: number;
+  /**
+   * Start held: a `/bin/sh` that waits on its stdin and then `exec`s the command (stdin
+   * `/dev/null` then), so the caller can put its pid in a cgroup before the command runs anything.
+   * {@link GroupProcess.release} lets it go; if the caller dies first, the shell sees end of file
+   * and exits 125 without running the command.
+   */
+  readonly hold?: boolean;
 }
+
+/** The shell script of a held start: wait for one line on stdin, then become the command. */
+const HOLD_SCRIPT = 'read -r go || exit 125; exec "$@" </dev/null';
 
 /**
  * Spawns `command args` (no shell) as the leader of a new process group, with stdin ignored.
@@ -70,10 +88,21 @@ export function spawnGroup(
   args: readonly string[],
   options: SpawnGroupOptions,
 ): Promise<GroupProcess> {
-  const stdio: StdioOptions = ["ignore", options.output, options.output];
+  const hold = options.hold === true;
+  const stdio: StdioOptions = [hold ? "pipe" : "ignore", options.output, options.output];
+  const [file, argv] = hold
+    ? ["/bin/sh", ["-c", HOLD_SCRIPT, "blixard-hold", command, ...args]]
+    : [command, args];
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio, detached: true });
+    child = spawn(file, argv, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio,
+      detached: true,
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    });
   } catch (error) {
     // Node validates arguments synchronously (a NUL byte in an argument, a bad env value).
     return Promise.reject(
@@ -108,6 +137,11 @@ export function spawnGroup(
         exited,
         closed,
         hasExited: () => exitedFlag,
+        release: () => {
+          // EPIPE when it already died: nothing to release.
+          child.stdin?.on("error", () => undefined);
+          child.stdin?.end("go\n");
+        },
       });
     });
   });

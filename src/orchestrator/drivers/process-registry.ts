@@ -45,10 +45,10 @@ export class ProcessRegistry {
   /** Records that `pid` (a group leader) runs as `key`; replaces an older record of `key`. */
   async record(key: string, pid: number, command: string): Promise<void> {
     const entry: RegisteredProcess = { key, pid, startTicks: await startTicksOf(pid), command };
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const path = this.pathOf(key);
     // Write then rename: a crash leaves the old record or the new one, never half of one.
-    await writeFile(`${path}.tmp`, JSON.stringify(entry));
+    await writeFile(`${path}.tmp`, JSON.stringify(entry), { mode: 0o600 });
     await rename(`${path}.tmp`, path);
   }
 

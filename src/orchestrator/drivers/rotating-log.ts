@@ -76,7 +76,7 @@ export class RotatingLog extends Writable {
   }
 
   private async openFile(): Promise<void> {
-    this.handle = await open(this.path, "a");
+    this.handle = await open(this.path, "a", 0o600);
     this.sizeBytes = (await this.handle.stat()).size;
   }
 

@@ -20,6 +20,7 @@ import {
   OUTPUT_DRAIN_TIMEOUT_MS,
 } from "./limits.js";
 import { CappedOutput, truncateUtf8 } from "./output-capture.js";
+import type { TaskSandbox } from "../confine/task-sandbox.js";
 import type { ProcessRegistry } from "./process-registry.js";
 import {
   describeExit,
@@ -42,7 +43,7 @@ export interface TaskRun {
 /** The part of a task's spec that running it needs. */
 export type RunnableTaskSpec = Pick<
   TaskSpec,
-  "command" | "args" | "env" | "cwd" | "shell" | "timeoutMs"
+  "command" | "args" | "env" | "secretEnv" | "cwd" | "shell" | "timeoutMs"
 >;
 
 /** How to run a task. */
@@ -69,6 +70,12 @@ export interface RunTaskOptions {
    * kill it (`ProcessRegistry.reapOrphans`) rather than see it run twice.
    */
   readonly registration?: { readonly registry: ProcessRegistry; readonly key: string };
+  /**
+   * Run confined (see `confine/task-sandbox.ts`): in its directory (the default working directory
+   * then), with its environment under `spec.env`, as its user, inside its cgroup. The caller
+   * prepares and releases it.
+   */
+  readonly sandbox?: TaskSandbox;
 }
 
 /**
@@ -92,7 +99,9 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
   if (!Number.isFinite(spec.timeoutMs) || spec.timeoutMs < 0) {
     return notRun("failed", `timeoutMs must be ≥ 0, got ${spec.timeoutMs}`);
   }
-  const cwd = spec.cwd === "" ? options.defaultCwd : resolve(options.defaultCwd, spec.cwd);
+  const { sandbox } = options;
+  const defaultCwd = sandbox?.dir ?? options.defaultCwd;
+  const cwd = spec.cwd === "" ? defaultCwd : resolve(defaultCwd, spec.cwd);
   const cwdProblem = await directoryProblem(cwd);
   if (cwdProblem !== undefined) return notRun("failed", cwdProblem);
   // Checked again: the signal may have fired while the directory was looked at.
@@ -105,15 +114,31 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
   try {
     proc = await spawnGroup(command, args, {
       cwd,
-      env: { ...(options.baseEnv ?? minimalEnv()), ...spec.env },
+      env: {
+        ...(sandbox?.env ?? options.baseEnv ?? minimalEnv()),
+        ...spec.env,
+        ...spec.secretEnv,
+      },
       output: "pipe",
+      ...(sandbox?.uid === undefined ? {} : { uid: sandbox.uid, gid: sandbox.gid }),
+      // Held until it is in its cgroup: nothing of the task runs outside its limits.
+      hold: sandbox?.cgroup !== undefined,
     });
   } catch (error) {
     return notRun("failed", error instanceof Error ? error.message : String(error));
   }
+  if (sandbox?.cgroup !== undefined) {
+    try {
+      await sandbox.cgroup.join(proc.pid);
+    } catch (error) {
+      await terminateGroup(proc, clock, 0);
+      return notRun("failed", `could not put the task in its cgroup: ${(error as Error).message}`);
+    }
+    proc.release();
+  }
   options.onStarted?.(proc.pid);
   const registration = options.registration;
-  const recorded = registration?.registry.record(registration.key, proc.pid, command).then(
+  const recorded = registration?.registry.record(registration.key, proc.pid, spec.command).then(
     () => true,
     () => false,
   );
@@ -164,6 +189,10 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
     error = `${what}; ${describeStop(method ?? "exited", graceMs, exit.signal)}`;
   } else if (exit.signal !== null) {
     error = describeExit(exit);
+  }
+  if (sandbox?.cgroup !== undefined && (await sandbox.cgroup.oomKilled())) {
+    const oom = `killed by the kernel's OOM killer: the task went over its memory limit of ${sandbox.memoryMb} MB`;
+    error = error === "" ? oom : `${oom}; ${error}`;
   }
   return {
     outcome,

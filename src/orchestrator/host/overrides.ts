@@ -12,6 +12,7 @@
  *   `-name` removes a detected one (e.g. `-kvm` where /dev/kvm exists but does not work).
  */
 import { InvalidArgumentError } from "../../common/errors.js";
+import { RESERVED_FEATURES } from "../../statemachine/orchestrator/features.js";
 import { MAX_FEATURE_BYTES, MAX_FEATURES } from "../../statemachine/orchestrator/limits.js";
 import type { Resources } from "../../statemachine/orchestrator/types.js";
 import type { HostProbe } from "./probe.js";
@@ -176,6 +177,11 @@ export function parseFeatures(input: string | readonly string[]): {
     if (name.length > MAX_FEATURE_BYTES || !FEATURE_PATTERN.test(name)) {
       throw new InvalidArgumentError(
         `feature ${JSON.stringify(item)} is not a feature name: use 1 to ${MAX_FEATURE_BYTES} letters, digits, ".", "_", ":" or "-", starting with a letter or digit (a leading "-" removes a detected feature)`,
+      );
+    }
+    if (RESERVED_FEATURES.includes(name)) {
+      throw new InvalidArgumentError(
+        `feature ${name} is set by the node itself (raw_exec by --enable-raw-exec, cgroups when limits are enforced); it cannot be given in --features`,
       );
     }
     (removing ? remove : add).add(name);

@@ -20,6 +20,7 @@ import type {
   Resources,
   VmDriver,
 } from "../../statemachine/orchestrator/index.js";
+import { RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/index.js";
 import type { SimCluster, SimNodeSlot } from "../cluster.js";
 import type { SimNetwork } from "../network.js";
 import { chance, fork, pick } from "../rng.js";
@@ -96,7 +97,9 @@ export class OrchestratorHosts {
     let machine = this.#machines.get(id);
     if (machine === undefined) {
       const random = this.#machineRandom;
+      // Every simulated node runs raw work, as one started with --enable-raw-exec does.
       const features = [
+        RAW_EXEC_FEATURE,
         ...(chance(random, 0.5) ? ["ssd"] : []),
         ...(chance(random, 0.4) ? ["qemu"] : []),
       ];

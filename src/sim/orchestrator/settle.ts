@@ -22,6 +22,7 @@
  */
 import type { NodeId } from "../../raft/types.js";
 import {
+  RAW_EXEC_FEATURE,
   choosePlacement,
   vmResources,
   type OrchestratorQueries,
@@ -126,7 +127,7 @@ export function unsettled(view: SettleView): string[] {
 function taskRequest(task: Task): PlacementRequest {
   return {
     resources: task.spec.resources,
-    requiredFeatures: task.spec.requiredFeatures,
+    requiredFeatures: [...task.spec.requiredFeatures, RAW_EXEC_FEATURE],
     antiAffinityGroup: "",
   };
 }
@@ -135,7 +136,7 @@ function vmRequest(vm: Vm): PlacementRequest {
   const features = vm.spec.requiredFeatures;
   return {
     resources: vmResources(vm.spec),
-    requiredFeatures: vm.spec.driver === "qemu" ? [...features, "qemu"] : features,
+    requiredFeatures: [...features, vm.spec.driver === "qemu" ? "qemu" : RAW_EXEC_FEATURE],
     antiAffinityGroup: vm.spec.antiAffinityGroup,
   };
 }

@@ -21,7 +21,7 @@ import type { TaskSpec, VmSpec } from "./types.js";
 const spec: TaskSpec = {
   command: "/bin/echo",
   args: ["hello", "wörld 😀"],
-  env: { PATH: "/usr/bin", A_B: "1" },
+  env: { HOME: "/tmp", A_B: "1" },
   cwd: "/tmp",
   shell: false,
   resources: { cpuMillis: 1000, memoryMb: 256, diskGb: 1 },
@@ -126,7 +126,7 @@ describe("orchestrator command codec", () => {
         resources: { diskGb: 1, memoryMb: 256, cpuMillis: 1000 },
         shell: false,
         cwd: "/tmp",
-        env: { A_B: "1", PATH: "/usr/bin" },
+        env: { A_B: "1", HOME: "/tmp" },
         args: ["hello", "wörld 😀"],
         command: "/bin/echo",
       },
@@ -137,7 +137,7 @@ describe("orchestrator command codec", () => {
       encodeOrchestratorCommand(COMMANDS[3] as OrchestratorCommand),
     );
     expect(new TextDecoder().decode(encodeOrchestratorCommand(shuffled).subarray(1))).toMatch(
-      /^\{"type":"submitTask","id":"[^"]+","spec":\{"command":"\/bin\/echo".*"env":\{"A_B":"1","PATH":"\/usr\/bin"\}/,
+      /^\{"type":"submitTask","id":"[^"]+","spec":\{"command":"\/bin\/echo".*"env":\{"A_B":"1","HOME":"\/tmp"\}/,
     );
   });
 

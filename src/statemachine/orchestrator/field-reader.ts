@@ -109,6 +109,11 @@ export class FieldReader {
     return this.#object[name];
   }
 
+  /** Whether the object has field `name` (for optional fields, which are then read as usual). */
+  has(name: string): boolean {
+    return Object.hasOwn(this.#object, name);
+  }
+
   /** A string field checked against `rules`. */
   string(name: string, rules: StringRules): string {
     return checkString(this.value(name), this.path(name), rules);

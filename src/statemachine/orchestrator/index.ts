@@ -3,6 +3,7 @@ export * from "./types.js";
 export type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
 export type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./queries.js";
 export * from "./limits.js";
+export * from "./features.js";
 export { OrchestratorModel } from "./model.js";
 export {
   ORCHESTRATOR_COMMAND_FORMAT,

@@ -19,6 +19,7 @@
  * workers are given in.
  */
 import type { NodeId } from "../../raft/types.js";
+import { RAW_EXEC_FEATURE, RAW_EXEC_HINT } from "./features.js";
 import {
   RESOURCE_DIMENSIONS,
   describeAmount,
@@ -31,7 +32,7 @@ import type { PlacementStrategy, Resources, Worker } from "./types.js";
 /** What a task or VM asks of its worker. */
 export interface PlacementRequest {
   readonly resources: Resources;
-  /** Features the worker must offer (the VM's implicit `qemu` included). */
+  /** Features the worker must offer (the implicit `raw_exec` or `qemu` included). */
   readonly requiredFeatures: readonly string[];
   /** VMs sharing a non-empty group never share a worker; empty means none. */
   readonly antiAffinityGroup: string;
@@ -177,12 +178,16 @@ function explain(
     const missing = request.requiredFeatures.filter(
       (feature) => !funnel.online.some((worker) => worker.features.includes(feature)),
     );
+    // Without the node's own raw_exec nothing raw can run: say how to get it.
+    const hint = missing.includes(RAW_EXEC_FEATURE) ? ` (${RAW_EXEC_HINT})` : "";
     return missing.length > 0
-      ? `no online worker has feature${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`
+      ? `no online worker has feature${missing.length > 1 ? "s" : ""} ${missing.join(", ")}${hint}`
       : `no online worker has all of the features ${request.requiredFeatures.join(", ")}`;
   }
   if (funnel.candidates === 0) {
-    const which = request.requiredFeatures.length > 0 ? " with the required features" : "";
+    // raw_exec is implied by every raw request: not worth naming here.
+    const explicit = request.requiredFeatures.filter((feature) => feature !== RAW_EXEC_FEATURE);
+    const which = explicit.length > 0 ? " with the required features" : "";
     return `every online worker${which} already holds a VM of anti-affinity group ${request.antiAffinityGroup}`;
   }
   const short: string[] = [];

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError, TooLargeError } from "../../common/index.js";
 import { utf8ByteLength } from "../codec/utf8.js";
+import { reservedEnvReason } from "./env-names.js";
 import { FieldReader, checkString, type StringRules } from "./field-reader.js";
 import {
   MAX_ARGS,
@@ -52,6 +53,23 @@ const ENV_NAME_RULES: StringRules = {
   patternHint: "use letters, digits and _ (not starting with a digit)",
 };
 
+/**
+ * Reads what a task asks for: like {@link readResources}, but CPU and memory must be at least 1
+ * (they become the task's hard limits; a task asking for nothing would run unbounded and never
+ * count against a worker's capacity).
+ */
+export function readTaskResources(fields: FieldReader): Resources {
+  const resources = readResources(fields);
+  for (const dimension of ["cpuMillis", "memoryMb"] as const) {
+    if (resources[dimension] === 0) {
+      throw new InvalidArgumentError(
+        `${fields.path(dimension)} must be at least 1: a task's CPU and memory are its hard limits`,
+      );
+    }
+  }
+  return resources;
+}
+
 /** Reads `{cpuMillis, memoryMb, diskGb}`, each an integer in 0..{@link MAX_RESOURCE_AMOUNT}. */
 export function readResources(fields: FieldReader): Resources {
   const resources: Resources = {
@@ -77,9 +95,12 @@ function readArgs(fields: FieldReader): readonly string[] {
   return fields.array("args", MAX_ARGS, (item, path) => checkString(item, path, ARG_RULES));
 }
 
-/** Reads an environment as an object of string values, returned with its names sorted. */
-function readEnv(fields: FieldReader): Readonly<Record<string, string>> {
-  return fields.object("env", (env) => {
+/**
+ * Reads an environment (field `name`) as an object of string values, returned with its names
+ * sorted. Names the node reserves (`env-names.ts`) are refused.
+ */
+function readEnv(fields: FieldReader, name: string): Readonly<Record<string, string>> {
+  return fields.object(name, (env) => {
     const names = [...env.keys()].sort();
     if (names.length > MAX_ENV_ENTRIES) {
       throw new TooLargeError(
@@ -89,6 +110,10 @@ function readEnv(fields: FieldReader): Readonly<Record<string, string>> {
     // fromEntries defines own properties, so a name like "__proto__" stays a plain entry.
     const entries = names.map((name) => {
       checkString(name, `${env.path(name)} (name)`, ENV_NAME_RULES);
+      const reserved = reservedEnvReason(name);
+      if (reserved !== undefined) {
+        throw new InvalidArgumentError(`${env.path(name)} may not be set: ${reserved}`);
+      }
       return [name, env.string(name, ARG_RULES)] as const;
     });
     env.end();
@@ -110,6 +135,8 @@ export function taskSpecBytes(spec: TaskSpec): number {
     stringBytes(spec.args) +
     stringBytes(Object.keys(spec.env)) +
     stringBytes(Object.values(spec.env)) +
+    stringBytes(Object.keys(spec.secretEnv ?? {})) +
+    stringBytes(Object.values(spec.secretEnv ?? {})) +
     stringBytes(spec.requiredFeatures)
   );
 }
@@ -138,15 +165,42 @@ function checkSpecBytes(specBytes: number, path: string): void {
   }
 }
 
+/**
+ * Reads a task's secret environment: optional, and canonically absent when empty (so specs
+ * without secrets keep their encoding). Its names may not repeat one of `env`.
+ */
+function readSecretEnv(
+  fields: FieldReader,
+  env: Readonly<Record<string, string>>,
+): { readonly secretEnv?: Readonly<Record<string, string>> } {
+  if (!fields.has("secretEnv")) return {};
+  const secretEnv = readEnv(fields, "secretEnv");
+  const names = Object.keys(secretEnv);
+  if (names.length + Object.keys(env).length > MAX_ENV_ENTRIES) {
+    throw new TooLargeError(
+      `${fields.location} sets ${names.length + Object.keys(env).length} variables; the limit is ${MAX_ENV_ENTRIES}`,
+    );
+  }
+  const twice = names.find((name) => Object.hasOwn(env, name));
+  if (twice !== undefined) {
+    throw new InvalidArgumentError(
+      `${fields.path("secretEnv")}.${twice} is also in env: a variable is either secret or not`,
+    );
+  }
+  return names.length === 0 ? {} : { secretEnv };
+}
+
 /** Reads a task spec (see {@link TaskSpec} and `limits.ts` for the rules). */
 export function readTaskSpec(fields: FieldReader): TaskSpec {
+  const env = readEnv(fields, "env");
   const spec: TaskSpec = {
     command: fields.string("command", { ...PATH_RULES, nonEmpty: true }),
     args: readArgs(fields),
-    env: readEnv(fields),
+    env,
+    ...readSecretEnv(fields, env),
     cwd: fields.string("cwd", PATH_RULES),
     shell: fields.boolean("shell"),
-    resources: fields.object("resources", readResources),
+    resources: fields.object("resources", readTaskResources),
     requiredFeatures: readFeatures(fields, "requiredFeatures"),
     timeoutMs: fields.integer("timeoutMs", 0, MAX_TASK_TIMEOUT_MS),
     maxAttempts: fields.integer("maxAttempts", 1, MAX_TASK_ATTEMPTS),

@@ -14,6 +14,7 @@ import { invariant } from "../../common/index.js";
 import type { NodeId } from "../../raft/types.js";
 import { SortedKeys } from "../kv/sorted-keys.js";
 import { isPlacedTask, isTerminal } from "./entity-reader.js";
+import { RAW_EXEC_FEATURE } from "./features.js";
 import { MAX_FINISHED_TASKS, MAX_FINISHED_TASK_BYTES } from "./limits.js";
 import {
   ZERO_RESOURCES,
@@ -52,19 +53,25 @@ export interface VmEntry {
 export type PendingWork =
   { readonly kind: "task"; readonly id: string } | { readonly kind: "vm"; readonly name: string };
 
-/** What a task asks of its worker. Throws nothing. */
+/**
+ * What a task asks of its worker: tasks run as raw processes, so the worker's `raw_exec` feature
+ * too. Throws nothing.
+ */
 export function taskRequest(task: Task): PlacementRequest {
   return {
     resources: task.spec.resources,
-    requiredFeatures: normalizeFeatures(task.spec.requiredFeatures),
+    requiredFeatures: normalizeFeatures([...task.spec.requiredFeatures, RAW_EXEC_FEATURE]),
     antiAffinityGroup: "",
   };
 }
 
-/** What a VM asks of its worker: a qemu VM also needs the worker's `qemu` feature. Throws nothing. */
+/**
+ * What a VM asks of its worker: a qemu VM also needs the worker's `qemu` feature, a process VM its
+ * `raw_exec` feature. Throws nothing.
+ */
 export function vmRequest(vm: Vm): PlacementRequest {
-  const features =
-    vm.spec.driver === "qemu" ? [...vm.spec.requiredFeatures, "qemu"] : vm.spec.requiredFeatures;
+  const implicit = vm.spec.driver === "qemu" ? "qemu" : RAW_EXEC_FEATURE;
+  const features = [...vm.spec.requiredFeatures, implicit];
   return {
     resources: vmResources(vm.spec),
     requiredFeatures: normalizeFeatures(features),

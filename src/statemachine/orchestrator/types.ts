@@ -42,6 +42,13 @@ export interface TaskSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Environment variables whose values are secret: set in the task's environment like `env`, but
+   * never returned by the API nor logged. They are stored like the rest of the spec, in the
+   * replicated log and snapshots (plain, in files only the node's user may read). Absent when
+   * empty; names disjoint from `env`'s.
+   */
+  readonly secretEnv?: Readonly<Record<string, string>>;
   /** Working directory on the worker; empty means the agent's default. */
   readonly cwd: string;
   /** Run through `/bin/sh -c` (command is then the script); default false. */

@@ -299,7 +299,7 @@ export function startAgent(
     runTask: runner.port,
     vmDrivers: new Map([["process", vms]]),
     capacity: options.capacity ?? AGENT_CAPACITY,
-    features: options.features ?? [],
+    features: options.features ?? ["raw_exec"],
     log: options.log ?? SILENT,
   });
   cluster.onApplied = () => agent.notify();

@@ -24,7 +24,12 @@ function monitored() {
     sampleEveryMs: 100,
   });
   for (const nodeId of [1, 2]) {
-    cluster.apply({ type: "registerWorker", nodeId, capacity: AGENT_CAPACITY, features: [] });
+    cluster.apply({
+      type: "registerWorker",
+      nodeId,
+      capacity: AGENT_CAPACITY,
+      features: ["raw_exec"],
+    });
   }
   monitor.start();
   return { cluster, view, monitor };
@@ -41,7 +46,12 @@ describe("LivenessMonitor with the model", () => {
     // Silent for a long while, then back: it registers before the leader's next sample sees it
     // (heartbeat marks come and go with each check-quorum round).
     await cluster.clock.advance(5000);
-    cluster.apply({ type: "registerWorker", nodeId: 2, capacity: AGENT_CAPACITY, features: [] });
+    cluster.apply({
+      type: "registerWorker",
+      nodeId: 2,
+      capacity: AGENT_CAPACITY,
+      features: ["raw_exec"],
+    });
     expect(status()).toBe("online");
     await cluster.clock.advance(500);
     expect(status()).toBe("online");
@@ -57,7 +67,12 @@ describe("LivenessMonitor with the model", () => {
     view.active = new Set();
     await cluster.clock.advance(1500);
     expect(cluster.machine.orchestrator.worker(2)?.status).toBe("offline");
-    cluster.apply({ type: "registerWorker", nodeId: 2, capacity: AGENT_CAPACITY, features: [] });
+    cluster.apply({
+      type: "registerWorker",
+      nodeId: 2,
+      capacity: AGENT_CAPACITY,
+      features: ["raw_exec"],
+    });
     await cluster.clock.advance(1500);
     expect(cluster.machine.orchestrator.worker(2)?.status).toBe("offline");
     expect(cluster.proposalsOf("markWorkerOffline")).toHaveLength(2);

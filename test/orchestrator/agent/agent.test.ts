@@ -19,7 +19,7 @@ const OTHER_NODE = 2;
 
 /** Registers another worker directly (as its own agent would). */
 function registerOther(cluster: FakeCluster, capacity = AGENT_CAPACITY): void {
-  cluster.apply({ type: "registerWorker", nodeId: OTHER_NODE, capacity, features: [] });
+  cluster.apply({ type: "registerWorker", nodeId: OTHER_NODE, capacity, features: ["raw_exec"] });
 }
 
 /** Submits task `id` (tagged with its id in `args[0]`). */
@@ -83,7 +83,7 @@ describe("Agent: worker registration", () => {
     await cluster.clock.advance(10);
     expect(cluster.machine.orchestrator.worker(AGENT_NODE)).toMatchObject({
       capacity: AGENT_CAPACITY,
-      features: [],
+      features: ["raw_exec"],
     });
   });
 });

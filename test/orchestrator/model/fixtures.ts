@@ -8,6 +8,7 @@ import type {
   OrchestratorResult,
 } from "../../../src/statemachine/orchestrator/commands.js";
 import { OrchestratorModel } from "../../../src/statemachine/orchestrator/model.js";
+import { RAW_EXEC_FEATURE } from "../../../src/statemachine/orchestrator/features.js";
 import { choosePlacement } from "../../../src/statemachine/orchestrator/scheduler.js";
 import type {
   Resources,
@@ -114,9 +115,14 @@ export class Harness {
     return result.error;
   }
 
-  register(nodeId: number, capacity: Resources, features: string[] = []): Worker {
-    return (this.ok({ type: "registerWorker", nodeId, capacity, features }) as { worker: Worker })
-      .worker;
+  /** Registers a worker; it offers `raw_exec` (as a node started with --enable-raw-exec) unless `rawExec` is false. */
+  register(nodeId: number, capacity: Resources, features: string[] = [], rawExec = true): Worker {
+    const offered = rawExec ? [...features, RAW_EXEC_FEATURE] : features;
+    return (
+      this.ok({ type: "registerWorker", nodeId, capacity, features: offered }) as {
+        worker: Worker;
+      }
+    ).worker;
   }
 
   submit(id: string, spec: Partial<TaskSpec> = {}): Task {
@@ -183,7 +189,7 @@ const PLACED_TASK = new Set(["assigned", "running"]);
 function vmFeatures(vm: Vm): string[] {
   return vm.spec.driver === "qemu"
     ? [...vm.spec.requiredFeatures, "qemu"]
-    : [...vm.spec.requiredFeatures];
+    : [...vm.spec.requiredFeatures, RAW_EXEC_FEATURE];
 }
 
 /**
@@ -212,7 +218,9 @@ export function checkInvariants(
     const worker = workers.get(task.nodeId as number);
     expect(worker, `task ${task.id}'s worker`).toBeDefined();
     expect(worker?.status).not.toBe("offline");
-    for (const feature of task.spec.requiredFeatures) expect(worker?.features).toContain(feature);
+    for (const feature of [...task.spec.requiredFeatures, RAW_EXEC_FEATURE]) {
+      expect(worker?.features).toContain(feature);
+    }
     add(task.nodeId as number, task.spec.resources);
     placedTasks.set(task.nodeId as number, [
       ...(placedTasks.get(task.nodeId as number) ?? []),
@@ -267,7 +275,7 @@ export function checkInvariants(
     const decision = choosePlacement(
       {
         resources: task.spec.resources,
-        requiredFeatures: [...new Set(task.spec.requiredFeatures)].sort(),
+        requiredFeatures: [...new Set([...task.spec.requiredFeatures, RAW_EXEC_FEATURE])].sort(),
         antiAffinityGroup: "",
       },
       state,

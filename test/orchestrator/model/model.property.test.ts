@@ -21,6 +21,7 @@ import type {
   OrchestratorResult,
 } from "../../../src/statemachine/orchestrator/commands.js";
 import { OrchestratorModel } from "../../../src/statemachine/orchestrator/model.js";
+import { RAW_EXEC_FEATURE } from "../../../src/statemachine/orchestrator/features.js";
 import { choosePlacement } from "../../../src/statemachine/orchestrator/scheduler.js";
 import type { Task, VmStatus } from "../../../src/statemachine/orchestrator/types.js";
 import {
@@ -72,7 +73,11 @@ const commandStep: fc.Arbitrary<Step> = fc
           res(1000, 1024, 0),
           res(3000, 1024, 5),
         ),
-        features: fc.subarray(FEATURES),
+        // Mostly nodes started with --enable-raw-exec; some without, whose work must stay pending.
+        features: fc.oneof(
+          { weight: 4, arbitrary: fc.subarray(FEATURES).map((f) => [...f, RAW_EXEC_FEATURE]) },
+          { weight: 1, arbitrary: fc.subarray(FEATURES) },
+        ),
       }),
     },
     {
@@ -94,8 +99,8 @@ const commandStep: fc.Arbitrary<Step> = fc
         id: taskId,
         spec: fc
           .record({
-            cpu: fc.constantFrom(0, 500, 1000, 2500),
-            memory: fc.constantFrom(0, 256, 1024),
+            cpu: fc.constantFrom(1, 500, 1000, 2500),
+            memory: fc.constantFrom(1, 256, 1024),
             features: fc.subarray(FEATURES, { maxLength: 1 }),
             maxAttempts: fc.integer({ min: 1, max: 3 }),
           })
@@ -269,7 +274,7 @@ function expectedNode(
   const decision = choosePlacement(
     {
       resources: command.spec.resources,
-      requiredFeatures: [...new Set(command.spec.requiredFeatures)].sort(),
+      requiredFeatures: [...new Set([...command.spec.requiredFeatures, RAW_EXEC_FEATURE])].sort(),
       antiAffinityGroup: "",
     },
     { workers: model.workers(), groupNodes, strategy: model.settings().placement },

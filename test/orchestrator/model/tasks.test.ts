@@ -55,6 +55,17 @@ describe("submitTask", () => {
     ["an empty command", { command: "" }, "INVALID_ARGUMENT"],
     ["negative memory", { resources: res(0, -1) }, "INVALID_ARGUMENT"],
     ["fractional cpu", { resources: res(0.5, 1) }, "INVALID_ARGUMENT"],
+    ["no cpu (unbounded)", { resources: res(0, 256) }, "INVALID_ARGUMENT"],
+    ["no memory (unbounded)", { resources: res(1000, 0) }, "INVALID_ARGUMENT"],
+    ["PATH in env", { env: { PATH: "/tmp/evil" } }, "INVALID_ARGUMENT"],
+    ["LD_PRELOAD in env", { env: { LD_PRELOAD: "/tmp/evil.so" } }, "INVALID_ARGUMENT"],
+    ["LD_LIBRARY_PATH in secretEnv", { secretEnv: { LD_LIBRARY_PATH: "/x" } }, "INVALID_ARGUMENT"],
+    ["NODE_OPTIONS in env", { env: { NODE_OPTIONS: "--require /x.js" } }, "INVALID_ARGUMENT"],
+    [
+      "a name both plain and secret",
+      { env: { A: "1" }, secretEnv: { A: "2" } },
+      "INVALID_ARGUMENT",
+    ],
     ["0 attempts", { maxAttempts: 0 }, "INVALID_ARGUMENT"],
     ["101 attempts", { maxAttempts: 101 }, "INVALID_ARGUMENT"],
     ["a negative timeout", { timeoutMs: -1 }, "INVALID_ARGUMENT"],
@@ -73,6 +84,42 @@ describe("submitTask", () => {
     h = new Harness();
     const error = h.err({ type: "submitTask", id: "t", spec: taskSpec(overrides) });
     expect(error.code).toBe(code);
+  });
+
+  it("says why a PATH or LD_ variable is refused", () => {
+    h = new Harness();
+    const path = h.err({ type: "submitTask", id: "t", spec: taskSpec({ env: { PATH: "/x" } }) });
+    expect(path.message).toContain(
+      "submitTask.spec.env.PATH may not be set: PATH is set by the node",
+    );
+    const preload = h.err({
+      type: "submitTask",
+      id: "t",
+      spec: taskSpec({ env: { LD_PRELOAD: "/x.so" } }),
+    });
+    expect(preload.message).toContain("LD_PRELOAD would change how the dynamic loader");
+  });
+
+  it("keeps secret variables apart from env, and drops an empty secretEnv from the canonical spec", () => {
+    h = new Harness();
+    const task = h.submit("t", { env: { A: "1" }, secretEnv: { TOKEN: "s3cret" } });
+    expect(task.spec.env).toEqual({ A: "1" });
+    expect(task.spec.secretEnv).toEqual({ TOKEN: "s3cret" });
+    const plain = h.submit("u", { secretEnv: {} });
+    expect(Object.hasOwn(plain.spec, "secretEnv")).toBe(false);
+  });
+
+  it("leaves a task pending where no worker runs raw work, saying how to enable it", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096), ["ssd"], false);
+    const task = h.submit("t");
+    expect(task.status).toBe("pending");
+    expect(task.pendingReason).toBe(
+      "no online worker has feature raw_exec (raw tasks and process VMs run only on nodes started with --enable-raw-exec)",
+    );
+    // A worker with raw_exec registering places it.
+    h.register(2, res(4000, 4096));
+    expect(h.task("t")).toMatchObject({ status: "assigned", nodeId: 2 });
   });
 
   it("refuses a malformed id", () => {
@@ -300,7 +347,7 @@ describe("finished tasks", () => {
     const count = MAX_FINISHED_TASKS + 2;
     for (let i = 0; i < count; i++) {
       const id = `t${String(i).padStart(6, "0")}`;
-      h.model.apply({ type: "submitTask", id, spec: taskSpec({ resources: res(0, 0) }) }, 1);
+      h.model.apply({ type: "submitTask", id, spec: taskSpec({ resources: res(1, 1) }) }, 1);
       h.model.apply(
         {
           type: "taskFinished",
@@ -325,7 +372,7 @@ describe("tasks()", () => {
     h = new Harness();
     h.register(1, res(1000, 1000));
     h.register(2, res(1000, 1000));
-    for (const id of ["d", "a", "c", "b", "e"]) h.submit(id, { resources: res(1000, 0) });
+    for (const id of ["d", "a", "c", "b", "e"]) h.submit(id, { resources: res(1000, 1) });
     expect(h.model.tasks().map((t) => t.id)).toEqual(["a", "b", "c", "d", "e"]);
     // d came first and took node 1 (a tie goes to the lowest id), a took node 2.
     expect(h.model.tasks({ status: "pending" }).map((t) => t.id)).toEqual(["b", "c", "e"]);

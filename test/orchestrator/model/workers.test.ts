@@ -13,7 +13,7 @@ describe("registerWorker", () => {
   it("registers an online worker with sorted, unique features and the log time", () => {
     h = new Harness();
     h.nowMs = 5000;
-    const worker = h.register(3, res(4000, 8192, 100), ["ssd", "kvm", "ssd"]);
+    const worker = h.register(3, res(4000, 8192, 100), ["ssd", "kvm", "ssd"], false);
     expect(worker).toEqual({
       nodeId: 3,
       capacity: res(4000, 8192, 100),
@@ -39,7 +39,7 @@ describe("registerWorker", () => {
     h = new Harness();
     h.register(1, res(1000, 1024));
     h.submit("big", { resources: res(3000, 1024) });
-    h.submit("gpu", { resources: res(0, 0), requiredFeatures: ["gpu"] });
+    h.submit("gpu", { resources: res(1, 1), requiredFeatures: ["gpu"] });
     const worker = h.register(1, res(4000, 2048), ["gpu"]);
     expect(worker.capacity).toEqual(res(4000, 2048));
     expect(h.task("big").status).toBe("assigned");
