@@ -357,6 +357,7 @@ export const VmStatusJson = StringEnum([
   "pending",
   "scheduled",
   "starting",
+  "booting",
   "running",
   "stopping",
   "stopped",
