@@ -18,7 +18,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants, mkdirSync } from "node:fs";
-import { access, realpath, rm } from "node:fs/promises";
+import { access, readFile, realpath, rm } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Clock } from "../../common/clock.js";
 import {
@@ -176,7 +176,10 @@ export class QemuDriver implements VmDriverPort {
       accel,
       qmpSocketPath,
       ...(cpuModel === undefined ? {} : { cpuModel }),
-      ...(awaitReady ? { extraCmdline: `${NONCE_PARAMETER}=${nonce}` } : {}),
+      extraCmdline: [
+        ...(accel === "tcg" && spec.kernel !== "" ? await tscParameter() : []),
+        ...(awaitReady ? [`${NONCE_PARAMETER}=${nonce}`] : []),
+      ].join(" "),
       ...(spec.kernel !== "" ? { network: { publish: [] } } : {}),
     });
     // A socket file left by a QEMU that was killed would only refuse connections.
@@ -383,6 +386,26 @@ export class QemuDriver implements VmDriverPort {
     await proc.exited;
     return "SIGKILL";
   }
+}
+
+let tscKhz: Promise<number | null> | undefined;
+
+/**
+ * `tsc_early_khz=<host TSC rate>` for a TCG guest, or nothing when the rate is unknown. The
+ * guest's TSC runs at the host's, but the kernel measures it against the emulated PIT in a short
+ * window; on a loaded host that window is lost ("Fast TSC calibration failed"), the kernel finds
+ * no clock and never leaves early boot (measured: stuck for minutes at load 20 on 2 cores).
+ */
+async function tscParameter(): Promise<string[]> {
+  tscKhz ??= readFile("/proc/cpuinfo", "utf8").then(
+    (text) => {
+      const mhz = /^cpu MHz\s*:\s*([0-9.]+)/m.exec(text)?.[1];
+      return mhz === undefined ? null : Math.round(Number(mhz) * 1000);
+    },
+    () => null,
+  );
+  const khz = await tscKhz;
+  return khz === null || !(khz > 0) ? [] : [`tsc_early_khz=${khz}`];
 }
 
 /** True if `path` is `dir` or inside it (both resolved). */
