@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerImageCommands } from "./commands/image.js";
 import { registerKvCommands } from "./commands/kv.js";
 import { registerNodeCommands } from "./commands/node.js";
 import { registerTaskCommands } from "./commands/task.js";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerWorkerCommands(program);
   registerTaskCommands(program);
   registerVmCommands(program);
+  registerImageCommands(program);
   return program;
 }
 

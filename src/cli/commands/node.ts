@@ -3,17 +3,19 @@
  * gracefully (API, node, transport, WAL) and exits 0.
  */
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
+import { DEFAULT_VM_READY_TIMEOUT_MS, guestIn } from "../node/vm-settings.js";
 import {
   parseEndpoints,
   parseHostPort,
   parseLogLevel,
+  parseNonNegativeInt,
   parsePositiveInt,
   type HostPort,
 } from "../options.js";
@@ -24,6 +26,8 @@ interface NodeStartOptions {
   readonly disk?: string;
   readonly features?: string;
   readonly workerDeadAfterMs?: number;
+  readonly vmImageDir?: string;
+  readonly vmReadyTimeoutMs?: number;
   readonly dataDir?: string;
   readonly tickMs?: number;
   readonly electionTicks?: number;
@@ -177,6 +181,23 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      setting(
+        "--vm-image-dir <dir>",
+        "the only directory qemu VMs may take kernels, initrds and disk images from; holding the " +
+          "Blixard guest (blixard image build), it also proves KVM by booting it",
+        "VM_IMAGE_DIR",
+      ),
+    )
+    .addOption(
+      setting(
+        "--vm-ready-timeout-ms <ms>",
+        "a qemu VM booting a kernel fails unless its guest announces readiness within this " +
+          `(default ${DEFAULT_VM_READY_TIMEOUT_MS}; 0: running once QEMU answers)`,
+        "VM_READY_TIMEOUT_MS",
+        parseNonNegativeInt,
+      ),
+    )
+    .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
@@ -235,9 +256,12 @@ async function runNode(
   // client commands should start fast.
   const { startNode } = await import("../node/compose.js");
   const { detectHost } = await import("../../orchestrator/host/index.js");
+  const vmImageDir = options.vmImageDir === undefined ? undefined : resolve(options.vmImageDir);
+  const guest = vmImageDir === undefined ? undefined : guestIn(vmImageDir);
   const host = await usageAsync(command, () =>
     detectHost({
       dataDir: options.dataDir,
+      ...(guest === undefined ? {} : { guest }),
       overrides: {
         ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
         ...(options.memory === undefined ? {} : { memory: options.memory }),
@@ -253,6 +277,10 @@ async function runNode(
     ...(options.workerDeadAfterMs === undefined
       ? {}
       : { workerDeadAfterMs: options.workerDeadAfterMs }),
+    vm: {
+      readyTimeoutMs: options.vmReadyTimeoutMs ?? DEFAULT_VM_READY_TIMEOUT_MS,
+      ...(vmImageDir === undefined ? {} : { imageDir: vmImageDir }),
+    },
     tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
     electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
     ...(options.snapshotEveryEntries === undefined

@@ -4,6 +4,7 @@
  * clock and an OS-seeded random source. Everything else in Blixard is given its ports; this file
  * is where they become real.
  */
+import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
@@ -55,6 +56,8 @@ export interface StartNodeOptions {
   readonly host: DetectedHost;
   /** Mark a silent worker offline after this long (default 10 s). */
   readonly workerDeadAfterMs?: number;
+  /** qemu VM settings (image directory, ready timeout); default: anywhere, no readiness wait. */
+  readonly vm?: VmSettings;
   /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
   readonly electionTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
@@ -195,6 +198,7 @@ export async function startNode(
       ...(options.workerDeadAfterMs === undefined
         ? {}
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
+      ...(options.vm === undefined ? {} : { vm: options.vm }),
     });
     const server = new ApiServer({
       service,

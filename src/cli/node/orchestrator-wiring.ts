@@ -7,6 +7,7 @@
  * VM processes are recorded in `<dataDir>/orchestrator/processes`; an agent that starts after a
  * crash kills what the previous one left running before it reconciles, so nothing runs twice.
  */
+import type { VmSettings } from "./vm-settings.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
@@ -58,6 +59,8 @@ export interface OrchestratorWiringOptions {
   readonly log: JsonLogger;
   /** Mark a silent worker offline after this long (default: the monitor's, 10 s). */
   readonly workerDeadAfterMs?: number;
+  /** qemu VM settings; default: images from anywhere, readiness not awaited. */
+  readonly vm?: VmSettings;
 }
 
 /** The orchestrator parts of a running node. */
@@ -137,6 +140,10 @@ export function createOrchestrator(
           new QemuDriver({
             clock,
             registry,
+            // KVM only where the host probe booted a guest under it (see kvm-boot-probe.ts).
+            accel: options.host.probe.kvm ? "kvm" : "tcg",
+            ...(options.vm?.imageDir === undefined ? {} : { imageDir: options.vm.imageDir }),
+            ...(options.vm === undefined ? {} : { readyTimeoutMs: options.vm.readyTimeoutMs }),
             logDir: join(orchestratorDir, "vm-logs"),
             runDir: join(orchestratorDir, "run"),
           }),
