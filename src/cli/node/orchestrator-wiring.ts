@@ -191,6 +191,7 @@ export function createOrchestrator(
       log.info("orchestrator started", {
         capacity: options.host.capacity,
         features: options.host.features,
+        kvm: options.host.probe.kvmReason,
       });
     },
     async close(): Promise<void> {
