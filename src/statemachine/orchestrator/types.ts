@@ -136,14 +136,7 @@ export type VmDesiredState = "running" | "stopped";
  * it is ready yet (qemu driver with a ready timeout); `running` then means the guest is up.
  */
 export type VmStatus =
-  | "pending"
-  | "scheduled"
-  | "starting"
-  | "booting"
-  | "running"
-  | "stopping"
-  | "stopped"
-  | "failed";
+  "pending" | "scheduled" | "starting" | "booting" | "running" | "stopping" | "stopped" | "failed";
 
 /** A VM in the model. */
 export interface Vm {
