@@ -3,6 +3,7 @@ import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerImageCommands } from "./commands/image.js";
 import { registerKvCommands } from "./commands/kv.js";
 import { registerNodeCommands } from "./commands/node.js";
 import { registerTaskCommands } from "./commands/task.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerVmCommands(program);
   registerTlsCommands(program);
   registerAclCommands(program);
+  registerImageCommands(program);
   return program;
 }
 

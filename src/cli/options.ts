@@ -38,6 +38,15 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** Parses an integer ≥ 0 (durations where 0 turns something off). */
+export function parseNonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`"${value}" is not an integer of 0 or more`);
+  }
+  return n;
+}
+
 /** Parses a port number, 0 allowed. */
 export function parsePort(value: string): number {
   const n = Number(value);

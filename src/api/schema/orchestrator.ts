@@ -378,6 +378,7 @@ export const VmStatusJson = StringEnum([
   "pending",
   "scheduled",
   "starting",
+  "booting",
   "running",
   "stopping",
   "stopped",

@@ -3,7 +3,7 @@
  * gracefully (API, node, transport, WAL) and exits 0.
  */
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import {
   ERROR_CODES,
@@ -19,10 +19,12 @@ import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node
 import { resolveNodeTls } from "../node/node-tls.js";
 import type { WorkloadSettings } from "../node/orchestrator-wiring.js";
 import { DEFAULT_TASK_USER, resolveTaskUser } from "../../orchestrator/confine/task-user.js";
+import { DEFAULT_VM_READY_TIMEOUT_MS, guestIn } from "../node/vm-settings.js";
 import {
   parseEndpoints,
   parseHostPort,
   parseLogLevel,
+  parseNonNegativeInt,
   parsePositiveInt,
   parseSwitch,
   type HostPort,
@@ -34,6 +36,8 @@ interface NodeStartOptions {
   readonly disk?: string;
   readonly features?: string;
   readonly workerDeadAfterMs?: number;
+  readonly vmImageDir?: string;
+  readonly vmReadyTimeoutMs?: number;
   readonly dataDir?: string;
   readonly tickMs?: number;
   readonly electionTicks?: number;
@@ -213,6 +217,14 @@ export function registerNodeCommands(program: Command): void {
     )
     .addOption(
       setting(
+        "--vm-image-dir <dir>",
+        "the only directory qemu VMs may take kernels, initrds and disk images from; holding the " +
+          "Blixard guest (blixard image build), it also proves KVM by booting it",
+        "VM_IMAGE_DIR",
+      ),
+    )
+    .addOption(
+      setting(
         "--enable-raw-exec [yes]",
         "run tasks and process VMs as host processes on this node (off by default; see README Security)",
         "ENABLE_RAW_EXEC",
@@ -277,6 +289,15 @@ export function registerNodeCommands(program: Command): void {
         "--task-user <user>",
         `user tasks run as when the node runs as root: a name or UID:GID (default ${DEFAULT_TASK_USER})`,
         "TASK_USER",
+      ),
+    )
+    .addOption(
+      setting(
+        "--vm-ready-timeout-ms <ms>",
+        "a qemu VM booting a kernel fails unless its guest announces readiness within this " +
+          `(default ${DEFAULT_VM_READY_TIMEOUT_MS}; 0: running once QEMU answers)`,
+        "VM_READY_TIMEOUT_MS",
+        parseNonNegativeInt,
       ),
     )
     .addOption(
@@ -357,9 +378,12 @@ async function runNode(
   // client commands should start fast.
   const { startNode } = await import("../node/compose.js");
   const { detectHost } = await import("../../orchestrator/host/index.js");
+  const vmImageDir = options.vmImageDir === undefined ? undefined : resolve(options.vmImageDir);
+  const guest = vmImageDir === undefined ? undefined : guestIn(vmImageDir);
   const host = await usageAsync(command, () =>
     detectHost({
       dataDir: options.dataDir,
+      ...(guest === undefined ? {} : { guest }),
       overrides: {
         ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
         ...(options.memory === undefined ? {} : { memory: options.memory }),
@@ -378,6 +402,10 @@ async function runNode(
       ? {}
       : { workerDeadAfterMs: options.workerDeadAfterMs }),
     ...(tls === undefined ? {} : { tls }),
+    vm: {
+      readyTimeoutMs: options.vmReadyTimeoutMs ?? DEFAULT_VM_READY_TIMEOUT_MS,
+      ...(vmImageDir === undefined ? {} : { imageDir: vmImageDir }),
+    },
     tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
     electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
     ...(options.snapshotEveryEntries === undefined

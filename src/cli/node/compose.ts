@@ -5,6 +5,7 @@
  * is where they become real.
  */
 import { Agent as HttpsAgent } from "node:https";
+import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
@@ -76,6 +77,8 @@ export interface StartNodeOptions {
   readonly workerDeadAfterMs?: number;
   /** Whether and how this node runs raw tasks and process VMs (default: it does not). */
   readonly workloads?: WorkloadSettings;
+  /** qemu VM settings (image directory, ready timeout); default: anywhere, no readiness wait. */
+  readonly vm?: VmSettings;
   /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
   readonly electionTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
@@ -285,6 +288,7 @@ export async function startNode(
         ? {}
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
       clientTls,
+      ...(options.vm === undefined ? {} : { vm: options.vm }),
     });
     const acl = new RaftAclService({
       node: {

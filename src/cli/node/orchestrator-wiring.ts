@@ -7,6 +7,7 @@
  * VM processes are recorded in `<dataDir>/orchestrator/processes`; an agent that starts after a
  * crash kills what the previous one left running before it reconciles, so nothing runs twice.
  */
+import type { VmSettings } from "./vm-settings.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
@@ -68,6 +69,8 @@ export interface OrchestratorWiringOptions {
   readonly workerDeadAfterMs?: number;
   /** How the agent reaches an HTTPS API: the cluster's CA and this node's certificate. */
   readonly clientTls?: NodeClientTls;
+  /** qemu VM settings; default: images from anywhere, readiness not awaited. */
+  readonly vm?: VmSettings;
 }
 
 /** Whether this node runs raw work, and as whom. */
@@ -196,6 +199,10 @@ export function createOrchestrator(
           new QemuDriver({
             clock,
             registry,
+            // KVM only where the host probe booted a guest under it (see kvm-boot-probe.ts).
+            accel: options.host.probe.kvm ? "kvm" : "tcg",
+            ...(options.vm?.imageDir === undefined ? {} : { imageDir: options.vm.imageDir }),
+            ...(options.vm === undefined ? {} : { readyTimeoutMs: options.vm.readyTimeoutMs }),
             logDir: join(orchestratorDir, "vm-logs"),
             runDir: join(orchestratorDir, "run"),
           }),
@@ -255,7 +262,11 @@ export function createOrchestrator(
           : { deadAfterMs: options.workerDeadAfterMs }),
       });
       monitor.start();
-      log.info("orchestrator started", { capacity: options.host.capacity, features });
+      log.info("orchestrator started", {
+        capacity: options.host.capacity,
+        features,
+        kvm: options.host.probe.kvmReason,
+      });
     },
     async close(): Promise<void> {
       monitor?.close();

@@ -9,8 +9,17 @@
  * - `-nodefaults -no-user-config -nographic`: no default devices, no host config files, no window
  *   and (with `-nodefaults`) no monitor on stdio. The serial console goes to a file when
  *   `serialLogPath` is given, else to QEMU's stdout (the driver pipes it into a capped log).
- * - KVM runs `-cpu host` (override with `cpuModel`; `""` = QEMU's default); TCG keeps QEMU's
- *   default CPU model.
+ * - KVM runs `-cpu host` (override with `cpuModel`; `""` = QEMU's default); TCG runs `-cpu max`
+ *   (every feature TCG emulates; the Debian cloud kernel boots with it).
+ * - `-no-reboot`: a guest that reboots (`reboot -f`, or `panic=-1` after a panic) ends QEMU, so
+ *   the supervisor sees the exit instead of a guest looping through boots.
+ * - The default kernel command line is for the Debian cloud kernel under microvm with ACPI:
+ *   TCG offers no timer the kernel can calibrate its delay loop against, and without `lpj=` it
+ *   waits at "Marking TSC unstable" for minutes (measured); `lpj`, `tsc=reliable` and
+ *   `no_timer_check` skip the calibration. ACPI stays on because it is how this kernel finds the
+ *   virtio-mmio devices (`CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES` is off).
+ * - Networking is QEMU's user mode (slirp: guest 10.0.2.15, gateway 10.0.2.2, no privileges),
+ *   with `publish` as `hostfwd` rules on the host's loopback and other addresses (`bindAddress`).
  * - A disk image is a `virtio-blk-device` (microvm has virtio-mmio, not PCI); its format is
  *   `qcow2` for a `.qcow2` file and `raw` otherwise. Without a kernel the firmware must boot the
  *   disk itself: Debian's `bios-microvm.bin` is qboot, which boots only a `-kernel`, so there a
@@ -27,7 +36,14 @@ export const QEMU_BINARY = "qemu-system-x86_64";
 export type QemuAccelerator = "kvm" | "tcg";
 
 /** The kernel command line when the spec gives none: the console on the serial port. */
-export const DEFAULT_KERNEL_CMDLINE = "console=ttyS0";
+export const DEFAULT_KERNEL_CMDLINE =
+  "console=ttyS0 panic=-1 reboot=t lpj=2000000 tsc=reliable no_timer_check";
+
+/** A host TCP port forwarded to a guest port (user-mode networking). */
+export interface PortForward {
+  readonly hostPort: number;
+  readonly guestPort: number;
+}
 
 /** Added to the default command line when a disk image is attached: it is the root file system. */
 export const DEFAULT_ROOT_ARGUMENT = "root=/dev/vda";
@@ -47,6 +63,14 @@ export interface QemuLaunchConfig {
   readonly serialLogPath?: string;
   /** The CPU model under KVM. Default `host`. */
   readonly cpuModel?: string;
+  /** Appended to the kernel command line (the driver's own parameters, e.g. the ready nonce). */
+  readonly extraCmdline?: string;
+  /** User-mode networking with these forwards; omitted: no network device. */
+  readonly network?: {
+    readonly publish: readonly PortForward[];
+    /** The host address forwards listen on; default all (`""`). */
+    readonly bindAddress?: string;
+  };
 }
 
 /**
@@ -71,9 +95,9 @@ export function buildQemuArgs(config: QemuLaunchConfig): string[] {
     // An empty model means QEMU's default CPU model (no -cpu at all).
     const model = config.cpuModel ?? "host";
     args.push("-accel", "kvm", ...(model === "" ? [] : ["-cpu", model]));
-  } else args.push("-accel", "tcg");
+  } else args.push("-accel", "tcg", "-cpu", "max");
   args.push("-smp", String(spec.vcpus), "-m", `${spec.memoryMb}M`);
-  args.push("-nodefaults", "-no-user-config", "-nographic");
+  args.push("-nodefaults", "-no-user-config", "-nographic", "-no-reboot");
 
   if (config.serialLogPath === undefined) {
     args.push("-chardev", "stdio,id=serial0,signal=off");
@@ -93,7 +117,19 @@ export function buildQemuArgs(config: QemuLaunchConfig): string[] {
     // -kernel, -initrd and -append take their value whole: no comma escaping.
     args.push("-kernel", spec.kernel);
     if (spec.initrd !== "") args.push("-initrd", spec.initrd);
-    args.push("-append", spec.cmdline !== "" ? spec.cmdline : defaultCmdline(spec.image !== ""));
+    const cmdline = spec.cmdline !== "" ? spec.cmdline : defaultCmdline(spec.image !== "");
+    const extra = config.extraCmdline ?? "";
+    args.push("-append", extra === "" ? cmdline : `${cmdline} ${extra}`);
+  }
+  if (config.network !== undefined) {
+    const bind = config.network.bindAddress ?? "";
+    const forwards = config.network.publish.map((forward) => {
+      checkPort(name, forward.hostPort);
+      checkPort(name, forward.guestPort);
+      return `,hostfwd=tcp:${bind}:${forward.hostPort}-:${forward.guestPort}`;
+    });
+    args.push("-netdev", `user,id=net0${forwards.join("")}`);
+    args.push("-device", "virtio-net-device,netdev=net0");
   }
   if (spec.image !== "") {
     const format = spec.image.toLowerCase().endsWith(".qcow2") ? "qcow2" : "raw";
@@ -140,6 +176,14 @@ function checkSpec(name: string, spec: QemuLaunchConfig["spec"]): void {
   if (spec.initrd !== "") checkPath(`VM ${name}: the initrd`, spec.initrd);
   if (spec.image !== "") checkPath(`VM ${name}: the disk image`, spec.image);
   if (spec.cmdline.includes("\0")) throw bad("the kernel command line holds a NUL byte");
+}
+
+function checkPort(name: string, port: number): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new InvalidArgumentError(
+      `VM ${name}: a port must be an integer from 1 to 65535, got ${port}`,
+    );
+  }
 }
 
 function checkPath(what: string, path: string): void {

@@ -2,8 +2,13 @@
  * The `qemu` VM driver: runs `qemu-system-x86_64 -M microvm` from the spec's kernel (and initrd)
  * or disk image, supervised like a process VM (issue 7, item 5).
  *
- * A run is "running" once QEMU's QMP monitor has answered the handshake, so a QEMU that dies at
- * start (bad image, KVM refused) is a failed start whose error quotes QEMU's last words. The
+ * A run is started once QEMU's QMP monitor has answered the handshake, so a QEMU that dies at
+ * start (bad image, KVM refused) is a failed start whose error quotes QEMU's last words. With a
+ * `readyTimeoutMs` (the node's default) a kernel VM is then `booting` until its guest prints
+ * `BLIXARD-READY <nonce>` on the serial console (see `guest-ready.ts`), and `running` after; a
+ * guest silent past the timeout is killed and the run fails with the last console lines, so the
+ * restart policy applies. With an `imageDir`, kernels, initrds and disk images are only taken
+ * from inside it (resolved, symlinks followed): a spec naming any other file is refused. The
  * guest's serial console and QEMU's own messages go to `<logDir>/<name>.log` (rotated at a cap);
  * QMP events are noted there too. A stop asks the guest to power off (`system_powerdown`), waits
  * up to the grace period, then tells QEMU to `quit`, and kills it (SIGKILL) if that fails too.
@@ -11,9 +16,10 @@
  * process VM that exits cleanly is.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { constants, mkdirSync } from "node:fs";
-import { access, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { access, readFile, realpath, rm } from "node:fs/promises";
+import { join, sep } from "node:path";
 import type { Clock } from "../../common/clock.js";
 import {
   CancelledError,
@@ -44,6 +50,7 @@ import {
   type GroupProcess,
 } from "./process-group.js";
 import { buildQemuArgs, QEMU_BINARY, type QemuAccelerator } from "./qemu-args.js";
+import { GuestReadyWatcher, NONCE_PARAMETER } from "./guest-ready.js";
 import { QmpClient } from "./qmp.js";
 import { RotatingLog } from "./rotating-log.js";
 import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
@@ -86,6 +93,16 @@ export interface QemuDriverOptions extends VmDriverCommonOptions {
   readonly logMaxBytes?: number;
   /** QEMU's environment. Default {@link minimalEnv}: the agent's PATH and HOME. */
   readonly baseEnv?: Readonly<Record<string, string>>;
+  /**
+   * How long a kernel VM's guest may take, from its monitor answering, to print its readiness line; 0 or omitted:
+   * readiness is not awaited (the VM is running once QMP answers).
+   */
+  readonly readyTimeoutMs?: number;
+  /**
+   * The only directory kernels, initrds and disk images may come from (after resolving
+   * symlinks); omitted: any readable file (trusted single-user setups and tests).
+   */
+  readonly imageDir?: string;
 }
 
 /** Runs VMs whose driver is `qemu`. */
@@ -146,7 +163,11 @@ export class QemuDriver implements VmDriverPort {
     const { clock, registry } = this.options;
     if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
     await checkReadable(name, spec);
+    await this.checkInImageDir(name, spec);
     const accel = await this.accelerator();
+    const readyTimeoutMs = this.options.readyTimeoutMs ?? 0;
+    const awaitReady = readyTimeoutMs > 0 && spec.kernel !== "";
+    const nonce = randomBytes(8).toString("hex");
     const cpuModel =
       this.options.cpuModel ?? (accel === "kvm" ? await this.kvmCpuModel(note) : undefined);
     const args = buildQemuArgs({
@@ -155,6 +176,11 @@ export class QemuDriver implements VmDriverPort {
       accel,
       qmpSocketPath,
       ...(cpuModel === undefined ? {} : { cpuModel }),
+      extraCmdline: [
+        ...(accel === "tcg" && spec.kernel !== "" ? await tscParameter() : []),
+        ...(awaitReady ? [`${NONCE_PARAMETER}=${nonce}`] : []),
+      ].join(" "),
+      ...(spec.kernel !== "" ? { network: { publish: [] } } : {}),
     });
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
@@ -166,6 +192,10 @@ export class QemuDriver implements VmDriverPort {
       output: "pipe",
     });
     const tail = new OutputTail(OUTPUT_TAIL_BYTES);
+    let markReady = (): void => undefined;
+    const readySeen = new Promise<void>((resolve) => (markReady = resolve));
+    const watcher = new GuestReadyWatcher(nonce, () => markReady());
+    if (awaitReady) proc.stdout?.on("data", (chunk: Uint8Array) => watcher.push(chunk));
     proc.stdout?.pipe(log, { end: false });
     proc.stderr?.on("data", (chunk: Uint8Array) => tail.push(chunk));
     proc.stderr?.pipe(log, { end: false });
@@ -208,7 +238,18 @@ export class QemuDriver implements VmDriverPort {
     const client = qmp;
     client.onEvent((event) => note(`qmp event ${event.event} ${JSON.stringify(event.data)}`));
     note(`QMP ready (accel ${accel})`);
+    const ready = awaitReady
+      ? within(clock, readySeen, readyTimeoutMs).then(({ inTime }) => {
+          if (!inTime) {
+            throw new TimeoutError(
+              `the guest did not announce readiness within ${readyTimeoutMs} ms (accel ${accel}); last console lines: ${watcher.tail() || "(none)"}`,
+            );
+          }
+          note(`guest ready (accel ${accel})`);
+        })
+      : undefined;
     return {
+      ...(ready === undefined ? {} : { ready }),
       pid: proc.pid,
       exited,
       stop: async (graceMs) => {
@@ -233,6 +274,29 @@ export class QemuDriver implements VmDriverPort {
   }
 
   #kvmCpuModel: Promise<string> | undefined;
+
+  /**
+   * With an image directory, every file of the spec must resolve inside it.
+   * @throws InvalidArgumentError naming the file and the directory.
+   */
+  private async checkInImageDir(name: string, spec: VmSpec): Promise<void> {
+    const { imageDir } = this.options;
+    if (imageDir === undefined) return;
+    const dir = await realpath(imageDir);
+    for (const [what, path] of [
+      ["kernel", spec.kernel],
+      ["initrd", spec.initrd],
+      ["disk image", spec.image],
+    ] as const) {
+      if (path === "") continue;
+      const resolved = await realpath(path);
+      if (!isInside(dir, resolved)) {
+        throw new InvalidArgumentError(
+          `VM ${name}: the ${what} ${path} is outside this node's VM image directory ${dir}; put the file there (--vm-image-dir) and name it by its path inside`,
+        );
+      }
+    }
+  }
 
   private async accelerator(): Promise<QemuAccelerator> {
     const accel = this.options.accel ?? "auto";
@@ -322,6 +386,31 @@ export class QemuDriver implements VmDriverPort {
     await proc.exited;
     return "SIGKILL";
   }
+}
+
+let tscKhz: Promise<number | null> | undefined;
+
+/**
+ * `tsc_early_khz=<host TSC rate>` for a TCG guest, or nothing when the rate is unknown. The
+ * guest's TSC runs at the host's, but the kernel measures it against the emulated PIT in a short
+ * window; on a loaded host that window is lost ("Fast TSC calibration failed"), the kernel finds
+ * no clock and never leaves early boot (measured: stuck for minutes at load 20 on 2 cores).
+ */
+async function tscParameter(): Promise<string[]> {
+  tscKhz ??= readFile("/proc/cpuinfo", "utf8").then(
+    (text) => {
+      const mhz = /^cpu MHz\s*:\s*([0-9.]+)/m.exec(text)?.[1];
+      return mhz === undefined ? null : Math.round(Number(mhz) * 1000);
+    },
+    () => null,
+  );
+  const khz = await tscKhz;
+  return khz === null || !(khz > 0) ? [] : [`tsc_early_khz=${khz}`];
+}
+
+/** True if `path` is `dir` or inside it (both resolved). */
+function isInside(dir: string, path: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
 /** QEMU exited while we were connecting to it (internal to this file). */

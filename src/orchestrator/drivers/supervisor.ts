@@ -26,6 +26,13 @@ export interface LaunchedRun {
   readonly exited: Promise<ExitStatus>;
   /** Stops the run the driver's way; resolves, once it has exited, with how. Never rejects. */
   stop(graceMs: number): Promise<VmStopMethod>;
+  /**
+   * When the run has a guest that announces readiness: resolves once it did (the VM is then
+   * `running`; until then `booting`), rejects with the reason when it will not (timeout; the
+   * message carries the last console lines). The supervisor then kills the run and treats it as
+   * a failure. Absent: the run is `running` as soon as it is launched.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** How a driver starts runs of one VM. */
@@ -126,13 +133,19 @@ export class Supervisor implements VmHandle {
         const run = await launcher.launch(this.stopController.signal);
         this.current = run;
         if (this.stopRequested) this.stopRun(run);
-        else {
+        else if (run.ready !== undefined) {
+          this.update({ status: "booting", pid: run.pid, restartInMs: null });
+          launcher.note(`booting as pid ${run.pid}`);
+          failure = await this.awaitReady(run, run.ready);
+        } else {
           this.update({ status: "running", pid: run.pid, restartInMs: null });
           launcher.note(`running as pid ${run.pid}`);
         }
         const exit = await run.exited;
         this.current = undefined;
-        if (exit.code !== 0 || exit.signal !== null) failure = describeExit(exit);
+        if (failure === undefined && (exit.code !== 0 || exit.signal !== null)) {
+          failure = describeExit(exit);
+        }
         launcher.note(`pid ${run.pid} ${describeExit(exit)}`);
       } catch (error) {
         if (!(error instanceof CancelledError && this.stopRequested)) {
@@ -157,6 +170,31 @@ export class Supervisor implements VmHandle {
       }
       this.update({ restarts: this.observation.restarts + 1, restartInMs: null });
     }
+  }
+
+  /**
+   * Waits for a booting run's guest: `running` once it is ready; on a readiness failure the run
+   * is killed (stop with no grace) and the failure returned. A run that exits first, or a stop
+   * asked meanwhile, returns undefined (the caller handles both).
+   */
+  private async awaitReady(run: LaunchedRun, ready: Promise<void>): Promise<string | undefined> {
+    const outcome = await Promise.race([
+      ready.then(
+        () => ({ kind: "ready" as const }),
+        (error: unknown) => ({ kind: "failed" as const, error }),
+      ),
+      run.exited.then(() => ({ kind: "exited" as const })),
+    ]);
+    if (this.stopRequested || outcome.kind === "exited") return undefined;
+    if (outcome.kind === "ready") {
+      this.update({ status: "running" });
+      this.options.launcher.note(`guest ready; running as pid ${run.pid}`);
+      return undefined;
+    }
+    const failure = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+    this.options.launcher.note(`guest not ready: ${failure}`);
+    await run.stop(0);
+    return failure;
   }
 
   private finish(

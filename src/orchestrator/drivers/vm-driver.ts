@@ -24,7 +24,7 @@ import type { ProcessRegistry } from "./process-registry.js";
 /** The statuses a driver observes; `pending` and `scheduled` are the cluster's to decide. */
 export type VmObservedStatus = Extract<
   VmStatus,
-  "starting" | "running" | "stopping" | "stopped" | "failed"
+  "starting" | "booting" | "running" | "stopping" | "stopped" | "failed"
 >;
 
 /**

@@ -15,6 +15,7 @@ const probe: HostProbe = {
   memoryMb: 16_000,
   diskGb: 200,
   kvm: true,
+  kvmReason: "a guest booted under KVM",
   qemuPath: "/usr/bin/qemu-system-x86_64",
 };
 

@@ -61,7 +61,47 @@ describe("probing this host", () => {
     });
     expect(host.capacity.cpuMillis).toBe(1_000);
     expect(host.features).toEqual(["qemu", "ssd"]);
-    expect(host.probe).toMatchObject({ kvm: true, qemuPath: join(qemuDir, "qemu-system-x86_64") });
+    // A usable device proves nothing without a guest that booted under it.
+    expect(host.probe).toMatchObject({
+      kvm: false,
+      kvmReason: expect.stringMatching(/no guest to boot under KVM/),
+      qemuPath: join(qemuDir, "qemu-system-x86_64"),
+    });
+  });
+
+  it("advertises KVM only when the guest announced readiness under it", async () => {
+    const qemuDir = join(dir, "bin-ready");
+    mkdirSync(qemuDir);
+    // A stand-in QEMU whose "guest" prints the readiness line with the nonce it was given.
+    const fake = join(qemuDir, "qemu-system-x86_64");
+    writeFileSync(
+      fake,
+      '#!/bin/sh\nfor a in "$@"; do case "$a" in *blixard.nonce=*) n="${a##*blixard.nonce=}";; esac; done\necho "BLIXARD-READY $n"\nsleep 30\n',
+    );
+    chmodSync(fake, 0o755);
+    const guest = { kernel: "/k", initrd: "/i" };
+    const ready = await probeHost({
+      dataDir: dir,
+      kvmDevice: "/dev/null",
+      pathEnv: qemuDir,
+      guest,
+    });
+    expect(ready).toMatchObject({
+      kvm: true,
+      kvmReason: expect.stringMatching(/booted under KVM/),
+    });
+    // One that exits without a word (KVM refused) is not KVM.
+    writeFileSync(fake, "#!/bin/sh\necho 'failed to initialize kvm' >&2\nexit 1\n");
+    const refused = await probeHost({
+      dataDir: dir,
+      kvmDevice: "/dev/null",
+      pathEnv: qemuDir,
+      guest,
+    });
+    expect(refused).toMatchObject({
+      kvm: false,
+      kvmReason: expect.stringMatching(/exited \(code 1\).*failed to initialize kvm/),
+    });
   });
 
   it("fails on a malformed override before measuring anything", async () => {

@@ -7,6 +7,7 @@ import { access, stat, statfs } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { QEMU_BINARY } from "../drivers/qemu-args.js";
+import { probeKvmBoot } from "./kvm-boot-probe.js";
 
 /** The KVM device. */
 export const KVM_DEVICE = "/dev/kvm";
@@ -19,8 +20,13 @@ export interface HostProbe {
   readonly memoryMb: number;
   /** Space available to us on the data directory's file system, in GiB (rounded down). */
   readonly diskGb: number;
-  /** Whether the KVM device exists and we may read and write it. */
+  /**
+   * Whether KVM runs guests here: the device is usable and the Blixard guest booted under it
+   * (see `kvm-boot-probe.ts`). Without a guest to boot (`guest` option) it is not proven: false.
+   */
   readonly kvm: boolean;
+  /** Why `kvm` is what it is. */
+  readonly kvmReason: string;
   /** The QEMU binary found on PATH, or null. */
   readonly qemuPath: string | null;
 }
@@ -35,20 +41,34 @@ export interface ProbeOptions {
   readonly qemuBinary?: string;
   /** The PATH searched for QEMU. Default: this process's. */
   readonly pathEnv?: string;
+  /** The Blixard guest to boot under KVM to prove it works; omitted: KVM is not advertised. */
+  readonly guest?: { readonly kernel: string; readonly initrd: string };
 }
 
 /** Measures this host. Never throws for a missing KVM or QEMU: they are then reported absent. */
 export async function probeHost(options: ProbeOptions): Promise<HostProbe> {
-  const [diskGb, kvm, qemuPath] = await Promise.all([
+  const [diskGb, kvmDevice, qemuPath] = await Promise.all([
     diskGbAvailable(options.dataDir),
     kvmUsable(options.kvmDevice ?? KVM_DEVICE),
     findOnPath(options.qemuBinary ?? QEMU_BINARY, options.pathEnv ?? process.env["PATH"] ?? ""),
   ]);
+  let kvm = false;
+  let kvmReason: string;
+  if (!kvmDevice) kvmReason = "the KVM device is missing or not usable";
+  else if (qemuPath === null) kvmReason = "QEMU is not installed";
+  else if (options.guest === undefined) {
+    kvmReason = "no guest to boot under KVM (give --vm-image-dir with the Blixard guest)";
+  } else {
+    const result = await probeKvmBoot({ binary: qemuPath, ...options.guest });
+    kvm = result.ok;
+    kvmReason = `${result.reason} (${result.elapsedMs} ms)`;
+  }
   return {
     cpuMillis: availableParallelism() * 1000,
     memoryMb: Math.floor(totalmem() / 2 ** 20),
     diskGb,
     kvm,
+    kvmReason,
     qemuPath,
   };
 }

@@ -98,6 +98,7 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
         // pending and scheduled are the model's own statuses; an agent reports what it sees.
         status: fields.oneOf("status", [
           "starting",
+          "booting",
           "running",
           "stopping",
           "stopped",

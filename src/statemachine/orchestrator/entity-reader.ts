@@ -78,6 +78,7 @@ export const VM_STATUSES: readonly VmStatus[] = [
   "pending",
   "scheduled",
   "starting",
+  "booting",
   "running",
   "stopping",
   "stopped",

@@ -138,9 +138,12 @@ export interface VmSpec {
 /** What a VM should be. */
 export type VmDesiredState = "running" | "stopped";
 
-/** What a VM is observed to be. */
+/**
+ * What a VM is observed to be. `booting`: its machine runs but the guest has not announced that
+ * it is ready yet (qemu driver with a ready timeout); `running` then means the guest is up.
+ */
 export type VmStatus =
-  "pending" | "scheduled" | "starting" | "running" | "stopping" | "stopped" | "failed";
+  "pending" | "scheduled" | "starting" | "booting" | "running" | "stopping" | "stopped" | "failed";
 
 /** A VM in the model. */
 export interface Vm {

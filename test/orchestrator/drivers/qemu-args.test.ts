@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../../src/common/errors.js";
 import {
   buildQemuArgs,
+  DEFAULT_KERNEL_CMDLINE,
   optionValue,
   type QemuLaunchConfig,
 } from "../../../src/orchestrator/drivers/qemu-args.js";
@@ -45,16 +46,16 @@ describe("buildQemuArgs", () => {
     expect(args()).toEqual([
       "-name", "guest=web1",
       "-M", "microvm",
-      "-accel", "tcg",
+      "-accel", "tcg", "-cpu", "max",
       "-smp", "2",
       "-m", "256M",
-      "-nodefaults", "-no-user-config", "-nographic",
+      "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
       "-chardev", "stdio,id=serial0,signal=off",
       "-serial", "chardev:serial0",
       "-chardev", "socket,id=qmp0,path=/run/bx/web1.qmp,server=on,wait=off",
       "-mon", "chardev=qmp0,mode=control",
       "-kernel", "/vm/vmlinuz",
-      "-append", "console=ttyS0",
+      "-append", DEFAULT_KERNEL_CMDLINE,
     ]);
   });
 
@@ -67,8 +68,29 @@ describe("buildQemuArgs", () => {
     const plain = args({ accel: "kvm", cpuModel: "" });
     expect(valuesOf(plain, "-accel")).toEqual(["kvm"]);
     expect(plain.includes("-cpu")).toBe(false);
-    // TCG keeps QEMU's default CPU: -cpu host needs KVM.
-    expect(args().includes("-cpu")).toBe(false);
+    // TCG emulates every feature it can (-cpu host needs KVM).
+    expect(valuesOf(args(), "-cpu")).toEqual(["max"]);
+  });
+
+  it("appends the driver's own parameters to the command line and forwards published ports", () => {
+    const argv = args({
+      extraCmdline: "blixard.nonce=abc",
+      network: {
+        publish: [
+          { hostPort: 8080, guestPort: 80 },
+          { hostPort: 2222, guestPort: 22 },
+        ],
+        bindAddress: "127.0.0.1",
+      },
+    });
+    expect(valueOf(argv, "-append")).toBe(`${DEFAULT_KERNEL_CMDLINE} blixard.nonce=abc`);
+    expect(valueOf(argv, "-netdev")).toBe(
+      "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:2222-:22",
+    );
+    expect(valuesOf(argv, "-device")).toEqual(["virtio-net-device,netdev=net0"]);
+    expect(() => args({ network: { publish: [{ hostPort: 0, guestPort: 80 }] } })).toThrow(
+      InvalidArgumentError,
+    );
   });
 
   it("passes an initrd and the spec's command line", () => {
@@ -93,7 +115,7 @@ describe("buildQemuArgs", () => {
 
   it("makes the disk the root file system when a kernel boots with it and no command line", () => {
     const argv = args({}, { image: "/vm/root.img" });
-    expect(valueOf(argv, "-append")).toBe("console=ttyS0 root=/dev/vda");
+    expect(valueOf(argv, "-append")).toBe(`${DEFAULT_KERNEL_CMDLINE} root=/dev/vda`);
     expect(valueOf(args({}, { image: "/vm/root.img", cmdline: "root=/dev/vdb" }), "-append")).toBe(
       "root=/dev/vdb",
     );
