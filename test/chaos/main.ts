@@ -64,6 +64,7 @@ function report(result: ChaosResult): string {
     `linearizable: ${result.linearizable}; lost acknowledged writes: ${result.lostWrites}`,
     `worst heal-to-replication: ${result.worstHealToReplicationMs ?? "-"} ms; worst leaderless period: ${result.worstLeaderlessMs} ms`,
   ];
+  if (result.notes.length > 0) lines.push("notes:", ...result.notes.map((n) => `  ${n}`));
   if (!result.ok) {
     lines.push(`replay: npm run chaos -- --seed ${result.seed} (same schedule)`);
     lines.push("schedule run:", ...result.steps.map((s) => `  ${s}`));
