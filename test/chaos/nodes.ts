@@ -14,6 +14,8 @@ const FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const PEER_PORT = 7001;
 const API_PORT = 8001;
 const LOG_TAIL_BYTES = 256 * 1024;
+/** A status request's bound: generous, a loaded 2-core machine answers slowly. */
+const STATUS_TIMEOUT_MS = 1500;
 
 /** The cluster status a node reports (the fields the suite reads). */
 export interface NodeStatus {
@@ -185,7 +187,7 @@ export class ChaosNode {
   }
 
   /** The node's status, or undefined if it does not answer within `timeoutMs`. */
-  async status(timeoutMs = 300): Promise<NodeStatus | undefined> {
+  async status(timeoutMs = STATUS_TIMEOUT_MS): Promise<NodeStatus | undefined> {
     try {
       const response = await fetch(`${this.apiUrl}/v1/cluster/status`, {
         headers: clientHeaders(),

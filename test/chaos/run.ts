@@ -102,6 +102,8 @@ class Cluster {
     readonly names: RunNames,
     readonly size: number,
     readonly clockFiles: boolean,
+    /** Every node incarnation created, for the final kill. */
+    readonly created: ChaosNode[],
   ) {
     this.nextId = size + 1;
   }
@@ -117,7 +119,9 @@ class Cluster {
   newNode(id: number, slot: number): ChaosNode {
     const clockFile = this.clockFiles ? join(this.names.root, `clock-${id}`) : undefined;
     if (clockFile !== undefined) setClockOffset(clockFile, "+0");
-    return new ChaosNode(this.names, id, slot, clockFile);
+    const node = new ChaosNode(this.names, id, slot, clockFile);
+    this.created.push(node);
+    return node;
   }
 
   async statuses(): Promise<Map<number, NodeStatus>> {
@@ -198,13 +202,23 @@ async function api(
   }
 }
 
-/** Runs the chaos run described by `options`. */
+/** Runs the chaos run described by `options`; every node it started is killed when it ends. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const started: ChaosNode[] = [];
+  try {
+    return await runChaosNodes(options, started);
+  } finally {
+    await Promise.all(started.map((node) => node.kill()));
+  }
+}
+
+async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Promise<ChaosResult> {
   const started = performance.now();
   const { names, say } = options;
   const withMembership = options.faults.includes("membership");
   const slots = options.nodes + (withMembership ? 1 : 0);
-  const cluster = new Cluster(names, options.nodes, options.faults.includes("clock"));
+  // The caller kills every node created here, however the run ends.
+  const cluster = new Cluster(names, options.nodes, options.faults.includes("clock"), everyNode);
   for (let slot = 1; slot <= slots; slot++) createDisk(names, slot, options.diskMiB);
   for (let id = 1; id <= options.nodes; id++) cluster.members.set(id, cluster.newNode(id, id));
   if (withMembership) cluster.freeSlots.push(slots);
@@ -361,7 +375,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const lost = lostWrites(history.operations, finals);
   const linearizable = check.inconclusive && check.ok ? "inconclusive" : check.ok;
   const ok = check.ok && lost.length === 0 && findings.length === 0;
-  for (const node of [...cluster.members.values()]) await node.kill();
   return finish({
     ok,
     linearizable,
