@@ -72,6 +72,8 @@ const LIVENESS_DEADLINE_MS = 30_000;
 const EIO_EXIT_DEADLINE_MS = 10_000;
 /** A restarted node must answer its API within this (a loaded 2-core machine takes ~10 s). */
 const RESTART_DEADLINE_MS = 30_000;
+/** A joining node must be promotable (caught up), and a removal committed, within this. */
+const MEMBERSHIP_DEADLINE_MS = 60_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(
@@ -593,7 +595,11 @@ async function inject(
   }
 }
 
-/** Removes a follower and adds a fresh node in its place, under 20% loss on every link. */
+/**
+ * Replaces a follower under 20% loss on every link, as an operator would: a fresh node joins
+ * as a learner (`--join`), is promoted once it has caught up, and only then is the follower
+ * removed, so the cluster never has fewer voters than it started with.
+ */
 async function replaceFollower(
   cluster: Cluster,
   step: FaultStep,
@@ -611,17 +617,32 @@ async function replaceFollower(
       return;
     }
     const victim = pick(others, step);
-    const removed = await until(20_000, 200, async () => {
-      const answer = await api(
-        (await cluster.leader()) ?? leader,
-        "DELETE",
-        `/v1/cluster/members/${victim.id}`,
+    const fresh = cluster.newNode(cluster.nextId++, slot);
+    fresh.wipe();
+    say(`  node ${fresh.id} joins in slot ${slot} to replace node ${victim.id}`);
+    fresh.start(
+      ChaosNode.joinFlags(fresh, ((await cluster.leader()) ?? leader).apiUrl, CLUSTER_ID),
+    );
+    cluster.members.set(fresh.id, fresh);
+    const promoted = await until(MEMBERSHIP_DEADLINE_MS, 250, async () => {
+      const current = (await cluster.leader()) ?? leader;
+      const answer = await api(current, "POST", `/v1/cluster/members/${fresh.id}/promote`);
+      return answer.status === 200 ? true : undefined;
+    });
+    if (promoted === undefined) {
+      findings.push(
+        `${describeStep(step)}: node ${fresh.id} was not promoted within ${MEMBERSHIP_DEADLINE_MS} ms: ${fresh.tail(5)}`,
       );
+      return;
+    }
+    say(`  node ${fresh.id} promoted; removing node ${victim.id}`);
+    const removed = await until(MEMBERSHIP_DEADLINE_MS, 200, async () => {
+      const current = (await cluster.leader()) ?? leader;
+      const answer = await api(current, "DELETE", `/v1/cluster/members/${victim.id}`);
       return answer.status === 200 ? true : undefined;
     });
     if (removed === undefined) {
       findings.push(`${describeStep(step)}: could not remove node ${victim.id}`);
-      cluster.freeSlots.push(slot);
       return;
     }
     await victim.kill();
@@ -629,22 +650,6 @@ async function replaceFollower(
     cluster.retired.push(victim);
     victim.wipe();
     cluster.freeSlots.push(victim.slot);
-    const fresh = cluster.newNode(cluster.nextId++, slot);
-    fresh.wipe();
-    say(`  removed node ${victim.id}; node ${fresh.id} joins in slot ${slot}`);
-    const via = (await cluster.leader()) ?? leader;
-    fresh.start(ChaosNode.joinFlags(fresh, via.apiUrl, CLUSTER_ID));
-    cluster.members.set(fresh.id, fresh);
-    const promoted = await until(30_000, 250, async () => {
-      const current = (await cluster.leader()) ?? via;
-      const answer = await api(current, "POST", `/v1/cluster/members/${fresh.id}/promote`);
-      return answer.status === 200 ? true : undefined;
-    });
-    if (promoted === undefined)
-      findings.push(
-        `${describeStep(step)}: node ${fresh.id} was not promoted within 30 s: ${fresh.tail(5)}`,
-      );
-    else say(`  node ${fresh.id} promoted`);
     await sleep(step.durationMs);
   } finally {
     cluster.healNetwork();
