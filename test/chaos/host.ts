@@ -202,14 +202,23 @@ export function createDisk(names: RunNames, slot: number, sizeMiB: number): void
   mountDisk(names, slot);
 }
 
-/** Mounts slot `slot`'s image (again: after a shutdown the journal is replayed here). */
+/**
+ * Mounts slot `slot`'s image through a fresh loop device. After a shutdown a fresh device
+ * matters: a mount namespace created meanwhile by any process on the machine holds a copy of
+ * the old mount, which keeps the shut-down superblock alive after our unmount, and mounting the
+ * same device again would hand that superblock back (still failing with EIO).
+ */
 export function mountDisk(names: RunNames, slot: number): void {
-  sh("mount", ["-o", "loop", names.image(slot), names.mountPoint(slot)]);
+  const device = sh("losetup", ["-f", "--show", names.image(slot)]).trim();
+  sh("mount", [device, names.mountPoint(slot)]);
 }
 
-/** Unmounts slot `slot`'s file system (its node must have exited). */
+/** Unmounts slot `slot`'s file system (its node must have exited) and detaches its device. */
 export function unmountDisk(names: RunNames, slot: number): void {
+  const device = sh("findmnt", ["-n", "-o", "SOURCE", names.mountPoint(slot)]).trim();
   sh("umount", [names.mountPoint(slot)]);
+  // Detached at once, or (held elsewhere) as soon as the last holder lets go.
+  trySh("losetup", ["-d", device]);
 }
 
 const FILL_FILE = "chaos-fill";
