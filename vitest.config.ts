@@ -3,7 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    exclude: ["node_modules", "dist", "test/fixtures/**"],
+    // The bounded fault run on real processes (network namespaces, root) is `npm run test:chaos`:
+    // its histories are still often too ambiguous for the checker's budget ("inconclusive").
+    exclude: ["node_modules", "dist", "test/fixtures/**", "test/chaos/**"],
     // Property and simulation tests are CPU-bound; the CI machine has 2 cores.
     testTimeout: 60_000,
     // Setup hooks build the CLI or start clusters; on a loaded 2-core machine that takes longer

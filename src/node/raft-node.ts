@@ -4,6 +4,7 @@ import {
   isBlixardError,
   NotLeaderError,
   OverloadedError,
+  StorageFullError,
   TooLargeError,
   UnavailableError,
 } from "../common/errors.js";
@@ -82,6 +83,9 @@ interface QueuedProposal<Result> {
   readonly operation: Operation<Result>;
 }
 
+/** After a snapshot failed on a full disk, the next attempt waits this long. */
+const SNAPSHOT_RETRY_AFTER_FULL_MS = 1000;
+
 const RUNTIME_DEFAULTS = Object.freeze({
   tickIntervalMs: 100,
   operationTimeoutMs: 5000,
@@ -140,6 +144,8 @@ export class RaftNode<Result = unknown> {
   private snapshotIndex: number;
   /** Take a snapshot at the next chance, whatever the cadence (a new peer needs one). */
   private snapshotWanted = false;
+  /** No snapshot is attempted before this time (set after one failed on a full disk). */
+  private snapshotNotBeforeMs = 0;
   private processing = false;
   private stopped = false;
   /** Set once the transport and log store are being closed (by stop or a fatal error). */
@@ -395,12 +401,21 @@ export class RaftNode<Result = unknown> {
     ) {
       return;
     }
-    this.snapshotWanted = false;
-    this.bytesSinceSnapshot = 0;
+    if (this.clock.now() < this.snapshotNotBeforeMs) return;
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
     const confState = this.raw.raft.trk.confState();
-    await this.options.logStore.saveSnapshot(index, confState, data);
+    try {
+      await this.options.logStore.saveSnapshot(index, confState, data);
+    } catch (error) {
+      if (!(error instanceof StorageFullError)) throw error;
+      // Not fatal: the log still holds everything; try again once space may be back.
+      this.snapshotNotBeforeMs = this.clock.now() + SNAPSHOT_RETRY_AFTER_FULL_MS;
+      this.logger.warn("snapshot skipped: the disk is full", { index, error: error.message });
+      return;
+    }
+    this.snapshotWanted = false;
+    this.bytesSinceSnapshot = 0;
     this.snapshotIndex = index;
     // Entry 1 always goes (see applyEntry): a node with an empty log then gets a snapshot.
     const compactTo = Math.max(index - this.snapshotTrailingEntries, Math.min(index, 2));
@@ -418,6 +433,16 @@ export class RaftNode<Result = unknown> {
       throw new UnavailableError(`node stopped on a fatal error: ${this.fatal.message}`);
     }
     if (this.stopped) throw new UnavailableError("node is stopped");
+  }
+
+  /**
+   * Refuses new writes while this node's disk is full: its own log cannot take them, and the
+   * Ready loop waits for that write (it acknowledges, votes and sends nothing meanwhile, so
+   * the followers elect a leader that can write).
+   */
+  private checkStorageWritable(): void {
+    const full = this.options.logStore.storageFull?.();
+    if (full !== undefined) throw new StorageFullError(`node ${this.id}: ${full.message}`);
   }
 
   private notLeader(): NotLeaderError {
@@ -444,6 +469,7 @@ export class RaftNode<Result = unknown> {
    * Proposals made in the same turn of the event loop go to the core as one batch.
    * @throws NotLeaderError (with the leader's id when known), TooLargeError, OverloadedError,
    *   UnavailableError (stopping, transfer in progress, lost in a leader change),
+   *   StorageFullError (this leader's disk is full: nothing was proposed),
    *   TimeoutError, CancelledError.
    */
   propose(command: Uint8Array, options: OperationOptions = {}): Promise<Result> {
@@ -458,6 +484,7 @@ export class RaftNode<Result = unknown> {
         );
       }
       if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      this.checkStorageWritable();
       if (this.pending.size + this.queued.length >= this.maxPendingProposals) {
         throw new OverloadedError(
           `${this.maxPendingProposals} proposals are already pending; back off and retry`,
@@ -643,6 +670,7 @@ export class RaftNode<Result = unknown> {
     try {
       this.checkUsable();
       if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      this.checkStorageWritable();
       const placed = this.raw.proposeConfChange(change);
       invariant(placed !== undefined, "a leader's proposal must get an index");
       const operation = this.newOperation<ConfState>("membership change", options, () => undefined);

@@ -76,6 +76,15 @@ export function hasErrorCode(error: unknown, code: string): boolean {
   );
 }
 
+/**
+ * True if `error` says the disk (or the user's quota) has no room left: `ENOSPC` or `EDQUOT`.
+ * A write that failed so wrote nothing durable and may be retried once space is freed; an
+ * fsync that failed so may not (see the WAL).
+ */
+export function isNoSpaceError(error: unknown): boolean {
+  return hasErrorCode(error, "ENOSPC") || hasErrorCode(error, "EDQUOT");
+}
+
 /** An error with a Node-style `code`, as the in-memory file system raises them. */
 export class FileSystemError extends Error {
   /** @param code a Node error code such as `ENOENT`, `EEXIST`, `EIO`. */

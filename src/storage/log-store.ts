@@ -1,3 +1,4 @@
+import type { StorageFullError } from "../common/errors.js";
 import type { Storage } from "../raft/storage.js";
 import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
 
@@ -30,6 +31,11 @@ export interface LogStore extends Storage {
   saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot>;
   /** Drops entries before `index` (which must be ≤ the newest snapshot's index). */
   compact(index: number): Promise<void>;
+  /**
+   * The error of a write that waits for space on a full disk (a {@link save} that will resolve
+   * once space is freed), or undefined. Stores that cannot fill up need not implement it.
+   */
+  storageFull?(): StorageFullError | undefined;
   /** Releases the store (files, locks). Further calls fail. */
   close(): Promise<void>;
 }

@@ -142,6 +142,12 @@ export class MemoryFileSystem implements FileSystem {
   private readonly delay: ((operation: MemoryFsOperation) => Promise<void>) | undefined;
   /** Returns true to make an operation fail with EIO (and change nothing). */
   failWhen: (operation: MemoryFsOperation, path: string) => boolean = () => false;
+  /**
+   * The disk's size: a write that would make the files (as a process sees them) larger fails
+   * with ENOSPC after writing the part that fits, as a real file system does. Undefined (the
+   * default) is unlimited; set it below {@link usedBytes} to fill the disk, raise it to free it.
+   */
+  capacityBytes: number | undefined = undefined;
   /** Operation counters since creation (reset them by assigning zeros). */
   readonly counters: MemoryFsCounters = {
     writes: 0,
@@ -221,10 +227,20 @@ export class MemoryFileSystem implements FileSystem {
       write: async (data, positionBytes) => {
         await this.step("write", path);
         checkWritable();
+        const growthBytes = Math.max(0, positionBytes + data.byteLength - file.current.sizeBytes);
+        const freeBytes =
+          this.capacityBytes === undefined ? Infinity : this.capacityBytes - this.usedBytes();
         // Copy: the caller may reuse its buffer, the "disk" must not change with it.
-        file.apply({ kind: "write", data: data.slice(), positionBytes });
+        const fitting =
+          growthBytes <= freeBytes
+            ? data.slice()
+            : data.slice(0, Math.max(0, file.current.sizeBytes + freeBytes - positionBytes));
+        if (fitting.byteLength > 0) file.apply({ kind: "write", data: fitting, positionBytes });
         this.counters.writes++;
-        this.counters.bytesWritten += data.byteLength;
+        this.counters.bytesWritten += fitting.byteLength;
+        if (fitting.byteLength < data.byteLength) {
+          throw new FileSystemError("ENOSPC", `no space left on device writing ${path}`);
+        }
       },
       truncate: async (sizeBytes) => {
         await this.step("truncate", path);
@@ -252,6 +268,13 @@ export class MemoryFileSystem implements FileSystem {
         return Promise.resolve();
       },
     };
+  }
+
+  /** Bytes the files take as a process sees them (the measure of {@link capacityBytes}). */
+  usedBytes(): number {
+    let total = 0;
+    for (const file of new Set(this.files.values())) total += file.current.sizeBytes;
+    return total;
   }
 
   /** @inheritdoc */

@@ -8,7 +8,8 @@ import { StorageCorruptError } from "../common/errors.js";
 import type { ConfState, NodeId, Snapshot } from "../raft/types.js";
 import { hex16, readUint64, viewOf, writeUint64 } from "./binary.js";
 import { crc32 } from "./crc32.js";
-import { hasErrorCode, joinPath, type FileSystem } from "./fs.js";
+import { hasErrorCode, joinPath, type FileHandle, type FileSystem } from "./fs.js";
+import { storageIoError } from "./io-error.js";
 
 /** "BLXSNP\r\n". */
 const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x4c, 0x58, 0x53, 0x4e, 0x50, 0x0d, 0x0a]);
@@ -160,6 +161,8 @@ export function decodeSnapshotFile(
 /**
  * Writes `snapshot` durably into `dir`: temporary file, fsync, rename, directory fsync.
  * Returns the file name.
+ * @throws StorageFullError if the disk is full (the temporary file is removed: retry later).
+ * @throws UnavailableError naming the file for any other disk failure.
  */
 export async function writeSnapshotFile(
   fs: FileSystem,
@@ -169,15 +172,33 @@ export async function writeSnapshotFile(
   const name = snapshotFileName(snapshot.metadata.index, snapshot.metadata.term);
   const temporary = joinPath(dir, `${name}${TEMPORARY_SUFFIX}`);
   if (await fs.exists(temporary)) await fs.remove(temporary);
-  const handle = await fs.open(temporary, "createExclusive");
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(temporary, "createExclusive");
+  } catch (error) {
+    throw storageIoError(error, "create", temporary);
+  }
   try {
     await handle.write(encodeSnapshotFile(snapshot), 0);
-    await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    // A full disk: drop the partial file (its space is what the node needs) and say so.
+    await handle.close().catch(() => undefined);
+    await fs.remove(temporary).catch(() => undefined);
+    throw storageIoError(error, "write", temporary);
   }
+  try {
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw storageIoError(error, "fsync", temporary);
+  }
+  await handle.close();
   await fs.rename(temporary, joinPath(dir, name));
-  await fs.syncDirectory(dir);
+  try {
+    await fs.syncDirectory(dir);
+  } catch (error) {
+    throw storageIoError(error, "fsync", dir);
+  }
   return name;
 }
 

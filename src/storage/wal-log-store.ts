@@ -7,13 +7,19 @@
  * the disk is written on the hot path and read only when the store opens.
  */
 import { invariant } from "../common/assert.js";
-import { StorageCorruptError, TooLargeError, UnavailableError } from "../common/errors.js";
+import {
+  StorageCorruptError,
+  StorageFullError,
+  TooLargeError,
+  UnavailableError,
+} from "../common/errors.js";
 import { MemoryStorage, SnapshotOutOfDateError } from "../raft/storage.js";
 import { EMPTY_CONF_STATE, type ConfState, type Entry, type Snapshot } from "../raft/types.js";
 import type { FileSystem } from "./fs.js";
 import { acquireDirectoryLock, type DirectoryLock } from "./lock.js";
 import type { LogStore, LogUpdate } from "./log-store.js";
 import { MemoryBackedReads } from "./memory-backed-reads.js";
+import { retryWhileFull, timerSleep } from "./retry-while-full.js";
 import {
   listSnapshotFiles,
   loadNewestSnapshot,
@@ -64,6 +70,8 @@ export interface WalRecoveryReport {
 /** The durable raft log on a write-ahead log and snapshot files. Open with {@link WalLogStore.open}. */
 export class WalLogStore extends MemoryBackedReads implements LogStore {
   private closed = false;
+  /** Set while a leader's snapshot waits for space on a full disk. */
+  private snapshotFull: StorageFullError | undefined;
   /** Set while a leader's snapshot is being written: later saves wait for it, to keep order. */
   private installing: Promise<void> | undefined;
 
@@ -73,6 +81,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     memory: MemoryStorage,
     private readonly wal: Wal,
     private readonly lock: DirectoryLock,
+    private readonly fullRetry: Pick<WalOptions, "sleep" | "onStorageFull">,
     private readonly limits: {
       readonly maxEntrySizeBytes: number;
       readonly maxSnapshotSizeBytes: number;
@@ -120,7 +129,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       const { wal, recovered } = await Wal.open(fs, dir, options);
       try {
         const memory = rebuild(dir, snapshot, recovered.log);
-        return new WalLogStore(fs, dir, memory, wal, lock, limits, {
+        return new WalLogStore(fs, dir, memory, wal, lock, options, limits, {
           snapshotIndex: snapshot.metadata.index,
           lastIndex: memory.lastIndex(),
           segments: recovered.segments.length,
@@ -146,6 +155,14 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     return this.wal.segmentInfos().length;
   }
 
+  /**
+   * The error of a write that waits for space on a full disk, or undefined when writes go
+   * through. The runtime refuses new proposals with it meanwhile.
+   */
+  storageFull(): StorageFullError | undefined {
+    return this.snapshotFull ?? this.wal.storageFull();
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new UnavailableError(`the log store of ${this.dir} is closed`);
   }
@@ -165,7 +182,16 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     const snapshot = update.snapshot;
     if (snapshot !== undefined && snapshot.metadata.index > this.memory.snapshot().metadata.index) {
       this.checkSnapshotSize(snapshot.data);
-      const done = this.installSnapshotFile(snapshot);
+      // On a full disk the install waits for space (as the WAL's writes do): nothing of this
+      // update is acknowledged before it is durable.
+      const done = retryWhileFull(() => this.installSnapshotFile(snapshot), {
+        sleep: this.fullRetry.sleep ?? timerSleep,
+        giveUp: () => this.closed,
+        onChange: (error) => {
+          this.snapshotFull = error;
+          this.fullRetry.onStorageFull?.(error);
+        },
+      });
       this.installing = done;
       try {
         await done;
@@ -223,6 +249,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
    * `snapshotsKept` are pruned.
    * @throws SnapshotOutOfDateError if `index` is not past the current snapshot.
    * @throws TooLargeError past `maxSnapshotSizeBytes`.
+   * @throws StorageFullError on a full disk (nothing changed: take the snapshot again later).
    */
   async saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     this.checkOpen();

@@ -8,10 +8,22 @@
  * Segments roll over at `segmentSizeBytes`: the old one is fsynced first, the new one starts
  * with its header and the current hard state, and is made durable (file and directory) before
  * any record goes into it.
+ *
+ * A full disk is not fatal: a write that fails with `ENOSPC` is retried with backoff (the appends
+ * waiting behind it simply wait longer, and nothing after it is written first), and
+ * {@link Wal.storageFull} says so meanwhile. Any other failure — a failed fsync above all — makes
+ * the log unusable (see `io-error.ts`).
  */
 import { invariant } from "../common/assert.js";
-import { OverloadedError, TooLargeError, UnavailableError } from "../common/errors.js";
+import {
+  OverloadedError,
+  StorageFullError,
+  TooLargeError,
+  UnavailableError,
+} from "../common/errors.js";
 import { joinPath, type FileHandle, type FileSystem } from "./fs.js";
+import { storageIoError } from "./io-error.js";
+import { retryWhileFull, timerSleep } from "./retry-while-full.js";
 import { encodeRecord, RecordType, recordSizeBytes, type WalRecord } from "./wal-record.js";
 import { recordMaxIndex, recoverWal, type RecoveredWal, type SegmentInfo } from "./wal-recovery.js";
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from "./wal-segment.js";
@@ -29,6 +41,13 @@ export interface WalOptions {
   readonly maxPendingBytes?: number;
   /** Told how long each fdatasync took (metrics). Not used by the log itself. */
   readonly syncObserver?: SyncObserver;
+  /** Waits between retries of a write that found the disk full. Default: a timer. */
+  readonly sleep?: (delayMs: number) => Promise<void>;
+  /**
+   * Told once when writing stalls on a full disk (with the error) and once when it resumes
+   * (undefined). Must not throw.
+   */
+  readonly onStorageFull?: (error: StorageFullError | undefined) => void;
 }
 
 /** Times fdatasync calls; the clock is the caller's, so the log reads none itself. */
@@ -86,6 +105,10 @@ export class Wal {
   private readonly maxBatchBytes: number;
   private readonly maxPendingBytes: number;
   private readonly syncObserver: SyncObserver | undefined;
+  private readonly sleep: (delayMs: number) => Promise<void>;
+  private readonly onStorageFull: ((error: StorageFullError | undefined) => void) | undefined;
+  /** Set while a write waits for space on a full disk. */
+  private fullError: StorageFullError | undefined;
   private queue: PendingAppend[] = [];
   private pendingBytes = 0;
   private flushing = false;
@@ -110,6 +133,8 @@ export class Wal {
     this.maxBatchBytes = options.maxBatchBytes ?? WAL_DEFAULTS.maxBatchBytes;
     this.maxPendingBytes = options.maxPendingBytes ?? WAL_DEFAULTS.maxPendingBytes;
     this.syncObserver = options.syncObserver;
+    this.sleep = options.sleep ?? timerSleep;
+    this.onStorageFull = options.onStorageFull;
     for (const [name, value] of Object.entries({
       segmentSizeBytes: this.segmentSizeBytes,
       maxRecordSizeBytes: this.maxRecordSizeBytes,
@@ -233,7 +258,14 @@ export class Wal {
       while (this.queue.length > 0 && this.failure === undefined) {
         const batch = this.takeBatch();
         try {
-          await this.writeBatch(batch);
+          await retryWhileFull(() => this.writeBatch(batch), {
+            sleep: this.sleep,
+            giveUp: () => this.closed,
+            onChange: (error) => {
+              this.fullError = error;
+              this.onStorageFull?.(error);
+            },
+          });
         } catch (error) {
           const failure = error instanceof Error ? error : new Error(String(error));
           this.failure = failure;
@@ -289,7 +321,14 @@ export class Wal {
       }
     }
     const active = this.active;
-    await active.handle.write(bytes, active.offsetBytes);
+    try {
+      // On a full disk a part of `bytes` may land past the durable end before the error: the
+      // retry writes the whole batch again at the same offset, and a crash before it leaves a
+      // torn tail that recovery cuts.
+      await active.handle.write(bytes, active.offsetBytes);
+    } catch (error) {
+      throw storageIoError(error, "write", joinPath(this.dir, active.info.name));
+    }
     active.offsetBytes += sizeBytes;
     active.dirty = true;
     active.info.maxIndex = Math.max(active.info.maxIndex, maxIndex);
@@ -303,7 +342,7 @@ export class Wal {
     this.stats.bytesWritten += sizeBytes;
     this.pendingBytes -= sizeBytes;
     if (sync) {
-      await this.datasync(active.handle);
+      await this.datasync(active.handle, active.info.name);
       active.dirty = false;
       this.stats.syncs++;
     }
@@ -311,12 +350,16 @@ export class Wal {
   }
 
   /** fdatasync of a segment, timed for the observer if there is one. */
-  private async datasync(handle: { datasync(): Promise<void> }): Promise<void> {
+  private async datasync(handle: { datasync(): Promise<void> }, name: string): Promise<void> {
     const observer = this.syncObserver;
-    if (observer === undefined) return handle.datasync();
-    const started = observer.now();
-    await handle.datasync();
-    observer.observe(observer.now() - started);
+    const started = observer?.now() ?? 0;
+    try {
+      await handle.datasync();
+    } catch (error) {
+      // Never retried: the kernel may have dropped the pages it could not write.
+      throw storageIoError(error, "fsync", joinPath(this.dir, name));
+    }
+    if (observer !== undefined) observer.observe(observer.now() - started);
   }
 
   /** Makes the active segment durable, then starts the next one. */
@@ -324,7 +367,7 @@ export class Wal {
     const previous = this.active;
     if (previous.dirty) {
       // Records of the new segment must never be durable while earlier ones are not.
-      await this.datasync(previous.handle);
+      await this.datasync(previous.handle, previous.info.name);
       this.stats.syncs++;
     }
     await this.createSegment(previous.info.id.sequence + 1);
@@ -347,10 +390,26 @@ export class Wal {
     const content = new Uint8Array(header.byteLength + stateBytes.byteLength);
     content.set(header, 0);
     content.set(stateBytes, header.byteLength);
-    const handle = await this.fs.open(path, "createExclusive");
-    await handle.write(content, 0);
-    await handle.sync();
-    await this.fs.syncDirectory(this.dir);
+    let handle: FileHandle;
+    try {
+      handle = await this.fs.open(path, "createExclusive");
+    } catch (error) {
+      throw storageIoError(error, "create", path);
+    }
+    try {
+      await handle.write(content, 0);
+    } catch (error) {
+      // Remove the half-made segment, so a retry on a full disk can create it again.
+      await handle.close().catch(() => undefined);
+      await this.fs.remove(path).catch(() => undefined);
+      throw storageIoError(error, "write", path);
+    }
+    try {
+      await handle.sync();
+      await this.fs.syncDirectory(this.dir);
+    } catch (error) {
+      throw storageIoError(error, "fsync", path);
+    }
     this.stats.syncs++;
     this.stats.segmentsCreated++;
     const info: SegmentInfo = { id, name, maxIndex: 0 };
@@ -378,6 +437,11 @@ export class Wal {
     for (const segment of removed) await this.fs.remove(joinPath(this.dir, segment.name));
     await this.fs.syncDirectory(this.dir);
     return count;
+  }
+
+  /** The error of the write waiting for space on a full disk, or undefined if none waits. */
+  storageFull(): StorageFullError | undefined {
+    return this.fullError;
   }
 
   /** The segments on disk, oldest first (copies). */

@@ -150,6 +150,14 @@ export async function startNode(
     const walStore = await WalLogStore.open(join(options.dataDir, RAFT_DIR), {
       fs: new NodeFileSystem(),
       syncObserver: { now: () => clock.now(), observe: (ms) => metrics.observeFsync(ms) },
+      // Said once per stall: the log retries on its own, and the node refuses writes meanwhile.
+      onStorageFull: (error) =>
+        error === undefined
+          ? log.info("storage writable again: the disk has room; resuming")
+          : log.error("storage full: writes wait for space", {
+              code: error.code,
+              error: error.message,
+            }),
       confState: { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     });
     cleanups.push(() => walStore.close());
