@@ -22,7 +22,11 @@ describe("blixard dev", () => {
   // The CLI finds ./.blixard/dev/tls/ca.pem by itself; this cluster's data is elsewhere.
   const caPath = join(dataDir, "tls", "ca.pem");
   const cli = (args: readonly string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof run> =>
-    run(args, { BLIXARD_CACERT: caPath, ...env });
+    run(args, {
+      BLIXARD_CACERT: caPath,
+      BLIXARD_TOKEN_FILE: join(dataDir, "management.token"),
+      ...env,
+    });
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -63,7 +67,7 @@ describe("blixard dev", () => {
       "ca-key.pem",
       "node-1.pem",
       "node-3-key.pem",
-      "client-admin.pem",
+      "client-root.pem",
     ]) {
       expect(statSync(join(dataDir, "tls", name)).mode & 0o777, name).toBe(0o600);
     }

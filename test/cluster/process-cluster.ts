@@ -173,6 +173,13 @@ export async function http(
     readonly body?: string | Uint8Array;
     readonly headers?: Record<string, string>;
     readonly timeoutMs?: number;
+    /**
+     * Announce the body's length but never send it (https only): the answer to a body refused
+     * for its length alone. Sending it would fail with EPIPE once the server answers and closes.
+     */
+    readonly announceBodyOnly?: boolean;
+    /** Trust the cluster's CA but present no client certificate (an anonymous caller). */
+    readonly withoutCertificate?: boolean;
   } = {},
 ): Promise<HttpAnswer> {
   const url = new URL(path, baseUrl);
@@ -189,7 +196,9 @@ export async function http(
     });
     return answer(response.status, await response.text(), response.headers);
   }
-  const credentials = CREDENTIALS_BY_ORIGIN.get(url.origin) ?? {};
+  const known = CREDENTIALS_BY_ORIGIN.get(url.origin);
+  const credentials =
+    options.withoutCertificate === true && known !== undefined ? { ca: known.ca } : (known ?? {});
   return new Promise<HttpAnswer>((resolve, reject) => {
     const outgoing = httpsRequest(
       url,
@@ -210,10 +219,17 @@ export async function http(
               responseHeaders,
             ),
           );
+          // An announce-only request is still open: close it now that the answer is in.
+          if (options.announceBodyOnly === true) outgoing.destroy();
         });
       },
     );
     outgoing.on("error", reject);
+    if (options.announceBodyOnly === true && options.body !== undefined) {
+      outgoing.setHeader("content-length", Buffer.byteLength(options.body));
+      outgoing.flushHeaders();
+      return;
+    }
     outgoing.end(options.body === undefined ? undefined : Buffer.from(options.body));
   });
 }

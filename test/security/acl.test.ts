@@ -43,6 +43,7 @@ describe("ACLs on a real cluster", () => {
     for (const node of cluster.nodes) {
       const answer = await http(node.apiUrl, "POST", "/v1/tasks", {
         body: JSON.stringify({ spec: { command: "id; head -c 20 /etc/shadow", shell: true } }),
+        withoutCertificate: true,
       });
       expect(answer.status).toBe(401);
       expect(answer.body).toMatchObject({ code: "UNAUTHENTICATED" });
@@ -51,6 +52,7 @@ describe("ACLs on a real cluster", () => {
     const forged = await http(cluster.nodes[0]!.apiUrl, "PUT", "/v1/kv/x", {
       body: JSON.stringify({ value: "v" }),
       headers: auth("bxt_forged"),
+      withoutCertificate: true,
     });
     expect(forged.status).toBe(401);
   });

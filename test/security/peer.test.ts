@@ -30,7 +30,7 @@ interface NodeProcess {
 }
 
 function startNode(args: readonly string[], env: NodeJS.ProcessEnv = {}): NodeProcess {
-  const child = spawn(process.execPath, [BIN, "node", "start", ...args], {
+  const child = spawn(process.execPath, [BIN, "node", "start", "--insecure", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
   });

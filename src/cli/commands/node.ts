@@ -2,6 +2,7 @@
  * `blixard node start`: runs one node in the foreground until SIGTERM or SIGINT, then shuts down
  * gracefully (API, node, transport, WAL) and exits 0.
  */
+import { ExitStatus } from "../exit-status.js";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
@@ -58,6 +59,7 @@ interface NodeStartOptions {
   readonly auditLogMaxBytes?: number;
   readonly apiMaxConnections?: number;
   readonly apiAllowedHost?: string;
+  readonly apiAuth?: "enforce" | "insecure-open";
   readonly enableRawExec?: boolean;
   readonly taskUser?: string;
 }
@@ -301,6 +303,12 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      // Tests of the enforced API on plaintext nodes (--insecure) pass `enforce`.
+      new Option("--api-auth <mode>", "API authorization: enforce or insecure-open (tests)")
+        .choices(["enforce", "insecure-open"])
+        .hideHelp(),
+    )
+    .addOption(
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
@@ -412,7 +420,7 @@ async function runNode(
       ? {}
       : { snapshotEveryEntries: options.snapshotEveryEntries }),
     // With TLS every request is authenticated and authorized; only --insecure opens the API.
-    authMode: tls === undefined ? "insecure-open" : "enforce",
+    authMode: options.apiAuth ?? (tls === undefined ? "insecure-open" : "enforce"),
     ...(options.auditLogMaxBytes === undefined
       ? {}
       : { auditLogMaxBytes: options.auditLogMaxBytes }),
@@ -437,6 +445,11 @@ async function runNode(
   const failure = await running.stopped;
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
+  // A deliberate stop with its own exit code (removed from the cluster) is not a failure.
+  if (failure instanceof ExitStatus) {
+    setTimeout(() => process.exit(failure.exitCode), FATAL_EXIT_GRACE_MS).unref();
+    throw failure;
+  }
   if (failure !== undefined) {
     // A fatal error: the node has closed its WAL and transport. Exit non-zero so a supervisor
     // (systemd, `blixard dev`) restarts it, and never hang on a handle that failed to close.

@@ -41,7 +41,7 @@ const REGISTER: OrchestratorCommand = {
   type: "registerWorker",
   nodeId: 1,
   capacity: { cpuMillis: 4000, memoryMb: 4096, diskGb: 10 },
-  features: [],
+  features: ["raw_exec"],
 };
 
 function driver(machine: ClusterStateMachine = new ClusterStateMachine()) {
