@@ -38,7 +38,7 @@ export class RefusalLog {
   ) {}
 
   /**
-   * Counts a refusal and logs it unless one of the same kind from the same host was logged
+   * Counts a refusal and logs it unless one of the same kind and reason from the same host was logged
    * within the interval. `remoteHost` is the address without its port (a peer redials from a
    * new port each time).
    */
@@ -51,7 +51,10 @@ export class RefusalLog {
   ): void {
     if (kind === "connection") this.stats.connectionsRefused += count;
     else this.stats.messagesRejected += count;
-    const key = `${kind} ${remoteHost}`;
+    // One line per reason too: a new reason from the same host (another claimed id, another
+    // cluster) is news; the same one repeated is the flood this bounds.
+    const reason = typeof fields["reason"] === "string" ? fields["reason"] : "";
+    const key = `${kind} ${remoteHost} ${reason}`;
     const now = this.clock.now();
     const window = this.windows.get(key);
     if (window !== undefined && now - window.lastLoggedMs < this.intervalMs) {
