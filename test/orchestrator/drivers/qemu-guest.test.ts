@@ -90,7 +90,13 @@ describe.runIf(AVAILABLE)("QemuDriver booting the Blixard guest (TCG)", () => {
       expect(seen.map((o) => o.status)).toEqual(["starting", "booting", "running"]);
       const nonce = /blixard\.nonce=([0-9a-f]{16})/.exec(log())?.[1];
       expect(nonce, log()).toBeDefined();
-      expect(log()).toContain(`BLIXARD-READY ${nonce}`);
+      // The watcher reads the console pipe directly; the log file is written through the same
+      // pipe asynchronously and may lag behind under load, so wait for it rather than read once.
+      await waitFor(
+        () => log().includes(`BLIXARD-READY ${nonce}`),
+        "the readiness line to reach the console log",
+        30_000,
+      );
       const pid = handle.observe().pid as number;
       const result = await handle.stop({ graceMs: 100 });
       expect(result.observation.status).toBe("stopped");

@@ -32,6 +32,22 @@ describe("RotatingLog", () => {
     expect(existsSync(`${path}.2`)).toBe(false);
   });
 
+  it("writes chunks queued behind an in-flight write together, in order, across a rotation", async () => {
+    const path = join(temp.dir, "console.log");
+    const log = new RotatingLog(path, 64);
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${i}`);
+    for (const line of lines) log.line(line); // all queued before the first write completes
+    await log.finish();
+    const text = readFileSync(`${path}.1`, "utf8") + readFileSync(path, "utf8");
+    expect(text).toBe(
+      lines
+        .map((line) => `${line}\n`)
+        .join("")
+        .slice(-text.length),
+    );
+    expect(readFileSync(path, "utf8").length).toBeLessThanOrEqual(64);
+  });
+
   it("keeps going without a file when it cannot open one, and says why", async () => {
     const log = new RotatingLog(join(temp.dir, "no-such-dir", "vm.log"), 100);
     log.line("dropped");
