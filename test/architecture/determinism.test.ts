@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { ESLint } from "eslint";
 import { describe, expect, it } from "vitest";
+import { DETERMINISTIC_FOLDERS } from "../../eslint.config.js";
 
 const fixture = readFileSync(new URL("../fixtures/nondeterministic.ts", import.meta.url), "utf8");
 
@@ -10,8 +11,15 @@ async function lintAs(filePath: string, code: string): Promise<string[]> {
   return (result?.messages ?? []).map((m) => `${m.line}:${m.ruleId ?? "parse"}`);
 }
 
-describe("determinism lint rule (src/raft, src/statemachine, the scheduler)", () => {
-  for (const folder of ["src/raft", "src/statemachine", "src/orchestrator/scheduler"]) {
+describe("determinism lint rule (src/common, src/raft, src/statemachine with the scheduler)", () => {
+  it("guards folders that exist, the scheduler's among them", () => {
+    for (const folder of DETERMINISTIC_FOLDERS) {
+      expect(existsSync(folder) && statSync(folder).isDirectory(), folder).toBe(true);
+    }
+    expect(existsSync("src/statemachine/orchestrator/scheduler.ts")).toBe(true);
+  });
+
+  for (const folder of DETERMINISTIC_FOLDERS) {
     it(`rejects clock, timers, randomness, process, node: and platform imports in ${folder}`, async () => {
       const messages = await lintAs(`${folder}/fixture.ts`, fixture);
       expect(messages).toEqual([

@@ -74,7 +74,7 @@ export class RotatingLog extends Writable {
       chunks.length === 1
         ? (chunks[0] as { chunk: Buffer }).chunk
         : Buffer.concat(chunks.map((c) => c.chunk));
-    this._write(joined, "buffer", callback);
+    this._write(joined, "utf8", callback); // the encoding is unused: decodeStrings makes every chunk a Buffer
   }
 
   override _final(callback: (error?: Error | null) => void): void {
