@@ -9,8 +9,8 @@ import {
   UnavailableError,
 } from "../common/errors.js";
 import type { Random } from "../common/random.js";
-import type { RaftConfig, RaftLogger } from "../raft/config.js";
-import { SILENT_LOGGER } from "../raft/config.js";
+import type { RaftConfig } from "../raft/config.js";
+import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import { decodeConfChange } from "../raft/conf-change-codec.js";
 import { canSendBeforePersist, RawNode, type RaftStatus, type Ready } from "../raft/rawnode.js";
 import {
@@ -69,7 +69,7 @@ export interface RaftNodeOptions<Result> {
    * an exception is logged and otherwise ignored.
    */
   readonly onConfChange?: (change: ConfChange | undefined, confState: ConfState) => void;
-  readonly logger?: RaftLogger;
+  readonly logger?: Logger;
 }
 
 interface PendingProposal {
@@ -118,7 +118,7 @@ export class RaftNode<Result = unknown> {
   readonly id: NodeId;
   private readonly raw: RawNode;
   private readonly options: RaftNodeOptions<Result>;
-  private readonly logger: RaftLogger;
+  private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly tickIntervalMs: number;
   private readonly operationTimeoutMs: number;

@@ -13,7 +13,8 @@
 import type { Clock, TimerHandle } from "../common/clock.js";
 import type { NodeId } from "../raft/types.js";
 import type { OrchestratorQueries } from "../statemachine/orchestrator/queries.js";
-import type { AgentLogger, Proposer } from "./agent/ports.js";
+import type { Logger } from "../common/logger.js";
+import type { Proposer } from "./agent/ports.js";
 
 /** Default time without a word from a worker before it is marked offline. */
 export const DEFAULT_WORKER_DEAD_AFTER_MS = 10_000;
@@ -35,7 +36,7 @@ export interface LivenessMonitorOptions {
   /** Proposes on this node (it is the leader when it proposes). */
   readonly proposer: Proposer;
   readonly clock: Clock;
-  readonly log: AgentLogger;
+  readonly log: Logger;
   /** Default {@link DEFAULT_WORKER_DEAD_AFTER_MS}. */
   readonly deadAfterMs?: number;
   /** How often to sample; keep it below the election timeout. Default 100 ms. */

@@ -1,22 +1,9 @@
 import { InvalidArgumentError } from "../common/errors.js";
+import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import type { Random } from "../common/random.js";
 import { ReadOnlyOption } from "./read-only.js";
 import type { Storage } from "./storage.js";
 import { NONE, type NodeId } from "./types.js";
-
-/** Where the core reports what it does. Calls are synchronous and must not throw. */
-export interface RaftLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
-
-/** A logger that drops everything. */
-export const SILENT_LOGGER: RaftLogger = Object.freeze({
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-});
 
 /** Options of one raft node. Only `id`, `storage` and `random` are required. */
 export interface RaftConfig {
@@ -53,7 +40,7 @@ export interface RaftConfig {
   /** A leader removed from (or demoted out of) the voters steps down once the change applies. Default true. */
   readonly stepDownOnRemoval?: boolean;
   /** Where to log. Default silent. */
-  readonly logger?: RaftLogger;
+  readonly logger?: Logger;
 }
 
 /** A config with every default filled in. */

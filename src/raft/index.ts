@@ -5,8 +5,8 @@
 export * from "./types.js";
 export { RawNode, canSendBeforePersist } from "./rawnode.js";
 export type { Ready, RaftStatus, PeerProgress, SnapshotOutcome } from "./rawnode.js";
-export { resolveRaftConfig, RAFT_DEFAULTS, SILENT_LOGGER } from "./config.js";
-export type { RaftConfig, RaftLogger } from "./config.js";
+export { resolveRaftConfig, RAFT_DEFAULTS } from "./config.js";
+export type { RaftConfig } from "./config.js";
 export { ReadOnlyOption } from "./read-only.js";
 export { CampaignType } from "./raft.js";
 export { MemoryStorage, CompactedError, LogUnavailableError } from "./storage.js";

@@ -15,7 +15,8 @@ import {
   type ChangeResult,
 } from "./confchange/index.js";
 import { decodeConfChange, encodeConfChange } from "./conf-change-codec.js";
-import { resolveRaftConfig, type RaftConfig, type RaftLogger } from "./config.js";
+import type { Logger } from "../common/logger.js";
+import { resolveRaftConfig, type RaftConfig } from "./config.js";
 import { payloadsSize } from "./entries.js";
 import { NO_PLANTED_BUGS, type PlantedBugs } from "./planted-bugs.js";
 import { RaftLog } from "./log.js";
@@ -143,7 +144,7 @@ export class Raft {
   private readonly maxInflightMessages: number;
   private readonly maxInflightBytes: number;
   private readonly random: Random;
-  private readonly logger: RaftLogger;
+  private readonly logger: Logger;
 
   /**
    * Creates a node from the state in `config.storage` (its hard state, conf state and log).

@@ -25,7 +25,7 @@ import {
   type SnapshotChunk,
 } from "./gen/blixard/raft/v1/raft_pb.js";
 import type { TransportLimits } from "./limits.js";
-import type { TransportLogger } from "./logger.js";
+import type { Logger } from "../common/logger.js";
 import type { RefusalLog } from "./refusal-log.js";
 import { invalidMessageReason } from "./validate-message.js";
 
@@ -34,7 +34,7 @@ export interface InboundConnectionOptions {
   readonly selfId: NodeId;
   readonly clusterId: string;
   readonly clock: Clock;
-  readonly logger: TransportLogger;
+  readonly logger: Logger;
   /** Where refusals are counted and (rate-limited) logged. */
   readonly refusals: RefusalLog;
   readonly limits: TransportLimits;

@@ -7,7 +7,7 @@ export {
   type TransportTlsOptions,
 } from "./tcp-transport.js";
 export { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
-export { SILENT_TRANSPORT_LOGGER, type TransportLogger } from "./logger.js";
+export { SILENT_LOGGER, type Logger } from "../common/logger.js";
 export { formatAddress, parsePeerAddress, type PeerAddress } from "./address.js";
 export type { PeerStats } from "./peer-connection.js";
 export {

@@ -26,7 +26,7 @@ import { LinkLiveness } from "./link-liveness.js";
 import { create } from "@bufbuild/protobuf";
 import { HelloSchema, SnapshotChunkSchema } from "./gen/blixard/raft/v1/raft_pb.js";
 import { ENTRY_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES, type TransportLimits } from "./limits.js";
-import type { TransportLogger } from "./logger.js";
+import type { Logger } from "../common/logger.js";
 
 /** Counters of one peer link, for metrics. */
 export interface PeerStats {
@@ -50,7 +50,7 @@ export interface PeerConnectionOptions {
   readonly address: PeerAddress;
   readonly clock: Clock;
   readonly random: Random;
-  readonly logger: TransportLogger;
+  readonly logger: Logger;
   readonly limits: TransportLimits;
   /** Opens a socket (plain or TLS) to `address`; `onConnected` fires once it can carry bytes. */
   readonly dial: (address: PeerAddress, onConnected: () => void) => Socket;

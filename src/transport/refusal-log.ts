@@ -5,7 +5,7 @@
  * of every refusal are kept for metrics. Private to src/transport.
  */
 import type { Clock } from "../common/clock.js";
-import type { TransportLogger } from "./logger.js";
+import type { Logger } from "../common/logger.js";
 
 /** What was refused: a whole connection, or messages on an accepted one. */
 export type RefusalKind = "connection" | "message";
@@ -33,7 +33,7 @@ export class RefusalLog {
 
   constructor(
     private readonly clock: Clock,
-    private readonly logger: TransportLogger,
+    private readonly logger: Logger,
     private readonly intervalMs: number,
   ) {}
 

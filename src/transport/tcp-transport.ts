@@ -18,7 +18,7 @@ import { MessageType, type Message, type NodeId } from "../raft/types.js";
 import { formatAddress, parsePeerAddress, type PeerAddress } from "./address.js";
 import { InboundConnection } from "./inbound-connection.js";
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
-import { SILENT_TRANSPORT_LOGGER, type TransportLogger } from "./logger.js";
+import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import { PeerConnection, type PeerStats } from "./peer-connection.js";
 import { RefusalLog, type RefusalStats } from "./refusal-log.js";
 import type { Transport } from "./transport.js";
@@ -63,7 +63,7 @@ export interface TcpTransportOptions {
   /** Seeds the reconnect jitter. */
   readonly random: Random;
   /** Default: silent. */
-  readonly logger?: TransportLogger;
+  readonly logger?: Logger;
   /** Overrides of {@link DEFAULT_TRANSPORT_LIMITS}. */
   readonly limits?: Partial<TransportLimits>;
   /** Mutual TLS; plain TCP when absent. */
@@ -81,7 +81,7 @@ type Handlers = Parameters<Transport["listen"]>[0];
 export class TcpTransport implements Transport {
   private readonly options: TcpTransportOptions;
   private readonly limits: TransportLimits;
-  private readonly logger: TransportLogger;
+  private readonly logger: Logger;
   private readonly peerAddresses = new Map<NodeId, PeerAddress>();
   private readonly outbound = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
@@ -115,7 +115,7 @@ export class TcpTransport implements Transport {
     if (this.limits.snapshotChunkSizeBytes + 1024 > this.limits.maxFrameSizeBytes) {
       throw new InvalidArgumentError("snapshotChunkSizeBytes must leave room in maxFrameSizeBytes");
     }
-    this.logger = options.logger ?? SILENT_TRANSPORT_LOGGER;
+    this.logger = options.logger ?? SILENT_LOGGER;
     this.refusals = new RefusalLog(options.clock, this.logger, this.limits.refusalLogIntervalMs);
     for (const [id, address] of options.peers ?? []) this.addPeer(id, address);
   }

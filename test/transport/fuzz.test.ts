@@ -17,7 +17,7 @@ import { FrameReader, INITIAL_BODY_BYTES } from "../../src/transport/frame-reade
 import { HelloSchema } from "../../src/transport/gen/blixard/raft/v1/raft_pb.js";
 import { InboundConnection } from "../../src/transport/inbound-connection.js";
 import { DEFAULT_TRANSPORT_LIMITS } from "../../src/transport/limits.js";
-import { SILENT_TRANSPORT_LOGGER } from "../../src/transport/logger.js";
+import { SILENT_LOGGER } from "../../src/common/logger.js";
 import { RefusalLog } from "../../src/transport/refusal-log.js";
 import { invalidMessageReason } from "../../src/transport/validate-message.js";
 import { create } from "@bufbuild/protobuf";
@@ -205,8 +205,8 @@ describe("fuzz: InboundConnection", () => {
           selfId: 2,
           clusterId: CLUSTER,
           clock: new ManualClock(),
-          logger: SILENT_TRANSPORT_LOGGER,
-          refusals: new RefusalLog(new ManualClock(), SILENT_TRANSPORT_LOGGER, 0),
+          logger: SILENT_LOGGER,
+          refusals: new RefusalLog(new ManualClock(), SILENT_LOGGER, 0),
           limits,
           requireCertificateIdentity: false,
           isKnownPeer: (id) => id === 1 || id === 3,
@@ -244,8 +244,8 @@ describe("fuzz: InboundConnection", () => {
       selfId: 2,
       clusterId: CLUSTER,
       clock: new ManualClock(),
-      logger: SILENT_TRANSPORT_LOGGER,
-      refusals: new RefusalLog(new ManualClock(), SILENT_TRANSPORT_LOGGER, 0),
+      logger: SILENT_LOGGER,
+      refusals: new RefusalLog(new ManualClock(), SILENT_LOGGER, 0),
       limits: DEFAULT_TRANSPORT_LIMITS,
       requireCertificateIdentity: false,
       isKnownPeer: () => true,

@@ -2,7 +2,7 @@ import { SeededRandom } from "../../src/common/random.js";
 import { SystemClock } from "../../src/platform/clock.js";
 import { message, MessageType, type Message, type NodeId } from "../../src/raft/types.js";
 import { TcpTransport, type TcpTransportOptions } from "../../src/transport/tcp-transport.js";
-import type { TransportLogger } from "../../src/transport/logger.js";
+import type { Logger } from "../../src/common/logger.js";
 
 /** Polls `condition` every few ms until it holds; fails with `what` after `timeoutMs`. */
 export async function waitFor(
@@ -19,7 +19,7 @@ export async function waitFor(
 }
 
 /** A logger that keeps every line, for asserting on refusals. */
-export class RecordingLogger implements TransportLogger {
+export class RecordingLogger implements Logger {
   readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
   debug(message: string, fields?: Record<string, unknown>): void {
     this.lines.push({ level: "debug", message, ...(fields === undefined ? {} : { fields }) });

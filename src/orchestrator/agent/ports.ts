@@ -3,6 +3,7 @@
  * API and the drivers; the simulator wires them to simulated ones.
  */
 import type { Clock } from "../../common/clock.js";
+import type { Logger } from "../../common/logger.js";
 import type { NodeId } from "../../raft/types.js";
 import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
@@ -32,13 +33,6 @@ export type TaskRunnerPort = (
   },
 ) => Promise<TaskRun>;
 
-/** Structured log lines of the agent. */
-export interface AgentLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
-
 /** Everything an {@link Agent} is built from. */
 export interface AgentOptions {
   readonly nodeId: NodeId;
@@ -51,7 +45,7 @@ export interface AgentOptions {
   /** What this node offers. */
   readonly capacity: Resources;
   readonly features: readonly string[];
-  readonly log: AgentLogger;
+  readonly log: Logger;
   /** Reconcile at least this often even without a change (default 1000 ms). */
   readonly resyncMs?: number;
 }

@@ -8,7 +8,8 @@
 import type { Clock, TimerHandle } from "../../common/clock.js";
 import { isBlixardError } from "../../common/errors.js";
 import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
-import type { AgentLogger, Proposer } from "./ports.js";
+import type { Logger } from "../../common/logger.js";
+import type { Proposer } from "./ports.js";
 
 /** Codes after which retrying the same report cannot help. */
 const FINAL_CODES = new Set(["CONFLICT", "INVALID_ARGUMENT", "NOT_FOUND", "TOO_LARGE"]);
@@ -31,7 +32,7 @@ export class Reporter {
   constructor(
     private readonly proposer: Proposer,
     private readonly clock: Clock,
-    private readonly log: AgentLogger,
+    private readonly log: Logger,
   ) {}
 
   /** Queues `command` under `key`, replacing an unsent report of the same key. Throws nothing. */

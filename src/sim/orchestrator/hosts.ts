@@ -11,7 +11,7 @@
  */
 import type { Random } from "../../common/random.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
-import type { AgentLogger } from "../../orchestrator/agent/ports.js";
+import type { Logger } from "../../common/logger.js";
 import type { VmDriverPort } from "../../orchestrator/drivers/vm-driver.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
 import type { NodeId } from "../../raft/types.js";
@@ -221,7 +221,7 @@ export class OrchestratorHosts {
 }
 
 /** An agent logger that keeps its lines (formatted only if a report needs them). */
-function logger(prefix: string, event: (line: () => string) => void): AgentLogger {
+function logger(prefix: string, event: (line: () => string) => void): Logger {
   const line = (message: string, fields?: Record<string, unknown>): void =>
     event(() => `${prefix}: ${message}${fields === undefined ? "" : ` ${JSON.stringify(fields)}`}`);
   return { debug: () => undefined, info: line, warn: line };

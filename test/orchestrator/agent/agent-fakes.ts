@@ -6,11 +6,8 @@
  */
 import { UnavailableError } from "../../../src/common/errors.js";
 import { Agent } from "../../../src/orchestrator/agent/agent.js";
-import type {
-  AgentLogger,
-  Proposer,
-  TaskRunnerPort,
-} from "../../../src/orchestrator/agent/ports.js";
+import type { Logger } from "../../../src/common/logger.js";
+import type { Proposer, TaskRunnerPort } from "../../../src/orchestrator/agent/ports.js";
 import type { TaskRun } from "../../../src/orchestrator/drivers/task-runner.js";
 import type {
   VmDriverPort,
@@ -286,7 +283,7 @@ export function startAgent(
   options: {
     readonly features?: readonly string[];
     readonly capacity?: Resources;
-    readonly log?: AgentLogger;
+    readonly log?: Logger;
   } = {},
 ): { agent: Agent; runner: FakeTaskRunner; vms: FakeVmDriver } {
   const runner = new FakeTaskRunner();
