@@ -8,6 +8,7 @@ import type {
   OrchestratorSettings,
   Task,
   TaskSpec,
+  TaskStatus,
   Vm,
   VmSpec,
   Worker,
@@ -23,10 +24,18 @@ import {
   type TaskJson,
   type TaskLogsResponse,
   type TaskSpecRequest,
+  type TaskStatusJson,
   type VmJson,
   type VmSpecRequest,
   type WorkerJson,
 } from "./schema/orchestrator.js";
+
+/** Compiles only when `T` is `true`. */
+type Assert<T extends true> = T;
+/** True when A and B are the same union (each is assignable to the other). */
+type SameSet<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** The wire's task statuses and the model's are one set: a status added to one only fails here. */
+type _TaskStatusesMatch = Assert<SameSet<TaskStatus, TaskStatusJson>>;
 
 /** A task spec from its request, defaults filled in (not yet checked). Throws nothing. */
 export function taskSpecFromRequest(json: TaskSpecRequest): TaskSpec {

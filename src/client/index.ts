@@ -5,6 +5,7 @@ export type * from "./types.js";
 export {
   OrchestratorClient,
   POLL_SLACK_MS,
+  TASK_STATUS_VALUES,
   type CreateVmOptions,
   type OrchestratorSettings,
   type OrchestratorTransport,

@@ -36,6 +36,8 @@ export type {
   WorkerJson as Worker,
 };
 
+export { TASK_STATUS_VALUES } from "../api/schema/orchestrator.js";
+
 /** The extra time a long-poll's HTTP call gets beyond the poll itself (for the answer to come back). */
 export const POLL_SLACK_MS = 5000;
 

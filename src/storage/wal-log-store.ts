@@ -28,12 +28,7 @@ import {
   writeSnapshotFile,
 } from "./snapshot-file.js";
 import { Wal, type WalOptions, type WalStats } from "./wal.js";
-import {
-  ENTRY_PAYLOAD_OVERHEAD_BYTES,
-  RecordType,
-  RECORD_HEADER_BYTES,
-  type WalRecord,
-} from "./wal-record.js";
+import { RecordType, type WalRecord } from "./wal-record.js";
 import { listSegments, type RecoveredWal } from "./wal-recovery.js";
 import type { ReplayedLog } from "./wal-replay.js";
 
@@ -294,11 +289,6 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       await this.lock.release();
     }
   }
-}
-
-/** Bytes an entry takes in the log on disk. Never throws. */
-export function entryRecordSizeBytes(entry: Entry): number {
-  return RECORD_HEADER_BYTES + ENTRY_PAYLOAD_OVERHEAD_BYTES + entry.data.byteLength;
 }
 
 /**

@@ -175,8 +175,12 @@ export type WorkerParams = Static<typeof WorkerParams>;
 // -------------------------------------------------------------------------------------------------
 // Tasks
 
-/** A task's status; terminal: succeeded, failed, timed_out, cancelled, lost. */
-export const TaskStatusJson = StringEnum([
+/**
+ * Every task status on the wire, in lifecycle order; terminal: succeeded, failed, timed_out,
+ * cancelled, lost. The model's own list (`TASK_STATUSES` in the orchestrator state machine) must
+ * be the same set: `src/api/orchestrator-convert.ts` fails to compile if they differ.
+ */
+export const TASK_STATUS_VALUES = [
   "pending",
   "assigned",
   "running",
@@ -185,7 +189,10 @@ export const TaskStatusJson = StringEnum([
   "timed_out",
   "cancelled",
   "lost",
-] as const);
+] as const;
+
+/** A task's status; terminal: succeeded, failed, timed_out, cancelled, lost. */
+export const TaskStatusJson = StringEnum(TASK_STATUS_VALUES);
 /** A task's status. */
 export type TaskStatusJson = Static<typeof TaskStatusJson>;
 

@@ -4,7 +4,13 @@
  * code `task-exit-codes.ts` documents (the task's own when it exited).
  */
 import { Option, type Command } from "commander";
-import type { BlixardClient, Task, TaskSpecInput, TaskStatus } from "../../client/index.js";
+import {
+  TASK_STATUS_VALUES,
+  type BlixardClient,
+  type Task,
+  type TaskSpecInput,
+  type TaskStatus,
+} from "../../client/index.js";
 import { InternalError } from "../../common/errors.js";
 import { ExitStatus } from "../exit-status.js";
 import { parsePositiveInt } from "../options.js";
@@ -44,17 +50,6 @@ interface ListOptions extends ReadCommandOptions {
   readonly after?: string;
   readonly limit?: number;
 }
-
-const TASK_STATUSES: readonly TaskStatus[] = [
-  "pending",
-  "assigned",
-  "running",
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "lost",
-];
 
 const EXIT_CODES_HELP = `
 Exit codes of --wait and \`task wait\`: the task's own exit code when it exited;
@@ -158,7 +153,7 @@ export function registerTaskCommands(program: Command): void {
       .command("list")
       .description("tasks in id order, one page (--limit, then --after the last id)")
       .addOption(
-        new Option("--status <status>", "only tasks with this status").choices(TASK_STATUSES),
+        new Option("--status <status>", "only tasks with this status").choices(TASK_STATUS_VALUES),
       )
       .option("--node <id>", "only tasks of this node", parsePositiveInt)
       .option("--after <id>", "tasks after this id (the next page)")

@@ -45,6 +45,7 @@ import {
 } from "../../statemachine/cluster/cluster-state-machine.js";
 import type { OrchestratorResult } from "../../statemachine/orchestrator/commands.js";
 import { CGROUPS_FEATURE, RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/features.js";
+import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { VmDriver } from "../../statemachine/orchestrator/types.js";
 import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import type { JsonLogger } from "../log.js";
@@ -281,15 +282,7 @@ export function createOrchestrator(
 function refusedRun(error: string): TaskRun {
   return {
     outcome: "failed",
-    result: {
-      exitCode: null,
-      stdout: "",
-      stderr: "",
-      stdoutTruncated: false,
-      stderrTruncated: false,
-      durationMs: 0,
-      error,
-    },
+    result: syntheticResult(error),
   };
 }
 

@@ -23,6 +23,7 @@
  */
 import type { TimerHandle } from "../../common/clock.js";
 import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
+import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js";
 import type { TaskRun } from "../drivers/task-runner.js";
 import type { VmHandle, VmObservation } from "../drivers/vm-driver.js";
@@ -189,7 +190,7 @@ export class Agent {
         if (task.cancelRequested) {
           this.#finish(task, task.attempts, {
             outcome: "cancelled",
-            result: emptyResult("cancelled before it started"),
+            result: syntheticResult("cancelled before it started"),
           });
         } else {
           this.#startTask(task);
@@ -199,7 +200,7 @@ export class Agent {
         // with the previous one.
         this.#finish(task, task.attempts, {
           outcome: "failed",
-          result: emptyResult("the node's agent restarted while the task ran"),
+          result: syntheticResult("the node's agent restarted while the task ran"),
         });
       }
     }
@@ -384,16 +385,4 @@ export class Agent {
       ...o,
     });
   }
-}
-
-function emptyResult(error: string): TaskRun["result"] {
-  return {
-    exitCode: null,
-    stdout: "",
-    stderr: "",
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    durationMs: 0,
-    error,
-  };
 }

@@ -11,6 +11,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Clock } from "../../common/clock.js";
+import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { TaskResult, TaskSpec, TaskStatus } from "../../statemachine/orchestrator/types.js";
 import { minimalEnv } from "./child-env.js";
 import {
@@ -91,7 +92,7 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
   const elapsedMs = (): number => Math.max(0, Math.round(clock.now() - startedAtMs));
   const notRun = (outcome: TaskOutcome, error: string): TaskRun => ({
     outcome,
-    result: emptyResult(elapsedMs(), truncateUtf8(error, MAX_REPORTED_ERROR_BYTES)),
+    result: syntheticResult(truncateUtf8(error, MAX_REPORTED_ERROR_BYTES), elapsedMs()),
   });
 
   if (isAborted(signal)) return notRun("cancelled", "cancelled before it started");
@@ -238,16 +239,4 @@ async function directoryProblem(path: string): Promise<string | undefined> {
       ? `working directory ${path} does not exist`
       : `working directory ${path} cannot be used: ${(error as Error).message}`;
   }
-}
-
-function emptyResult(durationMs: number, error: string): TaskResult {
-  return {
-    exitCode: null,
-    stdout: "",
-    stderr: "",
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    durationMs,
-    error,
-  };
 }

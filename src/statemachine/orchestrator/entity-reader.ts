@@ -20,7 +20,14 @@ import {
   readTaskSpec,
   readVmSpec,
 } from "./spec-reader.js";
-import type { Task, TaskStatus, Vm, VmStatus, Worker } from "./types.js";
+import {
+  TASK_STATUSES,
+  type Task,
+  type TaskStatus,
+  type Vm,
+  type VmStatus,
+  type Worker,
+} from "./types.js";
 
 /** Task ids: letters, digits and `._-`, starting with a letter or digit, 1..128 bytes. */
 export const TASK_ID_RULES: StringRules = {
@@ -41,18 +48,6 @@ export const VM_NAME_RULES: StringRules = {
 /** Pending reasons are written by the scheduler; this only bounds what a snapshot may hold. */
 const REASON_RULES: StringRules = { maxBytes: 16 * 1024 };
 const ERROR_RULES: StringRules = { maxBytes: MAX_ERROR_BYTES };
-
-/** Every task status. */
-export const TASK_STATUSES: readonly TaskStatus[] = [
-  "pending",
-  "assigned",
-  "running",
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "lost",
-];
 
 /** The statuses a task never leaves. */
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = [

@@ -19,6 +19,6 @@ export {
   type PlacementRequest,
   type PlacementState,
 } from "./scheduler.js";
-export { TASK_STATUSES, TERMINAL_TASK_STATUSES, VM_STATUSES, isTerminal } from "./entity-reader.js";
+export { TERMINAL_TASK_STATUSES, VM_STATUSES, isTerminal } from "./entity-reader.js";
 export { DEFAULT_SETTINGS } from "./spec-reader.js";
 export { vmResources } from "./resources.js";

@@ -8,13 +8,18 @@ import type { NodeId } from "../../raft/types.js";
 import { validationErrorResult, type CommandResult } from "../command-result.js";
 import { readOrchestratorCommand } from "./command-reader.js";
 import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
-import { TASK_STATUSES } from "./entity-reader.js";
 import { DEFAULT_TASK_LIST_LIMIT, MAX_TASK_LIST_LIMIT } from "./limits.js";
 import type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./queries.js";
 import { decodeOrchestratorSnapshot, encodeOrchestratorSnapshot } from "./snapshot.js";
 import { OrchestratorState } from "./state.js";
 import { cancelTask, submitTask, taskFinished, taskStarted } from "./task-commands.js";
-import type { OrchestratorSettings, Task, Vm, Worker } from "./types.js";
+import {
+  TASK_STATUSES,
+  type OrchestratorSettings,
+  type Task,
+  type Vm,
+  type Worker,
+} from "./types.js";
 import { createVm, deleteVm, setVmDesired, vmObserved } from "./vm-commands.js";
 import { markWorkerOffline, registerWorker, setWorkerDrain } from "./worker-commands.js";
 

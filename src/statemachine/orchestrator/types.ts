@@ -61,9 +61,20 @@ export interface TaskSpec {
   readonly maxAttempts: number;
 }
 
-/** A task's status. Terminal: succeeded, failed, timed_out, cancelled, lost (no attempts left). */
-export type TaskStatus =
-  "pending" | "assigned" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost";
+/** Every task status, in lifecycle order. Terminal: succeeded, failed, timed_out, cancelled, lost (no attempts left). */
+export const TASK_STATUSES = [
+  "pending",
+  "assigned",
+  "running",
+  "succeeded",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "lost",
+] as const;
+
+/** A task's status; see {@link TASK_STATUSES}. */
+export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** What the agent reports when an attempt ends. */
 export interface TaskResult {
