@@ -47,6 +47,7 @@ export const DEV_CLUSTER_ID = DEV_TLS_CLUSTER_ID;
 export function registerDevCommand(program: Command): void {
   program
     .command("dev")
+    .summary("run a local secure cluster of real node processes until Ctrl-C")
     .description(
       "run a local cluster of real node processes until Ctrl-C.\n" +
         "Secure like a real cluster: the first run creates a CA, node certificates (for\n" +

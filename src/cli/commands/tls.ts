@@ -41,6 +41,7 @@ function collect(value: string, previous: string[]): string[] {
 export function registerTlsCommands(program: Command): void {
   const tls = program
     .command("tls")
+    .summary("create the cluster's CA and issue node and client certificates")
     .description(
       "create the cluster's certificate authority and issue node and client certificates.\n\n" +
         "  blixard tls init --dir ./pki --cluster-id prod\n" +
