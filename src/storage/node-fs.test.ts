@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NodeFileSystem } from "./node-fs.js";
 import { WalLogStore } from "./wal-log-store.js";
-import { entries, VOTERS } from "../../test/storage/helpers.js";
+import { entries, VOTERS } from "./testing.js";
 
 let dir: string;
 beforeEach(async () => {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { StorageFullError, UnavailableError } from "../common/errors.js";
 import { MemoryFileSystem } from "./memory-fs.js";
-import { entries, VOTERS } from "../../test/storage/helpers.js";
+import { entries, VOTERS } from "./testing.js";
 import { Wal } from "./wal.js";
 import { WalLogStore } from "./wal-log-store.js";
 import { RecordType, type WalRecord } from "./wal-record.js";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { joinPath } from "./fs.js";
 import { MemoryFileSystem } from "./memory-fs.js";
 import { WalLogStore } from "./wal-log-store.js";
-import { entries, entry, VOTERS } from "../../test/storage/helpers.js";
+import { entries, entry, VOTERS } from "./testing.js";
 import { listSegments } from "./wal-recovery.js";
 import { listSnapshotFiles } from "./snapshot-file.js";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { StorageCorruptError } from "../common/errors.js";
 import { RecordType } from "./wal-record.js";
 import { WalReplay } from "./wal-replay.js";
-import { entry } from "../../test/storage/helpers.js";
+import { entry } from "./testing.js";
 
 const AT = { file: "f", offsetBytes: 0 };
 const e = (index: number, term: number) =>

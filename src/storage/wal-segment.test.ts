@@ -15,7 +15,7 @@ import {
   SEGMENT_HEADER_BYTES,
   segmentFileName,
 } from "./wal-segment.js";
-import { entry } from "../../test/storage/helpers.js";
+import { entry } from "./testing.js";
 
 const ID = { sequence: 3, firstIndex: 17 };
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { MemoryFileSystem, type MemoryFsOperation } from "./memory-fs.js";
 import { Wal } from "./wal.js";
 import { RecordType, type WalRecord } from "./wal-record.js";
-import { entry } from "../../test/storage/helpers.js";
+import { entry } from "./testing.js";
 
 const DIR = "/wal";
 
