@@ -101,6 +101,12 @@ const RUNTIME_DEFAULTS = Object.freeze({
 export interface RaftNodeStatus extends RaftStatus {
   readonly pendingProposals: number;
   readonly snapshotIndex: number;
+  /** Snapshots this node took (and wrote) since it started. */
+  readonly snapshotsTaken: number;
+  /** Bytes of snapshot data this node wrote since it started. */
+  readonly snapshotBytesWritten: number;
+  /** Snapshots this node sent to followers since it started (as leader). */
+  readonly snapshotsSent: number;
   readonly stopped: boolean;
 }
 
@@ -146,6 +152,9 @@ export class RaftNode<Result = unknown> {
   private snapshotWanted = false;
   /** No snapshot is attempted before this time (set after one failed on a full disk). */
   private snapshotNotBeforeMs = 0;
+  private snapshotsTaken = 0;
+  private snapshotBytesWritten = 0;
+  private snapshotsSent = 0;
   private processing = false;
   private stopped = false;
   /** Set once the transport and log store are being closed (by stop or a fatal error). */
@@ -225,6 +234,11 @@ export class RaftNode<Result = unknown> {
         this.raw.reportUnreachable(peer);
         this.scheduleProcessing();
       },
+      onSnapshotStatus: (peer, outcome) => {
+        if (this.stopped) return;
+        this.guard(() => this.raw.reportSnapshot(peer, outcome));
+        this.scheduleProcessing();
+      },
     });
     this.notifyConfChange(undefined, this.raw.raft.trk.confState());
     this.scheduleTick();
@@ -297,12 +311,11 @@ export class RaftNode<Result = unknown> {
       for (const m of rd.messages) (canSendBeforePersist(m) ? early : later).push(m);
       if (early.length > 0) {
         transport.send(early);
-        // The transport is best effort and reports no delivery: say each snapshot went out, so
-        // the leader leaves the snapshot state and probes again (a lost or refused snapshot is
-        // then sent anew) instead of waiting forever (etcd's ReportSnapshot).
+        // The follower's progress stays paused until the transport reports how the snapshot
+        // ended (onSnapshotStatus → reportSnapshot, etcd's ReportSnapshot): one in flight each.
         for (const m of early) {
           if (m.type !== MessageType.Snap) continue;
-          this.raw.reportSnapshot(m.to, "finish");
+          this.snapshotsSent++;
           // A peer added after the newest snapshot refuses it (it is not in its configuration):
           // take a fresh one, which includes the peer, instead of waiting for the next cadence.
           if (m.snapshot !== undefined && !inConfState(m.snapshot.metadata.confState, m.to)) {
@@ -417,6 +430,8 @@ export class RaftNode<Result = unknown> {
     this.snapshotWanted = false;
     this.bytesSinceSnapshot = 0;
     this.snapshotIndex = index;
+    this.snapshotsTaken++;
+    this.snapshotBytesWritten += data.byteLength;
     // Entry 1 always goes (see applyEntry): a node with an empty log then gets a snapshot.
     const compactTo = Math.max(index - this.snapshotTrailingEntries, Math.min(index, 2));
     if (compactTo > this.options.logStore.firstIndex()) {
@@ -717,6 +732,9 @@ export class RaftNode<Result = unknown> {
       applied: this.appliedIndex,
       pendingProposals: this.pending.size + this.queued.length,
       snapshotIndex: this.snapshotIndex,
+      snapshotsTaken: this.snapshotsTaken,
+      snapshotBytesWritten: this.snapshotBytesWritten,
+      snapshotsSent: this.snapshotsSent,
       stopped: this.stopped,
     };
   }

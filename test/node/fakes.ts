@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle, Transport } from "../../src/node/ports.js";
-import type { Message, NodeId } from "../../src/raft/types.js";
+import type { Clock, TimerHandle, Transport, TransportHandlers } from "../../src/node/ports.js";
+import { MessageType, type Message, type NodeId } from "../../src/raft/types.js";
 
 /** A clock that moves only when told to; timers fire in time order. */
 export class ManualClock implements Clock {
@@ -47,15 +47,25 @@ export class LoopbackNetwork {
   dropIf: (m: Message) => boolean = () => false;
 
   transport(id: NodeId): Transport {
+    let reportSnapshot: TransportHandlers["onSnapshotStatus"] | undefined;
     return {
       send: (messages) => {
         for (const m of messages) {
-          if (this.dropIf(m)) continue;
-          queueMicrotask(() => this.handlers.get(m.to)?.([m]));
+          const isSnapshot = m.type === MessageType.Snap;
+          if (this.dropIf(m)) {
+            if (isSnapshot) queueMicrotask(() => reportSnapshot?.(m.to, "failure"));
+            continue;
+          }
+          queueMicrotask(() => {
+            const handler = this.handlers.get(m.to);
+            handler?.([m]);
+            if (isSnapshot) reportSnapshot?.(m.to, handler === undefined ? "failure" : "finish");
+          });
         }
       },
-      listen: ({ onMessages }) => {
+      listen: ({ onMessages, onSnapshotStatus }) => {
         this.handlers.set(id, onMessages);
+        reportSnapshot = onSnapshotStatus;
       },
       close: () => {
         this.handlers.delete(id);
