@@ -31,6 +31,7 @@ import type { LogStore } from "../storage/log-store.js";
 import { Operation, type OperationOptions } from "./operation.js";
 import type { Clock, TimerHandle, Transport } from "./ports.js";
 import { ReadBatcher } from "./read-batcher.js";
+import { snapshotDue, type SnapshotPolicy } from "./snapshot-policy.js";
 
 /** Options of a {@link RaftNode}. */
 export interface RaftNodeOptions<Result> {
@@ -50,11 +51,19 @@ export interface RaftNodeOptions<Result> {
   readonly maxPendingProposals?: number;
   /** Largest command accepted, in bytes; larger ones fail with TOO_LARGE. Default 1 MiB. */
   readonly maxCommandSizeBytes?: number;
-  /** Take a snapshot after this many applied entries. Default 10000. */
+  /** Take a snapshot after this many applied entries. Default 100000. */
   readonly snapshotEveryEntries?: number;
-  /** Or after this many bytes of applied commands, whichever comes first. Default 64 MiB. */
+  /**
+   * Or once the bytes of commands applied since the last snapshot reach this fraction of that
+   * snapshot's size (see snapshot-policy.ts), bounded by `snapshotMinBytes` and
+   * `snapshotEveryBytes`. Default 1 (about 2 bytes of snapshot written per byte of state).
+   */
+  readonly snapshotLogRatio?: number;
+  /** The byte threshold's floor. Default 4 MiB. */
+  readonly snapshotMinBytes?: number;
+  /** The byte threshold's cap: a snapshot is due after this many bytes at the latest. Default 256 MiB. */
   readonly snapshotEveryBytes?: number;
-  /** Entries kept in the log behind a snapshot, so slow followers need no snapshot. Default 1000. */
+  /** Entries kept in the log behind a snapshot, so slow followers need no snapshot. Default 5000. */
   readonly snapshotTrailingEntries?: number;
   /** A learner is promoted only when at most this many entries behind the leader. Default 100. */
   readonly promotionMaxLagEntries?: number;
@@ -91,9 +100,11 @@ const RUNTIME_DEFAULTS = Object.freeze({
   operationTimeoutMs: 5000,
   maxPendingProposals: 4096,
   maxCommandSizeBytes: 1024 * 1024,
-  snapshotEveryEntries: 10_000,
-  snapshotEveryBytes: 64 * 1024 * 1024,
-  snapshotTrailingEntries: 1000,
+  snapshotEveryEntries: 100_000,
+  snapshotLogRatio: 1,
+  snapshotMinBytes: 4 * 1024 * 1024,
+  snapshotEveryBytes: 256 * 1024 * 1024,
+  snapshotTrailingEntries: 5000,
   promotionMaxLagEntries: 100,
 });
 
@@ -130,8 +141,9 @@ export class RaftNode<Result = unknown> {
   private readonly operationTimeoutMs: number;
   private readonly maxPendingProposals: number;
   private readonly maxCommandSizeBytes: number;
-  private readonly snapshotEveryEntries: number;
-  private readonly snapshotEveryBytes: number;
+  private readonly snapshotPolicy: SnapshotPolicy;
+  /** The size of the newest snapshot's data (0 until one is taken or installed here). */
+  private lastSnapshotBytes = 0;
   /** Bytes of commands applied since the newest snapshot (bounds the in-memory log too). */
   private bytesSinceSnapshot = 0;
   private readonly snapshotTrailingEntries: number;
@@ -176,9 +188,12 @@ export class RaftNode<Result = unknown> {
     this.operationTimeoutMs = options.operationTimeoutMs ?? RUNTIME_DEFAULTS.operationTimeoutMs;
     this.maxPendingProposals = options.maxPendingProposals ?? RUNTIME_DEFAULTS.maxPendingProposals;
     this.maxCommandSizeBytes = options.maxCommandSizeBytes ?? RUNTIME_DEFAULTS.maxCommandSizeBytes;
-    this.snapshotEveryEntries =
-      options.snapshotEveryEntries ?? RUNTIME_DEFAULTS.snapshotEveryEntries;
-    this.snapshotEveryBytes = options.snapshotEveryBytes ?? RUNTIME_DEFAULTS.snapshotEveryBytes;
+    this.snapshotPolicy = {
+      everyEntries: options.snapshotEveryEntries ?? RUNTIME_DEFAULTS.snapshotEveryEntries,
+      logToSnapshotRatio: options.snapshotLogRatio ?? RUNTIME_DEFAULTS.snapshotLogRatio,
+      minLogBytes: options.snapshotMinBytes ?? RUNTIME_DEFAULTS.snapshotMinBytes,
+      maxLogBytes: options.snapshotEveryBytes ?? RUNTIME_DEFAULTS.snapshotEveryBytes,
+    };
     this.snapshotTrailingEntries =
       options.snapshotTrailingEntries ?? RUNTIME_DEFAULTS.snapshotTrailingEntries;
     this.promotionMaxLagEntries =
@@ -188,18 +203,24 @@ export class RaftNode<Result = unknown> {
       operationTimeoutMs: this.operationTimeoutMs,
       maxPendingProposals: this.maxPendingProposals,
       maxCommandSizeBytes: this.maxCommandSizeBytes,
-      snapshotEveryEntries: this.snapshotEveryEntries,
-      snapshotEveryBytes: this.snapshotEveryBytes,
+      snapshotEveryEntries: this.snapshotPolicy.everyEntries,
+      snapshotMinBytes: this.snapshotPolicy.minLogBytes,
+      snapshotEveryBytes: this.snapshotPolicy.maxLogBytes,
     })) {
       if (!Number.isSafeInteger(value) || value <= 0) {
         throw new InvalidArgumentError(`runtime option ${name} must be a positive integer`);
       }
+    }
+    const ratio = this.snapshotPolicy.logToSnapshotRatio;
+    if (!Number.isFinite(ratio) || ratio <= 0) {
+      throw new InvalidArgumentError("runtime option snapshotLogRatio must be a positive number");
     }
 
     // Restart recovery: restore the newest snapshot, then let the core replay what follows.
     const snapshot = options.logStore.snapshot();
     this.snapshotIndex = snapshot.metadata.index;
     if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
+    this.lastSnapshotBytes = snapshot.data.byteLength;
     this.appliedIndex = snapshot.metadata.index;
 
     this.raw = new RawNode({
@@ -341,6 +362,8 @@ export class RaftNode<Result = unknown> {
       this.options.stateMachine.restore(rd.snapshot.data);
       this.appliedIndex = rd.snapshot.metadata.index;
       this.snapshotIndex = rd.snapshot.metadata.index;
+      this.lastSnapshotBytes = rd.snapshot.data.byteLength;
+      this.bytesSinceSnapshot = 0;
       this.logger.info("installed snapshot from leader", { index: this.appliedIndex });
       this.notifyConfChange(undefined, this.raw.raft.trk.confState());
     }
@@ -409,8 +432,11 @@ export class RaftNode<Result = unknown> {
     if (this.appliedIndex <= this.snapshotIndex) return;
     if (
       !this.snapshotWanted &&
-      this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries &&
-      this.bytesSinceSnapshot < this.snapshotEveryBytes
+      !snapshotDue(this.snapshotPolicy, {
+        entries: this.appliedIndex - this.snapshotIndex,
+        logBytes: this.bytesSinceSnapshot,
+        lastSnapshotBytes: this.lastSnapshotBytes,
+      })
     ) {
       return;
     }
@@ -432,6 +458,7 @@ export class RaftNode<Result = unknown> {
     this.snapshotIndex = index;
     this.snapshotsTaken++;
     this.snapshotBytesWritten += data.byteLength;
+    this.lastSnapshotBytes = data.byteLength;
     // Entry 1 always goes (see applyEntry): a node with an empty log then gets a snapshot.
     const compactTo = Math.max(index - this.snapshotTrailingEntries, Math.min(index, 2));
     if (compactTo > this.options.logStore.firstIndex()) {
