@@ -11,6 +11,7 @@ import {
 import type { Random } from "../common/random.js";
 import type { RaftConfig } from "../raft/config.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
+import { SnapshotOutOfDateError } from "../raft/storage.js";
 import { decodeConfChange } from "../raft/conf-change-codec.js";
 import { canSendBeforePersist, RawNode, type RaftStatus, type Ready } from "../raft/rawnode.js";
 import {
@@ -167,6 +168,8 @@ export class RaftNode<Result = unknown> {
   private snapshotsTaken = 0;
   private snapshotBytesWritten = 0;
   private snapshotsSent = 0;
+  /** The snapshot being written in the background, if any (one at a time). */
+  private snapshotTask: Promise<void> | undefined;
   private processing = false;
   private stopped = false;
   /** Set once the transport and log store are being closed (by stop or a fatal error). */
@@ -373,7 +376,7 @@ export class RaftNode<Result = unknown> {
 
     if (rd.softState !== undefined) this.onSoftState();
     this.reads.serve(this.appliedIndex, this.options.stateMachine);
-    await this.maybeSnapshot();
+    this.maybeStartSnapshot();
   }
 
   private applyEntry(entry: Entry): void {
@@ -389,7 +392,7 @@ export class RaftNode<Result = unknown> {
       this.logger.info("configuration changed", { index: entry.index, config: result });
       // A new member must start from a snapshot: the bootstrap configuration is in the index-0
       // snapshot, not in the log, so it cannot rebuild the configuration from entry 1 on. Take a
-      // snapshot now; maybeSnapshot then compacts entry 1 away, so the leader sends it one.
+      // snapshot now; maybeStartSnapshot then compacts entry 1 away, so the leader sends it one.
       if (
         change.changes.some(
           (c) => c.type !== ConfChangeType.RemoveNode && !inConfState(before, c.nodeId),
@@ -428,7 +431,13 @@ export class RaftNode<Result = unknown> {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /**
+   * Starts a snapshot if one is due and none is being written. The state is serialized now (a
+   * point-in-time view at `appliedIndex`); writing it and compacting the log run in the
+   * background, so the Ready loop keeps sending heartbeats, voting and applying meanwhile.
+   */
+  private maybeStartSnapshot(): void {
+    if (this.snapshotTask !== undefined || this.stopped) return;
     if (this.appliedIndex <= this.snapshotIndex) return;
     if (
       !this.snapshotWanted &&
@@ -444,17 +453,42 @@ export class RaftNode<Result = unknown> {
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
     const confState = this.raw.raft.trk.confState();
+    const wanted = this.snapshotWanted;
+    const bytesCovered = this.bytesSinceSnapshot;
+    this.snapshotWanted = false;
+    this.snapshotTask = this.writeSnapshot(index, confState, data, bytesCovered)
+      .catch((error: unknown) => {
+        if (error instanceof StorageFullError) {
+          // Not fatal: the log still holds everything; try again once space may be back.
+          this.snapshotNotBeforeMs = this.clock.now() + SNAPSHOT_RETRY_AFTER_FULL_MS;
+          this.snapshotWanted ||= wanted;
+          this.logger.warn("snapshot skipped: the disk is full", { index, error: error.message });
+          return;
+        }
+        if (this.stopped) return;
+        this.fail(asError(error));
+      })
+      .finally(() => {
+        this.snapshotTask = undefined;
+        this.scheduleProcessing();
+      });
+  }
+
+  private async writeSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    bytesCovered: number,
+  ): Promise<void> {
     try {
       await this.options.logStore.saveSnapshot(index, confState, data);
     } catch (error) {
-      if (!(error instanceof StorageFullError)) throw error;
-      // Not fatal: the log still holds everything; try again once space may be back.
-      this.snapshotNotBeforeMs = this.clock.now() + SNAPSHOT_RETRY_AFTER_FULL_MS;
-      this.logger.warn("snapshot skipped: the disk is full", { index, error: error.message });
-      return;
+      // A snapshot from the leader, installed while this one was written, is newer: keep it.
+      if (error instanceof SnapshotOutOfDateError) return;
+      throw error;
     }
-    this.snapshotWanted = false;
-    this.bytesSinceSnapshot = 0;
+    if (this.stopped || index <= this.snapshotIndex) return;
+    this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - bytesCovered);
     this.snapshotIndex = index;
     this.snapshotsTaken++;
     this.snapshotBytesWritten += data.byteLength;
@@ -464,7 +498,7 @@ export class RaftNode<Result = unknown> {
     if (compactTo > this.options.logStore.firstIndex()) {
       await this.options.logStore.compact(compactTo);
     }
-    this.logger.info("took snapshot", { index, compactedTo: compactTo });
+    this.logger.info("took snapshot", { index, compactedTo: compactTo, sizeBytes: data.length });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -803,6 +837,7 @@ export class RaftNode<Result = unknown> {
           this.logger.warn("closing the transport failed", { error: asError(error).message }),
         );
       while (this.processing) await new Promise<void>((resolve) => this.clock.setTimer(1, resolve));
+      await this.snapshotTask;
       await this.options.logStore
         .close()
         .catch((error: unknown) =>
