@@ -93,6 +93,12 @@ interface QueuedProposal<Result> {
   readonly operation: Operation<Result>;
 }
 
+/**
+ * The Ready loop hands the event loop back after this long (ticks and peers' messages run, then
+ * it resumes), so heartbeats and votes are never starved by a backlog of work.
+ */
+const READY_TURN_BUDGET_MS = 5;
+
 /** After a snapshot failed on a full disk, the next attempt waits this long. */
 const SNAPSHOT_RETRY_AFTER_FULL_MS = 1000;
 
@@ -106,6 +112,7 @@ const RUNTIME_DEFAULTS = Object.freeze({
   snapshotMinBytes: 4 * 1024 * 1024,
   snapshotEveryBytes: 256 * 1024 * 1024,
   snapshotTrailingEntries: 5000,
+  maxCommittedSizePerReadyBytes: 1024 * 1024,
   promotionMaxLagEntries: 100,
 });
 
@@ -119,6 +126,8 @@ export interface RaftNodeStatus extends RaftStatus {
   readonly snapshotBytesWritten: number;
   /** Snapshots this node sent to followers since it started (as leader). */
   readonly snapshotsSent: number;
+  /** Times the Ready loop handed the event loop back on its turn budget since it started. */
+  readonly readyTurnsYielded: number;
   readonly stopped: boolean;
 }
 
@@ -168,6 +177,8 @@ export class RaftNode<Result = unknown> {
   private snapshotsTaken = 0;
   private snapshotBytesWritten = 0;
   private snapshotsSent = 0;
+  /** Times the Ready loop yielded on its turn budget (a sign of a backlog). */
+  private turnsYielded = 0;
   /** The snapshot being written in the background, if any (one at a time). */
   private snapshotTask: Promise<void> | undefined;
   private processing = false;
@@ -227,6 +238,8 @@ export class RaftNode<Result = unknown> {
     this.appliedIndex = snapshot.metadata.index;
 
     this.raw = new RawNode({
+      // Committed entries per Ready, at most: keeps one Ready's apply inside a few turn budgets.
+      maxCommittedSizePerReadyBytes: RUNTIME_DEFAULTS.maxCommittedSizePerReadyBytes,
       ...options.raft,
       id: options.id,
       storage: options.logStore,
@@ -313,14 +326,30 @@ export class RaftNode<Result = unknown> {
   }
 
   private async processLoop(): Promise<void> {
+    const turnStartMs = this.clock.now();
+    let yielded = false;
     try {
       while (!this.stopped && this.raw.hasReady()) {
         await this.handleReady(this.raw.ready());
+        // A turn budget: after this long, let timers (ticks: heartbeats, elections) and
+        // incoming messages run before the next Ready, so applying a backlog never starves them.
+        if (this.clock.now() - turnStartMs >= READY_TURN_BUDGET_MS && this.raw.hasReady()) {
+          yielded = true;
+          break;
+        }
       }
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     } finally {
-      this.processing = false;
+      if (!yielded) this.processing = false;
+    }
+    if (yielded) {
+      this.turnsYielded++;
+      this.clock.setTimer(0, () => {
+        this.processing = false;
+        this.scheduleProcessing();
+      });
+      return;
     }
     if (!this.stopped && this.raw.hasReady()) this.scheduleProcessing();
   }
@@ -796,6 +825,7 @@ export class RaftNode<Result = unknown> {
       snapshotsTaken: this.snapshotsTaken,
       snapshotBytesWritten: this.snapshotBytesWritten,
       snapshotsSent: this.snapshotsSent,
+      readyTurnsYielded: this.turnsYielded,
       stopped: this.stopped,
     };
   }

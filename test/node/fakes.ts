@@ -17,6 +17,11 @@ export class ManualClock implements Clock {
     return { cancel: () => (timer.cancelled = true) };
   }
 
+  /** Time passes while the caller works (no timer fires until the next {@link advance}). */
+  spend(ms: number): void {
+    this.nowMs += ms;
+  }
+
   /** Moves time forward by `ms`, firing due timers and letting promises settle between them. */
   async advance(ms: number): Promise<void> {
     const target = this.nowMs + ms;

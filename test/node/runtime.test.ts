@@ -34,6 +34,7 @@ function cluster(
     snapshotEveryEntries?: number;
     snapshotEveryBytes?: number;
     snapshotMinBytes?: number;
+    raft?: { maxCommittedSizePerReadyBytes: number };
   } = {},
 ) {
   const clock = new ManualClock();
@@ -173,6 +174,28 @@ describe("RaftNode runtime", () => {
     // 1 + 3 + 7 commands written, about 11 KB; the fixed cadence would write 55.
     expect(leader.status().snapshotBytesWritten).toBeGreaterThan(11 * 1000);
     expect(leader.status().snapshotBytesWritten).toBeLessThan(12 * 1000);
+  });
+
+  it("hands the event loop back when applying a backlog takes longer than its turn budget", async () => {
+    const c = cluster({ raft: { maxCommittedSizePerReadyBytes: 2000 } });
+    const leader = await electedLeader(c);
+    // Every apply takes 2 ms of the node's time: a Ready of two entries uses most of a turn.
+    for (const machine of c.machines.values()) {
+      const apply = machine.apply.bind(machine);
+      machine.apply = (entry) => {
+        c.clock.spend(2);
+        return apply(entry);
+      };
+    }
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      leader.propose(new Uint8Array(1000).fill(65 + (i % 26))),
+    );
+    await c.clock.advance(500);
+    await Promise.all(writes);
+    await c.clock.advance(500);
+    for (const m of c.machines.values()) expect(m.items.length).toBe(40);
+    expect(leader.status().readyTurnsYielded).toBeGreaterThan(0);
+    expect(leader.isLeader).toBe(true);
   });
 
   it("refuses empty and oversized commands, and rejects pending work on stop", async () => {
