@@ -218,19 +218,24 @@ async function measure(target: StateTarget): Promise<StateResult> {
     await target.kill(follower);
     const t0 = performance.now();
     await target.restart(follower);
+    let problem = "no answer yet";
     await until(
       async () => {
         try {
           await target.get(follower, "key-0");
           const s = await target.raftState(follower);
+          problem = `applied ${s.applied} of ${before.committed}`;
           return s.applied >= before.committed ? true : undefined;
-        } catch {
+        } catch (error) {
+          problem = error instanceof Error ? error.message : String(error);
           return undefined;
         }
       },
       `${target.name} member ${follower + 1} healthy after restart`,
       300_000,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)} (last: ${problem})`);
+    });
     const restartMs = performance.now() - t0;
     const restartedPid = target.pids().find((pid) => !pids.includes(pid));
     const restartPeak = restartedPid === undefined ? 0 : peakRssMb(restartedPid);

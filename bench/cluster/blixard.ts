@@ -40,7 +40,7 @@ export class BlixardCluster implements ClusterTarget {
   constructor(
     root: string,
     readonly size = 3,
-    /** Flags added to every member's first start (e.g. `--insecure`). */
+    /** Flags added to every member's start and restart (e.g. `--insecure`). */
     extraArgs: readonly string[] = [],
   ) {
     this.#root = root;
@@ -163,7 +163,7 @@ export class BlixardCluster implements ClusterTarget {
 
   async restart(member: number): Promise<void> {
     // A restarted node needs only its data directory (node.json holds the rest).
-    this.#spawn(member, ["--data-dir", this.#dirs[member] ?? ""]);
+    this.#spawn(member, ["--data-dir", this.#dirs[member] ?? "", ...this.#extraArgs]);
     await Promise.resolve();
   }
 
