@@ -40,7 +40,7 @@ export interface NetworkStats {
   held: number;
   /** Snap messages sent. */
   snapshotsSent: number;
-  /** The most snapshots ever in flight on one link at once (sent, outcome not yet known). */
+  /** The most snapshots ever in flight on one link in one term (sent, outcome not yet known). */
   maxSnapshotsInFlightPerLink: number;
 }
 
@@ -249,7 +249,9 @@ export class SimNetwork {
    */
   private snapshotLeft(sender: Endpoint, m: Message): SnapshotDone {
     this.stats.snapshotsSent++;
-    const link = linkKey(m.from, m.to);
+    // Per link and term: a leader that lost and regained leadership may legitimately start a
+    // new snapshot while its old term's one is still crossing.
+    const link = `${linkKey(m.from, m.to)}@${m.term}`;
     const inFlight = (this.snapshotsInFlight.get(link) ?? 0) + 1;
     this.snapshotsInFlight.set(link, inFlight);
     this.stats.maxSnapshotsInFlightPerLink = Math.max(
