@@ -35,16 +35,33 @@ export class BlixardCluster implements ClusterTarget {
   readonly #procs: (OwnedProcess | undefined)[] = [];
   #firstArgs: string[][] = [];
 
+  readonly #extraArgs: readonly string[];
+
   constructor(
     root: string,
     readonly size = 3,
+    /** Flags added to every member's start and restart (e.g. `--insecure`). */
+    extraArgs: readonly string[] = [],
   ) {
     this.#root = root;
+    this.#extraArgs = extraArgs;
   }
 
   /** The API base URLs, by member index. */
   get endpoints(): readonly string[] {
     return this.#apis;
+  }
+
+  /** The data directories (each holds the member's `node.log`), by member index. */
+  get dataDirs(): readonly string[] {
+    return this.#dirs;
+  }
+
+  /** The member's `GET /v1/cluster/status` body. */
+  async status(member: number): Promise<Record<string, unknown>> {
+    return JSON.parse(
+      await this.#pool(member).ok("GET", "/v1/cluster/status", undefined, 1000),
+    ) as Record<string, unknown>;
   }
 
   async start(): Promise<void> {
@@ -75,6 +92,7 @@ export class BlixardCluster implements ClusterTarget {
         m.api,
         "--initial-members",
         list,
+        ...this.#extraArgs,
       ];
     });
     this.#firstArgs.forEach((args, i) => this.#spawn(i, args));
@@ -145,7 +163,7 @@ export class BlixardCluster implements ClusterTarget {
 
   async restart(member: number): Promise<void> {
     // A restarted node needs only its data directory (node.json holds the rest).
-    this.#spawn(member, ["--data-dir", this.#dirs[member] ?? ""]);
+    this.#spawn(member, ["--data-dir", this.#dirs[member] ?? "", ...this.#extraArgs]);
     await Promise.resolve();
   }
 

@@ -149,6 +149,18 @@ export class EtcdCluster implements ClusterTarget {
     );
   }
 
+  /** The member's `/v3/maintenance/status` body (raftTerm, raftIndex, raftAppliedIndex…). */
+  async status(member: number): Promise<Record<string, unknown>> {
+    return JSON.parse(
+      await this.#pool(member).ok("POST", "/v3/maintenance/status", "{}", 1000),
+    ) as Record<string, unknown>;
+  }
+
+  /** The data directories (each holds the member's `etcd.log`), by member index. */
+  get dataDirs(): readonly string[] {
+    return this.#dirs;
+  }
+
   async put(member: number, key: string, value: string, timeoutMs?: number): Promise<void> {
     await this.#pool(member).ok(
       "POST",

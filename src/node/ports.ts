@@ -5,6 +5,6 @@
  * implementation, so the runtime runs unchanged, and reproducibly, inside the simulator.
  */
 export type { Clock, TimerHandle } from "../common/clock.js";
-export type { Transport } from "../transport/transport.js";
+export type { SnapshotDelivery, Transport, TransportHandlers } from "../transport/transport.js";
 export type { LogStore, LogUpdate } from "../storage/log-store.js";
 export type { StateMachine, AppliedEntry } from "../statemachine/state-machine.js";

@@ -11,6 +11,7 @@ import {
 import type { Random } from "../common/random.js";
 import type { RaftConfig } from "../raft/config.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
+import { SnapshotOutOfDateError } from "../raft/storage.js";
 import { decodeConfChange } from "../raft/conf-change-codec.js";
 import { canSendBeforePersist, RawNode, type RaftStatus, type Ready } from "../raft/rawnode.js";
 import {
@@ -31,6 +32,7 @@ import type { LogStore } from "../storage/log-store.js";
 import { Operation, type OperationOptions } from "./operation.js";
 import type { Clock, TimerHandle, Transport } from "./ports.js";
 import { ReadBatcher } from "./read-batcher.js";
+import { snapshotDue, type SnapshotPolicy } from "./snapshot-policy.js";
 
 /** Options of a {@link RaftNode}. */
 export interface RaftNodeOptions<Result> {
@@ -50,11 +52,19 @@ export interface RaftNodeOptions<Result> {
   readonly maxPendingProposals?: number;
   /** Largest command accepted, in bytes; larger ones fail with TOO_LARGE. Default 1 MiB. */
   readonly maxCommandSizeBytes?: number;
-  /** Take a snapshot after this many applied entries. Default 10000. */
+  /** Take a snapshot after this many applied entries. Default 100000. */
   readonly snapshotEveryEntries?: number;
-  /** Or after this many bytes of applied commands, whichever comes first. Default 64 MiB. */
+  /**
+   * Or once the bytes of commands applied since the last snapshot reach this fraction of that
+   * snapshot's size (see snapshot-policy.ts), bounded by `snapshotMinBytes` and
+   * `snapshotEveryBytes`. Default 1 (about 2 bytes of snapshot written per byte of state).
+   */
+  readonly snapshotLogRatio?: number;
+  /** The byte threshold's floor. Default 4 MiB. */
+  readonly snapshotMinBytes?: number;
+  /** The byte threshold's cap: a snapshot is due after this many bytes at the latest. Default 256 MiB. */
   readonly snapshotEveryBytes?: number;
-  /** Entries kept in the log behind a snapshot, so slow followers need no snapshot. Default 1000. */
+  /** Entries kept in the log behind a snapshot, so slow followers need no snapshot. Default 5000. */
   readonly snapshotTrailingEntries?: number;
   /** A learner is promoted only when at most this many entries behind the leader. Default 100. */
   readonly promotionMaxLagEntries?: number;
@@ -83,6 +93,12 @@ interface QueuedProposal<Result> {
   readonly operation: Operation<Result>;
 }
 
+/**
+ * The Ready loop hands the event loop back after this long (ticks and peers' messages run, then
+ * it resumes), so heartbeats and votes are never starved by a backlog of work.
+ */
+const READY_TURN_BUDGET_MS = 5;
+
 /** After a snapshot failed on a full disk, the next attempt waits this long. */
 const SNAPSHOT_RETRY_AFTER_FULL_MS = 1000;
 
@@ -91,9 +107,12 @@ const RUNTIME_DEFAULTS = Object.freeze({
   operationTimeoutMs: 5000,
   maxPendingProposals: 4096,
   maxCommandSizeBytes: 1024 * 1024,
-  snapshotEveryEntries: 10_000,
-  snapshotEveryBytes: 64 * 1024 * 1024,
-  snapshotTrailingEntries: 1000,
+  snapshotEveryEntries: 100_000,
+  snapshotLogRatio: 1,
+  snapshotMinBytes: 4 * 1024 * 1024,
+  snapshotEveryBytes: 256 * 1024 * 1024,
+  snapshotTrailingEntries: 5000,
+  maxCommittedSizePerReadyBytes: 1024 * 1024,
   promotionMaxLagEntries: 100,
 });
 
@@ -101,6 +120,14 @@ const RUNTIME_DEFAULTS = Object.freeze({
 export interface RaftNodeStatus extends RaftStatus {
   readonly pendingProposals: number;
   readonly snapshotIndex: number;
+  /** Snapshots this node took (and wrote) since it started. */
+  readonly snapshotsTaken: number;
+  /** Bytes of snapshot data this node wrote since it started. */
+  readonly snapshotBytesWritten: number;
+  /** Snapshots this node sent to followers since it started (as leader). */
+  readonly snapshotsSent: number;
+  /** Times the Ready loop handed the event loop back on its turn budget since it started. */
+  readonly readyTurnsYielded: number;
   readonly stopped: boolean;
 }
 
@@ -124,8 +151,9 @@ export class RaftNode<Result = unknown> {
   private readonly operationTimeoutMs: number;
   private readonly maxPendingProposals: number;
   private readonly maxCommandSizeBytes: number;
-  private readonly snapshotEveryEntries: number;
-  private readonly snapshotEveryBytes: number;
+  private readonly snapshotPolicy: SnapshotPolicy;
+  /** The size of the newest snapshot's data (0 until one is taken or installed here). */
+  private lastSnapshotBytes = 0;
   /** Bytes of commands applied since the newest snapshot (bounds the in-memory log too). */
   private bytesSinceSnapshot = 0;
   private readonly snapshotTrailingEntries: number;
@@ -146,6 +174,13 @@ export class RaftNode<Result = unknown> {
   private snapshotWanted = false;
   /** No snapshot is attempted before this time (set after one failed on a full disk). */
   private snapshotNotBeforeMs = 0;
+  private snapshotsTaken = 0;
+  private snapshotBytesWritten = 0;
+  private snapshotsSent = 0;
+  /** Times the Ready loop yielded on its turn budget (a sign of a backlog). */
+  private turnsYielded = 0;
+  /** The snapshot being written in the background, if any (one at a time). */
+  private snapshotTask: Promise<void> | undefined;
   private processing = false;
   private stopped = false;
   /** Set once the transport and log store are being closed (by stop or a fatal error). */
@@ -167,9 +202,12 @@ export class RaftNode<Result = unknown> {
     this.operationTimeoutMs = options.operationTimeoutMs ?? RUNTIME_DEFAULTS.operationTimeoutMs;
     this.maxPendingProposals = options.maxPendingProposals ?? RUNTIME_DEFAULTS.maxPendingProposals;
     this.maxCommandSizeBytes = options.maxCommandSizeBytes ?? RUNTIME_DEFAULTS.maxCommandSizeBytes;
-    this.snapshotEveryEntries =
-      options.snapshotEveryEntries ?? RUNTIME_DEFAULTS.snapshotEveryEntries;
-    this.snapshotEveryBytes = options.snapshotEveryBytes ?? RUNTIME_DEFAULTS.snapshotEveryBytes;
+    this.snapshotPolicy = {
+      everyEntries: options.snapshotEveryEntries ?? RUNTIME_DEFAULTS.snapshotEveryEntries,
+      logToSnapshotRatio: options.snapshotLogRatio ?? RUNTIME_DEFAULTS.snapshotLogRatio,
+      minLogBytes: options.snapshotMinBytes ?? RUNTIME_DEFAULTS.snapshotMinBytes,
+      maxLogBytes: options.snapshotEveryBytes ?? RUNTIME_DEFAULTS.snapshotEveryBytes,
+    };
     this.snapshotTrailingEntries =
       options.snapshotTrailingEntries ?? RUNTIME_DEFAULTS.snapshotTrailingEntries;
     this.promotionMaxLagEntries =
@@ -179,21 +217,29 @@ export class RaftNode<Result = unknown> {
       operationTimeoutMs: this.operationTimeoutMs,
       maxPendingProposals: this.maxPendingProposals,
       maxCommandSizeBytes: this.maxCommandSizeBytes,
-      snapshotEveryEntries: this.snapshotEveryEntries,
-      snapshotEveryBytes: this.snapshotEveryBytes,
+      snapshotEveryEntries: this.snapshotPolicy.everyEntries,
+      snapshotMinBytes: this.snapshotPolicy.minLogBytes,
+      snapshotEveryBytes: this.snapshotPolicy.maxLogBytes,
     })) {
       if (!Number.isSafeInteger(value) || value <= 0) {
         throw new InvalidArgumentError(`runtime option ${name} must be a positive integer`);
       }
+    }
+    const ratio = this.snapshotPolicy.logToSnapshotRatio;
+    if (!Number.isFinite(ratio) || ratio <= 0) {
+      throw new InvalidArgumentError("runtime option snapshotLogRatio must be a positive number");
     }
 
     // Restart recovery: restore the newest snapshot, then let the core replay what follows.
     const snapshot = options.logStore.snapshot();
     this.snapshotIndex = snapshot.metadata.index;
     if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
+    this.lastSnapshotBytes = snapshot.data.byteLength;
     this.appliedIndex = snapshot.metadata.index;
 
     this.raw = new RawNode({
+      // Committed entries per Ready, at most: keeps one Ready's apply inside a few turn budgets.
+      maxCommittedSizePerReadyBytes: RUNTIME_DEFAULTS.maxCommittedSizePerReadyBytes,
       ...options.raft,
       id: options.id,
       storage: options.logStore,
@@ -223,6 +269,11 @@ export class RaftNode<Result = unknown> {
       onUnreachable: (peer) => {
         if (this.stopped) return;
         this.raw.reportUnreachable(peer);
+        this.scheduleProcessing();
+      },
+      onSnapshotStatus: (peer, outcome) => {
+        if (this.stopped) return;
+        this.guard(() => this.raw.reportSnapshot(peer, outcome));
         this.scheduleProcessing();
       },
     });
@@ -275,14 +326,30 @@ export class RaftNode<Result = unknown> {
   }
 
   private async processLoop(): Promise<void> {
+    const turnStartMs = this.clock.now();
+    let yielded = false;
     try {
       while (!this.stopped && this.raw.hasReady()) {
         await this.handleReady(this.raw.ready());
+        // A turn budget: after this long, let timers (ticks: heartbeats, elections) and
+        // incoming messages run before the next Ready, so applying a backlog never starves them.
+        if (this.clock.now() - turnStartMs >= READY_TURN_BUDGET_MS && this.raw.hasReady()) {
+          yielded = true;
+          break;
+        }
       }
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     } finally {
-      this.processing = false;
+      if (!yielded) this.processing = false;
+    }
+    if (yielded) {
+      this.turnsYielded++;
+      this.clock.setTimer(0, () => {
+        this.processing = false;
+        this.scheduleProcessing();
+      });
+      return;
     }
     if (!this.stopped && this.raw.hasReady()) this.scheduleProcessing();
   }
@@ -297,12 +364,11 @@ export class RaftNode<Result = unknown> {
       for (const m of rd.messages) (canSendBeforePersist(m) ? early : later).push(m);
       if (early.length > 0) {
         transport.send(early);
-        // The transport is best effort and reports no delivery: say each snapshot went out, so
-        // the leader leaves the snapshot state and probes again (a lost or refused snapshot is
-        // then sent anew) instead of waiting forever (etcd's ReportSnapshot).
+        // The follower's progress stays paused until the transport reports how the snapshot
+        // ended (onSnapshotStatus → reportSnapshot, etcd's ReportSnapshot): one in flight each.
         for (const m of early) {
           if (m.type !== MessageType.Snap) continue;
-          this.raw.reportSnapshot(m.to, "finish");
+          this.snapshotsSent++;
           // A peer added after the newest snapshot refuses it (it is not in its configuration):
           // take a fresh one, which includes the peer, instead of waiting for the next cadence.
           if (m.snapshot !== undefined && !inConfState(m.snapshot.metadata.confState, m.to)) {
@@ -328,6 +394,8 @@ export class RaftNode<Result = unknown> {
       this.options.stateMachine.restore(rd.snapshot.data);
       this.appliedIndex = rd.snapshot.metadata.index;
       this.snapshotIndex = rd.snapshot.metadata.index;
+      this.lastSnapshotBytes = rd.snapshot.data.byteLength;
+      this.bytesSinceSnapshot = 0;
       this.logger.info("installed snapshot from leader", { index: this.appliedIndex });
       this.notifyConfChange(undefined, this.raw.raft.trk.confState());
     }
@@ -337,7 +405,7 @@ export class RaftNode<Result = unknown> {
 
     if (rd.softState !== undefined) this.onSoftState();
     this.reads.serve(this.appliedIndex, this.options.stateMachine);
-    await this.maybeSnapshot();
+    this.maybeStartSnapshot();
   }
 
   private applyEntry(entry: Entry): void {
@@ -353,7 +421,7 @@ export class RaftNode<Result = unknown> {
       this.logger.info("configuration changed", { index: entry.index, config: result });
       // A new member must start from a snapshot: the bootstrap configuration is in the index-0
       // snapshot, not in the log, so it cannot rebuild the configuration from entry 1 on. Take a
-      // snapshot now; maybeSnapshot then compacts entry 1 away, so the leader sends it one.
+      // snapshot now; maybeStartSnapshot then compacts entry 1 away, so the leader sends it one.
       if (
         change.changes.some(
           (c) => c.type !== ConfChangeType.RemoveNode && !inConfState(before, c.nodeId),
@@ -392,12 +460,21 @@ export class RaftNode<Result = unknown> {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /**
+   * Starts a snapshot if one is due and none is being written. The state is serialized now (a
+   * point-in-time view at `appliedIndex`); writing it and compacting the log run in the
+   * background, so the Ready loop keeps sending heartbeats, voting and applying meanwhile.
+   */
+  private maybeStartSnapshot(): void {
+    if (this.snapshotTask !== undefined || this.stopped) return;
     if (this.appliedIndex <= this.snapshotIndex) return;
     if (
       !this.snapshotWanted &&
-      this.appliedIndex - this.snapshotIndex < this.snapshotEveryEntries &&
-      this.bytesSinceSnapshot < this.snapshotEveryBytes
+      !snapshotDue(this.snapshotPolicy, {
+        entries: this.appliedIndex - this.snapshotIndex,
+        logBytes: this.bytesSinceSnapshot,
+        lastSnapshotBytes: this.lastSnapshotBytes,
+      })
     ) {
       return;
     }
@@ -405,24 +482,52 @@ export class RaftNode<Result = unknown> {
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
     const confState = this.raw.raft.trk.confState();
+    const wanted = this.snapshotWanted;
+    const bytesCovered = this.bytesSinceSnapshot;
+    this.snapshotWanted = false;
+    this.snapshotTask = this.writeSnapshot(index, confState, data, bytesCovered)
+      .catch((error: unknown) => {
+        if (error instanceof StorageFullError) {
+          // Not fatal: the log still holds everything; try again once space may be back.
+          this.snapshotNotBeforeMs = this.clock.now() + SNAPSHOT_RETRY_AFTER_FULL_MS;
+          this.snapshotWanted ||= wanted;
+          this.logger.warn("snapshot skipped: the disk is full", { index, error: error.message });
+          return;
+        }
+        if (this.stopped) return;
+        this.fail(asError(error));
+      })
+      .finally(() => {
+        this.snapshotTask = undefined;
+        this.scheduleProcessing();
+      });
+  }
+
+  private async writeSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    bytesCovered: number,
+  ): Promise<void> {
     try {
       await this.options.logStore.saveSnapshot(index, confState, data);
     } catch (error) {
-      if (!(error instanceof StorageFullError)) throw error;
-      // Not fatal: the log still holds everything; try again once space may be back.
-      this.snapshotNotBeforeMs = this.clock.now() + SNAPSHOT_RETRY_AFTER_FULL_MS;
-      this.logger.warn("snapshot skipped: the disk is full", { index, error: error.message });
-      return;
+      // A snapshot from the leader, installed while this one was written, is newer: keep it.
+      if (error instanceof SnapshotOutOfDateError) return;
+      throw error;
     }
-    this.snapshotWanted = false;
-    this.bytesSinceSnapshot = 0;
+    if (this.stopped || index <= this.snapshotIndex) return;
+    this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - bytesCovered);
     this.snapshotIndex = index;
+    this.snapshotsTaken++;
+    this.snapshotBytesWritten += data.byteLength;
+    this.lastSnapshotBytes = data.byteLength;
     // Entry 1 always goes (see applyEntry): a node with an empty log then gets a snapshot.
     const compactTo = Math.max(index - this.snapshotTrailingEntries, Math.min(index, 2));
     if (compactTo > this.options.logStore.firstIndex()) {
       await this.options.logStore.compact(compactTo);
     }
-    this.logger.info("took snapshot", { index, compactedTo: compactTo });
+    this.logger.info("took snapshot", { index, compactedTo: compactTo, sizeBytes: data.length });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -717,6 +822,10 @@ export class RaftNode<Result = unknown> {
       applied: this.appliedIndex,
       pendingProposals: this.pending.size + this.queued.length,
       snapshotIndex: this.snapshotIndex,
+      snapshotsTaken: this.snapshotsTaken,
+      snapshotBytesWritten: this.snapshotBytesWritten,
+      snapshotsSent: this.snapshotsSent,
+      readyTurnsYielded: this.turnsYielded,
       stopped: this.stopped,
     };
   }
@@ -758,6 +867,7 @@ export class RaftNode<Result = unknown> {
           this.logger.warn("closing the transport failed", { error: asError(error).message }),
         );
       while (this.processing) await new Promise<void>((resolve) => this.clock.setTimer(1, resolve));
+      await this.snapshotTask;
       await this.options.logStore
         .close()
         .catch((error: unknown) =>

@@ -17,7 +17,8 @@
  * a simulated file system; with it, fault kind bitflip and --bug wal-skips-datasync),
  * --orchestrator (the cluster state machine with agents, liveness monitors, simulated tasks and
  * VMs, operators and the orchestrator's checkers; with it, --bug leak-abandoned-tasks |
- * leak-moved-vms). Wall-clock
+ * leak-moved-vms), --large-state (a background writer of big values, slow snapshot links and a
+ * slow disk: snapshots in flight for seconds under the faults). Wall-clock
  * time is read here only, for seeds per minute.
  * Exits 1 if any seed found a violation, 64 on bad usage.
  */
@@ -41,7 +42,13 @@ function parseArgs(argv: readonly string[]) {
     const arg = argv[i] as string;
     if (!arg.startsWith("--")) usage(`unexpected argument ${arg}`);
     const name = arg.slice(2);
-    if (name === "json" || name === "verbose" || name === "soak" || name === "orchestrator") {
+    if (
+      name === "json" ||
+      name === "verbose" ||
+      name === "soak" ||
+      name === "orchestrator" ||
+      name === "large-state"
+    ) {
       flags.set(name, ["true"]);
       continue;
     }
@@ -139,6 +146,7 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     usage("the bitflip fault and --bug wal-skips-datasync need --disk wal");
   }
   if (flags.has("orchestrator")) options.orchestrator = true;
+  if (flags.has("large-state")) options.largeState = true;
   const orchestratorBugs = bugs.leakAbandonedTasks === true || bugs.leakMovedVms === true;
   if (orchestratorBugs && options.orchestrator !== true) {
     usage("--bug leak-abandoned-tasks and leak-moved-vms need --orchestrator");

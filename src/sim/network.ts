@@ -4,8 +4,8 @@
  * clogged nodes or links, every choice drawn from the run's seeded random.
  */
 import type { Random } from "../common/random.js";
-import type { Transport } from "../node/ports.js";
-import type { Message, NodeId } from "../raft/types.js";
+import type { SnapshotDelivery, Transport, TransportHandlers } from "../node/ports.js";
+import { MessageType, type Message, type NodeId } from "../raft/types.js";
 import { between, chance, type TraceHash } from "./rng.js";
 import type { Scheduler, SimClock } from "./scheduler.js";
 import type { TraceTail } from "./trace-tail.js";
@@ -38,15 +38,29 @@ export interface NetworkStats {
   duplicated: number;
   blocked: number;
   held: number;
+  /** Snap messages sent. */
+  snapshotsSent: number;
+  /** The most snapshots ever in flight on one link in one term (sent, outcome not yet known). */
+  maxSnapshotsInFlightPerLink: number;
 }
 
 /** Rewrites or drops (undefined) a message in flight: how planted transport bugs are injected. */
 export type MessageInterceptor = (message: Message) => Message | undefined;
 
+/** Ends a snapshot's flight: reports its outcome to the sender (once). */
+type SnapshotDone = (outcome: SnapshotDelivery) => void;
+
+/** A message on its way, with the report of its outcome if it is a snapshot. */
+interface InFlight {
+  readonly message: Message;
+  readonly done: SnapshotDone | undefined;
+}
+
 interface Endpoint {
   readonly clock: SimClock;
   onMessages: ((messages: readonly Message[]) => void) | undefined;
   onUnreachable: ((peer: NodeId) => void) | undefined;
+  onSnapshotStatus: TransportHandlers["onSnapshotStatus"] | undefined;
   closed: boolean;
   readonly lastUnreachableMs: Map<NodeId, number>;
 }
@@ -64,7 +78,14 @@ export class SimNetwork {
   private readonly blockedLinks = new Set<string>();
   private readonly cloggedNodes = new Set<NodeId>();
   private readonly cloggedLinks = new Set<string>();
-  private held: Message[] = [];
+  private held: InFlight[] = [];
+  private readonly snapshotsInFlight = new Map<string, number>();
+  /**
+   * How fast snapshot data crosses a link, in bytes per ms: a snapshot's delay grows by its
+   * size divided by this (large-state runs make it slow, so snapshots are in flight across
+   * many heartbeats). Undefined: a snapshot travels like any message.
+   */
+  snapshotBytesPerMs: number | undefined;
   /** Keeps the last deliveries for failure reports. */
   tail: TraceTail | undefined;
   /** Sees every message a node sends (the nemesis's targeted faults hook in here). */
@@ -78,6 +99,8 @@ export class SimNetwork {
     duplicated: 0,
     blocked: 0,
     held: 0,
+    snapshotsSent: 0,
+    maxSnapshotsInFlightPerLink: 0,
   };
 
   constructor(
@@ -100,6 +123,7 @@ export class SimNetwork {
       clock,
       onMessages: undefined,
       onUnreachable: undefined,
+      onSnapshotStatus: undefined,
       closed: false,
       lastUnreachableMs: new Map(),
     };
@@ -112,6 +136,7 @@ export class SimNetwork {
       listen: (handlers) => {
         endpoint.onMessages = handlers.onMessages;
         endpoint.onUnreachable = handlers.onUnreachable;
+        endpoint.onSnapshotStatus = handlers.onSnapshotStatus;
       },
       close: () => {
         endpoint.closed = true;
@@ -192,41 +217,90 @@ export class SimNetwork {
   private send(sender: Endpoint, original: Message): void {
     this.stats.sent++;
     this.onSend?.(original);
+    const done =
+      original.type === MessageType.Snap ? this.snapshotLeft(sender, original) : undefined;
     const m = this.interceptor === undefined ? original : this.interceptor(original);
-    if (m === undefined) return;
+    if (m === undefined) {
+      done?.("failure");
+      return;
+    }
     if (this.isBlocked(m.from, m.to) || !this.endpoints.has(m.to)) {
       this.stats.blocked++;
       this.reportUnreachable(sender, m.to);
+      done?.("failure");
       return;
     }
     if (chance(this.random, this.faults.lossRate)) {
       this.stats.lost++;
+      // A real link notices a lost stream only when it breaks: report it after a transit time.
+      if (done !== undefined) this.scheduler.schedule(this.transitMs(m), () => done("failure"));
       return;
     }
-    this.dispatch(m);
+    this.dispatch({ message: m, done });
     if (chance(this.random, this.faults.duplicateRate)) {
       this.stats.duplicated++;
-      this.dispatch(m);
+      this.dispatch({ message: m, done: undefined });
     }
   }
 
-  private dispatch(m: Message): void {
-    const delayMs = between(this.random, this.faults.minDelayMs, this.faults.maxDelayMs);
-    this.scheduler.schedule(delayMs, () => this.arrive(m));
+  /**
+   * Counts a snapshot into its link's flight and returns what ends the flight: the outcome is
+   * reported to the sender's current incarnation (through its clock), once.
+   */
+  private snapshotLeft(sender: Endpoint, m: Message): SnapshotDone {
+    this.stats.snapshotsSent++;
+    // Per link and term: a leader that lost and regained leadership may legitimately start a
+    // new snapshot while its old term's one is still crossing.
+    const link = `${linkKey(m.from, m.to)}@${m.term}`;
+    const inFlight = (this.snapshotsInFlight.get(link) ?? 0) + 1;
+    this.snapshotsInFlight.set(link, inFlight);
+    this.stats.maxSnapshotsInFlightPerLink = Math.max(
+      this.stats.maxSnapshotsInFlightPerLink,
+      inFlight,
+    );
+    let ended = false;
+    return (outcome) => {
+      if (ended) return;
+      ended = true;
+      this.snapshotsInFlight.set(link, (this.snapshotsInFlight.get(link) ?? 1) - 1);
+      sender.clock.fire(() => {
+        if (!sender.closed) sender.onSnapshotStatus?.(m.to, outcome);
+      });
+    };
   }
 
-  private arrive(m: Message): void {
+  /** A message's one-way delay: a random latency, plus a snapshot's size over the link speed. */
+  private transitMs(m: Message): number {
+    const latencyMs = between(this.random, this.faults.minDelayMs, this.faults.maxDelayMs);
+    const bytes = m.snapshot?.data.byteLength ?? 0;
+    if (bytes === 0 || this.snapshotBytesPerMs === undefined) return latencyMs;
+    return latencyMs + Math.ceil(bytes / this.snapshotBytesPerMs);
+  }
+
+  private dispatch(flight: InFlight): void {
+    this.scheduler.schedule(this.transitMs(flight.message), () => this.arrive(flight));
+  }
+
+  private arrive(flight: InFlight): void {
+    const { message: m, done } = flight;
     if (this.isBlocked(m.from, m.to)) {
       this.stats.blocked++;
+      done?.("failure");
       return;
     }
     if (this.isClogged(m.from, m.to)) {
       this.stats.held++;
-      this.held.push(m);
+      this.held.push(flight);
       return;
     }
     const endpoint = this.endpoints.get(m.to);
-    if (endpoint === undefined) return;
+    if (endpoint === undefined || endpoint.closed || endpoint.clock.isDead) {
+      done?.("failure");
+      return;
+    }
+    // As with TCP, a snapshot is finished once it crossed the link, whether or not the peer's
+    // process (perhaps paused) has read it yet; what the sender sends next comes after it.
+    done?.("finish");
     endpoint.clock.fire(() => {
       if (endpoint.closed || endpoint.onMessages === undefined) return;
       this.stats.delivered++;
@@ -239,7 +313,7 @@ export class SimNetwork {
   private releaseHeld(): void {
     const held = this.held;
     this.held = [];
-    for (const m of held) this.dispatch(m);
+    for (const flight of held) this.dispatch(flight);
   }
 
   private reportUnreachable(sender: Endpoint, peer: NodeId): void {

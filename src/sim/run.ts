@@ -18,6 +18,7 @@ import { Scheduler } from "./scheduler.js";
 import { DEFAULT_TRACE_TAIL_EVENTS, TraceTail } from "./trace-tail.js";
 import { WalDisk } from "./wal-disk.js";
 import { Workload, type WorkloadOptions } from "./workload.js";
+import { Ballast } from "./ballast.js";
 import { Figure8Schedule, type ScheduleName } from "./schedules.js";
 import { OrchestratorSimulation, type OrchestratorReport } from "./orchestrator/simulation.js";
 
@@ -64,7 +65,21 @@ export interface SimulationOptions {
    * `orchestrator/simulation.ts`). Default false.
    */
   readonly orchestrator?: boolean;
+  /**
+   * Large state: a background writer grows the state with 1 KiB values on 300 keys of its own,
+   * snapshot data crosses links at 100 bytes/ms (a snapshot is in flight for seconds), and
+   * fsyncs take 2–20 ms; snapshot sending, pausing and resuming then run under the faults.
+   * Default false.
+   */
+  readonly largeState?: boolean;
 }
+
+/** The large-state mode's settings (see {@link SimulationOptions.largeState}). */
+const LARGE_STATE = Object.freeze({
+  ballast: { keys: 300, valueBytes: 1024, intervalMs: 15 },
+  snapshotBytesPerMs: 100,
+  disk: { minSyncLatencyMs: 2, maxSyncLatencyMs: 20, tornWrites: true },
+});
 
 /** What the nodes' storage went through (WAL disk; zeros with the model disk). */
 export interface StorageReport {
@@ -165,6 +180,7 @@ export function replayCommand(options: SimulationOptions): string {
   if (options.schedule !== undefined) parts.push(`--schedule ${options.schedule}`);
   if (options.disk !== undefined) parts.push(`--disk ${options.disk}`);
   if (options.orchestrator === true) parts.push("--orchestrator");
+  if (options.largeState === true) parts.push("--large-state");
   if (options.maxSizePerMsgBytes !== undefined) {
     parts.push(`--max-message-bytes ${options.maxSizePerMsgBytes}`);
   }
@@ -236,7 +252,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     operationTimeoutMs: 2000,
     snapshotEveryEntries,
     snapshotTrailingEntries: between(paramsRandom, 5, 20),
-    disk: DEFAULT_DISK,
+    disk: options.largeState === true ? LARGE_STATE.disk : DEFAULT_DISK,
     diskKind: disk,
     clientDelayMs: { min: 1, max: 5 },
     bugs,
@@ -269,6 +285,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const tail = new TraceTail(options.traceTailEvents ?? DEFAULT_TRACE_TAIL_EVENTS);
   const simNetwork = new SimNetwork(scheduler, fork(root), CALM_NETWORK, trace);
   simNetwork.tail = tail;
+  if (options.largeState === true) simNetwork.snapshotBytesPerMs = LARGE_STATE.snapshotBytesPerMs;
   if (bugs.grantAllVotes === true) simNetwork.interceptor = grantAllVotes;
   const safety = new SafetyChecker(
     () => scheduler.now(),
@@ -336,6 +353,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   cluster.bootstrap();
   const workloadEndMs = durationMs + POST_HEAL_WORKLOAD_MS;
   workload.start(() => scheduler.now() >= workloadEndMs || failed());
+  if (options.largeState === true) {
+    new Ballast(scheduler, cluster, LARGE_STATE.ballast).start(
+      () => scheduler.now() >= durationMs || failed(),
+    );
+  }
   orchestration?.start(() => scheduler.now() >= workloadEndMs || failed());
   nemesis.start();
   await scheduler.runUntil(() => scheduler.now() >= durationMs || failed());
@@ -375,6 +397,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       (v) => !livenessExcused || v.property !== "orchestrator-liveness",
     ),
   );
+  // One snapshot in flight per follower and term (etcd's StateSnapshot + ReportSnapshot).
+  if (simNetwork.stats.maxSnapshotsInFlightPerLink > 1) {
+    violations.push({
+      property: "snapshot-flight",
+      message: `${simNetwork.stats.maxSnapshotsInFlightPerLink} snapshots were in flight to one follower in one term at once`,
+      atMs: scheduler.now(),
+    });
+  }
   for (const anomaly of workload.anomalies) {
     violations.push({ property: "client-anomaly", message: anomaly, atMs: scheduler.now() });
   }

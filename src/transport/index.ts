@@ -1,5 +1,5 @@
 /** The peer transport: raft messages and snapshots between nodes. */
-export type { Transport } from "./transport.js";
+export type { SnapshotDelivery, Transport, TransportHandlers } from "./transport.js";
 export {
   TcpTransport,
   type ReceivedStats,

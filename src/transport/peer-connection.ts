@@ -27,6 +27,7 @@ import { create } from "@bufbuild/protobuf";
 import { HelloSchema, SnapshotChunkSchema } from "./gen/blixard/raft/v1/raft_pb.js";
 import { ENTRY_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES, type TransportLimits } from "./limits.js";
 import type { Logger } from "../common/logger.js";
+import type { SnapshotDelivery } from "./transport.js";
 
 /** Counters of one peer link, for metrics. */
 export interface PeerStats {
@@ -58,6 +59,11 @@ export interface PeerConnectionOptions {
   readonly onRemovedByPeer?: (peer: NodeId, reason: string) => void;
   /** Tells the runtime that messages to the peer were lost (rate-limited here). */
   readonly reportUnreachable: (peer: NodeId) => void;
+  /**
+   * Tells the runtime how a snapshot ended: exactly once per Snap message given to
+   * {@link PeerConnection.enqueue}, never synchronously inside it.
+   */
+  readonly reportSnapshot: (peer: NodeId, outcome: SnapshotDelivery) => void;
 }
 
 type State = "idle" | "connecting" | "connected" | "backoff" | "closed";
@@ -68,6 +74,8 @@ interface SnapshotStream {
   readonly message: Message;
   readonly data: Uint8Array;
   offsetBytes: number;
+  /** Set once its outcome was reported (so it is reported exactly once). */
+  reported: boolean;
 }
 
 /**
@@ -104,6 +112,8 @@ export class PeerConnection {
   private queue: Message[] = [];
   private queuedBytes = 0;
   private snapshot: SnapshotStream | undefined;
+  /** The stream whose last chunk is written but not yet flushed to the kernel. */
+  private snapshotFlushing: SnapshotStream | undefined;
   private nextSnapshotId = 1n;
   private flushScheduled = false;
   private awaitingDrain = false;
@@ -187,27 +197,36 @@ export class PeerConnection {
    * message starts a snapshot stream unless one is already running, in which case it is dropped.
    */
   enqueue(m: Message): void {
-    if (this.state === "closed") return;
+    const isSnapshot = m.type === MessageType.Snap && m.snapshot !== undefined;
+    if (this.state === "closed") {
+      if (isSnapshot) this.reportLater("failure");
+      return;
+    }
     if (this.state === "backoff") {
       // The peer is unreachable: what is sent now would be stale by the time a connection is up
       // (a burst of old votes and heartbeats at the heal). Drop it; Raft resends what matters.
       this.drop(1);
+      if (isSnapshot) this.reportLater("failure");
       return;
     }
-    if (m.type === MessageType.Snap && m.snapshot !== undefined) {
-      if (this.snapshot !== undefined) {
+    if (isSnapshot) {
+      if (this.snapshot !== undefined || this.snapshotFlushing !== undefined) {
+        // The core sends one snapshot per follower until it hears how that one ended, so this
+        // is a new leadership's snapshot racing an old one: let the old one finish.
         this.options.logger.debug("snapshot dropped: another is still streaming", {
           peer: this.options.peerId,
-          index: m.snapshot.metadata.index,
+          index: m.snapshot?.metadata.index,
         });
         this.drop(1);
+        this.reportLater("failure");
         return;
       }
       this.snapshot = {
         id: this.nextSnapshotId++,
         message: m,
-        data: m.snapshot.data,
+        data: m.snapshot!.data,
         offsetBytes: 0,
+        reported: false,
       };
     } else {
       const bytes = estimateMessageBytes(m);
@@ -239,7 +258,7 @@ export class PeerConnection {
     this.socket = undefined;
     this.queue = [];
     this.queuedBytes = 0;
-    this.snapshot = undefined;
+    this.abortSnapshots();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -379,15 +398,16 @@ export class PeerConnection {
     const lost = this.queue.length;
     this.queue = [];
     this.queuedBytes = 0;
-    if (this.snapshot !== undefined) {
+    const aborted = this.snapshot ?? this.snapshotFlushing;
+    if (aborted !== undefined) {
       this.options.logger.warn("snapshot stream to peer aborted: connection lost", {
         peer: this.options.peerId,
-        sentBytes: this.snapshot.offsetBytes,
-        totalBytes: this.snapshot.data.length,
+        sentBytes: aborted.offsetBytes,
+        totalBytes: aborted.data.length,
       });
-      this.snapshot = undefined;
       this.stats.snapshotsAborted++;
     }
+    this.abortSnapshots();
     this.drop(lost);
     this.state = "backoff";
     const delayMs = this.backoff.nextDelayMs();
@@ -395,6 +415,29 @@ export class PeerConnection {
       this.timer = undefined;
       this.connect();
     });
+  }
+
+  /** Reports the streams still open as failed and forgets them. */
+  private abortSnapshots(): void {
+    for (const stream of [this.snapshot, this.snapshotFlushing]) {
+      if (stream !== undefined) this.endSnapshot(stream, "failure");
+    }
+    this.snapshot = undefined;
+    this.snapshotFlushing = undefined;
+  }
+
+  /** Reports `stream`'s outcome unless it was reported already. */
+  private endSnapshot(stream: SnapshotStream, outcome: SnapshotDelivery): void {
+    if (stream.reported) return;
+    stream.reported = true;
+    if (this.snapshotFlushing === stream) this.snapshotFlushing = undefined;
+    this.reportLater(outcome);
+  }
+
+  /** Reports a snapshot outcome after the current call (never re-entering the sender). */
+  private reportLater(outcome: SnapshotDelivery): void {
+    const peer = this.options.peerId;
+    queueMicrotask(() => this.options.reportSnapshot(peer, outcome));
   }
 
   private drop(count: number): void {
@@ -515,16 +558,20 @@ export class PeerConnection {
     this.liveness.wrote();
     this.stats.framesSent++;
     this.stats.bytesSent += encoded.length;
-    if (last) {
-      this.snapshot = undefined;
-      this.stats.snapshotsSent++;
-      this.stats.messagesSent++;
-      this.options.logger.info("snapshot sent to peer", {
-        peer: this.options.peerId,
-        index: stream.message.snapshot?.metadata.index,
-        sizeBytes: stream.data.length,
-      });
-    }
-    return socket.write(encoded);
+    if (!last) return socket.write(encoded);
+    this.snapshot = undefined;
+    this.snapshotFlushing = stream;
+    this.stats.snapshotsSent++;
+    this.stats.messagesSent++;
+    this.options.logger.info("snapshot sent to peer", {
+      peer: this.options.peerId,
+      index: stream.message.snapshot?.metadata.index,
+      sizeBytes: stream.data.length,
+    });
+    // Finished once the kernel has the last chunk: whatever the leader sends next (the probe
+    // after the report) follows it on this connection, so the peer steps the snapshot first.
+    return socket.write(encoded, (error) =>
+      this.endSnapshot(stream, error === undefined || error === null ? "finish" : "failure"),
+    );
   }
 }

@@ -280,6 +280,7 @@ export class TcpTransport implements Transport {
           type: m.type,
           reason: invalid,
         });
+        this.snapshotNotSent(m);
         continue;
       }
       let connection = this.outbound.get(m.to);
@@ -288,6 +289,7 @@ export class TcpTransport implements Transport {
         if (address === undefined) {
           this.logger.debug("message to an unknown peer dropped", { peer: m.to, type: m.type });
           this.reportUnreachable(m.to);
+          this.snapshotNotSent(m);
           continue;
         }
         connection = this.connectionTo(m.to, address);
@@ -325,6 +327,7 @@ export class TcpTransport implements Transport {
       limits: this.limits,
       dial: (to, onConnected) => this.dial(to, onConnected, peerId),
       reportUnreachable: (peer) => this.reportUnreachable(peer),
+      reportSnapshot: (peer, outcome) => this.handlers?.onSnapshotStatus(peer, outcome),
       onRemovedByPeer: (peer, reason) => this.removedListener?.(peer, reason),
     });
     this.outbound.set(peerId, connection);
@@ -363,6 +366,12 @@ export class TcpTransport implements Transport {
       counters.messagesReceived++;
       if (m.type === MessageType.Snap) counters.snapshotsReceived++;
     }
+  }
+
+  /** A Snap message dropped before reaching a link still gets its (failed) outcome. */
+  private snapshotNotSent(m: Message): void {
+    if (m.type !== MessageType.Snap) return;
+    queueMicrotask(() => this.handlers?.onSnapshotStatus(m.to, "failure"));
   }
 
   private reportUnreachable(peer: NodeId): void {

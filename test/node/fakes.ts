@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle, Transport } from "../../src/node/ports.js";
-import type { Message, NodeId } from "../../src/raft/types.js";
+import type { Clock, TimerHandle, Transport, TransportHandlers } from "../../src/node/ports.js";
+import { MessageType, type Message, type NodeId } from "../../src/raft/types.js";
 
 /** A clock that moves only when told to; timers fire in time order. */
 export class ManualClock implements Clock {
@@ -15,6 +15,11 @@ export class ManualClock implements Clock {
     const timer = { at: this.nowMs + delayMs, seq: this.sequence++, callback, cancelled: false };
     this.timers.push(timer);
     return { cancel: () => (timer.cancelled = true) };
+  }
+
+  /** Time passes while the caller works (no timer fires until the next {@link advance}). */
+  spend(ms: number): void {
+    this.nowMs += ms;
   }
 
   /** Moves time forward by `ms`, firing due timers and letting promises settle between them. */
@@ -47,15 +52,25 @@ export class LoopbackNetwork {
   dropIf: (m: Message) => boolean = () => false;
 
   transport(id: NodeId): Transport {
+    let reportSnapshot: TransportHandlers["onSnapshotStatus"] | undefined;
     return {
       send: (messages) => {
         for (const m of messages) {
-          if (this.dropIf(m)) continue;
-          queueMicrotask(() => this.handlers.get(m.to)?.([m]));
+          const isSnapshot = m.type === MessageType.Snap;
+          if (this.dropIf(m)) {
+            if (isSnapshot) queueMicrotask(() => reportSnapshot?.(m.to, "failure"));
+            continue;
+          }
+          queueMicrotask(() => {
+            const handler = this.handlers.get(m.to);
+            handler?.([m]);
+            if (isSnapshot) reportSnapshot?.(m.to, handler === undefined ? "failure" : "finish");
+          });
         }
       },
-      listen: ({ onMessages }) => {
+      listen: ({ onMessages, onSnapshotStatus }) => {
         this.handlers.set(id, onMessages);
+        reportSnapshot = onSnapshotStatus;
       },
       close: () => {
         this.handlers.delete(id);

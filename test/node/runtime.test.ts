@@ -29,7 +29,14 @@ const voters = {
   autoLeave: false,
 };
 
-function cluster(options: { snapshotEveryEntries?: number; snapshotEveryBytes?: number } = {}) {
+function cluster(
+  options: {
+    snapshotEveryEntries?: number;
+    snapshotEveryBytes?: number;
+    snapshotMinBytes?: number;
+    raft?: { maxCommittedSizePerReadyBytes: number };
+  } = {},
+) {
   const clock = new ManualClock();
   const network = new LoopbackNetwork();
   const stores = new Map([1, 2, 3].map((id) => [id, new MemoryLogStore({ confState: voters })]));
@@ -150,6 +157,45 @@ describe("RaftNode runtime", () => {
     }
     // Three 1000-byte commands reach the 3000-byte threshold; the entry count (10000) does not.
     expect(store.snapshot().metadata.index).toBe(leader.status().applied);
+  });
+
+  it("spaces snapshots by the state's size: the log since the last one must reach its size", async () => {
+    const c = cluster({ snapshotMinBytes: 1000, snapshotEveryBytes: 1_000_000 });
+    const leader = await electedLeader(c);
+    for (let i = 0; i < 10; i++) {
+      const p = leader.propose(new Uint8Array(1000).fill(65 + i));
+      await c.clock.advance(10);
+      await p;
+    }
+    // Snapshots (a JSON list of the commands, a few bytes over 1000 per command) after commands
+    // 1, 3 and 7: each waits for as many log bytes as the last one held. A fixed 1000-byte
+    // cadence would take 10.
+    expect(leader.status().snapshotsTaken).toBe(3);
+    // 1 + 3 + 7 commands written, about 11 KB; the fixed cadence would write 55.
+    expect(leader.status().snapshotBytesWritten).toBeGreaterThan(11 * 1000);
+    expect(leader.status().snapshotBytesWritten).toBeLessThan(12 * 1000);
+  });
+
+  it("hands the event loop back when applying a backlog takes longer than its turn budget", async () => {
+    const c = cluster({ raft: { maxCommittedSizePerReadyBytes: 2000 } });
+    const leader = await electedLeader(c);
+    // Every apply takes 2 ms of the node's time: a Ready of two entries uses most of a turn.
+    for (const machine of c.machines.values()) {
+      const apply = machine.apply.bind(machine);
+      machine.apply = (entry) => {
+        c.clock.spend(2);
+        return apply(entry);
+      };
+    }
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      leader.propose(new Uint8Array(1000).fill(65 + (i % 26))),
+    );
+    await c.clock.advance(500);
+    await Promise.all(writes);
+    await c.clock.advance(500);
+    for (const m of c.machines.values()) expect(m.items.length).toBe(40);
+    expect(leader.status().readyTurnsYielded).toBeGreaterThan(0);
+    expect(leader.isLeader).toBe(true);
   });
 
   it("refuses empty and oversized commands, and rejects pending work on stop", async () => {

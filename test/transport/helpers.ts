@@ -3,6 +3,7 @@ import { SystemClock } from "../../src/platform/clock.js";
 import { message, MessageType, type Message, type NodeId } from "../../src/raft/types.js";
 import { TcpTransport, type TcpTransportOptions } from "../../src/transport/tcp-transport.js";
 import type { Logger } from "../../src/common/logger.js";
+import type { SnapshotDelivery } from "../../src/transport/transport.js";
 
 /** Polls `condition` every few ms until it holds; fails with `what` after `timeoutMs`. */
 export async function waitFor(
@@ -46,6 +47,8 @@ export interface Endpoint {
   readonly received: Message[];
   readonly batches: (readonly Message[])[];
   readonly unreachable: NodeId[];
+  /** Snapshot outcomes reported for snapshots this endpoint sent, in order. */
+  readonly snapshotOutcomes: { readonly peer: NodeId; readonly outcome: SnapshotDelivery }[];
   readonly logger: RecordingLogger;
 }
 
@@ -64,13 +67,21 @@ export async function startEndpoint(
     logger,
     ...overrides,
   });
-  const endpoint: Endpoint = { transport, received: [], batches: [], unreachable: [], logger };
+  const endpoint: Endpoint = {
+    transport,
+    received: [],
+    batches: [],
+    unreachable: [],
+    snapshotOutcomes: [],
+    logger,
+  };
   transport.listen({
     onMessages: (messages) => {
       endpoint.batches.push(messages);
       endpoint.received.push(...messages);
     },
     onUnreachable: (peer) => endpoint.unreachable.push(peer),
+    onSnapshotStatus: (peer, outcome) => endpoint.snapshotOutcomes.push({ peer, outcome }),
   });
   await transport.start();
   return endpoint;

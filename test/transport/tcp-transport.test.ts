@@ -283,6 +283,59 @@ describe("TcpTransport", () => {
     expect(a.transport.stats().get(2)!.framesSent).toBeGreaterThanOrEqual(10);
   });
 
+  it("reports each snapshot's outcome once: finish after the stream, failure for a second one or a broken link", async () => {
+    const endpoints = await mesh([1, 2], { limits: { silenceLimitMs: 60_000 } });
+    const a = endpoints.get(1)!;
+    const b = endpoints.get(2)!;
+    const snapOf = (index: number, sizeBytes: number): Message =>
+      message({
+        type: MessageType.Snap,
+        from: 1,
+        to: 2,
+        term: 3,
+        snapshot: {
+          metadata: {
+            index,
+            term: 3,
+            confState: {
+              voters: [1, 2],
+              learners: [],
+              votersOutgoing: [],
+              learnersNext: [],
+              autoLeave: false,
+            },
+          },
+          data: new Uint8Array(sizeBytes),
+        },
+      });
+    a.transport.send([snapOf(10, 4 * 1024 * 1024)]);
+    // Reported asynchronously, never inside send.
+    expect(a.snapshotOutcomes).toEqual([]);
+    a.transport.send([snapOf(11, 1024)]);
+    await waitFor(() => a.snapshotOutcomes.length === 2, "both outcomes", 10_000);
+    // The second was refused while the first streamed; the first finished.
+    expect(a.snapshotOutcomes).toEqual([
+      { peer: 2, outcome: "failure" },
+      { peer: 2, outcome: "finish" },
+    ]);
+    await waitFor(() => b.received.some((m) => m.type === MessageType.Snap), "the snapshot");
+    expect(b.received.filter((m) => m.type === MessageType.Snap).length).toBe(1);
+    expect(b.received.find((m) => m.type === MessageType.Snap)!.snapshot!.metadata.index).toBe(10);
+
+    // A link that breaks mid-stream reports failure.
+    a.snapshotOutcomes.length = 0;
+    a.transport.send([snapOf(12, 64 * 1024 * 1024)]);
+    await waitFor(() => a.transport.stats().get(2)!.framesSent > 8, "streaming started");
+    await b.transport.close();
+    await waitFor(() => a.snapshotOutcomes.length === 1, "the failure", 10_000);
+    expect(a.snapshotOutcomes).toEqual([{ peer: 2, outcome: "failure" }]);
+
+    // A snapshot for an unknown peer fails too.
+    a.transport.send([{ ...snapOf(13, 16), to: 9 }]);
+    await waitFor(() => a.snapshotOutcomes.length === 2, "the unknown peer's failure");
+    expect(a.snapshotOutcomes[1]).toEqual({ peer: 9, outcome: "failure" });
+  });
+
   it("forgets a removed peer and refuses it afterwards", async () => {
     const endpoints = await mesh([1, 2]);
     const a = endpoints.get(1)!;

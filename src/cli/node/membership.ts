@@ -142,6 +142,7 @@ export class MembershipWiring {
       listen: (handlers) =>
         transport.listen({
           onUnreachable: handlers.onUnreachable,
+          onSnapshotStatus: handlers.onSnapshotStatus,
           onMessages: (messages) => {
             if (!this.#outside) {
               handlers.onMessages(messages);
