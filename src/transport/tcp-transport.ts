@@ -154,6 +154,9 @@ export class TcpTransport implements Transport {
     // Sockets past the cap are closed by node:net before any byte is read (TLS or not).
     server.maxConnections = this.limits.maxInboundConnections;
     server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
+      // Node only reports a handshake timeout: without this, sockets that never speak stayed
+      // open for good and, at the connection cap, locked every real peer out.
+      socket.destroy();
       // A certificate our CA did not sign fails after the handshake (Node destroys the socket:
       // "socket hang up"); its verification error is the reason worth logging.
       const untrusted = socket.authorizationError;

@@ -12,6 +12,8 @@
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { request as httpsRequest } from "node:https";
+import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { create } from "@bufbuild/protobuf";
@@ -356,6 +358,91 @@ describe("a mutual-TLS cluster of real processes", () => {
     }
     for (const node of cluster.nodes) expect(cluster.isUp(node.id)).toBe(true);
   });
+
+  it("refuses a Host header that is not a name of the node; caps and times out idle peer and API sockets", async () => {
+    const node = cluster.nodes[0]!;
+    // DNS rebinding: a client on attacker.example whose name now points at the node (TLS is
+    // verified against the node's own name here, so only the Host check is left to refuse it).
+    const rebound = await new Promise<{
+      status: number;
+      body: { code?: string; message?: string };
+    }>((resolve, reject) => {
+      const request = httpsRequest(
+        {
+          host: "127.0.0.1",
+          port: Number(node.apiAddress.split(":")[1]),
+          path: "/v1/cluster/status",
+          headers: { host: "attacker.example" },
+          servername: "localhost",
+          ...cluster.pki.clientOptions,
+          signal: AbortSignal.timeout(5000),
+        },
+        (response) => {
+          let text = "";
+          response.on("data", (d: Buffer) => (text += d.toString()));
+          response.on("end", () =>
+            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }),
+          );
+        },
+      );
+      request.on("error", reject);
+      request.end();
+    });
+    expect(rebound).toMatchObject({ status: 400, body: { code: "INVALID_ARGUMENT" } });
+    expect(rebound.body.message).toContain("--api-allowed-host");
+
+    const idle = 300; // above the listener's cap of 256 inbound connections
+    let closed = 0;
+    const sockets = await Promise.all(
+      Array.from(
+        { length: idle },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = createConnection({ host: "127.0.0.1", port: peerPort(node.id) });
+            socket.on("close", () => closed++);
+            socket.once("connect", () => resolve(socket));
+            socket.once("error", reject);
+          }),
+      ),
+    );
+    try {
+      await until(
+        () => (logged(node.process!, "too many inbound connections").length > 0 ? true : undefined),
+        "the connection cap to be logged",
+      );
+      // Past the cap a socket is closed at once; the others when the handshake times out.
+      await until(
+        () => (closed === idle ? true : undefined),
+        () => `${closed} of ${idle} idle sockets closed`,
+        15_000,
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+
+    // The API too: sockets that never start their TLS handshake are closed once its time is up
+    // (they once stayed open for good and, at the API's cap, locked every client out).
+    const apiPort = Number(node.apiAddress.split(":")[1]);
+    let apiClosed = 0;
+    const apiIdle = 20;
+    const apiSockets = Array.from({ length: apiIdle }, () => {
+      const socket = createConnection({ host: "127.0.0.1", port: apiPort });
+      socket.on("error", () => undefined);
+      socket.on("close", () => apiClosed++);
+      return socket;
+    });
+    try {
+      await until(
+        () => (apiClosed === apiIdle ? true : undefined),
+        () => `${apiClosed} of ${apiIdle} idle API sockets closed`,
+        20_000,
+      );
+    } finally {
+      for (const socket of apiSockets) socket.destroy();
+    }
+    expect(cluster.isUp(node.id)).toBe(true);
+    await put("after-idle-sockets");
+  }, 60_000);
 
   it("refuses term 2^53-1 and clamps commit 1e12 from an authenticated peer; restarted, the cluster still elects", async () => {
     const { leader, target, term } = await leaderAndFollower();
