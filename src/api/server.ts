@@ -168,6 +168,13 @@ export class ApiServer {
     this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes)) as unknown as FastifyInstance;
     this.app.server.maxConnections = this.#maxConnections;
     this.app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+    if (options.https !== undefined) {
+      // Node reports a TLS handshake that failed or timed out but leaves its socket open: sockets
+      // that never spoke piled up to maxConnections and locked every client out.
+      this.app.server.on("tlsClientError", (_error: Error, socket: { destroy(): void }) =>
+        socket.destroy(),
+      );
+    }
     this.app.setErrorHandler((error, request, reply) => {
       const response = toErrorResponse(error, (bug) =>
         request.log.error({ err: bug }, "internal error while serving a request"),
@@ -227,6 +234,8 @@ export class ApiServer {
               // socket's `authorized` says whether a certificate was given and verified.
               requestCert: true,
               rejectUnauthorized: false,
+              // A socket must finish its handshake as soon as it must send its headers.
+              handshakeTimeout: HEADERS_TIMEOUT_MS,
             },
           };
     return {

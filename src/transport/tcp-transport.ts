@@ -10,7 +10,7 @@ import {
   type Server,
   type Socket,
 } from "node:net";
-import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { Clock } from "../common/clock.js";
 import { InvalidArgumentError, UnavailableError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
@@ -153,14 +153,25 @@ export class TcpTransport implements Transport {
           );
     // Sockets past the cap are closed by node:net before any byte is read (TLS or not).
     server.maxConnections = this.limits.maxInboundConnections;
-    server.on("tlsClientError", (error: Error, socket: Socket) => {
+    server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
+      // Node only reports a handshake timeout: without this, sockets that never speak stayed
+      // open for good and, at the connection cap, locked every real peer out.
+      socket.destroy();
+      // A certificate our CA did not sign fails after the handshake (Node destroys the socket:
+      // "socket hang up"); its verification error is the reason worth logging.
+      const untrusted = socket.authorizationError;
       this.refusals.refused(
         "connection",
         socket.remoteAddress ?? "?",
         "refused peer connection: TLS handshake failed",
+        // The reason keys the rate limit: another failure (no certificate, another CA) from
+        // the same host is logged too.
         {
           remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
-          error: error.message,
+          reason:
+            untrusted === undefined || untrusted === null
+              ? error.message
+              : `client certificate not trusted: ${String(untrusted)}`,
         },
       );
     });

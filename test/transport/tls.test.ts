@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { issueCert, makeCa, nodeName } from "../fixtures/test-certs.js";
@@ -82,5 +83,22 @@ describe("TcpTransport over TLS", () => {
     );
     expect(b.received).toEqual([]);
     expect(b.transport.refusalStats().connectionsRefused).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("TcpTransport over TLS, idle sockets", () => {
+  it("closes a socket that never starts the TLS handshake once the handshake timeout passes", async () => {
+    const b = await startEndpoint(2, {
+      tls: tlsFor(node2),
+      limits: { handshakeTimeoutMs: 200, refusalLogIntervalMs: 0 },
+    });
+    open.push(b);
+    const socket = createConnection(b.transport.address);
+    socket.on("error", () => undefined);
+    let closed = false;
+    socket.on("close", () => (closed = true));
+    // Before the fix Node reported the timeout and kept the socket open for good.
+    await waitFor(() => closed, "the idle socket to be closed");
+    expect(b.logger.warned("TLS handshake failed")).toBe(true);
   });
 });

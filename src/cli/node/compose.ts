@@ -227,8 +227,14 @@ export async function startNode(
         ),
       },
     });
-    // Set once the node runs; until then a removal is noticed again (refusals repeat).
-    let onRemoved: (how: string) => void = () => undefined;
+    // A removal or a fatal error can be reported before the stop path at the end exists: the
+    // node replays committed entries (its own removal among them) while it starts, and a peer
+    // may refuse it early. The first report is kept and acted on once that path is wired. (One
+    // dropped here left a restarted removed member running forever: outside the configuration
+    // it never campaigns, so it never dials a peer that would refuse it again.)
+    let early: { readonly removed: string } | { readonly fatal: Error } | undefined;
+    let onRemoved: (how: string) => void = (how) => (early ??= { removed: how });
+    let onFatal: (error: Error) => void = (error) => (early ??= { fatal: error });
     // A member answers "removed" only for a removal it applied (committed), so one is believed.
     transport.onRemovedFromCluster((peer) => onRemoved(`node ${peer} refused it as removed`));
     const membership = new MembershipWiring({
@@ -246,7 +252,6 @@ export async function startNode(
     cleanups.push(() => transport.close());
     log.info("transport listening", { peerAddress: formatHostPort(transport.address) });
 
-    let onFatal: (error: Error) => void = () => undefined;
     // One Raft group holds the kv store and the orchestrator's model (commands namespaced).
     const machine = new ClusterStateMachine();
     const applied = new ApplyNotifier(machine);
@@ -410,6 +415,10 @@ export async function startNode(
       log.warn("this node was removed from the cluster; stopping", { how });
       void stop(new RemovedFromClusterExit(how));
     };
+    if (early !== undefined) {
+      if ("fatal" in early) onFatal(early.fatal);
+      else onRemoved(early.removed);
+    }
     return { config, apiUrl, node, stop: () => stop(), stopped };
   } catch (error) {
     await undo();
