@@ -39,6 +39,7 @@ import { RawBody, StreamBody, type RouteSpec } from "./route.js";
 import { clusterRoutes } from "./routes/cluster-routes.js";
 import { kvRoutes } from "./routes/kv-routes.js";
 import { eventRoutes, type EventRouteOptions } from "./routes/event-routes.js";
+import { uiRoutes } from "./routes/ui-routes.js";
 import { orchestratorRoutes } from "./routes/orchestrator-routes.js";
 import type { OrchestratorService } from "./orchestrator-service.js";
 import { systemRoutes } from "./routes/system-routes.js";
@@ -216,6 +217,7 @@ export class ApiServer {
               return { leader: status.leader ?? null, term: status.term };
             },
           })),
+      ...uiRoutes(),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,
