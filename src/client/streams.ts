@@ -145,7 +145,8 @@ async function* resuming<T>(
           if (data["code"] === "GONE") {
             throw new GoneError(String(data["message"]), resumeFrom);
           }
-          next = resumeFrom; // FELL_BEHIND: still kept; reconnect from there
+          // FELL_BEHIND: still kept; reconnect from there (never before what was delivered).
+          next = Math.max(next ?? 0, resumeFrom);
         }
       }
     } catch (error) {

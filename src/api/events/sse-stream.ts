@@ -51,6 +51,11 @@ export interface SseStreamOptions {
   readonly filter: (event: FeedEvent) => boolean;
   /** kv watch: skip changes below this revision (the start record may hold older ones). */
   readonly minRevision?: number;
+  /**
+   * Event stream: skip entries below this index. A node still replaying its log after a restart
+   * applies entries older than what a resuming consumer asked for; they must not be resent.
+   */
+  readonly minIndex?: number;
   /** Default {@link DEFAULT_HEARTBEAT_MS}. */
   readonly heartbeatMs?: number;
   /** Default {@link DEFAULT_MAX_LAG_RECORDS}. */
@@ -90,8 +95,8 @@ class SseStream {
     this.#epoch = options.feed.epoch;
     this.#cursor = options.cursor;
     this.#maxLagRecords = options.maxLagRecords ?? DEFAULT_MAX_LAG_RECORDS;
-    this.#deliveredIndex = this.#feed.lastIndex;
-    this.#deliveredRevision = this.#feed.kvRevision;
+    this.#deliveredIndex = Math.max(this.#feed.lastIndex, (options.minIndex ?? 0) - 1);
+    this.#deliveredRevision = Math.max(this.#feed.kvRevision, (options.minRevision ?? 0) - 1);
   }
 
   start(): void {
@@ -159,7 +164,8 @@ class SseStream {
 
   /** The SSE message of one record ("" if none of its events match), and marks it delivered. */
   #format(record: FeedRecord): string {
-    const { filter, mode, minRevision = 0 } = this.#options;
+    const { filter, mode, minRevision = 0, minIndex = 0 } = this.#options;
+    if (record.index < minIndex) return "";
     let events = "";
     let newestRevision = 0;
     for (const event of record.events) {
@@ -168,8 +174,8 @@ class SseStream {
       events += events.length === 0 ? event.json() : `,${event.json()}`;
       if (event.revision > newestRevision) newestRevision = event.revision;
     }
-    this.#deliveredIndex = record.index;
-    this.#deliveredRevision = record.kvRevision;
+    this.#deliveredIndex = Math.max(this.#deliveredIndex, record.index);
+    this.#deliveredRevision = Math.max(this.#deliveredRevision, record.kvRevision);
     if (events.length === 0) return "";
     const id = mode === "events" ? record.index : newestRevision;
     return (
@@ -186,7 +192,7 @@ class SseStream {
     this.#write(
       message(this.#options.mode === "events" ? "heartbeat" : "progress", undefined, {
         index: Math.max(this.#deliveredIndex, this.#feed.lastIndex),
-        revision: this.#feed.kvRevision,
+        revision: Math.max(this.#deliveredRevision, this.#feed.kvRevision),
         leader: node.leader,
         term: node.term,
       }),

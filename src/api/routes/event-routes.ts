@@ -78,7 +78,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
   const { feed } = options;
   const stream = (
     cursor: number,
-    rest: Pick<SseStreamOptions, "mode" | "filter" | "minRevision">,
+    rest: Pick<SseStreamOptions, "mode" | "filter" | "minRevision" | "minIndex">,
   ): StreamBody =>
     new StreamBody((response) =>
       serveSseStream(response, {
@@ -107,9 +107,11 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
         if (authorize === undefined) throw new InvalidArgumentError("no authorizer");
         for (const topic of topics) authorize(TOPIC_PERMISSION[topic]);
         const key = context.query["key"];
-        const cursor = feed.seekIndex(startPoint(context, "from"));
+        const from = startPoint(context, "from");
+        const cursor = feed.seekIndex(from);
         return stream(cursor, {
           mode: "events",
+          minIndex: from ?? 0,
           filter: (event) => topics.has(event.topic) && (key === undefined || event.key === key),
         });
       },
