@@ -221,6 +221,29 @@ describe("SSE streams over the feed", () => {
     });
   });
 
+  it("never resends entries below the requested index (a node replaying its log after a restart)", async () => {
+    const c = cluster();
+    for (let i = 0; i < 5; i++) c.kv({ op: "put", key: `k${i}`, value: text("v") });
+    // A consumer resumes at index 9 on a node that has applied only up to 5 so far.
+    const url = await serve(() => ({
+      feed: c.feed,
+      cursor: c.feed.seekIndex(9),
+      mode: "events",
+      minIndex: 9,
+      filter: () => true,
+      node: () => ({ leader: 1, term: 1 }),
+    }));
+    const taking = take(url, "/", 3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 5; i < 12; i++) c.kv({ op: "put", key: `k${i}`, value: text("v") });
+    const messages = await taking;
+    expect(messages.map((m) => [m.event, m.id])).toEqual([
+      ["open", undefined],
+      ["change", "9"],
+      ["change", "10"],
+    ]);
+  });
+
   it("cuts a consumer that does not read off, with where to resume", async () => {
     const c = cluster({ maxRecords: 5000 });
     const url = await serve(() => ({
