@@ -75,6 +75,8 @@ export class BlixardCluster implements ClusterTarget {
         m.api,
         "--initial-members",
         list,
+        // Plain HTTP and open API, like the etcd it is compared with (TLS is the default now).
+        "--insecure",
       ];
     });
     this.#firstArgs.forEach((args, i) => this.#spawn(i, args));
