@@ -48,6 +48,8 @@ export default tseslint.config(
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  // The dashboard runs in browsers (plain ES modules, no build step).
+  { files: ["ui/**/*.js"], languageOptions: { globals: { ...globals.browser } } },
   {
     languageOptions: { globals: { ...globals.node } },
     rules: {

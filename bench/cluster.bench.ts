@@ -9,7 +9,9 @@
  * sequential writes (1 in flight), concurrent writes at 16, 64 and 256 in flight, linearizable
  * reads at 64 in flight, and failover: SIGKILL the leader during writes, time to the first
  * successful write after it (3 runs, median). For Blixard also 64 writes in flight through the
- * SDK (BlixardClient: fetch, sessions, leader tracking), to show what the SDK costs.
+ * SDK (BlixardClient: fetch, sessions, leader tracking), to show what the SDK costs; and the
+ * watch workload: writes at 64 in flight with and without 64 kv watchers (spread over the
+ * three nodes) reading every change, for the events/s delivered and the write throughput cost.
  *
  * Prints a table and one JSON line (`BENCH_JSON {...}`). Kills only the processes it started and
  * removes its temporary directories, on success, error, Ctrl-C or SIGTERM.
@@ -206,6 +208,58 @@ function report(
   );
 }
 
+const WATCHERS = 64;
+const WATCH_BASELINE = "write c=64 (watch baseline)";
+const WATCH_WORKLOAD = `write c=64 with ${WATCHERS} watchers`;
+/** Watch events delivered during the watch workload, and its length. */
+const watchStats = { delivered: 0, startedMs: 0, endedMs: 0 };
+
+/**
+ * The same writes twice, back to back: without watchers, then with {@link WATCHERS} kv watchers
+ * of every bench key (SDK `watch()`, spread over the members) counting what they receive.
+ */
+function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWorkload[] {
+  const value = "v".repeat(options.valueBytes);
+  let leader: number | undefined;
+  const write = async (_: number, n: number): Promise<void> => {
+    leader ??= await cluster.waitForLeader();
+    await cluster.put(leader, `bench-${n % options.keys}`, value);
+  };
+  const controller = new AbortController();
+  const watching: Promise<void>[] = [];
+  return [
+    { name: WATCH_BASELINE, concurrency: 64, op: write },
+    {
+      name: WATCH_WORKLOAD,
+      concurrency: 64,
+      op: write,
+      setup: async () => {
+        leader = await cluster.waitForLeader();
+        for (let i = 0; i < WATCHERS; i++) {
+          const endpoint = cluster.endpoints[i % cluster.endpoints.length] as string;
+          const client = new BlixardClient({ endpoints: [endpoint] });
+          watching.push(
+            (async () => {
+              for await (const _event of client.watch({
+                prefix: "bench-",
+                signal: controller.signal,
+              })) {
+                watchStats.delivered++;
+              }
+            })(),
+          );
+        }
+        watchStats.startedMs = performance.now();
+      },
+      teardown: async () => {
+        watchStats.endedMs = performance.now();
+        controller.abort();
+        await Promise.allSettled(watching);
+      },
+    },
+  ];
+}
+
 async function main(): Promise<void> {
   const options: SuiteOptions = {
     durationMs: Number(args.seconds) * 1000,
@@ -228,6 +282,7 @@ async function main(): Promise<void> {
     );
     const value = "v".repeat(options.valueBytes);
     return [
+      ...watchWorkloads(blixardCluster, options),
       {
         name: SDK_WORKLOAD,
         concurrency: 64,
@@ -236,6 +291,19 @@ async function main(): Promise<void> {
       },
     ];
   });
+
+  const baseline = blixard.workloads[WATCH_BASELINE];
+  const watched = blixard.workloads[WATCH_WORKLOAD];
+  if (baseline !== undefined && watched !== undefined) {
+    const seconds = (watchStats.endedMs - watchStats.startedMs) / 1000;
+    const costPct = 100 * (1 - watched.opsPerSec / baseline.opsPerSec);
+    process.stdout.write(
+      `watch: ${WATCHERS} watchers received ${(watchStats.delivered / seconds).toFixed(0)} events/s ` +
+        `(${watchStats.delivered} in ${seconds.toFixed(1)} s); writes ${baseline.opsPerSec.toFixed(0)} → ` +
+        `${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}% (target < 10%: ` +
+        `${costPct < 10 ? "met" : "NOT met"})\n`,
+    );
+  }
 
   let etcd: SuiteResult | undefined;
   const etcdBin = args["no-etcd"] ? undefined : findEtcd();

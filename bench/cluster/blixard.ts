@@ -92,6 +92,8 @@ export class BlixardCluster implements ClusterTarget {
         m.api,
         "--initial-members",
         list,
+        // Plain HTTP and open API, like the etcd it is compared with (TLS is the default now).
+        "--insecure",
         ...this.#extraArgs,
       ];
     });

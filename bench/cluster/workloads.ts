@@ -27,6 +27,10 @@ export interface ExtraWorkload {
   readonly name: string;
   readonly concurrency: number;
   readonly op: (worker: number, n: number) => Promise<unknown>;
+  /** Runs before the workload (e.g. opens watchers). */
+  readonly setup?: () => Promise<void>;
+  /** Runs after it. */
+  readonly teardown?: () => Promise<void>;
 }
 
 /** The workload names, in report order. */
@@ -106,8 +110,11 @@ export async function runSuite(
   workloads["linearizable read c=64"] = await run("linearizable read c=64", 64, (_, n) =>
     target.get(n % target.size, key(n)),
   );
-  for (const extra of extras)
+  for (const extra of extras) {
+    await extra.setup?.();
     workloads[extra.name] = await run(extra.name, extra.concurrency, extra.op);
+    await extra.teardown?.();
+  }
 
   const runsMs: number[] = [];
   const failedWrites: number[] = [];

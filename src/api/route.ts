@@ -4,6 +4,7 @@
  * documents it from the very same schemas, so the two cannot drift.
  */
 import type { TSchema } from "@sinclair/typebox";
+import type { ServerResponse } from "node:http";
 import type { Permission } from "../statemachine/acl/policy.js";
 import type { ClientSession } from "../statemachine/session/envelope.js";
 import type { Identity } from "./auth/identity.js";
@@ -14,12 +15,19 @@ export interface RequestContext {
   readonly params: Record<string, string>;
   readonly query: Record<string, string | undefined>;
   readonly body: unknown;
+  /** The request headers (lower-case names), when the route needs more than the session's. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
   /** Cancellation (the client went away) and the request's deadline. */
   readonly call: CallOptions;
   /** The client session from the session headers, when given. */
   readonly session: ClientSession | undefined;
   /** Who made the request (undefined on open routes called without a credential). */
   readonly identity: Identity | undefined;
+  /**
+   * Checks one more permission of the caller (a route that needs several, like an event stream
+   * of several topics); throws `PermissionDeniedError`. Set by the server.
+   */
+  readonly authorize?: (permission: Permission) => void;
 }
 
 /**
@@ -50,6 +58,14 @@ export class RawBody {
   ) {}
 }
 
+/**
+ * A long-lived streaming response (an event stream): the server hands the raw response to
+ * `start`, which writes the status, headers and body itself and ends it when it is done.
+ */
+export class StreamBody {
+  constructor(readonly start: (response: ServerResponse) => void) {}
+}
+
 /** One route. */
 export interface RouteSpec {
   readonly method: "GET" | "PUT" | "POST" | "DELETE";
@@ -71,6 +87,6 @@ export interface RouteSpec {
   readonly permission: RoutePermission;
   /** The error codes worth documenting beyond the common ones. */
   readonly errors?: readonly string[];
-  /** Produces the 200 body (JSON-serializable or a {@link RawBody}); throws typed errors. */
+  /** Produces the 200 body (JSON-serializable, a {@link RawBody} or a {@link StreamBody}); throws typed errors. */
   readonly handler: (context: RequestContext) => Promise<unknown> | unknown;
 }

@@ -11,7 +11,12 @@ import Fastify, {
   type FastifyServerOptions,
 } from "fastify";
 import type { Agent as HttpsAgent } from "node:https";
-import { InvalidArgumentError, NotLeaderError, NotFoundError } from "../common/errors.js";
+import {
+  InvalidArgumentError,
+  NotLeaderError,
+  NotFoundError,
+  UnauthenticatedError,
+} from "../common/errors.js";
 import type { ClientSession } from "../statemachine/session/envelope.js";
 import { MAX_KEY_BYTES } from "../statemachine/kv/limits.js";
 import type { RaftAclService } from "./acl-service.js";
@@ -30,9 +35,11 @@ import { permissionText, type Permission } from "../statemachine/acl/policy.js";
 import { toErrorResponse } from "./http-errors.js";
 import { ApiMetrics } from "./metrics.js";
 import { buildOpenApiDocument } from "./openapi.js";
-import { RawBody, type RouteSpec } from "./route.js";
+import { RawBody, StreamBody, type RouteSpec } from "./route.js";
 import { clusterRoutes } from "./routes/cluster-routes.js";
 import { kvRoutes } from "./routes/kv-routes.js";
+import { eventRoutes, type EventRouteOptions } from "./routes/event-routes.js";
+import { uiRoutes } from "./routes/ui-routes.js";
 import { orchestratorRoutes } from "./routes/orchestrator-routes.js";
 import type { OrchestratorService } from "./orchestrator-service.js";
 import { systemRoutes } from "./routes/system-routes.js";
@@ -96,6 +103,8 @@ export interface ApiServerOptions {
   readonly maxConnections?: number;
   /** Extra `Host` names accepted (see `host-check.ts`); `["*"]` accepts any. Default none. */
   readonly allowedHosts?: readonly string[];
+  /** The change feed and stream bounds; `/v1/events` and `/v1/kv/watch` are served only when given. */
+  readonly events?: Omit<EventRouteOptions, "node">;
 }
 
 /** What the server knows of a request beyond Fastify's view (auth and audit). */
@@ -206,6 +215,16 @@ export class ApiServer {
       ...clusterRoutes(service),
       ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
       ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
+      ...(options.events === undefined
+        ? []
+        : eventRoutes({
+            ...options.events,
+            node: () => {
+              const status = service.status();
+              return { leader: status.leader ?? null, term: status.term };
+            },
+          })),
+      ...uiRoutes(),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,
@@ -373,11 +392,23 @@ export class ApiServer {
         params: request.params as Record<string, string>,
         query: (request.query ?? {}) as Record<string, string | undefined>,
         body: request.body,
+        headers: request.headers,
         call,
         session: route.sessioned === true ? sessionFromHeaders(request) : undefined,
         identity: this.#states.get(request)?.identity,
+        authorize: (permission) => {
+          const identity = this.#states.get(request)?.identity;
+          if (identity === undefined) throw new UnauthenticatedError("this needs a credential");
+          this.#auth.authorize(identity, permission);
+        },
       });
       if (result instanceof RawBody) return reply.type(result.contentType).send(result.text);
+      if (result instanceof StreamBody) {
+        // The stream writes the response itself for as long as it lasts.
+        reply.hijack();
+        result.start(reply.raw);
+        return reply;
+      }
       return reply.code(200).send(result);
     } catch (error) {
       const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");

@@ -3,6 +3,7 @@ import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerEventsCommand } from "./commands/events.js";
 import { registerImageCommands } from "./commands/image.js";
 import { registerKvCommands } from "./commands/kv.js";
 import { registerNodeCommands } from "./commands/node.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTlsCommands(program);
   registerAclCommands(program);
   registerImageCommands(program);
+  registerEventsCommand(program);
   return program;
 }
 

@@ -40,6 +40,15 @@ import {
   type HttpResponse,
 } from "./http.js";
 import { OrchestratorClient } from "./orchestrator.js";
+import {
+  eventStream,
+  watchStream,
+  type ClusterEvent,
+  type EventsOptions,
+  type StreamTransport,
+  type WatchEvent,
+  type WatchOptions,
+} from "./streams.js";
 import { AclClient } from "./acl.js";
 import { ClientSessionState } from "./session.js";
 import type {
@@ -174,6 +183,40 @@ export class BlixardClient {
         throw new InvalidArgumentError(`${name} must be an integer ≥ ${least}, got ${value}`);
       }
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Streams
+
+  /**
+   * Every applied change of `options.topics` in log order, as an async iterable that resumes by
+   * itself across disconnects and nodes (each event once, in order). Ends when `options.signal`
+   * aborts or the loop breaks.
+   * @throws GoneError if the index to resume from is no longer kept on any endpoint;
+   * PermissionDeniedError without a topic's read permission.
+   */
+  events(options: EventsOptions = {}): AsyncGenerator<ClusterEvent> {
+    return eventStream(this.#streamTransport(), options);
+  }
+
+  /**
+   * The puts and deletes of a key or prefix in revision order (etcd's watch), resuming by
+   * itself: none skipped or repeated across reconnects.
+   * @throws GoneError if the revision to resume from was compacted on every endpoint;
+   * PermissionDeniedError without read permission on the key or prefix.
+   */
+  watch(options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
+    return watchStream(this.#streamTransport(), options);
+  }
+
+  #streamTransport(): StreamTransport {
+    return {
+      endpoints: this.#endpoints,
+      headers: this.#authorization,
+      httpsAgent: this.#httpsAgent,
+      connectTimeoutMs: this.#timeoutMs,
+      backoffMs: Math.max(this.#backoffMs, 50),
+    };
   }
 
   /** Where requests go first: the known leader, else the next endpoint. */

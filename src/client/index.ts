@@ -29,3 +29,11 @@ export {
   type Token,
   type WhoAmI,
 } from "./acl.js";
+export type {
+  ClusterEvent,
+  EventTopic,
+  EventsOptions,
+  StreamProgress,
+  WatchEvent,
+  WatchOptions,
+} from "./streams.js";

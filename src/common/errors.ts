@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: { httpStatus: 401, exitCode: 17 },
   PERMISSION_DENIED: { httpStatus: 403, exitCode: 18 },
   STORAGE_FULL: { httpStatus: 507, exitCode: 19 },
+  GONE: { httpStatus: 410, exitCode: 21 },
 } as const satisfies Record<string, { httpStatus: number; exitCode: number }>;
 
 /** One of Blixard's stable error codes. */
@@ -138,6 +139,22 @@ export class StorageFullError extends BlixardError {
   readonly code = "STORAGE_FULL";
 }
 
+/**
+ * What a stream was asked to resume from is no longer kept (an event history is bounded, like
+ * etcd's compaction): `oldest` is the first index or revision still available; re-read the
+ * current state and resume from there.
+ */
+export class GoneError extends BlixardError {
+  readonly code = "GONE";
+  constructor(
+    message: string,
+    /** The oldest index (event stream) or revision (kv watch) still available. */
+    readonly oldest: number,
+  ) {
+    super(message);
+  }
+}
+
 /** True if `value` is a Blixard error (of any code). */
 export function isBlixardError(value: unknown): value is BlixardError {
   return value instanceof BlixardError;
@@ -180,5 +197,7 @@ export function errorForCode(
       return new PermissionDeniedError(message);
     case "STORAGE_FULL":
       return new StorageFullError(message);
+    case "GONE":
+      return new GoneError(message, Number(/resume from (\d+)/.exec(message)?.[1] ?? 0));
   }
 }

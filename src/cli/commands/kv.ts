@@ -18,6 +18,7 @@ interface CasOptions extends ClientOptions {
 /** Registers the `kv` commands on `program`. */
 export function registerKvCommands(program: Command): void {
   const kv = program.command("kv").description("read and write the key-value store");
+  registerKvWatch(kv);
 
   withClientOptions(kv.command("put").description("set KEY to VALUE"))
     .argument("<key>")
@@ -97,6 +98,50 @@ export function registerKvCommands(program: Command): void {
         throw new ConflictError(`compare failed: ${current}`);
       }
       if (options.json !== true) process.stdout.write(`OK (revision ${result.revision})\n`);
+    });
+}
+
+interface WatchCliOptions extends ClientOptions {
+  readonly exact?: boolean;
+  readonly fromRevision?: number;
+}
+
+/** `kv watch [PREFIX]`: prints each put and delete until interrupted (one JSON line with --json). */
+function registerKvWatch(kv: Command): void {
+  withClientOptions(
+    kv
+      .command("watch")
+      .description(
+        "print every put and delete of keys under PREFIX (default: all) as they happen,\n" +
+          "resuming by itself across reconnects; exit 21 GONE if --from-revision was compacted",
+      ),
+  )
+    .argument("[prefix]", "the key prefix (a key with --exact)", "")
+    .option("--exact", "watch exactly the key PREFIX, not a prefix")
+    .option("--from-revision <n>", "start at this revision (default: now)", parsePositiveInt)
+    .action(async (prefix: string, options: WatchCliOptions) => {
+      const controller = new AbortController();
+      process.once("SIGINT", () => controller.abort());
+      process.once("SIGTERM", () => controller.abort());
+      for await (const event of clientFrom(options).watch({
+        ...(options.exact === true ? { key: prefix } : { prefix }),
+        ...(options.fromRevision === undefined ? {} : { fromRevision: options.fromRevision }),
+        signal: controller.signal,
+      })) {
+        if (options.json === true) {
+          printJson({
+            type: event.type,
+            key: event.key,
+            revision: event.revision,
+            ...(event.entry === undefined ? {} : { entry: entryJson(event.entry) }),
+          });
+        } else if (event.type === "delete") {
+          process.stdout.write(`${event.revision} DELETE ${event.key}\n`);
+        } else {
+          const value = event.entry?.valueText ?? `<${event.entry?.value.length ?? 0} bytes>`;
+          process.stdout.write(`${event.revision} PUT ${event.key} ${value}\n`);
+        }
+      }
     });
 }
 

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
 import { ApiServer } from "../../api/server.js";
+import { ChangeFeed } from "../../api/events/change-feed.js";
 import { RaftAclService } from "../../api/acl-service.js";
 import { AuditLog } from "../../api/audit/audit-log.js";
 import type { AuthMode } from "../../api/auth/authenticator.js";
@@ -254,7 +255,10 @@ export async function startNode(
 
     // One Raft group holds the kv store and the orchestrator's model (commands namespaced).
     const machine = new ClusterStateMachine();
-    const applied = new ApplyNotifier(machine);
+    // Every applied change, by raft index, for the event stream and kv watch.
+    let appliedIndex = (): number => 0;
+    const feed = new ChangeFeed(machine, { appliedIndex: () => appliedIndex() });
+    const applied = new ApplyNotifier(feed.wrap(machine));
     const node = new RaftNode<CommandResult<unknown>>({
       id: config.id,
       logStore,
@@ -273,6 +277,7 @@ export async function startNode(
         ? {}
         : { snapshotEveryEntries: options.snapshotEveryEntries }),
     });
+    appliedIndex = () => node.status().applied;
     metrics.setPeerTrafficSource(() => peerTraffic(transport));
     // Every log line of this node carries the raft term and role it was written in.
     log.setContext(() => {
@@ -340,6 +345,7 @@ export async function startNode(
       acl,
       audit,
       auth: { mode: authMode, acl: machine.acl, clusterId: config.clusterId },
+      events: { feed },
       metrics,
       version: packageVersion(),
       ...(tls === undefined

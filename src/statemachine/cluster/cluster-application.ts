@@ -7,6 +7,7 @@ import { InvalidArgumentError } from "../../common/index.js";
 import { AclState } from "../acl/acl-state.js";
 import { decodeAclCommand, decodeAclResult, encodeAclResult } from "../acl/codec.js";
 import type { AclCommand, AclResult } from "../acl/types.js";
+import type { ChangeObserver } from "../changes.js";
 import type { CommandResult } from "../command-result.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
 import { crc32 } from "../codec/crc32.js";
@@ -74,11 +75,22 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
   #acl = new AclState();
   /** Counts ACL changes and restores in this process, so caches built on the ACL state know when to drop. */
   #aclGeneration = 0;
+  #observer: ChangeObserver | undefined;
 
   /** An empty store and model. Throws `InvalidArgumentError` if `maxStoreBytes` is out of range. */
   constructor(kvOptions: KvStoreOptions = {}) {
     this.#kvOptions = kvOptions;
     this.#kv = new KvStore(kvOptions);
+  }
+
+  /**
+   * Reports every change the kv store, the orchestrator and the ACL state apply to `observer`
+   * (undefined: stop), kept across restores; see `../changes.ts`. Throws nothing.
+   */
+  observe(observer: ChangeObserver | undefined): void {
+    this.#observer = observer;
+    this.#kv.observe(observer);
+    this.#orchestrator.observe(observer);
   }
 
   /** The kv store (replaced by `restore`: do not keep the reference). */
@@ -137,7 +149,10 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     }
     if (command.namespace === "acl") {
       const result = this.#acl.apply(command.command, context.logTimeMs);
-      if (result.ok) this.#aclGeneration++;
+      if (result.ok) {
+        this.#aclGeneration++;
+        this.#observer?.({ kind: "acl", command: command.command.type });
+      }
       return tagged(result, (value) => ({ namespace: "acl", result: value }));
     }
     return tagged(this.#orchestrator.apply(command.command, context.logTimeMs), (result) => ({
@@ -229,6 +244,8 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     const orchestrator = new OrchestratorModel();
     orchestrator.restore(orchestratorBytes);
     const acl = aclBytes === undefined ? new AclState() : AclState.restore(aclBytes);
+    kv.observe(this.#observer);
+    orchestrator.observe(this.#observer);
     this.#kv = kv;
     this.#orchestrator = orchestrator;
     this.#acl = acl;

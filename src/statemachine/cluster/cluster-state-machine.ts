@@ -9,6 +9,7 @@
 import type { NodeId } from "../../raft/types.js";
 import type { AclQueries } from "../acl/acl-state.js";
 import type { AclResult } from "../acl/types.js";
+import type { ChangeObserver } from "../changes.js";
 import type { CommandResult } from "../command-result.js";
 import type { KvListOptions, KvListResult, KvStoreOptions } from "../kv/store.js";
 import type { KvEntry, KvResult } from "../kv/types.js";
@@ -166,6 +167,15 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
   /** Replaces the state with a snapshot's; throws `InvalidArgumentError` on bad bytes, changing nothing. */
   restore(data: Uint8Array): void {
     this.#machine.restore(data);
+  }
+
+  /**
+   * Reports every change applied from now on (kv writes and deletes, touched workers, tasks and
+   * VMs, ACL commands) to `observer`, synchronously inside `apply`; undefined stops. Observers
+   * never change what is applied. See `../changes.ts`. Throws nothing.
+   */
+  observe(observer: ChangeObserver | undefined): void {
+    this.#app.observe(observer);
   }
 
   /** The orchestrator's read-only queries, outside the log (linearizable after a ReadIndex). */

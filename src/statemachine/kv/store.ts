@@ -17,6 +17,7 @@ import {
 } from "./limits.js";
 import { decodeKvResult, encodeKvResult, readEntry, writeEntry } from "./result-codec.js";
 import { SortedKeys, compareKeys } from "./sorted-keys.js";
+import type { ChangeObserver } from "../changes.js";
 import {
   KvErrorReason,
   type KvCommand,
@@ -89,6 +90,7 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
   #keys = new SortedKeys();
   #revision = 0;
   #storeBytes = 0;
+  #observer: ChangeObserver | undefined;
 
   /** An empty store. Throws `InvalidArgumentError` if `maxStoreBytes` is not a positive safe integer. */
   constructor(options: KvStoreOptions = {}) {
@@ -99,6 +101,14 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
       );
     }
     this.#maxStoreBytes = maxStoreBytes;
+  }
+
+  /**
+   * Reports every write and delete that takes effect to `observer` (undefined: stop), in
+   * revision order; see `../changes.ts`. Throws nothing.
+   */
+  observe(observer: ChangeObserver | undefined): void {
+    this.#observer = observer;
   }
 
   /** The store revision: how many writes changed the store. */
@@ -166,6 +176,7 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
         this.#records.delete(command.key);
         this.#keys.remove(command.key);
         this.#storeBytes -= recordCostBytes(previous);
+        this.#observer?.({ kind: "kv.delete", key: command.key, revision: this.#revision });
         return okResult(
           command.returnPrevious === true
             ? {
@@ -232,6 +243,14 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     });
     if (previous === undefined) this.#keys.insert(key);
     this.#storeBytes = newStoreBytes;
+    this.#observer?.({
+      kind: "kv.put",
+      key,
+      value,
+      createRevision: previous?.createRevision ?? this.#revision,
+      modRevision: this.#revision,
+      version: (previous?.version ?? 0) + 1,
+    });
     return undefined;
   }
 

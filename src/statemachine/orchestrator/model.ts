@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError, invariant } from "../../common/index.js";
 import type { NodeId } from "../../raft/types.js";
+import type { ChangeObserver } from "../changes.js";
 import { validationErrorResult, type CommandResult } from "../command-result.js";
 import { readOrchestratorCommand } from "./command-reader.js";
 import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
@@ -26,6 +27,16 @@ import { markWorkerOffline, registerWorker, setWorkerDrain } from "./worker-comm
 /** The replicated orchestrator model. Deterministic: it reads nothing but its state and its input. */
 export class OrchestratorModel implements OrchestratorQueries {
   #state = new OrchestratorState();
+  #observer: ChangeObserver | undefined;
+
+  /**
+   * Reports which workers, tasks and VMs each applied command touched to `observer` (undefined:
+   * stop); kept across restores. See `../changes.ts`. Throws nothing.
+   */
+  observe(observer: ChangeObserver | undefined): void {
+    this.#observer = observer;
+    this.#state.observer = observer;
+  }
 
   /**
    * Applies one command at log time `logTimeMs` (from the session layer: the largest
@@ -83,6 +94,7 @@ export class OrchestratorModel implements OrchestratorQueries {
   /** Replaces the model with a snapshot's. Throws `InvalidArgumentError` on bad bytes, changing nothing. */
   restore(data: Uint8Array): void {
     this.#state = decodeOrchestratorSnapshot(data);
+    this.#state.observer = this.#observer;
   }
 
   /** Every registered worker, by ascending node id. */

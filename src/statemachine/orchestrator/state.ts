@@ -30,6 +30,7 @@ import {
   taskResultBytes,
   taskSpecBytes,
 } from "./spec-reader.js";
+import type { ChangeObserver } from "../changes.js";
 import type { PlacementRequest } from "./scheduler.js";
 import type { OrchestratorSettings, Resources, Task, Vm, Worker } from "./types.js";
 
@@ -128,6 +129,8 @@ export class OrchestratorState {
   #finishedBytes = 0;
   #activeTaskCount = 0;
   #activeTaskSpecBytes = 0;
+  /** Told which entities each change touched (see `../changes.ts`); undefined: nobody listens. */
+  observer: ChangeObserver | undefined;
 
   // ---- reads -------------------------------------------------------------------------------
 
@@ -218,6 +221,7 @@ export class OrchestratorState {
       () => `worker ${worker.nodeId}'s capacity is below its allocation`,
     );
     this.#workers.set(worker.nodeId, Object.freeze(worker));
+    this.observer?.({ kind: "worker", nodeId: worker.nodeId });
   }
 
   /**
@@ -239,6 +243,7 @@ export class OrchestratorState {
     }
     this.#tasks.set(task.id, entry);
     this.#indexTask(entry);
+    this.observer?.({ kind: "task", id: task.id });
     if (isTerminal(task.status)) this.#evictFinished();
   }
 
@@ -256,6 +261,7 @@ export class OrchestratorState {
     }
     this.#vms.set(vm.name, entry);
     this.#indexVm(entry);
+    this.observer?.({ kind: "vm", name: vm.name });
   }
 
   /** Removes a VM, which must hold no node. */
@@ -265,11 +271,13 @@ export class OrchestratorState {
     this.#unindexVm(entry);
     this.#vms.delete(name);
     this.#vmNames.remove(name);
+    this.observer?.({ kind: "vm", name });
   }
 
   /** Replaces the settings. */
   putSettings(settings: OrchestratorSettings): void {
     this.settings = Object.freeze(settings);
+    this.observer?.({ kind: "settings" });
   }
 
   /**
@@ -391,6 +399,7 @@ export class OrchestratorState {
       () => `${what} would over-commit node ${nodeId}`,
     );
     this.#workers.set(nodeId, Object.freeze({ ...worker, allocated }));
+    this.observer?.({ kind: "worker", nodeId });
   }
 
   #release(nodeId: NodeId, resources: Resources): void {
@@ -401,5 +410,6 @@ export class OrchestratorState {
       () => `node ${nodeId} released more than it held`,
     );
     this.#workers.set(nodeId, Object.freeze({ ...worker, allocated }));
+    this.observer?.({ kind: "worker", nodeId });
   }
 }

@@ -1,0 +1,270 @@
+/**
+ * The event stream and kv watch as async iterables that resume by themselves: after a dropped
+ * connection, a node going away or a "fell behind" cut-off, they reconnect (to the next
+ * endpoint) from just after the last entry they delivered, so a consumer sees every event once,
+ * in order. Only `GONE` (the history needed is no longer kept on any endpoint) and refusals
+ * (permission, bad arguments) end them with an error.
+ */
+import type { Agent as HttpsAgent } from "node:https";
+import { GoneError, isBlixardError, type BlixardError } from "../common/errors.js";
+import type { Task, Vm, Worker } from "./orchestrator.js";
+import { ExchangeFailure } from "./http.js";
+import { sseMessages } from "./sse.js";
+import type { KvEntry } from "./types.js";
+
+/** The topics of the event stream. */
+export type EventTopic = "kv" | "task" | "vm" | "worker" | "cluster";
+
+/** One applied change, from the event stream. */
+export interface ClusterEvent {
+  /** The raft index of the entry that made the change (equal on every node). */
+  readonly index: number;
+  readonly topic: EventTopic;
+  /** kv: `put` or `delete`; tasks, VMs, workers: `updated` or `removed`; cluster: `settings`, `acl`. */
+  readonly type: string;
+  /** The key, task id, VM name or worker node id. */
+  readonly key: string;
+  /** kv events: the entry (a delete has only `key` and `modRevision`). */
+  readonly kv?: {
+    readonly key: string;
+    readonly value?: string;
+    readonly valueBase64?: string;
+    readonly modRevision: number;
+  };
+  readonly task?: Task;
+  readonly vm?: Vm;
+  readonly worker?: Worker;
+}
+
+/** A heartbeat: the stream delivered everything up to `index` (and kv `revision`). */
+export interface StreamProgress {
+  readonly index: number;
+  readonly revision: number;
+  readonly leader: number | null;
+  readonly term: number;
+}
+
+/** Options of {@link BlixardClient.events}. */
+export interface EventsOptions {
+  /** Default: every topic (each needs its read permission). */
+  readonly topics?: readonly EventTopic[];
+  /** The first raft index to deliver. Default: from now. */
+  readonly from?: number;
+  /** Only events of this key, task id, VM name or worker node id. */
+  readonly key?: string;
+  /** Stops the iteration (it then ends without an error). */
+  readonly signal?: AbortSignal;
+  /** Called with each heartbeat (where the stream is, the node's leader and term). */
+  readonly onProgress?: (progress: StreamProgress) => void;
+}
+
+/** One put or delete, from a kv watch. */
+export interface WatchEvent {
+  readonly type: "put" | "delete";
+  readonly key: string;
+  /** The store revision of this change. */
+  readonly revision: number;
+  /** Puts: the entry written. */
+  readonly entry?: KvEntry;
+}
+
+/** Options of {@link BlixardClient.watch}: a key, or a prefix (default: every key). */
+export interface WatchOptions {
+  readonly key?: string;
+  readonly prefix?: string;
+  /** The first revision to deliver. Default: from now. */
+  readonly fromRevision?: number;
+  readonly signal?: AbortSignal;
+  /** Called with each progress notification: every change up to `revision` was delivered. */
+  readonly onProgress?: (progress: StreamProgress) => void;
+}
+
+/** How the streams reach the cluster (from the client). */
+export interface StreamTransport {
+  readonly endpoints: readonly URL[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly httpsAgent: HttpsAgent;
+  readonly connectTimeoutMs: number;
+  readonly backoffMs: number;
+}
+
+/** The longest wait between reconnects. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+interface ChangeData {
+  readonly index: number;
+  readonly revision: number;
+  readonly events: readonly Record<string, unknown>[];
+}
+
+/**
+ * Reconnects to `endpoints` in turn, resuming from `next()`, yielding what `onChange` yields for
+ * each change message. See the module comment for what ends it.
+ */
+async function* resuming<T>(
+  transport: StreamTransport,
+  signal: AbortSignal | undefined,
+  request: {
+    readonly path: (from: number | undefined) => string;
+    readonly progressEvent: string;
+    /** The resume point after a message with this data (`index` or `revision`) + 1. */
+    readonly position: (data: { index: number; revision: number }) => number;
+    readonly onChange: (data: ChangeData) => Iterable<T>;
+    readonly onProgress: ((progress: StreamProgress) => void) | undefined;
+  },
+  from: number | undefined,
+): AsyncGenerator<T> {
+  let next = from;
+  let endpointIndex = 0;
+  let failures = 0;
+  let goneInARow = 0;
+  const aborted = signal ?? new AbortController().signal;
+  while (!aborted.aborted) {
+    const endpoint = transport.endpoints[endpointIndex % transport.endpoints.length] as URL;
+    try {
+      for await (const message of sseMessages(endpoint, request.path(next), {
+        headers: transport.headers,
+        signal: aborted,
+        httpsAgent: transport.httpsAgent,
+        connectTimeoutMs: transport.connectTimeoutMs,
+      })) {
+        failures = 0;
+        goneInARow = 0;
+        const data = JSON.parse(message.data) as Record<string, unknown>;
+        if (message.event === "open") {
+          next ??= request.position(data as { index: number; revision: number }) + 1;
+        } else if (message.event === "change") {
+          yield* request.onChange(data as unknown as ChangeData);
+          next = request.position(data as unknown as ChangeData) + 1;
+        } else if (message.event === request.progressEvent) {
+          const progress = data as unknown as StreamProgress;
+          next = Math.max(next ?? 0, request.position(progress) + 1);
+          request.onProgress?.(progress);
+        } else if (message.event === "error") {
+          const resumeFrom = Number(data["resumeFrom"]);
+          if (data["code"] === "GONE") {
+            throw new GoneError(String(data["message"]), resumeFrom);
+          }
+          // FELL_BEHIND: still kept; reconnect from there (never before what was delivered).
+          next = Math.max(next ?? 0, resumeFrom);
+        }
+      }
+    } catch (error) {
+      if (aborted.aborted) return;
+      if (error instanceof GoneError) {
+        // Another node may keep more history (one that installed a snapshot keeps less).
+        if (++goneInARow >= transport.endpoints.length) throw error;
+      } else if (!reconnectable(error)) {
+        throw error;
+      }
+    }
+    endpointIndex++;
+    failures++;
+    const delayMs = Math.min(MAX_RECONNECT_DELAY_MS, transport.backoffMs * 2 ** (failures - 1));
+    await sleep(delayMs * (0.5 + Math.random() / 2), aborted);
+  }
+}
+
+function reconnectable(error: unknown): boolean {
+  if (error instanceof ExchangeFailure) return true;
+  if (!isBlixardError(error)) return false;
+  const code = (error as BlixardError).code;
+  return (
+    code === "UNAVAILABLE" || code === "TIMEOUT" || code === "OVERLOADED" || code === "INTERNAL"
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The event stream (see {@link EventsOptions}). */
+export function eventStream(
+  transport: StreamTransport,
+  options: EventsOptions = {},
+): AsyncGenerator<ClusterEvent> {
+  const query = (from: number | undefined): string => {
+    const params = new URLSearchParams();
+    if (options.topics !== undefined && options.topics.length > 0) {
+      params.set("topic", options.topics.join(","));
+    }
+    if (options.key !== undefined) params.set("key", options.key);
+    if (from !== undefined) params.set("from", String(from));
+    const text = params.toString();
+    return `/v1/events${text === "" ? "" : `?${text}`}`;
+  };
+  return resuming<ClusterEvent>(
+    transport,
+    options.signal,
+    {
+      path: query,
+      progressEvent: "heartbeat",
+      position: (data) => data.index,
+      onChange: (data) =>
+        data.events.map((event) => ({ ...event, index: data.index }) as unknown as ClusterEvent),
+      onProgress: options.onProgress,
+    },
+    options.from,
+  );
+}
+
+/** A kv watch (see {@link WatchOptions}). */
+export function watchStream(
+  transport: StreamTransport,
+  options: WatchOptions = {},
+): AsyncGenerator<WatchEvent> {
+  const query = (from: number | undefined): string => {
+    const params = new URLSearchParams();
+    if (options.key !== undefined) params.set("key", options.key);
+    else params.set("prefix", options.prefix ?? "");
+    if (from !== undefined) params.set("fromRevision", String(from));
+    return `/v1/kv/watch?${params.toString()}`;
+  };
+  return resuming<WatchEvent>(
+    transport,
+    options.signal,
+    {
+      path: query,
+      progressEvent: "progress",
+      position: (data) => data.revision,
+      onChange: (data) => data.events.map(watchEvent),
+      onProgress: options.onProgress,
+    },
+    options.fromRevision,
+  );
+}
+
+function watchEvent(event: Record<string, unknown>): WatchEvent {
+  const kv = event["kv"] as {
+    key: string;
+    value?: string;
+    valueBase64?: string;
+    createRevision?: number;
+    modRevision: number;
+    version?: number;
+  };
+  if (event["type"] === "delete") {
+    return { type: "delete", key: kv.key, revision: kv.modRevision };
+  }
+  return {
+    type: "put",
+    key: kv.key,
+    revision: kv.modRevision,
+    entry: {
+      key: kv.key,
+      value: new Uint8Array(Buffer.from(kv.valueBase64 ?? "", "base64")),
+      ...(kv.value === undefined ? {} : { valueText: kv.value }),
+      createRevision: kv.createRevision ?? kv.modRevision,
+      modRevision: kv.modRevision,
+      version: kv.version ?? 1,
+    },
+  };
+}

@@ -1,0 +1,289 @@
+/**
+ * The change feed and its SSE streams without a cluster: a real ClusterStateMachine applied
+ * entry by entry through the feed's wrapper, and streams served by a plain HTTP server and read
+ * by the client's SSE reader. Checks events per entry in log order, entity events after the
+ * entry, bounds and 410 GONE, the reset on a restore, kv watch from a revision with progress,
+ * and a slow consumer cut off with "resume from N" (from where nothing was skipped).
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Agent as HttpsAgent } from "node:https";
+import { afterEach, describe, expect, it } from "vitest";
+import { GoneError } from "../../src/common/errors.js";
+import { ChangeFeed } from "../../src/api/events/change-feed.js";
+import { serveSseStream, type SseStreamOptions } from "../../src/api/events/sse-stream.js";
+import { sseMessages, type SseMessage } from "../../src/client/sse.js";
+import {
+  ClusterStateMachine,
+  encodeOrchestratorCommand,
+} from "../../src/statemachine/cluster/cluster-state-machine.js";
+import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
+import type { KvCommand } from "../../src/statemachine/kv/types.js";
+import type { OrchestratorCommand } from "../../src/statemachine/orchestrator/commands.js";
+import { encodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
+import type { StateMachine } from "../../src/statemachine/state-machine.js";
+
+const text = (value: string) => new TextEncoder().encode(value);
+
+function cluster(options: { maxRecords?: number; maxBytes?: number } = {}) {
+  const machine = new ClusterStateMachine();
+  const feed = new ChangeFeed(machine, options);
+  const wrapped: StateMachine<unknown> = feed.wrap(machine);
+  let index = 0;
+  const apply = (payload: Uint8Array) =>
+    wrapped.apply({
+      index: ++index,
+      term: 1,
+      data: encodeCommandEnvelope({ proposedAtMs: 1000, payload }),
+    });
+  return {
+    machine,
+    feed,
+    wrapped,
+    kv: (command: KvCommand) => apply(encodeKvCommand(command)),
+    orchestrator: (command: OrchestratorCommand) => apply(encodeOrchestratorCommand(command)),
+    skipTo: (next: number) => (index = next - 1),
+  };
+}
+
+const spec = {
+  command: "echo",
+  args: ["hi"],
+  env: {},
+  cwd: "",
+  shell: false,
+  resources: { cpuMillis: 1000, memoryMb: 256, diskGb: 0 },
+  requiredFeatures: [],
+  timeoutMs: 0,
+  maxAttempts: 2,
+};
+
+function eventsOf(feed: ChangeFeed, from: number) {
+  const out: { index: number; json: string[] }[] = [];
+  for (let seq = feed.seekIndex(from); ; seq++) {
+    const record = feed.read(seq, feed.epoch);
+    if (record === undefined) return out;
+    out.push({ index: record.index, json: record.events.map((e) => e.json()) });
+  }
+}
+
+describe("the change feed", () => {
+  it("records each entry's changes under its raft index, entities as they stand after it", () => {
+    const c = cluster();
+    c.kv({ op: "put", key: "a", value: text("1") });
+    c.kv({ op: "get", key: "a" }); // no change: no record
+    c.kv({ op: "delete", key: "missing" }); // no change
+    c.orchestrator({
+      type: "registerWorker",
+      nodeId: 1,
+      capacity: { cpuMillis: 4000, memoryMb: 4096, diskGb: 10 },
+      features: ["raw_exec"],
+    });
+    c.orchestrator({ type: "submitTask", id: "t1", spec });
+    c.kv({ op: "delete", key: "a" });
+    const records = eventsOf(c.feed, 1);
+    expect(records.map((r) => r.index)).toEqual([1, 4, 5, 6]);
+    const parsed = records.map((r) => r.json.map((j) => JSON.parse(j) as Record<string, unknown>));
+    expect(parsed[0]).toEqual([expect.objectContaining({ topic: "kv", type: "put", key: "a" })]);
+    expect(parsed[0]?.[0]?.["kv"]).toMatchObject({ value: "1", modRevision: 1, version: 1 });
+    // Submitting places the task on the worker: the task and the worker's allocation change
+    // in the same entry, each reported once, as they are after it.
+    const submitted = parsed[2] ?? [];
+    expect(submitted.map((e) => `${String(e["topic"])}:${String(e["key"])}`).sort()).toEqual([
+      "task:t1",
+      "worker:1",
+    ]);
+    const task = submitted.find((e) => e["topic"] === "task")?.["task"] as { status: string };
+    expect(task.status).toBe("assigned");
+    const worker = submitted.find((e) => e["topic"] === "worker")?.["worker"] as {
+      allocated: { cpuMillis: number };
+    };
+    expect(worker.allocated.cpuMillis).toBe(1000);
+    expect(parsed[3]).toEqual([
+      expect.objectContaining({
+        topic: "kv",
+        type: "delete",
+        key: "a",
+        kv: { key: "a", modRevision: 2 },
+      }),
+    ]);
+    // Resuming from an index in the middle starts at the first record at or after it.
+    expect(eventsOf(c.feed, 2).map((r) => r.index)).toEqual([4, 5, 6]);
+  });
+
+  it("keeps a bounded history and answers GONE with the oldest index still kept", () => {
+    const c = cluster({ maxRecords: 8 });
+    for (let i = 0; i < 20; i++) c.kv({ op: "put", key: `k${i}`, value: text("v") });
+    expect(c.feed.size.records).toBe(8);
+    expect(c.feed.floorIndex).toBe(12);
+    expect(() => c.feed.seekIndex(12)).toThrow(GoneError);
+    try {
+      c.feed.seekIndex(5);
+    } catch (error) {
+      expect((error as GoneError).oldest).toBe(13);
+      expect((error as GoneError).message).toMatch(/resume from 13/);
+    }
+    expect(eventsOf(c.feed, 13).map((r) => r.index)).toEqual([13, 14, 15, 16, 17, 18, 19, 20]);
+    // kv revisions: 20 puts, 12 of them dropped.
+    expect(() => c.feed.seekRevision(12)).toThrow(GoneError);
+    expect(c.feed.read(c.feed.seekRevision(13), c.feed.epoch)?.index).toBe(13);
+  });
+
+  it("bounds the history by bytes as well", () => {
+    const c = cluster({ maxBytes: 64 * 1024 });
+    for (let i = 0; i < 50; i++) c.kv({ op: "put", key: `k${i}`, value: new Uint8Array(8000) });
+    expect(c.feed.size.bytes).toBeLessThanOrEqual(64 * 1024);
+    expect(c.feed.size.records).toBeGreaterThan(0);
+    expect(c.feed.size.records).toBeLessThan(10);
+  });
+
+  it("starts over after a restore: old cursors are GONE, the floor is the snapshot's index", () => {
+    const c = cluster();
+    for (let i = 0; i < 5; i++) c.kv({ op: "put", key: `k${i}`, value: text("v") });
+    const epoch = c.feed.epoch;
+    const cursor = c.feed.seekIndex(1);
+    const other = cluster();
+    for (let i = 0; i < 9; i++) other.kv({ op: "put", key: `x${i}`, value: text("v") });
+    c.wrapped.restore(other.machine.snapshot());
+    c.skipTo(10);
+    c.kv({ op: "put", key: "after", value: text("v") });
+    expect(() => c.feed.read(cursor, epoch)).toThrow(GoneError);
+    expect(c.feed.floorIndex).toBe(9);
+    expect(c.feed.floorRevision).toBe(9);
+    expect(eventsOf(c.feed, 10).map((r) => r.index)).toEqual([10]);
+  });
+});
+
+describe("SSE streams over the feed", () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  async function serve(options: (url: URL) => SseStreamOptions): Promise<URL> {
+    const server = createServer((request, response) =>
+      serveSseStream(response, options(new URL(request.url ?? "/", "http://x"))),
+    );
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  }
+
+  async function take(url: URL, path: string, count: number): Promise<SseMessage[]> {
+    const controller = new AbortController();
+    const out: SseMessage[] = [];
+    for await (const message of sseMessages(url, path, {
+      headers: {},
+      signal: controller.signal,
+      httpsAgent: new HttpsAgent(),
+      connectTimeoutMs: 2000,
+    })) {
+      out.push(message);
+      if (out.length === count) {
+        controller.abort();
+        break;
+      }
+    }
+    return out;
+  }
+
+  it("sends one message per entry with matching events, then heartbeats when caught up", async () => {
+    const c = cluster();
+    c.kv({ op: "put", key: "app/a", value: text("1") });
+    c.kv({ op: "put", key: "other", value: text("2") });
+    c.kv({ op: "put", key: "app/b", value: text("3") });
+    const url = await serve(() => ({
+      feed: c.feed,
+      cursor: c.feed.seekRevision(1),
+      mode: "watch",
+      minRevision: 1,
+      filter: (e) => e.topic === "kv" && e.key.startsWith("app/"),
+      heartbeatMs: 20,
+      node: () => ({ leader: 1, term: 2 }),
+    }));
+    const messages = await take(url, "/", 5);
+    expect(messages.map((m) => m.event)).toEqual([
+      "open",
+      "change",
+      "change",
+      "progress",
+      "progress",
+    ]);
+    expect(messages.slice(1, 3).map((m) => m.id)).toEqual(["1", "3"]);
+    expect(JSON.parse(messages[3]?.data ?? "")).toEqual({
+      index: 3,
+      revision: 3,
+      leader: 1,
+      term: 2,
+    });
+  });
+
+  it("never resends entries below the requested index (a node replaying its log after a restart)", async () => {
+    const c = cluster();
+    for (let i = 0; i < 5; i++) c.kv({ op: "put", key: `k${i}`, value: text("v") });
+    // A consumer resumes at index 9 on a node that has applied only up to 5 so far.
+    const url = await serve(() => ({
+      feed: c.feed,
+      cursor: c.feed.seekIndex(9),
+      mode: "events",
+      minIndex: 9,
+      filter: () => true,
+      node: () => ({ leader: 1, term: 1 }),
+    }));
+    const taking = take(url, "/", 3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 5; i < 12; i++) c.kv({ op: "put", key: `k${i}`, value: text("v") });
+    const messages = await taking;
+    expect(messages.map((m) => [m.event, m.id])).toEqual([
+      ["open", undefined],
+      ["change", "9"],
+      ["change", "10"],
+    ]);
+  });
+
+  it("cuts a consumer that does not read off, with where to resume", async () => {
+    const c = cluster({ maxRecords: 5000 });
+    const url = await serve(() => ({
+      feed: c.feed,
+      cursor: c.feed.seekIndex(undefined),
+      mode: "events",
+      filter: () => true,
+      maxLagRecords: 500,
+      node: () => ({ leader: 1, term: 1 }),
+    }));
+    // A client that connects and never reads: the socket fills, the stream stops writing.
+    const { connect } = await import("node:net");
+    const socket = connect(Number(url.port), "127.0.0.1");
+    socket.write(`GET / HTTP/1.1\r\nhost: x\r\n\r\n`);
+    socket.pause();
+    await new Promise((resolve) => socket.once("connect", resolve));
+    const value = new Uint8Array(4000);
+    for (let i = 0; i < 3000; i++) {
+      c.kv({ op: "put", key: `k${i}`, value });
+      if (i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Now read everything the server sent: it ends with the cut-off.
+    socket.resume();
+    let received = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (received += chunk));
+    await new Promise((resolve) => socket.once("close", resolve));
+    const errorBlock = received.split("\n\n").find((b) => b.includes("event: error"));
+    expect(errorBlock).toBeDefined();
+    const data = JSON.parse(errorBlock?.split("data: ")[1] ?? "{}") as {
+      code: string;
+      resumeFrom: number;
+      message: string;
+    };
+    expect(data.code).toBe("FELL_BEHIND");
+    expect(data.message).toMatch(/resume from index \d+/);
+    // Everything before resumeFrom was delivered, so resuming there skips nothing.
+    const ids = [...received.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids.length).toBeGreaterThan(0);
+    expect(data.resumeFrom).toBe((ids.at(-1) ?? 0) + 1);
+    expect(() => c.feed.seekIndex(data.resumeFrom)).not.toThrow();
+  });
+});
