@@ -26,6 +26,8 @@ import { verifiedPeerCertificate, type PeerCertificate } from "./auth/peer-certi
 import { forwardRequest } from "./forward.js";
 import { hostChecker } from "./host-check.js";
 import { aclRoutes } from "./routes/acl-routes.js";
+import { coordRoutes } from "./routes/coord-routes.js";
+import type { CoordinationService } from "./coord-service.js";
 import { permissionText, type Permission } from "../statemachine/acl/policy.js";
 import { toErrorResponse } from "./http-errors.js";
 import { ApiMetrics } from "./metrics.js";
@@ -90,6 +92,8 @@ export interface ApiServerOptions {
   };
   /** The ACL service; its routes are served only when given. */
   readonly acl?: RaftAclService;
+  /** Leases, txns and waits; their routes are served only when given. */
+  readonly coordination?: CoordinationService;
   /** Where mutating requests are recorded. Default: nowhere. */
   readonly audit?: AuditSink;
   /** Most open connections on the listener; more are closed at once. Default {@link DEFAULT_MAX_CONNECTIONS}. */
@@ -206,6 +210,7 @@ export class ApiServer {
       ...clusterRoutes(service),
       ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
       ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
+      ...(options.coordination === undefined ? [] : coordRoutes(options.coordination)),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,

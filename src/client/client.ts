@@ -41,6 +41,7 @@ import {
 } from "./http.js";
 import { OrchestratorClient } from "./orchestrator.js";
 import { AclClient } from "./acl.js";
+import { CoordinationClient } from "./coordination.js";
 import { ClientSessionState } from "./session.js";
 import type {
   CasExpected,
@@ -131,6 +132,12 @@ export class BlixardClient {
     write: (request, options) => this.#write(request, options),
   });
 
+  /** Leases, txns and the blocking wait (locks and elections: `lock.ts`). */
+  readonly coord = new CoordinationClient({
+    read: (request, options) => this.#call(request, "idempotent", options),
+    write: (request, options) => this.#write(request, options),
+  });
+
   /** Policies, tokens, certificate bindings and whoami. */
   readonly acl = new AclClient({
     read: (request, options) => this.#call(request, "idempotent", options),
@@ -211,7 +218,7 @@ export class BlixardClient {
   async put(
     key: string,
     value: Uint8Array | string,
-    options: RequestOptions & { readonly returnPrevious?: boolean } = {},
+    options: RequestOptions & { readonly returnPrevious?: boolean; readonly lease?: number } = {},
   ): Promise<PutResult> {
     const body = (await this.#write(
       {
@@ -222,6 +229,7 @@ export class BlixardClient {
           ...(options.returnPrevious === undefined
             ? {}
             : { returnPrevious: options.returnPrevious }),
+          ...(options.lease === undefined ? {} : { lease: options.lease }),
         },
       },
       options,
