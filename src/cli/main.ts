@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
 import { registerClusterCommands } from "./commands/cluster.js";
+import { registerCoordinationCommands } from "./commands/coord.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerImageCommands } from "./commands/image.js";
 import { registerKvCommands } from "./commands/kv.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTlsCommands(program);
   registerAclCommands(program);
   registerImageCommands(program);
+  registerCoordinationCommands(program);
   return program;
 }
 

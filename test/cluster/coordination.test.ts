@@ -12,7 +12,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Lease, lock, type BlixardClient } from "../../src/client/index.js";
+import { lock, type BlixardClient } from "../../src/client/index.js";
 import { checkFencing, checkNoEarlyExpiry } from "../../src/sim/checkers/coordination.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import { ProcessCluster, until } from "./process-cluster.js";
@@ -142,5 +142,60 @@ describe("coordination on a 3-node cluster of real processes", () => {
     }
     expect(checkFencing(begins)).toEqual([]);
     expect(begins.length).toBeGreaterThanOrEqual(60);
+  });
+
+  it("blixard lock runs a command with the fencing token; blixard elect leads and --observe sees it", async () => {
+    const cluster = await newCluster("cli");
+    cluster.startAll();
+    await cluster.waitForLeader();
+    const endpoints = cluster.nodes.map((n) => n.apiUrl).join(",");
+    const tokens: number[] = [];
+    for (const round of [1, 2]) {
+      const run = await cluster.run(`lock ${round}`, [
+        "lock",
+        "--endpoints",
+        endpoints,
+        "build",
+        "--",
+        "sh",
+        "-c",
+        'echo "token=$BLIXARD_LOCK_TOKEN key=$BLIXARD_LOCK_KEY"',
+      ]);
+      expect(run.code, run.output).toBe(0);
+      const match = /token=(\d+) key=build\/[0-9a-f]+/.exec(run.output);
+      expect(match, run.output).not.toBeNull();
+      tokens.push(Number(match?.[1]));
+    }
+    expect(tokens[1]).toBeGreaterThan(tokens[0] as number);
+    const failing = await cluster.run("lock exit 7", [
+      "lock",
+      "--endpoints",
+      endpoints,
+      "build",
+      "--",
+      "sh",
+      "-c",
+      "exit 7",
+    ]);
+    expect(failing.code, failing.output).toBe(7);
+
+    const candidate = cluster.spawn("elect", ["elect", "--endpoints", endpoints, "ci", "node-a"]);
+    await until(() => (candidate.output.includes("elected (token") ? true : undefined), "elected");
+    const observer = cluster.spawn("observe", [
+      "elect",
+      "--endpoints",
+      endpoints,
+      "--observe",
+      "ci",
+    ]);
+    await until(() => (observer.output.includes("node-a") ? true : undefined), "observed node-a");
+    candidate.signal("SIGTERM");
+    expect((await candidate.waitExit(10_000)).code, candidate.output).toBe(0);
+    await until(
+      () => (observer.output.includes("(no leader)") ? true : undefined),
+      "observed the resignation",
+    );
+    observer.signal("SIGTERM");
+    expect((await observer.waitExit(10_000)).code, observer.output).toBe(0);
   });
 });
