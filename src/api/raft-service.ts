@@ -140,6 +140,7 @@ export class RaftKvService implements BlixardNodeService {
         key: request.key,
         value: request.value,
         ...(request.returnPrevious === undefined ? {} : { returnPrevious: request.returnPrevious }),
+        ...(request.lease === undefined ? {} : { lease: request.lease }),
       },
       options,
     );

@@ -31,6 +31,8 @@ import { verifiedPeerCertificate, type PeerCertificate } from "./auth/peer-certi
 import { forwardRequest } from "./forward.js";
 import { hostChecker } from "./host-check.js";
 import { aclRoutes } from "./routes/acl-routes.js";
+import { coordRoutes } from "./routes/coord-routes.js";
+import type { CoordinationService } from "./coord-service.js";
 import { permissionText, type Permission } from "../statemachine/acl/policy.js";
 import { toErrorResponse } from "./http-errors.js";
 import { ApiMetrics } from "./metrics.js";
@@ -97,6 +99,8 @@ export interface ApiServerOptions {
   };
   /** The ACL service; its routes are served only when given. */
   readonly acl?: RaftAclService;
+  /** Leases, txns and waits; their routes are served only when given. */
+  readonly coordination?: CoordinationService;
   /** Where mutating requests are recorded. Default: nowhere. */
   readonly audit?: AuditSink;
   /** Most open connections on the listener; more are closed at once. Default {@link DEFAULT_MAX_CONNECTIONS}. */
@@ -225,6 +229,7 @@ export class ApiServer {
             },
           })),
       ...uiRoutes(),
+      ...(options.coordination === undefined ? [] : coordRoutes(options.coordination)),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,

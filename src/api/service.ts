@@ -43,6 +43,8 @@ export interface KvPutRequest {
   readonly key: string;
   readonly value: Uint8Array;
   readonly returnPrevious?: boolean;
+  /** Attach the key to this lease (without it, the put detaches the key from any lease). */
+  readonly lease?: number;
 }
 
 /** A delete. */

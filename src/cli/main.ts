@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
 import { registerClusterCommands } from "./commands/cluster.js";
+import { registerCoordinationCommands } from "./commands/coord.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerEventsCommand } from "./commands/events.js";
 import { registerImageCommands } from "./commands/image.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerAclCommands(program);
   registerImageCommands(program);
   registerEventsCommand(program);
+  registerCoordinationCommands(program);
   return program;
 }
 

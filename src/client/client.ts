@@ -50,6 +50,7 @@ import {
   type WatchOptions,
 } from "./streams.js";
 import { AclClient } from "./acl.js";
+import { CoordinationClient } from "./coordination.js";
 import { ClientSessionState } from "./session.js";
 import type {
   CasExpected,
@@ -136,6 +137,12 @@ export class BlixardClient {
 
   /** Workers, tasks, VMs and settings, with the same sessions and retries as kv calls. */
   readonly orchestrator = new OrchestratorClient({
+    read: (request, options) => this.#call(request, "idempotent", options),
+    write: (request, options) => this.#write(request, options),
+  });
+
+  /** Leases, txns and the blocking wait (locks and elections: `lock.ts`). */
+  readonly coord = new CoordinationClient({
     read: (request, options) => this.#call(request, "idempotent", options),
     write: (request, options) => this.#write(request, options),
   });
@@ -254,7 +261,7 @@ export class BlixardClient {
   async put(
     key: string,
     value: Uint8Array | string,
-    options: RequestOptions & { readonly returnPrevious?: boolean } = {},
+    options: RequestOptions & { readonly returnPrevious?: boolean; readonly lease?: number } = {},
   ): Promise<PutResult> {
     const body = (await this.#write(
       {
@@ -265,6 +272,7 @@ export class BlixardClient {
           ...(options.returnPrevious === undefined
             ? {}
             : { returnPrevious: options.returnPrevious }),
+          ...(options.lease === undefined ? {} : { lease: options.lease }),
         },
       },
       options,

@@ -37,3 +37,22 @@ export type {
   WatchEvent,
   WatchOptions,
 } from "./streams.js";
+export {
+  CoordinationClient,
+  type LeaseStatus,
+  type TxnCompare,
+  type TxnOp,
+  type TxnOpResult,
+  type TxnRequest,
+  type TxnResult,
+  type WaitResult,
+} from "./coordination.js";
+export {
+  Lease,
+  campaign,
+  electionLeader,
+  lock,
+  observeLeader,
+  type Held,
+  type LineOptions,
+} from "./lock.js";

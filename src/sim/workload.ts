@@ -324,8 +324,9 @@ function toOutput(input: KvInput, result: KvResult): KvOutput {
             succeeded: false,
             current: result.current === null ? null : decoder.decode(result.current.value),
           };
-    case "delete":
-      // Never asked for: report it as a put, which no register model accepts for a get or cas.
+    default:
+      // Never asked for (delete, txn, leases): report it as a put, which no register model
+      // accepts for a get or cas.
       return { kind: "put" };
   }
 }

@@ -9,6 +9,8 @@ import { RaftAclService, type AclNodePort } from "../../src/api/acl-service.js";
 import type { AuditEntry, AuditSink } from "../../src/api/audit/audit-log.js";
 import { RaftOrchestratorService } from "../../src/api/raft-orchestrator-service.js";
 import { ApiServer } from "../../src/api/server.js";
+import { CoordinationService } from "../../src/api/coord-service.js";
+import { Lessor } from "../../src/node/lessor.js";
 import type { BlixardNodeService } from "../../src/api/service.js";
 import { commandErrorToException } from "../../src/statemachine/command-result.js";
 import {
@@ -38,6 +40,7 @@ export interface AuthFixture {
 /** Starts (without listening: use `server.app.inject`) a server with authorization enforced. */
 export async function startAuthFixture(): Promise<AuthFixture> {
   const machine = new ClusterStateMachine();
+  const appliedListeners = new Set<() => void>();
   let index = 0;
   const apply = (payload: Uint8Array) => {
     const result = machine.apply({
@@ -46,6 +49,7 @@ export async function startAuthFixture(): Promise<AuthFixture> {
       data: encodeCommandEnvelope({ proposedAtMs: Date.now(), payload }),
     });
     if (!result.ok) throw commandErrorToException(result.error);
+    for (const listener of appliedListeners) setImmediate(listener);
     return result.value;
   };
   const aclPort: AclNodePort = {
@@ -60,9 +64,18 @@ export async function startAuthFixture(): Promise<AuthFixture> {
     ...base,
     kvGet: async (key) => ({ revision: machine.revision, entry: machine.read(key) }),
     kvPut: async (request) =>
-      apply(encodeKvCommand({ op: "put", key: request.key, value: request.value })) as Extract<
+      apply(
+        encodeKvCommand({
+          op: "put",
+          key: request.key,
+          value: request.value,
+          ...(request.lease === undefined ? {} : { lease: request.lease }),
+        }),
+      ) as Extract<KvResult, { op: "put" }>,
+    kvDelete: async (request) =>
+      apply(encodeKvCommand({ op: "delete", key: request.key })) as Extract<
         KvResult,
-        { op: "put" }
+        { op: "delete" }
       >,
   };
   const audit: AuditEntry[] = [];
@@ -74,6 +87,30 @@ export async function startAuthFixture(): Promise<AuthFixture> {
       clock: realClock,
     }),
     acl: new RaftAclService({ node: aclPort }),
+    coordination: new CoordinationService({
+      node: {
+        propose: async (command) => apply(encodeKvCommand(command)) as KvResult,
+        readBarrier: async () => undefined,
+        leaderTerm: () => 1,
+        leader: () => 1,
+        store: machine,
+        onApplied: (listener) => {
+          appliedListeners.add(listener);
+          return () => appliedListeners.delete(listener);
+        },
+        lessor: new Lessor({
+          port: {
+            leaderTerm: () => 1,
+            forEachLease: (visit) => machine.forEachLease(visit),
+            leaseTtlMs: (id) => machine.lease(id)?.ttlMs,
+            leaseCount: () => machine.leaseCount,
+            proposeRevoke: async (ids) => apply(encodeKvCommand({ op: "leaseRevoke", ids })),
+          },
+          clock: realClock,
+        }),
+        now: () => realClock.now(),
+      },
+    }),
     audit: sink,
     auth: {
       mode: "enforce",

@@ -27,6 +27,9 @@ const OPEN = new Set([
   "GET /metrics",
   "GET /openapi.json",
   "POST /v1/acl/bootstrap",
+  // The dashboard's static files (a browser loads the page before it has a token to send).
+  "GET /ui",
+  "GET /ui/:file",
 ]);
 
 async function send(

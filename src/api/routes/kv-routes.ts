@@ -83,6 +83,7 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
             key: key(context),
             value: valueFromJson(body),
             ...(body.returnPrevious === undefined ? {} : { returnPrevious: body.returnPrevious }),
+            ...(body.lease === undefined ? {} : { lease: body.lease }),
           },
           writeOptions(context),
         );

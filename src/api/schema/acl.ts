@@ -7,12 +7,12 @@ import { Type, type Static } from "@sinclair/typebox";
 /**
  * One rule: `{resource, access}`, plus `prefix` for kv (a key prefix, "" for every key) and
  * `nodeId` for node. Resources and accesses: kv read|write, task submit|read|cancel, vm
- * manage|read, worker manage|read, cluster operator|read, acl manage|read, node report.
+ * manage|read, worker manage|read, cluster operator|read, acl manage|read, node report, lease write|read.
  */
 export const AclRuleJson = Type.Object(
   {
     resource: Type.Union(
-      ["kv", "task", "vm", "worker", "cluster", "acl", "node"].map((r) => Type.Literal(r)),
+      ["kv", "task", "vm", "worker", "cluster", "acl", "node", "lease"].map((r) => Type.Literal(r)),
     ),
     access: Type.String({ maxLength: 16 }),
     prefix: Type.Optional(Type.String({ maxLength: 4096 })),

@@ -8,3 +8,4 @@ export * from "./kv.js";
 export * from "./cluster.js";
 export * from "./orchestrator.js";
 export * from "./acl.js";
+export * from "./coord.js";

@@ -46,6 +46,13 @@ export const PutBody = Type.Object(
   {
     ...ValueFields,
     returnPrevious: Type.Optional(Type.Boolean({ description: "return the replaced entry" })),
+    lease: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: "attach the key to this lease (without it, the put detaches the key)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

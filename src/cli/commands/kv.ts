@@ -23,8 +23,13 @@ export function registerKvCommands(program: Command): void {
   withClientOptions(kv.command("put").description("set KEY to VALUE"))
     .argument("<key>")
     .argument("<value>")
-    .action(async (key: string, value: string, options: ClientOptions) => {
-      const result = await clientFrom(options).put(key, value);
+    .option("--lease <id>", "attach the key to this lease", parsePositiveInt)
+    .action(async (key: string, value: string, options: ClientOptions & { lease?: number }) => {
+      const result = await clientFrom(options).put(
+        key,
+        value,
+        options.lease === undefined ? {} : { lease: options.lease },
+      );
       if (options.json === true) printJson(result);
       else process.stdout.write(`OK (revision ${result.revision})\n`);
     });

@@ -30,6 +30,7 @@ import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
 import type { CommandResult } from "../../statemachine/command-result.js";
 import { ApplyNotifier } from "./apply-notifier.js";
+import { createCoordination } from "./coordination-wiring.js";
 import { createOrchestrator, type WorkloadSettings } from "./orchestrator-wiring.js";
 import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
@@ -331,6 +332,8 @@ export async function startNode(
       },
       directory,
     });
+    const coordination = createCoordination({ node, machine, applied, clock, directory, log });
+    cleanups.push(async () => coordination.close());
     const authMode = options.authMode ?? "enforce";
     if (authMode === "insecure-open") {
       log.warn("the API is open: every request may do everything (insecure mode)", {});
@@ -343,6 +346,7 @@ export async function startNode(
       service,
       orchestrator: orchestrator.service,
       acl,
+      coordination: coordination.service,
       audit,
       auth: { mode: authMode, acl: machine.acl, clusterId: config.clusterId },
       events: { feed },
@@ -374,6 +378,7 @@ export async function startNode(
     cleanups.push(() => server.close());
     node.start();
     cleanups.push(() => node.stop());
+    coordination.start();
     log.info("node started", { apiUrl: apiUrl.href });
     await orchestrator.start(apiUrl);
     cleanups.push(() => orchestrator.close());
@@ -397,6 +402,7 @@ export async function startNode(
       stopping ??= (async () => {
         clearInterval(watcher);
         membership.close();
+        coordination.close();
         await orchestrator
           .close()
           .catch((e: unknown) => log.warn("orchestrator close failed", errorFields(e)));

@@ -21,6 +21,7 @@ export type Permission =
   | { readonly resource: "cluster"; readonly access: "operator" | "read" }
   | { readonly resource: "cluster"; readonly access: "join"; readonly nodeId: number }
   | { readonly resource: "acl"; readonly access: "manage" | "read" }
+  | { readonly resource: "lease"; readonly access: "write" | "read" }
   | { readonly resource: "node"; readonly access: "report"; readonly nodeId: number };
 
 /** The access of each resource that implies the others (write ⊇ read, manage ⊇ read, …). */
@@ -31,6 +32,7 @@ const STRONGER: Readonly<Record<string, string | undefined>> = {
   "cluster:read": "operator",
   "cluster:join": "operator",
   "acl:read": "manage",
+  "lease:read": "write",
 };
 
 /** True if `rule` grants `permission`. Throws nothing. */

@@ -61,6 +61,7 @@ export const RULE_ACCESSES = {
   worker: ["manage", "read"],
   cluster: ["operator", "read"],
   acl: ["manage", "read"],
+  lease: ["write", "read"],
   node: ["report"],
 } as const satisfies Record<AclRule["resource"], readonly string[]>;
 

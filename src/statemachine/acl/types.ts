@@ -20,6 +20,7 @@ export type AclRule =
   | { readonly resource: "worker"; readonly access: "manage" | "read" }
   | { readonly resource: "cluster"; readonly access: "operator" | "read" }
   | { readonly resource: "acl"; readonly access: "manage" | "read" }
+  | { readonly resource: "lease"; readonly access: "write" | "read" }
   | { readonly resource: "node"; readonly access: "report"; readonly nodeId: number };
 
 /** The resources rules name. */

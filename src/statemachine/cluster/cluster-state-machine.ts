@@ -12,7 +12,7 @@ import type { AclResult } from "../acl/types.js";
 import type { ChangeObserver } from "../changes.js";
 import type { CommandResult } from "../command-result.js";
 import type { KvListOptions, KvListResult, KvStoreOptions } from "../kv/store.js";
-import type { KvEntry, KvResult } from "../kv/types.js";
+import type { KvEntry, KvLease, KvResult } from "../kv/types.js";
 import type { OrchestratorResult } from "../orchestrator/commands.js";
 import type {
   NodeAssignments,
@@ -199,6 +199,26 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
   /** One page of keys by prefix and/or range, outside the log; see `KvStore.list` for bounds and throws. */
   list(options: KvListOptions = {}): KvListResult {
     return this.#app.kv.list(options);
+  }
+
+  /** The lease `id` of the kv store, or undefined. Throws nothing. */
+  lease(id: number): KvLease | undefined {
+    return this.#app.kv.lease(id);
+  }
+
+  /** The keys attached to lease `id`, in key order. Throws nothing. */
+  leaseKeys(id: number): string[] {
+    return this.#app.kv.leaseKeys(id);
+  }
+
+  /** Visits every lease (id, TTL) in id order. Throws nothing. */
+  forEachLease(visit: (id: number, ttlMs: number) => void): void {
+    this.#app.kv.forEachLease(visit);
+  }
+
+  /** How many leases the kv store holds. */
+  get leaseCount(): number {
+    return this.#app.kv.leaseCount;
   }
 
   /** The kv store revision. */

@@ -14,7 +14,7 @@ import type { AppliedEntry } from "../state-machine.js";
 import { encodeKvCommand } from "./command-codec.js";
 import { KvStateMachine, type KvStateMachineOptions } from "./kv-state-machine.js";
 import { compareKeys } from "./sorted-keys.js";
-import type { KvCommand, KvEntry, KvResult } from "./types.js";
+import type { KvEntry, KvKeyCommand as KvCommand, KvResult } from "./types.js";
 
 const KEYS = ["a", "b", "b/1", "é", "😀"];
 const VALUES = ["", "1", "2", "xyz"].map((v) => new TextEncoder().encode(v));

@@ -7,7 +7,7 @@ import { SessionedStateMachine, type SessionInfo } from "../session/sessioned-st
 import type { SessionOptions } from "../session/session-options.js";
 import type { AppliedEntry, StateMachine } from "../state-machine.js";
 import { KvStore, type KvListOptions, type KvListResult, type KvStoreOptions } from "./store.js";
-import type { KvCommand, KvEntry, KvResult } from "./types.js";
+import type { KvCommand, KvEntry, KvLease, KvResult } from "./types.js";
 
 /** Options of a kv state machine. Every replica must run with the same values. */
 export interface KvStateMachineOptions extends KvStoreOptions {
@@ -61,6 +61,26 @@ export class KvStateMachine implements StateMachine<CommandResult<KvResult>> {
   /** One page of keys by prefix and/or range, outside the log; see `KvStore.list` for bounds and throws. */
   list(options: KvListOptions = {}): KvListResult {
     return this.#store.list(options);
+  }
+
+  /** The lease `id`, or undefined. Throws nothing. */
+  lease(id: number): KvLease | undefined {
+    return this.#store.lease(id);
+  }
+
+  /** The keys attached to lease `id`, in key order. Throws nothing. */
+  leaseKeys(id: number): string[] {
+    return this.#store.leaseKeys(id);
+  }
+
+  /** Visits every lease (id, TTL) in id order. Throws nothing. */
+  forEachLease(visit: (id: number, ttlMs: number) => void): void {
+    this.#store.forEachLease(visit);
+  }
+
+  /** How many leases there are. */
+  get leaseCount(): number {
+    return this.#store.leaseCount;
   }
 
   /** The store revision. */

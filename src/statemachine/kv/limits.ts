@@ -30,3 +30,24 @@ export const MAX_LIST_LIMIT = 1000;
  * it, but always returns at least one entry when one matches.
  */
 export const MAX_LIST_RESULT_BYTES = 4 * 1024 * 1024;
+
+/** The shortest lease, in ms: shorter ones would expire between two keep-alives. */
+export const MIN_LEASE_TTL_MS = 1000;
+
+/** The longest lease, in ms (a day). */
+export const MAX_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** The most leases the store holds; a grant past it fails with `OVERLOADED` (`LEASES_FULL`). */
+export const MAX_LEASES = 100_000;
+
+/** The most keys one lease holds, so that revoking it stays one bounded apply. */
+export const MAX_KEYS_PER_LEASE = 10_000;
+
+/** The most lease ids one revoke names (the leader's expiry batches stay this small). */
+export const MAX_LEASE_IDS_PER_REVOKE = 1000;
+
+/** The most compares of one txn. */
+export const MAX_TXN_COMPARES = 64;
+
+/** The most ops of one txn branch. */
+export const MAX_TXN_OPS = 128;

@@ -63,7 +63,7 @@ describe("kv result encoding", () => {
       expect(() => decodeKvResult(bytes.subarray(0, length))).toThrow(InvalidArgumentError);
     }
     expect(() => decodeKvResult(new Uint8Array([...bytes, 0]))).toThrow(InvalidArgumentError);
-    expect(() => decodeKvResult(new Uint8Array([7]))).toThrow(/unknown op/);
+    expect(() => decodeKvResult(new Uint8Array([99]))).toThrow(/unknown op/);
     const badRevisions = encodeKvResult({
       op: "get",
       revision: 9,

@@ -12,19 +12,29 @@ import {
   DEFAULT_LIST_LIMIT,
   DEFAULT_MAX_STORE_BYTES,
   ENTRY_OVERHEAD_BYTES,
+  MAX_KEYS_PER_LEASE,
+  MAX_LEASE_TTL_MS,
+  MAX_LEASES,
   MAX_LIST_LIMIT,
   MAX_LIST_RESULT_BYTES,
+  MIN_LEASE_TTL_MS,
 } from "./limits.js";
 import { decodeKvResult, encodeKvResult, readEntry, writeEntry } from "./result-codec.js";
 import { SortedKeys, compareKeys } from "./sorted-keys.js";
 import type { ChangeObserver } from "../changes.js";
+import type { KvRecord } from "./record.js";
+import { compareHolds } from "./txn-compare.js";
 import {
   KvErrorReason,
   type KvCommand,
   type KvCompareAndSetCommand,
   type KvEntry,
   type KvExpectation,
+  type KvLease,
+  type KvLeaseRevokeCommand,
   type KvResult,
+  type KvTxnCommand,
+  type KvTxnOpResult,
 } from "./types.js";
 
 /** Options of a store. `maxStoreBytes` shapes `apply`, so every replica must use the same value. */
@@ -56,19 +66,17 @@ export interface KvListResult {
   readonly nextStart?: string;
 }
 
-interface KvRecord {
-  readonly value: Uint8Array;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly version: number;
-  /** UTF-8 length of the key. */
-  readonly keyBytes: number;
+/** A lease: its TTL and the keys attached. When it expires is the leader's business, not the store's. */
+interface LeaseRecord {
+  readonly ttlMs: number;
+  readonly keys: Set<string>;
 }
 
 /** Magic of a kv snapshot: "BXKV". */
 const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x58, 0x4b, 0x56]);
-/** The kv snapshot format this code writes and reads. */
-export const KV_SNAPSHOT_FORMAT_VERSION = 1;
+/** The kv snapshot format this code writes. Version 2 added leases; version 1 is still read. */
+export const KV_SNAPSHOT_FORMAT_VERSION = 2;
+const OLDEST_READABLE_SNAPSHOT_VERSION = 1;
 
 function recordCostBytes(record: KvRecord): number {
   return record.keyBytes + record.value.length + ENTRY_OVERHEAD_BYTES;
@@ -91,6 +99,8 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
   #revision = 0;
   #storeBytes = 0;
   #observer: ChangeObserver | undefined;
+  #leases = new Map<number, LeaseRecord>();
+  #nextLeaseId = 1;
 
   /** An empty store. Throws `InvalidArgumentError` if `maxStoreBytes` is not a positive safe integer. */
   constructor(options: KvStoreOptions = {}) {
@@ -131,6 +141,28 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     return decodeKvCommand(payload);
   }
 
+  /** How many leases there are. */
+  get leaseCount(): number {
+    return this.#leases.size;
+  }
+
+  /** The lease `id`, or undefined if it does not exist (never granted, revoked or expired). Throws nothing. */
+  lease(id: number): KvLease | undefined {
+    const lease = this.#leases.get(id);
+    return lease === undefined ? undefined : { id, ttlMs: lease.ttlMs, keyCount: lease.keys.size };
+  }
+
+  /** The keys attached to lease `id`, in key order (empty if it does not exist). Throws nothing. */
+  leaseKeys(id: number): string[] {
+    const keys = [...(this.#leases.get(id)?.keys ?? [])];
+    return keys.sort(compareKeys);
+  }
+
+  /** Calls `visit` with every lease's id and TTL, in id order, allocating nothing per lease. */
+  forEachLease(visit: (id: number, ttlMs: number) => void): void {
+    for (const [id, lease] of this.#leases) visit(id, lease.ttlMs);
+  }
+
   /** Only `get` is read-only. */
   isReadOnly(command: KvCommand): boolean {
     return command.op === "get";
@@ -151,6 +183,16 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
    * (reason `QUOTA_EXCEEDED`), which changes nothing. Keeps the command's value array.
    */
   execute(command: KvCommand, _context?: ExecuteContext): CommandResult<KvResult> {
+    switch (command.op) {
+      case "txn":
+        return this.#txn(command);
+      case "leaseGrant":
+        return this.#grant(command.ttlMs);
+      case "leaseRevoke":
+        return this.#revoke(command);
+      default:
+        break;
+    }
     const previous = this.#records.get(command.key);
     switch (command.op) {
       case "get":
@@ -160,7 +202,10 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
           entry: previous === undefined ? null : this.#entry(command.key, previous),
         });
       case "put": {
-        const refused = this.#write(command.key, command.value, previous);
+        const lease = command.lease ?? 0;
+        const refused =
+          this.#leaseRefusal(command.key, lease, previous, 1) ??
+          this.#write(command.key, command.value, previous, lease);
         if (refused !== undefined) return refused;
         return okResult(
           command.returnPrevious === true && previous !== undefined
@@ -172,11 +217,7 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
         if (previous === undefined) {
           return okResult({ op: "delete", deleted: false, revision: this.#revision });
         }
-        this.#bumpRevision();
-        this.#records.delete(command.key);
-        this.#keys.remove(command.key);
-        this.#storeBytes -= recordCostBytes(previous);
-        this.#observer?.({ kind: "kv.delete", key: command.key, revision: this.#revision });
+        this.#remove(command.key, previous);
         return okResult(
           command.returnPrevious === true
             ? {
@@ -205,9 +246,138 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
         current: previous === undefined ? null : this.#entry(command.key, previous),
       });
     }
-    const refused = this.#write(command.key, command.value, previous);
+    // A compare-and-set writes as a put without a lease: it detaches the key from any lease.
+    const refused = this.#write(command.key, command.value, previous, 0);
     if (refused !== undefined) return refused;
     return okResult({ op: "cas", succeeded: true, revision: this.#revision });
+  }
+
+  /**
+   * A txn: the compares pick a branch; the branch's writes are checked as a whole against the
+   * quota and the leases first, so the txn applies completely or (with an error) not at all.
+   */
+  #txn(command: KvTxnCommand): CommandResult<KvResult> {
+    let succeeded = true;
+    for (const compare of command.compare) {
+      if (!compareHolds(compare, this.#records.get(compare.key))) {
+        succeeded = false;
+        break;
+      }
+    }
+    const ops = succeeded ? command.success : command.failure;
+    // Write keys are distinct within a branch (the codec checks), so this sum is exact.
+    let newStoreBytes = this.#storeBytes;
+    const attached = new Map<number, number>();
+    for (const op of ops) {
+      if (op.op === "get") continue;
+      const previous = this.#records.get(op.key);
+      if (previous !== undefined) newStoreBytes -= recordCostBytes(previous);
+      if (op.op === "delete") continue;
+      newStoreBytes +=
+        (previous?.keyBytes ?? (utf8ByteLength(op.key) as number)) +
+        op.value.length +
+        ENTRY_OVERHEAD_BYTES;
+      const lease = op.lease ?? 0;
+      if (lease !== 0 && previous?.lease !== lease) {
+        const count = (attached.get(lease) ?? 0) + 1;
+        attached.set(lease, count);
+        const refused = this.#leaseRefusal(op.key, lease, previous, count);
+        if (refused !== undefined) return refused;
+      }
+    }
+    if (newStoreBytes > this.#maxStoreBytes && newStoreBytes > this.#storeBytes) {
+      return errorResult(
+        "OVERLOADED",
+        `this txn would grow the store to ${newStoreBytes} bytes, past its quota of ` +
+          `${this.#maxStoreBytes} bytes; delete keys to free space`,
+        KvErrorReason.QuotaExceeded,
+      );
+    }
+    const results: KvTxnOpResult[] = [];
+    for (const op of ops) {
+      const previous = this.#records.get(op.key);
+      switch (op.op) {
+        case "get":
+          results.push({
+            op: "get",
+            entry: previous === undefined ? null : this.#entry(op.key, previous),
+          });
+          break;
+        case "put": {
+          const refused = this.#write(op.key, op.value, previous, op.lease ?? 0);
+          invariant(refused === undefined, "a txn write passed its checks but was refused");
+          results.push({ op: "put", revision: this.#revision });
+          break;
+        }
+        case "delete":
+          if (previous !== undefined) this.#remove(op.key, previous);
+          results.push({ op: "delete", deleted: previous !== undefined });
+          break;
+      }
+    }
+    return okResult({ op: "txn", succeeded, revision: this.#revision, results });
+  }
+
+  /**
+   * Why attaching `key` to `lease` (the `count`-th new key for it in this command) is refused, or
+   * undefined if it may (also for no lease, or the key already on it).
+   */
+  #leaseRefusal(
+    key: string,
+    lease: number,
+    previous: KvRecord | undefined,
+    count: number,
+  ): CommandResult<KvResult> | undefined {
+    if (lease === 0 || previous?.lease === lease) return undefined;
+    const record = this.#leases.get(lease);
+    if (record === undefined) {
+      return errorResult(
+        "NOT_FOUND",
+        `lease ${lease} does not exist (revoked or expired?); grant a new lease and write ${key} again`,
+        KvErrorReason.LeaseNotFound,
+      );
+    }
+    if (record.keys.size + count > MAX_KEYS_PER_LEASE) {
+      return errorResult(
+        "OVERLOADED",
+        `lease ${lease} already holds ${record.keys.size} keys, the limit is ${MAX_KEYS_PER_LEASE}; use another lease`,
+        KvErrorReason.LeaseKeysFull,
+      );
+    }
+    return undefined;
+  }
+
+  #grant(ttlMs: number): CommandResult<KvResult> {
+    invariant(ttlMs >= MIN_LEASE_TTL_MS && ttlMs <= MAX_LEASE_TTL_MS, "unchecked lease ttl");
+    if (this.#leases.size >= MAX_LEASES) {
+      return errorResult(
+        "OVERLOADED",
+        `${MAX_LEASES} leases exist, the limit; revoke leases that are no longer used`,
+        KvErrorReason.LeasesFull,
+      );
+    }
+    invariant(this.#nextLeaseId < Number.MAX_SAFE_INTEGER, "lease id overflow");
+    const id = this.#nextLeaseId++;
+    this.#leases.set(id, { ttlMs, keys: new Set() });
+    return okResult({ op: "leaseGrant", id, ttlMs });
+  }
+
+  /** Revokes each named lease: its keys are deleted in key order (the same order on every replica). */
+  #revoke(command: KvLeaseRevokeCommand): CommandResult<KvResult> {
+    let revoked = 0;
+    let deletedKeys = 0;
+    for (const id of command.ids) {
+      const lease = this.#leases.get(id);
+      if (lease === undefined) continue;
+      const keys = [...lease.keys].sort(compareKeys);
+      for (const key of keys) {
+        this.#remove(key, this.#records.get(key) as KvRecord);
+        deletedKeys++;
+      }
+      this.#leases.delete(id);
+      revoked++;
+    }
+    return okResult({ op: "leaseRevoke", revoked, deletedKeys, revision: this.#revision });
   }
 
   #bumpRevision(): void {
@@ -215,11 +385,18 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     this.#revision += 1;
   }
 
-  /** Writes `key`, bumping the revision; returns an error result (changing nothing) past the quota. */
+  /**
+   * Writes `key` under `lease` (0: none), bumping the revision; returns an error result (changing
+   * nothing) past the quota. The lease must have been checked ({@link #leaseRefusal}).
+   *
+   * Every change of a key goes through here or {@link #remove} — puts, compare-and-sets, txn
+   * ops, and the deletes of a revoked or expired lease — so an observer of changes hooks in here.
+   */
   #write(
     key: string,
     value: Uint8Array,
     previous: KvRecord | undefined,
+    lease: number,
   ): CommandResult<KvResult> | undefined {
     const keyBytes = previous?.keyBytes ?? (utf8ByteLength(key) as number);
     const costBytes = keyBytes + value.length + ENTRY_OVERHEAD_BYTES;
@@ -240,8 +417,17 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
       modRevision: this.#revision,
       version: (previous?.version ?? 0) + 1,
       keyBytes,
+      lease,
     });
     if (previous === undefined) this.#keys.insert(key);
+    if (previous !== undefined && previous.lease !== lease && previous.lease !== 0) {
+      this.#leases.get(previous.lease)?.keys.delete(key);
+    }
+    if (lease !== 0) {
+      const record = this.#leases.get(lease);
+      invariant(record !== undefined, () => `write under unknown lease ${lease}`);
+      record.keys.add(key);
+    }
     this.#storeBytes = newStoreBytes;
     this.#observer?.({
       kind: "kv.put",
@@ -252,6 +438,16 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
       version: (previous?.version ?? 0) + 1,
     });
     return undefined;
+  }
+
+  /** Deletes `key` (which exists), bumping the revision and detaching it from its lease. See {@link #write}. */
+  #remove(key: string, previous: KvRecord): void {
+    this.#bumpRevision();
+    this.#records.delete(key);
+    this.#keys.remove(key);
+    this.#storeBytes -= recordCostBytes(previous);
+    if (previous.lease !== 0) this.#leases.get(previous.lease)?.keys.delete(key);
+    this.#observer?.({ kind: "kv.delete", key, revision: this.#revision });
   }
 
   /** The entry of a stored record, with a copy of its value (callers may not mutate the store). */
@@ -328,10 +524,12 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
 
   /**
    * Serializes the store: magic "BXKV", u16 format version, u53 revision, u32 key count, then each
-   * entry in key order (as in results: key, value, createRevision, modRevision, version). Throws nothing.
+   * entry in key order (as in results: key, value, createRevision, modRevision, version; then its
+   * lease u53), then u53 next lease id, u32 lease count and each lease (id u53, ttlMs u53) in id
+   * order. Version 1 had neither the entries' leases nor the lease table. Throws nothing.
    */
   snapshot(): Uint8Array {
-    const writer = new ByteWriter(this.#storeBytes + 64)
+    const writer = new ByteWriter(this.#storeBytes + 64 + this.#leases.size * 16)
       .raw(SNAPSHOT_MAGIC)
       .u16(KV_SNAPSHOT_FORMAT_VERSION)
       .u53(this.#revision)
@@ -339,7 +537,10 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     for (const key of this.#keys) {
       const record = this.#records.get(key) as KvRecord;
       writeEntry(writer, { key, ...record });
+      writer.u53(record.lease);
     }
+    writer.u53(this.#nextLeaseId).u32(this.#leases.size);
+    for (const [id, lease] of this.#leases) writer.u53(id).u53(lease.ttlMs);
     return writer.finish();
   }
 
@@ -352,9 +553,9 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     const magic = reader.rawView(SNAPSHOT_MAGIC.length);
     if (!bytesEqual(magic, SNAPSHOT_MAGIC)) throw reader.malformed("not a kv snapshot (bad magic)");
     const version = reader.u16();
-    if (version !== KV_SNAPSHOT_FORMAT_VERSION) {
+    if (version < OLDEST_READABLE_SNAPSHOT_VERSION || version > KV_SNAPSHOT_FORMAT_VERSION) {
       throw reader.malformed(
-        `unknown format version ${version}; this node reads version ${KV_SNAPSHOT_FORMAT_VERSION}`,
+        `unknown format version ${version}; this node reads versions ${OLDEST_READABLE_SNAPSHOT_VERSION} to ${KV_SNAPSHOT_FORMAT_VERSION}`,
       );
     }
     const revision = reader.u53();
@@ -380,10 +581,36 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
         modRevision: entry.modRevision,
         version: entry.version,
         keyBytes: utf8ByteLength(entry.key) as number,
+        lease: version >= 2 ? reader.u53() : 0,
       };
       records.set(entry.key, record);
       keys.push(entry.key);
       storeBytes += recordCostBytes(record);
+    }
+    const leases = new Map<number, LeaseRecord>();
+    let nextLeaseId = 1;
+    if (version >= 2) {
+      nextLeaseId = reader.u53();
+      const leaseCount = reader.u32();
+      let previousId = 0;
+      for (let i = 0; i < leaseCount; i++) {
+        const id = reader.u53();
+        const ttlMs = reader.u53();
+        if (id <= previousId || id >= nextLeaseId)
+          throw reader.malformed(`lease ${id} is out of order`);
+        if (ttlMs < MIN_LEASE_TTL_MS || ttlMs > MAX_LEASE_TTL_MS) {
+          throw reader.malformed(`lease ${id} has ttl ${ttlMs} ms`);
+        }
+        leases.set(id, { ttlMs, keys: new Set() });
+        previousId = id;
+      }
+      for (const key of keys) {
+        const lease = (records.get(key) as KvRecord).lease;
+        if (lease === 0) continue;
+        const record = leases.get(lease);
+        if (record === undefined) throw reader.malformed(`key ${key} names unknown lease ${lease}`);
+        record.keys.add(key);
+      }
     }
     reader.expectEnd();
     this.#records = records;
@@ -391,6 +618,8 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     this.#keys.replaceWithSorted(keys);
     this.#revision = revision;
     this.#storeBytes = storeBytes;
+    this.#leases = leases;
+    this.#nextLeaseId = nextLeaseId;
   }
 }
 
