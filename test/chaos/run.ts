@@ -268,7 +268,8 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
     ...extra,
   });
 
-  const firstLeader = await cluster.waitLeader(30_000);
+  // Generous: starting three nodes on a loaded 2-core machine takes tens of seconds.
+  const firstLeader = await cluster.waitLeader(90_000);
   if (firstLeader === undefined) {
     findings.push("no leader was elected at start");
     return finish({});
