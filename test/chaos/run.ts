@@ -78,6 +78,8 @@ export interface ChaosResult {
 const CLUSTER_ID = "chaos";
 const LIVENESS_DEADLINE_MS = 30_000;
 const EIO_EXIT_DEADLINE_MS = 10_000;
+/** A liveness probe's write gives up after this and tries the next node (time resolution). */
+const PROBE_TIMEOUT_MS = 750;
 /** A restarted node must answer its API within this (a loaded 2-core machine takes ~10 s). */
 const RESTART_DEADLINE_MS = 30_000;
 /** A joining node must be promotable (caught up), and a removal committed, within this. */
@@ -315,11 +317,11 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
       const nodes = cluster.running();
       const node = nodes[probeCounter % Math.max(1, nodes.length)];
       if (node === undefined) return undefined;
-      const output = await runOperation(node.apiUrl, {
-        kind: "put",
-        key: `probe-${probeCounter++}`,
-        value: "p",
-      });
+      const output = await runOperation(
+        node.apiUrl,
+        { kind: "put", key: `probe-${probeCounter++}`, value: "p" },
+        PROBE_TIMEOUT_MS,
+      );
       return output !== undefined && output !== "fail" ? performance.now() : undefined;
     });
     const replicated = await until(LIVENESS_DEADLINE_MS, 20, async () => {
@@ -498,11 +500,11 @@ async function timeToWrite(among: readonly ChaosNode[]): Promise<number | undefi
   let counter = 0;
   const at = await until(LIVENESS_DEADLINE_MS, 20, async () => {
     const node = among[counter % among.length] as ChaosNode;
-    const output = await runOperation(node.apiUrl, {
-      kind: "put",
-      key: `second-${counter++}`,
-      value: "s",
-    });
+    const output = await runOperation(
+      node.apiUrl,
+      { kind: "put", key: `second-${counter++}`, value: "s" },
+      PROBE_TIMEOUT_MS,
+    );
     return output !== undefined && output !== "fail" ? performance.now() : undefined;
   });
   return at === undefined ? undefined : Math.round(at - t0);
@@ -707,6 +709,14 @@ async function inject(
       setClockOffset(target.clockFile, offset);
       await sleep(step.durationMs);
       setClockOffset(target.clockFile, "+0");
+      // Node aborts ("Assertion failed: (now) >= (timer_base())") if its monotonic clock goes
+      // back; the suite only steps the wall clock, and a node that died anyway is a finding.
+      if (!target.running) {
+        findings.push(
+          `${describeStep(step)}: node ${target.id} exited during a clock jump (${JSON.stringify(target.exit)}): ${target.tail(5)}`,
+        );
+        target.start(undefined);
+      }
       return;
     }
     case "membership": {
