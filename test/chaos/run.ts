@@ -765,6 +765,17 @@ async function replaceFollower(
       findings.push(
         `${describeStep(step)}: node ${fresh.id} was not promoted within ${MEMBERSHIP_DEADLINE_MS} ms: ${fresh.tail(5)}`,
       );
+      // Take the attempt back (remove it if it got in), so later steps measure the cluster.
+      await until(MEMBERSHIP_DEADLINE_MS, 200, async () => {
+        const current = (await cluster.leader()) ?? leader;
+        const answer = await api(current, "DELETE", `/v1/cluster/members/${fresh.id}`);
+        return answer.status >= 200 && answer.status < 500 ? true : undefined;
+      });
+      await fresh.kill();
+      cluster.members.delete(fresh.id);
+      cluster.retired.push(fresh);
+      fresh.wipe();
+      cluster.freeSlots.push(slot);
       return;
     }
     say(`  node ${fresh.id} promoted; removing node ${victim.id}`);
