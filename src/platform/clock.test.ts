@@ -16,6 +16,18 @@ describe("SystemClock", () => {
     expect(clock.now()).toBeGreaterThanOrEqual(before);
   });
 
+  it("stands still while the underlying reading goes back, and resumes when it passes", () => {
+    let reading = 10_000;
+    const clock = new SystemClock(() => reading);
+    const start = clock.now();
+    reading = 3_000; // a 7 s jump back
+    expect(clock.now()).toBe(start);
+    reading = 9_000;
+    expect(clock.now()).toBe(start);
+    reading = 10_500;
+    expect(clock.now()).toBe(start + 500);
+  });
+
   it("does not fire a cancelled timer", async () => {
     const clock = new SystemClock();
     let fired = false;

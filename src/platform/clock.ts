@@ -7,9 +7,21 @@ import type { Clock, TimerHandle } from "../common/clock.js";
  * stamps across leaders (session expiry). Wired in by the CLI only.
  */
 export class SystemClock implements Clock {
+  #lastMs = 0;
+
+  /**
+   * @param readMs The raw reading; only tests replace it. The monotonic clock cannot go back
+   *   on Linux, but under libfaketime (the fault suite's clock jumps fake it too) or a buggy
+   *   hypervisor it can: then this clock stands still until the reading passes it again, so
+   *   elapsed times (link silence, redial age, retry windows) are never negative.
+   */
+  constructor(private readonly readMs: () => number = () => performance.now()) {}
+
   /** @inheritdoc */
   now(): number {
-    return performance.timeOrigin + performance.now();
+    const ms = performance.timeOrigin + this.readMs();
+    if (ms > this.#lastMs) this.#lastMs = ms;
+    return this.#lastMs;
   }
 
   /** @inheritdoc */

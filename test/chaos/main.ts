@@ -34,6 +34,7 @@ interface Options {
   keys: string;
   diskMib: string;
   json?: string;
+  history?: string;
   inner?: string;
 }
 
@@ -49,6 +50,7 @@ function parse(argv: readonly string[]): Options {
     .option("--keys <n>", "keys the clients share", "8")
     .option("--disk-mib <n>", "size of each node's file system", "128")
     .option("--json <file>", "write the result as JSON to this file")
+    .option("--history <file>", "write the recorded history as JSON to this file")
     .option("--inner <owner>", "(internal) run inside the client namespace of run <owner>");
   program.parse([...argv]);
   return program.opts<Options>();
@@ -153,7 +155,10 @@ async function outer(options: Options, argv: readonly string[]): Promise<number>
       );
       return 1;
     }
-    if (options.json !== undefined) writeFileSync(options.json, JSON.stringify(result, null, 2));
+    const { history, ...summary } = result;
+    if (options.history !== undefined)
+      writeFileSync(options.history, JSON.stringify(history ?? []));
+    if (options.json !== undefined) writeFileSync(options.json, JSON.stringify(summary, null, 2));
     process.stdout.write(`${report(result)}\n`);
     return result.ok ? 0 : 1;
   } finally {
@@ -165,8 +170,8 @@ const argv = process.argv.slice(2);
 const options = parse(process.argv);
 const forwarded = argv.filter(
   (_, i) =>
-    !["--seed", "--inner", "--json"].includes(argv[i - 1] ?? "") &&
-    !["--seed", "--inner", "--json"].includes(argv[i] ?? ""),
+    !["--seed", "--inner", "--json", "--history"].includes(argv[i - 1] ?? "") &&
+    !["--seed", "--inner", "--json", "--history"].includes(argv[i] ?? ""),
 );
 process.exitCode =
   options.inner !== undefined ? await inner(options) : await outer(options, forwarded);

@@ -44,6 +44,12 @@ export interface HealMeasure {
   readonly step: string;
   readonly healToWriteMs: number | undefined;
   readonly healToReplicationMs: number | undefined;
+  /** The longest stretch of the step (fault and heal) in which no answering node led. */
+  readonly worstLeaderlessMs: number;
+  /** A double fault's second fault: from its start to a new leader among the majority. */
+  readonly secondFaultToLeaderMs?: number | undefined;
+  /** A double fault's second fault: from its start to the first acknowledged write. */
+  readonly secondFaultToWriteMs?: number | undefined;
 }
 
 /** The result of a run. */
@@ -65,11 +71,15 @@ export interface ChaosResult {
   readonly worstLeaderlessMs: number;
   readonly steps: string[];
   readonly logTails: string;
+  /** The recorded history (for re-checking offline: `--history FILE`). */
+  readonly history?: readonly HistoryOperation[];
 }
 
 const CLUSTER_ID = "chaos";
 const LIVENESS_DEADLINE_MS = 30_000;
 const EIO_EXIT_DEADLINE_MS = 10_000;
+/** A liveness probe's write gives up after this and tries the next node (time resolution). */
+const PROBE_TIMEOUT_MS = 750;
 /** A restarted node must answer its API within this (a loaded 2-core machine takes ~10 s). */
 const RESTART_DEADLINE_MS = 30_000;
 /** A joining node must be promotable (caught up), and a removal committed, within this. */
@@ -256,10 +266,12 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
           `----- node ${n.id} (slot ${n.slot}, ${n.running ? "running" : JSON.stringify(n.exit)})\n${n.tail(40)}`,
       )
       .join("\n"),
+    history: history.operations,
     ...extra,
   });
 
-  const firstLeader = await cluster.waitLeader(30_000);
+  // Generous: starting three nodes on a loaded 2-core machine takes tens of seconds.
+  const firstLeader = await cluster.waitLeader(90_000);
   if (firstLeader === undefined) {
     findings.push("no leader was elected at start");
     return finish({});
@@ -276,6 +288,8 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
   });
   // The leaderless monitor: the longest stretch in which no answering node led.
   let monitoring = true;
+  // The step the monitor charges a leaderless stretch to (the step running when it ended).
+  let stepLeaderlessMs = 0;
   const monitor = (async () => {
     let since: number | undefined;
     while (monitoring) {
@@ -284,6 +298,7 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
       if (leader === undefined) since ??= now;
       else if (since !== undefined) {
         worstLeaderlessMs = Math.max(worstLeaderlessMs, now - since);
+        stepLeaderlessMs = Math.max(stepLeaderlessMs, now - since);
         since = undefined;
       }
       await sleep(100);
@@ -293,16 +308,20 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
   const schedule = makeSchedule(options.seed, options.faults);
   const deadline = started + options.seconds * 1000;
   let probeCounter = 0;
-  const measureHeal = async (step: FaultStep, healedAt: number): Promise<void> => {
+  const measureHeal = async (
+    step: FaultStep,
+    healedAt: number,
+    second: SecondFault | undefined,
+  ): Promise<void> => {
     const wrote = await until(LIVENESS_DEADLINE_MS, 20, async () => {
       const nodes = cluster.running();
       const node = nodes[probeCounter % Math.max(1, nodes.length)];
       if (node === undefined) return undefined;
-      const output = await runOperation(node.apiUrl, {
-        kind: "put",
-        key: `probe-${probeCounter++}`,
-        value: "p",
-      });
+      const output = await runOperation(
+        node.apiUrl,
+        { kind: "put", key: `probe-${probeCounter++}`, value: "p" },
+        PROBE_TIMEOUT_MS,
+      );
       return output !== undefined && output !== "fail" ? performance.now() : undefined;
     });
     const replicated = await until(LIVENESS_DEADLINE_MS, 20, async () => {
@@ -327,10 +346,12 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
       step: describeStep(step),
       healToWriteMs: wrote === undefined ? undefined : Math.round(wrote - healedAt),
       healToReplicationMs: replicated === undefined ? undefined : Math.round(replicated - healedAt),
+      worstLeaderlessMs: Math.round(stepLeaderlessMs),
+      ...(second === undefined ? {} : second),
     };
     heals.push(measure);
     say(
-      `  healed: first write after ${measure.healToWriteMs ?? "never"} ms, replicated after ${measure.healToReplicationMs ?? "never"} ms`,
+      `  healed: first write after ${measure.healToWriteMs ?? "never"} ms, replicated after ${measure.healToReplicationMs ?? "never"} ms; longest leaderless ${measure.worstLeaderlessMs} ms`,
     );
     if (replicated === undefined)
       findings.push(
@@ -345,9 +366,10 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
     stepsRun.push(describeStep(step));
     say(`${Math.round((performance.now() - started) / 1000)} s: ${describeStep(step)}`);
     faultsByKind[step.kind] = (faultsByKind[step.kind] ?? 0) + 1;
-    await inject(cluster, step, findings, notes, say);
+    stepLeaderlessMs = 0;
+    const second = await inject(cluster, step, findings, notes, say);
     const healedAt = performance.now();
-    await measureHeal(step, healedAt);
+    await measureHeal(step, healedAt, second);
   }
 
   stopClients.abort();
@@ -440,6 +462,105 @@ async function followers(
   return { leader, followers: all.filter((n) => n !== leader) };
 }
 
+/** What a double fault measured about its second fault. */
+interface SecondFault {
+  readonly secondFaultToLeaderMs: number | undefined;
+  readonly secondFaultToWriteMs: number | undefined;
+}
+
+/** Cuts `target` off from every other member both ways. */
+function isolate(cluster: Cluster, target: ChaosNode): void {
+  for (const other of cluster.members.values()) {
+    if (other === target) continue;
+    cluster.cut(target, other);
+    cluster.cut(other, target);
+  }
+  cluster.filters();
+}
+
+/** From now until a node of `among` leads in a term above `aboveTerm` (ms), within 30 s. */
+async function timeToLeader(
+  cluster: Cluster,
+  among: readonly ChaosNode[],
+  aboveTerm: number,
+): Promise<number | undefined> {
+  const t0 = performance.now();
+  const at = await until(LIVENESS_DEADLINE_MS, 20, async () => {
+    const statuses = await Promise.all(among.map((n) => n.status(500)));
+    return statuses.some((s) => s?.role === "leader" && s.term > aboveTerm)
+      ? performance.now()
+      : undefined;
+  });
+  return at === undefined ? undefined : Math.round(at - t0);
+}
+
+/** From now until a write through one of `among` is acknowledged (ms), within 30 s. */
+async function timeToWrite(among: readonly ChaosNode[]): Promise<number | undefined> {
+  const t0 = performance.now();
+  let counter = 0;
+  const at = await until(LIVENESS_DEADLINE_MS, 20, async () => {
+    const node = among[counter % among.length] as ChaosNode;
+    const output = await runOperation(
+      node.apiUrl,
+      { kind: "put", key: `second-${counter++}`, value: "s" },
+      PROBE_TIMEOUT_MS,
+    );
+    return output !== undefined && output !== "fail" ? performance.now() : undefined;
+  });
+  return at === undefined ? undefined : Math.round(at - t0);
+}
+
+/**
+ * The issue's double faults: a long partition, healed, then a second fault inside the window
+ * in which stale links used to stall the cluster although a majority could talk.
+ */
+async function injectDouble(
+  cluster: Cluster,
+  step: FaultStep,
+  say: (line: string) => void,
+): Promise<SecondFault> {
+  const { leader, followers: others } = await followers(cluster);
+  const all = [...cluster.members.values()];
+  if (step.variant === "isolate-leader-then-new-leader") {
+    const first = leader ?? pick(all, step);
+    say(`  isolate leader ${first.id} for ${step.durationMs} ms`);
+    isolate(cluster, first);
+    await sleep(step.durationMs);
+    cluster.healNetwork();
+    await sleep(1000);
+    const current = (await cluster.leader()) ?? first;
+    const term = (await current.status())?.term ?? 0;
+    const majority = all.filter((n) => n !== current);
+    say(`  healed; 1 s later isolate the new leader ${current.id} (term ${term})`);
+    isolate(cluster, current);
+    const [toLeader, toWrite] = await Promise.all([
+      timeToLeader(cluster, majority, term),
+      timeToWrite(majority),
+    ]);
+    say(
+      `  second fault: leader after ${toLeader ?? "never"} ms, write after ${toWrite ?? "never"} ms`,
+    );
+    await sleep(3000);
+    cluster.healNetwork();
+    return { secondFaultToLeaderMs: toLeader, secondFaultToWriteMs: toWrite };
+  }
+  // isolate-follower-then-kill-other
+  const victim = others.length > 0 ? pick(others, step) : pick(all, step);
+  say(`  isolate follower ${victim.id} for ${step.durationMs} ms`);
+  isolate(cluster, victim);
+  await sleep(step.durationMs);
+  cluster.healNetwork();
+  await sleep(500);
+  const other = all.find((n) => n !== victim && n !== leader) ?? victim;
+  say(`  healed; 0.5 s later kill -9 the other follower ${other.id}`);
+  await other.kill();
+  const toWrite = await timeToWrite(all.filter((n) => n !== other));
+  say(`  second fault: write after ${toWrite ?? "never"} ms`);
+  await sleep(2000);
+  other.start(undefined);
+  return { secondFaultToLeaderMs: undefined, secondFaultToWriteMs: toWrite };
+}
+
 /** Injects `step`'s fault, keeps it for its duration, and heals it. */
 async function inject(
   cluster: Cluster,
@@ -447,7 +568,8 @@ async function inject(
   findings: string[],
   notes: string[],
   say: (line: string) => void,
-): Promise<void> {
+): Promise<SecondFault | undefined> {
+  if (step.kind === "double") return injectDouble(cluster, step, say);
   const { leader, followers: others } = await followers(cluster);
   const all = [...cluster.members.values()];
   const target = step.variant.includes("leader")
@@ -475,6 +597,7 @@ async function inject(
       target.signal("SIGCONT");
       return;
     }
+    case "long-partition":
     case "partition": {
       const rest = all.filter((n) => n !== target);
       if (step.variant === "majority-minority" && all.length >= 5) {
@@ -586,6 +709,14 @@ async function inject(
       setClockOffset(target.clockFile, offset);
       await sleep(step.durationMs);
       setClockOffset(target.clockFile, "+0");
+      // Node aborts ("Assertion failed: (now) >= (timer_base())") if its monotonic clock goes
+      // back; the suite only steps the wall clock, and a node that died anyway is a finding.
+      if (!target.running) {
+        findings.push(
+          `${describeStep(step)}: node ${target.id} exited during a clock jump (${JSON.stringify(target.exit)}): ${target.tail(5)}`,
+        );
+        target.start(undefined);
+      }
       return;
     }
     case "membership": {
@@ -593,6 +724,7 @@ async function inject(
       return;
     }
   }
+  return undefined;
 }
 
 /**
@@ -633,6 +765,17 @@ async function replaceFollower(
       findings.push(
         `${describeStep(step)}: node ${fresh.id} was not promoted within ${MEMBERSHIP_DEADLINE_MS} ms: ${fresh.tail(5)}`,
       );
+      // Take the attempt back (remove it if it got in), so later steps measure the cluster.
+      await until(MEMBERSHIP_DEADLINE_MS, 200, async () => {
+        const current = (await cluster.leader()) ?? leader;
+        const answer = await api(current, "DELETE", `/v1/cluster/members/${fresh.id}`);
+        return answer.status >= 200 && answer.status < 500 ? true : undefined;
+      });
+      await fresh.kill();
+      cluster.members.delete(fresh.id);
+      cluster.retired.push(fresh);
+      fresh.wipe();
+      cluster.freeSlots.push(slot);
       return;
     }
     say(`  node ${fresh.id} promoted; removing node ${victim.id}`);

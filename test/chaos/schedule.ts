@@ -16,6 +16,8 @@ export const FAULT_KINDS = [
   "eio",
   "clock",
   "membership",
+  "long-partition",
+  "double",
 ] as const;
 /** One fault kind. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -30,7 +32,18 @@ const VARIANTS: Record<FaultKind, readonly string[]> = {
   eio: ["leader", "follower"],
   clock: ["forward", "backward"],
   membership: ["replace-follower"],
+  // The issue's heal targets: a 20 s partition, and a second fault right after a long one.
+  "long-partition": ["isolate-one", "isolate-leader"],
+  double: ["isolate-leader-then-new-leader", "isolate-follower-then-kill-other"],
 };
+
+/** How long a step's (first) fault lasts. */
+function durationMs(kind: FaultKind, random: SeededRandom): number {
+  if (kind === "eio") return 1000 + random.int(1000);
+  if (kind === "long-partition") return 20_000;
+  if (kind === "double") return 10_000 + random.int(10_001);
+  return 1500 + random.int(3000);
+}
 
 /** One step: wait `quietMs`, inject the fault, keep it `durationMs`, heal, measure. */
 export interface FaultStep {
@@ -62,7 +75,7 @@ export function makeSchedule(seed: number, kinds: readonly FaultKind[], steps = 
         kind,
         variant: variants[random.int(variants.length)] as string,
         quietMs: 500 + random.int(1000),
-        durationMs: kind === "eio" ? 1000 + random.int(1000) : 1500 + random.int(3000),
+        durationMs: durationMs(kind, random),
         pick: random.int(1000),
         amount: kind === "loss" ? 20 + random.int(30) : 2 + random.int(8),
       });

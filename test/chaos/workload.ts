@@ -68,7 +68,12 @@ interface Answer {
   readonly body: Record<string, unknown>;
 }
 
-async function request(url: string, method: string, body?: unknown): Promise<Answer> {
+async function request(
+  url: string,
+  method: string,
+  body: unknown,
+  timeoutMs: number,
+): Promise<Answer> {
   const response = await fetch(url, {
     method,
     headers: {
@@ -76,7 +81,7 @@ async function request(url: string, method: string, body?: unknown): Promise<Ans
       ...(body === undefined ? {} : { "content-type": "application/json" }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
   let parsed: Record<string, unknown> = {};
@@ -94,15 +99,20 @@ function isDefiniteFailure(answer: Answer): boolean {
   return DEFINITE_FAILURES.has(code) || (code === "UNAVAILABLE" && message.includes("not applied"));
 }
 
-/** Runs one operation against `baseUrl`; returns its output, undefined (unknown) or "fail". */
+/**
+ * Runs one operation against `baseUrl`; returns its output, undefined (unknown) or "fail".
+ * Probes pass a short `timeoutMs`: a request forwarded to a leader that was just cut off waits
+ * out its whole timeout although a new leader may already take writes.
+ */
 export async function runOperation(
   baseUrl: string,
   input: KvInput,
+  timeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<KvOutput | undefined | "fail"> {
   const path = `${baseUrl}/v1/kv/${encodeURIComponent(input.key)}`;
   try {
     if (input.kind === "get") {
-      const answer = await request(path, "GET");
+      const answer = await request(path, "GET", undefined, timeoutMs);
       if (answer.status === 200) {
         const entry = answer.body["entry"] as { value?: string };
         return { kind: "get", value: entry.value ?? null };
@@ -113,14 +123,19 @@ export async function runOperation(
       return undefined; // a failed read constrains nothing
     }
     if (input.kind === "put") {
-      const answer = await request(path, "PUT", { value: input.value });
+      const answer = await request(path, "PUT", { value: input.value }, timeoutMs);
       if (answer.status === 200) return { kind: "put" };
       return isDefiniteFailure(answer) ? "fail" : undefined;
     }
-    const answer = await request(`${path}/cas`, "POST", {
-      expected: input.expected === null ? { absent: true } : { value: input.expected },
-      value: input.value,
-    });
+    const answer = await request(
+      `${path}/cas`,
+      "POST",
+      {
+        expected: input.expected === null ? { absent: true } : { value: input.expected },
+        value: input.value,
+      },
+      timeoutMs,
+    );
     if (answer.status === 200) {
       if (answer.body["succeeded"] === true) return { kind: "cas", succeeded: true };
       const current = answer.body["current"] as { value?: string } | null | undefined;

@@ -8,26 +8,40 @@
  *   report whose outcome the agent did not learn); the second copy turned the VM, which had been
  *   started again, back into "stopped", which reads "exited by itself" and is never restarted
  *   (a product bug: the report now says it ends a requested stop, and a stale copy is ignored).
+ * - 5311430: "did not settle within 40000 ms of the heal" while node 1 was still running tasks
+ *   back to back: VMs filled nodes 2 and 3, so 37 s of queued tasks ran one after another on
+ *   node 1, never idle (a checker bug: the bound now adds the queued work's run time).
  */
 import { describe, expect, it } from "vitest";
 import { runSimulation, type SimulationOptions } from "../../src/sim/run.js";
 
-const CASES: readonly { readonly name: string; readonly options: SimulationOptions }[] = [
+const CASES: readonly {
+  readonly name: string;
+  readonly options: SimulationOptions;
+  /** The seed's faults include member removals (the first three were about removals). */
+  readonly removals: boolean;
+}[] = [
   {
     name: "900265 --nodes 5 --disk wal --orchestrator",
     options: { seed: 900265, nodes: 5, disk: "wal", orchestrator: true },
+    removals: true,
   },
-  { name: "920074 --orchestrator", options: { seed: 920074, orchestrator: true } },
-  { name: "920068 --orchestrator", options: { seed: 920068, orchestrator: true } },
+  { name: "920074 --orchestrator", options: { seed: 920074, orchestrator: true }, removals: true },
+  { name: "920068 --orchestrator", options: { seed: 920068, orchestrator: true }, removals: true },
+  {
+    name: "5311430 --orchestrator",
+    options: { seed: 5311430, orchestrator: true },
+    removals: false,
+  },
 ];
 
 describe("simulator regressions", () => {
-  for (const { name, options } of CASES) {
+  for (const { name, options, removals } of CASES) {
     it(`seed ${name} passes every checker and settles`, async () => {
       const report = await runSimulation(options);
       expect(report.violations.map((v) => `[${v.property}] ${v.message}`)).toEqual([]);
       expect(report.orchestrator?.settledAfterHealMs).toBeDefined();
-      expect(report.faultsInjected["remove"] ?? 0).toBeGreaterThan(0);
+      if (removals) expect(report.faultsInjected["remove"] ?? 0).toBeGreaterThan(0);
     }, 120_000);
   }
 });

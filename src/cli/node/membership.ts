@@ -251,13 +251,14 @@ export async function requestMembership(
   clientTls: NodeClientTls = {},
 ): Promise<ClusterConfig | undefined> {
   const client = new BlixardClient({ endpoints, timeoutMs: 10_000, ...clientTls });
-  const end = Date.now() + deadlineMs;
+  // Monotonic: a wall-clock step must not stretch or cut the deadline.
+  const end = performance.now() + deadlineMs;
   let last: unknown;
-  for (let attempt = 0; Date.now() < end; attempt++) {
+  for (let attempt = 0; performance.now() < end; attempt++) {
     try {
       return await client.addLearner(
         { id: self.id, raftAddress: self.raftAddress, apiAddress: self.apiAddress },
-        { timeoutMs: Math.max(1, end - Date.now()) },
+        { timeoutMs: Math.max(1, end - performance.now()) },
       );
     } catch (error) {
       last = error;
