@@ -206,6 +206,8 @@ export function createOrchestrator(
             ...(options.vm === undefined ? {} : { readyTimeoutMs: options.vm.readyTimeoutMs }),
             logDir: join(orchestratorDir, "vm-logs"),
             runDir: join(orchestratorDir, "run"),
+            // Each VM's overlay over its read-only base image, kept until the VM is deleted.
+            diskDir: join(orchestratorDir, "disks"),
           }),
         ],
       ]);
