@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
+import { freePorts } from "../../src/cli/dev/ports.js";
 import { findOnPath } from "../../src/orchestrator/host/probe.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import {
@@ -97,6 +98,75 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
         30_000,
       );
       await client.orchestrator.deleteVm("micro");
+    },
+    BOOT_DEADLINE_MS + 60_000,
+  );
+
+  it(
+    "answers through a published port: vm create --publish, then HTTP to the node's port",
+    async () => {
+      const [hostPort] = await freePorts(1);
+      const node = cluster.node(1);
+      const endpoints = ["--endpoints", node.apiUrl];
+      const created = await cluster.run("vm create", [
+        "vm",
+        "create",
+        "web",
+        "--driver",
+        "qemu",
+        "--kernel",
+        guest.kernel,
+        "--initrd",
+        guest.initrd,
+        "--memory",
+        "128",
+        "--publish",
+        `${hostPort}:80`,
+        ...endpoints,
+      ]);
+      expect(created.code, created.output).toBe(0);
+      const vm = await until(
+        async () => {
+          const current = await client.orchestrator.getVm("web");
+          return current.status === "running" || current.status === "failed" ? current : undefined;
+        },
+        "the guest to be ready",
+        BOOT_DEADLINE_MS,
+      );
+      expect(vm.status, vm.lastError).toBe("running");
+      expect(vm.spec.publish).toEqual([{ hostPort, guestPort: 80 }]);
+      // The guest's httpd serves its index page through QEMU's forward on the node's port.
+      const page = await until(
+        async () => {
+          const answer = await fetch(`http://127.0.0.1:${hostPort}/`).catch(() => undefined);
+          return answer?.ok === true ? answer.text() : undefined;
+        },
+        "an answer from the guest on the published port",
+        30_000,
+      );
+      expect(page).toContain("blixard guest");
+      const shown = await cluster.run("vm get", ["vm", "get", "web", ...endpoints]);
+      expect(shown.output).toContain(`127.0.0.1:${hostPort} -> guest port 80`);
+      await client.orchestrator.stopVm("web");
+      // Stopped: QEMU is gone, so nothing listens on the port any more.
+      await until(
+        async () =>
+          (await fetch(`http://127.0.0.1:${hostPort}/`).then(
+            () => false,
+            () => true,
+          ))
+            ? true
+            : undefined,
+        "the published port to close",
+        30_000,
+      );
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("web")).status === "stopped" ? true : undefined,
+        "the VM to be stopped",
+        30_000,
+      );
+      await client.orchestrator.deleteVm("web");
     },
     BOOT_DEADLINE_MS + 60_000,
   );

@@ -216,7 +216,7 @@ export class QemuDriver implements VmDriverPort {
         ...(accel === "tcg" && spec.kernel !== "" ? await tscParameter() : []),
         ...(awaitReady ? [`${NONCE_PARAMETER}=${nonce}`] : []),
       ].join(" "),
-      ...(spec.kernel !== "" ? { network: { publish: [] } } : {}),
+      ...(spec.kernel !== "" ? { network: { publish: spec.publish ?? [] } } : {}),
     });
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
