@@ -5,13 +5,14 @@
  * node booted the guest under KVM at start. Needs QEMU, the Debian kernel and busybox-static
  * (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
 import { findOnPath } from "../../src/orchestrator/host/probe.js";
+import { DEFAULT_KERNEL_CMDLINE } from "../../src/orchestrator/drivers/qemu-args.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import {
   buildGuest,
@@ -38,7 +39,8 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
     const imageDir = join(imageRoot, "images");
     guest = buildGuest(imageDir);
     cluster = await ProcessCluster.create({
-      size: 1,
+      // Two nodes: console logs are read through the node that does not run the VM.
+      size: 2,
       name: "blixard-microvm",
       extraArgs: ["--vm-image-dir", imageDir, "--vm-ready-timeout-ms", "120000"],
     });
@@ -169,6 +171,110 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
       await client.orchestrator.deleteVm("web");
     },
     BOOT_DEADLINE_MS + 60_000,
+  );
+
+  it(
+    "keeps a VM's disk across stop and start on its node, streams its console through the other node, and discards the disk on delete",
+    async () => {
+      // Each boot prints a counter kept on the VM's disk (mounted on /data), then bumps it.
+      const script = [
+        "n=$(cat /data/count 2>/dev/null || echo 0)",
+        "n=$((n+1))",
+        "echo $n >/data/count",
+        "sync",
+        "echo BOOT-COUNT $n",
+      ].join("\n");
+      await client.orchestrator.createVm("data", {
+        driver: "qemu",
+        kernel: guest.kernel,
+        initrd: guest.initrd,
+        cmdline: `${DEFAULT_KERNEL_CMDLINE} blixard.run=${Buffer.from(script).toString("base64")}`,
+        memoryMb: 128,
+        diskGb: 1,
+      });
+      const placed = await until(
+        async () => {
+          const vm = await client.orchestrator.getVm("data");
+          return vm.status === "running" || vm.status === "failed" ? vm : undefined;
+        },
+        "the guest to be ready",
+        BOOT_DEADLINE_MS,
+      );
+      expect(placed.status, placed.lastError).toBe("running");
+      const home = placed.nodeId as number;
+      const other = cluster.nodes.find((n) => n.id !== home)!;
+      const disk = join(cluster.node(home).dataDir, "orchestrator", "disks", "data.qcow2");
+      expect(existsSync(disk)).toBe(true);
+
+      // `vm logs --follow` through the node that does not run the VM, across a stop and a start.
+      const follow = cluster.spawn("vm logs --follow", [
+        "vm",
+        "logs",
+        "data",
+        "--follow",
+        "--endpoints",
+        other.apiUrl,
+      ]);
+      await until(
+        async () => (/BOOT-COUNT 1/.test(follow.output) ? true : undefined),
+        () => `BOOT-COUNT 1 in the followed console (so far: ${follow.output.slice(-500)})`,
+        60_000,
+      );
+      await client.orchestrator.stopVm("data");
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("data")).status === "stopped" ? true : undefined,
+        "the VM to stop",
+        60_000,
+      );
+      await client.orchestrator.startVm("data");
+      const again = await until(
+        async () => {
+          const vm = await client.orchestrator.getVm("data");
+          return vm.status === "running" || vm.status === "failed" ? vm : undefined;
+        },
+        "the guest to be ready again",
+        BOOT_DEADLINE_MS,
+      );
+      expect(again.status, again.lastError).toBe("running");
+      // Disks stay on their node: the test means something only if the VM came back there.
+      expect(again.nodeId).toBe(home);
+      await until(
+        async () => (/BOOT-COUNT 2/.test(follow.output) ? true : undefined),
+        () => `BOOT-COUNT 2 in the followed console (so far: ${follow.output.slice(-500)})`,
+        60_000,
+      );
+      expect(follow.output).not.toMatch(/BOOT-COUNT 1[\s\S]*BOOT-COUNT 1/);
+      follow.signal("SIGTERM");
+
+      // The last lines, through either node.
+      const tail = await cluster.run("vm logs", [
+        "vm",
+        "logs",
+        "data",
+        "--tail",
+        "400",
+        "--endpoints",
+        other.apiUrl,
+      ]);
+      expect(tail.code, tail.output).toBe(0);
+      expect(tail.output).toContain("BOOT-COUNT 2");
+
+      await client.orchestrator.stopVm("data");
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("data")).status === "stopped" ? true : undefined,
+        "the VM to stop",
+        60_000,
+      );
+      await client.orchestrator.deleteVm("data");
+      await until(
+        async () => (existsSync(disk) ? undefined : true),
+        "the deleted VM's disk to be discarded",
+        30_000,
+      );
+    },
+    3 * BOOT_DEADLINE_MS,
   );
 
   it("fails a VM whose kernel is outside the image directory, saying so", async () => {

@@ -540,3 +540,35 @@ export const OrchestratorSettingsJson = Type.Object(
 );
 /** The cluster's orchestrator settings. */
 export type OrchestratorSettingsJson = Static<typeof OrchestratorSettingsJson>;
+
+/** GET /v1/vms/{name}/logs query. */
+export const VmLogQuery = Type.Object(
+  {
+    offset: Type.Optional(
+      Type.String({
+        pattern: "^(0|[1-9][0-9]{0,15})$",
+        description:
+          "read from this byte offset (a previous answer's nextOffset); omitted: the tail",
+      }),
+    ),
+    tail: Type.Optional(
+      Type.String({
+        pattern: "^(0|[1-9][0-9]{0,5})$",
+        description: "without offset: the last N lines (default 100)",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** GET /v1/vms/{name}/logs query. */
+export type VmLogQuery = Static<typeof VmLogQuery>;
+
+/** GET /v1/vms/{name}/logs response: a piece of the console log (at most 64 KiB). */
+export const VmLogResponse = Type.Object({
+  nodeId: Type.Integer({ description: "the node whose log this is" }),
+  text: Type.String(),
+  nextOffset: Type.Integer({ description: "ask from here to follow the log" }),
+  rotated: Type.Boolean({ description: "the log was rotated since offset; text starts anew" }),
+});
+/** GET /v1/vms/{name}/logs response. */
+export type VmLogResponse = Static<typeof VmLogResponse>;

@@ -1,5 +1,5 @@
 /**
- * `blixard vm create|start|stop|delete|list|get`: long-running VMs. `create` records the VM and
+ * `blixard vm create|start|stop|delete|list|get|logs`: long-running VMs. `create` records the VM and
  * its desired state; the node it is placed on starts it, and restarts it by its policy.
  */
 import {
@@ -7,7 +7,8 @@ import {
   Option,
   type Command,
 } from "commander";
-import type { VmSpecInput } from "../../client/index.js";
+import type { VmLog, VmSpecInput } from "../../client/index.js";
+import { isBlixardError } from "../../common/errors.js";
 import { parsePositiveInt } from "../options.js";
 import { clientFrom, printJson, withClientOptions, type ClientOptions } from "./client-options.js";
 import {
@@ -37,6 +38,15 @@ interface CreateOptions extends ClientOptions {
   readonly stopped?: boolean;
   readonly publish?: PublishedPortInput[];
 }
+
+/** Flags of `vm logs`. */
+interface LogsOptions extends ClientOptions {
+  readonly tail?: number;
+  readonly follow?: boolean;
+}
+
+/** How often `vm logs --follow` asks for new console output. */
+const FOLLOW_POLL_MS = 500;
 
 /** One `--publish HOSTPORT:GUESTPORT`. */
 interface PublishedPortInput {
@@ -185,6 +195,47 @@ export function registerVmCommands(program: Command): void {
       if (options.json === true) printJson({ vms });
       else process.stdout.write(vmsTable(vms));
     });
+
+  withClientOptions(
+    vm
+      .command("logs")
+      .description(
+        "VM NAME's serial console, from the node that runs it (through any node): the last lines, and with --follow what comes next",
+      )
+      .argument("<name>")
+      .option("--tail <n>", "the last N lines (default 100)", parseNonNegativeInt)
+      .option("-f, --follow", "keep printing new console output until interrupted"),
+  ).action(async (name: string, options: LogsOptions) => {
+    const orchestrator = clientFrom(options).orchestrator;
+    let answer = await orchestrator.vmLogs(name, {
+      ...(options.tail === undefined ? {} : { tail: options.tail }),
+    });
+    process.stdout.write(answer.text);
+    while (options.follow === true) {
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
+      let next: VmLog;
+      try {
+        next = await orchestrator.vmLogs(name, { offset: answer.nextOffset });
+      } catch (error) {
+        // A stopped VM is on no node, and the node asked may not be the one that ran it: wait
+        // for it to run again, unless it was deleted.
+        if (!isBlixardError(error) || !["NOT_FOUND", "UNAVAILABLE"].includes(error.code)) {
+          throw error;
+        }
+        await orchestrator.getVm(name);
+        continue;
+      }
+      if (next.nodeId !== answer.nodeId) {
+        // The VM moved: an offset into the old node's log means nothing on the new one.
+        process.stderr.write(`[vm ${name} now runs on node ${next.nodeId}]\n`);
+        answer = await orchestrator.vmLogs(name, { tail: 0 });
+        continue;
+      }
+      if (next.rotated) process.stderr.write(`[the console log of vm ${name} was rotated]\n`);
+      process.stdout.write(next.text);
+      answer = next;
+    }
+  });
 
   withClientOptions(vm.command("get").description("one VM (exit 3 if unknown)").argument("<name>"))
     .addOption(consistencyOption())
