@@ -1,8 +1,8 @@
 #!/bin/sh
 # Blixard guest init (PID 1 of the initramfs built by build-image.sh). It mounts the kernel's
 # file systems, loads the virtio modules the Debian cloud kernel builds as modules, configures
-# user-mode networking, mounts /dev/vda on /data when there is one, announces readiness on the
-# serial console and runs the guest agent.
+# user-mode networking, mounts /dev/vda on /data when there is one, starts httpd on port 80,
+# announces readiness on the serial console and runs the guest agent.
 #
 # Kernel command line parameters it reads:
 #   blixard.nonce=N   printed in the readiness line "BLIXARD-READY N" (the host matches it)
@@ -40,6 +40,9 @@ fi
 if [ -b /dev/vda ]; then
   mount -t ext4 /dev/vda /data 2>/dev/null || { mke2fs -q /dev/vda && mount -t ext4 /dev/vda /data; }
 fi
+
+# The guest's own service: busybox httpd serves /www on port 80 (reach it with --publish).
+httpd -p 80 -h /www
 
 echo "BLIXARD-READY $nonce"
 

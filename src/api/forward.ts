@@ -150,3 +150,18 @@ function send(
     outgoing.end(options.body);
   });
 }
+
+/**
+ * Thrown by a handler whose answer lives on another node (a VM's console log is on the node that
+ * runs it): the server forwards the request there, like a leader-only request to the leader.
+ * Not a client-facing error: past the hop limit it becomes UNAVAILABLE.
+ */
+export class ServedByOtherNodeError extends Error {
+  /** @param apiAddress the other node's API base URL. */
+  constructor(
+    readonly nodeId: number,
+    readonly apiAddress: string,
+  ) {
+    super(`served by node ${nodeId} at ${apiAddress}`);
+  }
+}

@@ -89,6 +89,9 @@ export function vmSpecFromRequest(json: VmSpecRequest): VmSpec {
       maxRestarts: restart.maxRestarts ?? DEFAULT_RESTART_POLICY.maxRestarts,
       backoffMs: restart.backoffMs ?? DEFAULT_RESTART_POLICY.backoffMs,
     },
+    ...(json.publish === undefined || json.publish.length === 0
+      ? {}
+      : { publish: json.publish.map((p) => ({ hostPort: p.hostPort, guestPort: p.guestPort })) }),
   };
 }
 
@@ -148,13 +151,15 @@ export function taskLogsToJson(logs: TaskLogs): TaskLogsResponse {
 
 /** A VM as JSON. Throws nothing. */
 export function vmToJson(vm: Vm): VmJson {
+  const { publish, ...spec } = vm.spec;
   return {
     name: vm.name,
     spec: {
-      ...vm.spec,
+      ...spec,
       args: [...vm.spec.args],
       requiredFeatures: [...vm.spec.requiredFeatures],
       restart: { ...vm.spec.restart },
+      ...(publish === undefined ? {} : { publish: publish.map((p) => ({ ...p })) }),
     },
     desired: vm.desired,
     status: vm.status,

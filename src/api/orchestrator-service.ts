@@ -20,7 +20,13 @@ import type {
   VmSpec,
   Worker,
 } from "../statemachine/orchestrator/types.js";
-import type { ReadOptions, WriteOptions } from "./service.js";
+import type { VmLogChunk, VmLogRequest } from "../orchestrator/drivers/vm-log-reader.js";
+import type { CallOptions, ReadOptions, WriteOptions } from "./service.js";
+
+/** A piece of a VM's console log and the node it came from. */
+export interface VmLogAnswer extends VmLogChunk {
+  readonly nodeId: NodeId;
+}
 
 /** Filters and paging of {@link OrchestratorService.listTasks}. */
 export type TaskFilters = TaskListOptions;
@@ -116,6 +122,12 @@ export interface OrchestratorService {
   ): Promise<Vm>;
   /** One VM. `NotFoundError` if there is no VM `name`. */
   getVm(name: string, options?: ReadOptions): Promise<Vm>;
+  /**
+   * A piece of VM `name`'s console log, from the node that runs it (a service on another node
+   * throws `ServedByOtherNodeError` and the server forwards). `NotFoundError` if there is no VM
+   * `name` or no log of it here. Optional: a service without logs answers UNAVAILABLE.
+   */
+  vmLog?(name: string, request: VmLogRequest, options?: CallOptions): Promise<VmLogAnswer>;
   /** Every VM, by name. */
   listVms(options?: ReadOptions): Promise<readonly Vm[]>;
   /** Sets the VM's desired state to running. `NotFoundError` if there is no VM `name`. */

@@ -15,6 +15,7 @@ import {
   NotFoundError,
   NotLeaderError,
   OverloadedError,
+  UnavailableError,
   isBlixardError,
   type BlixardError,
 } from "../common/errors.js";
@@ -33,12 +34,15 @@ import {
   type VmSpec,
   type Worker,
 } from "../statemachine/orchestrator/index.js";
+import type { VmLogChunk, VmLogRequest } from "../orchestrator/drivers/vm-log-reader.js";
+import { ServedByOtherNodeError } from "./forward.js";
 import type { MemberDirectory } from "./member-directory.js";
 import type {
   OrchestratorService,
   TaskFilters,
   TaskLogs,
   TaskPage,
+  VmLogAnswer,
   WaitTaskOptions,
 } from "./orchestrator-service.js";
 import { DEFAULT_TASK_PAGE, MAX_TASK_PAGE, MAX_WAIT_MS } from "./schema/orchestrator.js";
@@ -108,6 +112,8 @@ export interface RaftOrchestratorServiceOptions {
    * first attempt's task back rather than a second task.
    */
   readonly newTaskId?: () => string;
+  /** Reads this node's VM console logs; omitted: `vmLog` answers UNAVAILABLE. */
+  readonly readVmLog?: (name: string, request: VmLogRequest) => Promise<VmLogChunk>;
 }
 
 /** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
@@ -117,6 +123,8 @@ export class RaftOrchestratorService implements OrchestratorService {
   readonly #leaderApiAddress: (id: NodeId) => URL | undefined;
   readonly #metrics: ServiceMetricsSink;
   readonly #newTaskId: () => string;
+  readonly #directory: MemberDirectory | undefined;
+  readonly #readVmLog: RaftOrchestratorServiceOptions["readVmLog"];
   #waiters = 0;
 
   /** Wraps a node port. Throws nothing. */
@@ -126,6 +134,8 @@ export class RaftOrchestratorService implements OrchestratorService {
     this.#metrics = options.metrics ?? NO_SERVICE_METRICS;
     this.#newTaskId = options.newTaskId ?? (() => crypto.randomUUID());
     const directory = options.directory;
+    this.#directory = directory;
+    this.#readVmLog = options.readVmLog;
     this.#leaderApiAddress =
       options.leaderApiAddress ??
       ((id) => {
@@ -329,6 +339,33 @@ export class RaftOrchestratorService implements OrchestratorService {
     const vm = await this.#read(options, () => this.#node.queries.vm(name));
     if (vm === undefined) throw vmNotFound(name);
     return vm;
+  }
+
+  /** @inheritdoc */
+  async vmLog(
+    name: string,
+    request: VmLogRequest,
+    options: CallOptions = {},
+  ): Promise<VmLogAnswer> {
+    const vm = await this.#read({ ...options, consistency: "stale" }, () =>
+      this.#node.queries.vm(name),
+    );
+    if (vm === undefined) throw vmNotFound(name);
+    const here = this.#node.nodeId;
+    // A VM that is not placed (stopped) left its log on the node that ran it: try this one.
+    if (vm.nodeId !== null && vm.nodeId !== here) {
+      const address = this.#directory?.get(vm.nodeId)?.apiAddress;
+      if (address === undefined || !URL.canParse(address)) {
+        throw new UnavailableError(
+          `VM ${name} runs on node ${vm.nodeId}, whose API address this node does not know; ask that node`,
+        );
+      }
+      throw new ServedByOtherNodeError(vm.nodeId, address);
+    }
+    if (this.#readVmLog === undefined) {
+      throw new UnavailableError("this node does not keep VM console logs");
+    }
+    return { ...(await this.#readVmLog(name, request)), nodeId: here };
   }
 
   /** @inheritdoc */

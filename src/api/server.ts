@@ -16,6 +16,7 @@ import {
   NotLeaderError,
   NotFoundError,
   UnauthenticatedError,
+  UnavailableError,
 } from "../common/errors.js";
 import type { ClientSession } from "../statemachine/session/envelope.js";
 import { MAX_KEY_BYTES } from "../statemachine/kv/limits.js";
@@ -28,7 +29,7 @@ import {
 } from "./auth/authenticator.js";
 import { identityFields, type Identity } from "./auth/identity.js";
 import { verifiedPeerCertificate, type PeerCertificate } from "./auth/peer-certificate.js";
-import { forwardRequest } from "./forward.js";
+import { forwardRequest, ServedByOtherNodeError } from "./forward.js";
 import { hostChecker } from "./host-check.js";
 import { aclRoutes } from "./routes/acl-routes.js";
 import { coordRoutes } from "./routes/coord-routes.js";
@@ -417,6 +418,19 @@ export class ApiServer {
       return reply.code(200).send(result);
     } catch (error) {
       const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");
+      if (error instanceof ServedByOtherNodeError) {
+        if (hops >= MAX_FORWARD_HOPS) {
+          throw new UnavailableError(
+            `node ${error.nodeId} serves this request but it came through too many nodes; ask ${error.apiAddress}`,
+          );
+        }
+        return await this.#forward(request, reply, new URL(error.apiAddress), {
+          hops,
+          timeoutMs: Math.max(1, Math.floor(timeoutMs - (performance.now() - startedMs))),
+          signal: controller.signal,
+          toLeader: false,
+        });
+      }
       const leader = error instanceof NotLeaderError ? error.leaderHint?.address : undefined;
       if (route.forwardToLeader !== true || leader === undefined || hops >= MAX_FORWARD_HOPS) {
         throw error;
@@ -436,8 +450,9 @@ export class ApiServer {
     request: FastifyRequest,
     reply: FastifyReply,
     leader: URL,
-    options: { hops: number; timeoutMs: number; signal: AbortSignal },
+    options: { hops: number; timeoutMs: number; signal: AbortSignal; toLeader?: boolean },
   ): Promise<FastifyReply> {
+    const { toLeader = true, ...forwardOptions } = options;
     let response;
     const identity = this.#states.get(request)?.identity;
     const forwardedIdentity =
@@ -454,7 +469,7 @@ export class ApiServer {
           ...(forwardedIdentity === undefined ? {} : { forwardedIdentity }),
         },
         {
-          ...options,
+          ...forwardOptions,
           ...(this.#forwardHttpsAgent === undefined ? {} : { httpsAgent: this.#forwardHttpsAgent }),
         },
       );
@@ -463,11 +478,9 @@ export class ApiServer {
       throw error;
     }
     this.metrics.forwarded(String(response.statusCode));
-    return reply
-      .code(response.statusCode)
-      .header(HEADERS.leaderAddress, leader.href)
-      .type(response.contentType)
-      .send(response.text);
+    // Only a leader's address is worth a client's remembering as one.
+    if (toLeader) reply.header(HEADERS.leaderAddress, leader.href);
+    return reply.code(response.statusCode).type(response.contentType).send(response.text);
   }
 
   /**

@@ -16,6 +16,7 @@ export {
   type TaskSpecInput,
   type TaskStatus,
   type Vm,
+  type VmLog,
   type VmSpecInput,
   type WaitTaskOptions,
   type Worker,

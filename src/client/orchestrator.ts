@@ -16,6 +16,7 @@ import {
   type TaskStatusJson,
   type TaskWaitResponse,
   type VmJson,
+  type VmLogResponse,
   type VmSpecRequest,
   type VmsResponse,
   type WorkerJson,
@@ -32,6 +33,7 @@ export type {
   TaskStatusJson as TaskStatus,
   TaskWaitResponse as TaskPoll,
   VmJson as Vm,
+  VmLogResponse as VmLog,
   VmSpecRequest as VmSpecInput,
   WorkerJson as Worker,
 };
@@ -281,6 +283,21 @@ export class OrchestratorClient {
       `/v1/vms/${enc(name)}${query({ consistency: options.consistency })}`,
       options,
     )) as VmJson;
+  }
+
+  /**
+   * A piece of VM `name`'s serial console log, from the node that runs it (whichever node this
+   * client reaches forwards there): the last `tail` lines, or what follows `offset` (the
+   * `nextOffset` of the previous answer, to follow the log). At most 64 KiB per call.
+   */
+  async vmLogs(
+    name: string,
+    options: RequestOptions & { readonly offset?: number; readonly tail?: number } = {},
+  ): Promise<VmLogResponse> {
+    return (await this.#read(
+      `/v1/vms/${enc(name)}/logs${query({ offset: options.offset, tail: options.tail })}`,
+      options,
+    )) as VmLogResponse;
   }
 
   /** Every VM, by name. */

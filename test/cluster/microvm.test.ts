@@ -5,12 +5,14 @@
  * node booted the guest under KVM at start. Needs QEMU, the Debian kernel and busybox-static
  * (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
+import { freePorts } from "../../src/cli/dev/ports.js";
 import { findOnPath } from "../../src/orchestrator/host/probe.js";
+import { DEFAULT_KERNEL_CMDLINE } from "../../src/orchestrator/drivers/qemu-args.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import {
   buildGuest,
@@ -37,7 +39,8 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
     const imageDir = join(imageRoot, "images");
     guest = buildGuest(imageDir);
     cluster = await ProcessCluster.create({
-      size: 1,
+      // Two nodes: console logs are read through the node that does not run the VM.
+      size: 2,
       name: "blixard-microvm",
       extraArgs: ["--vm-image-dir", imageDir, "--vm-ready-timeout-ms", "120000"],
     });
@@ -99,6 +102,179 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
       await client.orchestrator.deleteVm("micro");
     },
     BOOT_DEADLINE_MS + 60_000,
+  );
+
+  it(
+    "answers through a published port: vm create --publish, then HTTP to the node's port",
+    async () => {
+      const [hostPort] = await freePorts(1);
+      const node = cluster.node(1);
+      const endpoints = ["--endpoints", node.apiUrl];
+      const created = await cluster.run("vm create", [
+        "vm",
+        "create",
+        "web",
+        "--driver",
+        "qemu",
+        "--kernel",
+        guest.kernel,
+        "--initrd",
+        guest.initrd,
+        "--memory",
+        "128",
+        "--publish",
+        `${hostPort}:80`,
+        ...endpoints,
+      ]);
+      expect(created.code, created.output).toBe(0);
+      const vm = await until(
+        async () => {
+          const current = await client.orchestrator.getVm("web");
+          return current.status === "running" || current.status === "failed" ? current : undefined;
+        },
+        "the guest to be ready",
+        BOOT_DEADLINE_MS,
+      );
+      expect(vm.status, vm.lastError).toBe("running");
+      expect(vm.spec.publish).toEqual([{ hostPort, guestPort: 80 }]);
+      // The guest's httpd serves its index page through QEMU's forward on the node's port.
+      const page = await until(
+        async () => {
+          const answer = await fetch(`http://127.0.0.1:${hostPort}/`).catch(() => undefined);
+          return answer?.ok === true ? answer.text() : undefined;
+        },
+        "an answer from the guest on the published port",
+        30_000,
+      );
+      expect(page).toContain("blixard guest");
+      const shown = await cluster.run("vm get", ["vm", "get", "web", ...endpoints]);
+      expect(shown.output).toContain(`127.0.0.1:${hostPort} -> guest port 80`);
+      await client.orchestrator.stopVm("web");
+      // Stopped: QEMU is gone, so nothing listens on the port any more.
+      await until(
+        async () =>
+          (await fetch(`http://127.0.0.1:${hostPort}/`).then(
+            () => false,
+            () => true,
+          ))
+            ? true
+            : undefined,
+        "the published port to close",
+        30_000,
+      );
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("web")).status === "stopped" ? true : undefined,
+        "the VM to be stopped",
+        30_000,
+      );
+      await client.orchestrator.deleteVm("web");
+    },
+    BOOT_DEADLINE_MS + 60_000,
+  );
+
+  it(
+    "keeps a VM's disk across stop and start on its node, streams its console through the other node, and discards the disk on delete",
+    async () => {
+      // Each boot prints a counter kept on the VM's disk (mounted on /data), then bumps it.
+      const script = [
+        "n=$(cat /data/count 2>/dev/null || echo 0)",
+        "n=$((n+1))",
+        "echo $n >/data/count",
+        "sync",
+        "echo BOOT-COUNT $n",
+      ].join("\n");
+      await client.orchestrator.createVm("data", {
+        driver: "qemu",
+        kernel: guest.kernel,
+        initrd: guest.initrd,
+        cmdline: `${DEFAULT_KERNEL_CMDLINE} blixard.run=${Buffer.from(script).toString("base64")}`,
+        memoryMb: 128,
+        diskGb: 1,
+      });
+      const placed = await until(
+        async () => {
+          const vm = await client.orchestrator.getVm("data");
+          return vm.status === "running" || vm.status === "failed" ? vm : undefined;
+        },
+        "the guest to be ready",
+        BOOT_DEADLINE_MS,
+      );
+      expect(placed.status, placed.lastError).toBe("running");
+      const home = placed.nodeId as number;
+      const other = cluster.nodes.find((n) => n.id !== home)!;
+      const disk = join(cluster.node(home).dataDir, "orchestrator", "disks", "data.qcow2");
+      expect(existsSync(disk)).toBe(true);
+
+      // `vm logs --follow` through the node that does not run the VM, across a stop and a start.
+      const follow = cluster.spawn("vm logs --follow", [
+        "vm",
+        "logs",
+        "data",
+        "--follow",
+        "--endpoints",
+        other.apiUrl,
+      ]);
+      await until(
+        async () => (/BOOT-COUNT 1/.test(follow.output) ? true : undefined),
+        () => `BOOT-COUNT 1 in the followed console (so far: ${follow.output.slice(-500)})`,
+        60_000,
+      );
+      await client.orchestrator.stopVm("data");
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("data")).status === "stopped" ? true : undefined,
+        "the VM to stop",
+        60_000,
+      );
+      await client.orchestrator.startVm("data");
+      const again = await until(
+        async () => {
+          const vm = await client.orchestrator.getVm("data");
+          return vm.status === "running" || vm.status === "failed" ? vm : undefined;
+        },
+        "the guest to be ready again",
+        BOOT_DEADLINE_MS,
+      );
+      expect(again.status, again.lastError).toBe("running");
+      // Disks stay on their node: the test means something only if the VM came back there.
+      expect(again.nodeId).toBe(home);
+      await until(
+        async () => (/BOOT-COUNT 2/.test(follow.output) ? true : undefined),
+        () => `BOOT-COUNT 2 in the followed console (so far: ${follow.output.slice(-500)})`,
+        60_000,
+      );
+      expect(follow.output).not.toMatch(/BOOT-COUNT 1[\s\S]*BOOT-COUNT 1/);
+      follow.signal("SIGTERM");
+
+      // The last lines, through either node.
+      const tail = await cluster.run("vm logs", [
+        "vm",
+        "logs",
+        "data",
+        "--tail",
+        "400",
+        "--endpoints",
+        other.apiUrl,
+      ]);
+      expect(tail.code, tail.output).toBe(0);
+      expect(tail.output).toContain("BOOT-COUNT 2");
+
+      await client.orchestrator.stopVm("data");
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("data")).status === "stopped" ? true : undefined,
+        "the VM to stop",
+        60_000,
+      );
+      await client.orchestrator.deleteVm("data");
+      await until(
+        async () => (existsSync(disk) ? undefined : true),
+        "the deleted VM's disk to be discarded",
+        30_000,
+      );
+    },
+    3 * BOOT_DEADLINE_MS,
   );
 
   it("fails a VM whose kernel is outside the image directory, saying so", async () => {

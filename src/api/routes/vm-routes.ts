@@ -1,4 +1,5 @@
-/** The VM routes: create, list, read, start, stop and delete VMs. */
+/** The VM routes: create, list, read, start, stop and delete VMs; read their console logs. */
+import { UnavailableError } from "../../common/errors.js";
 import { vmSpecFromRequest, vmToJson } from "../orchestrator-convert.js";
 import type { OrchestratorService } from "../orchestrator-service.js";
 import type { RequestContext, RouteSpec } from "../route.js";
@@ -7,6 +8,8 @@ import {
   CreateVmBody,
   VmDeletedResponse,
   VmJson,
+  VmLogQuery,
+  VmLogResponse,
   VmParams,
   VmsResponse,
 } from "../schema/orchestrator.js";
@@ -71,6 +74,32 @@ export function vmRoutes(service: OrchestratorService): RouteSpec[] {
       errors: ["NOT_FOUND", "NOT_LEADER"],
       handler: async (context) =>
         vmToJson(await service.getVm(vmName(context), readOptions(context))),
+    },
+    {
+      method: "GET",
+      url: "/v1/vms/:name/logs",
+      tag,
+      summary:
+        "A VM's serial console log, from the node that runs it (any node forwards there): the last lines, or what follows a byte offset",
+      params: VmParams,
+      querystring: VmLogQuery,
+      response: VmLogResponse,
+      permission: { resource: "vm", access: "read" },
+      errors: ["NOT_FOUND", "UNAVAILABLE"],
+      handler: async (context) => {
+        if (service.vmLog === undefined) {
+          throw new UnavailableError("this node does not serve VM console logs");
+        }
+        const query = context.query as VmLogQuery;
+        return service.vmLog(
+          vmName(context),
+          {
+            ...(query.offset === undefined ? {} : { offset: Number(query.offset) }),
+            ...(query.tail === undefined ? {} : { tailLines: Number(query.tail) }),
+          },
+          context.call,
+        );
+      },
     },
     {
       method: "POST",

@@ -26,6 +26,7 @@ import {
   MAX_VM_BACKOFF_MS,
   MAX_VM_RESTARTS,
   MAX_VM_VCPUS,
+  MAX_VM_PUBLISHED_PORTS,
 } from "../../statemachine/orchestrator/limits.js";
 import { Consistency, PositiveIntegerString } from "./common.js";
 
@@ -408,6 +409,15 @@ export const RestartPolicyRequest = Type.Object(
 /** A restart policy as submitted. */
 export type RestartPolicyRequest = Static<typeof RestartPolicyRequest>;
 
+/** A host TCP port forwarded to a guest port. */
+export const PublishedPortJson = Type.Object(
+  {
+    hostPort: Count(65_535, "TCP port on the node that runs the VM", 1),
+    guestPort: Count(65_535, "TCP port in the guest", 1),
+  },
+  { additionalProperties: false },
+);
+
 /**
  * A VM spec as submitted: `driver` is required. The `process` driver needs `command` (and takes
  * `args`); the `qemu` driver needs `kernel` or `image` (and takes `initrd` and `cmdline` with a
@@ -433,6 +443,13 @@ export const VmSpecRequest = Type.Object(
       }),
     ),
     restart: Type.Optional(RestartPolicyRequest),
+    publish: Type.Optional(
+      Type.Array(PublishedPortJson, {
+        maxItems: MAX_VM_PUBLISHED_PORTS,
+        description:
+          "qemu driver: host ports forwarded to guest ports (user-mode networking), each host port once",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -473,6 +490,8 @@ export const VmSpecJson = Type.Object({
   requiredFeatures: Type.Array(Type.String()),
   antiAffinityGroup: Type.String(),
   restart: RestartPolicyJson,
+  /** Absent when the VM publishes no port. */
+  publish: Type.Optional(Type.Array(PublishedPortJson)),
 });
 /** A VM spec as stored. */
 export type VmSpecJson = Static<typeof VmSpecJson>;
@@ -521,3 +540,35 @@ export const OrchestratorSettingsJson = Type.Object(
 );
 /** The cluster's orchestrator settings. */
 export type OrchestratorSettingsJson = Static<typeof OrchestratorSettingsJson>;
+
+/** GET /v1/vms/{name}/logs query. */
+export const VmLogQuery = Type.Object(
+  {
+    offset: Type.Optional(
+      Type.String({
+        pattern: "^(0|[1-9][0-9]{0,15})$",
+        description:
+          "read from this byte offset (a previous answer's nextOffset); omitted: the tail",
+      }),
+    ),
+    tail: Type.Optional(
+      Type.String({
+        pattern: "^(0|[1-9][0-9]{0,5})$",
+        description: "without offset: the last N lines (default 100)",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** GET /v1/vms/{name}/logs query. */
+export type VmLogQuery = Static<typeof VmLogQuery>;
+
+/** GET /v1/vms/{name}/logs response: a piece of the console log (at most 64 KiB). */
+export const VmLogResponse = Type.Object({
+  nodeId: Type.Integer({ description: "the node whose log this is" }),
+  text: Type.String(),
+  nextOffset: Type.Integer({ description: "ask from here to follow the log" }),
+  rotated: Type.Boolean({ description: "the log was rotated since offset; text starts anew" }),
+});
+/** GET /v1/vms/{name}/logs response. */
+export type VmLogResponse = Static<typeof VmLogResponse>;

@@ -135,7 +135,7 @@ export function vmsTable(vms: readonly Vm[]): string {
 }
 
 /** One VM, field by field. Throws nothing. */
-export function vmDetails(vm: Vm): string {
+export function vmDetails(vm: Vm, nodeHost?: string): string {
   const { spec } = vm;
   const rows: [string, string][] = [
     ["name", vm.name],
@@ -153,6 +153,11 @@ export function vmDetails(vm: Vm): string {
     ["cmdline", spec.cmdline],
   ] as const) {
     if (value !== "") rows.push([field, value]);
+  }
+  for (const port of spec.publish ?? []) {
+    // Where a client connects: the node's address when it is known.
+    const at = nodeHost === undefined ? `port ${port.hostPort}` : `${nodeHost}:${port.hostPort}`;
+    rows.push(["published", `${at} -> guest port ${port.guestPort}`]);
   }
   rows.push(
     ["features", list(spec.requiredFeatures)],

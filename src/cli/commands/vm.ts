@@ -1,9 +1,14 @@
 /**
- * `blixard vm create|start|stop|delete|list|get`: long-running VMs. `create` records the VM and
+ * `blixard vm create|start|stop|delete|list|get|logs`: long-running VMs. `create` records the VM and
  * its desired state; the node it is placed on starts it, and restarts it by its policy.
  */
-import { Option, type Command } from "commander";
-import type { VmSpecInput } from "../../client/index.js";
+import {
+  InvalidArgumentError as InvalidOptionArgumentError,
+  Option,
+  type Command,
+} from "commander";
+import type { VmLog, VmSpecInput } from "../../client/index.js";
+import { isBlixardError } from "../../common/errors.js";
 import { parsePositiveInt } from "../options.js";
 import { clientFrom, printJson, withClientOptions, type ClientOptions } from "./client-options.js";
 import {
@@ -31,6 +36,46 @@ interface CreateOptions extends ClientOptions {
   readonly maxRestarts?: number;
   readonly backoffMs?: number;
   readonly stopped?: boolean;
+  readonly publish?: PublishedPortInput[];
+}
+
+/** Flags of `vm logs`. */
+interface LogsOptions extends ClientOptions {
+  readonly tail?: number;
+  readonly follow?: boolean;
+}
+
+/** How often `vm logs --follow` asks for new console output. */
+const FOLLOW_POLL_MS = 500;
+
+/** One `--publish HOSTPORT:GUESTPORT`. */
+interface PublishedPortInput {
+  readonly hostPort: number;
+  readonly guestPort: number;
+}
+
+/**
+ * Parses `--publish HOSTPORT:GUESTPORT` (or `PORT`, the same port on both sides) and collects
+ * repeated flags.
+ * @throws commander's InvalidArgumentError for anything else.
+ */
+export function collectPublish(
+  value: string,
+  previous: readonly PublishedPortInput[] = [],
+): PublishedPortInput[] {
+  const match = /^(\d{1,5})(?::(\d{1,5}))?$/.exec(value.trim());
+  const hostPort = Number(match?.[1]);
+  const guestPort = Number(match?.[2] ?? match?.[1]);
+  if (match === null || !validPort(hostPort) || !validPort(guestPort)) {
+    throw new InvalidOptionArgumentError(
+      `"${value}" is not HOSTPORT:GUESTPORT (ports 1 to 65535), e.g. 8080:80`,
+    );
+  }
+  return [...previous, { hostPort, guestPort }];
+}
+
+function validPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65_535;
 }
 
 /**
@@ -58,6 +103,7 @@ export function vmSpecFromFlags(command: readonly string[], options: CreateOptio
     ...(options.feature === undefined ? {} : { requiredFeatures: options.feature }),
     ...(options.antiAffinity === undefined ? {} : { antiAffinityGroup: options.antiAffinity }),
     ...(Object.keys(restart).length === 0 ? {} : { restart }),
+    ...(options.publish === undefined ? {} : { publish: options.publish }),
   };
 }
 
@@ -90,6 +136,11 @@ export function registerVmCommands(program: Command): void {
       .option("--initrd <path>", "qemu: an initrd's path on the worker")
       .option("--image <path>", "qemu: a disk image's path on the worker")
       .option("--cmdline <text>", "qemu: the kernel command line")
+      .option(
+        "--publish <host:guest>",
+        "qemu: forward TCP HOSTPORT on the VM's node to GUESTPORT in the guest (repeatable)",
+        collectPublish,
+      )
       .addOption(
         new Option("--restart <mode>", "restart policy (default on-failure)").choices([
           "on-failure",
@@ -145,11 +196,71 @@ export function registerVmCommands(program: Command): void {
       else process.stdout.write(vmsTable(vms));
     });
 
+  withClientOptions(
+    vm
+      .command("logs")
+      .description(
+        "VM NAME's serial console, from the node that runs it (through any node): the last lines, and with --follow what comes next",
+      )
+      .argument("<name>")
+      .option("--tail <n>", "the last N lines (default 100)", parseNonNegativeInt)
+      .option("-f, --follow", "keep printing new console output until interrupted"),
+  ).action(async (name: string, options: LogsOptions) => {
+    const orchestrator = clientFrom(options).orchestrator;
+    let answer = await orchestrator.vmLogs(name, {
+      ...(options.tail === undefined ? {} : { tail: options.tail }),
+    });
+    process.stdout.write(answer.text);
+    while (options.follow === true) {
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
+      let next: VmLog;
+      try {
+        next = await orchestrator.vmLogs(name, { offset: answer.nextOffset });
+      } catch (error) {
+        // A stopped VM is on no node, and the node asked may not be the one that ran it: wait
+        // for it to run again, unless it was deleted.
+        if (!isBlixardError(error) || !["NOT_FOUND", "UNAVAILABLE"].includes(error.code)) {
+          throw error;
+        }
+        await orchestrator.getVm(name);
+        continue;
+      }
+      if (next.nodeId !== answer.nodeId) {
+        // The VM moved: an offset into the old node's log means nothing on the new one.
+        process.stderr.write(`[vm ${name} now runs on node ${next.nodeId}]\n`);
+        answer = await orchestrator.vmLogs(name, { tail: 0 });
+        continue;
+      }
+      if (next.rotated) process.stderr.write(`[the console log of vm ${name} was rotated]\n`);
+      process.stdout.write(next.text);
+      answer = next;
+    }
+  });
+
   withClientOptions(vm.command("get").description("one VM (exit 3 if unknown)").argument("<name>"))
     .addOption(consistencyOption())
     .action(async (name: string, options: ReadCommandOptions) => {
-      const found = await clientFrom(options).orchestrator.getVm(name, readFlags(options));
+      const client = clientFrom(options);
+      const found = await client.orchestrator.getVm(name, readFlags(options));
       if (options.json === true) printJson(found);
-      else process.stdout.write(vmDetails(found));
+      else process.stdout.write(vmDetails(found, await nodeHost(client, found.nodeId)));
     });
+}
+
+/**
+ * The host name of node `nodeId`'s API address (where its published ports listen), or
+ * undefined when unknown or not readable with this credential. Throws nothing.
+ */
+async function nodeHost(
+  client: ReturnType<typeof clientFrom>,
+  nodeId: number | null,
+): Promise<string | undefined> {
+  if (nodeId === null) return undefined;
+  try {
+    const { members } = await client.members();
+    const address = members.find((m) => m.id === nodeId)?.apiAddress;
+    return address === undefined ? undefined : new URL(address).hostname;
+  } catch {
+    return undefined;
+  }
 }

@@ -37,6 +37,7 @@ import type { TaskUser } from "../../orchestrator/confine/task-user.js";
 import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
 import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
+import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { NONE, type NodeId } from "../../raft/types.js";
 import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
 import {
@@ -102,6 +103,7 @@ export function createOrchestrator(
   options: Omit<OrchestratorWiringOptions, "apiUrl">,
 ): RunningOrchestrator {
   const { node, machine, clock, log } = options;
+  const orchestratorDir = join(options.dataDir, "orchestrator");
   const port: OrchestratorNodePort = {
     nodeId: node.id,
     queries: machine.orchestrator,
@@ -128,13 +130,13 @@ export function createOrchestrator(
     clock,
     directory: options.directory,
     metrics: options.metrics,
+    readVmLog: (name, request) => readVmLog(join(orchestratorDir, "vm-logs"), name, request),
   });
 
   let agent: Agent | undefined;
   let monitor: LivenessMonitor | undefined;
   let unsubscribe: (() => void) | undefined;
   let confinement: TaskConfinement | undefined;
-  const orchestratorDir = join(options.dataDir, "orchestrator");
   return {
     service,
     async start(apiUrl: URL): Promise<void> {
@@ -206,6 +208,8 @@ export function createOrchestrator(
             ...(options.vm === undefined ? {} : { readyTimeoutMs: options.vm.readyTimeoutMs }),
             logDir: join(orchestratorDir, "vm-logs"),
             runDir: join(orchestratorDir, "run"),
+            // Each VM's overlay over its read-only base image, kept until the VM is deleted.
+            diskDir: join(orchestratorDir, "disks"),
           }),
         ],
       ]);

@@ -16,7 +16,9 @@
  *   not reported: the model has moved on, and that is what keeps a task from running twice.
  * - **VMs.** A VM placed here with desired state running gets a driver handle; its observations
  *   are reported as `vmObserved`. A VM whose desired state is stopped is stopped and reported
- *   stopped. A handle for a VM no longer placed here (moved, deleted) is stopped quietly.
+ *   stopped. A handle for a VM no longer placed here (moved, deleted) is stopped quietly. What a
+ *   driver keeps across runs (a qemu VM's disk) is discarded on the resync timer once the VM is
+ *   deleted from the model and stopped here.
  *
  * Reports go through a {@link Reporter}: retried while the cluster cannot take them, dropped
  * once the model refuses them.
@@ -64,6 +66,7 @@ export class Agent {
   #resync: TimerHandle | undefined;
   #closed = false;
   #registering = false;
+  #sweeping = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -133,8 +136,32 @@ export class Agent {
     this.#resync = this.#options.clock.setTimer(this.#options.resyncMs ?? DEFAULT_RESYNC_MS, () => {
       if (this.#closed) return;
       this.reconcile();
+      this.#sweepStored();
       this.#scheduleResync();
     });
+  }
+
+  /**
+   * Discards what drivers keep for VMs (disks) that the cluster deleted and that no longer run
+   * here. On the resync timer, not on every apply: it lists a directory. Throws nothing.
+   */
+  #sweepStored(): void {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    const { vmDrivers, queries, log } = this.#options;
+    const sweeps = [...vmDrivers.values()].map(async (driver) => {
+      if (driver.storedNames === undefined || driver.discard === undefined) return;
+      for (const name of await driver.storedNames()) {
+        if (this.#closed || this.#vms.has(name) || queries.vm(name) !== undefined) continue;
+        log.info("discarding the disk of a deleted VM", { vm: name });
+        await driver.discard(name);
+      }
+    });
+    void Promise.all(sweeps)
+      .catch((error: unknown) =>
+        log.warn("could not discard a VM's disk", { error: String(error) }),
+      )
+      .finally(() => (this.#sweeping = false));
   }
 
   #reconcileWorker(worker: Worker | undefined): void {

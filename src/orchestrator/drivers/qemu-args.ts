@@ -20,14 +20,16 @@
  *   virtio-mmio devices (`CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES` is off).
  * - Networking is QEMU's user mode (slirp: guest 10.0.2.15, gateway 10.0.2.2, no privileges),
  *   with `publish` as `hostfwd` rules on the host's loopback and other addresses (`bindAddress`).
- * - A disk image is a `virtio-blk-device` (microvm has virtio-mmio, not PCI); its format is
- *   `qcow2` for a `.qcow2` file and `raw` otherwise. Without a kernel the firmware must boot the
- *   disk itself: Debian's `bios-microvm.bin` is qboot, which boots only a `-kernel`, so there a
+ * - A disk is a `virtio-blk-device` (microvm has virtio-mmio, not PCI): the VM's own qcow2
+ *   overlay over its base image (or its blank data disk) when the driver made one, else the base
+ *   itself read-only (`readonly=on`); a base's format is `qcow2` for a `.qcow2` file, else `raw`.
+ *   Without a kernel the firmware must boot the disk itself: Debian's `bios-microvm.bin` is qboot, which boots only a `-kernel`, so there a
  *   disk-only VM starts, answers QMP and idles; boot a kernel with the disk as its root instead.
  */
 import { InvalidArgumentError } from "../../common/errors.js";
 import type { VmSpec } from "../../statemachine/orchestrator/types.js";
 import { MAX_UNIX_SOCKET_PATH_BYTES } from "./limits.js";
+import { imageFormat, type VmDisk } from "./qemu-disks.js";
 
 /** The QEMU binary the driver runs by default (looked up on PATH). */
 export const QEMU_BINARY = "qemu-system-x86_64";
@@ -65,6 +67,11 @@ export interface QemuLaunchConfig {
   readonly cpuModel?: string;
   /** Appended to the kernel command line (the driver's own parameters, e.g. the ready nonce). */
   readonly extraCmdline?: string;
+  /**
+   * The disk to attach (the VM's own overlay or data disk, see `qemu-disks.ts`); omitted: the
+   * spec's image, read-only, if it has one.
+   */
+  readonly disk?: VmDisk;
   /** User-mode networking with these forwards; omitted: no network device. */
   readonly network?: {
     readonly publish: readonly PortForward[];
@@ -131,11 +138,17 @@ export function buildQemuArgs(config: QemuLaunchConfig): string[] {
     args.push("-netdev", `user,id=net0${forwards.join("")}`);
     args.push("-device", "virtio-net-device,netdev=net0");
   }
-  if (spec.image !== "") {
-    const format = spec.image.toLowerCase().endsWith(".qcow2") ? "qcow2" : "raw";
+  const disk: VmDisk | undefined =
+    config.disk ??
+    (spec.image === ""
+      ? undefined
+      : { path: spec.image, format: imageFormat(spec.image), readOnly: true });
+  if (disk !== undefined) {
+    checkPath(`VM ${name}: the disk`, disk.path);
+    const readOnly = disk.readOnly ? ",readonly=on" : "";
     args.push(
       "-drive",
-      `id=disk0,file=${optionValue(spec.image)},format=${format},if=none`,
+      `id=disk0,file=${optionValue(disk.path)},format=${disk.format},if=none${readOnly}`,
       "-device",
       "virtio-blk-device,drive=disk0",
     );

@@ -8,7 +8,9 @@
  * `BLIXARD-READY <nonce>` on the serial console (see `guest-ready.ts`), and `running` after; a
  * guest silent past the timeout is killed and the run fails with the last console lines, so the
  * restart policy applies. With an `imageDir`, kernels, initrds and disk images are only taken
- * from inside it (resolved, symlinks followed): a spec naming any other file is refused. The
+ * from inside it (resolved, symlinks followed): a spec naming any other file is refused. With a
+ * `diskDir`, a base image is never opened for writing: each VM runs on its own qcow2 overlay (and
+ * `diskGb` gives a blank data disk), kept across runs until `discard` (see `qemu-disks.ts`). The
  * guest's serial console and QEMU's own messages go to `<logDir>/<name>.log` (rotated at a cap);
  * QMP events are noted there too. A stop asks the guest to power off (`system_powerdown`), waits
  * up to the grace period, then tells QEMU to `quit`, and kills it (SIGKILL) if that fails too.
@@ -51,6 +53,7 @@ import {
 } from "./process-group.js";
 import { buildQemuArgs, QEMU_BINARY, type QemuAccelerator } from "./qemu-args.js";
 import { GuestReadyWatcher, NONCE_PARAMETER } from "./guest-ready.js";
+import { QemuDisks } from "./qemu-disks.js";
 import { QmpClient } from "./qmp.js";
 import { RotatingLog } from "./rotating-log.js";
 import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
@@ -103,13 +106,43 @@ export interface QemuDriverOptions extends VmDriverCommonOptions {
    * symlinks); omitted: any readable file (trusted single-user setups and tests).
    */
   readonly imageDir?: string;
+  /**
+   * Where each VM's own disk (qcow2 overlay over its base image, or blank data disk of `diskGb`)
+   * is kept, see `qemu-disks.ts`; omitted: a base image is attached read-only and `diskGb` gives
+   * no disk.
+   */
+  readonly diskDir?: string;
+  /** The qemu-img binary. Default `qemu-img`. */
+  readonly qemuImg?: string;
 }
 
 /** Runs VMs whose driver is `qemu`. */
 export class QemuDriver implements VmDriverPort {
   readonly kind = "qemu" as const;
 
-  constructor(private readonly options: QemuDriverOptions) {}
+  readonly #disks: QemuDisks | undefined;
+
+  constructor(private readonly options: QemuDriverOptions) {
+    this.#disks =
+      options.diskDir === undefined
+        ? undefined
+        : new QemuDisks({
+            diskDir: options.diskDir,
+            ...(options.imageDir === undefined ? {} : { imageDir: options.imageDir }),
+            ...(options.qemuImg === undefined ? {} : { qemuImg: options.qemuImg }),
+          });
+  }
+
+  /** Deletes VM `name`'s disk (call only once the VM is deleted and no longer runs). */
+  async discard(name: string): Promise<void> {
+    checkVmName(name);
+    await this.#disks?.discard(name);
+  }
+
+  /** The VMs that have a disk on this node. Throws nothing. */
+  async storedNames(): Promise<string[]> {
+    return (await this.#disks?.names()) ?? [];
+  }
 
   /**
    * Starts supervising a QEMU for `request.spec`.
@@ -164,6 +197,8 @@ export class QemuDriver implements VmDriverPort {
     if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
     await checkReadable(name, spec);
     await this.checkInImageDir(name, spec);
+    const disk = await this.#disks?.prepare(name, spec);
+    if (disk !== undefined) note(`disk ${disk.path}`);
     const accel = await this.accelerator();
     const readyTimeoutMs = this.options.readyTimeoutMs ?? 0;
     const awaitReady = readyTimeoutMs > 0 && spec.kernel !== "";
@@ -175,12 +210,13 @@ export class QemuDriver implements VmDriverPort {
       spec,
       accel,
       qmpSocketPath,
+      ...(disk === undefined ? {} : { disk }),
       ...(cpuModel === undefined ? {} : { cpuModel }),
       extraCmdline: [
         ...(accel === "tcg" && spec.kernel !== "" ? await tscParameter() : []),
         ...(awaitReady ? [`${NONCE_PARAMETER}=${nonce}`] : []),
       ].join(" "),
-      ...(spec.kernel !== "" ? { network: { publish: [] } } : {}),
+      ...(spec.kernel !== "" ? { network: { publish: spec.publish ?? [] } } : {}),
     });
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });

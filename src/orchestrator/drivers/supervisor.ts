@@ -174,8 +174,9 @@ export class Supervisor implements VmHandle {
 
   /**
    * Waits for a booting run's guest: `running` once it is ready; on a readiness failure the run
-   * is killed (stop with no grace) and the failure returned. A run that exits first, or a stop
-   * asked meanwhile, returns undefined (the caller handles both).
+   * is killed (stop with no grace) and the failure returned. A run that exits first failed too,
+   * even with exit code 0 (a guest that reboots at once: qboot cannot load the kernel into too
+   * little memory, measured at 64 MB); a stop asked meanwhile returns undefined.
    */
   private async awaitReady(run: LaunchedRun, ready: Promise<void>): Promise<string | undefined> {
     const outcome = await Promise.race([
@@ -185,7 +186,10 @@ export class Supervisor implements VmHandle {
       ),
       run.exited.then(() => ({ kind: "exited" as const })),
     ]);
-    if (this.stopRequested || outcome.kind === "exited") return undefined;
+    if (this.stopRequested) return undefined;
+    if (outcome.kind === "exited") {
+      return `the machine ${describeExit(await run.exited)} before its guest announced readiness`;
+    }
     if (outcome.kind === "ready") {
       this.update({ status: "running" });
       this.options.launcher.note(`guest ready; running as pid ${run.pid}`);

@@ -98,6 +98,13 @@ export interface VmDriverPort {
    *   message says what to fix); nothing is started then.
    */
   start(request: VmStartRequest): VmHandle;
+  /**
+   * Deletes what the driver keeps on this node for VM `name` across runs (the qemu driver's
+   * disk). The agent calls it once the VM is deleted from the cluster and stopped here.
+   */
+  discard?(name: string): Promise<void>;
+  /** The VMs the driver keeps something for on this node ({@link discard} removes it). */
+  storedNames?(): Promise<string[]>;
 }
 
 /** Options every driver shares. */

@@ -195,6 +195,36 @@ describe("orchestrator command codec", () => {
     }
   });
 
+  it("carries a qemu VM's published ports; none is encoded as absent; bad ones are refused", () => {
+    const publish = [
+      { hostPort: 8080, guestPort: 80 },
+      { hostPort: 2222, guestPort: 22 },
+    ];
+    const create = (extra: Partial<VmSpec>): OrchestratorCommand => ({
+      type: "createVm",
+      name: "web",
+      spec: { ...vm, ...extra },
+      desired: "running",
+    });
+    const decoded = decodeOrchestratorCommand(encodeOrchestratorCommand(create({ publish })));
+    expect(decoded).toMatchObject({ spec: { publish } });
+    expect(encodeOrchestratorCommand(create({ publish: [] }))).toEqual(
+      encodeOrchestratorCommand(create({})),
+    );
+    const refused: [Partial<VmSpec>, string][] = [
+      [{ publish: [publish[0]!, { hostPort: 8080, guestPort: 81 }] }, "host port 8080 twice"],
+      [{ publish: [{ hostPort: 0, guestPort: 80 }] }, "hostPort must be an integer in 1..65535"],
+      [{ publish: [{ hostPort: 80, guestPort: 70_000 }] }, "guestPort must be an integer"],
+      [
+        { publish, driver: "process", command: "/bin/true", kernel: "", initrd: "", cmdline: "" },
+        "publish is a qemu setting",
+      ],
+    ];
+    for (const [extra, message] of refused) {
+      expect(() => encodeOrchestratorCommand(create(extra)), message).toThrow(message);
+    }
+  });
+
   it("refuses to encode an invalid command", () => {
     const emptyId = { ...(COMMANDS[3] as object), id: "" } as OrchestratorCommand;
     expect(thrownCode(() => encodeOrchestratorCommand(emptyId))).toBe("INVALID_ARGUMENT");

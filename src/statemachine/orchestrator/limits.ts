@@ -60,6 +60,12 @@ export const MAX_ERROR_BYTES = 4096;
 /** The most vCPUs of a VM (it asks for `vcpus × 1000` millicores). */
 export const MAX_VM_VCPUS = 1024;
 
+/** The most host ports a VM publishes (`VmSpec.publish`). */
+export const MAX_VM_PUBLISHED_PORTS = 32;
+
+/** The highest TCP port number. */
+export const MAX_PORT = 65_535;
+
 /** The most restarts a VM's restart policy allows. */
 export const MAX_VM_RESTARTS = 10_000;
 

@@ -27,8 +27,11 @@ import {
   MAX_VM_BACKOFF_MS,
   MAX_VM_RESTARTS,
   MAX_VM_VCPUS,
+  MAX_VM_PUBLISHED_PORTS,
+  MAX_PORT,
 } from "./limits.js";
 import type {
+  PublishedPort,
   OrchestratorSettings,
   Resources,
   RestartPolicy,
@@ -220,18 +223,45 @@ function readRestartPolicy(fields: FieldReader): RestartPolicy {
   return Object.freeze(policy);
 }
 
+/**
+ * Reads a VM's published ports: optional, canonically absent when empty; each host port at most
+ * once (two forwards of one host port cannot both listen).
+ */
+function readPublish(fields: FieldReader): { readonly publish?: readonly PublishedPort[] } {
+  if (!fields.has("publish")) return {};
+  const publish = fields.array("publish", MAX_VM_PUBLISHED_PORTS, (item, path) => {
+    const port = new FieldReader(item, path);
+    const forward: PublishedPort = {
+      hostPort: port.integer("hostPort", 1, MAX_PORT),
+      guestPort: port.integer("guestPort", 1, MAX_PORT),
+    };
+    port.end();
+    return Object.freeze(forward);
+  });
+  const seen = new Set<number>();
+  for (const forward of publish) {
+    if (seen.has(forward.hostPort)) {
+      throw new InvalidArgumentError(
+        `${fields.path("publish")} names host port ${forward.hostPort} twice; a host port can be published once`,
+      );
+    }
+    seen.add(forward.hostPort);
+  }
+  return publish.length === 0 ? {} : { publish };
+}
+
 /** Checks that a VM spec sets exactly what its driver uses. */
 function checkDriverFields(spec: VmSpec, path: string): void {
   const setFields = (names: readonly (keyof VmSpec)[]): string[] =>
     names.filter((name) => {
       const value = spec[name];
-      return Array.isArray(value) ? value.length > 0 : value !== "";
+      return Array.isArray(value) ? value.length > 0 : value !== "" && value !== undefined;
     });
   if (spec.driver === "process") {
     if (spec.command === "") {
       throw new InvalidArgumentError(`${path}.command is required by the process driver`);
     }
-    const unused = setFields(["kernel", "initrd", "image", "cmdline"]);
+    const unused = setFields(["kernel", "initrd", "image", "cmdline", "publish"]);
     if (unused.length > 0) {
       throw new InvalidArgumentError(
         `${path}: ${unused.join(", ")} ${unused.length > 1 ? "are qemu settings" : "is a qemu setting"}; ` +
@@ -273,6 +303,7 @@ export function readVmSpec(fields: FieldReader): VmSpec {
     requiredFeatures: readFeatures(fields, "requiredFeatures"),
     antiAffinityGroup: fields.string("antiAffinityGroup", GROUP_RULES),
     restart: fields.object("restart", readRestartPolicy),
+    ...readPublish(fields),
   };
   fields.end();
   const path = fields.location;

@@ -126,6 +126,12 @@ export interface RestartPolicy {
   readonly backoffMs: number;
 }
 
+/** A host TCP port forwarded to a port of a VM's guest (qemu user-mode networking). */
+export interface PublishedPort {
+  readonly hostPort: number;
+  readonly guestPort: number;
+}
+
 /** What a VM is. */
 export interface VmSpec {
   readonly vcpus: number;
@@ -144,6 +150,11 @@ export interface VmSpec {
   /** VMs sharing a non-empty group never share a worker. */
   readonly antiAffinityGroup: string;
   readonly restart: RestartPolicy;
+  /**
+   * qemu driver: host TCP ports forwarded to guest ports on the node that runs it. Absent when
+   * empty (so specs without it keep their encoding); host ports unique.
+   */
+  readonly publish?: readonly PublishedPort[];
 }
 
 /** What a VM should be. */

@@ -275,6 +275,22 @@ export class FakeVmDriver implements VmDriverPort {
   handlesOf(name: string): FakeVmHandle[] {
     return this.handles.filter((h) => h.name === name);
   }
+
+  /** VMs with something stored here (a disk): every VM started, until discarded. */
+  readonly stored = new Set<string>();
+  readonly discarded: string[] = [];
+
+  storedNames(): Promise<string[]> {
+    for (const handle of this.handles)
+      if (!this.discarded.includes(handle.name)) this.stored.add(handle.name);
+    return Promise.resolve([...this.stored]);
+  }
+
+  discard(name: string): Promise<void> {
+    this.stored.delete(name);
+    this.discarded.push(name);
+    return Promise.resolve();
+  }
 }
 
 /** An agent on {@link AGENT_NODE} over `cluster`, with its fakes; told of every apply. */

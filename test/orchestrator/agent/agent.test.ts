@@ -314,6 +314,23 @@ describe("Agent: VMs", () => {
     expect(vms.handlesOf("web")).toHaveLength(1);
   });
 
+  it("discards a VM's stored disk once it is deleted and stopped, never a stopped VM's", async () => {
+    const { cluster, vms } = await registeredAgent();
+    createVm(cluster, "kept");
+    createVm(cluster, "gone");
+    await cluster.clock.advance(10);
+    for (const handle of vms.handles) handle.emit({ status: "running" });
+    await cluster.clock.advance(2000);
+    expect(vms.discarded).toEqual([]);
+    cluster.apply({ type: "setVmDesired", name: "kept", desired: "stopped" });
+    cluster.apply({ type: "setVmDesired", name: "gone", desired: "stopped" });
+    await cluster.clock.advance(2000);
+    cluster.apply({ type: "deleteVm", name: "gone" });
+    await cluster.clock.advance(2000);
+    expect(vms.discarded).toEqual(["gone"]);
+    expect([...vms.stored]).toEqual(["kept"]);
+  });
+
   it("stops quietly a VM moved to another node, and one deleted while this node was cut off", async () => {
     const { cluster, vms } = await registeredAgent();
     createVm(cluster, "moved");

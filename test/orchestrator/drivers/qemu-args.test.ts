@@ -102,15 +102,30 @@ describe("buildQemuArgs", () => {
     expect(valueOf(argv, "-append")).toBe("console=ttyS0 quiet init=/bin/sh");
   });
 
-  it("attaches a disk image as a virtio-blk device, raw or qcow2 by its extension", () => {
+  it("attaches a base image read-only as a virtio-blk device, raw or qcow2 by its extension", () => {
     const raw = args({}, { kernel: "", image: "/vm/root.img" });
-    expect(valuesOf(raw, "-drive")).toEqual(["id=disk0,file=/vm/root.img,format=raw,if=none"]);
+    expect(valuesOf(raw, "-drive")).toEqual([
+      "id=disk0,file=/vm/root.img,format=raw,if=none,readonly=on",
+    ]);
     expect(valuesOf(raw, "-device")).toEqual(["virtio-blk-device,drive=disk0"]);
     // No kernel: the firmware is left to boot the disk, and no -append may be given.
     expect(raw.includes("-kernel")).toBe(false);
     expect(raw.includes("-append")).toBe(false);
     const qcow = args({}, { kernel: "", image: "/vm/Root.QCOW2" });
-    expect(valueOf(qcow, "-drive")).toBe("id=disk0,file=/vm/Root.QCOW2,format=qcow2,if=none");
+    expect(valueOf(qcow, "-drive")).toBe(
+      "id=disk0,file=/vm/Root.QCOW2,format=qcow2,if=none,readonly=on",
+    );
+  });
+
+  it("attaches the VM's own writable overlay instead of its base when the driver made one", () => {
+    const argv = args(
+      { disk: { path: "/data/disks/web.qcow2", format: "qcow2", readOnly: false } },
+      { image: "/vm/root.img" },
+    );
+    expect(valuesOf(argv, "-drive")).toEqual([
+      "id=disk0,file=/data/disks/web.qcow2,format=qcow2,if=none",
+    ]);
+    expect(argv.join(" ")).not.toContain("/vm/root.img");
   });
 
   it("makes the disk the root file system when a kernel boots with it and no command line", () => {
@@ -138,7 +153,9 @@ describe("buildQemuArgs", () => {
     // -kernel and -initrd take their value whole: no escaping there.
     expect(valueOf(argv, "-kernel")).toBe("/my vms/vmlinuz,1");
     expect(valueOf(argv, "-initrd")).toBe("/my vms/initrd 1");
-    expect(valueOf(argv, "-drive")).toBe("id=disk0,file=/my vms/disk,,1.img,format=raw,if=none");
+    expect(valueOf(argv, "-drive")).toBe(
+      "id=disk0,file=/my vms/disk,,1.img,format=raw,if=none,readonly=on",
+    );
   });
 
   it("sends the serial console to a file when asked", () => {

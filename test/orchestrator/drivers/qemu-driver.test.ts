@@ -136,7 +136,8 @@ describe("QemuDriver with a fake QEMU: the stop sequence", () => {
     expect(argv).toContain(
       `socket,id=qmp0,path=${join(temp.dir, "run", "argv.qmp")},server=on,wait=off`,
     );
-    expect(argv).toContain(`id=disk0,file=${disk},format=raw,if=none`);
+    // No disk directory: the base is attached read-only.
+    expect(argv).toContain(`id=disk0,file=${disk},format=raw,if=none,readonly=on`);
     expect(argv.slice(argv.indexOf("-accel"), argv.indexOf("-accel") + 2)).toEqual([
       "-accel",
       "tcg",

@@ -4,6 +4,9 @@
  * readiness fails with the reason and its last console lines. Needs qemu-system-x86_64 and the
  * Debian kernel and busybox-static; BLIXARD_REQUIRE_QEMU=1 makes their absence a failure.
  */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findOnPath } from "../../../src/orchestrator/host/probe.js";
@@ -33,6 +36,11 @@ afterEach(async () => {
 });
 afterAll(() => temp.remove());
 
+/** The SHA-256 of a file's bytes, hex. */
+function digest(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
 function guestSpec(overrides: Partial<VmSpec> = {}): VmSpec {
   return {
     vcpus: 1,
@@ -57,6 +65,7 @@ function driver(readyTimeoutMs: number, imageDir?: string): QemuDriver {
     clock: realClock,
     runDir: join(temp.dir, "run"),
     logDir: join(temp.dir, "logs"),
+    diskDir: join(temp.dir, "disks"),
     accel: "tcg",
     quitTimeoutMs: 500,
     startTimeoutMs: 60_000,
@@ -117,6 +126,57 @@ describe.runIf(AVAILABLE)("QemuDriver booting the Blixard guest (TCG)", () => {
     expect(seen.map((o) => o.status)).toEqual(["starting", "booting", "failed"]);
     expect(isAlive(seen[1]?.pid as number)).toBe(false);
   }, 120_000);
+
+  it(
+    "gives each VM its own overlay over a shared read-only base; the guest's files survive a stop and start",
+    async () => {
+      const imageDir = join(temp.dir, "image");
+      // A base ext4 image holding one file, shared by two VMs.
+      const content = join(temp.dir, "base-content");
+      mkdirSync(content);
+      writeFileSync(join(content, "hello"), "from the base\n");
+      const base = join(imageDir, "base.raw");
+      execFileSync("mke2fs", ["-q", "-t", "ext4", "-d", content, base, "16M"]);
+      const baseDigest = digest(base);
+      // Each boot prints the base's file and a counter kept on the disk, then bumps the counter.
+      const script = [
+        "echo BASE-FILE $(cat /data/hello)",
+        "n=$(cat /data/count 2>/dev/null || echo 0)",
+        "n=$((n+1))",
+        "echo $n >/data/count",
+        "sync",
+        "echo BOOT-COUNT $n",
+      ].join("\n");
+      const spec = guestSpec({
+        image: base,
+        cmdline: `${DEFAULT_KERNEL_CMDLINE} blixard.run=${Buffer.from(script).toString("base64")}`,
+      });
+      const qemu = driver(BOOT_TIMEOUT_MS, imageDir);
+      const count = (log: string): string[] =>
+        [...log.matchAll(/BOOT-COUNT (\d+)/g)].map((m) => m[1] as string);
+
+      const first = start(qemu, "disk-a", spec);
+      const other = start(qemu, "disk-b", spec);
+      await waitFor(() => count(first.log()).length === 1, "disk-a's first boot", BOOT_TIMEOUT_MS);
+      await waitFor(() => count(other.log()).length === 1, "disk-b's boot", BOOT_TIMEOUT_MS);
+      expect(first.log()).toContain("BASE-FILE from the base");
+      expect(count(other.log())).toEqual(["1"]);
+      await first.handle.stop({ graceMs: 100 });
+
+      const again = start(qemu, "disk-a", spec);
+      await waitFor(() => count(again.log()).length === 2, "disk-a's second boot", BOOT_TIMEOUT_MS);
+      // The second boot of disk-a saw the first boot's counter: its overlay was kept.
+      expect(count(again.log())).toEqual(["1", "2"]);
+      await again.handle.stop({ graceMs: 100 });
+      await other.handle.stop({ graceMs: 100 });
+      // No guest wrote the base; each wrote its own overlay, which discard deletes.
+      expect(digest(base)).toBe(baseDigest);
+      expect((await qemu.storedNames()).sort()).toEqual(["disk-a", "disk-b"]);
+      await qemu.discard("disk-a");
+      expect(await qemu.storedNames()).toEqual(["disk-b"]);
+    },
+    3 * BOOT_TIMEOUT_MS,
+  );
 
   it("refuses a kernel outside the VM image directory (no kernel: /etc/shadow)", async () => {
     const imageDir = join(temp.dir, "image");

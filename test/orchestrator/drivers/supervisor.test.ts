@@ -185,6 +185,19 @@ describe("Supervisor", () => {
     expect(launcher.notes).toContain("failed for good: QEMU exited with code 1 again");
   });
 
+  it("fails a booting run whose machine exits, even cleanly, before its guest is ready", async () => {
+    const { launcher, supervisor } = supervise({ mode: "never", maxRestarts: 0 });
+    const run = fakeRun(7);
+    (await launcher.next(1)).resolve({ ...run, ready: new Promise<void>(() => undefined) });
+    await settle();
+    expect(supervisor.observe().status).toBe("booting");
+    run.end({ code: 0, signal: null });
+    expect(await supervisor.settled).toMatchObject({
+      status: "failed",
+      lastError: "the machine exited with code 0 before its guest announced readiness",
+    });
+  });
+
   it("carries previous restarts into the limit and the backoff", async () => {
     const { clock, launcher, supervisor } = supervise({ maxRestarts: 3 }, 2);
     const first = fakeRun(1);
