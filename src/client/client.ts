@@ -447,7 +447,7 @@ export class BlixardClient {
     options: RequestOptions,
     sessionHeaders?: () => Record<string, string>,
   ): Promise<unknown> {
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const timeoutMs = wholeMilliseconds(options.timeoutMs ?? this.#timeoutMs);
     const startedMs = performance.now();
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal =
@@ -546,4 +546,18 @@ function retryable(error: BlixardError, safety: RetrySafety): boolean {
 
 function consistencyQuery(options: ReadRequestOptions): string {
   return options.consistency === undefined ? "" : `?consistency=${options.consistency}`;
+}
+
+/**
+ * A timeout as the whole, positive milliseconds that `AbortSignal.timeout` accepts: a deadline
+ * computed as `end - performance.now()` is fractional, and Node throws a RangeError on it.
+ * @throws InvalidArgumentError if the value is not a positive finite number.
+ */
+function wholeMilliseconds(timeoutMs: number): number {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new InvalidArgumentError(
+      `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
+    );
+  }
+  return Math.min(Math.ceil(timeoutMs), 2 ** 32 - 1);
 }

@@ -80,6 +80,8 @@ export class SimNetwork {
   private readonly cloggedLinks = new Set<string>();
   private held: InFlight[] = [];
   private readonly snapshotsInFlight = new Map<string, number>();
+  /** Per snapshot in flight: what takes it out of its link's count when a clog stalls it. */
+  private readonly stallSnapshot = new WeakMap<SnapshotDone, () => void>();
   /**
    * How fast snapshot data crosses a link, in bytes per ms: a snapshot's delay grows by its
    * size divided by this (large-state runs make it slow, so snapshots are in flight across
@@ -259,14 +261,22 @@ export class SimNetwork {
       inFlight,
     );
     let ended = false;
-    return (outcome) => {
+    let counted = true;
+    const uncount = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.snapshotsInFlight.set(link, (this.snapshotsInFlight.get(link) ?? 1) - 1);
+    };
+    const done: SnapshotDone = (outcome) => {
       if (ended) return;
       ended = true;
-      this.snapshotsInFlight.set(link, (this.snapshotsInFlight.get(link) ?? 1) - 1);
+      uncount();
       sender.clock.fire(() => {
         if (!sender.closed) sender.onSnapshotStatus?.(m.to, outcome);
       });
     };
+    this.stallSnapshot.set(done, uncount);
+    return done;
   }
 
   /** A message's one-way delay: a random latency, plus a snapshot's size over the link speed. */
@@ -290,6 +300,10 @@ export class SimNetwork {
     }
     if (this.isClogged(m.from, m.to)) {
       this.stats.held++;
+      // A snapshot stalled behind a clog stops counting toward the one-in-flight property: the
+      // released backlog may carry the follower's append responses, which take the leader out of
+      // snapshot state, and it may then legitimately start another (etcd's raft does the same).
+      if (done !== undefined) this.stallSnapshot.get(done)?.();
       this.held.push(flight);
       return;
     }

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   rmdirSync,
+  rmSync,
   statSync,
   utimesSync,
   writeFileSync,
@@ -22,6 +23,18 @@ export const BIN = join(ROOT, "bin", "blixard.js");
 
 const STAMP = join(ROOT, "dist", ".cli-test-build-stamp");
 const LOCK = join(ROOT, "dist", ".cli-test-build-lock");
+
+/** A lock older than this was left by a killed run. */
+const STALE_LOCK_MS = 150_000;
+
+/** When the build lock was taken (now, if it is gone). */
+function lockAgeBaseMs(): number {
+  try {
+    return statSync(LOCK).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
 
 function newestMtimeMs(dir: string): number {
   let newest = 0;
@@ -44,6 +57,9 @@ export async function ensureBuilt(): Promise<void> {
         mkdirSync(LOCK);
         return true;
       } catch {
+        // A run killed mid-build leaves its lock behind; no build takes anywhere near this long.
+        if (Date.now() - lockAgeBaseMs() > STALE_LOCK_MS)
+          rmSync(LOCK, { recursive: true, force: true });
         return undefined;
       }
     },

@@ -142,4 +142,19 @@ describe("BlixardClient", () => {
     await expect(pending).rejects.toBeInstanceOf(CancelledError);
     expect(() => new BlixardClient({ endpoints: [] })).toThrow(InvalidArgumentError);
   });
+
+  it("takes a fractional timeout (a deadline minus now) and refuses a non-positive one", async () => {
+    const client = new BlixardClient({ endpoints: cluster.nodes.map((n) => n.url) });
+    // A caller's remaining time is `end - performance.now()`: fractional. Node's
+    // AbortSignal.timeout throws a RangeError on it unless the client rounds it.
+    expect(
+      (await client.put("sdk/fractional", "ok", { timeoutMs: 29_999.987 })).revision,
+    ).toBeGreaterThan(0);
+    await expect(client.get("sdk/fractional", { timeoutMs: 0 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(client.get("sdk/fractional", { timeoutMs: Number.NaN })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+  });
 });

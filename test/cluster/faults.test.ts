@@ -530,8 +530,11 @@ describe("bad input", () => {
     );
   }
 
-  /** Waits for a "refused peer connection" log line on node `id` whose reason matches. */
-  async function refusalLogged(id: number, reason: RegExp): Promise<void> {
+  /**
+   * Waits for a "refused peer connection" log line on node `id` whose reason matches; the
+   * deadline covers a process spawn on a loaded 2-core machine when the dialler is a new node.
+   */
+  async function refusalLogged(id: number, reason: RegExp, deadlineMs = 5000): Promise<void> {
     await until(
       () =>
         cluster
@@ -541,7 +544,7 @@ describe("bad input", () => {
           ? true
           : undefined,
       `node ${id} to log a refused peer connection matching ${reason}`,
-      5000,
+      deadlineMs,
     );
   }
 
@@ -604,7 +607,7 @@ describe("bad input", () => {
       "--cluster-id",
       cluster.clusterId,
     ]);
-    for (const n of cluster.nodes) await refusalLogged(n.id, /node 4 is not a known peer/);
+    for (const n of cluster.nodes) await refusalLogged(n.id, /node 4 is not a known peer/, 30_000);
     expect(p.exit).toBeUndefined();
     // The members never let it in: they agree on a leader among themselves and list 3 members.
     await cluster.waitForLeader();

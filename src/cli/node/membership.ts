@@ -258,7 +258,7 @@ export async function requestMembership(
     try {
       return await client.addLearner(
         { id: self.id, raftAddress: self.raftAddress, apiAddress: self.apiAddress },
-        { timeoutMs: Math.max(1, end - performance.now()) },
+        { timeoutMs: Math.max(1, Math.ceil(end - performance.now())) },
       );
     } catch (error) {
       last = error;
