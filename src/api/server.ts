@@ -220,7 +220,7 @@ export class ApiServer {
     const service = options.service;
     this.#routes = [
       ...kvRoutes(service),
-      ...clusterRoutes(service),
+      ...clusterRoutes(service, options.version ?? "0.0.0"),
       ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
       ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
       ...(options.events === undefined

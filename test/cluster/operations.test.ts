@@ -137,6 +137,24 @@ describe("operations", () => {
       expect(found.size).toBeLessThan(acknowledged.size);
       expect(found.size).toBeGreaterThanOrEqual(before.size);
 
+      // Every member answers for itself with its software and protocol version.
+      const statusRun = await restored.run("status", [
+        "cluster",
+        "status",
+        "--json",
+        "--endpoints",
+        restored.node(1).apiUrl,
+        "--token",
+        token,
+      ]);
+      expect(statusRun.code, statusRun.output).toBe(0);
+      const statusJson = JSON.parse(statusRun.output) as {
+        version: string;
+        members: { id: number; status?: { version: string; protocolVersion: number } }[];
+      };
+      expect(statusJson.members.map((m) => m.id)).toEqual([1, 2, 3]);
+      for (const m of statusJson.members) expect(m.status?.version).toBe(statusJson.version);
+
       const worker = await fresh.orchestrator.getWorker(2);
       expect(worker.status).toBe("draining");
       await fresh.put("after-restore", "ok");
