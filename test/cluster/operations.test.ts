@@ -39,6 +39,15 @@ describe("operations", () => {
       await old.waitForLeader();
       const token = await old.bootstrapAcl();
       const client = old.client();
+      // Worker 2 registers with its first heartbeat, a moment after the cluster elects.
+      await until(
+        () =>
+          client.orchestrator
+            .getWorker(2)
+            .then(() => true)
+            .catch(() => undefined),
+        "worker 2 registered",
+      );
       await client.orchestrator.drainWorker(2);
 
       // Writers keep writing while the backup is taken; each remembers what was acknowledged.
