@@ -51,7 +51,9 @@ export function configToJson(config: ConfState): ConfigJson {
 }
 
 /** The node's status as JSON. Throws nothing. */
-export function statusToJson(status: NodeStatusView): StatusResponse {
+export function statusToJson(
+  status: NodeStatusView,
+): Omit<StatusResponse, "version" | "protocolVersion" | "minProtocolVersion"> {
   return {
     id: status.id,
     term: status.term,

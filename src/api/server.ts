@@ -40,6 +40,8 @@ import { ApiMetrics } from "./metrics.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { RawBody, StreamBody, type RouteSpec } from "./route.js";
 import { clusterRoutes } from "./routes/cluster-routes.js";
+import { operatorRoutes } from "./routes/operator-routes.js";
+import type { OperatorService } from "./operator-service.js";
 import { kvRoutes } from "./routes/kv-routes.js";
 import { eventRoutes, type EventRouteOptions } from "./routes/event-routes.js";
 import { uiRoutes } from "./routes/ui-routes.js";
@@ -98,6 +100,8 @@ export interface ApiServerOptions {
     /** The request's verified client certificate. Default: read from the TLS socket. */
     readonly peerCertificate?: (request: FastifyRequest) => PeerCertificate | undefined;
   };
+  /** Backup (`/v1/operator/snapshot`); its routes are served only when given. */
+  readonly operator?: OperatorService;
   /** The ACL service; its routes are served only when given. */
   readonly acl?: RaftAclService;
   /** Leases, txns and waits; their routes are served only when given. */
@@ -217,7 +221,7 @@ export class ApiServer {
     const service = options.service;
     this.#routes = [
       ...kvRoutes(service),
-      ...clusterRoutes(service),
+      ...clusterRoutes(service, options.version ?? "0.0.0"),
       ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
       ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
       ...(options.events === undefined
@@ -231,6 +235,9 @@ export class ApiServer {
           })),
       ...uiRoutes(),
       ...(options.coordination === undefined ? [] : coordRoutes(options.coordination)),
+      ...(options.operator === undefined
+        ? []
+        : operatorRoutes(options.operator, options.version ?? "0.0.0")),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
         openApi: () => this.#openApi,

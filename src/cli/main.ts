@@ -8,6 +8,7 @@ import { registerEventsCommand } from "./commands/events.js";
 import { registerImageCommands } from "./commands/image.js";
 import { registerKvCommands } from "./commands/kv.js";
 import { registerNodeCommands } from "./commands/node.js";
+import { registerOperatorCommands } from "./commands/operator.js";
 import { registerTaskCommands } from "./commands/task.js";
 import { registerTlsCommands } from "./commands/tls.js";
 import { registerVmCommands } from "./commands/vm.js";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerEventsCommand(program);
   registerCoordinationCommands(program);
+  registerOperatorCommands(program);
   return program;
 }
 

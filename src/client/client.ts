@@ -51,6 +51,7 @@ import {
 } from "./streams.js";
 import { AclClient } from "./acl.js";
 import { CoordinationClient } from "./coordination.js";
+import { OperatorClient } from "./operator.js";
 import { ClientSessionState } from "./session.js";
 import type {
   CasExpected,
@@ -149,6 +150,12 @@ export class BlixardClient {
 
   /** Policies, tokens, certificate bindings and whoami. */
   readonly acl = new AclClient({
+    read: (request, options) => this.#call(request, "idempotent", options),
+    write: (request, options) => this.#write(request, options),
+  });
+
+  /** Backups of the whole replicated state. */
+  readonly operator = new OperatorClient({
     read: (request, options) => this.#call(request, "idempotent", options),
     write: (request, options) => this.#write(request, options),
   });

@@ -1,6 +1,28 @@
 /** The TypeScript SDK of Blixard. */
 export { BlixardClient, MAX_BACKOFF_MS, type BlixardClientOptions } from "./client.js";
 export { errorFromResponse } from "./errors.js";
+// Every error the SDK throws, so callers can branch with `instanceof`.
+export {
+  BlixardError,
+  CancelledError,
+  ConflictError,
+  ERROR_CODES,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotLeaderError,
+  OverloadedError,
+  PermissionDeniedError,
+  StorageCorruptError,
+  StorageFullError,
+  TimeoutError,
+  TooLargeError,
+  UnauthenticatedError,
+  UnavailableError,
+  isBlixardError,
+  type ErrorCode,
+  type LeaderHint,
+} from "../common/errors.js";
 export type * from "./types.js";
 export {
   OrchestratorClient,
@@ -57,3 +79,9 @@ export {
   type Held,
   type LineOptions,
 } from "./lock.js";
+export {
+  BACKUP_TIMEOUT_MS,
+  OperatorClient,
+  type ClusterBackup,
+  type SnapshotMember,
+} from "./operator.js";

@@ -29,8 +29,19 @@ import {
   SnapshotSchema,
 } from "./gen/blixard/raft/v1/raft_pb.js";
 
-/** The wire protocol version sent in every hello; a receiver refuses any other. */
+/** The wire protocol version this node speaks, sent in every hello. */
 export const PROTOCOL_VERSION = 1;
+/**
+ * The oldest version a receiver still accepts, so a cluster can be upgraded node by node: a
+ * release that bumps {@link PROTOCOL_VERSION} keeps reading the previous one (and leaves this at
+ * it) until every node runs the new release. A receiver refuses anything outside the range.
+ */
+export const MIN_PROTOCOL_VERSION = 1;
+
+/** True if a peer's hello version is one this node reads. Throws nothing. */
+export function isSupportedProtocolVersion(version: number): boolean {
+  return version >= MIN_PROTOCOL_VERSION && version <= PROTOCOL_VERSION;
+}
 
 /** Bytes of the length prefix of every frame. */
 export const FRAME_HEADER_BYTES = 4;

@@ -16,7 +16,15 @@ import { InvalidArgumentError, TooLargeError } from "../common/errors.js";
 import { type Message, MessageType, type NodeId } from "../raft/types.js";
 import { peerNodeIdFromCertificate } from "../security/peer-identity.js";
 import { BATCH_FRAME_TAG, decodeBatchFrame, type DecodedBatch } from "./batch-codec.js";
-import { decodeFrame, encodeFrame, frame, fromWireMessage, PROTOCOL_VERSION } from "./codec.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  frame,
+  fromWireMessage,
+  isSupportedProtocolVersion,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+} from "./codec.js";
 import { FrameReader } from "./frame-reader.js";
 import {
   type Hello,
@@ -196,9 +204,10 @@ export class InboundConnection {
   private accept(hello: Hello): void {
     const { clusterId, selfId, isKnownPeer } = this.options;
     const fromId = Number(hello.fromId);
-    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+    if (!isSupportedProtocolVersion(hello.protocolVersion)) {
       throw new ProtocolViolation(
-        `protocol version ${hello.protocolVersion} is not ${PROTOCOL_VERSION}`,
+        `protocol version ${hello.protocolVersion} is outside ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}: ` +
+          "upgrade one release at a time",
       );
     }
     if (hello.clusterId !== clusterId) {

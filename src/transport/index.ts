@@ -16,4 +16,5 @@ export {
   fromWireMessage,
   toWireMessage,
   PROTOCOL_VERSION,
+  MIN_PROTOCOL_VERSION,
 } from "./codec.js";

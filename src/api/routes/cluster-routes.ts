@@ -12,6 +12,7 @@ import {
   TransferLeaderResponse,
 } from "../schema/cluster.js";
 import type { BlixardNodeService } from "../service.js";
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../../transport/codec.js";
 
 const OPERATOR = { resource: "cluster", access: "operator" } as const;
 
@@ -19,8 +20,8 @@ function memberId(context: RequestContext): number {
   return parsePositiveInteger(context.params["id"], "member id");
 }
 
-/** The cluster routes over `service`. */
-export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
+/** The cluster routes over `service`; `version` is this node's software version. */
+export function clusterRoutes(service: BlixardNodeService, version = "0.0.0"): RouteSpec[] {
   const tag = "cluster";
   const changeErrors = ["NOT_LEADER", "NOT_FOUND", "CONFLICT", "UNAVAILABLE", "TIMEOUT"];
   return [
@@ -31,7 +32,12 @@ export function clusterRoutes(service: BlixardNodeService): RouteSpec[] {
       summary: "This node's raft status (term, role, leader, indexes, configuration)",
       response: StatusResponse,
       permission: { resource: "cluster", access: "read" },
-      handler: () => statusToJson(service.status()),
+      handler: () => ({
+        ...statusToJson(service.status()),
+        version,
+        protocolVersion: PROTOCOL_VERSION,
+        minProtocolVersion: MIN_PROTOCOL_VERSION,
+      }),
     },
     {
       method: "GET",

@@ -47,6 +47,9 @@ export const StatusResponse = Type.Object({
   config: ConfigJson,
   progress: Type.Array(PeerProgressJson, { description: "per peer; on the leader only" }),
   stopped: Type.Boolean(),
+  version: Type.String({ description: "the node's software version" }),
+  protocolVersion: Type.Integer({ description: "the peer protocol version it speaks" }),
+  minProtocolVersion: Type.Integer({ description: "the oldest peer protocol version it reads" }),
 });
 /** GET /v1/cluster/status response. */
 export type StatusResponse = Static<typeof StatusResponse>;

@@ -9,3 +9,4 @@ export * from "./cluster.js";
 export * from "./orchestrator.js";
 export * from "./acl.js";
 export * from "./coord.js";
+export * from "./operator.js";

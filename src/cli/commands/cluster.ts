@@ -3,6 +3,7 @@
  * sees it, and membership changes (sent to any endpoint; followers forward them to the leader).
  */
 import type { Command } from "commander";
+import type { StatusResponse } from "../../api/schema/index.js";
 import type { BlixardClient, ClusterConfig } from "../../client/index.js";
 import { UnavailableError } from "../../common/errors.js";
 import { formatHostPort, parseHostPort, parsePositiveInt, type HostPort } from "../options.js";
@@ -30,15 +31,23 @@ export function registerClusterCommands(program: Command): void {
     .description("inspect the cluster and change its membership");
 
   withClientOptions(
-    cluster.command("status").description("raft status of the answering node"),
+    cluster
+      .command("status")
+      .description("raft status of the answering node, then of every member (asked each)"),
   ).action(async (options: ClientOptions) => {
-    const s = await clientFrom(options).status();
+    const client = clientFrom(options);
+    const s = await client.status();
+    const members = await memberStatuses(client, options);
     if (options.json === true) {
-      printJson(s);
+      printJson({ ...s, members });
       return;
     }
     const rows: [string, string][] = [
       ["node", String(s.id)],
+      [
+        "version",
+        `${s.version} (peer protocol ${s.protocolVersion}, reads ${s.minProtocolVersion}..)`,
+      ],
       ["role", s.role],
       ["term", String(s.term)],
       ["leader", s.leader === null ? "(none)" : String(s.leader)],
@@ -66,6 +75,25 @@ export function registerClusterCommands(program: Command): void {
         ),
       );
     }
+    process.stdout.write("\n");
+    process.stdout.write(
+      formatTable(
+        ["MEMBER", "ROLE", "TERM", "COMMIT", "APPLIED", "VERSION", "REACHABLE"],
+        members.map((m) =>
+          m.status === undefined
+            ? [String(m.id), "?", "?", "?", "?", "?", `no (${m.error ?? "no address"})`]
+            : [
+                String(m.id),
+                m.status.role,
+                String(m.status.term),
+                String(m.status.commitIndex),
+                String(m.status.appliedIndex),
+                m.status.version,
+                "yes",
+              ],
+        ),
+      ),
+    );
   });
 
   withClientOptions(
@@ -163,6 +191,40 @@ export function registerClusterCommands(program: Command): void {
     if (options.json === true) printJson({ leader: id });
     else process.stdout.write(`node ${id} is the leader\n`);
   });
+}
+
+/** How long `cluster status` waits for each member's own answer. */
+const MEMBER_STATUS_TIMEOUT_MS = 2000;
+
+/** One member's own status, or why it did not answer. */
+interface MemberStatus {
+  readonly id: number;
+  readonly apiAddress?: string;
+  readonly status?: StatusResponse;
+  readonly error?: string;
+}
+
+/** Asks every member of the configuration for its own status, in parallel. Throws nothing. */
+async function memberStatuses(
+  client: BlixardClient,
+  options: ClientOptions,
+): Promise<MemberStatus[]> {
+  const { members } = await client.members();
+  return Promise.all(
+    members.map(async (m): Promise<MemberStatus> => {
+      if (m.apiAddress === undefined) return { id: m.id };
+      try {
+        const status = await clientFrom({
+          ...options,
+          endpoints: [m.apiAddress],
+          timeout: options.timeout ?? MEMBER_STATUS_TIMEOUT_MS,
+        }).status({ timeoutMs: options.timeout ?? MEMBER_STATUS_TIMEOUT_MS });
+        return { id: m.id, apiAddress: m.apiAddress, status };
+      } catch (error) {
+        return { id: m.id, apiAddress: m.apiAddress, error: (error as Error).message };
+      }
+    }),
+  );
 }
 
 /** Rows describing a configuration: voters, learners and, while joint, the outgoing half. */

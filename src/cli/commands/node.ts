@@ -62,6 +62,7 @@ interface NodeStartOptions {
   readonly apiAuth?: "enforce" | "insecure-open";
   readonly enableRawExec?: boolean;
   readonly taskUser?: string;
+  readonly forceNewCluster?: boolean;
 }
 
 /**
@@ -303,6 +304,13 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
+      new Option(
+        "--force-new-cluster",
+        "UNSAFE disaster recovery after losing a quorum for good: rewrite this node's data into " +
+          "a one-member cluster of itself, keeping all its state (see README Operations)",
+      ),
+    )
+    .addOption(
       // Tests of the enforced API on plaintext nodes (--insecure) pass `enforce`.
       new Option("--api-auth <mode>", "API authorization: enforce or insecure-open (tests)")
         .choices(["enforce", "insecure-open"])
@@ -379,8 +387,26 @@ async function runNode(
     });
   }
   if (isNew) {
+    if (options.forceNewCluster === true) {
+      command.error(
+        "error: --force-new-cluster recovers an existing node: give the --data-dir of a survivor",
+        { exitCode: 64, code: "blixard.usage" },
+      );
+    }
     await writeNodeConfig(options.dataDir, config);
     logger.info("node config written", { dataDir: options.dataDir });
+  }
+  if (options.forceNewCluster === true) {
+    const { forceNewCluster } = await import("../node/force-new-cluster.js");
+    const forced = await usageAsync(command, () =>
+      forceNewCluster(options.dataDir, config.id, {
+        log: logger,
+        apiScheme: tls === undefined ? "http:" : "https:",
+      }),
+    );
+    if (forced !== undefined) {
+      logger.warn("FORCE-NEW-CLUSTER: done; starting as the only member", { ...forced });
+    }
   }
   // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and the
   // client commands should start fast.

@@ -31,6 +31,7 @@ import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-ma
 import type { CommandResult } from "../../statemachine/command-result.js";
 import { ApplyNotifier } from "./apply-notifier.js";
 import { createCoordination } from "./coordination-wiring.js";
+import { clusterSnapshotService } from "./cluster-snapshot.js";
 import { createOrchestrator, type WorkloadSettings } from "./orchestrator-wiring.js";
 import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
@@ -347,6 +348,13 @@ export async function startNode(
       orchestrator: orchestrator.service,
       acl,
       coordination: coordination.service,
+      operator: clusterSnapshotService({
+        clusterId: config.clusterId,
+        node,
+        machine,
+        logStore,
+        members: () => service.members(),
+      }),
       audit,
       auth: { mode: authMode, acl: machine.acl, clusterId: config.clusterId },
       events: { feed },
