@@ -448,12 +448,12 @@ export class ProcessCluster {
    * Waits until every node of `ids` (default: every node with a live process) names the same
    * leader, that leader is one of them, and it says it leads. Returns the leader's id.
    */
-  async waitForLeader(ids?: readonly number[], deadlineMs = 20_000): Promise<number> {
+  async waitForLeader(ids?: readonly number[], deadlineMs = 30_000): Promise<number> {
     const among = ids ?? this.nodes.filter((n) => this.isUp(n.id)).map((n) => n.id);
     let last: unknown[] = [];
     return until(
       async () => {
-        const statuses = await Promise.all(among.map((id) => this.status(id, 500)));
+        const statuses = await Promise.all(among.map((id) => this.status(id, 1500)));
         last = statuses.map((s) => (s === undefined ? "no answer" : [s.role, s.term, s.leader]));
         const leader = statuses[0]?.leader ?? null;
         if (leader === null || !among.includes(leader)) return undefined;
