@@ -4,6 +4,7 @@
  * etcd-server), a 3-member etcd on loopback under the same workloads, with the ratios.
  *
  *   npm run bench:cluster [-- --seconds 5 --failovers 3 --value-bytes 128 --keys 1000 --no-etcd]
+ *   npm run bench:cluster -- --only locks [--seconds 5]     the lock workloads alone
  *
  * Workloads (closed loop, one lean keep-alive HTTP client in this process, see cluster/http.ts):
  * sequential writes (1 in flight), concurrent writes at 16, 64 and 256 in flight, linearizable
@@ -11,7 +12,9 @@
  * successful write after it (3 runs, median). For Blixard also 64 writes in flight through the
  * SDK (BlixardClient: fetch, sessions, leader tracking), to show what the SDK costs; and the
  * watch workload: writes at 64 in flight with and without 64 kv watchers (spread over the
- * three nodes) reading every change, for the events/s delivered and the write throughput cost.
+ * three nodes) reading every change, for the events/s delivered and the write throughput cost;
+ * and the lock workloads (cluster/locks.ts): acquire/release through the SDK's `lock()` for one
+ * lock contended by 8 and 32 clients, and for 16 uncontended locks.
  *
  * Prints a table and one JSON line (`BENCH_JSON {...}`). Kills only the processes it started and
  * removes its temporary directories, on success, error, Ctrl-C or SIGTERM.
@@ -22,6 +25,8 @@ import { ensureBuilt } from "../test/cli/helpers.js";
 import { BlixardCluster } from "./cluster/blixard.js";
 import { EtcdCluster, findEtcd } from "./cluster/etcd.js";
 import type { WorkloadResult } from "./cluster/load.js";
+import { closedLoop } from "./cluster/load.js";
+import { LOCK_WORKLOADS, lockWorkloads, type LockLatencies } from "./cluster/locks.js";
 import { cleanupSync, tempDir } from "./cluster/procs.js";
 import type { ClusterTarget } from "./cluster/target.js";
 import {
@@ -39,6 +44,7 @@ const { values: args } = parseArgs({
     "value-bytes": { type: "string", default: "128" },
     keys: { type: "string", default: "1000" },
     "no-etcd": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
 
@@ -208,6 +214,84 @@ function report(
   );
 }
 
+/** Acquire and release latencies of the lock workloads, by name. */
+const lockLatencies = new Map<string, LockLatencies>();
+
+/** Prints the lock workloads' table (from a suite's results). */
+function reportLocks(workloads: Readonly<Record<string, WorkloadResult>>): void {
+  const rows = LOCK_WORKLOADS.map(({ name }) => {
+    const w = workloads[name];
+    const l = lockLatencies.get(name);
+    return [
+      name,
+      fmt(w?.opsPerSec),
+      fmt(l?.acquireP50Ms, 2),
+      fmt(l?.acquireP99Ms, 2),
+      fmt(l?.releaseP50Ms, 2),
+      fmt(l?.releaseP99Ms, 2),
+      fmt(w?.p99Ms, 2),
+      String(w?.errors ?? "-"),
+      fmt(w?.serverCpuPct),
+      fmt(w?.machineCpuPct),
+    ];
+  });
+  const header = [
+    "lock workload",
+    "acquire+release/s",
+    "acquire p50 ms",
+    "p99 ms",
+    "release p50 ms",
+    "p99 ms",
+    "cycle p99 ms",
+    "errors",
+    "cpu %",
+    "host %",
+  ];
+  process.stdout.write(`\n${table(header, rows)}\n`);
+}
+
+/** `--only locks`: a Blixard cluster, the lock workloads alone, their table and JSON line. */
+async function locksOnly(options: SuiteOptions): Promise<void> {
+  const cluster = new BlixardCluster(tempDir("blixard-bench-"));
+  const workloads: Record<string, WorkloadResult> = {};
+  log(`${cluster.name}: starting ${cluster.size} members`);
+  try {
+    await cluster.start();
+    await cluster.waitForLeader();
+    for (const extra of lockWorkloads(cluster.endpoints, lockLatencies)) {
+      await extra.setup?.();
+      const result = await closedLoop({
+        concurrency: extra.concurrency,
+        durationMs: options.durationMs,
+        serverPids: () => cluster.pids(),
+        op: extra.op,
+      });
+      await extra.teardown?.();
+      log(
+        `  ${extra.name}: ${result.opsPerSec.toFixed(0)} acquire+release/s, errors ${result.errors}`,
+      );
+      workloads[extra.name] = result;
+    }
+  } finally {
+    await cluster.stop();
+  }
+  reportLocks(workloads);
+  const { availableParallelism } = await import("node:os");
+  process.stdout.write(
+    `BENCH_JSON ${JSON.stringify({
+      node: process.version,
+      cpus: availableParallelism(),
+      seconds: options.durationMs / 1000,
+      locks: Object.fromEntries(
+        LOCK_WORKLOADS.map(({ name }) => [
+          name,
+          { ...workloads[name], ...lockLatencies.get(name) },
+        ]),
+      ),
+    })}\n`,
+  );
+}
+
 const WATCHERS = 64;
 const WATCH_BASELINE = "write c=64 (watch baseline)";
 const WATCH_WORKLOAD = `write c=64 with ${WATCHERS} watchers`;
@@ -271,6 +355,10 @@ async function main(): Promise<void> {
   const started = performance.now();
   log("building dist/ if it is missing or older than src/ ...");
   await ensureBuilt();
+  if (args.only !== undefined) {
+    if (args.only !== "locks") throw new Error(`--only takes locks, not ${args.only}`);
+    return locksOnly(options);
+  }
 
   const blixardCluster = new BlixardCluster(tempDir("blixard-bench-"));
   const blixard = await measure(blixardCluster, options, () => {
@@ -283,6 +371,7 @@ async function main(): Promise<void> {
     const value = "v".repeat(options.valueBytes);
     return [
       ...watchWorkloads(blixardCluster, options),
+      ...lockWorkloads(blixardCluster.endpoints, lockLatencies),
       {
         name: SDK_WORKLOAD,
         concurrency: 64,
@@ -304,6 +393,8 @@ async function main(): Promise<void> {
         `${costPct < 10 ? "met" : "NOT met"})\n`,
     );
   }
+
+  reportLocks(blixard.workloads);
 
   let etcd: SuiteResult | undefined;
   const etcdBin = args["no-etcd"] ? undefined : findEtcd();

@@ -18,7 +18,8 @@
  * --orchestrator (the cluster state machine with agents, liveness monitors, simulated tasks and
  * VMs, operators and the orchestrator's checkers; with it, --bug leak-abandoned-tasks |
  * leak-moved-vms), --large-state (a background writer of big values, slow snapshot links and a
- * slow disk: snapshots in flight for seconds under the faults). Wall-clock
+ * slow disk: snapshots in flight for seconds under the faults), --workload locks (the lock,
+ * lease and txn workload instead of the kv one: see locks-main.ts for its options). Wall-clock
  * time is read here only, for seeds per minute.
  * Exits 1 if any seed found a violation, 64 on bad usage.
  */
@@ -27,6 +28,7 @@ import type { PlantedBugs } from "./cluster.js";
 import { ALL_FAULT_KINDS, type FaultKind } from "./nemesis.js";
 import { SCHEDULES, type ScheduleName } from "./schedules.js";
 import { runSimulation, type SimulationOptions, type SimulationReport } from "./run.js";
+import { runLocksCli } from "./locks-main.js";
 
 const USAGE_EXIT_CODE = 64;
 
@@ -273,6 +275,9 @@ function describeTally(label: string, tally: Tally, elapsedMs: number): string {
 
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2));
+  const workload = flags.get("workload")?.at(-1);
+  if (workload === "locks") return void (await runLocksCli(flags));
+  if (workload !== undefined && workload !== "kv") usage("--workload takes kv or locks");
   const options = baseOptions(flags);
   const json = flags.has("json");
   const verbose = flags.has("verbose");
