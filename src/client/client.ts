@@ -459,10 +459,15 @@ export class BlixardClient {
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal =
       options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]);
+    // A read changes nothing, so only a write leaves its outcome in doubt.
+    const isRead = request.method === "GET";
+    const outcome = isRead ? "" : "; the write's outcome is unknown";
     const failed = (): BlixardError =>
       options.signal?.aborted === true
-        ? new CancelledError("the call was cancelled; a write's outcome is unknown")
-        : new TimeoutError(`no answer within ${timeoutMs} ms; a write's outcome is unknown`);
+        ? new CancelledError(`the call was cancelled${outcome}`)
+        : new TimeoutError(
+            `${isRead ? "read timed out" : "no answer"} within ${timeoutMs} ms${outcome}; retry, or raise timeoutMs`,
+          );
     let lastError: BlixardError | undefined;
     for (let attempt = 0; attempt <= this.#retries; attempt++) {
       if (signal.aborted) throw failed();

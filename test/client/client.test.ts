@@ -136,6 +136,9 @@ describe("BlixardClient", () => {
     const url = await listen(silent);
     const client = new BlixardClient({ endpoints: [url], timeoutMs: 150 });
     await expect(client.get("k")).rejects.toBeInstanceOf(TimeoutError);
+    // A read's timeout says so; only a write's leaves its outcome in doubt.
+    await expect(client.get("k")).rejects.toThrow(/read timed out within 150 ms; retry/);
+    await expect(client.put("k", "v")).rejects.toThrow(/write's outcome is unknown/);
     const controller = new AbortController();
     const pending = client.put("k", "v", { signal: controller.signal, timeoutMs: 5000 });
     controller.abort();
