@@ -66,9 +66,20 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof ExitStatus) return error.exitCode;
     if (isBlixardError(error)) {
-      process.stderr.write(`error: ${error.message} [${error.code}]\n`);
+      // A script that asked for JSON gets its error as JSON too (one line, on stderr).
+      process.stderr.write(
+        wantsJson(argv)
+          ? `${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`
+          : `error: ${error.message} [${error.code}]\n`,
+      );
       return ERROR_CODES[error.code].exitCode;
     }
     throw error;
   }
+}
+
+/** Whether `--json` was given as an option (not as an argument after `--`). */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
 }

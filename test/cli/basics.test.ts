@@ -45,4 +45,14 @@ describe("blixard CLI basics", () => {
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
     expect(result.stderr).toContain("[UNAVAILABLE]");
   });
+
+  it("reports an error as one JSON line under --json", async () => {
+    const result = await cli(["kv", "get", "k", "--json", "--endpoints", "http://127.0.0.1:9"]);
+    expect(result.status).toBe(15);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const parsed = JSON.parse(lines[0]!) as { error: { code: string; message: string } };
+    expect(parsed.error.code).toBe("UNAVAILABLE");
+    expect(parsed.error.message.length).toBeGreaterThan(0);
+  });
 });
