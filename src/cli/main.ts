@@ -29,6 +29,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show help for a command")
     .showHelpAfterError("(run with --help for usage)")
+    // Before any subcommand exists: subcommands copy the help configuration when created.
+    .configureHelp({ commandDescription: (cmd) => reflow(cmd.description()) })
     .exitOverride();
   registerNodeCommands(program);
   registerDevCommand(program);
@@ -82,4 +84,16 @@ export async function main(argv: readonly string[]): Promise<number> {
 function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
   return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+/**
+ * Joins a description's hard-wrapped lines into one line per paragraph so that the help
+ * formatter wraps them to the terminal once (wrapping hard-wrapped text again broke lines
+ * mid-sentence). Blank lines separate paragraphs; indented lines (examples) stay as written.
+ */
+export function reflow(text: string): string {
+  return text
+    .split("\n\n")
+    .map((paragraph) => paragraph.replace(/\n(?! )/g, " "))
+    .join("\n\n");
 }

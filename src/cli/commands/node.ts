@@ -84,7 +84,7 @@ function setting(
   env: string,
   parse?: (value: string) => unknown,
 ): Option {
-  const option = new Option(flags, `${description} [env BLIXARD_${env}]`).env(`BLIXARD_${env}`);
+  const option = new Option(flags, description).env(`BLIXARD_${env}`);
   return parse === undefined ? option : option.argParser(parse);
 }
 
@@ -94,19 +94,10 @@ export function registerNodeCommands(program: Command): void {
   node
     .command("start")
     .description(
+      // One line per paragraph: commander wraps them to the terminal; hard breaks got re-wrapped.
       "start a node in the foreground (SIGTERM or Ctrl-C stops it gracefully).\n\n" +
-        "First start: give --id, --data-dir, --peer-listen, --api-listen and, to bootstrap a\n" +
-        "multi-node cluster, the same --initial-members on every node. Without\n" +
-        "--initial-members the node bootstraps a single-node cluster of itself.\n" +
-        "To join a running cluster instead, give --join with the API URL of any member: the\n" +
-        "node asks the cluster to add it as a learner (announcing its listen addresses) and\n" +
-        "catches up from a snapshot; then `blixard cluster promote <id>` makes it a voter.\n" +
-        "Give it the cluster's --cluster-id (peers refuse another cluster's nodes).\n" +
-        "The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.\n\n" +
-        "TLS is on by default: peers authenticate each other with certificates from the\n" +
-        "cluster's CA and the API serves HTTPS. The node reads <data-dir>/tls/ca.pem,\n" +
-        "node-<id>.pem and node-<id>-key.pem unless --tls-ca, --tls-cert, --tls-key say\n" +
-        "otherwise; make them with `blixard tls init` and `blixard tls issue --node <id>`.",
+        "First start: give --id, --data-dir, --peer-listen, --api-listen and, to bootstrap a multi-node cluster, the same --initial-members on every node. Without --initial-members the node bootstraps a single-node cluster of itself. To join a running cluster instead, give --join with the API URL of any member: the node asks the cluster to add it as a learner (announcing its listen addresses) and catches up from a snapshot; then `blixard cluster promote <id>` makes it a voter. Give it the cluster's --cluster-id (peers refuse another cluster's nodes). The settings are stored in <data-dir>/node.json: a restart needs only --data-dir.\n\n" +
+        "TLS is on by default: peers authenticate each other with certificates from the cluster's CA and the API serves HTTPS. The node reads <data-dir>/tls/ca.pem, node-<id>.pem and node-<id>-key.pem unless --tls-ca, --tls-cert, --tls-key say otherwise; make them with `blixard tls init` and `blixard tls issue --node <id>`.",
     )
     .addOption(setting("--config <file>", "settings from a JSON file (see the README)", "CONFIG"))
     .addOption(
