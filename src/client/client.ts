@@ -89,7 +89,8 @@ export interface BlixardClientOptions {
 
 /** The longest back-off between two attempts. */
 export const MAX_BACKOFF_MS = 1000;
-const DEFAULT_TIMEOUT_MS = 10_000;
+/** A call's deadline, retries included, when the options give none. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_RETRIES = 6;
 const DEFAULT_BACKOFF_MS = 25;
 

@@ -1,5 +1,10 @@
 /** The TypeScript SDK of Blixard. */
-export { BlixardClient, MAX_BACKOFF_MS, type BlixardClientOptions } from "./client.js";
+export {
+  BlixardClient,
+  DEFAULT_TIMEOUT_MS,
+  MAX_BACKOFF_MS,
+  type BlixardClientOptions,
+} from "./client.js";
 export { errorFromResponse } from "./errors.js";
 // Every error the SDK throws, so callers can branch with `instanceof`.
 export {

@@ -4,6 +4,8 @@
  */
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_TIMEOUT_MS } from "../../src/client/index.js";
+import { DEFAULT_PROMOTE_WAIT_MS } from "../../src/cli/commands/cluster.js";
 import { buildProgram, reflow } from "../../src/cli/main.js";
 
 /** Every command of the tree, depth first. */
@@ -38,6 +40,20 @@ describe("CLI help", () => {
         ).toBeGreaterThan(80);
       }
     }
+  });
+
+  it("gives each --timeout the default the command really uses", () => {
+    const cluster = buildProgram().commands.find((c) => c.name() === "cluster")!;
+    const task = buildProgram().commands.find((c) => c.name() === "task")!;
+    const timeoutHelp = (c: Command) =>
+      c.options.find((o) => o.long === "--timeout")?.description ?? "";
+    expect(timeoutHelp(cluster.commands.find((c) => c.name() === "promote")!)).toContain(
+      `(default ${DEFAULT_PROMOTE_WAIT_MS})`,
+    );
+    expect(timeoutHelp(task.commands.find((c) => c.name() === "wait")!)).toContain("(default none");
+    expect(timeoutHelp(task.commands.find((c) => c.name() === "cancel")!)).toContain(
+      `(default ${DEFAULT_TIMEOUT_MS})`,
+    );
   });
 
   it("names each option's environment variable once", () => {

@@ -11,7 +11,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { BlixardClient } from "../../client/index.js";
+import { BlixardClient, DEFAULT_TIMEOUT_MS } from "../../client/index.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readPemFile } from "../../security/files.js";
 import { parseEndpoints, parsePositiveInt } from "../options.js";
@@ -34,8 +34,14 @@ export interface ClientOptions {
   readonly tokenFile?: string;
 }
 
-/** Adds the shared client options to `command`. */
-export function withClientOptions(command: Command): Command {
+/**
+ * Adds the shared client options to `command`; `timeoutDefault` is what `--timeout` defaults to
+ * for this command when that is not the client's own default.
+ */
+export function withClientOptions(
+  command: Command,
+  timeoutDefault = String(DEFAULT_TIMEOUT_MS),
+): Command {
   return command
     .option(
       "--endpoints <urls>",
@@ -45,7 +51,7 @@ export function withClientOptions(command: Command): Command {
     .option("--json", "print JSON for scripts")
     .option(
       "--timeout <ms>",
-      "deadline of the call, retries included (default 10000)",
+      `deadline of the call, retries included (default ${timeoutDefault})`,
       parsePositiveInt,
     )
     .option(

@@ -22,7 +22,7 @@ interface PromoteOptions extends ClientOptions {
 }
 
 /** How long `cluster promote` waits for a learner to catch up when no --timeout is given. */
-const DEFAULT_PROMOTE_WAIT_MS = 60_000;
+export const DEFAULT_PROMOTE_WAIT_MS = 60_000;
 
 /** Registers the `cluster` commands on `program`. */
 export function registerClusterCommands(program: Command): void {
@@ -139,11 +139,10 @@ export function registerClusterCommands(program: Command): void {
     cluster
       .command("promote")
       .summary("make learner ID a voter (waits for it to catch up)")
-      .description(
-        "make learner ID a voter; waits (within --timeout, default 60 s) for it to catch up",
-      )
+      .description("make learner ID a voter; waits (within --timeout) for it to catch up")
       .argument("<id>", "the learner's id", parsePositiveInt)
       .option("--no-wait", "fail at once (UNAVAILABLE) if the learner is behind"),
+    String(DEFAULT_PROMOTE_WAIT_MS),
   ).action(async (id: number, options: PromoteOptions) => {
     const config = await whenCaughtUp(options, (client, timeoutMs) =>
       client.promote(id, { timeoutMs }),

@@ -199,6 +199,7 @@ export function registerTaskCommands(program: Command): void {
       )
       .argument("<id>")
       .addHelpText("after", EXIT_CODES_HELP),
+    "none: as long as the task takes",
   ).action(async (id: string, options: ClientOptions) => {
     await waitAndReport(clientFrom(options), id, options);
   });
