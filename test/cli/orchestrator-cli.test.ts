@@ -124,7 +124,7 @@ describe("blixard worker, task and vm commands", () => {
         "A=2",
         "--cwd",
         "/srv",
-        "--timeout-ms",
+        "--kill-after",
         "5000",
         "--max-attempts",
         "2",
@@ -192,7 +192,7 @@ describe("blixard worker, task and vm commands", () => {
     });
 
     it("reports the node's refusal of a bad spec with exit 2 and the field's name", async () => {
-      const run = await blixard("task", "submit", "--timeout-ms", "9999999999", "--", "ls");
+      const run = await blixard("task", "submit", "--kill-after", "9999999999", "--", "ls");
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/^error: .*spec\/timeoutMs must be <= .*\[INVALID_ARGUMENT\]\n$/);
       const big = await blixard(
@@ -211,7 +211,7 @@ describe("blixard worker, task and vm commands", () => {
     const cases: [string, number, string, RegExp, string[]][] = [
       ["ok", 0, "hello\n", /^$/, []],
       ["fail3", 3, "partial\n", /^boom\ntask \S+ failed with exit code 3\n$/, []],
-      ["slow", 124, "", /timed out after 5\.0 s: killed after/, ["--timeout-ms", "5000"]],
+      ["slow", 124, "", /timed out after 5\.0 s: killed after/, ["--kill-after", "5000"]],
       ["gone", 125, "", /was lost with its node after 1 attempt\(s\): node 2 went offline/, []],
       ["nostart", 127, "", /failed: spawn nostart ENOENT/, []],
       ["killed", 137, "", /failed: killed by SIGKILL/, []],

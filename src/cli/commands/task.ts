@@ -37,7 +37,7 @@ interface SubmitOptions extends ClientOptions {
   readonly env?: Record<string, string>;
   readonly secretEnv?: Record<string, string>;
   readonly cwd?: string;
-  readonly timeoutMs?: number;
+  readonly killAfter?: number;
   readonly maxAttempts?: number;
   readonly shell?: boolean;
   readonly wait?: boolean;
@@ -92,7 +92,7 @@ export function specFromFlags(
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(Object.keys(resources).length === 0 ? {} : { resources }),
     ...(options.feature === undefined ? {} : { requiredFeatures: options.feature }),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.killAfter === undefined ? {} : { timeoutMs: options.killAfter }),
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
   };
 }
@@ -125,8 +125,8 @@ export function registerTaskCommands(program: Command): void {
       )
       .option("--cwd <dir>", "working directory on the worker (default: the agent's)")
       .option(
-        "--timeout-ms <ms>",
-        "kill the task after this long (default 0: never)",
+        "--kill-after <ms>",
+        "kill the task after it has run this long (default 0: never; --timeout is the call's)",
         parseNonNegativeInt,
       )
       .option(
