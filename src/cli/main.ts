@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
 import { registerClusterCommands } from "./commands/cluster.js";
+import { registerCompletionCommand } from "./commands/completion.js";
 import { registerCoordinationCommands } from "./commands/coord.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerEventsCommand } from "./commands/events.js";
@@ -45,6 +46,8 @@ export function buildProgram(): Command {
   registerEventsCommand(program);
   registerCoordinationCommands(program);
   registerOperatorCommands(program);
+  // Last: its script lists every command registered before it.
+  registerCompletionCommand(program);
   return program;
 }
 
