@@ -59,10 +59,11 @@ export class LiveOutputHub {
       push: (stream, chunk) => {
         if (ended) return;
         const keptBytes = Math.min(chunk.length, this.capBytes - entry.keptBytes[stream]);
-        // The same bytes the result keeps (a view, not a copy): a late follower's replay.
+        // The same bytes the result keeps, for a late follower's replay. Copied: a view could
+        // hold a much larger pooled read buffer alive; a copy is bounded by the cap.
         if (keptBytes > 0) {
           entry.keptBytes[stream] += keptBytes;
-          entry.kept.push({ stream, chunk: chunk.subarray(0, keptBytes) });
+          entry.kept.push({ stream, chunk: chunk.slice(0, keptBytes) });
         }
         for (const listener of entry.listeners) listener.output(stream, chunk);
       },
