@@ -4,7 +4,7 @@
  * headers (so exactly-once still holds) and a hop count that stops loops: a node never forwards
  * a request that was already forwarded. The leader's answer, error or not, goes back as is.
  */
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import { CancelledError, TimeoutError, UnavailableError } from "../common/errors.js";
 import { FORWARDED_IDENTITY_HEADER } from "./auth/authenticator.js";
@@ -31,6 +31,11 @@ export interface ForwardedResponse {
   readonly statusCode: number;
   readonly contentType: string;
   readonly text: string;
+  /**
+   * A streamed answer (`text/event-stream`, asked for with `ForwardOptions.stream`): the open
+   * response to pipe to the client; `text` is empty.
+   */
+  readonly stream?: IncomingMessage;
 }
 
 /** How to forward. */
@@ -46,6 +51,11 @@ export interface ForwardOptions {
    * certificate, so the leader sees that a member forwarded the request.
    */
   readonly httpsAgent?: HttpsAgent;
+  /**
+   * The answer may be a long-lived `text/event-stream` (a followed log): the deadline then only
+   * bounds the wait for its headers, and a 200 stream is handed back open, not read.
+   */
+  readonly stream?: boolean;
 }
 
 /** Passed on unchanged: the session, and the bearer token (the leader re-authenticates it). */
@@ -84,18 +94,25 @@ export async function forwardRequest(
     headers["content-length"] = String(Buffer.byteLength(body));
   }
   const timeoutMs = Math.max(1, Math.floor(options.timeoutMs));
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), timeoutMs);
   try {
     return await send(new URL(request.url, leader), {
       method: request.method,
       headers,
       body,
-      signal: AbortSignal.any([timeout, options.signal]),
+      // A stream's deadline ends with its headers (the timer is cleared then), not its life.
+      signal:
+        options.stream === true
+          ? options.signal
+          : AbortSignal.any([timeout.signal, options.signal]),
+      headersDeadline: timeout.signal,
+      stream: options.stream === true,
       ...(options.httpsAgent === undefined ? {} : { httpsAgent: options.httpsAgent }),
     });
   } catch (error) {
     if (options.signal.aborted) throw new CancelledError("the client went away");
-    if (timeout.aborted) {
+    if (timeout.signal.aborted) {
       throw new TimeoutError(
         `the leader at ${leader.href} did not answer within ${options.timeoutMs} ms; outcome unknown`,
       );
@@ -105,6 +122,8 @@ export async function forwardRequest(
         ? ((error as NodeJS.ErrnoException).code ?? error.message)
         : String(error);
     throw new UnavailableError(`could not reach the leader at ${leader.href}: ${reason}; retry`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -116,6 +135,9 @@ function send(
     readonly headers: Record<string, string>;
     readonly body: string | undefined;
     readonly signal: AbortSignal;
+    /** Fires at the deadline; a stream is abandoned if its headers have not come by then. */
+    readonly headersDeadline: AbortSignal;
+    readonly stream: boolean;
     readonly httpsAgent?: HttpsAgent;
   },
 ): Promise<ForwardedResponse> {
@@ -134,18 +156,33 @@ function send(
         ...(secure && options.httpsAgent !== undefined ? { agent: options.httpsAgent } : {}),
       },
       (response) => {
+        options.headersDeadline.removeEventListener("abort", onDeadline);
+        const contentType = response.headers["content-type"] ?? "application/json";
+        if (
+          options.stream &&
+          response.statusCode === 200 &&
+          contentType.startsWith("text/event-stream")
+        ) {
+          resolve({ statusCode: 200, contentType, text: "", stream: response });
+          return;
+        }
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
         response.on("error", reject);
         response.on("end", () =>
           resolve({
             statusCode: response.statusCode ?? 502,
-            contentType: response.headers["content-type"] ?? "application/json",
+            contentType,
             text: Buffer.concat(chunks).toString("utf8"),
           }),
         );
       },
     );
+    const onDeadline = (): void => {
+      outgoing.destroy(new Error("no answer before the deadline"));
+    };
+    if (options.stream)
+      options.headersDeadline.addEventListener("abort", onDeadline, { once: true });
     outgoing.on("error", reject);
     outgoing.end(options.body);
   });

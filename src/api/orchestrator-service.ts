@@ -22,6 +22,7 @@ import type {
 } from "../statemachine/orchestrator/types.js";
 import type { VmLogChunk, VmLogRequest } from "../orchestrator/drivers/vm-log-reader.js";
 import type { CallOptions, ReadOptions, WriteOptions } from "./service.js";
+import type { LogSource } from "./events/log-stream.js";
 
 /** A piece of a VM's console log and the node it came from. */
 export interface VmLogAnswer extends VmLogChunk {
@@ -109,6 +110,12 @@ export interface OrchestratorService {
   waitTask(id: string, options: WaitTaskOptions): Promise<Task>;
   /** The output of the task's last ended attempt. `NotFoundError` if there is no task `id`. */
   taskLogs(id: string, options?: ReadOptions): Promise<TaskLogs>;
+  /**
+   * Follows task `id`'s output on the node that runs it (`ServedByOtherNodeError` elsewhere)
+   * until it ends (see `events/task-log-follow.ts`). `NotFoundError` if there is no task `id`.
+   * Optional: a service without it answers UNAVAILABLE.
+   */
+  followTaskLog?(id: string, options?: ReadOptions): Promise<LogSource>;
 
   /**
    * Creates a VM. `InvalidArgumentError` for a bad name or spec, `ConflictError` if the name is
@@ -128,6 +135,16 @@ export interface OrchestratorService {
    * `name` or no log of it here. Optional: a service without logs answers UNAVAILABLE.
    */
   vmLog?(name: string, request: VmLogRequest, options?: CallOptions): Promise<VmLogAnswer>;
+  /**
+   * Follows VM `name`'s console log on the node that runs it (`ServedByOtherNodeError`
+   * elsewhere): the last `tailLines` lines, then what is written (see `events/vm-log-follow.ts`).
+   * `NotFoundError` as {@link vmLog}. Optional: a service without logs answers UNAVAILABLE.
+   */
+  followVmLog?(
+    name: string,
+    request: { readonly tailLines?: number },
+    options?: CallOptions,
+  ): Promise<LogSource>;
   /** Every VM, by name. */
   listVms(options?: ReadOptions): Promise<readonly Vm[]>;
   /** Sets the VM's desired state to running. `NotFoundError` if there is no VM `name`. */

@@ -34,7 +34,17 @@ import {
   type VmSpec,
   type Worker,
 } from "../statemachine/orchestrator/index.js";
-import type { VmLogChunk, VmLogRequest } from "../orchestrator/drivers/vm-log-reader.js";
+import { mkdir } from "node:fs/promises";
+import type { LiveOutputHub } from "../orchestrator/drivers/live-output.js";
+import { vmLogInode } from "../orchestrator/drivers/vm-log-follower.js";
+import {
+  readVmLog,
+  type VmLogChunk,
+  type VmLogRequest,
+} from "../orchestrator/drivers/vm-log-reader.js";
+import type { LogSource } from "./events/log-stream.js";
+import { taskLogSource } from "./events/task-log-follow.js";
+import { vmLogSource } from "./events/vm-log-follow.js";
 import { ServedByOtherNodeError } from "./forward.js";
 import type { MemberDirectory } from "./member-directory.js";
 import type {
@@ -114,6 +124,10 @@ export interface RaftOrchestratorServiceOptions {
   readonly newTaskId?: () => string;
   /** Reads this node's VM console logs; omitted: `vmLog` answers UNAVAILABLE. */
   readonly readVmLog?: (name: string, request: VmLogRequest) => Promise<VmLogChunk>;
+  /** This node's VM log directory, for `followVmLog`; omitted: it answers UNAVAILABLE. */
+  readonly vmLogDir?: string;
+  /** The task attempts running on this node, for `followTaskLog`. */
+  readonly liveOutput?: LiveOutputHub;
 }
 
 /** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
@@ -125,6 +139,8 @@ export class RaftOrchestratorService implements OrchestratorService {
   readonly #newTaskId: () => string;
   readonly #directory: MemberDirectory | undefined;
   readonly #readVmLog: RaftOrchestratorServiceOptions["readVmLog"];
+  readonly #vmLogDir: string | undefined;
+  readonly #liveOutput: LiveOutputHub | undefined;
   #waiters = 0;
 
   /** Wraps a node port. Throws nothing. */
@@ -136,6 +152,8 @@ export class RaftOrchestratorService implements OrchestratorService {
     const directory = options.directory;
     this.#directory = directory;
     this.#readVmLog = options.readVmLog;
+    this.#vmLogDir = options.vmLogDir;
+    this.#liveOutput = options.liveOutput;
     this.#leaderApiAddress =
       options.leaderApiAddress ??
       ((id) => {
@@ -353,19 +371,73 @@ export class RaftOrchestratorService implements OrchestratorService {
     if (vm === undefined) throw vmNotFound(name);
     const here = this.#node.nodeId;
     // A VM that is not placed (stopped) left its log on the node that ran it: try this one.
-    if (vm.nodeId !== null && vm.nodeId !== here) {
-      const address = this.#directory?.get(vm.nodeId)?.apiAddress;
-      if (address === undefined || !URL.canParse(address)) {
-        throw new UnavailableError(
-          `VM ${name} runs on node ${vm.nodeId}, whose API address this node does not know; ask that node`,
-        );
-      }
-      throw new ServedByOtherNodeError(vm.nodeId, address);
-    }
+    if (vm.nodeId !== null && vm.nodeId !== here) throw this.#servedBy(vm.nodeId, `VM ${name}`);
     if (this.#readVmLog === undefined) {
       throw new UnavailableError("this node does not keep VM console logs");
     }
     return { ...(await this.#readVmLog(name, request)), nodeId: here };
+  }
+
+  /** @inheritdoc */
+  async followVmLog(
+    name: string,
+    request: { readonly tailLines?: number },
+    options: CallOptions = {},
+  ): Promise<LogSource> {
+    const vm = await this.#read({ ...options, consistency: "stale" }, () =>
+      this.#node.queries.vm(name),
+    );
+    if (vm === undefined) throw vmNotFound(name);
+    const here = this.#node.nodeId;
+    if (vm.nodeId !== null && vm.nodeId !== here) throw this.#servedBy(vm.nodeId, `VM ${name}`);
+    const logDir = this.#vmLogDir;
+    if (logDir === undefined) throw new UnavailableError("this node does not keep VM console logs");
+    await mkdir(logDir, { recursive: true, mode: 0o700 });
+    let start = { text: "", offset: 0, inode: undefined as number | undefined };
+    try {
+      const tail = await readVmLog(logDir, name, {
+        ...(request.tailLines === undefined ? {} : { tailLines: request.tailLines }),
+      });
+      start = { text: tail.text, offset: tail.nextOffset, inode: await vmLogInode(logDir, name) };
+    } catch (error) {
+      // A VM placed here may not have written its log yet; one that is not placed has none here.
+      if (!isBlixardError(error) || error.code !== "NOT_FOUND" || vm.nodeId !== here) throw error;
+    }
+    return vmLogSource({
+      name,
+      nodeId: here,
+      queries: this.#node.queries,
+      onApplied: (listener) => this.#node.onApplied(listener),
+      logDir,
+      start,
+    });
+  }
+
+  /** @inheritdoc */
+  async followTaskLog(id: string, options: ReadOptions = {}): Promise<LogSource> {
+    const task = await this.getTask(id, options);
+    const here = this.#node.nodeId;
+    if (!isTerminal(task.status) && task.nodeId !== null && task.nodeId !== here) {
+      throw this.#servedBy(task.nodeId, `task ${id}`);
+    }
+    return taskLogSource({
+      taskId: id,
+      nodeId: here,
+      queries: this.#node.queries,
+      onApplied: (listener) => this.#node.onApplied(listener),
+      hub: this.#liveOutput,
+    });
+  }
+
+  /** The error that has the server forward to node `nodeId`, which serves `what`. */
+  #servedBy(nodeId: NodeId, what: string): Error {
+    const address = this.#directory?.get(nodeId)?.apiAddress;
+    if (address === undefined || !URL.canParse(address)) {
+      return new UnavailableError(
+        `${what} runs on node ${nodeId}, whose API address this node does not know; ask that node`,
+      );
+    }
+    return new ServedByOtherNodeError(nodeId, address);
   }
 
   /** @inheritdoc */

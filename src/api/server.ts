@@ -436,6 +436,7 @@ export class ApiServer {
           timeoutMs: Math.max(1, Math.floor(timeoutMs - (performance.now() - startedMs))),
           signal: controller.signal,
           toLeader: false,
+          stream: true,
         });
       }
       const leader = error instanceof NotLeaderError ? error.leaderHint?.address : undefined;
@@ -447,6 +448,8 @@ export class ApiServer {
         hops,
         timeoutMs: Math.max(1, Math.floor(remainingMs)),
         signal: controller.signal,
+        // A read may be a followed log (an event stream).
+        stream: request.method === "GET",
       });
     } finally {
       reply.raw.off("close", onClose);
@@ -457,7 +460,14 @@ export class ApiServer {
     request: FastifyRequest,
     reply: FastifyReply,
     leader: URL,
-    options: { hops: number; timeoutMs: number; signal: AbortSignal; toLeader?: boolean },
+    options: {
+      hops: number;
+      timeoutMs: number;
+      signal: AbortSignal;
+      toLeader?: boolean;
+      /** The answer may be an event stream (a followed log), piped through as it comes. */
+      stream?: boolean;
+    },
   ): Promise<FastifyReply> {
     const { toLeader = true, ...forwardOptions } = options;
     let response;
@@ -485,6 +495,20 @@ export class ApiServer {
       throw error;
     }
     this.metrics.forwarded(String(response.statusCode));
+    const stream = response.stream;
+    if (stream !== undefined) {
+      // Piped with backpressure for as long as it lasts; either end closing closes both.
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        "content-type": response.contentType,
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+      });
+      reply.raw.on("close", () => stream.destroy());
+      stream.on("error", () => reply.raw.destroy());
+      stream.pipe(reply.raw);
+      return reply;
+    }
     // Only a leader's address is worth a client's remembering as one.
     if (toLeader) reply.header(HEADERS.leaderAddress, leader.href);
     return reply.code(response.statusCode).type(response.contentType).send(response.text);

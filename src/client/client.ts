@@ -141,6 +141,7 @@ export class BlixardClient {
   readonly orchestrator = new OrchestratorClient({
     read: (request, options) => this.#call(request, "idempotent", options),
     write: (request, options) => this.#write(request, options),
+    stream: () => this.#streamTransport(),
   });
 
   /** Leases, txns and the blocking wait (locks and elections: `lock.ts`). */

@@ -57,6 +57,7 @@ export {
   type Token,
   type WhoAmI,
 } from "./acl.js";
+export type { FollowOptions, TaskLogEvent, VmLogEvent } from "./log-follow.js";
 export type {
   ClusterEvent,
   EventTopic,

@@ -4,7 +4,7 @@
  * session, through the same leader discovery and retries as kv calls, so a retried submit
  * creates one task, not two.
  */
-import { CancelledError, TimeoutError } from "../common/errors.js";
+import { CancelledError, InvalidArgumentError, TimeoutError } from "../common/errors.js";
 import {
   DEFAULT_WAIT_MS,
   type CreateVmBody,
@@ -23,6 +23,14 @@ import {
   type WorkersResponse,
 } from "../api/schema/index.js";
 import type { HttpRequest } from "./http.js";
+import {
+  followTaskLog,
+  followVmLog,
+  type FollowOptions,
+  type TaskLogEvent,
+  type VmLogEvent,
+} from "./log-follow.js";
+import type { StreamTransport } from "./streams.js";
 import type { ReadRequestOptions, RequestOptions } from "./types.js";
 
 export type {
@@ -49,6 +57,8 @@ export interface OrchestratorTransport {
   read(request: HttpRequest, options: RequestOptions): Promise<unknown>;
   /** A write under the client's session: retried with the same sequence, applied once. */
   write(request: HttpRequest, options: RequestOptions): Promise<unknown>;
+  /** How long-lived streams (followed logs) reach the cluster (the BlixardClient's always do). */
+  stream?(): StreamTransport;
 }
 
 /** Options of {@link OrchestratorClient.listTasks}. */
@@ -99,6 +109,12 @@ export class OrchestratorClient {
   /** @param transport how to send requests (the owning client's). Throws nothing. */
   constructor(transport: OrchestratorTransport) {
     this.#transport = transport;
+  }
+
+  #streams(): StreamTransport {
+    const stream = this.#transport.stream;
+    if (stream === undefined) throw new InvalidArgumentError("this client cannot follow logs");
+    return stream.call(this.#transport);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -257,6 +273,18 @@ export class OrchestratorClient {
     )) as TaskLogsResponse;
   }
 
+  /**
+   * Task `id`'s output as it is written, from the node that runs it (whichever node this client
+   * reaches forwards there), then one `end` message once the task ended; across retries on
+   * other nodes (an `attempt` message each) and reconnects (nothing delivered twice). A task that
+   * already ended gives its captured output and its end. Stops without an error when
+   * `options.signal` aborts.
+   * @throws NotFoundError if there is no task `id`; PermissionDeniedError without task read.
+   */
+  followTaskLogs(id: string, options: FollowOptions = {}): AsyncGenerator<TaskLogEvent> {
+    return followTaskLog(this.#streams(), id, options);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // VMs
 
@@ -298,6 +326,21 @@ export class OrchestratorClient {
       `/v1/vms/${enc(name)}/logs${query({ offset: options.offset, tail: options.tail })}`,
       options,
     )) as VmLogResponse;
+  }
+
+  /**
+   * VM `name`'s serial console: the last `tail` lines (default 100), then each new piece as it is
+   * written, from the node that runs it (any node forwards there); across rotations, stop/start
+   * and moves to another node (a `moved` message). Ends after a `deleted` message, or without an
+   * error when `options.signal` aborts.
+   * @throws NotFoundError if there is no VM `name`, or it is not placed and the node reached
+   *   keeps no log of it.
+   */
+  followVmLogs(
+    name: string,
+    options: FollowOptions & { readonly tail?: number } = {},
+  ): AsyncGenerator<VmLogEvent> {
+    return followVmLog(this.#streams(), name, options);
   }
 
   /** Every VM, by name. */

@@ -146,6 +146,25 @@ describe("policies", () => {
     expect(fixture.machine.read("app/x")?.value).toEqual(new TextEncoder().encode("v1"));
   });
 
+  it("a followed task or VM log needs what the plain route needs: task read, VM read", async () => {
+    const management = await fixture.bootstrap();
+    const kvOnly = await tokenWith(management, ["kv:read"]);
+    const taskReader = await tokenWith(management, ["task:read"]);
+    const vmReader = await tokenWith(management, ["vm:read"]);
+    const task = "/v1/tasks/t-1/logs?follow=true";
+    const vm = "/v1/vms/web/logs?follow=true";
+    expect((await send("GET", task)).status).toBe(401);
+    expect((await send("GET", vm)).status).toBe(401);
+    expect(await send("GET", task, bearer(kvOnly))).toMatchObject({
+      status: 403,
+      body: { message: expect.stringContaining("task:read") },
+    });
+    expect((await send("GET", vm, bearer(taskReader))).status).toBe(403);
+    // Past authorization: no such task or VM.
+    expect((await send("GET", task, bearer(taskReader))).status).toBe(404);
+    expect((await send("GET", vm, bearer(vmReader))).status).not.toBe(403);
+  });
+
   it("a policy change applies to the next request of a token holding it", async () => {
     const management = await fixture.bootstrap();
     const token = await tokenWith(management, ["kv:read:a/"]);

@@ -4,6 +4,7 @@
  * {@link BlixardNodeService} so an {@link ApiServer} can run without a raft cluster.
  */
 import { ApiServer } from "../../src/api/server.js";
+import type { LiveOutputHub } from "../../src/orchestrator/drivers/live-output.js";
 import type { OrchestratorNodePort } from "../../src/api/raft-orchestrator-service.js";
 import { RaftOrchestratorService } from "../../src/api/raft-orchestrator-service.js";
 import type {
@@ -373,6 +374,10 @@ export async function startFakeApi(
     leaderApiAddress?: (id: number) => URL | undefined;
     requestTimeoutMs?: number;
     newTaskId?: () => string;
+    /** The VM log directory of `vm logs --follow`. */
+    vmLogDir?: string;
+    /** The running attempts of `task logs --follow`. */
+    liveOutput?: LiveOutputHub;
   } = {},
 ): Promise<FakeApi> {
   const node = options.node ?? new FakeOrchestratorNode();
@@ -384,6 +389,8 @@ export async function startFakeApi(
     ...(options.leaderApiAddress === undefined
       ? {}
       : { leaderApiAddress: options.leaderApiAddress }),
+    ...(options.vmLogDir === undefined ? {} : { vmLogDir: options.vmLogDir }),
+    ...(options.liveOutput === undefined ? {} : { liveOutput: options.liveOutput }),
   });
   const server = new ApiServer({
     // These tests are about the API's behaviour, not its authorization (test/api/auth-*.test.ts).

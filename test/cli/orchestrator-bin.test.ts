@@ -42,4 +42,16 @@ describe("blixard task through bin/blixard.js", () => {
     });
     expect(slow.status).toBe(124);
   });
+
+  it("task logs --follow prints the output of an ended task and exits with its exit code", async () => {
+    const submitted = await cli(["task", "submit", "--", "fail3"], {
+      BLIXARD_ENDPOINTS: api.url.href,
+    });
+    const id = submitted.stdout.trim();
+    const followed = await cli(["task", "logs", id, "--follow"], {
+      BLIXARD_ENDPOINTS: api.url.href,
+    });
+    expect(followed).toMatchObject({ status: 3, stdout: "partial\n" });
+    expect(followed.stderr).toBe(`boom\ntask ${id} failed with exit code 3\n`);
+  });
 });

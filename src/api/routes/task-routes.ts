@@ -2,12 +2,13 @@
  * The task routes: submit, list, read, cancel, wait for (long-poll) and read the output of
  * tasks.
  */
-import { InvalidArgumentError } from "../../common/errors.js";
+import { InvalidArgumentError, UnavailableError } from "../../common/errors.js";
+import { serveLogStream } from "../events/log-stream.js";
 import { isTerminal, type TaskStatus } from "../../statemachine/orchestrator/index.js";
 import { parsePositiveInteger } from "../convert.js";
 import { taskLogsToJson, taskSpecFromRequest, taskToJson } from "../orchestrator-convert.js";
 import type { OrchestratorService } from "../orchestrator-service.js";
-import type { RequestContext, RouteSpec } from "../route.js";
+import { StreamBody, type RequestContext, type RouteSpec } from "../route.js";
 import {
   DEFAULT_WAIT_MS,
   MAX_WAIT_MS,
@@ -15,6 +16,7 @@ import {
   TaskJson,
   TaskListQuery,
   TaskListResponse,
+  TaskLogsQuery,
   TaskLogsResponse,
   TaskParams,
   TaskReadQuery,
@@ -158,15 +160,32 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
       method: "GET",
       url: "/v1/tasks/:id/logs",
       tag,
-      summary: "The captured stdout and stderr of the task's last ended attempt",
+      summary:
+        "The captured stdout and stderr of the task's last ended attempt; with follow=true, " +
+        "Server-Sent Events from the node that runs it (any node forwards there): its output " +
+        "as it is written, then an end message once the task ended",
       params: TaskParams,
-      querystring: TaskReadQuery,
+      querystring: TaskLogsQuery,
       response: TaskLogsResponse,
       permission: TASK_READ,
       forwardToLeader: true,
-      errors: ["NOT_FOUND", "NOT_LEADER"],
-      handler: async (context) =>
-        taskLogsToJson(await service.taskLogs(taskId(context), readOptions(context))),
+      errors: ["NOT_FOUND", "NOT_LEADER", "UNAVAILABLE"],
+      handler: async (context) => {
+        if (context.query["follow"] !== "true") {
+          return taskLogsToJson(await service.taskLogs(taskId(context), readOptions(context)));
+        }
+        if (service.followTaskLog === undefined) {
+          throw new UnavailableError("this node does not follow task output");
+        }
+        const options = readOptions(context);
+        // A lease read would answer NOT_LEADER on a follower, and a stream is not sent on to
+        // the leader: the task's own node serves it.
+        const source = await service.followTaskLog(taskId(context), {
+          ...options,
+          consistency: options.consistency === "stale" ? "stale" : "linearizable",
+        });
+        return new StreamBody((response) => serveLogStream(response, source));
+      },
     },
   ];
 }

@@ -2,7 +2,8 @@
 import { UnavailableError } from "../../common/errors.js";
 import { vmSpecFromRequest, vmToJson } from "../orchestrator-convert.js";
 import type { OrchestratorService } from "../orchestrator-service.js";
-import type { RequestContext, RouteSpec } from "../route.js";
+import { serveLogStream } from "../events/log-stream.js";
+import { StreamBody, type RequestContext, type RouteSpec } from "../route.js";
 import { ReadQuery } from "../schema/kv.js";
 import {
   CreateVmBody,
@@ -80,7 +81,7 @@ export function vmRoutes(service: OrchestratorService): RouteSpec[] {
       url: "/v1/vms/:name/logs",
       tag,
       summary:
-        "A VM's serial console log, from the node that runs it (any node forwards there): the last lines, or what follows a byte offset",
+        "A VM's serial console log, from the node that runs it (any node forwards there): the last lines, or what follows a byte offset; with follow=true, Server-Sent Events of the last lines and then what is written, until the VM is deleted or moves",
       params: VmParams,
       querystring: VmLogQuery,
       response: VmLogResponse,
@@ -91,6 +92,17 @@ export function vmRoutes(service: OrchestratorService): RouteSpec[] {
           throw new UnavailableError("this node does not serve VM console logs");
         }
         const query = context.query as VmLogQuery;
+        if (query.follow === "true") {
+          if (service.followVmLog === undefined) {
+            throw new UnavailableError("this node does not serve VM console logs");
+          }
+          const source = await service.followVmLog(
+            vmName(context),
+            query.tail === undefined ? {} : { tailLines: Number(query.tail) },
+            context.call,
+          );
+          return new StreamBody((response) => serveLogStream(response, source));
+        }
         return service.vmLog(
           vmName(context),
           {

@@ -541,6 +541,23 @@ export const OrchestratorSettingsJson = Type.Object(
 /** The cluster's orchestrator settings. */
 export type OrchestratorSettingsJson = Static<typeof OrchestratorSettingsJson>;
 
+/**
+ * `follow=true` on a logs route: the answer is Server-Sent Events (`open`, `output`, `end`, …;
+ * see `events/log-stream.ts`) that go on as the log is written, instead of one JSON answer.
+ */
+export const FollowFlag = Type.Union([Type.Literal("true"), Type.Literal("false")], {
+  description:
+    "true: stream the log as Server-Sent Events (output as it is written, until it ends) instead of one JSON answer",
+});
+
+/** GET /v1/tasks/{id}/logs query string. */
+export const TaskLogsQuery = Type.Object({
+  consistency: Type.Optional(Consistency),
+  follow: Type.Optional(FollowFlag),
+});
+/** GET /v1/tasks/{id}/logs query string. */
+export type TaskLogsQuery = Static<typeof TaskLogsQuery>;
+
 /** GET /v1/vms/{name}/logs query. */
 export const VmLogQuery = Type.Object(
   {
@@ -557,6 +574,7 @@ export const VmLogQuery = Type.Object(
         description: "without offset: the last N lines (default 100)",
       }),
     ),
+    follow: Type.Optional(FollowFlag),
   },
   { additionalProperties: false },
 );

@@ -224,10 +224,20 @@ export function registerTaskCommands(program: Command): void {
   withClientOptions(
     task
       .command("logs")
-      .description("print the stdout and stderr captured from the task's last ended attempt")
+      .description(
+        "print the stdout and stderr captured from the task's last ended attempt; with --follow, its output as it is written until it ends",
+      )
       .argument("<id>")
-      .addOption(consistencyOption()),
-  ).action(async (id: string, options: ReadCommandOptions) => {
+      .addOption(consistencyOption())
+      .option(
+        "-f, --follow",
+        "stream the output as it is written (from the node that runs the task) until the task ends; exit with its exit code",
+      ),
+  ).action(async (id: string, options: ReadCommandOptions & { readonly follow?: boolean }) => {
+    if (options.follow === true) {
+      await followTaskOutput(clientFrom(options), id, options);
+      return;
+    }
     const logs = await clientFrom(options).orchestrator.taskLogs(id, readFlags(options));
     if (options.json === true) {
       printJson(logs);
@@ -240,6 +250,33 @@ export function registerTaskCommands(program: Command): void {
     writeOutput(logs.stdout, logs.stderr);
     noteTruncation(logs.stdoutTruncated, logs.stderrTruncated);
   });
+}
+
+/**
+ * Prints task `id`'s output as it is written until it ends (one JSON line per message with
+ * `--json`), then how it ended; throws {@link ExitStatus} with its exit code unless it succeeded.
+ */
+async function followTaskOutput(
+  client: BlixardClient,
+  id: string,
+  options: ClientOptions,
+): Promise<void> {
+  for await (const event of client.orchestrator.followTaskLogs(id)) {
+    if (options.json === true) process.stdout.write(`${JSON.stringify(event)}\n`);
+    else if (event.type === "output") {
+      (event.stream === "stdout" ? process.stdout : process.stderr).write(event.text);
+    } else if (event.type === "attempt" && event.attempt > 1) {
+      process.stderr.write(`[task ${id}: attempt ${event.attempt}]\n`);
+    }
+    if (event.type !== "end") continue;
+    const ended = await client.orchestrator.getTask(id);
+    if (options.json !== true && ended.status !== "succeeded") {
+      process.stderr.write(`task ${id} ${howItEnded(ended)}\n`);
+    }
+    const exitCode = taskExitCode(ended) ?? 0;
+    if (exitCode !== 0) throw new ExitStatus(exitCode);
+    return;
+  }
 }
 
 /**

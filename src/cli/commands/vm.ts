@@ -7,8 +7,7 @@ import {
   Option,
   type Command,
 } from "commander";
-import type { VmLog, VmSpecInput } from "../../client/index.js";
-import { isBlixardError } from "../../common/errors.js";
+import type { VmSpecInput } from "../../client/index.js";
 import { parsePositiveInt } from "../options.js";
 import { clientFrom, printJson, withClientOptions, type ClientOptions } from "./client-options.js";
 import {
@@ -46,7 +45,6 @@ interface LogsOptions extends ClientOptions {
 }
 
 /** How often `vm logs --follow` asks for new console output. */
-const FOLLOW_POLL_MS = 500;
 
 /** One `--publish HOSTPORT:GUESTPORT`. */
 interface PublishedPortInput {
@@ -207,33 +205,23 @@ export function registerVmCommands(program: Command): void {
       .option("-f, --follow", "keep printing new console output until interrupted"),
   ).action(async (name: string, options: LogsOptions) => {
     const orchestrator = clientFrom(options).orchestrator;
-    let answer = await orchestrator.vmLogs(name, {
+    if (options.follow !== true) {
+      const answer = await orchestrator.vmLogs(name, {
+        ...(options.tail === undefined ? {} : { tail: options.tail }),
+      });
+      process.stdout.write(answer.text);
+      return;
+    }
+    // Streamed by the node that runs the VM as it is written (no polling), until it is deleted.
+    for await (const event of orchestrator.followVmLogs(name, {
       ...(options.tail === undefined ? {} : { tail: options.tail }),
-    });
-    process.stdout.write(answer.text);
-    while (options.follow === true) {
-      await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
-      let next: VmLog;
-      try {
-        next = await orchestrator.vmLogs(name, { offset: answer.nextOffset });
-      } catch (error) {
-        // A stopped VM is on no node, and the node asked may not be the one that ran it: wait
-        // for it to run again, unless it was deleted.
-        if (!isBlixardError(error) || !["NOT_FOUND", "UNAVAILABLE"].includes(error.code)) {
-          throw error;
-        }
-        await orchestrator.getVm(name);
-        continue;
-      }
-      if (next.nodeId !== answer.nodeId) {
-        // The VM moved: an offset into the old node's log means nothing on the new one.
-        process.stderr.write(`[vm ${name} now runs on node ${next.nodeId}]\n`);
-        answer = await orchestrator.vmLogs(name, { tail: 0 });
-        continue;
-      }
-      if (next.rotated) process.stderr.write(`[the console log of vm ${name} was rotated]\n`);
-      process.stdout.write(next.text);
-      answer = next;
+    })) {
+      if (event.type === "output") process.stdout.write(event.text);
+      else if (event.type === "rotated") {
+        process.stderr.write(`[the console log of vm ${name} was rotated]\n`);
+      } else if (event.type === "moved") {
+        process.stderr.write(`[vm ${name} now runs on node ${event.nodeId}]\n`);
+      } else process.stderr.write(`[vm ${name} was deleted]\n`);
     }
   });
 

@@ -38,6 +38,8 @@ import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
 import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
 import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
+import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
+import { DEFAULT_TASK_OUTPUT_CAP_BYTES } from "../../orchestrator/drivers/limits.js";
 import { NONE, type NodeId } from "../../raft/types.js";
 import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
 import {
@@ -125,12 +127,17 @@ export function createOrchestrator(
     onApplied: options.onApplied,
     leader: () => (node.leader === NONE ? undefined : node.leader),
   };
+  // The output of the tasks running here, for `task logs --follow`.
+  const liveOutput = new LiveOutputHub(DEFAULT_TASK_OUTPUT_CAP_BYTES);
+  const vmLogDir = join(orchestratorDir, "vm-logs");
   const service = new RaftOrchestratorService({
     node: port,
     clock,
     directory: options.directory,
     metrics: options.metrics,
-    readVmLog: (name, request) => readVmLog(join(orchestratorDir, "vm-logs"), name, request),
+    readVmLog: (name, request) => readVmLog(vmLogDir, name, request),
+    vmLogDir,
+    liveOutput,
   });
 
   let agent: Agent | undefined;
@@ -229,6 +236,7 @@ export function createOrchestrator(
           } catch (error) {
             return refusedRun(`could not prepare the task's sandbox: ${(error as Error).message}`);
           }
+          const live = liveOutput.open(run.taskId, run.attempt);
           try {
             return await runTask(spec, {
               clock,
@@ -237,8 +245,10 @@ export function createOrchestrator(
               onStarted: () => run.onStarted(),
               registration: { registry, key: `task-${crypto.randomUUID()}` },
               sandbox,
+              onOutput: (stream, chunk) => live.push(stream, chunk),
             });
           } finally {
+            live.end();
             await sandbox.release();
           }
         },

@@ -77,6 +77,8 @@ export interface RunTaskOptions {
    * prepares and releases it.
    */
   readonly sandbox?: TaskSandbox;
+  /** Each chunk of stdout and stderr as it is read, uncapped (`task logs --follow`). */
+  readonly onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
 }
 
 /**
@@ -150,8 +152,15 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
   );
   const stdout = new CappedOutput(capBytes);
   const stderr = new CappedOutput(capBytes);
-  proc.stdout?.on("data", (chunk: Uint8Array) => stdout.push(chunk));
-  proc.stderr?.on("data", (chunk: Uint8Array) => stderr.push(chunk));
+  const { onOutput } = options;
+  proc.stdout?.on("data", (chunk: Uint8Array) => {
+    stdout.push(chunk);
+    onOutput?.("stdout", chunk);
+  });
+  proc.stderr?.on("data", (chunk: Uint8Array) => {
+    stderr.push(chunk);
+    onOutput?.("stderr", chunk);
+  });
 
   // The first of timeout and cancel decides the outcome; the other is then ignored.
   const graceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
