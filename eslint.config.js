@@ -35,6 +35,24 @@ const forbiddenGlobals = [
   message: `${name} is not allowed in deterministic code (src/common, src/raft, src/statemachine with the scheduler): take time and randomness as inputs.`,
 }));
 
+/**
+ * `x as unknown as T` claims a type the compiler cannot check, so a renamed field breaks at run
+ * time instead of at build time. Not allowed under src/ (generated code is ignored above);
+ * `test/architecture/casts.test.ts` checks the rule fires.
+ */
+const doubleCast = {
+  selector: "TSAsExpression > TSAsExpression.expression[typeAnnotation.type='TSUnknownKeyword']",
+  message:
+    "`as unknown as` is not allowed under src/: give the value its type (a port, a method, a type guard), or read it as `unknown` and validate it.",
+};
+
+/** The consensus core is sealed: only its white-box test hooks reach inside a RawNode. */
+const sealedCore = {
+  selector: "ImportSpecifier[imported.name='rawNodeCore']",
+  message:
+    "rawNodeCore is for src/raft/testing.ts only: use RawNode's methods or RawNode.inspect().",
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -116,5 +134,13 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    files: ["src/**/*.ts"],
+    rules: { "no-restricted-syntax": ["error", doubleCast, sealedCore] },
+  },
+  {
+    files: ["src/raft/testing.ts"],
+    rules: { "no-restricted-syntax": ["error", doubleCast] },
   },
 );

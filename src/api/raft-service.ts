@@ -52,10 +52,32 @@ import type {
 /** The runtime's result type when it drives the kv state machine. */
 export type KvNodeResult = CommandResult<KvResult>;
 
+/**
+ * What the kv service needs of a running node. A port rather than `RaftNode<KvNodeResult>`, so
+ * that both a node that applies only kv commands and the cluster node, whose state machine
+ * holds several namespaces, fit it: this service proposes kv commands only, and the kv
+ * namespace answers a kv command with a kv result.
+ */
+export type KvServiceNode = Pick<
+  RaftNode<CommandResult<unknown>>,
+  | "id"
+  | "propose"
+  | "read"
+  | "readStale"
+  | "isLeader"
+  | "leader"
+  | "status"
+  | "addLearner"
+  | "promote"
+  | "replaceVoter"
+  | "removeMember"
+  | "transferLeadership"
+>;
+
 /** Options of a {@link RaftKvService}. */
 export interface RaftKvServiceOptions {
   /** The running node. */
-  readonly node: RaftNode<KvNodeResult>;
+  readonly node: KvServiceNode;
   /** The state machine the node applies to (read directly after ReadIndex). */
   readonly kv: Pick<KvStateMachine, "read" | "list" | "revision">;
   /**
@@ -78,7 +100,7 @@ export interface RaftKvServiceOptions {
 /** {@link BlixardNodeService} over a {@link RaftNode} and a {@link KvStateMachine}. */
 export class RaftKvService implements BlixardNodeService {
   readonly nodeId: NodeId;
-  readonly #node: RaftNode<KvNodeResult>;
+  readonly #node: KvServiceNode;
   readonly #kv: RaftKvServiceOptions["kv"];
   readonly #clock: Clock;
   readonly #directory: MemberDirectory;
@@ -190,7 +212,8 @@ export class RaftKvService implements BlixardNodeService {
         outcome = result.error.reason ?? result.error.code;
         throw commandErrorToException(result.error);
       }
-      return result.value;
+      // A kv command is applied by the kv namespace, whose answers are kv results.
+      return result.value as KvResult;
     } catch (error) {
       if (outcome === "applied") outcome = isBlixardError(error) ? error.code : "INTERNAL";
       throw this.#withLeaderAddress(error);

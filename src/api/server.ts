@@ -183,7 +183,7 @@ export class ApiServer {
     this.#audit = options.audit;
     // With `https` Fastify's instance is typed for an https server; the routes and hooks are the
     // same, so it is kept under the one type.
-    this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes)) as unknown as FastifyInstance;
+    this.app = Fastify(this.#fastifyOptions(options, bodyLimitBytes)) as FastifyInstance;
     this.app.server.maxConnections = this.#maxConnections;
     this.app.server.headersTimeout = HEADERS_TIMEOUT_MS;
     if (options.https !== undefined) {

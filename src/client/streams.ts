@@ -130,14 +130,16 @@ async function* resuming<T>(
       })) {
         failures = 0;
         goneInARow = 0;
-        const data = JSON.parse(message.data) as Record<string, unknown>;
+        // The server's JSON, typed by the event that carries it (the stream protocol).
+        const parsed: unknown = JSON.parse(message.data);
+        const data = parsed as Record<string, unknown>;
         if (message.event === "open") {
           next ??= request.position(data as { index: number; revision: number }) + 1;
         } else if (message.event === "change") {
-          yield* request.onChange(data as unknown as ChangeData);
-          next = request.position(data as unknown as ChangeData) + 1;
+          yield* request.onChange(parsed as ChangeData);
+          next = request.position(parsed as ChangeData) + 1;
         } else if (message.event === request.progressEvent) {
-          const progress = data as unknown as StreamProgress;
+          const progress = parsed as StreamProgress;
           next = Math.max(next ?? 0, request.position(progress) + 1);
           request.onProgress?.(progress);
         } else if (message.event === "error") {
@@ -209,7 +211,7 @@ export function eventStream(
       progressEvent: "heartbeat",
       position: (data) => data.index,
       onChange: (data) =>
-        data.events.map((event) => ({ ...event, index: data.index }) as unknown as ClusterEvent),
+        data.events.map((event) => ({ ...event, index: data.index }) as ClusterEvent),
       onProgress: options.onProgress,
     },
     options.from,

@@ -10,6 +10,7 @@ import {
 } from "../common/errors.js";
 import type { Random } from "../common/random.js";
 import type { RaftConfig } from "../raft/config.js";
+import type { RaftInspection } from "../raft/inspection.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import { SnapshotOutOfDateError } from "../raft/storage.js";
 import { decodeConfChange } from "../raft/conf-change-codec.js";
@@ -277,7 +278,7 @@ export class RaftNode<Result = unknown> {
         this.scheduleProcessing();
       },
     });
-    this.notifyConfChange(undefined, this.raw.raft.trk.confState());
+    this.notifyConfChange(undefined, this.raw.confState());
     this.scheduleTick();
     this.scheduleProcessing();
   }
@@ -397,7 +398,7 @@ export class RaftNode<Result = unknown> {
       this.lastSnapshotBytes = rd.snapshot.data.byteLength;
       this.bytesSinceSnapshot = 0;
       this.logger.info("installed snapshot from leader", { index: this.appliedIndex });
-      this.notifyConfChange(undefined, this.raw.raft.trk.confState());
+      this.notifyConfChange(undefined, this.raw.confState());
     }
     for (const entry of rd.committedEntries) this.applyEntry(entry);
     for (const rs of rd.readStates) this.reads.onReadState(rs);
@@ -416,7 +417,7 @@ export class RaftNode<Result = unknown> {
     let result: Result | ConfState | undefined;
     if (entry.type === EntryType.ConfChange) {
       const change = decodeConfChange(entry.data);
-      const before = this.raw.raft.trk.confState();
+      const before = this.raw.confState();
       result = this.raw.applyConfChange(change);
       this.logger.info("configuration changed", { index: entry.index, config: result });
       // A new member must start from a snapshot: the bootstrap configuration is in the index-0
@@ -454,7 +455,7 @@ export class RaftNode<Result = unknown> {
   }
 
   private onSoftState(): void {
-    const leader = this.raw.raft.lead;
+    const leader = this.raw.leader;
     for (const [operation, transferee] of this.transfers) {
       if (leader === transferee) operation.resolve();
     }
@@ -481,7 +482,7 @@ export class RaftNode<Result = unknown> {
     if (this.clock.now() < this.snapshotNotBeforeMs) return;
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
-    const confState = this.raw.raft.trk.confState();
+    const confState = this.raw.confState();
     const wanted = this.snapshotWanted;
     const bytesCovered = this.bytesSinceSnapshot;
     this.snapshotWanted = false;
@@ -551,7 +552,7 @@ export class RaftNode<Result = unknown> {
   }
 
   private notLeader(): NotLeaderError {
-    const leader = this.raw.raft.lead;
+    const leader = this.raw.leader;
     return leader === NONE ? new NotLeaderError() : new NotLeaderError({ id: leader });
   }
 
@@ -588,7 +589,7 @@ export class RaftNode<Result = unknown> {
           `command of ${command.byteLength} bytes exceeds the limit of ${this.maxCommandSizeBytes} bytes`,
         );
       }
-      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      if (this.raw.role !== Role.Leader) throw this.notLeader();
       this.checkStorageWritable();
       if (this.pending.size + this.queued.length >= this.maxPendingProposals) {
         throw new OverloadedError(
@@ -619,7 +620,7 @@ export class RaftNode<Result = unknown> {
     if (batch.length === 0 || this.stopped) return;
     let placed: { term: number; index: number } | undefined;
     try {
-      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      if (this.raw.role !== Role.Leader) throw this.notLeader();
       placed = this.raw.propose(...batch.map((q) => q.data));
     } catch (error) {
       for (const q of batch) q.operation.reject(asError(error));
@@ -654,7 +655,7 @@ export class RaftNode<Result = unknown> {
   ): Promise<T> {
     try {
       this.checkUsable();
-      if (this.raw.raft.lead === NONE) throw new NotLeaderError();
+      if (this.raw.leader === NONE) throw new NotLeaderError();
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -774,7 +775,7 @@ export class RaftNode<Result = unknown> {
   changeMembership(change: ConfChange, options: OperationOptions = {}): Promise<ConfState> {
     try {
       this.checkUsable();
-      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
+      if (this.raw.role !== Role.Leader) throw this.notLeader();
       this.checkStorageWritable();
       const placed = this.raw.proposeConfChange(change);
       invariant(placed !== undefined, "a leader's proposal must get an index");
@@ -794,8 +795,8 @@ export class RaftNode<Result = unknown> {
   transferLeadership(transferee: NodeId, options: OperationOptions = {}): Promise<void> {
     try {
       this.checkUsable();
-      if (this.raw.raft.role !== Role.Leader) throw this.notLeader();
-      if (this.raw.raft.lead === transferee) return Promise.resolve();
+      if (this.raw.role !== Role.Leader) throw this.notLeader();
+      if (this.raw.leader === transferee) return Promise.resolve();
       this.raw.transferLeader(transferee);
     } catch (error) {
       return Promise.reject(asError(error));
@@ -832,12 +833,22 @@ export class RaftNode<Result = unknown> {
 
   /** True if this node is the leader. */
   get isLeader(): boolean {
-    return this.raw.raft.role === Role.Leader;
+    return this.raw.role === Role.Leader;
   }
 
   /** The leader this node knows of, or NONE. */
   get leader(): NodeId {
-    return this.raw.raft.lead;
+    return this.raw.leader;
+  }
+
+  /**
+   * A read-only, live view of the consensus core (see {@link RawNode.inspect}), cheap enough to
+   * read after every event, unlike {@link status}, which copies every peer's progress. Undefined
+   * once the node stopped. For the simulator's checkers and diagnostics: nothing it shows may
+   * be acted on as if it were current once the caller awaits.
+   */
+  inspect(): RaftInspection | undefined {
+    return this.stopped ? undefined : this.raw.inspect();
   }
 
   /**

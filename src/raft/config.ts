@@ -2,6 +2,7 @@ import { InvalidArgumentError } from "../common/errors.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import type { Random } from "../common/random.js";
 import { ReadOnlyOption } from "./read-only.js";
+import { RAFT_RULES, type SafetyRules } from "./rules.js";
 import type { Storage } from "./storage.js";
 import { NONE, type NodeId } from "./types.js";
 
@@ -41,6 +42,11 @@ export interface RaftConfig {
   readonly stepDownOnRemoval?: boolean;
   /** Where to log. Default silent. */
   readonly logger?: Logger;
+  /**
+   * The safety rules. Default (and in production always) the paper's, {@link RAFT_RULES}; the
+   * simulator's self-test passes `plantedRules(bugs)` to prove its checkers catch a broken one.
+   */
+  readonly rules?: SafetyRules;
 }
 
 /** A config with every default filled in. */
@@ -83,6 +89,7 @@ export function resolveRaftConfig(config: RaftConfig): ResolvedRaftConfig {
     disableProposalForwarding: false,
     stepDownOnRemoval: true,
     logger: SILENT_LOGGER,
+    rules: RAFT_RULES,
     ...config,
   };
   if (resolved.id === NONE) throw new InvalidArgumentError("raft config: id must not be 0");

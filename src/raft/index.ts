@@ -5,6 +5,7 @@
 export * from "./types.js";
 export { RawNode, canSendBeforePersist } from "./rawnode.js";
 export type { Ready, RaftStatus, PeerProgress, SnapshotOutcome } from "./rawnode.js";
+export type { RaftInspection } from "./inspection.js";
 export { resolveRaftConfig, RAFT_DEFAULTS } from "./config.js";
 export type { RaftConfig } from "./config.js";
 export { ReadOnlyOption } from "./read-only.js";
@@ -13,5 +14,7 @@ export { MemoryStorage, CompactedError, LogUnavailableError } from "./storage.js
 export type { Storage } from "./storage.js";
 export { encodeConfChange, decodeConfChange } from "./conf-change-codec.js";
 export { ProgressState } from "./tracker/index.js";
-export { plantBugs, NO_PLANTED_BUGS } from "./planted-bugs.js";
+export { plantedRules, NO_PLANTED_BUGS } from "./planted-bugs.js";
+export { RAFT_RULES } from "./rules.js";
+export type { SafetyRules } from "./rules.js";
 export type { PlantedBugs } from "./planted-bugs.js";

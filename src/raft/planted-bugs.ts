@@ -1,7 +1,11 @@
+import { RAFT_RULES, type SafetyRules } from "./rules.js";
+import { NONE } from "./types.js";
+
 /**
  * Deliberate bugs, for the simulator's self-test only: it plants one and must then report a
- * violation, which proves its checkers can fail. No configuration reaches these switches; only
- * {@link plantBugs} sets them, and only tests and the simulator call it.
+ * violation, which proves its checkers can fail. A bug is not a switch inside the core: it is a
+ * {@link SafetyRules} strategy built here by {@link plantedRules} and handed to the core through
+ * `RaftConfig.rules`; only tests and the simulator build one.
  */
 export interface PlantedBugs {
   /** Figure 8: commit an entry of an earlier term by counting replicas. */
@@ -15,12 +19,25 @@ export interface PlantedBugs {
 /** No bugs: what every production node runs with. */
 export const NO_PLANTED_BUGS: PlantedBugs = Object.freeze({});
 
-/** Anything carrying the switches (the core's `Raft`). */
-export interface HasPlantedBugs {
-  plantedBugs: PlantedBugs;
-}
-
-/** Plants `bugs` in a node's core (`rawNode.raft`). Test and simulator use only. */
-export function plantBugs(core: HasPlantedBugs, bugs: PlantedBugs): void {
-  core.plantedBugs = Object.freeze({ ...bugs });
+/**
+ * The safety rules with `bugs` planted: each bug replaces one rule of {@link RAFT_RULES}; with no
+ * bugs it is {@link RAFT_RULES} itself. Test and simulator use only.
+ */
+export function plantedRules(bugs: PlantedBugs): SafetyRules {
+  if (
+    bugs.countOldTermEntries !== true &&
+    bugs.skipUpToDateCheck !== true &&
+    bugs.forgetToPersistVote !== true
+  ) {
+    return RAFT_RULES;
+  }
+  return Object.freeze({
+    // Figure 8: whatever a quorum holds commits, whichever term wrote it.
+    commitTerm:
+      bugs.countOldTermEntries === true
+        ? (log, quorumIndex) => log.termOrZero(quorumIndex)
+        : RAFT_RULES.commitTerm,
+    candidateUpToDate: bugs.skipUpToDateCheck === true ? () => true : RAFT_RULES.candidateUpToDate,
+    durableVote: bugs.forgetToPersistVote === true ? () => NONE : RAFT_RULES.durableVote,
+  } satisfies SafetyRules);
 }

@@ -17,8 +17,8 @@ import {
 import { decodeConfChange, encodeConfChange } from "./conf-change-codec.js";
 import type { Logger } from "../common/logger.js";
 import { resolveRaftConfig, type RaftConfig } from "./config.js";
+import type { SafetyRules } from "./rules.js";
 import { payloadsSize } from "./entries.js";
-import { NO_PLANTED_BUGS, type PlantedBugs } from "./planted-bugs.js";
 import { RaftLog } from "./log.js";
 import { jointVoteResult, VoteResult } from "./quorum/index.js";
 import { ReadOnly, ReadOnlyOption } from "./read-only.js";
@@ -116,8 +116,6 @@ export class Raft {
   /** The log index of the newest conf change proposed; no new one until it is applied. */
   pendingConfIndex = 0;
   isLearner = false;
-  /** Deliberate bugs for the simulator's self-test; always none in production. */
-  plantedBugs: PlantedBugs = NO_PLANTED_BUGS;
 
   readonly raftLog: RaftLog;
   trk: ProgressTracker;
@@ -145,6 +143,8 @@ export class Raft {
   private readonly maxInflightBytes: number;
   private readonly random: Random;
   private readonly logger: Logger;
+  /** The safety rules: the paper's in production, a planted bug's in the simulator's self-test. */
+  private readonly rules: SafetyRules;
 
   /**
    * Creates a node from the state in `config.storage` (its hard state, conf state and log).
@@ -166,6 +166,7 @@ export class Raft {
     this.maxInflightBytes = c.maxInflightBytes;
     this.random = c.random;
     this.logger = c.logger;
+    this.rules = c.rules;
     this.readOnly = new ReadOnly(c.readOnlyOption);
     this.raftLog = new RaftLog(c.storage, {
       maxCommittedSizePerReadyBytes: c.maxCommittedSizePerReadyBytes,
@@ -212,8 +213,11 @@ export class Raft {
 
   /** The state that must be durable before this node speaks. */
   hardState(): HardState {
-    const vote = this.plantedBugs.forgetToPersistVote === true ? NONE : this.vote;
-    return { term: this.term, vote, commit: this.raftLog.committed };
+    return {
+      term: this.term,
+      vote: this.rules.durableVote(this.vote),
+      commit: this.raftLog.committed,
+    };
   }
 
   private loadState(state: HardState): void {
@@ -400,11 +404,10 @@ export class Raft {
   /** Commits the highest index a quorum has made durable, if it is of the current term. */
   private maybeCommit(): boolean {
     const quorumIndex = this.trk.committed();
-    if (this.plantedBugs.countOldTermEntries === true) {
-      // Planted bug: ignore the Figure 8 rule and commit whatever a quorum holds.
-      return this.raftLog.maybeCommit(quorumIndex, this.raftLog.termOrZero(quorumIndex));
-    }
-    return this.raftLog.maybeCommit(quorumIndex, this.term);
+    return this.raftLog.maybeCommit(
+      quorumIndex,
+      this.rules.commitTerm(this.raftLog, quorumIndex, this.term),
+    );
   }
 
   /** Payload bytes of committed entries handed to the application no longer count as uncommitted. */
@@ -778,8 +781,7 @@ export class Raft {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === MessageType.PreVote && m.term > this.term);
     const respType = voteResponseType(m.type);
-    const upToDate =
-      this.plantedBugs.skipUpToDateCheck === true || this.raftLog.isUpToDate(m.index, m.logTerm);
+    const upToDate = this.rules.candidateUpToDate(this.raftLog, m.index, m.logTerm);
     if (canVote && upToDate) {
       this.logger.info("cast vote", { type: m.type, for: m.from, term: m.term });
       // The response carries the request's term: for a pre-vote that is a future term, and the

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from "../common/errors.js";
 import { encodeConfChange } from "./conf-change-codec.js";
 import type { RaftConfig } from "./config.js";
 import { payloadsSize } from "./entries.js";
+import { CoreInspection, type RaftInspection } from "./inspection.js";
 import { Raft } from "./raft.js";
 import type { ProgressState } from "./tracker/index.js";
 import {
@@ -126,6 +127,9 @@ function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
+/** Set by RawNode's static block: the one way to the sealed core, for {@link rawNodeCore}. */
+let coreOf: ((node: RawNode) => Raft) | undefined;
+
 /**
  * The application's handle on one raft node (etcd's RawNode): a pure, single-threaded API.
  * Inputs: {@link tick}, {@link step}, {@link propose}, {@link proposeConfChange},
@@ -134,11 +138,16 @@ function sameHardState(a: HardState, b: HardState): boolean {
  * reads no clock: time passes only through `tick()`.
  */
 export class RawNode {
-  /** The state machine; exposed for tests and the simulator's checkers. */
-  readonly raft: Raft;
+  /** The state machine. Sealed: callers use the methods, {@link inspect} to read. */
+  readonly #raft: Raft;
+  readonly #inspection: CoreInspection;
   private prevSoftState: SoftState;
   private prevHardState: HardState;
   private outstanding: Ready | undefined;
+
+  static {
+    coreOf = (node) => node.#raft;
+  }
 
   /**
    * Creates a node from the state in `config.storage`. A new cluster's nodes start from a
@@ -146,19 +155,20 @@ export class RawNode {
    * @throws InvalidArgumentError on a bad config.
    */
   constructor(config: RaftConfig) {
-    this.raft = new Raft(config);
-    this.prevSoftState = this.raft.softState();
-    this.prevHardState = this.raft.hardState();
+    this.#raft = new Raft(config);
+    this.#inspection = new CoreInspection(this.#raft);
+    this.prevSoftState = this.#raft.softState();
+    this.prevHardState = this.#raft.hardState();
   }
 
   /** Advances logical time by one tick (election and heartbeat timeouts count ticks). */
   tick(): void {
-    this.raft.tick();
+    this.#raft.tick();
   }
 
   /** Starts an election now (pre-vote first if enabled). */
   campaign(): void {
-    this.raft.step(message({ type: MessageType.Hup }));
+    this.#raft.step(message({ type: MessageType.Hup }));
   }
 
   /**
@@ -193,10 +203,10 @@ export class RawNode {
   }
 
   private proposeEntries(entries: Entry[]): { term: number; index: number } | undefined {
-    const isLeader = this.raft.role === "leader";
-    this.raft.step(message({ type: MessageType.Prop, from: this.raft.id, entries }));
+    const isLeader = this.#raft.role === "leader";
+    this.#raft.step(message({ type: MessageType.Prop, from: this.#raft.id, entries }));
     if (!isLeader) return undefined;
-    return { term: this.raft.term, index: this.raft.raftLog.lastIndex() };
+    return { term: this.#raft.term, index: this.#raft.raftLog.lastIndex() };
   }
 
   /**
@@ -212,7 +222,7 @@ export class RawNode {
     if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex) return;
     if (
       RESPONSE_MESSAGE_TYPES.has(m.type) &&
-      !this.raft.trk.progress.has(m.from) &&
+      !this.#raft.trk.progress.has(m.from) &&
       m.type !== MessageType.ReadIndexResp
     ) {
       return;
@@ -226,13 +236,13 @@ export class RawNode {
       m.type === MessageType.TransferLeader
     ) {
       try {
-        this.raft.step(m);
+        this.#raft.step(m);
       } catch {
         // The sender learns nothing either way; it retries on timeout.
       }
       return;
     }
-    this.raft.step(m);
+    this.#raft.step(m);
   }
 
   /**
@@ -242,10 +252,10 @@ export class RawNode {
    * @throws NotLeaderError if no leader is known.
    */
   readIndex(requestCtx: Uint8Array): void {
-    this.raft.step(
+    this.#raft.step(
       message({
         type: MessageType.ReadIndex,
-        from: this.raft.id,
+        from: this.#raft.id,
         entries: [{ term: 0, index: 0, type: EntryType.Normal, data: requestCtx }],
       }),
     );
@@ -257,17 +267,17 @@ export class RawNode {
    * @throws NotLeaderError on a follower that knows no leader.
    */
   transferLeader(transferee: NodeId): void {
-    this.raft.step(message({ type: MessageType.TransferLeader, from: transferee }));
+    this.#raft.step(message({ type: MessageType.TransferLeader, from: transferee }));
   }
 
   /** The transport could not reach `id`: the leader goes back to probing it. */
   reportUnreachable(id: NodeId): void {
-    this.raft.step(message({ type: MessageType.Unreachable, from: id }));
+    this.#raft.step(message({ type: MessageType.Unreachable, from: id }));
   }
 
   /** Reports how sending a snapshot to `id` ended, so the leader resumes replicating to it. */
   reportSnapshot(id: NodeId, outcome: SnapshotOutcome): void {
-    this.raft.step(
+    this.#raft.step(
       message({ type: MessageType.SnapStatus, from: id, reject: outcome === "failure" }),
     );
   }
@@ -277,12 +287,12 @@ export class RawNode {
    * @returns the configuration now in force.
    */
   applyConfChange(cc: ConfChange): ConfState {
-    return this.raft.applyConfChange(cc);
+    return this.#raft.applyConfChange(cc);
   }
 
   /** True if there is anything for a Ready to carry. */
   hasReady(): boolean {
-    const r = this.raft;
+    const r = this.#raft;
     const soft = r.softState();
     if (soft.leader !== this.prevSoftState.leader || soft.role !== this.prevSoftState.role) {
       return true;
@@ -300,7 +310,7 @@ export class RawNode {
    */
   ready(): Ready {
     invariant(this.outstanding === undefined, "ready() called before advance()");
-    const r = this.raft;
+    const r = this.#raft;
     const soft = r.softState();
     const hard = r.hardState();
     const entries = r.raftLog.unstableEntries();
@@ -337,7 +347,7 @@ export class RawNode {
     const rd = this.outstanding;
     invariant(rd !== undefined, "advance() called without an outstanding Ready");
     this.outstanding = undefined;
-    const r = this.raft;
+    const r = this.#raft;
     if (rd.snapshot !== undefined) r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) r.stableTo(lastEntry.index, lastEntry.term);
@@ -349,7 +359,7 @@ export class RawNode {
 
   /** The node's term, role, leader, indexes, configuration and (on the leader) peer progress. */
   status(): RaftStatus {
-    const r = this.raft;
+    const r = this.#raft;
     const progress = new Map<NodeId, PeerProgress>();
     if (r.role === "leader") {
       r.trk.visit((id, pr) => {
@@ -381,6 +391,35 @@ export class RawNode {
 
   /** The leader this node knows of, or NONE. */
   get leader(): NodeId {
-    return this.raft.lead === NONE ? NONE : this.raft.lead;
+    return this.#raft.lead === NONE ? NONE : this.#raft.lead;
   }
+
+  /** This node's role now. */
+  get role(): Role {
+    return this.#raft.role;
+  }
+
+  /** The configuration in force (a copy). */
+  confState(): ConfState {
+    return this.#raft.trk.confState();
+  }
+
+  /**
+   * A read-only, live view of the core (term, vote, role, indexes, configuration) for the
+   * runtime and the simulator's checkers; the same object every call, and reading it allocates
+   * nothing.
+   */
+  inspect(): RaftInspection {
+    return this.#inspection;
+  }
+}
+
+/**
+ * The core inside `node`, to read and tamper with in white-box tests of `src/raft`. Only
+ * `src/raft/testing.ts` may import it (a lint rule says so); everyone else uses the methods and
+ * {@link RawNode.inspect}.
+ */
+export function rawNodeCore(node: RawNode): Raft {
+  invariant(coreOf !== undefined, "RawNode's static block registers the core accessor");
+  return coreOf(node);
 }

@@ -56,7 +56,7 @@ function x509(): Promise<X509> {
   library ??= (async () => {
     await import("reflect-metadata");
     const lib = await import("@peculiar/x509");
-    lib.cryptoProvider.set(webcrypto as unknown as Parameters<X509["cryptoProvider"]["set"]>[0]);
+    lib.cryptoProvider.set(webcrypto);
     return lib;
   })();
   return library;

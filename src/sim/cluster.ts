@@ -8,11 +8,8 @@
 import type { Random } from "../common/random.js";
 import { StorageCorruptError, UnavailableError } from "../common/errors.js";
 import { RaftNode } from "../node/raft-node.js";
-import {
-  plantBugs,
-  type HasPlantedBugs,
-  type PlantedBugs as CorePlantedBugs,
-} from "../raft/planted-bugs.js";
+import { plantedRules, type PlantedBugs as CorePlantedBugs } from "../raft/planted-bugs.js";
+import type { SafetyRules } from "../raft/rules.js";
 import type { ConfState, NodeId } from "../raft/types.js";
 import type { LogStore } from "../storage/log-store.js";
 import type { OrchestratorQueries } from "../statemachine/orchestrator/queries.js";
@@ -75,16 +72,6 @@ export function coreBugs(bugs: PlantedBugs): CorePlantedBugs {
     ...(bugs.noUpToDateCheck === true ? { skipUpToDateCheck: true } : {}),
     ...(bugs.forgetVote === true ? { forgetToPersistVote: true } : {}),
   };
-}
-
-/**
- * Plants core bugs in a node's Raft core. The runtime keeps its `RawNode` private; like the
- * safety checker, the simulator reaches in with a cast (a white-box test hook: no configuration
- * of a production node reaches the switches).
- */
-function plantCoreBugs(node: RaftNode<SimResult>, bugs: CorePlantedBugs): void {
-  if (Object.keys(bugs).length === 0) return;
-  plantBugs((node as unknown as { raw: { raft: HasPlantedBugs } }).raw.raft, bugs);
 }
 
 /** How the simulated nodes run. */
@@ -169,7 +156,8 @@ export class SimCluster {
   private readonly nodeRandom: Random;
   private readonly diskRandom: Random;
   private readonly callRandom: Random;
-  private readonly coreBugs: CorePlantedBugs;
+  /** The core's safety rules: the paper's, or with the planted core bugs of `options.bugs`. */
+  private readonly coreRules: SafetyRules;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -182,7 +170,7 @@ export class SimCluster {
     this.diskRandom = fork(random);
     this.callRandom = fork(random);
     this.nextId = options.initialVoters + 1;
-    this.coreBugs = coreBugs(options.bugs);
+    this.coreRules = plantedRules(coreBugs(options.bugs));
   }
 
   /** Creates and starts the founding voters. */
@@ -345,6 +333,7 @@ export class SimCluster {
           electionTicks: this.options.electionTicks,
           heartbeatTicks: 1,
           maxSizePerMsgBytes: this.options.maxSizePerMsgBytes,
+          rules: this.coreRules,
         },
         tickIntervalMs: this.options.tickIntervalMs,
         operationTimeoutMs: this.options.operationTimeoutMs,
@@ -354,7 +343,6 @@ export class SimCluster {
         onFatal: (error) => this.observer.onFatal(id, error),
       });
       slot.node = node;
-      plantCoreBugs(node, this.coreBugs);
       node.start();
       this.observer.onNodeStarted?.(slot);
     } catch (error) {

@@ -204,6 +204,15 @@ export class SimNetwork {
     this.releaseHeld();
   }
 
+  /**
+   * True if messages from `from` to `to` do not get through now (a partition, a one-way block or
+   * a clog): how the simulated agents' forwarded requests, which travel beside raft's traffic,
+   * learn that the link is cut.
+   */
+  linkCut(from: NodeId, to: NodeId): boolean {
+    return this.isBlocked(from, to) || this.isClogged(from, to);
+  }
+
   private isBlocked(from: NodeId, to: NodeId): boolean {
     return this.blockedLinks.has(linkKey(from, to));
   }

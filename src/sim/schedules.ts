@@ -33,25 +33,15 @@ const RIVAL_MS = 3000;
 
 type Phase = "wait-leader" | "old-entries" | "wait-rival" | "re-elect" | "watch-commit" | "rival";
 
-/** A core's term, role, commit index and the term of the entry there (white-box read). */
+/** A core's term, role, commit index and the term of the entry there (its inspection seam). */
 function core(node: RaftNode<SimResult> | undefined) {
-  if (node === undefined) return undefined;
-  const raft = (
-    node as unknown as {
-      raw: {
-        raft: {
-          term: number;
-          role: string;
-          raftLog: { committed: number; termOrZero(index: number): number };
-        };
-      };
-    }
-  ).raw.raft;
+  const view = node?.inspect();
+  if (view === undefined) return undefined;
   return {
-    term: raft.term,
-    role: raft.role,
-    commit: raft.raftLog.committed,
-    commitTerm: raft.raftLog.termOrZero(raft.raftLog.committed),
+    term: view.term,
+    role: view.role,
+    commit: view.commit,
+    commitTerm: view.termAt(view.commit),
   };
 }
 

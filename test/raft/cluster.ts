@@ -1,3 +1,5 @@
+import type { Raft } from "../../src/raft/raft.js";
+import { coreOf } from "../../src/raft/testing.js";
 import { SeededRandom } from "../../src/common/random.js";
 import type { RaftConfig } from "../../src/raft/config.js";
 import { decodeConfChange } from "../../src/raft/conf-change-codec.js";
@@ -124,8 +126,8 @@ export class TestCluster {
   }
 
   /** The raft state machine of `id`, for assertions. */
-  raft(id: NodeId): RawNode["raft"] {
-    return this.node(id).raw.raft;
+  raft(id: NodeId): Raft {
+    return coreOf(this.node(id).raw);
   }
 
   /** Handles one node's Ready: persist, send, apply, advance. False if it had none. */
@@ -210,7 +212,7 @@ export class TestCluster {
     let best: NodeId = NONE;
     let bestTerm = -1;
     for (const node of this.nodes.values()) {
-      const r = node.raw.raft;
+      const r = coreOf(node.raw);
       if (node.up && r.role === "leader" && r.term > bestTerm) {
         best = node.id;
         bestTerm = r.term;

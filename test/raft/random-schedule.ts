@@ -1,3 +1,4 @@
+import { coreOf } from "../../src/raft/testing.js";
 /**
  * A randomized fault-injecting driver of a {@link TestCluster}: it runs a list of actions (made
  * by fast-check, so failing schedules shrink) with finer control than `stabilize` — ticking one
@@ -620,7 +621,7 @@ export class ScheduleDriver {
     this.cluster.restart(id);
     const node = this.cluster.node(id);
     const applied = node.storage.snapshot().metadata.index;
-    if (applied !== node.raw.raft.raftLog.applied) {
+    if (applied !== coreOf(node.raw).raftLog.applied) {
       node.raw = new RawNode({
         ...this.config,
         id,
@@ -688,7 +689,7 @@ export class ScheduleDriver {
     const storage = node.storage;
     if (applied <= storage.snapshot().metadata.index) return;
     const state = this.checker.appState(id);
-    storage.createSnapshot(applied, node.raw.raft.trk.confState(), encodeAppState(state));
+    storage.createSnapshot(applied, coreOf(node.raw).trk.confState(), encodeAppState(state));
     const compactTo = applied - keep;
     if (compactTo >= storage.firstIndex()) {
       storage.compact(compactTo);
@@ -805,7 +806,7 @@ export class ScheduleDriver {
     for (const id of this.ids) {
       const node = this.cluster.node(id);
       const s = node.raw.status();
-      const log = node.raw.raft.raftLog;
+      const log = coreOf(node.raw).raftLog;
       lines.push(
         `  node ${id}${node.up ? "" : " (down)"}: ${s.role} term=${s.term} lead=${s.leader} ` +
           `vote=${s.vote} commit=${s.commit} applied=${node.appliedIndex} ` +

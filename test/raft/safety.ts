@@ -1,3 +1,4 @@
+import { coreOf } from "../../src/raft/testing.js";
 /**
  * A checker of Raft's safety properties (Raft paper, Figure 3, plus the bookkeeping invariants
  * of the RawNode contract) over a {@link TestCluster}. Call {@link SafetyChecker.observe} after
@@ -122,7 +123,7 @@ function entryAt(view: LogView, index: number): Entry | undefined {
 }
 
 function logView(node: TestNode): LogView {
-  const log = node.raw.raft.raftLog;
+  const log = coreOf(node.raw).raftLog;
   const first = log.firstIndex();
   const last = log.lastIndex();
   return {
@@ -230,7 +231,7 @@ export class SafetyChecker {
   /** Highest term any node has reached. */
   maxTerm(): number {
     let max = 0;
-    for (const node of this.cluster.nodes.values()) max = Math.max(max, node.raw.raft.term);
+    for (const node of this.cluster.nodes.values()) max = Math.max(max, coreOf(node.raw).term);
     return max;
   }
 
@@ -280,7 +281,7 @@ export class SafetyChecker {
   /** Commit and applied indexes only grow (per incarnation) and stay within the log. */
   private checkIndexes(node: TestNode, view: LogView): void {
     const track = this.track(node);
-    const log = node.raw.raft.raftLog;
+    const log = coreOf(node.raw).raftLog;
     const commit = log.committed;
     const persistedCommit = node.storage.initialState().hardState.commit;
     if (commit < persistedCommit) {
@@ -330,7 +331,7 @@ export class SafetyChecker {
    * was recorded before (committed entries never change, on any node).
    */
   private checkCommittedPrefix(node: TestNode, view: LogView, maxTerm: number): void {
-    const commit = node.raw.raft.raftLog.committed;
+    const commit = coreOf(node.raw).raftLog.committed;
     for (let index = Math.max(view.first, 1); index <= commit; index++) {
       const entry = entryAt(view, index) as Entry;
       const record = this.committed[index];
@@ -349,7 +350,7 @@ export class SafetyChecker {
 
   /** Election safety, leader append-only, leader completeness. */
   private checkLeader(node: TestNode, view: LogView): void {
-    const r = node.raw.raft;
+    const r = coreOf(node.raw);
     if (r.role !== "leader") {
       this.leaderLogs.delete(node.id);
       return;

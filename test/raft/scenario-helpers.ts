@@ -1,3 +1,5 @@
+import type { Raft } from "../../src/raft/raft.js";
+import { coreOf } from "../../src/raft/testing.js";
 /**
  * Helpers shared by the scenario tests (paper-*.test.ts, prevote-checkquorum, flow-control,
  * snapshot): a network wrapper that records and filters messages, a lone node that is stepped
@@ -167,8 +169,8 @@ export class LoneNode {
   }
 
   /** The raft state machine. */
-  get raft(): RawNode["raft"] {
-    return this.raw.raft;
+  get raft(): Raft {
+    return coreOf(this.raw);
   }
 
   /** Handles the pending Ready (persist, advance) and returns its messages. */

@@ -8,7 +8,7 @@ import { Agent as HttpsAgent } from "node:https";
 import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
-import { RaftKvService, type KvNodeResult } from "../../api/raft-service.js";
+import { RaftKvService } from "../../api/raft-service.js";
 import { ApiServer } from "../../api/server.js";
 import { ChangeFeed } from "../../api/events/change-feed.js";
 import { RaftAclService } from "../../api/acl-service.js";
@@ -290,9 +290,7 @@ export async function startNode(
         return {};
       }
     });
-    // The kv service proposes only kv commands, whose results are kv results.
-    const kvNode = node as unknown as RaftNode<KvNodeResult>;
-    const service = new RaftKvService({ node: kvNode, kv: machine, clock, directory, metrics });
+    const service = new RaftKvService({ node, kv: machine, clock, directory, metrics });
     const orchestrator = createOrchestrator({
       node,
       machine,

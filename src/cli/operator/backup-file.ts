@@ -121,7 +121,7 @@ function checkHeader(
   header: BackupHeader,
   bad: (why: string) => InvalidArgumentError,
 ): asserts header is BackupHeader {
-  const h = header as unknown as Record<string, unknown>;
+  const h: Readonly<Record<string, unknown>> = { ...header };
   const counts = ["index", "term", "takenBy", "dataBytes"] as const;
   for (const field of counts) {
     if (!Number.isSafeInteger(h[field]) || (h[field] as number) < 0) {

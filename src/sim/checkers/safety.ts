@@ -279,18 +279,12 @@ export class SafetyChecker {
 }
 
 /**
- * The core's term, role and commit index, read directly: `RaftNode.status()` also copies every
- * peer's progress, too slow to call after every event. Undefined once the node stopped.
+ * The core's term, role and commit index, read through its inspection seam:
+ * `RaftNode.status()` also copies every peer's progress, too slow to call after every event.
+ * Undefined once the node stopped.
  */
 function coreState(
   node: RaftNode<SimResult>,
 ): { readonly term: number; readonly role: string; readonly commit: number } | undefined {
-  // The checker reads the core's fields without changing them (a white-box test hook).
-  const raft = (
-    node as unknown as {
-      raw: { raft: { term: number; role: string; raftLog: { committed: number } } };
-    }
-  ).raw.raft;
-  if ((node as unknown as { stopped: boolean }).stopped) return undefined;
-  return { term: raft.term, role: raft.role, commit: raft.raftLog.committed };
+  return node.inspect();
 }

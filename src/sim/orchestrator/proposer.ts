@@ -9,9 +9,8 @@
  * direction of the link (the caller then times out, as an HTTP client would), refused by a
  * crashed leader, held by a paused one, and never delivered to an incarnation that crashed
  * meanwhile. So an agent cut off from the leader cannot report, exactly as its raft traffic
- * cannot flow; a direct call would let partitioned agents report through walls. The network keeps
- * its partitions private; {@link linkCut} reads them through a white-box cast (a simulator hook,
- * like the safety checker's view of the core).
+ * cannot flow; a direct call would let partitioned agents report through walls. Whether a leg gets
+ * through is the network's own answer (`SimNetwork.linkCut`).
  */
 import { NotLeaderError, TimeoutError, UnavailableError } from "../../common/errors.js";
 import type { Random } from "../../common/random.js";
@@ -33,25 +32,6 @@ import { EPOCH_MS } from "../workload.js";
 
 /** One-way time of a forwarded request or its answer, in ms. */
 const HOP_MS = { min: 1, max: 10 } as const;
-
-/** What the network's private link state looks like to the forwarder. */
-interface LinkState {
-  isBlocked(from: NodeId, to: NodeId): boolean;
-  isClogged(from: NodeId, to: NodeId): boolean;
-}
-
-/**
- * True if messages from `from` to `to` do not get through now (a partition, a one-way block or a
- * clog). Reads the network's private state (see the module comment).
- * @throws Error if the network no longer has the methods this relies on.
- */
-export function linkCut(network: SimNetwork, from: NodeId, to: NodeId): boolean {
-  const state = network as unknown as Partial<LinkState>;
-  if (typeof state.isBlocked !== "function" || typeof state.isClogged !== "function") {
-    throw new Error("SimNetwork no longer has isBlocked/isClogged: update linkCut");
-  }
-  return state.isBlocked.call(network, from, to) || state.isClogged.call(network, from, to);
-}
 
 /** What a proposer needs. */
 export interface SimProposerOptions {
@@ -123,15 +103,15 @@ export class SimProposer implements Proposer {
       }
       /** The answer's way back; lost if the link cuts or this incarnation is gone. */
       const answer = (deliver: () => void): void => {
-        if (linkCut(network, leader, nodeId)) return;
+        if (network.linkCut(leader, nodeId)) return;
         scheduler.schedule(between(random, HOP_MS.min, HOP_MS.max), () => {
-          if (linkCut(network, leader, nodeId) || own.incarnation !== incarnation) return;
+          if (network.linkCut(leader, nodeId) || own.incarnation !== incarnation) return;
           own.clock?.fire(() => settle(deliver));
         });
       };
-      if (linkCut(network, nodeId, leader)) return;
+      if (network.linkCut(nodeId, leader)) return;
       scheduler.schedule(between(random, HOP_MS.min, HOP_MS.max), () => {
-        if (linkCut(network, nodeId, leader)) return;
+        if (network.linkCut(nodeId, leader)) return;
         const target = cluster.slots.get(leader);
         const targetClock = target?.clock;
         if (target === undefined || target.node === undefined || targetClock === undefined) {

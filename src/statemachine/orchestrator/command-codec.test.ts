@@ -118,7 +118,7 @@ describe("orchestrator command codec", () => {
   );
 
   it("is canonical: key order and environment order do not change the bytes", () => {
-    const shuffled = {
+    const shuffled: OrchestratorCommand = {
       spec: {
         maxAttempts: 3,
         timeoutMs: 60_000,
@@ -132,7 +132,7 @@ describe("orchestrator command codec", () => {
       },
       id: "0b6c1c9e-5e0e-4c55-9d7f-1a2b3c4d5e6f",
       type: "submitTask",
-    } as unknown as OrchestratorCommand;
+    };
     expect(encodeOrchestratorCommand(shuffled)).toEqual(
       encodeOrchestratorCommand(COMMANDS[3] as OrchestratorCommand),
     );
