@@ -12,7 +12,7 @@ import {
   encodeOrchestratorCommand,
 } from "./command-codec.js";
 import { readOrchestratorCommand } from "./command-reader.js";
-import type { OrchestratorCommand } from "./commands.js";
+import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
 import { MAX_COMMAND_BYTES, MAX_TASK_OUTPUT_BYTES } from "./limits.js";
 import { OrchestratorModel } from "./model.js";
 import { decodeOrchestratorResult, encodeOrchestratorResult } from "./result-codec.js";
@@ -96,6 +96,15 @@ function thrownCode(run: () => unknown): string {
   }
 }
 
+const WORKER = {
+  nodeId: 1,
+  capacity: { cpuMillis: 1000, memoryMb: 1024, diskGb: 0 },
+  features: [],
+  status: "draining",
+  drain: true,
+  allocated: { cpuMillis: 0, memoryMb: 0, diskGb: 0 },
+  lastSeenMs: 0,
+};
 const text = (value: string) => new TextEncoder().encode(value);
 
 function withFormat(json: string): Uint8Array {
@@ -338,6 +347,13 @@ describe("orchestrator result codec", () => {
       return applied.value;
     });
     expect(values.map((v) => v.type)).toEqual(["worker", "worker", "task", "vm", "settings"]);
+    expect(values[1]).toMatchObject({ moved: { tasks: 0, vms: 0 } });
+    // A worker result without `moved` (every one before drains moved work) still decodes.
+    const { moved: _moved, ...older } = values[1] as Extract<
+      OrchestratorResult,
+      { type: "worker" }
+    >;
+    expect(decodeOrchestratorResult(encodeOrchestratorResult(older))).toEqual(older);
     for (const value of [...values, { type: "deleted" as const }]) {
       const bytes = encodeOrchestratorResult(value);
       expect(decodeOrchestratorResult(bytes)).toEqual(value);
@@ -346,12 +362,17 @@ describe("orchestrator result codec", () => {
   });
 
   it("refuses malformed result bytes with INVALID_ARGUMENT only", () => {
+    const moved = `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":1,"vms":2}}`;
+    expect(decodeOrchestratorResult(text(moved))).toMatchObject({ moved: { tasks: 1, vms: 2 } });
     for (const json of [
       "",
       "{}",
       '{"type":"task"}',
       '{"type":"deleted","x":1}',
       '{"type":"worker","worker":{}}',
+      `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":1}}`,
+      `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":-1,"vms":0}}`,
+      `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":1,"vms":0,"x":1}}`,
     ]) {
       expect(thrownCode(() => decodeOrchestratorResult(text(json)))).toBe("INVALID_ARGUMENT");
     }

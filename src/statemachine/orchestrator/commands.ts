@@ -77,9 +77,20 @@ export type OrchestratorCommand =
     }
   | { readonly type: "setSettings"; readonly settings: OrchestratorSettings };
 
+/** What a drain moved off its worker (0 and 0 if the worker was drained already). */
+export interface DrainMoved {
+  readonly tasks: number;
+  readonly vms: number;
+}
+
 /** What a successful orchestrator command returns. */
 export type OrchestratorResult =
-  | { readonly type: "worker"; readonly worker: Worker }
+  | {
+      readonly type: "worker";
+      readonly worker: Worker;
+      /** Set by a drain (`setWorkerDrain` draining): how many tasks and VMs it moved off. */
+      readonly moved?: DrainMoved;
+    }
   | { readonly type: "task"; readonly task: Task }
   | { readonly type: "vm"; readonly vm: Vm }
   | { readonly type: "deleted" }

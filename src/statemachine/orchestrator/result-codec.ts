@@ -4,10 +4,19 @@
  * entity rebuilt by its strict reader so equal results give equal bytes.
  */
 import { FieldReader } from "./field-reader.js";
-import type { OrchestratorResult } from "./commands.js";
+import type { DrainMoved, OrchestratorResult } from "./commands.js";
 import { readTask, readVm, readWorker } from "./entity-reader.js";
 import { asMalformed, decodeJson, encodeJson } from "./json-bytes.js";
 import { readSettings } from "./spec-reader.js";
+
+function readMoved(fields: FieldReader): DrainMoved {
+  const moved = {
+    tasks: fields.integer("tasks", 0, Number.MAX_SAFE_INTEGER),
+    vms: fields.integer("vms", 0, Number.MAX_SAFE_INTEGER),
+  };
+  fields.end();
+  return moved;
+}
 
 /**
  * Reads a result: checks it and returns a frozen copy with its keys in canonical order. Throws
@@ -26,7 +35,13 @@ export function readOrchestratorResult(value: unknown): OrchestratorResult {
   let result: OrchestratorResult;
   switch (type) {
     case "worker":
-      result = { type, worker: fields.object("worker", readWorker) };
+      result = fields.has("moved")
+        ? {
+            type,
+            worker: fields.object("worker", readWorker),
+            moved: fields.object("moved", readMoved),
+          }
+        : { type, worker: fields.object("worker", readWorker) };
       break;
     case "task":
       result = { type, task: fields.object("task", readTask) };

@@ -117,20 +117,87 @@ export function registerWorker(
   return workerResult(state, command.nodeId);
 }
 
-/** Drains (no new work; placed work stays) or undrains a worker. */
+/**
+ * Drains or undrains a worker. Draining moves its work off in the same apply: each assigned or
+ * running task goes back to the queue without spending an attempt (the move was not the task's
+ * fault; a task being cancelled is cancelled), each VM desired running goes back to the queue and
+ * each VM desired stopped is released; then the queue is placed on the other workers. The result
+ * says how much moved. Undraining makes the worker `online` and places pending work.
+ */
 export function setWorkerDrain(
   state: OrchestratorState,
   command: Command<"setWorkerDrain">,
   nowMs: number,
 ): Result {
-  const previous = state.worker(command.nodeId);
-  if (previous === undefined) return notRegistered(command.nodeId);
-  if (previous.drain === command.draining) return workerResult(state, command.nodeId);
+  const nodeId = command.nodeId;
+  const previous = state.worker(nodeId);
+  if (previous === undefined) return notRegistered(nodeId);
+  if (previous.drain === command.draining) {
+    return command.draining ? drainResult(state, nodeId, 0, 0) : workerResult(state, nodeId);
+  }
   const status =
     previous.status === "offline" ? "offline" : command.draining ? "draining" : "online";
+  // Draining first, so the pass below cannot place the moved work back on it.
   state.putWorker({ ...previous, drain: command.draining, status });
-  if (status === "online") placePending(state, nowMs);
-  return workerResult(state, command.nodeId);
+  if (!command.draining) {
+    if (status === "online") placePending(state, nowMs);
+    return workerResult(state, nodeId);
+  }
+  const tasks = state.tasksOn(nodeId);
+  const vms = state.vmsOn(nodeId);
+  for (const id of tasks)
+    state.putTask(drainedTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
+  for (const name of vms) state.putVm(drainedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs));
+  if (tasks.length + vms.length > 0) placePending(state, nowMs);
+  return drainResult(state, nodeId, tasks.length, vms.length);
+}
+
+function drainResult(state: OrchestratorState, nodeId: NodeId, tasks: number, vms: number): Result {
+  return okResult({
+    type: "worker",
+    worker: state.worker(nodeId) as Worker,
+    moved: { tasks, vms },
+  });
+}
+
+/**
+ * The next value of a task moved off a drained worker: back in the queue with its attempt given
+ * back (`attempts` counts the placements that count, so the next placement reuses the number),
+ * or cancelled if a cancel was pending.
+ */
+function drainedTask(task: Task, nodeId: NodeId, nowMs: number): Task {
+  if (task.cancelRequested) {
+    return {
+      ...task,
+      status: "cancelled",
+      result: syntheticResult(
+        `cancelled: worker ${nodeId} was drained during attempt ${task.attempts}`,
+      ),
+      updatedAtMs: nowMs,
+    };
+  }
+  return {
+    ...task,
+    status: "pending",
+    nodeId: null,
+    attempts: task.attempts - 1,
+    pendingReason: `moved off drained worker ${nodeId} (attempt ${task.attempts} not counted); waiting to be placed`,
+    updatedAtMs: nowMs,
+  };
+}
+
+/** The next value of a VM on a drained worker: back in the queue, or released if stopping. */
+function drainedVm(vm: Vm, nodeId: NodeId, nowMs: number): Vm {
+  if (vm.desired === "stopped") {
+    return { ...vm, status: "stopped", nodeId: null, updatedAtMs: nowMs };
+  }
+  return {
+    ...vm,
+    status: "pending",
+    nodeId: null,
+    pendingReason: `moved off drained worker ${nodeId}; waiting to be placed elsewhere`,
+    updatedAtMs: nowMs,
+  };
 }
 
 /** The next value of a task whose node went offline: retried, cancelled or lost. */

@@ -229,7 +229,18 @@ function checkTaskTransitions(
   for (const [id, old] of before) {
     const now = after.task(id);
     if (now === undefined) continue;
-    expect(now.attempts, `task ${id} attempts`).toBeGreaterThanOrEqual(old.attempts);
+    // A drain gives the moved attempt back (the re-placement reuses its number): the only way
+    // attempts go down, by one, and only for a placed task of the drained worker now pending.
+    const drainedBack =
+      command.type === "setWorkerDrain" &&
+      command.draining &&
+      result.ok &&
+      old.nodeId === command.nodeId &&
+      (old.status === "assigned" || old.status === "running") &&
+      now.status === "pending";
+    expect(now.attempts, `task ${id} attempts`).toBeGreaterThanOrEqual(
+      drainedBack ? old.attempts - 1 : old.attempts,
+    );
     expect(now.attempts).toBeLessThanOrEqual(now.spec.maxAttempts);
     if (TERMINAL.has(old.status)) expect(now, `finished task ${id} changed`).toEqual(old);
     if (now.status === "succeeded" && old.status !== "succeeded") {
@@ -241,6 +252,20 @@ function checkTaskTransitions(
     const old = before.get(command.id) as Task;
     expect(old.nodeId, "a report is accepted only from the current node").toBe(command.nodeId);
     expect(old.attempts, "a report is accepted only for the current attempt").toBe(command.attempt);
+  }
+  if (command.type === "setWorkerDrain" && command.draining && result.ok) {
+    for (const [id, old] of before) {
+      if (old.nodeId !== command.nodeId || (old.status !== "assigned" && old.status !== "running"))
+        continue;
+      const now = after.task(id) as Task;
+      if (old.cancelRequested) expect(now.status).toBe("cancelled");
+      else if (now.status === "pending") expect(now.attempts).toBe(old.attempts - 1);
+      else {
+        expect(now).toMatchObject({ status: "assigned", attempts: old.attempts });
+        expect(now.nodeId).not.toBe(command.nodeId);
+      }
+    }
+    expect(after.assignments(command.nodeId)).toEqual({ tasks: [], vms: [] });
   }
   if (command.type === "markWorkerOffline" && result.ok) {
     for (const [id, old] of before) {

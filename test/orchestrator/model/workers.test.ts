@@ -115,21 +115,102 @@ describe("registerWorker", () => {
 });
 
 describe("setWorkerDrain", () => {
-  it("gives a draining worker no new work while its work stays; undrain places the queue", () => {
+  it("gives a draining worker no new work; undrain places the queue", () => {
     h = new Harness();
     h.register(1, res(2000, 2048));
-    h.submit("running");
-    expect(h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true })).toMatchObject({
-      worker: { status: "draining", drain: true },
+    expect(h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true })).toEqual({
+      type: "worker",
+      worker: h.worker(1),
+      moved: { tasks: 0, vms: 0 },
     });
+    expect(h.worker(1)).toMatchObject({ status: "draining", drain: true });
     const queued = h.submit("queued");
     expect(queued.pendingReason).toBe("no worker is online (1 draining, 0 offline)");
-    expect(h.task("running").status).toBe("assigned");
-    h.finish("running");
-    expect(h.task("queued").status).toBe("pending");
     h.ok({ type: "setWorkerDrain", nodeId: 1, draining: false });
     expect(h.worker(1).status).toBe("online");
-    expect(h.task("queued")).toMatchObject({ status: "assigned", nodeId: 1 });
+    expect(h.task("queued")).toMatchObject({ status: "assigned", nodeId: 1, attempts: 1 });
+  });
+
+  it("moves a drained worker's tasks elsewhere without spending an attempt", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096));
+    h.submit("running", { maxAttempts: 1 });
+    h.submit("assigned");
+    h.start("running");
+    h.register(2, res(4000, 4096));
+    const drained = h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    expect(drained).toMatchObject({ moved: { tasks: 2, vms: 0 } });
+    expect(h.task("running")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 1 });
+    expect(h.task("assigned")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 1 });
+    expect(h.worker(1).allocated).toEqual(res(0, 0, 0));
+    expect(h.model.assignments(1)).toEqual({ tasks: [], vms: [] });
+    // The old node's copy is stale; the moved attempt runs to its end on node 2.
+    const stale = h.err({ type: "taskStarted", id: "assigned", nodeId: 1, attempt: 1 });
+    expect(stale.code).toBe("CONFLICT");
+    h.start("running");
+    expect(h.finish("running").status).toBe("succeeded");
+  });
+
+  it("keeps a drained worker's tasks pending, attempt given back, until a worker can take them", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.submit("t", { maxAttempts: 1 });
+    h.start("t");
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    expect(h.task("t")).toMatchObject({ status: "pending", nodeId: null, attempts: 0 });
+    expect(h.task("t").pendingReason).toBe("no worker is online (1 draining, 0 offline)");
+    h.register(2, res(1000, 1000));
+    expect(h.task("t")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 1 });
+  });
+
+  it("cancels rather than moves a drained worker's task whose cancel was pending", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    h.register(2, res(1000, 1000));
+    h.submit("t");
+    h.ok({ type: "cancelTask", id: "t" });
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    expect(h.task("t")).toMatchObject({ status: "cancelled", nodeId: 1, attempts: 1 });
+    expect(h.worker(1).allocated).toEqual(res(0, 0, 0));
+    expect(h.worker(2).allocated).toEqual(res(0, 0, 0));
+  });
+
+  it("moves a drained worker's VMs desired running and releases those desired stopped", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096));
+    h.createVm("keep");
+    h.createVm("stopping");
+    h.ok({ type: "setVmDesired", name: "stopping", desired: "stopped" });
+    h.register(2, res(4000, 4096));
+    const drained = h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    expect(drained).toMatchObject({ moved: { tasks: 0, vms: 2 } });
+    expect(h.vm("keep")).toMatchObject({ status: "scheduled", nodeId: 2 });
+    expect(h.vm("stopping")).toMatchObject({ status: "stopped", nodeId: null });
+    expect(h.model.assignments(1)).toEqual({ tasks: [], vms: [] });
+    const stale = h.err({
+      type: "vmObserved",
+      name: "keep",
+      nodeId: 1,
+      status: "running",
+      restarts: 0,
+      error: "",
+    });
+    expect(stale.code).toBe("CONFLICT");
+  });
+
+  it("moves nothing on a second drain and places nothing on the drained worker", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096));
+    h.submit("t");
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    const before = h.model.snapshot();
+    expect(h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true })).toMatchObject({
+      moved: { tasks: 0, vms: 0 },
+    });
+    expect(h.model.snapshot()).toEqual(before);
+    h.createVm("v");
+    expect(h.vm("v").status).toBe("pending");
+    expect(h.task("t").status).toBe("pending");
   });
 
   it("remembers a drain of an offline worker: it comes back draining", () => {
