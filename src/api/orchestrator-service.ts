@@ -9,6 +9,7 @@
  * included, exactly as for kv writes. Reads run on any node at the consistency asked for.
  */
 import type { NodeId } from "../raft/types.js";
+import type { DrainMoved } from "../statemachine/orchestrator/commands.js";
 import type { TaskListOptions } from "../statemachine/orchestrator/queries.js";
 import type {
   OrchestratorSettings,
@@ -82,10 +83,15 @@ export interface OrchestratorService {
   /** One worker. `NotFoundError` if node `nodeId` never registered. */
   getWorker(nodeId: NodeId, options?: ReadOptions): Promise<Worker>;
   /**
-   * Drains a worker (no new work is placed on it; what runs there keeps running) or puts it
-   * back in service. `NotFoundError` if it never registered.
+   * Drains a worker (nothing new is placed on it, and its tasks and VMs are moved to other
+   * workers at once; `moved` counts them) or puts it back in service (`moved` is 0 and 0).
+   * `NotFoundError` if it never registered.
    */
-  drainWorker(nodeId: NodeId, draining: boolean, options?: WriteOptions): Promise<Worker>;
+  drainWorker(
+    nodeId: NodeId,
+    draining: boolean,
+    options?: WriteOptions,
+  ): Promise<{ readonly worker: Worker; readonly moved: DrainMoved }>;
 
   /**
    * Submits a task under a new id chosen here; resolves with the task as applied (placed, or

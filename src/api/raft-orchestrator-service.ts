@@ -21,6 +21,7 @@ import {
 } from "../common/errors.js";
 import type { NodeId } from "../raft/types.js";
 import {
+  type DrainMoved,
   isTerminal,
   readOrchestratorCommand,
   type OrchestratorCommand,
@@ -198,10 +199,10 @@ export class RaftOrchestratorService implements OrchestratorService {
     nodeId: NodeId,
     draining: boolean,
     options: WriteOptions = {},
-  ): Promise<Worker> {
+  ): Promise<{ readonly worker: Worker; readonly moved: DrainMoved }> {
     const result = await this.#propose({ type: "setWorkerDrain", nodeId, draining }, options);
     invariant(result.type === "worker", () => `setWorkerDrain returned a ${result.type} result`);
-    return result.worker;
+    return { worker: result.worker, moved: result.moved ?? { tasks: 0, vms: 0 } };
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import {
   type TaskJson,
   type TaskListResponse,
   type TaskLogsResponse,
+  type DrainedWorkerJson,
   type TaskSpecRequest,
   type TaskStatusJson,
   type TaskWaitResponse,
@@ -44,6 +45,7 @@ export type {
   VmLogResponse as VmLog,
   VmSpecRequest as VmSpecInput,
   WorkerJson as Worker,
+  DrainedWorkerJson as DrainedWorker,
 };
 
 export { TASK_STATUS_VALUES } from "../api/schema/orchestrator.js";
@@ -137,7 +139,6 @@ export class OrchestratorClient {
     )) as WorkerJson;
   }
 
-  /** Drains a worker: nothing new is placed on it. @throws NotFoundError for an unknown node. */
   /**
    * Hands an agent's report (an orchestrator command as JSON) to the cluster; for node agents.
    * Rejects with the model's typed error (e.g. CONFLICT for a stale report).
@@ -146,13 +147,17 @@ export class OrchestratorClient {
     await this.#write("POST", "/v1/agent/reports", { command }, options);
   }
 
-  async drainWorker(nodeId: number, options: RequestOptions = {}): Promise<WorkerJson> {
+  /**
+   * Drains a worker: nothing new is placed on it and its tasks and VMs move to other workers;
+   * `moved` counts them. @throws NotFoundError for an unknown node.
+   */
+  async drainWorker(nodeId: number, options: RequestOptions = {}): Promise<DrainedWorkerJson> {
     return (await this.#write(
       "POST",
       `/v1/workers/${nodeId}/drain`,
       undefined,
       options,
-    )) as WorkerJson;
+    )) as DrainedWorkerJson;
   }
 
   /** Puts a drained worker back in service. @throws NotFoundError for an unknown node. */

@@ -295,7 +295,11 @@ describe("orchestrator API over a fake node", () => {
     expect(workers.body.workers.map((w: { nodeId: number }) => w.nodeId)).toEqual([1, 2]);
     expect(api.node.barriers.at(-1)).toBe("stale");
     const drained = await call(api.url, "POST", "/v1/workers/2/drain");
-    expect(drained.body).toMatchObject({ nodeId: 2, status: "draining" });
+    expect(drained.body).toMatchObject({
+      nodeId: 2,
+      status: "draining",
+      moved: { tasks: 0, vms: 0 },
+    });
     expect(api.node.proposals.at(-1)?.command).toEqual({
       type: "setWorkerDrain",
       nodeId: 2,

@@ -480,7 +480,9 @@ describe("blixard worker, task and vm commands", () => {
     });
 
     it("drains and undrains a worker; an unknown one exits 3", async () => {
-      expect((await blixard("worker", "drain", "2")).stdout).toBe("worker 2 is draining\n");
+      expect((await blixard("worker", "drain", "2")).stdout).toBe(
+        "worker 2 is draining; moved 0 tasks and 0 VMs to other workers\n",
+      );
       expect((await blixard("worker", "get", "2")).stdout).toMatch(/status\s+draining/);
       expect((await blixard("worker", "undrain", "2")).stdout).toBe("worker 2 is online\n");
       expect((await blixard("worker", "drain", "9")).code).toBe(3);

@@ -3,7 +3,12 @@ import { workerToJson } from "../orchestrator-convert.js";
 import type { OrchestratorService } from "../orchestrator-service.js";
 import type { RouteSpec } from "../route.js";
 import { ReadQuery } from "../schema/kv.js";
-import { WorkerJson, WorkerParams, WorkersResponse } from "../schema/orchestrator.js";
+import {
+  DrainedWorkerJson,
+  WorkerJson,
+  WorkerParams,
+  WorkersResponse,
+} from "../schema/orchestrator.js";
 import { nodeIdParam, readOptions, writeOptions } from "./orchestrator-request.js";
 
 /** The worker routes over `service`. */
@@ -14,18 +19,22 @@ export function workerRoutes(service: OrchestratorService): RouteSpec[] {
     url: `/v1/workers/:id/${draining ? "drain" : "undrain"}`,
     tag,
     summary: draining
-      ? "Drain a worker: nothing new is placed on it; what runs there keeps running"
+      ? "Drain a worker: nothing new is placed on it and its tasks and VMs move to other workers"
       : "Put a drained worker back in service",
     params: WorkerParams,
-    response: WorkerJson,
+    response: draining ? DrainedWorkerJson : WorkerJson,
     permission: { resource: "worker", access: "manage" },
     sessioned: true,
     forwardToLeader: true,
     errors: ["NOT_FOUND", "NOT_LEADER", "CONFLICT"],
-    handler: async (context) =>
-      workerToJson(
-        await service.drainWorker(nodeIdParam(context), draining, writeOptions(context)),
-      ),
+    handler: async (context) => {
+      const { worker, moved } = await service.drainWorker(
+        nodeIdParam(context),
+        draining,
+        writeOptions(context),
+      );
+      return draining ? { ...workerToJson(worker), moved: { ...moved } } : workerToJson(worker);
+    },
   });
   return [
     {

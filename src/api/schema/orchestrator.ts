@@ -163,6 +163,17 @@ export const WorkerJson = Type.Object({
 /** A worker. */
 export type WorkerJson = Static<typeof WorkerJson>;
 
+/** POST /v1/workers/:id/drain response: the worker and what the drain moved off it. */
+export const DrainedWorkerJson = Type.Object({
+  ...WorkerJson.properties,
+  moved: Type.Object(
+    { tasks: Type.Integer({ minimum: 0 }), vms: Type.Integer({ minimum: 0 }) },
+    { description: "tasks re-queued (no attempt spent) and VMs re-placed; 0 if already drained" },
+  ),
+});
+/** POST /v1/workers/:id/drain response. */
+export type DrainedWorkerJson = Static<typeof DrainedWorkerJson>;
+
 /** GET /v1/workers response. */
 export const WorkersResponse = Type.Object({ workers: Type.Array(WorkerJson) });
 /** GET /v1/workers response. */

@@ -33,13 +33,21 @@ export function registerWorkerCommands(program: Command): void {
   withClientOptions(
     worker
       .command("drain")
-      .description("place nothing new on node NODE; what runs there keeps running"),
+      .description(
+        "place nothing new on node NODE and move its tasks (no attempt spent) and VMs elsewhere now",
+      ),
   )
     .argument("<node>", "the worker's node id", parsePositiveInt)
     .action(async (nodeId: number, options: ClientOptions) => {
       const drained = await clientFrom(options).orchestrator.drainWorker(nodeId);
       if (options.json === true) printJson(drained);
-      else process.stdout.write(`worker ${nodeId} is ${drained.status}\n`);
+      else {
+        const { tasks, vms } = drained.moved;
+        process.stdout.write(
+          `worker ${nodeId} is ${drained.status}; moved ${tasks} task${tasks === 1 ? "" : "s"} ` +
+            `and ${vms} VM${vms === 1 ? "" : "s"} to other workers\n`,
+        );
+      }
     });
 
   withClientOptions(
