@@ -4,30 +4,14 @@
  * attempt number (a move spends no attempt), the processes on the drained node are stopped, and
  * the CLI says what moved.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import { ProcessCluster, until } from "./process-cluster.js";
+import { sleepProcessesWith } from "./process-probes.js";
 
 let cluster: ProcessCluster;
 let client: BlixardClient;
-
-/** Live `sleep` processes whose arguments include `marker` (zombies excluded), from /proc. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      const state = /\) (\S)/.exec(readFileSync(`/proc/${entry}/stat`, "utf8"))?.[1];
-      if (state !== "Z" && args[0] === "sleep" && args.includes(marker)) found.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -39,13 +23,7 @@ beforeAll(async () => {
   cluster.startAll();
   await cluster.waitForLeader();
   client = cluster.client();
-  await until(
-    async () =>
-      (await client.orchestrator.listWorkers()).filter((w) => w.status === "online").length === 3
-        ? true
-        : undefined,
-    "three online workers",
-  );
+  await cluster.waitForOnlineWorkers(client);
 });
 
 afterAll(async () => {
@@ -89,10 +67,13 @@ describe("worker drain across real processes", () => {
       return v.status === "running" ? v : undefined;
     }, "the VM to run");
     expect(vm.nodeId).toBe(node);
-    await until(() => (processesWith(taskMarker).length === 1 ? true : undefined), "task process");
-    await until(() => (processesWith(vmMarker).length === 1 ? true : undefined), "VM process");
-    const [oldTaskPid] = processesWith(taskMarker);
-    const [oldVmPid] = processesWith(vmMarker);
+    await until(
+      () => (sleepProcessesWith(taskMarker).length === 1 ? true : undefined),
+      "task process",
+    );
+    await until(() => (sleepProcessesWith(vmMarker).length === 1 ? true : undefined), "VM process");
+    const [oldTaskPid] = sleepProcessesWith(taskMarker);
+    const [oldVmPid] = sleepProcessesWith(vmMarker);
 
     const drain = await cluster.run("drain", [
       "worker",
@@ -118,15 +99,21 @@ describe("worker drain across real processes", () => {
     expect(movedVm.nodeId).not.toBe(node);
     // The drained node's copies are gone; exactly one new copy of each runs.
     await until(
-      () => (processesWith(taskMarker).includes(oldTaskPid!) ? undefined : true),
+      () => (sleepProcessesWith(taskMarker).includes(oldTaskPid!) ? undefined : true),
       "the drained node's task process to end",
     );
     await until(
-      () => (processesWith(vmMarker).includes(oldVmPid!) ? undefined : true),
+      () => (sleepProcessesWith(vmMarker).includes(oldVmPid!) ? undefined : true),
       "the drained node's VM process to end",
     );
-    await until(() => (processesWith(taskMarker).length === 1 ? true : undefined), "one task copy");
-    await until(() => (processesWith(vmMarker).length === 1 ? true : undefined), "one VM copy");
+    await until(
+      () => (sleepProcessesWith(taskMarker).length === 1 ? true : undefined),
+      "one task copy",
+    );
+    await until(
+      () => (sleepProcessesWith(vmMarker).length === 1 ? true : undefined),
+      "one VM copy",
+    );
     const worker = await client.orchestrator.getWorker(node);
     expect(worker).toMatchObject({ status: "draining", drain: true });
     expect(worker.allocated).toEqual({ cpuMillis: 0, memoryMb: 0, diskGb: 0 });

@@ -28,13 +28,7 @@ beforeAll(async () => {
   await cluster.waitForLeader(undefined, 60_000);
   await cluster.bootstrapAcl();
   client = cluster.client();
-  await until(
-    async () =>
-      (await client.orchestrator.listWorkers()).filter((w) => w.status === "online").length === 3
-        ? true
-        : undefined,
-    "three online workers",
-  );
+  await cluster.waitForOnlineWorkers(client);
 });
 
 afterAll(async () => {

@@ -4,31 +4,15 @@
  * leader failover, moves it when its node dies, and leaves exactly one copy once the dead node
  * comes back and reconciles. Workers are declared dead after 2 s here (default 10 s).
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import { http, ProcessCluster, until } from "./process-cluster.js";
+import { sleepProcessesWith } from "./process-probes.js";
 
 const DEAD_AFTER_MS = 2000;
 let cluster: ProcessCluster;
 let client: BlixardClient;
-
-/** Live `sleep` processes whose arguments include `marker` (zombies excluded), from /proc. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      const state = /\) (\S)/.exec(readFileSync(`/proc/${entry}/stat`, "utf8"))?.[1];
-      if (state !== "Z" && args[0] === "sleep" && args.includes(marker)) found.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -40,13 +24,7 @@ beforeAll(async () => {
   cluster.startAll();
   await cluster.waitForLeader();
   client = cluster.client();
-  await until(
-    async () =>
-      (await client.orchestrator.listWorkers()).filter((w) => w.status === "online").length === 3
-        ? true
-        : undefined,
-    "three online workers",
-  );
+  await cluster.waitForOnlineWorkers(client);
 });
 
 afterAll(async () => {
@@ -139,8 +117,11 @@ describe("the orchestrator across real processes", () => {
       return vm.status === "running" ? vm : undefined;
     }, "the VM to run");
     const home = placed.nodeId!;
-    await until(() => (processesWith(marker).length === 1 ? true : undefined), "one VM process");
-    const [firstPid] = processesWith(marker);
+    await until(
+      () => (sleepProcessesWith(marker).length === 1 ? true : undefined),
+      "one VM process",
+    );
+    const [firstPid] = sleepProcessesWith(marker);
 
     // Leader failover while the VM runs on a follower: it keeps running, untouched.
     let leader = await cluster.waitForLeader();
@@ -156,7 +137,7 @@ describe("the orchestrator across real processes", () => {
     await cluster.waitForLeader(cluster.nodes.map((n) => n.id).filter((id) => id !== leader));
     const afterFailover = await client.orchestrator.getVm("keeper");
     expect(afterFailover).toMatchObject({ status: "running", nodeId: home, restarts: 0 });
-    expect(processesWith(marker)).toEqual([firstPid]);
+    expect(sleepProcessesWith(marker)).toEqual([firstPid]);
     cluster.start(leader, "restart");
     await allUp();
 
@@ -176,18 +157,21 @@ describe("the orchestrator across real processes", () => {
     cluster.start(home, "restart");
     await allUp();
     await until(
-      () => (processesWith(marker).length === 1 ? true : undefined),
+      () => (sleepProcessesWith(marker).length === 1 ? true : undefined),
       "exactly one VM process once the old node reconciled",
       30_000,
     );
-    expect(processesWith(marker)).not.toContain(firstPid);
+    expect(sleepProcessesWith(marker)).not.toContain(firstPid);
     await client.orchestrator.stopVm("keeper");
     await until(
       async () =>
         (await client.orchestrator.getVm("keeper")).status === "stopped" ? true : undefined,
       "the VM to stop",
     );
-    await until(() => (processesWith(marker).length === 0 ? true : undefined), "no VM process");
+    await until(
+      () => (sleepProcessesWith(marker).length === 0 ? true : undefined),
+      "no VM process",
+    );
     await client.orchestrator.deleteVm("keeper");
   });
 

@@ -466,6 +466,21 @@ export class ProcessCluster {
     );
   }
 
+  /**
+   * Waits until `count` workers (default: every node) are online: each registers with its first
+   * heartbeat after the election, so a fresh cluster has a leader before it has workers.
+   */
+  async waitForOnlineWorkers(client: BlixardClient, count = this.nodes.length): Promise<void> {
+    await until(
+      async () =>
+        (await client.orchestrator.listWorkers()).filter((w) => w.status === "online").length ===
+        count
+          ? true
+          : undefined,
+      `${count} online workers`,
+    );
+  }
+
   /** A client of the given nodes (default: all), with the management token once there is one. */
   client(ids?: readonly number[], options: Partial<BlixardClientOptions> = {}): BlixardClient {
     const nodes = ids === undefined ? this.nodes : ids.map((id) => this.node(id));
