@@ -251,6 +251,10 @@ export class OrchestratorClient {
       const remainingMs = limitMs - (performance.now() - startedMs);
       if (remainingMs < 1) throw timedOut();
       const waitMs = Math.min(pollMs, remainingMs);
+      // When the call is cut to the wait's remaining time, its timeout is the wait's: timers
+      // run on the loop's millisecond clock and may fire a fraction before performance.now()
+      // says the limit passed.
+      const cutToLimit = waitMs + POLL_SLACK_MS >= remainingMs;
       let answer: TaskWaitResponse;
       try {
         answer = await this.pollTask(id, waitMs, {
@@ -260,7 +264,10 @@ export class OrchestratorClient {
         });
       } catch (error) {
         // The call's deadline is the wait's: say which one ran out.
-        if (error instanceof TimeoutError && performance.now() - startedMs >= limitMs) {
+        if (
+          error instanceof TimeoutError &&
+          (cutToLimit || performance.now() - startedMs >= limitMs)
+        ) {
           throw timedOut();
         }
         throw error;

@@ -146,6 +146,19 @@ describe("BlixardClient", () => {
     expect(() => new BlixardClient({ endpoints: [] })).toThrow(InvalidArgumentError);
   });
 
+  it("says the task wait ran out, not the call, when the call was cut to the wait's time", async () => {
+    const silent = createServer(() => undefined);
+    extraServers.push(silent);
+    const client = new BlixardClient({ endpoints: [await listen(silent)] });
+    // One long-poll cut to the 40 ms limit: its timer may fire a fraction of a millisecond
+    // before performance.now() reaches the limit; the error must still name the wait.
+    for (let i = 0; i < 5; i++) {
+      await expect(
+        client.orchestrator.waitTask("t-1", { timeoutMs: 40, pollMs: 10_000 }),
+      ).rejects.toThrow(/task t-1 did not end within 40 ms; it goes on/);
+    }
+  });
+
   it("takes a fractional timeout (a deadline minus now) and refuses a non-positive one", async () => {
     const client = new BlixardClient({ endpoints: cluster.nodes.map((n) => n.url) });
     // A caller's remaining time is `end - performance.now()`: fractional. Node's
