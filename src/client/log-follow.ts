@@ -8,10 +8,9 @@
  * - a VM's log resumes at its end after a reconnect (lines written during the gap are not
  *   replayed), announces a move to another node, and ends when the VM is deleted.
  */
-import { isBlixardError, NotFoundError, type BlixardError } from "../common/errors.js";
-import { ExchangeFailure } from "./http.js";
+import { NotFoundError } from "../common/errors.js";
 import { sseMessages, type SseMessage } from "./sse.js";
-import type { StreamTransport } from "./streams.js";
+import { reconnectable, sleepUnlessAborted, type StreamTransport } from "./streams.js";
 
 /** One message of a followed task log. */
 export type TaskLogEvent =
@@ -84,7 +83,7 @@ async function* following(
     endpointIndex++;
     failures++;
     const delayMs = Math.min(MAX_RECONNECT_DELAY_MS, transport.backoffMs * 2 ** (failures - 1));
-    await sleep(delayMs * (0.5 + Math.random() / 2), aborted);
+    await sleepUnlessAborted(delayMs * (0.5 + Math.random() / 2), aborted);
   }
 }
 
@@ -172,25 +171,4 @@ export async function* followVmLog(
     }
     next = await messages.next(over);
   }
-}
-
-function reconnectable(error: unknown): boolean {
-  if (error instanceof ExchangeFailure) return true;
-  if (!isBlixardError(error)) return false;
-  const code = (error as BlixardError).code;
-  return (
-    code === "UNAVAILABLE" || code === "TIMEOUT" || code === "OVERLOADED" || code === "INTERNAL"
-  );
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

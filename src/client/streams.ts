@@ -163,11 +163,12 @@ async function* resuming<T>(
     endpointIndex++;
     failures++;
     const delayMs = Math.min(MAX_RECONNECT_DELAY_MS, transport.backoffMs * 2 ** (failures - 1));
-    await sleep(delayMs * (0.5 + Math.random() / 2), aborted);
+    await sleepUnlessAborted(delayMs * (0.5 + Math.random() / 2), aborted);
   }
 }
 
-function reconnectable(error: unknown): boolean {
+/** Whether a stream that failed with `error` should reconnect (to the next endpoint). */
+export function reconnectable(error: unknown): boolean {
   if (error instanceof ExchangeFailure) return true;
   if (!isBlixardError(error)) return false;
   const code = (error as BlixardError).code;
@@ -176,7 +177,8 @@ function reconnectable(error: unknown): boolean {
   );
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts first (a reconnect's back-off). */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
