@@ -5,7 +5,7 @@
  * leaves the node once, in the answer to the request that created it.
  */
 import { invariant } from "../common/assert.js";
-import { NotFoundError, NotLeaderError } from "../common/errors.js";
+import { NotFoundError } from "../common/errors.js";
 import type { NodeId } from "../raft/types.js";
 import { newAccessorId, newTokenSecret, hashTokenSecret } from "../security/secrets.js";
 import type { AclView } from "../statemachine/cluster/cluster-state-machine.js";
@@ -18,7 +18,7 @@ import type {
   AclRule,
   AclToken,
 } from "../statemachine/acl/types.js";
-import type { MemberDirectory } from "./member-directory.js";
+import { memberApiUrl, withLeaderAddress, type MemberDirectory } from "./member-directory.js";
 import type { CallOptions, ReadConsistency, ReadOptions, WriteOptions } from "./service.js";
 
 /** What the ACL service needs of a node (the composition implements it on the RaftNode). */
@@ -196,7 +196,9 @@ export class RaftAclService {
     try {
       return await this.#node.propose(checked, options);
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), (id) =>
+        memberApiUrl(this.#directory, id),
+      );
     }
   }
 
@@ -208,17 +210,9 @@ export class RaftAclService {
       });
       return query();
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), (id) =>
+        memberApiUrl(this.#directory, id),
+      );
     }
-  }
-
-  #withLeaderAddress(error: unknown): unknown {
-    if (!(error instanceof NotLeaderError) || error.leaderHint?.address !== undefined) return error;
-    const known = error.leaderHint?.id ?? this.#node.leader();
-    if (known === undefined) return error;
-    const address = this.#directory?.get(known)?.apiAddress;
-    return new NotLeaderError(
-      address === undefined || !URL.canParse(address) ? { id: known } : { id: known, address },
-    );
   }
 }

@@ -22,7 +22,7 @@ import type {
   KvTxnResult,
 } from "../statemachine/kv/types.js";
 import { validateKey, validateKvCommand } from "../statemachine/kv/command-codec.js";
-import type { MemberDirectory } from "./member-directory.js";
+import { memberApiUrl, withLeaderAddress, type MemberDirectory } from "./member-directory.js";
 import type { CallOptions, WriteOptions } from "./service.js";
 
 /** The longest a wait blocks, in ms (under the API's 10 s request deadline); the client then waits again. */
@@ -134,7 +134,9 @@ export class CoordinationService {
       await this.#node.readBarrier(options);
       return this.#node.lessor.renew(ids, receivedAtMs, term);
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), (id) =>
+        memberApiUrl(this.#directory, id),
+      );
     }
   }
 
@@ -155,7 +157,9 @@ export class CoordinationService {
         ...(withKeys ? { keys: this.#node.store.leaseKeys(id) } : {}),
       };
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), (id) =>
+        memberApiUrl(this.#directory, id),
+      );
     }
   }
 
@@ -183,7 +187,9 @@ export class CoordinationService {
     try {
       await this.#node.readBarrier(options.signal === undefined ? {} : { signal: options.signal });
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), (id) =>
+        memberApiUrl(this.#directory, id),
+      );
     }
     if (this.#current(key) !== createRevision) return this.#waitResult(key, true);
     if (this.#waiters.size >= MAX_WAITERS) {
@@ -238,17 +244,9 @@ export class CoordinationService {
     try {
       return await this.#node.propose(command, options);
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), (id) =>
+        memberApiUrl(this.#directory, id),
+      );
     }
-  }
-
-  #withLeaderAddress(error: unknown): unknown {
-    if (!(error instanceof NotLeaderError) || error.leaderHint?.address !== undefined) return error;
-    const known = error.leaderHint?.id ?? this.#node.leader();
-    if (known === undefined) return error;
-    const address = this.#directory?.get(known)?.apiAddress;
-    return new NotLeaderError(
-      address === undefined || !URL.canParse(address) ? { id: known } : { id: known, address },
-    );
   }
 }

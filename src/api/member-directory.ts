@@ -3,6 +3,7 @@
  * CLI, from its flags, config file and the contexts of applied membership changes) keeps the
  * addresses, and the API reads them to list members and to forward requests to the leader.
  */
+import { NotLeaderError } from "../common/errors.js";
 import type { NodeId } from "../raft/types.js";
 import type { MemberAddresses } from "./service.js";
 
@@ -71,4 +72,29 @@ export function decodeMemberContext(context: Uint8Array): MemberAddresses | unde
   } catch {
     return undefined;
   }
+}
+
+/** The API URL of member `id` from `directory`, or undefined if unknown or not a URL. */
+export function memberApiUrl(directory: MemberDirectory | undefined, id: NodeId): URL | undefined {
+  const address = directory?.get(id)?.apiAddress;
+  return address === undefined || !URL.canParse(address) ? undefined : new URL(address);
+}
+
+/**
+ * A NOT_LEADER error with the leader's id and API address filled in, when known: the error's own
+ * hint first, else `currentLeader`. Any other error, or one already naming an address, is
+ * returned as it is. Throws nothing.
+ */
+export function withLeaderAddress(
+  error: unknown,
+  currentLeader: NodeId | undefined,
+  apiUrl: (id: NodeId) => URL | undefined,
+): unknown {
+  if (!(error instanceof NotLeaderError) || error.leaderHint?.address !== undefined) return error;
+  const known = error.leaderHint?.id ?? currentLeader;
+  if (known === undefined) return error;
+  const address = apiUrl(known);
+  return new NotLeaderError(
+    address === undefined ? { id: known } : { id: known, address: address.href },
+  );
 }

@@ -13,11 +13,9 @@ import {
   CancelledError,
   InvalidArgumentError,
   NotFoundError,
-  NotLeaderError,
   OverloadedError,
   UnavailableError,
   isBlixardError,
-  type BlixardError,
 } from "../common/errors.js";
 import type { NodeId } from "../raft/types.js";
 import {
@@ -47,7 +45,7 @@ import type { LogSource } from "./events/log-stream.js";
 import { taskLogSource } from "./events/task-log-follow.js";
 import { vmLogSource } from "./events/vm-log-follow.js";
 import { ServedByOtherNodeError } from "./forward.js";
-import type { MemberDirectory } from "./member-directory.js";
+import { memberApiUrl, withLeaderAddress, type MemberDirectory } from "./member-directory.js";
 import type {
   OrchestratorService,
   TaskFilters,
@@ -155,12 +153,7 @@ export class RaftOrchestratorService implements OrchestratorService {
     this.#readVmLog = options.readVmLog;
     this.#vmLogDir = options.vmLogDir;
     this.#liveOutput = options.liveOutput;
-    this.#leaderApiAddress =
-      options.leaderApiAddress ??
-      ((id) => {
-        const address = directory?.get(id)?.apiAddress;
-        return address === undefined || !URL.canParse(address) ? undefined : new URL(address);
-      });
+    this.#leaderApiAddress = options.leaderApiAddress ?? ((id) => memberApiUrl(directory, id));
   }
 
   /** Task waits in progress on this node. */
@@ -501,7 +494,7 @@ export class RaftOrchestratorService implements OrchestratorService {
       return await this.#node.propose(checked, options);
     } catch (error) {
       outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), this.#leaderApiAddress);
     } finally {
       this.#metrics.proposalFinished(outcome, this.#clock.now() - startedMs);
     }
@@ -516,23 +509,10 @@ export class RaftOrchestratorService implements OrchestratorService {
       return query();
     } catch (error) {
       outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(error, this.#node.leader(), this.#leaderApiAddress);
     } finally {
       this.#metrics.readFinished(consistency, outcome, this.#clock.now() - startedMs);
     }
-  }
-
-  /** A NOT_LEADER error with the leader's id and API address filled in, when known. */
-  #withLeaderAddress(error: unknown): unknown {
-    if (!(error instanceof NotLeaderError)) return error;
-    if (error.leaderHint?.address !== undefined) return error;
-    const known = error.leaderHint?.id ?? this.#node.leader();
-    if (known === undefined) return error;
-    const address = this.#leaderApiAddress(known);
-    const hinted: BlixardError = new NotLeaderError(
-      address === undefined ? { id: known } : { id: known, address: address.href },
-    );
-    return hinted;
   }
 }
 

@@ -11,7 +11,6 @@ import {
   NotFoundError,
   NotLeaderError,
   isBlixardError,
-  type BlixardError,
 } from "../common/errors.js";
 import { invariant } from "../common/assert.js";
 import type { OperationOptions } from "../node/operation.js";
@@ -30,7 +29,12 @@ import type {
   KvResult,
 } from "../statemachine/kv/types.js";
 import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
-import { encodeMemberContext, type MemberDirectory } from "./member-directory.js";
+import {
+  encodeMemberContext,
+  memberApiUrl,
+  withLeaderAddress,
+  type MemberDirectory,
+} from "./member-directory.js";
 import { NO_SERVICE_METRICS, type ServiceMetricsSink } from "./service-metrics.js";
 import type {
   BlixardNodeService,
@@ -116,11 +120,7 @@ export class RaftKvService implements BlixardNodeService {
     this.#directory = options.directory;
     this.#metrics = options.metrics ?? NO_SERVICE_METRICS;
     this.#leaderApiAddress =
-      options.leaderApiAddress ??
-      ((id) => {
-        const address = this.#directory.get(id)?.apiAddress;
-        return address === undefined || !URL.canParse(address) ? undefined : new URL(address);
-      });
+      options.leaderApiAddress ?? ((id) => memberApiUrl(this.#directory, id));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -216,7 +216,11 @@ export class RaftKvService implements BlixardNodeService {
       return result.value as KvResult;
     } catch (error) {
       if (outcome === "applied") outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(
+        error,
+        this.#node.leader === NONE ? undefined : this.#node.leader,
+        this.#leaderApiAddress,
+      );
     } finally {
       this.#metrics.proposalFinished(outcome, this.#clock.now() - startedMs);
     }
@@ -236,7 +240,11 @@ export class RaftKvService implements BlixardNodeService {
       return await this.#node.read(query, operationOptions(options));
     } catch (error) {
       outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(
+        error,
+        this.#node.leader === NONE ? undefined : this.#node.leader,
+        this.#leaderApiAddress,
+      );
     } finally {
       this.#metrics.readFinished(consistency, outcome, this.#clock.now() - startedMs);
     }
@@ -344,7 +352,11 @@ export class RaftKvService implements BlixardNodeService {
     try {
       return await change();
     } catch (error) {
-      throw this.#withLeaderAddress(error);
+      throw withLeaderAddress(
+        error,
+        this.#node.leader === NONE ? undefined : this.#node.leader,
+        this.#leaderApiAddress,
+      );
     }
   }
 
@@ -374,18 +386,6 @@ export class RaftKvService implements BlixardNodeService {
     if (s.stopped) return { ready: false, reason: "the node is stopped" };
     if (s.leader === NONE) return { ready: false, reason: "no leader is known yet" };
     return { ready: true, leader: s.leader };
-  }
-
-  /** A NOT_LEADER error with the leader's id and API address filled in, when known. */
-  #withLeaderAddress(error: unknown): unknown {
-    if (!(error instanceof NotLeaderError)) return error;
-    const known = error.leaderHint?.id ?? this.#node.leader;
-    if (known === NONE) return error;
-    const address = this.#leaderApiAddress(known);
-    const hinted: BlixardError = new NotLeaderError(
-      address === undefined ? { id: known } : { id: known, address: address.href },
-    );
-    return hinted;
   }
 }
 
