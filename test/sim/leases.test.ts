@@ -7,24 +7,20 @@
  * lessor and catch the planted bug (deadlines kept across terms). Replays from the seed.
  */
 import { describe, expect, it } from "vitest";
-import { CoordinationService } from "../../src/api/coord-service.js";
 import { SeededRandom } from "../../src/common/random.js";
-import { Lessor } from "../../src/node/lessor.js";
-import { Role, type NodeId } from "../../src/raft/types.js";
+import type { NodeId } from "../../src/raft/types.js";
 import {
   checkNoEarlyExpiry,
   type AcknowledgedRenewal,
   type ObservedExpiry,
 } from "../../src/sim/checkers/coordination.js";
 import { SimCluster, type ClusterOptions } from "../../src/sim/cluster.js";
+import { CoordinationNodes } from "../../src/sim/coordination-nodes.js";
 import { DEFAULT_DISK } from "../../src/sim/disk.js";
 import { CALM_NETWORK, SimNetwork } from "../../src/sim/network.js";
 import { TraceHash, between, chance, fork } from "../../src/sim/rng.js";
 import { Scheduler } from "../../src/sim/scheduler.js";
 import type { ObservedKvStateMachine } from "../../src/sim/state-machine.js";
-import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
-import type { KvCommand, KvResult } from "../../src/statemachine/kv/types.js";
-import { encodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
 
 const TTL_MS = 2500;
 const RENEW_EVERY_MS = 400;
@@ -46,63 +42,15 @@ async function run(seed: number, planted: boolean, durationMs: number) {
     clientDelayMs: { min: 1, max: 5 },
     bugs: {},
   };
-  const services = new Map<NodeId, CoordinationService>();
-  const lessors = new Map<NodeId, Lessor>();
+  const coordination = new CoordinationNodes(
+    planted ? { plantedKeepDeadlinesAcrossTerms: true } : {},
+  );
   const fatal: Error[] = [];
   const cluster = new SimCluster(scheduler, fork(root), network, options, {
     onApply: () => undefined,
     onFatal: (_id, error) => fatal.push(error),
-    onNodeStopped: (id) => {
-      lessors.get(id)?.stop();
-      lessors.delete(id);
-      services.delete(id);
-    },
-    onNodeStarted: (slot) => {
-      const node = slot.node!;
-      const clock = slot.clock!;
-      const machine = (slot.stateMachine as ObservedKvStateMachine).kv;
-      const leaderTerm = () => {
-        const status = node.status();
-        return status.role === Role.Leader && !status.stopped ? status.term : undefined;
-      };
-      const propose = async (command: KvCommand): Promise<KvResult> => {
-        const result = await node.propose(
-          encodeCommandEnvelope({ proposedAtMs: clock.now(), payload: encodeKvCommand(command) }),
-        );
-        if (!result.ok) throw new Error(result.error.message);
-        return result.value as KvResult;
-      };
-      const lessor = new Lessor({
-        port: {
-          leaderTerm,
-          forEachLease: (visit) => machine.forEachLease(visit),
-          leaseTtlMs: (id) => machine.lease(id)?.ttlMs,
-          leaseCount: () => machine.leaseCount,
-          proposeRevoke: (ids) => propose({ op: "leaseRevoke", ids }),
-        },
-        clock,
-        ...(planted ? { plantedKeepDeadlinesAcrossTerms: true } : {}),
-      });
-      lessor.start();
-      lessors.set(slot.id, lessor);
-      services.set(
-        slot.id,
-        new CoordinationService({
-          node: {
-            propose: (command) => propose(command),
-            readBarrier: async () => {
-              await node.read(() => undefined);
-            },
-            leaderTerm,
-            leader: () => node.leader,
-            store: machine,
-            onApplied: () => () => undefined,
-            lessor,
-            now: () => clock.now(),
-          },
-        }),
-      );
-    },
+    onNodeStopped: (id) => coordination.onNodeStopped(id),
+    onNodeStarted: (slot) => coordination.onNodeStarted(slot),
   });
   cluster.bootstrap();
 
@@ -122,7 +70,7 @@ async function run(seed: number, planted: boolean, durationMs: number) {
       // Now and then the client walks away from its lease (a crashed holder): it must expire.
       if (++turns % 12 === 0) lease = undefined;
       const id = leaderId();
-      const service = id === undefined ? undefined : services.get(id);
+      const service = id === undefined ? undefined : coordination.service(id);
       const sentAtMs = scheduler.now();
       if (service !== undefined) {
         try {
