@@ -1,31 +1,48 @@
 /**
- * The coordination service of a real node: the leader's {@link Lessor} sweeping on the system
- * clock, and the {@link CoordinationService} that the API's lease, txn and wait routes call.
+ * The coordination layer of a node: the leader's {@link Lessor} sweeping on the node's clock and
+ * the {@link CoordinationService} that the API's lease, txn and wait routes call. A real node
+ * (`src/cli/node/compose.ts`) and every simulated node (`src/sim/coordination-nodes.ts`) are wired
+ * by this one function, so the simulator tests what ships.
  */
-import { CoordinationService } from "../../api/coord-service.js";
-import type { MemberDirectory } from "../../api/member-directory.js";
-import { operationOptions } from "../../api/raft-service.js";
-import type { Clock } from "../../common/clock.js";
-import { isBlixardError } from "../../common/errors.js";
-import { Lessor } from "../../node/lessor.js";
-import type { RaftNode } from "../../node/raft-node.js";
-import { NONE, Role } from "../../raft/types.js";
-import type { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
-import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
-import { encodeKvCommand } from "../../statemachine/kv/command-codec.js";
-import type { KvResult } from "../../statemachine/kv/types.js";
-import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
-import type { JsonLogger } from "../log.js";
-import type { ApplyNotifier } from "./apply-notifier.js";
+import { isBlixardError } from "../common/errors.js";
+import { SILENT_LOGGER, type Logger } from "../common/logger.js";
+import type { Clock } from "../common/clock.js";
+import { Lessor } from "../node/lessor.js";
+import type { RaftNode } from "../node/raft-node.js";
+import { NONE, Role } from "../raft/types.js";
+import { commandErrorToException, type CommandResult } from "../statemachine/command-result.js";
+import { encodeKvCommand } from "../statemachine/kv/command-codec.js";
+import type { KvCommand, KvResult } from "../statemachine/kv/types.js";
+import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
+import { CoordinationService, type CoordNodePort } from "./coord-service.js";
+import type { MemberDirectory } from "./member-directory.js";
+import { operationOptions } from "./raft-service.js";
+
+/** What the wiring needs of the node's runtime. */
+export type CoordinationRuntime = Pick<
+  RaftNode<CommandResult<unknown>>,
+  "propose" | "read" | "status" | "leader"
+>;
+
+/** The applied store: the service's reads plus the lessor's view of the leases. */
+export type CoordinationStore = CoordNodePort["store"] & {
+  forEachLease(visit: (id: number, ttlMs: number) => void): void;
+  readonly leaseCount: number;
+};
 
 /** What {@link createCoordination} wires together. */
 export interface CoordinationWiringOptions {
-  readonly node: RaftNode<CommandResult<unknown>>;
-  readonly machine: ClusterStateMachine;
-  readonly applied: ApplyNotifier<CommandResult<unknown>>;
+  readonly node: CoordinationRuntime;
+  readonly machine: CoordinationStore;
   readonly clock: Clock;
-  readonly directory: MemberDirectory;
-  readonly log: JsonLogger;
+  /** Subscribes to applies (blocking waits wake on them). Default: none (waits time out). */
+  readonly onApplied?: (listener: () => void) => () => void;
+  /** The time a command carries (`proposedAtMs`). Default: the clock's, in whole ms. */
+  readonly commandTime?: () => number;
+  readonly directory?: MemberDirectory;
+  readonly log?: Logger;
+  /** PLANTED BUG (simulator only): see `LessorOptions.plantedKeepDeadlinesAcrossTerms`. */
+  readonly plantedKeepDeadlinesAcrossTerms?: boolean;
 }
 
 /** The wired service, and the lessor's start and stop. */
@@ -41,9 +58,10 @@ export interface CoordinationWiring {
 /** Wires the lessor and the service on a running node. Throws nothing. */
 export function createCoordination(options: CoordinationWiringOptions): CoordinationWiring {
   const { node, machine, clock } = options;
-  const log = options.log.child({ component: "lessor" });
+  const log = options.log ?? SILENT_LOGGER;
+  const commandTime = options.commandTime ?? (() => Math.max(0, Math.floor(clock.now())));
   const propose = async (
-    command: Parameters<typeof encodeKvCommand>[0],
+    command: KvCommand,
     write: {
       session?: Parameters<typeof encodeCommandEnvelope>[0]["session"];
       signal?: AbortSignal;
@@ -51,7 +69,7 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
     },
   ): Promise<KvResult> => {
     const envelope = encodeCommandEnvelope({
-      proposedAtMs: Math.max(0, Math.floor(clock.now())),
+      proposedAtMs: commandTime(),
       ...(write.session === undefined ? {} : { session: write.session }),
       payload: encodeKvCommand(command),
     });
@@ -80,6 +98,9 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
         code: isBlixardError(error) ? error.code : "INTERNAL",
         error: error instanceof Error ? error.message : String(error),
       }),
+    ...(options.plantedKeepDeadlinesAcrossTerms === true
+      ? { plantedKeepDeadlinesAcrossTerms: true }
+      : {}),
   });
   const service = new CoordinationService({
     node: {
@@ -90,11 +111,11 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
       leaderTerm,
       leader: () => (node.leader === NONE ? undefined : node.leader),
       store: machine,
-      onApplied: (listener) => options.applied.subscribe(listener),
+      onApplied: options.onApplied ?? (() => () => undefined),
       lessor,
       now: () => clock.now(),
     },
-    directory: options.directory,
+    ...(options.directory === undefined ? {} : { directory: options.directory }),
   });
   return {
     service,

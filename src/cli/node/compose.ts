@@ -30,7 +30,7 @@ import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
 import type { CommandResult } from "../../statemachine/command-result.js";
 import { ApplyNotifier } from "./apply-notifier.js";
-import { createCoordination } from "./coordination-wiring.js";
+import { createCoordination } from "../../api/coordination-wiring.js";
 import { clusterSnapshotService } from "./cluster-snapshot.js";
 import { createOrchestrator, type WorkloadSettings } from "./orchestrator-wiring.js";
 import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
@@ -331,7 +331,14 @@ export async function startNode(
       },
       directory,
     });
-    const coordination = createCoordination({ node, machine, applied, clock, directory, log });
+    const coordination = createCoordination({
+      node,
+      machine,
+      clock,
+      onApplied: (listener) => applied.subscribe(listener),
+      directory,
+      log: log.child({ component: "lessor" }),
+    });
     cleanups.push(async () => coordination.close());
     const authMode = options.authMode ?? "enforce";
     if (authMode === "insecure-open") {
