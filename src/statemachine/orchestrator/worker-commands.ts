@@ -147,7 +147,7 @@ export function setWorkerDrain(
   const vms = state.vmsOn(nodeId);
   for (const id of tasks)
     state.putTask(drainedTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
-  for (const name of vms) state.putVm(drainedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs));
+  for (const name of vms) state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, false));
   if (tasks.length + vms.length > 0) placePending(state, nowMs);
   return drainResult(state, nodeId, tasks.length, vms.length);
 }
@@ -186,20 +186,6 @@ function drainedTask(task: Task, nodeId: NodeId, nowMs: number): Task {
   };
 }
 
-/** The next value of a VM on a drained worker: back in the queue, or released if stopping. */
-function drainedVm(vm: Vm, nodeId: NodeId, nowMs: number): Vm {
-  if (vm.desired === "stopped") {
-    return { ...vm, status: "stopped", nodeId: null, updatedAtMs: nowMs };
-  }
-  return {
-    ...vm,
-    status: "pending",
-    nodeId: null,
-    pendingReason: `moved off drained worker ${nodeId}; waiting to be placed elsewhere`,
-    updatedAtMs: nowMs,
-  };
-}
-
 /** The next value of a task whose node went offline: retried, cancelled or lost. */
 function lostTask(task: Task, nodeId: NodeId, nowMs: number): Task {
   const attempt = `attempt ${task.attempts} of ${task.spec.maxAttempts}`;
@@ -228,8 +214,11 @@ function lostTask(task: Task, nodeId: NodeId, nowMs: number): Task {
   };
 }
 
-/** The next value of a VM whose node went offline: back in the queue, or released if stopping. */
-function movedVm(vm: Vm, nodeId: NodeId, nowMs: number): Vm {
+/**
+ * The next value of a VM taken off node `nodeId` (drained, or gone offline): back in the queue,
+ * or released if it was being stopped. `offline` records the node's loss as the VM's last error.
+ */
+function movedVm(vm: Vm, nodeId: NodeId, nowMs: number, offline: boolean): Vm {
   if (vm.desired === "stopped") {
     return { ...vm, status: "stopped", nodeId: null, updatedAtMs: nowMs };
   }
@@ -237,8 +226,10 @@ function movedVm(vm: Vm, nodeId: NodeId, nowMs: number): Vm {
     ...vm,
     status: "pending",
     nodeId: null,
-    lastError: `node ${nodeId} went offline`,
-    pendingReason: `node ${nodeId} went offline; waiting to be placed elsewhere`,
+    ...(offline ? { lastError: `node ${nodeId} went offline` } : {}),
+    pendingReason: offline
+      ? `node ${nodeId} went offline; waiting to be placed elsewhere`
+      : `moved off drained worker ${nodeId}; waiting to be placed elsewhere`,
     updatedAtMs: nowMs,
   };
 }
@@ -263,7 +254,7 @@ export function markWorkerOffline(
     state.putTask(lostTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
   }
   for (const name of state.vmsOn(nodeId)) {
-    state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs));
+    state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, true));
   }
   placePending(state, nowMs);
   return workerResult(state, nodeId);
