@@ -509,8 +509,25 @@ export class ProcessCluster {
     );
     if (answer.status !== 200)
       throw new Error(`bootstrap: ${answer.status} ${JSON.stringify(answer.body)}`);
-    this.token = (answer.body as { secret: string }).secret;
-    return this.token;
+    const token = (answer.body as { secret: string }).secret;
+    this.token = token;
+    // Each node checks tokens against its own applied ACL state: wait until every running node
+    // has applied the bootstrap, so a client may use the token on any of them.
+    await until(
+      async () => {
+        for (const n of this.nodes) {
+          if (!this.isUp(n.id)) continue;
+          const who = await http(n.apiUrl, "GET", "/v1/acl/whoami", {
+            headers: { authorization: `Bearer ${token}` },
+          }).catch(() => undefined);
+          if (who?.status !== 200) return undefined;
+        }
+        return true;
+      },
+      "every node to know the bootstrap token",
+      20_000,
+    );
+    return token;
   }
 
   /** A digest of every file under node `id`'s data directory (names and contents). */
