@@ -1,11 +1,13 @@
 /**
  * The workload suite, the same for every {@link ClusterTarget}: sequential writes, concurrent
  * writes at several depths, linearizable reads, and failover after SIGKILLing the leader.
- * Writes go to the leader (no forwarding hop on either system); reads are spread over all
- * members round-robin (both systems serve linearizable reads on followers through ReadIndex).
+ * Writes run twice: to the leader only (as Blixard's SDK sends them: no forwarding hop on either
+ * system) and spread over every member round-robin (as etcd's clients and any load balancer
+ * send them: two thirds reach a follower, which hands them to the leader). Reads are spread over
+ * all members (both systems serve linearizable reads on followers through ReadIndex).
  */
 import { closedLoop, quantile, type WorkloadResult } from "./load.js";
-import { sleep } from "./procs.js";
+import { cpuSeconds, sleep } from "./procs.js";
 import type { ClusterTarget } from "./target.js";
 
 /** Options of a suite run. */
@@ -20,6 +22,8 @@ export interface SuiteOptions {
   readonly keys: number;
   /** Progress lines go here. */
   readonly log: (line: string) => void;
+  /** Only the workloads whose names match (all when undefined); failover runs only if it matches "failover". */
+  readonly match?: RegExp;
 }
 
 /** A named extra workload only one system has (e.g. the Blixard SDK). */
@@ -39,6 +43,10 @@ export const WORKLOADS = [
   "write c=16",
   "write c=64",
   "write c=256",
+  "write c=1 (every member)",
+  "write c=16 (every member)",
+  "write c=64 (every member)",
+  "write c=256 (every member)",
   "linearizable read c=64",
 ] as const;
 /** One of {@link WORKLOADS}. */
@@ -49,6 +57,8 @@ export interface FailoverResult {
   /** ms from the leader's SIGKILL to the first write issued after it that succeeded. */
   readonly runsMs: number[];
   readonly medianMs: number;
+  /** The slowest run (the target holds for every run, not only the median). */
+  readonly maxMs: number;
   /** Writes that failed while the cluster had no leader, per run. */
   readonly failedWrites: number[];
 }
@@ -57,6 +67,8 @@ export interface FailoverResult {
 export interface SuiteResult {
   readonly workloads: Record<string, WorkloadResult>;
   readonly failover: FailoverResult;
+  /** CPU each member used while the cluster sat idle after the warm-up, in % of one core. */
+  readonly idleCpuPctPerMember: number[];
 }
 
 /** Runs the whole suite against a started target. */
@@ -75,7 +87,10 @@ export async function runSuite(
     concurrency: number,
     op: (worker: number, n: number) => Promise<unknown>,
     durationMs = options.durationMs,
-  ): Promise<WorkloadResult> => {
+  ): Promise<WorkloadResult | undefined> => {
+    if (options.match !== undefined && !options.match.test(name) && !name.startsWith("warm-up")) {
+      return undefined;
+    }
     const result = await closedLoop({
       concurrency,
       durationMs,
@@ -103,22 +118,40 @@ export async function runSuite(
     );
   }
   await run("warm-up c=64", 64, (_, n) => target.put(leader, key(n), value), 1000);
+  const idleCpuPctPerMember = await idleCpu(target, IDLE_MS);
+  log(
+    `  ${target.name} idle: ${idleCpuPctPerMember.map((p) => `${p.toFixed(1)}%`).join(", ")} of a core per member`,
+  );
 
+  const record = (name: string, result: WorkloadResult | undefined): void => {
+    if (result !== undefined) workloads[name] = result;
+  };
   const write = (_: number, n: number): Promise<void> => target.put(leader, key(n), value);
-  workloads["write c=1 (sequential)"] = await run("write c=1 (sequential)", 1, write);
-  for (const c of [16, 64, 256]) workloads[`write c=${c}`] = await run(`write c=${c}`, c, write);
-  workloads["linearizable read c=64"] = await run("linearizable read c=64", 64, (_, n) =>
-    target.get(n % target.size, key(n)),
+  // Member n % size: each worker's successive writes go round the members, as a balancer sends them.
+  const writeAny = (w: number, n: number): Promise<void> =>
+    target.put((w + n) % target.size, key(n), value);
+  record("write c=1 (sequential)", await run("write c=1 (sequential)", 1, write));
+  for (const c of [16, 64, 256]) record(`write c=${c}`, await run(`write c=${c}`, c, write));
+  for (const c of [1, 16, 64, 256]) {
+    const name = `write c=${c} (every member)`;
+    record(name, await run(name, c, writeAny));
+  }
+  record(
+    "linearizable read c=64",
+    await run("linearizable read c=64", 64, (_, n) => target.get(n % target.size, key(n))),
   );
   for (const extra of extras) {
+    if (options.match !== undefined && !options.match.test(extra.name)) continue;
     await extra.setup?.();
-    workloads[extra.name] = await run(extra.name, extra.concurrency, extra.op);
+    record(extra.name, await run(extra.name, extra.concurrency, extra.op));
     await extra.teardown?.();
   }
 
   const runsMs: number[] = [];
   const failedWrites: number[] = [];
-  for (let i = 0; i < options.failovers; i++) {
+  const failovers =
+    options.match === undefined || options.match.test("failover") ? options.failovers : 0;
+  for (let i = 0; i < failovers; i++) {
     const { ms, failed } = await failoverOnce(target, value);
     log(
       `  ${target.name} failover ${i + 1}: ${ms.toFixed(0)} ms (${failed} writes failed meanwhile)`,
@@ -127,7 +160,30 @@ export async function runSuite(
     failedWrites.push(failed);
   }
   const sorted = [...runsMs].sort((a, b) => a - b);
-  return { workloads, failover: { runsMs, medianMs: quantile(sorted, 0.5), failedWrites } };
+  return {
+    workloads,
+    idleCpuPctPerMember,
+    failover: {
+      runsMs,
+      medianMs: quantile(sorted, 0.5),
+      maxMs: sorted.at(-1) ?? Number.NaN,
+      failedWrites,
+    },
+  };
+}
+
+/** How long the idle CPU is sampled. */
+const IDLE_MS = 5000;
+
+/** The CPU each member uses over `ms` with no client traffic, in % of one core. */
+async function idleCpu(target: ClusterTarget, ms: number): Promise<number[]> {
+  await sleep(500); // let the last writes' replication and apply finish
+  const pids = target.pids();
+  const before = pids.map(cpuSeconds);
+  const started = performance.now();
+  await sleep(ms);
+  const seconds = (performance.now() - started) / 1000;
+  return pids.map((pid, i) => (100 * (cpuSeconds(pid) - (before[i] ?? 0))) / seconds);
 }
 
 /**

@@ -64,6 +64,7 @@ export function statusToJson(
     lastIndex: status.lastIndex,
     snapshotIndex: status.snapshotIndex,
     pendingProposals: status.pendingProposals,
+    proposalsForwarded: status.proposalsForwarded,
     leadTransferee: status.leadTransferee ?? null,
     joint: status.config.votersOutgoing.length > 0,
     config: configToJson(status.config),

@@ -16,7 +16,8 @@ import type { KvCommand, KvResult } from "../statemachine/kv/types.js";
 import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
 import { CoordinationService, type CoordNodePort } from "./coord-service.js";
 import type { MemberDirectory } from "./member-directory.js";
-import { operationOptions } from "./raft-service.js";
+import { operationOptions, proposeOptions } from "./raft-service.js";
+import type { WriteOptions } from "./service.js";
 
 /** What the wiring needs of the node's runtime. */
 export type CoordinationRuntime = Pick<
@@ -60,20 +61,13 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
   const { node, machine, clock } = options;
   const log = options.log ?? SILENT_LOGGER;
   const commandTime = options.commandTime ?? (() => Math.max(0, Math.floor(clock.now())));
-  const propose = async (
-    command: KvCommand,
-    write: {
-      session?: Parameters<typeof encodeCommandEnvelope>[0]["session"];
-      signal?: AbortSignal;
-      timeoutMs?: number;
-    },
-  ): Promise<KvResult> => {
+  const propose = async (command: KvCommand, write: WriteOptions): Promise<KvResult> => {
     const envelope = encodeCommandEnvelope({
       proposedAtMs: commandTime(),
       ...(write.session === undefined ? {} : { session: write.session }),
       payload: encodeKvCommand(command),
     });
-    const result = await node.propose(envelope, operationOptions(write));
+    const result = await node.propose(envelope, proposeOptions(write));
     if (!result.ok) throw commandErrorToException(result.error);
     return result.value as KvResult;
   };
@@ -88,7 +82,8 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
       leaseTtlMs: (id) => machine.lease(id)?.ttlMs,
       leaseCount: () => machine.leaseCount,
       proposeRevoke: async (ids) => {
-        const result = await propose({ op: "leaseRevoke", ids }, {});
+        // Expiry is this leader's decision: if it lost leadership, the next one decides afresh.
+        const result = await propose({ op: "leaseRevoke", ids }, { leaderOnly: true });
         log.info("leases expired", { ids: ids.length, result: result.op });
       },
     },

@@ -47,6 +47,9 @@ export class ApiMetrics implements ServiceMetricsSink {
   readonly #readLatency: Histogram<"consistency" | "outcome">;
   readonly #httpRequests: Counter<"method" | "route" | "status">;
   readonly #forwarded: Counter<"outcome">;
+  readonly #proposalsForwarded: Counter;
+  /** The runtime's forwarded-proposal count at the last sample, to turn it into increments. */
+  #proposalsForwardedSeen = 0;
   readonly #fsyncLatency: Histogram;
   readonly #peerMessages: Counter<"peer" | "direction">;
   readonly #peerSnapshots: Counter<"peer" | "direction">;
@@ -117,6 +120,11 @@ export class ApiMetrics implements ServiceMetricsSink {
       name: "blixard_http_forwarded_total",
       help: "Requests forwarded to the leader, by outcome (the leader's status, or error).",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.#proposalsForwarded = new Counter({
+      name: "blixard_proposals_forwarded_total",
+      help: "Writes this follower handed to the leader over the peer transport (no HTTP hop).",
       registers,
     });
     this.#fsyncLatency = new Histogram({
@@ -215,6 +223,9 @@ export class ApiMetrics implements ServiceMetricsSink {
     this.#lastIndex.set(status.lastIndex);
     this.#snapshotIndex.set(status.snapshotIndex);
     this.#pendingProposals.set(status.pendingProposals);
+    const forwarded = status.proposalsForwarded - this.#proposalsForwardedSeen;
+    if (forwarded > 0) this.#proposalsForwarded.inc(forwarded);
+    this.#proposalsForwardedSeen = status.proposalsForwarded;
     this.#members.set(
       { suffrage: "voter" },
       new Set([...status.config.voters, ...status.config.votersOutgoing]).size,

@@ -14,7 +14,7 @@ import {
 } from "../common/errors.js";
 import { invariant } from "../common/assert.js";
 import type { OperationOptions } from "../node/operation.js";
-import type { RaftNode } from "../node/raft-node.js";
+import type { ProposeOptions, RaftNode } from "../node/raft-node.js";
 import { NONE, type ConfState, type NodeId } from "../raft/types.js";
 import { commandErrorToException, type CommandResult } from "../statemachine/command-result.js";
 import { encodeKvCommand, validateKey } from "../statemachine/kv/command-codec.js";
@@ -207,7 +207,7 @@ export class RaftKvService implements BlixardNodeService {
     const startedMs = this.#clock.now();
     let outcome = "applied";
     try {
-      const result = await this.#node.propose(envelope, operationOptions(options));
+      const result = await this.#node.propose(envelope, proposeOptions(options));
       if (!result.ok) {
         outcome = result.error.reason ?? result.error.code;
         throw commandErrorToException(result.error);
@@ -254,6 +254,12 @@ export class RaftKvService implements BlixardNodeService {
   // Cluster
 
   /** @inheritdoc */
+  leaderApiUrl(): URL | undefined {
+    const leader = this.#node.leader;
+    return leader === NONE || leader === this.#node.id ? undefined : this.#leaderApiAddress(leader);
+  }
+
+  /** @inheritdoc */
   status(): NodeStatusView {
     const s = this.#node.status();
     return {
@@ -266,6 +272,7 @@ export class RaftKvService implements BlixardNodeService {
       lastIndex: s.lastIndex,
       snapshotIndex: s.snapshotIndex,
       pendingProposals: s.pendingProposals,
+      proposalsForwarded: s.proposalsForwarded,
       leadTransferee: s.leadTransferee === NONE ? undefined : s.leadTransferee,
       config: s.config,
       progress: s.progress,
@@ -387,6 +394,14 @@ export class RaftKvService implements BlixardNodeService {
     if (s.leader === NONE) return { ready: false, reason: "no leader is known yet" };
     return { ready: true, leader: s.leader };
   }
+}
+
+/** The runtime's options for a write: its cancellation, deadline and whether it may be forwarded. */
+export function proposeOptions(options: WriteOptions): ProposeOptions {
+  return {
+    ...operationOptions(options),
+    ...(options.leaderOnly === true ? { leaderOnly: true } : {}),
+  };
 }
 
 /** The runtime's options for a call's cancellation and deadline. */

@@ -415,6 +415,12 @@ export class ApiServer {
           this.#auth.authorize(identity, permission);
         },
       });
+      if (route.forwardToLeader === true && request.method !== "GET") {
+        // A write a follower handed to the leader over the peer transport and answered itself:
+        // name the leader, as a forwarded answer does, so a client can go there next time.
+        const leader = this.#service.leaderApiUrl?.();
+        if (leader !== undefined) reply.header(HEADERS.leaderAddress, leader.href);
+      }
       if (result instanceof RawBody) return reply.type(result.contentType).send(result.text);
       if (result instanceof StreamBody) {
         // The stream writes the response itself for as long as it lasts.

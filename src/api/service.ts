@@ -36,6 +36,11 @@ export interface ReadOptions extends CallOptions {
 export interface WriteOptions extends CallOptions {
   /** The client session that makes the write exactly-once; omit for at-least-once. */
   readonly session?: ClientSession;
+  /**
+   * Only this node may propose it, and only while it leads (NOT_LEADER otherwise; never
+   * forwarded): for a leader's own decisions, which a deposed leader must not get carried out.
+   */
+  readonly leaderOnly?: boolean;
 }
 
 /** A put. */
@@ -103,6 +108,8 @@ export interface NodeStatusView {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly pendingProposals: number;
+  /** Writes this node handed to the leader over the peer transport since it started. */
+  readonly proposalsForwarded: number;
   readonly leadTransferee: NodeId | undefined;
   readonly config: ConfState;
   /** Per peer; on the leader only. */
@@ -158,5 +165,10 @@ export interface BlixardNodeService {
   /** True while the process serves (liveness). Throws nothing. */
   healthy(): boolean;
   /** Whether the node can serve requests now. Throws nothing. */
+  /**
+   * The leader's API address when this node is a follower that knows it, else undefined: sent
+   * with a write the follower answered itself, so a client may go to the leader next time.
+   */
+  leaderApiUrl?(): URL | undefined;
   readiness(): Readiness;
 }

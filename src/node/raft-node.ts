@@ -32,6 +32,13 @@ import type { StateMachine } from "../statemachine/state-machine.js";
 import type { LogStore } from "../storage/log-store.js";
 import { Operation, type OperationOptions } from "./operation.js";
 import type { Clock, TimerHandle, Transport } from "./ports.js";
+import {
+  encodeForwardedProposal,
+  forwardedBy,
+  forwardedCommand,
+  forwardedSequence,
+  isForwardedProposal,
+} from "./forwarded-proposal.js";
 import { ReadBatcher } from "./read-batcher.js";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot-policy.js";
 
@@ -69,6 +76,12 @@ export interface RaftNodeOptions<Result> {
   readonly snapshotTrailingEntries?: number;
   /** A learner is promoted only when at most this many entries behind the leader. Default 100. */
   readonly promotionMaxLagEntries?: number;
+  /**
+   * A follower hands a proposal to the leader over the peer transport and answers it from its
+   * own apply (default true). False: a follower refuses proposals with NOT_LEADER and the
+   * leader's id, and whoever called it must send them to the leader.
+   */
+  readonly forwardProposals?: boolean;
   /** Called once if the node stops on a fatal error (storage corruption, a bug). */
   readonly onFatal?: (error: Error) => void;
   /**
@@ -92,6 +105,17 @@ interface PendingProposal {
 interface QueuedProposal<Result> {
   readonly data: Uint8Array;
   readonly operation: Operation<Result>;
+  readonly leaderOnly: boolean;
+}
+
+/** Per-call options of {@link RaftNode.propose}. */
+export interface ProposeOptions extends OperationOptions {
+  /**
+   * Propose only while this node leads; never forward. For a leader's own decisions (a worker
+   * gone silent, a lease past its deadline): a node that lost leadership must not have them
+   * carried out by the next leader, which decides afresh.
+   */
+  readonly leaderOnly?: boolean;
 }
 
 /**
@@ -99,6 +123,9 @@ interface QueuedProposal<Result> {
  * it resumes), so heartbeats and votes are never starved by a backlog of work.
  */
 const READY_TURN_BUDGET_MS = 5;
+
+/** Bytes of commands a follower puts in one forwarded proposal message, at most (one frame). */
+const FORWARD_BATCH_BYTES = 1024 * 1024;
 
 /** After a snapshot failed on a full disk, the next attempt waits this long. */
 const SNAPSHOT_RETRY_AFTER_FULL_MS = 1000;
@@ -127,6 +154,8 @@ export interface RaftNodeStatus extends RaftStatus {
   readonly snapshotBytesWritten: number;
   /** Snapshots this node sent to followers since it started (as leader). */
   readonly snapshotsSent: number;
+  /** Proposals this node forwarded to the leader over the peer transport since it started. */
+  readonly proposalsForwarded: number;
   /** Times the Ready loop handed the event loop back on its turn budget since it started. */
   readonly readyTurnsYielded: number;
   readonly stopped: boolean;
@@ -139,8 +168,10 @@ export interface RaftNodeStatus extends RaftStatus {
  * one round), changes membership, takes snapshots and compacts the log, and recovers from its
  * log store on start. All I/O goes through the ports, so the simulator runs it unchanged.
  *
- * Proposals are accepted on the leader only; elsewhere they fail with NOT_LEADER carrying the
- * leader's id, and the API layer forwards them.
+ * A follower forwards proposals to the leader over the peer transport, each in an envelope
+ * naming it (`forwarded-proposal.ts`), and resolves them when it applies that entry itself;
+ * with no leader known they fail with NOT_LEADER. Membership changes and leadership transfers
+ * are accepted on the leader only (NOT_LEADER with the leader's id elsewhere).
  */
 export class RaftNode<Result = unknown> {
   readonly id: NodeId;
@@ -162,6 +193,17 @@ export class RaftNode<Result = unknown> {
 
   /** Proposals appended to the leader's log, by log index. */
   private readonly pending = new Map<number, PendingProposal>();
+  /**
+   * Proposals this follower forwarded, by sequence number, until it applies their entries. One
+   * that is lost (the leader dropped it or changed) is settled by its timeout: its outcome is
+   * unknown, as for any write that timed out.
+   */
+  private readonly forwarded = new Map<number, Operation<unknown>>();
+  private nextForwardSequence = 1;
+  /** Random per start: see `forwarded-proposal.ts`. */
+  private readonly incarnation: number;
+  private readonly forwardProposals: boolean;
+  private proposalsForwarded = 0;
   /** Proposals accepted by `propose` and not yet handed to the core (batched per turn). */
   private queued: QueuedProposal<Result>[] = [];
   private flushScheduled = false;
@@ -213,6 +255,7 @@ export class RaftNode<Result = unknown> {
       options.snapshotTrailingEntries ?? RUNTIME_DEFAULTS.snapshotTrailingEntries;
     this.promotionMaxLagEntries =
       options.promotionMaxLagEntries ?? RUNTIME_DEFAULTS.promotionMaxLagEntries;
+    this.forwardProposals = options.forwardProposals ?? true;
     for (const [name, value] of Object.entries({
       tickIntervalMs: this.tickIntervalMs,
       operationTimeoutMs: this.operationTimeoutMs,
@@ -247,12 +290,15 @@ export class RaftNode<Result = unknown> {
       random: options.random,
       applied: this.appliedIndex,
       logger: this.logger,
-      // The runtime refuses proposals on followers with a leader hint instead.
-      disableProposalForwarding: true,
+      // Forwarding is the runtime's choice (forwardProposals), made before it reaches the core.
+      disableProposalForwarding: false,
     });
+    // Drawn after the core's own draws, where the read batcher drew it before forwarding
+    // existed: the simulator's recorded seeds keep replaying the same runs.
+    this.incarnation = options.random.int(0x7fff_ffff);
     this.reads = new ReadBatcher<StateMachine<Result>>({
       nodeId: this.id,
-      incarnation: options.random.int(0x7fff_ffff),
+      incarnation: this.incarnation,
       clock: this.clock,
       retryAfterMs: this.tickIntervalMs * (options.raft?.electionTicks ?? 10) * 2,
       requestReadIndex: (context) => {
@@ -431,6 +477,20 @@ export class RaftNode<Result = unknown> {
         this.snapshotWanted = true;
       }
       this.notifyConfChange(change, result);
+    } else if (isForwardedProposal(entry.data)) {
+      result = this.options.stateMachine.apply({
+        index: entry.index,
+        term: entry.term,
+        data: forwardedCommand(entry.data),
+      });
+      this.appliedIndex = entry.index;
+      this.bytesSinceSnapshot += entry.data.byteLength;
+      // Committed, so it took effect whoever proposed it: answer our own caller, if it waits.
+      if (forwardedBy(entry.data, this.id, this.incarnation)) {
+        const operation = this.forwarded.get(forwardedSequence(entry.data));
+        operation?.resolve(result);
+      }
+      return;
     } else if (entry.data.length > 0) {
       result = this.options.stateMachine.apply({
         index: entry.index,
@@ -572,13 +632,16 @@ export class RaftNode<Result = unknown> {
 
   /**
    * Proposes a command; resolves with the state machine's result once it is applied here.
-   * Proposals made in the same turn of the event loop go to the core as one batch.
-   * @throws NotLeaderError (with the leader's id when known), TooLargeError, OverloadedError,
+   * Proposals made in the same turn of the event loop go to the core as one batch; on a
+   * follower they are forwarded to the leader (unless `forwardProposals` is off).
+   * @throws NotLeaderError (no leader known; or with the leader's id when forwarding is off),
+   *   TooLargeError, OverloadedError,
    *   UnavailableError (stopping, transfer in progress, lost in a leader change),
    *   StorageFullError (this leader's disk is full: nothing was proposed),
    *   TimeoutError, CancelledError.
    */
-  propose(command: Uint8Array, options: OperationOptions = {}): Promise<Result> {
+  propose(command: Uint8Array, options: ProposeOptions = {}): Promise<Result> {
+    const leaderOnly = options.leaderOnly === true;
     try {
       this.checkUsable();
       if (command.byteLength === 0) {
@@ -589,9 +652,17 @@ export class RaftNode<Result = unknown> {
           `command of ${command.byteLength} bytes exceeds the limit of ${this.maxCommandSizeBytes} bytes`,
         );
       }
-      if (this.raw.role !== Role.Leader) throw this.notLeader();
+      if (
+        this.raw.role !== Role.Leader &&
+        (leaderOnly || !this.forwardProposals || this.raw.leader === NONE)
+      ) {
+        throw this.notLeader();
+      }
       this.checkStorageWritable();
-      if (this.pending.size + this.queued.length >= this.maxPendingProposals) {
+      if (
+        this.pending.size + this.forwarded.size + this.queued.length >=
+        this.maxPendingProposals
+      ) {
         throw new OverloadedError(
           `${this.maxPendingProposals} proposals are already pending; back off and retry`,
         );
@@ -600,7 +671,7 @@ export class RaftNode<Result = unknown> {
       return Promise.reject(error as Error);
     }
     const operation = this.newOperation<Result>("proposal", options, () => undefined);
-    this.queued.push({ data: command, operation });
+    this.queued.push({ data: command, operation, leaderOnly });
     this.scheduleFlush();
     return operation.promise;
   }
@@ -618,6 +689,16 @@ export class RaftNode<Result = unknown> {
     const batch = this.queued.filter((q) => !q.operation.done);
     this.queued = [];
     if (batch.length === 0 || this.stopped) return;
+    if (this.raw.role !== Role.Leader && this.forwardProposals && this.raw.leader !== NONE) {
+      // Leadership moved since these were accepted: the leader's own decisions lapse with it.
+      const forwardable = batch.filter((q) => !q.leaderOnly);
+      if (forwardable.length < batch.length) {
+        const error = this.notLeader();
+        for (const q of batch) if (q.leaderOnly) q.operation.reject(error);
+      }
+      if (forwardable.length > 0) this.forwardToLeader(forwardable);
+      return;
+    }
     let placed: { term: number; index: number } | undefined;
     try {
       if (this.raw.role !== Role.Leader) throw this.notLeader();
@@ -629,6 +710,57 @@ export class RaftNode<Result = unknown> {
     invariant(placed !== undefined, "a leader's proposal must get an index");
     const first = placed.index - batch.length + 1;
     batch.forEach((q, i) => this.track(first + i, placed.term, q.operation as Operation<unknown>));
+    this.scheduleProcessing();
+  }
+
+  /**
+   * Hands `batch` to the leader in envelopes, in messages of at most FORWARD_BATCH_BYTES, and
+   * waits for their entries in this node's own apply.
+   */
+  private forwardToLeader(batch: readonly QueuedProposal<Result>[]): void {
+    let start = 0;
+    while (start < batch.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < batch.length && (end === start || bytes < FORWARD_BATCH_BYTES)) {
+        bytes += (batch[end] as QueuedProposal<Result>).data.byteLength;
+        end++;
+      }
+      const envelopes: Uint8Array[] = [];
+      const sequences: number[] = [];
+      for (let i = start; i < end; i++) {
+        const sequence = this.nextForwardSequence;
+        this.nextForwardSequence = (this.nextForwardSequence + 1) >>> 0 || 1;
+        sequences.push(sequence);
+        envelopes.push(
+          encodeForwardedProposal(
+            this.id,
+            this.incarnation,
+            sequence,
+            (batch[i] as QueuedProposal<Result>).data,
+          ),
+        );
+      }
+      try {
+        this.raw.propose(...envelopes);
+      } catch (error) {
+        for (let i = start; i < batch.length; i++) {
+          (batch[i] as QueuedProposal<Result>).operation.reject(asError(error));
+        }
+        return;
+      }
+      for (let i = start; i < end; i++) {
+        const operation = (batch[i] as QueuedProposal<Result>).operation as Operation<unknown>;
+        const sequence = sequences[i - start] as number;
+        this.forwarded.set(sequence, operation);
+        const forget = (): void => {
+          if (this.forwarded.get(sequence) === operation) this.forwarded.delete(sequence);
+        };
+        void operation.promise.then(forget, forget);
+      }
+      this.proposalsForwarded += end - start;
+      start = end;
+    }
     this.scheduleProcessing();
   }
 
@@ -821,11 +953,12 @@ export class RaftNode<Result = unknown> {
     return {
       ...this.raw.status(),
       applied: this.appliedIndex,
-      pendingProposals: this.pending.size + this.queued.length,
+      pendingProposals: this.pending.size + this.forwarded.size + this.queued.length,
       snapshotIndex: this.snapshotIndex,
       snapshotsTaken: this.snapshotsTaken,
       snapshotBytesWritten: this.snapshotBytesWritten,
       snapshotsSent: this.snapshotsSent,
+      proposalsForwarded: this.proposalsForwarded,
       readyTurnsYielded: this.turnsYielded,
       stopped: this.stopped,
     };
@@ -893,6 +1026,8 @@ export class RaftNode<Result = unknown> {
     this.queued = [];
     for (const p of [...this.pending.values()]) p.operation.reject(error);
     this.pending.clear();
+    for (const operation of [...this.forwarded.values()]) operation.reject(error);
+    this.forwarded.clear();
     this.reads.rejectAll(error);
     for (const operation of [...this.transfers.keys()]) operation.reject(error);
   }

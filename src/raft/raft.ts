@@ -306,6 +306,11 @@ export class Raft {
       this.logger.debug("not sending snapshot to inactive peer", { to });
       return false;
     }
+    if (pr.snapshotInFlight) {
+      // One at a time: the transport reports how the last one ended before the next goes.
+      this.logger.debug("not sending snapshot: one is still in flight", { to });
+      return false;
+    }
     let snapshot: Snapshot;
     try {
       snapshot = this.raftLog.snapshot();
@@ -324,6 +329,7 @@ export class Raft {
       progress: pr.toString(),
     });
     pr.becomeSnapshot(snapshot.metadata.index);
+    pr.snapshotInFlight = true;
     this.send(message({ type: MessageType.Snap, to, snapshot }));
     return true;
   }
@@ -849,6 +855,7 @@ export class Raft {
         this.handleHeartbeatResponse(m, pr);
         return;
       case MessageType.SnapStatus:
+        pr.snapshotInFlight = false;
         if (pr.state !== ProgressState.Snapshot) return;
         if (m.reject) {
           // The snapshot did not arrive; forget it so the next attempt sends a fresh one.

@@ -18,7 +18,7 @@ import {
   type Message,
   type NodeId,
   type ReadState,
-  type Role,
+  Role,
   type Snapshot,
   type SoftState,
 } from "./types.js";
@@ -220,6 +220,9 @@ export class RawNode {
     // that are not bound to a term may carry it (etcd's raft treats the rest as local too, which
     // would let a peer skip the term checks).
     if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex) return;
+    // Only a leader takes a peer's proposal: a follower passing it on could bounce it between
+    // two nodes that each name the other leader for a moment (the proposer times out instead).
+    if (m.type === MessageType.Prop && this.#raft.role !== Role.Leader) return;
     if (
       RESPONSE_MESSAGE_TYPES.has(m.type) &&
       !this.#raft.trk.progress.has(m.from) &&

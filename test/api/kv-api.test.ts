@@ -10,14 +10,23 @@ describe("kv API on a 3-node cluster", () => {
     await cluster.stop();
   });
 
-  it("forwards a put from a follower to the leader; every node reads it linearizably", async () => {
+  it("a follower hands a put to the leader over the peer transport and answers it itself; every node reads it linearizably", async () => {
     const leader = await cluster.leader();
     const [follower] = await cluster.followers();
+    const metric = async (name: string): Promise<number> => {
+      const text = (await call(follower!.url, "GET", "/metrics")).body as string;
+      const line = text.split("\n").find((l) => l.startsWith(`${name}{`));
+      return line === undefined ? 0 : Number(line.split(" ").at(-1));
+    };
+    const forwardedBefore = await metric("blixard_proposals_forwarded_total");
     const put = await call(follower!.url, "PUT", "/v1/kv/dir%2Fgreeting", {
       body: { value: "hello" },
     });
     expect(put.status).toBe(200);
+    // No HTTP hop: the follower answered from its own apply, and names the leader for next time.
     expect(put.headers.get("blixard-leader-address")).toBe(leader.url.href);
+    expect(await metric("blixard_proposals_forwarded_total")).toBe(forwardedBefore + 1);
+    expect(await metric("blixard_http_forwarded_total")).toBe(0);
     expect(put.body.revision).toBeGreaterThan(0);
     for (const node of cluster.nodes) {
       const got = await call(node.url, "GET", "/v1/kv/dir%2Fgreeting?consistency=linearizable");

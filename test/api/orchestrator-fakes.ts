@@ -324,6 +324,7 @@ export function fakeNodeService(nodeId: number): BlixardNodeService {
       lastIndex: 0,
       snapshotIndex: 0,
       pendingProposals: 0,
+      proposalsForwarded: 0,
       leadTransferee: undefined,
       config: {
         voters: [nodeId],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode } from "../../src/node/raft-node.js";
+import { MessageType } from "../../src/raft/types.js";
 import type { StateMachine } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import { LoopbackNetwork, ManualClock } from "./fakes.js";
@@ -35,6 +36,7 @@ function cluster(
     snapshotEveryBytes?: number;
     snapshotMinBytes?: number;
     raft?: { maxCommittedSizePerReadyBytes: number };
+    forwardProposals?: boolean;
   } = {},
 ) {
   const clock = new ManualClock();
@@ -79,8 +81,55 @@ describe("RaftNode runtime", () => {
     for (const m of c.machines.values()) expect(m.items).toEqual(["a", "b", "c"]);
   });
 
-  it("rejects proposals on a follower with the leader's id", async () => {
+  it("forwards a follower's proposals to the leader over the peer transport and answers them from its own apply", async () => {
     const c = cluster();
+    const leader = await electedLeader(c);
+    const [follower, other] = [...c.nodes.values()].filter((n) => !n.isLeader) as [
+      RaftNode<number>,
+      RaftNode<number>,
+    ];
+    await c.clock.advance(200);
+    const sent: number[] = [];
+    const previous = c.network.dropIf;
+    c.network.dropIf = (m) => {
+      if (m.type === MessageType.Prop) sent.push(m.from);
+      return previous(m);
+    };
+    // Two followers at once, and the leader itself: each caller gets the result of its own entry.
+    const fromFollower = Promise.all(["f1", "f2"].map((s) => follower.propose(enc(s))));
+    const fromOther = other.propose(enc("o1"));
+    const fromLeader = leader.propose(enc("l1"));
+    await c.clock.advance(50);
+    const results = [...(await fromFollower), await fromOther, await fromLeader];
+    await c.clock.advance(300);
+    const items = c.machines.get(leader.id)!.items;
+    // Every node applied the bare commands (no envelope) in the same order.
+    expect([...items].sort()).toEqual(["f1", "f2", "l1", "o1"]);
+    for (const m of c.machines.values()) expect(m.items).toEqual(items);
+    // Each result is the list length at that command's own position.
+    expect(results).toEqual(["f1", "f2", "o1", "l1"].map((s) => items.indexOf(s) + 1));
+    expect(sent.sort()).toEqual([follower.id, other.id]);
+    expect(follower.status().proposalsForwarded).toBe(2);
+    expect(leader.status().proposalsForwarded).toBe(0);
+    expect(follower.status().pendingProposals).toBe(0);
+  });
+
+  it("a forwarded proposal that is lost times out (outcome unknown) and is not applied", async () => {
+    const c = cluster();
+    await electedLeader(c);
+    const follower = [...c.nodes.values()].find((n) => !n.isLeader)!;
+    await c.clock.advance(200);
+    c.network.dropIf = (m) => m.type === MessageType.Prop;
+    const write = follower.propose(enc("lost"), { timeoutMs: 1000 });
+    const outcome = expect(write).rejects.toMatchObject({ code: "TIMEOUT" });
+    await c.clock.advance(1100);
+    await outcome;
+    for (const m of c.machines.values()) expect(m.items).not.toContain("lost");
+    expect(follower.status().pendingProposals).toBe(0);
+  });
+
+  it("with forwarding off, or leader-only, a follower refuses with the leader's id", async () => {
+    const c = cluster({ forwardProposals: false });
     const leader = await electedLeader(c);
     const follower = [...c.nodes.values()].find((n) => !n.isLeader)!;
     await c.clock.advance(200);
@@ -88,6 +137,65 @@ describe("RaftNode runtime", () => {
       code: "NOT_LEADER",
       leaderHint: { id: leader.id },
     });
+    const d = cluster();
+    const dLeader = await electedLeader(d);
+    const dFollower = [...d.nodes.values()].find((n) => !n.isLeader)!;
+    await d.clock.advance(200);
+    await expect(dFollower.propose(enc("x"), { leaderOnly: true })).rejects.toMatchObject({
+      code: "NOT_LEADER",
+      leaderHint: { id: dLeader.id },
+    });
+    // The leader itself takes leader-only proposals.
+    const own = dLeader.propose(enc("y"), { leaderOnly: true });
+    await d.clock.advance(50);
+    expect(await own).toBe(1);
+  });
+
+  it("a restarted follower never takes an entry its previous life forwarded for a new caller", async () => {
+    const c = cluster();
+    await electedLeader(c);
+    const follower = [...c.nodes.values()].find((n) => !n.isLeader)!;
+    await c.clock.advance(200);
+    // Forwarded, appended by the leader, but the follower never hears back in this life.
+    c.network.dropIf = (m) => m.to === follower.id;
+    const lost = follower.propose(enc("old"), { timeoutMs: 500 });
+    const lostOutcome = expect(lost).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    await c.clock.advance(100);
+    // What survives the crash: its log, as it was (the forwarded entry is on the leader only).
+    const old = c.stores.get(follower.id)!;
+    const disk = new MemoryLogStore({ confState: voters });
+    await disk.save({
+      entries: old.entries(old.firstIndex(), old.lastIndex() + 1, Number.MAX_SAFE_INTEGER),
+      hardState: old.initialState().hardState,
+    });
+    const stopped = follower.stop();
+    await c.clock.advance(10);
+    await stopped;
+    await lostOutcome;
+    c.network.dropIf = () => false;
+    // The new life replays its log and gets the rest, "old" included, from the leader.
+    const machine = new ListMachine();
+    const reborn = new RaftNode<number>({
+      id: follower.id,
+      logStore: disk,
+      stateMachine: machine,
+      transport: c.network.transport(follower.id),
+      clock: c.clock,
+      random: new SeededRandom(follower.id + 100),
+    });
+    // It learns the leader from heartbeats but gets no entries yet, so "new" is forwarded
+    // before it has applied "old": both carry sequence number 1, in different lives.
+    c.network.dropIf = (m) => m.to === follower.id && m.type === MessageType.App;
+    reborn.start();
+    await c.clock.advance(300);
+    expect(reborn.leader).not.toBe(0);
+    expect(machine.items).toEqual([]);
+    const fresh = reborn.propose(enc("new"));
+    await c.clock.advance(50);
+    c.network.dropIf = () => false;
+    await c.clock.advance(500);
+    expect(machine.items).toEqual(["old", "new"]);
+    expect(await fresh).toBe(2);
   });
 
   it("serves linearizable reads on leader and followers, sharing rounds", async () => {

@@ -123,6 +123,44 @@ describe("§7 InstallSnapshot to a follower that is too far behind", () => {
   });
 });
 
+describe("one snapshot in flight per follower", () => {
+  // An append response can move the follower on to Replicate before the transport has reported
+  // how the snapshot went; if it then falls behind the compacted log again, a second snapshot
+  // must wait for that report (a storm of full snapshots to one slow follower otherwise).
+  it("a second snapshot waits for the first one's report, even after the follower moved on to replicate", () => {
+    const { c, net, snapIndex } = farBehindFollower();
+    c.tick(1, 1);
+    c.stabilize();
+    expect(net.messages((m) => m.type === MT.Snap && m.to === 3)).toHaveLength(1);
+    expect(c.node(1).raw.status().progress.get(3)?.state).toBe("replicate");
+
+    // 3 falls behind again and the leader compacts past it.
+    net.block = (m) => m.to === 3 || m.from === 3;
+    for (let i = 0; i < 5; i++) c.propose(1, `more${i}`);
+    const storage = c.node(1).storage;
+    const secondIndex = c.node(1).appliedIndex;
+    storage.createSnapshot(secondIndex, undefined, bytes(`state@${secondIndex}`));
+    storage.compact(secondIndex);
+    net.heal();
+    net.clear();
+    c.node(1).raw.reportUnreachable(3); // back to probing, from entries now compacted
+    c.tick(1, 3);
+    c.stabilize();
+    expect(net.messages((m) => m.type === MT.Snap)).toEqual([]);
+    expect(c.node(3).appliedIndex).toBeLessThan(secondIndex);
+
+    // The first snapshot's report frees the way for the second.
+    c.node(1).raw.reportSnapshot(3, "finish");
+    c.tick(1, 1);
+    c.stabilize();
+    const snaps = net.messages((m) => m.type === MT.Snap && m.to === 3);
+    expect(snaps).toHaveLength(1);
+    expect(snaps[0]?.snapshot?.metadata.index).toBe(secondIndex);
+    expect(snapIndex).toBeLessThan(secondIndex);
+    expect(c.node(3).appliedIndex).toBe(c.node(1).appliedIndex);
+  });
+});
+
 describe("§7 a follower receiving a snapshot", () => {
   function snapshotAt(index: number, term: number): Snapshot {
     return {

@@ -42,6 +42,9 @@ export const StatusResponse = Type.Object({
   lastIndex: Type.Integer(),
   snapshotIndex: Type.Integer(),
   pendingProposals: Type.Integer(),
+  proposalsForwarded: Type.Integer({
+    description: "writes this node handed to the leader over the peer transport since it started",
+  }),
   leadTransferee: Type.Union([Type.Integer(), Type.Null()]),
   joint: Type.Boolean({ description: "a joint configuration change is under way" }),
   config: ConfigJson,

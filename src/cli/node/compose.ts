@@ -18,7 +18,7 @@ import { encodeAclCommand } from "../../statemachine/cluster/cluster-state-machi
 import type { AclResult } from "../../statemachine/acl/types.js";
 import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import { commandErrorToException } from "../../statemachine/command-result.js";
-import { operationOptions } from "../../api/raft-service.js";
+import { operationOptions, proposeOptions } from "../../api/raft-service.js";
 import { NotLeaderError } from "../../common/errors.js";
 import { NONE } from "../../raft/types.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
@@ -319,7 +319,7 @@ export async function startNode(
             ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
             payload: encodeAclCommand(command),
           });
-          const result = await node.propose(envelope, operationOptions(writeOptions));
+          const result = await node.propose(envelope, proposeOptions(writeOptions));
           if (!result.ok) throw commandErrorToException(result.error);
           return result.value as AclResult;
         },

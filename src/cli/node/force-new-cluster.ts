@@ -16,6 +16,7 @@
  * elsewhere, there are now two clusters that diverge. Never restart the lost members on their old
  * data directories; grow the new cluster with `node start --join`.
  */
+import { commandOf } from "../../node/forwarded-proposal.js";
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidArgumentError } from "../../common/errors.js";
@@ -87,7 +88,8 @@ export async function forceNewCluster(
       for (const entry of batch) {
         // Membership changes are replaced by the new configuration; empty entries are no-ops.
         if (entry.type === EntryType.Normal && entry.data.length > 0) {
-          machine.apply({ index: entry.index, term: entry.term, data: entry.data });
+          // A write a follower forwarded is in the runtime's envelope: apply what it carries.
+          machine.apply({ index: entry.index, term: entry.term, data: commandOf(entry.data) });
         }
       }
       next += batch.length;

@@ -12,7 +12,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
 import type { ApiMetrics } from "../../api/metrics.js";
-import { operationOptions } from "../../api/raft-service.js";
+import { operationOptions, proposeOptions } from "../../api/raft-service.js";
 import {
   RaftOrchestratorService,
   type OrchestratorNodePort,
@@ -115,7 +115,7 @@ export function createOrchestrator(
         ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
         payload: encodeOrchestratorCommand(command),
       });
-      const result = await node.propose(envelope, operationOptions(writeOptions));
+      const result = await node.propose(envelope, proposeOptions(writeOptions));
       if (!result.ok) throw commandErrorToException(result.error);
       return result.value as OrchestratorResult;
     },
@@ -268,7 +268,8 @@ export function createOrchestrator(
         },
         queries: machine.orchestrator,
         proposer: {
-          propose: (command) => service.report(command),
+          // Marking a worker offline is this leader's decision: never forwarded to the next.
+          propose: (command) => service.report(command, { leaderOnly: true }),
         },
         clock,
         log: log.child({ component: "liveness" }),

@@ -48,6 +48,12 @@ export class Progress {
   state: ProgressState = ProgressState.Probe;
   /** The index of the snapshot in flight, in Snapshot state; 0 otherwise. */
   pendingSnapshot = 0;
+  /**
+   * A snapshot was handed to the transport and its outcome (SnapStatus) has not come back. It
+   * outlives Snapshot state: an append response can move the follower on to Replicate while the
+   * snapshot is still crossing, and a second one must not follow it (a snapshot storm).
+   */
+  snapshotInFlight = false;
   /** Heard from since the last check-quorum round. */
   recentActive: boolean;
   /** In Probe: one probe sent, wait for its answer before the next. */
@@ -179,6 +185,7 @@ export class Progress {
     copy.next = this.next;
     copy.state = this.state;
     copy.pendingSnapshot = this.pendingSnapshot;
+    copy.snapshotInFlight = this.snapshotInFlight;
     copy.recentActive = this.recentActive;
     copy.msgAppFlowPaused = this.msgAppFlowPaused;
     copy.isLearner = this.isLearner;

@@ -5,7 +5,7 @@
  */
 
 /** Events kept by default. */
-export const DEFAULT_EVENT_TAIL = 60;
+export const DEFAULT_EVENT_TAIL = 200;
 
 /** A bounded ring of the newest orchestrator events. */
 export class EventTail {

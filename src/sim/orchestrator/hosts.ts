@@ -58,8 +58,6 @@ export interface HostsOptions {
   readonly deadAfterMs: number;
   /** An agent reconciles at least this often. */
   readonly resyncMs: number;
-  /** How long an agent waits for a forwarded proposal. */
-  readonly forwardTimeoutMs: number;
   /** True while VM runs may crash by themselves. */
   readonly chaos: () => boolean;
   /** Probability that a VM run started under chaos crashes later. */
@@ -140,9 +138,6 @@ export class OrchestratorHosts {
         incarnation,
         scheduler: options.scheduler,
         cluster,
-        network: options.network,
-        random,
-        forwardTimeoutMs: options.forwardTimeoutMs,
         forward,
       });
     const driverOptions = {

@@ -112,7 +112,6 @@ export class OrchestratorSimulation {
       events: this.events,
       deadAfterMs: WORKER_DEAD_AFTER_MS,
       resyncMs: 1000,
-      forwardTimeoutMs: 2000,
       chaos: () => this.#chaos,
       vmCrashRate: 0.3,
       leakAbandonedTasks: options.leakAbandonedTasks,

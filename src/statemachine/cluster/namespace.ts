@@ -14,7 +14,9 @@
  * | 0x11 – 0x1f | reserved for later orchestrator formats; refused today         |
  * | 0x20        | an ACL command, JSON format 1 (`acl/codec.ts`)                 |
  * | 0x21 – 0x2f | reserved for later ACL formats; refused today                  |
- * | 0x30 – 0xff | refused                                                        |
+ * | 0x30 – 0xef | refused                                                        |
+ * | 0xf0        | never seen here: the runtime's envelope of a proposal a follower forwarded, removed before `apply` (`node/forwarded-proposal.ts`) |
+ * | 0xf1 – 0xff | refused                                                        |
  *
  * Results kept in client sessions and snapshots carry the same byte as a tag in front of the
  * namespace's own result encoding (kv results do not start with a format byte of their own).
