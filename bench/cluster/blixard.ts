@@ -164,8 +164,9 @@ export class BlixardCluster implements ClusterTarget {
   }
 
   async restart(member: number): Promise<void> {
-    // A restarted node needs only its data directory (node.json holds the rest).
-    this.#spawn(member, ["--data-dir", this.#dirs[member] ?? "", ...this.#extraArgs]);
+    // A restarted node needs only its data directory (node.json holds the rest), and
+    // --insecure again: it is never remembered, so that it shows on every start.
+    this.#spawn(member, ["--data-dir", this.#dirs[member] ?? "", "--insecure", ...this.#extraArgs]);
     await Promise.resolve();
   }
 
