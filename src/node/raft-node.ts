@@ -33,9 +33,9 @@ import type { LogStore } from "../storage/log-store.js";
 import { Operation, type OperationOptions } from "./operation.js";
 import type { Clock, TimerHandle, Transport } from "./ports.js";
 import {
+  commandOf,
   encodeForwardedProposal,
   forwardedBy,
-  forwardedCommand,
   forwardedSequence,
   isForwardedProposal,
 } from "./forwarded-proposal.js";
@@ -477,29 +477,20 @@ export class RaftNode<Result = unknown> {
         this.snapshotWanted = true;
       }
       this.notifyConfChange(change, result);
-    } else if (isForwardedProposal(entry.data)) {
-      result = this.options.stateMachine.apply({
-        index: entry.index,
-        term: entry.term,
-        data: forwardedCommand(entry.data),
-      });
-      this.appliedIndex = entry.index;
-      this.bytesSinceSnapshot += entry.data.byteLength;
-      // Committed, so it took effect whoever proposed it: answer our own caller, if it waits.
-      if (forwardedBy(entry.data, this.id, this.incarnation)) {
-        const operation = this.forwarded.get(forwardedSequence(entry.data));
-        operation?.resolve(result);
-      }
-      return;
     } else if (entry.data.length > 0) {
       result = this.options.stateMachine.apply({
         index: entry.index,
         term: entry.term,
-        data: entry.data,
+        // A write a follower forwarded arrives in the envelope: the state machine sees the command.
+        data: commandOf(entry.data),
       });
     }
     this.appliedIndex = entry.index;
     this.bytesSinceSnapshot += entry.data.byteLength;
+    // Committed, so it took effect whoever proposed it: answer our own caller, if it waits.
+    if (isForwardedProposal(entry.data) && forwardedBy(entry.data, this.id, this.incarnation)) {
+      this.forwarded.get(forwardedSequence(entry.data))?.resolve(result);
+    }
 
     const pending = this.pending.get(entry.index);
     if (pending === undefined) return;
