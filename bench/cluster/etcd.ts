@@ -1,10 +1,12 @@
 /**
  * A 3-member etcd cluster (the `etcd` binary, e.g. Debian's etcd-server 3.4) on loopback with its
  * own data directories and default settings (100 ms heartbeat, 1 s election timeout), driven
- * through its v3 JSON gateway (`/v3/kv/put`, `/v3/kv/range`) over keep-alive HTTP.
+ * through its v3 JSON gateway (`/v3/kv/put`, `/v3/kv/range`) over keep-alive HTTP. The members
+ * and their lifecycle are the same for every client path: etcd-grpc.ts extends this class and
+ * replaces only `put` and `get`.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { HttpPool } from "./http.js";
 import {
@@ -17,7 +19,6 @@ import {
   type OwnedProcess,
 } from "./procs.js";
 import type { ClusterTarget } from "./target.js";
-import { existsSync } from "node:fs";
 
 /** The path of an `etcd` binary on PATH (or $ETCD_BIN), with its version; undefined if none. */
 export function findEtcd(): { path: string; version: string } | undefined {
@@ -36,14 +37,27 @@ export function findEtcd(): { path: string; version: string } | undefined {
 
 const b64 = (text: string): string => Buffer.from(text).toString("base64");
 
+interface RangeBody {
+  readonly kvs?: readonly { readonly value?: string }[];
+}
+
 interface StatusBody {
   readonly header?: { readonly member_id?: string };
   readonly leader?: string;
 }
 
+/** Options of an {@link EtcdCluster}. */
+export interface EtcdClusterOptions {
+  /** Number of members; 3 when undefined. */
+  readonly size?: number;
+  /** Its name in logs and reports; "etcd" when undefined. */
+  readonly name?: string;
+}
+
 /** The etcd cluster under test. */
 export class EtcdCluster implements ClusterTarget {
-  readonly name = "etcd";
+  readonly name: string;
+  readonly size: number;
   readonly #bin: string;
   readonly #root: string;
   readonly #pools: HttpPool[] = [];
@@ -51,13 +65,20 @@ export class EtcdCluster implements ClusterTarget {
   readonly #args: string[][] = [];
   readonly #dirs: string[] = [];
 
-  constructor(
-    bin: string,
-    root: string,
-    readonly size = 3,
-  ) {
+  /**
+   * @param bin the `etcd` binary (see {@link findEtcd}).
+   * @param root a directory for the members' data directories and logs.
+   */
+  constructor(bin: string, root: string, options: EtcdClusterOptions = {}) {
     this.#bin = bin;
     this.#root = root;
+    this.size = options.size ?? 3;
+    this.name = options.name ?? "etcd";
+  }
+
+  /** The client URLs (gRPC and the JSON gateway share the port), by member index; set by start. */
+  get endpoints(): readonly string[] {
+    return this.#pools.map((pool) => pool.baseUrl);
   }
 
   async start(): Promise<void> {
@@ -173,6 +194,20 @@ export class EtcdCluster implements ClusterTarget {
   async get(member: number, key: string): Promise<void> {
     // Range requests are linearizable unless `serializable` is set.
     await this.#pool(member).ok("POST", "/v3/kv/range", JSON.stringify({ key: b64(key) }));
+  }
+
+  /**
+   * The value at `key` read through the JSON gateway (linearizable), undefined if there is none;
+   * for checks, not timed. Rejects on any failure.
+   */
+  async value(member: number, key: string): Promise<string | undefined> {
+    const body = await this.#pool(member).ok(
+      "POST",
+      "/v3/kv/range",
+      JSON.stringify({ key: b64(key) }),
+    );
+    const kv = (JSON.parse(body) as RangeBody).kvs?.[0];
+    return kv === undefined ? undefined : Buffer.from(kv.value ?? "", "base64").toString();
   }
 
   async kill(member: number): Promise<void> {

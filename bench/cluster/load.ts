@@ -18,6 +18,14 @@ export interface WorkloadResult {
   readonly serverCpuPct: number;
   /** CPU this process (the load generator) used, in percent of one core. */
   readonly benchCpuPct: number;
+  /** Server CPU per successful operation, µs (NaN if none succeeded). */
+  readonly serverCpuUsPerOp: number;
+  /**
+   * Load-generator CPU per successful operation, µs (NaN if none succeeded): what the client
+   * path costs, so that a client that burns this process's cores (the gRPC one does) shows as
+   * such and not as a slow server.
+   */
+  readonly benchCpuUsPerOp: number;
   /**
    * CPU the whole machine used, in percent of one core: more than servers + bench means other
    * work competed for the cores during the measurement.
@@ -72,6 +80,9 @@ export async function closedLoop(options: {
   const serverCpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - serverCpu0;
   const benchCpu = process.cpuUsage(benchCpu0);
   const machine1 = machineCpuSeconds();
+  const benchCpuSeconds = (benchCpu.user + benchCpu.system) / 1e6;
+  const perOpUs = (cpu: number): number =>
+    latencies.length === 0 ? Number.NaN : (cpu * 1e6) / latencies.length;
   latencies.sort((a, b) => a - b);
   return {
     ops: latencies.length,
@@ -81,7 +92,9 @@ export async function closedLoop(options: {
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     serverCpuPct: (serverCpu / seconds) * 100,
-    benchCpuPct: ((benchCpu.user + benchCpu.system) / 1e6 / seconds) * 100,
+    benchCpuPct: (benchCpuSeconds / seconds) * 100,
+    serverCpuUsPerOp: perOpUs(serverCpu),
+    benchCpuUsPerOp: perOpUs(benchCpuSeconds),
     machineCpuPct: ((machine1.busy - machine0.busy) / seconds) * 100,
     ...(firstError === undefined ? {} : { firstError }),
   };

@@ -3,8 +3,11 @@
  * writes at several depths, linearizable reads, and failover after SIGKILLing the leader.
  * Writes run twice: to the leader only (as Blixard's SDK sends them: no forwarding hop on either
  * system) and spread over every member round-robin (as etcd's clients and any load balancer
- * send them: two thirds reach a follower, which hands them to the leader). Reads are spread over
- * all members (both systems serve linearizable reads on followers through ReadIndex).
+ * send them: two thirds reach a follower, which hands them to the leader). And each of those
+ * twice again: over the fixed set of `keys` keys (a state of constant size), and with a key never
+ * written before per write (a growing state: what a fill costs, not only an overwrite). Reads
+ * are spread over all members (both systems serve linearizable reads on followers through
+ * ReadIndex).
  */
 import { closedLoop, quantile, type WorkloadResult } from "./load.js";
 import { cpuSeconds, sleep } from "./procs.js";
@@ -37,20 +40,56 @@ export interface ExtraWorkload {
   readonly teardown?: () => Promise<void>;
 }
 
-/** The workload names, in report order. */
-export const WORKLOADS = [
-  "write c=1 (sequential)",
-  "write c=16",
-  "write c=64",
-  "write c=256",
-  "write c=1 (every member)",
-  "write c=16 (every member)",
-  "write c=64 (every member)",
-  "write c=256 (every member)",
-  "linearizable read c=64",
-] as const;
-/** One of {@link WORKLOADS}. */
-export type WorkloadName = (typeof WORKLOADS)[number];
+/** A timed workload of the suite. */
+interface SuiteWorkload {
+  readonly name: string;
+  readonly concurrency: number;
+  readonly kind: "write" | "read";
+  /** Writes go round every member instead of to the leader. */
+  readonly everyMember: boolean;
+  /** Each write takes a key never written before instead of one of the `keys` fixed keys. */
+  readonly distinctKeys: boolean;
+}
+
+/** The eight write workloads (leader or every member, 1 to 256 in flight) on one kind of key. */
+function writeWorkloads(distinctKeys: boolean): SuiteWorkload[] {
+  return [false, true].flatMap((everyMember) =>
+    [1, 16, 64, 256].map((concurrency) => {
+      const notes = [
+        ...(concurrency === 1 && !everyMember ? ["sequential"] : []),
+        ...(everyMember ? ["every member"] : []),
+        ...(distinctKeys ? ["distinct keys"] : []),
+      ];
+      return {
+        name: `write c=${concurrency}${notes.length === 0 ? "" : ` (${notes.join(", ")})`}`,
+        concurrency,
+        kind: "write" as const,
+        everyMember,
+        distinctKeys,
+      };
+    }),
+  );
+}
+
+/**
+ * The timed workloads in the order they run. The reads come before the distinct-key writes so
+ * that they, like the fixed-key writes, see only the preloaded keys (numbers comparable with
+ * runs before the distinct-key rows existed).
+ */
+const SUITE: readonly SuiteWorkload[] = [
+  ...writeWorkloads(false),
+  {
+    name: "linearizable read c=64",
+    concurrency: 64,
+    kind: "read",
+    everyMember: true,
+    distinctKeys: false,
+  },
+  ...writeWorkloads(true),
+];
+
+/** The workload names, in report order (the order they run). */
+export const WORKLOADS: readonly string[] = SUITE.map(({ name }) => name);
 
 /** The failover measurements. */
 export interface FailoverResult {
@@ -100,7 +139,8 @@ export async function runSuite(
     log(
       `  ${target.name} ${name}: ${result.opsPerSec.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
         `p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}, server CPU ${result.serverCpuPct.toFixed(0)}%, ` +
-        `bench CPU ${result.benchCpuPct.toFixed(0)}%, machine CPU ${result.machineCpuPct.toFixed(0)}%` +
+        `bench CPU ${result.benchCpuPct.toFixed(0)}% (${result.benchCpuUsPerOp.toFixed(0)} µs/op), ` +
+        `machine CPU ${result.machineCpuPct.toFixed(0)}%` +
         (result.firstError === undefined
           ? ""
           : ` (first error: ${result.firstError.slice(0, 200)})`),
@@ -126,20 +166,24 @@ export async function runSuite(
   const record = (name: string, result: WorkloadResult | undefined): void => {
     if (result !== undefined) workloads[name] = result;
   };
-  const write = (_: number, n: number): Promise<void> => target.put(leader, key(n), value);
-  // Member n % size: each worker's successive writes go round the members, as a balancer sends them.
-  const writeAny = (w: number, n: number): Promise<void> =>
-    target.put((w + n) % target.size, key(n), value);
-  record("write c=1 (sequential)", await run("write c=1 (sequential)", 1, write));
-  for (const c of [16, 64, 256]) record(`write c=${c}`, await run(`write c=${c}`, c, write));
-  for (const c of [1, 16, 64, 256]) {
-    const name = `write c=${c} (every member)`;
-    record(name, await run(name, c, writeAny));
+  // Distinct keys are `d-<worker>-<n>` with n counting every distinct-key write of the suite, not
+  // only of one workload, so that no later workload overwrites an earlier one's key.
+  let distinctWrites = 0;
+  const opOf = (workload: SuiteWorkload): ((worker: number, n: number) => Promise<void>) => {
+    if (workload.kind === "read") return (_, n) => target.get(n % target.size, key(n));
+    const keyOf = workload.distinctKeys
+      ? (worker: number): string => `d-${worker}-${distinctWrites++}`
+      : (_: number, n: number): string => key(n);
+    // Member (worker + n) % size: each worker's successive writes go round the members, as a
+    // balancer sends them.
+    const member = workload.everyMember
+      ? (worker: number, n: number): number => (worker + n) % target.size
+      : (): number => leader;
+    return (worker, n) => target.put(member(worker, n), keyOf(worker, n), value);
+  };
+  for (const workload of SUITE) {
+    record(workload.name, await run(workload.name, workload.concurrency, opOf(workload)));
   }
-  record(
-    "linearizable read c=64",
-    await run("linearizable read c=64", 64, (_, n) => target.get(n % target.size, key(n))),
-  );
   for (const extra of extras) {
     if (options.match !== undefined && !options.match.test(extra.name)) continue;
     await extra.setup?.();
