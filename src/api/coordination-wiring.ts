@@ -22,7 +22,7 @@ import type { WriteOptions } from "./service.js";
 /** What the wiring needs of the node's runtime. */
 export type CoordinationRuntime = Pick<
   RaftNode<CommandResult<unknown>>,
-  "propose" | "read" | "status" | "leader"
+  "propose" | "read" | "inspect" | "leader"
 >;
 
 /** The applied store: the service's reads plus the lessor's view of the leases. */
@@ -71,9 +71,11 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
     if (!result.ok) throw commandErrorToException(result.error);
     return result.value as KvResult;
   };
+  // The live view, not status(): the lessor asks on every sweep, and status() copies every
+  // peer's progress.
   const leaderTerm = (): number | undefined => {
-    const status = node.status();
-    return status.role === Role.Leader && !status.stopped ? status.term : undefined;
+    const core = node.inspect();
+    return core !== undefined && core.role === Role.Leader ? core.term : undefined;
   };
   const lessor = new Lessor({
     port: {

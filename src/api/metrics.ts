@@ -73,7 +73,7 @@ export class ApiMetrics implements ServiceMetricsSink {
     this.#leader = gauge("blixard_raft_leader_id", "The leader this node knows of (0: none).");
     this.#leaderChanges = new Counter({
       name: "blixard_raft_leader_changes_total",
-      help: "Changes of the known leader this node observed (sampled at requests and scrapes).",
+      help: "Changes of the known leader this node observed.",
       registers,
     });
     this.#commitIndex = gauge("blixard_raft_commit_index", "The highest committed log index.");
@@ -208,13 +208,22 @@ export class ApiMetrics implements ServiceMetricsSink {
     this.#forwarded.inc({ outcome });
   }
 
-  /** Updates the raft gauges from a status and counts a leader change. Throws nothing. */
-  observeStatus(status: NodeStatusView): void {
-    const leader = status.leader ?? 0;
+  /**
+   * Counts a leader change if `leader` (0: none known) differs from the last leader seen. The
+   * node calls it on every change of its raft state, so no change is missed between scrapes.
+   * Throws nothing.
+   */
+  observeLeader(leader: number): void {
     if (this.#lastLeader !== undefined && leader !== 0 && leader !== this.#lastLeader) {
       this.#leaderChanges.inc();
     }
     if (leader !== 0) this.#lastLeader = leader;
+  }
+
+  /** Updates the raft gauges from a status and counts a leader change. Throws nothing. */
+  observeStatus(status: NodeStatusView): void {
+    const leader = status.leader ?? 0;
+    this.observeLeader(leader);
     this.#term.set(status.term);
     for (const role of Object.values(Role)) this.#role.set({ role }, role === status.role ? 1 : 0);
     this.#leader.set(leader);

@@ -63,8 +63,6 @@ export const DEFAULT_MAX_CONNECTIONS = 1024;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** A client must send its request headers within this long. */
 const HEADERS_TIMEOUT_MS = 10_000;
-/** How often the leader-change counter samples the node's status. */
-const STATUS_SAMPLE_INTERVAL_MS = 250;
 
 /** A log level, or `silent`. */
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -148,7 +146,6 @@ export class ApiServer {
   readonly #states = new WeakMap<FastifyRequest, RequestState>();
   readonly #maxConnections: number;
   #openApi: unknown;
-  #sampler: ReturnType<typeof setInterval> | undefined;
   #url: URL | undefined;
 
   /**
@@ -530,11 +527,6 @@ export class ApiServer {
       port: options.port ?? 0,
     });
     this.#url = new URL(address);
-    this.#sampler = setInterval(
-      () => this.metrics.observeStatus(this.#service.status()),
-      STATUS_SAMPLE_INTERVAL_MS,
-    );
-    this.#sampler.unref();
     return this.#url;
   }
 
@@ -550,7 +542,6 @@ export class ApiServer {
 
   /** Stops listening and closes open connections. Throws nothing. */
   async close(): Promise<void> {
-    if (this.#sampler !== undefined) clearInterval(this.#sampler);
     await this.app.close();
   }
 }

@@ -25,6 +25,14 @@ export const MAX_LEASE_IDS_PER_REVOKE = 1000;
 /** How often the leader looks for expired leases, by default. */
 export const DEFAULT_LEASE_CHECK_INTERVAL_MS = 100;
 
+/**
+ * How often a node with nothing to time (not the leader, or no lease exists) looks again, by
+ * default (etcd's lessor checks every 500 ms). An idle process pays for every wakeup; the cost of
+ * sleeping longer is that a new lease, or leases after a failover, start their clock up to this
+ * much later: they live longer, never shorter.
+ */
+export const DEFAULT_LEASE_IDLE_CHECK_INTERVAL_MS = 500;
+
 /** What the lessor needs of its node and the applied kv store. */
 export interface LessorPort {
   /** This node's term while it is the leader, else undefined. */
@@ -45,6 +53,8 @@ export interface LessorOptions {
   readonly clock: Clock;
   /** Default {@link DEFAULT_LEASE_CHECK_INTERVAL_MS}. */
   readonly checkIntervalMs?: number;
+  /** Default {@link DEFAULT_LEASE_IDLE_CHECK_INTERVAL_MS} (never below `checkIntervalMs`). */
+  readonly idleCheckIntervalMs?: number;
   /** Called when an expiry proposal fails (it is retried on a later sweep). */
   readonly onRevokeFailed?: (error: unknown) => void;
   /**
@@ -66,6 +76,7 @@ export class Lessor {
   readonly #port: LessorPort;
   readonly #clock: Clock;
   readonly #checkIntervalMs: number;
+  readonly #idleCheckIntervalMs: number;
   readonly #onRevokeFailed: (error: unknown) => void;
   readonly #planted: boolean;
   /** Lease id → deadline on {@link #clock}, for the term {@link #term} only. */
@@ -81,18 +92,30 @@ export class Lessor {
     this.#port = options.port;
     this.#clock = options.clock;
     this.#checkIntervalMs = options.checkIntervalMs ?? DEFAULT_LEASE_CHECK_INTERVAL_MS;
+    this.#idleCheckIntervalMs = Math.max(
+      this.#checkIntervalMs,
+      options.idleCheckIntervalMs ?? DEFAULT_LEASE_IDLE_CHECK_INTERVAL_MS,
+    );
     this.#onRevokeFailed = options.onRevokeFailed ?? (() => undefined);
     this.#planted = options.plantedKeepDeadlinesAcrossTerms === true;
   }
 
-  /** Sweeps every `checkIntervalMs` until {@link stop}. */
+  /**
+   * Sweeps until {@link stop}: every `checkIntervalMs` while this node leads and leases exist,
+   * every `idleCheckIntervalMs` otherwise.
+   */
   start(): void {
     if (this.#stopped || this.#timer !== undefined) return;
     const loop = (): void => {
       this.sweep();
-      if (!this.#stopped) this.#timer = this.#clock.setTimer(this.#checkIntervalMs, loop);
+      if (!this.#stopped) this.#timer = this.#clock.setTimer(this.#nextCheckInMs(), loop);
     };
-    this.#timer = this.#clock.setTimer(this.#checkIntervalMs, loop);
+    this.#timer = this.#clock.setTimer(this.#nextCheckInMs(), loop);
+  }
+
+  #nextCheckInMs(): number {
+    const busy = this.#port.leaseCount() > 0 && this.#port.leaderTerm() !== undefined;
+    return busy ? this.#checkIntervalMs : this.#idleCheckIntervalMs;
   }
 
   /** Stops sweeping. Throws nothing. */

@@ -93,7 +93,20 @@ export interface RaftNodeOptions<Result> {
    * an exception is logged and otherwise ignored.
    */
   readonly onConfChange?: (change: ConfChange | undefined, confState: ConfState) => void;
+  /**
+   * Called when this node's role, term or known leader changes (after the Ready that made it
+   * durable), e.g. to log it. Synchronous: keep it quick; an exception is logged and ignored.
+   */
+  readonly onRaftStateChange?: (state: RaftStateChange) => void;
   readonly logger?: Logger;
+}
+
+/** What {@link RaftNodeOptions.onRaftStateChange} is told. */
+export interface RaftStateChange {
+  readonly role: Role;
+  readonly term: number;
+  /** The leader this node knows of, or NONE. */
+  readonly leader: NodeId;
 }
 
 interface PendingProposal {
@@ -229,7 +242,21 @@ export class RaftNode<Result = unknown> {
   /** Set once the transport and log store are being closed (by stop or a fatal error). */
   private closing: Promise<void> | undefined;
   private fatal: Error | undefined;
+  /**
+   * Ticks are lazy: the timer is armed for the next tick that does something (a leader's
+   * heartbeat, a follower's election timeout), and the ticks in between are counted when it
+   * fires or when a message arrives. An idle follower then wakes a few times per election
+   * timeout instead of on every tick (each wakeup of an idle process costs CPU).
+   */
   private tickTimer: TimerHandle | undefined;
+  /** When the timer fires (clock ms), while it is armed. */
+  private tickTimerAtMs = 0;
+  /** The clock time up to which ticks were delivered to the core. */
+  private ticksDeliveredToMs = 0;
+  private started = false;
+  private lastReportedState: RaftStateChange | undefined;
+  /** When each peer was last heard from (any message), on this node's clock. */
+  private readonly heardAtMs = new Map<NodeId, number>();
 
   /**
    * Builds the node and recovers it from its log store: the newest snapshot is restored into
@@ -310,7 +337,8 @@ export class RaftNode<Result = unknown> {
 
   /** Starts ticking and listening to peers. */
   start(): void {
-    invariant(this.tickTimer === undefined && !this.stopped, "node already started or stopped");
+    invariant(!this.started && !this.stopped, "node already started or stopped");
+    this.started = true;
     this.options.transport.listen({
       onMessages: (messages) => this.receive(messages),
       onUnreachable: (peer) => {
@@ -325,7 +353,8 @@ export class RaftNode<Result = unknown> {
       },
     });
     this.notifyConfChange(undefined, this.raw.confState());
-    this.scheduleTick();
+    this.ticksDeliveredToMs = this.clock.now();
+    this.armTickTimer();
     this.scheduleProcessing();
   }
 
@@ -337,20 +366,56 @@ export class RaftNode<Result = unknown> {
     }
   }
 
-  private scheduleTick(): void {
-    this.tickTimer = this.clock.setTimer(this.tickIntervalMs, () => {
+  /** Arms the tick timer for the next tick that does something, unless it fires before. */
+  private armTickTimer(): void {
+    if (this.stopped) return;
+    const dueAtMs = this.ticksDeliveredToMs + this.raw.ticksUntilDue() * this.tickIntervalMs;
+    if (this.tickTimer !== undefined) {
+      if (this.tickTimerAtMs <= dueAtMs) return;
+      this.tickTimer.cancel();
+    }
+    this.tickTimerAtMs = dueAtMs;
+    this.tickTimer = this.clock.setTimer(Math.max(0, dueAtMs - this.clock.now()), () => {
+      this.tickTimer = undefined;
       if (this.stopped) return;
-      this.guard(() => this.raw.tick());
-      this.scheduleTick();
+      this.deliverTicks(true);
+      this.armTickTimer();
       this.scheduleProcessing();
+    });
+  }
+
+  /**
+   * Hands the core the ticks that elapsed since the last delivery. With `includingDue` false (a
+   * message is about to be stepped) it stops short of the tick that would act, which the timer
+   * delivers; ticks beyond the one that acts are dropped, as a late timer used to drop them, so
+   * a stalled process does not run several elections' worth of time at once.
+   */
+  private deliverTicks(includingDue: boolean): void {
+    const elapsed = Math.floor((this.clock.now() - this.ticksDeliveredToMs) / this.tickIntervalMs);
+    if (elapsed <= 0) return;
+    const due = this.raw.ticksUntilDue();
+    const ticks = Math.min(elapsed, includingDue ? due : due - 1);
+    if (ticks <= 0) return;
+    this.ticksDeliveredToMs += (includingDue ? elapsed : ticks) * this.tickIntervalMs;
+    this.guard(() => {
+      for (let i = 0; i < ticks; i++) this.raw.tick();
     });
   }
 
   private receive(messages: readonly Message[]): void {
     if (this.stopped) return;
+    const nowMs = this.clock.now();
+    let from = NONE;
+    for (const m of messages) {
+      if (m.from === from) continue;
+      from = m.from;
+      this.heardAtMs.set(from, nowMs);
+    }
+    this.deliverTicks(false);
     this.guard(() => {
       for (const m of messages) this.raw.step(m);
     });
+    this.armTickTimer();
     this.scheduleProcessing();
   }
 
@@ -399,6 +464,8 @@ export class RaftNode<Result = unknown> {
       return;
     }
     if (!this.stopped && this.raw.hasReady()) this.scheduleProcessing();
+    // A turn can change what is due (a new leader heartbeats; a new term draws a new timeout).
+    this.armTickTimer();
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -451,6 +518,7 @@ export class RaftNode<Result = unknown> {
     this.raw.advance();
 
     if (rd.softState !== undefined) this.onSoftState();
+    if (rd.softState !== undefined || rd.hardState !== undefined) this.reportRaftState();
     this.reads.serve(this.appliedIndex, this.options.stateMachine);
     this.maybeStartSnapshot();
   }
@@ -502,6 +570,20 @@ export class RaftNode<Result = unknown> {
       pending.operation.reject(
         new UnavailableError("the proposal was lost in a leader change and not applied; retry"),
       );
+    }
+  }
+
+  private reportRaftState(): void {
+    const report = this.options.onRaftStateChange;
+    if (report === undefined) return;
+    const core = this.raw.inspect();
+    const last = this.lastReportedState;
+    if (last?.role === core.role && last.term === core.term && last.leader === core.leader) return;
+    this.lastReportedState = { role: core.role, term: core.term, leader: core.leader };
+    try {
+      report(this.lastReportedState);
+    } catch (error) {
+      this.logger.warn("onRaftStateChange failed", { error: asError(error).message });
     }
   }
 
@@ -953,6 +1035,14 @@ export class RaftNode<Result = unknown> {
       readyTurnsYielded: this.turnsYielded,
       stopped: this.stopped,
     };
+  }
+
+  /**
+   * When a message from `peer` last arrived (this node's clock), or undefined if none has since
+   * this node started. What the leader's worker liveness monitor judges workers by.
+   */
+  lastHeardFromMs(peer: NodeId): number | undefined {
+    return this.heardAtMs.get(peer);
   }
 
   /** True if this node is the leader. */

@@ -3,9 +3,9 @@
  * heard from for `deadAfterMs` is marked offline by a proposal, whose apply makes its tasks lost
  * (retried elsewhere while attempts remain) and moves its running VMs.
  *
- * "Heard from" is Raft's own traffic: the leader's progress tracker marks a peer recently active
- * whenever a message from it arrives (check-quorum resets the marks every election timeout), so
- * sampling it more often than that tells when each peer was last heard. A node that is not a
+ * "Heard from" is Raft's own traffic: the node records when any message from each peer last
+ * arrived (a follower answers every heartbeat), so a sample every second or so is enough for a
+ * dead-after time of seconds, and an idle node wakes for it rarely. A node that is not a
  * member any more is never heard from and goes offline the same way. The leader itself is
  * always alive. On becoming leader every worker gets a full `deadAfterMs` of grace, since the
  * new leader has no history.
@@ -19,14 +19,17 @@ import type { Proposer } from "./agent/ports.js";
 /** Default time without a word from a worker before it is marked offline. */
 export const DEFAULT_WORKER_DEAD_AFTER_MS = 10_000;
 
+/** Default time between samples: a small part of the dead-after time. */
+export const DEFAULT_LIVENESS_SAMPLE_MS = 1000;
+
 /** What the monitor reads from the node. */
 export interface LivenessView {
   /** This node's id. */
   readonly nodeId: NodeId;
   /** True while this node is the leader. */
   isLeader(): boolean;
-  /** Peers the leader heard from since the last reset of the marks (empty on a follower). */
-  recentlyActivePeers(): ReadonlySet<NodeId>;
+  /** When a message from `peer` last arrived, on the monitor's clock; undefined if never. */
+  lastHeardMs(peer: NodeId): number | undefined;
 }
 
 /** Options of {@link LivenessMonitor}. */
@@ -39,7 +42,11 @@ export interface LivenessMonitorOptions {
   readonly log: Logger;
   /** Default {@link DEFAULT_WORKER_DEAD_AFTER_MS}. */
   readonly deadAfterMs?: number;
-  /** How often to sample; keep it below the election timeout. Default 100 ms. */
+  /**
+   * How often to sample; well below `deadAfterMs` (a gap over half of it counts as this monitor
+   * having slept). Default {@link DEFAULT_LIVENESS_SAMPLE_MS}, or a quarter of `deadAfterMs` if
+   * that is shorter.
+   */
   readonly sampleEveryMs?: number;
 }
 
@@ -89,7 +96,6 @@ export class LivenessMonitor {
       this.#wasLeader = true;
       for (const w of workers) this.#lastHeard.set(w.nodeId, now);
     }
-    for (const id of view.recentlyActivePeers()) this.#lastHeard.set(id, now);
     this.#lastHeard.set(view.nodeId, now);
     for (const worker of workers) {
       if (worker.status === "offline") {
@@ -98,11 +104,16 @@ export class LivenessMonitor {
         this.#lastHeard.delete(worker.nodeId);
         continue;
       }
-      const heard = this.#lastHeard.get(worker.nodeId);
+      let heard = this.#lastHeard.get(worker.nodeId);
       if (heard === undefined) {
         // Registered after this node became leader: its grace starts now.
         this.#lastHeard.set(worker.nodeId, now);
         continue;
+      }
+      const arrived = view.lastHeardMs(worker.nodeId);
+      if (arrived !== undefined && arrived > heard) {
+        heard = arrived;
+        this.#lastHeard.set(worker.nodeId, heard);
       }
       if (now - heard >= this.#deadAfterMs) this.#markOffline(worker.nodeId, now - heard);
     }
@@ -127,10 +138,13 @@ export class LivenessMonitor {
   }
 
   #schedule(): void {
-    this.#timer = this.#options.clock.setTimer(this.#options.sampleEveryMs ?? 100, () => {
-      if (this.#closed) return;
-      this.sample();
-      this.#schedule();
-    });
+    this.#timer = this.#options.clock.setTimer(
+      this.#options.sampleEveryMs ?? Math.min(DEFAULT_LIVENESS_SAMPLE_MS, this.#deadAfterMs / 4),
+      () => {
+        if (this.#closed) return;
+        this.sample();
+        this.#schedule();
+      },
+    );
   }
 }

@@ -652,6 +652,24 @@ export class Raft {
     else this.tickElection();
   }
 
+  /**
+   * Ticks from now until a tick does something (a heartbeat, a check-quorum round or an
+   * election), at least 1. The runtime sleeps that long instead of waking on every tick; the
+   * ticks in between only count (see RaftNode). A node that may not campaign (a learner, a node
+   * outside the configuration) has nothing due and is looked at again after an election timeout.
+   */
+  ticksUntilDue(): number {
+    const toElection = this.electionTimeoutTicks - this.electionElapsedTicks;
+    if (this.role === Role.Leader) {
+      return Math.max(
+        1,
+        Math.min(this.heartbeatTimeoutTicks - this.heartbeatElapsedTicks, toElection),
+      );
+    }
+    if (!this.promotable()) return Math.max(1, toElection);
+    return Math.max(1, this.randomizedElectionTimeoutTicks - this.electionElapsedTicks);
+  }
+
   private tickElection(): void {
     this.electionElapsedTicks++;
     if (this.promotable() && this.pastElectionTimeout()) {

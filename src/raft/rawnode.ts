@@ -166,6 +166,14 @@ export class RawNode {
     this.#raft.tick();
   }
 
+  /**
+   * How many ticks from now the next one does something (at least 1): a runtime may sleep until
+   * then and deliver the ticks in between at once, or as messages arrive.
+   */
+  ticksUntilDue(): number {
+    return this.#raft.ticksUntilDue();
+  }
+
   /** Starts an election now (pre-vote first if enabled). */
   campaign(): void {
     this.#raft.step(message({ type: MessageType.Hup }));

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlixardClient } from "../../src/client/index.js";
+import { defaultHeartbeatTicks } from "../../src/cli/commands/node.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
 import { BIN, cli, ensureBuilt, exitWithin, until } from "./helpers.js";
 import { createTestPki } from "./pki.js";
@@ -104,5 +105,18 @@ describe("node start settings", () => {
     const ticks = await cli(["node", "start", "--data-dir", root, "--election-ticks", "2"]);
     expect(ticks.status).toBe(64);
     expect(ticks.stderr).toContain("--election-ticks must be at least 3");
+
+    const heartbeat = await cli(["node", "start", "--data-dir", root, "--heartbeat-ticks", "10"]);
+    expect(heartbeat.status).toBe(64);
+    expect(heartbeat.stderr).toContain(
+      "--heartbeat-ticks (10) must be fewer than --election-ticks (10)",
+    );
+  });
+
+  it("heartbeats every 4 ticks by default, fewer when the election timeout is short", () => {
+    expect(defaultHeartbeatTicks(10)).toBe(4);
+    expect(defaultHeartbeatTicks(20)).toBe(4);
+    expect(defaultHeartbeatTicks(5)).toBe(2);
+    expect(defaultHeartbeatTicks(3)).toBe(1);
   });
 });

@@ -21,7 +21,7 @@ interface Leadership {
   term: number;
 }
 
-function harness(options: { planted?: boolean } = {}) {
+function harness(options: { planted?: boolean; idleCheckIntervalMs?: number } = {}) {
   const clock = new ManualClock();
   const store = new KvStore();
   const leadership: Leadership = { node: "A", term: 1 };
@@ -54,6 +54,8 @@ function harness(options: { planted?: boolean } = {}) {
         port,
         clock,
         checkIntervalMs: 100,
+        // The failover scenario is about terms, not idle cadence (tested on its own below).
+        idleCheckIntervalMs: options.idleCheckIntervalMs ?? 100,
         ...(options.planted === true ? { plantedKeepDeadlinesAcrossTerms: true } : {}),
       }),
     );
@@ -160,6 +162,28 @@ describe("Lessor", () => {
     expect(lessor.sweep()).toHaveLength(MAX_LEASE_IDS_PER_REVOKE);
     await h.clock.advance(0);
     expect(lessor.sweep()).toHaveLength(5);
+  });
+
+  it("sweeps often only while it leads and leases exist; otherwise it looks every idle interval", async () => {
+    const h = harness({ idleCheckIntervalMs: 500 });
+    const proposed = (): number => h.proposals.length;
+    h.leadership.node = "B";
+    const a = h.lessors.get("A") as Lessor;
+    a.start();
+    // Not the leader: the first look is at 500 ms.
+    await h.clock.advance(150);
+    h.leadership.node = "A";
+    const lease = h.grant(1000);
+    // Leading with a lease now, but asleep until its next look (500): the lease's clock starts
+    // then (at the busy cadence it would have started at 200 and expired at 1200).
+    await h.clock.advance(350);
+    await h.clock.advance(999);
+    expect(proposed()).toBe(0);
+    // The busy cadence (100 ms) expires it one TTL after that look.
+    await h.clock.advance(100);
+    expect(h.proposals).toEqual([{ node: "A", ids: [lease] }]);
+    expect(h.expiries).toEqual([{ lease, expiredAtMs: 1500 }]);
+    a.stop();
   });
 
   it("after a failover every lease gets its full TTL again: no early expiry", async () => {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../../src/common/random.js";
-import { RaftNode } from "../../src/node/raft-node.js";
+import { RaftNode, type RaftStateChange } from "../../src/node/raft-node.js";
 import { MessageType } from "../../src/raft/types.js";
 import type { StateMachine } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
+import type { Clock } from "../../src/node/ports.js";
 import { LoopbackNetwork, ManualClock } from "./fakes.js";
 
 /** A state machine that appends each command to a list and returns the list's length. */
@@ -37,8 +38,12 @@ function cluster(
     snapshotMinBytes?: number;
     raft?: { maxCommittedSizePerReadyBytes: number };
     forwardProposals?: boolean;
+    /** Wraps the shared clock for one node (e.g. to count its timer wakeups). */
+    clockFor?: (id: number, clock: Clock) => Clock;
+    onRaftStateChange?: (state: RaftStateChange) => void;
   } = {},
 ) {
+  const { clockFor, ...nodeOptions } = options;
   const clock = new ManualClock();
   const network = new LoopbackNetwork();
   const stores = new Map([1, 2, 3].map((id) => [id, new MemoryLogStore({ confState: voters })]));
@@ -51,9 +56,9 @@ function cluster(
         logStore: stores.get(id)!,
         stateMachine: machines.get(id)!,
         transport: network.transport(id),
-        clock,
+        clock: clockFor === undefined ? clock : clockFor(id, clock),
         random: new SeededRandom(id),
-        ...options,
+        ...nodeOptions,
       }),
     ]),
   );
@@ -79,6 +84,50 @@ describe("RaftNode runtime", () => {
     expect(await results).toEqual([1, 2, 3]);
     await c.clock.advance(500);
     for (const m of c.machines.values()) expect(m.items).toEqual(["a", "b", "c"]);
+  });
+
+  it("ticks lazily: an idle follower wakes a few times per election timeout, the leader every heartbeat, and a lost leader is still replaced in time", async () => {
+    const wakeups = new Map<number, number>();
+    const c = cluster({
+      clockFor: (id, clock) => ({
+        now: () => clock.now(),
+        setTimer: (delayMs, callback) =>
+          clock.setTimer(delayMs, () => {
+            wakeups.set(id, (wakeups.get(id) ?? 0) + 1);
+            callback();
+          }),
+      }),
+    });
+    const leader = await electedLeader(c);
+    wakeups.clear();
+    // 10 s idle: 100 ticks of 100 ms; the election timeout is 10-20 ticks.
+    await c.clock.advance(10_000);
+    const followers = [...c.nodes.values()].filter((n) => n !== leader);
+    for (const f of followers) {
+      expect(f.isLeader).toBe(false);
+      expect(wakeups.get(f.id) ?? 0).toBeLessThanOrEqual(10);
+    }
+    // The leader heartbeats on every tick.
+    expect(wakeups.get(leader.id) ?? 0).toBeGreaterThanOrEqual(95);
+    expect(leader.isLeader).toBe(true);
+
+    // The leader goes silent: a follower's election timeout (at most 20 ticks) still fires.
+    c.network.dropIf = (m) => m.from === leader.id || m.to === leader.id;
+    await c.clock.advance(2_000 + 500);
+    expect(followers.some((f) => f.isLeader)).toBe(true);
+  });
+
+  it("reports each change of role, term or leader once, as it happens", async () => {
+    const seen: RaftStateChange[] = [];
+    const c = cluster({ onRaftStateChange: (state) => seen.push(state) });
+    const leader = await electedLeader(c);
+    const term = leader.status().term;
+    await c.clock.advance(5_000);
+    const final = seen.filter((s) => s.term === term && s.leader === leader.id);
+    // Every node reports the leader of the term once (the leader as leader): commits and
+    // heartbeats since then repeated nothing.
+    expect(final.filter((s) => s.role === "leader")).toHaveLength(1);
+    expect(final.filter((s) => s.role === "follower")).toHaveLength(2);
   });
 
   it("forwards a follower's proposals to the leader over the peer transport and answers them from its own apply", async () => {

@@ -62,6 +62,24 @@ async function run(seed: number, planted: boolean, durationMs: number) {
   const leaderId = (): NodeId | undefined =>
     cluster.liveIds().find((id) => cluster.runningNode(id)?.isLeader === true);
 
+  // A call on a node that crashes meanwhile never settles (its timers died with it), as a real
+  // client's connection would drop: the client gives up after a while, like cluster.call.
+  const CALL_TIMEOUT_MS = 3000;
+  const within = <T>(call: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = scheduler.schedule(CALL_TIMEOUT_MS, () => reject(new Error("no response")));
+      call.then(
+        (value) => {
+          timer.cancel();
+          resolve(value);
+        },
+        (error: unknown) => {
+          timer.cancel();
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+
   // The client: keeps one lease alive at whichever node leads; grants a new one when it lost it.
   const client = async () => {
     let lease: number | undefined;
@@ -75,12 +93,12 @@ async function run(seed: number, planted: boolean, durationMs: number) {
       if (service !== undefined) {
         try {
           if (lease === undefined || !live.has(lease)) {
-            const granted = await service.grant(TTL_MS);
+            const granted = await within(service.grant(TTL_MS));
             lease = granted.id;
             live.add(lease);
             renewals.push({ lease, sentAtMs, ttlMs: TTL_MS });
           } else {
-            const [renewed] = await service.keepAlive([lease]);
+            const [renewed] = await within(service.keepAlive([lease]));
             if (renewed !== undefined && renewed.ttlMs > 0) {
               renewals.push({ lease, sentAtMs, ttlMs: TTL_MS });
             }

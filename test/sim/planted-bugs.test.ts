@@ -35,7 +35,7 @@ async function firstViolation(
 }
 
 /** At most this many seeds per bug. */
-const MAX_SEEDS = 12;
+const MAX_SEEDS = 24;
 const SEEDS = Array.from({ length: MAX_SEEDS }, (_, i) => 100 + i);
 const SAFETY = [
   "election-safety",

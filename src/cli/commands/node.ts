@@ -42,6 +42,7 @@ interface NodeStartOptions {
   readonly dataDir?: string;
   readonly tickMs?: number;
   readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
   readonly id?: number;
   readonly clusterId?: string;
   readonly peerListen?: HostPort;
@@ -66,16 +67,28 @@ interface NodeStartOptions {
 }
 
 /**
- * Raft timing of a real node: a 25 ms tick with heartbeats every tick and an election timeout
- * of 10–20 ticks (250–500 ms), so a dead leader is replaced in well under a second on a LAN;
- * check-quorum and pre-vote keep a slow or partitioned node from disrupting a healthy leader.
- * Raise both on a slow or congested network (etcd's defaults are 100 ms and 1 s).
+ * Raft timing of a real node: a 25 ms tick, an election timeout of 10–20 ticks (250–500 ms), so
+ * a dead leader is replaced in well under a second on a LAN, and a heartbeat every 4 ticks
+ * (100 ms, etcd's default), so an idle cluster costs little CPU: each wakeup of an idle process
+ * costs far more than the work it does. Check-quorum and pre-vote keep a slow or partitioned
+ * node from disrupting a healthy leader. Raise the election ticks on a slow or congested
+ * network (etcd's election timeout is 1 s); lower the heartbeat ticks to tolerate longer pauses
+ * of a leader at the price of idle CPU.
  */
 const DEFAULT_TICK_MS = 25;
 
 /** After a fatal error the process exits within this long even if a handle stays open. */
 const FATAL_EXIT_GRACE_MS = 500;
 const DEFAULT_ELECTION_TICKS = 10;
+const DEFAULT_HEARTBEAT_TICKS = 4;
+
+/**
+ * The heartbeat interval for an election timeout of `electionTicks`: the default, or fewer
+ * ticks so that at least 2.5 heartbeats fit in the shortest election timeout.
+ */
+export function defaultHeartbeatTicks(electionTicks: number): number {
+  return Math.max(1, Math.min(DEFAULT_HEARTBEAT_TICKS, Math.floor(electionTicks / 2.5)));
+}
 
 /** An option that can also come from `BLIXARD_<env>` and the config file. */
 function setting(
@@ -156,7 +169,7 @@ export function registerNodeCommands(program: Command): void {
     .addOption(
       setting(
         "--tick-ms <ms>",
-        `raft tick interval (default ${DEFAULT_TICK_MS}); heartbeats go every tick`,
+        `raft tick interval (default ${DEFAULT_TICK_MS})`,
         "TICK_MS",
         parsePositiveInt,
       ),
@@ -167,6 +180,15 @@ export function registerNodeCommands(program: Command): void {
         `ticks without a leader before an election: a random timeout in [n, 2n) ticks ` +
           `(default ${DEFAULT_ELECTION_TICKS}; at least 3)`,
         "ELECTION_TICKS",
+        parsePositiveInt,
+      ),
+    )
+    .addOption(
+      setting(
+        "--heartbeat-ticks <n>",
+        `ticks between a leader's heartbeats, fewer than --election-ticks ` +
+          `(default ${DEFAULT_HEARTBEAT_TICKS}, or at most 40% of --election-ticks)`,
+        "HEARTBEAT_TICKS",
         parsePositiveInt,
       ),
     )
@@ -328,6 +350,14 @@ export function registerNodeCommands(program: Command): void {
           code: "blixard.usage",
         });
       }
+      const electionTicks = options.electionTicks ?? DEFAULT_ELECTION_TICKS;
+      if (options.heartbeatTicks !== undefined && options.heartbeatTicks >= electionTicks) {
+        command.error(
+          `error: --heartbeat-ticks (${options.heartbeatTicks}) must be fewer than ` +
+            `--election-ticks (${electionTicks})`,
+          { exitCode: 64, code: "blixard.usage" },
+        );
+      }
       await runNode({ ...options, dataDir: options.dataDir }, command);
     });
 }
@@ -433,6 +463,9 @@ async function runNode(
     },
     tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
     electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
+    heartbeatTicks:
+      options.heartbeatTicks ??
+      defaultHeartbeatTicks(options.electionTicks ?? DEFAULT_ELECTION_TICKS),
     ...(options.snapshotEveryEntries === undefined
       ? {}
       : { snapshotEveryEntries: options.snapshotEveryEntries }),

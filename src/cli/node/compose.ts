@@ -84,6 +84,8 @@ export interface StartNodeOptions {
   readonly vm?: VmSettings;
   /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
   readonly electionTicks?: number;
+  /** Ticks between a leader's heartbeats (default: the core's, 1). */
+  readonly heartbeatTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
   readonly snapshotEveryEntries?: number;
   /**
@@ -271,10 +273,15 @@ export async function startNode(
       logger: log.child({ component: "raft" }),
       onFatal: (error) => onFatal(error),
       onConfChange: (change, confState) => membership.onConfChange(change, confState),
+      onRaftStateChange: ({ role, term, leader }) => {
+        log.info("raft state changed", { role, term, leader: leader === NONE ? null : leader });
+        metrics.observeLeader(leader);
+      },
       ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
-      ...(options.electionTicks === undefined
-        ? {}
-        : { raft: { electionTicks: options.electionTicks } }),
+      raft: {
+        ...(options.electionTicks === undefined ? {} : { electionTicks: options.electionTicks }),
+        ...(options.heartbeatTicks === undefined ? {} : { heartbeatTicks: options.heartbeatTicks }),
+      },
       ...(options.snapshotEveryEntries === undefined
         ? {}
         : { snapshotEveryEntries: options.snapshotEveryEntries }),
@@ -407,13 +414,11 @@ export async function startNode(
       log.info("joined the cluster as a learner", joined === undefined ? {} : { config: joined });
     }
 
-    const watcher = watchLeadership(node, log);
     let resolveStopped: (result: Error | undefined) => void = () => undefined;
     const stopped = new Promise<Error | undefined>((resolve) => (resolveStopped = resolve));
     let stopping: Promise<void> | undefined;
     const stop = (reason?: Error): Promise<void> => {
       stopping ??= (async () => {
-        clearInterval(watcher);
         membership.close();
         coordination.close();
         await orchestrator
@@ -449,19 +454,6 @@ export async function startNode(
     await undo();
     throw error;
   }
-}
-
-/** Logs role, term and leader changes (sampled every 250 ms). */
-function watchLeadership(node: RaftNode<CommandResult<unknown>>, log: JsonLogger): NodeJS.Timeout {
-  let last = "";
-  return setInterval(() => {
-    const status = node.status();
-    const leader = status.leader === 0 ? null : status.leader;
-    const key = `${status.role}/${status.term}/${leader}`;
-    if (key === last) return;
-    last = key;
-    log.info("raft state changed", { role: status.role, term: status.term, leader });
-  }, 250);
 }
 
 function errorFields(error: unknown): Record<string, unknown> {

@@ -40,7 +40,7 @@ import { LivenessMonitor } from "../../orchestrator/liveness.js";
 import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
 import { DEFAULT_TASK_OUTPUT_CAP_BYTES } from "../../orchestrator/drivers/limits.js";
-import { NONE, type NodeId } from "../../raft/types.js";
+import { NONE } from "../../raft/types.js";
 import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
 import {
   encodeOrchestratorCommand,
@@ -264,7 +264,7 @@ export function createOrchestrator(
         view: {
           nodeId: node.id,
           isLeader: () => node.isLeader,
-          recentlyActivePeers: () => recentlyActive(node),
+          lastHeardMs: (peer) => node.lastHeardFromMs(peer),
         },
         queries: machine.orchestrator,
         proposer: {
@@ -312,8 +312,3 @@ function refusingDriver(): VmDriverPort {
 }
 
 /** The peers the leader's progress tracker heard from since its last check-quorum reset. */
-function recentlyActive(node: RaftNode<CommandResult<unknown>>): ReadonlySet<NodeId> {
-  const active = new Set<NodeId>();
-  for (const [id, progress] of node.status().progress) if (progress.recentActive) active.add(id);
-  return active;
-}

@@ -182,20 +182,13 @@ export class OrchestratorHosts {
       view: {
         nodeId,
         isLeader: () => node.isLeader,
-        recentlyActivePeers: () => {
-          const active = new Set<NodeId>();
-          for (const [id, progress] of node.status().progress) {
-            if (id !== nodeId && progress.recentActive) active.add(id);
-          }
-          return active;
-        },
+        lastHeardMs: (peer) => node.lastHeardFromMs(peer),
       },
       queries: model,
       proposer: proposer(false),
       clock,
       log,
       deadAfterMs: options.deadAfterMs,
-      sampleEveryMs: 100,
     });
     this.#hosts.set(nodeId, { nodeId, incarnation, agent, monitor, model });
     agent.start();

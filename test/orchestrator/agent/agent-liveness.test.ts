@@ -14,7 +14,8 @@ function monitored() {
     view: {
       nodeId: view.nodeId,
       isLeader: () => view.leader,
-      recentlyActivePeers: () => view.active,
+      // An active peer's messages keep arriving: it was heard just now.
+      lastHeardMs: (peer) => (view.active.has(peer) ? cluster.clock.now() : undefined),
     },
     queries: cluster.machine.orchestrator,
     proposer: cluster.proposer,

@@ -20,16 +20,24 @@ function worker(nodeId: number, status: WorkerStatus = "online"): Worker {
   };
 }
 
-function setup(workers: Worker[]) {
+function setup(workers: Worker[], options: { sampleEveryMs?: number } = { sampleEveryMs: 100 }) {
   const clock = new ManualClock();
   const proposed: OrchestratorCommand[] = [];
-  const state = { leader: true, active: new Set<number>([2, 3]), workers };
+  const state = {
+    leader: true,
+    active: new Set<number>([2, 3]),
+    /** A fixed arrival time for a peer (overrides `active`). */
+    heardAt: new Map<number, number>(),
+    workers,
+  };
   const queries = { workers: () => state.workers } as unknown as OrchestratorQueries;
   const monitor = new LivenessMonitor({
     view: {
       nodeId: 1,
       isLeader: () => state.leader,
-      recentlyActivePeers: () => state.active,
+      // An active peer's messages keep arriving: it was heard just now.
+      lastHeardMs: (peer) =>
+        state.heardAt.get(peer) ?? (state.active.has(peer) ? clock.now() : undefined),
     },
     queries,
     proposer: {
@@ -47,7 +55,7 @@ function setup(workers: Worker[]) {
     clock,
     log: SILENT,
     deadAfterMs: 1000,
-    sampleEveryMs: 100,
+    ...(options.sampleEveryMs === undefined ? {} : { sampleEveryMs: options.sampleEveryMs }),
   });
   monitor.start();
   return { clock, proposed, state, monitor };
@@ -63,6 +71,29 @@ describe("LivenessMonitor", () => {
     expect(proposed).toEqual([]);
     await clock.advance(200);
     expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 3 }]);
+  });
+
+  it("judges a worker by when its last message arrived, not by when a sample saw it", async () => {
+    const { clock, proposed, state } = setup([worker(1), worker(2)]);
+    await clock.advance(2000);
+    // Node 2's last message arrived at 2050; samples run every 100 ms.
+    state.heardAt.set(2, 2050);
+    state.active = new Set();
+    await clock.advance(1000);
+    expect(proposed).toEqual([]);
+    await clock.advance(100);
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 2 }]);
+    expect(clock.now()).toBe(3100);
+  });
+
+  it("by default samples often enough for a short dead-after time (a quarter of it)", async () => {
+    const { clock, proposed, state } = setup([worker(1), worker(2)], {});
+    await clock.advance(1000);
+    state.active = new Set();
+    await clock.advance(999);
+    expect(proposed).toEqual([]);
+    await clock.advance(251);
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 2 }]);
   });
 
   it("never marks the leader itself, nor a worker already offline", async () => {
