@@ -33,4 +33,31 @@ describe("AuditLog", () => {
     expect(lines.at(-1)).toBe(39);
     expect(lines).toEqual([...lines].sort((a, b) => a - b));
   });
+
+  it("holds lines for a short window so that they share one write, then writes them unasked", async () => {
+    dir = await mkdtemp(join(tmpdir(), "blixard-audit-"));
+    const path = join(dir, "audit.log");
+    const log = await AuditLog.open(path, { flushDelayMs: 200 });
+    for (let i = 0; i < 10; i++) log.record({ i });
+    // Nothing is written while the window is open.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await stat(path)).size).toBe(0);
+    // Then everything is, without a flush.
+    const deadline = Date.now() + 10_000;
+    let text = "";
+    while (text.split("\n").length <= 10 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      text = await readFile(path, "utf8");
+    }
+    expect(
+      text
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { i: number }).i),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // close() writes what the window still holds.
+    log.record({ i: 10 });
+    await log.close();
+    expect((await readFile(path, "utf8")).trim().split("\n")).toHaveLength(11);
+  });
 });

@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   rmdirSync,
   rmSync,
@@ -13,6 +14,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,6 +22,12 @@ import { fileURLToPath } from "node:url";
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The CLI entry point. */
 export const BIN = join(ROOT, "bin", "blixard.js");
+/**
+ * The working directory of every CLI the tests spawn: an empty one, so that a developer's
+ * `.blixard/dev/management.token` in the checkout (left by `blixard dev`) is never picked up as
+ * the tests' credential.
+ */
+export const CLI_CWD = mkdtempSync(join(tmpdir(), "blixard-cli-cwd-"));
 
 const STAMP = join(ROOT, "dist", ".cli-test-build-stamp");
 const LOCK = join(ROOT, "dist", ".cli-test-build-lock");
@@ -95,6 +103,7 @@ export interface CliResult {
 export function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: CLI_CWD,
       env: { ...process.env, BLIXARD_ENDPOINTS: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
       timeout: 30_000,
@@ -114,7 +123,10 @@ export function start(args: readonly string[]): {
   output: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: CLI_CWD,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));

@@ -15,7 +15,7 @@ import { freePorts } from "../../src/cli/dev/ports.js";
 import { BlixardClient, type BlixardClientOptions } from "../../src/client/index.js";
 import type { StatusResponse } from "../../src/api/schema/index.js";
 import { request as httpsRequest } from "node:https";
-import { BIN } from "../cli/helpers.js";
+import { BIN, CLI_CWD } from "../cli/helpers.js";
 import { createTestPki, type TestPki } from "../cli/pki.js";
 
 /**
@@ -59,6 +59,7 @@ export class NodeProcess {
     env: Readonly<Record<string, string>> = {},
   ) {
     this.child = spawn(process.execPath, [BIN, ...args], {
+      cwd: CLI_CWD,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, BLIXARD_ENDPOINTS: "", ...env },
     });
