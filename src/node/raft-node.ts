@@ -251,6 +251,8 @@ export class RaftNode<Result = unknown> {
   private tickTimer: TimerHandle | undefined;
   /** When the timer fires (clock ms), while it is armed. */
   private tickTimerAtMs = 0;
+  /** The timer found an election due and waits one turn for unread messages first. */
+  private electionDeferred = false;
   /** The clock time up to which ticks were delivered to the core. */
   private ticksDeliveredToMs = 0;
   private started = false;
@@ -375,28 +377,55 @@ export class RaftNode<Result = unknown> {
       this.tickTimer.cancel();
     }
     this.tickTimerAtMs = dueAtMs;
-    this.tickTimer = this.clock.setTimer(Math.max(0, dueAtMs - this.clock.now()), () => {
-      this.tickTimer = undefined;
-      if (this.stopped) return;
-      this.deliverTicks(true);
-      this.armTickTimer();
-      this.scheduleProcessing();
-    });
+    this.tickTimer = this.clock.setTimer(Math.max(0, dueAtMs - this.clock.now()), () =>
+      this.onTickTimer(),
+    );
+  }
+
+  private onTickTimer(): void {
+    this.tickTimer = undefined;
+    if (this.stopped) return;
+    if (
+      !this.electionDeferred &&
+      !this.isLeader &&
+      this.elapsedTicks() >= this.raw.ticksUntilDue()
+    ) {
+      // An election is due. Timers run before the event loop reads its sockets: if this process
+      // was stalled (a long turn, a pause), its leader's messages may be waiting unread. Read
+      // them first (a timer of 0 runs after this turn's I/O), so that a stall of this node is
+      // not taken for the leader's silence.
+      this.electionDeferred = true;
+      this.tickTimerAtMs = this.clock.now();
+      this.tickTimer = this.clock.setTimer(0, () => this.onTickTimer());
+      return;
+    }
+    this.electionDeferred = false;
+    this.deliverTicks(true);
+    this.armTickTimer();
+    this.scheduleProcessing();
+  }
+
+  /** Whole ticks since the last delivery. */
+  private elapsedTicks(): number {
+    return Math.floor((this.clock.now() - this.ticksDeliveredToMs) / this.tickIntervalMs);
   }
 
   /**
-   * Hands the core the ticks that elapsed since the last delivery. With `includingDue` false (a
-   * message is about to be stepped) it stops short of the tick that would act, which the timer
-   * delivers; ticks beyond the one that acts are dropped, as a late timer used to drop them, so
-   * a stalled process does not run several elections' worth of time at once.
+   * Hands the core the ticks that elapsed since the last delivery, up to the one that acts
+   * (`includingDue`: the timer) or short of it (a message is about to be stepped; the timer
+   * delivers that one). Ticks beyond are dropped, as a late timer used to drop them: a stalled
+   * process does not run several elections' worth of time at once, and time before a message
+   * that resets the election timeout does not count after it.
    */
   private deliverTicks(includingDue: boolean): void {
-    const elapsed = Math.floor((this.clock.now() - this.ticksDeliveredToMs) / this.tickIntervalMs);
+    const elapsed = this.elapsedTicks();
     if (elapsed <= 0) return;
     const due = this.raw.ticksUntilDue();
     const ticks = Math.min(elapsed, includingDue ? due : due - 1);
+    // The acting tick stays pending on the message path, so the timer still finds it.
+    const consumed = includingDue || elapsed < due ? elapsed : elapsed - 1;
+    this.ticksDeliveredToMs += consumed * this.tickIntervalMs;
     if (ticks <= 0) return;
-    this.ticksDeliveredToMs += (includingDue ? elapsed : ticks) * this.tickIntervalMs;
     this.guard(() => {
       for (let i = 0; i < ticks; i++) this.raw.tick();
     });

@@ -32,7 +32,8 @@ export class ManualClock implements Clock {
       const next = this.timers[0];
       if (next === undefined || next.at > target) break;
       this.timers.shift();
-      this.nowMs = next.at;
+      // A timer that came due while time was spent fires late: time never goes back.
+      this.nowMs = Math.max(this.nowMs, next.at);
       next.callback();
     }
     this.nowMs = target;
@@ -50,6 +51,17 @@ export class LoopbackNetwork {
   private readonly handlers = new Map<NodeId, (messages: readonly Message[]) => void>();
   /** Returns true to drop a message. */
   dropIf: (m: Message) => boolean = () => false;
+  /** Messages to these nodes wait (in order) until {@link release}. */
+  readonly holdFor = new Set<NodeId>();
+  private held: Message[] = [];
+
+  /** Delivers the held messages, in the order they were sent, and stops holding. */
+  release(): void {
+    this.holdFor.clear();
+    const held = this.held;
+    this.held = [];
+    for (const m of held) this.handlers.get(m.to)?.([m]);
+  }
 
   transport(id: NodeId): Transport {
     let reportSnapshot: TransportHandlers["onSnapshotStatus"] | undefined;
@@ -59,6 +71,10 @@ export class LoopbackNetwork {
           const isSnapshot = m.type === MessageType.Snap;
           if (this.dropIf(m)) {
             if (isSnapshot) queueMicrotask(() => reportSnapshot?.(m.to, "failure"));
+            continue;
+          }
+          if (this.holdFor.has(m.to) && !isSnapshot) {
+            this.held.push(m);
             continue;
           }
           queueMicrotask(() => {

@@ -117,6 +117,42 @@ describe("RaftNode runtime", () => {
     expect(followers.some((f) => f.isLeader)).toBe(true);
   });
 
+  it("a follower stalled past its election timeout reads its leader's waiting messages before it campaigns", async () => {
+    // Every role a node is in right after one of its timers ran.
+    const rolesAfterTimers = new Map<number, string[]>();
+    const c: ReturnType<typeof cluster> = cluster({
+      clockFor: (id, clock) => ({
+        now: () => clock.now(),
+        setTimer: (delayMs, callback) =>
+          clock.setTimer(delayMs, () => {
+            callback();
+            const role = c.nodes.get(id)?.status().role;
+            if (role !== undefined)
+              rolesAfterTimers.set(id, [...(rolesAfterTimers.get(id) ?? []), role]);
+          }),
+      }),
+    });
+    const leader = await electedLeader(c);
+    const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+    const term = leader.status().term;
+    // The follower's process stalls for 3 s (three election timeouts): its leader's heartbeats
+    // wait in its socket, and no timer runs meanwhile.
+    c.network.holdFor.add(follower.id);
+    c.clock.spend(3_000);
+    rolesAfterTimers.clear();
+    // When it runs again its timers come first (as in Node's event loop), then its input.
+    c.clock.setTimer(0, () => c.network.release());
+    await c.clock.advance(0);
+    await c.clock.advance(50);
+    // It never campaigned, not even as a pre-candidate.
+    expect(rolesAfterTimers.get(follower.id)?.length).toBeGreaterThan(0);
+    expect(new Set(rolesAfterTimers.get(follower.id))).toEqual(new Set(["follower"]));
+    expect(follower.status().role).toBe("follower");
+    expect(follower.status().leader).toBe(leader.id);
+    expect(leader.status().term).toBe(term);
+    expect(leader.isLeader).toBe(true);
+  });
+
   it("reports each change of role, term or leader once, as it happens", async () => {
     const seen: RaftStateChange[] = [];
     const c = cluster({ onRaftStateChange: (state) => seen.push(state) });

@@ -202,7 +202,10 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     const kv = this.#kv.snapshot();
     const orchestrator = this.#orchestrator.snapshot();
     const acl = this.#acl.snapshot();
-    const writer = new ByteWriter(kv.length + orchestrator.length + acl.length + 32)
+    // Exactly the size written, so `finish` hands the buffer over without another copy.
+    const writer = new ByteWriter(
+      SNAPSHOT_MAGIC.length + 2 + 3 * 4 + kv.length + orchestrator.length + acl.length + 4,
+    )
       .raw(SNAPSHOT_MAGIC)
       .u16(CLUSTER_SNAPSHOT_FORMAT_VERSION)
       .bytes(kv)

@@ -90,6 +90,15 @@ describe("ClusterStateMachine: namespaces", () => {
     expect(machine.orchestrator.assignments(1).tasks).toHaveLength(1);
   });
 
+  it("hands over its snapshot buffer without a copy: the size is exact", () => {
+    const { machine } = driver();
+    const bytes = machine.snapshot();
+    expect(bytes.byteLength).toBe(bytes.buffer.byteLength);
+    const copy = new ClusterStateMachine();
+    copy.restore(bytes);
+    expect(copy.snapshot()).toEqual(bytes);
+  });
+
   it("refuses an unknown namespace byte, naming the ones it reads", () => {
     const { machine, applyPayload } = driver();
     const before = machine.snapshot();

@@ -293,6 +293,21 @@ describe("KvStore snapshot", () => {
     expect(run(copy, { op: "put", key: "c", value: text("") })).toEqual({ op: "put", revision: 6 });
   });
 
+  it("sizes a snapshot exactly, so encoding it copies nothing twice (keys, multi-byte keys, leases)", () => {
+    const store = new KvStore();
+    run(store, { op: "put", key: "a", value: text("1") });
+    run(store, { op: "put", key: "😀é", value: text("two bytes é") });
+    run(store, { op: "leaseGrant", ttlMs: 5000 });
+    run(store, { op: "leaseGrant", ttlMs: 6000 });
+    run(store, { op: "put", key: "empty", value: new Uint8Array(0) });
+    const bytes = store.snapshot();
+    // The writer's own buffer, handed over: no slack after the last byte, no copy.
+    expect(bytes.byteLength).toBe(bytes.buffer.byteLength);
+    const copy = new KvStore();
+    copy.restore(bytes);
+    expect(copy.snapshot()).toEqual(bytes);
+  });
+
   it("refuses malformed snapshots and changes nothing", () => {
     const store = new KvStore();
     run(store, { op: "put", key: "keep", value: text("me") });
