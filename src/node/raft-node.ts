@@ -405,9 +405,9 @@ export class RaftNode<Result = unknown> {
     this.scheduleProcessing();
   }
 
-  /** Whole ticks since the last delivery. */
-  private elapsedTicks(): number {
-    return Math.floor((this.clock.now() - this.ticksDeliveredToMs) / this.tickIntervalMs);
+  /** Whole ticks from the last delivery to `nowMs`. */
+  private elapsedTicks(nowMs: number = this.clock.now()): number {
+    return Math.floor((nowMs - this.ticksDeliveredToMs) / this.tickIntervalMs);
   }
 
   /**
@@ -417,8 +417,8 @@ export class RaftNode<Result = unknown> {
    * process does not run several elections' worth of time at once, and time before a message
    * that resets the election timeout does not count after it.
    */
-  private deliverTicks(includingDue: boolean): void {
-    const elapsed = this.elapsedTicks();
+  private deliverTicks(includingDue: boolean, nowMs?: number): void {
+    const elapsed = this.elapsedTicks(nowMs);
     if (elapsed <= 0) return;
     const due = this.raw.ticksUntilDue();
     const ticks = Math.min(elapsed, includingDue ? due : due - 1);
@@ -440,7 +440,7 @@ export class RaftNode<Result = unknown> {
       from = m.from;
       this.heardAtMs.set(from, nowMs);
     }
-    this.deliverTicks(false);
+    this.deliverTicks(false, nowMs);
     this.guard(() => {
       for (const m of messages) this.raw.step(m);
     });

@@ -13,8 +13,6 @@ const TWO_POW_32 = 0x1_0000_0000;
 /** The largest high word of a safe integer: 2^53 - 1 = 0x1fffff_ffffffff. */
 const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 const INITIAL_CAPACITY_BYTES = 256;
-/** Arrays up to this size are copied by a loop rather than TypedArray#set (see `raw`). */
-const SMALL_COPY_BYTES = 256;
 const encoder = new TextEncoder();
 
 /** Appends encoded values to a growable buffer. Throws `InternalError` on out-of-range input (a caller bug). */
@@ -96,18 +94,9 @@ export class ByteWriter {
 
   /** Writes `bytes` as they are, with no length prefix. */
   raw(bytes: Uint8Array): this {
-    const length = bytes.length;
-    this.#reserve(length);
-    const buffer = this.#buffer;
-    const at = this.#lengthBytes;
-    if (length <= SMALL_COPY_BYTES) {
-      // TypedArray#set costs about 2 µs a call whatever the size; a snapshot writes two small
-      // arrays per key, so for them a plain loop is several times faster.
-      for (let i = 0; i < length; i++) buffer[at + i] = bytes[i] as number;
-    } else {
-      buffer.set(bytes, at);
-    }
-    this.#lengthBytes = at + length;
+    this.#reserve(bytes.length);
+    this.#buffer.set(bytes, this.#lengthBytes);
+    this.#lengthBytes += bytes.length;
     return this;
   }
 
