@@ -124,6 +124,14 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       const { wal, recovered } = await Wal.open(fs, dir, options);
       try {
         const memory = rebuild(dir, snapshot, recovered.log);
+        if (needsSnapshotMark(snapshot, recovered.log, memory)) {
+          // A leader's snapshot file became durable but the crash came before its log record:
+          // the log's records still end elsewhere. Write the record now, before any entry, or
+          // the next entries would replay after a gap or after a stale entry at the snapshot's
+          // index (and be dropped with it).
+          const { index, term } = snapshot.metadata;
+          await wal.append([{ type: RecordType.Snapshot, index, term }], { sync: true });
+        }
         return new WalLogStore(fs, dir, memory, wal, lock, options, limits, {
           snapshotIndex: snapshot.metadata.index,
           lastIndex: memory.lastIndex(),
@@ -289,6 +297,18 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       await this.lock.release();
     }
   }
+}
+
+/**
+ * True if the rebuilt log is the snapshot alone but the log's records do not end at it: the
+ * records must then be told (a snapshot record) before entries follow it. Never throws.
+ */
+function needsSnapshotMark(snapshot: Snapshot, log: ReplayedLog, memory: MemoryStorage): boolean {
+  const { index, term } = snapshot.metadata;
+  if (index === 0 || memory.lastIndex() !== index) return false;
+  const last = log.entries[log.entries.length - 1];
+  if (last !== undefined) return last.index !== index || last.term !== term;
+  return log.snapshotMark?.index !== index || log.snapshotMark.term !== term;
 }
 
 /**
