@@ -171,6 +171,20 @@ describe("WalLogStore", () => {
     await third.close();
   });
 
+  it("asserts on save what recovery checks on open: no commit past the last entry", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save({ entries: entries(1, 3, 1) }, { sync: true });
+    await expect(
+      store.save({ hardState: { term: 1, vote: 1, commit: 4 }, entries: [] }, { sync: true }),
+    ).rejects.toThrow(/invariant violated: hard state commits 4 past the last entry 3/);
+    await store.save(
+      { entries: entries(4, 4, 1), hardState: { term: 1, vote: 1, commit: 4 } },
+      { sync: true },
+    );
+    await store.close();
+  });
+
   it("keeps the newest two snapshot files", async () => {
     const fs = new MemoryFileSystem();
     const store = await open(fs);

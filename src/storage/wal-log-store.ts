@@ -176,6 +176,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
    * are durable (with `sync`) or written. Concurrent saves share writes and fsyncs.
    * @throws TooLargeError for an entry over `maxEntrySizeBytes` (nothing is saved).
    * @throws UnavailableError once closed or after a failed write.
+   * @throws InternalError for a hard state that commits past the log (the caller's bug).
    */
   async save(update: LogUpdate, options: { readonly sync: boolean }): Promise<void> {
     this.checkOpen();
@@ -218,6 +219,13 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       }
     }
     if (update.hardState !== undefined) {
+      // Recovery calls a commit past the last entry corruption (rebuild below); the core never
+      // commits past its log, and the entries of the same Ready are already appended above.
+      const lastIndex = this.memory.lastIndex();
+      invariant(
+        update.hardState.commit <= lastIndex,
+        () => `hard state commits ${update.hardState?.commit} past the last entry ${lastIndex}`,
+      );
       this.memory.setHardState(update.hardState);
       records.push({ type: RecordType.HardState, hardState: update.hardState });
     }
