@@ -529,7 +529,6 @@ export class Raft {
     });
   }
 
-  /** Becomes a follower of `lead` (NONE if unknown) in `term`. */
   /**
    * Becomes a follower of `lead` (NONE if unknown) in `term`.
    * @throws InternalError if `term` is below the current term (a bug in the caller).
