@@ -1,5 +1,5 @@
 import { ESLint } from "eslint";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { TYPED_FILES, TYPED_RULES } from "../../eslint.config.js";
 
 /**
@@ -19,6 +19,11 @@ async function lintAs(filePath: string, code: string): Promise<string[]> {
 const work = "export async function work(): Promise<number> {\n  return 1;\n}\n";
 
 describe("promise lint rules (type-aware, on src/, test/ and bench/)", () => {
+  // Loading the project's types takes tens of seconds on a loaded machine: once, in a hook.
+  beforeAll(async () => {
+    await lintAs(HOSTS[0] as string, "export {};\n");
+  });
+
   it("configures each rule as an error on the TypeScript folders", () => {
     expect(TYPED_RULES).toEqual({
       "@typescript-eslint/no-floating-promises": "error",
