@@ -295,6 +295,7 @@ export class Wal {
     if (this.flushing) return;
     this.flushing = true;
     // Start on a later microtask, so appends made in this turn of the event loop join the batch.
+    // Never rejects: flushLoop rejects the appends of a batch that fails, and stops there.
     void Promise.resolve().then(() => this.flushLoop());
   }
 
