@@ -12,7 +12,7 @@ import { encodeOrchestratorCommand } from "../statemachine/orchestrator/command-
 import { encodeCommandEnvelope, type ClientSession } from "../statemachine/session/envelope.js";
 
 /** An arbitrary fixed epoch: log time must look like wall time, and never depend on it. */
-export const EPOCH_MS = 1_700_000_000_000;
+const EPOCH_MS = 1_700_000_000_000;
 
 /** The time a command proposed at virtual time `nowMs` carries (`proposedAtMs`). Throws nothing. */
 export function commandTimeMs(nowMs: number): number {

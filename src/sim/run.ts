@@ -221,7 +221,7 @@ function grantAllVotes(m: Message): Message {
  * (an agent runs a VM the model still shows `scheduled`), not yet diagnosed; replay it with
  * `npm run sim -- --seed 60 --orchestrator --heartbeat-ticks 4`.
  */
-export const ORCHESTRATOR_RUN_HEARTBEAT_TICKS = 1;
+const ORCHESTRATOR_RUN_HEARTBEAT_TICKS = 1;
 
 /**
  * Runs one simulation and checks it: Raft safety after every event, liveness after the heal,
