@@ -50,7 +50,7 @@ export interface SimulationOptions {
   readonly maxSizePerMsgBytes?: number;
   /**
    * Ticks between a leader's heartbeats. Default: a real node's (4 for the 10-tick election
-   * timeout), or {@link ORCHESTRATOR_RUN_HEARTBEAT_TICKS} with the orchestrator.
+   * timeout).
    */
   readonly heartbeatTicks?: number;
   /** A targeted nemesis schedule to run besides the random faults. Default: none. */
@@ -216,14 +216,6 @@ function grantAllVotes(m: Message): Message {
 }
 
 /**
- * The heartbeat interval of runs with the orchestrator: every tick, where a real node (and a kv
- * run) heartbeats every 4. Under 4, orchestrator seed 60 of the `npm test` batch does not settle
- * (an agent runs a VM the model still shows `scheduled`), not yet diagnosed; replay it with
- * `npm run sim -- --seed 60 --orchestrator --heartbeat-ticks 4`.
- */
-const ORCHESTRATOR_RUN_HEARTBEAT_TICKS = 1;
-
-/**
  * Runs one simulation and checks it: Raft safety after every event, liveness after the heal,
  * and linearizability of the client history at the end. Never throws for a violation: they are
  * in the report (the run stops at the first safety violation).
@@ -260,8 +252,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     throw new Error("the leak-abandoned-tasks and leak-moved-vms bugs need --orchestrator");
   }
 
-  const heartbeatTicks =
-    options.heartbeatTicks ?? (withOrchestrator ? ORCHESTRATOR_RUN_HEARTBEAT_TICKS : undefined);
+  const heartbeatTicks = options.heartbeatTicks;
   const clusterOptions: ClusterOptions = {
     initialVoters: nodes,
     tickIntervalMs: 100,

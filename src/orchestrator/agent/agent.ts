@@ -297,6 +297,17 @@ export class Agent {
         this.#stopVm(name, local, false);
       } else if (vm.desired === "stopped") {
         this.#stopVm(name, local, true);
+      } else if (
+        vm.status === "scheduled" &&
+        local.lastReported !== "" &&
+        !local.stopping &&
+        !this.#reporter.pending(`vm:${name}`)
+      ) {
+        // The model placed it here anew while this copy ran on: moved away and back (a drain
+        // and an undrain) in applies this agent saw as one. What was reported went to the old
+        // placement, so say again what runs here, or the model waits for a start for ever.
+        local.lastReported = "";
+        this.#reportObservation(name, local, local.handle.observe());
       }
     }
     for (const name of this.#endedVms) {
