@@ -4,16 +4,24 @@
  * later turn of the event loop, once per burst of applies, never inside the runtime's apply
  * loop, so a listener may read the state and propose without re-entering the runtime.
  */
-import type { AppliedEntry, StateMachine } from "../../statemachine/state-machine.js";
+import type {
+  AppliedEntry,
+  SnapshotEncoding,
+  StateMachine,
+} from "../../statemachine/state-machine.js";
 
 /** See the module comment. */
 export class ApplyNotifier<Result> implements StateMachine<Result> {
   readonly #inner: StateMachine<Result>;
   readonly #listeners = new Set<() => void>();
   #scheduled = false;
+  /** The inner machine's sliced snapshot, when it has one (capturing changes nothing to notify). */
+  readonly captureSnapshot?: () => SnapshotEncoding;
 
   constructor(inner: StateMachine<Result>) {
     this.#inner = inner;
+    const capture = inner.captureSnapshot?.bind(inner);
+    if (capture !== undefined) this.captureSnapshot = capture;
   }
 
   /** @inheritdoc */
