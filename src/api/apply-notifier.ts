@@ -5,7 +5,11 @@
  * node's clock in the simulator), once per burst of applies, never inside the runtime's apply
  * loop, so a listener may read the state and propose without re-entering the runtime.
  */
-import type { AppliedEntry, StateMachine } from "../statemachine/state-machine.js";
+import type {
+  AppliedEntry,
+  SnapshotEncoding,
+  StateMachine,
+} from "../statemachine/state-machine.js";
 
 /** Runs a callback on a later turn; see the module comment. */
 export type Defer = (callback: () => void) => void;
@@ -16,11 +20,15 @@ export class ApplyNotifier<Result> implements StateMachine<Result> {
   readonly #listeners = new Set<() => void>();
   readonly #defer: Defer;
   #scheduled = false;
+  /** The inner machine's sliced snapshot, when it has one (capturing changes nothing to notify). */
+  readonly captureSnapshot?: () => SnapshotEncoding;
 
   /** Wraps `inner`; listeners run through `defer`. Throws nothing. */
   constructor(inner: StateMachine<Result>, defer: Defer) {
     this.#inner = inner;
     this.#defer = defer;
+    const capture = inner.captureSnapshot?.bind(inner);
+    if (capture !== undefined) this.captureSnapshot = capture;
   }
 
   /** @inheritdoc */

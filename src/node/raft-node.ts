@@ -41,6 +41,7 @@ import {
 } from "./forwarded-proposal.js";
 import { ReadBatcher } from "./read-batcher.js";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot-policy.js";
+import { SlicedSnapshotRunner } from "./sliced-snapshot-runner.js";
 
 /** Options of a {@link RaftNode}. */
 export interface RaftNodeOptions<Result> {
@@ -235,8 +236,10 @@ export class RaftNode<Result = unknown> {
   private snapshotsSent = 0;
   /** Times the Ready loop yielded on its turn budget (a sign of a backlog). */
   private turnsYielded = 0;
-  /** The snapshot being written in the background, if any (one at a time). */
+  /** The snapshot being encoded or written in the background, if any (one at a time). */
   private snapshotTask: Promise<void> | undefined;
+  /** The encoding of that snapshot while it runs between turns (state machines that capture). */
+  private snapshotRunner: SlicedSnapshotRunner | undefined;
   private processing = false;
   private stopped = false;
   /** Set once the transport and log store are being closed (by stop or a fatal error). */
@@ -625,9 +628,11 @@ export class RaftNode<Result = unknown> {
   }
 
   /**
-   * Starts a snapshot if one is due and none is being written. The state is serialized now (a
-   * point-in-time view at `appliedIndex`); writing it and compacting the log run in the
-   * background, so the Ready loop keeps sending heartbeats, voting and applying meanwhile.
+   * Starts a snapshot if one is due and none is in flight. The state is captured now, at
+   * `appliedIndex`: a state machine with `captureSnapshot` is then encoded a slice at a time
+   * between turns of the event loop (applies, ticks and messages go on meanwhile), one without
+   * it is serialized now. Writing the file and compacting the log run in the background; the
+   * Ready loop keeps sending heartbeats, voting and applying throughout.
    */
   private maybeStartSnapshot(): void {
     if (this.snapshotTask !== undefined || this.stopped) return;
@@ -644,12 +649,30 @@ export class RaftNode<Result = unknown> {
     }
     if (this.clock.now() < this.snapshotNotBeforeMs) return;
     const index = this.appliedIndex;
-    const data = this.options.stateMachine.snapshot();
     const confState = this.raw.confState();
     const wanted = this.snapshotWanted;
     const bytesCovered = this.bytesSinceSnapshot;
     this.snapshotWanted = false;
-    this.snapshotTask = this.writeSnapshot(index, confState, data, bytesCovered)
+    const encoding = this.options.stateMachine.captureSnapshot?.();
+    let written: Promise<void>;
+    if (encoding === undefined) {
+      const data = this.options.stateMachine.snapshot();
+      written = this.writeSnapshot(index, confState, data, bytesCovered);
+    } else {
+      const runner = new SlicedSnapshotRunner(this.clock, encoding);
+      this.snapshotRunner = runner;
+      // A snapshot from the leader installed meanwhile is at least as new: it wins.
+      written = runner
+        .run(() => !this.stopped && index > this.snapshotIndex)
+        .then((outcome) => {
+          if (outcome.kind === "complete") {
+            return this.writeSnapshot(index, confState, outcome.data, bytesCovered);
+          }
+          this.snapshotWanted ||= wanted && !this.stopped;
+          return undefined;
+        });
+    }
+    this.snapshotTask = written
       .catch((error: unknown) => {
         if (error instanceof StorageFullError) {
           // Not fatal: the log still holds everything; try again once space may be back.
@@ -663,6 +686,7 @@ export class RaftNode<Result = unknown> {
       })
       .finally(() => {
         this.snapshotTask = undefined;
+        this.snapshotRunner = undefined;
         this.scheduleProcessing();
       });
   }
@@ -1105,6 +1129,7 @@ export class RaftNode<Result = unknown> {
     if (!this.stopped) {
       this.stopped = true;
       this.tickTimer?.cancel();
+      this.snapshotRunner?.abandon();
       this.rejectAll(new UnavailableError("node is stopping; retry on another node"));
     }
     return this.closeResources();
@@ -1153,6 +1178,7 @@ export class RaftNode<Result = unknown> {
     });
     this.stopped = true;
     this.tickTimer?.cancel();
+    this.snapshotRunner?.abandon();
     this.rejectAll(error);
     // Release the WAL and the transport at once: a stopped node that kept them open would keep
     // its process alive, and a supervisor would never restart it.

@@ -18,7 +18,11 @@ import type { OrchestratorResult } from "../statemachine/orchestrator/commands.j
 import type { OrchestratorQueries } from "../statemachine/orchestrator/queries.js";
 import { encodeOrchestratorResult } from "../statemachine/orchestrator/result-codec.js";
 import { decodeCommandEnvelope, encodeCommandEnvelope } from "../statemachine/session/envelope.js";
-import type { AppliedEntry, StateMachine } from "../statemachine/state-machine.js";
+import type {
+  AppliedEntry,
+  SnapshotEncoding,
+  StateMachine,
+} from "../statemachine/state-machine.js";
 import { digestBytes } from "./rng.js";
 
 /** One applied entry as a replica saw it. */
@@ -50,6 +54,11 @@ export class ObservedStateMachine implements StateMachine<SimResult> {
   readonly #stack: StateMachine<SimResult>;
   readonly #machine: ClusterStateMachine;
   readonly #observer: ReplicaObserver;
+  /**
+   * The stack's sliced snapshot, as a real node has it: the simulator runs the same capture and
+   * slices between turns (capturing applies nothing, so there is nothing to observe).
+   */
+  readonly captureSnapshot?: () => SnapshotEncoding;
 
   /**
    * Observes `stack`, whose replicated state is `machine` (the stack may be `machine` itself).
@@ -63,6 +72,8 @@ export class ObservedStateMachine implements StateMachine<SimResult> {
     this.#stack = stack;
     this.#machine = machine;
     this.#observer = observer;
+    const capture = stack.captureSnapshot?.bind(stack);
+    if (capture !== undefined) this.captureSnapshot = capture;
   }
 
   /** @inheritdoc */

@@ -2,7 +2,12 @@
  * The state machine layer's public face: the port the runtime drives, client sessions, kv, the
  * orchestrator's model and the cluster machine that holds both.
  */
-export type { AppliedEntry, StateMachine } from "./state-machine.js";
+export {
+  DEFAULT_SNAPSHOT_SLICE_BYTES,
+  type AppliedEntry,
+  type SnapshotEncoding,
+  type StateMachine,
+} from "./state-machine.js";
 export * from "./command-result.js";
 export * from "./session/envelope.js";
 export * from "./session/session-options.js";

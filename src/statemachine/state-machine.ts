@@ -15,6 +15,33 @@ export interface AppliedEntry {
 }
 
 /**
+ * A snapshot captured at one point in time and encoded a slice at a time, so that a large state
+ * never holds the event loop for long ({@link StateMachine.captureSnapshot}). The bytes, once
+ * complete, are exactly what `snapshot()` returned at the capture, whatever was applied since.
+ */
+export interface SnapshotEncoding {
+  /** The exact size of the complete snapshot, known at the capture. */
+  readonly sizeBytes: number;
+  /**
+   * Encodes the next slice of about `budgetBytes` (at most one record more; default
+   * {@link DEFAULT_SNAPSHOT_SLICE_BYTES}) and returns its bytes, or undefined once the snapshot
+   * is complete. A returned slice is a view into the final snapshot and never changes. Throws
+   * `InternalError` after {@link close} or for a budget below 1.
+   */
+  next(budgetBytes?: number): Uint8Array | undefined;
+  /** The complete snapshot (no copy). Throws `InternalError` before `next` returned undefined. */
+  finish(): Uint8Array;
+  /**
+   * Releases the captured view (the state stops keeping old records for it). Idempotent. Call it
+   * when abandoning an encoding; a completed one releases its view by itself.
+   */
+  close(): void;
+}
+
+/** What {@link SnapshotEncoding.next} encodes per call unless told otherwise: 256 KiB. */
+export const DEFAULT_SNAPSHOT_SLICE_BYTES = 256 * 1024;
+
+/**
  * A deterministic replicated state machine. State lives in memory; the raft log and snapshots
  * make it durable.
  *
@@ -32,6 +59,13 @@ export interface StateMachine<Result = unknown> {
   apply(entry: AppliedEntry): Result;
   /** Serializes the whole state (including sessions) deterministically: equal states give equal bytes. */
   snapshot(): Uint8Array;
+  /**
+   * Optional: captures the state now, cheaply (no encoding of the bulk of it), and returns its
+   * snapshot to be encoded a slice at a time while `apply` and `restore` go on. The result equals
+   * `snapshot()` at the call. Machines without it are snapshotted with `snapshot()`. Throws
+   * nothing.
+   */
+  captureSnapshot?(): SnapshotEncoding;
   /** Replaces the state with a snapshot's; throws `InvalidArgumentError` on malformed bytes without changing the state. */
   restore(data: Uint8Array): void;
 }

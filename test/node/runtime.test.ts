@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode, type RaftStateChange } from "../../src/node/raft-node.js";
 import { MessageType } from "../../src/raft/types.js";
-import type { StateMachine } from "../../src/statemachine/state-machine.js";
+import type { SnapshotEncoding, StateMachine } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
-import type { Clock } from "../../src/node/ports.js";
+import type { Clock, Transport } from "../../src/node/ports.js";
 import { LoopbackNetwork, ManualClock } from "./fakes.js";
 
 /** A state machine that appends each command to a list and returns the list's length. */
@@ -19,6 +19,47 @@ class ListMachine implements StateMachine<number> {
   }
   restore(data: Uint8Array): void {
     this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
+  }
+}
+
+/**
+ * A list machine whose snapshot is captured at the call and handed out in `slices` pieces, each
+ * taking `sliceCostMs` of the node's (manual) clock, like encoding a large state would.
+ */
+class SlicedListMachine extends ListMachine {
+  /** Each capture: slices handed out so far, and whether the encoding completed or was closed. */
+  readonly captures: { sliced: number; closed: boolean; complete: boolean; atItems: number }[] = [];
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly slices: number,
+    private readonly sliceCostMs: number,
+  ) {
+    super();
+  }
+  captureSnapshot(): SnapshotEncoding {
+    const bytes = this.snapshot();
+    const capture = { sliced: 0, closed: false, complete: false, atItems: this.items.length };
+    this.captures.push(capture);
+    const sliceBytes = Math.ceil(bytes.length / this.slices);
+    let offset = 0;
+    return {
+      sizeBytes: bytes.length,
+      next: () => {
+        if (offset === bytes.length) {
+          capture.complete = true;
+          return undefined;
+        }
+        this.clock.spend(this.sliceCostMs);
+        capture.sliced++;
+        const slice = bytes.subarray(offset, Math.min(bytes.length, offset + sliceBytes));
+        offset += slice.length;
+        return slice;
+      },
+      finish: () => bytes,
+      close: () => {
+        capture.closed = true;
+      },
+    };
   }
 }
 
@@ -41,13 +82,19 @@ function cluster(
     /** Wraps the shared clock for one node (e.g. to count its timer wakeups). */
     clockFor?: (id: number, clock: Clock) => Clock;
     onRaftStateChange?: (state: RaftStateChange) => void;
+    /** Builds each node's state machine (default: a plain {@link ListMachine}). */
+    machineFor?: (clock: ManualClock) => ListMachine;
+    /** Wraps one node's transport (e.g. to watch what it sends). */
+    transportFor?: (id: number, transport: Transport) => Transport;
   } = {},
 ) {
-  const { clockFor, ...nodeOptions } = options;
+  const { clockFor, machineFor, transportFor, ...nodeOptions } = options;
   const clock = new ManualClock();
   const network = new LoopbackNetwork();
   const stores = new Map([1, 2, 3].map((id) => [id, new MemoryLogStore({ confState: voters })]));
-  const machines = new Map([1, 2, 3].map((id) => [id, new ListMachine()]));
+  const machines = new Map(
+    [1, 2, 3].map((id) => [id, machineFor === undefined ? new ListMachine() : machineFor(clock)]),
+  );
   const nodes = new Map(
     [1, 2, 3].map((id) => [
       id,
@@ -55,7 +102,10 @@ function cluster(
         id,
         logStore: stores.get(id)!,
         stateMachine: machines.get(id)!,
-        transport: network.transport(id),
+        transport:
+          transportFor === undefined
+            ? network.transport(id)
+            : transportFor(id, network.transport(id)),
         clock: clockFor === undefined ? clock : clockFor(id, clock),
         random: new SeededRandom(id),
         ...nodeOptions,
@@ -367,6 +417,63 @@ describe("RaftNode runtime", () => {
     // 1 + 3 + 7 commands written, about 11 KB; the fixed cadence would write 55.
     expect(leader.status().snapshotBytesWritten).toBeGreaterThan(11 * 1000);
     expect(leader.status().snapshotBytesWritten).toBeLessThan(12 * 1000);
+  });
+
+  it("encodes a captured snapshot between turns: applies, heartbeats and proposals go on, and the snapshot is the state at the capture", async () => {
+    // 60 slices of 3 ms each: 180 ms of encoding, longer than a heartbeat interval, which in
+    // one turn would hold every timer and message back.
+    const encodingOf = (machine: SlicedListMachine) =>
+      machine.captures.find((x) => x.sliced > 0 && !x.complete && !x.closed);
+    /** Heartbeats sent while the sender's snapshot was part-way: how many slices it had. */
+    const heartbeatsWhileEncoding: number[] = [];
+    const c = cluster({
+      snapshotEveryEntries: 20,
+      machineFor: (clock) => new SlicedListMachine(clock, 60, 3),
+      transportFor: (id, transport) => ({
+        ...transport,
+        send: (messages) => {
+          const capture = encodingOf(c.machines.get(id) as SlicedListMachine);
+          for (const m of messages) {
+            if (m.type === MessageType.Heartbeat && capture !== undefined) {
+              heartbeatsWhileEncoding.push(capture.sliced);
+            }
+          }
+          transport.send(messages);
+        },
+      }),
+    });
+    const leader = await electedLeader(c);
+    const machine = c.machines.get(leader.id) as SlicedListMachine;
+    const encodingNow = () => encodingOf(machine);
+
+    const appliedWhileEncoding: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const p = leader.propose(enc(`e${i}`));
+      await c.clock.advance(10);
+      await p;
+      if (encodingNow() !== undefined) appliedWhileEncoding.push(i);
+    }
+    await c.clock.advance(1000);
+
+    const first = machine.captures[0];
+    expect(first?.complete).toBe(true);
+    // Proposals committed and heartbeats went out while slices were still to come.
+    expect(appliedWhileEncoding.length).toBeGreaterThan(5);
+    expect(heartbeatsWhileEncoding.length).toBeGreaterThan(0);
+    expect(heartbeatsWhileEncoding.some((sliced) => sliced < 60)).toBe(true);
+    expect(leader.isLeader).toBe(true);
+    // The snapshot written is the state at its capture (not what was applied by the end), and
+    // the log was compacted at that index.
+    const store = c.stores.get(leader.id)!;
+    const written = store.snapshot();
+    expect(written.metadata.index).toBeGreaterThan(0);
+    const restored = new ListMachine();
+    restored.restore(written.data);
+    expect(restored.items).toEqual(machine.items.slice(0, restored.items.length));
+    expect(machine.captures.some((x) => x.atItems === restored.items.length)).toBe(true);
+    // Index 1 is the leader's empty entry: the snapshot's index is the one applied at the capture.
+    expect(restored.items.length).toBe(written.metadata.index - 1);
+    expect(machine.items.length).toBe(40);
   });
 
   it("hands the event loop back when applying a backlog takes longer than its turn budget", async () => {

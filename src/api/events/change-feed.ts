@@ -94,7 +94,10 @@ export class ChangeFeed {
    * recorded with its index, and a restore resets the feed. Hand the wrapper to the runtime.
    */
   wrap<Result>(machine: StateMachine<Result>): StateMachine<Result> {
+    // Capturing a snapshot changes nothing the feed records: pass it through when there is one.
+    const capture = machine.captureSnapshot?.bind(machine);
     return {
+      ...(capture === undefined ? {} : { captureSnapshot: capture }),
       apply: (entry: AppliedEntry): Result => {
         this.#pending.length = 0;
         const result = machine.apply(entry);

@@ -24,6 +24,12 @@ import {
 } from "../orchestrator/result-codec.js";
 import type { ExecuteContext, SessionedApplication } from "../session/sessioned-state-machine.js";
 import {
+  bytesPart,
+  checksummedParts,
+  concatParts,
+  type SnapshotPart,
+} from "../snapshot-encoding.js";
+import {
   ACL_NAMESPACE_BYTE,
   KV_NAMESPACE_BYTE,
   ORCHESTRATOR_NAMESPACE_BYTE,
@@ -212,6 +218,31 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
       .bytes(orchestrator)
       .bytes(acl);
     return writer.u32(crc32(writer.written())).finish();
+  }
+
+  /**
+   * Captures the three parts now (the layout above; the bytes of {@link snapshot} at this call)
+   * to write a slice at a time: the kv store by its own capture, the orchestrator and the ACL
+   * state encoded now (both are bounded by their limits). Throws nothing.
+   */
+  captureSnapshot(): SnapshotPart {
+    const kv = this.#kv.captureSnapshot();
+    const orchestrator = this.#orchestrator.snapshot();
+    const acl = this.#acl.snapshot();
+    const head = new ByteWriter(SNAPSHOT_MAGIC.length + 2 + 4)
+      .raw(SNAPSHOT_MAGIC)
+      .u16(CLUSTER_SNAPSHOT_FORMAT_VERSION)
+      .u32(kv.sizeBytes);
+    return checksummedParts([
+      bytesPart(head.finish()),
+      kv,
+      concatParts([
+        bytesPart(new ByteWriter(4).u32(orchestrator.length).finish()),
+        bytesPart(orchestrator),
+        bytesPart(new ByteWriter(4).u32(acl.length).finish()),
+        bytesPart(acl),
+      ]),
+    ]);
   }
 
   /**

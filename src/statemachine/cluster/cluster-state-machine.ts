@@ -22,7 +22,7 @@ import type {
 import type { OrchestratorSettings, Task, Vm, Worker } from "../orchestrator/types.js";
 import { SessionedStateMachine, type SessionInfo } from "../session/sessioned-state-machine.js";
 import type { SessionOptions } from "../session/session-options.js";
-import type { AppliedEntry, StateMachine } from "../state-machine.js";
+import type { AppliedEntry, SnapshotEncoding, StateMachine } from "../state-machine.js";
 import {
   ClusterApplication,
   type ClusterCommand,
@@ -162,6 +162,14 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
   /** The whole state (log time, sessions, kv, orchestrator) as deterministic, checksummed bytes. Throws nothing. */
   snapshot(): Uint8Array {
     return this.#machine.snapshot();
+  }
+
+  /**
+   * Captures the state now and returns its snapshot to encode a slice at a time while entries
+   * keep being applied: the bytes of {@link snapshot} at this call. Throws nothing.
+   */
+  captureSnapshot(): SnapshotEncoding {
+    return this.#machine.captureSnapshot();
   }
 
   /** Replaces the state with a snapshot's; throws `InvalidArgumentError` on bad bytes, changing nothing. */

@@ -32,4 +32,13 @@ describe("crc32 (slicing-by-8)", () => {
       expect(crc32(shifted.subarray(3))).toBe(referenceCrc32(bytes));
     }
   });
+
+  it("continues a checksum: crc32(b, crc32(a)) is the CRC-32 of a followed by b, at every split", () => {
+    const bytes = new Uint8Array(41).map((_, i) => (i * 37 + 11) & 0xff);
+    const whole = referenceCrc32(bytes);
+    for (let split = 0; split <= bytes.length; split++) {
+      const first = crc32(bytes.subarray(0, split));
+      expect(crc32(bytes.subarray(split), first), `split ${split}`).toBe(whole);
+    }
+  });
 });

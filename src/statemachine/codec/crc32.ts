@@ -24,10 +24,15 @@ function buildTables(): Uint32Array {
   return tables;
 }
 
-/** The CRC-32 of `bytes` as an unsigned 32-bit integer (`crc32("123456789") = 0xcbf43926`). Throws nothing. */
-export function crc32(bytes: Uint8Array): number {
+/**
+ * The CRC-32 of `bytes` as an unsigned 32-bit integer (`crc32("123456789") = 0xcbf43926`).
+ * Continues a checksum when given the CRC-32 of the bytes before: `crc32(b, crc32(a))` is the
+ * CRC-32 of `a` followed by `b`, so a snapshot encoded a slice at a time is checksummed as it
+ * goes. Throws nothing.
+ */
+export function crc32(bytes: Uint8Array, previousCrc = 0): number {
   const t = CRC32_TABLES;
-  let crc = 0xffffffff;
+  let crc = ~previousCrc;
   let i = 0;
   const end8 = bytes.length - (bytes.length % 8);
   while (i < end8) {

@@ -5,7 +5,7 @@
 import type { CommandResult } from "../command-result.js";
 import { SessionedStateMachine, type SessionInfo } from "../session/sessioned-state-machine.js";
 import type { SessionOptions } from "../session/session-options.js";
-import type { AppliedEntry, StateMachine } from "../state-machine.js";
+import type { AppliedEntry, SnapshotEncoding, StateMachine } from "../state-machine.js";
 import { KvStore, type KvListOptions, type KvListResult, type KvStoreOptions } from "./store.js";
 import type { KvCommand, KvEntry, KvLease, KvResult } from "./types.js";
 
@@ -43,6 +43,14 @@ export class KvStateMachine implements StateMachine<CommandResult<KvResult>> {
   /** The whole state (log time, sessions, keys) as deterministic, checksummed bytes. Throws nothing. */
   snapshot(): Uint8Array {
     return this.#machine.snapshot();
+  }
+
+  /**
+   * Captures the state now and returns its snapshot to encode a slice at a time while entries
+   * keep being applied: the bytes of {@link snapshot} at this call. Throws nothing.
+   */
+  captureSnapshot(): SnapshotEncoding {
+    return this.#machine.captureSnapshot();
   }
 
   /** Replaces the state with a snapshot's; throws `InvalidArgumentError` on bad bytes, changing nothing. */

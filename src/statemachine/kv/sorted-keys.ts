@@ -68,6 +68,11 @@ export class SortedKeys {
     this.#keys = keys;
   }
 
+  /** A copy of the keys in order (one pointer per key: a point-in-time list for a snapshot). */
+  toArray(): string[] {
+    return this.#keys.slice();
+  }
+
   /** Iterates the keys in order. */
   [Symbol.iterator](): IterableIterator<string> {
     return this.#keys.values();

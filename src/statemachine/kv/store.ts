@@ -7,6 +7,7 @@ import { errorResult, okResult, type CommandResult } from "../command-result.js"
 import { ByteReader, ByteWriter } from "../codec/binary.js";
 import { utf8ByteLength } from "../codec/utf8.js";
 import type { ExecuteContext, SessionedApplication } from "../session/sessioned-state-machine.js";
+import { bytesPart, concatParts, type SnapshotPart } from "../snapshot-encoding.js";
 import { decodeKvCommand, validateKey } from "./command-codec.js";
 import {
   DEFAULT_LIST_LIMIT,
@@ -21,6 +22,7 @@ import {
 } from "./limits.js";
 import { decodeKvResult, encodeKvResult, readEntry } from "./result-codec.js";
 import { SortedKeys, compareKeys } from "./sorted-keys.js";
+import { KvSnapshotView, writeSnapshotEntry } from "./snapshot-view.js";
 import type { ChangeObserver } from "../changes.js";
 import type { KvRecord } from "./record.js";
 import { compareHolds } from "./txn-compare.js";
@@ -76,6 +78,12 @@ interface LeaseRecord {
 const SNAPSHOT_MAGIC = new Uint8Array([0x42, 0x58, 0x4b, 0x56]);
 /** Bytes a key's record takes in a snapshot beyond its key and value: two lengths, four u53s. */
 const SNAPSHOT_ENTRY_BYTES = 4 + 4 + 4 * 8;
+/** Bytes of a kv snapshot before its entries: magic, version, revision, key count. */
+const SNAPSHOT_HEADER_BYTES = 4 + 2 + 8 + 4;
+/** Bytes of the lease table before its leases: next lease id, lease count. */
+const LEASE_TABLE_HEADER_BYTES = 8 + 4;
+/** Bytes of one lease in a snapshot: id, TTL. */
+const LEASE_BYTES = 8 + 8;
 /** The kv snapshot format this code writes. Version 2 added leases; version 1 is still read. */
 export const KV_SNAPSHOT_FORMAT_VERSION = 2;
 const OLDEST_READABLE_SNAPSHOT_VERSION = 1;
@@ -103,6 +111,8 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
   #observer: ChangeObserver | undefined;
   #leases = new Map<number, LeaseRecord>();
   #nextLeaseId = 1;
+  /** Snapshots being encoded from a capture of this store (see {@link captureSnapshot}). */
+  #views: KvSnapshotView[] = [];
 
   /** An empty store. Throws `InvalidArgumentError` if `maxStoreBytes` is not a positive safe integer. */
   constructor(options: KvStoreOptions = {}) {
@@ -413,6 +423,7 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
       );
     }
     this.#bumpRevision();
+    if (this.#views.length > 0) this.#preserveForViews(key, previous);
     this.#records.set(key, {
       value,
       createRevision: previous?.createRevision ?? this.#revision,
@@ -445,11 +456,16 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
   /** Deletes `key` (which exists), bumping the revision and detaching it from its lease. See {@link #write}. */
   #remove(key: string, previous: KvRecord): void {
     this.#bumpRevision();
+    if (this.#views.length > 0) this.#preserveForViews(key, previous);
     this.#records.delete(key);
     this.#keys.remove(key);
     this.#storeBytes -= recordCostBytes(previous);
     if (previous.lease !== 0) this.#leases.get(previous.lease)?.keys.delete(key);
     this.#observer?.({ kind: "kv.delete", key, revision: this.#revision });
+  }
+
+  #preserveForViews(key: string, previous: KvRecord | undefined): void {
+    for (const view of this.#views) view.preserve(key, previous);
   }
 
   /** The entry of a stored record, with a copy of its value (callers may not mutate the store). */
@@ -533,35 +549,60 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
   snapshot(): Uint8Array {
     // The exact size, so that the writer never grows and `finish` hands its buffer over without
     // a copy (the whole state is encoded while the event loop waits).
-    const sizeBytes =
-      SNAPSHOT_MAGIC.length +
-      2 +
-      8 +
-      4 +
+    const writer = new ByteWriter(this.#snapshotSizeBytes());
+    this.#writeSnapshotHeader(writer);
+    for (const key of this.#keys)
+      writeSnapshotEntry(writer, key, this.#records.get(key) as KvRecord);
+    this.#writeLeaseTable(writer);
+    return writer.finish();
+  }
+
+  /**
+   * Captures the store now and returns its snapshot (the bytes of {@link snapshot} at this call)
+   * as a part to write a slice at a time, while commands keep executing: the key list is copied
+   * (one pointer per key), the lease table encoded; every record replaced or deleted before the
+   * view writes it is kept for the view until then. Release the part (`SlicedSnapshot` does once
+   * complete or closed), or the store keeps records for it. A {@link restore} leaves the view on
+   * the old records. Throws nothing.
+   */
+  captureSnapshot(): SnapshotPart {
+    const header = new ByteWriter(SNAPSHOT_HEADER_BYTES);
+    this.#writeSnapshotHeader(header);
+    const leases = new ByteWriter(LEASE_TABLE_HEADER_BYTES + this.#leases.size * LEASE_BYTES);
+    this.#writeLeaseTable(leases);
+    const view = new KvSnapshotView(
+      this.#records,
+      this.#keys.toArray(),
+      this.#snapshotSizeBytes() - SNAPSHOT_HEADER_BYTES - leases.lengthBytes,
+      (released) => {
+        this.#views = this.#views.filter((open) => open !== released);
+      },
+    );
+    this.#views.push(view);
+    return concatParts([bytesPart(header.finish()), view, bytesPart(leases.finish())]);
+  }
+
+  #snapshotSizeBytes(): number {
+    return (
+      SNAPSHOT_HEADER_BYTES +
       this.#storeBytes -
       this.#records.size * (ENTRY_OVERHEAD_BYTES - SNAPSHOT_ENTRY_BYTES) +
-      8 +
-      4 +
-      this.#leases.size * 16;
-    const writer = new ByteWriter(sizeBytes)
+      LEASE_TABLE_HEADER_BYTES +
+      this.#leases.size * LEASE_BYTES
+    );
+  }
+
+  #writeSnapshotHeader(writer: ByteWriter): void {
+    writer
       .raw(SNAPSHOT_MAGIC)
       .u16(KV_SNAPSHOT_FORMAT_VERSION)
       .u53(this.#revision)
       .u32(this.#records.size);
-    for (const key of this.#keys) {
-      const record = this.#records.get(key) as KvRecord;
-      // The fields of writeEntry, then the lease, without an entry object per key.
-      writer
-        .string(key)
-        .bytes(record.value)
-        .u53(record.createRevision)
-        .u53(record.modRevision)
-        .u53(record.version)
-        .u53(record.lease);
-    }
+  }
+
+  #writeLeaseTable(writer: ByteWriter): void {
     writer.u53(this.#nextLeaseId).u32(this.#leases.size);
     for (const [id, lease] of this.#leases) writer.u53(id).u53(lease.ttlMs);
-    return writer.finish();
   }
 
   /**
@@ -633,6 +674,8 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
       }
     }
     reader.expectEnd();
+    // Open views keep reading the old map, which nothing changes from now on.
+    this.#views = [];
     this.#records = records;
     this.#keys = new SortedKeys();
     this.#keys.replaceWithSorted(keys);

@@ -61,7 +61,13 @@ import {
 } from "../command-result.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
 import { crc32 } from "../codec/crc32.js";
-import type { AppliedEntry, StateMachine } from "../state-machine.js";
+import {
+  SlicedSnapshot,
+  bytesPart,
+  checksummedParts,
+  type SnapshotPart,
+} from "../snapshot-encoding.js";
+import type { AppliedEntry, SnapshotEncoding, StateMachine } from "../state-machine.js";
 import { decodeCommandEnvelope, type DecodedCommandEnvelope } from "./envelope.js";
 import {
   resolveSessionOptions,
@@ -115,6 +121,12 @@ export interface SessionedApplication<Command, Result> {
   decodeResult(bytes: Uint8Array): Result;
   /** Serializes the application's state deterministically. */
   snapshot(): Uint8Array;
+  /**
+   * Optional: captures the state now as a part to encode a slice at a time, equal to
+   * `snapshot()` at the call (see `../snapshot-encoding.ts`). Without it, `snapshot()` is the
+   * part.
+   */
+  captureSnapshot?(): SnapshotPart;
   /** Replaces the state with a snapshot's; throws `InvalidArgumentError` without changing anything if malformed. */
   restore(data: Uint8Array): void;
 }
@@ -278,6 +290,22 @@ export class SessionedStateMachine<Command, Result> implements StateMachine<Comm
     this.#sessions.writeTo(writer);
     writer.bytes(appSnapshot);
     return writer.u32(crc32(writer.written())).finish();
+  }
+
+  /**
+   * Captures log time, sessions (encoded now: they are bounded) and the application's state (by
+   * its own capture, if it has one) and returns the snapshot to encode a slice at a time: the
+   * bytes of {@link snapshot} at this call. Throws nothing.
+   */
+  captureSnapshot(): SnapshotEncoding {
+    const app = this.#app.captureSnapshot?.() ?? bytesPart(this.#app.snapshot());
+    const header = new ByteWriter(1024)
+      .raw(SNAPSHOT_MAGIC)
+      .u16(SESSION_SNAPSHOT_FORMAT_VERSION)
+      .u53(this.#logTimeMs);
+    this.#sessions.writeTo(header);
+    header.u32(app.sizeBytes);
+    return new SlicedSnapshot(checksummedParts([bytesPart(header.finish()), app]));
   }
 
   /**

@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import {
+  SNAPSHOT_TURN_BUDGET_MS,
+  SNAPSHOT_TURN_MAX_BYTES,
+  SlicedSnapshotRunner,
+} from "../../src/node/sliced-snapshot-runner.js";
+import type { SnapshotEncoding } from "../../src/statemachine/state-machine.js";
+import { ManualClock } from "./fakes.js";
+
+/** An encoding of `sizeBytes` bytes in slices of the requested budget, each costing `costMs`. */
+function fakeEncoding(clock: ManualClock, sizeBytes: number, costMs: number) {
+  const bytes = new Uint8Array(sizeBytes).map((_, i) => i & 0xff);
+  const log = { slices: 0, closed: 0 };
+  let offset = 0;
+  const encoding: SnapshotEncoding = {
+    sizeBytes,
+    next: (budgetBytes = 1) => {
+      if (offset === sizeBytes) return undefined;
+      clock.spend(costMs);
+      log.slices++;
+      const slice = bytes.subarray(offset, Math.min(sizeBytes, offset + budgetBytes));
+      offset += slice.length;
+      return slice;
+    },
+    finish: () => bytes,
+    close: () => {
+      log.closed++;
+    },
+  };
+  return { encoding, log, bytes };
+}
+
+describe("SlicedSnapshotRunner", () => {
+  it("encodes on later turns, handing the loop back after its time budget, and closes the encoding", async () => {
+    const clock = new ManualClock();
+    // Slices of 1 ms each: a turn takes SNAPSHOT_TURN_BUDGET_MS of them.
+    const { encoding, log, bytes } = fakeEncoding(clock, 40 * 256 * 1024, 1);
+    const runner = new SlicedSnapshotRunner(clock, encoding);
+    const outcome = runner.run(() => true);
+    // Nothing is encoded in the turn that started the run; then one turn per timer.
+    expect(log.slices).toBe(0);
+    await clock.advance(1000);
+    const result = await outcome;
+    expect(result.kind).toBe("complete");
+    if (result.kind !== "complete") return;
+    expect(result.data).toBe(bytes);
+    // 40 slices, SNAPSHOT_TURN_BUDGET_MS a turn; one more turn finds the encoding complete.
+    expect(result.turns).toBe(40 / SNAPSHOT_TURN_BUDGET_MS + 1);
+    expect(log.closed).toBe(1);
+  });
+
+  it("bounds a turn by bytes when the clock stands still (the simulator's)", async () => {
+    const clock = new ManualClock();
+    const { encoding } = fakeEncoding(clock, 3 * SNAPSHOT_TURN_MAX_BYTES + 1, 0);
+    const runner = new SlicedSnapshotRunner(clock, encoding);
+    const outcome = runner.run(() => true);
+    await clock.advance(0);
+    const result = await outcome;
+    // Three turns of 4 MiB each, then one that encodes the last byte and finds it complete.
+    expect(result.kind === "complete" && result.turns).toBe(4);
+  });
+
+  it("abandons the snapshot when it is no longer wanted (a newer one was installed), closing the encoding", async () => {
+    const clock = new ManualClock();
+    const { encoding, log } = fakeEncoding(clock, 40 * 256 * 1024, 1);
+    const runner = new SlicedSnapshotRunner(clock, encoding);
+    let turns = 0;
+    const outcome = runner.run(() => ++turns <= 3);
+    await clock.advance(1000);
+    expect(await outcome).toEqual({ kind: "abandoned" });
+    expect(log.slices).toBe(3 * SNAPSHOT_TURN_BUDGET_MS);
+    expect(log.closed).toBe(1);
+  });
+
+  it("abandon() ends a waiting run at once, without its timer firing", async () => {
+    const clock = new ManualClock();
+    const { encoding, log } = fakeEncoding(clock, 1024, 1);
+    const runner = new SlicedSnapshotRunner(clock, encoding);
+    const outcome = runner.run(() => true);
+    runner.abandon();
+    expect(await outcome).toEqual({ kind: "abandoned" });
+    expect(log.slices).toBe(0);
+    expect(log.closed).toBe(1);
+  });
+});
