@@ -47,6 +47,10 @@ describe("rolling upgrade", () => {
       for (const s of await statuses()) {
         expect(s).toMatchObject({ protocolVersion: 1, clusterProtocolVersion: 1 });
       }
+      // The previous release says no version in its handshakes; each node knows its own.
+      const before = await c.client([1]).members();
+      expect(before.members.find((m) => m.id === 1)).toMatchObject({ protocolVersion: 1 });
+      expect(before.members.find((m) => m.id === 2)?.version).toBeUndefined();
 
       // One writer per member, each writing through its member first.
       const acknowledged: string[] = [];
@@ -152,6 +156,22 @@ describe("rolling upgrade", () => {
         expect(s.firstForwardedIndex, `node ${s.id}`).toBeGreaterThan(lastIndexBeforeLastStop);
       }
       expect(after.reduce((sum, s) => sum + s.forwardedProposalsRefused, 0)).toBe(0);
+
+      // Every member's release, as the leader heard it.
+      const leader = await c.waitForLeader(ids);
+      const { members } = await c.client([leader]).members();
+      for (const m of members) {
+        expect(m, `member ${m.id}`).toMatchObject({ protocolVersion: 2 });
+        expect(m.version, `member ${m.id}`).toMatch(/^\d+\.\d+\.\d+/);
+      }
+
+      // The gate never closes: a member cannot come back as the previous release.
+      const last = ids.at(-1)!;
+      await c.stop(last);
+      const downgraded = c.start(last, "restart", PREVIOUS_RELEASE);
+      const exit = await downgraded.waitExit(20_000);
+      expect(exit.code).not.toBe(0);
+      expect(downgraded.output).toContain("start it with a release that speaks 2");
     },
     TEST_TIMEOUT_MS,
   );
