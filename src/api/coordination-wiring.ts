@@ -1,8 +1,8 @@
 /**
  * The coordination layer of a node: the leader's {@link Lessor} sweeping on the node's clock and
  * the {@link CoordinationService} that the API's lease, txn and wait routes call. A real node
- * (`src/cli/node/compose.ts`) and every simulated node (`src/sim/coordination-nodes.ts`) are wired
- * by this one function, so the simulator tests what ships.
+ * (`src/cli/node/compose.ts`) and every simulated node (`src/sim/cluster.ts`) are wired by this
+ * one function, called by `composeNode`, so the simulator tests what ships.
  */
 import { isBlixardError } from "../common/errors.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";

@@ -11,6 +11,7 @@ import type { VmSettings } from "./vm-settings.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
+import type { NodeResult } from "../../api/node-composition.js";
 import type { ApiMetrics } from "../../api/metrics.js";
 import { operationOptions, proposeOptions } from "../../api/raft-service.js";
 import {
@@ -41,7 +42,7 @@ import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
 import { DEFAULT_TASK_OUTPUT_CAP_BYTES } from "../../orchestrator/drivers/limits.js";
 import { NONE } from "../../raft/types.js";
-import { commandErrorToException, type CommandResult } from "../../statemachine/command-result.js";
+import { commandErrorToException } from "../../statemachine/command-result.js";
 import {
   encodeOrchestratorCommand,
   type ClusterStateMachine,
@@ -56,7 +57,7 @@ import type { NodeClientTls } from "./membership.js";
 
 /** Options of {@link startOrchestrator}. */
 export interface OrchestratorWiringOptions {
-  readonly node: RaftNode<CommandResult<unknown>>;
+  readonly node: RaftNode<NodeResult>;
   readonly machine: ClusterStateMachine;
   /** Subscribes to "entries were applied" (see `ApplyNotifier`). */
   readonly onApplied: (listener: () => void) => () => void;
