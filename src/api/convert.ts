@@ -65,6 +65,10 @@ export function statusToJson(
     snapshotIndex: status.snapshotIndex,
     pendingProposals: status.pendingProposals,
     proposalsForwarded: status.proposalsForwarded,
+    clusterProtocolVersion: status.clusterProtocolVersion,
+    forwardedEntriesApplied: status.forwardedEntriesApplied,
+    firstForwardedIndex: status.firstForwardedIndex,
+    forwardedProposalsRefused: status.forwardedProposalsRefused,
     leadTransferee: status.leadTransferee ?? null,
     joint: status.config.votersOutgoing.length > 0,
     config: configToJson(status.config),
@@ -90,6 +94,12 @@ export function memberToJson(member: MemberView): MemberJson {
     ...(member.addresses === undefined
       ? {}
       : { raftAddress: member.addresses.raftAddress, apiAddress: member.addresses.apiAddress }),
+    ...(member.release?.protocolVersion === undefined
+      ? {}
+      : { protocolVersion: member.release.protocolVersion }),
+    ...(member.release?.softwareVersion === undefined
+      ? {}
+      : { version: member.release.softwareVersion }),
   };
 }
 

@@ -104,6 +104,11 @@ export interface NodeCompositionOptions {
   readonly directory?: MemberDirectory;
   /** See {@link RaftNodeOptions.onFatal}. */
   readonly onFatal?: RaftNodeOptions<NodeResult>["onFatal"];
+  /**
+   * See {@link RaftNodeOptions.protocolGate}: the cluster's protocol gate (a real node's starts
+   * closed until every member speaks protocol 2). Default: open (every node runs this release).
+   */
+  readonly protocolGate?: RaftNodeOptions<NodeResult>["protocolGate"];
   /** See {@link RaftNodeOptions.onConfChange}. */
   readonly onConfChange?: RaftNodeOptions<NodeResult>["onConfChange"];
   /** See {@link RaftNodeOptions.onRaftStateChange}. */
@@ -173,6 +178,7 @@ export function composeNode(options: NodeCompositionOptions): ComposedNode {
     ...optional("onFatal", options.onFatal),
     ...optional("onConfChange", options.onConfChange),
     ...optional("onRaftStateChange", options.onRaftStateChange),
+    ...optional("protocolGate", options.protocolGate),
   });
   appliedIndex = () => node.status().applied;
   const coordination = createCoordination({

@@ -44,6 +44,7 @@ import type {
   KvListRequest,
   KvPutRequest,
   KvReadResult,
+  MemberRelease,
   MemberView,
   NewMember,
   NodeStatusView,
@@ -92,6 +93,8 @@ export interface RaftKvServiceOptions {
   readonly clock: Clock;
   /** Member addresses; added learners are recorded here. */
   readonly directory: MemberDirectory;
+  /** Each member's release as this node knows it (default: unknown for all). */
+  readonly memberRelease?: (id: NodeId) => MemberRelease | undefined;
   /**
    * Resolves the leader's API base URL, for the NOT_LEADER hint the HTTP layer forwards to.
    * Default: the `apiAddress` of the leader in `directory`.
@@ -108,6 +111,7 @@ export class RaftKvService implements BlixardNodeService {
   readonly #kv: RaftKvServiceOptions["kv"];
   readonly #clock: Clock;
   readonly #directory: MemberDirectory;
+  readonly #memberRelease: (id: NodeId) => MemberRelease | undefined;
   readonly #leaderApiAddress: (id: NodeId) => URL | undefined;
   readonly #metrics: ServiceMetricsSink;
 
@@ -118,6 +122,7 @@ export class RaftKvService implements BlixardNodeService {
     this.#kv = options.kv;
     this.#clock = options.clock;
     this.#directory = options.directory;
+    this.#memberRelease = options.memberRelease ?? (() => undefined);
     this.#metrics = options.metrics ?? NO_SERVICE_METRICS;
     this.#leaderApiAddress =
       options.leaderApiAddress ?? ((id) => memberApiUrl(this.#directory, id));
@@ -273,6 +278,11 @@ export class RaftKvService implements BlixardNodeService {
       snapshotIndex: s.snapshotIndex,
       pendingProposals: s.pendingProposals,
       proposalsForwarded: s.proposalsForwarded,
+      protocolVersion: s.protocolVersion,
+      clusterProtocolVersion: s.clusterProtocolVersion,
+      forwardedEntriesApplied: s.forwardedEntriesApplied,
+      firstForwardedIndex: s.firstForwardedIndex,
+      forwardedProposalsRefused: s.forwardedProposalsRefused,
       leadTransferee: s.leadTransferee === NONE ? undefined : s.leadTransferee,
       config: s.config,
       progress: s.progress,
@@ -294,6 +304,7 @@ export class RaftKvService implements BlixardNodeService {
     ].sort((a, b) => a - b);
     return ids.map((id) => {
       const addresses = this.#directory.get(id);
+      const release = this.#memberRelease(id);
       const voter = incoming.has(id) || config.votersOutgoing.includes(id);
       return {
         id,
@@ -301,6 +312,7 @@ export class RaftKvService implements BlixardNodeService {
         outgoing: !incoming.has(id) && config.votersOutgoing.includes(id),
         leader: id === leader,
         ...(addresses === undefined ? {} : { addresses }),
+        ...(release === undefined ? {} : { release }),
       };
     });
   }

@@ -95,6 +95,16 @@ export interface MemberView {
   readonly outgoing: boolean;
   readonly leader: boolean;
   readonly addresses?: MemberAddresses;
+  /** What the answering node knows of the member's release (from peer handshakes). */
+  readonly release?: MemberRelease;
+}
+
+/** A member's release as far as known: each part is absent when not known. */
+export interface MemberRelease {
+  /** The newest peer protocol version it speaks. */
+  readonly protocolVersion?: number;
+  /** Its software version. */
+  readonly softwareVersion?: string;
 }
 
 /** The node's state for operators. `leader` is undefined while none is known. */
@@ -110,6 +120,16 @@ export interface NodeStatusView {
   readonly pendingProposals: number;
   /** Writes this node handed to the leader over the peer transport since it started. */
   readonly proposalsForwarded: number;
+  /** The newest peer protocol version this node speaks. */
+  readonly protocolVersion: number;
+  /** The cluster's protocol version as far as this node applied the log (`node/protocol-gate.ts`). */
+  readonly clusterProtocolVersion: number;
+  /** Entries in the forwarded-proposal envelope this node applied since it started (replay included). */
+  readonly forwardedEntriesApplied: number;
+  /** The lowest log index of such an entry applied since it started, or 0. */
+  readonly firstForwardedIndex: number;
+  /** Forwarded proposals this node, as leader, refused to append while the cluster's gate was closed. */
+  readonly forwardedProposalsRefused: number;
   readonly leadTransferee: NodeId | undefined;
   readonly config: ConfState;
   /** Per peer; on the leader only. */

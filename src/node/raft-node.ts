@@ -39,6 +39,11 @@ import {
   forwardedSequence,
   isForwardedProposal,
 } from "./forwarded-proposal.js";
+import {
+  FORWARDED_PROPOSALS_PROTOCOL_VERSION,
+  ProtocolGate,
+  protocolEntryVersion,
+} from "./protocol-gate.js";
 import { ReadBatcher } from "./read-batcher.js";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot-policy.js";
 import { SlicedSnapshotRunner } from "./sliced-snapshot-runner.js";
@@ -83,6 +88,12 @@ export interface RaftNodeOptions<Result> {
    * leader's id, and whoever called it must send them to the leader.
    */
   readonly forwardProposals?: boolean;
+  /**
+   * The cluster's protocol version (`protocol-gate.ts`): forwarding is used only while it is
+   * open, and the protocol entries the leader appends are applied to it. Default: a gate that is
+   * open from the start (every node of the cluster runs this release).
+   */
+  readonly protocolGate?: ProtocolGate;
   /** Called once if the node stops on a fatal error (storage corruption, a bug). */
   readonly onFatal?: (error: Error) => void;
   /**
@@ -170,6 +181,16 @@ export interface RaftNodeStatus extends RaftStatus {
   readonly snapshotsSent: number;
   /** Proposals this node forwarded to the leader over the peer transport since it started. */
   readonly proposalsForwarded: number;
+  /** The newest peer protocol this node speaks (see protocol-gate.ts). */
+  readonly protocolVersion: number;
+  /** The cluster's protocol version as far as this node applied the log (see protocol-gate.ts). */
+  readonly clusterProtocolVersion: number;
+  /** Entries in the forwarded-proposal envelope this node applied since it started (replay included). */
+  readonly forwardedEntriesApplied: number;
+  /** The lowest log index of such an entry applied since it started, or 0. */
+  readonly firstForwardedIndex: number;
+  /** Forwarded proposals this node refused to append as leader because the gate was closed. */
+  readonly forwardedProposalsRefused: number;
   /** Times the Ready loop handed the event loop back on its turn budget since it started. */
   readonly readyTurnsYielded: number;
   readonly stopped: boolean;
@@ -218,6 +239,10 @@ export class RaftNode<Result = unknown> {
   private readonly incarnation: number;
   private readonly forwardProposals: boolean;
   private proposalsForwarded = 0;
+  private readonly gate: ProtocolGate;
+  private forwardedEntriesApplied = 0;
+  private firstForwardedIndex = 0;
+  private forwardedProposalsRefused = 0;
   /** Proposals accepted by `propose` and not yet handed to the core (batched per turn). */
   private queued: QueuedProposal<Result>[] = [];
   private flushScheduled = false;
@@ -288,6 +313,9 @@ export class RaftNode<Result = unknown> {
     this.promotionMaxLagEntries =
       options.promotionMaxLagEntries ?? RUNTIME_DEFAULTS.promotionMaxLagEntries;
     this.forwardProposals = options.forwardProposals ?? true;
+    this.gate =
+      options.protocolGate ??
+      new ProtocolGate({ clusterVersion: FORWARDED_PROPOSALS_PROTOCOL_VERSION });
     for (const [name, value] of Object.entries({
       tickIntervalMs: this.tickIntervalMs,
       operationTimeoutMs: this.operationTimeoutMs,
@@ -445,10 +473,30 @@ export class RaftNode<Result = unknown> {
     }
     this.deliverTicks(false, nowMs);
     this.guard(() => {
-      for (const m of messages) this.raw.step(m);
+      for (const m of messages) {
+        if (m.type === MessageType.Prop && this.refusesForwarded(m)) continue;
+        this.raw.step(m);
+      }
     });
     this.armTickTimer();
     this.scheduleProcessing();
+  }
+
+  /**
+   * True for a forwarded proposal this node must not append: the cluster's protocol gate is
+   * closed, so a member may not read the envelope (protocol-gate.ts). Dropped as etcd drops a
+   * proposal it cannot take; the follower's caller times out, its outcome unknown.
+   */
+  private refusesForwarded(m: Message): boolean {
+    if (this.gate.forwarding) return false;
+    if (!m.entries.some((e) => isForwardedProposal(e.data))) return false;
+    if (this.gate.acceptsForwarded(this.raw.inspect().commit)) return false;
+    this.forwardedProposalsRefused++;
+    this.logger.warn("dropping a forwarded proposal: not every member speaks its protocol yet", {
+      from: m.from,
+      clusterProtocolVersion: this.gate.clusterVersion,
+    });
+    return true;
   }
 
   /** Runs `fn` against the core; an exception there is a bug or corruption: stop loudly. */
@@ -524,6 +572,7 @@ export class RaftNode<Result = unknown> {
         }
       }
     }
+    if (!this.gate.forwarding) for (const e of rd.entries) this.gate.onStored(e.index, e.data);
     if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) {
       await this.options.logStore.save(
         {
@@ -579,17 +628,32 @@ export class RaftNode<Result = unknown> {
       }
       this.notifyConfChange(change, result);
     } else if (entry.data.length > 0) {
-      result = this.options.stateMachine.apply({
-        index: entry.index,
-        term: entry.term,
-        // A write a follower forwarded arrives in the envelope: the state machine sees the command.
-        data: commandOf(entry.data),
-      });
+      const readsEnvelopes = this.gate.readsEnvelopes;
+      const protocolVersion = readsEnvelopes ? protocolEntryVersion(entry.data) : undefined;
+      if (isForwardedProposal(entry.data)) {
+        this.forwardedEntriesApplied++;
+        if (this.firstForwardedIndex === 0) this.firstForwardedIndex = entry.index;
+      }
+      if (protocolVersion !== undefined) {
+        this.gate.onApplied(protocolVersion, entry.index);
+      } else {
+        result = this.options.stateMachine.apply({
+          index: entry.index,
+          term: entry.term,
+          // A write a follower forwarded arrives in the envelope: the state machine sees the
+          // command. (A node standing in for the previous release hands it over as it is.)
+          data: readsEnvelopes ? commandOf(entry.data) : entry.data,
+        });
+      }
     }
     this.appliedIndex = entry.index;
     this.bytesSinceSnapshot += entry.data.byteLength;
     // Committed, so it took effect whoever proposed it: answer our own caller, if it waits.
-    if (isForwardedProposal(entry.data) && forwardedBy(entry.data, this.id, this.incarnation)) {
+    if (
+      isForwardedProposal(entry.data) &&
+      this.gate.readsEnvelopes &&
+      forwardedBy(entry.data, this.id, this.incarnation)
+    ) {
       this.forwarded.get(forwardedSequence(entry.data))?.resolve(result);
     }
 
@@ -781,7 +845,7 @@ export class RaftNode<Result = unknown> {
       }
       if (
         this.raw.role !== Role.Leader &&
-        (leaderOnly || !this.forwardProposals || this.raw.leader === NONE)
+        (leaderOnly || !this.forwards() || this.raw.leader === NONE)
       ) {
         throw this.notLeader();
       }
@@ -803,6 +867,11 @@ export class RaftNode<Result = unknown> {
     return operation.promise;
   }
 
+  /** True when a follower hands proposals to the leader: configured so, and the gate is open. */
+  private forwards(): boolean {
+    return this.forwardProposals && this.gate.forwarding;
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -817,7 +886,7 @@ export class RaftNode<Result = unknown> {
     const batch = this.queued.filter((q) => !q.operation.done);
     this.queued = [];
     if (batch.length === 0 || this.stopped) return;
-    if (this.raw.role !== Role.Leader && this.forwardProposals && this.raw.leader !== NONE) {
+    if (this.raw.role !== Role.Leader && this.forwards() && this.raw.leader !== NONE) {
       // Leadership moved since these were accepted: the leader's own decisions lapse with it.
       const forwardable = batch.filter((q) => !q.leaderOnly);
       if (forwardable.length < batch.length) {
@@ -1087,6 +1156,11 @@ export class RaftNode<Result = unknown> {
       snapshotBytesWritten: this.snapshotBytesWritten,
       snapshotsSent: this.snapshotsSent,
       proposalsForwarded: this.proposalsForwarded,
+      protocolVersion: this.gate.nodeVersion,
+      clusterProtocolVersion: this.gate.clusterVersion,
+      forwardedEntriesApplied: this.forwardedEntriesApplied,
+      firstForwardedIndex: this.firstForwardedIndex,
+      forwardedProposalsRefused: this.forwardedProposalsRefused,
       readyTurnsYielded: this.turnsYielded,
       stopped: this.stopped,
     };

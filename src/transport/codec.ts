@@ -29,8 +29,12 @@ import {
   SnapshotSchema,
 } from "./gen/blixard/raft/v1/raft_pb.js";
 
-/** The wire protocol version this node speaks, sent in every hello. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The newest wire protocol version this node speaks, sent in every hello. Version 2: the node
+ * understands forwarded proposals (entries in the `0xf0` envelope of `node/forwarded-proposal.ts`,
+ * and the cluster protocol entries of `node/protocol-gate.ts`). Version 1: the release before.
+ */
+export const PROTOCOL_VERSION = 2;
 /**
  * The oldest version a receiver still accepts, so a cluster can be upgraded node by node: a
  * release that bumps {@link PROTOCOL_VERSION} keeps reading the previous one (and leaves this at

@@ -21,7 +21,6 @@ import {
   encodeFrame,
   frame,
   fromWireMessage,
-  isSupportedProtocolVersion,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
 } from "./codec.js";
@@ -36,6 +35,13 @@ import type { TransportLimits } from "./limits.js";
 import type { Logger } from "../common/logger.js";
 import type { RefusalLog } from "./refusal-log.js";
 import { invalidMessageReason } from "./validate-message.js";
+import {
+  formatRange,
+  helloRange,
+  negotiateProtocolVersion,
+  type PeerProtocol,
+  type ProtocolRange,
+} from "./protocol-version.js";
 
 /** What an {@link InboundConnection} needs from its transport. */
 export interface InboundConnectionOptions {
@@ -54,6 +60,18 @@ export interface InboundConnectionOptions {
    * Set when the transport runs with TLS (the certificate is then verified by the CA).
    */
   readonly requireCertificateIdentity: boolean;
+  /**
+   * The protocol versions this node speaks now (the oldest rises once a cluster moved on).
+   * Default: MIN_PROTOCOL_VERSION..PROTOCOL_VERSION.
+   */
+  readonly protocolRange?: () => ProtocolRange;
+  /**
+   * Answer as the release before protocol 2 did (test switch, see `TcpTransportOptions.protocol`):
+   * a hello is accepted only if its `protocol_version` is in the range, the answer has no version.
+   */
+  readonly previousReleaseWire?: boolean;
+  /** This node's software release, sent in the hello's answer (default: none). */
+  readonly softwareVersion?: string;
   /** Called once the hello is accepted. */
   readonly onAccepted: (connection: InboundConnection) => void;
   readonly onMessages: (messages: readonly Message[]) => void;
@@ -98,6 +116,8 @@ class InvalidMessage extends ProtocolViolation {
 export class InboundConnection {
   /** The peer, once its hello is accepted. */
   peerId: NodeId | undefined;
+  /** The peer's protocol as its hello said, once accepted. */
+  peerProtocol: PeerProtocol | undefined;
   private readonly reader: FrameReader;
   private handshakeTimer: TimerHandle | undefined;
   private assembly: Assembly | undefined;
@@ -204,12 +224,7 @@ export class InboundConnection {
   private accept(hello: Hello): void {
     const { clusterId, selfId, isKnownPeer } = this.options;
     const fromId = Number(hello.fromId);
-    if (!isSupportedProtocolVersion(hello.protocolVersion)) {
-      throw new ProtocolViolation(
-        `protocol version ${hello.protocolVersion} is outside ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}: ` +
-          "upgrade one release at a time",
-      );
-    }
+    const linkVersion = this.negotiate(hello, fromId);
     if (hello.clusterId !== clusterId) {
       throw new ProtocolViolation(`cluster id "${hello.clusterId}" is not "${clusterId}"`);
     }
@@ -228,11 +243,56 @@ export class InboundConnection {
     this.handshakeTimer?.cancel();
     this.handshakeTimer = undefined;
     this.peerId = fromId;
+    const peerRange = helloRange(hello);
+    this.peerProtocol = {
+      protocolVersion: linkVersion,
+      maxProtocolVersion: peerRange.max,
+      ...(hello.softwareVersion === "" ? {} : { softwareVersion: hello.softwareVersion }),
+    };
     this.reader.maxFrameSizeBytes = this.options.limits.maxFrameSizeBytes;
-    const ack = create(HelloAckSchema, { nodeId: BigInt(selfId) });
+    const ack = create(
+      HelloAckSchema,
+      this.options.previousReleaseWire === true
+        ? { nodeId: BigInt(selfId) }
+        : {
+            nodeId: BigInt(selfId),
+            protocolVersion: linkVersion,
+            maxProtocolVersion: this.protocolRange().max,
+            softwareVersion: this.options.softwareVersion ?? "",
+          },
+    );
     this.socket.write(encodeFrame(frame({ case: "helloAck", value: ack })));
     this.options.logger.debug("accepted peer connection", { peer: fromId, remote: this.remote });
     this.options.onAccepted(this);
+  }
+
+  private protocolRange(): ProtocolRange {
+    return this.options.protocolRange?.() ?? { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+  }
+
+  /**
+   * The version the link will speak, or a refusal that says what to do. The release before
+   * protocol 2 read only the hello's `protocol_version`; the previous-release wire does the same.
+   */
+  private negotiate(hello: Hello, fromId: number): number {
+    const local = this.protocolRange();
+    const peer = helloRange(hello);
+    const previous = this.options.previousReleaseWire === true;
+    const version = previous
+      ? hello.protocolVersion >= local.min && hello.protocolVersion <= local.max
+        ? hello.protocolVersion
+        : undefined
+      : negotiateProtocolVersion(local, peer);
+    if (version !== undefined) return version;
+    const offered = previous ? `${hello.protocolVersion}` : formatRange(peer);
+    const advice =
+      peer.max < local.min && local.min > MIN_PROTOCOL_VERSION
+        ? `this cluster moved to protocol ${local.min} once every member spoke it; ` +
+          `node ${fromId} runs an older release: upgrade it to a release that speaks ${local.min} before it rejoins`
+        : "upgrade one release at a time";
+    throw new ProtocolViolation(
+      `protocol version ${offered} is outside ${formatRange(local)}: ${advice}`,
+    );
   }
 
   /**

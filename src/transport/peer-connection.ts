@@ -12,14 +12,8 @@ import { type Message, MessageType, type NodeId } from "../raft/types.js";
 import { type PeerAddress, formatAddress } from "./address.js";
 import { Backoff } from "./backoff.js";
 import { encodeBatchFrame } from "./batch-codec.js";
-import {
-  decodeFrame,
-  encodeFrame,
-  frame,
-  FRAME_HEADER_BYTES,
-  PROTOCOL_VERSION,
-  toWireMessage,
-} from "./codec.js";
+import { decodeFrame, encodeFrame, frame, FRAME_HEADER_BYTES, toWireMessage } from "./codec.js";
+import type { PeerProtocol, ProtocolRange } from "./protocol-version.js";
 import { FrameReader } from "./frame-reader.js";
 import { REMOVED_REFUSAL } from "./inbound-connection.js";
 import { LinkLiveness } from "./link-liveness.js";
@@ -55,6 +49,14 @@ export interface PeerConnectionOptions {
   readonly limits: TransportLimits;
   /** Opens a socket (plain or TLS) to `address`; `onConnected` fires once it can carry bytes. */
   readonly dial: (address: PeerAddress, onConnected: () => void) => Socket;
+  /** The protocol versions this node speaks now; the hello offers them. */
+  readonly protocolRange: () => ProtocolRange;
+  /** Say hello as the release before protocol 2 did (test switch): its one version, nothing else. */
+  readonly previousReleaseWire: boolean;
+  /** This node's software release, sent in the hello. */
+  readonly softwareVersion: string;
+  /** Called with the peer's protocol each time a handshake with it succeeds. */
+  readonly onPeerProtocol?: (peer: NodeId, protocol: PeerProtocol) => void;
   /** Called when the peer refused this node because it saw it removed from the cluster. */
   readonly onRemovedByPeer?: (peer: NodeId, reason: string) => void;
   /** Tells the runtime that messages to the peer were lost (rate-limited here). */
@@ -118,6 +120,10 @@ export class PeerConnection {
   private flushScheduled = false;
   private awaitingDrain = false;
   private lastUnreachableReportMs = -Infinity;
+  /** The versions the newest hello offered. */
+  private offeredRange: ProtocolRange = { min: 0, max: 0 };
+  /** The version the current connection speaks (0 until a handshake succeeded). */
+  private linkVersion = 0;
   private readonly liveness: LinkLiveness;
   private connectTimer: TimerHandle | undefined;
   /** When the current dial began, and when the current connection was accepted (clock ms). */
@@ -275,11 +281,16 @@ export class PeerConnection {
       // Node does not expose TCP_USER_TIMEOUT; the silence limit does its job for written data,
       // and keepalive probes find a peer that vanished while the link was idle.
       socket.setKeepAlive(true, limits.silenceLimitMs);
+      const range = this.options.protocolRange();
+      this.offeredRange = range;
       const hello = create(HelloSchema, {
         clusterId,
         fromId: BigInt(selfId),
         toId: BigInt(peerId),
-        protocolVersion: PROTOCOL_VERSION,
+        protocolVersion: range.min,
+        ...(this.options.previousReleaseWire
+          ? {}
+          : { maxProtocolVersion: range.max, softwareVersion: this.options.softwareVersion }),
       });
       socket.write(encodeFrame(frame({ case: "hello", value: hello })));
     });
@@ -329,6 +340,29 @@ export class PeerConnection {
         socket.destroy();
         return;
       }
+      const ack = f.kind.value;
+      // An answer without a version is the release before protocol 2's: the link speaks the
+      // oldest version offered (the only one that release accepts).
+      const linkVersion = ack.protocolVersion === 0 ? this.offeredRange.min : ack.protocolVersion;
+      // The oldest version now, not the one offered: the node may have moved on meanwhile.
+      const oldest = Math.max(this.offeredRange.min, this.options.protocolRange().min);
+      if (linkVersion < oldest || linkVersion > this.offeredRange.max) {
+        this.options.logger.warn(
+          "peer answered with a protocol version this node does not speak; closing",
+          {
+            peer: this.options.peerId,
+            answered: linkVersion,
+          },
+        );
+        socket.destroy();
+        return;
+      }
+      this.linkVersion = linkVersion;
+      this.options.onPeerProtocol?.(this.options.peerId, {
+        protocolVersion: linkVersion,
+        maxProtocolVersion: Math.max(linkVersion, ack.maxProtocolVersion),
+        ...(ack.softwareVersion === "" ? {} : { softwareVersion: ack.softwareVersion }),
+      });
       this.timer?.cancel();
       this.timer = undefined;
       this.state = "connected";
@@ -369,6 +403,23 @@ export class PeerConnection {
     this.connectTimer = undefined;
     socket?.destroy();
     this.connect();
+  }
+
+  /**
+   * Closes the connection (it redials with a fresh hello) if it speaks a version below
+   * `version`: the node no longer speaks it. Throws nothing.
+   */
+  resetIfBelow(version: number): void {
+    if (this.state !== "connected" || this.linkVersion >= version) return;
+    this.options.logger.info(
+      "peer link speaks an older protocol than this node now needs; redialling",
+      {
+        peer: this.options.peerId,
+        linkVersion: this.linkVersion,
+        required: version,
+      },
+    );
+    this.socket?.destroy();
   }
 
   private resetDeadLink(reason: "silent" | "undrained", forMs: number): void {

@@ -23,6 +23,8 @@ import { PeerConnection, type PeerStats } from "./peer-connection.js";
 import { RefusalLog, type RefusalStats } from "./refusal-log.js";
 import type { Transport } from "./transport.js";
 import { invalidMessageReason } from "./validate-message.js";
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "./codec.js";
+import type { PeerProtocol, ProtocolRange } from "./protocol-version.js";
 
 /** What one peer sent this node. */
 export interface ReceivedStats {
@@ -68,6 +70,20 @@ export interface TcpTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** Mutual TLS; plain TCP when absent. */
   readonly tls?: TransportTlsOptions;
+  /** The protocol this node speaks (default: every version it reads, newest {@link PROTOCOL_VERSION}). */
+  readonly protocol?: TransportProtocolOptions;
+}
+
+/** Which protocol versions a {@link TcpTransport} speaks, and what it tells peers about itself. */
+export interface TransportProtocolOptions {
+  /**
+   * The newest version to speak, MIN_PROTOCOL_VERSION..PROTOCOL_VERSION (default the latter).
+   * Below PROTOCOL_VERSION the node behaves on the wire as the release of that version did
+   * (it speaks that one version and says nothing else in its handshakes): for upgrade tests only.
+   */
+  readonly maxVersion?: number;
+  /** The software release sent in handshakes (default "unknown"). */
+  readonly softwareVersion?: string;
 }
 
 type Handlers = Parameters<Transport["listen"]>[0];
@@ -96,6 +112,12 @@ export class TcpTransport implements Transport {
   private boundAddress: PeerAddress | undefined;
   private handlers: Handlers | undefined;
   private closed = false;
+  /** The versions this node speaks now: the oldest rises with {@link requireProtocolVersion}. */
+  private protocol: ProtocolRange;
+  private readonly previousReleaseWire: boolean;
+  private readonly softwareVersion: string;
+  /** Each peer's protocol from the newest handshake with it, either way. */
+  private readonly protocols = new Map<NodeId, PeerProtocol>();
 
   /** @throws InvalidArgumentError on a bad node id, cluster id, peer address or limit. */
   constructor(options: TcpTransportOptions) {
@@ -115,6 +137,23 @@ export class TcpTransport implements Transport {
     if (this.limits.snapshotChunkSizeBytes + 1024 > this.limits.maxFrameSizeBytes) {
       throw new InvalidArgumentError("snapshotChunkSizeBytes must leave room in maxFrameSizeBytes");
     }
+    const maxVersion = options.protocol?.maxVersion ?? PROTOCOL_VERSION;
+    if (
+      !Number.isSafeInteger(maxVersion) ||
+      maxVersion < MIN_PROTOCOL_VERSION ||
+      maxVersion > PROTOCOL_VERSION
+    ) {
+      throw new InvalidArgumentError(
+        `protocol version ${maxVersion} is outside ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
+      );
+    }
+    this.previousReleaseWire = maxVersion < PROTOCOL_VERSION;
+    // A previous release spoke one version: its own.
+    this.protocol = {
+      min: this.previousReleaseWire ? maxVersion : MIN_PROTOCOL_VERSION,
+      max: maxVersion,
+    };
+    this.softwareVersion = options.protocol?.softwareVersion ?? "unknown";
     this.logger = options.logger ?? SILENT_LOGGER;
     this.refusals = new RefusalLog(options.clock, this.logger, this.limits.refusalLogIntervalMs);
     for (const [id, address] of options.peers ?? []) this.addPeer(id, address);
@@ -273,6 +312,41 @@ export class TcpTransport implements Transport {
     return { open: this.inbound.size, pending };
   }
 
+  /** The protocol versions this node speaks now, oldest first. */
+  protocolRange(): ProtocolRange {
+    return this.protocol;
+  }
+
+  /**
+   * Each peer's protocol as the newest handshake with it (in either direction) told, kept after
+   * the link closes: what this node last knew of that peer. Peers never heard from are absent.
+   */
+  peerProtocols(): ReadonlyMap<NodeId, PeerProtocol> {
+    return this.protocols;
+  }
+
+  /**
+   * Stops speaking versions below `version`: peers that speak only older ones are refused from
+   * now on (the refusal tells them to upgrade), and links that speak an older one are closed
+   * (they redial and offer `version` as the oldest). Never lowers the range.
+   * @throws InvalidArgumentError if `version` is newer than this node speaks.
+   */
+  requireProtocolVersion(version: number): void {
+    if (version > this.protocol.max) {
+      throw new InvalidArgumentError(
+        `protocol version ${version} is newer than this node's ${this.protocol.max}`,
+      );
+    }
+    if (version <= this.protocol.min) return;
+    this.protocol = { min: version, max: this.protocol.max };
+    this.logger.info("speaking protocol versions", { min: version, max: this.protocol.max });
+    for (const connection of this.outbound.values()) connection.resetIfBelow(version);
+    for (const connection of this.inbound) {
+      const linkVersion = connection.peerProtocol?.protocolVersion;
+      if (linkVersion !== undefined && linkVersion < version) connection.close();
+    }
+  }
+
   /** True when the link to `peer` has completed its handshake. */
   isConnected(peer: NodeId): boolean {
     return this.outbound.get(peer)?.connected ?? false;
@@ -340,6 +414,10 @@ export class TcpTransport implements Transport {
       reportUnreachable: (peer) => this.reportUnreachable(peer),
       reportSnapshot: (peer, outcome) => this.handlers?.onSnapshotStatus(peer, outcome),
       onRemovedByPeer: (peer, reason) => this.removedListener?.(peer, reason),
+      protocolRange: () => this.protocol,
+      previousReleaseWire: this.previousReleaseWire,
+      softwareVersion: this.softwareVersion,
+      onPeerProtocol: (peer, protocol) => this.protocols.set(peer, protocol),
     });
     this.outbound.set(peerId, connection);
     return connection;
@@ -418,6 +496,9 @@ export class TcpTransport implements Transport {
       limits: this.limits,
       isKnownPeer: (id) => this.peerAddresses.has(id),
       isRemovedPeer: (id) => this.removedPeers.has(id),
+      protocolRange: () => this.protocol,
+      previousReleaseWire: this.previousReleaseWire,
+      softwareVersion: this.softwareVersion,
       onAccepted: (accepted) => {
         // A peer that reconnects leaves its old connection half-open at worst: close it.
         for (const other of this.inbound) {
@@ -425,6 +506,7 @@ export class TcpTransport implements Transport {
         }
         const peerId = accepted.peerId;
         if (peerId === undefined) return;
+        if (accepted.peerProtocol !== undefined) this.protocols.set(peerId, accepted.peerProtocol);
         const link = this.outbound.get(peerId);
         link?.heard();
         // A second connection from a peer means it reset its link: it stopped hearing this node.

@@ -325,6 +325,11 @@ export function fakeNodeService(nodeId: number): BlixardNodeService {
       snapshotIndex: 0,
       pendingProposals: 0,
       proposalsForwarded: 0,
+      protocolVersion: 2,
+      clusterProtocolVersion: 2,
+      forwardedEntriesApplied: 0,
+      firstForwardedIndex: 0,
+      forwardedProposalsRefused: 0,
       leadTransferee: undefined,
       config: {
         voters: [nodeId],

@@ -359,9 +359,13 @@ export class ProcessCluster {
 
   /**
    * Starts node `id`: with the full bootstrap flags (`bootstrap`, a first start) or with
-   * `--data-dir` alone (a restart from what is on disk).
+   * `--data-dir` alone (a restart from what is on disk), with `env` added to its environment.
    */
-  start(id: number, mode: "bootstrap" | "restart" = "bootstrap"): NodeProcess {
+  start(
+    id: number,
+    mode: "bootstrap" | "restart" = "bootstrap",
+    env: Readonly<Record<string, string>> = {},
+  ): NodeProcess {
     const n = this.node(id);
     if (n.process !== undefined && n.process.exit === undefined) {
       throw new Error(`node ${id} is already running (pid ${n.process.pid})`);
@@ -378,7 +382,7 @@ export class ProcessCluster {
             this.logLevel,
             ...this.extraArgs,
           ];
-    const p = this.spawn(`node ${id}`, args);
+    const p = this.spawn(`node ${id}`, args, env);
     n.process = p;
     return p;
   }
@@ -389,9 +393,13 @@ export class ProcessCluster {
   }
 
   /** Spawns any `blixard` command as a tracked process (killed at {@link destroy}). */
-  spawn(label: string, args: readonly string[]): NodeProcess {
+  spawn(
+    label: string,
+    args: readonly string[],
+    env: Readonly<Record<string, string>> = {},
+  ): NodeProcess {
     if (this.#destroyed) throw new Error("the cluster was destroyed");
-    const p = new NodeProcess(label, args, this.pki.clientEnv);
+    const p = new NodeProcess(label, args, { ...this.pki.clientEnv, ...env });
     this.#processes.push(p);
     return p;
   }

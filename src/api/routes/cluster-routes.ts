@@ -12,7 +12,7 @@ import {
   TransferLeaderResponse,
 } from "../schema/cluster.js";
 import type { BlixardNodeService } from "../service.js";
-import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../../transport/codec.js";
+import { MIN_PROTOCOL_VERSION } from "../../transport/codec.js";
 
 const OPERATOR = { resource: "cluster", access: "operator" } as const;
 
@@ -32,12 +32,15 @@ export function clusterRoutes(service: BlixardNodeService, version = "0.0.0"): R
       summary: "This node's raft status (term, role, leader, indexes, configuration)",
       response: StatusResponse,
       permission: { resource: "cluster", access: "read" },
-      handler: () => ({
-        ...statusToJson(service.status()),
-        version,
-        protocolVersion: PROTOCOL_VERSION,
-        minProtocolVersion: MIN_PROTOCOL_VERSION,
-      }),
+      handler: () => {
+        const status = service.status();
+        return {
+          ...statusToJson(status),
+          version,
+          protocolVersion: status.protocolVersion,
+          minProtocolVersion: MIN_PROTOCOL_VERSION,
+        };
+      },
     },
     {
       method: "GET",

@@ -45,13 +45,28 @@ export const StatusResponse = Type.Object({
   proposalsForwarded: Type.Integer({
     description: "writes this node handed to the leader over the peer transport since it started",
   }),
+  clusterProtocolVersion: Type.Integer({
+    description:
+      "the cluster's protocol version as far as this node applied the log: 2 once every member speaks 2 (forwarded proposals in use)",
+  }),
+  forwardedEntriesApplied: Type.Integer({
+    description: "forwarded-proposal entries this node applied since it started (replay included)",
+  }),
+  firstForwardedIndex: Type.Integer({
+    description:
+      "the lowest log index of a forwarded-proposal entry applied since it started, or 0",
+  }),
+  forwardedProposalsRefused: Type.Integer({
+    description:
+      "forwarded proposals this node refused to append as leader while the gate was closed",
+  }),
   leadTransferee: Type.Union([Type.Integer(), Type.Null()]),
   joint: Type.Boolean({ description: "a joint configuration change is under way" }),
   config: ConfigJson,
   progress: Type.Array(PeerProgressJson, { description: "per peer; on the leader only" }),
   stopped: Type.Boolean(),
   version: Type.String({ description: "the node's software version" }),
-  protocolVersion: Type.Integer({ description: "the peer protocol version it speaks" }),
+  protocolVersion: Type.Integer({ description: "the newest peer protocol version it speaks" }),
   minProtocolVersion: Type.Integer({ description: "the oldest peer protocol version it reads" }),
 });
 /** GET /v1/cluster/status response. */
@@ -65,6 +80,14 @@ export const MemberJson = Type.Object({
   leader: Type.Boolean(),
   raftAddress: Type.Optional(Type.String()),
   apiAddress: Type.Optional(Type.String()),
+  protocolVersion: Type.Optional(
+    Type.Integer({
+      description: "the newest peer protocol version the member speaks, as this node last heard",
+    }),
+  ),
+  version: Type.Optional(
+    Type.String({ description: "the member's software version, as this node last heard" }),
+  ),
 });
 /** One member. */
 export type MemberJson = Static<typeof MemberJson>;

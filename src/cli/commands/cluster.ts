@@ -48,6 +48,7 @@ export function registerClusterCommands(program: Command): void {
         "version",
         `${s.version} (peer protocol ${s.protocolVersion}, reads ${s.minProtocolVersion}..)`,
       ],
+      ["cluster protocol", clusterProtocolText(s.clusterProtocolVersion)],
       ["role", s.role],
       ["term", String(s.term)],
       ["leader", s.leader === null ? "(none)" : String(s.leader)],
@@ -88,7 +89,7 @@ export function registerClusterCommands(program: Command): void {
                 String(m.status.term),
                 String(m.status.commitIndex),
                 String(m.status.appliedIndex),
-                m.status.version,
+                `${m.status.version} (protocol ${m.status.protocolVersion})`,
                 "yes",
               ],
         ),
@@ -97,7 +98,9 @@ export function registerClusterCommands(program: Command): void {
   });
 
   withClientOptions(
-    cluster.command("members").description("members, suffrage and addresses"),
+    cluster
+      .command("members")
+      .description("members, suffrage, addresses and versions (as the answering node last heard)"),
   ).action(async (options: ClientOptions) => {
     const m = await clientFrom(options).members();
     if (options.json === true) {
@@ -110,8 +113,12 @@ export function registerClusterCommands(program: Command): void {
       member.leader ? "*" : "",
       member.raftAddress ?? "?",
       member.apiAddress ?? "?",
+      member.version ?? "?",
+      member.protocolVersion === undefined ? "?" : String(member.protocolVersion),
     ]);
-    process.stdout.write(formatTable(["ID", "SUFFRAGE", "LEADER", "PEER", "API"], rows));
+    process.stdout.write(
+      formatTable(["ID", "SUFFRAGE", "LEADER", "PEER", "API", "VERSION", "PROTOCOL"], rows),
+    );
     if (m.joint) process.stdout.write("(a joint configuration change is under way)\n");
   });
 
@@ -281,4 +288,11 @@ async function whenCaughtUp(
   } finally {
     if (tty && waited > 0) process.stderr.write("\r\x1b[K");
   }
+}
+
+/** What the cluster's protocol version means for an operator. */
+function clusterProtocolText(version: number): string {
+  return version >= 2
+    ? `${version} (every member upgraded; older releases are refused)`
+    : `${version} (followers forward writes over HTTP until every member speaks 2)`;
 }

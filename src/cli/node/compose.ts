@@ -35,6 +35,7 @@ import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
 import { silenceLimitForElectionTimeout } from "../../transport/limits.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
+import { PROTOCOL_VERSION } from "../../transport/codec.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
@@ -43,6 +44,12 @@ import { RemovedFromClusterExit } from "../exit-status.js";
 import { PersistentMemberDirectory, withScheme } from "./member-store.js";
 import { MembershipWiring, confStateIds, learnMembers, requestMembership } from "./membership.js";
 import type { NodeConfig } from "./node-config.js";
+import { ProtocolGate } from "../../node/protocol-gate.js";
+import { ProtocolPublisher } from "../../node/protocol-publisher.js";
+import { checkNotDowngraded, nodeProtocolVersion, TEST_PROTOCOL_ENV } from "./protocol-switch.js";
+
+/** How often a leader checks whether a protocol entry is due (`node/protocol-publisher.ts`). */
+const PROTOCOL_CHECK_INTERVAL_MS = 250;
 
 /** The runtime's default tick, for the transport's silence limit. */
 const DEFAULT_TICK_INTERVAL_MS = 100;
@@ -141,6 +148,13 @@ export async function startNode(
     initialMembers: config.initialMembers.map((m) => m.id),
   });
   const random = new SeededRandom(seed);
+  const protocolVersion = nodeProtocolVersion(process.env[TEST_PROTOCOL_ENV]);
+  if (protocolVersion < PROTOCOL_VERSION) {
+    log.warn(
+      `TEST SWITCH ${TEST_PROTOCOL_ENV}: this node behaves as the release of peer protocol ${protocolVersion} (never in production)`,
+      { protocolVersion },
+    );
+  }
   const voters = config.initialMembers.map((m) => m.id);
   const cleanups: (() => Promise<void>)[] = [];
   const undo = async (): Promise<void> => {
@@ -178,6 +192,7 @@ export async function startNode(
       apiScheme,
     );
     cleanups.push(() => directory.flush());
+    checkNotDowngraded(directory.clusterProtocolVersion, protocolVersion);
     const self = {
       raftAddress: formatHostPort(config.peerListen),
       apiAddress: new URL(`${apiScheme}//${formatHostPort(config.apiListen)}`).href,
@@ -210,6 +225,7 @@ export async function startNode(
       clock,
       random,
       logger: log.child({ component: "transport" }),
+      protocol: { maxVersion: protocolVersion, softwareVersion: packageVersion() },
       ...(tls === undefined
         ? {}
         : {
@@ -250,6 +266,20 @@ export async function startNode(
       clientTls,
     });
     membership.seedTransport();
+    // The cluster moved on before this start: peers of an older release are refused from the first hello.
+    transport.requireProtocolVersion(Math.min(directory.clusterProtocolVersion, protocolVersion));
+    const protocolGate = new ProtocolGate({
+      nodeVersion: protocolVersion,
+      clusterVersion: directory.clusterProtocolVersion,
+      onClusterVersion: (version, index) => {
+        log.info("cluster protocol version raised; older releases are refused from now on", {
+          version,
+          index,
+        });
+        directory.setClusterProtocolVersion(version);
+        transport.requireProtocolVersion(Math.min(version, protocolVersion));
+      },
+    });
     await listening(() => transport.start(), "peer", formatHostPort(config.peerListen));
     cleanups.push(() => transport.close());
     log.info("transport listening", { peerAddress: formatHostPort(transport.address) });
@@ -277,6 +307,7 @@ export async function startNode(
       },
       directory,
       onFatal: (error) => onFatal(error),
+      protocolGate,
       onConfChange: (change, confState) => membership.onConfChange(change, confState),
       onRaftStateChange: ({ role, term, leader }) => {
         log.info("raft state changed", { role, term, leader: leader === NONE ? null : leader });
@@ -293,7 +324,31 @@ export async function startNode(
         return {};
       }
     });
-    const service = new RaftKvService({ node, kv: machine, clock, directory, metrics });
+    const publisher = new ProtocolPublisher({
+      gate: protocolGate,
+      node,
+      peerVersion: (id) => transport.peerProtocols().get(id)?.maxProtocolVersion,
+      logger: log.child({ component: "protocol" }),
+    });
+    const service = new RaftKvService({
+      node,
+      kv: machine,
+      clock,
+      directory,
+      metrics,
+      memberRelease: (id) => {
+        if (id === config.id) return { protocolVersion, softwareVersion: packageVersion() };
+        const peer = transport.peerProtocols().get(id);
+        return peer === undefined
+          ? undefined
+          : {
+              protocolVersion: peer.maxProtocolVersion,
+              ...(peer.softwareVersion === undefined
+                ? {}
+                : { softwareVersion: peer.softwareVersion }),
+            };
+      },
+    });
     const orchestrator = createOrchestrator({
       node,
       machine,
@@ -386,6 +441,9 @@ export async function startNode(
     cleanups.push(() => server.close());
     node.start();
     cleanups.push(() => node.stop());
+    const protocolTimer = setInterval(() => publisher.check(), PROTOCOL_CHECK_INTERVAL_MS);
+    protocolTimer.unref();
+    cleanups.push(async () => clearInterval(protocolTimer));
     coordination.start();
     log.info("node started", { apiUrl: apiUrl.href });
     await orchestrator.start(apiUrl);
@@ -407,6 +465,7 @@ export async function startNode(
     let stopping: Promise<void> | undefined;
     const stop = (reason?: Error): Promise<void> => {
       stopping ??= (async () => {
+        clearInterval(protocolTimer);
         membership.close();
         coordination.close();
         await orchestrator

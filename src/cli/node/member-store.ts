@@ -3,7 +3,10 @@
  * up to date from the membership changes it applies and rewritten atomically (temporary file,
  * then rename) after every change, so a restarted node, or one that joined through a snapshot,
  * still knows where its peers are. Without the file (a node started before it existed) the
- * initial members seed the directory.
+ * initial members seed the directory. It also keeps the cluster's protocol version this node
+ * applied (`node/protocol-gate.ts`), so a restart knows it even after a snapshot compacted the
+ * entry away; the field is absent until the cluster moved past version 1, and releases before it
+ * ignore it (format 1 is unchanged otherwise).
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,6 +23,8 @@ const FORMAT_VERSION = 1;
 interface MembersFile {
   readonly version: 1;
   readonly members: readonly ({ readonly id: NodeId } & MemberAddresses)[];
+  /** The cluster's protocol version this node applied; absent: 1. */
+  readonly clusterProtocolVersion?: number;
 }
 
 /** A {@link MemberDirectory} persisted in `<dataDir>/members.json`. */
@@ -35,6 +40,7 @@ export class PersistentMemberDirectory implements MemberDirectory {
   /** The write in flight, if any; a change meanwhile sets {@link #again}. */
   #writing: Promise<void> | undefined;
   #again = false;
+  #clusterProtocolVersion = 1;
 
   private constructor(path: string, log: JsonLogger, apiScheme: "http:" | "https:") {
     this.#path = path;
@@ -67,6 +73,10 @@ export class PersistentMemberDirectory implements MemberDirectory {
         });
       }
       stored = undefined;
+    }
+    const storedProtocol = stored?.clusterProtocolVersion;
+    if (typeof storedProtocol === "number" && Number.isSafeInteger(storedProtocol)) {
+      directory.#clusterProtocolVersion = Math.max(1, storedProtocol);
     }
     const members =
       stored?.members ??
@@ -110,6 +120,18 @@ export class PersistentMemberDirectory implements MemberDirectory {
     if (this.#members.delete(id)) this.#persist();
   }
 
+  /** The cluster's protocol version this node applied (1 until it moved on). */
+  get clusterProtocolVersion(): number {
+    return this.#clusterProtocolVersion;
+  }
+
+  /** Records a raised cluster protocol version (never lowers it); persists in the background. */
+  setClusterProtocolVersion(version: number): void {
+    if (version <= this.#clusterProtocolVersion) return;
+    this.#clusterProtocolVersion = version;
+    this.#persist();
+  }
+
   /** Every known member and its addresses, by id. */
   entries(): [NodeId, MemberAddresses][] {
     return [...this.#members].sort(([a], [b]) => a - b);
@@ -132,6 +154,9 @@ export class PersistentMemberDirectory implements MemberDirectory {
         const file: MembersFile = {
           version: FORMAT_VERSION,
           members: this.entries().map(([id, a]) => ({ id, ...a })),
+          ...(this.#clusterProtocolVersion > 1
+            ? { clusterProtocolVersion: this.#clusterProtocolVersion }
+            : {}),
         };
         try {
           await writeFile(`${this.#path}.new`, `${JSON.stringify(file, null, 2)}\n`, {

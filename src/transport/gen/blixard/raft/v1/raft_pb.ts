@@ -18,7 +18,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file blixard/raft/v1/raft.proto.
  */
 export const file_blixard_raft_v1_raft: GenFile = /*@__PURE__*/
-  fileDesc("ChpibGl4YXJkL3JhZnQvdjEvcmFmdC5wcm90bxIPYmxpeGFyZC5yYWZ0LnYxIlwKBUVudHJ5EgwKBHRlcm0YASABKAQSDQoFaW5kZXgYAiABKAQSKAoEdHlwZRgDIAEoDjIaLmJsaXhhcmQucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCJxCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygEEhAKCGxlYXJuZXJzGAIgAygEEhcKD3ZvdGVyc19vdXRnb2luZxgDIAMoBBIVCg1sZWFybmVyc19uZXh0GAQgAygEEhIKCmF1dG9fbGVhdmUYBSABKAgiXwoQU25hcHNob3RNZXRhZGF0YRINCgVpbmRleBgBIAEoBBIMCgR0ZXJtGAIgASgEEi4KCmNvbmZfc3RhdGUYAyABKAsyGi5ibGl4YXJkLnJhZnQudjEuQ29uZlN0YXRlIk0KCFNuYXBzaG90EjMKCG1ldGFkYXRhGAEgASgLMiEuYmxpeGFyZC5yYWZ0LnYxLlNuYXBzaG90TWV0YWRhdGESDAoEZGF0YRgCIAEoDCKfAgoHTWVzc2FnZRIMCgR0eXBlGAEgASgNEgoKAnRvGAIgASgEEgwKBGZyb20YAyABKAQSDAoEdGVybRgEIAEoBBIQCghsb2dfdGVybRgFIAEoBBINCgVpbmRleBgGIAEoBBInCgdlbnRyaWVzGAcgAygLMhYuYmxpeGFyZC5yYWZ0LnYxLkVudHJ5Eg4KBmNvbW1pdBgIIAEoBBIwCghzbmFwc2hvdBgJIAEoCzIZLmJsaXhhcmQucmFmdC52MS5TbmFwc2hvdEgAiAEBEg4KBnJlamVjdBgKIAEoCBITCgtyZWplY3RfaGludBgLIAEoBBIUCgdjb250ZXh0GAwgASgMSAGIAQFCCwoJX3NuYXBzaG90QgoKCF9jb250ZXh0ImgKDE1lc3NhZ2VCYXRjaBISCgpjbHVzdGVyX2lkGAEgASgJEgwKBGZyb20YAiABKAQSCgoCdG8YAyABKAQSKgoIbWVzc2FnZXMYBCADKAsyGC5ibGl4YXJkLnJhZnQudjEuTWVzc2FnZSJVCgVIZWxsbxISCgpjbHVzdGVyX2lkGAEgASgJEg8KB2Zyb21faWQYAiABKAQSDQoFdG9faWQYAyABKAQSGAoQcHJvdG9jb2xfdmVyc2lvbhgEIAEoDSIbCghIZWxsb0FjaxIPCgdub2RlX2lkGAEgASgEIhkKB1JlZnVzYWwSDgoGcmVhc29uGAEgASgJIqYBCg1TbmFwc2hvdENodW5rEhMKC3NuYXBzaG90X2lkGAEgASgEEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMEgwKBGxhc3QYBCABKAgSLgoHbWVzc2FnZRgFIAEoCzIYLmJsaXhhcmQucmFmdC52MS5NZXNzYWdlSACIAQESGAoQdG90YWxfc2l6ZV9ieXRlcxgGIAEoBEIKCghfbWVzc2FnZSL/AQoFRnJhbWUSJwoFaGVsbG8YASABKAsyFi5ibGl4YXJkLnJhZnQudjEuSGVsbG9IABIuCgloZWxsb19hY2sYAiABKAsyGS5ibGl4YXJkLnJhZnQudjEuSGVsbG9BY2tIABIrCgdyZWZ1c2FsGAMgASgLMhguYmxpeGFyZC5yYWZ0LnYxLlJlZnVzYWxIABIuCgViYXRjaBgEIAEoCzIdLmJsaXhhcmQucmFmdC52MS5NZXNzYWdlQmF0Y2hIABI4Cg5zbmFwc2hvdF9jaHVuaxgFIAEoCzIeLmJsaXhhcmQucmFmdC52MS5TbmFwc2hvdENodW5rSABCBgoEa2luZCo+CglFbnRyeVR5cGUSFQoRRU5UUllfVFlQRV9OT1JNQUwQABIaChZFTlRSWV9UWVBFX0NPTkZfQ0hBTkdFEAFiBnByb3RvMw");
+  fileDesc("ChpibGl4YXJkL3JhZnQvdjEvcmFmdC5wcm90bxIPYmxpeGFyZC5yYWZ0LnYxIlwKBUVudHJ5EgwKBHRlcm0YASABKAQSDQoFaW5kZXgYAiABKAQSKAoEdHlwZRgDIAEoDjIaLmJsaXhhcmQucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCJxCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygEEhAKCGxlYXJuZXJzGAIgAygEEhcKD3ZvdGVyc19vdXRnb2luZxgDIAMoBBIVCg1sZWFybmVyc19uZXh0GAQgAygEEhIKCmF1dG9fbGVhdmUYBSABKAgiXwoQU25hcHNob3RNZXRhZGF0YRINCgVpbmRleBgBIAEoBBIMCgR0ZXJtGAIgASgEEi4KCmNvbmZfc3RhdGUYAyABKAsyGi5ibGl4YXJkLnJhZnQudjEuQ29uZlN0YXRlIk0KCFNuYXBzaG90EjMKCG1ldGFkYXRhGAEgASgLMiEuYmxpeGFyZC5yYWZ0LnYxLlNuYXBzaG90TWV0YWRhdGESDAoEZGF0YRgCIAEoDCKfAgoHTWVzc2FnZRIMCgR0eXBlGAEgASgNEgoKAnRvGAIgASgEEgwKBGZyb20YAyABKAQSDAoEdGVybRgEIAEoBBIQCghsb2dfdGVybRgFIAEoBBINCgVpbmRleBgGIAEoBBInCgdlbnRyaWVzGAcgAygLMhYuYmxpeGFyZC5yYWZ0LnYxLkVudHJ5Eg4KBmNvbW1pdBgIIAEoBBIwCghzbmFwc2hvdBgJIAEoCzIZLmJsaXhhcmQucmFmdC52MS5TbmFwc2hvdEgAiAEBEg4KBnJlamVjdBgKIAEoCBITCgtyZWplY3RfaGludBgLIAEoBBIUCgdjb250ZXh0GAwgASgMSAGIAQFCCwoJX3NuYXBzaG90QgoKCF9jb250ZXh0ImgKDE1lc3NhZ2VCYXRjaBISCgpjbHVzdGVyX2lkGAEgASgJEgwKBGZyb20YAiABKAQSCgoCdG8YAyABKAQSKgoIbWVzc2FnZXMYBCADKAsyGC5ibGl4YXJkLnJhZnQudjEuTWVzc2FnZSKNAQoFSGVsbG8SEgoKY2x1c3Rlcl9pZBgBIAEoCRIPCgdmcm9tX2lkGAIgASgEEg0KBXRvX2lkGAMgASgEEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0SHAoUbWF4X3Byb3RvY29sX3ZlcnNpb24YBSABKA0SGAoQc29mdHdhcmVfdmVyc2lvbhgGIAEoCSJtCghIZWxsb0FjaxIPCgdub2RlX2lkGAEgASgEEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SHAoUbWF4X3Byb3RvY29sX3ZlcnNpb24YAyABKA0SGAoQc29mdHdhcmVfdmVyc2lvbhgEIAEoCSIZCgdSZWZ1c2FsEg4KBnJlYXNvbhgBIAEoCSKmAQoNU25hcHNob3RDaHVuaxITCgtzbmFwc2hvdF9pZBgBIAEoBBIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDBIMCgRsYXN0GAQgASgIEi4KB21lc3NhZ2UYBSABKAsyGC5ibGl4YXJkLnJhZnQudjEuTWVzc2FnZUgAiAEBEhgKEHRvdGFsX3NpemVfYnl0ZXMYBiABKARCCgoIX21lc3NhZ2Ui/wEKBUZyYW1lEicKBWhlbGxvGAEgASgLMhYuYmxpeGFyZC5yYWZ0LnYxLkhlbGxvSAASLgoJaGVsbG9fYWNrGAIgASgLMhkuYmxpeGFyZC5yYWZ0LnYxLkhlbGxvQWNrSAASKwoHcmVmdXNhbBgDIAEoCzIYLmJsaXhhcmQucmFmdC52MS5SZWZ1c2FsSAASLgoFYmF0Y2gYBCABKAsyHS5ibGl4YXJkLnJhZnQudjEuTWVzc2FnZUJhdGNoSAASOAoOc25hcHNob3RfY2h1bmsYBSABKAsyHi5ibGl4YXJkLnJhZnQudjEuU25hcHNob3RDaHVua0gAQgYKBGtpbmQqPgoJRW50cnlUeXBlEhUKEUVOVFJZX1RZUEVfTk9STUFMEAASGgoWRU5UUllfVFlQRV9DT05GX0NIQU5HRRABYgZwcm90bzM");
 
 /**
  * One log entry. `data` is opaque to the transport.
@@ -283,9 +283,28 @@ export type Hello = Message$1<"blixard.raft.v1.Hello"> & {
   toId: bigint;
 
   /**
+   * The oldest protocol version the sender speaks on this link. A release before version 2 reads
+   * only this field and accepts it when it is its own version, so a newer node keeps it at the
+   * oldest version it still speaks (src/transport/protocol-version.ts).
+   *
    * @generated from field: uint32 protocol_version = 4;
    */
   protocolVersion: number;
+
+  /**
+   * The newest protocol version the sender speaks; 0 (absent, a release before version 2): the
+   * same as protocol_version.
+   *
+   * @generated from field: uint32 max_protocol_version = 5;
+   */
+  maxProtocolVersion: number;
+
+  /**
+   * The sender's software release, for operators ("0.1.0"); empty from a release before it.
+   *
+   * @generated from field: string software_version = 6;
+   */
+  softwareVersion: string;
 };
 
 /**
@@ -306,6 +325,28 @@ export type HelloAck = Message$1<"blixard.raft.v1.HelloAck"> & {
    * @generated from field: uint64 node_id = 1;
    */
   nodeId: bigint;
+
+  /**
+   * The version the link speaks: the lower of both sides' newest. 0 (absent, a release before
+   * version 2): the Hello's protocol_version.
+   *
+   * @generated from field: uint32 protocol_version = 2;
+   */
+  protocolVersion: number;
+
+  /**
+   * The newest protocol version the receiver speaks (0: as protocol_version).
+   *
+   * @generated from field: uint32 max_protocol_version = 3;
+   */
+  maxProtocolVersion: number;
+
+  /**
+   * The receiver's software release, for operators; empty from a release before it.
+   *
+   * @generated from field: string software_version = 4;
+   */
+  softwareVersion: string;
 };
 
 /**
