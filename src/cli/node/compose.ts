@@ -48,8 +48,12 @@ import { ProtocolGate } from "../../node/protocol-gate.js";
 import { ProtocolPublisher } from "../../node/protocol-publisher.js";
 import { checkNotDowngraded, nodeProtocolVersion, TEST_PROTOCOL_ENV } from "./protocol-switch.js";
 
-/** How often a leader checks whether a protocol entry is due (`node/protocol-publisher.ts`). */
-const PROTOCOL_CHECK_INTERVAL_MS = 250;
+/**
+ * How often a leader checks whether a protocol entry is due (`node/protocol-publisher.ts`). A
+ * second: the gate opens at most that long after the last member upgraded, and an idle node
+ * wakes once more a second for it, not four times.
+ */
+const PROTOCOL_CHECK_INTERVAL_MS = 1000;
 
 /** The runtime's default tick, for the transport's silence limit. */
 const DEFAULT_TICK_INTERVAL_MS = 100;
