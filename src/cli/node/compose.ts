@@ -14,12 +14,8 @@ import { ChangeFeed } from "../../api/events/change-feed.js";
 import { RaftAclService } from "../../api/acl-service.js";
 import { AuditLog } from "../../api/audit/audit-log.js";
 import type { AuthMode } from "../../api/auth/authenticator.js";
-import { encodeAclCommand } from "../../statemachine/cluster/cluster-state-machine.js";
-import type { AclResult } from "../../statemachine/acl/types.js";
-import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
-import { commandErrorToException } from "../../statemachine/command-result.js";
-import { operationOptions, proposeOptions } from "../../api/raft-service.js";
-import { NotLeaderError } from "../../common/errors.js";
+import { memberApiUrl } from "../../api/member-directory.js";
+import { CommandPort } from "../../node/command-port.js";
 import { NONE } from "../../raft/types.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
@@ -297,14 +293,22 @@ export async function startNode(
         return {};
       }
     });
-    const service = new RaftKvService({ node, kv: machine, clock, directory, metrics });
+    // The one path of every command and read: envelope, session, typed errors, the leader's
+    // address on NOT_LEADER, metrics by namespace.
+    const commands = new CommandPort({
+      node,
+      clock,
+      leaderAddress: (id) => memberApiUrl(directory, id),
+      metrics,
+    });
+    const service = new RaftKvService({ node, commands, kv: machine, directory });
     const orchestrator = createOrchestrator({
       node,
+      commands,
       machine,
       onApplied: (listener) => applied.subscribe(listener),
       clock,
       directory,
-      metrics,
       dataDir: options.dataDir,
       host: options.host,
       workloads: options.workloads ?? { rawExec: false },
@@ -312,34 +316,12 @@ export async function startNode(
       ...(options.workerDeadAfterMs === undefined
         ? {}
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
-      clientTls,
       ...(options.vm === undefined ? {} : { vm: options.vm }),
     });
-    const acl = new RaftAclService({
-      node: {
-        acl: machine.acl,
-        now: () => Date.now(),
-        leader: () => (node.leader === NONE ? undefined : node.leader),
-        propose: async (command, writeOptions) => {
-          const envelope = encodeCommandEnvelope({
-            proposedAtMs: Math.max(0, Math.floor(clock.now())),
-            ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
-            payload: encodeAclCommand(command),
-          });
-          const result = await node.propose(envelope, proposeOptions(writeOptions));
-          if (!result.ok) throw commandErrorToException(result.error);
-          return result.value as AclResult;
-        },
-        readBarrier: async (consistency, callOptions) => {
-          if (consistency === "stale") return;
-          if (consistency === "lease" && !node.isLeader) throw new NotLeaderError();
-          await node.read(() => undefined, operationOptions(callOptions));
-        },
-      },
-      directory,
-    });
+    const acl = new RaftAclService({ commands, acl: machine.acl, now: () => Date.now() });
     const coordination = createCoordination({
       node,
+      commands,
       machine,
       clock,
       onApplied: (listener) => applied.subscribe(listener),
@@ -400,7 +382,7 @@ export async function startNode(
     cleanups.push(() => node.stop());
     coordination.start();
     log.info("node started", { apiUrl: apiUrl.href });
-    await orchestrator.start(apiUrl);
+    await orchestrator.start();
     cleanups.push(() => orchestrator.close());
     if (joining) {
       log.info("asking the cluster to add this node as a learner", { join: config.join });
