@@ -239,7 +239,8 @@ export class CommandPort {
 
   /** A NOT_LEADER error for work only the leader does, naming the leader when known. Throws nothing. */
   notLeader(): NotLeaderError {
-    return this.withLeaderAddress(new NotLeaderError()) as NotLeaderError;
+    const known = this.leader();
+    return known === undefined ? new NotLeaderError() : this.#notLeaderNaming(known);
   }
 
   /**
@@ -250,10 +251,13 @@ export class CommandPort {
   withLeaderAddress(error: unknown): unknown {
     if (!(error instanceof NotLeaderError) || error.leaderHint?.address !== undefined) return error;
     const known = error.leaderHint?.id ?? this.leader();
-    if (known === undefined) return error;
-    const address = this.#leaderAddress(known);
+    return known === undefined ? error : this.#notLeaderNaming(known);
+  }
+
+  #notLeaderNaming(leader: NodeId): NotLeaderError {
+    const address = this.#leaderAddress(leader);
     return new NotLeaderError(
-      address === undefined ? { id: known } : { id: known, address: address.href },
+      address === undefined ? { id: leader } : { id: leader, address: address.href },
     );
   }
 }
