@@ -14,6 +14,26 @@ export const DETERMINISTIC_FOLDERS = ["src/common", "src/raft", "src/statemachin
 /** {@link DETERMINISTIC_FOLDERS} as lint globs. */
 export const DETERMINISTIC_FILES = DETERMINISTIC_FOLDERS.map((folder) => `${folder}/**/*.ts`);
 
+/**
+ * TypeScript checked with the compiler's types (the repo's tsconfig.json, through the project
+ * service): a promise nobody awaits or handles is an unhandled rejection, which ends a Node
+ * process. ui/ is plain browser JavaScript and stays untyped. `test/architecture/promises.test.ts`
+ * checks that the rules fire.
+ */
+export const TYPED_FILES = ["src/**/*.ts", "bench/**/*.ts", "test/**/*.ts", "*.ts"];
+
+/**
+ * The type-aware rules, all errors. A promise is awaited, returned, or handled with `.catch`;
+ * `void` marks one dropped on purpose (say why where it is not obvious). `require-await` is left
+ * out: its fix for an `async` function without `await` (drop `async`) turns a thrown error into
+ * a synchronous throw, and Fastify hooks must be `async` to be treated as promise hooks.
+ */
+export const TYPED_RULES = {
+  "@typescript-eslint/no-floating-promises": "error",
+  "@typescript-eslint/no-misused-promises": "error",
+  "@typescript-eslint/await-thenable": "error",
+};
+
 const forbiddenGlobals = [
   "Date",
   "setTimeout",
@@ -78,6 +98,13 @@ export default tseslint.config(
       "no-console": "off",
       eqeqeq: ["error", "always"],
     },
+  },
+  {
+    files: TYPED_FILES,
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: TYPED_RULES,
   },
   {
     files: DETERMINISTIC_FILES,

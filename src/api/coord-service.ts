@@ -23,8 +23,6 @@ export const MAX_WAIT_MS = 8_000;
 export const DEFAULT_WAIT_MS = 5_000;
 /** The most waits one node holds at once; more fail with `OVERLOADED`. */
 export const MAX_WAITERS = 10_000;
-/** The most lease ids one keep-alive renews. */
-export const MAX_KEEPALIVE_IDS = 1000;
 
 /**
  * What the coordination service needs of a node besides its command port (the composition

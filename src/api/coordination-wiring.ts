@@ -1,22 +1,21 @@
 /**
  * The coordination layer of a node: the leader's {@link Lessor} sweeping on the node's clock and
  * the {@link CoordinationService} that the API's lease, txn and wait routes call. A real node
- * (`src/cli/node/compose.ts`) and every simulated node (`src/sim/coordination-nodes.ts`) are wired
- * by this one function, so the simulator tests what ships.
+ * (`src/cli/node/compose.ts`) and every simulated node (`src/sim/cluster.ts`) are wired by this
+ * one function, called by `composeNode`, so the simulator tests what ships.
  */
 import { isBlixardError } from "../common/errors.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import type { Clock } from "../common/clock.js";
-import { CommandPort, type CommandNode } from "../node/command-port.js";
+import type { CommandPort } from "../node/command-port.js";
 import { Lessor } from "../node/lessor.js";
 import type { RaftNode } from "../node/raft-node.js";
 import { Role } from "../raft/types.js";
 import { LEASE_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import { CoordinationService, type CoordNodePort } from "./coord-service.js";
-import { memberApiUrl, type MemberDirectory } from "./member-directory.js";
 
-/** What the wiring needs of the node's runtime: its command port's node and the core's live view. */
-export type CoordinationRuntime = CommandNode & Pick<RaftNode, "inspect">;
+/** What the wiring needs of the node's runtime: the core's live view (is this node leading?). */
+export type CoordinationRuntime = Pick<RaftNode, "inspect">;
 
 /** The applied store: the service's reads plus the lessor's view of the leases. */
 export type CoordinationStore = CoordNodePort["store"] & {
@@ -31,14 +30,8 @@ export interface CoordinationWiringOptions {
   readonly clock: Clock;
   /** Subscribes to applies (blocking waits wake on them). Default: none (waits time out). */
   readonly onApplied?: (listener: () => void) => () => void;
-  /**
-   * The node's command port. Default: one of the wiring's own over `node`, stamping commands with
-   * `commandTime`, naming leaders from `directory`, reporting to no metrics.
-   */
-  readonly commands?: CommandPort;
-  /** The time a command carries (`proposedAtMs`) when the wiring makes its own port. Default: the clock's, in whole ms. */
-  readonly commandTime?: () => number;
-  readonly directory?: MemberDirectory;
+  /** The node's command port: lease and txn commands, the lessor's expiries, read barriers. */
+  readonly commands: CommandPort;
   readonly log?: Logger;
   /** PLANTED BUG (simulator only): see `LessorOptions.plantedKeepDeadlinesAcrossTerms`. */
   readonly plantedKeepDeadlinesAcrossTerms?: boolean;
@@ -56,17 +49,8 @@ export interface CoordinationWiring {
 
 /** Wires the lessor and the service on a running node. Throws nothing. */
 export function createCoordination(options: CoordinationWiringOptions): CoordinationWiring {
-  const { node, machine, clock } = options;
+  const { node, machine, clock, commands } = options;
   const log = options.log ?? SILENT_LOGGER;
-  const directory = options.directory;
-  const commands =
-    options.commands ??
-    new CommandPort({
-      node,
-      clock,
-      ...(options.commandTime === undefined ? {} : { commandTimeMs: options.commandTime }),
-      leaderAddress: (id) => memberApiUrl(directory, id),
-    });
   // The live view, not status(): the lessor asks on every sweep, and status() copies every
   // peer's progress.
   const leaderTerm = (): number | undefined => {

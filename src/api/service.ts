@@ -16,12 +16,8 @@ import type { KvListOptions, KvListResult } from "../statemachine/kv/store.js";
 import type { PeerProgress } from "../raft/rawnode.js";
 
 // The call options are the command port's: a service hands them on as they are.
-export type {
-  CallOptions,
-  ReadConsistency,
-  ReadOptions,
-  WriteOptions,
-} from "../node/command-port.js";
+export type { CallOptions, ReadOptions, WriteOptions } from "../node/command-port.js";
+
 /** A put. */
 export interface KvPutRequest {
   readonly key: string;

@@ -6,15 +6,23 @@ import {
   BlixardError,
   ERROR_CODES,
   InternalError,
+  StorageCorruptError,
   UnavailableError,
   errorForCode,
   type ErrorCode,
 } from "../common/errors.js";
 import type { ErrorBody } from "../api/schema/common.js";
 
-/** A storage corruption reported by a node (the SDK has no file or offset to give). */
-class RemoteStorageCorruptError extends BlixardError {
-  readonly code = "STORAGE_CORRUPT";
+/**
+ * A storage corruption reported by a node. The SDK has no file or offset to give (`file` is ""
+ * and `offset` -1); the node's message, which names them, is kept as it was sent. An instance of
+ * the exported `StorageCorruptError`, so callers branch on one class wherever the error arose.
+ */
+class RemoteStorageCorruptError extends StorageCorruptError {
+  constructor(message: string) {
+    super("", -1, message);
+    this.message = message;
+  }
 }
 
 function isErrorBody(body: unknown): body is ErrorBody {

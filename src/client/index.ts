@@ -34,6 +34,7 @@ export {
   POLL_SLACK_MS,
   TASK_STATUS_VALUES,
   type CreateVmOptions,
+  type DrainedWorker,
   type OrchestratorSettings,
   type OrchestratorTransport,
   type Task,

@@ -463,6 +463,7 @@ export class RaftNode<Result = unknown> {
   private scheduleProcessing(): void {
     if (this.processing || this.stopped) return;
     this.processing = true;
+    // Never rejects: processLoop hands any failure to fail(), which stops the node.
     void Promise.resolve().then(() => this.processLoop());
   }
 
@@ -781,6 +782,7 @@ export class RaftNode<Result = unknown> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
+    // Never rejects: flushProposals rejects each proposal's own promise instead of throwing.
     void Promise.resolve().then(() => {
       this.flushScheduled = false;
       this.flushProposals();

@@ -115,6 +115,13 @@ export class RaftLog {
       this.append(skip === 0 ? entries : entries.slice(skip));
     }
     this.commitTo(Math.min(committed, lastNewIndex));
+    // Postcondition: the log now holds the leader's entries through lastNewIndex (one O(1) term
+    // lookup: checking the last one covers the rest by log matching).
+    const lastNew = entries[entries.length - 1];
+    invariant(
+      lastNew === undefined || this.matchTerm(lastNew.index, lastNew.term),
+      "after an append the log must hold its last entry",
+    );
     return lastNewIndex;
   }
 
@@ -133,8 +140,17 @@ export class RaftLog {
       () =>
         `append after ${first.index - 1} would overwrite committed entries (committed ${this.committed})`,
     );
+    invariant(
+      first.index <= this.lastIndex() + 1,
+      () => `missing log entries: appending from ${first.index} after ${this.lastIndex()}`,
+    );
     this.unstable.truncateAndAppend(entries);
-    return this.lastIndex();
+    const lastIndex = this.lastIndex();
+    invariant(
+      lastIndex === first.index + entries.length - 1,
+      "after an append the log must end at the last entry appended",
+    );
+    return lastIndex;
   }
 
   /**
@@ -296,8 +312,20 @@ export class RaftLog {
    * unstable part holds only the snapshot until it is durable. applied is left to the caller.
    */
   restore(snapshot: Snapshot): void {
-    this.committed = snapshot.metadata.index;
+    const index = snapshot.metadata.index;
+    // The core installs only a snapshot past its commit index (raft.ts restore); the commit index
+    // never goes back.
+    invariant(
+      index > this.committed,
+      () =>
+        `restoring a snapshot at ${index} would move the commit index back from ${this.committed}`,
+    );
+    this.committed = index;
     this.unstable.restore(snapshot);
+    invariant(
+      this.firstIndex() === index + 1 && this.lastIndex() === index,
+      "after a restore the log must be exactly the snapshot",
+    );
   }
 
   /** A one-line summary for logs and failure messages. */

@@ -264,8 +264,14 @@ export class Raft {
 
   /** Sends entries (or a snapshot) to `to` if its progress allows; true if a message went out. */
   private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    invariant(this.role === Role.Leader, "only a leader sends appends");
     const pr = this.trk.progress.get(to);
     if (pr === undefined || pr.isPaused()) return false;
+    // A follower's progress never runs ahead of the leader's log, which never shrinks.
+    invariant(
+      pr.next <= this.raftLog.lastIndex() + 1,
+      () => `progress of ${to} is past the leader's log (${pr}, last ${this.raftLog.lastIndex()})`,
+    );
 
     const prevIndex = pr.next - 1;
     let prevTerm: number;
@@ -280,6 +286,10 @@ export class Raft {
       throw error;
     }
     if (entries.length === 0 && !sendIfEmpty) return false;
+    invariant(
+      entries.length === 0 || (entries[0] as Entry).index === pr.next,
+      "an append must start at the follower's next index",
+    );
 
     this.send(
       message({
@@ -409,11 +419,23 @@ export class Raft {
 
   /** Commits the highest index a quorum has made durable, if it is of the current term. */
   private maybeCommit(): boolean {
+    invariant(this.role === Role.Leader, "only a leader counts a quorum to commit");
     const quorumIndex = this.trk.committed();
-    return this.raftLog.maybeCommit(
+    const raised = this.raftLog.maybeCommit(
       quorumIndex,
       this.rules.commitTerm(this.raftLog, quorumIndex, this.term),
     );
+    // Postcondition on what a leader commits: an entry of some term no later than its own (the
+    // rules may demand exactly its own term; asserting only the bound leaves the simulator's
+    // planted Figure 8 bug for its checkers to find).
+    if (raised) {
+      const committedTerm = this.raftLog.termOrZero(this.raftLog.committed);
+      invariant(
+        committedTerm > 0 && committedTerm <= this.term,
+        () => `leader of term ${this.term} committed an entry of term ${committedTerm}`,
+      );
+    }
+    return raised;
   }
 
   /** Payload bytes of committed entries handed to the application no longer count as uncommitted. */
@@ -426,6 +448,8 @@ export class Raft {
    * appended) if they would take the uncommitted bytes past the bound.
    */
   private appendEntries(entries: readonly Entry[]): boolean {
+    // Only a leader appends its own entries, always after its last one: it never truncates.
+    invariant(this.role === Role.Leader, "only a leader appends new entries");
     const sizeBytes = payloadsSize(entries);
     if (
       this.uncommittedSizeBytes > 0 &&
@@ -505,33 +529,46 @@ export class Raft {
     });
   }
 
-  /** Becomes a follower of `lead` (NONE if unknown) in `term`. */
+  /**
+   * Becomes a follower of `lead` (NONE if unknown) in `term`.
+   * @throws InternalError if `term` is below the current term (a bug in the caller).
+   */
   becomeFollower(term: number, lead: NodeId): void {
+    invariant(term >= this.term, () => `term must not decrease: ${this.term} -> ${term}`);
     this.reset(term);
     this.lead = lead;
     this.role = Role.Follower;
+    this.checkRoleInvariants();
     this.logger.info("became follower", { term: this.term, lead });
   }
 
   private becomeCandidate(): void {
     invariant(this.role !== Role.Leader, "a leader cannot become a candidate directly");
+    const previousTerm = this.term;
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = Role.Candidate;
+    invariant(this.term === previousTerm + 1, "a candidate campaigns in the next term");
+    this.checkRoleInvariants();
     this.logger.info("became candidate", { term: this.term });
   }
 
   private becomePreCandidate(): void {
     invariant(this.role !== Role.Leader, "a leader cannot become a pre-candidate");
+    const { term, vote } = this;
     // A pre-vote changes neither term nor vote: only the role, and the votes being tallied.
     this.trk.resetVotes();
     this.lead = NONE;
     this.role = Role.PreCandidate;
+    invariant(this.term === term && this.vote === vote, "a pre-vote changes neither term nor vote");
+    this.checkRoleInvariants();
     this.logger.info("became pre-candidate", { term: this.term });
   }
 
   private becomeLeader(): void {
-    invariant(this.role !== Role.Follower, "a follower cannot become leader without an election");
+    // Only a candidate that won its election leads: never a follower, nor a pre-candidate (a
+    // pre-vote only earns the right to campaign).
+    invariant(this.role === Role.Candidate, () => `a ${this.role} cannot become leader`);
     this.reset(this.term);
     this.lead = this.id;
     this.role = Role.Leader;
@@ -550,7 +587,45 @@ export class Raft {
       { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) },
     ]);
     invariant(appended, "the empty no-op entry must never be refused");
+    this.checkRoleInvariants();
+    invariant(
+      this.raftLog.lastTerm() === this.term,
+      "a new leader's log ends with the no-op entry of its term",
+    );
     this.logger.info("became leader", { term: this.term, lastIndex: this.raftLog.lastIndex() });
+  }
+
+  /**
+   * What each role implies about vote, leader and indexes, asserted after every role change:
+   * a candidate voted for itself and knows no leader; a leader also leads itself; every role has
+   * applied ≤ committed ≤ last index.
+   */
+  private checkRoleInvariants(): void {
+    switch (this.role) {
+      case Role.Leader:
+        invariant(
+          this.lead === this.id && this.vote === this.id && this.term > 0,
+          () => `leader ${this.id} of term ${this.term} has lead ${this.lead}, vote ${this.vote}`,
+        );
+        break;
+      case Role.Candidate:
+        invariant(
+          this.vote === this.id && this.lead === NONE && this.term > 0,
+          () =>
+            `candidate ${this.id} of term ${this.term} has lead ${this.lead}, vote ${this.vote}`,
+        );
+        break;
+      case Role.PreCandidate:
+        invariant(this.lead === NONE, "a pre-candidate knows no leader");
+        break;
+      case Role.Follower:
+        break;
+    }
+    const log = this.raftLog;
+    invariant(
+      log.applied <= log.committed && log.committed <= log.lastIndex(),
+      () => `indexes out of order: ${log.toString()} lastIndex=${log.lastIndex()}`,
+    );
   }
 
   /** True if this node may campaign: a voter, not waiting to persist a snapshot. */
@@ -967,6 +1042,8 @@ export class Raft {
     if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === ProgressState.Probe)) {
       return;
     }
+    // stepLeader refused acknowledgements past our log, and our log never shrinks while we lead.
+    invariant(pr.match <= this.raftLog.lastIndex(), "a follower's match is past the leader's log");
     switch (pr.state) {
       case ProgressState.Probe:
         pr.becomeReplicate();
@@ -1189,6 +1266,7 @@ export class Raft {
   }
 
   private handleAppendEntries(m: Message): void {
+    invariant(this.role === Role.Follower, "only a follower accepts appends");
     if (m.index < this.raftLog.committed) {
       // Everything up to our commit index is already settled; tell the leader where we are.
       this.send(message({ type: MessageType.AppResp, to: m.from, index: this.raftLog.committed }));
@@ -1304,6 +1382,7 @@ export class Raft {
       return false;
     }
     this.raftLog.restore(snapshot);
+    invariant(this.raftLog.committed === index, "a restored snapshot is committed");
     this.trk = new ProgressTracker({
       maxInflightMessages: this.maxInflightMessages,
       maxInflightBytes: this.maxInflightBytes,

@@ -391,3 +391,38 @@ describe("Unstable", () => {
     expect(new Unstable(3).entryCount()).toBe(0);
   });
 });
+
+describe("Unstable asserts what it is given", () => {
+  const snapshotAt = (index: number) => ({
+    metadata: {
+      index,
+      term: 1,
+      confState: {
+        voters: [1],
+        learners: [],
+        votersOutgoing: [],
+        learnersNext: [],
+        autoLeave: false,
+      },
+    },
+    data: new Uint8Array(0),
+  });
+  const entryAt = (index: number) => ({ index, term: 1, type: 0 as const, data: new Uint8Array() });
+
+  it("refuses entries under an unstable snapshot", () => {
+    const u = new Unstable(1);
+    u.restore(snapshotAt(10));
+    expect(() => u.truncateAndAppend([entryAt(10)])).toThrow(
+      /appending from 10 under the unstable snapshot at 10/,
+    );
+    u.truncateAndAppend([entryAt(11)]);
+    expect(u.maybeLastIndex()).toBe(11);
+  });
+
+  it("refuses entries whose ends are not contiguous", () => {
+    const u = new Unstable(1);
+    expect(() => u.truncateAndAppend([entryAt(1), entryAt(3)])).toThrow(
+      /entries 1\.\.3 are not 2 contiguous indexes/,
+    );
+  });
+});

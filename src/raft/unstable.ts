@@ -123,6 +123,19 @@ export class Unstable {
   truncateAndAppend(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
+    const last = entries[entries.length - 1] as Entry;
+    // Contiguous entries (checked at the ends: O(1) on this hot path). Peer appends reach here
+    // only after the core checked them one by one (raft.ts malformedAppend).
+    invariant(
+      last.index === first.index + entries.length - 1 && first.index > 0,
+      () => `entries ${first.index}..${last.index} are not ${entries.length} contiguous indexes`,
+    );
+    // A snapshot not yet durable ends the log at its index; nothing may be written under it.
+    invariant(
+      this.snapshot === undefined || first.index > this.snapshot.metadata.index,
+      () =>
+        `appending from ${first.index} under the unstable snapshot at ${this.snapshot?.metadata.index}`,
+    );
     const end = this.offset + this.#entries.length;
     if (first.index <= this.offset) {
       // Keep the caller's array rather than copying it; it is marked shared, so a later append
@@ -145,6 +158,10 @@ export class Unstable {
     }
     // A loop rather than push(...entries): spreading a large array overflows the call stack.
     for (const entry of entries) this.#entries.push(entry);
+    invariant(
+      this.offset + this.#entries.length - 1 === last.index,
+      "after an append the unstable log must end at the last entry appended",
+    );
   }
 
   /**

@@ -6,9 +6,7 @@
  */
 import type { SimCluster } from "./cluster.js";
 import type { Scheduler } from "./scheduler.js";
-import { encodeKvCommand } from "../statemachine/kv/index.js";
-import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
-import { EPOCH_MS } from "./workload.js";
+import { kvCommandEntry } from "./commands.js";
 
 /** How the ballast writes. */
 export interface BallastOptions {
@@ -52,10 +50,10 @@ export class Ballast {
     if (leader === undefined) return;
     const n = this.written++;
     const value = new Uint8Array(this.options.valueBytes).fill(n % 251);
-    const data = encodeCommandEnvelope({
-      proposedAtMs: EPOCH_MS + this.scheduler.now(),
-      payload: encodeKvCommand({ op: "put", key: `ballast-${n % this.options.keys}`, value }),
-    });
+    const data = kvCommandEntry(
+      { op: "put", key: `ballast-${n % this.options.keys}`, value },
+      { nowMs: this.scheduler.now() },
+    );
     leader.propose(data).catch(() => undefined);
   }
 }

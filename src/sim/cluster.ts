@@ -1,13 +1,17 @@
 /**
- * A simulated cluster: N real {@link RaftNode}s, each with the real kv state machine (behind
- * client sessions) or, with `stateMachine: "cluster"`, the real cluster state machine (kv and
- * orchestrator), on the simulator's clock, network and disk. Nodes crash (the process is gone;
- * the disk keeps what was durable), restart (a new runtime and a new state machine built from the
- * disk), pause and resume, and join or leave the cluster.
+ * A simulated cluster: N nodes, each built by the same {@link composeNode} as a real node (the
+ * cluster state machine under client sessions with its change feed and apply notifier, the real
+ * {@link RaftNode}, the leader's lessor and the lease/txn service), on the simulator's clock,
+ * network and disk. Nodes crash (the process is gone; the disk keeps what was durable), restart
+ * (a new runtime and a new state machine built from the disk), pause and resume, and join or
+ * leave the cluster.
  */
+import type { CoordinationService } from "../api/coord-service.js";
+import type { CoordinationWiring } from "../api/coordination-wiring.js";
+import { composeNode } from "../api/node-composition.js";
 import type { Random } from "../common/random.js";
 import { StorageCorruptError, UnavailableError } from "../common/errors.js";
-import { RaftNode } from "../node/raft-node.js";
+import type { RaftNode } from "../node/raft-node.js";
 import { plantedRules, type PlantedBugs as CorePlantedBugs } from "../raft/planted-bugs.js";
 import type { SafetyRules } from "../raft/rules.js";
 import type { ConfState, NodeId } from "../raft/types.js";
@@ -18,13 +22,8 @@ import { SimDisk, type DiskOptions } from "./disk.js";
 import type { SimNetwork } from "./network.js";
 import { between, fork } from "./rng.js";
 import { SimClock, type Scheduler } from "./scheduler.js";
-import { ObservedClusterStateMachine } from "./orchestrator/observed-cluster-state-machine.js";
-import {
-  ObservedKvStateMachine,
-  type AppliedRecord,
-  type SimResult,
-  type SimStateMachine,
-} from "./state-machine.js";
+import { commandTimeMs } from "./commands.js";
+import { ObservedStateMachine, type AppliedRecord, type SimResult } from "./state-machine.js";
 import { WalDisk } from "./wal-disk.js";
 
 /** Bugs planted on purpose, to prove the checkers catch them. All off by default. */
@@ -33,6 +32,11 @@ export interface PlantedBugs {
   readonly ackBeforeDurable?: boolean;
   /** This node's state machine applies a compare-and-set as a plain put. */
   readonly casIgnoresExpectedOnNode?: NodeId;
+  /**
+   * Every node's lessor keeps lease deadlines across leadership changes, i.e. expires leases on
+   * the clock of a leadership it lost (see `Lessor`).
+   */
+  readonly keepLeaseDeadlinesAcrossTerms?: boolean;
   /** The network rewrites every rejected (pre-)vote response into a granted one. */
   readonly grantAllVotes?: boolean;
   /** Figure 8: every node's core commits entries of earlier terms by counting replicas. */
@@ -56,8 +60,11 @@ export interface PlantedBugs {
   readonly leakMovedVms?: boolean;
 }
 
-/** Which state machine the nodes run: the kv store alone, or kv and orchestrator together. */
-export type StateMachineKind = "kv" | "cluster";
+/**
+ * A learner is promoted once at most this many entries behind (a real node's default is 100;
+ * a short simulated run writes far fewer entries, so promotions would rarely wait).
+ */
+const PROMOTION_MAX_LAG_ENTRIES = 20;
 
 /**
  * Which disk the nodes run on: `model` keeps a model of the `LogStore` (an ordered list of
@@ -80,6 +87,11 @@ export interface ClusterOptions {
   readonly initialVoters: number;
   readonly tickIntervalMs: number;
   readonly electionTicks: number;
+  /**
+   * Ticks between a leader's heartbeats. Default: a real node's (`defaultHeartbeatTicks`, 4 for
+   * 10 election ticks).
+   */
+  readonly heartbeatTicks?: number;
   /** The core's limit on one append message, in bytes (small values split batches). */
   readonly maxSizePerMsgBytes: number;
   /** The runtime's default operation timeout. */
@@ -92,8 +104,6 @@ export interface ClusterOptions {
   /** One-way delay between a client and a node, in ms. */
   readonly clientDelayMs: { readonly min: number; readonly max: number };
   readonly bugs: PlantedBugs;
-  /** The replicas' state machine. Default `kv`. */
-  readonly stateMachine?: StateMachineKind;
 }
 
 /** What the cluster tells the checkers. */
@@ -110,8 +120,8 @@ export interface ClusterObserver {
    */
   onStorageCorrupt?(nodeId: NodeId, error: StorageCorruptError, expected: boolean): void;
   /**
-   * Cluster state machine: replica `nodeId` (incarnation `incarnation`) applied an orchestrator
-   * command at `index`, or restored a snapshot (`index` undefined); `model` is its model.
+   * Replica `nodeId` (incarnation `incarnation`) applied an orchestrator command at `index`, or
+   * restored a snapshot (`index` undefined); `model` is its model.
    */
   onModelChanged?(
     nodeId: NodeId,
@@ -140,7 +150,9 @@ export interface SimNodeSlot {
   incarnation: number;
   node: RaftNode<SimResult> | undefined;
   clock: SimClock | undefined;
-  stateMachine: SimStateMachine | undefined;
+  stateMachine: ObservedStateMachine | undefined;
+  /** The incarnation's lessor and lease/txn service (as a real node's API has them). */
+  coordination: CoordinationWiring | undefined;
 }
 
 /** How a client's call to a node ended. */
@@ -210,6 +222,7 @@ export class SimCluster {
       node: undefined,
       clock: undefined,
       stateMachine: undefined,
+      coordination: undefined,
     };
     this.slots.set(id, slot);
     this.restart(id);
@@ -246,6 +259,11 @@ export class SimCluster {
     return slot?.state === "running" ? slot.node : undefined;
   }
 
+  /** The lease/txn service of node `id`'s process (running or paused), if any. */
+  coordination(id: NodeId): CoordinationService | undefined {
+    return this.slots.get(id)?.coordination?.service;
+  }
+
   /**
    * Kills node `id`'s process: timers, deliveries and unsynced writes are gone. With `flipBit`
    * (WAL disk only) a bit of a durable byte of its disk flips too, found by the next open.
@@ -262,6 +280,7 @@ export class SimCluster {
     }
     if (slot.state !== "running" && slot.state !== "paused") return;
     slot.clock?.kill();
+    slot.coordination?.close();
     this.observer.onNodeStopped?.(id, slot.incarnation);
     this.network.detach(id);
     if (slot.disk instanceof WalDisk) slot.disk.crash(options);
@@ -269,6 +288,7 @@ export class SimCluster {
     slot.node = undefined;
     slot.clock = undefined;
     slot.stateMachine = undefined;
+    slot.coordination = undefined;
     slot.state = "crashed";
   }
 
@@ -317,56 +337,61 @@ export class SimCluster {
     const incarnation = slot.incarnation;
     const transport = this.network.attach(id, clock);
     const logStore = openStore();
-    const stateMachine = this.stateMachine(id, incarnation);
     slot.clock = clock;
-    slot.stateMachine = stateMachine;
     slot.state = "running";
+    const onApply = (record: AppliedRecord): void => this.observer.onApply(id, incarnation, record);
+    const casBug = this.options.bugs.casIgnoresExpectedOnNode === id;
     try {
-      const node = new RaftNode<SimResult>({
+      // The node a real one is, on the simulated platform: only the clock, randomness, disk,
+      // network and "later" differ, and limits are scaled to a short run.
+      const composed = composeNode({
         id,
-        logStore,
-        stateMachine,
-        transport,
-        clock,
-        random: fork(this.nodeRandom),
-        raft: {
-          electionTicks: this.options.electionTicks,
-          heartbeatTicks: 1,
-          maxSizePerMsgBytes: this.options.maxSizePerMsgBytes,
-          rules: this.coreRules,
+        platform: {
+          clock,
+          random: fork(this.nodeRandom),
+          logStore,
+          transport,
+          // A zero-delay event on the node's clock: held while it is paused, gone with a crash.
+          defer: (callback) => void clock.setTimer(0, callback),
+          commandTimeMs: () => commandTimeMs(clock.now()),
         },
-        tickIntervalMs: this.options.tickIntervalMs,
-        operationTimeoutMs: this.options.operationTimeoutMs,
-        snapshotEveryEntries: this.options.snapshotEveryEntries,
-        snapshotTrailingEntries: this.options.snapshotTrailingEntries,
-        promotionMaxLagEntries: 20,
+        timing: {
+          tickIntervalMs: this.options.tickIntervalMs,
+          electionTicks: this.options.electionTicks,
+          ...(this.options.heartbeatTicks === undefined
+            ? {}
+            : { heartbeatTicks: this.options.heartbeatTicks }),
+          snapshotEveryEntries: this.options.snapshotEveryEntries,
+        },
+        tuning: {
+          maxSizePerMsgBytes: this.options.maxSizePerMsgBytes,
+          operationTimeoutMs: this.options.operationTimeoutMs,
+          snapshotTrailingEntries: this.options.snapshotTrailingEntries,
+          promotionMaxLagEntries: PROMOTION_MAX_LAG_ENTRIES,
+          rules: this.coreRules,
+          ...(this.options.bugs.keepLeaseDeadlinesAcrossTerms === true
+            ? { plantedKeepDeadlinesAcrossTerms: true }
+            : {}),
+        },
         onFatal: (error) => this.observer.onFatal(id, error),
+        // Set on the slot before the runtime restores a snapshot into it (in its constructor).
+        instrument: (stack, machine) =>
+          (slot.stateMachine = new ObservedStateMachine(stack, machine, {
+            onApply,
+            onModelChanged: (index) =>
+              this.observer.onModelChanged?.(id, incarnation, index, machine.orchestrator),
+            ...(casBug ? { casIgnoresExpected: true } : {}),
+          })),
       });
-      slot.node = node;
-      node.start();
+      slot.node = composed.node;
+      slot.coordination = composed.coordination;
+      composed.node.start();
+      composed.coordination.start();
       this.observer.onNodeStarted?.(slot);
     } catch (error) {
       this.observer.onFatal(id, error instanceof Error ? error : new Error(String(error)));
       this.crash(id);
     }
-  }
-
-  /** A new replica's state machine, reporting to the observer. */
-  private stateMachine(id: NodeId, incarnation: number): SimStateMachine {
-    const onApply = (record: AppliedRecord): void => this.observer.onApply(id, incarnation, record);
-    if (this.options.stateMachine === "cluster") {
-      const machine: ObservedClusterStateMachine = new ObservedClusterStateMachine({
-        onApply,
-        onModelChanged: (index) =>
-          this.observer.onModelChanged?.(id, incarnation, index, machine.orchestrator),
-      });
-      return machine;
-    }
-    const casBug = this.options.bugs.casIgnoresExpectedOnNode === id;
-    return new ObservedKvStateMachine({
-      onApply,
-      ...(casBug ? { casIgnoresExpected: true } : {}),
-    });
   }
 
   /** Stops node `id`'s process as SIGSTOP would: its timers and deliveries are held. */

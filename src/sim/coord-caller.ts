@@ -11,7 +11,6 @@ import type { CoordinationService } from "../api/coord-service.js";
 import type { RaftNode } from "../node/raft-node.js";
 import type { NodeId } from "../raft/types.js";
 import type { SimCluster } from "./cluster.js";
-import type { CoordinationNodes } from "./coordination-nodes.js";
 import { between, pick } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
 import type { SimResult } from "./state-machine.js";
@@ -33,7 +32,6 @@ export class CoordCaller {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly cluster: SimCluster,
-    private readonly nodes: CoordinationNodes,
     private readonly random: Random,
     private readonly attemptTimeoutMs: number,
   ) {}
@@ -53,7 +51,7 @@ export class CoordCaller {
       const outcome = await this.cluster.call(
         target,
         (node) => {
-          const service = this.nodes.service(target);
+          const service = this.cluster.coordination(target);
           if (service === undefined) throw new UnavailableError(`node ${target} is starting`);
           return fn(service, node);
         },

@@ -1,6 +1,6 @@
 /**
  * The deterministic simulator's public face: run a seeded simulation of a Blixard cluster
- * (real runtime, real kv state machine, simulated clock, network and disk) and check it.
+ * (a real node's composition: runtime, cluster state machine, lessor; simulated clock, network and disk) and check it.
  */
 export {
   runSimulation,

@@ -22,11 +22,10 @@ import type { AcknowledgedRenewal, ObservedExpiry } from "./checkers/coordinatio
 import type { LockAction } from "./checkers/locks.js";
 import type { SimCluster } from "./cluster.js";
 import { CoordCaller } from "./coord-caller.js";
-import type { CoordinationNodes } from "./coordination-nodes.js";
 import type { ProtectedResource } from "./protected-resource.js";
 import { between, chance, fork, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
-import type { ObservedKvStateMachine } from "./state-machine.js";
+import type { ObservedStateMachine } from "./state-machine.js";
 
 /** What the lock clients do. */
 export interface LockWorkloadOptions {
@@ -85,14 +84,13 @@ export class LockWorkload {
   };
   /** Leases granted to clients and not released by them: their disappearance is an expiry. */
   private readonly watched = new Set<number>();
-  private readonly seenBy = new WeakMap<ObservedKvStateMachine, Set<number>>();
+  private readonly seenBy = new WeakMap<ObservedStateMachine, Set<number>>();
   private readonly clients: LockClient[] = [];
 
   constructor(
     readonly scheduler: Scheduler,
     random: Random,
     readonly cluster: SimCluster,
-    nodes: CoordinationNodes,
     readonly resource: ProtectedResource,
     readonly options: LockWorkloadOptions,
     readonly trace: TraceHash,
@@ -102,7 +100,6 @@ export class LockWorkload {
       const caller = new CoordCaller(
         scheduler,
         cluster,
-        nodes,
         fork(clientRandom),
         options.attemptTimeoutMs,
       );
@@ -143,12 +140,12 @@ export class LockWorkload {
    */
   private observe(): void {
     for (const id of this.cluster.liveIds()) {
-      const machine = this.cluster.slot(id).stateMachine as ObservedKvStateMachine | undefined;
+      const machine = this.cluster.slot(id).stateMachine;
       if (machine === undefined) continue;
       let seen = this.seenBy.get(machine);
       if (seen === undefined) this.seenBy.set(machine, (seen = new Set()));
       for (const lease of this.watched) {
-        if (machine.kv.lease(lease) !== undefined) seen.add(lease);
+        if (machine.machine.lease(lease) !== undefined) seen.add(lease);
         else if (seen.has(lease)) {
           this.watched.delete(lease);
           this.expiries.push({ lease, expiredAtMs: this.scheduler.now() });
@@ -309,7 +306,7 @@ class LockClient {
         (_service, node) =>
           node.read(
             (machine) =>
-              (machine as ObservedKvStateMachine).kv.list({ prefix: options.prefix }).entries,
+              (machine as ObservedStateMachine).machine.list({ prefix: options.prefix }).entries,
           ),
         this.now() + options.giveUpAfterMs,
       );

@@ -21,7 +21,6 @@ import { checkExclusiveHolders, checkResourceFencing } from "./checkers/locks.js
 import { SafetyChecker } from "./checkers/safety.js";
 import type { Violation } from "./checkers/violation.js";
 import { SimCluster, type ClusterOptions } from "./cluster.js";
-import { CoordinationNodes } from "./coordination-nodes.js";
 import { DEFAULT_DISK } from "./disk.js";
 import { LockWorkload } from "./lock-workload.js";
 import { FAULT_KINDS, Nemesis, type FaultKind } from "./nemesis.js";
@@ -150,18 +149,13 @@ export async function runLockSimulation(
     snapshotTrailingEntries: between(paramsRandom, 5, 20),
     disk: DEFAULT_DISK,
     clientDelayMs: { min: 1, max: 5 },
-    bugs: {},
+    bugs: bugs.keepDeadlinesAcrossTerms === true ? { keepLeaseDeadlinesAcrossTerms: true } : {},
   };
   const simNetwork = new SimNetwork(scheduler, fork(root), CALM_NETWORK, trace);
   const safety = new SafetyChecker(() => scheduler.now());
-  const coordination = new CoordinationNodes(
-    bugs.keepDeadlinesAcrossTerms === true ? { plantedKeepDeadlinesAcrossTerms: true } : {},
-  );
   const cluster = new SimCluster(scheduler, fork(root), simNetwork, clusterOptions, {
     onApply: (id, incarnation, record) => safety.onApply(id, incarnation, record),
     onFatal: (id, error) => safety.onFatal(id, error),
-    onNodeStarted: (slot) => coordination.onNodeStarted(slot),
-    onNodeStopped: (id) => coordination.onNodeStopped(id),
   });
   const nemesis = new Nemesis(
     scheduler,
@@ -185,7 +179,6 @@ export async function runLockSimulation(
     scheduler,
     fork(root),
     cluster,
-    coordination,
     resource,
     {
       clients,
@@ -207,7 +200,6 @@ export async function runLockSimulation(
     scheduler,
     fork(root),
     cluster,
-    coordination,
     {
       clients: 2,
       groups: 2,

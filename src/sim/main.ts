@@ -13,7 +13,7 @@
  * --network <minDelayMs,maxDelayMs,lossRate,duplicateRate>, --bug ack-before-durable |
  * cas-ignores-expected:<node> | grant-all-votes | figure8 | no-up-to-date-check | forget-vote,
  * --fault-interval <min,max ms>, --fault-duration <min,max ms>, --crash-after-vote <rate>,
- * --max-message-bytes <n>, --schedule figure8, --disk <model|wal> (wal: the real write-ahead log on
+ * --max-message-bytes <n>, --heartbeat-ticks <n> (4: a real node's), --schedule figure8, --disk <model|wal> (wal: the real write-ahead log on
  * a simulated file system; with it, fault kind bitflip and --bug wal-skips-datasync),
  * --orchestrator (the cluster state machine with agents, liveness monitors, simulated tasks and
  * VMs, operators and the orchestrator's checkers; with it, --bug leak-abandoned-tasks |
@@ -153,6 +153,8 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
   if (orchestratorBugs && options.orchestrator !== true) {
     usage("--bug leak-abandoned-tasks and leak-moved-vms need --orchestrator");
   }
+  const heartbeatTicks = integer(one("heartbeat-ticks"), "heartbeat-ticks");
+  if (heartbeatTicks !== undefined) options.heartbeatTicks = heartbeatTicks;
   const maxMessageBytes = integer(one("max-message-bytes"), "max-message-bytes");
   if (maxMessageBytes !== undefined) options.maxSizePerMsgBytes = maxMessageBytes;
   return options;

@@ -19,7 +19,6 @@ import type { Random } from "../common/random.js";
 import type { KvCompare, KvTxnCommand, KvTxnOp, KvTxnResult } from "../statemachine/kv/types.js";
 import type { SimCluster } from "./cluster.js";
 import { CoordCaller } from "./coord-caller.js";
-import type { CoordinationNodes } from "./coordination-nodes.js";
 import type { HistoryOperation, KvInput, KvOutput } from "./history.js";
 import { between, chance, fork, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
@@ -60,7 +59,6 @@ export class TxnWorkload {
     readonly scheduler: Scheduler,
     random: Random,
     cluster: SimCluster,
-    nodes: CoordinationNodes,
     readonly options: TxnWorkloadOptions,
     readonly trace: TraceHash,
   ) {
@@ -69,7 +67,6 @@ export class TxnWorkload {
       const caller = new CoordCaller(
         scheduler,
         cluster,
-        nodes,
         fork(clientRandom),
         options.attemptTimeoutMs,
       );

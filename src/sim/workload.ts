@@ -7,15 +7,14 @@
 import { isBlixardError, NotLeaderError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
 import type { NodeId } from "../raft/types.js";
-import { encodeKvCommand } from "../statemachine/kv/index.js";
 import type { KvCommand, KvResult } from "../statemachine/kv/types.js";
-import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
 import type { SimCluster } from "./cluster.js";
+import { kvCommandEntry } from "./commands.js";
 import type { HistoryOperation, KvInput, KvOutput } from "./history.js";
 import { between, chance, fork, pick, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
 import type { TraceTail } from "./trace-tail.js";
-import type { SimResult, SimStateMachine } from "./state-machine.js";
+import type { ObservedStateMachine, SimResult } from "./state-machine.js";
 
 /** What the clients do. */
 export interface WorkloadOptions {
@@ -36,9 +35,6 @@ export interface WorkloadOptions {
   /** Backoff between attempts, in ms. */
   readonly backoffMs: { readonly min: number; readonly max: number };
 }
-
-/** An arbitrary fixed epoch: log time must look like wall time, and never depend on it. */
-export const EPOCH_MS = 1_700_000_000_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -152,10 +148,9 @@ class Client {
     const isWrite = input.kind !== "get";
     const sequence = isWrite ? ++this.sequence : 0;
     const command = toCommand(input);
-    const data = encodeCommandEnvelope({
-      proposedAtMs: EPOCH_MS + scheduler.now(),
+    const data = kvCommandEntry(command, {
+      nowMs: scheduler.now(),
       ...(isWrite ? { session: { clientId: this.clientId, sequence } } : {}),
-      payload: encodeKvCommand(command),
     });
     const invokeStamp = scheduler.nextStamp();
     const invokeMs = scheduler.now();
@@ -261,7 +256,7 @@ class Client {
     const { cluster, options } = this.workload;
     const outcome = await cluster.call(
       target,
-      (node) => node.read((sm) => (sm as SimStateMachine).read(key)),
+      (node) => node.read((sm) => (sm as ObservedStateMachine).read(key)),
       options.attemptTimeoutMs,
     );
     if (outcome.kind === "ok") {

@@ -4,12 +4,22 @@
  * malformed data, never rounded.
  */
 
+import { invariant } from "../common/assert.js";
+
 const TWO_POW_32 = 0x1_0000_0000;
 /** The largest high word of a 64-bit field that still makes a safe integer (2^53 - 1). */
 const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 
-/** Writes a safe non-negative integer as a 64-bit little-endian field. Never throws for valid input. */
+/**
+ * Writes a safe non-negative integer as a 64-bit little-endian field.
+ * @throws InternalError for any other value: {@link readUint64} would refuse it as malformed, so
+ *   writing it is our bug (what the reader checks, the writer asserts).
+ */
 export function writeUint64(view: DataView, offsetBytes: number, value: number): void {
+  invariant(
+    Number.isSafeInteger(value) && value >= 0,
+    () => `cannot store ${value} as an unsigned 64-bit field`,
+  );
   view.setUint32(offsetBytes, value >>> 0, true);
   view.setUint32(offsetBytes + 4, Math.floor(value / TWO_POW_32), true);
 }

@@ -4,7 +4,7 @@ import { MemoryFileSystem } from "./memory-fs.js";
 import { WalLogStore } from "./wal-log-store.js";
 import { entries, entry, VOTERS } from "./testing.js";
 import { listSegments } from "./wal-recovery.js";
-import { listSnapshotFiles } from "./snapshot-file.js";
+import { listSnapshotFiles, writeSnapshotFile } from "./snapshot-file.js";
 
 const DIR = "/data";
 
@@ -117,6 +117,72 @@ describe("WalLogStore", () => {
     expect(reopened.snapshot().metadata).toMatchObject({ index: 10, term: 3 });
     expect(all(reopened)).toEqual(entries(11, 12, 3));
     await reopened.close();
+  });
+
+  it("recovers a crash between a leader's snapshot file and its log record, twice over", async () => {
+    // The follower's log ends at 3; the leader's snapshot at 10 reaches the disk as a file, then
+    // the process dies before the snapshot record is written.
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save(
+      { entries: entries(1, 3, 1), hardState: { term: 1, vote: 1, commit: 3 } },
+      { sync: true },
+    );
+    await store.close();
+    await writeSnapshotFile(fs, DIR, {
+      metadata: { index: 10, term: 2, confState: VOTERS },
+      data: new Uint8Array(0),
+    });
+    const reopened = await open(fs);
+    expect(reopened.lastIndex()).toBe(10);
+    await reopened.save(
+      { entries: entries(11, 12, 2), hardState: { term: 2, vote: 1, commit: 12 } },
+      { sync: true },
+    );
+    await reopened.close();
+    // Without the snapshot record written at the first reopen, entry 11 would follow entry 3.
+    const third = await open(fs);
+    expect(all(third)).toEqual(entries(11, 12, 2));
+    await third.close();
+  });
+
+  it("keeps entries acknowledged after a crash that left a stale entry at the snapshot's index", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save(
+      { entries: entries(1, 12, 1), hardState: { term: 1, vote: 1, commit: 5 } },
+      { sync: true },
+    );
+    await store.close();
+    // The leader's snapshot at 8 is of term 2: this log's entry 8 (term 1) is stale.
+    await writeSnapshotFile(fs, DIR, {
+      metadata: { index: 8, term: 2, confState: VOTERS },
+      data: new Uint8Array(0),
+    });
+    const reopened = await open(fs);
+    expect(reopened.lastIndex()).toBe(8);
+    await reopened.save(
+      { entries: entries(9, 10, 2), hardState: { term: 2, vote: 1, commit: 10 } },
+      { sync: true },
+    );
+    await reopened.close();
+    const third = await open(fs);
+    expect(all(third)).toEqual(entries(9, 10, 2));
+    await third.close();
+  });
+
+  it("asserts on save what recovery checks on open: no commit past the last entry", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    await store.save({ entries: entries(1, 3, 1) }, { sync: true });
+    await expect(
+      store.save({ hardState: { term: 1, vote: 1, commit: 4 }, entries: [] }, { sync: true }),
+    ).rejects.toThrow(/invariant violated: hard state commits 4 past the last entry 3/);
+    await store.save(
+      { entries: entries(4, 4, 1), hardState: { term: 1, vote: 1, commit: 4 } },
+      { sync: true },
+    );
+    await store.close();
   });
 
   it("keeps the newest two snapshot files", async () => {

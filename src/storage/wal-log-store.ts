@@ -124,6 +124,14 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       const { wal, recovered } = await Wal.open(fs, dir, options);
       try {
         const memory = rebuild(dir, snapshot, recovered.log);
+        if (needsSnapshotMark(snapshot, recovered.log, memory)) {
+          // A leader's snapshot file became durable but the crash came before its log record:
+          // the log's records still end elsewhere. Write the record now, before any entry, or
+          // the next entries would replay after a gap or after a stale entry at the snapshot's
+          // index (and be dropped with it).
+          const { index, term } = snapshot.metadata;
+          await wal.append([{ type: RecordType.Snapshot, index, term }], { sync: true });
+        }
         return new WalLogStore(fs, dir, memory, wal, lock, options, limits, {
           snapshotIndex: snapshot.metadata.index,
           lastIndex: memory.lastIndex(),
@@ -168,6 +176,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
    * are durable (with `sync`) or written. Concurrent saves share writes and fsyncs.
    * @throws TooLargeError for an entry over `maxEntrySizeBytes` (nothing is saved).
    * @throws UnavailableError once closed or after a failed write.
+   * @throws InternalError for a hard state that commits past the log (the caller's bug).
    */
   async save(update: LogUpdate, options: { readonly sync: boolean }): Promise<void> {
     this.checkOpen();
@@ -210,6 +219,13 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       }
     }
     if (update.hardState !== undefined) {
+      // Recovery calls a commit past the last entry corruption (rebuild below); the core never
+      // commits past its log, and the entries of the same Ready are already appended above.
+      const lastIndex = this.memory.lastIndex();
+      invariant(
+        update.hardState.commit <= lastIndex,
+        () => `hard state commits ${update.hardState?.commit} past the last entry ${lastIndex}`,
+      );
       this.memory.setHardState(update.hardState);
       records.push({ type: RecordType.HardState, hardState: update.hardState });
     }
@@ -289,6 +305,18 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       await this.lock.release();
     }
   }
+}
+
+/**
+ * True if the rebuilt log is the snapshot alone but the log's records do not end at it: the
+ * records must then be told (a snapshot record) before entries follow it. Never throws.
+ */
+function needsSnapshotMark(snapshot: Snapshot, log: ReplayedLog, memory: MemoryStorage): boolean {
+  const { index, term } = snapshot.metadata;
+  if (index === 0 || memory.lastIndex() !== index) return false;
+  const last = log.entries[log.entries.length - 1];
+  if (last !== undefined) return last.index !== index || last.term !== term;
+  return log.snapshotMark?.index !== index || log.snapshotMark.term !== term;
 }
 
 /**

@@ -6,6 +6,7 @@
  * trusted: recovery can then tell a torn tail (the header is fine, the record just stops at the
  * end of the file) from a bad record in the middle of acknowledged data.
  */
+import { invariant } from "../common/assert.js";
 import { EntryType, type Entry, type HardState } from "../raft/types.js";
 import { readUint64, viewOf, writeUint64 } from "./binary.js";
 import { crc32 } from "./crc32.js";
@@ -56,16 +57,32 @@ export function recordSizeBytes(record: WalRecord): number {
   return RECORD_HEADER_BYTES + payloadSizeBytes(record);
 }
 
+/** The largest payload the header's u32 length field can describe. */
+const MAX_PAYLOAD_BYTES = 0xffff_ffff;
+
 /**
  * Encodes `record` into `target` at `offsetBytes` (which must have room for
- * {@link recordSizeBytes}); returns the offset after it. Never throws for valid input.
+ * {@link recordSizeBytes}); returns the offset after it.
+ * @throws InternalError if the record is one {@link readFrame} or {@link decodePayload} would
+ *   refuse (an index 0, an unknown entry type, a number past 2^53 - 1, a payload past the length
+ *   field) or does not fit `target`: what the reader checks, the writer asserts.
  */
 export function encodeRecord(record: WalRecord, target: Uint8Array, offsetBytes: number): number {
   const payloadBytes = payloadSizeBytes(record);
+  invariant(payloadBytes <= MAX_PAYLOAD_BYTES, "a WAL record payload must fit its u32 length");
+  invariant(
+    offsetBytes >= 0 && offsetBytes + RECORD_HEADER_BYTES + payloadBytes <= target.byteLength,
+    "no room for the WAL record in its buffer",
+  );
   const view = viewOf(target);
   const payloadOffset = offsetBytes + RECORD_HEADER_BYTES;
   switch (record.type) {
     case RecordType.Entry:
+      invariant(
+        record.entry.index >= 1 &&
+          (record.entry.type === EntryType.Normal || record.entry.type === EntryType.ConfChange),
+        () => `entry ${record.entry.index} of type ${record.entry.type} cannot be logged`,
+      );
       writeUint64(view, payloadOffset, record.entry.term);
       writeUint64(view, payloadOffset + 8, record.entry.index);
       view.setUint8(payloadOffset + 16, record.entry.type);

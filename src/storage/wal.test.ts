@@ -3,6 +3,7 @@ import { MemoryFileSystem, type MemoryFsOperation } from "./memory-fs.js";
 import { Wal } from "./wal.js";
 import { RecordType, type WalRecord } from "./wal-record.js";
 import { entry } from "./testing.js";
+import type { EntryType } from "../raft/types.js";
 
 const DIR = "/wal";
 
@@ -180,6 +181,57 @@ describe("Wal group commit", () => {
     expect(removed).toBe(segments.filter((s) => s.maxIndex <= 15).length);
     expect(left[0]!.maxIndex).toBeGreaterThan(15);
     expect(await wal.removeSegmentsThrough(1000)).toBe(left.length - 1);
+    await wal.close();
+  });
+});
+
+describe("Wal asserts on write what replay checks on read", () => {
+  it("refuses an entry after a gap, as replay would call it corruption, and appends nothing", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    await wal.append([entryRecord(1), entryRecord(2)], { sync: true });
+    await expect(wal.append([entryRecord(4)], { sync: true })).rejects.toThrow(
+      /invariant violated: WAL entry 4 would not replay after entry 2/,
+    );
+    // Refused before anything was queued: the log stays usable and continues at 3.
+    await wal.append([entryRecord(3)], { sync: true });
+    await wal.close();
+    const { recovered } = await Wal.open(fs, DIR);
+    expect(recovered.log.entries.map((e) => e.index)).toEqual([1, 2, 3]);
+  });
+
+  it("refuses an entry behind the last snapshot mark, also across a reopen", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    await wal.append([entryRecord(1), { type: RecordType.Snapshot, index: 5, term: 1 }], {
+      sync: true,
+    });
+    await wal.close();
+    const { wal: reopened } = await Wal.open(fs, DIR);
+    await expect(reopened.append([entryRecord(5)], { sync: true })).rejects.toThrow(
+      /invariant violated: WAL entry 5 would not replay after entry 5 and snapshot mark 5/,
+    );
+    await reopened.append([entryRecord(6)], { sync: true });
+    await reopened.close();
+  });
+
+  it("refuses an index that the reader's 64-bit field check would reject", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    const tooLarge: WalRecord = {
+      type: RecordType.HardState,
+      hardState: { term: Number.MAX_SAFE_INTEGER + 1, vote: 0, commit: 0 },
+    };
+    await expect(wal.append([tooLarge], { sync: true })).rejects.toThrow(
+      /invariant violated: cannot store 9007199254740992 as an unsigned 64-bit field/,
+    );
+    const unknownType: number = 7;
+    const badEntry = { ...entry(1, 1), type: unknownType as EntryType };
+    await expect(
+      wal.append([{ type: RecordType.Entry, entry: badEntry }], { sync: true }),
+    ).rejects.toThrow(/invariant violated: entry 1 of type 7 cannot be logged/);
+    // Nothing was appended: the log is still empty and usable.
+    await wal.append([entryRecord(1)], { sync: true });
     await wal.close();
   });
 });

@@ -121,6 +121,13 @@ export class Wal {
   private hardState: HardState | undefined;
   /** The last index written (names new segments). */
   private lastIndex = 0;
+  /**
+   * The last entry or snapshot-mark index appended, in call order (undefined while the records
+   * do not say), and the last snapshot mark's index: what replay will check the next entry
+   * against (no gap, never behind the mark), so `append` asserts it first.
+   */
+  private appendedLastIndex: number | undefined;
+  private appendedMarkIndex = 0;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -164,6 +171,8 @@ export class Wal {
     wal.hardState = recovered.log.hardState;
     const entries = recovered.log.entries;
     wal.lastIndex = entries[entries.length - 1]?.index ?? recovered.log.snapshotMark?.index ?? 0;
+    wal.appendedLastIndex = entries[entries.length - 1]?.index ?? recovered.log.snapshotMark?.index;
+    wal.appendedMarkIndex = recovered.log.snapshotMark?.index ?? 0;
     const last = recovered.segments[recovered.segments.length - 1];
     if (last === undefined) {
       await wal.createSegment(1);
@@ -187,6 +196,9 @@ export class Wal {
    * @throws OverloadedError if `maxPendingBytes` are already waiting.
    * @throws UnavailableError if the log is closed or a write failed (the log is then unusable:
    *   after a failed fsync nothing is known about what reached the disk).
+   * @throws InternalError (nothing appended) for records replay would refuse as corruption: an
+   *   entry after a gap or behind the last snapshot mark, or a record that {@link encodeRecord}
+   *   refuses. The caller's bug, never the disk's.
    */
   append(records: readonly WalRecord[], options: { readonly sync: boolean }): Promise<void> {
     try {
@@ -206,6 +218,7 @@ export class Wal {
           `${this.pendingBytes} bytes are already waiting to be written to the WAL; back off`,
         );
       }
+      const order = this.orderAfter(records);
       const bytes = new Uint8Array(sizeBytes);
       let offset = 0;
       let maxIndex = 0;
@@ -218,6 +231,10 @@ export class Wal {
         else if (record.type === RecordType.Entry) lastIndex = record.entry.index;
         else lastIndex = record.index;
       }
+      // The sizes summed first and the bytes encoded must agree, or records would overlap.
+      invariant(offset === sizeBytes, "encoded WAL records must fill exactly the bytes sized");
+      this.appendedLastIndex = order.lastIndex;
+      this.appendedMarkIndex = order.markIndex;
       this.stats.appends++;
       this.pendingBytes += sizeBytes;
       return new Promise<void>((resolve, reject) => {
@@ -237,6 +254,34 @@ export class Wal {
     }
   }
 
+  /**
+   * Asserts, in call order, what replay checks on read (wal-replay.ts): entries follow the last
+   * one without a gap and never reach behind the last snapshot mark. Returns the positions after
+   * `records`, for the caller to keep once they are accepted. O(records).
+   */
+  private orderAfter(records: readonly WalRecord[]): {
+    lastIndex: number | undefined;
+    markIndex: number;
+  } {
+    let last = this.appendedLastIndex;
+    let mark = this.appendedMarkIndex;
+    for (const record of records) {
+      if (record.type === RecordType.Entry) {
+        const index = record.entry.index;
+        invariant(
+          (last === undefined || index <= last + 1) && index > mark,
+          () =>
+            `WAL entry ${index} would not replay after entry ${last ?? "(none)"} and snapshot mark ${mark}`,
+        );
+        last = index;
+      } else if (record.type === RecordType.Snapshot) {
+        mark = record.index;
+        last = record.index;
+      }
+    }
+    return { lastIndex: last, markIndex: mark };
+  }
+
   private checkUsable(): void {
     if (this.failure !== undefined) {
       throw new UnavailableError(`the WAL failed and must be reopened: ${this.failure.message}`, {
@@ -250,6 +295,7 @@ export class Wal {
     if (this.flushing) return;
     this.flushing = true;
     // Start on a later microtask, so appends made in this turn of the event loop join the batch.
+    // Never rejects: flushLoop rejects the appends of a batch that fails, and stops there.
     void Promise.resolve().then(() => this.flushLoop());
   }
 
@@ -341,6 +387,7 @@ export class Wal {
     this.stats.batches++;
     this.stats.bytesWritten += sizeBytes;
     this.pendingBytes -= sizeBytes;
+    invariant(this.pendingBytes >= 0, "more WAL bytes written than were pending");
     if (sync) {
       await this.datasync(active.handle, active.info.name);
       active.dirty = false;
@@ -375,6 +422,12 @@ export class Wal {
   }
 
   private async createSegment(sequence: number): Promise<void> {
+    // Recovery calls a hole in the sequence a missing segment: the writer never leaves one.
+    const previous = this.segments[this.segments.length - 1];
+    invariant(
+      previous === undefined || sequence === previous.id.sequence + 1,
+      () => `segment ${sequence} does not follow segment ${previous?.id.sequence}`,
+    );
     const id = { sequence, firstIndex: this.lastIndex + 1 };
     const name = segmentFileName(id);
     const path = joinPath(this.dir, name);

@@ -7,7 +7,12 @@
  *
  * Encoding is two passes: sizes first, then one exact-size buffer with the 4-byte frame header,
  * so entry data is copied exactly once. Decoding returns entry data as views into the frame.
+ *
+ * What the decoder refuses (numbers past 2^53 - 1, unknown message or entry types, node id 0 in
+ * a configuration, a length past its container), the encoder asserts it never writes: peer
+ * bytes are validated, our own are asserted.
  */
+import { invariant } from "../common/assert.js";
 import { InvalidArgumentError } from "../common/errors.js";
 import type {
   ConfState,
@@ -121,6 +126,11 @@ class Writer {
   constructor(readonly buf: Uint8Array) {}
 
   varint(value: number): void {
+    // The decoder refuses anything else; a negative or fractional value would not even end.
+    invariant(
+      Number.isSafeInteger(value) && value >= 0,
+      "a varint must be a safe unsigned integer",
+    );
     while (value >= 128) {
       // `& 0x7f` keeps the low 7 bits exactly, even above 2^32 (ToInt32 is taken mod 2^32).
       this.buf[this.pos++] = (value & 0x7f) | 0x80;
@@ -156,13 +166,17 @@ class Writer {
   packed(field: number, ids: readonly number[]): void {
     if (ids.length === 0) return;
     let size = 0;
-    for (const id of ids) size += varintSize(id);
+    for (const id of ids) {
+      invariant(id !== 0, "node id 0 in a configuration");
+      size += varintSize(id);
+    }
     this.header(field, size);
     for (const id of ids) this.varint(id);
   }
 }
 
 function writeMessage(w: Writer, m: Message, includeSnapshotData: boolean): void {
+  invariant(m.type <= MAX_MESSAGE_TYPE, "unknown raft message type");
   w.uint(1, m.type);
   w.uint(2, m.to);
   w.uint(3, m.from);
@@ -170,6 +184,7 @@ function writeMessage(w: Writer, m: Message, includeSnapshotData: boolean): void
   w.uint(5, m.logTerm);
   w.uint(6, m.index);
   for (const e of m.entries) {
+    invariant(e.type <= MAX_ENTRY_TYPE, "unknown entry type");
     w.header(7, entrySize(e));
     w.uint(1, e.term);
     w.uint(2, e.index);
@@ -222,9 +237,14 @@ export function encodeBatchFrame(
   w.uint(2, batch.from);
   w.uint(3, batch.to);
   for (const [i, m] of batch.messages.entries()) {
-    w.header(4, sizes[i]!);
+    const size = sizes[i]!;
+    w.header(4, size);
+    const start = w.pos;
     writeMessage(w, m, includeSnapshotData);
+    // The size pass and the write pass must agree, or the decoder reads one message into the next.
+    invariant(w.pos === start + size, "a raft message's encoding differs from its computed size");
   }
+  invariant(w.pos === out.length, "a batch frame's encoding differs from its computed size");
   return out;
 }
 

@@ -7,7 +7,6 @@ import { RawNode, type Ready } from "../../src/raft/rawnode.js";
 import { MemoryStorage } from "../../src/raft/storage.js";
 import {
   EntryType,
-  MessageType,
   NONE,
   type ConfState,
   type Entry,
@@ -284,6 +283,3 @@ export class TestCluster {
     return log.slice(first, last + 1, Number.MAX_SAFE_INTEGER);
   }
 }
-
-/** Message types by name, for readable assertions. */
-export const MT = MessageType;

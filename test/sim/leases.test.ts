@@ -15,12 +15,11 @@ import {
   type ObservedExpiry,
 } from "../../src/sim/checkers/coordination.js";
 import { SimCluster, type ClusterOptions } from "../../src/sim/cluster.js";
-import { CoordinationNodes } from "../../src/sim/coordination-nodes.js";
 import { DEFAULT_DISK } from "../../src/sim/disk.js";
 import { CALM_NETWORK, SimNetwork } from "../../src/sim/network.js";
 import { TraceHash, between, chance, fork } from "../../src/sim/rng.js";
 import { Scheduler } from "../../src/sim/scheduler.js";
-import type { ObservedKvStateMachine } from "../../src/sim/state-machine.js";
+import type { ObservedStateMachine } from "../../src/sim/state-machine.js";
 
 const TTL_MS = 2500;
 const RENEW_EVERY_MS = 400;
@@ -40,17 +39,12 @@ async function run(seed: number, planted: boolean, durationMs: number) {
     snapshotTrailingEntries: 10,
     disk: DEFAULT_DISK,
     clientDelayMs: { min: 1, max: 5 },
-    bugs: {},
+    bugs: planted ? { keepLeaseDeadlinesAcrossTerms: true } : {},
   };
-  const coordination = new CoordinationNodes(
-    planted ? { plantedKeepDeadlinesAcrossTerms: true } : {},
-  );
   const fatal: Error[] = [];
   const cluster = new SimCluster(scheduler, fork(root), network, options, {
     onApply: () => undefined,
     onFatal: (_id, error) => fatal.push(error),
-    onNodeStopped: (id) => coordination.onNodeStopped(id),
-    onNodeStarted: (slot) => coordination.onNodeStarted(slot),
   });
   cluster.bootstrap();
 
@@ -88,7 +82,7 @@ async function run(seed: number, planted: boolean, durationMs: number) {
       // Now and then the client walks away from its lease (a crashed holder): it must expire.
       if (++turns % 12 === 0) lease = undefined;
       const id = leaderId();
-      const service = id === undefined ? undefined : coordination.service(id);
+      const service = id === undefined ? undefined : cluster.coordination(id);
       const sentAtMs = scheduler.now();
       if (service !== undefined) {
         try {
@@ -113,15 +107,15 @@ async function run(seed: number, planted: boolean, durationMs: number) {
 
   // The observer: a lease expired once a replica that held it no longer does (a replica's state
   // only moves forward; a restarted one is a new state machine instance, tracked afresh).
-  const seenBy = new WeakMap<ObservedKvStateMachine, Set<number>>();
+  const seenBy = new WeakMap<ObservedStateMachine, Set<number>>();
   const observe = () => {
     for (const id of cluster.liveIds()) {
-      const machine = cluster.slot(id).stateMachine as ObservedKvStateMachine | undefined;
+      const machine = cluster.slot(id).stateMachine;
       if (machine === undefined) continue;
       let seen = seenBy.get(machine);
       if (seen === undefined) seenBy.set(machine, (seen = new Set()));
       for (const lease of [...live]) {
-        if (machine.kv.lease(lease) !== undefined) seen.add(lease);
+        if (machine.machine.lease(lease) !== undefined) seen.add(lease);
         else if (seen.has(lease)) {
           live.delete(lease);
           expiries.push({ lease, expiredAtMs: scheduler.now() });

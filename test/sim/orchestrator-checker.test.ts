@@ -7,11 +7,14 @@ import { describe, expect, it } from "vitest";
 import type { SimCluster } from "../../src/sim/cluster.js";
 import type { OrchestratorHosts } from "../../src/sim/orchestrator/hosts.js";
 import { OrchestratorModelChecker } from "../../src/sim/orchestrator/model-checker.js";
-import { ObservedClusterStateMachine } from "../../src/sim/orchestrator/observed-cluster-state-machine.js";
 import { SimProcessTable, type SimProcess } from "../../src/sim/orchestrator/processes.js";
 import { checkSettled } from "../../src/sim/orchestrator/settle.js";
 import type { SubmittedTask } from "../../src/sim/orchestrator/workload.js";
-import { encodeOrchestratorCommand } from "../../src/statemachine/cluster/index.js";
+import { ObservedStateMachine } from "../../src/sim/state-machine.js";
+import {
+  ClusterStateMachine,
+  encodeOrchestratorCommand,
+} from "../../src/statemachine/cluster/index.js";
 import {
   DEFAULT_SETTINGS,
   type OrchestratorCommand,
@@ -101,9 +104,10 @@ const succeeded = task("t", {
 describe("OrchestratorModelChecker", () => {
   it("accepts what the real model does", () => {
     const checker = new OrchestratorModelChecker(() => 0);
-    const machine = new ObservedClusterStateMachine({
+    const inner = new ClusterStateMachine();
+    const machine = new ObservedStateMachine(inner, inner, {
       onApply: () => undefined,
-      onModelChanged: (index) => checker.onModelChanged(1, 1, index, machine.orchestrator),
+      onModelChanged: (index) => checker.onModelChanged(1, 1, index, inner.orchestrator),
     });
     let index = 0;
     const apply = (command: OrchestratorCommand) =>
@@ -219,7 +223,8 @@ describe("OrchestratorModelChecker", () => {
 describe("checkSettled", () => {
   /** A cluster of nodes 1 and 2 led by node 1, whose model the test builds through commands. */
   function settled(commands: OrchestratorCommand[]) {
-    const machine = new ObservedClusterStateMachine({
+    const inner = new ClusterStateMachine();
+    const machine = new ObservedStateMachine(inner, inner, {
       onApply: () => undefined,
       onModelChanged: () => undefined,
     });

@@ -9,19 +9,6 @@ import type { Entry } from "../../src/raft/types.js";
 import type { WalLogStore } from "../../src/storage/wal-log-store.js";
 import { entry, VOTERS } from "./helpers.js";
 
-/** The log as a comparable string: snapshot index, then `index/term/data` of each later entry. */
-export function logKey(
-  store: Pick<WalLogStore, "entries" | "firstIndex" | "lastIndex">,
-  afterIndex: number,
-): string {
-  const from = Math.max(store.firstIndex(), afterIndex + 1);
-  if (from > store.lastIndex()) return "";
-  return store
-    .entries(from, store.lastIndex() + 1, Number.MAX_SAFE_INTEGER)
-    .map((e: Entry) => `${e.index}/${e.term}/${Array.from(e.data).join(",")}`)
-    .join(" ");
-}
-
 /** What the workload did. */
 export interface WorkloadResult {
   /** Every entry ever saved, newest version per (index, term). */

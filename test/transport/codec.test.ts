@@ -203,6 +203,49 @@ describe("batch codec (hand-written hot path)", () => {
     ]);
     expect(() => decodeBatchFrame(huge)).toThrow(/exceeds 2\^53/);
   });
+
+  it("asserts on encode what decode refuses: our own bugs fail loudly instead of reaching a peer", () => {
+    const base: Message = {
+      type: 3 as MessageType,
+      to: 2,
+      from: 1,
+      term: 9,
+      logTerm: 1,
+      index: 1,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+    };
+    const encode = (m: Message) => () =>
+      encodeBatchFrame({ clusterId: "c", from: 1, to: 2, messages: [m] });
+    expect(encode(base)).not.toThrow();
+    expect(encode({ ...base, term: Number.MAX_SAFE_INTEGER + 1 })).toThrow(
+      /invariant violated: a varint must be a safe unsigned integer/,
+    );
+    expect(encode({ ...base, index: -1 })).toThrow(/invariant violated: a varint/);
+    expect(encode({ ...base, type: 19 as MessageType })).toThrow(
+      /invariant violated: unknown raft message type/,
+    );
+    const badEntry: Entry = { term: 1, index: 2, type: 2 as Entry["type"], data: new Uint8Array() };
+    expect(encode({ ...base, entries: [badEntry] })).toThrow(
+      /invariant violated: unknown entry type/,
+    );
+    const conf: ConfState = {
+      voters: [1, 0],
+      learners: [],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    const snap: Snapshot = {
+      metadata: { index: 5, term: 1, confState: conf },
+      data: new Uint8Array(),
+    };
+    expect(encode({ ...base, type: 7 as MessageType, snapshot: snap })).toThrow(
+      /invariant violated: node id 0 in a configuration/,
+    );
+  });
 });
 
 describe("FrameReader", () => {

@@ -12,6 +12,9 @@ const ValueFields = {
 };
 const LeaseId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 
+/** The most lease ids one keep-alive renews. */
+const MAX_KEEPALIVE_IDS = 1000;
+
 /** POST /v1/leases body. */
 export const GrantBody = Type.Object(
   { ttlMs: Type.Integer({ description: "the lease's TTL, 1000 ms to a day" }) },
@@ -33,7 +36,7 @@ export const RevokeResponse = Type.Object({
 
 /** POST /v1/leases/keepalive body. */
 export const KeepAliveBody = Type.Object(
-  { ids: Type.Array(LeaseId, { minItems: 1, maxItems: 1000 }) },
+  { ids: Type.Array(LeaseId, { minItems: 1, maxItems: MAX_KEEPALIVE_IDS }) },
   { additionalProperties: false },
 );
 /** POST /v1/leases/keepalive body. */

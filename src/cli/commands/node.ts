@@ -12,6 +12,7 @@ import {
   InvalidArgumentError,
   isBlixardError,
 } from "../../common/errors.js";
+import { DEFAULT_HEARTBEAT_TICKS, defaultHeartbeatTicks } from "../../api/node-composition.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
 import { tightenDataDir } from "../node/data-dir-modes.js";
@@ -80,15 +81,6 @@ const DEFAULT_TICK_MS = 25;
 /** After a fatal error the process exits within this long even if a handle stays open. */
 const FATAL_EXIT_GRACE_MS = 500;
 const DEFAULT_ELECTION_TICKS = 10;
-const DEFAULT_HEARTBEAT_TICKS = 4;
-
-/**
- * The heartbeat interval for an election timeout of `electionTicks`: the default, or fewer
- * ticks so that at least 2.5 heartbeats fit in the shortest election timeout.
- */
-export function defaultHeartbeatTicks(electionTicks: number): number {
-  return Math.max(1, Math.min(DEFAULT_HEARTBEAT_TICKS, Math.floor(electionTicks / 2.5)));
-}
 
 /** An option that can also come from `BLIXARD_<env>` and the config file. */
 function setting(

@@ -1,6 +1,7 @@
 /**
  * The composition root of a real node: the write-ahead log on the real disk, the TCP peer
- * transport, the runtime with the sessioned kv state machine, and the HTTP API, on the system
+ * transport, the node's composition (`api/node-composition.ts`: the cluster state machine under
+ * sessions, the runtime, the lessor), the orchestrator's agent and the HTTP API, on the system
  * clock and an OS-seeded random source. Everything else in Blixard is given its ports; this file
  * is where they become real.
  */
@@ -10,23 +11,17 @@ import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
 import { RaftKvService } from "../../api/raft-service.js";
 import { ApiServer } from "../../api/server.js";
-import { ChangeFeed } from "../../api/events/change-feed.js";
 import { RaftAclService } from "../../api/acl-service.js";
 import { AuditLog } from "../../api/audit/audit-log.js";
 import type { AuthMode } from "../../api/auth/authenticator.js";
-import { memberApiUrl } from "../../api/member-directory.js";
-import { CommandPort } from "../../node/command-port.js";
 import { NONE } from "../../raft/types.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
-import { RaftNode } from "../../node/raft-node.js";
+import type { RaftNode } from "../../node/raft-node.js";
 import { RAFT_DEFAULTS } from "../../raft/config.js";
 import { SystemClock, randomSeed } from "../../platform/index.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
-import { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
-import type { CommandResult } from "../../statemachine/command-result.js";
-import { ApplyNotifier } from "./apply-notifier.js";
-import { createCoordination } from "../../api/coordination-wiring.js";
+import { composeNode, type NodeResult } from "../../api/node-composition.js";
 import { clusterSnapshotService } from "./cluster-snapshot.js";
 import { createOrchestrator, type WorkloadSettings } from "./orchestrator-wiring.js";
 import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
@@ -54,7 +49,7 @@ export interface RunningNode {
   readonly config: NodeConfig;
   /** The API's base URL. */
   readonly apiUrl: URL;
-  readonly node: RaftNode<CommandResult<unknown>>;
+  readonly node: RaftNode<NodeResult>;
   /**
    * Stops gracefully: API server, then node (which closes the transport and the WAL). Idempotent:
    * every call returns the same promise.
@@ -80,7 +75,7 @@ export interface StartNodeOptions {
   readonly vm?: VmSettings;
   /** Election timeout in ticks, randomized in [n, 2n) (default: the core's, 10). */
   readonly electionTicks?: number;
-  /** Ticks between a leader's heartbeats (default: the core's, 1). */
+  /** Ticks between a leader's heartbeats (default: `defaultHeartbeatTicks` of the election ticks). */
   readonly heartbeatTicks?: number;
   /** Take a snapshot every this many applied entries (default: the runtime's, 10 000). */
   readonly snapshotEveryEntries?: number;
@@ -253,36 +248,36 @@ export async function startNode(
     cleanups.push(() => transport.close());
     log.info("transport listening", { peerAddress: formatHostPort(transport.address) });
 
-    // One Raft group holds the kv store and the orchestrator's model (commands namespaced).
-    const machine = new ClusterStateMachine();
-    // Every applied change, by raft index, for the event stream and kv watch.
-    let appliedIndex = (): number => 0;
-    const feed = new ChangeFeed(machine, { appliedIndex: () => appliedIndex() });
-    const applied = new ApplyNotifier(feed.wrap(machine));
-    const node = new RaftNode<CommandResult<unknown>>({
+    // The state machine stack, the runtime and the lessor: what every node runs, simulated ones
+    // included (see api/node-composition.ts); here on the real platform.
+    const { machine, feed, applied, node, commands, coordination } = composeNode({
       id: config.id,
-      logStore,
-      stateMachine: applied,
-      transport: membership.gate(transport),
-      clock,
-      random,
-      logger: log.child({ component: "raft" }),
+      platform: {
+        clock,
+        random,
+        logStore,
+        transport: membership.gate(transport),
+        defer: (callback) => setImmediate(callback),
+        raftLogger: log.child({ component: "raft" }),
+        lessorLogger: log.child({ component: "lessor" }),
+      },
+      timing: {
+        ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
+        ...(options.electionTicks === undefined ? {} : { electionTicks: options.electionTicks }),
+        ...(options.heartbeatTicks === undefined ? {} : { heartbeatTicks: options.heartbeatTicks }),
+        ...(options.snapshotEveryEntries === undefined
+          ? {}
+          : { snapshotEveryEntries: options.snapshotEveryEntries }),
+      },
+      directory,
+      metrics,
       onFatal: (error) => onFatal(error),
       onConfChange: (change, confState) => membership.onConfChange(change, confState),
       onRaftStateChange: ({ role, term, leader }) => {
         log.info("raft state changed", { role, term, leader: leader === NONE ? null : leader });
         metrics.observeLeader(leader);
       },
-      ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
-      raft: {
-        ...(options.electionTicks === undefined ? {} : { electionTicks: options.electionTicks }),
-        ...(options.heartbeatTicks === undefined ? {} : { heartbeatTicks: options.heartbeatTicks }),
-      },
-      ...(options.snapshotEveryEntries === undefined
-        ? {}
-        : { snapshotEveryEntries: options.snapshotEveryEntries }),
     });
-    appliedIndex = () => node.status().applied;
     metrics.setPeerTrafficSource(() => peerTraffic(transport));
     // Every log line of this node carries the raft term and role it was written in.
     log.setContext(() => {
@@ -292,14 +287,6 @@ export async function startNode(
       } catch {
         return {};
       }
-    });
-    // The one path of every command and read: envelope, session, typed errors, the leader's
-    // address on NOT_LEADER, metrics by namespace.
-    const commands = new CommandPort({
-      node,
-      clock,
-      leaderAddress: (id) => memberApiUrl(directory, id),
-      metrics,
     });
     const service = new RaftKvService({ node, commands, kv: machine, directory });
     const orchestrator = createOrchestrator({
@@ -319,15 +306,6 @@ export async function startNode(
       ...(options.vm === undefined ? {} : { vm: options.vm }),
     });
     const acl = new RaftAclService({ commands, acl: machine.acl, now: () => Date.now() });
-    const coordination = createCoordination({
-      node,
-      commands,
-      machine,
-      clock,
-      onApplied: (listener) => applied.subscribe(listener),
-      directory,
-      log: log.child({ component: "lessor" }),
-    });
     cleanups.push(async () => coordination.close());
     const authMode = options.authMode ?? "enforce";
     if (authMode === "insecure-open") {

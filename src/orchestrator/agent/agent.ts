@@ -377,18 +377,27 @@ export class Agent {
       const o = local.handle.observe();
       this.#report(name, { status: "stopping", restarts: o.restarts, error: o.lastError });
     }
-    void local.handle.stop().then(({ observation }) => {
-      if (this.#vms.get(name) === local) this.#vms.delete(name);
-      if (report) {
-        this.#report(name, {
-          status: "stopped",
-          restarts: observation.restarts,
-          error: observation.lastError,
-          requestedStop: true,
-        });
-      }
-      this.notify();
-    });
+    local.handle.stop().then(
+      ({ observation }) => {
+        if (this.#vms.get(name) === local) this.#vms.delete(name);
+        if (report) {
+          this.#report(name, {
+            status: "stopped",
+            restarts: observation.restarts,
+            error: observation.lastError,
+            requestedStop: true,
+          });
+        }
+        this.notify();
+      },
+      // A stop the driver could not carry out (signalling the process group failed: EPERM)
+      // leaves the VM as it is and is said; unhandled, it would end the node's process.
+      (error: unknown) =>
+        this.#options.log.warn("could not stop a VM", {
+          vm: name,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    );
   }
 
   #reportObservation(name: string, local: LocalVm, o: VmObservation): void {

@@ -13,7 +13,7 @@
  * its supervisor keeps its tasks inside that confinement: `<node's group>/blixard/<node>/task-<id>`.
  * `<node>` is `node-<id>-<pid>`, unique among the nodes running on one host at a time.
  */
-import { access, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -265,69 +265,5 @@ export class TaskCgroup {
       if (Date.now() >= deadline) throw failure;
       await sleep(20);
     }
-  }
-}
-
-/**
- * Removes the groups left by nodes of this host that no longer run (`node-<id>-<pid>` whose pid
- * is gone), killing what still runs in them. Best effort; throws nothing.
- */
-export async function removeStaleNodeGroups(layout: CgroupLayout): Promise<string[]> {
-  const removed: string[] = [];
-  const parents = [...new Set([join(layout.cpuDir, ".."), join(layout.memoryDir, "..")])];
-  for (const parent of parents) {
-    let names: string[];
-    try {
-      names = await readdir(parent);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const match = /^node-\d+-(\d+)$/.exec(name);
-      if (match === null || isAlive(Number(match[1]))) continue;
-      const nodeDir = join(parent, name);
-      try {
-        for (const task of await readdir(nodeDir, { withFileTypes: true })) {
-          if (!task.isDirectory()) continue;
-          const stale = new TaskCgroupRemover(join(nodeDir, task.name));
-          await stale.remove();
-        }
-        await rmdir(nodeDir);
-        removed.push(nodeDir);
-      } catch {
-        // Still busy or not ours to remove: leave it.
-      }
-    }
-  }
-  return removed;
-}
-
-/** Removes one stale group directory: kill its processes, then rmdir. */
-class TaskCgroupRemover {
-  constructor(private readonly dir: string) {}
-  async remove(): Promise<void> {
-    try {
-      for (const line of (await readFile(join(this.dir, "cgroup.procs"), "utf8")).split("\n")) {
-        if (/^\d+$/.test(line)) {
-          try {
-            process.kill(Number(line), "SIGKILL");
-          } catch {
-            // Gone.
-          }
-        }
-      }
-    } catch {
-      // No procs file.
-    }
-    await rmdir(this.dir).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -90,13 +90,17 @@ export class VmLogFollower {
       return;
     }
     this.#reading = true;
-    void this.#readAll().finally(() => {
-      this.#reading = false;
-      if (this.#again) {
-        this.#again = false;
-        this.#kick();
-      }
-    });
+    void this.#readAll()
+      // A read that fails (EIO from a failing disk) is tried again at the next change or
+      // re-check, as a file that cannot be opened is; unhandled, it would end the node's process.
+      .catch(() => undefined)
+      .finally(() => {
+        this.#reading = false;
+        if (this.#again) {
+          this.#again = false;
+          this.#kick();
+        }
+      });
   }
 
   /** Reads until the end of the file (or until the consumer is full). Throws nothing. */

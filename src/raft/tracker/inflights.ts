@@ -73,6 +73,7 @@ export class Inflights {
     this.sizesBytes[next] = bytes;
     this.countMessages++;
     this.totalBytes += bytes;
+    invariant(this.countMessages <= this.capacity, "inflight count exceeds the window's capacity");
   }
 
   /** Frees every in-flight message with lastIndex <= `index` (they have been acknowledged). */
@@ -93,6 +94,11 @@ export class Inflights {
     }
     this.countMessages -= freed;
     this.totalBytes -= freedBytes;
+    // Sizes are integers, so the sum is exact: an empty window holds exactly zero bytes.
+    invariant(
+      this.totalBytes >= 0 && (this.countMessages > 0 || this.totalBytes === 0),
+      () => `inflight bytes out of step with the messages (${this.toString()})`,
+    );
     // Rewinding an empty window to slot 0 keeps the buffer from growing when it need not.
     this.start = this.countMessages === 0 ? 0 : slot;
   }
@@ -104,7 +110,10 @@ export class Inflights {
    */
   freeFirstOne(): void {
     if (this.countMessages === 0) return;
+    const countBefore = this.countMessages;
     this.freeLE(this.lastIndexes[this.start]!);
+    // Indexes in flight strictly increase (add asserts it), so exactly the oldest goes.
+    invariant(this.countMessages === countBefore - 1, "freeFirstOne must free exactly one message");
   }
 
   /** True if no more messages may be sent: count == capacity, or the byte limit is reached. */

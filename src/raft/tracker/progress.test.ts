@@ -260,3 +260,30 @@ describe("Progress.clone and toString", () => {
     expect(pr.toString()).toBe("snapshot match=0 next=10 learner paused pendingSnap=9");
   });
 });
+
+describe("Progress asserts its state machine", () => {
+  it("refuses Snapshot -> Replicate without a probe, and a second pending snapshot", () => {
+    const pr = progress({ match: 1, next: 2 });
+    pr.becomeSnapshot(5);
+    expect(() => pr.becomeReplicate()).toThrow(/only a probing follower may start replicating/);
+    expect(() => pr.becomeSnapshot(6)).toThrow(/a snapshot is already pending/);
+    expect(() => pr.becomeSnapshot(6)).toThrow(InternalError);
+  });
+
+  it("refuses a snapshot that does not cover the follower's match", () => {
+    const pr = progress({ match: 7, next: 8 });
+    expect(() => pr.becomeSnapshot(3)).toThrow(/snapshot 3 does not cover the follower's match/);
+  });
+
+  it("refuses to send from Probe with messages still in flight", () => {
+    const pr = progress({ match: 0, next: 1 });
+    pr.inflights.add(4, 10); // the bug: a window left over from Replicate
+    expect(() => pr.sentEntries(1, 1)).toThrow(/a probing follower has no messages in flight/);
+  });
+
+  it("checks after a transition that only Snapshot has a pending snapshot", () => {
+    const pr = progress({ match: 3, next: 4 });
+    pr.pendingSnapshot = 9; // the bug: a pending snapshot outside Snapshot state
+    expect(() => pr.maybeUpdate(5)).toThrow(/only a follower in snapshot state has a pending/);
+  });
+});

@@ -37,7 +37,9 @@ export interface ProgressOptions {
 
 /**
  * The leader's view of one follower (etcd tracker.Progress). Fields are public and mutable, as in
- * etcd: raft.ts drives the transitions. Invariant: match < next.
+ * etcd: raft.ts drives the transitions. Invariants, asserted after every transition: match <
+ * next; only Replicate has messages in flight; only Snapshot has a pending snapshot. The state
+ * machine: Probe → Replicate, Probe or Replicate → Snapshot, any state → Probe.
  */
 export class Progress {
   /** The index up to which the follower's log is known to match the leader's. */
@@ -87,19 +89,42 @@ export class Progress {
     const nextAfterSnapshot = this.state === ProgressState.Snapshot ? this.pendingSnapshot + 1 : 0;
     this.resetState(ProgressState.Probe);
     this.next = Math.max(this.match + 1, nextAfterSnapshot);
+    this.checkInvariants();
   }
 
-  /** Enters Replicate, streaming from match+1. */
+  /**
+   * Enters Replicate, streaming from match+1. Only from Probe: an answered probe is what proves
+   * the follower's position (a follower leaving Snapshot goes through Probe first).
+   * @throws InternalError from any other state (a bug in the caller).
+   */
   becomeReplicate(): void {
+    invariant(
+      this.state === ProgressState.Probe,
+      () => `only a probing follower may start replicating (${this})`,
+    );
     this.resetState(ProgressState.Replicate);
     this.next = this.match + 1;
+    this.checkInvariants();
   }
 
-  /** Enters Snapshot for a snapshot at `snapshotIndex`; appends resume after it. */
+  /**
+   * Enters Snapshot for a snapshot at `snapshotIndex`; appends resume after it. The snapshot
+   * must cover what the follower lacks (at least `match`); one is sent at a time.
+   * @throws InternalError if already in Snapshot or `snapshotIndex` < match (a bug in the caller).
+   */
   becomeSnapshot(snapshotIndex: number): void {
+    invariant(
+      this.state !== ProgressState.Snapshot,
+      () => `a snapshot is already pending for this follower (${this})`,
+    );
+    invariant(
+      snapshotIndex >= this.match && snapshotIndex > 0,
+      () => `snapshot ${snapshotIndex} does not cover the follower's match (${this})`,
+    );
     this.resetState(ProgressState.Snapshot);
     this.pendingSnapshot = snapshotIndex;
     this.next = snapshotIndex + 1;
+    this.checkInvariants();
   }
 
   /**
@@ -113,6 +138,7 @@ export class Progress {
     this.match = n;
     this.next = Math.max(this.next, n + 1);
     this.msgAppFlowPaused = false;
+    this.checkInvariants();
     return true;
   }
 
@@ -133,6 +159,7 @@ export class Progress {
         this.msgAppFlowPaused = this.inflights.full();
         return;
       case ProgressState.Probe:
+        invariant(this.inflights.count === 0, "a probing follower has no messages in flight");
         if (entryCount > 0) {
           this.msgAppFlowPaused = true;
         }
@@ -154,6 +181,7 @@ export class Progress {
         return false;
       }
       this.next = this.match + 1;
+      this.checkInvariants();
       return true;
     }
     if (this.next - 1 !== rejected) {
@@ -161,6 +189,7 @@ export class Progress {
     }
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
     this.msgAppFlowPaused = false;
+    this.checkInvariants();
     return true;
   }
 
@@ -216,6 +245,22 @@ export class Progress {
       }
     }
     return text;
+  }
+
+  /**
+   * The invariants every transition must leave behind. O(1) and allocation-free unless one
+   * fails: it runs on every append response.
+   */
+  private checkInvariants(): void {
+    invariant(this.match < this.next, () => `progress needs match < next (${this})`);
+    invariant(
+      this.state === ProgressState.Replicate || this.inflights.count === 0,
+      () => `only a replicating follower has messages in flight (${this})`,
+    );
+    invariant(
+      this.state === ProgressState.Snapshot || this.pendingSnapshot === 0,
+      () => `only a follower in snapshot state has a pending snapshot (${this})`,
+    );
   }
 
   /** Moves to `state`, dropping the flow-control state of the old one. */

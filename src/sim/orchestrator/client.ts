@@ -8,17 +8,15 @@
 import { NotLeaderError, isBlixardError } from "../../common/errors.js";
 import type { Random } from "../../common/random.js";
 import type { NodeId } from "../../raft/types.js";
-import { encodeOrchestratorCommand } from "../../statemachine/orchestrator/command-codec.js";
 import type {
   OrchestratorCommand,
   OrchestratorResult,
 } from "../../statemachine/orchestrator/commands.js";
-import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import type { SimCluster } from "../cluster.js";
+import { orchestratorCommandEntry } from "../commands.js";
 import { between, pick } from "../rng.js";
 import type { Scheduler } from "../scheduler.js";
 import type { SimResult } from "../state-machine.js";
-import { EPOCH_MS } from "../workload.js";
 
 /** How a command ended for its caller. */
 export type ClientOutcome =
@@ -54,10 +52,9 @@ export class OrchestratorClient {
   /** Proposes `command` until it is answered or given up. Never rejects. */
   async propose(command: OrchestratorCommand): Promise<ClientOutcome> {
     const { scheduler, timing } = this;
-    const data = encodeCommandEnvelope({
-      proposedAtMs: EPOCH_MS + scheduler.now(),
+    const data = orchestratorCommandEntry(command, {
+      nowMs: scheduler.now(),
       session: { clientId: `${this.name}-${this.#session}`, sequence: ++this.#sequence },
-      payload: encodeOrchestratorCommand(command),
     });
     const giveUpAtMs = scheduler.now() + timing.giveUpAfterMs;
     let target = this.#leaderGuess ?? this.#randomMember();

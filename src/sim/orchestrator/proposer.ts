@@ -10,16 +10,14 @@ import { NotLeaderError, UnavailableError } from "../../common/errors.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
 import type { NodeId } from "../../raft/types.js";
 import { commandErrorToException } from "../../statemachine/command-result.js";
-import { encodeOrchestratorCommand } from "../../statemachine/orchestrator/command-codec.js";
 import type {
   OrchestratorCommand,
   OrchestratorResult,
 } from "../../statemachine/orchestrator/commands.js";
-import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import type { SimCluster } from "../cluster.js";
+import { orchestratorCommandEntry } from "../commands.js";
 import type { Scheduler } from "../scheduler.js";
 import type { SimResult } from "../state-machine.js";
-import { EPOCH_MS } from "../workload.js";
 
 /** What a proposer needs. */
 export interface SimProposerOptions {
@@ -45,10 +43,7 @@ export class SimProposer implements Proposer {
   /** @inheritdoc */
   async propose(command: OrchestratorCommand): Promise<OrchestratorResult> {
     const { cluster, nodeId, scheduler } = this.options;
-    const data = encodeCommandEnvelope({
-      proposedAtMs: EPOCH_MS + scheduler.now(),
-      payload: encodeOrchestratorCommand(command),
-    });
+    const data = orchestratorCommandEntry(command, { nowMs: scheduler.now() });
     const slot = cluster.slot(nodeId);
     const node = slot.node;
     if (slot.incarnation !== this.options.incarnation || node === undefined) {

@@ -35,7 +35,6 @@ import { LivenessChecker } from "../checkers/liveness.js";
 import type { Violation } from "../checkers/violation.js";
 import type { OrchestratorHosts } from "./hosts.js";
 import { allTasks } from "./model-checker.js";
-import { ObservedClusterStateMachine } from "./observed-cluster-state-machine.js";
 import type { SimProcess, SimProcessTable } from "./processes.js";
 import type { SubmittedTask } from "./workload.js";
 
@@ -56,7 +55,7 @@ export function leaderView(
   if (leader === undefined || leaders.length > 1) return undefined;
   const machine = cluster.slot(leader).stateMachine;
   const node = cluster.runningNode(leader);
-  if (!(machine instanceof ObservedClusterStateMachine) || node === undefined) return undefined;
+  if (machine === undefined || node === undefined) return undefined;
   const config = node.status().config;
   return { model: machine.orchestrator, members: [...config.voters, ...config.learners] };
 }

@@ -23,9 +23,6 @@ export type AclRule =
   | { readonly resource: "lease"; readonly access: "write" | "read" }
   | { readonly resource: "node"; readonly access: "report"; readonly nodeId: number };
 
-/** The resources rules name. */
-export type AclResource = AclRule["resource"];
-
 /** A named list of rules. */
 export interface AclPolicy {
   readonly name: string;

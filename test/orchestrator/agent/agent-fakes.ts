@@ -208,6 +208,8 @@ export class FakeVmHandle implements VmHandle {
   stopCalls = 0;
   /** While set, a stop waits for {@link releaseStop} (a guest that takes its time). */
   holdStop = false;
+  /** While set, a stop rejects with it (the driver could not signal the process). */
+  failStop: Error | undefined;
   #observation: VmObservation;
   #releaseStop: () => void = () => undefined;
   #settle: (o: VmObservation) => void = () => undefined;
@@ -252,6 +254,7 @@ export class FakeVmHandle implements VmHandle {
     this.stopCalls++;
     this.#stopResult ??= (async () => {
       if (this.holdStop) await new Promise<void>((resolve) => (this.#releaseStop = resolve));
+      if (this.failStop !== undefined) throw this.failStop;
       const final = this.#observation.status;
       if (final !== "stopped" && final !== "failed") this.end("stopped");
       return { observation: await this.settled, method: "SIGTERM" as const };

@@ -385,6 +385,37 @@ describe("Agent: VMs", () => {
     expect(vms.handlesOf("web")).toHaveLength(1);
   });
 
+  it("says that a VM's stop failed, and goes on, when the driver cannot stop it", async () => {
+    const cluster = new FakeCluster();
+    const warnings: { message: string; fields: unknown }[] = [];
+    const { vms } = startAgent(cluster, {
+      log: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (message, fields) => warnings.push({ message, fields }),
+      },
+    });
+    await cluster.clock.advance(10);
+    createVm(cluster, "web");
+    createVm(cluster, "db");
+    await cluster.clock.advance(10);
+    const [web, db] = [vms.handlesOf("web")[0], vms.handlesOf("db")[0]];
+    if (web === undefined || db === undefined) throw new Error("the VMs were not started");
+    web.emit({ status: "running" });
+    db.emit({ status: "running" });
+    web.failStop = new Error("kill EPERM");
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "stopped" });
+    await cluster.clock.advance(10);
+    expect(web.stopCalls).toBe(1);
+    expect(warnings).toEqual([
+      { message: "could not stop a VM", fields: { vm: "web", error: "kill EPERM" } },
+    ]);
+    // The agent still works: the other VM stops and is reported stopped.
+    cluster.apply({ type: "setVmDesired", name: "db", desired: "stopped" });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("db")).toMatchObject({ status: "stopped" });
+  });
+
   it("does not restart a VM that failed for good until the model asks again", async () => {
     const { cluster, vms } = await registeredAgent();
     createVm(cluster, "web");
