@@ -6,7 +6,8 @@
  */
 import { invariant } from "../common/assert.js";
 import { NotFoundError } from "../common/errors.js";
-import type { NodeId } from "../raft/types.js";
+import type { CommandPort } from "../node/command-port.js";
+import { ACL_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import { newAccessorId, newTokenSecret, hashTokenSecret } from "../security/secrets.js";
 import type { AclView } from "../statemachine/cluster/cluster-state-machine.js";
 import { readAclCommand } from "../statemachine/acl/reader.js";
@@ -18,22 +19,7 @@ import type {
   AclRule,
   AclToken,
 } from "../statemachine/acl/types.js";
-import { memberApiUrl, withLeaderAddress, type MemberDirectory } from "./member-directory.js";
-import type { CallOptions, ReadConsistency, ReadOptions, WriteOptions } from "./service.js";
-
-/** What the ACL service needs of a node (the composition implements it on the RaftNode). */
-export interface AclNodePort {
-  /** Proposes `command` and resolves with its result once applied here; rejects with its typed error. */
-  propose(command: AclCommand, options: WriteOptions): Promise<AclResult>;
-  /** The applied ACL state of this replica. */
-  readonly acl: AclView;
-  /** Resolves once a read of {@link acl} is as fresh as `consistency` asks. */
-  readBarrier(consistency: ReadConsistency, options: CallOptions): Promise<void>;
-  /** The leader this node knows of, or undefined. */
-  leader(): NodeId | undefined;
-  /** The wall clock, ms since the epoch (stamps `createdAtMs`). */
-  now(): number;
-}
+import type { ReadOptions, WriteOptions } from "./service.js";
 
 /** A token as the API shows it: never the secret, never its hash. */
 export type TokenView = Omit<AclToken, "secretHash">;
@@ -56,9 +42,12 @@ export interface NewToken {
 
 /** Options of a {@link RaftAclService}. */
 export interface AclServiceOptions {
-  readonly node: AclNodePort;
-  /** Member addresses, for the leader's API address in NOT_LEADER hints. */
-  readonly directory?: MemberDirectory;
+  /** The node's command port (ACL namespace). */
+  readonly commands: CommandPort;
+  /** The applied ACL state of this replica. */
+  readonly acl: AclView;
+  /** The wall clock, ms since the epoch (stamps `createdAtMs`). */
+  readonly now: () => number;
 }
 
 /** Removes the secret hash from a token. Throws nothing. */
@@ -67,15 +56,17 @@ export function tokenView(token: AclToken): TokenView {
   return view;
 }
 
-/** The ACL service over an {@link AclNodePort}. Every method may reject with the runtime's typed errors. */
+/** The ACL service over a {@link CommandPort}. Every method may reject with the runtime's typed errors. */
 export class RaftAclService {
-  readonly #node: AclNodePort;
-  readonly #directory: MemberDirectory | undefined;
+  readonly #commands: CommandPort;
+  readonly #acl: AclView;
+  readonly #now: () => number;
 
   /** Throws nothing. */
   constructor(options: AclServiceOptions) {
-    this.#node = options.node;
-    this.#directory = options.directory;
+    this.#commands = options.commands;
+    this.#acl = options.acl;
+    this.#now = options.now;
   }
 
   /** Creates the first management token; `ConflictError` once the cluster is bootstrapped. */
@@ -94,7 +85,7 @@ export class RaftAclService {
     options: WriteOptions,
   ): Promise<CreatedToken> {
     const secret = newTokenSecret();
-    const nowMs = Math.max(0, Math.floor(this.#node.now()));
+    const nowMs = Math.max(0, Math.floor(this.#now()));
     const token: AclToken = {
       accessorId: newAccessorId(),
       secretHash: hashTokenSecret(secret),
@@ -117,12 +108,12 @@ export class RaftAclService {
 
   /** Every token, without secrets. */
   listTokens(options: ReadOptions = {}): Promise<readonly TokenView[]> {
-    return this.#read(options, () => this.#node.acl.tokens().map(tokenView));
+    return this.#read(options, () => this.#acl.tokens().map(tokenView));
   }
 
   /** One token; `NotFoundError` if absent. */
   async getToken(accessorId: string, options: ReadOptions = {}): Promise<TokenView> {
-    const token = await this.#read(options, () => this.#node.acl.token(accessorId));
+    const token = await this.#read(options, () => this.#acl.token(accessorId));
     if (token === undefined) {
       throw new NotFoundError(
         `token ${accessorId} does not exist; blixard acl token list shows the tokens`,
@@ -151,12 +142,12 @@ export class RaftAclService {
 
   /** Every policy. */
   listPolicies(options: ReadOptions = {}): Promise<readonly AclPolicy[]> {
-    return this.#read(options, () => this.#node.acl.policies());
+    return this.#read(options, () => this.#acl.policies());
   }
 
   /** One policy; `NotFoundError` if absent. */
   async getPolicy(name: string, options: ReadOptions = {}): Promise<AclPolicy> {
-    const policy = await this.#read(options, () => this.#node.acl.policy(name));
+    const policy = await this.#read(options, () => this.#acl.policy(name));
     if (policy === undefined) {
       throw new NotFoundError(
         `policy ${name} does not exist; blixard acl policy list shows the policies`,
@@ -188,31 +179,14 @@ export class RaftAclService {
 
   /** Every certificate binding. */
   listCertBindings(options: ReadOptions = {}): Promise<readonly AclCertBinding[]> {
-    return this.#read(options, () => this.#node.acl.certBindings());
+    return this.#read(options, () => this.#acl.certBindings());
   }
 
-  async #propose(command: AclCommand, options: WriteOptions): Promise<AclResult> {
-    const checked = readAclCommand(command);
-    try {
-      return await this.#node.propose(checked, options);
-    } catch (error) {
-      throw withLeaderAddress(error, this.#node.leader(), (id) =>
-        memberApiUrl(this.#directory, id),
-      );
-    }
+  #propose(command: AclCommand, options: WriteOptions): Promise<AclResult> {
+    return this.#commands.propose(ACL_COMMANDS, readAclCommand(command), options);
   }
 
-  async #read<T>(options: ReadOptions, query: () => T): Promise<T> {
-    try {
-      await this.#node.readBarrier(options.consistency ?? "linearizable", {
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      });
-      return query();
-    } catch (error) {
-      throw withLeaderAddress(error, this.#node.leader(), (id) =>
-        memberApiUrl(this.#directory, id),
-      );
-    }
+  #read<T>(options: ReadOptions, query: () => T): Promise<T> {
+    return this.#commands.read(ACL_COMMANDS.name, query, options);
   }
 }

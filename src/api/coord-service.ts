@@ -4,25 +4,17 @@
  * and txns are kv commands proposed on the leader (exactly-once under a client session);
  * keep-alives and time-to-live are the leader's {@link Lessor}'s, confirmed by a ReadIndex round.
  */
-import {
-  CancelledError,
-  NotFoundError,
-  NotLeaderError,
-  OverloadedError,
-} from "../common/errors.js";
+import { CancelledError, NotFoundError, OverloadedError } from "../common/errors.js";
 import { invariant } from "../common/assert.js";
+import type { CommandPort } from "../node/command-port.js";
 import type { Lessor, RenewResult } from "../node/lessor.js";
-import type { NodeId } from "../raft/types.js";
-import type {
-  KvCommand,
-  KvEntry,
-  KvLease,
-  KvResult,
-  KvTxnCommand,
-  KvTxnResult,
-} from "../statemachine/kv/types.js";
+import {
+  KV_COMMANDS,
+  LEASE_COMMANDS,
+  TXN_COMMANDS,
+} from "../statemachine/cluster/command-namespaces.js";
+import type { KvEntry, KvLease, KvTxnCommand, KvTxnResult } from "../statemachine/kv/types.js";
 import { validateKey, validateKvCommand } from "../statemachine/kv/command-codec.js";
-import { memberApiUrl, withLeaderAddress, type MemberDirectory } from "./member-directory.js";
 import type { CallOptions, WriteOptions } from "./service.js";
 
 /** The longest a wait blocks, in ms (under the API's 10 s request deadline); the client then waits again. */
@@ -32,16 +24,13 @@ export const DEFAULT_WAIT_MS = 5_000;
 /** The most waits one node holds at once; more fail with `OVERLOADED`. */
 export const MAX_WAITERS = 10_000;
 
-/** What the coordination service needs of a node (the composition implements it). */
+/**
+ * What the coordination service needs of a node besides its command port (the composition
+ * implements it).
+ */
 export interface CoordNodePort {
-  /** Proposes a kv command and resolves with its result once applied; rejects with its typed error. */
-  propose(command: KvCommand, options: WriteOptions): Promise<KvResult>;
-  /** Resolves once this replica has applied every write acknowledged before the call (ReadIndex). */
-  readBarrier(options: CallOptions): Promise<void>;
   /** This node's term while it leads, else undefined. */
   leaderTerm(): number | undefined;
-  /** The leader this node knows of, or undefined. */
-  leader(): NodeId | undefined;
   /** The applied kv store of this replica. */
   readonly store: {
     read(key: string): KvEntry | null;
@@ -86,33 +75,41 @@ interface Waiter {
 /** Options of a {@link CoordinationService}. */
 export interface CoordinationServiceOptions {
   readonly node: CoordNodePort;
-  /** Member addresses, for the leader's API address in NOT_LEADER hints. */
-  readonly directory?: MemberDirectory;
+  /** The node's command port: lease and txn commands, read barriers, NOT_LEADER addresses. */
+  readonly commands: CommandPort;
 }
 
 /** See the module comment. Every method may reject with the runtime's typed errors. */
 export class CoordinationService {
   readonly #node: CoordNodePort;
-  readonly #directory: MemberDirectory | undefined;
+  readonly #commands: CommandPort;
   readonly #waiters = new Set<Waiter>();
   #unsubscribe: (() => void) | undefined;
 
   /** Throws nothing. */
   constructor(options: CoordinationServiceOptions) {
     this.#node = options.node;
-    this.#directory = options.directory;
+    this.#commands = options.commands;
   }
 
   /** Grants a lease of `ttlMs`. */
   async grant(ttlMs: number, options: WriteOptions = {}): Promise<{ id: number; ttlMs: number }> {
-    const result = await this.#propose({ op: "leaseGrant", ttlMs }, options);
+    const result = await this.#commands.propose(
+      LEASE_COMMANDS,
+      { op: "leaseGrant", ttlMs },
+      options,
+    );
     invariant(result.op === "leaseGrant", () => `a grant returned a ${result.op} result`);
     return { id: result.id, ttlMs: result.ttlMs };
   }
 
   /** Revokes lease `id`, deleting its keys. `NotFoundError` if it does not exist. */
   async revoke(id: number, options: WriteOptions = {}): Promise<{ deletedKeys: number }> {
-    const result = await this.#propose({ op: "leaseRevoke", ids: [id] }, options);
+    const result = await this.#commands.propose(
+      LEASE_COMMANDS,
+      { op: "leaseRevoke", ids: [id] },
+      options,
+    );
     invariant(result.op === "leaseRevoke", () => `a revoke returned a ${result.op} result`);
     if (result.revoked === 0) throw new NotFoundError(`lease ${id} does not exist (expired?)`);
     return { deletedKeys: result.deletedKeys };
@@ -125,46 +122,34 @@ export class CoordinationService {
    */
   async keepAlive(ids: readonly number[], options: CallOptions = {}): Promise<RenewResult[]> {
     const receivedAtMs = this.#node.now();
-    try {
-      const term = this.#node.leaderTerm();
-      if (term === undefined) throw new NotLeaderError();
-      // Confirm leadership after the arrival: a leader deposed before it would fail here.
-      await this.#node.readBarrier(options);
-      return this.#node.lessor.renew(ids, receivedAtMs, term);
-    } catch (error) {
-      throw withLeaderAddress(error, this.#node.leader(), (id) =>
-        memberApiUrl(this.#directory, id),
-      );
-    }
+    const term = this.#node.leaderTerm();
+    if (term === undefined) throw this.#commands.notLeader();
+    // Confirm leadership after the arrival: a leader deposed before it would fail here.
+    await this.#commands.barrier(LEASE_COMMANDS.name, options);
+    return this.#node.lessor.renew(ids, receivedAtMs, term);
   }
 
   /** Lease `id` as the leader sees it. `NotFoundError` if it does not exist. */
   async timeToLive(id: number, withKeys: boolean, options: CallOptions = {}): Promise<LeaseStatus> {
-    try {
-      if (this.#node.leaderTerm() === undefined) throw new NotLeaderError();
-      await this.#node.readBarrier(options);
-      const lease = this.#node.store.lease(id);
-      const remainingMs = this.#node.lessor.remainingMs(id);
-      if (lease === undefined || remainingMs === undefined) {
-        throw new NotFoundError(`lease ${id} does not exist (expired or revoked?)`);
-      }
-      return {
-        id,
-        ttlMs: lease.ttlMs,
-        remainingMs,
-        ...(withKeys ? { keys: this.#node.store.leaseKeys(id) } : {}),
-      };
-    } catch (error) {
-      throw withLeaderAddress(error, this.#node.leader(), (id) =>
-        memberApiUrl(this.#directory, id),
-      );
+    if (this.#node.leaderTerm() === undefined) throw this.#commands.notLeader();
+    await this.#commands.barrier(LEASE_COMMANDS.name, options);
+    const lease = this.#node.store.lease(id);
+    const remainingMs = this.#node.lessor.remainingMs(id);
+    if (lease === undefined || remainingMs === undefined) {
+      throw new NotFoundError(`lease ${id} does not exist (expired or revoked?)`);
     }
+    return {
+      id,
+      ttlMs: lease.ttlMs,
+      remainingMs,
+      ...(withKeys ? { keys: this.#node.store.leaseKeys(id) } : {}),
+    };
   }
 
   /** Runs a txn (validated here, so bad input never reaches the log). */
   async txn(command: KvTxnCommand, options: WriteOptions = {}): Promise<KvTxnResult> {
     validateKvCommand(command);
-    const result = await this.#propose(command, options);
+    const result = await this.#commands.propose(TXN_COMMANDS, command, options);
     invariant(result.op === "txn", () => `a txn returned a ${result.op} result`);
     return result;
   }
@@ -182,13 +167,10 @@ export class CoordinationService {
   ): Promise<WaitResult> {
     validateKey(key);
     const waitMs = Math.min(options.waitMs ?? DEFAULT_WAIT_MS, MAX_WAIT_MS);
-    try {
-      await this.#node.readBarrier(options.signal === undefined ? {} : { signal: options.signal });
-    } catch (error) {
-      throw withLeaderAddress(error, this.#node.leader(), (id) =>
-        memberApiUrl(this.#directory, id),
-      );
-    }
+    await this.#commands.barrier(
+      KV_COMMANDS.name,
+      options.signal === undefined ? {} : { signal: options.signal },
+    );
     if (this.#current(key) !== createRevision) return this.#waitResult(key, true);
     if (this.#waiters.size >= MAX_WAITERS) {
       throw new OverloadedError(`${MAX_WAITERS} waits are open on this node; retry later`);
@@ -236,15 +218,5 @@ export class CoordinationService {
   #stopWatching(): void {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-  }
-
-  async #propose(command: KvCommand, options: WriteOptions): Promise<KvResult> {
-    try {
-      return await this.#node.propose(command, options);
-    } catch (error) {
-      throw withLeaderAddress(error, this.#node.leader(), (id) =>
-        memberApiUrl(this.#directory, id),
-      );
-    }
   }
 }

@@ -7,23 +7,15 @@
 import { isBlixardError } from "../common/errors.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import type { Clock } from "../common/clock.js";
+import type { CommandPort } from "../node/command-port.js";
 import { Lessor } from "../node/lessor.js";
 import type { RaftNode } from "../node/raft-node.js";
-import { NONE, Role } from "../raft/types.js";
-import { commandErrorToException, type CommandResult } from "../statemachine/command-result.js";
-import { encodeKvCommand } from "../statemachine/kv/command-codec.js";
-import type { KvCommand, KvResult } from "../statemachine/kv/types.js";
-import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
+import { Role } from "../raft/types.js";
+import { LEASE_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import { CoordinationService, type CoordNodePort } from "./coord-service.js";
-import type { MemberDirectory } from "./member-directory.js";
-import { operationOptions, proposeOptions } from "./raft-service.js";
-import type { WriteOptions } from "./service.js";
 
-/** What the wiring needs of the node's runtime. */
-export type CoordinationRuntime = Pick<
-  RaftNode<CommandResult<unknown>>,
-  "propose" | "read" | "inspect" | "leader"
->;
+/** What the wiring needs of the node's runtime: the core's live view (is this node leading?). */
+export type CoordinationRuntime = Pick<RaftNode, "inspect">;
 
 /** The applied store: the service's reads plus the lessor's view of the leases. */
 export type CoordinationStore = CoordNodePort["store"] & {
@@ -38,9 +30,8 @@ export interface CoordinationWiringOptions {
   readonly clock: Clock;
   /** Subscribes to applies (blocking waits wake on them). Default: none (waits time out). */
   readonly onApplied?: (listener: () => void) => () => void;
-  /** The time a command carries (`proposedAtMs`). Default: the clock's, in whole ms. */
-  readonly commandTime?: () => number;
-  readonly directory?: MemberDirectory;
+  /** The node's command port: lease and txn commands, the lessor's expiries, read barriers. */
+  readonly commands: CommandPort;
   readonly log?: Logger;
   /** PLANTED BUG (simulator only): see `LessorOptions.plantedKeepDeadlinesAcrossTerms`. */
   readonly plantedKeepDeadlinesAcrossTerms?: boolean;
@@ -58,19 +49,8 @@ export interface CoordinationWiring {
 
 /** Wires the lessor and the service on a running node. Throws nothing. */
 export function createCoordination(options: CoordinationWiringOptions): CoordinationWiring {
-  const { node, machine, clock } = options;
+  const { node, machine, clock, commands } = options;
   const log = options.log ?? SILENT_LOGGER;
-  const commandTime = options.commandTime ?? (() => Math.max(0, Math.floor(clock.now())));
-  const propose = async (command: KvCommand, write: WriteOptions): Promise<KvResult> => {
-    const envelope = encodeCommandEnvelope({
-      proposedAtMs: commandTime(),
-      ...(write.session === undefined ? {} : { session: write.session }),
-      payload: encodeKvCommand(command),
-    });
-    const result = await node.propose(envelope, proposeOptions(write));
-    if (!result.ok) throw commandErrorToException(result.error);
-    return result.value as KvResult;
-  };
   // The live view, not status(): the lessor asks on every sweep, and status() copies every
   // peer's progress.
   const leaderTerm = (): number | undefined => {
@@ -85,7 +65,11 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
       leaseCount: () => machine.leaseCount,
       proposeRevoke: async (ids) => {
         // Expiry is this leader's decision: if it lost leadership, the next one decides afresh.
-        const result = await propose({ op: "leaseRevoke", ids }, { leaderOnly: true });
+        const result = await commands.propose(
+          LEASE_COMMANDS,
+          { op: "leaseRevoke", ids },
+          { leaderOnly: true },
+        );
         log.info("leases expired", { ids: ids.length, result: result.op });
       },
     },
@@ -101,18 +85,13 @@ export function createCoordination(options: CoordinationWiringOptions): Coordina
   });
   const service = new CoordinationService({
     node: {
-      propose: (command, write) => propose(command, write),
-      readBarrier: async (call) => {
-        await node.read(() => undefined, operationOptions(call));
-      },
       leaderTerm,
-      leader: () => (node.leader === NONE ? undefined : node.leader),
       store: machine,
       onApplied: options.onApplied ?? (() => () => undefined),
       lessor,
       now: () => clock.now(),
     },
-    ...(options.directory === undefined ? {} : { directory: options.directory }),
+    commands,
   });
   return {
     service,

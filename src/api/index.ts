@@ -1,6 +1,5 @@
 /** The client-facing API: the HTTP server, the node service port and its raft implementation. */
 export * from "./service.js";
-export * from "./service-metrics.js";
 export * from "./member-directory.js";
 export { RaftKvService, type RaftKvServiceOptions, type KvNodeResult } from "./raft-service.js";
 export * from "./orchestrator-service.js";

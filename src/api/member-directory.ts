@@ -3,7 +3,6 @@
  * CLI, from its flags, config file and the contexts of applied membership changes) keeps the
  * addresses, and the API reads them to list members and to forward requests to the leader.
  */
-import { NotLeaderError } from "../common/errors.js";
 import type { NodeId } from "../raft/types.js";
 import type { MemberAddresses } from "./service.js";
 
@@ -78,23 +77,4 @@ export function decodeMemberContext(context: Uint8Array): MemberAddresses | unde
 export function memberApiUrl(directory: MemberDirectory | undefined, id: NodeId): URL | undefined {
   const address = directory?.get(id)?.apiAddress;
   return address === undefined || !URL.canParse(address) ? undefined : new URL(address);
-}
-
-/**
- * A NOT_LEADER error with the leader's id and API address filled in, when known: the error's own
- * hint first, else `currentLeader`. Any other error, or one already naming an address, is
- * returned as it is. Throws nothing.
- */
-export function withLeaderAddress(
-  error: unknown,
-  currentLeader: NodeId | undefined,
-  apiUrl: (id: NodeId) => URL | undefined,
-): unknown {
-  if (!(error instanceof NotLeaderError) || error.leaderHint?.address !== undefined) return error;
-  const known = error.leaderHint?.id ?? currentLeader;
-  if (known === undefined) return error;
-  const address = apiUrl(known);
-  return new NotLeaderError(
-    address === undefined ? { id: known } : { id: known, address: address.href },
-  );
 }

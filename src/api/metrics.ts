@@ -6,8 +6,8 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Role } from "../raft/types.js";
-import type { ServiceMetricsSink } from "./service-metrics.js";
-import type { NodeStatusView, ReadConsistency } from "./service.js";
+import type { CommandMetrics, ReadConsistency } from "../node/command-port.js";
+import type { NodeStatusView } from "./service.js";
 
 /** Latency buckets in seconds: 0.5 ms to 10 s. */
 const LATENCY_BUCKETS_SECONDS = [
@@ -29,7 +29,7 @@ const FSYNC_BUCKETS_SECONDS = [
 ];
 
 /** The metrics of one API server. */
-export class ApiMetrics implements ServiceMetricsSink {
+export class ApiMetrics implements CommandMetrics {
   /** The registry to expose. */
   readonly registry = new Registry();
   readonly #term: Gauge;
@@ -42,9 +42,9 @@ export class ApiMetrics implements ServiceMetricsSink {
   readonly #snapshotIndex: Gauge;
   readonly #pendingProposals: Gauge;
   readonly #members: Gauge<"suffrage">;
-  readonly #proposals: Counter<"outcome">;
-  readonly #proposalLatency: Histogram<"outcome">;
-  readonly #readLatency: Histogram<"consistency" | "outcome">;
+  readonly #proposals: Counter<"namespace" | "outcome">;
+  readonly #proposalLatency: Histogram<"namespace" | "outcome">;
+  readonly #readLatency: Histogram<"namespace" | "consistency" | "outcome">;
   readonly #httpRequests: Counter<"method" | "route" | "status">;
   readonly #forwarded: Counter<"outcome">;
   readonly #proposalsForwarded: Counter;
@@ -92,21 +92,21 @@ export class ApiMetrics implements ServiceMetricsSink {
     });
     this.#proposals = new Counter({
       name: "blixard_proposals_total",
-      help: "Proposals by outcome: applied, or the error code or reason that refused them.",
-      labelNames: ["outcome"],
+      help: "Proposals by command namespace and outcome: applied, or the error code or reason that refused them.",
+      labelNames: ["namespace", "outcome"],
       registers,
     });
     this.#proposalLatency = new Histogram({
       name: "blixard_proposal_apply_latency_seconds",
-      help: "From proposing a command to its result being applied on this node.",
-      labelNames: ["outcome"],
+      help: "From proposing a command to its result being applied on this node, by namespace.",
+      labelNames: ["namespace", "outcome"],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
     this.#readLatency = new Histogram({
       name: "blixard_read_latency_seconds",
-      help: "Reads by consistency; linearizable ones include the ReadIndex round.",
-      labelNames: ["consistency", "outcome"],
+      help: "Reads by namespace and consistency; linearizable ones include the ReadIndex round.",
+      labelNames: ["namespace", "consistency", "outcome"],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
@@ -185,17 +185,22 @@ export class ApiMetrics implements ServiceMetricsSink {
   }
 
   /** @inheritdoc */
-  proposalFinished(outcome: string, durationMs: number): void {
-    this.#proposals.inc({ outcome });
+  proposalFinished(namespace: string, outcome: string, durationMs: number): void {
+    this.#proposals.inc({ namespace, outcome });
     this.#proposalLatency.observe(
-      { outcome: outcome === "applied" ? "applied" : "refused" },
+      { namespace, outcome: outcome === "applied" ? "applied" : "refused" },
       durationMs / 1000,
     );
   }
 
   /** @inheritdoc */
-  readFinished(consistency: ReadConsistency, outcome: string, durationMs: number): void {
-    this.#readLatency.observe({ consistency, outcome }, durationMs / 1000);
+  readFinished(
+    namespace: string,
+    consistency: ReadConsistency,
+    outcome: string,
+    durationMs: number,
+  ): void {
+    this.#readLatency.observe({ namespace, consistency, outcome }, durationMs / 1000);
   }
 
   /** Counts one HTTP request. Throws nothing. */

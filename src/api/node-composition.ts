@@ -14,6 +14,7 @@
 import type { Clock } from "../common/clock.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
 import type { Random } from "../common/random.js";
+import { CommandPort, type CommandMetrics } from "../node/command-port.js";
 import type { Transport } from "../node/ports.js";
 import { RaftNode, type RaftNodeOptions } from "../node/raft-node.js";
 import { RAFT_DEFAULTS } from "../raft/config.js";
@@ -29,7 +30,7 @@ import type { LogStore } from "../storage/log-store.js";
 import { ApplyNotifier, type Defer } from "./apply-notifier.js";
 import { createCoordination, type CoordinationWiring } from "./coordination-wiring.js";
 import { ChangeFeed } from "./events/change-feed.js";
-import type { MemberDirectory } from "./member-directory.js";
+import { memberApiUrl, type MemberDirectory } from "./member-directory.js";
 
 /** What a node's state machine answers a command with. */
 export type NodeResult = CommandResult<ClusterResultValue>;
@@ -100,8 +101,10 @@ export interface NodeCompositionOptions {
   readonly platform: NodePlatform;
   readonly timing?: NodeTiming;
   readonly tuning?: NodeTuning;
-  /** Where the coordination service finds the leader's API address for NOT_LEADER hints. */
+  /** Where the command port finds the leader's API address for NOT_LEADER hints. */
   readonly directory?: MemberDirectory;
+  /** Where the command port reports proposals and reads by namespace. Default: nowhere. */
+  readonly metrics?: CommandMetrics;
   /** See {@link RaftNodeOptions.onFatal}. */
   readonly onFatal?: RaftNodeOptions<NodeResult>["onFatal"];
   /**
@@ -132,6 +135,11 @@ export interface ComposedNode {
   /** Subscribe to "entries were applied" (agents, waits). */
   readonly applied: ApplyNotifier<NodeResult>;
   readonly node: RaftNode<NodeResult>;
+  /**
+   * The node's one command port: every service's, the agent's and the lessor's commands and
+   * reads (envelope, session, typed errors, leader address, metrics by namespace).
+   */
+  readonly commands: CommandPort;
   /** The leader's lessor and the lease/txn service. */
   readonly coordination: CoordinationWiring;
 }
@@ -181,19 +189,26 @@ export function composeNode(options: NodeCompositionOptions): ComposedNode {
     ...optional("protocolGate", options.protocolGate),
   });
   appliedIndex = () => node.status().applied;
+  const directory = options.directory;
+  const commands = new CommandPort({
+    node,
+    clock: platform.clock,
+    ...optional("commandTimeMs", platform.commandTimeMs),
+    leaderAddress: (id) => memberApiUrl(directory, id),
+    ...optional("metrics", options.metrics),
+  });
   const coordination = createCoordination({
     node,
+    commands,
     machine,
     clock: platform.clock,
     onApplied: (listener) => applied.subscribe(listener),
-    ...optional("commandTime", platform.commandTimeMs),
-    ...optional("directory", options.directory),
     ...optional("log", platform.lessorLogger),
     ...(tuning.plantedKeepDeadlinesAcrossTerms === true
       ? { plantedKeepDeadlinesAcrossTerms: true }
       : {}),
   });
-  return { machine, feed, applied, node, coordination };
+  return { machine, feed, applied, node, commands, coordination };
 }
 
 /** `{ [key]: value }`, or nothing when `value` is undefined (exact optional properties). */

@@ -1,11 +1,10 @@
 /**
- * The {@link OrchestratorService} of a real node, over a small port ({@link OrchestratorNodePort})
- * that the composition implements on the RaftNode and the orchestrator state machine. It mirrors
- * `RaftKvService`: each command is checked by the model's own reader before it is proposed (bad
- * input never reaches the log, and is refused by the same rules `apply` enforces), writes become
- * orchestrator commands proposed on the leader (with the client's session, so a retry applies once), reads
- * wait for the consistency asked for and then query the applied model, NOT_LEADER errors get the
- * leader's API address so the HTTP layer can forward, and every call is reported to the metrics.
+ * The {@link OrchestratorService} of a real node: writes and reads go through the node's
+ * {@link CommandPort} (orchestrator namespace: envelope and session, typed errors, the leader's
+ * address on NOT_LEADER, metrics); the applied model and apply notifications come from a small
+ * port ({@link OrchestratorNodePort}). Each command is checked by the model's own reader before it
+ * is proposed (bad input never reaches the log, and is refused by the same rules `apply`
+ * enforces); reads wait for the consistency asked for and then query the applied model.
  */
 import { invariant } from "../common/assert.js";
 import type { Clock } from "../common/clock.js";
@@ -17,7 +16,9 @@ import {
   UnavailableError,
   isBlixardError,
 } from "../common/errors.js";
+import type { CommandPort } from "../node/command-port.js";
 import type { NodeId } from "../raft/types.js";
+import { ORCHESTRATOR_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import {
   type DrainMoved,
   isTerminal,
@@ -45,7 +46,7 @@ import type { LogSource } from "./events/log-stream.js";
 import { taskLogSource } from "./events/task-log-follow.js";
 import { vmLogSource } from "./events/vm-log-follow.js";
 import { ServedByOtherNodeError } from "./forward.js";
-import { memberApiUrl, withLeaderAddress, type MemberDirectory } from "./member-directory.js";
+import type { MemberDirectory } from "./member-directory.js";
 import type {
   OrchestratorService,
   TaskFilters,
@@ -55,8 +56,7 @@ import type {
   WaitTaskOptions,
 } from "./orchestrator-service.js";
 import { DEFAULT_TASK_PAGE, MAX_TASK_PAGE, MAX_WAIT_MS } from "./schema/orchestrator.js";
-import { NO_SERVICE_METRICS, type ServiceMetricsSink } from "./service-metrics.js";
-import type { CallOptions, ReadConsistency, ReadOptions, WriteOptions } from "./service.js";
+import type { CallOptions, ReadOptions, WriteOptions } from "./service.js";
 
 /** The commands agents and the liveness monitor send through {@link RaftOrchestratorService.report}. */
 const AGENT_REPORTS: ReadonlySet<OrchestratorCommand["type"]> = new Set([
@@ -71,50 +71,32 @@ const AGENT_REPORTS: ReadonlySet<OrchestratorCommand["type"]> = new Set([
 export const MAX_TASK_WAITERS = 4096;
 
 /**
- * What the service needs of a node running the orchestrator state machine. The composition
- * implements it over the RaftNode (propose, ReadIndex) and the state machine (queries, apply
- * notifications); it is kept this small so that adapter stays thin.
+ * What the service needs of a node running the orchestrator state machine besides its command
+ * port: the applied model and apply notifications.
  */
 export interface OrchestratorNodePort {
   /** This node's id. */
   readonly nodeId: NodeId;
-  /**
-   * Proposes `command` in a command envelope stamped with the proposer's clock and the
-   * session, and resolves with its result once applied here. Rejects with the command's typed
-   * error when the state machine refused it (NOT_FOUND, CONFLICT, INVALID_ARGUMENT, …) and with
-   * the runtime's otherwise (NOT_LEADER on a follower, TIMEOUT, CANCELLED, OVERLOADED, …).
-   */
-  propose(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult>;
   /** The applied model (this node's replica). */
   readonly queries: OrchestratorQueries;
-  /**
-   * Resolves once a read of {@link queries} made right after is as fresh as `consistency`
-   * asks: `linearizable` after a ReadIndex round and applying up to its index; `lease` likewise
-   * from the leader's lease (NOT_LEADER elsewhere); `stale` at once.
-   */
-  readBarrier(consistency: ReadConsistency, options: CallOptions): Promise<void>;
   /**
    * Calls `listener` each time this node has applied one or more entries to the orchestrator
    * model from now on (never from within this call); returns the function that unsubscribes.
    * The listener must not throw.
    */
   onApplied(listener: () => void): () => void;
-  /** The leader this node knows of, or undefined. Throws nothing. */
-  leader(): NodeId | undefined;
 }
 
 /** Options of a {@link RaftOrchestratorService}. */
 export interface RaftOrchestratorServiceOptions {
   /** The node. */
   readonly node: OrchestratorNodePort;
-  /** Times calls and task waits. The real clock on a node; a manual one in tests. */
+  /** The node's command port. */
+  readonly commands: CommandPort;
+  /** Times task waits. The real clock on a node; a manual one in tests. */
   readonly clock: Clock;
-  /** Member addresses, for the leader's API address in NOT_LEADER hints. */
+  /** Member addresses, for the node that serves a VM's or task's logs. */
   readonly directory?: MemberDirectory;
-  /** Resolves the leader's API base URL. Default: its `apiAddress` in `directory`. */
-  readonly leaderApiAddress?: (id: NodeId) => URL | undefined;
-  /** Where to report proposals and reads. Default: nowhere. */
-  readonly metrics?: ServiceMetricsSink;
   /**
    * Makes the id of a submitted task. Default `crypto.randomUUID()`. The id is chosen here,
    * before proposing, so it is part of the command: a retry under the same session gets the
@@ -132,9 +114,8 @@ export interface RaftOrchestratorServiceOptions {
 /** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
 export class RaftOrchestratorService implements OrchestratorService {
   readonly #node: OrchestratorNodePort;
+  readonly #commands: CommandPort;
   readonly #clock: Clock;
-  readonly #leaderApiAddress: (id: NodeId) => URL | undefined;
-  readonly #metrics: ServiceMetricsSink;
   readonly #newTaskId: () => string;
   readonly #directory: MemberDirectory | undefined;
   readonly #readVmLog: RaftOrchestratorServiceOptions["readVmLog"];
@@ -145,15 +126,13 @@ export class RaftOrchestratorService implements OrchestratorService {
   /** Wraps a node port. Throws nothing. */
   constructor(options: RaftOrchestratorServiceOptions) {
     this.#node = options.node;
+    this.#commands = options.commands;
     this.#clock = options.clock;
-    this.#metrics = options.metrics ?? NO_SERVICE_METRICS;
     this.#newTaskId = options.newTaskId ?? (() => crypto.randomUUID());
-    const directory = options.directory;
-    this.#directory = directory;
+    this.#directory = options.directory;
     this.#readVmLog = options.readVmLog;
     this.#vmLogDir = options.vmLogDir;
     this.#liveOutput = options.liveOutput;
-    this.#leaderApiAddress = options.leaderApiAddress ?? ((id) => memberApiUrl(directory, id));
   }
 
   /** Task waits in progress on this node. */
@@ -486,41 +465,13 @@ export class RaftOrchestratorService implements OrchestratorService {
    * Checks `command` with the model's reader (INVALID_ARGUMENT or TOO_LARGE naming the field),
    * then proposes the canonical copy the reader returns.
    */
-  async #propose(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult> {
-    const checked = readOrchestratorCommand(command);
-    const startedMs = this.#clock.now();
-    let outcome = "applied";
-    try {
-      return await this.#node.propose(checked, options);
-    } catch (error) {
-      outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw withLeaderAddress(error, this.#node.leader(), this.#leaderApiAddress);
-    } finally {
-      this.#metrics.proposalFinished(outcome, this.#clock.now() - startedMs);
-    }
+  #propose(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult> {
+    return this.#commands.propose(ORCHESTRATOR_COMMANDS, readOrchestratorCommand(command), options);
   }
 
-  async #read<T>(options: ReadOptions, query: () => T): Promise<T> {
-    const consistency: ReadConsistency = options.consistency ?? "linearizable";
-    const startedMs = this.#clock.now();
-    let outcome = "ok";
-    try {
-      await this.#node.readBarrier(consistency, callOptions(options));
-      return query();
-    } catch (error) {
-      outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw withLeaderAddress(error, this.#node.leader(), this.#leaderApiAddress);
-    } finally {
-      this.#metrics.readFinished(consistency, outcome, this.#clock.now() - startedMs);
-    }
+  #read<T>(options: ReadOptions, query: () => T): Promise<T> {
+    return this.#commands.read(ORCHESTRATOR_COMMANDS.name, query, options);
   }
-}
-
-function callOptions(options: CallOptions): CallOptions {
-  return {
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-  };
 }
 
 function workerNotFound(nodeId: NodeId): NotFoundError {

@@ -1,41 +1,26 @@
 /**
  * The {@link BlixardNodeService} of a real node: a {@link RaftNode} driving the sessioned
- * {@link KvStateMachine}. Writes become command envelopes (the proposer's time, the client's
- * session, the kv command) proposed on the leader; reads go through ReadIndex, the leader's
- * lease, or the local state, as asked.
+ * {@link KvStateMachine}. Writes and reads go through the node's {@link CommandPort} (kv
+ * namespace); membership changes through the same port (`cluster` namespace).
  */
-import type { Clock } from "../common/clock.js";
-import {
-  ConflictError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotLeaderError,
-  isBlixardError,
-} from "../common/errors.js";
+import { ConflictError, InvalidArgumentError, NotFoundError } from "../common/errors.js";
 import { invariant } from "../common/assert.js";
-import type { OperationOptions } from "../node/operation.js";
-import type { ProposeOptions, RaftNode } from "../node/raft-node.js";
+import type { CommandPort } from "../node/command-port.js";
+import type { RaftNode } from "../node/raft-node.js";
 import { NONE, type ConfState, type NodeId } from "../raft/types.js";
-import { commandErrorToException, type CommandResult } from "../statemachine/command-result.js";
-import { encodeKvCommand, validateKey } from "../statemachine/kv/command-codec.js";
+import { KV_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
+import type { CommandResult } from "../statemachine/command-result.js";
+import { validateKey } from "../statemachine/kv/command-codec.js";
 import type { KvStateMachine } from "../statemachine/kv/kv-state-machine.js";
 import { MAX_LIST_LIMIT } from "../statemachine/kv/limits.js";
 import type { KvListResult } from "../statemachine/kv/store.js";
 import type {
-  KvCommand,
   KvCompareAndSetResult,
   KvDeleteResult,
   KvPutResult,
   KvResult,
 } from "../statemachine/kv/types.js";
-import { encodeCommandEnvelope } from "../statemachine/session/envelope.js";
-import {
-  encodeMemberContext,
-  memberApiUrl,
-  withLeaderAddress,
-  type MemberDirectory,
-} from "./member-directory.js";
-import { NO_SERVICE_METRICS, type ServiceMetricsSink } from "./service-metrics.js";
+import { encodeMemberContext, type MemberDirectory } from "./member-directory.js";
 import type {
   BlixardNodeService,
   CallOptions,
@@ -49,7 +34,6 @@ import type {
   NewMember,
   NodeStatusView,
   Readiness,
-  ReadConsistency,
   ReadOptions,
   WriteOptions,
 } from "./service.js";
@@ -57,18 +41,17 @@ import type {
 /** The runtime's result type when it drives the kv state machine. */
 export type KvNodeResult = CommandResult<KvResult>;
 
+/** The metrics namespace of membership changes and leadership transfers. */
+const CLUSTER = "cluster";
+
 /**
- * What the kv service needs of a running node. A port rather than `RaftNode<KvNodeResult>`, so
- * that both a node that applies only kv commands and the cluster node, whose state machine
- * holds several namespaces, fit it: this service proposes kv commands only, and the kv
- * namespace answers a kv command with a kv result.
+ * What the kv service needs of a running node beyond its command port: status and membership.
+ * A port rather than `RaftNode<KvNodeResult>`, so that both a node that applies only kv commands
+ * and the cluster node, whose state machine holds several namespaces, fit it.
  */
 export type KvServiceNode = Pick<
   RaftNode<CommandResult<unknown>>,
   | "id"
-  | "propose"
-  | "read"
-  | "readStale"
   | "isLeader"
   | "leader"
   | "status"
@@ -83,85 +66,64 @@ export type KvServiceNode = Pick<
 export interface RaftKvServiceOptions {
   /** The running node. */
   readonly node: KvServiceNode;
-  /** The state machine the node applies to (read directly after ReadIndex). */
+  /** The node's command port (proposals, reads, NOT_LEADER addresses, metrics). */
+  readonly commands: CommandPort;
+  /** The state machine the node applies to (read directly after the read barrier). */
   readonly kv: Pick<KvStateMachine, "read" | "list" | "revision">;
-  /**
-   * Stamps `proposedAtMs` on commands and times operations. Session expiry runs on log time (the
-   * largest `proposedAtMs` applied), so every node of a cluster should use a clock with the same
-   * origin, e.g. ms since the Unix epoch.
-   */
-  readonly clock: Clock;
   /** Member addresses; added learners are recorded here. */
   readonly directory: MemberDirectory;
   /** Each member's release as this node knows it (default: unknown for all). */
   readonly memberRelease?: (id: NodeId) => MemberRelease | undefined;
-  /**
-   * Resolves the leader's API base URL, for the NOT_LEADER hint the HTTP layer forwards to.
-   * Default: the `apiAddress` of the leader in `directory`.
-   */
-  readonly leaderApiAddress?: (id: NodeId) => URL | undefined;
-  /** Where to report proposals and reads. Default: nowhere. */
-  readonly metrics?: ServiceMetricsSink;
 }
 
 /** {@link BlixardNodeService} over a {@link RaftNode} and a {@link KvStateMachine}. */
 export class RaftKvService implements BlixardNodeService {
   readonly nodeId: NodeId;
   readonly #node: KvServiceNode;
+  readonly #commands: CommandPort;
   readonly #kv: RaftKvServiceOptions["kv"];
-  readonly #clock: Clock;
   readonly #directory: MemberDirectory;
   readonly #memberRelease: (id: NodeId) => MemberRelease | undefined;
-  readonly #leaderApiAddress: (id: NodeId) => URL | undefined;
-  readonly #metrics: ServiceMetricsSink;
 
   /** Wraps a node; it must already be started (or be started by the caller). Throws nothing. */
   constructor(options: RaftKvServiceOptions) {
     this.nodeId = options.node.id;
     this.#node = options.node;
+    this.#commands = options.commands;
     this.#kv = options.kv;
-    this.#clock = options.clock;
     this.#directory = options.directory;
     this.#memberRelease = options.memberRelease ?? (() => undefined);
-    this.#metrics = options.metrics ?? NO_SERVICE_METRICS;
-    this.#leaderApiAddress =
-      options.leaderApiAddress ?? ((id) => memberApiUrl(this.#directory, id));
   }
 
   // ---------------------------------------------------------------------------------------------
   // Key-value
 
   /** @inheritdoc */
-  kvGet(key: string, options: ReadOptions = {}): Promise<KvReadResult> {
-    return this.#read(
-      () => {
-        validateKey(key);
-      },
+  async kvGet(key: string, options: ReadOptions = {}): Promise<KvReadResult> {
+    validateKey(key);
+    return this.#commands.read(
+      KV_COMMANDS.name,
       () => ({ revision: this.#kv.revision, entry: this.#kv.read(key) }),
       options,
     );
   }
 
   /** @inheritdoc */
-  kvList(request: KvListRequest, options: ReadOptions = {}): Promise<KvListResult> {
-    return this.#read(
-      () => {
-        const limit = request.limit;
-        if (
-          limit !== undefined &&
-          (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
-        ) {
-          throw new InvalidArgumentError(`limit must be in 1..${MAX_LIST_LIMIT}, got ${limit}`);
-        }
-      },
-      () => this.#kv.list(request),
-      options,
-    );
+  async kvList(request: KvListRequest, options: ReadOptions = {}): Promise<KvListResult> {
+    const limit = request.limit;
+    if (
+      limit !== undefined &&
+      (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+    ) {
+      throw new InvalidArgumentError(`limit must be in 1..${MAX_LIST_LIMIT}, got ${limit}`);
+    }
+    return this.#commands.read(KV_COMMANDS.name, () => this.#kv.list(request), options);
   }
 
   /** @inheritdoc */
   async kvPut(request: KvPutRequest, options: WriteOptions = {}): Promise<KvPutResult> {
-    const result = await this.#propose(
+    const result = await this.#commands.propose(
+      KV_COMMANDS,
       {
         op: "put",
         key: request.key,
@@ -177,7 +139,8 @@ export class RaftKvService implements BlixardNodeService {
 
   /** @inheritdoc */
   async kvDelete(request: KvDeleteRequest, options: WriteOptions = {}): Promise<KvDeleteResult> {
-    const result = await this.#propose(
+    const result = await this.#commands.propose(
+      KV_COMMANDS,
       {
         op: "delete",
         key: request.key,
@@ -194,7 +157,8 @@ export class RaftKvService implements BlixardNodeService {
     request: KvCompareAndSetRequest,
     options: WriteOptions = {},
   ): Promise<KvCompareAndSetResult> {
-    const result = await this.#propose(
+    const result = await this.#commands.propose(
+      KV_COMMANDS,
       { op: "cas", key: request.key, expected: request.expected, value: request.value },
       options,
     );
@@ -202,66 +166,12 @@ export class RaftKvService implements BlixardNodeService {
     return result;
   }
 
-  async #propose(command: KvCommand, options: WriteOptions): Promise<KvResult> {
-    // Encoding validates the key and value: bad input never reaches the log.
-    const envelope = encodeCommandEnvelope({
-      proposedAtMs: Math.max(0, Math.floor(this.#clock.now())),
-      ...(options.session === undefined ? {} : { session: options.session }),
-      payload: encodeKvCommand(command),
-    });
-    const startedMs = this.#clock.now();
-    let outcome = "applied";
-    try {
-      const result = await this.#node.propose(envelope, proposeOptions(options));
-      if (!result.ok) {
-        outcome = result.error.reason ?? result.error.code;
-        throw commandErrorToException(result.error);
-      }
-      // A kv command is applied by the kv namespace, whose answers are kv results.
-      return result.value as KvResult;
-    } catch (error) {
-      if (outcome === "applied") outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw withLeaderAddress(
-        error,
-        this.#node.leader === NONE ? undefined : this.#node.leader,
-        this.#leaderApiAddress,
-      );
-    } finally {
-      this.#metrics.proposalFinished(outcome, this.#clock.now() - startedMs);
-    }
-  }
-
-  async #read<T>(validate: () => void, query: () => T, options: ReadOptions): Promise<T> {
-    validate();
-    const consistency: ReadConsistency = options.consistency ?? "linearizable";
-    const startedMs = this.#clock.now();
-    let outcome = "ok";
-    try {
-      if (consistency === "stale") return this.#node.readStale(query);
-      // A lease is the leader's alone: elsewhere the request goes to the leader. A linearizable
-      // read runs anywhere: a follower asks the leader for the read index (one raft message,
-      // not an HTTP hop) and answers from its own state once it has applied that far.
-      if (consistency === "lease" && !this.#node.isLeader) throw new NotLeaderError();
-      return await this.#node.read(query, operationOptions(options));
-    } catch (error) {
-      outcome = isBlixardError(error) ? error.code : "INTERNAL";
-      throw withLeaderAddress(
-        error,
-        this.#node.leader === NONE ? undefined : this.#node.leader,
-        this.#leaderApiAddress,
-      );
-    } finally {
-      this.#metrics.readFinished(consistency, outcome, this.#clock.now() - startedMs);
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Cluster
 
   /** @inheritdoc */
   leaderApiUrl(): URL | undefined {
-    const leader = this.#node.leader;
-    return leader === NONE || leader === this.#node.id ? undefined : this.#leaderApiAddress(leader);
+    return this.#commands.leaderApiUrl();
   }
 
   /** @inheritdoc */
@@ -328,7 +238,7 @@ export class RaftKvService implements BlixardNodeService {
       throw new ConflictError(`node ${member.id} is already a member`);
     }
     const config = await this.#membership(() =>
-      this.#node.addLearner(member.id, encodeMemberContext(member), operationOptions(options)),
+      this.#node.addLearner(member.id, encodeMemberContext(member), options),
     );
     this.#directory.set(member.id, {
       raftAddress: member.raftAddress,
@@ -340,22 +250,20 @@ export class RaftKvService implements BlixardNodeService {
   /** @inheritdoc */
   promote(id: NodeId, options: CallOptions = {}): Promise<ConfState> {
     this.#requireMemberOnLeader(id);
-    return this.#membership(() => this.#node.promote(id, operationOptions(options)));
+    return this.#membership(() => this.#node.promote(id, options));
   }
 
   /** @inheritdoc */
   replaceMember(remove: NodeId, promote: NodeId, options: CallOptions = {}): Promise<ConfState> {
     this.#requireMemberOnLeader(remove);
     this.#requireMemberOnLeader(promote);
-    return this.#membership(() =>
-      this.#node.replaceVoter(remove, promote, operationOptions(options)),
-    );
+    return this.#membership(() => this.#node.replaceVoter(remove, promote, options));
   }
 
   /** @inheritdoc */
   removeMember(id: NodeId, options: CallOptions = {}): Promise<ConfState> {
     this.#requireMemberOnLeader(id);
-    return this.#membership(() => this.#node.removeMember(id, operationOptions(options)));
+    return this.#membership(() => this.#node.removeMember(id, options));
   }
 
   /** @inheritdoc */
@@ -364,19 +272,11 @@ export class RaftKvService implements BlixardNodeService {
     if (this.#node.isLeader && !this.#node.status().config.voters.includes(id)) {
       throw new InvalidArgumentError(`node ${id} is not a voter; only a voter can lead`);
     }
-    await this.#membership(() => this.#node.transferLeadership(id, operationOptions(options)));
+    await this.#membership(() => this.#node.transferLeadership(id, options));
   }
 
-  async #membership<T>(change: () => Promise<T>): Promise<T> {
-    try {
-      return await change();
-    } catch (error) {
-      throw withLeaderAddress(
-        error,
-        this.#node.leader === NONE ? undefined : this.#node.leader,
-        this.#leaderApiAddress,
-      );
-    }
+  #membership<T>(change: () => Promise<T>): Promise<T> {
+    return this.#commands.change(CLUSTER, change);
   }
 
   #isMember(id: NodeId): boolean {
@@ -406,20 +306,4 @@ export class RaftKvService implements BlixardNodeService {
     if (s.leader === NONE) return { ready: false, reason: "no leader is known yet" };
     return { ready: true, leader: s.leader };
   }
-}
-
-/** The runtime's options for a write: its cancellation, deadline and whether it may be forwarded. */
-export function proposeOptions(options: WriteOptions): ProposeOptions {
-  return {
-    ...operationOptions(options),
-    ...(options.leaderOnly === true ? { leaderOnly: true } : {}),
-  };
-}
-
-/** The runtime's options for a call's cancellation and deadline. */
-export function operationOptions(options: CallOptions): OperationOptions {
-  return {
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-  };
 }

@@ -4,7 +4,7 @@
  * translates; an implementation (`raft-service.ts`) talks to the runtime. Tests may fake it.
  */
 import type { ConfState, NodeId } from "../raft/types.js";
-import type { ClientSession } from "../statemachine/session/envelope.js";
+import type { CallOptions, ReadOptions, WriteOptions } from "../node/command-port.js";
 import type {
   KvCompareAndSetResult,
   KvDeleteResult,
@@ -15,33 +15,8 @@ import type {
 import type { KvListOptions, KvListResult } from "../statemachine/kv/store.js";
 import type { PeerProgress } from "../raft/rawnode.js";
 
-/** How fresh a read must be; see `Consistency` in `schema/common.ts`. */
-export type ReadConsistency = "linearizable" | "lease" | "stale";
-
-/** Cancellation and deadline of one call. */
-export interface CallOptions {
-  /** Cancels the call: it rejects with `CancelledError` (a write's outcome is then unknown). */
-  readonly signal?: AbortSignal;
-  /** Rejects with `TimeoutError` after this long. Default: the node's operation timeout. */
-  readonly timeoutMs?: number;
-}
-
-/** Options of a read. */
-export interface ReadOptions extends CallOptions {
-  /** Default `linearizable`. */
-  readonly consistency?: ReadConsistency;
-}
-
-/** Options of a write. */
-export interface WriteOptions extends CallOptions {
-  /** The client session that makes the write exactly-once; omit for at-least-once. */
-  readonly session?: ClientSession;
-  /**
-   * Only this node may propose it, and only while it leads (NOT_LEADER otherwise; never
-   * forwarded): for a leader's own decisions, which a deposed leader must not get carried out.
-   */
-  readonly leaderOnly?: boolean;
-}
+// The call options are the command port's: a service hands them on as they are.
+export type { CallOptions, ReadOptions, WriteOptions } from "../node/command-port.js";
 
 /** A put. */
 export interface KvPutRequest {

@@ -5,19 +5,16 @@
  * test header that the server's `peerCertificate` option reads (no TLS in these tests).
  */
 import type { FastifyRequest } from "fastify";
-import { RaftAclService, type AclNodePort } from "../../src/api/acl-service.js";
+import { RaftAclService } from "../../src/api/acl-service.js";
 import type { AuditEntry, AuditSink } from "../../src/api/audit/audit-log.js";
 import { RaftOrchestratorService } from "../../src/api/raft-orchestrator-service.js";
 import { ApiServer } from "../../src/api/server.js";
 import { CoordinationService } from "../../src/api/coord-service.js";
+import { CommandPort, type CommandNode } from "../../src/node/command-port.js";
 import { Lessor } from "../../src/node/lessor.js";
 import type { BlixardNodeService } from "../../src/api/service.js";
 import { commandErrorToException } from "../../src/statemachine/command-result.js";
-import {
-  ClusterStateMachine,
-  encodeAclCommand,
-} from "../../src/statemachine/cluster/cluster-state-machine.js";
-import type { AclResult } from "../../src/statemachine/acl/types.js";
+import { ClusterStateMachine } from "../../src/statemachine/cluster/cluster-state-machine.js";
 import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
 import type { KvResult } from "../../src/statemachine/kv/types.js";
 import { encodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
@@ -52,13 +49,20 @@ export async function startAuthFixture(): Promise<AuthFixture> {
     for (const listener of appliedListeners) setImmediate(listener);
     return result.value;
   };
-  const aclPort: AclNodePort = {
-    propose: async (command) => apply(encodeAclCommand(command)) as AclResult,
-    acl: machine.acl,
-    readBarrier: async () => undefined,
-    leader: () => 1,
-    now: () => Date.now(),
+  // A one-node "cluster" that applies each proposal at once, under the real command port.
+  const node: CommandNode = {
+    id: 1,
+    leader: 1,
+    isLeader: true,
+    propose: async (data) => {
+      const result = machine.apply({ index: ++index, term: 1, data });
+      for (const listener of appliedListeners) setImmediate(listener);
+      return result;
+    },
+    read: async (query) => query(),
+    readStale: (query) => query(),
   };
+  const commands = new CommandPort({ node, clock: realClock, commandTimeMs: () => Date.now() });
   const base = fakeNodeService(1);
   const kv: BlixardNodeService = {
     ...base,
@@ -78,21 +82,21 @@ export async function startAuthFixture(): Promise<AuthFixture> {
         { op: "delete" }
       >,
   };
+  const orchestratorNode = new FakeOrchestratorNode();
   const audit: AuditEntry[] = [];
   const sink: AuditSink = { record: (entry) => audit.push(entry) };
   const server = new ApiServer({
     service: kv,
     orchestrator: new RaftOrchestratorService({
-      node: new FakeOrchestratorNode(),
+      node: orchestratorNode,
+      commands: new CommandPort({ node: orchestratorNode, clock: realClock }),
       clock: realClock,
     }),
-    acl: new RaftAclService({ node: aclPort }),
+    acl: new RaftAclService({ commands, acl: machine.acl, now: () => Date.now() }),
     coordination: new CoordinationService({
+      commands,
       node: {
-        propose: async (command) => apply(encodeKvCommand(command)) as KvResult,
-        readBarrier: async () => undefined,
         leaderTerm: () => 1,
-        leader: () => 1,
         store: machine,
         onApplied: (listener) => {
           appliedListeners.add(listener);

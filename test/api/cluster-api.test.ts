@@ -120,7 +120,12 @@ describe("cluster, health, metrics and OpenAPI routes", () => {
     ]) {
       expect(metrics.body).toContain(name);
     }
-    expect(metrics.body).toMatch(/blixard_proposals_total\{outcome="applied",node_id="\d"\} [1-9]/);
+    expect(metrics.body).toMatch(
+      /blixard_proposals_total\{namespace="kv",outcome="applied",node_id="\d"\} [1-9]/,
+    );
+    expect(metrics.body).toMatch(
+      /blixard_read_latency_seconds_count\{node_id="\d",namespace="kv",consistency="linearizable",outcome="ok"\} [1-9]/,
+    );
     expect(metrics.body).toContain(`blixard_raft_role{role="leader",node_id="${leader.id}"} 1`);
   });
 });

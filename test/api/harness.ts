@@ -3,10 +3,11 @@
  * logs and the real clock (short ticks), each with its own API server on 127.0.0.1.
  */
 import { ApiServer } from "../../src/api/server.js";
-import { InMemoryMemberDirectory } from "../../src/api/member-directory.js";
+import { InMemoryMemberDirectory, memberApiUrl } from "../../src/api/member-directory.js";
 import { ApiMetrics } from "../../src/api/metrics.js";
 import { RaftKvService, type KvNodeResult } from "../../src/api/raft-service.js";
 import { SeededRandom } from "../../src/common/random.js";
+import { CommandPort } from "../../src/node/command-port.js";
 import { RaftNode } from "../../src/node/raft-node.js";
 import { SystemClock } from "../../src/platform/clock.js";
 import { KvStateMachine } from "../../src/statemachine/kv/kv-state-machine.js";
@@ -76,7 +77,13 @@ export async function startCluster(
       tickIntervalMs: 20,
     });
     const metrics = new ApiMetrics(id);
-    const service = new RaftKvService({ node, kv, clock, directory, metrics });
+    const commands = new CommandPort({
+      node,
+      clock,
+      leaderAddress: (peer) => memberApiUrl(directory, peer),
+      metrics,
+    });
+    const service = new RaftKvService({ node, commands, kv, directory });
     const server = new ApiServer({
       // These tests are about the API's behaviour, not its authorization (test/api/auth-*.test.ts).
       auth: { mode: "insecure-open" },

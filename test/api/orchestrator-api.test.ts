@@ -461,8 +461,8 @@ describe("task listing, waiting and logs", () => {
     ).toHaveLength(1);
     const sessions = api.node.proposals.slice(-2).map((p) => p.options.session);
     expect(sessions).toEqual([
-      { clientId: "cli-session-a", sequence: 1 },
-      { clientId: "cli-session-a", sequence: 1 },
+      { clientId: "cli-session-a", sequence: 1, ackedBelow: 1 },
+      { clientId: "cli-session-a", sequence: 1, ackedBelow: 1 },
     ]);
   });
 });
@@ -494,7 +494,11 @@ describe("forwarding orchestrator writes from a follower", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("blixard-leader-address")).toBe(leader.url.href);
     expect(response.body.spec.command).toBe("uptime");
-    expect(leader.node.proposals.at(-1)?.options.session).toEqual({ clientId: "fwd", sequence: 1 });
+    expect(leader.node.proposals.at(-1)?.options.session).toEqual({
+      clientId: "fwd",
+      sequence: 1,
+      ackedBelow: 1,
+    });
     expect(follower.node.proposals.at(-1)?.command.type).toBe("submitTask");
   });
 

@@ -1,18 +1,21 @@
 /**
- * Fakes for orchestrator API, service and CLI tests: an in-memory {@link OrchestratorNodePort}
- * with a toy model (no real scheduler: a task goes to the lowest online worker), and a minimal
+ * Fakes for orchestrator API, service and CLI tests: an in-memory node that is both the
+ * {@link OrchestratorNodePort} and the {@link CommandNode} under a real {@link CommandPort}, with a
+ * toy model (no real scheduler: a task goes to the lowest online worker), and a minimal
  * {@link BlixardNodeService} so an {@link ApiServer} can run without a raft cluster.
  */
 import { ApiServer } from "../../src/api/server.js";
 import type { LiveOutputHub } from "../../src/orchestrator/drivers/live-output.js";
 import type { OrchestratorNodePort } from "../../src/api/raft-orchestrator-service.js";
+import { CommandPort, type CommandNode } from "../../src/node/command-port.js";
+import type { OperationOptions } from "../../src/node/operation.js";
+import type { ProposeOptions } from "../../src/node/raft-node.js";
+import { NONE } from "../../src/raft/types.js";
+import type { CommandResult } from "../../src/statemachine/command-result.js";
+import { decodeOrchestratorCommand } from "../../src/statemachine/orchestrator/command-codec.js";
+import { decodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
 import { RaftOrchestratorService } from "../../src/api/raft-orchestrator-service.js";
-import type {
-  BlixardNodeService,
-  CallOptions,
-  ReadConsistency,
-  WriteOptions,
-} from "../../src/api/service.js";
+import type { BlixardNodeService, WriteOptions } from "../../src/api/service.js";
 import {
   ConflictError,
   NotFoundError,
@@ -61,16 +64,19 @@ export interface ProposalRecord {
   readonly options: WriteOptions;
 }
 
+/** How the fake was asked to read: through the barrier (`read`) or as it is (`stale`). */
+export type FakeRead = "read" | "stale";
+
 /** An in-memory orchestrator "node": applies commands at once, in call order. */
-export class FakeOrchestratorNode implements OrchestratorNodePort {
+export class FakeOrchestratorNode implements OrchestratorNodePort, CommandNode {
   readonly nodeId: number;
   /** Follower: proposals and lease reads fail with NOT_LEADER naming `leaderId`. */
   role: "leader" | "follower" = "leader";
   leaderId: number | undefined;
   /** Every proposal received, in order (including refused ones). */
   readonly proposals: ProposalRecord[] = [];
-  /** Every read barrier, in order. */
-  readonly barriers: ReadConsistency[] = [];
+  /** Every read, in order. */
+  readonly barriers: FakeRead[] = [];
   /** When set, each submitted task is finished this way on a later event-loop turn. */
   autoFinish: ((task: Task) => FakeOutcome | undefined) | undefined;
   /** Makes the read barrier fail with this error (once set). */
@@ -122,7 +128,33 @@ export class FakeOrchestratorNode implements OrchestratorNodePort {
   };
 
   /** @inheritdoc */
-  propose(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult> {
+  get id(): number {
+    return this.nodeId;
+  }
+
+  /** @inheritdoc */
+  get leader(): number {
+    return this.leaderId ?? NONE;
+  }
+
+  /** @inheritdoc */
+  get isLeader(): boolean {
+    return this.role === "leader";
+  }
+
+  /** @inheritdoc */
+  async propose(bytes: Uint8Array, propose: ProposeOptions = {}): Promise<CommandResult<unknown>> {
+    const envelope = decodeCommandEnvelope(bytes);
+    const command = decodeOrchestratorCommand(envelope.payload);
+    const options: WriteOptions = {
+      ...(envelope.session === undefined ? {} : { session: envelope.session }),
+      ...(propose.leaderOnly === undefined ? {} : { leaderOnly: propose.leaderOnly }),
+    };
+    return { ok: true, value: await this.proposeCommand(command, options) };
+  }
+
+  /** Applies `command` as proposed with `options` (the session makes a retry return the first result). */
+  proposeCommand(command: OrchestratorCommand, options: WriteOptions): Promise<OrchestratorResult> {
     this.proposals.push({ command, options });
     if (this.role === "follower") {
       return Promise.reject(
@@ -140,23 +172,22 @@ export class FakeOrchestratorNode implements OrchestratorNodePort {
   }
 
   /** @inheritdoc */
-  async readBarrier(consistency: ReadConsistency, _options: CallOptions): Promise<void> {
-    this.barriers.push(consistency);
+  async read<T>(query: () => T, _options?: OperationOptions): Promise<T> {
+    this.barriers.push("read");
     if (this.barrierError !== undefined) throw this.barrierError;
-    if (consistency === "lease" && this.role === "follower") {
-      throw new NotLeaderError(this.leaderId === undefined ? undefined : { id: this.leaderId });
-    }
+    return query();
+  }
+
+  /** @inheritdoc */
+  readStale<T>(query: () => T): T {
+    this.barriers.push("stale");
+    return query();
   }
 
   /** @inheritdoc */
   onApplied(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
-  }
-
-  /** @inheritdoc */
-  leader(): number | undefined {
-    return this.leaderId;
   }
 
   /** Registers a worker directly (as an agent's proposal would). */
@@ -390,11 +421,15 @@ export async function startFakeApi(
   let next = 0;
   const service = new RaftOrchestratorService({
     node,
+    commands: new CommandPort({
+      node,
+      clock: realClock,
+      ...(options.leaderApiAddress === undefined
+        ? {}
+        : { leaderAddress: options.leaderApiAddress }),
+    }),
     clock: realClock,
     newTaskId: options.newTaskId ?? (() => `task-${String(++next).padStart(4, "0")}`),
-    ...(options.leaderApiAddress === undefined
-      ? {}
-      : { leaderApiAddress: options.leaderApiAddress }),
     ...(options.vmLogDir === undefined ? {} : { vmLogDir: options.vmLogDir }),
     ...(options.liveOutput === undefined ? {} : { liveOutput: options.liveOutput }),
   });

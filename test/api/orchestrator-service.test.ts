@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { InMemoryMemberDirectory } from "../../src/api/member-directory.js";
+import { InMemoryMemberDirectory, memberApiUrl } from "../../src/api/member-directory.js";
 import {
   MAX_TASK_WAITERS,
   RaftOrchestratorService,
 } from "../../src/api/raft-orchestrator-service.js";
-import type { ServiceMetricsSink } from "../../src/api/service-metrics.js";
+import { CommandPort, type CommandMetrics } from "../../src/node/command-port.js";
 import {
   CancelledError,
   InternalError,
@@ -47,19 +47,23 @@ const VM: VmSpec = {
   restart: { mode: "on-failure", maxRestarts: 5, backoffMs: 1000 },
 };
 
-function setup(
-  options: { directory?: InMemoryMemberDirectory; metrics?: ServiceMetricsSink } = {},
-) {
+function setup(options: { directory?: InMemoryMemberDirectory; metrics?: CommandMetrics } = {}) {
   const node = new FakeOrchestratorNode(1);
   node.addWorker(1);
   const clock = new ManualClock();
   let next = 0;
+  const commands = new CommandPort({
+    node,
+    clock,
+    leaderAddress: (id) => memberApiUrl(options.directory, id),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
   const service = new RaftOrchestratorService({
     node,
+    commands,
     clock,
     newTaskId: () => `t${++next}`,
     ...(options.directory === undefined ? {} : { directory: options.directory }),
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
   return { node, clock, service };
 }
@@ -260,7 +264,15 @@ describe("RaftOrchestratorService: proposals and reads", () => {
     await service.listWorkers();
     await service.getWorker(1, { consistency: "stale" });
     await service.getSettings({ consistency: "lease" });
-    expect(node.barriers).toEqual(["linearizable", "stale", "lease"]);
+    expect(node.barriers).toEqual(["read", "stale", "read"]);
+    // A lease read is the leader's alone; a linearizable one runs on a follower too.
+    node.role = "follower";
+    await expect(service.getSettings({ consistency: "lease" })).rejects.toBeInstanceOf(
+      NotLeaderError,
+    );
+    await service.getSettings();
+    expect(node.barriers).toEqual(["read", "stale", "read", "read"]);
+    node.role = "leader";
     await expect(service.getWorker(5)).rejects.toBeInstanceOf(NotFoundError);
     await expect(service.getVm("none")).rejects.toThrow(/blixard vm list/);
   });
@@ -298,8 +310,9 @@ describe("RaftOrchestratorService: proposals and reads", () => {
     const events: string[] = [];
     const { node, service } = setup({
       metrics: {
-        proposalFinished: (outcome) => events.push(`propose:${outcome}`),
-        readFinished: (consistency, outcome) => events.push(`read:${consistency}:${outcome}`),
+        proposalFinished: (namespace, outcome) => events.push(`propose:${namespace}:${outcome}`),
+        readFinished: (namespace, consistency, outcome) =>
+          events.push(`read:${namespace}:${consistency}:${outcome}`),
       },
     });
     await service.createVm("a", VM, "running");
@@ -308,16 +321,16 @@ describe("RaftOrchestratorService: proposals and reads", () => {
     node.barrierError = new TimeoutError("slow");
     await service.listVms().catch(() => undefined);
     expect(events).toEqual([
-      "propose:applied",
-      "propose:CONFLICT",
-      "read:stale:ok",
-      "read:linearizable:TIMEOUT",
+      "propose:orchestrator:applied",
+      "propose:orchestrator:CONFLICT",
+      "read:orchestrator:stale:ok",
+      "read:orchestrator:linearizable:TIMEOUT",
     ]);
   });
 
   it("treats a result of the wrong kind as a bug (INTERNAL)", async () => {
     const { node, service } = setup();
-    node.propose = () => Promise.resolve({ type: "deleted" });
+    node.proposeCommand = () => Promise.resolve({ type: "deleted" });
     await expect(service.submitTask(SPEC)).rejects.toBeInstanceOf(InternalError);
   });
 });

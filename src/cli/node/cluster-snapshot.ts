@@ -6,7 +6,6 @@
  * `ClusterStateMachine.restore` unchanged.
  */
 import type { ClusterSnapshot, OperatorService } from "../../api/operator-service.js";
-import { operationOptions } from "../../api/raft-service.js";
 import type { CallOptions, MemberView } from "../../api/service.js";
 import type { OperationOptions } from "../../node/operation.js";
 import type { StateMachine } from "../../statemachine/state-machine.js";
@@ -37,7 +36,7 @@ export function clusterSnapshotService(source: ClusterSnapshotSource): OperatorS
         // Inside the read: nothing is applied between reading the index and encoding the state.
         const index = source.node.status().applied;
         return { index, term: termAt(source, index), data: source.machine.snapshot() };
-      }, operationOptions(options));
+      }, options);
       return {
         clusterId: source.clusterId,
         ...taken,

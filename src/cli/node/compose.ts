@@ -14,12 +14,6 @@ import { ApiServer } from "../../api/server.js";
 import { RaftAclService } from "../../api/acl-service.js";
 import { AuditLog } from "../../api/audit/audit-log.js";
 import type { AuthMode } from "../../api/auth/authenticator.js";
-import { encodeAclCommand } from "../../statemachine/cluster/cluster-state-machine.js";
-import type { AclResult } from "../../statemachine/acl/types.js";
-import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
-import { commandErrorToException } from "../../statemachine/command-result.js";
-import { operationOptions, proposeOptions } from "../../api/raft-service.js";
-import { NotLeaderError } from "../../common/errors.js";
 import { NONE } from "../../raft/types.js";
 import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
@@ -290,7 +284,7 @@ export async function startNode(
 
     // The state machine stack, the runtime and the lessor: what every node runs, simulated ones
     // included (see api/node-composition.ts); here on the real platform.
-    const { machine, feed, applied, node, coordination } = composeNode({
+    const { machine, feed, applied, node, commands, coordination } = composeNode({
       id: config.id,
       platform: {
         clock,
@@ -310,6 +304,7 @@ export async function startNode(
           : { snapshotEveryEntries: options.snapshotEveryEntries }),
       },
       directory,
+      metrics,
       onFatal: (error) => onFatal(error),
       protocolGate,
       onConfChange: (change, confState) => membership.onConfChange(change, confState),
@@ -336,10 +331,9 @@ export async function startNode(
     });
     const service = new RaftKvService({
       node,
+      commands,
       kv: machine,
-      clock,
       directory,
-      metrics,
       memberRelease: (id) => {
         if (id === config.id) return { protocolVersion, softwareVersion: packageVersion() };
         const peer = transport.peerProtocols().get(id);
@@ -355,11 +349,11 @@ export async function startNode(
     });
     const orchestrator = createOrchestrator({
       node,
+      commands,
       machine,
       onApplied: (listener) => applied.subscribe(listener),
       clock,
       directory,
-      metrics,
       dataDir: options.dataDir,
       host: options.host,
       workloads: options.workloads ?? { rawExec: false },
@@ -367,32 +361,9 @@ export async function startNode(
       ...(options.workerDeadAfterMs === undefined
         ? {}
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
-      clientTls,
       ...(options.vm === undefined ? {} : { vm: options.vm }),
     });
-    const acl = new RaftAclService({
-      node: {
-        acl: machine.acl,
-        now: () => Date.now(),
-        leader: () => (node.leader === NONE ? undefined : node.leader),
-        propose: async (command, writeOptions) => {
-          const envelope = encodeCommandEnvelope({
-            proposedAtMs: Math.max(0, Math.floor(clock.now())),
-            ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
-            payload: encodeAclCommand(command),
-          });
-          const result = await node.propose(envelope, proposeOptions(writeOptions));
-          if (!result.ok) throw commandErrorToException(result.error);
-          return result.value as AclResult;
-        },
-        readBarrier: async (consistency, callOptions) => {
-          if (consistency === "stale") return;
-          if (consistency === "lease" && !node.isLeader) throw new NotLeaderError();
-          await node.read(() => undefined, operationOptions(callOptions));
-        },
-      },
-      directory,
-    });
+    const acl = new RaftAclService({ commands, acl: machine.acl, now: () => Date.now() });
     cleanups.push(async () => coordination.close());
     const authMode = options.authMode ?? "enforce";
     if (authMode === "insecure-open") {
@@ -450,7 +421,7 @@ export async function startNode(
     cleanups.push(async () => clearInterval(protocolTimer));
     coordination.start();
     log.info("node started", { apiUrl: apiUrl.href });
-    await orchestrator.start(apiUrl);
+    await orchestrator.start();
     cleanups.push(() => orchestrator.close());
     if (joining) {
       log.info("asking the cluster to add this node as a learner", { join: config.join });

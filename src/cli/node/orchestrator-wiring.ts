@@ -2,8 +2,9 @@
  * The orchestrator of a real node: the API service over the RaftNode and the cluster state
  * machine, the agent with the real drivers, and the leader's liveness monitor.
  *
- * The agent reports through this node's own HTTP API (`POST /v1/agent/reports`), which forwards
- * to the leader like every write, so an agent never needs to know where the leader is. Task and
+ * The agent reports through the orchestrator service on this node, whose command port proposes
+ * on this node: the runtime forwards a follower's proposal to the leader over the peer transport
+ * (as for every write), so an agent never needs to know where the leader is. Task and
  * VM processes are recorded in `<dataDir>/orchestrator/processes`; an agent that starts after a
  * crash kills what the previous one left running before it reconciles, so nothing runs twice.
  */
@@ -11,16 +12,13 @@ import type { VmSettings } from "./vm-settings.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
-import type { NodeResult } from "../../api/node-composition.js";
-import type { ApiMetrics } from "../../api/metrics.js";
-import { operationOptions, proposeOptions } from "../../api/raft-service.js";
 import {
   RaftOrchestratorService,
   type OrchestratorNodePort,
 } from "../../api/raft-orchestrator-service.js";
-import { BlixardClient } from "../../client/index.js";
 import type { Clock } from "../../common/clock.js";
-import { NotLeaderError, PermissionDeniedError } from "../../common/errors.js";
+import { PermissionDeniedError } from "../../common/errors.js";
+import type { CommandPort } from "../../node/command-port.js";
 import type { RaftNode } from "../../node/raft-node.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
@@ -41,42 +39,35 @@ import { LivenessMonitor } from "../../orchestrator/liveness.js";
 import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
 import { DEFAULT_TASK_OUTPUT_CAP_BYTES } from "../../orchestrator/drivers/limits.js";
-import { NONE } from "../../raft/types.js";
-import { commandErrorToException } from "../../statemachine/command-result.js";
-import {
-  encodeOrchestratorCommand,
-  type ClusterStateMachine,
-} from "../../statemachine/cluster/cluster-state-machine.js";
-import type { OrchestratorResult } from "../../statemachine/orchestrator/commands.js";
+import type { ClusterStateMachine } from "../../statemachine/cluster/cluster-state-machine.js";
 import { CGROUPS_FEATURE, RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/features.js";
 import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { VmDriver } from "../../statemachine/orchestrator/types.js";
-import { encodeCommandEnvelope } from "../../statemachine/session/envelope.js";
 import type { JsonLogger } from "../log.js";
-import type { NodeClientTls } from "./membership.js";
 
 /** Options of {@link startOrchestrator}. */
 export interface OrchestratorWiringOptions {
-  readonly node: RaftNode<NodeResult>;
+  /** The node's id, leadership and peers' last-heard times (the liveness monitor's view). */
+  readonly node: OrchestratorRuntime;
+  /** The node's command port: the service's and the agent's writes and reads. */
+  readonly commands: CommandPort;
   readonly machine: ClusterStateMachine;
   /** Subscribes to "entries were applied" (see `ApplyNotifier`). */
   readonly onApplied: (listener: () => void) => () => void;
   readonly clock: Clock;
   readonly directory: MemberDirectory;
-  readonly metrics: ApiMetrics;
   readonly dataDir: string;
-  /** This node's API base URL (the agent reports through it). */
-  readonly apiUrl: URL;
   readonly host: DetectedHost;
   readonly workloads: WorkloadSettings;
   readonly log: JsonLogger;
   /** Mark a silent worker offline after this long (default: the monitor's, 10 s). */
   readonly workerDeadAfterMs?: number;
-  /** How the agent reaches an HTTPS API: the cluster's CA and this node's certificate. */
-  readonly clientTls?: NodeClientTls;
   /** qemu VM settings; default: images from anywhere, readiness not awaited. */
   readonly vm?: VmSettings;
 }
+
+/** What the orchestrator needs of the runtime itself (a `RaftNode`). */
+export type OrchestratorRuntime = Pick<RaftNode, "id" | "isLeader" | "lastHeardFromMs">;
 
 /** Whether this node runs raw work, and as whom. */
 export type WorkloadSettings =
@@ -95,47 +86,29 @@ const RAW_EXEC_DISABLED =
 /** The orchestrator parts of a running node. */
 export interface RunningOrchestrator {
   readonly service: RaftOrchestratorService;
-  /** Starts the agent and the liveness monitor (once the API listens). */
-  start(apiUrl: URL): Promise<void>;
+  /** Starts the agent and the liveness monitor (once the node runs). */
+  start(): Promise<void>;
   /** Stops the monitor and the agent, and the work the agent runs. */
   close(): Promise<void>;
 }
 
 /** Builds the orchestrator service now (the API needs it) and the agent for {@link RunningOrchestrator.start}. */
-export function createOrchestrator(
-  options: Omit<OrchestratorWiringOptions, "apiUrl">,
-): RunningOrchestrator {
+export function createOrchestrator(options: OrchestratorWiringOptions): RunningOrchestrator {
   const { node, machine, clock, log } = options;
   const orchestratorDir = join(options.dataDir, "orchestrator");
   const port: OrchestratorNodePort = {
     nodeId: node.id,
     queries: machine.orchestrator,
-    propose: async (command, writeOptions) => {
-      const envelope = encodeCommandEnvelope({
-        proposedAtMs: Math.max(0, Math.floor(clock.now())),
-        ...(writeOptions.session === undefined ? {} : { session: writeOptions.session }),
-        payload: encodeOrchestratorCommand(command),
-      });
-      const result = await node.propose(envelope, proposeOptions(writeOptions));
-      if (!result.ok) throw commandErrorToException(result.error);
-      return result.value as OrchestratorResult;
-    },
-    readBarrier: async (consistency, callOptions) => {
-      if (consistency === "stale") return;
-      if (consistency === "lease" && !node.isLeader) throw new NotLeaderError();
-      await node.read(() => undefined, operationOptions(callOptions));
-    },
     onApplied: options.onApplied,
-    leader: () => (node.leader === NONE ? undefined : node.leader),
   };
   // The output of the tasks running here, for `task logs --follow`.
   const liveOutput = new LiveOutputHub(DEFAULT_TASK_OUTPUT_CAP_BYTES);
   const vmLogDir = join(orchestratorDir, "vm-logs");
   const service = new RaftOrchestratorService({
     node: port,
+    commands: options.commands,
     clock,
     directory: options.directory,
-    metrics: options.metrics,
     readVmLog: (name, request) => readVmLog(vmLogDir, name, request),
     vmLogDir,
     liveOutput,
@@ -147,7 +120,7 @@ export function createOrchestrator(
   let confinement: TaskConfinement | undefined;
   return {
     service,
-    async start(apiUrl: URL): Promise<void> {
+    async start(): Promise<void> {
       const registry = new ProcessRegistry(join(orchestratorDir, "processes"));
       await mkdir(registry.dir, { recursive: true, mode: 0o700 });
       const reaped = await registry.reapOrphans();
@@ -160,14 +133,10 @@ export function createOrchestrator(
           })),
         });
       }
-      // The agent presents the node's certificate: the API sees which node reports.
-      const client = new BlixardClient({
-        endpoints: [apiUrl.href],
-        timeoutMs: 10_000,
-        ...options.clientTls,
-      });
+      // Checked as the report route checks it, then proposed on this node (forwarded to the
+      // leader by the runtime); the reporter retries what the cluster cannot take yet.
       const proposer: Proposer = {
-        propose: (command) => client.orchestrator.report(command),
+        propose: (command) => service.report(command),
       };
       const workDir = join(orchestratorDir, "work");
       await mkdir(workDir, { recursive: true, mode: 0o700 });
