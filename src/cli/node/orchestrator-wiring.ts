@@ -1,6 +1,7 @@
 /**
  * The orchestrator of a real node: the API service over the RaftNode and the cluster state
- * machine, the agent with the real drivers, and the leader's liveness monitor.
+ * machine, the agent with the real drivers, and the leader's liveness and drain deadline
+ * monitors.
  *
  * The agent reports through this node's own HTTP API (`POST /v1/agent/reports`), which forwards
  * to the leader like every write, so an agent never needs to know where the leader is. Task and
@@ -38,6 +39,7 @@ import type { TaskUser } from "../../orchestrator/confine/task-user.js";
 import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
 import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
+import { DrainDeadlineMonitor } from "../../orchestrator/drain-deadlines.js";
 import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
 import { DEFAULT_TASK_OUTPUT_CAP_BYTES } from "../../orchestrator/drivers/limits.js";
@@ -143,6 +145,7 @@ export function createOrchestrator(
 
   let agent: Agent | undefined;
   let monitor: LivenessMonitor | undefined;
+  let drainDeadlines: DrainDeadlineMonitor | undefined;
   let unsubscribe: (() => void) | undefined;
   let confinement: TaskConfinement | undefined;
   return {
@@ -279,6 +282,17 @@ export function createOrchestrator(
           : { deadAfterMs: options.workerDeadAfterMs }),
       });
       monitor.start();
+      drainDeadlines = new DrainDeadlineMonitor({
+        isLeader: () => node.isLeader,
+        queries: machine.orchestrator,
+        proposer: {
+          // Like marking a worker offline: this leader's decision, never forwarded.
+          propose: (command) => service.report(command, { leaderOnly: true }),
+        },
+        clock,
+        log: log.child({ component: "drain" }),
+      });
+      drainDeadlines.start();
       log.info("orchestrator started", {
         capacity: options.host.capacity,
         features,
@@ -287,6 +301,7 @@ export function createOrchestrator(
     },
     async close(): Promise<void> {
       monitor?.close();
+      drainDeadlines?.close();
       unsubscribe?.();
       await agent?.close();
       await confinement?.close();
