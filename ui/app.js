@@ -335,7 +335,10 @@ function render() {
       const tr = document.createElement("tr");
       tr.append(
         cell(`node ${w.nodeId}`),
-        cell(w.drain ? `${w.status} (draining)` : w.status, `status-${w.status}`),
+        cell(
+          w.drain && w.status === "offline" ? "offline (drained)" : w.status,
+          `status-${w.status}`,
+        ),
         cell(w.features.join(", ")),
         bar(w.allocated.cpuMillis, w.capacity.cpuMillis),
         bar(w.allocated.memoryMb, w.capacity.memoryMb),

@@ -103,6 +103,7 @@ export function workerToJson(worker: Worker): WorkerJson {
     features: [...worker.features],
     status: worker.status,
     drain: worker.drain,
+    ...(worker.drainDeadlineMs === undefined ? {} : { drainDeadlineMs: worker.drainDeadlineMs }),
     allocated: { ...worker.allocated },
     lastSeenMs: worker.lastSeenMs,
   };

@@ -65,6 +65,15 @@ export interface TaskLogs {
   readonly stderrTruncated: boolean;
 }
 
+/** Options of {@link OrchestratorService.drainWorker}. */
+export interface DrainOptions extends WriteOptions {
+  /**
+   * Drain only: how long tasks already running may stay to finish, in ms from when the drain is
+   * applied; absent or 0 moves them at once.
+   */
+  readonly deadlineMs?: number;
+}
+
 /**
  * Everything the API asks of the orchestrator. Every method may reject with the runtime's typed
  * errors (`NOT_LEADER`, `TIMEOUT`, `CANCELLED`, `OVERLOADED`, `UNAVAILABLE`, …); the ones named
@@ -83,14 +92,16 @@ export interface OrchestratorService {
   /** One worker. `NotFoundError` if node `nodeId` never registered. */
   getWorker(nodeId: NodeId, options?: ReadOptions): Promise<Worker>;
   /**
-   * Drains a worker (nothing new is placed on it, and its tasks and VMs are moved to other
-   * workers at once; `moved` counts them) or puts it back in service (`moved` is 0 and 0).
-   * `NotFoundError` if it never registered.
+   * Drains a worker (nothing new is placed on it, its VMs and assigned tasks are moved to other
+   * workers at once, its running tasks too unless `options.deadlineMs` lets them finish there
+   * until then; `moved` counts what moved now) or puts it back in service (`moved` is 0 and 0).
+   * `NotFoundError` if it never registered; `InvalidArgumentError` for a deadline out of range
+   * or on an undrain.
    */
   drainWorker(
     nodeId: NodeId,
     draining: boolean,
-    options?: WriteOptions,
+    options?: DrainOptions,
   ): Promise<{ readonly worker: Worker; readonly moved: DrainMoved }>;
 
   /**

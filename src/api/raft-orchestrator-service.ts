@@ -48,6 +48,7 @@ import { vmLogSource } from "./events/vm-log-follow.js";
 import { ServedByOtherNodeError } from "./forward.js";
 import type { MemberDirectory } from "./member-directory.js";
 import type {
+  DrainOptions,
   OrchestratorService,
   TaskFilters,
   TaskLogs,
@@ -58,13 +59,17 @@ import type {
 import { DEFAULT_TASK_PAGE, MAX_TASK_PAGE, MAX_WAIT_MS } from "./schema/orchestrator.js";
 import type { CallOptions, ReadOptions, WriteOptions } from "./service.js";
 
-/** The commands agents and the liveness monitor send through {@link RaftOrchestratorService.report}. */
+/**
+ * The commands agents and the leader's monitors (liveness, drain deadlines) send through
+ * {@link RaftOrchestratorService.report}.
+ */
 const AGENT_REPORTS: ReadonlySet<OrchestratorCommand["type"]> = new Set([
   "registerWorker",
   "taskStarted",
   "taskFinished",
   "vmObserved",
   "markWorkerOffline",
+  "drainDeadlineReached",
 ]);
 
 /** The most task waits one node holds at once; more get OVERLOADED. */
@@ -170,9 +175,18 @@ export class RaftOrchestratorService implements OrchestratorService {
   async drainWorker(
     nodeId: NodeId,
     draining: boolean,
-    options: WriteOptions = {},
+    options: DrainOptions = {},
   ): Promise<{ readonly worker: Worker; readonly moved: DrainMoved }> {
-    const result = await this.#propose({ type: "setWorkerDrain", nodeId, draining }, options);
+    const { deadlineMs } = options;
+    const result = await this.#propose(
+      {
+        type: "setWorkerDrain",
+        nodeId,
+        draining,
+        ...(deadlineMs === undefined ? {} : { deadlineMs }),
+      },
+      options,
+    );
     invariant(result.type === "worker", () => `setWorkerDrain returned a ${result.type} result`);
     return { worker: result.worker, moved: result.moved ?? { tasks: 0, vms: 0 } };
   }

@@ -1,3 +1,4 @@
+import { optionHelp } from "./option-defaults.js";
 import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
@@ -31,7 +32,10 @@ export function buildProgram(): Command {
     .helpOption("-h, --help", "show help for a command")
     .showHelpAfterError("(run with --help for usage)")
     // Before any subcommand exists: subcommands copy the help configuration when created.
-    .configureHelp({ commandDescription: (cmd) => reflow(cmd.description()) })
+    .configureHelp({
+      commandDescription: (cmd) => reflow(cmd.description()),
+      optionDescription: (option) => optionHelp(option),
+    })
     .exitOverride();
   registerNodeCommands(program);
   registerDevCommand(program);

@@ -85,3 +85,34 @@ export function parseSwitch(value: string): boolean {
   if (["false", "0", "no", "off"].includes(normalized)) return false;
   throw new InvalidArgumentError(`"${value}" is not a yes/no value (true, false, 1, 0, yes, no)`);
 }
+
+/** Milliseconds per duration unit of {@link parseDuration}. */
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * Parses a duration into ms: a number with a unit (`500ms`, `30s`, `5m`, `2h`, `1d`), several in
+ * a row (`1h30m`), or `0`. A bare number other than 0 is refused: "5" could mean seconds or
+ * minutes.
+ */
+export function parseDuration(value: string): number {
+  const text = value.trim();
+  if (text === "0") return 0;
+  const parts = [...text.matchAll(/(\d+)(ms|s|m|h|d)/g)];
+  if (text === "" || parts.map((part) => part[0]).join("") !== text) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a duration: write a number and a unit, e.g. 30s, 5m, 1h30m (units ms, s, m, h, d)`,
+    );
+  }
+  let ms = 0;
+  for (const [, amount, unit] of parts) {
+    ms += Number(amount) * (DURATION_UNITS_MS[unit as string] as number);
+  }
+  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError(`"${value}" is too long`);
+  return ms;
+}

@@ -39,6 +39,7 @@ export {
   type OrchestratorTransport,
   type Task,
   type TaskListOptions,
+  type DrainRequestOptions,
   type TaskLogs,
   type TaskPoll,
   type TaskSpecInput,

@@ -73,6 +73,15 @@ export interface TaskListOptions extends ReadRequestOptions {
   readonly limit?: number;
 }
 
+/** Options of {@link OrchestratorClient.drainWorker}. */
+export interface DrainRequestOptions extends RequestOptions {
+  /**
+   * Let tasks already running finish on the worker for up to this many ms, then move them.
+   * Default 0: move them now.
+   */
+  readonly deadlineMs?: number;
+}
+
 /** Options of {@link OrchestratorClient.waitTask}. */
 export interface WaitTaskOptions {
   /** Give up with `TimeoutError` after this long. Default: wait as long as it takes. */
@@ -148,13 +157,16 @@ export class OrchestratorClient {
   }
 
   /**
-   * Drains a worker: nothing new is placed on it and its tasks and VMs move to other workers;
-   * `moved` counts them. @throws NotFoundError for an unknown node.
+   * Drains a worker: nothing new is placed on it and its VMs and tasks move to other workers;
+   * `moved` counts what moved now. With `options.deadlineMs`, tasks already running may finish
+   * on it until then and are moved at the deadline (no attempt spent either way). The worker is
+   * `draining` while it holds work, `drained` once it holds none (see {@link getWorker}).
+   * @throws NotFoundError for an unknown node; InvalidArgumentError for a deadline out of range.
    */
-  async drainWorker(nodeId: number, options: RequestOptions = {}): Promise<DrainedWorkerJson> {
+  async drainWorker(nodeId: number, options: DrainRequestOptions = {}): Promise<DrainedWorkerJson> {
     return (await this.#write(
       "POST",
-      `/v1/workers/${nodeId}/drain`,
+      `/v1/workers/${nodeId}/drain${query({ deadlineMs: options.deadlineMs })}`,
       undefined,
       options,
     )) as DrainedWorkerJson;

@@ -297,7 +297,7 @@ describe("orchestrator API over a fake node", () => {
     const drained = await call(api.url, "POST", "/v1/workers/2/drain");
     expect(drained.body).toMatchObject({
       nodeId: 2,
-      status: "draining",
+      status: "drained",
       moved: { tasks: 0, vms: 0 },
     });
     expect(api.node.proposals.at(-1)?.command).toEqual({
@@ -306,7 +306,22 @@ describe("orchestrator API over a fake node", () => {
       draining: true,
     });
     const one = await call(api.url, "GET", "/v1/workers/2");
-    expect(one.body.status).toBe("draining");
+    expect(one.body.status).toBe("drained");
+    // A deadline rides in the query string into the command; bad ones never reach the log.
+    await call(api.url, "POST", "/v1/workers/2/drain?deadlineMs=300000");
+    expect(api.node.proposals.at(-1)?.command).toEqual({
+      type: "setWorkerDrain",
+      nodeId: 2,
+      draining: true,
+      deadlineMs: 300_000,
+    });
+    const proposed = api.node.proposals.length;
+    for (const query of ["deadlineMs=-1", "deadlineMs=5m", `deadlineMs=${2 ** 40}`, "x=1"]) {
+      const bad = await call(api.url, "POST", `/v1/workers/2/drain?${query}`);
+      expect(bad.status, query).toBe(400);
+      expect(bad.body.code, query).toBe("INVALID_ARGUMENT");
+    }
+    expect(api.node.proposals).toHaveLength(proposed);
     const undrained = await call(api.url, "POST", "/v1/workers/2/undrain");
     expect(undrained.body.status).toBe("online");
   });

@@ -256,8 +256,18 @@ export class FakeOrchestratorNode implements OrchestratorNodePort, CommandNode {
       case "setWorkerDrain": {
         const worker = this.#workers.get(command.nodeId);
         if (worker === undefined) throw new NotFoundError(`node ${command.nodeId} is no worker`);
+        // As the model: drained once nothing runs there (the toy moves nothing off).
+        const busy = [...this.#tasks.values()].some(
+          (t) => t.nodeId === command.nodeId && (t.status === "assigned" || t.status === "running"),
+        );
         const status =
-          worker.status === "offline" ? "offline" : command.draining ? "draining" : "online";
+          worker.status === "offline"
+            ? "offline"
+            : command.draining
+              ? busy
+                ? "draining"
+                : "drained"
+              : "online";
         const updated: Worker = { ...worker, drain: command.draining, status };
         this.#workers.set(command.nodeId, updated);
         return { type: "worker", worker: updated };

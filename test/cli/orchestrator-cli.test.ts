@@ -12,6 +12,7 @@ import {
   parseCpu,
   parseNonNegativeInt,
 } from "../../src/cli/commands/orchestrator-flags.js";
+import { parseDuration } from "../../src/cli/options.js";
 import { commandLine, formatCpu } from "../../src/cli/commands/orchestrator-format.js";
 import { taskExitCode } from "../../src/cli/commands/task-exit-codes.js";
 import type { Task } from "../../src/client/index.js";
@@ -480,13 +481,19 @@ describe("blixard worker, task and vm commands", () => {
     });
 
     it("drains and undrains a worker; an unknown one exits 3", async () => {
-      expect((await blixard("worker", "drain", "2")).stdout).toBe(
-        "worker 2 is draining; moved 0 tasks and 0 VMs to other workers\n",
+      // Node 3 runs no raw work, so nothing is on it: drained at once, the command returns.
+      expect((await blixard("worker", "drain", "3", "--deadline", "5m")).stdout).toBe(
+        "worker 3 is drained; moved 0 tasks and 0 VMs to other workers\n",
       );
-      expect((await blixard("worker", "get", "2")).stdout).toMatch(/status\s+draining/);
-      expect((await blixard("worker", "undrain", "2")).stdout).toBe("worker 2 is online\n");
+      expect((await blixard("worker", "get", "3")).stdout).toMatch(/status\s+drained/);
+      expect((await blixard("worker", "undrain", "3")).stdout).toBe("worker 3 is online\n");
       expect((await blixard("worker", "drain", "9")).code).toBe(3);
       expect((await blixard("worker", "drain", "zero")).code).toBe(64);
+      for (const deadline of ["5", "5 minutes", "-1s", "31d"]) {
+        const bad = await blixard("worker", "drain", "1", "--deadline", deadline);
+        expect(bad.code, deadline).toBe(64);
+        expect(bad.stderr, deadline).toContain("--deadline");
+      }
     });
   });
 
@@ -500,6 +507,18 @@ describe("blixard worker, task and vm commands", () => {
 });
 
 describe("flag parsers and exit codes", () => {
+  it("parses durations with units, alone or in a row, and refuses bare numbers", () => {
+    expect(parseDuration("0")).toBe(0);
+    expect(parseDuration("500ms")).toBe(500);
+    expect(parseDuration("30s")).toBe(30_000);
+    expect(parseDuration("5m")).toBe(300_000);
+    expect(parseDuration("1h30m")).toBe(5_400_000);
+    expect(parseDuration(" 2d ")).toBe(172_800_000);
+    for (const bad of ["", "5", "1.5s", "5 m", "m", "1h 30m", "-1s", "5mm", "1y"]) {
+      expect(() => parseDuration(bad), bad).toThrow(/not a duration/);
+    }
+  });
+
   it("parses CPU as cores or millicores", () => {
     expect(parseCpu("1")).toBe(1000);
     expect(parseCpu("0.25")).toBe(250);

@@ -1,8 +1,12 @@
 /**
- * `blixard worker drain` with real processes: on a 3-node cluster, draining the node that runs a
- * long task and a process-driver VM moves both to another node at once. The task keeps its
- * attempt number (a move spends no attempt), the processes on the drained node are stopped, and
- * the CLI says what moved.
+ * `blixard worker drain` with real processes, on a 3-node cluster:
+ * - without a deadline, draining the node that runs a long task and a process-driver VM moves
+ *   both to another node at once. The task keeps its attempt number (a move spends no attempt),
+ *   the processes on the drained node are stopped, the CLI says what moved and the worker is
+ *   `drained` at once;
+ * - with `--deadline`, a short task finishes where it runs, a long one is moved when the
+ *   deadline passes (the leader's monitor proposes it), and the CLI, having waited and printed
+ *   its progress, exits 0 once the worker is `drained`.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
@@ -84,7 +88,7 @@ describe("worker drain across real processes", () => {
     ]);
     expect(drain.code, drain.output).toBe(0);
     expect(drain.output).toContain(
-      `worker ${node} is draining; moved 1 task and 1 VM to other workers`,
+      `worker ${node} is drained; moved 1 task and 1 VM to other workers`,
     );
 
     const moved = await until(async () => {
@@ -115,7 +119,7 @@ describe("worker drain across real processes", () => {
       "one VM copy",
     );
     const worker = await client.orchestrator.getWorker(node);
-    expect(worker).toMatchObject({ status: "draining", drain: true });
+    expect(worker).toMatchObject({ status: "drained", drain: true });
     expect(worker.allocated).toEqual({ cpuMillis: 0, memoryMb: 0, diskGb: 0 });
 
     // Draining again moves nothing; --json carries the counts.
@@ -130,11 +134,74 @@ describe("worker drain across real processes", () => {
     expect(again.code, again.output).toBe(0);
     expect(JSON.parse(again.output)).toMatchObject({
       nodeId: node,
-      status: "draining",
+      status: "drained",
       moved: { tasks: 0, vms: 0 },
     });
 
     await client.orchestrator.cancelTask(task.id);
     await client.orchestrator.stopVm("drained-vm");
+    await client.orchestrator.undrainWorker(node);
+  }, 180_000);
+
+  it("lets a short task finish before the deadline, moves a long one at it, then is drained", async () => {
+    const endpoints = cluster.nodes.map((n) => n.apiUrl).join(",");
+    const longMarker = `0.00${process.pid}3`;
+    const resources = { cpuMillis: 100, memoryMb: 16, diskGb: 0 };
+    const short = await client.orchestrator.submitTask({
+      command: "sleep",
+      args: ["5"],
+      resources,
+      maxAttempts: 1,
+    });
+    const long = await client.orchestrator.submitTask({
+      command: "sleep",
+      args: ["120", longMarker],
+      resources,
+      maxAttempts: 1,
+    });
+    const bothRunning = await until(async () => {
+      const [s, l] = await Promise.all([
+        client.orchestrator.getTask(short.id),
+        client.orchestrator.getTask(long.id),
+      ]);
+      return s.status === "running" && l.status === "running" ? { s, l } : undefined;
+    }, "both tasks to run");
+    const node = bothRunning.s.nodeId!;
+    // Binpack (the default) puts both on the same, fullest-after-placement node.
+    expect(bothRunning.l.nodeId).toBe(node);
+
+    const drain = await cluster.run(
+      "drain with deadline",
+      ["worker", "drain", String(node), "--deadline", "12s", "--endpoints", endpoints],
+      60_000,
+    );
+    expect(drain.code, drain.output).toBe(0);
+    expect(drain.output).toContain(`worker ${node} is draining; moved 0 tasks and 0 VMs`);
+    // Progress, one line per change (not a terminal): both running, then only the long one.
+    expect(drain.output).toMatch(new RegExp(`worker ${node} draining: 2 tasks and 0 VMs left`));
+    expect(drain.output).toMatch(new RegExp(`worker ${node} draining: 1 task and 0 VMs left`));
+    expect(drain.output).toContain(`worker ${node} is drained`);
+
+    // The short task finished where it ran; the long one moved at the deadline, no attempt spent.
+    expect(await client.orchestrator.getTask(short.id)).toMatchObject({
+      status: "succeeded",
+      nodeId: node,
+      attempts: 1,
+    });
+    const moved = await until(async () => {
+      const t = await client.orchestrator.getTask(long.id);
+      return t.status === "running" && t.nodeId !== node ? t : undefined;
+    }, "the long task to run on another node");
+    expect(moved.attempts).toBe(1);
+    await until(
+      () => (sleepProcessesWith(longMarker).length === 1 ? true : undefined),
+      "one copy of the long task",
+    );
+    const worker = await client.orchestrator.getWorker(node);
+    expect(worker).toMatchObject({ status: "drained", drain: true });
+    expect(worker.drainDeadlineMs).toBeUndefined();
+
+    await client.orchestrator.cancelTask(long.id);
+    await client.orchestrator.undrainWorker(node);
   }, 180_000);
 });

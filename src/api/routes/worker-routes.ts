@@ -4,6 +4,7 @@ import type { OrchestratorService } from "../orchestrator-service.js";
 import type { RouteSpec } from "../route.js";
 import { ReadQuery } from "../schema/kv.js";
 import {
+  DrainQuery,
   DrainedWorkerJson,
   WorkerJson,
   WorkerParams,
@@ -19,20 +20,21 @@ export function workerRoutes(service: OrchestratorService): RouteSpec[] {
     url: `/v1/workers/:id/${draining ? "drain" : "undrain"}`,
     tag,
     summary: draining
-      ? "Drain a worker: nothing new is placed on it and its tasks and VMs move to other workers"
+      ? "Drain a worker: nothing new is placed on it, its VMs and tasks move to other workers (running tasks may finish there until ?deadlineMs), then it is drained"
       : "Put a drained worker back in service",
     params: WorkerParams,
+    ...(draining ? { querystring: DrainQuery } : {}),
     response: draining ? DrainedWorkerJson : WorkerJson,
     permission: { resource: "worker", access: "manage" },
     sessioned: true,
     forwardToLeader: true,
-    errors: ["NOT_FOUND", "NOT_LEADER", "CONFLICT"],
+    errors: ["NOT_FOUND", "NOT_LEADER", "CONFLICT", "INVALID_ARGUMENT"],
     handler: async (context) => {
-      const { worker, moved } = await service.drainWorker(
-        nodeIdParam(context),
-        draining,
-        writeOptions(context),
-      );
+      const deadline = context.query["deadlineMs"];
+      const { worker, moved } = await service.drainWorker(nodeIdParam(context), draining, {
+        ...writeOptions(context),
+        ...(typeof deadline === "string" ? { deadlineMs: Number(deadline) } : {}),
+      });
       return draining ? { ...workerToJson(worker), moved: { ...moved } } : workerToJson(worker);
     },
   });

@@ -19,6 +19,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import {
   DEFAULT_TASK_LIST_LIMIT,
+  MAX_DRAIN_DEADLINE_MS,
   MAX_RESOURCE_AMOUNT,
   MAX_TASK_ATTEMPTS,
   MAX_TASK_LIST_LIMIT,
@@ -147,8 +148,11 @@ export type ResourcesRequest = Static<typeof ResourcesRequest>;
 // -------------------------------------------------------------------------------------------------
 // Workers
 
-/** A worker's status. */
-export const WorkerStatusJson = StringEnum(["online", "draining", "offline"] as const);
+/**
+ * A worker's status: `draining` while a drained worker still holds work, `drained` once it holds
+ * none.
+ */
+export const WorkerStatusJson = StringEnum(["online", "draining", "drained", "offline"] as const);
 
 /** A node as a place to run work. */
 export const WorkerJson = Type.Object({
@@ -157,6 +161,12 @@ export const WorkerJson = Type.Object({
   features: Type.Array(Type.String()),
   status: WorkerStatusJson,
   drain: Type.Boolean({ description: "an administrator drained it; outlives going offline" }),
+  drainDeadlineMs: Type.Optional(
+    Type.Integer({
+      description:
+        "log time (ms since the Unix epoch) at which the tasks still running on this draining worker are moved off; absent when no drain waits",
+    }),
+  ),
   allocated: ResourcesJson,
   lastSeenMs: Type.Integer({ description: "log time of its last registration or heartbeat" }),
 });
@@ -168,11 +178,29 @@ export const DrainedWorkerJson = Type.Object({
   ...WorkerJson.properties,
   moved: Type.Object(
     { tasks: Type.Integer({ minimum: 0 }), vms: Type.Integer({ minimum: 0 }) },
-    { description: "tasks re-queued (no attempt spent) and VMs re-placed; 0 if already drained" },
+    {
+      description:
+        "tasks re-queued (no attempt spent) and VMs re-placed now; running tasks left to finish before a deadline are not counted",
+    },
   ),
 });
 /** POST /v1/workers/:id/drain response. */
 export type DrainedWorkerJson = Static<typeof DrainedWorkerJson>;
+
+/** POST /v1/workers/:id/drain query. */
+export const DrainQuery = Type.Object(
+  {
+    deadlineMs: Type.Optional(
+      Type.String({
+        pattern: "^(0|[1-9][0-9]{0,10})$",
+        description: `let tasks already running finish on the worker for up to this many ms (at most ${MAX_DRAIN_DEADLINE_MS}), then move them; default 0: move them now`,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** POST /v1/workers/:id/drain query. */
+export type DrainQuery = Static<typeof DrainQuery>;
 
 /** GET /v1/workers response. */
 export const WorkersResponse = Type.Object({ workers: Type.Array(WorkerJson) });

@@ -10,12 +10,13 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { BlixardClient, DEFAULT_TIMEOUT_MS } from "../../client/index.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readPemFile } from "../../security/files.js";
 import { parseEndpoints, parsePositiveInt } from "../options.js";
-import { resolveToken } from "./token-lookup.js";
+import { defaultShown } from "../option-defaults.js";
+import { DEV_DATA_DIR, DEV_TOKEN_FILE, resolveToken } from "./token-lookup.js";
 
 /** The default endpoint: node 1 of `blixard dev`. */
 export const DEFAULT_ENDPOINT = "https://127.0.0.1:8001";
@@ -40,30 +41,44 @@ export interface ClientOptions {
  */
 export function withClientOptions(
   command: Command,
-  timeoutDefault = String(DEFAULT_TIMEOUT_MS),
+  timeoutDefault: string | number = DEFAULT_TIMEOUT_MS,
 ): Command {
   return command
-    .option(
-      "--endpoints <urls>",
-      `API URLs, comma-separated (env BLIXARD_ENDPOINTS; default ${DEFAULT_ENDPOINT})`,
-      parseEndpoints,
+    .addOption(
+      defaultShown(
+        new Option(
+          "--endpoints <urls>",
+          "API URLs, comma-separated (env BLIXARD_ENDPOINTS)",
+        ).argParser(parseEndpoints),
+        DEFAULT_ENDPOINT,
+      ),
     )
     .option("--json", "print JSON for scripts")
-    .option(
-      "--timeout <ms>",
-      `deadline of the call, retries included (default ${timeoutDefault})`,
-      parsePositiveInt,
+    .addOption(
+      defaultShown(
+        new Option("--timeout <ms>", "deadline of the call, retries included").argParser(
+          parsePositiveInt,
+        ),
+        timeoutDefault,
+      ),
     )
-    .option(
-      "--ca <file>",
-      `the cluster's CA certificate (env BLIXARD_CACERT; default ${DEV_CA_PATH} if present)`,
+    .addOption(
+      defaultShown(
+        new Option("--ca <file>", "the cluster's CA certificate (env BLIXARD_CACERT)"),
+        `${DEV_CA_PATH} if present`,
+      ),
     )
     .option("--cert <file>", "a client certificate to present (env BLIXARD_CERT)")
     .option("--key <file>", "the client certificate's key (env BLIXARD_KEY)")
     .option("--token <secret>", "an ACL token (env BLIXARD_TOKEN)")
-    .option(
-      "--token-file <file>",
-      "read the ACL token from a file (env BLIXARD_TOKEN_FILE; default .blixard/dev/management.token if present)",
+    .addOption(
+      defaultShown(
+        new Option(
+          "--token-file <file>",
+          "read the ACL token from a file (env BLIXARD_TOKEN_FILE)",
+        ),
+        `${DEV_DATA_DIR}/${DEV_TOKEN_FILE} if present`,
+      ),
     );
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import type { StatusResponse } from "../../api/schema/index.js";
-import type { BlixardClient, ClusterConfig } from "../../client/index.js";
+import { DEFAULT_TIMEOUT_MS, type BlixardClient, type ClusterConfig } from "../../client/index.js";
 import { UnavailableError } from "../../common/errors.js";
 import { formatHostPort, parseHostPort, parsePositiveInt, type HostPort } from "../options.js";
 import { apiUrl } from "../node/members.js";
@@ -34,6 +34,7 @@ export function registerClusterCommands(program: Command): void {
     cluster
       .command("status")
       .description("raft status of the answering node, then of every member (asked each)"),
+    `${DEFAULT_TIMEOUT_MS}; each member's answer ${MEMBER_STATUS_TIMEOUT_MS}`,
   ).action(async (options: ClientOptions) => {
     const client = clientFrom(options);
     const s = await client.status();
@@ -149,7 +150,7 @@ export function registerClusterCommands(program: Command): void {
       .description("make learner ID a voter; waits (within --timeout) for it to catch up")
       .argument("<id>", "the learner's id", parsePositiveInt)
       .option("--no-wait", "fail at once (UNAVAILABLE) if the learner is behind"),
-    String(DEFAULT_PROMOTE_WAIT_MS),
+    DEFAULT_PROMOTE_WAIT_MS,
   ).action(async (id: number, options: PromoteOptions) => {
     const config = await whenCaughtUp(options, (client, timeoutMs) =>
       client.promote(id, { timeoutMs }),
@@ -164,12 +165,13 @@ export function registerClusterCommands(program: Command): void {
       .description(
         "promote learner NEW and remove member OLD in one change, through a joint configuration " +
           "(both the old and the new voter sets must agree until the cluster leaves it, on its " +
-          "own); waits (within --timeout, default 60 s) for NEW to catch up. Prints the joint " +
+          "own); waits (within --timeout) for NEW to catch up. Prints the joint " +
           "configuration; stop OLD's process afterwards.",
       )
       .argument("<old>", "the member to remove", parsePositiveInt)
       .argument("<new>", "the learner to promote", parsePositiveInt)
       .option("--no-wait", "fail at once (UNAVAILABLE) if the learner is behind"),
+    DEFAULT_PROMOTE_WAIT_MS,
   ).action(async (old: number, replacement: number, options: PromoteOptions) => {
     const config = await whenCaughtUp(options, (client, timeoutMs) =>
       client.replaceMember(old, replacement, { timeoutMs }),
@@ -199,8 +201,8 @@ export function registerClusterCommands(program: Command): void {
   });
 }
 
-/** How long `cluster status` waits for each member's own answer. */
-const MEMBER_STATUS_TIMEOUT_MS = 2000;
+/** How long `cluster status` waits for each member's own answer (unless --timeout says). */
+export const MEMBER_STATUS_TIMEOUT_MS = 2000;
 
 /** One member's own status, or why it did not answer. */
 interface MemberStatus {

@@ -3,10 +3,11 @@
  * a leader, prints the nodes and example commands, and on Ctrl-C or SIGTERM stops every node
  * (SIGTERM, then SIGKILL after a timeout).
  */
+import { defaultShown } from "../option-defaults.js";
 import { REMOVED_EXIT_CODE } from "../exit-status.js";
 import { access, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
 import { ConflictError, UnavailableError } from "../../common/errors.js";
 import { logTail, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
@@ -19,6 +20,9 @@ import { formatTable } from "../table.js";
 import { printJson } from "./client-options.js";
 import { DEV_TLS_CLUSTER_ID, provisionDevTls, type DevClientTls, type DevTls } from "../dev/tls.js";
 import { DEV_TOKEN_FILE } from "./token-lookup.js";
+
+/** How far above its peer port each dev node's API port is, unless --api-base-port says. */
+const API_PORT_OFFSET = 1000;
 
 interface DevOptions {
   readonly nodes: number;
@@ -61,7 +65,12 @@ export function registerDevCommand(program: Command): void {
     .option("--nodes <n>", "number of nodes", parsePositiveInt, 3)
     .option("--data-dir <dir>", "where the nodes keep their data", ".blixard/dev")
     .option("--base-port <port>", "first peer port (0: any free ports)", parsePort, 7001)
-    .option("--api-base-port <port>", "first API port (default: base-port + 1000)", parsePort)
+    .addOption(
+      defaultShown(
+        new Option("--api-base-port <port>", "first API port").argParser(parsePort),
+        `--base-port + ${API_PORT_OFFSET}`,
+      ),
+    )
     .option("--clean", "delete the data directory first")
     .option("--json", "print the cluster as one JSON line instead of a table")
     .option("--ready-timeout <ms>", "how long to wait for a leader", parsePositiveInt, 30_000)
@@ -158,7 +167,7 @@ async function planNodes(options: DevOptions): Promise<DevNode[]> {
     peerPorts = ports.slice(0, options.nodes);
     apiPorts = ports.slice(options.nodes);
   } else {
-    const apiBase = options.apiBasePort ?? options.basePort + 1000;
+    const apiBase = options.apiBasePort ?? options.basePort + API_PORT_OFFSET;
     peerPorts = ids.map((id) => options.basePort + id - 1);
     apiPorts = ids.map((id) => apiBase + id - 1);
   }

@@ -1,4 +1,5 @@
 /** `blixard events`: the cluster's event stream, one line per applied change. */
+import { defaultShown } from "../option-defaults.js";
 import { Command, Option } from "commander";
 import type { ClusterEvent, EventTopic } from "../../client/index.js";
 import { parsePositiveInt } from "../options.js";
@@ -36,15 +37,16 @@ export function registerEventsCommand(program: Command): void {
       ),
   )
     .addOption(
-      new Option("--topic <topic...>", "only these topics (default: all)").choices([
-        "kv",
-        "task",
-        "vm",
-        "worker",
-        "cluster",
-      ]),
+      new Option("--topic <topic...>", "only these topics")
+        .default(undefined, "all")
+        .choices(["kv", "task", "vm", "worker", "cluster"]),
     )
-    .option("--from <index>", "start at this raft index (default: now)", parsePositiveInt)
+    .addOption(
+      defaultShown(
+        new Option("--from <index>", "start at this raft index").argParser(parsePositiveInt),
+        "now",
+      ),
+    )
     .option("--only <key>", "only events of this kv key, task id, VM name or node id")
     .action(async (options: EventsCliOptions) => {
       const controller = new AbortController();

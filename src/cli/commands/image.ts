@@ -3,9 +3,10 @@
  * busybox-static initramfs with the kernel's virtio modules and the readiness agent) into DIR,
  * with `guest/build-image.sh`. DIR is then a node's `--vm-image-dir`.
  */
+import { defaultShown } from "../option-defaults.js";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { UnavailableError } from "../../common/errors.js";
 
 /** The build script; the same path from `src/cli/commands` and `dist/cli/commands`. */
@@ -21,7 +22,12 @@ export function registerImageCommands(program: Command): void {
         "linux-image-cloud-amd64, busybox-static and cpio",
     )
     .requiredOption("--out <dir>", "where to write it (use it as the nodes' --vm-image-dir)")
-    .option("--kernel-version <version>", "a kernel under /lib/modules (default: the newest)")
+    .addOption(
+      defaultShown(
+        new Option("--kernel-version <version>", "a kernel under /lib/modules"),
+        "the newest",
+      ),
+    )
     .action(async (options: { out: string; kernelVersion?: string }) => {
       const args = [
         options.out,

@@ -1,4 +1,5 @@
 /** `blixard kv put|get|del|cas`: the key-value store through {@link BlixardClient}. */
+import { defaultShown } from "../option-defaults.js";
 import { Command, Option } from "commander";
 import type { CasExpected, KvEntry } from "../../client/index.js";
 import { ConflictError, NotFoundError } from "../../common/errors.js";
@@ -123,7 +124,12 @@ function registerKvWatch(kv: Command): void {
   )
     .argument("[prefix]", "the key prefix (a key with --exact)", "")
     .option("--exact", "watch exactly the key PREFIX, not a prefix")
-    .option("--from-revision <n>", "start at this revision (default: now)", parsePositiveInt)
+    .addOption(
+      defaultShown(
+        new Option("--from-revision <n>", "start at this revision").argParser(parsePositiveInt),
+        "now",
+      ),
+    )
     .action(async (prefix: string, options: WatchCliOptions) => {
       const controller = new AbortController();
       process.once("SIGINT", () => controller.abort());

@@ -2,6 +2,11 @@
  * `blixard node start`: runs one node in the foreground until SIGTERM or SIGINT, then shuts down
  * gracefully (API, node, transport, WAL) and exits 0.
  */
+import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../api/audit/audit-log.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../../api/server.js";
+import { DEFAULT_WORKER_DEAD_AFTER_MS } from "../../orchestrator/liveness.js";
+import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
+import { defaultShown } from "../option-defaults.js";
 import { ExitStatus } from "../exit-status.js";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -76,11 +81,12 @@ interface NodeStartOptions {
  * network (etcd's election timeout is 1 s); lower the heartbeat ticks to tolerate longer pauses
  * of a leader at the price of idle CPU.
  */
-const DEFAULT_TICK_MS = 25;
+export const DEFAULT_TICK_MS = 25;
 
 /** After a fatal error the process exits within this long even if a handle stays open. */
 const FATAL_EXIT_GRACE_MS = 500;
-const DEFAULT_ELECTION_TICKS = 10;
+/** Ticks without a leader before an election (`--election-ticks`). */
+export const DEFAULT_ELECTION_TICKS = 10;
 
 /** An option that can also come from `BLIXARD_<env>` and the config file. */
 function setting(
@@ -91,6 +97,20 @@ function setting(
 ): Option {
   const option = new Option(flags, description).env(`BLIXARD_${env}`);
   return parse === undefined ? option : option.argParser(parse);
+}
+
+/**
+ * A {@link setting} whose default is applied after the config file and environment (so not by
+ * commander): help shows `shown`, taken from the constant the node uses.
+ */
+function settingWithDefault(
+  flags: string,
+  description: string,
+  env: string,
+  shown: string | number,
+  parse?: (value: string) => unknown,
+): Option {
+  return defaultShown(setting(flags, description, env, parse), shown);
 }
 
 /** Registers `node start` on `program`. */
@@ -112,10 +132,11 @@ export function registerNodeCommands(program: Command): void {
       setting("--id <n>", "node id, a positive integer (first start)", "ID", parsePositiveInt),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--cluster-id <name>",
-        "cluster id every member shares (first start; default blixard)",
+        "cluster id every member shares (first start)",
         "CLUSTER_ID",
+        DEFAULT_CLUSTER_ID,
       ),
     )
     .addOption(
@@ -159,46 +180,49 @@ export function registerNodeCommands(program: Command): void {
       ).default("info"),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--tick-ms <ms>",
-        `raft tick interval (default ${DEFAULT_TICK_MS})`,
+        "raft tick interval",
         "TICK_MS",
+        DEFAULT_TICK_MS,
         parsePositiveInt,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--election-ticks <n>",
-        `ticks without a leader before an election: a random timeout in [n, 2n) ticks ` +
-          `(default ${DEFAULT_ELECTION_TICKS}; at least 3)`,
+        "ticks without a leader before an election: a random timeout in [n, 2n) ticks; at least 3",
         "ELECTION_TICKS",
+        DEFAULT_ELECTION_TICKS,
         parsePositiveInt,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--heartbeat-ticks <n>",
-        `ticks between a leader's heartbeats, fewer than --election-ticks ` +
-          `(default ${DEFAULT_HEARTBEAT_TICKS}, or at most 40% of --election-ticks)`,
+        "ticks between a leader's heartbeats, fewer than --election-ticks",
         "HEARTBEAT_TICKS",
+        `${DEFAULT_HEARTBEAT_TICKS}, or at most 40% of --election-ticks`,
         parsePositiveInt,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--cpu <cores>",
-        "CPU this node offers as a worker: 2.5 or 2500m (default: detected)",
+        "CPU this node offers as a worker: 2.5 or 2500m",
         "CPU",
+        "detected",
       ),
     )
     .addOption(
-      setting("--memory <size>", "memory it offers: 8G, 512M (default: detected)", "MEMORY"),
+      settingWithDefault("--memory <size>", "memory it offers: 8G, 512M", "MEMORY", "detected"),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--disk <size>",
-        "disk it offers: 100G (default: free space under --data-dir)",
+        "disk it offers: 100G",
         "DISK",
+        "free space under --data-dir",
       ),
     )
     .addOption(
@@ -209,18 +233,20 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--worker-dead-after-ms <ms>",
-        "the leader marks a worker offline after this long without a word (default 10000)",
+        "the leader marks a worker offline after this long without a word",
         "WORKER_DEAD_AFTER_MS",
+        DEFAULT_WORKER_DEAD_AFTER_MS,
         parsePositiveInt,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--tls-ca <file>",
-        "the cluster's CA certificate (default <data-dir>/tls/ca.pem)",
+        "the cluster's CA certificate",
         "TLS_CA",
+        "<data-dir>/tls/ca.pem",
       ),
     )
     .addOption(
@@ -232,48 +258,54 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--enable-raw-exec [yes]",
-        "run tasks and process VMs as host processes on this node (off by default; see README Security)",
+        "run tasks and process VMs as host processes on this node (see README Security)",
         "ENABLE_RAW_EXEC",
+        "off",
         parseSwitch,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--audit-log-max-bytes <n>",
-        "rotate <data-dir>/audit.log at this size; 5 old files are kept (default 64 MiB)",
+        "rotate <data-dir>/audit.log at this size; 5 old files are kept",
         "AUDIT_LOG_MAX_BYTES",
+        DEFAULT_AUDIT_LOG_MAX_BYTES,
         parsePositiveInt,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--tls-cert <file>",
-        "this node's certificate, for peers and the API (default <data-dir>/tls/node-<id>.pem)",
+        "this node's certificate, for peers and the API",
         "TLS_CERT",
+        "<data-dir>/tls/node-<id>.pem",
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--api-max-connections <n>",
-        "most open connections to the API; more are refused (default 1024)",
+        "most open connections to the API; more are refused",
         "API_MAX_CONNECTIONS",
+        DEFAULT_MAX_CONNECTIONS,
         parsePositiveInt,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--tls-key <file>",
-        "its private key (default <data-dir>/tls/node-<id>-key.pem)",
+        "its private key",
         "TLS_KEY",
+        "<data-dir>/tls/node-<id>-key.pem",
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--api-tls-cert <file>",
-        "another certificate for the HTTPS API (default: the node's)",
+        "another certificate for the HTTPS API",
         "API_TLS_CERT",
+        "the node's",
       ),
     )
     .addOption(setting("--api-tls-key <file>", "its private key", "API_TLS_KEY"))
@@ -293,18 +325,20 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--task-user <user>",
-        `user tasks run as when the node runs as root: a name or UID:GID (default ${DEFAULT_TASK_USER})`,
+        "user tasks run as when the node runs as root: a name or UID:GID",
         "TASK_USER",
+        DEFAULT_TASK_USER,
       ),
     )
     .addOption(
-      setting(
+      settingWithDefault(
         "--vm-ready-timeout-ms <ms>",
         "a qemu VM booting a kernel fails unless its guest announces readiness within this " +
-          `(default ${DEFAULT_VM_READY_TIMEOUT_MS}; 0: running once QEMU answers)`,
+          "(0: running once QEMU answers)",
         "VM_READY_TIMEOUT_MS",
+        DEFAULT_VM_READY_TIMEOUT_MS,
         parseNonNegativeInt,
       ),
     )

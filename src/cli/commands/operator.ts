@@ -3,8 +3,9 @@
  * orchestrator, ACL, sessions) and new clusters built from them, as etcd's `snapshot save` /
  * `etcdutl snapshot restore` and Nomad's `operator snapshot`.
  */
+import { defaultShown } from "../option-defaults.js";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
@@ -116,7 +117,9 @@ export function registerOperatorCommands(program: Command): void {
       "the new cluster's members: ID=PEER_HOST:PORT@API_HOST:PORT,...",
       parseInitialMembers,
     )
-    .option("--cluster-id <name>", "the new cluster's id (default: the backup's)")
+    .addOption(
+      defaultShown(new Option("--cluster-id <name>", "the new cluster's id"), "the backup's"),
+    )
     .option("--json", "print JSON for scripts")
     .action(async (file: string, options: RestoreOptions) => {
       process.umask(0o077);

@@ -77,11 +77,9 @@ export interface ReadCommandOptions extends ClientOptions {
 
 /** The `--consistency` flag of read commands. */
 export function consistencyOption(): Option {
-  return new Option("--consistency <level>", "read consistency (default linearizable)").choices([
-    "linearizable",
-    "lease",
-    "stale",
-  ]);
+  return new Option("--consistency <level>", "read consistency")
+    .choices(["linearizable", "lease", "stale"])
+    .default("linearizable");
 }
 
 /** The read options a command's flags ask for. */

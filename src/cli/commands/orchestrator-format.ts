@@ -192,6 +192,9 @@ export function workerDetails(w: Worker): string {
       ["disk", `${w.allocated.diskGb} of ${w.capacity.diskGb} GB allocated`],
       ["features", list(w.features)],
       ["limits", limitsDetail(w)],
+      ...(w.drainDeadlineMs === undefined
+        ? []
+        : [["drain deadline", `${formatTime(w.drainDeadlineMs)} (running tasks move then)`]]),
       ["last seen", formatTime(w.lastSeenMs)],
     ],
   );

@@ -3,6 +3,13 @@
  * `--wait` it waits for the task to end, prints its stdout and stderr, and exits with the exit
  * code `task-exit-codes.ts` documents (the task's own when it exited).
  */
+import { defaultShown } from "../option-defaults.js";
+import {
+  DEFAULT_TASK_PAGE,
+  DEFAULT_TASK_RESOURCES,
+  MAX_TASK_PAGE,
+  TASK_SPEC_DEFAULTS,
+} from "../../api/schema/orchestrator.js";
 import { Option, type Command } from "commander";
 import {
   TASK_STATUS_VALUES,
@@ -113,9 +120,24 @@ export function registerTaskCommands(program: Command): void {
       )
       .argument("<command>", "the program (looked up in the worker's PATH)")
       .argument("[args...]", "its arguments")
-      .option("--cpu <cores>", "CPU: cores (0.5) or millicores (500m); default 1", parseCpu)
-      .option("--memory <mb>", "memory in MB (default 256)", parseNonNegativeInt)
-      .option("--disk <gb>", "disk in GB (default 0)", parseNonNegativeInt)
+      .addOption(
+        defaultShown(
+          new Option("--cpu <cores>", "CPU: cores (0.5) or millicores (500m)").argParser(parseCpu),
+          DEFAULT_TASK_RESOURCES.cpuMillis / 1000,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--memory <mb>", "memory in MB").argParser(parseNonNegativeInt),
+          DEFAULT_TASK_RESOURCES.memoryMb,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--disk <gb>", "disk in GB").argParser(parseNonNegativeInt),
+          DEFAULT_TASK_RESOURCES.diskGb,
+        ),
+      )
       .option("--feature <name>", "a feature the worker must have (repeatable)", collectFeatures)
       .option("--env <NAME=VALUE>", "an environment variable (repeatable)", collectEnv)
       .option(
@@ -123,16 +145,25 @@ export function registerTaskCommands(program: Command): void {
         "a secret environment variable: never shown by the API nor logged (repeatable)",
         collectEnv,
       )
-      .option("--cwd <dir>", "working directory on the worker (default: the agent's)")
-      .option(
-        "--kill-after <ms>",
-        "kill the task after it has run this long (default 0: never; --timeout is the call's)",
-        parseNonNegativeInt,
+      .addOption(
+        defaultShown(new Option("--cwd <dir>", "working directory on the worker"), "the agent's"),
       )
-      .option(
-        "--max-attempts <n>",
-        "attempts in all when its node is lost (default 3)",
-        parsePositiveInt,
+      .addOption(
+        defaultShown(
+          new Option(
+            "--kill-after <ms>",
+            "kill the task after it has run this long (--timeout is the call's)",
+          ).argParser(parseNonNegativeInt),
+          `${TASK_SPEC_DEFAULTS.timeoutMs}: never`,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--max-attempts <n>", "attempts in all when its node is lost").argParser(
+            parsePositiveInt,
+          ),
+          TASK_SPEC_DEFAULTS.maxAttempts,
+        ),
       )
       .option("--shell", "run the command line through /bin/sh -c")
       .option("--wait", "wait for the task, print its output, exit with its exit code")
@@ -157,7 +188,14 @@ export function registerTaskCommands(program: Command): void {
       )
       .option("--node <id>", "only tasks of this node", parsePositiveInt)
       .option("--after <id>", "tasks after this id (the next page)")
-      .option("--limit <n>", "at most this many (default 100, at most 1000)", parsePositiveInt)
+      .addOption(
+        defaultShown(
+          new Option("--limit <n>", `at most this many (at most ${MAX_TASK_PAGE})`).argParser(
+            parsePositiveInt,
+          ),
+          DEFAULT_TASK_PAGE,
+        ),
+      )
       .addOption(consistencyOption()),
   ).action(async (options: ListOptions) => {
     const page = await clientFrom(options).orchestrator.listTasks({

@@ -2,7 +2,9 @@
  * `blixard tls init|issue`: the cluster's certificate authority and the certificates it signs.
  * See README, "Security".
  */
-import type { Command } from "commander";
+import { defaultShown } from "../option-defaults.js";
+import { DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CERT_VALIDITY_DAYS } from "../../security/issue.js";
+import { Option, type Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
 import { parsePositiveInt } from "../options.js";
@@ -60,7 +62,12 @@ export function registerTlsCommands(program: Command): void {
       "the cluster the CA signs for: the same --cluster-id the nodes use",
       DEFAULT_CLUSTER_ID,
     )
-    .option("--days <n>", "validity in days (default 3650)", parsePositiveInt)
+    .addOption(
+      defaultShown(
+        new Option("--days <n>", "validity in days").argParser(parsePositiveInt),
+        DEFAULT_CA_VALIDITY_DAYS,
+      ),
+    )
     .option("--force", "replace an existing CA (what it signed is no longer trusted)")
     .option("--json", "print the written paths as JSON")
     .action(async (options: InitOptions) => {
@@ -98,11 +105,18 @@ export function registerTlsCommands(program: Command): void {
       collect,
       [],
     )
-    .option(
-      "--out <dir>",
-      "where to write the certificate, key and a copy of ca.pem (default --dir)",
+    .addOption(
+      defaultShown(
+        new Option("--out <dir>", "where to write the certificate, key and a copy of ca.pem"),
+        "--dir",
+      ),
     )
-    .option("--days <n>", "validity in days (default 825)", parsePositiveInt)
+    .addOption(
+      defaultShown(
+        new Option("--days <n>", "validity in days").argParser(parsePositiveInt),
+        DEFAULT_CERT_VALIDITY_DAYS,
+      ),
+    )
     .option("--force", "replace existing files of the same name")
     .option("--json", "print the written paths as JSON")
     .action(async (options: IssueCommandOptions, command: Command) => {

@@ -2,6 +2,9 @@
  * `blixard vm create|start|stop|delete|list|get|logs`: long-running VMs. `create` records the VM and
  * its desired state; the node it is placed on starts it, and restarts it by its policy.
  */
+import { defaultShown } from "../option-defaults.js";
+import { DEFAULT_RESTART_POLICY, VM_SPEC_DEFAULTS } from "../../api/schema/orchestrator.js";
+import { DEFAULT_VM_LOG_TAIL_LINES } from "../../orchestrator/drivers/vm-log-reader.js";
 import {
   InvalidArgumentError as InvalidOptionArgumentError,
   Option,
@@ -125,9 +128,24 @@ export function registerVmCommands(program: Command): void {
           .choices(["process", "qemu"])
           .makeOptionMandatory(),
       )
-      .option("--vcpus <n>", "virtual CPUs (default 1)", parsePositiveInt)
-      .option("--memory <mb>", "memory in MB (default 256)", parseNonNegativeInt)
-      .option("--disk <gb>", "disk in GB (default 0)", parseNonNegativeInt)
+      .addOption(
+        defaultShown(
+          new Option("--vcpus <n>", "virtual CPUs").argParser(parsePositiveInt),
+          VM_SPEC_DEFAULTS.vcpus,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--memory <mb>", "memory in MB").argParser(parseNonNegativeInt),
+          VM_SPEC_DEFAULTS.memoryMb,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--disk <gb>", "disk in GB").argParser(parseNonNegativeInt),
+          VM_SPEC_DEFAULTS.diskGb,
+        ),
+      )
       .option("--feature <name>", "a feature the worker must have (repeatable)", collectFeatures)
       .option("--anti-affinity <group>", "never share a worker with another VM of this group")
       .option("--kernel <path>", "qemu: the kernel's path on the worker")
@@ -140,16 +158,26 @@ export function registerVmCommands(program: Command): void {
         collectPublish,
       )
       .addOption(
-        new Option("--restart <mode>", "restart policy (default on-failure)").choices([
-          "on-failure",
-          "never",
-        ]),
+        defaultShown(
+          new Option("--restart <mode>", "restart policy").choices(["on-failure", "never"]),
+          DEFAULT_RESTART_POLICY.mode,
+        ),
       )
-      .option("--max-restarts <n>", "restarts before giving up (default 5)", parseNonNegativeInt)
-      .option(
-        "--backoff-ms <ms>",
-        "first restart delay, doubling (default 1000)",
-        parseNonNegativeInt,
+      .addOption(
+        defaultShown(
+          new Option("--max-restarts <n>", "restarts before giving up").argParser(
+            parseNonNegativeInt,
+          ),
+          DEFAULT_RESTART_POLICY.maxRestarts,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--backoff-ms <ms>", "first restart delay, doubling").argParser(
+            parseNonNegativeInt,
+          ),
+          DEFAULT_RESTART_POLICY.backoffMs,
+        ),
       )
       .option("--stopped", "create it with desired state stopped"),
   ).action(async (name: string, command: string[], options: CreateOptions) => {
@@ -201,7 +229,12 @@ export function registerVmCommands(program: Command): void {
         "VM NAME's serial console, from the node that runs it (through any node): the last lines, and with --follow what comes next",
       )
       .argument("<name>")
-      .option("--tail <n>", "the last N lines (default 100)", parseNonNegativeInt)
+      .addOption(
+        defaultShown(
+          new Option("--tail <n>", "the last N lines").argParser(parseNonNegativeInt),
+          DEFAULT_VM_LOG_TAIL_LINES,
+        ),
+      )
       .option("-f, --follow", "keep printing new console output until interrupted"),
   ).action(async (name: string, options: LogsOptions) => {
     const orchestrator = clientFrom(options).orchestrator;

@@ -1,6 +1,7 @@
 /**
  * The orchestrator of a real node: the API service over the RaftNode and the cluster state
- * machine, the agent with the real drivers, and the leader's liveness monitor.
+ * machine, the agent with the real drivers, and the leader's liveness and drain deadline
+ * monitors.
  *
  * The agent reports through the orchestrator service on this node, whose command port proposes
  * on this node: the runtime forwards a follower's proposal to the leader over the peer transport
@@ -36,6 +37,7 @@ import type { TaskUser } from "../../orchestrator/confine/task-user.js";
 import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
 import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
+import { DrainDeadlineMonitor } from "../../orchestrator/drain-deadlines.js";
 import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
 import { DEFAULT_TASK_OUTPUT_CAP_BYTES } from "../../orchestrator/drivers/limits.js";
@@ -116,6 +118,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
 
   let agent: Agent | undefined;
   let monitor: LivenessMonitor | undefined;
+  let drainDeadlines: DrainDeadlineMonitor | undefined;
   let unsubscribe: (() => void) | undefined;
   let confinement: TaskConfinement | undefined;
   return {
@@ -248,6 +251,17 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
           : { deadAfterMs: options.workerDeadAfterMs }),
       });
       monitor.start();
+      drainDeadlines = new DrainDeadlineMonitor({
+        isLeader: () => node.isLeader,
+        queries: machine.orchestrator,
+        proposer: {
+          // Like marking a worker offline: this leader's decision, never forwarded.
+          propose: (command) => service.report(command, { leaderOnly: true }),
+        },
+        clock,
+        log: log.child({ component: "drain" }),
+      });
+      drainDeadlines.start();
       log.info("orchestrator started", {
         capacity: options.host.capacity,
         features,
@@ -256,6 +270,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
     },
     async close(): Promise<void> {
       monitor?.close();
+      drainDeadlines?.close();
       unsubscribe?.();
       await agent?.close();
       await confinement?.close();

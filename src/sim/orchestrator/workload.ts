@@ -164,6 +164,7 @@ function describe(command: OrchestratorCommand): string {
       return `${command.nodeId} ${command.draining ? "drain" : "undrain"}`;
     case "registerWorker":
     case "markWorkerOffline":
+    case "drainDeadlineReached":
       return String(command.nodeId);
     case "setSettings":
       return command.settings.placement;

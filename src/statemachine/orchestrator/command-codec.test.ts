@@ -83,6 +83,8 @@ const COMMANDS: OrchestratorCommand[] = [
   { type: "deleteVm", name: "db-1" },
   { type: "vmObserved", name: "db-1", nodeId: 1, status: "running", restarts: 2, error: "exit 1" },
   { type: "setSettings", settings: { placement: "spread" } },
+  { type: "setWorkerDrain", nodeId: 2, draining: true, deadlineMs: 300_000 },
+  { type: "drainDeadlineReached", nodeId: 2 },
 ];
 
 /** The code of what `run` throws, or "none"; anything but a Blixard error is re-thrown. */
@@ -125,6 +127,34 @@ describe("orchestrator command codec", () => {
       expect(encodeOrchestratorCommand(decodeOrchestratorCommand(bytes))).toEqual(bytes);
     },
   );
+
+  it("reads the drain commands of nodes from before drain deadlines, byte for byte", () => {
+    // Bytes as a node without drain deadlines wrote them: no deadlineMs, meaning "move now".
+    const old = withFormat('{"type":"setWorkerDrain","nodeId":2,"draining":true}');
+    expect(decodeOrchestratorCommand(old)).toEqual({
+      type: "setWorkerDrain",
+      nodeId: 2,
+      draining: true,
+    });
+    expect(encodeOrchestratorCommand(decodeOrchestratorCommand(old))).toEqual(old);
+    // A deadline of 0 is the same command as none, and encodes as the old bytes.
+    expect(
+      encodeOrchestratorCommand({
+        type: "setWorkerDrain",
+        nodeId: 2,
+        draining: true,
+        deadlineMs: 0,
+      }),
+    ).toEqual(old);
+    for (const [json, message] of [
+      ['{"type":"setWorkerDrain","nodeId":2,"draining":false,"deadlineMs":5}', "undrain"],
+      ['{"type":"setWorkerDrain","nodeId":2,"draining":true,"deadlineMs":-1}', "deadlineMs"],
+      ['{"type":"setWorkerDrain","nodeId":2,"draining":true,"deadlineMs":"5m"}', "deadlineMs"],
+      ['{"type":"drainDeadlineReached","nodeId":2,"at":5}', "at"],
+    ] as const) {
+      expect(() => decodeOrchestratorCommand(withFormat(json))).toThrow(message);
+    }
+  });
 
   it("is canonical: key order and environment order do not change the bytes", () => {
     const shuffled: OrchestratorCommand = {
@@ -354,6 +384,18 @@ describe("orchestrator result codec", () => {
       { type: "worker" }
     >;
     expect(decodeOrchestratorResult(encodeOrchestratorResult(older))).toEqual(older);
+    // A worker as encoded before drains had deadlines and an end: draining, no drainDeadlineMs.
+    const oldWorker = `{"type":"worker","worker":${JSON.stringify(WORKER)}}`;
+    expect(decodeOrchestratorResult(text(oldWorker))).toEqual({ type: "worker", worker: WORKER });
+    expect(encodeOrchestratorResult(decodeOrchestratorResult(text(oldWorker)))).toEqual(
+      text(oldWorker),
+    );
+    const waiting = { ...WORKER, drainDeadlineMs: 60_000 };
+    const drained = { ...WORKER, status: "drained" };
+    for (const worker of [waiting, drained]) {
+      const result = { type: "worker", worker, moved: { tasks: 1, vms: 0 } } as OrchestratorResult;
+      expect(decodeOrchestratorResult(encodeOrchestratorResult(result))).toEqual(result);
+    }
     for (const value of [...values, { type: "deleted" as const }]) {
       const bytes = encodeOrchestratorResult(value);
       expect(decodeOrchestratorResult(bytes)).toEqual(value);
@@ -373,6 +415,11 @@ describe("orchestrator result codec", () => {
       `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":1}}`,
       `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":-1,"vms":0}}`,
       `{"type":"worker","worker":${JSON.stringify(WORKER)},"moved":{"tasks":1,"vms":0,"x":1}}`,
+      // A deadline only on a draining worker; drained and online agree with the flag.
+      `{"type":"worker","worker":${JSON.stringify({ ...WORKER, status: "drained", drainDeadlineMs: 5 })}}`,
+      `{"type":"worker","worker":${JSON.stringify({ ...WORKER, status: "online", drainDeadlineMs: 5 })}}`,
+      `{"type":"worker","worker":${JSON.stringify({ ...WORKER, status: "drained", drain: false })}}`,
+      `{"type":"worker","worker":${JSON.stringify({ ...WORKER, drainDeadlineMs: -1 })}}`,
     ]) {
       expect(thrownCode(() => decodeOrchestratorResult(text(json)))).toBe("INVALID_ARGUMENT");
     }

@@ -6,7 +6,8 @@
 import { FieldReader } from "./field-reader.js";
 import type { OrchestratorCommand } from "./commands.js";
 import { TASK_ID_RULES, VM_NAME_RULES, readNodeId } from "./entity-reader.js";
-import { MAX_ERROR_BYTES, MAX_TASK_ATTEMPTS } from "./limits.js";
+import { InvalidArgumentError } from "../../common/index.js";
+import { MAX_DRAIN_DEADLINE_MS, MAX_ERROR_BYTES, MAX_TASK_ATTEMPTS } from "./limits.js";
 import {
   readFeatures,
   readResources,
@@ -21,6 +22,7 @@ export const ORCHESTRATOR_COMMAND_TYPES: readonly OrchestratorCommand["type"][] 
   "registerWorker",
   "setWorkerDrain",
   "markWorkerOffline",
+  "drainDeadlineReached",
   "submitTask",
   "cancelTask",
   "taskStarted",
@@ -41,9 +43,22 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
         capacity: fields.object("capacity", readResources),
         features: readFeatures(fields, "features"),
       };
-    case "setWorkerDrain":
-      return { type, nodeId: readNodeId(fields, "nodeId"), draining: fields.boolean("draining") };
+    case "setWorkerDrain": {
+      const nodeId = readNodeId(fields, "nodeId");
+      const draining = fields.boolean("draining");
+      const deadlineMs = fields.optionalInteger("deadlineMs", 0, MAX_DRAIN_DEADLINE_MS);
+      if (deadlineMs !== undefined && !draining) {
+        throw new InvalidArgumentError(
+          "setWorkerDrain.deadlineMs is for a drain; an undrain takes no deadline",
+        );
+      }
+      // 0 is the default: absent, so both spellings encode alike.
+      return deadlineMs === undefined || deadlineMs === 0
+        ? { type, nodeId, draining }
+        : { type, nodeId, draining, deadlineMs };
+    }
     case "markWorkerOffline":
+    case "drainDeadlineReached":
       return { type, nodeId: readNodeId(fields, "nodeId") };
     case "submitTask":
       return {

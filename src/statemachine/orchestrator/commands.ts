@@ -7,7 +7,8 @@
  *   `vmObserved` as it runs what is assigned to it;
  * - the API (for a user): `submitTask`, `cancelTask`, `createVm`, `setVmDesired`, `deleteVm`,
  *   `setWorkerDrain`, `setSettings`;
- * - the leader's liveness monitor: `markWorkerOffline`.
+ * - the leader's liveness monitor: `markWorkerOffline`;
+ * - the leader's drain deadline monitor: `drainDeadlineReached`.
  *
  * Reports carry the node and the attempt they are about, so a late report from an attempt that
  * was since declared lost, or from a node the work was moved away from, is refused (CONFLICT)
@@ -35,8 +36,18 @@ export type OrchestratorCommand =
       readonly capacity: Resources;
       readonly features: readonly string[];
     }
-  | { readonly type: "setWorkerDrain"; readonly nodeId: NodeId; readonly draining: boolean }
+  | {
+      readonly type: "setWorkerDrain";
+      readonly nodeId: NodeId;
+      readonly draining: boolean;
+      /**
+       * Draining only: how long tasks already running may stay to finish, from the command's log
+       * time; absent or 0 moves them at once. Absent in commands of older nodes.
+       */
+      readonly deadlineMs?: number;
+    }
   | { readonly type: "markWorkerOffline"; readonly nodeId: NodeId }
+  | { readonly type: "drainDeadlineReached"; readonly nodeId: NodeId }
   | { readonly type: "submitTask"; readonly id: string; readonly spec: TaskSpec }
   | { readonly type: "cancelTask"; readonly id: string }
   | {
@@ -77,7 +88,7 @@ export type OrchestratorCommand =
     }
   | { readonly type: "setSettings"; readonly settings: OrchestratorSettings };
 
-/** What a drain moved off its worker (0 and 0 if the worker was drained already). */
+/** What a drain (or its deadline) moved off its worker (0 and 0 if nothing was moved). */
 export interface DrainMoved {
   readonly tasks: number;
   readonly vms: number;
@@ -88,7 +99,10 @@ export type OrchestratorResult =
   | {
       readonly type: "worker";
       readonly worker: Worker;
-      /** Set by a drain (`setWorkerDrain` draining): how many tasks and VMs it moved off. */
+      /**
+       * Set by a drain (`setWorkerDrain` draining) and by `drainDeadlineReached`: how many tasks
+       * and VMs it moved off.
+       */
       readonly moved?: DrainMoved;
     }
   | { readonly type: "task"; readonly task: Task }

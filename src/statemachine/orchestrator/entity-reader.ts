@@ -27,6 +27,7 @@ import {
   type Vm,
   type VmStatus,
   type Worker,
+  type WorkerStatus,
 } from "./types.js";
 
 /** Task ids: letters, digits and `._-`, starting with a letter or digit, 1..128 bytes. */
@@ -98,25 +99,50 @@ function inconsistent(fields: FieldReader, problem: string): InvalidArgumentErro
   return new InvalidArgumentError(`${fields.location} is inconsistent: ${problem}`);
 }
 
-/** Reads a worker; its features must be sorted and unique, its status must agree with `drain`. */
+/** Every worker status. */
+export const WORKER_STATUSES: readonly WorkerStatus[] = [
+  "online",
+  "draining",
+  "drained",
+  "offline",
+];
+
+/**
+ * Reads a worker; its features must be sorted and unique, its status must agree with `drain`,
+ * and a drain deadline belongs only to a `draining` worker. `drainDeadlineMs` is optional
+ * (absent in encodings written before drains had deadlines).
+ */
 export function readWorker(fields: FieldReader): Worker {
-  const worker: Worker = {
-    nodeId: readNodeId(fields, "nodeId"),
-    capacity: fields.object("capacity", readResources),
-    features: readFeatures(fields, "features"),
-    status: fields.oneOf("status", ["online", "draining", "offline"] as const),
-    drain: fields.boolean("drain"),
-    allocated: fields.object("allocated", readResources),
-    lastSeenMs: readTime(fields, "lastSeenMs"),
-  };
+  const nodeId = readNodeId(fields, "nodeId");
+  const capacity = fields.object("capacity", readResources);
+  const features = readFeatures(fields, "features");
+  const status = fields.oneOf("status", WORKER_STATUSES);
+  const drain = fields.boolean("drain");
+  const drainDeadlineMs = fields.optionalInteger("drainDeadlineMs", 0, Number.MAX_SAFE_INTEGER);
+  const allocated = fields.object("allocated", readResources);
+  const lastSeenMs = readTime(fields, "lastSeenMs");
   fields.end();
+  const worker: Worker = {
+    nodeId,
+    capacity,
+    features,
+    status,
+    drain,
+    ...(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }),
+    allocated,
+    lastSeenMs,
+  };
   if (
     worker.features.some((feature, i) => i > 0 && (worker.features[i - 1] as string) >= feature)
   ) {
     throw inconsistent(fields, "features are not sorted and unique");
   }
-  if (worker.status !== "offline" && worker.drain !== (worker.status === "draining")) {
+  const drainStatus = worker.status === "draining" || worker.status === "drained";
+  if (worker.status !== "offline" && worker.drain !== drainStatus) {
     throw inconsistent(fields, `status ${worker.status} with drain ${worker.drain}`);
+  }
+  if (drainDeadlineMs !== undefined && worker.status !== "draining") {
+    throw inconsistent(fields, `a drain deadline on a worker ${worker.status}`);
   }
   return Object.freeze(worker);
 }

@@ -146,6 +146,11 @@ export class FieldReader {
     return Object.hasOwn(this.#object, name) ? this.boolean(name) : undefined;
   }
 
+  /** An integer field in `min..max`, or undefined when absent (for fields added later). */
+  optionalInteger(name: string, min: number, max: number): number | undefined {
+    return Object.hasOwn(this.#object, name) ? this.integer(name, min, max) : undefined;
+  }
+
   /** A string field that must be one of `choices`. */
   oneOf<T extends string>(name: string, choices: readonly T[]): T {
     const value = this.value(name);

@@ -6,6 +6,9 @@
 /** The largest amount of one resource (millicores, MB or GB) a worker offers or work asks for: 2^40. */
 export const MAX_RESOURCE_AMOUNT = 2 ** 40;
 
+/** The longest drain deadline: running tasks may stay on a drained worker at most 30 days. */
+export const MAX_DRAIN_DEADLINE_MS = 30 * 24 * 60 * 60 * 1000;
+
 /** The longest task id. Ids match `[A-Za-z0-9][A-Za-z0-9._-]*` (a UUID fits). */
 export const MAX_TASK_ID_BYTES = 128;
 

@@ -22,7 +22,12 @@ import {
   type Worker,
 } from "./types.js";
 import { createVm, deleteVm, setVmDesired, vmObserved } from "./vm-commands.js";
-import { markWorkerOffline, registerWorker, setWorkerDrain } from "./worker-commands.js";
+import {
+  drainDeadlineReached,
+  markWorkerOffline,
+  registerWorker,
+  setWorkerDrain,
+} from "./worker-commands.js";
 
 /** The replicated orchestrator model. Deterministic: it reads nothing but its state and its input. */
 export class OrchestratorModel implements OrchestratorQueries {
@@ -64,6 +69,8 @@ export class OrchestratorModel implements OrchestratorQueries {
         return setWorkerDrain(state, valid, logTimeMs);
       case "markWorkerOffline":
         return markWorkerOffline(state, valid, logTimeMs);
+      case "drainDeadlineReached":
+        return drainDeadlineReached(state, valid, logTimeMs);
       case "submitTask":
         return submitTask(state, valid, logTimeMs);
       case "cancelTask":

@@ -112,7 +112,7 @@ export function choosePlacement(
   for (const worker of state.workers) {
     registered++;
     if (worker.status !== "online") {
-      if (worker.status === "draining") draining++;
+      if (worker.status === "draining" || worker.status === "drained") draining++;
       else offline++;
       continue;
     }

@@ -109,7 +109,9 @@ function checkPlaceable(
 ): void {
   const worker = state.worker(nodeId);
   if (worker === undefined) throw malformed(`${what} is on unregistered node ${nodeId}`);
-  if (worker.status === "offline") throw malformed(`${what} is on offline node ${nodeId}`);
+  if (worker.status === "offline" || worker.status === "drained") {
+    throw malformed(`${what} is on ${worker.status} node ${nodeId}`);
+  }
   if (!fitsWithin(addResources(worker.allocated, request.resources), worker.capacity)) {
     throw malformed(`${what} over-commits node ${nodeId}`);
   }
@@ -248,6 +250,9 @@ export function decodeOrchestratorSnapshot(data: Uint8Array): OrchestratorState 
       if (!resourcesEqual(held, worker.allocated)) {
         throw malformed(`worker ${worker.nodeId}'s allocation is not the sum of its work`);
       }
+      // Snapshots written before workers could be `drained` hold drained, empty workers as
+      // `draining`: they read as what this version would have made of them.
+      state.settleDrain(worker.nodeId);
     }
     return state;
   });

@@ -245,6 +245,8 @@ export class OrchestratorState {
     this.#indexTask(entry);
     this.observer?.({ kind: "task", id: task.id });
     if (isTerminal(task.status)) this.#evictFinished();
+    const left = previous?.task;
+    if (left !== undefined && isPlacedTask(left.status)) this.settleDrain(left.nodeId as NodeId);
   }
 
   /** Adds (with `seq`) or replaces (keeping its seq) a VM, moving its allocation and index entries. */
@@ -262,6 +264,21 @@ export class OrchestratorState {
     this.#vms.set(vm.name, entry);
     this.#indexVm(entry);
     this.observer?.({ kind: "vm", name: vm.name });
+    const leftNode = previous?.vm.nodeId;
+    if (leftNode !== undefined && leftNode !== null) this.settleDrain(leftNode);
+  }
+
+  /**
+   * A `draining` worker that holds nothing any more becomes `drained` (its deadline, if any, is
+   * moot). Runs whenever work leaves a node, so "draining" always means "work is still there".
+   */
+  settleDrain(nodeId: NodeId): void {
+    const worker = this.#workers.get(nodeId);
+    if (worker?.status !== "draining") return;
+    if (this.#tasksOnNode.has(nodeId) || this.#vmsOnNode.has(nodeId)) return;
+    const { drainDeadlineMs: _moot, ...rest } = worker;
+    this.#workers.set(nodeId, Object.freeze({ ...rest, status: "drained" }));
+    this.observer?.({ kind: "worker", nodeId });
   }
 
   /** Removes a VM, which must hold no node. */
@@ -392,7 +409,10 @@ export class OrchestratorState {
   #allocate(nodeId: NodeId, resources: Resources, what: string): void {
     const worker = this.#workers.get(nodeId);
     invariant(worker !== undefined, () => `${what} is placed on unknown node ${nodeId}`);
-    invariant(worker.status !== "offline", () => `${what} is placed on offline node ${nodeId}`);
+    invariant(
+      worker.status !== "offline" && worker.status !== "drained",
+      () => `${what} is placed on ${worker.status} node ${nodeId}`,
+    );
     const allocated = addResources(worker.allocated, resources);
     invariant(
       fitsWithin(allocated, worker.capacity),

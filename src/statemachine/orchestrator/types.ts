@@ -16,8 +16,11 @@ export interface Resources {
   readonly diskGb: number;
 }
 
-/** A worker's administrative and liveness status. */
-export type WorkerStatus = "online" | "draining" | "offline";
+/**
+ * A worker's administrative and liveness status: `draining` while a drained worker still holds
+ * work (running tasks waiting for the drain deadline), `drained` once it holds nothing.
+ */
+export type WorkerStatus = "online" | "draining" | "drained" | "offline";
 
 /** A node as a place to run work. */
 export interface Worker {
@@ -28,9 +31,15 @@ export interface Worker {
   readonly status: WorkerStatus;
   /**
    * An administrator asked that no new work go here (`setWorkerDrain`). A live worker with it set
-   * is `draining`; it outlives the worker going offline, so a drained node comes back draining.
+   * is `draining` while it holds work and `drained` once it holds none; it outlives the worker
+   * going offline, so a drained node comes back `drained`.
    */
   readonly drain: boolean;
+  /**
+   * Log time at which the tasks still running on a `draining` worker are moved off (their
+   * attempt given back); absent when no drain waits (set only while the worker is `draining`).
+   */
+  readonly drainDeadlineMs?: number;
   /** Sum of the resources of the tasks and VMs placed on it that hold resources. */
   readonly allocated: Resources;
   /** Log time of its last registration or heartbeat proposal. */

@@ -100,8 +100,9 @@ export function registerWorker(
   }
   const stranded = strandedWork(state, previous, command, features);
   if (stranded !== undefined) return errorResult("CONFLICT", stranded);
+  // An offline worker holds nothing, so a drained one comes back drained.
   const status =
-    previous.status === "offline" ? (previous.drain ? "draining" : "online") : previous.status;
+    previous.status === "offline" ? (previous.drain ? "drained" : "online") : previous.status;
   const changed =
     status !== previous.status ||
     !resourcesEqual(command.capacity, previous.capacity) ||
@@ -118,11 +119,16 @@ export function registerWorker(
 }
 
 /**
- * Drains or undrains a worker. Draining moves its work off in the same apply: each assigned or
- * running task goes back to the queue without spending an attempt (the move was not the task's
- * fault; a task being cancelled is cancelled), each VM desired running goes back to the queue and
- * each VM desired stopped is released; then the queue is placed on the other workers. The result
- * says how much moved. Undraining makes the worker `online` and places pending work.
+ * Drains or undrains a worker. Draining moves its work off in the same apply: each VM desired
+ * running goes back to the queue (there is no live migration) and each VM desired stopped is
+ * released; each assigned task goes back to the queue without spending an attempt (the move was
+ * not the task's fault; a task being cancelled is cancelled); each running task too, unless the
+ * command gives a deadline: then running tasks may finish where they are until log time passes
+ * it, when the leader proposes `drainDeadlineReached` (see {@link drainDeadlineReached}). The
+ * queue is then placed on the other workers. A drained worker is `draining` while it holds work
+ * and `drained` once it holds none. Draining a draining worker again may bring its deadline
+ * forward (no deadline: the rest moves now), never push it back. The result says how much moved.
+ * Undraining makes the worker `online` (tasks still running there stay) and places pending work.
  */
 export function setWorkerDrain(
   state: OrchestratorState,
@@ -132,24 +138,91 @@ export function setWorkerDrain(
   const nodeId = command.nodeId;
   const previous = state.worker(nodeId);
   if (previous === undefined) return notRegistered(nodeId);
-  if (previous.drain === command.draining) {
-    return command.draining ? drainResult(state, nodeId, 0, 0) : workerResult(state, nodeId);
-  }
-  const status =
-    previous.status === "offline" ? "offline" : command.draining ? "draining" : "online";
-  // Draining first, so the pass below cannot place the moved work back on it.
-  state.putWorker({ ...previous, drain: command.draining, status });
   if (!command.draining) {
+    if (!previous.drain) return workerResult(state, nodeId);
+    const { drainDeadlineMs: _cleared, ...rest } = previous;
+    const status = previous.status === "offline" ? "offline" : "online";
+    state.putWorker({ ...rest, drain: false, status });
     if (status === "online") placePending(state, nowMs);
     return workerResult(state, nodeId);
   }
-  const tasks = state.tasksOn(nodeId);
+  const deadlineMs = nowMs + (command.deadlineMs ?? 0);
+  if (previous.drain) {
+    // Drained already: only a draining worker's deadline can come forward.
+    const pending = previous.drainDeadlineMs;
+    if (previous.status !== "draining" || (pending !== undefined && pending <= deadlineMs)) {
+      return drainResult(state, nodeId, 0, 0);
+    }
+  } else if (previous.status === "offline") {
+    // It holds nothing; the flag waits for its return.
+    state.putWorker({ ...previous, drain: true });
+    return drainResult(state, nodeId, 0, 0);
+  }
+  // Draining first, so the pass below cannot place the moved work back on it.
+  state.putWorker({ ...previous, drain: true, status: "draining" });
+  return moveOff(state, nodeId, nowMs, deadlineMs);
+}
+
+/**
+ * Moves the work off draining worker `nodeId`: all of it if `deadlineMs` has come (≤ `nowMs`),
+ * else all but its running tasks, which stay until `deadlineMs` (recorded on the worker). Then
+ * places the queue; the worker is `drained` once it holds nothing.
+ */
+function moveOff(
+  state: OrchestratorState,
+  nodeId: NodeId,
+  nowMs: number,
+  deadlineMs: number,
+): Result {
+  const now = deadlineMs <= nowMs;
+  let tasks = 0;
+  let staying = 0;
+  for (const id of state.tasksOn(nodeId)) {
+    const task = state.taskEntry(id)?.task as Task;
+    if (!now && task.status === "running") {
+      staying++;
+      continue;
+    }
+    state.putTask(drainedTask(task, nodeId, nowMs));
+    tasks++;
+  }
   const vms = state.vmsOn(nodeId);
-  for (const id of tasks)
-    state.putTask(drainedTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
   for (const name of vms) state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, false));
-  if (tasks.length + vms.length > 0) placePending(state, nowMs);
-  return drainResult(state, nodeId, tasks.length, vms.length);
+  const worker = state.worker(nodeId) as Worker;
+  if (staying > 0) {
+    state.putWorker({ ...worker, drainDeadlineMs: deadlineMs });
+  } else {
+    // Nothing was moved when it already held nothing: it becomes drained here.
+    state.settleDrain(nodeId);
+  }
+  if (tasks + vms.length > 0) placePending(state, nowMs);
+  return drainResult(state, nodeId, tasks, vms.length);
+}
+
+/**
+ * The leader saw log time pass a draining worker's deadline: the tasks still running there move
+ * off as a drain without deadline would have moved them (attempt given back), and the worker is
+ * `drained`. Refused (CONFLICT) while log time is before the deadline (the leader tries again);
+ * a worker without a pending deadline (drained already, undrained, offline) is left as it is.
+ */
+export function drainDeadlineReached(
+  state: OrchestratorState,
+  command: Command<"drainDeadlineReached">,
+  nowMs: number,
+): Result {
+  const nodeId = command.nodeId;
+  const worker = state.worker(nodeId);
+  if (worker === undefined) return notRegistered(nodeId);
+  const deadlineMs = worker.drainDeadlineMs;
+  if (deadlineMs === undefined) return drainResult(state, nodeId, 0, 0);
+  if (nowMs < deadlineMs) {
+    return errorResult(
+      "CONFLICT",
+      `worker ${nodeId}'s drain deadline is log time ${deadlineMs}, ${deadlineMs - nowMs} ms ` +
+        "after this command's; propose it again once the deadline has passed",
+    );
+  }
+  return moveOff(state, nodeId, nowMs, nowMs);
 }
 
 function drainResult(state: OrchestratorState, nodeId: NodeId, tasks: number, vms: number): Result {
@@ -248,8 +321,10 @@ export function markWorkerOffline(
   const previous = state.worker(nodeId);
   if (previous === undefined) return notRegistered(nodeId);
   if (previous.status === "offline") return workerResult(state, nodeId);
-  // Offline first, so the pass below cannot place the displaced work back on it.
-  state.putWorker({ ...previous, status: "offline" });
+  // Offline first, so the pass below cannot place the displaced work back on it. A pending drain
+  // deadline goes with the work it was for.
+  const { drainDeadlineMs: _lost, ...rest } = previous;
+  state.putWorker({ ...rest, status: "offline" });
   for (const id of state.tasksOn(nodeId)) {
     state.putTask(lostTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
   }

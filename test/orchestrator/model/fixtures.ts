@@ -259,6 +259,13 @@ export function checkInvariants(
     expect(assignments.vms.map((vm) => vm.name)).toEqual(
       (placedVms.get(worker.nodeId) ?? []).sort(),
     );
+    // A drained worker is `draining` exactly while it holds work; only then may a deadline wait.
+    const holds = assignments.tasks.length + assignments.vms.length > 0;
+    if (worker.status === "draining")
+      expect(holds, `draining node ${worker.nodeId} holds work`).toBe(true);
+    if (worker.status === "drained")
+      expect(holds, `drained node ${worker.nodeId} holds nothing`).toBe(false);
+    if (worker.drainDeadlineMs !== undefined) expect(worker.status).toBe("draining");
   }
   if (options.pendingUnplaceable === false) return;
   // No pending work could be placed now: every pass leaves only what does not fit. (Its reason

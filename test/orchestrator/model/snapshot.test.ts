@@ -52,6 +52,13 @@ function richModel(): Harness {
     error: "x",
   });
   h.ok({ type: "markWorkerOffline", nodeId: 4 });
+  // A worker draining with a deadline: its running task may finish there until then.
+  h.register(5, res(1000, 1000), ["tpu"]);
+  h.submit("slow", { requiredFeatures: ["tpu"], resources: res(500, 100) });
+  h.start("slow");
+  h.ok({ type: "setWorkerDrain", nodeId: 5, draining: true, deadlineMs: 60_000 });
+  expect(h.worker(5)).toMatchObject({ status: "draining", drainDeadlineMs: h.nowMs + 59_999 });
+  expect(h.worker(3).status).toBe("drained");
   expect(h.vm("q").nodeId).toBe(2);
   return h;
 }
@@ -118,6 +125,34 @@ describe("orchestrator snapshot", () => {
     expect(jsonOf(a.model.snapshot()).finished).toEqual(["done", "cancel-me"]);
   });
 
+  it("reads a snapshot from before drains ended: an empty draining worker restores drained", () => {
+    const original = richModel();
+    const json = jsonOf(original.model.snapshot());
+    // As a node without the drained status wrote it: worker 3, drained and empty, is draining.
+    (json.workers as Record<string, unknown>[])[2]!.status = "draining";
+    const old = withJson(original.model.snapshot(), json);
+    const copy = new Harness();
+    copy.model.restore(old);
+    expect(copy.model.worker(3)).toMatchObject({ status: "drained", drain: true });
+    expect(copy.model.snapshot()).toEqual(original.model.snapshot());
+    checkInvariants(copy.model);
+  });
+
+  it("keeps a pending drain deadline across a restore, and its step moves the task then", () => {
+    const original = richModel();
+    const copy = new Harness();
+    copy.model.restore(original.model.snapshot());
+    expect(copy.model.worker(5)?.drainDeadlineMs).toBe(original.worker(5).drainDeadlineMs);
+    for (const h of [original, copy]) {
+      h.nowMs = h.worker(5).drainDeadlineMs as number;
+      expect(h.ok({ type: "drainDeadlineReached", nodeId: 5 })).toMatchObject({
+        moved: { tasks: 1, vms: 0 },
+        worker: { status: "drained" },
+      });
+    }
+    expect(copy.model.snapshot()).toEqual(original.model.snapshot());
+  });
+
   it("refuses bad framing", () => {
     const model = richModel().model;
     const good = model.snapshot();
@@ -145,6 +180,16 @@ describe("orchestrator snapshot", () => {
     ],
     ["work on an offline worker", (j) => (j.workers[0].status = "offline"), "offline node 1"],
     ["a status that contradicts drain", (j) => (j.workers[0].drain = true), "inconsistent"],
+    [
+      "work on a drained worker",
+      (j) => Object.assign(j.workers[0], { status: "drained", drain: true }),
+      "drained node 1",
+    ],
+    [
+      "a drain deadline on a worker not draining",
+      (j) => (j.workers[0].drainDeadlineMs = 5),
+      "a drain deadline on a worker online",
+    ],
     ["unsorted features", (j) => (j.workers[1].features = ["qemu", "kvm"]), "sorted"],
     ["a lost feature", (j) => (j.workers[1].features = ["kvm"]), "needs qemu"],
     ["workers out of order", (j) => j.workers.reverse(), "out of order"],

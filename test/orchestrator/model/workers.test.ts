@@ -3,7 +3,10 @@
  * (marking a worker offline moves its work). Each test checks the model's invariants at the end.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { MAX_WORKERS } from "../../../src/statemachine/orchestrator/limits.js";
+import {
+  MAX_DRAIN_DEADLINE_MS,
+  MAX_WORKERS,
+} from "../../../src/statemachine/orchestrator/limits.js";
 import { Harness, checkInvariants, qemuSpec, res, taskResult, vmSpec } from "./fixtures.js";
 
 let h: Harness;
@@ -80,12 +83,12 @@ describe("registerWorker", () => {
     expect(error.message).toContain("VM q on worker 1 requires qemu");
   });
 
-  it("keeps a draining worker draining and refreshes lastSeenMs", () => {
+  it("keeps a drained worker drained and refreshes lastSeenMs", () => {
     h = new Harness();
     h.register(1, res(1000, 1000));
     h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
     h.nowMs = 9000;
-    expect(h.register(1, res(1000, 1000))).toMatchObject({ status: "draining", lastSeenMs: 9000 });
+    expect(h.register(1, res(1000, 1000))).toMatchObject({ status: "drained", lastSeenMs: 9000 });
   });
 
   it.each([
@@ -123,7 +126,8 @@ describe("setWorkerDrain", () => {
       worker: h.worker(1),
       moved: { tasks: 0, vms: 0 },
     });
-    expect(h.worker(1)).toMatchObject({ status: "draining", drain: true });
+    // It held nothing, so it is drained at once.
+    expect(h.worker(1)).toMatchObject({ status: "drained", drain: true });
     const queued = h.submit("queued");
     expect(queued.pendingReason).toBe("no worker is online (1 draining, 0 offline)");
     h.ok({ type: "setWorkerDrain", nodeId: 1, draining: false });
@@ -213,14 +217,14 @@ describe("setWorkerDrain", () => {
     expect(h.task("t").status).toBe("pending");
   });
 
-  it("remembers a drain of an offline worker: it comes back draining", () => {
+  it("remembers a drain of an offline worker: it comes back drained", () => {
     h = new Harness();
     h.register(1, res(1000, 1000));
     h.ok({ type: "markWorkerOffline", nodeId: 1 });
     expect(h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true })).toMatchObject({
       worker: { status: "offline", drain: true },
     });
-    expect(h.register(1, res(1000, 1000)).status).toBe("draining");
+    expect(h.register(1, res(1000, 1000)).status).toBe("drained");
     h.ok({ type: "setWorkerDrain", nodeId: 1, draining: false });
     expect(h.worker(1).status).toBe("online");
   });
@@ -229,6 +233,145 @@ describe("setWorkerDrain", () => {
     h = new Harness();
     expect(h.err({ type: "setWorkerDrain", nodeId: 7, draining: true }).code).toBe("NOT_FOUND");
     expect(h.err({ type: "markWorkerOffline", nodeId: 7 }).code).toBe("NOT_FOUND");
+  });
+});
+
+describe("setWorkerDrain with a deadline", () => {
+  /** Node 1 runs `running`, has `assigned` assigned and VM `v`; node 2 is empty. */
+  function busyPair(): void {
+    h = new Harness();
+    h.register(1, res(4000, 4096));
+    h.submit("running");
+    h.submit("assigned");
+    h.createVm("v");
+    h.start("running");
+    h.register(2, res(4000, 4096));
+  }
+
+  it("moves VMs and tasks not yet running at once and leaves running tasks until the deadline", () => {
+    busyPair();
+    h.nowMs = 10_000;
+    const drained = h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 5000 });
+    expect(drained).toMatchObject({
+      moved: { tasks: 1, vms: 1 },
+      worker: { status: "draining", drain: true, drainDeadlineMs: 15_000 },
+    });
+    expect(h.task("running")).toMatchObject({ status: "running", nodeId: 1, attempts: 1 });
+    expect(h.task("assigned")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 1 });
+    expect(h.vm("v")).toMatchObject({ status: "scheduled", nodeId: 2 });
+    // Nothing new goes to the draining worker.
+    expect(h.submit("new").nodeId).toBe(2);
+  });
+
+  it("refuses the deadline step before log time reaches it, changing nothing", () => {
+    busyPair();
+    h.nowMs = 10_000;
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 5000 });
+    h.nowMs = 14_999;
+    const early = h.err({ type: "drainDeadlineReached", nodeId: 1 });
+    expect(early.code).toBe("CONFLICT");
+    expect(early.message).toContain("log time 15000");
+    expect(h.task("running")).toMatchObject({ status: "running", nodeId: 1 });
+  });
+
+  it("moves the tasks still running at the deadline with their attempt given back; then drained", () => {
+    busyPair();
+    h.nowMs = 10_000;
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 5000 });
+    h.nowMs = 15_000;
+    const reached = h.ok({ type: "drainDeadlineReached", nodeId: 1 });
+    expect(reached).toMatchObject({ moved: { tasks: 1, vms: 0 }, worker: { status: "drained" } });
+    expect(h.worker(1).drainDeadlineMs).toBeUndefined();
+    expect(h.task("running")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 1 });
+    expect(h.model.assignments(1)).toEqual({ tasks: [], vms: [] });
+    // The drained node's late report of the moved attempt is refused.
+    const stale = h.err({
+      type: "taskFinished",
+      id: "running",
+      nodeId: 1,
+      attempt: 1,
+      outcome: "succeeded",
+      result: taskResult(),
+    });
+    expect(stale.code).toBe("CONFLICT");
+    // A second deadline step (a new leader's duplicate) changes nothing.
+    const before = h.model.snapshot();
+    expect(h.ok({ type: "drainDeadlineReached", nodeId: 1 })).toMatchObject({
+      moved: { tasks: 0, vms: 0 },
+    });
+    expect(h.model.snapshot()).toEqual(before);
+  });
+
+  it("is drained as soon as its last running task finishes before the deadline", () => {
+    busyPair();
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 60_000 });
+    expect(h.worker(1).status).toBe("draining");
+    expect(h.finish("running")).toMatchObject({ status: "succeeded", nodeId: 1, attempts: 1 });
+    expect(h.worker(1)).toMatchObject({ status: "drained", allocated: res(0, 0, 0) });
+    expect(h.worker(1).drainDeadlineMs).toBeUndefined();
+  });
+
+  it("is drained at once when nothing is running, whatever the deadline", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096));
+    h.register(2, res(4000, 4096));
+    h.submit("assigned");
+    const drained = h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 60_000 });
+    expect(drained).toMatchObject({ moved: { tasks: 1, vms: 0 }, worker: { status: "drained" } });
+    expect(h.worker(1).drainDeadlineMs).toBeUndefined();
+  });
+
+  it("brings a deadline forward on a second drain, never back; no deadline moves the rest now", () => {
+    busyPair();
+    h.nowMs = 10_000;
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 5000 });
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 60_000 });
+    expect(h.worker(1).drainDeadlineMs).toBe(15_000);
+    h.nowMs = 11_000;
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 1000 });
+    expect(h.worker(1).drainDeadlineMs).toBe(12_000);
+    const now = h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true });
+    expect(now).toMatchObject({ moved: { tasks: 1, vms: 0 }, worker: { status: "drained" } });
+    expect(h.task("running")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 1 });
+  });
+
+  it("undrain keeps the running tasks where they are and clears the deadline", () => {
+    busyPair();
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 5000 });
+    const undrained = h.ok({ type: "setWorkerDrain", nodeId: 1, draining: false });
+    expect(undrained).toMatchObject({ worker: { status: "online", drain: false } });
+    expect(h.worker(1).drainDeadlineMs).toBeUndefined();
+    expect(h.task("running")).toMatchObject({ status: "running", nodeId: 1 });
+    expect(h.ok({ type: "drainDeadlineReached", nodeId: 1 })).toMatchObject({
+      moved: { tasks: 0, vms: 0 },
+    });
+    expect(h.task("running").nodeId).toBe(1);
+  });
+
+  it("drops the deadline when the draining worker goes offline; it comes back drained", () => {
+    busyPair();
+    h.ok({ type: "setWorkerDrain", nodeId: 1, draining: true, deadlineMs: 5000 });
+    h.ok({ type: "markWorkerOffline", nodeId: 1 });
+    expect(h.worker(1)).toMatchObject({ status: "offline", drain: true });
+    expect(h.worker(1).drainDeadlineMs).toBeUndefined();
+    // Lost with its node, not drained: that attempt counts.
+    expect(h.task("running")).toMatchObject({ status: "assigned", nodeId: 2, attempts: 2 });
+    expect(h.register(1, res(4000, 4096)).status).toBe("drained");
+  });
+
+  it("refuses a deadline on an undrain, or past the longest, with INVALID_ARGUMENT", () => {
+    h = new Harness();
+    h.register(1, res(1000, 1000));
+    const undrain = h.err({ type: "setWorkerDrain", nodeId: 1, draining: false, deadlineMs: 1 });
+    expect(undrain.code).toBe("INVALID_ARGUMENT");
+    const long = h.err({
+      type: "setWorkerDrain",
+      nodeId: 1,
+      draining: true,
+      deadlineMs: MAX_DRAIN_DEADLINE_MS + 1,
+    });
+    expect(long.code).toBe("INVALID_ARGUMENT");
+    expect(h.err({ type: "drainDeadlineReached", nodeId: 7 }).code).toBe("NOT_FOUND");
   });
 });
 
