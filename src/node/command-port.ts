@@ -49,6 +49,26 @@ export interface WriteOptions extends CallOptions {
 }
 
 /**
+ * The log entry of `command` of `namespace`: the command envelope (the proposer's time, the
+ * client's session for an exactly-once write, the namespace's payload). The one place an entry is
+ * built: {@link CommandPort.propose} uses it, and so does the simulator, whose clients propose the
+ * same bytes again on each retry, as an HTTP client's retry of one request does.
+ * @throws InvalidArgumentError, TooLargeError from the namespace's encoding.
+ */
+export function encodeCommand<C>(
+  namespace: CommandNamespace<C, unknown>,
+  command: C,
+  proposedAtMs: number,
+  session?: ClientSession,
+): Uint8Array {
+  return encodeCommandEnvelope({
+    proposedAtMs,
+    ...(session === undefined ? {} : { session }),
+    payload: namespace.encode(command),
+  });
+}
+
+/**
  * What the port needs of the runtime: `RaftNode` over a state machine whose results are
  * `CommandResult`s fits it as it is (the cluster node, a kv-only node, a simulated node).
  */
@@ -162,11 +182,7 @@ export class CommandPort {
     options: WriteOptions = NO_WRITE_OPTIONS,
   ): Promise<R> {
     // Encoding validates the command: bad input never reaches the log, nor the metrics.
-    const envelope = encodeCommandEnvelope({
-      proposedAtMs: this.#commandTimeMs(),
-      ...(options.session === undefined ? {} : { session: options.session }),
-      payload: namespace.encode(command),
-    });
+    const envelope = encodeCommand(namespace, command, this.#commandTimeMs(), options.session);
     const startedMs = this.#clock.now();
     let outcome = "applied";
     try {

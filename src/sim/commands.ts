@@ -1,15 +1,18 @@
 /**
- * The commands simulated clients, agents and background writers propose, built in this one place
- * exactly as a real node's API builds them (`src/api/raft-service.ts`, the orchestrator service,
- * the agent's reporter): a command envelope around the namespace's own encoding, carrying the
+ * The commands simulated clients, agents and background writers propose, built by the command
+ * port's {@link encodeCommand} (`node/command-port.ts`), the one builder a real node's services
+ * and agent use too: a command envelope around the namespace's own encoding, carrying the
  * proposer's clock in whole ms and, for exactly-once writes, the client's session. The cluster
- * state machine routes each one by its namespace's first byte, as on a real node.
+ * state machine routes each one by its namespace's first byte, as on a real node. The simulated
+ * clients propose these bytes themselves (not through `CommandPort.propose`) because they play
+ * the HTTP client too: a retry resends the same bytes, and every raw outcome is recorded for the
+ * checkers.
  */
+import { encodeCommand } from "../node/command-port.js";
+import { KV_COMMANDS, ORCHESTRATOR_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import type { KvCommand } from "../statemachine/kv/types.js";
-import { encodeKvCommand } from "../statemachine/kv/command-codec.js";
 import type { OrchestratorCommand } from "../statemachine/orchestrator/commands.js";
-import { encodeOrchestratorCommand } from "../statemachine/orchestrator/command-codec.js";
-import { encodeCommandEnvelope, type ClientSession } from "../statemachine/session/envelope.js";
+import type { ClientSession } from "../statemachine/session/envelope.js";
 
 /** An arbitrary fixed epoch: log time must look like wall time, and never depend on it. */
 const EPOCH_MS = 1_700_000_000_000;
@@ -32,11 +35,7 @@ export interface CommandContext {
  * for a bad key or value (encoding validates, as the API's does).
  */
 export function kvCommandEntry(command: KvCommand, context: CommandContext): Uint8Array {
-  return encodeCommandEnvelope({
-    proposedAtMs: commandTimeMs(context.nowMs),
-    ...(context.session === undefined ? {} : { session: context.session }),
-    payload: encodeKvCommand(command),
-  });
+  return encodeCommand(KV_COMMANDS, command, commandTimeMs(context.nowMs), context.session);
 }
 
 /**
@@ -47,9 +46,10 @@ export function orchestratorCommandEntry(
   command: OrchestratorCommand,
   context: CommandContext,
 ): Uint8Array {
-  return encodeCommandEnvelope({
-    proposedAtMs: commandTimeMs(context.nowMs),
-    ...(context.session === undefined ? {} : { session: context.session }),
-    payload: encodeOrchestratorCommand(command),
-  });
+  return encodeCommand(
+    ORCHESTRATOR_COMMANDS,
+    command,
+    commandTimeMs(context.nowMs),
+    context.session,
+  );
 }
