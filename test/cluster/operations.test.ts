@@ -169,7 +169,8 @@ describe("operations", () => {
       for (const m of statusJson.members) expect(m.status?.version).toBe(statusJson.version);
 
       const worker = await fresh.orchestrator.getWorker(2);
-      expect(worker.status).toBe("draining");
+      // Drained before the save with nothing on it (a drain without a deadline moves all at once).
+      expect(worker.status).toBe("drained");
       await fresh.put("after-restore", "ok");
       expect((await fresh.get("after-restore"))?.entry.valueText).toBe("ok");
     },
