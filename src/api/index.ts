@@ -1,7 +1,7 @@
 /** The client-facing API: the HTTP server, the node service port and its raft implementation. */
 export * from "./service.js";
 export * from "./member-directory.js";
-export { RaftKvService, type RaftKvServiceOptions, type KvNodeResult } from "./raft-service.js";
+export { RaftKvService, type RaftKvServiceOptions } from "./raft-service.js";
 export * from "./orchestrator-service.js";
 export {
   RaftOrchestratorService,

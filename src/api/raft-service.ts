@@ -1,6 +1,6 @@
 /**
  * The {@link BlixardNodeService} of a real node: a {@link RaftNode} driving the sessioned
- * {@link KvStateMachine}. Writes and reads go through the node's {@link CommandPort} (kv
+ * cluster state machine, of which this service serves the kv namespace. Writes and reads go through the node's {@link CommandPort} (kv
  * namespace); membership changes through the same port (`cluster` namespace).
  */
 import { ConflictError, InvalidArgumentError, NotFoundError } from "../common/errors.js";
@@ -11,14 +11,13 @@ import { NONE, type ConfState, type NodeId } from "../raft/types.js";
 import { KV_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import type { CommandResult } from "../statemachine/command-result.js";
 import { validateKey } from "../statemachine/kv/command-codec.js";
-import type { KvStateMachine } from "../statemachine/kv/kv-state-machine.js";
+import type { ClusterStateMachine } from "../statemachine/cluster/cluster-state-machine.js";
 import { MAX_LIST_LIMIT } from "../statemachine/kv/limits.js";
 import type { KvListResult } from "../statemachine/kv/store.js";
 import type {
   KvCompareAndSetResult,
   KvDeleteResult,
   KvPutResult,
-  KvResult,
 } from "../statemachine/kv/types.js";
 import { encodeMemberContext, type MemberDirectory } from "./member-directory.js";
 import type {
@@ -38,16 +37,12 @@ import type {
   WriteOptions,
 } from "./service.js";
 
-/** The runtime's result type when it drives the kv state machine. */
-export type KvNodeResult = CommandResult<KvResult>;
-
 /** The metrics namespace of membership changes and leadership transfers. */
 const CLUSTER = "cluster";
 
 /**
  * What the kv service needs of a running node beyond its command port: status and membership.
- * A port rather than `RaftNode<KvNodeResult>`, so that both a node that applies only kv commands
- * and the cluster node, whose state machine holds several namespaces, fit it.
+ * A port rather than the node itself: the service needs nothing of the node's result type.
  */
 export type KvServiceNode = Pick<
   RaftNode<CommandResult<unknown>>,
@@ -69,14 +64,14 @@ export interface RaftKvServiceOptions {
   /** The node's command port (proposals, reads, NOT_LEADER addresses, metrics). */
   readonly commands: CommandPort;
   /** The state machine the node applies to (read directly after the read barrier). */
-  readonly kv: Pick<KvStateMachine, "read" | "list" | "revision">;
+  readonly kv: Pick<ClusterStateMachine, "read" | "list" | "revision">;
   /** Member addresses; added learners are recorded here. */
   readonly directory: MemberDirectory;
   /** Each member's release as this node knows it (default: unknown for all). */
   readonly memberRelease?: (id: NodeId) => MemberRelease | undefined;
 }
 
-/** {@link BlixardNodeService} over a {@link RaftNode} and a {@link KvStateMachine}. */
+/** {@link BlixardNodeService} over a {@link RaftNode} and the kv reads of its state machine. */
 export class RaftKvService implements BlixardNodeService {
   readonly nodeId: NodeId;
   readonly #node: KvServiceNode;

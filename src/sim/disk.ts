@@ -13,8 +13,9 @@
 import { invariant } from "../common/assert.js";
 import type { Random } from "../common/random.js";
 import { MemoryStorage, SnapshotOutOfDateError } from "../raft/storage.js";
-import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
+import type { ConfState, Snapshot } from "../raft/types.js";
 import type { LogStore, LogUpdate } from "../storage/log-store.js";
+import { MemoryBackedReads } from "../storage/memory-backed-reads.js";
 import { between, chance } from "./rng.js";
 import type { Scheduler, SimClock } from "./scheduler.js";
 
@@ -226,46 +227,24 @@ export class SimDisk {
  * writes resolve once durable (synced ones) by the disk's rules. Once the node has crashed,
  * its writes never resolve and change nothing.
  */
-export class SimLogStore implements LogStore {
+export class SimLogStore extends MemoryBackedReads implements LogStore {
   private dead = false;
   private closed = false;
 
+  /** Reads answer from `view`, the page cache; writes go through `io`. Throws nothing. */
   constructor(
-    private readonly view: MemoryStorage,
+    view: MemoryStorage,
     private readonly io: {
       readonly clock: SimClock;
       readonly write: (operation: DiskOperation, sync: boolean) => Promise<void>;
     },
-  ) {}
+  ) {
+    super(view);
+  }
 
   /** The incarnation crashed: further writes hang, as the process is gone. */
   kill(): void {
     this.dead = true;
-  }
-
-  /** @inheritdoc */
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.view.initialState();
-  }
-  /** @inheritdoc */
-  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
-    return this.view.entries(lo, hi, maxSizeBytes);
-  }
-  /** @inheritdoc */
-  term(index: number): number {
-    return this.view.term(index);
-  }
-  /** @inheritdoc */
-  firstIndex(): number {
-    return this.view.firstIndex();
-  }
-  /** @inheritdoc */
-  lastIndex(): number {
-    return this.view.lastIndex();
-  }
-  /** @inheritdoc */
-  snapshot(): Snapshot {
-    return this.view.snapshot();
   }
 
   private hang(): Promise<never> {
@@ -277,7 +256,7 @@ export class SimLogStore implements LogStore {
     if (this.dead) return this.hang();
     invariant(!this.closed, "log store is closed");
     const operation: DiskOperation = { kind: "save", update };
-    applyOperation(this.view, operation);
+    applyOperation(this.memory, operation);
     return this.io.write(operation, options.sync);
   }
 
@@ -286,7 +265,7 @@ export class SimLogStore implements LogStore {
     if (this.dead) return this.hang();
     invariant(!this.closed, "log store is closed");
     const operation: DiskOperation = { kind: "snapshot", index, confState, data };
-    const snapshot = applyOperation(this.view, operation) as Snapshot;
+    const snapshot = applyOperation(this.memory, operation) as Snapshot;
     await this.io.write(operation, true);
     return snapshot;
   }
@@ -296,7 +275,7 @@ export class SimLogStore implements LogStore {
     if (this.dead) return this.hang();
     invariant(!this.closed, "log store is closed");
     const operation: DiskOperation = { kind: "compact", index };
-    applyOperation(this.view, operation);
+    applyOperation(this.memory, operation);
     await this.io.write(operation, true);
   }
 

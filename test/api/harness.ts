@@ -5,20 +5,21 @@
 import { ApiServer } from "../../src/api/server.js";
 import { InMemoryMemberDirectory, memberApiUrl } from "../../src/api/member-directory.js";
 import { ApiMetrics } from "../../src/api/metrics.js";
-import { RaftKvService, type KvNodeResult } from "../../src/api/raft-service.js";
+import type { NodeResult } from "../../src/api/node-composition.js";
+import { RaftKvService } from "../../src/api/raft-service.js";
 import { SeededRandom } from "../../src/common/random.js";
 import { CommandPort } from "../../src/node/command-port.js";
 import { RaftNode } from "../../src/node/raft-node.js";
 import { SystemClock } from "../../src/platform/clock.js";
-import { KvStateMachine } from "../../src/statemachine/kv/kv-state-machine.js";
+import { ClusterStateMachine } from "../../src/statemachine/cluster/cluster-state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import { LoopbackNetwork } from "../node/fakes.js";
 
 /** One node of the test cluster. */
 export interface TestNode {
   readonly id: number;
-  readonly node: RaftNode<KvNodeResult>;
-  readonly kv: KvStateMachine;
+  readonly node: RaftNode<NodeResult>;
+  readonly kv: ClusterStateMachine;
   readonly service: RaftKvService;
   readonly server: ApiServer;
   readonly url: URL;
@@ -66,8 +67,8 @@ export async function startCluster(
   const directory = new InMemoryMemberDirectory();
   const nodes: TestNode[] = [];
   for (const id of ids) {
-    const kv = new KvStateMachine();
-    const node = new RaftNode<KvNodeResult>({
+    const kv = new ClusterStateMachine();
+    const node = new RaftNode<NodeResult>({
       id,
       logStore: new MemoryLogStore({ confState }),
       stateMachine: kv,

@@ -47,7 +47,7 @@ export function registerClusterCommands(program: Command): void {
       ["node", String(s.id)],
       [
         "version",
-        `${s.version} (peer protocol ${s.protocolVersion}, reads ${s.minProtocolVersion}..)`,
+        `${s.version} (peer protocol ${s.protocolVersion}; talks to protocols ${s.minProtocolVersion}..${s.protocolVersion})`,
       ],
       ["cluster protocol", clusterProtocolText(s.clusterProtocolVersion)],
       ["role", s.role],

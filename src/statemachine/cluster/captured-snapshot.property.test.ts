@@ -8,7 +8,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeKvCommand } from "../kv/command-codec.js";
-import { KvStateMachine } from "../kv/kv-state-machine.js";
 import type { KvCommand } from "../kv/types.js";
 import { encodeCommandEnvelope } from "../session/envelope.js";
 import type { StateMachine } from "../state-machine.js";
@@ -110,7 +109,6 @@ interface Subject {
 
 const SUBJECTS: readonly Subject[] = [
   { name: "cluster state machine", make: () => new ClusterStateMachine(), orchestrator: true },
-  { name: "kv state machine", make: () => new KvStateMachine(), orchestrator: false },
 ];
 
 function payloadOf(command: Command, orchestrator: boolean): Uint8Array | undefined {
@@ -203,12 +201,12 @@ describe("captureSnapshot: a snapshot encoded a slice at a time", () => {
     });
   }
 
-  it("a snapshot restored in place while encoding (the kv machine's store) leaves the encoding on what it captured", () => {
-    const machine = new KvStateMachine();
+  it("a snapshot restored in place while encoding (the kv store) leaves the encoding on what it captured", () => {
+    const machine = new ClusterStateMachine();
     const apply = applier(machine, false);
     apply({ kv: { op: "put", key: "a", value: new Uint8Array([1]) } });
     apply({ kv: { op: "put", key: "b", value: new Uint8Array([2]) } });
-    const other = new KvStateMachine();
+    const other = new ClusterStateMachine();
     const applyOther = applier(other, false);
     applyOther({ kv: { op: "put", key: "b", value: new Uint8Array([9]) } });
     applyOther({ kv: { op: "put", key: "b", value: new Uint8Array([8]) } });
@@ -229,7 +227,7 @@ describe("captureSnapshot: a snapshot encoded a slice at a time", () => {
   });
 
   it("closing an encoding part-way stops the store from keeping records for it", () => {
-    const machine = new KvStateMachine();
+    const machine = new ClusterStateMachine();
     const apply = applier(machine, false);
     for (const key of KEYS) apply({ kv: { op: "put", key, value: new Uint8Array(100) } });
     const encoding = machine.captureSnapshot();

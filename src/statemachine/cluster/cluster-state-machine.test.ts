@@ -1,6 +1,6 @@
 /**
  * The cluster state machine: kv and orchestrator in one Raft group under one session layer.
- * Namespace dispatch, kv behaving exactly as KvStateMachine, exactly-once orchestrator commands
+ * Namespace dispatch (kv behaviour itself: kv-namespace*.test.ts), exactly-once orchestrator commands
  * (also across a snapshot), snapshots of both parts with atomic restore, and fuzzing.
  */
 import fc from "fast-check";
@@ -8,7 +8,6 @@ import { describe, expect, it } from "vitest";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
 import { crc32 } from "../codec/crc32.js";
 import { encodeKvCommand } from "../kv/command-codec.js";
-import { KvStateMachine } from "../kv/kv-state-machine.js";
 import type { KvCommand } from "../kv/types.js";
 import type { OrchestratorCommand } from "../orchestrator/commands.js";
 import { encodeCommandEnvelope, type ClientSession } from "../session/envelope.js";
@@ -116,48 +115,6 @@ describe("ClusterStateMachine: namespaces", () => {
       if (!result.ok) expect(result.error.message).toContain(message);
     }
     expect(machine.snapshot()).toEqual(before);
-  });
-
-  it("behaves exactly as KvStateMachine for kv commands", () => {
-    const keys = fc.constantFrom("a", "b", "c/d");
-    const values = fc.constantFrom("", "1", "xyz").map(text);
-    const command: fc.Arbitrary<KvCommand> = fc.oneof(
-      fc.record({ op: fc.constant("get" as const), key: keys }),
-      fc.record({
-        op: fc.constant("put" as const),
-        key: keys,
-        value: values,
-        returnPrevious: fc.boolean(),
-      }),
-      fc.record({ op: fc.constant("delete" as const), key: keys, returnPrevious: fc.boolean() }),
-      fc.record({
-        op: fc.constant("cas" as const),
-        key: keys,
-        expected: fc.oneof(
-          fc.constant({ kind: "absent" as const }),
-          fc.record({
-            kind: fc.constant("modRevision" as const),
-            modRevision: fc.integer({ min: 1, max: 9 }),
-          }),
-        ),
-        value: values,
-      }),
-    );
-    fc.assert(
-      fc.property(fc.array(command, { minLength: 1, maxLength: 30 }), (commands) => {
-        const kvOnly = new KvStateMachine();
-        const cluster = new ClusterStateMachine();
-        commands.forEach((c, i) => {
-          const data = encodeCommandEnvelope({ proposedAtMs: i, payload: encodeKvCommand(c) });
-          expect(cluster.apply({ index: i + 1, term: 1, data })).toEqual(
-            kvOnly.apply({ index: i + 1, term: 1, data }),
-          );
-        });
-        expect(cluster.list({ limit: 100 })).toEqual(kvOnly.list({ limit: 100 }));
-        expect(cluster.storeBytes).toBe(kvOnly.storeBytes);
-      }),
-      { numRuns: 100 },
-    );
   });
 });
 

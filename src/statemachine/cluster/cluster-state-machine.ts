@@ -3,7 +3,7 @@
  * Raft group, under client sessions. Entries are command envelopes (`encodeCommandEnvelope`)
  * around a kv command (`encodeKvCommand`) or an orchestrator command
  * ({@link encodeOrchestratorCommand}); the first payload byte picks the namespace
- * (`namespace.ts`). It offers the same kv read API as `KvStateMachine`, plus the orchestrator's
+ * (`namespace.ts`). It offers the kv store's reads, plus the orchestrator's and the ACL's
  * queries.
  */
 import type { NodeId } from "../../raft/types.js";
@@ -130,8 +130,7 @@ class AclStateView implements AclView {
 
 /**
  * The kv store, the orchestrator and the ACL state under one session layer. `apply` returns a
- * {@link CommandResult} of the command's own namespace's result (a `KvResult` for a kv command,
- * exactly as `KvStateMachine` does). See "Retry rules for client writers" in
+ * {@link CommandResult} of the command's own namespace's result (a `KvResult` for a kv command). See "Retry rules for client writers" in
  * `sessioned-state-machine.ts`: both namespaces share one session table.
  */
 export class ClusterStateMachine implements StateMachine<CommandResult<ClusterResultValue>> {

@@ -25,4 +25,3 @@ export {
   type KvListResult,
   type KvStoreOptions,
 } from "./store.js";
-export { KvStateMachine, type KvStateMachineOptions } from "./kv-state-machine.js";

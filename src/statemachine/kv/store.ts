@@ -1,6 +1,7 @@
 /**
- * The key-value store: keys with etcd-like revisions, executed under client sessions by
- * {@link KvStateMachine}. Everything here is deterministic.
+ * The key-value store: keys with etcd-like revisions, executed under client sessions as the kv
+ * namespace of the cluster state machine (`cluster/cluster-state-machine.ts`). Everything here is
+ * deterministic.
  */
 import { InvalidArgumentError, invariant } from "../../common/index.js";
 import { errorResult, okResult, type CommandResult } from "../command-result.js";

@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { ByteWriter } from "../codec/binary.js";
 import { encodeCommandEnvelope, type ClientSession } from "../session/envelope.js";
-import { encodeKvCommand } from "./command-codec.js";
-import { KvStateMachine, type KvStateMachineOptions } from "./kv-state-machine.js";
-import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./limits.js";
-import type { KvCommand } from "./types.js";
+import { encodeKvCommand } from "../kv/command-codec.js";
+import { ClusterStateMachine, type ClusterStateMachineOptions } from "./cluster-state-machine.js";
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../kv/limits.js";
+import type { KvCommand } from "../kv/types.js";
 
 const text = (value: string) => new TextEncoder().encode(value);
 
-function cluster(options: KvStateMachineOptions = {}) {
-  const kv = new KvStateMachine(options);
+function cluster(options: ClusterStateMachineOptions = {}) {
+  const kv = new ClusterStateMachine(options);
   let index = 0;
   const applyRaw = (data: Uint8Array) => kv.apply({ index: ++index, term: 1, data });
   const run = (command: KvCommand, atMs = 0, session?: ClientSession) =>
@@ -29,7 +29,7 @@ const s = (clientId: string, sequence: number, ackedBelow = sequence): ClientSes
   ackedBelow,
 });
 
-describe("KvStateMachine: exactly-once writes", () => {
+describe("the kv namespace: exactly-once writes", () => {
   it("a duplicated put returns its first result and does not bump the revision", () => {
     const { kv, run } = cluster();
     const put: KvCommand = { op: "put", key: "k", value: text("v") };
@@ -95,7 +95,7 @@ describe("KvStateMachine: exactly-once writes", () => {
   });
 });
 
-describe("KvStateMachine: sessions expire by log time only", () => {
+describe("the kv namespace: sessions expire by log time only", () => {
   it("a command with a later proposedAtMs expires idle sessions", () => {
     const { kv, run } = cluster({ sessions: { sessionTimeoutMs: 60_000 } });
     run({ op: "put", key: "a", value: text("1") }, 1_000, s("idle", 1));
@@ -126,7 +126,7 @@ describe("KvStateMachine: sessions expire by log time only", () => {
   });
 });
 
-describe("KvStateMachine: malformed and oversized commands", () => {
+describe("the kv namespace: malformed and oversized commands", () => {
   it("answer with a typed error result and change nothing", () => {
     const { kv, run, applyRaw } = cluster();
     run({ op: "put", key: "a", value: text("1") }, 10, s("c", 1));
@@ -163,7 +163,7 @@ describe("KvStateMachine: malformed and oversized commands", () => {
   });
 });
 
-describe("KvStateMachine: snapshot and restore", () => {
+describe("the kv namespace: snapshot and restore", () => {
   it("continues identically after restore and produces identical snapshot bytes", () => {
     const script: [KvCommand, number, ClientSession | undefined][] = [
       [{ op: "put", key: "x", value: text("1") }, 10, s("c", 1)],

@@ -11,10 +11,15 @@ import {
   type ClientSession,
 } from "../session/envelope.js";
 import type { AppliedEntry } from "../state-machine.js";
-import { encodeKvCommand } from "./command-codec.js";
-import { KvStateMachine, type KvStateMachineOptions } from "./kv-state-machine.js";
-import { compareKeys } from "./sorted-keys.js";
-import type { KvEntry, KvKeyCommand as KvCommand, KvResult } from "./types.js";
+import { encodeKvCommand } from "../kv/command-codec.js";
+import { ClusterStateMachine, type ClusterStateMachineOptions } from "./cluster-state-machine.js";
+import { compareKeys } from "../kv/sorted-keys.js";
+import type { KvEntry, KvKeyCommand as KvCommand, KvResult } from "../kv/types.js";
+
+/** The cluster machine answers a kv command with a kv result; this says so to the compiler. */
+function kvResult(result: CommandResult<unknown>): CommandResult<KvResult> {
+  return result as CommandResult<KvResult>;
+}
 
 const KEYS = ["a", "b", "b/1", "é", "😀"];
 const VALUES = ["", "1", "2", "xyz"].map((v) => new TextEncoder().encode(v));
@@ -93,11 +98,11 @@ class MapModel {
   }
 }
 
-describe("KvStateMachine against a Map model", () => {
+describe("ClusterStateMachine against a Map model", () => {
   it("gives the model's results, reads and lists for any command sequence", () => {
     fc.assert(
       fc.property(fc.array(commandArbitrary, { maxLength: 60 }), (commands) => {
-        const kv = new KvStateMachine();
+        const kv = new ClusterStateMachine();
         const model = new MapModel();
         commands.forEach((command, i) => {
           const data = encodeCommandEnvelope({
@@ -151,7 +156,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
 
 /** Clients stop retrying a command this long after first sending it (retry rule 6). */
 const RETRY_WINDOW_MS = 400;
-const SESSION_LIMITS: KvStateMachineOptions = {
+const SESSION_LIMITS: ClusterStateMachineOptions = {
   sessions: {
     sessionTimeoutMs: 1000,
     minIdleBeforeEvictionMs: RETRY_WINDOW_MS,
@@ -174,7 +179,7 @@ interface Sent {
  * window (identical bytes, or re-stamped with a newer time).
  */
 function buildLog(steps: Step[]): { entries: AppliedEntry[]; results: CommandResult<KvResult>[] } {
-  const kv = new KvStateMachine(SESSION_LIMITS);
+  const kv = new ClusterStateMachine(SESSION_LIMITS);
   const clients = [0, 1, 2].map((i) => ({ id: `client-${i}`, generation: 0, next: 1, acked: 1 }));
   const sent: Sent[] = [];
   const entries: AppliedEntry[] = [];
@@ -215,7 +220,7 @@ function buildLog(steps: Step[]): { entries: AppliedEntry[]; results: CommandRes
       sent.push({ sentAtMs: timeMs, session, payload, data });
     }
     const entry = { index: entries.length + 1, term: 1, data };
-    const result = kv.apply(entry);
+    const result = kvResult(kv.apply(entry));
     entries.push(entry);
     results.push(result);
     const reason = result.ok ? undefined : result.error.reason;
@@ -229,7 +234,7 @@ function buildLog(steps: Step[]): { entries: AppliedEntry[]; results: CommandRes
   return { entries, results };
 }
 
-describe("KvStateMachine under retries, snapshot and restore", () => {
+describe("ClusterStateMachine under retries, snapshot and restore", () => {
   it("a replica restored from a snapshot midway answers and ends exactly like one that was not", () => {
     fc.assert(
       fc.property(
@@ -239,13 +244,13 @@ describe("KvStateMachine under retries, snapshot and restore", () => {
           const { entries, results } = buildLog(steps);
           const splitAt = cut % (entries.length + 1);
 
-          const straight = new KvStateMachine(SESSION_LIMITS);
+          const straight = new ClusterStateMachine(SESSION_LIMITS);
           const straightResults = entries.map((entry) => straight.apply(entry));
           expect(straightResults).toEqual(results);
 
-          const before = new KvStateMachine(SESSION_LIMITS);
+          const before = new ClusterStateMachine(SESSION_LIMITS);
           for (const entry of entries.slice(0, splitAt)) before.apply(entry);
-          const restored = new KvStateMachine(SESSION_LIMITS);
+          const restored = new ClusterStateMachine(SESSION_LIMITS);
           restored.restore(before.snapshot());
           expect(restored.snapshot()).toEqual(before.snapshot());
           const restoredResults = entries.slice(splitAt).map((entry) => restored.apply(entry));
@@ -261,12 +266,12 @@ describe("KvStateMachine under retries, snapshot and restore", () => {
   it("applies each (client, sequence) at most once and repeats its first result", () => {
     fc.assert(
       fc.property(fc.array(stepArbitrary, { minLength: 1, maxLength: 60 }), (steps) => {
-        const kv = new KvStateMachine(SESSION_LIMITS);
+        const kv = new ClusterStateMachine(SESSION_LIMITS);
         const { entries } = buildLog(steps);
         const firstResult = new Map<string, KvResult>();
         let expectedRevision = 0;
         for (const entry of entries) {
-          const result = kv.apply(entry);
+          const result = kvResult(kv.apply(entry));
           const session = decodeCommandEnvelope(entry.data).session;
           if (!result.ok) continue;
           const value = result.value;
@@ -294,7 +299,7 @@ describe("KvStateMachine under retries, snapshot and restore", () => {
   });
 });
 
-describe("KvStateMachine on arbitrary bytes", () => {
+describe("ClusterStateMachine on arbitrary bytes", () => {
   it("never throws, and a validation error changes nothing", () => {
     const valid = fc
       .tuple(commandArbitrary, fc.option(fc.integer({ min: 1, max: 3 })))
@@ -325,7 +330,7 @@ describe("KvStateMachine on arbitrary bytes", () => {
       fc.property(
         fc.array(fc.oneof(fc.uint8Array({ maxLength: 40 }), mutated, truncated), { maxLength: 20 }),
         (inputs) => {
-          const kv = new KvStateMachine();
+          const kv = new ClusterStateMachine();
           const seed: KvCommand = { op: "put", key: "a", value: VALUES[1] as Uint8Array };
           const data = encodeCommandEnvelope({
             proposedAtMs: 1,
