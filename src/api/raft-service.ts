@@ -7,7 +7,7 @@ import { ConflictError, InvalidArgumentError, NotFoundError } from "../common/er
 import { invariant } from "../common/assert.js";
 import type { CommandPort } from "../node/command-port.js";
 import type { RaftNode } from "../node/raft-node.js";
-import { NONE, type ConfState, type NodeId } from "../raft/types.js";
+import { NONE, confMembers, type ConfState, type NodeId } from "../raft/types.js";
 import { KV_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import type { CommandResult } from "../statemachine/command-result.js";
 import { validateKey } from "../statemachine/kv/command-codec.js";
@@ -199,14 +199,7 @@ export class RaftKvService implements BlixardNodeService {
   members(): MemberView[] {
     const { config, leader } = this.#node.status();
     const incoming = new Set(config.voters);
-    const ids = [
-      ...new Set([
-        ...config.voters,
-        ...config.votersOutgoing,
-        ...config.learners,
-        ...config.learnersNext,
-      ]),
-    ].sort((a, b) => a - b);
+    const ids = confMembers(config);
     return ids.map((id) => {
       const addresses = this.#directory.get(id);
       const release = this.#memberRelease(id);

@@ -6,7 +6,7 @@
  * composition; one proposal in flight at most.
  */
 import type { Logger } from "../common/logger.js";
-import type { ConfState, NodeId } from "../raft/types.js";
+import { confMembers, type ConfState, type NodeId } from "../raft/types.js";
 import {
   encodeProtocolEntry,
   FORWARDED_PROPOSALS_PROTOCOL_VERSION,
@@ -47,14 +47,7 @@ export class ProtocolPublisher {
     const { gate, node, logger } = this.#options;
     if (this.#inFlight || !node.isLeader) return;
     const { term, config } = node.status();
-    const members = [
-      ...new Set([
-        ...config.voters,
-        ...config.votersOutgoing,
-        ...config.learners,
-        ...config.learnersNext,
-      ]),
-    ].sort((a, b) => a - b);
+    const members = confMembers(config);
     const raised = protocolToPublish({
       gate,
       leader: true,

@@ -61,6 +61,16 @@ export interface ConfState {
   readonly autoLeave: boolean;
 }
 
+/**
+ * Every member of `conf` once, ascending: voters and learners of both halves of a joint
+ * configuration (every node that applies the log). Throws nothing.
+ */
+export function confMembers(conf: ConfState): NodeId[] {
+  return [
+    ...new Set([...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext]),
+  ].sort((a, b) => a - b);
+}
+
 /** The configuration with no members. */
 export const EMPTY_CONF_STATE: ConfState = Object.freeze({
   voters: [],
