@@ -468,18 +468,38 @@ describe("a mutual-TLS cluster of real processes", () => {
       "the refusal of the term",
     );
 
-    const commit = openRawPeer(peerPort(target), credentials);
-    commit.socket.write(helloFrame(leader, target));
-    commit.socket.write(
-      batchFrame(leader, target, [
-        message({ type: MessageType.Heartbeat, from: leader, to: target, term, commit: 1e12 }),
-      ]),
-    );
-    await until(
-      () => (logged(node, "heartbeat commit beyond our last index").length > 0 ? true : undefined),
-      "the clamped commit",
-    );
-    commit.socket.destroy();
+    // The forged heartbeat must carry the follower's current term to be taken; on a loaded machine
+    // an election can move the term after it was read, so each try reads it afresh.
+    let currentTerm = term;
+    for (let attempt = 1; ; attempt++) {
+      const commit = openRawPeer(peerPort(target), credentials);
+      commit.socket.write(helloFrame(leader, target));
+      commit.socket.write(
+        batchFrame(leader, target, [
+          message({
+            type: MessageType.Heartbeat,
+            from: leader,
+            to: target,
+            term: currentTerm,
+            commit: 1e12,
+          }),
+        ]),
+      );
+      try {
+        await until(
+          () =>
+            logged(node, "heartbeat commit beyond our last index").length > 0 ? true : undefined,
+          "the clamped commit",
+          attempt < 4 ? 5_000 : 20_000,
+        );
+        break;
+      } catch (error) {
+        if (attempt >= 4) throw error;
+        currentTerm = (await cluster.status(target))!.term;
+      } finally {
+        commit.socket.destroy();
+      }
+    }
     for (const n of cluster.nodes) expect(cluster.isUp(n.id), cluster.logs(40)).toBe(true);
     await put("after-forged-heartbeats");
 
