@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle, Transport, TransportHandlers } from "../../src/node/ports.js";
 import { MessageType, type Message, type NodeId } from "../../src/raft/types.js";
+import type { StateMachine } from "../../src/statemachine/state-machine.js";
 
 /** A clock that moves only when told to; timers fire in time order. */
 export class ManualClock implements Clock {
@@ -93,5 +94,20 @@ export class LoopbackNetwork {
         return Promise.resolve();
       },
     };
+  }
+}
+
+/** A state machine that appends each command (as text) to a list and answers with its length. */
+export class ListMachine implements StateMachine<number> {
+  items: string[] = [];
+  apply(entry: { data: Uint8Array }): number {
+    this.items.push(new TextDecoder().decode(entry.data));
+    return this.items.length;
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.items));
+  }
+  restore(data: Uint8Array): void {
+    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
   }
 }

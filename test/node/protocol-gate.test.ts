@@ -4,6 +4,7 @@
  * proposal; the leader publishes the protocol entry only once every member speaks 2; from that
  * entry on followers forward, and every node's state machine sees only commands.
  */
+import { ListMachine } from "./fakes.js";
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../../src/common/random.js";
 import { encodeForwardedProposal } from "../../src/node/forwarded-proposal.js";
@@ -16,25 +17,9 @@ import {
 import { ProtocolPublisher } from "../../src/node/protocol-publisher.js";
 import { RaftNode } from "../../src/node/raft-node.js";
 import { EntryType, message, MessageType } from "../../src/raft/types.js";
-import type { StateMachine } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import { SILENT_LOGGER } from "../../src/common/logger.js";
 import { LoopbackNetwork, ManualClock } from "./fakes.js";
-
-/** Keeps every command it is handed, as text, and answers with their count. */
-class ListMachine implements StateMachine<number> {
-  items: string[] = [];
-  apply(entry: { data: Uint8Array }): number {
-    this.items.push(new TextDecoder().decode(entry.data));
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.items));
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
-  }
-}
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const ids = [1, 2, 3];

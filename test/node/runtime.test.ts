@@ -1,26 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { ListMachine } from "./fakes.js";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode, type RaftStateChange } from "../../src/node/raft-node.js";
 import { MessageType } from "../../src/raft/types.js";
-import type { SnapshotEncoding, StateMachine } from "../../src/statemachine/state-machine.js";
+import type { SnapshotEncoding } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import type { Clock, Transport } from "../../src/node/ports.js";
 import { LoopbackNetwork, ManualClock } from "./fakes.js";
-
-/** A state machine that appends each command to a list and returns the list's length. */
-class ListMachine implements StateMachine<number> {
-  items: string[] = [];
-  apply(entry: { data: Uint8Array }): number {
-    this.items.push(new TextDecoder().decode(entry.data));
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.items));
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
-  }
-}
 
 /**
  * A list machine whose snapshot is captured at the call and handed out in `slices` pieces, each

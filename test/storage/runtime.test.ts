@@ -3,28 +3,14 @@
  * on in-memory file systems takes writes, snapshots and compacts; then every node stops, its
  * machine loses what was not fsynced, and restarted nodes recover all applied data from disk.
  */
+import { ListMachine } from "../node/fakes.js";
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode } from "../../src/node/raft-node.js";
-import type { StateMachine } from "../../src/statemachine/state-machine.js";
 import { MemoryFileSystem } from "../../src/storage/memory-fs.js";
 import { WalLogStore } from "../../src/storage/wal-log-store.js";
 import { LoopbackNetwork, ManualClock } from "../node/fakes.js";
 import { VOTERS } from "./helpers.js";
-
-class ListMachine implements StateMachine<number> {
-  items: string[] = [];
-  apply(entry: { data: Uint8Array }): number {
-    this.items.push(new TextDecoder().decode(entry.data));
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.items));
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
-  }
-}
 
 const IDS = [1, 2, 3];
 const DIR = "/var/lib/blixard";

@@ -1,26 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { ListMachine } from "../node/fakes.js";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode } from "../../src/node/raft-node.js";
 import { SystemClock } from "../../src/platform/clock.js";
-import type { StateMachine } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import { TcpTransport } from "../../src/transport/tcp-transport.js";
 import { waitFor } from "./helpers.js";
-
-/** Appends each command to a list; the result is the list's length. */
-class ListMachine implements StateMachine<number> {
-  items: string[] = [];
-  apply(entry: { data: Uint8Array }): number {
-    this.items.push(new TextDecoder().decode(entry.data));
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.items));
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
-  }
-}
 
 const ids = [1, 2, 3];
 const voters = {
