@@ -168,6 +168,10 @@ function describe(command: OrchestratorCommand): string {
       return String(command.nodeId);
     case "setSettings":
       return command.settings.placement;
+    case "submitTasks":
+      return `${command.tasks.length} tasks`;
+    case "agentReports":
+      return `${command.reports.length} reports from ${command.nodeId}`;
   }
 }
 

@@ -13,7 +13,12 @@ import {
 } from "./command-codec.js";
 import { readOrchestratorCommand } from "./command-reader.js";
 import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
-import { MAX_COMMAND_BYTES, MAX_TASK_OUTPUT_BYTES } from "./limits.js";
+import {
+  MAX_AGENT_REPORTS_PER_BATCH,
+  MAX_COMMAND_BYTES,
+  MAX_SUBMIT_BATCH_TASKS,
+  MAX_TASK_OUTPUT_BYTES,
+} from "./limits.js";
 import { OrchestratorModel } from "./model.js";
 import { decodeOrchestratorResult, encodeOrchestratorResult } from "./result-codec.js";
 import type { TaskSpec, VmSpec } from "./types.js";
@@ -85,6 +90,22 @@ const COMMANDS: OrchestratorCommand[] = [
   { type: "setSettings", settings: { placement: "spread" } },
   { type: "setWorkerDrain", nodeId: 2, draining: true, deadlineMs: 300_000 },
   { type: "drainDeadlineReached", nodeId: 2 },
+  {
+    type: "submitTasks",
+    tasks: [
+      { id: "b-1", spec },
+      { id: "b-2", spec: { ...spec, requiredFeatures: [] } },
+    ],
+  },
+  {
+    type: "agentReports",
+    nodeId: 2,
+    reports: [
+      { type: "taskStarted", id: "t-1", nodeId: 2, attempt: 1 },
+      { type: "taskFinished", id: "t-2", nodeId: 2, attempt: 1, outcome: "failed", result },
+      { type: "vmObserved", name: "db-1", nodeId: 2, status: "running", restarts: 0, error: "" },
+    ],
+  },
 ];
 
 /** The code of what `run` throws, or "none"; anything but a Blixard error is re-thrown. */
@@ -401,6 +422,109 @@ describe("orchestrator result codec", () => {
       expect(decodeOrchestratorResult(bytes)).toEqual(value);
       expect(encodeOrchestratorResult(decodeOrchestratorResult(bytes))).toEqual(bytes);
     }
+  });
+
+  it("refuses batches that break a batch rule, as a whole", () => {
+    const report = { type: "taskStarted", id: "t", nodeId: 3, attempt: 1 };
+    const cases: [unknown, string, string][] = [
+      [
+        { type: "agentReports", nodeId: 2, reports: [report] },
+        "INVALID_ARGUMENT",
+        "agentReports.reports[0] is about node 3, not the reporting node 2",
+      ],
+      [
+        { type: "agentReports", nodeId: 3, reports: [{ type: "cancelTask", id: "t" }] },
+        "INVALID_ARGUMENT",
+        "must be one of taskStarted, taskFinished, vmObserved",
+      ],
+      [
+        { type: "agentReports", nodeId: 3, reports: [{ ...report, extra: 1 }] },
+        "INVALID_ARGUMENT",
+        "extra is not a known field",
+      ],
+      [
+        {
+          type: "agentReports",
+          nodeId: 3,
+          reports: Array(MAX_AGENT_REPORTS_PER_BATCH + 1).fill(report),
+        },
+        "TOO_LARGE",
+        `the limit is ${MAX_AGENT_REPORTS_PER_BATCH}`,
+      ],
+      [
+        {
+          type: "submitTasks",
+          tasks: [
+            { id: "ok", spec },
+            { id: "bad", spec: { ...spec, maxAttempts: 0 } },
+          ],
+        },
+        "INVALID_ARGUMENT",
+        "submitTasks.tasks[1].spec.maxAttempts",
+      ],
+      [
+        { type: "submitTasks", tasks: Array(MAX_SUBMIT_BATCH_TASKS + 1).fill({ id: "x", spec }) },
+        "TOO_LARGE",
+        `the limit is ${MAX_SUBMIT_BATCH_TASKS}`,
+      ],
+    ];
+    for (const [command, code, words] of cases) {
+      let caught: unknown;
+      try {
+        readOrchestratorCommand(command);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isBlixardError(caught) && caught.code).toBe(code);
+      expect((caught as Error).message).toContain(words);
+    }
+  });
+
+  it("fits a full batch of small submits within the command bound", () => {
+    const small: TaskSpec = { ...spec, args: [], env: {}, cwd: "", requiredFeatures: [] };
+    const tasks = Array.from({ length: MAX_SUBMIT_BATCH_TASKS }, (_, i) => ({
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      spec: small,
+    }));
+    const bytes = encodeOrchestratorCommand({ type: "submitTasks", tasks });
+    expect(bytes.length).toBeLessThan(MAX_COMMAND_BYTES / 2);
+  });
+
+  it("round-trips batch results, canonically", () => {
+    const model = new OrchestratorModel();
+    model.apply(
+      {
+        type: "registerWorker",
+        nodeId: 1,
+        capacity: { cpuMillis: 1000, memoryMb: 1024, diskGb: 10 },
+        features: ["raw_exec"],
+      },
+      1,
+    );
+    const applied = model.apply(
+      {
+        type: "submitTasks",
+        tasks: [
+          { id: "a", spec: { ...spec, requiredFeatures: [] } },
+          { id: "a", spec },
+          { id: "b", spec },
+        ],
+      },
+      2,
+    );
+    if (!applied.ok) throw new Error(applied.error.message);
+    const value = applied.value;
+    expect(value).toMatchObject({
+      type: "batch",
+      items: [
+        { ok: true, id: "a", status: "assigned", nodeId: 1 },
+        { ok: false, id: "a", code: "CONFLICT" },
+        { ok: true, id: "b", status: "pending", nodeId: null },
+      ],
+    });
+    const bytes = encodeOrchestratorResult(value);
+    expect(decodeOrchestratorResult(bytes)).toEqual(value);
+    expect(encodeOrchestratorResult(decodeOrchestratorResult(bytes))).toEqual(bytes);
   });
 
   it("refuses malformed result bytes with INVALID_ARGUMENT only", () => {

@@ -4,10 +4,17 @@
  * command it applies, so a malformed command object is refused the same way as malformed bytes.
  */
 import { FieldReader } from "./field-reader.js";
-import type { OrchestratorCommand } from "./commands.js";
+import type { AgentReport, OrchestratorCommand } from "./commands.js";
+import type { TaskSpec } from "./types.js";
 import { TASK_ID_RULES, VM_NAME_RULES, readNodeId } from "./entity-reader.js";
 import { InvalidArgumentError } from "../../common/index.js";
-import { MAX_DRAIN_DEADLINE_MS, MAX_ERROR_BYTES, MAX_TASK_ATTEMPTS } from "./limits.js";
+import {
+  MAX_AGENT_REPORTS_PER_BATCH,
+  MAX_DRAIN_DEADLINE_MS,
+  MAX_ERROR_BYTES,
+  MAX_SUBMIT_BATCH_TASKS,
+  MAX_TASK_ATTEMPTS,
+} from "./limits.js";
 import {
   readFeatures,
   readResources,
@@ -32,7 +39,32 @@ export const ORCHESTRATOR_COMMAND_TYPES: readonly OrchestratorCommand["type"][] 
   "deleteVm",
   "vmObserved",
   "setSettings",
+  "submitTasks",
+  "agentReports",
 ];
+
+/** The reports `agentReports` may carry. */
+const AGENT_REPORT_TYPES = ["taskStarted", "taskFinished", "vmObserved"] as const;
+
+/** One report of an `agentReports` batch, read as the command of its type. */
+function readAgentReport(item: unknown, path: string): AgentReport {
+  const type = new FieldReader(item, path).oneOf("type", AGENT_REPORT_TYPES);
+  const fields = new FieldReader(item, `${path} (${type})`);
+  fields.value("type");
+  const report = readFields(fields, type) as AgentReport;
+  fields.end();
+  return Object.freeze(report);
+}
+
+function readBatchTask(item: unknown, path: string): { id: string; spec: TaskSpec } {
+  const fields = new FieldReader(item, path);
+  const task = {
+    id: fields.string("id", TASK_ID_RULES),
+    spec: fields.object("spec", readTaskSpec),
+  };
+  fields.end();
+  return Object.freeze(task);
+}
 
 function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): OrchestratorCommand {
   switch (type) {
@@ -126,6 +158,22 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
     }
     case "setSettings":
       return { type, settings: fields.object("settings", readSettings) };
+    case "submitTasks": {
+      // An id named twice is not refused here: the second item gets CONFLICT, like a resubmit.
+      return { type, tasks: fields.array("tasks", MAX_SUBMIT_BATCH_TASKS, readBatchTask) };
+    }
+    case "agentReports": {
+      const nodeId = readNodeId(fields, "nodeId");
+      const reports = fields.array("reports", MAX_AGENT_REPORTS_PER_BATCH, readAgentReport);
+      reports.forEach((report, i) => {
+        if (report.nodeId !== nodeId) {
+          throw new InvalidArgumentError(
+            `agentReports.reports[${i}] is about node ${report.nodeId}, not the reporting node ${nodeId}`,
+          );
+        }
+      });
+      return { type, nodeId, reports };
+    }
   }
 }
 

@@ -8,7 +8,9 @@
  * - the API (for a user): `submitTask`, `cancelTask`, `createVm`, `setVmDesired`, `deleteVm`,
  *   `setWorkerDrain`, `setSettings`;
  * - the leader's liveness monitor: `markWorkerOffline`;
- * - the leader's drain deadline monitor: `drainDeadlineReached`.
+ * - the leader's drain deadline monitor: `drainDeadlineReached`;
+ * - in one log entry for many: `submitTasks` (the API, a batch of submits) and `agentReports`
+ *   (an agent, a batch of its reports).
  *
  * Reports carry the node and the attempt they are about, so a late report from an attempt that
  * was since declared lost, or from a node the work was moved away from, is refused (CONFLICT)
@@ -20,6 +22,7 @@ import type {
   Resources,
   TaskResult,
   TaskSpec,
+  TaskStatus,
   Task,
   Vm,
   VmDesiredState,
@@ -86,7 +89,49 @@ export type OrchestratorCommand =
        */
       readonly requestedStop?: boolean;
     }
-  | { readonly type: "setSettings"; readonly settings: OrchestratorSettings };
+  | { readonly type: "setSettings"; readonly settings: OrchestratorSettings }
+  | {
+      readonly type: "submitTasks";
+      /** Submitted in this order, each as `submitTask` would (ids unique within the batch). */
+      readonly tasks: readonly { readonly id: string; readonly spec: TaskSpec }[];
+    }
+  | {
+      readonly type: "agentReports";
+      /** The reporting node: every report must name it. */
+      readonly nodeId: NodeId;
+      /** Applied in this order, each on its own: one refused does not undo the others. */
+      readonly reports: readonly AgentReport[];
+    };
+
+/** A report an agent may batch in `agentReports`. */
+export type AgentReport = Extract<
+  OrchestratorCommand,
+  { readonly type: "taskStarted" | "taskFinished" | "vmObserved" }
+>;
+
+/** The codes an item of a batch may be refused with. */
+export const BATCH_ITEM_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "OVERLOADED"] as const;
+
+/**
+ * The outcome of one item of a batch command (`submitTasks`, `agentReports`): the task or VM it
+ * is about (`id`: task id or VM name) and its status after the item, or why the item was
+ * refused (the item changed nothing; the other items are applied regardless).
+ */
+export type BatchItemOutcome =
+  | {
+      readonly ok: true;
+      readonly id: string;
+      readonly status: TaskStatus | VmStatus;
+      readonly nodeId: NodeId | null;
+      /** Why it is pending; absent when it is not. */
+      readonly pendingReason?: string;
+    }
+  | {
+      readonly ok: false;
+      readonly id: string;
+      readonly code: (typeof BATCH_ITEM_ERROR_CODES)[number];
+      readonly message: string;
+    };
 
 /** What a drain (or its deadline) moved off its worker (0 and 0 if nothing was moved). */
 export interface DrainMoved {
@@ -108,4 +153,6 @@ export type OrchestratorResult =
   | { readonly type: "task"; readonly task: Task }
   | { readonly type: "vm"; readonly vm: Vm }
   | { readonly type: "deleted" }
-  | { readonly type: "settings"; readonly settings: OrchestratorSettings };
+  | { readonly type: "settings"; readonly settings: OrchestratorSettings }
+  /** Of a batch command: one outcome per item, in the command's order. */
+  | { readonly type: "batch"; readonly items: readonly BatchItemOutcome[] };

@@ -75,14 +75,33 @@ export const MAX_VM_RESTARTS = 10_000;
 /** The longest first restart backoff (the agent doubles it per restart, up to 30 s). */
 export const MAX_VM_BACKOFF_MS = 30_000;
 
-/** The most registered workers. */
-export const MAX_WORKERS = 1024;
+/**
+ * The most registered workers. Placement goes through an index (`placement-index.ts`), so a
+ * placement costs O(log n) in the workers of a bucket, not O(n).
+ */
+export const MAX_WORKERS = 10_000;
 
 /** The most tasks not yet finished (pending, assigned, running); more submits get `OVERLOADED`. */
-export const MAX_ACTIVE_TASKS = 10_000;
+export const MAX_ACTIVE_TASKS = 100_000;
 
-/** The most spec bytes of unfinished tasks together; more submits get `OVERLOADED`. */
-export const MAX_ACTIVE_TASK_SPEC_BYTES = 32 * 1024 * 1024;
+/**
+ * The most spec bytes of unfinished tasks together; more submits get `OVERLOADED`. With
+ * {@link MAX_ACTIVE_TASKS} it keeps the unfinished specs' memory (and snapshots) bounded.
+ */
+export const MAX_ACTIVE_TASK_SPEC_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The most tasks one `submitTasks` command submits. A full batch of small specs (about 250
+ * bytes each encoded) stays well inside {@link MAX_COMMAND_BYTES}; bigger specs hit that bound
+ * first (`TOO_LARGE`: send smaller batches).
+ */
+export const MAX_SUBMIT_BATCH_TASKS = 1000;
+
+/**
+ * The most reports one `agentReports` command carries. Finish reports with large outputs hit
+ * {@link MAX_COMMAND_BYTES} first (`TOO_LARGE`: send smaller batches).
+ */
+export const MAX_AGENT_REPORTS_PER_BATCH = 256;
 
 /**
  * The most finished tasks kept for `get` and `list`. Past it (or past

@@ -7,12 +7,13 @@ import { InvalidArgumentError, invariant } from "../../common/index.js";
 import type { NodeId } from "../../raft/types.js";
 import type { ChangeObserver } from "../changes.js";
 import { validationErrorResult, type CommandResult } from "../command-result.js";
+import { agentReports, submitTasks } from "./batch-commands.js";
 import { readOrchestratorCommand } from "./command-reader.js";
 import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
 import { DEFAULT_TASK_LIST_LIMIT, MAX_TASK_LIST_LIMIT } from "./limits.js";
 import type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./queries.js";
 import { decodeOrchestratorSnapshot, encodeOrchestratorSnapshot } from "./snapshot.js";
-import { OrchestratorState } from "./state.js";
+import { OrchestratorState, type OrchestratorStateOptions } from "./state.js";
 import { cancelTask, submitTask, taskFinished, taskStarted } from "./task-commands.js";
 import {
   TASK_STATUSES,
@@ -31,8 +32,16 @@ import {
 
 /** The replicated orchestrator model. Deterministic: it reads nothing but its state and its input. */
 export class OrchestratorModel implements OrchestratorQueries {
-  #state = new OrchestratorState();
+  #state: OrchestratorState;
   #observer: ChangeObserver | undefined;
+
+  /**
+   * An empty model. `options.referenceScheduler` places by scanning every worker (tests and
+   * benches comparing it with the placement index; the decisions are the same).
+   */
+  constructor(options: OrchestratorStateOptions = {}) {
+    this.#state = new OrchestratorState(options);
+  }
 
   /**
    * Reports which workers, tasks and VMs each applied command touched to `observer` (undefined:
@@ -90,6 +99,10 @@ export class OrchestratorModel implements OrchestratorQueries {
       case "setSettings":
         state.putSettings(valid.settings);
         return { ok: true, value: { type: "settings", settings: state.settings } };
+      case "submitTasks":
+        return submitTasks(state, valid, logTimeMs);
+      case "agentReports":
+        return agentReports(state, valid, logTimeMs);
     }
   }
 
@@ -100,7 +113,7 @@ export class OrchestratorModel implements OrchestratorQueries {
 
   /** Replaces the model with a snapshot's. Throws `InvalidArgumentError` on bad bytes, changing nothing. */
   restore(data: Uint8Array): void {
-    this.#state = decodeOrchestratorSnapshot(data);
+    this.#state = decodeOrchestratorSnapshot(data, this.#state.options);
     this.#state.observer = this.#observer;
   }
 

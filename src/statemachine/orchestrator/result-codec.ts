@@ -4,10 +4,46 @@
  * entity rebuilt by its strict reader so equal results give equal bytes.
  */
 import { FieldReader } from "./field-reader.js";
-import type { DrainMoved, OrchestratorResult } from "./commands.js";
-import { readTask, readVm, readWorker } from "./entity-reader.js";
+import {
+  BATCH_ITEM_ERROR_CODES,
+  type BatchItemOutcome,
+  type DrainMoved,
+  type OrchestratorResult,
+} from "./commands.js";
+import {
+  MAX_AGENT_REPORTS_PER_BATCH,
+  MAX_SUBMIT_BATCH_TASKS,
+  MAX_TASK_ID_BYTES,
+} from "./limits.js";
+import { TASK_STATUSES } from "./types.js";
+import { VM_STATUSES, readTask, readVm, readWorker } from "./entity-reader.js";
 import { asMalformed, decodeJson, encodeJson } from "./json-bytes.js";
 import { readSettings } from "./spec-reader.js";
+
+/** Pending reasons and item messages: as long as the model's own reasons may be. */
+const REASON = { maxBytes: 16 * 1024 };
+
+function readBatchItem(item: unknown, path: string): BatchItemOutcome {
+  const fields = new FieldReader(item, path);
+  const id = fields.string("id", { maxBytes: MAX_TASK_ID_BYTES });
+  let outcome: BatchItemOutcome;
+  if (fields.boolean("ok")) {
+    const status = fields.oneOf("status", [...TASK_STATUSES, ...VM_STATUSES]);
+    const nodeId = fields.nullableInteger("nodeId", 1, Number.MAX_SAFE_INTEGER);
+    outcome = fields.has("pendingReason")
+      ? { ok: true, id, status, nodeId, pendingReason: fields.string("pendingReason", REASON) }
+      : { ok: true, id, status, nodeId };
+  } else {
+    outcome = {
+      ok: false,
+      id,
+      code: fields.oneOf("code", BATCH_ITEM_ERROR_CODES),
+      message: fields.string("message", REASON),
+    };
+  }
+  fields.end();
+  return Object.freeze(outcome);
+}
 
 function readMoved(fields: FieldReader): DrainMoved {
   const moved = {
@@ -29,6 +65,7 @@ export function readOrchestratorResult(value: unknown): OrchestratorResult {
     "vm",
     "deleted",
     "settings",
+    "batch",
   ] as const);
   const fields = new FieldReader(value, `${type} result`);
   fields.value("type");
@@ -54,6 +91,16 @@ export function readOrchestratorResult(value: unknown): OrchestratorResult {
       break;
     case "settings":
       result = { type, settings: fields.object("settings", readSettings) };
+      break;
+    case "batch":
+      result = {
+        type,
+        items: fields.array(
+          "items",
+          Math.max(MAX_SUBMIT_BATCH_TASKS, MAX_AGENT_REPORTS_PER_BATCH),
+          readBatchItem,
+        ),
+      };
       break;
   }
   fields.end();

@@ -53,13 +53,13 @@ export type PlacementDecision =
   | { readonly placed: false; readonly reason: string };
 
 /** A score as an exact fraction `numerator / denominator` (denominator > 0). */
-interface Score {
+export interface Score {
   readonly numerator: bigint;
   readonly denominator: bigint;
 }
 
 /** The free fraction of `worker` after placing `request` on it, summed over the dimensions. */
-function freeFractionAfter(worker: Worker, request: Resources): Score {
+export function freeFractionAfter(worker: Worker, request: Resources): Score {
   const free = subtractResources(subtractResources(worker.capacity, worker.allocated), request);
   let numerator = 0n;
   let denominator = 1n;
@@ -74,7 +74,7 @@ function freeFractionAfter(worker: Worker, request: Resources): Score {
 }
 
 /** Negative, zero or positive as `a` is below, equal to or above `b`. */
-function compareScores(a: Score, b: Score): number {
+export function compareScores(a: Score, b: Score): number {
   const left = a.numerator * b.denominator;
   const right = b.numerator * a.denominator;
   return left < right ? -1 : left > right ? 1 : 0;
@@ -85,7 +85,7 @@ function hasFeatures(worker: Worker, required: readonly string[]): boolean {
 }
 
 /** The most free of one dimension among the candidates, and where (lowest node id on a tie). */
-interface MostFree {
+export interface MostFree {
   amount: number;
   nodeId: NodeId;
 }
@@ -93,6 +93,10 @@ interface MostFree {
 /**
  * Chooses the worker for `request`, or explains which constraint no worker meets. Pure and
  * deterministic: the same state and request always give the same decision. Throws nothing.
+ *
+ * This is the reference implementation: it scans every worker, O(workers) per placement. The
+ * model places through the placement index (`placement-index.ts`), which must decide exactly
+ * as this does (the tests compare them); the benches run both.
  */
 export function choosePlacement(
   request: PlacementRequest,
@@ -147,37 +151,53 @@ export function choosePlacement(
   if (best !== undefined) return { placed: true, nodeId: best.worker.nodeId };
   return {
     placed: false,
-    reason: explain(
+    reason: explainUnplaced(
       request,
-      { registered, draining, offline, online, withFeatures, candidates },
+      {
+        registered,
+        draining,
+        offline,
+        onlineCount: online.length,
+        offersFeature: (feature) => online.some((worker) => worker.features.includes(feature)),
+        withFeatures,
+        candidates,
+      },
       mostFree,
     ),
   };
 }
 
-interface Funnel {
+/** How many workers passed each step of the feasibility order. */
+export interface Funnel {
   readonly registered: number;
+  /** Draining or drained. */
   readonly draining: number;
   readonly offline: number;
-  readonly online: readonly Worker[];
+  readonly onlineCount: number;
+  /** True if some online worker offers `feature`. */
+  readonly offersFeature: (feature: string) => boolean;
+  /** Online workers with every required feature. */
   readonly withFeatures: number;
+  /** Those of them that hold no VM of the request's anti-affinity group. */
   readonly candidates: number;
 }
 
-/** The first constraint of the feasibility order that no worker met, in words. */
-function explain(
+/**
+ * The first constraint of the feasibility order that no worker met, in words; `mostFree` is per
+ * dimension among the candidates. Shared by the scan and the index so both say the same thing.
+ * Throws nothing.
+ */
+export function explainUnplaced(
   request: PlacementRequest,
   funnel: Funnel,
   mostFree: ReadonlyMap<keyof Resources, MostFree>,
 ): string {
   if (funnel.registered === 0) return "no worker is registered";
-  if (funnel.online.length === 0) {
+  if (funnel.onlineCount === 0) {
     return `no worker is online (${funnel.draining} draining, ${funnel.offline} offline)`;
   }
   if (funnel.withFeatures === 0) {
-    const missing = request.requiredFeatures.filter(
-      (feature) => !funnel.online.some((worker) => worker.features.includes(feature)),
-    );
+    const missing = request.requiredFeatures.filter((feature) => !funnel.offersFeature(feature));
     // Without the node's own raw_exec nothing raw can run: say how to get it.
     const hint = missing.includes(RAW_EXEC_FEATURE) ? ` (${RAW_EXEC_HINT})` : "";
     return missing.length > 0

@@ -41,7 +41,12 @@ import {
 import { ZERO_RESOURCES, addResources, fitsWithin, resourcesEqual } from "./resources.js";
 import { readSettings, taskResultBytes, taskSpecBytes } from "./spec-reader.js";
 import type { PlacementRequest } from "./scheduler.js";
-import { OrchestratorState, taskRequest, vmRequest } from "./state.js";
+import {
+  OrchestratorState,
+  taskRequest,
+  vmRequest,
+  type OrchestratorStateOptions,
+} from "./state.js";
 import type { Task, TaskResult, Worker } from "./types.js";
 
 /** Magic of an orchestrator snapshot: "BXOR". */
@@ -219,10 +224,14 @@ function readVms(fields: FieldReader, state: OrchestratorState, seqs: Set<number
 }
 
 /**
- * Reads a snapshot into a new state (the caller swaps it in). Throws `InvalidArgumentError` for
- * anything malformed or inconsistent (see above).
+ * Reads a snapshot into a new state made with `options` (the caller swaps it in); its derived
+ * indexes (placement index, queue by shape) are rebuilt as entities are put. Throws
+ * `InvalidArgumentError` for anything malformed or inconsistent (see above).
  */
-export function decodeOrchestratorSnapshot(data: Uint8Array): OrchestratorState {
+export function decodeOrchestratorSnapshot(
+  data: Uint8Array,
+  options: OrchestratorStateOptions = {},
+): OrchestratorState {
   return asMalformed(() => {
     const reader = new ByteReader(data, "orchestrator snapshot");
     const magic = reader.rawView(SNAPSHOT_MAGIC.length);
@@ -236,7 +245,7 @@ export function decodeOrchestratorSnapshot(data: Uint8Array): OrchestratorState 
       );
     }
     const fields = new FieldReader(decodeJson(reader.rest(), "orchestrator snapshot"), "snapshot");
-    const state = new OrchestratorState();
+    const state = new OrchestratorState(options);
     state.putSettings(fields.object("settings", readSettings));
     state.nextSeq = fields.integer("nextSeq", 1, Number.MAX_SAFE_INTEGER);
     const workers = readWorkers(fields, state);

@@ -16,6 +16,8 @@ import { SortedKeys } from "../kv/sorted-keys.js";
 import { isPlacedTask, isTerminal } from "./entity-reader.js";
 import { RAW_EXEC_FEATURE } from "./features.js";
 import { MAX_FINISHED_TASKS, MAX_FINISHED_TASK_BYTES } from "./limits.js";
+import { PendingQueue, type PendingWork, type ShapeQueue } from "./pending-queue.js";
+import { PlacementIndex } from "./placement-index.js";
 import {
   ZERO_RESOURCES,
   addResources,
@@ -31,7 +33,7 @@ import {
   taskSpecBytes,
 } from "./spec-reader.js";
 import type { ChangeObserver } from "../changes.js";
-import type { PlacementRequest } from "./scheduler.js";
+import { choosePlacement, type PlacementDecision, type PlacementRequest } from "./scheduler.js";
 import type { OrchestratorSettings, Resources, Task, Vm, Worker } from "./types.js";
 
 /** A task and its place in the placement queue. */
@@ -50,9 +52,16 @@ export interface VmEntry {
   readonly seq: number;
 }
 
-/** One queued piece of work. */
-export type PendingWork =
-  { readonly kind: "task"; readonly id: string } | { readonly kind: "vm"; readonly name: string };
+export type { PendingWork } from "./pending-queue.js";
+
+/** Options of an {@link OrchestratorState}. */
+export interface OrchestratorStateOptions {
+  /**
+   * Place by scanning every worker (`choosePlacement`, the reference) instead of through the
+   * placement index. For tests and benches that compare the two; decisions are the same.
+   */
+  readonly referenceScheduler?: boolean;
+}
 
 /**
  * What a task asks of its worker: tasks run as raw processes, so the worker's `raw_exec` feature
@@ -80,6 +89,11 @@ export function vmRequest(vm: Vm): PlacementRequest {
   };
 }
 
+/** A VM in the placement queue: pending on no node. */
+function isQueuedVm(vm: Vm): boolean {
+  return vm.nodeId === null && vm.status === "pending";
+}
+
 function addToIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
   let values = index.get(key);
   if (values === undefined) {
@@ -96,18 +110,6 @@ function removeFromIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
   if (values.size === 0) index.delete(key);
 }
 
-/** The position of the first element ≥ `value` in an ascending array. */
-function lowerBound(sorted: readonly number[], value: number): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if ((sorted[middle] as number) < value) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
-
 /** The replicated model's data. Mutated only through its methods. */
 export class OrchestratorState {
   settings: OrchestratorSettings = DEFAULT_SETTINGS;
@@ -118,9 +120,11 @@ export class OrchestratorState {
   readonly #taskIds = new SortedKeys();
   readonly #vms = new Map<string, VmEntry>();
   readonly #vmNames = new SortedKeys();
-  /** Seqs of pending tasks and VMs, ascending, and what each is. */
-  readonly #pendingSeqs: number[] = [];
-  readonly #pendingWork = new Map<number, PendingWork>();
+  /** Pending tasks and VMs by request shape. */
+  readonly #queue = new PendingQueue();
+  /** The online workers by capacity and features: placement without a scan. */
+  readonly #index = new PlacementIndex();
+  readonly #referenceScheduler: boolean;
   readonly #tasksOnNode = new Map<NodeId, Set<string>>();
   readonly #vmsOnNode = new Map<NodeId, Set<string>>();
   readonly #groupNodes = new Map<string, Set<NodeId>>();
@@ -131,6 +135,21 @@ export class OrchestratorState {
   #activeTaskSpecBytes = 0;
   /** Told which entities each change touched (see `../changes.ts`); undefined: nobody listens. */
   observer: ChangeObserver | undefined;
+  /**
+   * While above 0, a placement pass asked for is only noted (`passWanted`) and run once by the
+   * batch command that deferred it (see `placement.ts`).
+   */
+  passDeferrals = 0;
+  passWanted = false;
+
+  constructor(options: OrchestratorStateOptions = {}) {
+    this.#referenceScheduler = options.referenceScheduler === true;
+  }
+
+  /** The options this state was made with (a restored state takes them over). */
+  get options(): OrchestratorStateOptions {
+    return { referenceScheduler: this.#referenceScheduler };
+  }
 
   // ---- reads -------------------------------------------------------------------------------
 
@@ -199,9 +218,34 @@ export class OrchestratorState {
     return this.#groupNodes;
   }
 
-  /** The pending work, in placement order (ascending seq); a snapshot of the queue. */
+  /** The pending work, in placement order (ascending seq); a copy of the queue (O(n log n)). */
   pendingWork(): PendingWork[] {
-    return this.#pendingSeqs.map((seq) => this.#pendingWork.get(seq) as PendingWork);
+    return this.#queue.ordered();
+  }
+
+  /** The pending work grouped by request shape (see `pending-queue.ts`). */
+  pendingShapes(): IterableIterator<ShapeQueue> {
+    return this.#queue.shapes();
+  }
+
+  /** The pending work queued under `seq`. */
+  pendingAt(seq: number): PendingWork | undefined {
+    return this.#queue.work(seq);
+  }
+
+  /**
+   * Where `request` would be placed now, or why not: through the placement index, or by the
+   * reference scan if this state was made with `referenceScheduler`. Throws nothing.
+   */
+  choosePlacement(request: PlacementRequest): PlacementDecision {
+    if (this.#referenceScheduler) {
+      return choosePlacement(request, {
+        workers: this.#workers.values(),
+        groupNodes: this.#groupNodes,
+        strategy: this.settings.placement,
+      });
+    }
+    return this.#index.choose(request, this.#groupNodes, this.settings.placement);
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -220,8 +264,7 @@ export class OrchestratorState {
       fitsWithin(worker.allocated, worker.capacity),
       () => `worker ${worker.nodeId}'s capacity is below its allocation`,
     );
-    this.#workers.set(worker.nodeId, Object.freeze(worker));
-    this.observer?.({ kind: "worker", nodeId: worker.nodeId });
+    this.#setWorker(Object.freeze(worker));
   }
 
   /**
@@ -236,6 +279,13 @@ export class OrchestratorState {
       invariant(seq !== undefined, () => `new task ${task.id} needs a seq`);
       entry = { task: Object.freeze(task), seq, specBytes: taskSpecBytes(task.spec) };
       this.#taskIds.insert(task.id);
+    } else if (previous.task.status === "pending" && task.status === "pending") {
+      // Still queued (a new pending reason): the queue and the counters stay as they are.
+      entry = { ...previous, task: Object.freeze(task) };
+      this.#tasks.set(task.id, entry);
+      this.#queue.noteReason(entry.seq, task.pendingReason);
+      this.observer?.({ kind: "task", id: task.id });
+      return;
     } else {
       invariant(!isTerminal(previous.task.status), () => `finished task ${task.id} changed`);
       this.#unindexTask(previous);
@@ -257,6 +307,13 @@ export class OrchestratorState {
       invariant(seq !== undefined, () => `new VM ${vm.name} needs a seq`);
       entry = { vm: Object.freeze(vm), seq };
       this.#vmNames.insert(vm.name);
+    } else if (isQueuedVm(previous.vm) && isQueuedVm(vm)) {
+      // Still queued: the queue stays as it is.
+      entry = { ...previous, vm: Object.freeze(vm) };
+      this.#vms.set(vm.name, entry);
+      this.#queue.noteReason(entry.seq, vm.pendingReason);
+      this.observer?.({ kind: "vm", name: vm.name });
+      return;
     } else {
       this.#unindexVm(previous);
       entry = { ...previous, vm: Object.freeze(vm) };
@@ -277,8 +334,7 @@ export class OrchestratorState {
     if (worker?.status !== "draining") return;
     if (this.#tasksOnNode.has(nodeId) || this.#vmsOnNode.has(nodeId)) return;
     const { drainDeadlineMs: _moot, ...rest } = worker;
-    this.#workers.set(nodeId, Object.freeze({ ...rest, status: "drained" }));
-    this.observer?.({ kind: "worker", nodeId });
+    this.#setWorker(Object.freeze({ ...rest, status: "drained" }));
   }
 
   /** Removes a VM, which must hold no node. */
@@ -315,7 +371,12 @@ export class OrchestratorState {
       this.#allocate(nodeId, task.spec.resources, `task ${task.id}`);
       addToIndex(this.#tasksOnNode, nodeId, task.id);
     } else if (task.status === "pending") {
-      this.#enqueue(entry.seq, { kind: "task", id: task.id });
+      this.#queue.enqueue(
+        entry.seq,
+        { kind: "task", id: task.id },
+        taskRequest(task),
+        task.pendingReason,
+      );
     }
     if (isTerminal(task.status)) {
       this.#finished.add(task.id);
@@ -334,7 +395,7 @@ export class OrchestratorState {
       this.#release(nodeId, task.spec.resources);
       removeFromIndex(this.#tasksOnNode, nodeId, task.id);
     } else if (task.status === "pending") {
-      this.#dequeue(entry.seq);
+      this.#queue.dequeue(entry.seq);
     }
     if (isTerminal(task.status)) {
       this.#finished.delete(task.id);
@@ -360,7 +421,12 @@ export class OrchestratorState {
         addToIndex(this.#groupNodes, group, vm.nodeId);
       }
     } else if (vm.status === "pending") {
-      this.#enqueue(entry.seq, { kind: "vm", name: vm.name });
+      this.#queue.enqueue(
+        entry.seq,
+        { kind: "vm", name: vm.name },
+        vmRequest(vm),
+        vm.pendingReason,
+      );
     }
   }
 
@@ -373,7 +439,7 @@ export class OrchestratorState {
         removeFromIndex(this.#groupNodes, vm.spec.antiAffinityGroup, vm.nodeId);
       }
     } else if (vm.status === "pending") {
-      this.#dequeue(entry.seq);
+      this.#queue.dequeue(entry.seq);
     }
   }
 
@@ -392,19 +458,6 @@ export class OrchestratorState {
     }
   }
 
-  #enqueue(seq: number, work: PendingWork): void {
-    invariant(!this.#pendingWork.has(seq), () => `seq ${seq} is queued once`);
-    this.#pendingSeqs.splice(lowerBound(this.#pendingSeqs, seq), 0, seq);
-    this.#pendingWork.set(seq, work);
-  }
-
-  #dequeue(seq: number): void {
-    const index = lowerBound(this.#pendingSeqs, seq);
-    invariant(this.#pendingSeqs[index] === seq, () => `seq ${seq} is queued`);
-    this.#pendingSeqs.splice(index, 1);
-    this.#pendingWork.delete(seq);
-  }
-
   /** Adds `resources` to a worker's allocation; placement never over-commits, so this must fit. */
   #allocate(nodeId: NodeId, resources: Resources, what: string): void {
     const worker = this.#workers.get(nodeId);
@@ -418,8 +471,7 @@ export class OrchestratorState {
       fitsWithin(allocated, worker.capacity),
       () => `${what} would over-commit node ${nodeId}`,
     );
-    this.#workers.set(nodeId, Object.freeze({ ...worker, allocated }));
-    this.observer?.({ kind: "worker", nodeId });
+    this.#setWorker(Object.freeze({ ...worker, allocated }));
   }
 
   #release(nodeId: NodeId, resources: Resources): void {
@@ -429,7 +481,14 @@ export class OrchestratorState {
       fitsWithin(ZERO_RESOURCES, allocated),
       () => `node ${nodeId} released more than it held`,
     );
-    this.#workers.set(nodeId, Object.freeze({ ...worker, allocated }));
-    this.observer?.({ kind: "worker", nodeId });
+    this.#setWorker(Object.freeze({ ...worker, allocated }));
+  }
+
+  /** Stores a worker's new value, keeping the placement index in step. */
+  #setWorker(worker: Worker): void {
+    const previous = this.#workers.get(worker.nodeId);
+    this.#workers.set(worker.nodeId, worker);
+    this.#index.update(previous, worker);
+    this.observer?.({ kind: "worker", nodeId: worker.nodeId });
   }
 }

@@ -7,6 +7,8 @@
  * - an error result leaves the state unchanged;
  * - determinism: a twin model fed the same commands returns the same results and snapshot
  *   bytes, also when it is replaced at random points by a restore of the first one's snapshot;
+ * - the placement index decides as the reference scan does: a model placing by scanning every
+ *   worker returns the same results and bytes for the same commands;
  * - direct placements are the scheduler's choice on the state before the command;
  * - a task's reports are accepted only for its current node and attempt, it succeeds at most
  *   once, its attempts never exceed its maximum, and a finished task never changes;
@@ -129,6 +131,21 @@ const commandStep: fc.Arbitrary<Step> = fc
           .map(({ cpu, memory, features, maxAttempts }) =>
             taskSpec({ resources: res(cpu, memory), requiredFeatures: features, maxAttempts }),
           ),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        type: fc.constant("submitTasks" as const),
+        tasks: fc.array(
+          fc.record({
+            id: taskId,
+            spec: fc
+              .constantFrom(1, 500, 2500)
+              .map((cpu) => taskSpec({ resources: res(cpu, 256), maxAttempts: 2 })),
+          }),
+          { maxLength: 3 },
+        ),
       }),
     },
     { weight: 1, arbitrary: fc.record({ type: fc.constant("cancelTask" as const), id: taskId }) },
@@ -393,6 +410,7 @@ describe("OrchestratorModel properties", () => {
       fc.property(stepsArbitrary, (steps) => {
         const model = new OrchestratorModel();
         let twin = new OrchestratorModel();
+        const reference = new OrchestratorModel({ referenceScheduler: true });
         const successes = new Map<string, number>();
         let nowMs = 1000;
         for (const { step, advanceMs, restoreTwin } of steps) {
@@ -426,8 +444,10 @@ describe("OrchestratorModel properties", () => {
           checkInvariants(model);
           checkTaskTransitions(command, result, beforeTasks, model, successes, deadlineBefore);
           expect(twin.apply(command, nowMs)).toEqual(result);
+          expect(reference.apply(command, nowMs), "the scan decided otherwise").toEqual(result);
           const bytes = model.snapshot();
           expect(sameBytes(twin.snapshot(), bytes), "the twin diverged").toBe(true);
+          expect(sameBytes(reference.snapshot(), bytes), "the scan diverged").toBe(true);
           if (restoreTwin) {
             twin = new OrchestratorModel();
             twin.restore(bytes);

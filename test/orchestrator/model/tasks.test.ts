@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   MAX_ACTIVE_TASKS,
+  MAX_SUBMIT_BATCH_TASKS,
   MAX_FINISHED_TASKS,
   MAX_TASK_OUTPUT_BYTES,
 } from "../../../src/statemachine/orchestrator/limits.js";
@@ -139,11 +140,36 @@ describe("submitTask", () => {
 
   it("refuses submits past the bound on unfinished tasks with OVERLOADED", () => {
     h = new Harness();
-    for (let i = 0; i < MAX_ACTIVE_TASKS; i++) {
-      expect(h.model.apply({ type: "submitTask", id: `t${i}`, spec: taskSpec() }, 1).ok).toBe(true);
+    // In batches, with ids in ascending order (appended to the id index): the bound is large.
+    const spec = taskSpec();
+    for (let i = 0; i < MAX_ACTIVE_TASKS; i += MAX_SUBMIT_BATCH_TASKS) {
+      const count = Math.min(MAX_SUBMIT_BATCH_TASKS, MAX_ACTIVE_TASKS - i);
+      const tasks = Array.from({ length: count }, (_, j) => ({
+        id: `t${String(i + j).padStart(6, "0")}`,
+        spec,
+      }));
+      const result = h.model.apply({ type: "submitTasks", tasks }, 1);
+      expect(
+        result.ok && result.value.type === "batch" && result.value.items.every((item) => item.ok),
+      ).toBe(true);
     }
-    expect(h.err({ type: "submitTask", id: "one-more", spec: taskSpec() }).code).toBe("OVERLOADED");
-    h.ok({ type: "cancelTask", id: "t0" });
+    // (Not `h.err`: two snapshots of 100,000 tasks would take most of this test's time.)
+    const refused = h.model.apply({ type: "submitTask", id: "one-more", spec }, 1);
+    expect(refused.ok === false && refused.error.code).toBe("OVERLOADED");
+    expect(h.model.task("one-more")).toBeUndefined();
+    // In a batch, the items past the bound are refused and the others still apply.
+    h.ok({ type: "cancelTask", id: "t000000" });
+    const result = h.ok({
+      type: "submitTasks",
+      tasks: [
+        { id: "fits", spec },
+        { id: "over", spec },
+      ],
+    });
+    expect(
+      result.type === "batch" && result.items.map((item) => (item.ok ? item.status : item.code)),
+    ).toEqual(["pending", "OVERLOADED"]);
+    h.ok({ type: "cancelTask", id: "t000001" });
     h.submit("one-more");
   });
 });
