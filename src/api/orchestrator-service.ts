@@ -9,7 +9,7 @@
  * included, exactly as for kv writes. Reads run on any node at the consistency asked for.
  */
 import type { NodeId } from "../raft/types.js";
-import type { DrainMoved } from "../statemachine/orchestrator/commands.js";
+import type { BatchItemOutcome, DrainMoved } from "../statemachine/orchestrator/commands.js";
 import type { TaskListOptions } from "../statemachine/orchestrator/queries.js";
 import type {
   OrchestratorSettings,
@@ -109,6 +109,16 @@ export interface OrchestratorService {
    * pending with a reason). `InvalidArgumentError` for a bad spec.
    */
   submitTask(spec: TaskSpec, options?: WriteOptions): Promise<Task>;
+  /**
+   * Submits tasks in one log entry (`submitTasks`), each under a new id chosen here, in order;
+   * resolves with one outcome per spec (placed, pending with its reason, or refused on its own,
+   * e.g. `OVERLOADED` past the unfinished-task bound). `InvalidArgumentError` for any bad spec
+   * (nothing is submitted), `TooLargeError` past the batch bounds.
+   */
+  submitTasks(
+    specs: readonly TaskSpec[],
+    options?: WriteOptions,
+  ): Promise<readonly BatchItemOutcome[]>;
   /** One task. `NotFoundError` if there is no task `id`. */
   getTask(id: string, options?: ReadOptions): Promise<Task>;
   /** One page of tasks in id order, filtered. `InvalidArgumentError` for a bad limit. */

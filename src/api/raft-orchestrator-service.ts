@@ -20,6 +20,7 @@ import type { CommandPort } from "../node/command-port.js";
 import type { NodeId } from "../raft/types.js";
 import { ORCHESTRATOR_COMMANDS } from "../statemachine/cluster/command-namespaces.js";
 import {
+  type BatchItemOutcome,
   type DrainMoved,
   isTerminal,
   readOrchestratorCommand,
@@ -70,6 +71,7 @@ const AGENT_REPORTS: ReadonlySet<OrchestratorCommand["type"]> = new Set([
   "vmObserved",
   "markWorkerOffline",
   "drainDeadlineReached",
+  "agentReports",
 ]);
 
 /** The most task waits one node holds at once; more get OVERLOADED. */
@@ -200,6 +202,17 @@ export class RaftOrchestratorService implements OrchestratorService {
     const result = await this.#propose({ type: "submitTask", id, spec }, options);
     invariant(result.type === "task", () => `submitTask returned a ${result.type} result`);
     return result.task;
+  }
+
+  /** @inheritdoc */
+  async submitTasks(
+    specs: readonly TaskSpec[],
+    options: WriteOptions = {},
+  ): Promise<readonly BatchItemOutcome[]> {
+    const tasks = specs.map((spec) => ({ id: this.#newTaskId(), spec }));
+    const result = await this.#propose({ type: "submitTasks", tasks }, options);
+    invariant(result.type === "batch", () => `submitTasks returned a ${result.type} result`);
+    return result.items;
   }
 
   /** @inheritdoc */

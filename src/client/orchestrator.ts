@@ -9,6 +9,7 @@ import {
   DEFAULT_WAIT_MS,
   type CreateVmBody,
   type OrchestratorSettingsJson,
+  type SubmitTasksResponse,
   type TaskJson,
   type TaskListResponse,
   type TaskLogsResponse,
@@ -191,6 +192,24 @@ export class OrchestratorClient {
    */
   async submitTask(spec: TaskSpecRequest, options: RequestOptions = {}): Promise<TaskJson> {
     return (await this.#write("POST", "/v1/tasks", { spec }, options)) as TaskJson;
+  }
+
+  /**
+   * Submits tasks in one log entry, exactly once; resolves with one outcome per spec, in order
+   * (its new `id`, and where it went or why it was refused: a refused item changed nothing).
+   * @throws InvalidArgumentError for any bad spec (nothing is submitted), TooLargeError past
+   * the batch bounds.
+   */
+  async submitTasks(
+    specs: readonly TaskSpecRequest[],
+    options: RequestOptions = {},
+  ): Promise<SubmitTasksResponse> {
+    return (await this.#write(
+      "POST",
+      "/v1/tasks/batch",
+      { specs },
+      options,
+    )) as SubmitTasksResponse;
   }
 
   /** One task. @throws NotFoundError if there is no task `id`. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { BlixardClient } from "../../src/client/index.js";
 import { call, until } from "./harness.js";
 import { FakeOrchestratorNode, startFakeApi, type FakeApi } from "./orchestrator-fakes.js";
 
@@ -47,6 +48,39 @@ describe("orchestrator API over a fake node", () => {
     const got = await call(api.url, "GET", `/v1/tasks/${submitted.body.id}`);
     expect(got.status).toBe(200);
     expect(got.body).toEqual(submitted.body);
+  });
+
+  it("submits a batch in one proposal and answers with one outcome per spec, in order", async () => {
+    const before = api.node.proposals.length;
+    const answer = await call(api.url, "POST", "/v1/tasks/batch", {
+      body: {
+        specs: [
+          { command: "echo", args: ["one"] },
+          { command: "echo", args: ["two"] },
+        ],
+      },
+    });
+    expect(answer.status).toBe(200);
+    expect(api.node.proposals.length).toBe(before + 1);
+    const proposed = api.node.proposals.at(-1)?.command;
+    expect(proposed?.type).toBe("submitTasks");
+    const tasks = proposed?.type === "submitTasks" ? proposed.tasks : [];
+    expect(tasks.map((task) => task.spec.args)).toEqual([["one"], ["two"]]);
+    expect(answer.body).toEqual({
+      items: tasks.map((task) => ({ ok: true, id: task.id, status: "assigned", nodeId: 1 })),
+    });
+    const got = await call(api.url, "GET", `/v1/tasks/${tasks[1]?.id ?? ""}`);
+    expect(got.body).toMatchObject({ status: "assigned", spec: { args: ["two"] } });
+  });
+
+  it("refuses a batch with any bad spec, or none, with 400 and proposes nothing", async () => {
+    const before = api.node.proposals.length;
+    for (const specs of [[{ command: "echo" }, { command: "" }], []]) {
+      const answer = await call(api.url, "POST", "/v1/tasks/batch", { body: { specs } });
+      expect(answer.status).toBe(400);
+      expect(answer.body.code).toBe("INVALID_ARGUMENT");
+    }
+    expect(api.node.proposals.length).toBe(before);
   });
 
   it("keeps every field a caller gives", async () => {
@@ -347,6 +381,7 @@ describe("orchestrator API over a fake node", () => {
       ["/v1/workers/{id}/drain", "post"],
       ["/v1/workers/{id}/undrain", "post"],
       ["/v1/tasks", "post"],
+      ["/v1/tasks/batch", "post"],
       ["/v1/tasks", "get"],
       ["/v1/tasks/{id}", "get"],
       ["/v1/tasks/{id}/cancel", "post"],
@@ -558,5 +593,38 @@ describe("forwarding orchestrator writes from a follower", () => {
     } finally {
       follower.node.leaderId = 1;
     }
+  });
+});
+
+describe("batch submit through the client", () => {
+  let api: FakeApi;
+  beforeAll(async () => {
+    api = await startFakeApi();
+    api.node.addWorker(1);
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it("submits many specs in one proposal and reads each outcome", async () => {
+    const client = new BlixardClient({ endpoints: [api.url.href] });
+    const before = api.node.proposals.length;
+    const answer = await client.orchestrator.submitTasks(
+      Array.from({ length: 5 }, (_, i) => ({ command: "echo", args: [String(i)] })),
+    );
+    expect(api.node.proposals.length).toBe(before + 1);
+    expect(answer.items).toHaveLength(5);
+    for (const [i, item] of answer.items.entries()) {
+      expect(item).toMatchObject({ ok: true, status: "assigned", nodeId: 1 });
+      const task = await client.orchestrator.getTask(item.id);
+      expect(task.spec.args).toEqual([String(i)]);
+    }
+  });
+
+  it("refuses a bad spec in the batch with InvalidArgumentError", async () => {
+    const client = new BlixardClient({ endpoints: [api.url.href] });
+    await expect(
+      client.orchestrator.submitTasks([{ command: "echo" }, { command: "x", maxAttempts: 0 }]),
+    ).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
 });

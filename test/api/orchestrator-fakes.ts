@@ -24,6 +24,7 @@ import {
 } from "../../src/common/errors.js";
 import type { Clock } from "../../src/common/clock.js";
 import type {
+  BatchItemOutcome,
   OrchestratorCommand,
   OrchestratorResult,
 } from "../../src/statemachine/orchestrator/commands.js";
@@ -291,6 +292,20 @@ export class FakeOrchestratorNode implements OrchestratorNodePort, CommandNode {
         const outcome = this.autoFinish?.(task);
         if (outcome !== undefined) setImmediate(() => this.finish(task.id, outcome));
         return { type: "task", task };
+      }
+      case "submitTasks": {
+        // As the model: each item as its own submit; a taken id refuses that item only.
+        const items = command.tasks.map((item): BatchItemOutcome => {
+          try {
+            const applied = this.#apply({ type: "submitTask", ...item });
+            const task = (applied as { task: Task }).task;
+            return { ok: true, id: task.id, status: task.status, nodeId: task.nodeId };
+          } catch (error) {
+            if (!(error instanceof ConflictError)) throw error;
+            return { ok: false, id: item.id, code: "CONFLICT", message: error.message };
+          }
+        });
+        return { type: "batch", items };
       }
       case "cancelTask": {
         const task = this.#tasks.get(command.id);

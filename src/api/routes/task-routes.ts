@@ -13,6 +13,8 @@ import {
   DEFAULT_WAIT_MS,
   MAX_WAIT_MS,
   SubmitTaskBody,
+  SubmitTasksBody,
+  SubmitTasksResponse,
   TaskJson,
   TaskListQuery,
   TaskListResponse,
@@ -72,6 +74,28 @@ export function taskRoutes(service: OrchestratorService): RouteSpec[] {
           writeOptions(context),
         );
         return taskToJson(task);
+      },
+    },
+    {
+      method: "POST",
+      url: "/v1/tasks/batch",
+      tag,
+      summary:
+        "Submit many tasks in one log entry; answers with one outcome per spec, in order: placed, " +
+        "pending with a reason, or refused on its own (OVERLOADED past the unfinished-task bound)",
+      body: SubmitTasksBody,
+      response: SubmitTasksResponse,
+      permission: { resource: "task", access: "submit" },
+      sessioned: true,
+      forwardToLeader: true,
+      errors: ["TOO_LARGE", "NOT_LEADER"],
+      handler: async (context) => {
+        const body = context.body as SubmitTasksBody;
+        const items = await service.submitTasks(
+          body.specs.map(taskSpecFromRequest),
+          writeOptions(context),
+        );
+        return { items };
       },
     },
     {

@@ -28,6 +28,7 @@ import {
   MAX_VM_RESTARTS,
   MAX_VM_VCPUS,
   MAX_VM_PUBLISHED_PORTS,
+  MAX_SUBMIT_BATCH_TASKS,
 } from "../../statemachine/orchestrator/limits.js";
 import { Consistency, PositiveIntegerString } from "./common.js";
 
@@ -296,6 +297,44 @@ export const SubmitTaskBody = Type.Object(
 );
 /** POST /v1/tasks body. */
 export type SubmitTaskBody = Static<typeof SubmitTaskBody>;
+
+/** POST /v1/tasks/batch body. */
+export const SubmitTasksBody = Type.Object(
+  {
+    specs: Type.Array(TaskSpecRequest, {
+      minItems: 1,
+      maxItems: MAX_SUBMIT_BATCH_TASKS,
+      description: "the tasks, submitted in this order in one log entry",
+    }),
+  },
+  { additionalProperties: false },
+);
+/** POST /v1/tasks/batch body. */
+export type SubmitTasksBody = Static<typeof SubmitTasksBody>;
+
+/** The outcome of one task of a batch submit. */
+export const SubmitItemJson = Type.Union([
+  Type.Object({
+    ok: Type.Literal(true),
+    id: Type.String({ description: "the task's new id" }),
+    status: TaskStatusJson,
+    nodeId: Type.Union([Type.Integer(), Type.Null()]),
+    pendingReason: Type.Optional(Type.String({ description: "why it is pending; absent if not" })),
+  }),
+  Type.Object({
+    ok: Type.Literal(false),
+    id: Type.String(),
+    code: StringEnum(["CONFLICT", "NOT_FOUND", "OVERLOADED"] as const),
+    message: Type.String({ description: "what went wrong and what to do" }),
+  }),
+]);
+/** The outcome of one task of a batch submit. */
+export type SubmitItemJson = Static<typeof SubmitItemJson>;
+
+/** POST /v1/tasks/batch response: one outcome per spec, in order. */
+export const SubmitTasksResponse = Type.Object({ items: Type.Array(SubmitItemJson) });
+/** POST /v1/tasks/batch response. */
+export type SubmitTasksResponse = Static<typeof SubmitTasksResponse>;
 
 /** A task spec as stored: every field present. */
 export const TaskSpecJson = Type.Object({

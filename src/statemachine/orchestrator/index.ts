@@ -1,6 +1,12 @@
 /** The orchestrator's replicated model: its public face (see README.md beside this file). */
 export * from "./types.js";
-export type { DrainMoved, OrchestratorCommand, OrchestratorResult } from "./commands.js";
+export type {
+  AgentReport,
+  BatchItemOutcome,
+  DrainMoved,
+  OrchestratorCommand,
+  OrchestratorResult,
+} from "./commands.js";
 export type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./queries.js";
 export * from "./limits.js";
 export * from "./features.js";
