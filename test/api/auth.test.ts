@@ -238,6 +238,31 @@ describe("certificate identities", () => {
     expect((await send("POST", "/v1/tasks", node(2), {})).status).toBe(403);
   });
 
+  it("a batch of reports is authorized by its node: node N sends node N's batch only", async () => {
+    const batch = (nodeId: number, about: number) => ({
+      command: {
+        type: "agentReports",
+        nodeId,
+        reports: [{ type: "taskStarted", id: "t", nodeId: about, attempt: 1 }],
+      },
+    });
+    expect(authorized((await send("POST", "/v1/agent/reports", node(2), batch(2, 2))).status)).toBe(
+      true,
+    );
+    expect(await send("POST", "/v1/agent/reports", node(2), batch(3, 3))).toMatchObject({
+      status: 403,
+      body: { message: expect.stringContaining("node:report:3") },
+    });
+    // Its own batch smuggling a report about another node is malformed: refused before proposing.
+    expect(await send("POST", "/v1/agent/reports", node(2), batch(2, 3))).toMatchObject({
+      status: 400,
+      body: {
+        code: "INVALID_ARGUMENT",
+        message: expect.stringContaining("not the reporting node 2"),
+      },
+    });
+  });
+
   it("a client certificate holds the policies bound to its common name", async () => {
     const management = await fixture.bootstrap();
     const alice = { [TEST_CERT_HEADER]: "cn=alice" };

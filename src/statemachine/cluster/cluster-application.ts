@@ -18,6 +18,7 @@ import { decodeKvResult, encodeKvResult } from "../kv/result-codec.js";
 import { decodeOrchestratorCommand } from "../orchestrator/command-codec.js";
 import type { OrchestratorCommand, OrchestratorResult } from "../orchestrator/commands.js";
 import { OrchestratorModel } from "../orchestrator/model.js";
+import type { OrchestratorStateOptions } from "../orchestrator/state.js";
 import {
   decodeOrchestratorResult,
   encodeOrchestratorResult,
@@ -76,17 +77,23 @@ function tagged<T>(
  */
 export class ClusterApplication implements SessionedApplication<ClusterCommand, ClusterResult> {
   readonly #kvOptions: KvStoreOptions;
+  readonly #orchestratorOptions: OrchestratorStateOptions;
   #kv: KvStore;
-  #orchestrator = new OrchestratorModel();
+  #orchestrator: OrchestratorModel;
   #acl = new AclState();
   /** Counts ACL changes and restores in this process, so caches built on the ACL state know when to drop. */
   #aclGeneration = 0;
   #observer: ChangeObserver | undefined;
 
-  /** An empty store and model. Throws `InvalidArgumentError` if `maxStoreBytes` is out of range. */
-  constructor(kvOptions: KvStoreOptions = {}) {
+  /**
+   * An empty store and model (`orchestratorOptions`: see `OrchestratorModel`; benches compare
+   * its schedulers). Throws `InvalidArgumentError` if `maxStoreBytes` is out of range.
+   */
+  constructor(kvOptions: KvStoreOptions = {}, orchestratorOptions: OrchestratorStateOptions = {}) {
     this.#kvOptions = kvOptions;
+    this.#orchestratorOptions = orchestratorOptions;
     this.#kv = new KvStore(kvOptions);
+    this.#orchestrator = new OrchestratorModel(orchestratorOptions);
   }
 
   /**
@@ -161,10 +168,14 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
       }
       return tagged(result, (value) => ({ namespace: "acl", result: value }));
     }
-    return tagged(this.#orchestrator.apply(command.command, context.logTimeMs), (result) => ({
-      namespace: "orchestrator",
-      result,
-    }));
+    // Decoded by `decodeCommand`, which read it strictly: not read again.
+    return tagged(
+      this.#orchestrator.applyDecoded(command.command, context.logTimeMs),
+      (result) => ({
+        namespace: "orchestrator",
+        result,
+      }),
+    );
   }
 
   /** Encodes a result as its namespace byte and the namespace's own encoding. Throws nothing. */
@@ -275,7 +286,7 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     reader.expectEnd();
     const kv = new KvStore(this.#kvOptions);
     kv.restore(kvBytes);
-    const orchestrator = new OrchestratorModel();
+    const orchestrator = new OrchestratorModel(this.#orchestratorOptions);
     orchestrator.restore(orchestratorBytes);
     const acl = aclBytes === undefined ? new AclState() : AclState.restore(aclBytes);
     kv.observe(this.#observer);

@@ -14,6 +14,7 @@ import type { CommandResult } from "../command-result.js";
 import type { KvListOptions, KvListResult, KvStoreOptions } from "../kv/store.js";
 import type { KvEntry, KvLease, KvResult } from "../kv/types.js";
 import type { OrchestratorResult } from "../orchestrator/commands.js";
+import type { OrchestratorStateOptions } from "../orchestrator/state.js";
 import type {
   NodeAssignments,
   OrchestratorQueries,
@@ -36,6 +37,11 @@ export { encodeAclCommand } from "../acl/codec.js";
 export interface ClusterStateMachineOptions extends KvStoreOptions {
   /** Bounds of the client session table. */
   readonly sessions?: SessionOptions;
+  /**
+   * How the orchestrator model places (`referenceScheduler`: by scanning every worker; for
+   * benches comparing it with the placement index). Default: the index.
+   */
+  readonly orchestrator?: OrchestratorStateOptions;
 }
 
 /** What a successful command returns: a kv result for a kv command, an orchestrator result for an orchestrator one. */
@@ -143,6 +149,7 @@ export class ClusterStateMachine implements StateMachine<CommandResult<ClusterRe
   constructor(options: ClusterStateMachineOptions = {}) {
     this.#app = new ClusterApplication(
       options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes },
+      options.orchestrator,
     );
     this.#machine = new SessionedStateMachine(this.#app, options.sessions);
     this.#orchestrator = new OrchestratorView(this.#app);

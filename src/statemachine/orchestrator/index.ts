@@ -11,6 +11,7 @@ export type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./qu
 export * from "./limits.js";
 export * from "./features.js";
 export { OrchestratorModel } from "./model.js";
+export type { OrchestratorStateOptions } from "./state.js";
 export {
   ORCHESTRATOR_COMMAND_FORMAT,
   decodeOrchestratorCommand,

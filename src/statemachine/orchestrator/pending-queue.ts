@@ -5,9 +5,16 @@
  * included) and anti-affinity group. Work of one shape is interchangeable for the scheduler, so a
  * placement pass (`placement.ts`) tries only the oldest item of each shape at a time, and once a
  * shape does not fit, none of its later items can fit in that pass either (a pass only takes
- * capacity): the pass then gives them all the same pending reason. Each shape remembers the
- * reason all its items hold (undefined when they may differ), so rewriting a reason that did not
- * change costs nothing.
+ * capacity): the pass then gives them all the same pending reason.
+ *
+ * **Shared reasons.** Rewriting the reason of every item of a shape on every pass would cost
+ * O(pending) per command, since the reason names figures ("most free: 500 on node 7") that move
+ * with every placement. So a shape holds the reason its items share, and an item either
+ * *follows* it or holds its own (*explicit*: the reason it was queued with, e.g. "moved off
+ * drained worker 3", until the scheduler next looks at its shape). Settling a shape (`settle`)
+ * sets the shared reason and makes every item follow it: O(explicit items), not O(items). The
+ * state hands out each pending task and VM with its effective reason (`followedReason`), so what
+ * readers, results and snapshots see is exactly what rewriting every item would have written.
  *
  * Each shape's items are kept in ascending `seq` in an array with a moving head: new work has the
  * highest seq (appended), placement takes the head (O(1)); only work returning to the queue or
@@ -40,8 +47,10 @@ function lowerBound(sorted: readonly number[], from: number, value: number): num
 
 /** The queued work of one shape, oldest first. */
 export class ShapeQueue {
-  /** The pending reason every item holds; undefined when they may differ. */
+  /** The reason the following items hold; undefined until the shape is first settled. */
   reason: string | undefined;
+  /** Seqs of the items that hold their own reason (see the module comment). */
+  readonly explicit = new Set<number>();
   #seqs: number[] = [];
   #head = 0;
 
@@ -114,27 +123,44 @@ export class PendingQueue {
     return this.#shapes.values();
   }
 
-  /** Queues `work` under `seq` (unique) with its request and current pending reason. */
-  enqueue(seq: number, work: PendingWork, request: PlacementRequest, reason: string): void {
+  /** Queues `work` under `seq` (unique) with its request; it holds its own reason for now. */
+  enqueue(seq: number, work: PendingWork, request: PlacementRequest): void {
     invariant(!this.#work.has(seq), () => `seq ${seq} is queued once`);
     const key = shapeKey(request);
     let shape = this.#shapes.get(key);
     if (shape === undefined) {
       shape = new ShapeQueue(key, request);
-      shape.reason = reason;
       this.#shapes.set(key, shape);
-    } else if (shape.reason !== reason) {
-      shape.reason = undefined;
     }
     shape.add(seq);
+    shape.explicit.add(seq);
     this.#work.set(seq, { work, shape });
   }
 
-  /** Notes that queued item `seq` now holds pending reason `reason`. */
-  noteReason(seq: number, reason: string): void {
+  /** Notes that queued item `seq` was given a reason of its own. */
+  noteReason(seq: number): void {
     const shape = this.#work.get(seq)?.shape;
     invariant(shape !== undefined, () => `seq ${seq} is queued`);
-    if (shape.reason !== reason) shape.reason = undefined;
+    shape.explicit.add(seq);
+  }
+
+  /** The reason queued item `seq` follows, or undefined if it is not queued or holds its own. */
+  followedReason(seq: number): string | undefined {
+    const item = this.#work.get(seq);
+    if (item === undefined || item.shape.explicit.has(seq)) return undefined;
+    return item.shape.reason;
+  }
+
+  /**
+   * Gives every item of `shape` the reason `reason`; returns the seqs of the items that held their
+   * own until now (their effective reason may have changed; the others' did if the shared one did).
+   */
+  settle(shape: ShapeQueue, reason: string): number[] {
+    shape.reason = reason;
+    if (shape.explicit.size === 0) return [];
+    const flipped = [...shape.explicit];
+    shape.explicit.clear();
+    return flipped;
   }
 
   /** Removes `seq` from the queue. */
@@ -142,6 +168,7 @@ export class PendingQueue {
     const item = this.#work.get(seq);
     invariant(item !== undefined, () => `seq ${seq} is queued`);
     item.shape.delete(seq);
+    item.shape.explicit.delete(seq);
     this.#work.delete(seq);
     if (item.shape.size === 0) this.#shapes.delete(item.shape.key);
   }

@@ -21,10 +21,11 @@
  * (`pending-queue.ts`). The pass therefore walks the shapes, not the items: a heap of shapes by
  * their oldest seq yields the next item in global seq order; a placed item makes way for the
  * next of its shape, a shape that does not fit leaves the heap and all its items get that
- * reason. A pass costs O(S log S + placed · (log S + placement)) for S pending shapes, plus one
- * write per item whose pending reason changed; placements are exactly those of an item-by-item
- * pass. The reason of a shape is the one computed when it stopped fitting (only "most free"
- * figures may have dropped since, as work of other shapes was placed later in the pass).
+ * reason, shared through the shape (`pending-queue.ts`), so not one write per item. A pass costs
+ * O(S log S + placed · (log S + placement)) for S pending shapes, plus the items that held a
+ * reason of their own; placements are exactly those of an item-by-item pass. The reason of a
+ * shape is the one computed when it stopped fitting (only "most free" figures may have dropped
+ * since, as work of other shapes was placed later in the pass).
  */
 import { invariant } from "../../common/index.js";
 import type { NodeId } from "../../raft/types.js";
@@ -119,23 +120,6 @@ class ShapeHeap {
   }
 }
 
-/** Gives every item of `shape` the pending reason `reason` (writing only those that change). */
-function setShapeReason(state: OrchestratorState, shape: ShapeQueue, reason: string): void {
-  if (shape.reason === reason) return;
-  for (const seq of shape.seqs()) {
-    const work = state.pendingAt(seq);
-    invariant(work !== undefined, () => `seq ${seq} is queued`);
-    if (work.kind === "task") {
-      const task = state.taskEntry(work.id)?.task as Task;
-      if (task.pendingReason !== reason) state.putTask({ ...task, pendingReason: reason });
-    } else {
-      const vm = state.vmEntry(work.name)?.vm as Vm;
-      if (vm.pendingReason !== reason) state.putVm({ ...vm, pendingReason: reason });
-    }
-  }
-  shape.reason = reason;
-}
-
 /**
  * Tries to place all pending work, in placement order (see above), refreshing the pending reason
  * of what stays. Inside a deferring batch it only notes that a pass is wanted. Throws nothing.
@@ -150,7 +134,7 @@ export function placePending(state: OrchestratorState, nowMs: number): void {
     const decision = decide(state, shape.request);
     if (!decision.placed) {
       heap.pop();
-      setShapeReason(state, shape, decision.reason);
+      state.settleShape(shape, decision.reason);
       continue;
     }
     const work = state.pendingAt(shape.firstSeq);

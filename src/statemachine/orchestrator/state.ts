@@ -168,9 +168,18 @@ export class OrchestratorState {
     return this.#workers.size;
   }
 
-  /** The task entry of `id`. */
+  /**
+   * The task entry of `id`. A pending task comes with its effective pending reason (the one its
+   * shape shares, see `pending-queue.ts`), written back so the next read costs nothing.
+   */
   taskEntry(id: string): TaskEntry | undefined {
-    return this.#tasks.get(id);
+    const entry = this.#tasks.get(id);
+    if (entry === undefined || entry.task.status !== "pending") return entry;
+    const reason = this.#queue.followedReason(entry.seq);
+    if (reason === undefined || reason === entry.task.pendingReason) return entry;
+    const current = { ...entry, task: Object.freeze({ ...entry.task, pendingReason: reason }) };
+    this.#tasks.set(id, current);
+    return current;
   }
 
   /** Task ids in ascending order. */
@@ -178,9 +187,15 @@ export class OrchestratorState {
     return this.#taskIds;
   }
 
-  /** The VM entry of `name`. */
+  /** The VM entry of `name`; a queued VM comes with its effective pending reason (see `taskEntry`). */
   vmEntry(name: string): VmEntry | undefined {
-    return this.#vms.get(name);
+    const entry = this.#vms.get(name);
+    if (entry === undefined || !isQueuedVm(entry.vm)) return entry;
+    const reason = this.#queue.followedReason(entry.seq);
+    if (reason === undefined || reason === entry.vm.pendingReason) return entry;
+    const current = { ...entry, vm: Object.freeze({ ...entry.vm, pendingReason: reason }) };
+    this.#vms.set(name, current);
+    return current;
   }
 
   /** VM names in ascending order. */
@@ -234,6 +249,20 @@ export class OrchestratorState {
   }
 
   /**
+   * Gives all pending work of `shape` the pending reason `reason` (see `pending-queue.ts`): O(its
+   * items that held a reason of their own), which are the ones reported to the observer. Items
+   * that already followed the shape's reason are not reported one by one.
+   */
+  settleShape(shape: ShapeQueue, reason: string): void {
+    for (const seq of this.#queue.settle(shape, reason)) {
+      const work = this.#queue.work(seq) as PendingWork;
+      this.observer?.(
+        work.kind === "task" ? { kind: "task", id: work.id } : { kind: "vm", name: work.name },
+      );
+    }
+  }
+
+  /**
    * Where `request` would be placed now, or why not: through the placement index, or by the
    * reference scan if this state was made with `referenceScheduler`. Throws nothing.
    */
@@ -283,7 +312,7 @@ export class OrchestratorState {
       // Still queued (a new pending reason): the queue and the counters stay as they are.
       entry = { ...previous, task: Object.freeze(task) };
       this.#tasks.set(task.id, entry);
-      this.#queue.noteReason(entry.seq, task.pendingReason);
+      this.#queue.noteReason(entry.seq);
       this.observer?.({ kind: "task", id: task.id });
       return;
     } else {
@@ -311,7 +340,7 @@ export class OrchestratorState {
       // Still queued: the queue stays as it is.
       entry = { ...previous, vm: Object.freeze(vm) };
       this.#vms.set(vm.name, entry);
-      this.#queue.noteReason(entry.seq, vm.pendingReason);
+      this.#queue.noteReason(entry.seq);
       this.observer?.({ kind: "vm", name: vm.name });
       return;
     } else {
@@ -371,12 +400,7 @@ export class OrchestratorState {
       this.#allocate(nodeId, task.spec.resources, `task ${task.id}`);
       addToIndex(this.#tasksOnNode, nodeId, task.id);
     } else if (task.status === "pending") {
-      this.#queue.enqueue(
-        entry.seq,
-        { kind: "task", id: task.id },
-        taskRequest(task),
-        task.pendingReason,
-      );
+      this.#queue.enqueue(entry.seq, { kind: "task", id: task.id }, taskRequest(task));
     }
     if (isTerminal(task.status)) {
       this.#finished.add(task.id);
@@ -421,12 +445,7 @@ export class OrchestratorState {
         addToIndex(this.#groupNodes, group, vm.nodeId);
       }
     } else if (vm.status === "pending") {
-      this.#queue.enqueue(
-        entry.seq,
-        { kind: "vm", name: vm.name },
-        vmRequest(vm),
-        vm.pendingReason,
-      );
+      this.#queue.enqueue(entry.seq, { kind: "vm", name: vm.name }, vmRequest(vm));
     }
   }
 
