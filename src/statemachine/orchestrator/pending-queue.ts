@@ -47,7 +47,7 @@ function lowerBound(sorted: readonly number[], from: number, value: number): num
 
 /** The queued work of one shape, oldest first. */
 export class ShapeQueue {
-  /** The reason the following items hold; undefined until the shape is first settled. */
+  /** The reason the following items hold; undefined while no item follows one. */
   reason: string | undefined;
   /** Seqs of the items that hold their own reason (see the module comment). */
   readonly explicit = new Set<number>();
@@ -123,8 +123,12 @@ export class PendingQueue {
     return this.#shapes.values();
   }
 
-  /** Queues `work` under `seq` (unique) with its request; it holds its own reason for now. */
-  enqueue(seq: number, work: PendingWork, request: PlacementRequest): void {
+  /**
+   * Queues `work` under `seq` (unique) with its request and the pending reason it holds: it follows
+   * its shape's reason if that is the same (or the shape has none yet: then it becomes the shape's
+   * reason, which no item follows yet), else it holds its own.
+   */
+  enqueue(seq: number, work: PendingWork, request: PlacementRequest, reason: string): void {
     invariant(!this.#work.has(seq), () => `seq ${seq} is queued once`);
     const key = shapeKey(request);
     let shape = this.#shapes.get(key);
@@ -133,15 +137,17 @@ export class PendingQueue {
       this.#shapes.set(key, shape);
     }
     shape.add(seq);
-    shape.explicit.add(seq);
+    if (shape.reason === undefined) shape.reason = reason;
+    else if (shape.reason !== reason) shape.explicit.add(seq);
     this.#work.set(seq, { work, shape });
   }
 
-  /** Notes that queued item `seq` was given a reason of its own. */
-  noteReason(seq: number): void {
+  /** Notes that queued item `seq` now holds pending reason `reason`. */
+  noteReason(seq: number, reason: string): void {
     const shape = this.#work.get(seq)?.shape;
     invariant(shape !== undefined, () => `seq ${seq} is queued`);
-    shape.explicit.add(seq);
+    if (reason === shape.reason) shape.explicit.delete(seq);
+    else shape.explicit.add(seq);
   }
 
   /** The reason queued item `seq` follows, or undefined if it is not queued or holds its own. */

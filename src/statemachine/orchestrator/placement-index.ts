@@ -128,7 +128,12 @@ export class PlacementIndex {
     }
     const entry = this.#entries.get(next.nodeId);
     const online = next.status === "online";
-    if (entry !== undefined && online && bucketKey(next) === entry.bucket.key) {
+    // Allocation changes keep the capacity and features objects: no key to build then.
+    const sameBucket =
+      entry !== undefined &&
+      ((previous?.capacity === next.capacity && previous.features === next.features) ||
+        bucketKey(next) === entry.bucket.key);
+    if (entry !== undefined && online && sameBucket) {
       // The common case, an allocation change: relink in the same bucket.
       entry.bucket.tree.remove(entry.node);
       entry.worker = next;

@@ -312,7 +312,7 @@ export class OrchestratorState {
       // Still queued (a new pending reason): the queue and the counters stay as they are.
       entry = { ...previous, task: Object.freeze(task) };
       this.#tasks.set(task.id, entry);
-      this.#queue.noteReason(entry.seq);
+      this.#queue.noteReason(entry.seq, task.pendingReason);
       this.observer?.({ kind: "task", id: task.id });
       return;
     } else {
@@ -340,7 +340,7 @@ export class OrchestratorState {
       // Still queued: the queue stays as it is.
       entry = { ...previous, vm: Object.freeze(vm) };
       this.#vms.set(vm.name, entry);
-      this.#queue.noteReason(entry.seq);
+      this.#queue.noteReason(entry.seq, vm.pendingReason);
       this.observer?.({ kind: "vm", name: vm.name });
       return;
     } else {
@@ -400,7 +400,12 @@ export class OrchestratorState {
       this.#allocate(nodeId, task.spec.resources, `task ${task.id}`);
       addToIndex(this.#tasksOnNode, nodeId, task.id);
     } else if (task.status === "pending") {
-      this.#queue.enqueue(entry.seq, { kind: "task", id: task.id }, taskRequest(task));
+      this.#queue.enqueue(
+        entry.seq,
+        { kind: "task", id: task.id },
+        taskRequest(task),
+        task.pendingReason,
+      );
     }
     if (isTerminal(task.status)) {
       this.#finished.add(task.id);
@@ -445,7 +450,12 @@ export class OrchestratorState {
         addToIndex(this.#groupNodes, group, vm.nodeId);
       }
     } else if (vm.status === "pending") {
-      this.#queue.enqueue(entry.seq, { kind: "vm", name: vm.name }, vmRequest(vm));
+      this.#queue.enqueue(
+        entry.seq,
+        { kind: "vm", name: vm.name },
+        vmRequest(vm),
+        vm.pendingReason,
+      );
     }
   }
 

@@ -221,6 +221,32 @@ describe("the placement pass by shape", () => {
     checkInvariants(h.model);
   });
 
+  it("a submit that does not fit says why as of now; the queue ahead keeps its reason until the next pass", () => {
+    const h = new Harness();
+    h.register(1, res(2000, 2048));
+    h.submit("big-1", { resources: res(3000, 256) });
+    expect(h.task("big-1").pendingReason).toBe(
+      "no worker has 3000 millicores of cpu free (most free: 2000 on node 1)",
+    );
+    h.submit("small", { resources: res(500, 256) });
+    h.submit("big-2", { resources: res(3000, 256) });
+    expect(h.task("big-2").pendingReason).toBe(
+      "no worker has 3000 millicores of cpu free (most free: 1500 on node 1)",
+    );
+    expect(h.task("big-1").pendingReason).toBe(
+      "no worker has 3000 millicores of cpu free (most free: 2000 on node 1)",
+    );
+    h.register(2, res(1000, 2048));
+    for (const id of ["big-1", "big-2"]) {
+      expect(h.task(id).pendingReason).toBe(
+        "no worker has 3000 millicores of cpu free (most free: 1500 on node 1)",
+      );
+    }
+    const restored = new OrchestratorModel();
+    restored.restore(h.model.snapshot());
+    expect(restored.task("big-1")).toEqual(h.task("big-1"));
+  });
+
   it("restores into a model that continues exactly as the original", () => {
     const h = new Harness();
     for (let i = 0; i < 20; i++) h.submit(`t${i}`, { resources: res(1000 + (i % 3) * 500, 256) });
