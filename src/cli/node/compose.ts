@@ -80,6 +80,8 @@ export interface StartNodeOptions {
   readonly host: DetectedHost;
   /** Mark a silent worker offline after this long (default 10 s). */
   readonly workerDeadAfterMs?: number;
+  /** False (`--no-worker`): a server only, with no agent and no worker record. Default true. */
+  readonly worker?: boolean;
   /** Whether and how this node runs raw tasks and process VMs (default: it does not). */
   readonly workloads?: WorkloadSettings;
   /** qemu VM settings (image directory, ready timeout); default: anywhere, no readiness wait. */
@@ -351,12 +353,14 @@ export async function startNode(
       node,
       commands,
       machine,
+      feed,
       onApplied: (listener) => applied.subscribe(listener),
       clock,
       directory,
       dataDir: options.dataDir,
       host: options.host,
       workloads: options.workloads ?? { rawExec: false },
+      worker: options.worker ?? true,
       log,
       ...(options.workerDeadAfterMs === undefined
         ? {}
@@ -376,6 +380,7 @@ export async function startNode(
     const server = new ApiServer({
       service,
       orchestrator: orchestrator.service,
+      agents: orchestrator.agents,
       acl,
       coordination: coordination.service,
       operator: clusterSnapshotService({

@@ -13,6 +13,8 @@ import type { VmSettings } from "./vm-settings.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
+import { AgentHub } from "../../api/agents/agent-hub.js";
+import type { ChangeFeed } from "../../api/events/change-feed.js";
 import {
   RaftOrchestratorService,
   type OrchestratorNodePort,
@@ -21,6 +23,7 @@ import type { Clock } from "../../common/clock.js";
 import { PermissionDeniedError } from "../../common/errors.js";
 import type { CommandPort } from "../../node/command-port.js";
 import type { RaftNode } from "../../node/raft-node.js";
+import { NONE } from "../../raft/types.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
 import {
@@ -36,7 +39,8 @@ import { TaskConfinement, type TaskSandbox } from "../../orchestrator/confine/ta
 import type { TaskUser } from "../../orchestrator/confine/task-user.js";
 import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
 import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
-import { LivenessMonitor } from "../../orchestrator/liveness.js";
+import { DEFAULT_WORKER_DEAD_AFTER_MS, LivenessMonitor } from "../../orchestrator/liveness.js";
+import { HeartbeatTable, livenessWithHeartbeats } from "../../orchestrator/heartbeats.js";
 import { DrainDeadlineMonitor } from "../../orchestrator/drain-deadlines.js";
 import { readVmLog } from "../../orchestrator/drivers/vm-log-reader.js";
 import { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
@@ -54,6 +58,8 @@ export interface OrchestratorWiringOptions {
   /** The node's command port: the service's and the agent's writes and reads. */
   readonly commands: CommandPort;
   readonly machine: ClusterStateMachine;
+  /** The node's change feed: which nodes' assignments each applied entry touched (agent polls). */
+  readonly feed: ChangeFeed;
   /** Subscribes to "entries were applied" (see `ApplyNotifier`). */
   readonly onApplied: (listener: () => void) => () => void;
   readonly clock: Clock;
@@ -61,6 +67,11 @@ export interface OrchestratorWiringOptions {
   readonly dataDir: string;
   readonly host: DetectedHost;
   readonly workloads: WorkloadSettings;
+  /**
+   * False (`--no-worker`): a server only, no agent in this process and never registered as a
+   * worker. Default true.
+   */
+  readonly worker?: boolean;
   readonly log: JsonLogger;
   /** Mark a silent worker offline after this long (default: the monitor's, 10 s). */
   readonly workerDeadAfterMs?: number;
@@ -69,7 +80,7 @@ export interface OrchestratorWiringOptions {
 }
 
 /** What the orchestrator needs of the runtime itself (a `RaftNode`). */
-export type OrchestratorRuntime = Pick<RaftNode, "id" | "isLeader" | "lastHeardFromMs">;
+export type OrchestratorRuntime = Pick<RaftNode, "id" | "isLeader" | "leader" | "lastHeardFromMs">;
 
 /** Whether this node runs raw work, and as whom. */
 export type WorkloadSettings =
@@ -88,6 +99,8 @@ const RAW_EXEC_DISABLED =
 /** The orchestrator parts of a running node. */
 export interface RunningOrchestrator {
   readonly service: RaftOrchestratorService;
+  /** The protocol of agent-only workers: assignment polls and heartbeats (see `api/agents/`). */
+  readonly agents: AgentHub;
   /** Starts the agent and the liveness monitor (once the node runs). */
   start(): Promise<void>;
   /** Stops the monitor and the agent, and the work the agent runs. */
@@ -116,14 +129,73 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
     liveOutput,
   });
 
+  const heartbeats = new HeartbeatTable();
+  const workerDeadAfterMs = options.workerDeadAfterMs ?? DEFAULT_WORKER_DEAD_AFTER_MS;
+  const agents = new AgentHub({
+    feed: options.feed,
+    queries: machine.orchestrator,
+    clock,
+    leadership: {
+      nodeId: node.id,
+      isLeader: () => node.isLeader,
+      leaderHint: () => {
+        const leader = node.leader;
+        if (leader === NONE) return undefined;
+        const address = options.directory.get(leader)?.apiAddress;
+        return address === undefined ? { id: leader } : { id: leader, address };
+      },
+    },
+    heartbeats,
+    workerDeadAfterMs,
+  });
+
   let agent: Agent | undefined;
   let monitor: LivenessMonitor | undefined;
   let drainDeadlines: DrainDeadlineMonitor | undefined;
   let unsubscribe: (() => void) | undefined;
   let confinement: TaskConfinement | undefined;
+  const startMonitors = (): void => {
+    monitor = new LivenessMonitor({
+      // Servers are heard through Raft, agents through their heartbeats: one rule for both.
+      view: livenessWithHeartbeats(
+        {
+          nodeId: node.id,
+          isLeader: () => node.isLeader,
+          lastHeardMs: (peer) => node.lastHeardFromMs(peer),
+        },
+        heartbeats,
+      ),
+      queries: machine.orchestrator,
+      proposer: {
+        // Marking a worker offline is this leader's decision: never forwarded to the next.
+        propose: (command) => service.report(command, { leaderOnly: true }),
+      },
+      clock,
+      log: log.child({ component: "liveness" }),
+      deadAfterMs: workerDeadAfterMs,
+    });
+    monitor.start();
+    drainDeadlines = new DrainDeadlineMonitor({
+      isLeader: () => node.isLeader,
+      queries: machine.orchestrator,
+      proposer: {
+        // Like marking a worker offline: this leader's decision, never forwarded.
+        propose: (command) => service.report(command, { leaderOnly: true }),
+      },
+      clock,
+      log: log.child({ component: "drain" }),
+    });
+    drainDeadlines.start();
+  };
   return {
     service,
+    agents,
     async start(): Promise<void> {
+      startMonitors();
+      if (options.worker === false) {
+        log.info("orchestrator started without a worker (--no-worker): this server runs no work");
+        return;
+      }
       const registry = new ProcessRegistry(join(orchestratorDir, "processes"));
       await mkdir(registry.dir, { recursive: true, mode: 0o700 });
       const reaped = await registry.reapOrphans();
@@ -233,35 +305,6 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       const liveAgent = agent;
       unsubscribe = options.onApplied(() => liveAgent.notify());
       agent.start();
-      monitor = new LivenessMonitor({
-        view: {
-          nodeId: node.id,
-          isLeader: () => node.isLeader,
-          lastHeardMs: (peer) => node.lastHeardFromMs(peer),
-        },
-        queries: machine.orchestrator,
-        proposer: {
-          // Marking a worker offline is this leader's decision: never forwarded to the next.
-          propose: (command) => service.report(command, { leaderOnly: true }),
-        },
-        clock,
-        log: log.child({ component: "liveness" }),
-        ...(options.workerDeadAfterMs === undefined
-          ? {}
-          : { deadAfterMs: options.workerDeadAfterMs }),
-      });
-      monitor.start();
-      drainDeadlines = new DrainDeadlineMonitor({
-        isLeader: () => node.isLeader,
-        queries: machine.orchestrator,
-        proposer: {
-          // Like marking a worker offline: this leader's decision, never forwarded.
-          propose: (command) => service.report(command, { leaderOnly: true }),
-        },
-        clock,
-        log: log.child({ component: "drain" }),
-      });
-      drainDeadlines.start();
       log.info("orchestrator started", {
         capacity: options.host.capacity,
         features,
@@ -269,6 +312,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       });
     },
     async close(): Promise<void> {
+      agents.close();
       monitor?.close();
       drainDeadlines?.close();
       unsubscribe?.();
