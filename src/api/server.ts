@@ -222,7 +222,9 @@ export class ApiServer {
     this.#routes = [
       ...kvRoutes(service),
       ...clusterRoutes(service, options.version ?? "0.0.0"),
-      ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator, options.agents)),
+      ...(options.orchestrator === undefined
+        ? []
+        : orchestratorRoutes(options.orchestrator, options.agents)),
       ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
       ...(options.events === undefined
         ? []

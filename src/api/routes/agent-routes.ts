@@ -41,7 +41,8 @@ const AssignmentsQuery = Type.Object(
 
 /** Node 0, which no one is, for a malformed id: the permission check then refuses. */
 function nodePermission(nodeId: unknown): Permission {
-  const id = typeof nodeId === "string" && /^[1-9][0-9]{0,15}$/.test(nodeId) ? Number(nodeId) : nodeId;
+  const id =
+    typeof nodeId === "string" && /^[1-9][0-9]{0,15}$/.test(nodeId) ? Number(nodeId) : nodeId;
   return {
     resource: "node",
     access: "report",

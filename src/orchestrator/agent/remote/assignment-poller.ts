@@ -15,7 +15,11 @@ const MAX_RETRY_MS = 2_000;
 
 /** Options of {@link AssignmentPoller}. */
 export interface AssignmentPollerOptions {
-  readonly fetch: (after: number, waitMs: number, signal: AbortSignal) => Promise<AssignmentsAnswer>;
+  readonly fetch: (
+    after: number,
+    waitMs: number,
+    signal: AbortSignal,
+  ) => Promise<AssignmentsAnswer>;
   readonly view: RemoteAssignmentsView;
   readonly clock: Clock;
   readonly log: Logger;

@@ -60,7 +60,8 @@ export class HeartbeatLoop {
     send().then(
       (answer) => {
         if (this.#closed) return;
-        if (this.#failures > 0) log.info("heartbeats acknowledged again", { after: this.#failures });
+        if (this.#failures > 0)
+          log.info("heartbeats acknowledged again", { after: this.#failures });
         this.#failures = 0;
         this.#options.onAck(sentAtMs, answer);
         this.#next(intervalMs);

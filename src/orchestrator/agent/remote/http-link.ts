@@ -178,7 +178,9 @@ export class AgentHttpLink implements Proposer {
       this.#rotate(server, String((error as Error).message));
       throw isBlixardError(error)
         ? error
-        : new UnavailableError(`could not reach server ${server.href}: ${(error as Error).message}`);
+        : new UnavailableError(
+            `could not reach server ${server.href}: ${(error as Error).message}`,
+          );
     }
     let parsed: unknown;
     try {
@@ -209,7 +211,9 @@ function errorFromBody(status: number, body: unknown, server: URL): BlixardError
   const fields = (body ?? {}) as { code?: unknown; message?: unknown; leaderHint?: unknown };
   const code = typeof fields.code === "string" ? fields.code : undefined;
   const message =
-    typeof fields.message === "string" ? fields.message : `server ${server.href} answered ${status}`;
+    typeof fields.message === "string"
+      ? fields.message
+      : `server ${server.href} answered ${status}`;
   if (code !== undefined && code !== "STORAGE_CORRUPT" && code in ERROR_CODES) {
     return errorForCode(code as Exclude<ErrorCode, "STORAGE_CORRUPT">, message);
   }

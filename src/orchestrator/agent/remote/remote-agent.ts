@@ -115,7 +115,10 @@ export class RemoteAgent {
             "the disconnect grace is longer than the leader's --worker-dead-after-ms: cut off, " +
               "this agent may run work the cluster has moved elsewhere; give the agent the " +
               "servers' --worker-dead-after-ms",
-            { disconnectGraceMs: this.disconnectGraceMs, workerDeadAfterMs: answer.workerDeadAfterMs },
+            {
+              disconnectGraceMs: this.disconnectGraceMs,
+              workerDeadAfterMs: answer.workerDeadAfterMs,
+            },
           );
         }
         this.#guard?.contact(sentAtMs);
