@@ -13,7 +13,7 @@
  *   {@link HeartbeatTable} its liveness monitor reads; elsewhere NOT_LEADER with the leader's
  *   address, and the HTTP layer forwards it there. Never a Raft entry.
  */
-import { GoneError, NotLeaderError, type LeaderHint } from "../../common/errors.js";
+import { ConflictError, GoneError, NotLeaderError, type LeaderHint } from "../../common/errors.js";
 import type { Clock } from "../../common/clock.js";
 import type { NodeId } from "../../raft/types.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
@@ -45,7 +45,8 @@ export interface HeartbeatAck {
 export interface AgentProtocol {
   /**
    * Node `nodeId`'s assignments, once they changed after index `after` or after `waitMs`.
-   * Rejects with OverloadedError past the poll limits, CancelledError when `signal` fires.
+   * Rejects with OverloadedError past the poll limits, CancelledError when `signal` fires,
+   * ConflictError if `nodeId` is a server.
    */
   assignments(
     nodeId: NodeId,
@@ -53,7 +54,10 @@ export interface AgentProtocol {
     waitMs: number,
     signal?: AbortSignal,
   ): Promise<AgentAssignments>;
-  /** Records a heartbeat of `nodeId`. NotLeaderError (with the leader's address) off the leader. */
+  /**
+   * Records a heartbeat of `nodeId`. NotLeaderError (with the leader's address) off the leader;
+   * ConflictError if `nodeId` is a server.
+   */
   heartbeat(nodeId: NodeId): HeartbeatAck;
 }
 
@@ -75,6 +79,11 @@ export interface AgentHubOptions {
   /** The leader's heartbeat table (shared with its liveness monitor). */
   readonly heartbeats: HeartbeatTable;
   readonly workerDeadAfterMs: number;
+  /**
+   * True if `nodeId` is a server (a Raft member): its agent runs in its own process, so an
+   * agent-only worker with that id is refused (two agents for one worker would fight).
+   */
+  readonly isServer: (nodeId: NodeId) => boolean;
   /** Poll limits (tests lower them). */
   readonly limits?: Omit<AssignmentWaitersOptions, "clock">;
 }
@@ -103,6 +112,7 @@ export class AgentHub implements AgentProtocol {
     waitMs: number,
     signal?: AbortSignal,
   ): Promise<AgentAssignments> {
+    this.#refuseServer(nodeId);
     this.#catchUp();
     if (!this.#changes.changedAfter(nodeId, after) && waitMs > 0) {
       await this.#waiters.wait(nodeId, waitMs, signal);
@@ -112,9 +122,19 @@ export class AgentHub implements AgentProtocol {
 
   heartbeat(nodeId: NodeId): HeartbeatAck {
     const { leadership, heartbeats, clock } = this.#options;
+    this.#refuseServer(nodeId);
     if (!leadership.isLeader()) throw new NotLeaderError(leadership.leaderHint());
     heartbeats.record(nodeId, clock.now());
     return { leaderId: leadership.nodeId, workerDeadAfterMs: this.#options.workerDeadAfterMs };
+  }
+
+  #refuseServer(nodeId: NodeId): void {
+    if (this.#options.isServer(nodeId)) {
+      throw new ConflictError(
+        `node ${nodeId} is a server of this cluster: its own process runs its agent. ` +
+          "Give an agent-only worker an id no server has (and a node certificate for it)",
+      );
+    }
   }
 
   /** Polls waiting now (for metrics and tests). */

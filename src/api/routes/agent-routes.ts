@@ -99,7 +99,7 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
         "capped by the request deadline). Served by any server from its applied state",
       querystring: AssignmentsQuery,
       permission: (request) => nodePermission(request.query["nodeId"]),
-      errors: ["OVERLOADED"],
+      errors: ["OVERLOADED", "CONFLICT"],
       handler: async (context) => {
         const nodeId = parsePositiveInteger(context.query["nodeId"] ?? "", "nodeId");
         const after = Number(context.query["after"] ?? "0");
@@ -118,7 +118,7 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
       permission: (request) =>
         nodePermission((request.body as { nodeId?: unknown } | null | undefined)?.nodeId),
       forwardToLeader: true,
-      errors: ["NOT_LEADER"],
+      errors: ["NOT_LEADER", "CONFLICT"],
       handler: (context) => agents.heartbeat((context.body as { nodeId: number }).nodeId),
     },
   ];

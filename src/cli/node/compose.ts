@@ -76,8 +76,8 @@ export interface StartNodeOptions {
   readonly logger: JsonLogger;
   /** Raft tick interval (default: the runtime's, 100 ms). */
   readonly tickIntervalMs?: number;
-  /** This host as a worker: capacity and features (detected, then overridden). */
-  readonly host: DetectedHost;
+  /** This host as a worker: capacity and features (detected, then overridden); not with `worker: false`. */
+  readonly host?: DetectedHost;
   /** Mark a silent worker offline after this long (default 10 s). */
   readonly workerDeadAfterMs?: number;
   /** False (`--no-worker`): a server only, with no agent and no worker record. Default true. */
@@ -358,7 +358,7 @@ export async function startNode(
       clock,
       directory,
       dataDir: options.dataDir,
-      host: options.host,
+      ...(options.host === undefined ? {} : { host: options.host }),
       workloads: options.workloads ?? { rawExec: false },
       worker: options.worker ?? true,
       log,

@@ -54,7 +54,8 @@ export interface OrchestratorWiringOptions {
   readonly clock: Clock;
   readonly directory: MemberDirectory;
   readonly dataDir: string;
-  readonly host: DetectedHost;
+  /** What this host offers as a worker (needed unless `worker` is false). */
+  readonly host?: DetectedHost;
   readonly workloads: WorkloadSettings;
   /**
    * False (`--no-worker`): a server only, no agent in this process and never registered as a
@@ -124,6 +125,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
     },
     heartbeats,
     workerDeadAfterMs,
+    isServer: (nodeId) => options.directory.get(nodeId) !== undefined,
   });
 
   let agent: Agent | undefined;
@@ -169,7 +171,8 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
     agents,
     async start(): Promise<void> {
       startMonitors();
-      if (options.worker === false) {
+      const host = options.host;
+      if (options.worker === false || host === undefined) {
         log.info("orchestrator started without a worker (--no-worker): this server runs no work");
         return;
       }
@@ -182,7 +185,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
         nodeId: node.id,
         dataDir: options.dataDir,
         clock,
-        host: options.host,
+        host,
         workloads: options.workloads,
         ...(options.vm === undefined ? {} : { vm: options.vm }),
         liveOutput,
@@ -197,7 +200,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
         proposer,
         runTask: drivers.runTask,
         vmDrivers: drivers.vmDrivers,
-        capacity: options.host.capacity,
+        capacity: host.capacity,
         features,
         log: agentLog,
       });
@@ -205,9 +208,9 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       unsubscribe = options.onApplied(() => liveAgent.notify());
       agent.start();
       log.info("orchestrator started", {
-        capacity: options.host.capacity,
+        capacity: host.capacity,
         features,
-        kvm: options.host.probe.kvmReason,
+        kvm: host.probe.kvmReason,
       });
     },
     async close(): Promise<void> {

@@ -14,6 +14,7 @@
  * says, not on an empty view.
  */
 import type { Clock } from "../../../common/clock.js";
+import { isBlixardError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { NodeId } from "../../../raft/types.js";
 import type { Resources, VmDriver } from "../../../statemachine/orchestrator/types.js";
@@ -57,7 +58,15 @@ export interface RemoteAgentOptions {
   readonly pollWaitMs?: number;
   /** The reconcile loop's resync period (default its own). */
   readonly resyncMs?: number;
+  /**
+   * Called once when the cluster refuses this agent for good (its id is a server's: CONFLICT;
+   * its certificate is not node N's: PERMISSION_DENIED, UNAUTHENTICATED): retrying cannot help.
+   */
+  readonly onFatal?: (error: Error) => void;
 }
+
+/** Codes of a heartbeat refusal that no retry can mend. */
+const FATAL_CODES = new Set(["CONFLICT", "PERMISSION_DENIED", "UNAUTHENTICATED"]);
 
 /** See the module comment. */
 export class RemoteAgent {
@@ -72,6 +81,7 @@ export class RemoteAgent {
   /** After a reconnect: resume once an answer asked for at or after this time arrives. */
   #resumeAfterMs: number | undefined;
   #warnedGrace = false;
+  #fatalReported = false;
   /** Times the grace ran out (for tests and status). */
   disconnects = 0;
 
@@ -100,7 +110,11 @@ export class RemoteAgent {
       onAnswer: (requestedAtMs) => this.#onAnswer(requestedAtMs),
     });
     this.#heartbeats = new HeartbeatLoop({
-      send: () => options.link.heartbeat(),
+      send: () =>
+        options.link.heartbeat().catch((error: unknown) => {
+          if (isBlixardError(error) && FATAL_CODES.has(error.code)) this.#fatal(error);
+          throw error;
+        }),
       clock: options.clock,
       log: options.log,
       intervalMs: options.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs(deadAfterMs),
@@ -177,6 +191,12 @@ export class RemoteAgent {
       return;
     }
     this.agent.notify();
+  }
+
+  #fatal(error: Error): void {
+    if (this.#fatalReported || this.#closed) return;
+    this.#fatalReported = true;
+    this.#options.onFatal?.(error);
   }
 
   #onDisconnected(silentMs: number): void {
