@@ -24,16 +24,15 @@ export interface DisconnectGuardOptions {
 /** See the module comment. */
 export class DisconnectGuard {
   readonly #options: DisconnectGuardOptions;
-  #lastContactMs: number;
+  /** Undefined until the first contact: an agent that never reached the cluster runs nothing. */
+  #lastContactMs: number | undefined;
   #timer: TimerHandle | undefined;
   #disconnected = false;
   #closed = false;
 
-  /** Starts counting the grace now (the agent starts as if just heard). */
+  /** Starts counting the grace at the first contact. */
   constructor(options: DisconnectGuardOptions) {
     this.#options = options;
-    this.#lastContactMs = options.clock.now();
-    this.#arm();
   }
 
   /** True once the grace ran out, until the next contact. */
@@ -43,7 +42,9 @@ export class DisconnectGuard {
 
   /** A heartbeat sent at `sentAtMs` was acknowledged. */
   contact(sentAtMs: number): void {
-    if (this.#closed || sentAtMs < this.#lastContactMs) return;
+    if (this.#closed || (this.#lastContactMs !== undefined && sentAtMs < this.#lastContactMs)) {
+      return;
+    }
     this.#lastContactMs = sentAtMs;
     if (this.#disconnected) {
       this.#disconnected = false;
@@ -60,12 +61,13 @@ export class DisconnectGuard {
 
   #arm(): void {
     this.#timer?.cancel();
-    if (this.#closed || this.#disconnected) return;
+    const lastContactMs = this.#lastContactMs;
+    if (this.#closed || this.#disconnected || lastContactMs === undefined) return;
     const { clock, graceMs } = this.#options;
-    const dueInMs = Math.max(0, this.#lastContactMs + graceMs - clock.now());
+    const dueInMs = Math.max(0, lastContactMs + graceMs - clock.now());
     this.#timer = clock.setTimer(dueInMs, () => {
       this.#timer = undefined;
-      const silentMs = clock.now() - this.#lastContactMs;
+      const silentMs = clock.now() - (this.#lastContactMs ?? lastContactMs);
       if (this.#closed || this.#disconnected) return;
       if (silentMs < graceMs) {
         this.#arm();

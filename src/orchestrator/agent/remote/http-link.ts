@@ -196,9 +196,9 @@ export class AgentHttpLink implements Proposer {
 
   /** Moves on to the next server, unless another request already did. */
   #rotate(failed: URL, why: string): void {
-    if (this.server !== failed || this.#options.servers.length === 1) return;
+    if (this.server.href !== failed.href || this.#options.servers.length === 1) return;
     this.#current = (this.#current + 1) % this.#options.servers.length;
-    this.#options.log.info("server unreachable; trying the next one", {
+    this.#options.log.debug("server unreachable; trying the next one", {
       failed: failed.href,
       next: this.server.href,
       why,
