@@ -336,10 +336,11 @@ async function runNode(
   // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and the
   // client commands should start fast.
   const { startNode } = await import("../node/compose.js");
-  const worker =
-    options.worker === false
-      ? undefined
-      : await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
+  // From the config file `"worker": false` arrives as the string "false".
+  const serverOnly = options.worker === false || (options.worker as unknown) === "false";
+  const worker = serverOnly
+    ? undefined
+    : await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
   const running = await startNode(config, {
     dataDir: options.dataDir,
     logger,
