@@ -107,6 +107,9 @@ export class AgentHttpLink implements Proposer {
     }
     this.#options = options;
     this.#exchange = options.exchange ?? realExchange(options);
+    // Agents start on different servers (by id), so a thousand of them do not all hold their
+    // polls and heartbeats on the first server of the list.
+    this.#current = options.nodeId % options.servers.length;
   }
 
   /** The server the next request goes to. */
