@@ -5,6 +5,8 @@
  * after the dead-after time (2 s here) and the task is retried on the other agent; the killed
  * agent, restarted, re-registers and reconciles without running or reporting the task again.
  */
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
@@ -135,5 +137,70 @@ describe("agent-only workers across real processes", () => {
     const survivorProcess = agents.get(survivor) as NodeProcess;
     expect(logged(survivorProcess, "starting task", submitted.id)).toBe(1);
     expect(logged(survivorProcess, "task finished", submitted.id)).toBe(1);
+  });
+
+  it("an agent cut off from every server stops its task at the grace, then reconnects and the task is retried", async () => {
+    // The task writes its pid where the test can read it (it runs as the task user).
+    const pidDir = mkdtempSync(join(tmpdir(), "blixard-agent-pid-"));
+    chmodSync(pidDir, 0o777);
+    const pidFile = join(pidDir, "pid");
+    try {
+      const submitted = await client.orchestrator.submitTask({
+        command: `echo $$ > ${pidFile}; exec sleep 6`,
+        shell: true,
+      });
+      await until(
+        async () => {
+          const t = await client.orchestrator.getTask(submitted.id);
+          return t.status === "running" && existsSync(pidFile) ? t : undefined;
+        },
+        "the task running and its pid written",
+        30_000,
+      );
+      const pid = Number(readFileSync(pidFile, "utf8").trim());
+      const alive = (): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(alive()).toBe(true);
+      const holder = [...agents.values()].find((p) =>
+        p.logLines().some((l) => l["msg"] === "starting task" && l["task"] === submitted.id),
+      ) as NodeProcess;
+      // Every server freezes: no heartbeat is acknowledged any more.
+      for (const n of cluster.nodes) cluster.signal(n.id, "SIGSTOP");
+      try {
+        await until(
+          () =>
+            holder.logLines().some((l) => String(l["msg"]).startsWith("cut off from the cluster"))
+              ? true
+              : undefined,
+          "the agent to give up on the cluster after its grace",
+          15_000,
+        );
+        await until(() => (alive() ? undefined : true), "the task's process to be gone", 10_000);
+      } finally {
+        for (const n of cluster.nodes) cluster.signal(n.id, "SIGCONT");
+      }
+      await cluster.waitForLeader();
+      await until(
+        () =>
+          holder.logLines().some((l) => String(l["msg"]).startsWith("reconnected"))
+            ? true
+            : undefined,
+        "the agent to reconnect",
+        20_000,
+      );
+      // The stopped attempt ends as a failure (reported by the agent, or lost by the leader),
+      // and the next attempt runs to the end.
+      const done = await client.orchestrator.waitTask(submitted.id, { timeoutMs: 40_000 });
+      expect(done.status, JSON.stringify(done)).toBe("succeeded");
+      expect(done.attempts).toBe(2);
+    } finally {
+      rmSync(pidDir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,8 +7,9 @@
  * - reports go through the HTTP link as the agent's `Proposer` (the same `Reporter` retries);
  * - heartbeats (`heartbeat-loop.ts`) keep it alive in the leader's eyes;
  * - the disconnect guard (`disconnect-guard.ts`) stops its work when no heartbeat was
- *   acknowledged for the grace, and on the next acknowledged one the agent reconciles again
- *   from an answer asked for after it (the worker re-registers if it was marked offline).
+ *   acknowledged for the grace; on the next acknowledged one the agent marks its worker offline
+ *   (the stopped tasks are lost and retried, its VMs move, as when the leader marks it), then
+ *   reconciles from an answer asked for after that and registers again.
  *
  * The reconcile loop starts with the first answer, so a restarted agent acts on what the cluster
  * says, not on an empty view.
@@ -65,6 +66,9 @@ export interface RemoteAgentOptions {
   readonly onFatal?: (error: Error) => void;
 }
 
+/** Codes after which proposing the same report again cannot help. */
+const FINAL_REPORT_CODES = new Set(["CONFLICT", "INVALID_ARGUMENT", "NOT_FOUND", "TOO_LARGE"]);
+
 /** Codes of a heartbeat refusal that no retry can mend. */
 const FATAL_CODES = new Set(["CONFLICT", "PERMISSION_DENIED", "UNAUTHENTICATED"]);
 
@@ -82,6 +86,7 @@ export class RemoteAgent {
   #resumeAfterMs: number | undefined;
   #warnedGrace = false;
   #fatalReported = false;
+  #handingBack = false;
   /** Times the grace ran out (for tests and status). */
   disconnects = 0;
 
@@ -212,10 +217,42 @@ export class RemoteAgent {
   }
 
   #onReconnected(): void {
-    if (this.#closed) return;
-    // The view may be older than the partition: act only on an answer asked for from now on.
-    this.#resumeAfterMs = this.#options.clock.now();
-    this.#options.log.info("a heartbeat was acknowledged again; refreshing assignments");
-    this.#poller.refresh();
+    if (this.#closed || this.#handingBack) return;
+    // The work stopped at the grace may still be assigned here (a new leader gave this agent
+    // full grace, or the leader's clock ran behind): say so first, as the leader would have,
+    // by marking this worker offline. Its tasks are then lost and retried (within their
+    // attempts) and its VMs move, exactly as when the leader marks a silent worker; the agent
+    // registers again on the fresh answer.
+    this.#handingBack = true;
+    this.#options.log.info("a heartbeat was acknowledged again; handing back the stopped work");
+    void this.#markSelfOffline().then(() => {
+      this.#handingBack = false;
+      if (this.#closed || this.disconnected) return;
+      // The view may be older than the partition: act only on an answer asked for from now on.
+      this.#resumeAfterMs = this.#options.clock.now();
+      this.#poller.refresh();
+    });
+  }
+
+  /** Proposes `markWorkerOffline` for this node until the cluster answers it. Throws nothing. */
+  async #markSelfOffline(): Promise<void> {
+    const { link, nodeId, clock, log } = this.#options;
+    for (let attempt = 0; !this.#closed && !this.disconnected; attempt++) {
+      try {
+        await link.propose({ type: "markWorkerOffline", nodeId });
+        return;
+      } catch (error) {
+        // NOT_FOUND (never registered) and the like: nothing to hand back.
+        if (isBlixardError(error) && FINAL_REPORT_CODES.has(error.code)) return;
+        if (attempt === 3) {
+          log.warn("could not hand back the stopped work yet; retrying", {
+            error: (error as Error).message,
+          });
+        }
+        await new Promise<void>((resolve) =>
+          clock.setTimer(Math.min(2000, 100 * 2 ** attempt), resolve),
+        );
+      }
+    }
   }
 }
