@@ -194,8 +194,8 @@ describe("agent-only workers across real processes", () => {
         "the agent to reconnect",
         20_000,
       );
-      // The stopped attempt ends as a failure (reported by the agent, or lost by the leader),
-      // and the next attempt runs to the end.
+      // The agent hands the stopped attempt back (its worker marked offline: the attempt is
+      // lost, not failed), and the next attempt runs to the end.
       const done = await client.orchestrator.waitTask(submitted.id, { timeoutMs: 40_000 });
       expect(done.status, JSON.stringify(done)).toBe("succeeded");
       expect(done.attempts).toBe(2);
