@@ -237,4 +237,31 @@ describe("RemoteAgent", () => {
     expect(cluster.proposalsOf("taskFinished", "t1")).toEqual([]);
     await agent.close();
   });
+
+  it("cut off with nothing running, hands nothing back on reconnecting", async () => {
+    const cluster = new FakeCluster();
+    const { link, state } = fakeServer(cluster);
+    const agent = new RemoteAgent({
+      nodeId: AGENT_NODE,
+      link,
+      clock: cluster.clock,
+      log: SILENT,
+      runTask: new FakeTaskRunner().port,
+      vmDrivers: new Map(),
+      capacity: AGENT_CAPACITY,
+      features: [RAW_EXEC_FEATURE],
+      workerDeadAfterMs: 2000,
+    });
+    agent.start();
+    await cluster.clock.advance(50);
+    state.up = false;
+    await cluster.clock.advance(3000);
+    expect(agent.disconnected).toBe(true);
+    state.up = true;
+    await cluster.clock.advance(1000);
+    expect(agent.disconnected).toBe(false);
+    expect(cluster.proposalsOf("markWorkerOffline")).toEqual([]);
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+    await agent.close();
+  });
 });

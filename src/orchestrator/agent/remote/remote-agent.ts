@@ -87,6 +87,8 @@ export class RemoteAgent {
   #warnedGrace = false;
   #fatalReported = false;
   #handingBack = false;
+  /** The grace ran out while tasks or VMs ran here: they were stopped and must be handed back. */
+  #stoppedWork = false;
   /** Times the grace ran out (for tests and status). */
   disconnects = 0;
 
@@ -208,6 +210,8 @@ export class RemoteAgent {
     if (this.#closed) return;
     this.disconnects++;
     this.#resumeAfterMs = undefined;
+    this.#stoppedWork ||=
+      this.agent.runningTasks().length > 0 || this.agent.runningVms().length > 0;
     this.#options.log.warn(
       "cut off from the cluster for the disconnect grace: stopping every task and VM here " +
         "(the cluster moves them elsewhere)",
@@ -223,10 +227,18 @@ export class RemoteAgent {
     // by marking this worker offline. Its tasks are then lost and retried (within their
     // attempts) and its VMs move, exactly as when the leader marks a silent worker; the agent
     // registers again on the fresh answer.
+    // An agent that stopped nothing has nothing to hand back: what the cluster assigned it
+    // meanwhile it has not started, and starts now if the cluster still assigns it here.
     this.#handingBack = true;
-    this.#options.log.info("a heartbeat was acknowledged again; handing back the stopped work");
-    void this.#markSelfOffline().then(() => {
+    const handBack = this.#stoppedWork;
+    this.#options.log.info(
+      handBack
+        ? "a heartbeat was acknowledged again; handing back the stopped work"
+        : "a heartbeat was acknowledged again; refreshing assignments",
+    );
+    void (handBack ? this.#markSelfOffline() : Promise.resolve()).then(() => {
       this.#handingBack = false;
+      if (handBack && !this.disconnected) this.#stoppedWork = false;
       if (this.#closed || this.disconnected) return;
       // The view may be older than the partition: act only on an answer asked for from now on.
       this.#resumeAfterMs = this.#options.clock.now();
