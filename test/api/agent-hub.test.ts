@@ -20,6 +20,7 @@ import {
   OverloadedError,
 } from "../../src/common/errors.js";
 import { HeartbeatTable } from "../../src/orchestrator/heartbeats.js";
+import { HeartbeatRelay, RELAY_WINDOW_MS } from "../../src/api/agents/heartbeat-relay.js";
 import {
   ClusterStateMachine,
   encodeOrchestratorCommand,
@@ -116,7 +117,13 @@ describe("AssignmentChanges", () => {
 });
 
 /** A one-replica cluster: the real state machine, applied through the real change feed. */
-function cluster(options: { isServer?: (id: number) => boolean; leader?: boolean } = {}) {
+function cluster(
+  options: {
+    isServer?: (id: number) => boolean;
+    leader?: boolean;
+    relay?: (clock: ManualClock) => HeartbeatRelay;
+  } = {},
+) {
   const clock = new ManualClock();
   const machine = new ClusterStateMachine();
   const feed = new ChangeFeed(machine);
@@ -144,6 +151,7 @@ function cluster(options: { isServer?: (id: number) => boolean; leader?: boolean
     heartbeats,
     workerDeadAfterMs: 10_000,
     isServer: options.isServer ?? ((id) => id <= 3),
+    ...(options.relay === undefined ? {} : { relay: options.relay(clock) }),
   });
   const register = (nodeId: number): void =>
     apply({
@@ -222,20 +230,45 @@ describe("AgentHub", () => {
   it("refuses a server's id, and takes heartbeats on the leader only", async () => {
     const c = cluster({ leader: false });
     await expect(c.hub.assignments(2, 0, 0)).rejects.toBeInstanceOf(ConflictError);
-    expect(() => c.hub.heartbeat(2)).toThrow(ConflictError);
-    let error: unknown;
-    try {
-      c.hub.heartbeat(4);
-    } catch (e) {
-      error = e;
-    }
+    await expect(c.hub.heartbeat(2)).rejects.toBeInstanceOf(ConflictError);
+    const error: unknown = await c.hub.heartbeat(4).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotLeaderError);
     expect((error as NotLeaderError).leaderHint?.address).toBe("https://127.0.0.1:9002/");
+    expect(() => c.hub.relayed([4, 5])).toThrow(NotLeaderError);
     expect(c.heartbeats.lastHeardMs(4)).toBeUndefined();
     c.state.leader = true;
     await c.clock.advance(1234);
-    expect(c.hub.heartbeat(4)).toEqual({ leaderId: 1, workerDeadAfterMs: 10_000 });
+    expect(await c.hub.heartbeat(4)).toEqual({ leaderId: 1, workerDeadAfterMs: 10_000 });
     expect(c.heartbeats.lastHeardMs(4)).toBe(1234);
+    await c.clock.advance(10);
+    expect(c.hub.relayed([4, 5])).toEqual({ leaderId: 1, workerDeadAfterMs: 10_000 });
+    expect([c.heartbeats.lastHeardMs(4), c.heartbeats.lastHeardMs(5)]).toEqual([1244, 1244]);
+  });
+
+  it("on a follower with a relay, answers a heartbeat once the leader took its batch", async () => {
+    const sent: number[][] = [];
+    let leaderTakes: () => void = () => undefined;
+    const c = cluster({
+      leader: false,
+      relay: (clock) =>
+        new HeartbeatRelay({
+          clock,
+          send: (nodeIds) => {
+            sent.push([...nodeIds]);
+            return new Promise((resolve) => {
+              leaderTakes = () => resolve({ leaderId: 2, workerDeadAfterMs: 7000 });
+            });
+          },
+        }),
+    });
+    let answered: unknown;
+    for (const id of [4, 5, 4]) void c.hub.heartbeat(id).then((a) => (answered = a));
+    await c.clock.advance(RELAY_WINDOW_MS);
+    expect(sent).toEqual([[4, 5]]);
+    expect(answered).toBeUndefined();
+    leaderTakes();
+    await c.clock.advance(0);
+    expect(answered).toEqual({ leaderId: 2, workerDeadAfterMs: 7000 });
   });
 
   it("ends every waiting poll when closed", async () => {

@@ -90,7 +90,8 @@ export async function startAuthFixture(): Promise<AuthFixture> {
     // The agent-only protocol, answering at once: these tests check who may call it.
     agents: {
       assignments: async () => ({ index, worker: null, tasks: [], vms: [] }),
-      heartbeat: () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
+      heartbeat: async () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
+      relayed: () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
     },
     orchestrator: new RaftOrchestratorService({
       node: orchestratorNode,

@@ -256,6 +256,19 @@ describe("certificate identities", () => {
     ).toBe(400);
   });
 
+  it("only a member's certificate relays agents' heartbeats to the leader", async () => {
+    const batch = { nodeIds: [4, 5] };
+    // The fixture's configuration is node 1 alone.
+    expect((await send("POST", "/v1/agent/heartbeats", node(1), batch)).status).toBe(200);
+    expect((await send("POST", "/v1/agent/heartbeats", node(2), batch)).status).toBe(403);
+    // An agent-only worker speaks for itself alone: it cannot vouch for others.
+    expect(await send("POST", "/v1/agent/heartbeats", node(4), batch)).toMatchObject({
+      status: 403,
+      body: { message: expect.stringContaining("cluster:relay") },
+    });
+    expect((await send("POST", "/v1/agent/heartbeats", {}, batch)).status).toBe(401);
+  });
+
   it("a client certificate holds the policies bound to its common name", async () => {
     const management = await fixture.bootstrap();
     const alice = { [TEST_CERT_HEADER]: "cn=alice" };

@@ -10,8 +10,9 @@
  *   `assignment-changes.ts`) or when the wait runs out. The tasks carry their secret
  *   environment: only node N's certificate may ask for node N's work.
  * - **Heartbeats** (`POST /v1/agent/heartbeat`): on the leader, the time goes into the
- *   {@link HeartbeatTable} its liveness monitor reads; elsewhere NOT_LEADER with the leader's
- *   address, and the HTTP layer forwards it there. Never a Raft entry.
+ *   {@link HeartbeatTable} its liveness monitor reads; a follower relays it to the leader in a
+ *   batch (`heartbeat-relay.ts`, `POST /v1/agent/heartbeats`) and answers once the leader
+ *   recorded it. Never a Raft entry.
  */
 import { ConflictError, GoneError, NotLeaderError, type LeaderHint } from "../../common/errors.js";
 import type { Clock } from "../../common/clock.js";
@@ -21,6 +22,7 @@ import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js"
 import type { HeartbeatTable } from "../../orchestrator/heartbeats.js";
 import type { ChangeFeed } from "../events/change-feed.js";
 import { AssignmentChanges } from "./assignment-changes.js";
+import type { HeartbeatRelay } from "./heartbeat-relay.js";
 import { AssignmentWaiters, type AssignmentWaitersOptions } from "./assignment-waiters.js";
 
 /** What an assignment poll answers. */
@@ -55,10 +57,13 @@ export interface AgentProtocol {
     signal?: AbortSignal,
   ): Promise<AgentAssignments>;
   /**
-   * Records a heartbeat of `nodeId`. NotLeaderError (with the leader's address) off the leader;
-   * ConflictError if `nodeId` is a server.
+   * Records a heartbeat of `nodeId` on the leader, or relays it there in a batch (a follower with
+   * a relay), resolving once the leader recorded it. NotLeaderError (with the leader's address)
+   * off the leader without a relay; ConflictError if `nodeId` is a server.
    */
-  heartbeat(nodeId: NodeId): HeartbeatAck;
+  heartbeat(nodeId: NodeId): Promise<HeartbeatAck>;
+  /** Records a follower's relayed batch. NotLeaderError off the leader. */
+  relayed(nodeIds: readonly NodeId[]): HeartbeatAck;
 }
 
 /** The leadership a server knows of. */
@@ -78,6 +83,8 @@ export interface AgentHubOptions {
   readonly leadership: LeadershipView;
   /** The leader's heartbeat table (shared with its liveness monitor). */
   readonly heartbeats: HeartbeatTable;
+  /** Off the leader: relays agents' heartbeats to it in batches (absent: NOT_LEADER, forwarded). */
+  readonly relay?: HeartbeatRelay;
   readonly workerDeadAfterMs: number;
   /**
    * True if `nodeId` is a server (a Raft member): its agent runs in its own process, so an
@@ -120,12 +127,34 @@ export class AgentHub implements AgentProtocol {
     return this.#answer(nodeId);
   }
 
-  heartbeat(nodeId: NodeId): HeartbeatAck {
-    const { leadership, heartbeats, clock } = this.#options;
-    this.#refuseServer(nodeId);
-    if (!leadership.isLeader()) throw new NotLeaderError(leadership.leaderHint());
+  heartbeat(nodeId: NodeId): Promise<HeartbeatAck> {
+    const { leadership, heartbeats, clock, relay } = this.#options;
+    try {
+      this.#refuseServer(nodeId);
+      if (!leadership.isLeader()) {
+        if (relay === undefined) throw new NotLeaderError(leadership.leaderHint());
+        return relay.submit(nodeId);
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     heartbeats.record(nodeId, clock.now());
-    return { leaderId: leadership.nodeId, workerDeadAfterMs: this.#options.workerDeadAfterMs };
+    return Promise.resolve(this.#ack());
+  }
+
+  relayed(nodeIds: readonly NodeId[]): HeartbeatAck {
+    const { leadership, heartbeats, clock } = this.#options;
+    if (!leadership.isLeader()) throw new NotLeaderError(leadership.leaderHint());
+    const nowMs = clock.now();
+    for (const nodeId of nodeIds) heartbeats.record(nodeId, nowMs);
+    return this.#ack();
+  }
+
+  #ack(): HeartbeatAck {
+    return {
+      leaderId: this.#options.leadership.nodeId,
+      workerDeadAfterMs: this.#options.workerDeadAfterMs,
+    };
   }
 
   #refuseServer(nodeId: NodeId): void {
@@ -147,6 +176,7 @@ export class AgentHub implements AgentProtocol {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#waiters.close();
+    this.#options.relay?.close();
   }
 
   /** The answer as the model stands now (read synchronously: one consistent index). */

@@ -17,6 +17,7 @@ import type { Permission } from "../../statemachine/acl/policy.js";
 import { writeOptions } from "./orchestrator-request.js";
 import { WAIT_ANSWER_MARGIN_MS } from "./task-routes.js";
 
+import { MAX_RELAY_BATCH } from "../agents/heartbeat-relay.js";
 /** The body of a report: the command as JSON (checked by the model's own reader). */
 const AgentReport = Type.Object(
   { command: Type.Object({ type: Type.String() }, { additionalProperties: true }) },
@@ -26,6 +27,16 @@ const AgentReport = Type.Object(
 /** The body of a heartbeat. */
 const HeartbeatBody = Type.Object(
   { nodeId: Type.Integer({ minimum: 1 }) },
+  { additionalProperties: false },
+);
+
+/** The body of a relayed batch of heartbeats. */
+const RelayBody = Type.Object(
+  {
+    nodeIds: Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), {
+      maxItems: MAX_RELAY_BATCH,
+    }),
+  },
   { additionalProperties: false },
 );
 
@@ -117,9 +128,24 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
       response: Type.Object({ leaderId: Type.Integer(), workerDeadAfterMs: Type.Integer() }),
       permission: (request) =>
         nodePermission((request.body as { nodeId?: unknown } | null | undefined)?.nodeId),
+      // A follower relays it to the leader in a batch (see `agents/heartbeat-relay.ts`); one
+      // without a relay answers NOT_LEADER and the request is forwarded.
       forwardToLeader: true,
-      errors: ["NOT_LEADER", "CONFLICT"],
+      errors: ["NOT_LEADER", "CONFLICT", "OVERLOADED"],
       handler: (context) => agents.heartbeat((context.body as { nodeId: number }).nodeId),
+    },
+    {
+      method: "POST",
+      url: "/v1/agent/heartbeats",
+      tag: "agent",
+      summary:
+        "For servers: the heartbeats of agent-only workers a follower received, relayed to the " +
+        `leader in one batch (at most ${MAX_RELAY_BATCH} node ids). Leader only; needs a member's certificate`,
+      body: RelayBody,
+      response: Type.Object({ leaderId: Type.Integer(), workerDeadAfterMs: Type.Integer() }),
+      permission: () => ({ resource: "cluster", access: "relay" }),
+      errors: ["NOT_LEADER"],
+      handler: (context) => agents.relayed((context.body as { nodeIds: number[] }).nodeIds),
     },
   ];
 }

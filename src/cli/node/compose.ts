@@ -5,6 +5,7 @@
  * clock and an OS-seeded random source. Everything else in Blixard is given its ports; this file
  * is where they become real.
  */
+import { relayToLeader } from "../../api/agents/relay-to-leader.js";
 import { Agent as HttpsAgent } from "node:https";
 import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
@@ -349,7 +350,23 @@ export async function startNode(
             };
       },
     });
+    // Forwarding (and relaying heartbeats) presents the node's certificate: the leader sees a
+    // member forwarded.
+    const forwardHttpsAgent =
+      tls === undefined
+        ? undefined
+        : new HttpsAgent({
+            keepAlive: true,
+            minVersion: "TLSv1.2",
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+          });
     const orchestrator = createOrchestrator({
+      relayHeartbeats: relayToLeader({
+        leaderUrl: () => commands.leaderApiUrl(),
+        ...(forwardHttpsAgent === undefined ? {} : { httpsAgent: forwardHttpsAgent }),
+      }),
       node,
       commands,
       machine,
@@ -399,14 +416,7 @@ export async function startNode(
         ? {}
         : {
             https: { cert: tls.apiCert, key: tls.apiKey, ca: tls.ca },
-            // Forwarding presents the node's certificate: the leader sees a member forwarded.
-            forwardHttpsAgent: new HttpsAgent({
-              keepAlive: true,
-              minVersion: "TLSv1.2",
-              ca: tls.ca,
-              cert: tls.cert,
-              key: tls.key,
-            }),
+            ...(forwardHttpsAgent === undefined ? {} : { forwardHttpsAgent }),
           }),
       ...(options.apiMaxConnections === undefined
         ? {}

@@ -14,6 +14,7 @@
  * the table the liveness monitor reads beside Raft's last-heard times. With `--no-worker` the
  * node is a server only: no agent here, never registered as a worker.
  */
+import { HeartbeatRelay, type RelaySend } from "../../api/agents/heartbeat-relay.js";
 import type { VmSettings } from "./vm-settings.js";
 import { openLocalDrivers, type LocalDrivers, type WorkloadSettings } from "./local-drivers.js";
 import { join } from "node:path";
@@ -42,6 +43,11 @@ import type { JsonLogger } from "../log.js";
 
 /** Options of {@link startOrchestrator}. */
 export interface OrchestratorWiringOptions {
+  /**
+   * Sends a batch of agents' heartbeats to the leader (see `api/agents/heartbeat-relay.ts`);
+   * absent: a follower answers NOT_LEADER and each heartbeat is forwarded on its own.
+   */
+  readonly relayHeartbeats?: RelaySend;
   /** The node's id, leadership and peers' last-heard times (the liveness monitor's view). */
   readonly node: OrchestratorRuntime;
   /** The node's command port: the service's and the agent's writes and reads. */
@@ -110,6 +116,9 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
   const heartbeats = new HeartbeatTable();
   const workerDeadAfterMs = options.workerDeadAfterMs ?? DEFAULT_WORKER_DEAD_AFTER_MS;
   const agents = new AgentHub({
+    ...(options.relayHeartbeats === undefined
+      ? {}
+      : { relay: new HeartbeatRelay({ clock, send: options.relayHeartbeats }) }),
     feed: options.feed,
     queries: machine.orchestrator,
     clock,
