@@ -47,6 +47,7 @@ import { eventRoutes, type EventRouteOptions } from "./routes/event-routes.js";
 import { uiRoutes } from "./routes/ui-routes.js";
 import { orchestratorRoutes } from "./routes/orchestrator-routes.js";
 import type { OrchestratorService } from "./orchestrator-service.js";
+import type { AgentProtocol } from "./agents/agent-hub.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { HEADERS, SessionHeaders } from "./schema/common.js";
 import type { BlixardNodeService, CallOptions } from "./service.js";
@@ -73,6 +74,8 @@ export interface ApiServerOptions {
   readonly service: BlixardNodeService;
   /** The orchestrator (workers, tasks, VMs); its routes are served only when given. */
   readonly orchestrator?: OrchestratorService;
+  /** The protocol of agent-only workers (assignment polls, heartbeats); served only when given. */
+  readonly agents?: AgentProtocol;
   /** The metrics registry; pass the same one to the service. Default: a new one. */
   readonly metrics?: ApiMetrics;
   /** Largest request body; larger ones get 413 TOO_LARGE. Default {@link DEFAULT_BODY_LIMIT_BYTES}. */
@@ -219,7 +222,9 @@ export class ApiServer {
     this.#routes = [
       ...kvRoutes(service),
       ...clusterRoutes(service, options.version ?? "0.0.0"),
-      ...(options.orchestrator === undefined ? [] : orchestratorRoutes(options.orchestrator)),
+      ...(options.orchestrator === undefined
+        ? []
+        : orchestratorRoutes(options.orchestrator, options.agents)),
       ...(options.acl === undefined ? [] : aclRoutes(options.acl)),
       ...(options.events === undefined
         ? []

@@ -2,6 +2,7 @@ import { optionHelp } from "./option-defaults.js";
 import { Command, CommanderError } from "commander";
 import { ERROR_CODES, isBlixardError } from "../common/errors.js";
 import { registerAclCommands } from "./commands/acl.js";
+import { registerAgentCommands } from "./commands/agent.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerCompletionCommand } from "./commands/completion.js";
 import { registerCoordinationCommands } from "./commands/coord.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   registerNodeCommands(program);
+  registerAgentCommands(program);
   registerDevCommand(program);
   registerKvCommands(program);
   registerClusterCommands(program);

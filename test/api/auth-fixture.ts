@@ -87,6 +87,12 @@ export async function startAuthFixture(): Promise<AuthFixture> {
   const sink: AuditSink = { record: (entry) => audit.push(entry) };
   const server = new ApiServer({
     service: kv,
+    // The agent-only protocol, answering at once: these tests check who may call it.
+    agents: {
+      assignments: async () => ({ index, worker: null, tasks: [], vms: [] }),
+      heartbeat: async () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
+      relayed: () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
+    },
     orchestrator: new RaftOrchestratorService({
       node: orchestratorNode,
       commands: new CommandPort({ node: orchestratorNode, clock: realClock }),

@@ -263,6 +263,37 @@ describe("certificate identities", () => {
     });
   });
 
+  it("an agent-only node's certificate polls and heartbeats for its own id only", async () => {
+    // Node 4 is no member of the fixture's cluster: its certificate still names node 4.
+    const poll = await send("GET", "/v1/agent/assignments?nodeId=4&after=0&waitMs=0", node(4));
+    expect(poll.status).toBe(200);
+    expect(poll.body).toMatchObject({ worker: null, tasks: [], vms: [] });
+    expect((await send("POST", "/v1/agent/heartbeat", node(4), { nodeId: 4 })).status).toBe(200);
+    expect(
+      (await send("GET", "/v1/agent/assignments?nodeId=5&after=0&waitMs=0", node(4))).status,
+    ).toBe(403);
+    expect((await send("POST", "/v1/agent/heartbeat", node(4), { nodeId: 5 })).status).toBe(403);
+    expect((await send("GET", "/v1/agent/assignments?nodeId=4")).status).toBe(401);
+    // A malformed id is refused before anything reads it.
+    expect((await send("GET", "/v1/agent/assignments?nodeId=x", node(4))).status).toBe(403);
+    expect(
+      (await send("GET", "/v1/agent/assignments?nodeId=4&waitMs=999999999", node(4))).status,
+    ).toBe(400);
+  });
+
+  it("only a member's certificate relays agents' heartbeats to the leader", async () => {
+    const batch = { nodeIds: [4, 5] };
+    // The fixture's configuration is node 1 alone.
+    expect((await send("POST", "/v1/agent/heartbeats", node(1), batch)).status).toBe(200);
+    expect((await send("POST", "/v1/agent/heartbeats", node(2), batch)).status).toBe(403);
+    // An agent-only worker speaks for itself alone: it cannot vouch for others.
+    expect(await send("POST", "/v1/agent/heartbeats", node(4), batch)).toMatchObject({
+      status: 403,
+      body: { message: expect.stringContaining("cluster:relay") },
+    });
+    expect((await send("POST", "/v1/agent/heartbeats", {}, batch)).status).toBe(401);
+  });
+
   it("a client certificate holds the policies bound to its common name", async () => {
     const management = await fixture.bootstrap();
     const alice = { [TEST_CERT_HEADER]: "cn=alice" };

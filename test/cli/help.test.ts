@@ -2,6 +2,7 @@
  * The CLI's help text: descriptions wrap once (to the terminal), each option's environment
  * variable is named once, and every default shown comes from the constant the code uses.
  */
+import { HEARTBEAT_FRACTION_OF_DEAD_AFTER } from "../../src/orchestrator/agent/remote/heartbeat-loop.js";
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../src/api/audit/audit-log.js";
@@ -86,6 +87,20 @@ describe("CLI help", () => {
       "node start --api-max-connections": String(DEFAULT_MAX_CONNECTIONS),
       "node start --task-user": DEFAULT_TASK_USER,
       "node start --vm-ready-timeout-ms": String(DEFAULT_VM_READY_TIMEOUT_MS),
+      "node start --no-worker": "a worker too",
+      "agent start --cluster-id": DEFAULT_CLUSTER_ID,
+      "agent start --heartbeat-interval-ms": `${HEARTBEAT_FRACTION_OF_DEAD_AFTER} × --worker-dead-after-ms`,
+      "agent start --disconnect-grace-ms": "--worker-dead-after-ms",
+      "agent start --cpu": "detected",
+      "agent start --memory": "detected",
+      "agent start --disk": "free space under --data-dir",
+      "agent start --worker-dead-after-ms": String(DEFAULT_WORKER_DEAD_AFTER_MS),
+      "agent start --tls-ca": "<data-dir>/tls/ca.pem",
+      "agent start --tls-cert": "<data-dir>/tls/node-<id>.pem",
+      "agent start --tls-key": "<data-dir>/tls/node-<id>-key.pem",
+      "agent start --enable-raw-exec": "off",
+      "agent start --task-user": DEFAULT_TASK_USER,
+      "agent start --vm-ready-timeout-ms": String(DEFAULT_VM_READY_TIMEOUT_MS),
       "task submit --cpu": String(DEFAULT_TASK_RESOURCES.cpuMillis / 1000),
       "task submit --memory": String(DEFAULT_TASK_RESOURCES.memoryMb),
       "task submit --disk": String(DEFAULT_TASK_RESOURCES.diskGb),

@@ -160,7 +160,9 @@ export class Authenticator {
           (permission.resource === "node" && permission.nodeId === identity.nodeId) ||
           (permission.resource === "cluster" &&
             (permission.access === "read" ||
-              (permission.access === "join" && permission.nodeId === identity.nodeId)))
+              (permission.access === "join" && permission.nodeId === identity.nodeId) ||
+              // Only a member relays: an agent-only worker's certificate speaks for itself alone.
+              (permission.access === "relay" && this.#isMember(identity.nodeId))))
         );
     }
   }

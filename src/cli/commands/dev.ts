@@ -1,7 +1,8 @@
 /**
  * `blixard dev`: a local cluster of real node processes with data under one directory. Waits for
  * a leader, prints the nodes and example commands, and on Ctrl-C or SIGTERM stops every node
- * (SIGTERM, then SIGKILL after a timeout).
+ * (SIGTERM, then SIGKILL after a timeout). With `--agents N` it also starts N agent-only workers
+ * (`blixard agent start`) against the nodes, with node certificates for the ids after theirs.
  */
 import { defaultShown } from "../option-defaults.js";
 import { REMOVED_EXIT_CODE } from "../exit-status.js";
@@ -10,12 +11,12 @@ import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
 import { ConflictError, UnavailableError } from "../../common/errors.js";
-import { logTail, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
+import { logTail, spawnAgent, spawnNode, stopChildren, type NodeChild } from "../dev/children.js";
 import { freePorts } from "../dev/ports.js";
 import { formatInitialMembers, type InitialMember } from "../node/members.js";
 import { withScheme } from "../node/member-store.js";
 import { readNodeConfig } from "../node/node-config.js";
-import { parsePort, parsePositiveInt } from "../options.js";
+import { parseNonNegativeInt, parsePort, parsePositiveInt } from "../options.js";
 import { formatTable } from "../table.js";
 import { printJson } from "./client-options.js";
 import { DEV_TLS_CLUSTER_ID, provisionDevTls, type DevClientTls, type DevTls } from "../dev/tls.js";
@@ -34,6 +35,16 @@ interface DevOptions {
   readonly readyTimeout: number;
   readonly stopTimeout: number;
   readonly insecure?: boolean;
+  readonly agents: number;
+  /** False with `--no-worker`: the servers run no work (the agents do). */
+  readonly worker?: boolean;
+}
+
+/** One planned agent-only worker. */
+interface DevAgent {
+  readonly id: number;
+  readonly dir: string;
+  readonly args: string[];
 }
 
 /** One planned node: its directory, `node start` arguments and addresses. */
@@ -42,6 +53,11 @@ interface DevNode {
   readonly dir: string;
   readonly args: string[];
   readonly member: InitialMember;
+}
+
+/** `--agents`: commander passes the previous value as a second argument; ignore it. */
+function parseNonNegativeIntOption(value: string): number {
+  return parseNonNegativeInt(value);
 }
 
 /** The cluster id of dev clusters. */
@@ -76,6 +92,14 @@ export function registerDevCommand(program: Command): void {
     .option("--ready-timeout <ms>", "how long to wait for a leader", parsePositiveInt, 30_000)
     .option("--stop-timeout <ms>", "grace period before SIGKILL on stop", parsePositiveInt, 10_000)
     .option("--insecure", "no TLS: plaintext peers and plain HTTP APIs (a warning on every start)")
+    .option(
+      "--agents <n>",
+      "agent-only workers to start besides the nodes (ids after the nodes'; data and agent.log " +
+        "in <data-dir>/agent-<id>)",
+      parseNonNegativeIntOption,
+      0,
+    )
+    .option("--no-worker", "the nodes are servers only: the agents run the work")
     .action(async (options: DevOptions) => {
       await runDev(options);
     });
@@ -83,15 +107,23 @@ export function registerDevCommand(program: Command): void {
 
 async function runDev(options: DevOptions): Promise<void> {
   if (options.clean === true) await rm(options.dataDir, { recursive: true, force: true });
-  const tls = options.insecure === true ? undefined : await provisionDevTls(options);
+  const tls =
+    options.insecure === true
+      ? undefined
+      : await provisionDevTls({ dataDir: options.dataDir, nodes: options.nodes + options.agents });
   const plan = (await planNodes(options)).map((node) => ({
     ...node,
     member: {
       ...node.member,
       apiAddress: withScheme(node.member.apiAddress, tls === undefined ? "http:" : "https:"),
     },
-    args: [...node.args, ...(tls === undefined ? ["--insecure"] : tls.nodeArgs(node.id))],
+    args: [
+      ...node.args,
+      ...(tls === undefined ? ["--insecure"] : tls.nodeArgs(node.id)),
+      ...(options.worker === false ? ["--no-worker"] : []),
+    ],
   }));
+  const agents = planAgents(options, plan, tls);
   const children: NodeChild[] = [];
   let stopping = false;
   let stopRequested: (signal: string) => void = () => undefined;
@@ -108,23 +140,33 @@ async function runDev(options: DevOptions): Promise<void> {
       await mkdir(node.dir, { recursive: true, mode: 0o700 });
       children.push(spawnNode(node.id, node.dir, [...node.args, "--enable-raw-exec"]));
     }
+    for (const agent of agents) {
+      await mkdir(agent.dir, { recursive: true, mode: 0o700 });
+      children.push(spawnAgent(agent.id, agent.dir, [...agent.args, "--enable-raw-exec"]));
+    }
     for (const child of children) {
       void child.exited.then((code) => {
         if (stopping) return;
         // A removed node stops for good (exit 20); dev never restarts a node anyway.
         const why =
           code === REMOVED_EXIT_CODE ? "was removed from the cluster and stopped" : "exited";
-        process.stderr.write(`node ${child.id} ${why} (${code}); see ${child.logPath}\n`);
+        const what = child.id > plan.length ? "agent" : "node";
+        process.stderr.write(`${what} ${child.id} ${why} (${code}); see ${child.logPath}\n`);
       });
     }
     const leader = await Promise.race([
-      waitForLeader(plan, children, options.readyTimeout, tls?.clientTls ?? {}),
+      waitForLeader(
+        plan,
+        children.slice(0, plan.length),
+        options.readyTimeout,
+        tls?.clientTls ?? {},
+      ),
       stopSignal.then(() => undefined),
     ]);
     if (leader !== undefined) {
       const tokenPath =
         tls === undefined ? undefined : await ensureManagementToken(options.dataDir, plan, tls);
-      report(options, plan, children, leader, tls, tokenPath);
+      report(options, plan, agents, children, leader, tls, tokenPath);
       await stopSignal;
     }
   } finally {
@@ -135,6 +177,37 @@ async function runDev(options: DevOptions): Promise<void> {
     process.off("SIGTERM", onSignal);
     if (options.json !== true) process.stderr.write("all nodes stopped\n");
   }
+}
+
+/**
+ * The agent-only workers: ids after the nodes', each with its directory, the nodes' API URLs as
+ * its servers and its node certificate from the dev CA.
+ */
+function planAgents(
+  options: DevOptions,
+  plan: readonly DevNode[],
+  tls: DevTls | undefined,
+): DevAgent[] {
+  const servers = plan.map((n) => n.member.apiAddress.replace(/\/$/, "")).join(",");
+  return Array.from({ length: options.agents }, (_, i) => {
+    const id = options.nodes + i + 1;
+    const dir = join(options.dataDir, `agent-${id}`);
+    return {
+      id,
+      dir,
+      args: [
+        "--servers",
+        servers,
+        "--node-id",
+        String(id),
+        "--data-dir",
+        dir,
+        "--cluster-id",
+        DEV_CLUSTER_ID,
+        ...(tls === undefined ? ["--insecure"] : tls.nodeArgs(id)),
+      ],
+    };
+  });
 }
 
 /** Reuses the node configurations in the data directory, or plans a new cluster. */
@@ -276,6 +349,7 @@ async function ensureManagementToken(
 function report(
   options: DevOptions,
   plan: readonly DevNode[],
+  agents: readonly DevAgent[],
   children: readonly NodeChild[],
   leader: number,
   tls: DevTls | undefined,
@@ -298,6 +372,11 @@ function report(
         peerAddress: n.member.peerAddress,
         pid: children[i]?.process.pid,
         leader: n.id === leader,
+      })),
+      agents: agents.map((a, i) => ({
+        id: a.id,
+        dataDir: a.dir,
+        pid: children[plan.length + i]?.process.pid,
       })),
     });
     return;
@@ -324,6 +403,18 @@ function report(
         n.id === leader ? "leader" : "follower",
       ]),
     ),
+    ...(agents.length === 0
+      ? []
+      : [
+          `Agent-only workers (no Raft; logs in ${options.dataDir}/agent-<id>/agent.log):`,
+          formatTable(
+            ["AGENT", "PID"],
+            agents.map((a, i) => [
+              String(a.id),
+              String(children[plan.length + i]?.process.pid ?? "?"),
+            ]),
+          ),
+        ]),
     ...(tokenPath === undefined
       ? []
       : [

@@ -4,12 +4,10 @@
  */
 import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../api/audit/audit-log.js";
 import { DEFAULT_MAX_CONNECTIONS } from "../../api/server.js";
-import { DEFAULT_WORKER_DEAD_AFTER_MS } from "../../orchestrator/liveness.js";
 import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
-import { defaultShown } from "../option-defaults.js";
 import { ExitStatus } from "../exit-status.js";
 import { readdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import {
   ERROR_CODES,
@@ -24,27 +22,23 @@ import { tightenDataDir } from "../node/data-dir-modes.js";
 import { parseInitialMembers, type InitialMember } from "../node/members.js";
 import { readNodeConfig, resolveNodeConfig, writeNodeConfig } from "../node/node-config.js";
 import { resolveNodeTls } from "../node/node-tls.js";
-import type { WorkloadSettings } from "../node/orchestrator-wiring.js";
-import { DEFAULT_TASK_USER, resolveTaskUser } from "../../orchestrator/confine/task-user.js";
-import { DEFAULT_VM_READY_TIMEOUT_MS, guestIn } from "../node/vm-settings.js";
+import {
+  addNodeTlsOptions,
+  addWorkerOptions,
+  resolveWorker,
+  setting,
+  settingWithDefault,
+  type WorkerFlags,
+} from "../node/worker-options.js";
 import {
   parseEndpoints,
   parseHostPort,
   parseLogLevel,
-  parseNonNegativeInt,
   parsePositiveInt,
-  parseSwitch,
   type HostPort,
 } from "../options.js";
 
-interface NodeStartOptions {
-  readonly cpu?: string;
-  readonly memory?: string;
-  readonly disk?: string;
-  readonly features?: string;
-  readonly workerDeadAfterMs?: number;
-  readonly vmImageDir?: string;
-  readonly vmReadyTimeoutMs?: number;
+interface NodeStartOptions extends WorkerFlags {
   readonly dataDir?: string;
   readonly tickMs?: number;
   readonly electionTicks?: number;
@@ -67,9 +61,9 @@ interface NodeStartOptions {
   readonly apiMaxConnections?: number;
   readonly apiAllowedHost?: string;
   readonly apiAuth?: "enforce" | "insecure-open";
-  readonly enableRawExec?: boolean;
-  readonly taskUser?: string;
   readonly forceNewCluster?: boolean;
+  /** False with `--no-worker`. */
+  readonly worker?: boolean;
 }
 
 /**
@@ -88,35 +82,10 @@ const FATAL_EXIT_GRACE_MS = 500;
 /** Ticks without a leader before an election (`--election-ticks`). */
 export const DEFAULT_ELECTION_TICKS = 10;
 
-/** An option that can also come from `BLIXARD_<env>` and the config file. */
-function setting(
-  flags: string,
-  description: string,
-  env: string,
-  parse?: (value: string) => unknown,
-): Option {
-  const option = new Option(flags, description).env(`BLIXARD_${env}`);
-  return parse === undefined ? option : option.argParser(parse);
-}
-
-/**
- * A {@link setting} whose default is applied after the config file and environment (so not by
- * commander): help shows `shown`, taken from the constant the node uses.
- */
-function settingWithDefault(
-  flags: string,
-  description: string,
-  env: string,
-  shown: string | number,
-  parse?: (value: string) => unknown,
-): Option {
-  return defaultShown(setting(flags, description, env, parse), shown);
-}
-
 /** Registers `node start` on `program`. */
 export function registerNodeCommands(program: Command): void {
   const node = program.command("node").description("run a Blixard node");
-  node
+  const start = node
     .command("start")
     .description(
       // One line per paragraph: commander wraps them to the terminal; hard breaks got re-wrapped.
@@ -208,79 +177,11 @@ export function registerNodeCommands(program: Command): void {
     )
     .addOption(
       settingWithDefault(
-        "--cpu <cores>",
-        "CPU this node offers as a worker: 2.5 or 2500m",
-        "CPU",
-        "detected",
-      ),
-    )
-    .addOption(
-      settingWithDefault("--memory <size>", "memory it offers: 8G, 512M", "MEMORY", "detected"),
-    )
-    .addOption(
-      settingWithDefault(
-        "--disk <size>",
-        "disk it offers: 100G",
-        "DISK",
-        "free space under --data-dir",
-      ),
-    )
-    .addOption(
-      setting(
-        "--features <list>",
-        "worker features to add (ssd,gpu) or remove (-kvm); kvm and qemu are detected",
-        "FEATURES",
-      ),
-    )
-    .addOption(
-      settingWithDefault(
-        "--worker-dead-after-ms <ms>",
-        "the leader marks a worker offline after this long without a word",
-        "WORKER_DEAD_AFTER_MS",
-        DEFAULT_WORKER_DEAD_AFTER_MS,
-        parsePositiveInt,
-      ),
-    )
-    .addOption(
-      settingWithDefault(
-        "--tls-ca <file>",
-        "the cluster's CA certificate",
-        "TLS_CA",
-        "<data-dir>/tls/ca.pem",
-      ),
-    )
-    .addOption(
-      setting(
-        "--vm-image-dir <dir>",
-        "the only directory qemu VMs may take kernels, initrds and disk images from; holding the " +
-          "Blixard guest (blixard image build), it also proves KVM by booting it",
-        "VM_IMAGE_DIR",
-      ),
-    )
-    .addOption(
-      settingWithDefault(
-        "--enable-raw-exec [yes]",
-        "run tasks and process VMs as host processes on this node (see README Security)",
-        "ENABLE_RAW_EXEC",
-        "off",
-        parseSwitch,
-      ),
-    )
-    .addOption(
-      settingWithDefault(
         "--audit-log-max-bytes <n>",
         "rotate <data-dir>/audit.log at this size; 5 old files are kept",
         "AUDIT_LOG_MAX_BYTES",
         DEFAULT_AUDIT_LOG_MAX_BYTES,
         parsePositiveInt,
-      ),
-    )
-    .addOption(
-      settingWithDefault(
-        "--tls-cert <file>",
-        "this node's certificate, for peers and the API",
-        "TLS_CERT",
-        "<data-dir>/tls/node-<id>.pem",
       ),
     )
     .addOption(
@@ -294,14 +195,6 @@ export function registerNodeCommands(program: Command): void {
     )
     .addOption(
       settingWithDefault(
-        "--tls-key <file>",
-        "its private key",
-        "TLS_KEY",
-        "<data-dir>/tls/node-<id>-key.pem",
-      ),
-    )
-    .addOption(
-      settingWithDefault(
         "--api-tls-cert <file>",
         "another certificate for the HTTPS API",
         "API_TLS_CERT",
@@ -309,13 +202,6 @@ export function registerNodeCommands(program: Command): void {
       ),
     )
     .addOption(setting("--api-tls-key <file>", "its private key", "API_TLS_KEY"))
-    .addOption(
-      setting(
-        "--insecure",
-        "no TLS: plaintext peers and plain HTTP (anyone who reaches a port controls the cluster)",
-        "INSECURE",
-      ),
-    )
     .addOption(
       setting(
         "--api-allowed-host <names>",
@@ -326,20 +212,10 @@ export function registerNodeCommands(program: Command): void {
     )
     .addOption(
       settingWithDefault(
-        "--task-user <user>",
-        "user tasks run as when the node runs as root: a name or UID:GID",
-        "TASK_USER",
-        DEFAULT_TASK_USER,
-      ),
-    )
-    .addOption(
-      settingWithDefault(
-        "--vm-ready-timeout-ms <ms>",
-        "a qemu VM booting a kernel fails unless its guest announces readiness within this " +
-          "(0: running once QEMU answers)",
-        "VM_READY_TIMEOUT_MS",
-        DEFAULT_VM_READY_TIMEOUT_MS,
-        parseNonNegativeInt,
+        "--no-worker",
+        "a server only: no agent runs here and the node is never a worker (agents run the work)",
+        "NO_WORKER",
+        "a worker too",
       ),
     )
     .addOption(
@@ -359,33 +235,35 @@ export function registerNodeCommands(program: Command): void {
       new Option("--snapshot-every-entries <n>", "snapshot cadence (tests)")
         .argParser(parsePositiveInt)
         .hideHelp(),
-    )
-    .action(async (_options: NodeStartOptions, command: Command) => {
-      const config = command.getOptionValue("config") as string | undefined;
-      if (config !== undefined) usage(command, () => applyConfigFile(command, config));
-      const options = command.opts<NodeStartOptions>();
-      if (options.dataDir === undefined) {
-        command.error(
-          "error: --data-dir is required (or BLIXARD_DATA_DIR, or dataDir in --config)",
-          { exitCode: 64, code: "blixard.usage" },
-        );
-      }
-      if (options.electionTicks !== undefined && options.electionTicks < 3) {
-        command.error("error: --election-ticks must be at least 3", {
-          exitCode: 64,
-          code: "blixard.usage",
-        });
-      }
-      const electionTicks = options.electionTicks ?? DEFAULT_ELECTION_TICKS;
-      if (options.heartbeatTicks !== undefined && options.heartbeatTicks >= electionTicks) {
-        command.error(
-          `error: --heartbeat-ticks (${options.heartbeatTicks}) must be fewer than ` +
-            `--election-ticks (${electionTicks})`,
-          { exitCode: 64, code: "blixard.usage" },
-        );
-      }
-      await runNode({ ...options, dataDir: options.dataDir }, command);
-    });
+    );
+  addWorkerOptions(start);
+  addNodeTlsOptions(start);
+  start.action(async (_options: NodeStartOptions, command: Command) => {
+    const config = command.getOptionValue("config") as string | undefined;
+    if (config !== undefined) usage(command, () => applyConfigFile(command, config));
+    const options = command.opts<NodeStartOptions>();
+    if (options.dataDir === undefined) {
+      command.error("error: --data-dir is required (or BLIXARD_DATA_DIR, or dataDir in --config)", {
+        exitCode: 64,
+        code: "blixard.usage",
+      });
+    }
+    if (options.electionTicks !== undefined && options.electionTicks < 3) {
+      command.error("error: --election-ticks must be at least 3", {
+        exitCode: 64,
+        code: "blixard.usage",
+      });
+    }
+    const electionTicks = options.electionTicks ?? DEFAULT_ELECTION_TICKS;
+    if (options.heartbeatTicks !== undefined && options.heartbeatTicks >= electionTicks) {
+      command.error(
+        `error: --heartbeat-ticks (${options.heartbeatTicks}) must be fewer than ` +
+          `--election-ticks (${electionTicks})`,
+        { exitCode: 64, code: "blixard.usage" },
+      );
+    }
+    await runNode({ ...options, dataDir: options.dataDir }, command);
+  });
 }
 
 async function runNode(
@@ -458,35 +336,23 @@ async function runNode(
   // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and the
   // client commands should start fast.
   const { startNode } = await import("../node/compose.js");
-  const { detectHost } = await import("../../orchestrator/host/index.js");
-  const vmImageDir = options.vmImageDir === undefined ? undefined : resolve(options.vmImageDir);
-  const guest = vmImageDir === undefined ? undefined : guestIn(vmImageDir);
-  const host = await usageAsync(command, () =>
-    detectHost({
-      dataDir: options.dataDir,
-      ...(guest === undefined ? {} : { guest }),
-      overrides: {
-        ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
-        ...(options.memory === undefined ? {} : { memory: options.memory }),
-        ...(options.disk === undefined ? {} : { disk: options.disk }),
-        ...(options.features === undefined ? {} : { features: options.features }),
-      },
-    }),
-  );
-  const workloads = await usageAsync(command, () => workloadSettings(options, logger));
+  // From the config file `"worker": false` arrives as the string "false".
+  const serverOnly = options.worker === false || (options.worker as unknown) === "false";
+  const worker = serverOnly
+    ? undefined
+    : await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
   const running = await startNode(config, {
     dataDir: options.dataDir,
     logger,
-    host,
-    workloads,
+    // `--no-worker`: the host is not probed; nothing runs here.
+    ...(worker === undefined
+      ? { worker: false }
+      : { host: worker.host, workloads: worker.workloads }),
     ...(options.workerDeadAfterMs === undefined
       ? {}
       : { workerDeadAfterMs: options.workerDeadAfterMs }),
     ...(tls === undefined ? {} : { tls }),
-    vm: {
-      readyTimeoutMs: options.vmReadyTimeoutMs ?? DEFAULT_VM_READY_TIMEOUT_MS,
-      ...(vmImageDir === undefined ? {} : { imageDir: vmImageDir }),
-    },
+    ...(worker === undefined ? {} : { vm: worker.vm }),
     tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
     electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
     heartbeatTicks:
@@ -538,26 +404,6 @@ async function runNode(
   }
   // Everything is closed; should a stray handle linger, do not hang the shell.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
-}
-
-/**
- * Raw exec and the task user from the flags. `--enable-raw-exec` without a value means yes.
- * @throws InvalidArgumentError when the task user cannot be resolved (node running as root).
- */
-async function workloadSettings(
-  options: NodeStartOptions,
-  logger: JsonLogger,
-): Promise<WorkloadSettings> {
-  if (options.enableRawExec !== true) return { rawExec: false };
-  const taskUser = await resolveTaskUser({
-    ...(options.taskUser === undefined ? {} : { requested: options.taskUser }),
-  });
-  if (options.taskUser !== undefined && !taskUser.switches && process.getuid?.() !== 0) {
-    logger.warn("--task-user is ignored: the node does not run as root", {
-      tasksRunAs: taskUser.name,
-    });
-  }
-  return { rawExec: true, taskUser };
 }
 
 /** True if `<dataDir>/raft` exists and holds any file. */

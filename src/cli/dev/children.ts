@@ -1,6 +1,7 @@
 /**
- * The node processes of `blixard dev`: each runs `blixard node start` under the same Node binary,
- * with its stdout and stderr appended to `<node dir>/node.log`.
+ * The processes of `blixard dev`: each node runs `blixard node start` (each agent
+ * `blixard agent start`) under the same Node binary, with its stdout and stderr appended to
+ * `<node dir>/node.log` (`<agent dir>/agent.log`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
@@ -23,9 +24,17 @@ export interface NodeChild {
 
 /** Spawns `blixard node start <args>` for node `id`, logging to `<nodeDir>/node.log`. */
 export function spawnNode(id: number, nodeDir: string, args: readonly string[]): NodeChild {
-  const logPath = join(nodeDir, "node.log");
+  return spawnChild(id, join(nodeDir, "node.log"), ["node", "start", ...args]);
+}
+
+/** Spawns `blixard agent start <args>` for node `id`, logging to `<agentDir>/agent.log`. */
+export function spawnAgent(id: number, agentDir: string, args: readonly string[]): NodeChild {
+  return spawnChild(id, join(agentDir, "agent.log"), ["agent", "start", ...args]);
+}
+
+function spawnChild(id: number, logPath: string, command: readonly string[]): NodeChild {
   const fd = openSync(logPath, "a");
-  const child = spawn(process.execPath, [BIN_PATH, "node", "start", ...args], {
+  const child = spawn(process.execPath, [BIN_PATH, ...command], {
     stdio: ["ignore", fd, fd],
   });
   closeSync(fd);

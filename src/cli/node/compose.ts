@@ -5,6 +5,7 @@
  * clock and an OS-seeded random source. Everything else in Blixard is given its ports; this file
  * is where they become real.
  */
+import { relayToLeader } from "../../api/agents/relay-to-leader.js";
 import { Agent as HttpsAgent } from "node:https";
 import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
@@ -76,10 +77,12 @@ export interface StartNodeOptions {
   readonly logger: JsonLogger;
   /** Raft tick interval (default: the runtime's, 100 ms). */
   readonly tickIntervalMs?: number;
-  /** This host as a worker: capacity and features (detected, then overridden). */
-  readonly host: DetectedHost;
+  /** This host as a worker: capacity and features (detected, then overridden); not with `worker: false`. */
+  readonly host?: DetectedHost;
   /** Mark a silent worker offline after this long (default 10 s). */
   readonly workerDeadAfterMs?: number;
+  /** False (`--no-worker`): a server only, with no agent and no worker record. Default true. */
+  readonly worker?: boolean;
   /** Whether and how this node runs raw tasks and process VMs (default: it does not). */
   readonly workloads?: WorkloadSettings;
   /** qemu VM settings (image directory, ready timeout); default: anywhere, no readiness wait. */
@@ -347,16 +350,34 @@ export async function startNode(
             };
       },
     });
+    // Forwarding (and relaying heartbeats) presents the node's certificate: the leader sees a
+    // member forwarded.
+    const forwardHttpsAgent =
+      tls === undefined
+        ? undefined
+        : new HttpsAgent({
+            keepAlive: true,
+            minVersion: "TLSv1.2",
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+          });
     const orchestrator = createOrchestrator({
+      relayHeartbeats: relayToLeader({
+        leaderUrl: () => commands.leaderApiUrl(),
+        ...(forwardHttpsAgent === undefined ? {} : { httpsAgent: forwardHttpsAgent }),
+      }),
       node,
       commands,
       machine,
+      feed,
       onApplied: (listener) => applied.subscribe(listener),
       clock,
       directory,
       dataDir: options.dataDir,
-      host: options.host,
+      ...(options.host === undefined ? {} : { host: options.host }),
       workloads: options.workloads ?? { rawExec: false },
+      worker: options.worker ?? true,
       log,
       ...(options.workerDeadAfterMs === undefined
         ? {}
@@ -376,6 +397,7 @@ export async function startNode(
     const server = new ApiServer({
       service,
       orchestrator: orchestrator.service,
+      agents: orchestrator.agents,
       acl,
       coordination: coordination.service,
       operator: clusterSnapshotService({
@@ -394,14 +416,7 @@ export async function startNode(
         ? {}
         : {
             https: { cert: tls.apiCert, key: tls.apiKey, ca: tls.ca },
-            // Forwarding presents the node's certificate: the leader sees a member forwarded.
-            forwardHttpsAgent: new HttpsAgent({
-              keepAlive: true,
-              minVersion: "TLSv1.2",
-              ca: tls.ca,
-              cert: tls.cert,
-              key: tls.key,
-            }),
+            ...(forwardHttpsAgent === undefined ? {} : { forwardHttpsAgent }),
           }),
       ...(options.apiMaxConnections === undefined
         ? {}

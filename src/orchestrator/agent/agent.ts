@@ -67,6 +67,7 @@ export class Agent {
   #closed = false;
   #registering = false;
   #sweeping = false;
+  #suspended = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -81,7 +82,7 @@ export class Agent {
 
   /** Asks for a reconcile soon (after the node applied something). Cheap; throws nothing. */
   notify(): void {
-    if (this.#closed || this.#scheduled !== undefined) return;
+    if (this.#closed || this.#suspended || this.#scheduled !== undefined) return;
     this.#scheduled = this.#options.clock.setTimer(0, () => {
       this.#scheduled = undefined;
       this.reconcile();
@@ -118,9 +119,55 @@ export class Agent {
     ]);
   }
 
+  /**
+   * Stops every task and VM this agent runs, quietly (their ends are not reported), and stops
+   * reconciling until {@link resume}: an agent-only worker cut off from every server for its
+   * disconnect grace must not go on running work the cluster has moved elsewhere, nor start
+   * what its stale view still shows. Reports already queued go on being retried (they are
+   * idempotent, and refused once the model moved on). Resolves once the work has stopped.
+   */
+  async suspend(): Promise<void> {
+    if (this.#closed || this.#suspended) return;
+    this.#suspended = true;
+    this.#scheduled?.cancel();
+    this.#scheduled = undefined;
+    const tasks = [...this.#tasks.values()];
+    for (const task of tasks) {
+      task.abandoned = true;
+      task.abort.abort();
+    }
+    const stops: Promise<void>[] = [];
+    for (const [name, local] of this.#vms) {
+      if (local.stopping) continue;
+      local.stopping = true;
+      stops.push(
+        local.handle.stop().then(
+          () => {
+            if (this.#vms.get(name) === local) this.#vms.delete(name);
+          },
+          (error: unknown) =>
+            this.#options.log.warn("could not stop a VM", { vm: name, error: String(error) }),
+        ),
+      );
+    }
+    await Promise.all([...tasks.map((t) => t.done), ...stops]);
+  }
+
+  /** Reconciles again after {@link suspend} (the view is fresh again). Throws nothing. */
+  resume(): void {
+    if (!this.#suspended) return;
+    this.#suspended = false;
+    this.notify();
+  }
+
+  /** True between {@link suspend} and {@link resume}. */
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
   /** One reconcile pass over the applied state. Throws nothing. */
   reconcile(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#suspended) return;
     const { queries, nodeId } = this.#options;
     try {
       this.#reconcileWorker(queries.worker(nodeId));

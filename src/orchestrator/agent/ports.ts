@@ -33,12 +33,19 @@ export type TaskRunnerPort = (
   },
 ) => Promise<TaskRun>;
 
+/**
+ * What the agent reads of the model: its node's worker record and assignments, and whether a VM
+ * still exists (to discard the disk of a deleted one). A server's agent reads its node's applied
+ * model; an agent-only worker reads the last answer of its assignment poll (`remote/`).
+ */
+export type AgentQueries = Pick<OrchestratorQueries, "worker" | "assignments" | "vm">;
+
 /** Everything an {@link Agent} is built from. */
 export interface AgentOptions {
   readonly nodeId: NodeId;
   readonly clock: Clock;
   /** This node's applied orchestrator state (what it has applied so far). */
-  readonly queries: OrchestratorQueries;
+  readonly queries: AgentQueries;
   readonly proposer: Proposer;
   readonly runTask: TaskRunnerPort;
   readonly vmDrivers: ReadonlyMap<VmDriver, VmDriverPort>;

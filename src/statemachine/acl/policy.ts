@@ -11,6 +11,7 @@ import type { AclRule } from "./types.js";
 /**
  * What one request needs. kv permissions name the key (a list: its prefix); `cluster:join`
  * names the node that asks to be added (a node may add itself; an operator may add anyone);
+ * `cluster:relay` is a server handing the leader what agents sent it (heartbeats);
  * `node:report` names the node a report is about.
  */
 export type Permission =
@@ -18,7 +19,7 @@ export type Permission =
   | { readonly resource: "task"; readonly access: "submit" | "read" | "cancel" }
   | { readonly resource: "vm"; readonly access: "manage" | "read" }
   | { readonly resource: "worker"; readonly access: "manage" | "read" }
-  | { readonly resource: "cluster"; readonly access: "operator" | "read" }
+  | { readonly resource: "cluster"; readonly access: "operator" | "read" | "relay" }
   | { readonly resource: "cluster"; readonly access: "join"; readonly nodeId: number }
   | { readonly resource: "acl"; readonly access: "manage" | "read" }
   | { readonly resource: "lease"; readonly access: "write" | "read" }
@@ -31,6 +32,7 @@ const STRONGER: Readonly<Record<string, string | undefined>> = {
   "worker:read": "manage",
   "cluster:read": "operator",
   "cluster:join": "operator",
+  "cluster:relay": "operator",
   "acl:read": "manage",
   "lease:read": "write",
 };

@@ -1,0 +1,308 @@
+/**
+ * An agent-only worker's link to the servers: HTTPS requests to one server at a time, with the
+ * node's certificate (the servers authenticate it as node N, which may act for node N only), to
+ * the next server in the list after a connection error or an UNAVAILABLE answer. Servers forward
+ * heartbeats and reports to the leader themselves; the link never needs to know where it is.
+ *
+ * Three calls, one per route of the agent protocol (see `api/routes/agent-routes.ts`):
+ * {@link AgentHttpLink.assignments} (the long poll), {@link AgentHttpLink.heartbeat} and
+ * {@link AgentHttpLink.propose} (a report: the link is the agent's `Proposer`).
+ *
+ * Nothing here runs a driver or holds state beyond the server it talks to: a load harness can
+ * make a thousand links in one process (share one `https.Agent` among them with `httpsAgent`).
+ */
+import { request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import {
+  type BlixardError,
+  ERROR_CODES,
+  InvalidArgumentError,
+  TimeoutError,
+  UnavailableError,
+  errorForCode,
+  isBlixardError,
+  type ErrorCode,
+} from "../../../common/errors.js";
+import type { Logger } from "../../../common/logger.js";
+import type { NodeId } from "../../../raft/types.js";
+import type { OrchestratorCommand } from "../../../statemachine/orchestrator/commands.js";
+import type { Task, Vm, Worker } from "../../../statemachine/orchestrator/types.js";
+import type { Proposer } from "../ports.js";
+
+/** Deadline of a heartbeat or a report. */
+export const AGENT_REQUEST_TIMEOUT_MS = 5_000;
+/** Longest answer body read (a node's assignments with every task's spec). */
+export const MAX_AGENT_ANSWER_BYTES = 64 * 1024 * 1024;
+/** The header that carries a request's deadline to the server (see `api/schema/common.ts`). */
+const TIMEOUT_HEADER = "blixard-timeout-ms";
+
+/** One answer of the assignment poll (the model's own shapes, as the server sent them). */
+export interface AssignmentsAnswer {
+  /** The applied index the answer stands at. */
+  readonly index: number;
+  readonly worker: Worker | null;
+  readonly tasks: readonly Task[];
+  readonly vms: readonly Vm[];
+}
+
+/** What the leader answered a heartbeat. */
+export interface HeartbeatAnswer {
+  readonly leaderId: NodeId;
+  readonly workerDeadAfterMs: number;
+}
+
+/** The node's certificate and the cluster's CA, PEM. */
+export interface AgentTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** One HTTP exchange: what the link sends (tests fake it). */
+export type HttpExchange = (request: {
+  readonly url: URL;
+  readonly method: "GET" | "POST";
+  readonly body: string | undefined;
+  readonly timeoutMs: number;
+  /** The deadline the server is given (`blixard-timeout-ms`). */
+  readonly serverTimeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}) => Promise<{ readonly status: number; readonly text: string }>;
+
+/** Options of {@link AgentHttpLink}. */
+export interface AgentHttpLinkOptions {
+  readonly nodeId: NodeId;
+  /** The servers' API URLs; at least one, all `https:` with `tls`, all `http:` without. */
+  readonly servers: readonly URL[];
+  /** Absent: plain HTTP (`--insecure`). */
+  readonly tls?: AgentTls;
+  readonly log: Logger;
+  /** A pool to share among links (default: one of this link's own, keep-alive). */
+  readonly httpsAgent?: HttpsAgent;
+  /** The exchange (default: node:http(s)). */
+  readonly exchange?: HttpExchange;
+}
+
+/** See the module comment. */
+export class AgentHttpLink implements Proposer {
+  readonly #options: AgentHttpLinkOptions;
+  readonly #exchange: HttpExchange;
+  #current = 0;
+
+  /** @throws InvalidArgumentError without servers, or with a scheme that does not fit `tls`. */
+  constructor(options: AgentHttpLinkOptions) {
+    if (options.servers.length === 0) {
+      throw new InvalidArgumentError("an agent needs at least one server URL (--servers)");
+    }
+    const scheme = options.tls === undefined ? "http:" : "https:";
+    for (const url of options.servers) {
+      if (url.protocol !== scheme) {
+        throw new InvalidArgumentError(
+          `server URL ${url.href} is not ${scheme}//: ` +
+            (options.tls === undefined
+              ? "an --insecure agent talks plain HTTP to --insecure servers"
+              : "servers serve HTTPS unless started with --insecure"),
+        );
+      }
+    }
+    this.#options = options;
+    this.#exchange = options.exchange ?? realExchange(options);
+    // Agents start on different servers (by id), so a thousand of them do not all hold their
+    // polls and heartbeats on the first server of the list.
+    this.#current = options.nodeId % options.servers.length;
+  }
+
+  /** The server the next request goes to. */
+  get server(): URL {
+    return this.#options.servers[this.#current] as URL;
+  }
+
+  /**
+   * The node's assignments once they changed after index `after`, or after `waitMs`.
+   * @throws the server's typed error; UnavailableError when it cannot be reached.
+   */
+  async assignments(
+    after: number,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<AssignmentsAnswer> {
+    const query = `nodeId=${this.#options.nodeId}&after=${after}&waitMs=${waitMs}`;
+    const answer = await this.#call("GET", `/v1/agent/assignments?${query}`, undefined, {
+      // The server answers before its own deadline; this one covers a server that went silent.
+      timeoutMs: waitMs + AGENT_REQUEST_TIMEOUT_MS,
+      serverTimeoutMs: waitMs + 1000,
+      signal,
+    });
+    return readAssignments(answer);
+  }
+
+  /** Tells the leader (through any server) that the node is alive. */
+  async heartbeat(): Promise<HeartbeatAnswer> {
+    const answer = (await this.#call("POST", "/v1/agent/heartbeat", {
+      nodeId: this.#options.nodeId,
+    })) as Partial<HeartbeatAnswer> | null;
+    return {
+      leaderId: Number(answer?.leaderId ?? 0),
+      workerDeadAfterMs: Number(answer?.workerDeadAfterMs ?? 0),
+    };
+  }
+
+  /** Proposes a report (forwarded to the leader by the server). */
+  async propose(command: OrchestratorCommand): Promise<unknown> {
+    return this.#call("POST", "/v1/agent/reports", { command });
+  }
+
+  async #call(
+    method: "GET" | "POST",
+    path: string,
+    body: unknown,
+    options: {
+      readonly timeoutMs?: number;
+      readonly serverTimeoutMs?: number;
+      readonly signal?: AbortSignal | undefined;
+    } = {},
+  ): Promise<unknown> {
+    const server = this.server;
+    const url = new URL(path, server);
+    const timeoutMs = options.timeoutMs ?? AGENT_REQUEST_TIMEOUT_MS;
+    url.searchParams.sort();
+    let answer;
+    try {
+      answer = await this.#exchange({
+        url,
+        method,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        timeoutMs,
+        serverTimeoutMs: options.serverTimeoutMs ?? timeoutMs,
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (options.signal?.aborted === true) throw error;
+      this.#rotate(server, String((error as Error).message));
+      throw isBlixardError(error)
+        ? error
+        : new UnavailableError(
+            `could not reach server ${server.href}: ${(error as Error).message}`,
+          );
+    }
+    let parsed: unknown;
+    try {
+      parsed = answer.text === "" ? null : JSON.parse(answer.text);
+    } catch {
+      parsed = undefined;
+    }
+    if (answer.status >= 200 && answer.status < 300) return parsed;
+    const error = errorFromBody(answer.status, parsed, server);
+    if (error.code === "UNAVAILABLE") this.#rotate(server, error.message);
+    throw error;
+  }
+
+  /** Moves on to the next server, unless another request already did. */
+  #rotate(failed: URL, why: string): void {
+    if (this.server.href !== failed.href || this.#options.servers.length === 1) return;
+    this.#current = (this.#current + 1) % this.#options.servers.length;
+    this.#options.log.debug("server unreachable; trying the next one", {
+      failed: failed.href,
+      next: this.server.href,
+      why,
+    });
+  }
+}
+
+/** The typed error of an error answer. Throws nothing. */
+function errorFromBody(status: number, body: unknown, server: URL): BlixardError {
+  const fields = (body ?? {}) as { code?: unknown; message?: unknown; leaderHint?: unknown };
+  const code = typeof fields.code === "string" ? fields.code : undefined;
+  const message =
+    typeof fields.message === "string"
+      ? fields.message
+      : `server ${server.href} answered ${status}`;
+  if (code !== undefined && code !== "STORAGE_CORRUPT" && code in ERROR_CODES) {
+    return errorForCode(code as Exclude<ErrorCode, "STORAGE_CORRUPT">, message);
+  }
+  return status >= 500
+    ? new UnavailableError(`server ${server.href} answered ${status}: ${message}`)
+    : errorForCode("INTERNAL", `server ${server.href} answered ${status}: ${message}`);
+}
+
+/**
+ * An answer of the assignment poll, checked for its shape (the servers are trusted, but a bad
+ * answer must end as an error, not as a crash in the reconcile loop).
+ * @throws UnavailableError for a malformed answer.
+ */
+export function readAssignments(value: unknown): AssignmentsAnswer {
+  const answer = value as Partial<AssignmentsAnswer> | null;
+  if (
+    answer === null ||
+    typeof answer !== "object" ||
+    !Number.isSafeInteger(answer.index) ||
+    !Array.isArray(answer.tasks) ||
+    !Array.isArray(answer.vms) ||
+    (answer.worker !== null && typeof answer.worker !== "object")
+  ) {
+    throw new UnavailableError("a server sent a malformed assignments answer; retrying");
+  }
+  return answer as AssignmentsAnswer;
+}
+
+/** The real exchange over node:http(s), with the node's certificate. */
+function realExchange(options: AgentHttpLinkOptions): HttpExchange {
+  const tls = options.tls;
+  const httpsAgent =
+    tls === undefined
+      ? undefined
+      : (options.httpsAgent ??
+        new HttpsAgent({
+          keepAlive: true,
+          minVersion: "TLSv1.2",
+          ca: tls.ca,
+          cert: tls.cert,
+          key: tls.key,
+        }));
+  return ({ url, method, body, timeoutMs, serverTimeoutMs, signal }) =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { [TIMEOUT_HEADER]: String(serverTimeoutMs) };
+      if (body !== undefined) {
+        headers["content-type"] = "application/json";
+        headers["content-length"] = String(Buffer.byteLength(body));
+      }
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const secure = url.protocol === "https:";
+      const outgoing = (secure ? httpsRequest : httpRequest)(
+        url,
+        {
+          method,
+          headers,
+          signal: signal === undefined ? deadline : AbortSignal.any([deadline, signal]),
+          ...(secure && httpsAgent !== undefined ? { agent: httpsAgent } : {}),
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          response.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes > MAX_AGENT_ANSWER_BYTES) {
+              response.destroy(new Error(`answer over ${MAX_AGENT_ANSWER_BYTES} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.on("error", reject);
+          response.on("end", () =>
+            resolve({
+              status: response.statusCode ?? 502,
+              text: Buffer.concat(chunks).toString("utf8"),
+            }),
+          );
+        },
+      );
+      outgoing.on("error", (error) =>
+        reject(
+          deadline.aborted
+            ? new TimeoutError(`server ${url.origin} did not answer within ${timeoutMs} ms`)
+            : error,
+        ),
+      );
+      outgoing.end(body);
+    });
+}
