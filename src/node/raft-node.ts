@@ -1168,9 +1168,12 @@ export class RaftNode<Result = unknown> {
 
   /**
    * When a message from `peer` last arrived (this node's clock), or undefined if none has since
-   * this node started. What the leader's worker liveness monitor judges workers by.
+   * this node started or `peer` is not in the configuration. What the leader's worker liveness
+   * monitor judges workers by: a removed member whose process runs on keeps sending pre-votes,
+   * and must not count as alive for that (its worker goes offline and its work moves).
    */
   lastHeardFromMs(peer: NodeId): number | undefined {
+    if (!inConfState(this.raw.confState(), peer)) return undefined;
     return this.heardAtMs.get(peer);
   }
 

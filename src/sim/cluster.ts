@@ -9,6 +9,7 @@
 import type { CoordinationService } from "../api/coord-service.js";
 import type { CoordinationWiring } from "../api/coordination-wiring.js";
 import { composeNode } from "../api/node-composition.js";
+import type { ChangeFeed } from "../api/events/change-feed.js";
 import type { Random } from "../common/random.js";
 import { StorageCorruptError, UnavailableError } from "../common/errors.js";
 import type { RaftNode } from "../node/raft-node.js";
@@ -58,6 +59,11 @@ export interface PlantedBugs {
    * reported stopped, but its simulated process keeps running.
    */
   readonly leakMovedVms?: boolean;
+  /**
+   * With agent-only workers: an agent keeps its work running 4 s longer than the dead-after time
+   * after it lost the cluster (a disconnect grace set longer than the servers' dead-after).
+   */
+  readonly agentOverstaysGrace?: boolean;
 }
 
 /**
@@ -153,6 +159,8 @@ export interface SimNodeSlot {
   stateMachine: ObservedStateMachine | undefined;
   /** The incarnation's lessor and lease/txn service (as a real node's API has them). */
   coordination: CoordinationWiring | undefined;
+  /** The incarnation's change feed (what the agent protocol's long poll follows). */
+  feed: ChangeFeed | undefined;
 }
 
 /** How a client's call to a node ended. */
@@ -223,6 +231,7 @@ export class SimCluster {
       clock: undefined,
       stateMachine: undefined,
       coordination: undefined,
+      feed: undefined,
     };
     this.slots.set(id, slot);
     this.restart(id);
@@ -289,6 +298,7 @@ export class SimCluster {
     slot.clock = undefined;
     slot.stateMachine = undefined;
     slot.coordination = undefined;
+    slot.feed = undefined;
     slot.state = "crashed";
   }
 
@@ -385,6 +395,7 @@ export class SimCluster {
       });
       slot.node = composed.node;
       slot.coordination = composed.coordination;
+      slot.feed = composed.feed;
       composed.node.start();
       composed.coordination.start();
       this.observer.onNodeStarted?.(slot);

@@ -17,7 +17,8 @@
  * a simulated file system; with it, fault kind bitflip and --bug wal-skips-datasync),
  * --orchestrator (the cluster state machine with agents, liveness monitors, simulated tasks and
  * VMs, operators and the orchestrator's checkers; with it, --bug leak-abandoned-tasks |
- * leak-moved-vms), --large-state (a background writer of big values, slow snapshot links and a
+ * leak-moved-vms), --agents N (with --orchestrator: N agent-only workers beside the servers, cut
+ * off and crashed by faults of their own; with it, --bug agent-overstays-grace), --large-state (a background writer of big values, slow snapshot links and a
  * slow disk: snapshots in flight for seconds under the faults), --workload locks (the lock,
  * lease and txn workload instead of the kv one: see locks-main.ts for its options). Wall-clock
  * time is read here only, for seeds per minute.
@@ -80,6 +81,7 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     else if (bug === "wal-skips-datasync") bugs.walSkipsDatasync = true;
     else if (bug === "leak-abandoned-tasks") bugs.leakAbandonedTasks = true;
     else if (bug === "leak-moved-vms") bugs.leakMovedVms = true;
+    else if (bug === "agent-overstays-grace") bugs.agentOverstaysGrace = true;
     else if (bug.startsWith("cas-ignores-expected:")) {
       bugs.casIgnoresExpectedOnNode = integer(bug.split(":")[1], "bug") ?? 1;
     } else usage(`unknown bug ${bug}`);
@@ -148,6 +150,8 @@ function baseOptions(flags: Map<string, string[]>): Omit<SimulationOptions, "see
     usage("the bitflip fault and --bug wal-skips-datasync need --disk wal");
   }
   if (flags.has("orchestrator")) options.orchestrator = true;
+  const agents = integer(one("agents"), "agents");
+  if (agents !== undefined) options.agents = agents;
   if (flags.has("large-state")) options.largeState = true;
   const orchestratorBugs = bugs.leakAbandonedTasks === true || bugs.leakMovedVms === true;
   if (orchestratorBugs && options.orchestrator !== true) {

@@ -169,6 +169,11 @@ export class SimNetwork {
     this.blockedLinks.add(linkKey(from, to));
   }
 
+  /** Lets messages from `from` to `to` through again (undoes {@link blockOneWay}). */
+  unblockOneWay(from: NodeId, to: NodeId): void {
+    this.blockedLinks.delete(linkKey(from, to));
+  }
+
   /** Removes every partition and one-way block. */
   healPartitions(): void {
     this.blockedLinks.clear();

@@ -71,6 +71,12 @@ export interface SimulationOptions {
    */
   readonly orchestrator?: boolean;
   /**
+   * With the orchestrator: this many agent-only workers (`blixard agent start`: no Raft log,
+   * the agent protocol over the simulated network) beside the servers, cut off from the servers
+   * and crashed by their own faults. Default 0.
+   */
+  readonly agents?: number;
+  /**
    * Large state: a background writer grows the state with 1 KiB values on 300 keys of its own,
    * snapshot data crosses links at 100 bytes/ms (a snapshot is in flight for seconds), and
    * fsyncs take 2–20 ms; snapshot sending, pausing and resuming then run under the faults.
@@ -78,6 +84,9 @@ export interface SimulationOptions {
    */
   readonly largeState?: boolean;
 }
+
+/** The planted bug `agentOverstaysGrace`: how much longer than the dead-after time agents stay. */
+const AGENT_OVERSTAY_MS = 4000;
 
 /** The large-state mode's settings (see {@link SimulationOptions.largeState}). */
 const LARGE_STATE = Object.freeze({
@@ -185,6 +194,7 @@ export function replayCommand(options: SimulationOptions): string {
   if (options.schedule !== undefined) parts.push(`--schedule ${options.schedule}`);
   if (options.disk !== undefined) parts.push(`--disk ${options.disk}`);
   if (options.orchestrator === true) parts.push("--orchestrator");
+  if ((options.agents ?? 0) > 0) parts.push(`--agents ${options.agents}`);
   if (options.largeState === true) parts.push("--large-state");
   if (options.heartbeatTicks !== undefined) {
     parts.push(`--heartbeat-ticks ${options.heartbeatTicks}`);
@@ -204,6 +214,7 @@ export function replayCommand(options: SimulationOptions): string {
   if (bugs.walSkipsDatasync === true) parts.push("--bug wal-skips-datasync");
   if (bugs.leakAbandonedTasks === true) parts.push("--bug leak-abandoned-tasks");
   if (bugs.leakMovedVms === true) parts.push("--bug leak-moved-vms");
+  if (bugs.agentOverstaysGrace === true) parts.push("--bug agent-overstays-grace");
   return parts.join(" ");
 }
 
@@ -250,6 +261,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const withOrchestrator = options.orchestrator === true;
   if (!withOrchestrator && (bugs.leakAbandonedTasks === true || bugs.leakMovedVms === true)) {
     throw new Error("the leak-abandoned-tasks and leak-moved-vms bugs need --orchestrator");
+  }
+  if ((options.agents ?? 0) > 0 && !withOrchestrator) {
+    throw new Error("--agents needs --orchestrator");
+  }
+  if (bugs.agentOverstaysGrace === true && (options.agents ?? 0) === 0) {
+    throw new Error("the agent-overstays-grace bug needs --agents");
   }
 
   const heartbeatTicks = options.heartbeatTicks;
@@ -349,6 +366,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       trace,
       leakAbandonedTasks: bugs.leakAbandonedTasks === true,
       leakMovedVms: bugs.leakMovedVms === true,
+      agents: options.agents ?? 0,
+      agentExtraGraceMs: bugs.agentOverstaysGrace === true ? AGENT_OVERSTAY_MS : 0,
     });
     orchestration.attach(cluster);
   }

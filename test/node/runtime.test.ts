@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ListMachine } from "./fakes.js";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode, type RaftStateChange } from "../../src/node/raft-node.js";
-import { MessageType } from "../../src/raft/types.js";
+import { confMembers, message, MessageType } from "../../src/raft/types.js";
 import type { SnapshotEncoding } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import type { Clock, Transport } from "../../src/node/ports.js";
@@ -120,6 +120,27 @@ describe("RaftNode runtime", () => {
     expect(await results).toEqual([1, 2, 3]);
     await c.clock.advance(500);
     for (const m of c.machines.values()) expect(m.items).toEqual(["a", "b", "c"]);
+  });
+
+  it("counts a peer as heard only while it is in the configuration: a removed member's pre-votes do not keep its worker alive", async () => {
+    const c = cluster();
+    const leader = await electedLeader(c);
+    const removed = [1, 2, 3].find((id) => id !== leader.id)!;
+    await c.clock.advance(200);
+    expect(leader.lastHeardFromMs(removed)).toBeDefined();
+    const done = leader.removeMember(removed);
+    await c.clock.advance(50);
+    expect(confMembers(await done)).not.toContain(removed);
+    // The removed node runs on and keeps sending to the leader (its pre-votes, in a real cluster).
+    const sent = c.network.transport(removed);
+    for (let i = 0; i < 5; i++) {
+      await c.clock.advance(300);
+      sent.send([message({ type: MessageType.PreVote, from: removed, to: leader.id, term: 99 })]);
+    }
+    await c.clock.advance(10);
+    expect(leader.lastHeardFromMs(removed)).toBeUndefined();
+    const other = [1, 2, 3].find((id) => id !== leader.id && id !== removed)!;
+    expect(leader.lastHeardFromMs(other)).toBeDefined();
   });
 
   it("ticks lazily: an idle follower wakes a few times per election timeout, the leader every heartbeat, and a lost leader is still replaced in time", async () => {

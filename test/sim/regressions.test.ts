@@ -11,6 +11,13 @@
  * - 5311430: "did not settle within 40000 ms of the heal" while node 1 was still running tasks
  *   back to back: VMs filled nodes 2 and 3, so 37 s of queued tasks ran one after another on
  *   node 1, never idle (a checker bug: the bound now adds the queued work's run time).
+ * - 189 with 5 agent-only workers: a removed member whose process ran on kept sending pre-votes
+ *   to the leader, whose liveness view counted them as hearing from it, so its worker stayed
+ *   online for ever with work placed on it (a product bug: only members are heard now).
+ * - 138 with 5 agent-only workers: an agent whose view was behind (it still showed a VM wanted
+ *   stopped) reported the VM stopped after the user had started it again; the model read
+ *   "exited by itself" and never restarted it (a product bug: that report now says it ends a
+ *   requested stop, and the model ignores it once the VM is wanted running again).
  *
  * They were found when a simulated leader heartbeat every tick; they keep that interval so that
  * each seed still replays the run that failed (a real node's 4 ticks gives other runs).
@@ -38,6 +45,16 @@ const CASES: readonly {
     name: "920068 --orchestrator",
     options: { seed: 920068, orchestrator: true, heartbeatTicks: 1 },
     removals: true,
+  },
+  {
+    name: "189 --orchestrator --agents 5",
+    options: { seed: 189, orchestrator: true, agents: 5 },
+    removals: false,
+  },
+  {
+    name: "138 --orchestrator --agents 5",
+    options: { seed: 138, orchestrator: true, agents: 5 },
+    removals: false,
   },
   {
     name: "5311430 --orchestrator",

@@ -374,7 +374,16 @@ export class Agent {
           vm.status === "failed" || vm.status === "stopped" || this.#endedVms.has(vm.name);
         if (!over) this.#startVm(vm);
       } else if (vm.status !== "stopped" && !this.#reporter.pending(`vm:${vm.name}`)) {
-        this.#report(vm.name, { status: "stopped", restarts: vm.restarts, error: vm.lastError });
+        // The end of a stop the cluster asked for: said so, because this view may be behind the
+        // cluster (an agent-only worker's last answer, a lagging replica) and the VM may have
+        // been started again meanwhile; the model then ignores it instead of reading "exited by
+        // itself, do not restart" (simulator seed 138 with --agents 5).
+        this.#report(vm.name, {
+          status: "stopped",
+          restarts: vm.restarts,
+          error: vm.lastError,
+          requestedStop: true,
+        });
       }
     }
   }

@@ -14,7 +14,9 @@ import { Agent } from "../../orchestrator/agent/agent.js";
 import type { Logger } from "../../common/logger.js";
 import type { VmDriverPort } from "../../orchestrator/drivers/vm-driver.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
-import type { NodeId } from "../../raft/types.js";
+import { HeartbeatTable, livenessWithHeartbeats } from "../../orchestrator/heartbeats.js";
+import { AgentHub } from "../../api/agents/agent-hub.js";
+import { NONE, type NodeId } from "../../raft/types.js";
 import type {
   OrchestratorQueries,
   Resources,
@@ -44,6 +46,8 @@ export interface NodeHost {
   readonly agent: Agent;
   readonly monitor: LivenessMonitor;
   readonly model: OrchestratorQueries;
+  /** The server side of the agent protocol: agent-only workers poll and heartbeat here. */
+  readonly hub: AgentHub;
 }
 
 /** How the hosts run. */
@@ -120,8 +124,9 @@ export class OrchestratorHosts {
     const node = slot.node;
     const clock = slot.clock;
     const machine = slot.stateMachine;
+    const feed = slot.feed;
     if (cluster === undefined || node === undefined || clock === undefined) return;
-    if (machine === undefined) return;
+    if (machine === undefined || feed === undefined) return;
     const nodeId = slot.id;
     const incarnation = slot.incarnation;
     const model = machine.orchestrator;
@@ -153,7 +158,7 @@ export class OrchestratorHosts {
       ["process", new SimVmDriver("process", driverOptions)],
     ]);
     if (features.includes("qemu")) drivers.set("qemu", new SimVmDriver("qemu", driverOptions));
-    const log = logger(`node ${nodeId}`, event);
+    const log = keptLogger(`node ${nodeId}`, event);
     const agent = new Agent({
       nodeId,
       clock,
@@ -175,26 +180,47 @@ export class OrchestratorHosts {
       log,
       resyncMs: options.resyncMs,
     });
-    const monitor = new LivenessMonitor({
-      view: {
+    const heartbeats = new HeartbeatTable();
+    const hub = new AgentHub({
+      feed,
+      queries: model,
+      clock,
+      leadership: {
         nodeId,
         isLeader: () => node.isLeader,
-        lastHeardMs: (peer) => node.lastHeardFromMs(peer),
+        leaderHint: () => (node.leader === NONE ? undefined : { id: node.leader }),
       },
+      heartbeats,
+      workerDeadAfterMs: options.deadAfterMs,
+    });
+    const monitor = new LivenessMonitor({
+      // As on a real server: members heard through Raft, agents through their heartbeats.
+      view: livenessWithHeartbeats(
+        {
+          nodeId,
+          isLeader: () => node.isLeader,
+          lastHeardMs: (peer) => node.lastHeardFromMs(peer),
+        },
+        heartbeats,
+      ),
       queries: model,
       proposer: proposer(false),
       clock,
       log,
       deadAfterMs: options.deadAfterMs,
     });
-    this.#hosts.set(nodeId, { nodeId, incarnation, agent, monitor, model });
+    this.#hosts.set(nodeId, { nodeId, incarnation, agent, monitor, model, hub });
     agent.start();
     monitor.start();
   }
 
   /** A node's process is gone: so are its agent, its monitor and its machine's processes. */
   onNodeStopped(nodeId: NodeId, incarnation: number): void {
-    if (this.#hosts.get(nodeId)?.incarnation === incarnation) this.#hosts.delete(nodeId);
+    const host = this.#hosts.get(nodeId);
+    if (host?.incarnation === incarnation) {
+      host.hub.close();
+      this.#hosts.delete(nodeId);
+    }
     this.options.processes.killNode(nodeId);
   }
 
@@ -206,7 +232,7 @@ export class OrchestratorHosts {
 }
 
 /** An agent logger that keeps its lines (formatted only if a report needs them). */
-function logger(prefix: string, event: (line: () => string) => void): Logger {
+export function keptLogger(prefix: string, event: (line: () => string) => void): Logger {
   const line = (message: string, fields?: Record<string, unknown>): void =>
     event(() => `${prefix}: ${message}${fields === undefined ? "" : ` ${JSON.stringify(fields)}`}`);
   return { debug: () => undefined, info: line, warn: line };

@@ -20,6 +20,7 @@
  * Nodes outside the final configuration (a member removed while its process was kept) are left
  * out: the cluster cannot reach them, so nothing can stop what they run.
  */
+import type { Agent } from "../../orchestrator/agent/agent.js";
 import type { NodeId } from "../../raft/types.js";
 import {
   RAW_EXEC_FEATURE,
@@ -33,6 +34,7 @@ import {
 import type { SimCluster } from "../cluster.js";
 import { LivenessChecker } from "../checkers/liveness.js";
 import type { Violation } from "../checkers/violation.js";
+import type { SimAgentFleet } from "./agent-fleet.js";
 import type { OrchestratorHosts } from "./hosts.js";
 import { allTasks } from "./model-checker.js";
 import type { SimProcess, SimProcessTable } from "./processes.js";
@@ -44,6 +46,8 @@ export interface SettleView {
   readonly hosts: OrchestratorHosts;
   readonly processes: SimProcessTable;
   readonly submitted: ReadonlyMap<string, SubmittedTask>;
+  /** The agent-only workers of the run, if any. */
+  readonly fleet?: SimAgentFleet;
 }
 
 /** The leader's model and configuration, if exactly one running node leads. */
@@ -83,25 +87,22 @@ export function unsettled(view: SettleView): string[] {
     } else if (worker.capacity.cpuMillis !== machine.capacity.cpuMillis) {
       reasons.push(`worker ${id} is registered with another capacity`);
     }
-    const agent = hosts.host(id)?.agent;
-    if (agent === undefined) {
-      reasons.push(`node ${id} runs no agent`);
-      continue;
+    agentUnsettled(model, id, hosts.host(id)?.agent, reasons);
+  }
+  const agentIds = view.fleet?.ids ?? [];
+  for (const id of agentIds) {
+    const worker = model.worker(id);
+    if (worker === undefined || worker.status === "offline") {
+      reasons.push(`agent-only worker ${id} is ${worker?.status ?? "not registered"}`);
     }
-    const tasks = agent.runningTasks();
-    if (tasks.length > 0) reasons.push(`agent ${id} still runs tasks ${tasks.join(", ")}`);
-    const wanted = model
-      .assignments(id)
-      .vms.filter((vm) => vm.desired === "running" && vm.status === "running")
-      .map((vm) => vm.name)
-      .join(",");
-    const runs = agent.runningVms().join(",");
-    if (runs !== wanted) reasons.push(`agent ${id} runs VMs [${runs}], the model [${wanted}]`);
+    const host = view.fleet?.host(id);
+    if (host?.remote.disconnected === true) reasons.push(`agent ${id} is cut off`);
+    agentUnsettled(model, id, host?.remote.agent, reasons);
   }
   // A removed member is never heard from again, so the leader's liveness monitor marks its
   // worker offline and moves its work; until then the model still gives it VMs and tasks that
   // nothing runs (the comparison below leaves non-members out), so the cluster has not settled.
-  const inConfig = new Set(members);
+  const inConfig = new Set([...members, ...agentIds]);
   for (const worker of model.workers()) {
     if (!inConfig.has(worker.nodeId) && worker.status !== "offline") {
       reasons.push(`worker ${worker.nodeId} is not a member but is still ${worker.status}`);
@@ -121,6 +122,28 @@ export function unsettled(view: SettleView): string[] {
     }
   }
   return reasons;
+}
+
+/** Why node `id`'s agent does not run exactly what `model` gives the node (appended to `reasons`). */
+function agentUnsettled(
+  model: OrchestratorQueries,
+  id: NodeId,
+  agent: Pick<Agent, "runningTasks" | "runningVms"> | undefined,
+  reasons: string[],
+): void {
+  if (agent === undefined) {
+    reasons.push(`node ${id} runs no agent`);
+    return;
+  }
+  const tasks = agent.runningTasks();
+  if (tasks.length > 0) reasons.push(`agent ${id} still runs tasks ${tasks.join(", ")}`);
+  const wanted = model
+    .assignments(id)
+    .vms.filter((vm) => vm.desired === "running" && vm.status === "running")
+    .map((vm) => vm.name)
+    .join(",");
+  const runs = agent.runningVms().join(",");
+  if (runs !== wanted) reasons.push(`agent ${id} runs VMs [${runs}], the model [${wanted}]`);
 }
 
 function taskRequest(task: Task): PlacementRequest {
@@ -174,7 +197,7 @@ export function checkSettled(view: SettleView, nowMs: number): Violation[] {
   const describeProcess = (p: SimProcess): string =>
     `${p.kind} ${p.name}${p.kind === "task" ? ` attempt ${p.attempt}` : ""} on node ${p.nodeId}`;
 
-  const inCluster = new Set(members);
+  const inCluster = new Set([...members, ...(view.fleet?.ids ?? [])]);
   const processes = view.processes.running().filter((p) => inCluster.has(p.nodeId));
   const where = new Map<string, Set<NodeId>>();
   for (const p of processes) {

@@ -25,6 +25,8 @@ import {
 } from "./workload.js";
 import { readSimTask } from "./task-spec.js";
 import { ZombieWatch } from "./zombie-watch.js";
+import { AGENT_ID_BASE, SimAgentFleet } from "./agent-fleet.js";
+import { CutOffWatch } from "./cut-off-watch.js";
 
 /** The leader marks a worker offline after this much virtual silence. */
 export const WORKER_DEAD_AFTER_MS = 2000;
@@ -64,6 +66,14 @@ export interface OrchestratorReport {
     readonly failed: number;
   };
   readonly workersMarkedOffline: number;
+  /** Agent-only workers and the faults they went through (absent without them). */
+  readonly agents?: {
+    readonly count: number;
+    readonly cuts: number;
+    readonly crashes: number;
+    /** Tasks whose last attempt ran on an agent-only worker. */
+    readonly tasksOnAgents: number;
+  };
   readonly processes: { readonly started: number; readonly killedByCrash: number };
   /** Model changes checked on some replica. */
   readonly modelChecks: number;
@@ -80,6 +90,10 @@ export interface OrchestratorSimulationOptions {
   /** The planted bugs `leakAbandonedTasks` and `leakMovedVms` (see `PlantedBugs`). */
   readonly leakAbandonedTasks: boolean;
   readonly leakMovedVms: boolean;
+  /** Agent-only workers beside the servers (0: every worker is a server). */
+  readonly agents: number;
+  /** The planted bug `agentOverstaysGrace` (see `PlantedBugs`): extra disconnect grace, ms. */
+  readonly agentExtraGraceMs: number;
 }
 
 /** The orchestrator side of one simulation run. */
@@ -92,6 +106,9 @@ export class OrchestratorSimulation {
   #workload: OrchestratorWorkload | undefined;
   #cluster: SimCluster | undefined;
   #zombies: ZombieWatch | undefined;
+  /** The agent-only workers (runs with `agents` > 0). */
+  readonly fleet: SimAgentFleet | undefined;
+  #cutOff: CutOffWatch | undefined;
   #chaos = true;
   #healedAtMs: number | undefined;
   #settledAtMs: number | undefined;
@@ -117,13 +134,33 @@ export class OrchestratorSimulation {
       leakAbandonedTasks: options.leakAbandonedTasks,
       leakMovedVms: options.leakMovedVms,
     });
+    this.fleet =
+      options.agents > 0
+        ? new SimAgentFleet({
+            count: options.agents,
+            scheduler: options.scheduler,
+            network: options.network,
+            random: fork(random),
+            processes: this.processes,
+            events: this.events,
+            hosts: this.hosts,
+            deadAfterMs: WORKER_DEAD_AFTER_MS,
+            resyncMs: 1000,
+            chaos: () => this.#chaos,
+            vmCrashRate: 0.3,
+            extraGraceMs: options.agentExtraGraceMs,
+          })
+        : undefined;
   }
 
   /** Gives the orchestrator its cluster (built after it, since the cluster's observer calls it). */
   attach(cluster: SimCluster): void {
     this.#cluster = cluster;
     this.hosts.attach(cluster);
-    this.#zombies = new ZombieWatch(cluster, this.hosts, this.processes);
+    this.#zombies = new ZombieWatch(cluster, this.hosts, this.processes, this.fleet);
+    if (this.fleet !== undefined) {
+      this.#cutOff = new CutOffWatch(this.fleet, this.processes, WORKER_DEAD_AFTER_MS);
+    }
     this.#workload = new OrchestratorWorkload(
       this.options.scheduler,
       this.#workloadRandom,
@@ -169,6 +206,7 @@ export class OrchestratorSimulation {
    * processes their agents lost track of.
    */
   start(stopIssuing: () => boolean): void {
+    if (this.#cluster !== undefined) this.fleet?.start(this.#cluster);
     this.#workload?.start(stopIssuing);
     this.#watchZombies();
   }
@@ -178,6 +216,7 @@ export class OrchestratorSimulation {
     scheduler.schedule(ZOMBIE_POLL_MS, () => {
       if (this.concluded) return;
       this.#zombies?.observe(scheduler.now());
+      this.#cutOff?.observe(scheduler.now());
       this.#watchZombies();
     });
   }
@@ -189,6 +228,7 @@ export class OrchestratorSimulation {
   onHealed(): void {
     this.#chaos = false;
     this.#healedAtMs = this.options.scheduler.now();
+    this.fleet?.onHealed();
     this.#countQueuedWork();
     this.#poll();
   }
@@ -219,7 +259,11 @@ export class OrchestratorSimulation {
 
   /** True once a continuous check failed. */
   get failed(): boolean {
-    return this.checker.failed || (this.#zombies?.violations.length ?? 0) > 0;
+    return (
+      this.checker.failed ||
+      (this.#zombies?.violations.length ?? 0) > 0 ||
+      (this.#cutOff?.violations.length ?? 0) > 0
+    );
   }
 
   /** True once the cluster settled (and was checked), or a check failed. */
@@ -241,6 +285,7 @@ export class OrchestratorSimulation {
       hosts: this.hosts,
       processes: this.processes,
       submitted: workload.submitted,
+      ...(this.fleet === undefined ? {} : { fleet: this.fleet }),
     };
   }
 
@@ -272,6 +317,7 @@ export class OrchestratorSimulation {
     const found = [
       ...this.checker.violations,
       ...(this.#zombies?.violations ?? []),
+      ...(this.#cutOff?.violations ?? []),
       ...this.#violations,
     ];
     if (!this.failed && this.#settledAtMs === undefined) {
@@ -317,6 +363,17 @@ export class OrchestratorSimulation {
         failed: vms.filter((vm) => vm.status === "failed").length,
       },
       workersMarkedOffline: this.checker.workersMarkedOffline,
+      ...(this.fleet === undefined
+        ? {}
+        : {
+            agents: {
+              count: this.fleet.ids.length,
+              cuts: this.fleet.stats.cuts,
+              crashes: this.fleet.stats.crashes,
+              tasksOnAgents: tasks.filter((t) => t.nodeId !== null && t.nodeId >= AGENT_ID_BASE)
+                .length,
+            },
+          }),
       processes: { ...this.processes.stats },
       modelChecks: this.checker.checks,
       settledAfterHealMs:

@@ -24,7 +24,7 @@ export interface SimTaskRunnerOptions {
   readonly random: Random;
   readonly processes: SimProcessTable;
   /** The node's applied model: the attempt being run, and whether an abort is a cancel. */
-  readonly queries: OrchestratorQueries;
+  readonly queries: Pick<OrchestratorQueries, "task">;
   /**
    * PLANTED BUG (test only): an attempt the agent abandons (the model moved it elsewhere) is
    * reported gone to the agent but its process is not killed; it runs to its natural end.
@@ -123,7 +123,7 @@ export function simTaskRunner(options: SimTaskRunnerOptions): TaskRunnerPort {
 
 /** True if the node's model asks to cancel this very attempt (else the agent abandoned it). */
 function isCancel(
-  queries: OrchestratorQueries,
+  queries: Pick<OrchestratorQueries, "task">,
   id: string,
   nodeId: NodeId,
   attempt: number,

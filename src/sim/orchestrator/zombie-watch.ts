@@ -7,6 +7,9 @@
  * process that outlives the grace is one its agent lost track of. Time only counts while the node runs: a paused node's agent
  * cannot act, and a crashed node's processes are gone.
  *
+ * An agent-only worker is judged by its own view (the last assignments answer it took); while it
+ * is cut off that view goes stale, and `cut-off-watch.ts` takes over.
+ *
  * This complements the end-of-run comparison, which sees only what still runs once everything
  * settled: a task that an agent forgot to kill usually ends by itself before then.
  */
@@ -15,13 +18,17 @@ import type { OrchestratorQueries } from "../../statemachine/orchestrator/index.
 import type { SimCluster } from "../cluster.js";
 import type { Violation } from "../checkers/violation.js";
 import type { OrchestratorHosts } from "./hosts.js";
+import type { SimAgentFleet } from "./agent-fleet.js";
 import type { SimProcess, SimProcessTable } from "./processes.js";
 
 /** How long a process may outlive its assignment on a running node. */
 export const ZOMBIE_GRACE_MS = 1500;
 
+/** What the watch reads of a node's own model (a server's replica, or an agent's view). */
+type OwnModel = Pick<OrchestratorQueries, "task" | "vm">;
+
 /** True if `model` (a node's own) gives `p` to its node. */
-function wanted(model: OrchestratorQueries, p: SimProcess): boolean {
+function wanted(model: OwnModel, p: SimProcess): boolean {
   if (p.kind === "task") {
     const task = model.task(p.name);
     return (
@@ -45,6 +52,8 @@ export class ZombieWatch {
     private readonly cluster: SimCluster,
     private readonly hosts: OrchestratorHosts,
     private readonly processes: SimProcessTable,
+    /** The agent-only workers, judged by their own views (absent: none in the run). */
+    private readonly fleet?: SimAgentFleet,
   ) {}
 
   /** Looks at every process now (call periodically). */
@@ -74,7 +83,9 @@ export class ZombieWatch {
   }
 
   /** The model of node `id` while it runs (not paused, crashed or starting), else undefined. */
-  #modelOf(id: NodeId): OrchestratorQueries | undefined {
+  #modelOf(id: NodeId): OwnModel | undefined {
+    const agent = this.fleet?.host(id);
+    if (agent !== undefined) return agent.model;
     if (this.cluster.slots.get(id)?.state !== "running") return undefined;
     return this.hosts.host(id)?.model;
   }

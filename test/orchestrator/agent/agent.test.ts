@@ -466,6 +466,50 @@ describe("Agent: VMs", () => {
     expect(restarted.vms.handlesOf("web")[0]?.request.previousRestarts).toBe(2);
   });
 
+  it("says a VM wanted stopped that it does not run is stopped as asked, so a view behind the cluster cannot stop a VM started again", async () => {
+    const { cluster, agent, vms } = await registeredAgent();
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    vms.handlesOf("web")[0]?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    await agent.close({ stopWork: false });
+    // Stopped while no agent ran here: the next one finds it wanted stopped and not running here.
+    cluster.fate = (c) => (c.type === "vmObserved" && c.status === "stopped" ? "hold" : "apply");
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "stopped" });
+    startAgent(cluster);
+    await cluster.clock.advance(10);
+    const report = cluster.proposalsOf("vmObserved", "web").at(-1)?.command;
+    expect(report).toMatchObject({ status: "stopped", requestedStop: true });
+    // The report is late: the VM was started again and went back to the queue meanwhile.
+    cluster.apply({
+      type: "vmObserved",
+      name: "web",
+      nodeId: AGENT_NODE,
+      status: "stopping",
+      restarts: 0,
+      error: "",
+    });
+    cluster.apply({ type: "setVmDesired", name: "web", desired: "running" });
+    cluster.apply({
+      type: "vmObserved",
+      name: "web",
+      nodeId: AGENT_NODE,
+      status: "stopped",
+      restarts: 0,
+      error: "",
+      requestedStop: true,
+    });
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("scheduled");
+    cluster.releaseHeld();
+    cluster.fate = () => "apply";
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("web")).toMatchObject({
+      desired: "running",
+      nodeId: AGENT_NODE,
+    });
+    expect(cluster.machine.orchestrator.vm("web")?.status).not.toBe("stopped");
+  });
+
   it("starts again a VM whose stop was overtaken by a new start", async () => {
     const { cluster, vms } = await registeredAgent();
     createVm(cluster, "web");
