@@ -24,6 +24,8 @@ import type { HeartbeatAck } from "./agent-hub.js";
 export const RELAY_WINDOW_MS = 50;
 /** Most node ids one relayed batch carries (the leader's route refuses more). */
 export const MAX_RELAY_BATCH = 10_000;
+/** Deadline of one relayed batch (well under an agent's 5 s heartbeat deadline). */
+export const RELAY_TIMEOUT_MS = 2_000;
 /** Most node ids waiting at once on one server. */
 export const MAX_RELAY_PENDING = MAX_RELAY_BATCH;
 

@@ -13,10 +13,7 @@ import {
 } from "../../common/errors.js";
 import { forwardRequest } from "../forward.js";
 import type { HeartbeatAck } from "./agent-hub.js";
-import type { RelaySend } from "./heartbeat-relay.js";
-
-/** Deadline of one relayed batch (well under an agent's 5 s heartbeat deadline). */
-export const RELAY_TIMEOUT_MS = 2_000;
+import { RELAY_TIMEOUT_MS, type RelaySend } from "./heartbeat-relay.js";
 
 /** The relay's sender for a node whose leader's API address `leaderUrl` gives. */
 export function relayToLeader(options: {

@@ -6,9 +6,9 @@
  * or a crashed server gives no answer: the call fails after its deadline, and the link moves on to
  * the next server, as the real one does after a connection error or an UNAVAILABLE answer.
  *
- * A heartbeat that reaches a follower is forwarded by that server to the leader over the peer
- * network (the real server's HTTP layer does the same), so it gets through only if the
- * follower-to-leader link is up too. A report is proposed on the server it reached, whose runtime
+ * A heartbeat that reaches a follower is relayed by that server to the leader in a batch, over
+ * the peer network (see `hosts.ts`; a real server relays them the same way), so it gets through
+ * only if the follower-to-leader link is up too. A report is proposed on the server it reached, whose runtime
  * forwards it to the leader like any write ({@link SimProposer}).
  */
 import { NotLeaderError, TimeoutError, UnavailableError } from "../../common/errors.js";
@@ -40,8 +40,6 @@ export interface SimAgentLinkOptions {
   readonly cluster: SimCluster;
   readonly hosts: OrchestratorHosts;
   readonly random: Random;
-  /** Called when the leader recorded one of this agent's heartbeats (for the checkers). */
-  readonly onHeartbeatRecorded?: (nodeId: NodeId, atMs: number) => void;
 }
 
 /** See the module comment. */
@@ -75,7 +73,7 @@ export class SimAgentLink {
   heartbeat(): Promise<HeartbeatAnswer> {
     const nodeId = this.#options.nodeId;
     return this.#call(
-      (server, host) => this.#heartbeatOn(server, host, nodeId),
+      (_server, host) => this.#heartbeatOn(host, nodeId),
       SIM_AGENT_REQUEST_TIMEOUT_MS,
     );
   }
@@ -96,42 +94,16 @@ export class SimAgentLink {
     );
   }
 
-  async #heartbeatOn(server: NodeId, host: NodeHost, nodeId: NodeId): Promise<HeartbeatAnswer> {
+  async #heartbeatOn(host: NodeHost, nodeId: NodeId): Promise<HeartbeatAnswer> {
     try {
-      return this.#recorded(host.hub.heartbeat(nodeId), nodeId);
+      // A follower relays it to the leader in a batch (its hub's relay, as on a real server).
+      return await host.hub.heartbeat(nodeId);
     } catch (error) {
-      if (!(error instanceof NotLeaderError)) throw error;
-      const leader = error.leaderHint?.id;
-      if (leader === undefined || leader === server) {
+      if (error instanceof NotLeaderError) {
         throw new UnavailableError("no leader is known yet; retry shortly");
       }
-      // The server forwards it to the leader, over the peer network.
-      const { network } = this.#options;
-      if (network.linkCut(server, leader)) throw new UnavailableError("the leader is unreachable");
-      await this.#hop();
-      const leaderHost = this.#options.hosts.host(leader);
-      const running = this.#options.cluster.slots.get(leader)?.state === "running";
-      if (leaderHost === undefined || !running || network.linkCut(server, leader)) {
-        throw new UnavailableError("the leader is unreachable");
-      }
-      const answer = this.#recorded(leaderHost.hub.heartbeat(nodeId), nodeId);
-      await this.#hop();
-      if (network.linkCut(leader, server))
-        throw new UnavailableError("the leader's answer was lost");
-      return answer;
+      throw error;
     }
-  }
-
-  #recorded(answer: HeartbeatAnswer, nodeId: NodeId): HeartbeatAnswer {
-    this.#options.onHeartbeatRecorded?.(nodeId, this.#options.scheduler.now());
-    return answer;
-  }
-
-  #hop(): Promise<void> {
-    const { scheduler, random } = this.#options;
-    return new Promise((resolve) =>
-      scheduler.schedule(between(random, HOP_MS.min, HOP_MS.max), resolve),
-    );
   }
 
   /**

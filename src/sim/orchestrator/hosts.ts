@@ -15,7 +15,9 @@ import type { Logger } from "../../common/logger.js";
 import type { VmDriverPort } from "../../orchestrator/drivers/vm-driver.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
 import { HeartbeatTable, livenessWithHeartbeats } from "../../orchestrator/heartbeats.js";
-import { AgentHub } from "../../api/agents/agent-hub.js";
+import { AgentHub, type HeartbeatAck } from "../../api/agents/agent-hub.js";
+import { HeartbeatRelay, RELAY_TIMEOUT_MS } from "../../api/agents/heartbeat-relay.js";
+import { TimeoutError, UnavailableError } from "../../common/errors.js";
 import { NONE, type NodeId } from "../../raft/types.js";
 import type {
   OrchestratorQueries,
@@ -25,7 +27,7 @@ import type {
 import { RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/index.js";
 import type { SimCluster, SimNodeSlot } from "../cluster.js";
 import type { SimNetwork } from "../network.js";
-import { chance, fork, pick } from "../rng.js";
+import { between, chance, fork, pick } from "../rng.js";
 import type { Scheduler } from "../scheduler.js";
 import type { EventTail } from "./event-tail.js";
 import type { SimProcessTable } from "./processes.js";
@@ -192,6 +194,12 @@ export class OrchestratorHosts {
       },
       heartbeats,
       workerDeadAfterMs: options.deadAfterMs,
+      isServer: (peer) => cluster.slots.has(peer),
+      // Off the leader, agents' heartbeats go to it in batches over the peer network.
+      relay: new HeartbeatRelay({
+        clock,
+        send: (nodeIds) => this.#relayToLeader(nodeId, node.leader, nodeIds, random),
+      }),
     });
     const monitor = new LivenessMonitor({
       // As on a real server: members heard through Raft, agents through their heartbeats.
@@ -212,6 +220,55 @@ export class OrchestratorHosts {
     this.#hosts.set(nodeId, { nodeId, incarnation, agent, monitor, model, hub });
     agent.start();
     monitor.start();
+  }
+
+  /**
+   * One relayed batch of heartbeats from server `from` to `leader`: a hop there, the leader's hub
+   * records it (on the leader's clock: held while it is paused), a hop back. A cut link, a down
+   * leader or a lost answer fails the batch after the relay's deadline.
+   */
+  #relayToLeader(
+    from: NodeId,
+    leader: NodeId,
+    nodeIds: readonly NodeId[],
+    random: Random,
+  ): Promise<HeartbeatAck> {
+    const { scheduler, network } = this.options;
+    if (leader === NONE || leader === from) {
+      return Promise.reject(new UnavailableError("no leader is known to relay heartbeats to"));
+    }
+    return new Promise<HeartbeatAck>((resolve, reject) => {
+      let settled = false;
+      const deadline = scheduler.schedule(RELAY_TIMEOUT_MS, () => {
+        settled = true;
+        reject(new TimeoutError("the leader did not take the relayed heartbeats in time"));
+      });
+      const settle = (outcome: () => void): void => {
+        if (settled) return;
+        settled = true;
+        deadline.cancel();
+        outcome();
+      };
+      const hop = (): number => between(random, 1, 5);
+      scheduler.schedule(hop(), () => {
+        const slot = this.#cluster?.slots.get(leader);
+        const host = this.#hosts.get(leader);
+        if (network.linkCut(from, leader) || slot?.clock === undefined || host === undefined)
+          return;
+        slot.clock.fire(() => {
+          let answer: () => void;
+          try {
+            const ack = host.hub.relayed(nodeIds);
+            answer = () => resolve(ack);
+          } catch (error) {
+            answer = () => reject(error as Error);
+          }
+          scheduler.schedule(hop(), () => {
+            if (!network.linkCut(leader, from)) settle(answer);
+          });
+        });
+      });
+    });
   }
 
   /** A node's process is gone: so are its agent, its monitor and its machine's processes. */
