@@ -183,6 +183,48 @@ describe("RemoteAgent", () => {
     await agent.close();
   });
 
+  it("runs nothing while its polls are answered but no heartbeat was ever acknowledged", async () => {
+    const cluster = new FakeCluster();
+    const { link } = fakeServer(cluster);
+    const runner = new FakeTaskRunner();
+    // The worker is registered and a task waits for it, but the leader never hears the agent:
+    // its polls reach a server that cannot reach the leader.
+    cluster.apply({
+      type: "registerWorker",
+      nodeId: AGENT_NODE,
+      capacity: AGENT_CAPACITY,
+      features: [RAW_EXEC_FEATURE],
+    });
+    cluster.apply({ type: "submitTask", id: "t1", spec: taskSpec({ args: ["t1"] }) });
+    let leaderReachable = false;
+    const agent = new RemoteAgent({
+      nodeId: AGENT_NODE,
+      link: {
+        ...link,
+        heartbeat: async () => {
+          if (!leaderReachable) throw new UnavailableError("the leader is unreachable");
+          return link.heartbeat();
+        },
+      },
+      clock: cluster.clock,
+      log: SILENT,
+      runTask: runner.port,
+      vmDrivers: new Map(),
+      capacity: AGENT_CAPACITY,
+      features: [RAW_EXEC_FEATURE],
+      workerDeadAfterMs: 2000,
+    });
+    agent.start();
+    await cluster.clock.advance(5000);
+    expect(agent.view.answered).toBe(true);
+    expect(runner.runsOf("t1")).toHaveLength(0);
+    // Heard at last: the grace counts from now, and the work runs.
+    leaderReachable = true;
+    await cluster.clock.advance(1000);
+    expect(runner.runsOf("t1")).toHaveLength(1);
+    await agent.close();
+  });
+
   it("cut off past the grace, stops its task unreported; reconnected, hands it back, re-registers and runs the next attempt", async () => {
     const cluster = new FakeCluster();
     const { link, state } = fakeServer(cluster);

@@ -11,8 +11,10 @@
  *   (the stopped tasks are lost and retried, its VMs move, as when the leader marks it), then
  *   reconciles from an answer asked for after that and registers again.
  *
- * The reconcile loop starts with the first answer, so a restarted agent acts on what the cluster
- * says, not on an empty view.
+ * The reconcile loop starts once an answer arrived and a heartbeat was acknowledged, so a
+ * restarted agent acts on what the cluster says, not on an empty view, and never runs work
+ * before its disconnect grace is counting: an agent whose polls are answered by a server that
+ * cannot reach the leader must not run work the leader may mark offline and move.
  */
 import type { Clock } from "../../../common/clock.js";
 import { isBlixardError } from "../../../common/errors.js";
@@ -81,6 +83,8 @@ export class RemoteAgent {
   readonly #heartbeats: HeartbeatLoop;
   #guard: DisconnectGuard | undefined;
   #started = false;
+  /** A heartbeat was acknowledged once (the disconnect grace counts from then on). */
+  #acked = false;
   #closed = false;
   /** After a reconnect: resume once an answer asked for at or after this time arrives. */
   #resumeAfterMs: number | undefined;
@@ -143,6 +147,10 @@ export class RemoteAgent {
           );
         }
         this.#guard?.contact(sentAtMs);
+        if (!this.#acked) {
+          this.#acked = true;
+          if (this.view.answered) this.#onAnswer(this.#options.clock.now());
+        }
       },
     });
   }
@@ -160,7 +168,10 @@ export class RemoteAgent {
     return this.#guard?.disconnected ?? false;
   }
 
-  /** Starts polling and heartbeating; the reconcile loop starts with the first answer. */
+  /**
+   * Starts polling and heartbeating; the reconcile loop starts with the first answer after the
+   * first acknowledged heartbeat.
+   */
   start(): void {
     this.#guard = new DisconnectGuard({
       clock: this.#options.clock,
@@ -193,6 +204,7 @@ export class RemoteAgent {
       this.agent.resume();
     }
     if (!this.#started) {
+      if (!this.#acked) return;
       this.#started = true;
       this.agent.start();
       return;
