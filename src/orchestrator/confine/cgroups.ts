@@ -170,11 +170,8 @@ export class TaskCgroup {
    *   created is removed again.
    */
   static async create(layout: CgroupLayout, name: string, limits: TaskLimits): Promise<TaskCgroup> {
-    const dirs =
-      layout.version === 1
-        ? [join(layout.cpuDir, name), join(layout.memoryDir, name)]
-        : [join(layout.cpuDir, name)];
-    const group = new TaskCgroup(layout, dirs);
+    const group = TaskCgroup.at(layout, name);
+    const dirs = group.dirs;
     try {
       for (const dir of dirs) await mkdir(dir);
       await group.writeLimits(limits);
@@ -183,6 +180,15 @@ export class TaskCgroup {
       throw error;
     }
     return group;
+  }
+
+  /** Group `name` under the node's groups, whether or not it exists (to remove a leftover). */
+  static at(layout: CgroupLayout, name: string): TaskCgroup {
+    const dirs =
+      layout.version === 1
+        ? [join(layout.cpuDir, name), join(layout.memoryDir, name)]
+        : [join(layout.cpuDir, name)];
+    return new TaskCgroup(layout, dirs);
   }
 
   private async writeLimits(limits: TaskLimits): Promise<void> {

@@ -31,6 +31,7 @@ import {
   UnavailableError,
 } from "../../common/errors.js";
 import type { VmSpec } from "../../statemachine/orchestrator/types.js";
+import type { CgroupDetection } from "../confine/cgroups.js";
 import { kvmUsable } from "../host/probe.js";
 import { minimalEnv } from "./child-env.js";
 import {
@@ -54,6 +55,12 @@ import {
 import { buildQemuArgs, QEMU_BINARY, type QemuAccelerator } from "./qemu-args.js";
 import { GuestReadyWatcher, NONCE_PARAMETER } from "./guest-ready.js";
 import { QemuDisks } from "./qemu-disks.js";
+import {
+  createQemuCgroup,
+  QEMU_MEMORY_OVERHEAD_MB,
+  qemuGroupName,
+  qemuLimits,
+} from "./qemu-cgroup.js";
 import { QmpClient } from "./qmp.js";
 import { RotatingLog } from "./rotating-log.js";
 import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
@@ -114,6 +121,12 @@ export interface QemuDriverOptions extends VmDriverCommonOptions {
   readonly diskDir?: string;
   /** The qemu-img binary. Default `qemu-img`. */
   readonly qemuImg?: string;
+  /**
+   * The node's cgroups: where limits are enforced, each QEMU runs in a group of its own with the
+   * VM's vCPUs and memory (plus QEMU's overhead) as hard limits (see `qemu-cgroup.ts`); omitted
+   * or not enforced: QEMU runs in the node's own group.
+   */
+  readonly cgroups?: CgroupDetection;
 }
 
 /** Runs VMs whose driver is `qemu`. */
@@ -221,12 +234,35 @@ export class QemuDriver implements VmDriverPort {
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
     const binary = this.options.binary ?? QEMU_BINARY;
+    const cgroup = await createQemuCgroup(this.options.cgroups, name, spec);
+    if (cgroup !== undefined) {
+      const { cpuMillis, memoryMb } = qemuLimits(spec);
+      note(`cgroup ${qemuGroupName(name)}: ${cpuMillis} millicores, ${memoryMb} MB`);
+    }
     note(`starting ${binary} ${args.join(" ")}`);
-    const proc = await spawnGroup(binary, args, {
-      cwd: this.options.runDir,
-      env: this.options.baseEnv ?? minimalEnv(),
-      output: "pipe",
-    });
+    let proc: GroupProcess;
+    try {
+      proc = await spawnGroup(binary, args, {
+        cwd: this.options.runDir,
+        env: this.options.baseEnv ?? minimalEnv(),
+        output: "pipe",
+        // Held until it is in its group: no instruction of the guest runs outside its limits.
+        hold: cgroup !== undefined,
+      });
+      if (cgroup !== undefined) {
+        await cgroup.join(proc.pid).catch(async (error: unknown) => {
+          signalGroup(proc.pid, "SIGKILL");
+          throw new UnavailableError(
+            `could not put QEMU in its cgroup: ${(error as Error).message}`,
+            { cause: error },
+          );
+        });
+        proc.release();
+      }
+    } catch (error) {
+      await cgroup?.remove().catch(() => undefined);
+      throw error;
+    }
     const tail = new OutputTail(OUTPUT_TAIL_BYTES);
     let markReady = (): void => undefined;
     const readySeen = new Promise<void>((resolve) => (markReady = resolve));
@@ -248,6 +284,17 @@ export class QemuDriver implements VmDriverPort {
         proc.stderr?.destroy();
       }
       await rm(qmpSocketPath, { force: true }).catch(() => undefined);
+      if (cgroup !== undefined) {
+        if (await cgroup.oomKilled()) {
+          note(
+            `QEMU was killed by the kernel's OOM killer: it reached its cgroup's memory limit ` +
+              `(${qemuLimits(spec).memoryMb} MB: the VM's memory plus ${QEMU_MEMORY_OVERHEAD_MB} MB for QEMU)`,
+          );
+        }
+        await cgroup
+          .remove()
+          .catch((error: unknown) => note(`could not remove the cgroup: ${String(error)}`));
+      }
       await recorded;
       await registry?.forget(registryKey).catch(() => undefined);
       return status;

@@ -3,7 +3,8 @@
  * TCG (when the binary is installed). Without the binary the real-QEMU tests are skipped, unless
  * BLIXARD_REQUIRE_QEMU=1 makes a missing binary a failure.
  */
-import { chmodSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { rmdir } from "node:fs/promises";
 import { kvmUsable } from "../../../src/orchestrator/host/probe.js";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,11 @@ import {
   QemuDriver,
   type QemuDriverOptions,
 } from "../../../src/orchestrator/drivers/qemu-driver.js";
+import { detectCgroups, type CgroupDetection } from "../../../src/orchestrator/confine/cgroups.js";
+import {
+  QEMU_MEMORY_OVERHEAD_MB,
+  qemuLimits,
+} from "../../../src/orchestrator/drivers/qemu-cgroup.js";
 import type { RestartPolicy, VmSpec } from "../../../src/statemachine/orchestrator/types.js";
 import type { VmHandle, VmObservation } from "../../../src/orchestrator/drivers/vm-driver.js";
 import { isAlive, makeTempDir, readOrEmpty, realClock, waitFor } from "./helpers.js";
@@ -285,3 +291,71 @@ if (REAL_QEMU === null && REQUIRE_QEMU) {
     );
   });
 }
+
+describe("QemuDriver in a cgroup of its own", () => {
+  const IS_ROOT = process.getuid?.() === 0;
+  const nodeName = `qemu-test-${process.pid}`;
+  let cgroups: CgroupDetection | undefined;
+  beforeAll(async () => {
+    cgroups = await detectCgroups({ nodeName });
+  });
+  afterAll(async () => {
+    if (cgroups?.enforced === true) {
+      for (const dir of new Set([cgroups.layout.cpuDir, cgroups.layout.memoryDir])) {
+        await rmdir(dir).catch(() => undefined);
+      }
+    }
+  });
+
+  it(
+    IS_ROOT
+      ? "runs QEMU in vm-<name> with the VM's vCPUs and memory plus QEMU's overhead as limits, and removes the group after"
+      : "runs QEMU unconfined where this user cannot create cgroups",
+    async () => {
+      const detection = cgroups as CgroupDetection;
+      // Root on this machine kind (cgroup v1) creates its groups; elsewhere the driver must run
+      // QEMU in the node's own group without complaint.
+      if (IS_ROOT) expect(detection.enforced).toBe(true);
+      const spec = { ...qemuSpec(), vcpus: 2, memoryMb: 96 };
+      const { handle, log } = startVm(
+        fakeDriver("powerdown", { cgroups: detection }),
+        "boxed",
+        spec,
+      );
+      const pid = await running(handle);
+      if (!detection.enforced) {
+        expect(log()).not.toContain("cgroup vm-boxed");
+        return;
+      }
+      const { version, cpuDir, memoryDir } = detection.layout;
+      const cpuGroup = join(cpuDir, "vm-boxed");
+      const memoryGroup = join(memoryDir, "vm-boxed");
+      const read = (dir: string, file: string): string => readFileSync(join(dir, file), "utf8");
+      expect(read(cpuGroup, "cgroup.procs").split("\n")).toContain(String(pid));
+      const memoryBytes = (96 + QEMU_MEMORY_OVERHEAD_MB) * 1024 * 1024;
+      if (version === 1) {
+        expect(read(memoryGroup, "cgroup.procs").split("\n")).toContain(String(pid));
+        expect(read(cpuGroup, "cpu.cfs_quota_us").trim()).toBe("200000");
+        expect(read(memoryGroup, "memory.limit_in_bytes").trim()).toBe(String(memoryBytes));
+      } else {
+        expect(read(cpuGroup, "cpu.max").trim()).toBe("200000 100000");
+        expect(read(cpuGroup, "memory.max").trim()).toBe(String(memoryBytes));
+      }
+      expect(log()).toContain(
+        `cgroup vm-boxed: 2000 millicores, ${96 + QEMU_MEMORY_OVERHEAD_MB} MB`,
+      );
+      await handle.stop({ graceMs: 10_000 });
+      await waitFor(
+        () => !existsSync(cpuGroup) && !existsSync(memoryGroup),
+        "the VM's cgroup to be removed",
+      );
+    },
+  );
+
+  it("puts limits in qemuLimits: vCPUs × 1000 millicores, memory plus the overhead", () => {
+    expect(qemuLimits({ ...qemuSpec(), vcpus: 3, memoryMb: 512 })).toEqual({
+      cpuMillis: 3000,
+      memoryMb: 512 + QEMU_MEMORY_OVERHEAD_MB,
+    });
+  });
+});
