@@ -87,8 +87,9 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
   await mkdir(join(orchestratorDir, "work"), { recursive: true, mode: 0o700 });
   const features = [...options.host.features];
   let confinement: TaskConfinement | undefined;
+  // Tasks and QEMUs both run in groups of their own under the node's, where the host allows it.
+  const cgroups = await detectCgroups({ nodeName: `node-${nodeId}-${process.pid}` });
   if (workloads.rawExec) {
-    const cgroups = await detectCgroups({ nodeName: `node-${nodeId}-${process.pid}` });
     confinement = await TaskConfinement.create(workloads.taskUser, cgroups);
     features.push(RAW_EXEC_FEATURE);
     if (cgroups.enforced) features.push(CGROUPS_FEATURE);
@@ -132,6 +133,8 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
         runDir: join(orchestratorDir, "run"),
         // Each VM's overlay over its read-only base image, kept until the VM is deleted.
         diskDir: join(orchestratorDir, "disks"),
+        // Each QEMU in a group of its own, with the VM's vCPUs and memory as hard limits.
+        cgroups,
       }),
     ],
   ]);
