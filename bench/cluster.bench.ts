@@ -9,6 +9,7 @@
  *   npm run bench:cluster [-- --seconds 5 --failovers 5 --value-bytes 128 --keys 1000 --no-etcd]
  *   npm run bench:cluster -- --etcd-client grpc     one etcd client path (both, grpc, gateway)
  *   npm run bench:cluster -- --only locks [--seconds 5]     the lock workloads alone
+ *   npm run bench:cluster -- --only watch [--watchers-in-process]     the watch workloads alone
  *   npm run bench:cluster -- --match 'every member|failover'  only the workloads whose names match
  *
  * Workloads (closed loop; Blixard and the etcd gateway through one lean keep-alive HTTP client in
@@ -22,8 +23,12 @@
  * the HTTP one, and on a 2-core machine that CPU is taken from the servers. For Blixard also 64
  * writes in flight through the SDK (BlixardClient: fetch, sessions, leader tracking), to show
  * what the SDK costs; and the watch workload: writes at 64 in flight with and without 64 kv
- * watchers (spread over the three nodes) reading every change, for the events/s delivered and
- * the write throughput cost; and the lock workloads (cluster/locks.ts): acquire/release through
+ * watchers (SDK `watch()`, spread over the three nodes) reading every change, for the events/s
+ * delivered, the write throughput cost and the servers' CPU per write. The watchers run in a
+ * process of their own (cluster/watchers.ts), as watchers apart from the writers do: sharing the
+ * load generator's event loop, their parsing would delay its writes, which is no cost of the
+ * cluster. Their CPU still takes this 2-core machine's cores from the servers (and is printed);
+ * `--watchers-in-process` runs them in this process, as before. Then the lock workloads (cluster/locks.ts): acquire/release through
  * the SDK's `lock()` for one lock contended by 8 and 32 clients, and for 16 uncontended locks.
  *
  * Prints a table and one JSON line (`BENCH_JSON {...}`, with etcd's gRPC and gateway figures
@@ -42,6 +47,7 @@ import { LOCK_WORKLOADS, lockWorkloads, type LockLatencies } from "./cluster/loc
 import { cleanupSync, tempDir } from "./cluster/procs.js";
 import { ETCD_PATHS, fmt, report, table, type ClusterResults } from "./cluster/report.js";
 import type { ClusterTarget } from "./cluster/target.js";
+import { startWatchers, type Watchers } from "./cluster/watchers.js";
 import {
   WORKLOADS,
   runSuite,
@@ -59,6 +65,7 @@ const { values: args } = parseArgs({
     "no-etcd": { type: "boolean", default: false },
     "etcd-client": { type: "string", default: "both" },
     only: { type: "string" },
+    "watchers-in-process": { type: "boolean", default: false },
     match: { type: "string" },
   },
 });
@@ -167,12 +174,13 @@ async function locksOnly(options: SuiteOptions): Promise<void> {
 const WATCHERS = 64;
 const WATCH_BASELINE = "write c=64 (watch baseline)";
 const WATCH_WORKLOAD = `write c=64 with ${WATCHERS} watchers`;
-/** Watch events delivered during the watch workload, and its length. */
-const watchStats = { delivered: 0, startedMs: 0, endedMs: 0 };
+/** Watch events delivered during the watch workload, its length and the watchers' CPU. */
+const watchStats = { delivered: 0, startedMs: 0, endedMs: 0, cpuSeconds: 0 };
 
 /**
  * The same writes twice, back to back: without watchers, then with {@link WATCHERS} kv watchers
- * of every bench key (SDK `watch()`, spread over the members) counting what they receive.
+ * of every bench key (SDK `watch()`, spread over the members; in a process of their own unless
+ * `--watchers-in-process`, see cluster/watchers.ts) counting what they receive.
  */
 function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWorkload[] {
   const value = "v".repeat(options.valueBytes);
@@ -181,8 +189,8 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
     leader ??= await cluster.waitForLeader();
     await cluster.put(leader, `bench-${n % options.keys}`, value);
   };
-  const controller = new AbortController();
-  const watching: Promise<void>[] = [];
+  let watchers: Watchers | undefined;
+  let before = { delivered: 0, cpuSeconds: 0 };
   return [
     { name: WATCH_BASELINE, concurrency: 64, op: write },
     {
@@ -191,29 +199,63 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
       op: write,
       setup: async () => {
         leader = await cluster.waitForLeader();
-        for (let i = 0; i < WATCHERS; i++) {
-          const endpoint = cluster.endpoints[i % cluster.endpoints.length] as string;
-          const client = new BlixardClient({ endpoints: [endpoint] });
-          watching.push(
-            (async () => {
-              for await (const _event of client.watch({
-                prefix: "bench-",
-                signal: controller.signal,
-              })) {
-                watchStats.delivered++;
-              }
-            })(),
-          );
-        }
+        watchers = await startWatchers({
+          endpoints: cluster.endpoints,
+          count: WATCHERS,
+          prefix: "bench-",
+          inProcess: args["watchers-in-process"],
+        });
+        before = { delivered: await watchers.delivered(), cpuSeconds: watchers.cpuSeconds() };
         watchStats.startedMs = performance.now();
       },
       teardown: async () => {
         watchStats.endedMs = performance.now();
-        controller.abort();
-        await Promise.allSettled(watching);
+        if (watchers === undefined) return;
+        watchStats.delivered = (await watchers.delivered()) - before.delivered;
+        watchStats.cpuSeconds = watchers.cpuSeconds() - before.cpuSeconds;
+        await watchers.stop();
       },
     },
   ];
+}
+
+/** Prints the watch workload's line (from a suite's results). */
+function reportWatch(workloads: Readonly<Record<string, WorkloadResult>>): void {
+  const baseline = workloads[WATCH_BASELINE];
+  const watched = workloads[WATCH_WORKLOAD];
+  if (baseline === undefined || watched === undefined) return;
+  const seconds = (watchStats.endedMs - watchStats.startedMs) / 1000;
+  const costPct = 100 * (1 - watched.opsPerSec / baseline.opsPerSec);
+  // Each watcher should receive every write of the workload (and a few after it).
+  const receivedPct = (100 * watchStats.delivered) / (WATCHERS * watched.ops);
+  const where = args["watchers-in-process"]
+    ? "in this process"
+    : `in their own process, ${((100 * watchStats.cpuSeconds) / seconds).toFixed(0)}% of a core`;
+  // CPU per write of everything this benchmark runs (servers, load generator, watchers): what
+  // the watchers cost in CPU, which on a CPU-bound machine is what they cost in throughput, and
+  // which other work on a shared machine disturbs less than it disturbs throughput.
+  const baseCpuUs = baseline.serverCpuUsPerOp + baseline.benchCpuUsPerOp;
+  const watchedCpuUs =
+    watched.serverCpuUsPerOp +
+    watched.benchCpuUsPerOp +
+    (watchStats.cpuSeconds * 1e6) / watched.ops;
+  process.stdout.write(
+    `watch: ${WATCHERS} watchers (${where}) received ${(watchStats.delivered / seconds).toFixed(0)} events/s ` +
+      `(${watchStats.delivered} in ${seconds.toFixed(1)} s, ${receivedPct.toFixed(0)}% of ${WATCHERS} × the writes); ` +
+      `writes ${baseline.opsPerSec.toFixed(0)} → ${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}% ` +
+      `(target < 10%: ${costPct < 10 ? "met" : "NOT met"}); CPU per write ${baseCpuUs.toFixed(0)} → ` +
+      `${watchedCpuUs.toFixed(0)} µs (+${(100 * (watchedCpuUs / baseCpuUs - 1)).toFixed(1)}%), of which ` +
+      `servers ${baseline.serverCpuUsPerOp.toFixed(0)} → ${watched.serverCpuUsPerOp.toFixed(0)} µs\n`,
+  );
+}
+
+/** `--only watch`: a Blixard cluster, the two watch workloads alone and their line. */
+async function watchOnly(options: SuiteOptions): Promise<void> {
+  const cluster = new BlixardCluster(tempDir("blixard-bench-"));
+  const suite = await measure(cluster, { ...options, match: /watch/ }, () =>
+    watchWorkloads(cluster, options),
+  );
+  reportWatch(suite.workloads);
 }
 
 async function main(): Promise<void> {
@@ -233,10 +275,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   log("building dist/ if it is missing or older than src/ ...");
   await ensureBuilt();
-  if (args.only !== undefined) {
-    if (args.only !== "locks") throw new Error(`--only takes locks, not ${args.only}`);
-    return locksOnly(options);
-  }
+  if (args.only === "locks") return locksOnly(options);
+  if (args.only === "watch") return watchOnly(options);
+  if (args.only !== undefined) throw new Error(`--only takes locks or watch, not ${args.only}`);
 
   const blixardCluster = new BlixardCluster(tempDir("blixard-bench-"));
   const blixard = await measure(blixardCluster, options, () => {
@@ -259,19 +300,7 @@ async function main(): Promise<void> {
     ];
   });
 
-  const baseline = blixard.workloads[WATCH_BASELINE];
-  const watched = blixard.workloads[WATCH_WORKLOAD];
-  if (baseline !== undefined && watched !== undefined) {
-    const seconds = (watchStats.endedMs - watchStats.startedMs) / 1000;
-    const costPct = 100 * (1 - watched.opsPerSec / baseline.opsPerSec);
-    process.stdout.write(
-      `watch: ${WATCHERS} watchers received ${(watchStats.delivered / seconds).toFixed(0)} events/s ` +
-        `(${watchStats.delivered} in ${seconds.toFixed(1)} s); writes ${baseline.opsPerSec.toFixed(0)} → ` +
-        `${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}% (target < 10%: ` +
-        `${costPct < 10 ? "met" : "NOT met"})\n`,
-    );
-  }
-
+  reportWatch(blixard.workloads);
   reportLocks(blixard.workloads);
 
   const etcd: ClusterResults["etcd"] = {};

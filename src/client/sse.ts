@@ -17,17 +17,16 @@ export interface SseMessage {
 /** Largest message accepted, in characters (a guard against a broken peer, not a real limit). */
 const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
 
+/** How a stream is opened. */
+export interface SseOptions {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly signal: AbortSignal;
+  readonly httpsAgent: HttpsAgent;
+  readonly connectTimeoutMs: number;
+}
+
 /** Opens `path` on `endpoint` and resolves once the response headers arrived. */
-function open(
-  endpoint: URL,
-  path: string,
-  options: {
-    readonly headers: Readonly<Record<string, string>>;
-    readonly signal: AbortSignal;
-    readonly httpsAgent: HttpsAgent;
-    readonly connectTimeoutMs: number;
-  },
-): Promise<IncomingMessage> {
+function open(endpoint: URL, path: string, options: SseOptions): Promise<IncomingMessage> {
   const url = new URL(path, endpoint);
   const secure = url.protocol === "https:";
   return new Promise((resolve, reject) => {
@@ -67,13 +66,21 @@ function open(
 export async function* sseMessages(
   endpoint: URL,
   path: string,
-  options: {
-    readonly headers: Readonly<Record<string, string>>;
-    readonly signal: AbortSignal;
-    readonly httpsAgent: HttpsAgent;
-    readonly connectTimeoutMs: number;
-  },
+  options: SseOptions,
 ): AsyncGenerator<SseMessage> {
+  for await (const batch of sseBatches(endpoint, path, options)) yield* batch;
+}
+
+/**
+ * The messages of one SSE response until it ends, those of each chunk read together (one step of
+ * the iteration per chunk, not per message: a watcher of a busy prefix gets many per chunk).
+ * Throws like {@link sseMessages}.
+ */
+export async function* sseBatches(
+  endpoint: URL,
+  path: string,
+  options: SseOptions,
+): AsyncGenerator<readonly SseMessage[]> {
   const response = await open(endpoint, path, options);
   try {
     if (response.statusCode !== 200) {
@@ -91,20 +98,25 @@ export async function* sseMessages(
     let buffer = "";
     try {
       for await (const chunk of response as AsyncIterable<string>) {
-        buffer += chunk;
+        // A message's end may straddle the chunks: look from just before the new text.
+        let from = Math.max(0, buffer.length - 1);
+        buffer = buffer.length === 0 ? chunk : buffer + chunk;
         if (buffer.length > MAX_MESSAGE_CHARS) {
           throw new ExchangeFailure(
             "lost",
             `${endpoint.href}: an event stream message is too large`,
           );
         }
+        let start = 0;
         let end: number;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const message = parseBlock(block);
-          if (message !== undefined) yield message;
+        const messages: SseMessage[] = [];
+        while ((end = buffer.indexOf("\n\n", from)) >= 0) {
+          const message = parseBlock(buffer, start, end);
+          if (message !== undefined) messages.push(message);
+          start = from = end + 2;
         }
+        if (start > 0) buffer = buffer.slice(start);
+        if (messages.length > 0) yield messages;
       }
     } catch (error) {
       if (error instanceof ExchangeFailure || options.signal.aborted) throw error;
@@ -115,19 +127,34 @@ export async function* sseMessages(
   }
 }
 
-function parseBlock(block: string): SseMessage | undefined {
+/** The message of the block `text[start, end)` (its lines, without the blank line after). */
+function parseBlock(text: string, start: number, end: number): SseMessage | undefined {
   let event = "message";
   let id: string | undefined;
-  const data: string[] = [];
-  for (const line of block.split("\n")) {
-    if (line === "" || line.startsWith(":")) continue;
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-    if (field === "event") event = value;
-    else if (field === "id") id = value;
-    else if (field === "data") data.push(value);
+  let data: string | undefined;
+  for (let line = start; line < end;) {
+    let lineEnd = text.indexOf("\n", line);
+    if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+    if (lineEnd > line && text.charCodeAt(line) !== COLON) {
+      let colon = text.indexOf(":", line);
+      if (colon < 0 || colon > lineEnd) colon = lineEnd;
+      let valueStart = colon + 1;
+      if (valueStart < lineEnd && text.charCodeAt(valueStart) === SPACE) valueStart++;
+      const value = valueStart >= lineEnd ? "" : text.slice(valueStart, lineEnd);
+      const fieldLength = colon - line;
+      if (fieldLength === 4 && text.startsWith("data", line)) {
+        data = data === undefined ? value : `${data}\n${value}`;
+      } else if (fieldLength === 5 && text.startsWith("event", line)) {
+        event = value;
+      } else if (fieldLength === 2 && text.startsWith("id", line)) {
+        id = value;
+      }
+    }
+    line = lineEnd + 1;
   }
-  if (data.length === 0 && id === undefined) return undefined;
-  return { event, id, data: data.join("\n") };
+  if (data === undefined && id === undefined) return undefined;
+  return { event, id, data: data ?? "" };
 }
+
+const COLON = 0x3a;
+const SPACE = 0x20;

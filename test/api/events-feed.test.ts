@@ -190,7 +190,7 @@ describe("SSE streams over the feed", () => {
     return out;
   }
 
-  it("sends one message per entry with matching events, then heartbeats when caught up", async () => {
+  it("sends the matching events of every entry since its last write as one message, then progress when caught up", async () => {
     const c = cluster();
     c.kv({ op: "put", key: "app/a", value: text("1") });
     c.kv({ op: "put", key: "other", value: text("2") });
@@ -204,21 +204,93 @@ describe("SSE streams over the feed", () => {
       heartbeatMs: 20,
       node: () => ({ leader: 1, term: 2 }),
     }));
-    const messages = await take(url, "/", 5);
-    expect(messages.map((m) => m.event)).toEqual([
-      "open",
-      "change",
-      "change",
-      "progress",
-      "progress",
+    const messages = await take(url, "/", 4);
+    expect(messages.map((m) => m.event)).toEqual(["open", "change", "progress", "progress"]);
+    // Like an etcd watch response: the id is the newest revision it carries.
+    expect(messages[1]?.id).toBe("3");
+    const change = JSON.parse(messages[1]?.data ?? "") as {
+      index: number;
+      revision: number;
+      events: { key: string; kv: { modRevision: number } }[];
+    };
+    expect([change.index, change.revision]).toEqual([3, 3]);
+    expect(change.events.map((e) => [e.key, e.kv.modRevision])).toEqual([
+      ["app/a", 1],
+      ["app/b", 3],
     ]);
-    expect(messages.slice(1, 3).map((m) => m.id)).toEqual(["1", "3"]);
-    expect(JSON.parse(messages[3]?.data ?? "")).toEqual({
+    expect(JSON.parse(messages[2]?.data ?? "")).toEqual({
       index: 3,
       revision: 3,
       leader: 1,
       term: 2,
     });
+  });
+
+  it("gives watchers of one prefix the same changes, and one that starts inside an entry only what follows", async () => {
+    const c = cluster();
+    const url = await serve((request) => {
+      const from = Number(request.searchParams.get("from") ?? "0");
+      return {
+        feed: c.feed,
+        cursor: c.feed.seekRevision(from === 0 ? undefined : from),
+        mode: "watch",
+        minRevision: from,
+        filter: (e) => e.topic === "kv" && e.key.startsWith("app/"),
+        filterKey: "prefix:app/",
+        node: () => ({ leader: 1, term: 1 }),
+      };
+    });
+    /** Opens a watch; resolves once it is served, with the keys of its next `count` changes. */
+    const watch = async (path: string, count: number) => {
+      const controller = new AbortController();
+      const messages = sseMessages(url, path, {
+        headers: {},
+        signal: controller.signal,
+        httpsAgent: new HttpsAgent(),
+        connectTimeoutMs: 2000,
+      });
+      expect((await messages.next()).value?.event).toBe("open");
+      // Wrapped: an async function's returned promise would be awaited with it.
+      return {
+        keys: (async () => {
+          const keys: string[][] = [];
+          for await (const message of messages) {
+            if (message.event !== "change") continue;
+            const data = JSON.parse(message.data) as { events: { key: string }[] };
+            keys.push(data.events.map((e) => e.key));
+            if (keys.length === count) break;
+          }
+          controller.abort();
+          return keys;
+        })(),
+      };
+    };
+    // Subscribed in this order, so the streams from now encode before the one from revision 3
+    // in the same turn: it must not take their bytes for the entry it starts inside.
+    const fromNow = [await watch("/", 3), await watch("/", 3)];
+    const fromThree = await watch("/?from=3", 3);
+    // One entry, revisions 1 to 3.
+    c.kv({
+      op: "txn",
+      compare: [],
+      success: [
+        { op: "put", key: "app/a", value: text("1") },
+        { op: "put", key: "app/b", value: text("2") },
+        { op: "put", key: "app/c", value: text("3") },
+      ],
+      failure: [],
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Two entries applied in one turn: one message.
+    c.kv({ op: "put", key: "app/d", value: text("4") });
+    c.kv({ op: "put", key: "other", value: text("5") });
+    c.kv({ op: "put", key: "app/e", value: text("6") });
+    await new Promise((resolve) => setImmediate(resolve));
+    c.kv({ op: "delete", key: "app/a" });
+    expect(await fromThree.keys).toEqual([["app/c"], ["app/d", "app/e"], ["app/a"]]);
+    for (const { keys } of fromNow) {
+      expect(await keys).toEqual([["app/a", "app/b", "app/c"], ["app/d", "app/e"], ["app/a"]]);
+    }
   });
 
   it("never resends entries below the requested index (a node replaying its log after a restart)", async () => {

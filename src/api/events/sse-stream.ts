@@ -1,12 +1,20 @@
 /**
  * One Server-Sent Events stream over the change feed: it walks a cursor through the feed's
- * history and writes each entry's matching events as one SSE message, so an entry is delivered
- * whole or not at all and a resume point is always an entry boundary.
+ * history and writes the matching events of whole entries, so an entry is delivered whole or not
+ * at all and a resume point is always an entry boundary.
+ *
+ * Cost: each event's JSON is built once (`FeedEvent.json`), the entries read in one turn go out
+ * in one socket write, and streams of the same filter that read the same entries in the same
+ * turn share one encoding of them (`shared-messages.ts`): 64 caught-up watchers of a prefix cost
+ * one encoding and 64 writes per applied batch.
  *
  * Wire format (`text/event-stream`):
  * - `event: open`, data `{index, revision}`: where the node's feed is as the stream starts;
- * - `event: change`, `id: N`, data `{index, revision, events: [...]}`, where `N` is the raft
- *   index (event stream) or the newest kv revision in the message (kv watch): resume from N+1;
+ * - `event: change`, `id: N`, data `{index, revision, events: [...]}`. Event stream: one message
+ *   per entry, `N` its raft index. kv watch: one message per socket write with the matching
+ *   events of every entry since the previous one (like an etcd watch response), `N` the newest
+ *   kv revision among them, `index` and `revision` those of the last entry. Resume from N+1 (or
+ *   from `revision`+1, which never skips a matching event either);
  * - `event: heartbeat` (event stream) / `event: progress` (kv watch), data `{index, revision,
  *   leader, term}`: sent every `heartbeatMs`, and only when the stream has delivered everything
  *   up to that index and revision (etcd's progress notification), so resuming from index+1 or
@@ -22,6 +30,12 @@ import type { ServerResponse } from "node:http";
 import { isBlixardError } from "../../common/errors.js";
 import type { ChangeFeed, FeedRecord } from "./change-feed.js";
 import type { FeedEvent } from "./feed-event.js";
+import { SharedMessages } from "./shared-messages.js";
+
+/** The bytes of entries none of whose events match. */
+const NOTHING = Buffer.alloc(0);
+/** The shared messages of each feed's streams. */
+const sharedByFeed = new WeakMap<ChangeFeed, SharedMessages>();
 
 /** Default of {@link SseStreamOptions.heartbeatMs}. */
 export const DEFAULT_HEARTBEAT_MS = 5_000;
@@ -49,6 +63,12 @@ export interface SseStreamOptions {
   readonly mode: "events" | "watch";
   /** Which events the consumer gets. */
   readonly filter: (event: FeedEvent) => boolean;
+  /**
+   * What `filter` lets through, as a string: streams with the same mode and `filterKey` write the
+   * same bytes for the same entries, so those that read them in the same turn encode them once
+   * (see `shared-messages.ts`). Undefined: this stream's messages are its own.
+   */
+  readonly filterKey?: string;
   /** kv watch: skip changes below this revision (the start record may hold older ones). */
   readonly minRevision?: number;
   /**
@@ -78,6 +98,13 @@ class SseStream {
   readonly #feed: ChangeFeed;
   readonly #epoch: number;
   readonly #maxLagRecords: number;
+  readonly #shared: SharedMessages;
+  /** The mode and filter key, shared by the streams that write the same bytes. */
+  readonly #filterKey: string | undefined;
+  /** {@link #filterKey} once the stream is past its start point (before, its bytes differ). */
+  #sharedKey: string | undefined;
+  readonly #minRevision: number;
+  readonly #minIndex: number;
   #cursor: number;
   /** Everything at or below this index / revision was delivered (valid when caught up). */
   #deliveredIndex: number;
@@ -95,6 +122,18 @@ class SseStream {
     this.#epoch = options.feed.epoch;
     this.#cursor = options.cursor;
     this.#maxLagRecords = options.maxLagRecords ?? DEFAULT_MAX_LAG_RECORDS;
+    this.#minRevision = options.minRevision ?? 0;
+    this.#minIndex = options.minIndex ?? 0;
+    this.#filterKey =
+      options.filterKey === undefined ? undefined : `${options.mode}\0${options.filterKey}`;
+    // From now on (nothing to skip): its messages are those of any stream of its filter.
+    this.#sharedKey = this.#minRevision === 0 && this.#minIndex === 0 ? this.#filterKey : undefined;
+    let shared = sharedByFeed.get(options.feed);
+    if (shared === undefined) {
+      shared = new SharedMessages();
+      sharedByFeed.set(options.feed, shared);
+    }
+    this.#shared = shared;
     this.#deliveredIndex = Math.max(this.#feed.lastIndex, (options.minIndex ?? 0) - 1);
     this.#deliveredRevision = Math.max(this.#feed.kvRevision, (options.minRevision ?? 0) - 1);
   }
@@ -125,7 +164,10 @@ class SseStream {
     this.#pump();
   }
 
-  /** Writes what the socket takes, a batch per event-loop turn. */
+  /**
+   * Writes what the socket takes, up to {@link RECORDS_PER_TURN} entries per event-loop turn,
+   * one message (watch) or run of messages (event stream) per socket write.
+   */
   #pump(): void {
     if (this.#closed || this.#pumpScheduled) return;
     if (this.#feed.nextSeq - this.#cursor > this.#maxLagRecords) {
@@ -133,26 +175,18 @@ class SseStream {
       return;
     }
     if (this.#waitingForDrain) return;
-    let chunk = "";
-    for (let n = 0; n < RECORDS_PER_TURN; n++) {
-      let record: FeedRecord | undefined;
+    const turnEnd = this.#cursor + RECORDS_PER_TURN;
+    while (this.#cursor < turnEnd) {
+      let bytes: Buffer | undefined;
       try {
-        record = this.#feed.read(this.#cursor, this.#epoch);
+        bytes = this.#next(turnEnd);
       } catch (error) {
-        if (chunk.length > 0) this.#write(chunk);
         this.#cutOff("GONE", isBlixardError(error) ? error.message : String(error));
         return;
       }
-      if (record === undefined) break;
-      this.#cursor++;
-      chunk += this.#format(record);
-      if (chunk.length >= WRITE_CHUNK_BYTES) {
-        const more = this.#write(chunk);
-        chunk = "";
-        if (!more) return;
-      }
+      if (bytes === undefined) return;
+      if (bytes.length > 0 && !this.#write(bytes)) return;
     }
-    if (chunk.length > 0 && !this.#write(chunk)) return;
     if (this.#cursor < this.#feed.nextSeq) {
       this.#pumpScheduled = true;
       setImmediate(() => {
@@ -162,26 +196,80 @@ class SseStream {
     }
   }
 
-  /** The SSE message of one record ("" if none of its events match), and marks it delivered. */
-  #format(record: FeedRecord): string {
-    const { filter, mode, minRevision = 0, minIndex = 0 } = this.#options;
-    if (record.index < minIndex) return "";
+  /**
+   * The bytes of the entries from the cursor on (at most up to `limit`, and about
+   * {@link WRITE_CHUNK_BYTES}), which it then passes: empty if none matches, undefined if there
+   * is no new entry. Shared with the streams of the same filter that read the same entries this
+   * turn, once this stream is past its start point. Throws `GoneError` (history dropped).
+   */
+  #next(limit: number): Buffer | undefined {
+    const feed = this.#feed;
+    const first = feed.read(this.#cursor, this.#epoch);
+    if (first === undefined) return undefined;
+    let end = this.#cursor + 1;
+    let bytes = first.bytes;
+    const stop = Math.min(limit, feed.nextSeq);
+    while (end < stop && bytes < WRITE_CHUNK_BYTES) {
+      bytes += (feed.read(end, this.#epoch) as FeedRecord).bytes;
+      end++;
+    }
+    const key =
+      this.#sharedKey === undefined
+        ? undefined
+        : `${this.#sharedKey}\0${this.#epoch}\0${this.#cursor}\0${end}`;
+    let encoded = key === undefined ? undefined : this.#shared.get(key);
+    if (encoded === undefined) {
+      const text = this.#encode(end);
+      encoded = text.length === 0 ? NOTHING : Buffer.from(text, "utf8");
+      if (key !== undefined) this.#shared.set(key, encoded);
+    }
+    const last = feed.read(end - 1, this.#epoch) as FeedRecord;
+    this.#deliveredIndex = Math.max(this.#deliveredIndex, last.index);
+    this.#deliveredRevision = Math.max(this.#deliveredRevision, last.kvRevision);
+    this.#cursor = end;
+    // Past its start point, this stream writes what any stream of its filter writes.
+    if (
+      this.#options.mode === "watch"
+        ? last.kvRevision + 1 >= this.#minRevision
+        : last.index + 1 >= this.#minIndex
+    ) {
+      this.#sharedKey = this.#filterKey;
+    }
+    return encoded;
+  }
+
+  /**
+   * The text of the entries from the cursor up to `end`: kv watch, one message with every
+   * matching event (like etcd's watch response, which carries every event since the last one),
+   * its data's `index` and `revision` those of the last entry; event stream, one message per
+   * entry with matching events. "" if no event matches.
+   */
+  #encode(end: number): string {
+    const { filter, mode } = this.#options;
+    const minRevision = this.#minRevision;
+    let text = "";
     let events = "";
     let newestRevision = 0;
-    for (const event of record.events) {
-      if (!filter(event)) continue;
-      if (mode === "watch" && event.revision < minRevision) continue;
-      events += events.length === 0 ? event.json() : `,${event.json()}`;
-      if (event.revision > newestRevision) newestRevision = event.revision;
+    let last: FeedRecord | undefined;
+    for (let seq = this.#cursor; seq < end; seq++) {
+      const record = this.#feed.read(seq, this.#epoch) as FeedRecord;
+      last = record;
+      if (record.index < this.#minIndex) continue;
+      for (const event of record.events) {
+        if (!filter(event)) continue;
+        if (mode === "watch" && event.revision < minRevision) continue;
+        events += events.length === 0 ? event.json() : `,${event.json()}`;
+        if (event.revision > newestRevision) newestRevision = event.revision;
+      }
+      if (mode === "events" && events.length > 0) {
+        text += changeMessage(record.index, record, events);
+        events = "";
+      }
     }
-    this.#deliveredIndex = Math.max(this.#deliveredIndex, record.index);
-    this.#deliveredRevision = Math.max(this.#deliveredRevision, record.kvRevision);
-    if (events.length === 0) return "";
-    const id = mode === "events" ? record.index : newestRevision;
-    return (
-      `id: ${id}\nevent: change\ndata: {"index":${record.index},` +
-      `"revision":${record.kvRevision},"events":[${events}]}\n\n`
-    );
+    if (mode === "watch" && events.length > 0 && last !== undefined) {
+      text = changeMessage(newestRevision, last, events);
+    }
+    return text;
   }
 
   #sendHeartbeat(): void {
@@ -221,7 +309,7 @@ class SseStream {
     this.#close();
   }
 
-  #write(text: string): boolean {
+  #write(text: string | Buffer): boolean {
     if (this.#closed) return false;
     const more = this.#response.write(text);
     if (!more) this.#waitingForDrain = true;
@@ -234,6 +322,14 @@ class SseStream {
     this.#unsubscribe();
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
   }
+}
+
+/** A `change` message: `events` is the JSON of the events, comma-separated. */
+function changeMessage(id: number, last: FeedRecord, events: string): string {
+  return (
+    `id: ${id}\nevent: change\ndata: {"index":${last.index},` +
+    `"revision":${last.kvRevision},"events":[${events}]}\n\n`
+  );
 }
 
 function message(event: string, id: number | undefined, data: unknown): string {

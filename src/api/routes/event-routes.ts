@@ -78,7 +78,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
   const { feed } = options;
   const stream = (
     cursor: number,
-    rest: Pick<SseStreamOptions, "mode" | "filter" | "minRevision" | "minIndex">,
+    rest: Pick<SseStreamOptions, "mode" | "filter" | "filterKey" | "minRevision" | "minIndex">,
   ): StreamBody =>
     new StreamBody((response) =>
       serveSseStream(response, {
@@ -113,6 +113,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
           mode: "events",
           minIndex: from ?? 0,
           filter: (event) => topics.has(event.topic) && (key === undefined || event.key === key),
+          filterKey: JSON.stringify([[...topics].sort(), key ?? null]),
         });
       },
     },
@@ -139,6 +140,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
           mode: "watch",
           minRevision: fromRevision ?? 0,
           filter: (event) => event.topic === "kv" && matches(event.key),
+          filterKey: JSON.stringify(key !== undefined ? ["key", key] : ["prefix", prefix ?? ""]),
         });
       },
     },

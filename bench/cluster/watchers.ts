@@ -1,0 +1,128 @@
+/**
+ * kv watchers for the cluster benchmark's watch workload: `count` SDK `watch()` iterators of one
+ * prefix, spread over the members, each counting the events it receives.
+ *
+ * By default they run in a process of their own (this file, forked), as watchers of a real
+ * cluster run apart from the clients that write: in the load generator's process their parsing
+ * would hold up its event loop, and the writes it sends, which no deployment does. Their CPU still
+ * competes for this machine's cores with the servers and the load generator, and is reported
+ * (`cpuSeconds`). `inProcess` runs them in the caller's process instead (the earlier setup).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { BlixardClient } from "../../src/client/index.js";
+import { cpuSeconds } from "./procs.js";
+
+/** Watchers that are running. */
+export interface Watchers {
+  /** Events received so far, all watchers together. */
+  delivered(): Promise<number>;
+  /** CPU seconds their process used so far (0 when in process: the caller's own CPU has it). */
+  cpuSeconds(): number;
+  /** Stops them all. */
+  stop(): Promise<void>;
+}
+
+/** What the parent asks the forked watchers. */
+type Request = { readonly type: "count" } | { readonly type: "stop" };
+/** What they answer. */
+type Reply = { readonly type: "ready" } | { readonly type: "count"; readonly delivered: number };
+
+const CHILD_FLAG = "--bench-watchers-child";
+
+/** Time given to the watchers to connect before the writes start. */
+const CONNECT_MS = 500;
+
+/** Starts `count` watchers of `prefix` in this process. */
+function watchHere(
+  endpoints: readonly string[],
+  count: number,
+  prefix: string,
+): { delivered: () => number; stop: () => Promise<void> } {
+  const controller = new AbortController();
+  let delivered = 0;
+  const watching: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = new BlixardClient({ endpoints: [endpoints[i % endpoints.length] as string] });
+    watching.push(
+      (async () => {
+        for await (const _event of client.watch({ prefix, signal: controller.signal })) {
+          delivered++;
+        }
+      })(),
+    );
+  }
+  return {
+    delivered: () => delivered,
+    stop: async () => {
+      controller.abort();
+      await Promise.allSettled(watching);
+    },
+  };
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Starts `count` watchers of `prefix` over `endpoints` (in a forked process unless `inProcess`),
+ * and resolves once they are started.
+ */
+export async function startWatchers(options: {
+  readonly endpoints: readonly string[];
+  readonly count: number;
+  readonly prefix: string;
+  readonly inProcess: boolean;
+}): Promise<Watchers> {
+  const { endpoints, count, prefix } = options;
+  if (options.inProcess) {
+    const here = watchHere(endpoints, count, prefix);
+    await sleepMs(CONNECT_MS);
+    return { delivered: async () => here.delivered(), cpuSeconds: () => 0, stop: here.stop };
+  }
+  const child: ChildProcess = fork(
+    fileURLToPath(import.meta.url),
+    [CHILD_FLAG, JSON.stringify({ endpoints, count, prefix })],
+    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+  );
+  const replies: ((reply: Reply) => void)[] = [];
+  child.on("message", (reply: Reply) => replies.shift()?.(reply));
+  const next = (): Promise<Reply> => new Promise((resolve) => replies.push(resolve));
+  await next(); // ready
+  const pid = child.pid ?? 0;
+  return {
+    delivered: async () => {
+      const reply = next();
+      child.send({ type: "count" } satisfies Request);
+      const answer = await reply;
+      return answer.type === "count" ? answer.delivered : 0;
+    },
+    cpuSeconds: () => cpuSeconds(pid),
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.send({ type: "stop" } satisfies Request);
+      await exited;
+    },
+  };
+}
+
+if (process.argv[2] === CHILD_FLAG && process.send !== undefined) {
+  const { endpoints, count, prefix } = JSON.parse(process.argv[3] ?? "{}") as {
+    endpoints: string[];
+    count: number;
+    prefix: string;
+  };
+  const here = watchHere(endpoints, count, prefix);
+  await sleepMs(CONNECT_MS);
+  // The benchmark went away without stopping us.
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", (request: Request) => {
+    if (request.type === "count") {
+      process.send?.({ type: "count", delivered: here.delivered() } satisfies Reply);
+    } else {
+      void here.stop().then(() => process.exit(0));
+    }
+  });
+  process.send({ type: "ready" } satisfies Reply);
+}
