@@ -115,7 +115,7 @@ await new Promise((resolve) => setImmediate(resolve));
 
 const heartbeats = AGENTS * 100;
 const hbStarted = performance.now();
-for (let i = 0; i < heartbeats; i++) hub.heartbeat(FIRST_AGENT + (i % AGENTS));
+for (let i = 0; i < heartbeats; i++) void hub.heartbeat(FIRST_AGENT + (i % AGENTS));
 const hbMs = performance.now() - hbStarted;
 hub.close();
 

@@ -26,8 +26,8 @@ export const RELAY_WINDOW_MS = 50;
 export const MAX_RELAY_BATCH = 10_000;
 /** Deadline of one relayed batch (well under an agent's 5 s heartbeat deadline). */
 export const RELAY_TIMEOUT_MS = 2_000;
-/** Most node ids waiting at once on one server. */
-export const MAX_RELAY_PENDING = MAX_RELAY_BATCH;
+/** Most node ids waiting at once on one server: one full batch. */
+export const MAX_RELAY_PENDING = 10_000;
 
 /** Sends one batch to the leader; resolves once the leader recorded every id in it. */
 export type RelaySend = (nodeIds: readonly NodeId[]) => Promise<HeartbeatAck>;
