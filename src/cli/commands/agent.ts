@@ -5,10 +5,9 @@
  * `orchestrator/agent/remote/`). SIGTERM or SIGINT stops it and the work it runs (the cluster
  * moves that work once the worker is marked offline).
  */
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { Command } from "commander";
-import { InvalidArgumentError, isBlixardError, ERROR_CODES } from "../../common/errors.js";
+import { hasRaftLog, usage, usageAsync } from "./usage-errors.js";
+import { isBlixardError, ERROR_CODES } from "../../common/errors.js";
 import type { NodeId } from "../../raft/types.js";
 import { DEFAULT_WORKER_DEAD_AFTER_MS } from "../../orchestrator/liveness.js";
 import { HEARTBEAT_FRACTION_OF_DEAD_AFTER } from "../../orchestrator/agent/remote/heartbeat-loop.js";
@@ -156,7 +155,7 @@ async function runAgent(
       changed: tightened,
     });
   }
-  if (await holdsRaftLog(options.dataDir)) {
+  if (await hasRaftLog(options.dataDir)) {
     command.error(
       `error: ${options.dataDir} is a server's data directory (it holds a raft log): give the ` +
         "agent a directory of its own",
@@ -213,33 +212,4 @@ async function runAgent(
     throw failure;
   }
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
-}
-
-/** True if `<dataDir>/raft` holds any file. */
-async function holdsRaftLog(dataDir: string): Promise<boolean> {
-  try {
-    return (await readdir(join(dataDir, "raft"))).length > 0;
-  } catch {
-    return false;
-  }
-}
-
-/** {@link usage} for an async `fn`. */
-async function usageAsync<T>(command: Command, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (!(error instanceof InvalidArgumentError)) throw error;
-    return command.error(`error: ${error.message}`, { exitCode: 64, code: "blixard.usage" });
-  }
-}
-
-/** Runs `fn`; an InvalidArgumentError it throws is a usage error (exit 64). */
-function usage<T>(command: Command, fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    if (!(error instanceof InvalidArgumentError)) throw error;
-    return command.error(`error: ${error.message}`, { exitCode: 64, code: "blixard.usage" });
-  }
 }

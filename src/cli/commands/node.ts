@@ -6,15 +6,10 @@ import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../api/audit/audit-log.js";
 import { DEFAULT_MAX_CONNECTIONS } from "../../api/server.js";
 import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
 import { ExitStatus } from "../exit-status.js";
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import {
-  ERROR_CODES,
-  InternalError,
-  InvalidArgumentError,
-  isBlixardError,
-} from "../../common/errors.js";
+import { hasRaftLog, usage, usageAsync } from "./usage-errors.js";
+import { ERROR_CODES, InternalError, isBlixardError } from "../../common/errors.js";
 import { DEFAULT_HEARTBEAT_TICKS, defaultHeartbeatTicks } from "../../api/node-composition.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
@@ -404,34 +399,4 @@ async function runNode(
   }
   // Everything is closed; should a stray handle linger, do not hang the shell.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
-}
-
-/** True if `<dataDir>/raft` exists and holds any file. */
-async function hasRaftLog(dataDir: string): Promise<boolean> {
-  try {
-    return (await readdir(join(dataDir, "raft"))).length > 0;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw error;
-  }
-}
-
-/** {@link usage} for an async `fn`. */
-async function usageAsync<T>(command: Command, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (!(error instanceof InvalidArgumentError)) throw error;
-    return command.error(`error: ${error.message}`, { exitCode: 64, code: "blixard.usage" });
-  }
-}
-
-/** Runs `fn`; an InvalidArgumentError it throws is a usage error (exit 64), as commander's are. */
-function usage<T>(command: Command, fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    if (!(error instanceof InvalidArgumentError)) throw error;
-    return command.error(`error: ${error.message}`, { exitCode: 64, code: "blixard.usage" });
-  }
 }
