@@ -35,7 +35,8 @@ import { Reporter } from "./reporter.js";
 interface LocalTask {
   readonly attempt: number;
   readonly abort: AbortController;
-  readonly done: Promise<void>;
+  /** Settles when the attempt ended and was handled (set once the runner was called). */
+  done: Promise<void>;
   /** Set when the agent killed it because the model moved on: its end is not reported. */
   abandoned: boolean;
 }
@@ -285,33 +286,31 @@ export class Agent {
     const attempt = task.attempts;
     const abort = new AbortController();
     this.#options.log.info("starting task", { task: task.id, attempt });
-    const local: LocalTask = {
-      attempt,
-      abort,
-      abandoned: false,
-      done: this.#options
-        .runTask(task.spec, {
-          signal: abort.signal,
-          taskId: task.id,
-          attempt,
-          onStarted: () => {
-            if (!local.abandoned) {
-              this.#reporter.report(`task:${task.id}`, {
-                type: "taskStarted",
-                id: task.id,
-                nodeId,
-                attempt,
-              });
-            }
-          },
-        })
-        .then((run) => {
-          this.#tasks.delete(task.id);
-          if (!local.abandoned) this.#finish(task, attempt, run);
-          this.notify();
-        }),
-    };
+    // The record exists before the runner is called: a runner may say the attempt started
+    // before it returns.
+    const local: LocalTask = { attempt, abort, abandoned: false, done: Promise.resolve() };
     this.#tasks.set(task.id, local);
+    local.done = this.#options
+      .runTask(task.spec, {
+        signal: abort.signal,
+        taskId: task.id,
+        attempt,
+        onStarted: () => {
+          if (!local.abandoned) {
+            this.#reporter.report(`task:${task.id}`, {
+              type: "taskStarted",
+              id: task.id,
+              nodeId,
+              attempt,
+            });
+          }
+        },
+      })
+      .then((run) => {
+        this.#tasks.delete(task.id);
+        if (!local.abandoned) this.#finish(task, attempt, run);
+        this.notify();
+      });
   }
 
   #finish(task: Task, attempt: number, run: TaskRun): void {

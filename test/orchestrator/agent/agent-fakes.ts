@@ -303,6 +303,8 @@ export function startAgent(
     readonly features?: readonly string[];
     readonly capacity?: Resources;
     readonly log?: Logger;
+    /** Runs tasks instead of the fake runner the test drives by hand. */
+    readonly runTask?: TaskRunnerPort;
   } = {},
 ): { agent: Agent; runner: FakeTaskRunner; vms: FakeVmDriver } {
   const runner = new FakeTaskRunner();
@@ -312,7 +314,7 @@ export function startAgent(
     clock: cluster.clock,
     queries: cluster.machine.orchestrator,
     proposer: cluster.proposer,
-    runTask: runner.port,
+    runTask: options.runTask ?? runner.port,
     vmDrivers: new Map([["process", vms]]),
     capacity: options.capacity ?? AGENT_CAPACITY,
     features: options.features ?? ["raw_exec"],

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { OrchestratorCommand } from "../../../src/statemachine/orchestrator/index.js";
+import type { TaskRun } from "../../../src/orchestrator/drivers/task-runner.js";
 import { res, taskSpec, vmSpec } from "../model/fixtures.js";
 import {
   AGENT_CAPACITY,
@@ -149,6 +150,33 @@ describe("Agent: tasks", () => {
       expect(finished).toEqual(fate === "duplicate" ? ["duplicate"] : [fate, "apply"]);
     });
   }
+
+  it("takes a runner that says the attempt started before it returns (a task that ends at once)", async () => {
+    const cluster = new FakeCluster();
+    startAgent(cluster, {
+      runTask: (_spec, options) => {
+        options.onStarted();
+        const ended: TaskRun = {
+          outcome: "succeeded",
+          result: {
+            exitCode: 0,
+            stdout: "",
+            stderr: "",
+            stdoutTruncated: false,
+            stderrTruncated: false,
+            durationMs: 0,
+            error: "",
+          },
+        };
+        return Promise.resolve(ended);
+      },
+    });
+    await cluster.clock.advance(10);
+    submit(cluster, "quick");
+    await cluster.clock.advance(10);
+    expect(cluster.proposalsOf("taskStarted", "quick")).toHaveLength(1);
+    expect(cluster.machine.orchestrator.task("quick")?.status).toBe("succeeded");
+  });
 
   it("kills a cancelled task and reports it cancelled", async () => {
     const { cluster, runner } = await registeredAgent();
