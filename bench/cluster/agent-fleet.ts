@@ -111,7 +111,7 @@ export class AgentFleet {
     return this.#options.firstNodeId + i;
   }
 
-  /** Node ids of the agents not killed. */
+  /** How many agents were started. */
   get size(): number {
     return this.#agents.length;
   }
@@ -189,7 +189,10 @@ export class AgentFleet {
   async kill(nodeIds: readonly number[]): Promise<void> {
     for (const id of nodeIds) this.#killed.add(id);
     await Promise.all(
-      nodeIds.map((id) => this.#agents[id - this.#options.firstNodeId]?.close({ stopWork: false })),
+      nodeIds.flatMap((id) => {
+        const agent = this.#agents[id - this.#options.firstNodeId];
+        return agent === undefined ? [] : [agent.close({ stopWork: false })];
+      }),
     );
   }
 
