@@ -35,6 +35,7 @@ import type { TaskSpecRequest } from "../src/api/schema/orchestrator.js";
 import { SystemClock } from "../src/platform/index.js";
 import { ensureBuilt } from "../test/cli/helpers.js";
 import { AgentFleet, HOLD_COMMAND } from "./cluster/agent-fleet.js";
+import { quantile } from "./cluster/load.js";
 import {
   cleanupSync,
   cpuSeconds,
@@ -313,6 +314,11 @@ async function main(): Promise<void> {
       ...(HEARTBEAT_MS === undefined ? {} : { heartbeatIntervalMs: HEARTBEAT_MS }),
       clock,
     });
+    const issueStart = performance.now();
+    await fleet.issueCertificates();
+    if (servers.tls !== undefined) {
+      log(`issued ${AGENTS} agent certificates in ${round(performance.now() - issueStart, 0)} ms`);
+    }
     const registerMeter = cpuMeter(pids);
     const registerStart = performance.now();
     await fleet.start();
@@ -334,6 +340,7 @@ async function main(): Promise<void> {
     const leader = await servers.leaderIndex();
     log(`phase 2: ${IDLE_S} s of heartbeats only (leader: server ${leader + 1})`);
     const beatsBefore = fleet.heartbeatsSent;
+    fleet.heartbeatRttMs.length = 0;
     const idleMeter = cpuMeter(pids);
     await sleep(IDLE_S * 1000);
     const idle = idleMeter();
@@ -345,11 +352,18 @@ async function main(): Promise<void> {
       0,
     );
     const idleLoad = loadavg().map((l) => round(l, 2));
+    const rtts = [...fleet.heartbeatRttMs].sort((a, b) => a - b);
+    const heartbeatRtt = {
+      p50Ms: round(quantile(rtts, 0.5)),
+      p99Ms: round(quantile(rtts, 0.99)),
+      maxMs: round(rtts.at(-1) ?? Number.NaN),
+    };
     log(
       `idle: ${heartbeatsPerSec} heartbeats/s; server CPU ${idle.servers.join("/")}% ` +
         `(leader ${leaderHeartbeatCpuPct}%, ${leaderBaselinePct}% without agents: ` +
         `${leaderUsPerHeartbeat} µs per heartbeat), ` +
-        `bench ${idle.bench}%, machine ${idle.machine}%, load ${idleLoad.join(" ")}`,
+        `bench ${idle.bench}%, machine ${idle.machine}%, load ${idleLoad.join(" ")}; heartbeat ` +
+        `round trip p50 ${heartbeatRtt.p50Ms} ms, p99 ${heartbeatRtt.p99Ms} ms, max ${heartbeatRtt.maxMs} ms`,
     );
 
     // 3. Submit.
@@ -502,6 +516,7 @@ async function main(): Promise<void> {
       electionTicks: Number(args["election-ticks"]),
       heartbeatsPerSec,
       leaderUsPerHeartbeat,
+      idleHeartbeatRtt: heartbeatRtt,
       baselineServerCpuPct: baseline.servers,
       idleServerCpuPct: idle.servers,
       idleBenchCpuPct: idle.bench,

@@ -27,6 +27,7 @@ import type { TaskRunnerPort } from "../../src/orchestrator/agent/ports.js";
 import type { OrchestratorCommand } from "../../src/statemachine/orchestrator/commands.js";
 import { syntheticResult } from "../../src/statemachine/orchestrator/synthetic-result.js";
 import type { Resources, TaskResult } from "../../src/statemachine/orchestrator/types.js";
+import type { IssuedCertificate } from "../../src/security/index.js";
 import { issueAgentCertificate, type ScaleTls } from "./scale-tls.js";
 
 /** The command of a task that runs until stopped (the kill phase's work). */
@@ -86,6 +87,9 @@ export class AgentFleet {
   readonly #agents: RemoteAgent[] = [];
   readonly #pools: HttpsAgent[] = [];
   readonly #killed = new Set<number>();
+  readonly #certificates: IssuedCertificate[] = [];
+  /** Round trips of acknowledged heartbeats, ms (for percentiles). */
+  readonly heartbeatRttMs: number[] = [];
   readonly log = new CountingLogger();
   /** Node ids whose `registerWorker` was acknowledged. */
   readonly registered = new Set<number>();
@@ -106,6 +110,18 @@ export class AgentFleet {
     this.#options = options;
   }
 
+  /**
+   * Issues every agent's certificate now (ECDSA P-256, a few ms each), so that {@link start}
+   * measures registration, not the CA.
+   */
+  async issueCertificates(): Promise<void> {
+    const { tls, count } = this.#options;
+    if (tls === undefined) return;
+    for (let i = this.#certificates.length; i < count; i++) {
+      this.#certificates.push(await issueAgentCertificate(tls, this.nodeId(i)));
+    }
+  }
+
   /** The node id of agent `i`. */
   nodeId(i: number): number {
     return this.#options.firstNodeId + i;
@@ -122,6 +138,7 @@ export class AgentFleet {
    */
   async start(wave = 50, gapMs = 20): Promise<void> {
     const { count, servers, tls } = this.#options;
+    const certificates = this.#certificates;
     if (tls === undefined) {
       // Node's global pool: keep-alive, and enough idle sockets kept for a thousand agents.
       (httpGlobalAgent as HttpAgent & { maxFreeSockets: number }).maxFreeSockets = 65_536;
@@ -134,7 +151,7 @@ export class AgentFleet {
       if (tls === undefined) {
         link = new AgentHttpLink({ nodeId, servers: rotated, log: this.log });
       } else {
-        const issued = await issueAgentCertificate(tls, nodeId);
+        const issued = certificates[i] ?? (await issueAgentCertificate(tls, nodeId));
         const credentials = { ca: tls.ca.certPem, cert: issued.certPem, key: issued.keyPem };
         const pool = new HttpsAgent({
           keepAlive: true,
@@ -208,9 +225,12 @@ export class AgentFleet {
   ): Pick<AgentHttpLink, "assignments" | "heartbeat" | "propose"> {
     return {
       assignments: (after, waitMs, signal) => link.assignments(after, waitMs, signal),
-      heartbeat: () => {
+      heartbeat: async () => {
         this.heartbeatsSent++;
-        return link.heartbeat();
+        const sentAt = performance.now();
+        const answer = await link.heartbeat();
+        this.heartbeatRttMs.push(performance.now() - sentAt);
+        return answer;
       },
       propose: async (command: OrchestratorCommand) => {
         this.reportsSent++;
