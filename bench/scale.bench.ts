@@ -175,7 +175,9 @@ async function submitAll(
   placedAtMs: Map<string, number>,
   counters: { overloaded: number; errors: number; firstError: string },
 ): Promise<string[]> {
-  const spec: TaskSpecRequest = { command, resources: TASK_RESOURCES, maxAttempts: 3 };
+  // Attempts enough for a hold task to be lost on several dying agents in a row: until the
+  // last victim is marked offline, a lost task may be placed on another one still listed online.
+  const spec: TaskSpecRequest = { command, resources: TASK_RESOURCES, maxAttempts: 10 };
   const ids: string[] = [];
   const note = (tasks: readonly AckedTask[]): void => {
     const now = clock.now();
@@ -433,7 +435,13 @@ async function main(): Promise<void> {
       "every hold task running",
       60_000,
     ).catch((error: unknown) => log(`going on with the hold tasks that run: ${String(error)}`));
-    const holders = [...f.holders(holdIds)].slice(0, KILL);
+    // Victims spread over the id range, as failures would be: taking the lowest ids would kill
+    // the very agents the scheduler's tie-break (lowest id) sends the lost work to.
+    const allHolders = [...f.holders(holdIds)].sort(([a], [b]) => a - b);
+    const holders = Array.from(
+      { length: Math.min(KILL, allHolders.length) },
+      (_, k) => allHolders[Math.floor((k * allHolders.length) / KILL)] as [number, string[]],
+    );
     const victims = holders.map(([nodeId]) => nodeId);
     const orphaned = holders.flatMap(([, tasks]) => tasks);
     const orphanedRunsBefore = new Map(orphaned.map((id) => [id, f.runs.get(id)?.length ?? 0]));
