@@ -474,7 +474,16 @@ async function main(): Promise<void> {
       },
       `the ${victims.length} killed agents offline and their work moved`,
       DEAD_AFTER_MS * 4 + 30_000,
-    ).catch((error: unknown) => log(String(error)));
+    ).catch(async (error: unknown) => {
+      log(String(error));
+      const statuses: Record<string, number> = {};
+      for (const id of orphaned) {
+        const task = await client.orchestrator.getTask(id).catch(() => undefined);
+        const key = `${task?.status ?? "unknown"}@${victimSet.has(task?.nodeId ?? 0) ? "victim" : "other"}`;
+        statuses[key] = (statuses[key] ?? 0) + 1;
+      }
+      log(`the killed agents' tasks now: ${JSON.stringify(statuses)}`);
+    });
     log(
       `killed ${victims.length} agents (${orphaned.length} tasks): all offline after ` +
         `${deadAgentDetectMs} ms (TTL ${DEAD_AFTER_MS} ms), work started elsewhere after ` +
