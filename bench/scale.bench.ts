@@ -13,8 +13,8 @@
  *    (/proc/PID/stat utime+stime) over the window, in % of one core. The leader's is
  *    `leaderHeartbeatCpuPct`: everything the leader did meanwhile (agents' heartbeats, the
  *    assignment polls it serves, Raft's own heartbeats), so an upper bound for heartbeats.
- * 3. **Submit** T tasks: `submitTasks` batches when the client has it (the scale-sched branch),
- *    else concurrent single submits; a submit refused OVERLOADED (the model caps unfinished
+ * 3. **Submit** T tasks: `submitTasks` batches (`POST /v1/tasks/batch`), or with `--no-batch`
+ *    concurrent single submits; a submit (or batch item) refused OVERLOADED (the model caps unfinished
  *    tasks) waits and is sent again. A task is placed when its submit's answer shows it assigned
  *    (or later), or when an agent starts it, whichever is first; placements/s = T / (last
  *    placement − first submit). Running = its `taskStarted` report acknowledged (the server
@@ -141,25 +141,12 @@ function cpuMeter(pids: readonly number[]): () => {
   };
 }
 
-type BatchSubmit = (specs: readonly TaskSpecRequest[]) => Promise<unknown>;
-
-/** The batch call, when the client has one (the scale-sched branch adds it). */
-function batchSubmit(client: BlixardClient): BatchSubmit | undefined {
-  if (args["no-batch"] === true) return undefined;
-  const orchestrator = client.orchestrator as unknown as { submitTasks?: BatchSubmit };
-  const submitTasks = orchestrator.submitTasks;
-  return typeof submitTasks === "function" ? submitTasks.bind(orchestrator) : undefined;
-}
+/** Whether to submit in batches (`POST /v1/tasks/batch`); `--no-batch` sends single submits. */
+const BATCHED = args["no-batch"] !== true;
 
 interface AckedTask {
   readonly id: string;
   readonly status: string;
-}
-
-function ackedTasks(answer: unknown): readonly AckedTask[] {
-  if (Array.isArray(answer)) return answer as AckedTask[];
-  const tasks = (answer as { tasks?: unknown } | null)?.tasks;
-  return Array.isArray(tasks) ? (tasks as AckedTask[]) : [];
 }
 
 function errorCode(error: unknown): string {
@@ -202,24 +189,36 @@ async function submitAll(
       }
     }
   };
-  const batch = batchSubmit(clients[0] as BlixardClient);
   let next = 0;
-  const lanes = batch === undefined ? CONCURRENCY : Math.max(1, Math.ceil(CONCURRENCY / 16));
+  const lanes = BATCHED ? Math.max(1, Math.ceil(CONCURRENCY / 16)) : CONCURRENCY;
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
       // A session keeps at most 64 unacknowledged results: a client per 16 lanes.
       const client = clients[Math.floor(lane / 16) % clients.length] as BlixardClient;
-      const submitBatch = batchSubmit(client);
       for (;;) {
         const from = next;
-        const size = Math.min(batch === undefined ? 1 : BATCH, count - from);
+        const size = Math.min(BATCHED ? BATCH : 1, count - from);
         if (size <= 0) return;
         next += size;
-        if (batch === undefined) {
+        if (!BATCHED) {
           note([await retrying(() => client.orchestrator.submitTask(spec))]);
-        } else {
-          const specs = Array.from({ length: size }, () => spec);
-          note(ackedTasks(await retrying(() => (submitBatch as BatchSubmit)(specs))));
+          continue;
+        }
+        // Items refused OVERLOADED (the cap on unfinished tasks) are sent again after a pause.
+        let left = size;
+        while (left > 0) {
+          const specs = Array.from({ length: left }, () => spec);
+          const { items } = await retrying(() => client.orchestrator.submitTasks(specs));
+          const taken = items.filter((item) => item.ok);
+          note(taken);
+          left -= taken.length;
+          const refused = items.find((item) => !item.ok);
+          if (refused !== undefined && !refused.ok) {
+            if (refused.code !== "OVERLOADED")
+              throw new Error(`${refused.code}: ${refused.message}`);
+            if (counters.overloaded++ === 0) log(`first OVERLOADED: ${refused.message}`);
+            await sleep(25);
+          }
         }
       }
     }),
@@ -371,7 +370,7 @@ async function main(): Promise<void> {
     // 3. Submit.
     const placedAtMs = new Map<string, number>();
     const counters = { overloaded: 0, errors: 0, firstError: "" };
-    const submitMode = batchSubmit(client) === undefined ? "single" : "batch";
+    const submitMode = BATCHED ? "batch" : "single";
     log(`phase 3: submitting ${TASKS} tasks (${submitMode})`);
     const submitMeter = cpuMeter(pids);
     const t0 = clock.now();

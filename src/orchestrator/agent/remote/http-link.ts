@@ -29,6 +29,12 @@ import type { OrchestratorCommand } from "../../../statemachine/orchestrator/com
 import type { Task, Vm, Worker } from "../../../statemachine/orchestrator/types.js";
 import type { Proposer } from "../ports.js";
 
+/**
+ * Most reports one agent has in flight at once. Reports come in bursts (every task it starts and
+ * ends, one key each); without a bound a thousand agents would open tens of thousands of requests
+ * at once and starve the servers' heartbeats. Heartbeats and the poll are not counted.
+ */
+export const MAX_REPORTS_IN_FLIGHT = 4;
 /** Deadline of a heartbeat or a report. */
 export const AGENT_REQUEST_TIMEOUT_MS = 5_000;
 /** Longest answer body read (a node's assignments with every task's spec). */
@@ -88,6 +94,8 @@ export class AgentHttpLink implements Proposer {
   readonly #options: AgentHttpLinkOptions;
   readonly #exchange: HttpExchange;
   #current = 0;
+  #reportsInFlight = 0;
+  readonly #reportQueue: (() => void)[] = [];
 
   /** @throws InvalidArgumentError without servers, or with a scheme that does not fit `tls`. */
   constructor(options: AgentHttpLinkOptions) {
@@ -147,9 +155,24 @@ export class AgentHttpLink implements Proposer {
     };
   }
 
-  /** Proposes a report (forwarded to the leader by the server). */
+  /**
+   * Proposes a report (forwarded to the leader by the server). At most
+   * {@link MAX_REPORTS_IN_FLIGHT} at once; the rest wait their turn here.
+   */
   async propose(command: OrchestratorCommand): Promise<unknown> {
-    return this.#call("POST", "/v1/agent/reports", { command });
+    if (this.#reportsInFlight >= MAX_REPORTS_IN_FLIGHT) {
+      await new Promise<void>((resolve) => this.#reportQueue.push(resolve));
+    } else {
+      this.#reportsInFlight++;
+    }
+    try {
+      return await this.#call("POST", "/v1/agent/reports", { command });
+    } finally {
+      // Hand the slot on to the next waiting report, or free it.
+      const next = this.#reportQueue.shift();
+      if (next === undefined) this.#reportsInFlight--;
+      else next();
+    }
   }
 
   async #call(
