@@ -181,6 +181,9 @@ describe("event stream and kv watch on a real cluster", () => {
     });
     const { secret } = await admin.acl.createToken({ name: "viewer", policies: ["viewer"] });
     const url = cluster.node(2).apiUrl;
+    // A linearizable read served by node 2 waits until it applied past the token's creation:
+    // before that, node 2 does not know the token yet (401, not the 403 this test is about).
+    await cluster.client([2]).get("sync");
     const as = (token?: string) => ({
       withoutCertificate: true,
       ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
