@@ -198,7 +198,10 @@ describe("agent-only workers across real processes", () => {
       // lost, not failed), and the next attempt runs to the end.
       const done = await client.orchestrator.waitTask(submitted.id, { timeoutMs: 40_000 });
       expect(done.status, JSON.stringify(done)).toBe("succeeded");
-      expect(done.attempts).toBe(2);
+      // At least one retry: the first attempt was given back. Under load a later one can be
+      // lost too (both agents were cut off by the freeze and re-register after it; a full
+      // `npm test` once saw attempt 3), which the model handles the same way.
+      expect(done.attempts).toBeGreaterThanOrEqual(2);
     } finally {
       rmSync(pidDir, { recursive: true, force: true });
     }
