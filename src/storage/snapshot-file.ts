@@ -153,6 +153,21 @@ export function decodeSnapshotFile(
   bytes: Uint8Array,
   expected?: { readonly index: number; readonly term: number },
 ): Snapshot {
+  const checked = Math.max(0, bytes.byteLength - SNAPSHOT_TRAILER_BYTES);
+  return decodeCheckedSnapshotFile(file, bytes, crc32(bytes.subarray(0, checked)), expected);
+}
+
+/**
+ * {@link decodeSnapshotFile} given the checksum of everything before the trailer, computed by the
+ * caller (piece by piece as it read the file). The data is a view into `bytes`, not a copy: a
+ * restart holds the file once, not twice.
+ */
+function decodeCheckedSnapshotFile(
+  file: string,
+  bytes: Uint8Array,
+  crc: number,
+  expected?: { readonly index: number; readonly term: number },
+): Snapshot {
   const fail = (offset: number, reason: string): never => {
     throw new StorageCorruptError(file, offset, reason);
   };
@@ -161,7 +176,7 @@ export function decodeSnapshotFile(
   }
   const view = viewOf(bytes);
   const checked = bytes.byteLength - SNAPSHOT_TRAILER_BYTES;
-  if (crc32(bytes.subarray(0, checked)) !== view.getUint32(checked, true)) {
+  if (crc !== view.getUint32(checked, true)) {
     fail(checked, "snapshot checksum mismatch");
   }
   for (let i = 0; i < SNAPSHOT_MAGIC.length; i++) {
@@ -190,8 +205,48 @@ export function decodeSnapshotFile(
     bytes.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + confBytes),
   );
   if (typeof confState === "string") return fail(SNAPSHOT_HEADER_BYTES, confState);
-  const data = bytes.slice(SNAPSHOT_HEADER_BYTES + confBytes, checked);
+  const data = bytes.subarray(SNAPSHOT_HEADER_BYTES + confBytes, checked);
   return { metadata: { index, term, confState }, data };
+}
+
+/**
+ * Reads and verifies the snapshot file of `index`/`term` in `dir` a piece at a time
+ * ({@link SNAPSHOT_WRITE_PIECE_BYTES}), checksumming each piece as it arrives, so the event loop
+ * runs between pieces: a leader that loads a large snapshot to send it to a follower keeps its
+ * heartbeats going.
+ * @throws StorageCorruptError if it fails verification; UnavailableError if it cannot be read.
+ */
+export async function readSnapshotFile(
+  fs: FileSystem,
+  dir: string,
+  expected: { readonly index: number; readonly term: number },
+): Promise<Snapshot> {
+  const path = joinPath(dir, snapshotFileName(expected.index, expected.term));
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(path, "read");
+  } catch (error) {
+    throw storageIoError(error, "open", path);
+  }
+  try {
+    const size = await handle.sizeBytes();
+    const bytes = new Uint8Array(size);
+    const checked = Math.max(0, size - SNAPSHOT_TRAILER_BYTES);
+    let crc = 0;
+    for (let offset = 0; offset < size;) {
+      const piece = bytes.subarray(offset, Math.min(size, offset + SNAPSHOT_WRITE_PIECE_BYTES));
+      const read = await handle.read(piece, offset);
+      if (read <= 0) throw new StorageCorruptError(path, offset, "snapshot file ended early");
+      const end = offset + read;
+      if (offset < checked) crc = crc32(bytes.subarray(offset, Math.min(end, checked)), crc);
+      offset = end;
+    }
+    return decodeCheckedSnapshotFile(path, bytes, crc, expected);
+  } catch (error) {
+    throw storageIoError(error, "read", path);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 /**

@@ -90,8 +90,9 @@ describe("WalLogStore", () => {
     expect(after).toBeLessThan(before);
     fs.crash();
     const reopened = await open(fs, 1024);
-    expect(reopened.snapshot().metadata.index).toBe(80);
-    expect(new TextDecoder().decode(reopened.snapshot().data)).toBe("state@80");
+    const snapshot = reopened.snapshot();
+    expect(snapshot.metadata.index).toBe(80);
+    expect(new TextDecoder().decode(snapshot.data)).toBe("state@80");
     expect(reopened.firstIndex()).toBe(81);
     expect(all(reopened)).toEqual(entries(81, 100, 1, 100));
     expect(reopened.initialState().hardState.commit).toBe(100);

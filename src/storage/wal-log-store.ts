@@ -4,7 +4,14 @@
  *
  * The core reads the log synchronously, so every entry after the newest snapshot is kept in
  * memory (the runtime's snapshot cadence bounds them, as with etcd's MemoryStorage plus WAL);
- * the disk is written on the hot path and read only when the store opens.
+ * the disk is written on the hot path and read when the store opens.
+ *
+ * The newest snapshot's *data* is not kept in memory: it is as large as the state itself, which
+ * the state machine already holds. The store hands out the data it loaded at open once (to the
+ * runtime's restore); asked for the snapshot later (a follower needs it), it reads the file in
+ * the background and answers "temporarily unavailable" meanwhile, as etcd's storage may: the core
+ * tries again on the follower's next heartbeat response, and the data read back is again handed
+ * out once (the transport holds it while it sends).
  */
 import { invariant } from "../common/assert.js";
 import {
@@ -13,8 +20,18 @@ import {
   TooLargeError,
   UnavailableError,
 } from "../common/errors.js";
-import { MemoryStorage, SnapshotOutOfDateError } from "../raft/storage.js";
-import { EMPTY_CONF_STATE, type ConfState, type Entry, type Snapshot } from "../raft/types.js";
+import {
+  MemoryStorage,
+  SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
+} from "../raft/storage.js";
+import {
+  EMPTY_CONF_STATE,
+  type ConfState,
+  type Entry,
+  type Snapshot,
+  type SnapshotMetadata,
+} from "../raft/types.js";
 import type { FileSystem } from "./fs.js";
 import { acquireDirectoryLock, type DirectoryLock } from "./lock.js";
 import type { LogStore, LogUpdate } from "./log-store.js";
@@ -24,6 +41,7 @@ import {
   listSnapshotFiles,
   loadNewestSnapshot,
   pruneSnapshotFiles,
+  readSnapshotFile,
   removeTemporaryFiles,
   writeSnapshotFile,
 } from "./snapshot-file.js";
@@ -44,7 +62,18 @@ export interface WalLogStoreOptions extends WalOptions {
   readonly maxSnapshotSizeBytes?: number;
   /** Snapshot files kept; older ones are pruned. Default 2. */
   readonly snapshotsKept?: number;
+  /**
+   * Told when reading the newest snapshot back (to send it to a follower) failed; the store
+   * tries again after {@link SNAPSHOT_RELOAD_RETRY_MS}. Must not throw.
+   */
+  readonly onSnapshotReadFailed?: (error: Error) => void;
 }
+
+/** After a failed read of the snapshot file, the next attempt waits this long. */
+export const SNAPSHOT_RELOAD_RETRY_MS = 1000;
+
+/** The data the in-memory log holds for a snapshot: none (see the module comment). */
+const NO_DATA = new Uint8Array(0);
 
 /** Defaults of {@link WalLogStoreOptions}. */
 export const WAL_LOG_STORE_DEFAULTS = Object.freeze({
@@ -69,6 +98,10 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
   private snapshotFull: StorageFullError | undefined;
   /** Set while a leader's snapshot is being written: later saves wait for it, to keep order. */
   private installing: Promise<void> | undefined;
+  /** The newest snapshot's data until it is handed out (see the module comment). */
+  private snapshotData: Uint8Array | undefined;
+  /** Set while the newest snapshot's file is being read back. */
+  private reloading: Promise<void> | undefined;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -76,7 +109,8 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     memory: MemoryStorage,
     private readonly wal: Wal,
     private readonly lock: DirectoryLock,
-    private readonly fullRetry: Pick<WalOptions, "sleep" | "onStorageFull">,
+    private readonly fullRetry: Pick<WalOptions, "sleep" | "onStorageFull"> &
+      Pick<WalLogStoreOptions, "onSnapshotReadFailed">,
     private readonly limits: {
       readonly maxEntrySizeBytes: number;
       readonly maxSnapshotSizeBytes: number;
@@ -84,8 +118,10 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     },
     /** What recovery found when the store opened. */
     readonly recovery: WalRecoveryReport,
+    snapshotData: Uint8Array,
   ) {
     super(memory);
+    this.snapshotData = snapshotData;
   }
 
   /**
@@ -132,12 +168,22 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
           const { index, term } = snapshot.metadata;
           await wal.append([{ type: RecordType.Snapshot, index, term }], { sync: true });
         }
-        return new WalLogStore(fs, dir, memory, wal, lock, options, limits, {
-          snapshotIndex: snapshot.metadata.index,
-          lastIndex: memory.lastIndex(),
-          segments: recovered.segments.length,
-          truncated: recovered.truncated,
-        });
+        return new WalLogStore(
+          fs,
+          dir,
+          memory,
+          wal,
+          lock,
+          options,
+          limits,
+          {
+            snapshotIndex: snapshot.metadata.index,
+            lastIndex: memory.lastIndex(),
+            segments: recovered.segments.length,
+            truncated: recovered.truncated,
+          },
+          snapshot.data,
+        );
       } catch (error) {
         await wal.close();
         throw error;
@@ -203,7 +249,9 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
         this.installing = undefined;
       }
       try {
-        this.memory.applySnapshot(snapshot);
+        this.memory.applySnapshot({ metadata: snapshot.metadata, data: NO_DATA });
+        // The runtime restores from the update itself; the data is read back if a send needs it.
+        this.snapshotData = undefined;
       } catch (error) {
         if (!(error instanceof SnapshotOutOfDateError)) throw error;
       }
@@ -273,9 +321,55 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     }
     const term = this.memory.term(index);
     await writeSnapshotFile(this.fs, this.dir, { metadata: { index, term, confState }, data });
-    const snapshot = this.memory.createSnapshot(index, confState, data);
+    const { metadata } = this.memory.createSnapshot(index, confState, NO_DATA);
+    // Not kept: most snapshots are never sent, and a follower that needs one waits for a read.
+    this.snapshotData = undefined;
     await pruneSnapshotFiles(this.fs, this.dir, this.limits.snapshotsKept);
-    return snapshot;
+    return { metadata, data };
+  }
+
+  /** The newest snapshot's index, term and configuration (its data is not read). Never throws. */
+  snapshotMetadata(): SnapshotMetadata {
+    return this.memory.snapshot().metadata;
+  }
+
+  /**
+   * @inheritdoc
+   * Data in memory is handed out once and then forgotten (see the module comment); without it,
+   * the store reads the file in the background.
+   * @throws SnapshotTemporarilyUnavailableError while the file is being read back.
+   */
+  override snapshot(): Snapshot {
+    const held = this.memory.snapshot();
+    if (held.metadata.index === 0) return held;
+    const data = this.snapshotData;
+    if (data !== undefined) {
+      this.snapshotData = undefined;
+      return { metadata: held.metadata, data };
+    }
+    this.reloadSnapshotData(held.metadata);
+    throw new SnapshotTemporarilyUnavailableError(
+      `snapshot ${held.metadata.index} is being read back from disk; ask again shortly`,
+    );
+  }
+
+  /** Reads the newest snapshot's file back, once at a time. Throws nothing. */
+  private reloadSnapshotData(metadata: { readonly index: number; readonly term: number }): void {
+    if (this.reloading !== undefined || this.closed) return;
+    this.reloading = (async () => {
+      try {
+        const snapshot = await readSnapshotFile(this.fs, this.dir, metadata);
+        // A newer snapshot may have replaced it meanwhile: that one is read when asked for.
+        if (this.memory.snapshot().metadata.index === metadata.index) {
+          this.snapshotData = snapshot.data;
+        }
+      } catch (error) {
+        this.fullRetry.onSnapshotReadFailed?.(error as Error);
+        await (this.fullRetry.sleep ?? timerSleep)(SNAPSHOT_RELOAD_RETRY_MS);
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
   }
 
   /**
@@ -327,7 +421,7 @@ function needsSnapshotMark(snapshot: Snapshot, log: ReplayedLog, memory: MemoryS
 function rebuild(dir: string, snapshot: Snapshot, log: ReplayedLog): MemoryStorage {
   const { index: snapshotIndex, term: snapshotTerm } = snapshot.metadata;
   const memory = new MemoryStorage({ confState: snapshot.metadata.confState });
-  if (snapshotIndex > 0) memory.applySnapshot(snapshot);
+  if (snapshotIndex > 0) memory.applySnapshot({ metadata: snapshot.metadata, data: NO_DATA });
   if (log.snapshotMark !== undefined && log.snapshotMark.index > snapshotIndex) {
     throw new StorageCorruptError(
       dir,

@@ -115,7 +115,7 @@ describe("crash test: SIGKILL during durable appends", () => {
       });
       try {
         expect(store.lastIndex()).toBeGreaterThanOrEqual(maxAckedEver);
-        const snapshotIndex = store.snapshot().metadata.index;
+        const snapshotIndex = store.snapshotMetadata().index;
         expect(store.firstIndex()).toBe(snapshotIndex + 1);
         const all = store.entries(
           store.firstIndex(),

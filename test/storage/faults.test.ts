@@ -39,7 +39,7 @@ describe("crashes on the in-memory file system", () => {
       const recovered = await open(fs).catch((error: unknown) => {
         throw new Error(`seed ${seed} (${mode}): recovery failed: ${String(error)}`);
       });
-      const snapshotIndex = recovered.snapshot().metadata.index;
+      const snapshotIndex = recovered.snapshotMetadata().index;
       if (
         !isStateOf(
           result,

@@ -49,9 +49,9 @@ export async function runWorkload(
     const commit = store.initialState().hardState.commit;
     const roll = random.int(100);
     const tail = op >= options.operations - options.inFlightTail;
-    if (roll < 8 && store.snapshot().metadata.index < commit) {
+    if (roll < 8 && store.snapshotMetadata().index < commit) {
       const index =
-        store.snapshot().metadata.index + 1 + random.int(commit - store.snapshot().metadata.index);
+        store.snapshotMetadata().index + 1 + random.int(commit - store.snapshotMetadata().index);
       await store.saveSnapshot(index, VOTERS, new TextEncoder().encode(`snap${index}`));
       if (random.int(2) === 0) await store.compact(Math.max(1, index - random.int(5)));
       continue;

@@ -175,6 +175,10 @@ export async function startNode(
               code: error.code,
               error: error.message,
             }),
+      onSnapshotReadFailed: (error) =>
+        log.error("could not read the newest snapshot back to send it to a follower; retrying", {
+          error: error.message,
+        }),
       confState: { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     });
     cleanups.push(() => walStore.close());
