@@ -12,8 +12,7 @@ import { isBlixardError, StorageFullError, UnavailableError } from "../common/er
 import { isNoSpaceError } from "./fs.js";
 
 /** The disk operation that failed. Only `create` and `write` may be retried on a full disk. */
-export type StorageOperation =
-  "create" | "open" | "read" | "write" | "truncate" | "fsync" | "rename" | "remove";
+export type StorageOperation = "create" | "write" | "truncate" | "fsync" | "rename" | "remove";
 
 /** The typed error for `error`, raised by `operation` on `path`. Never throws. */
 export function storageIoError(error: unknown, operation: StorageOperation, path: string): Error {

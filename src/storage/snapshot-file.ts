@@ -4,7 +4,7 @@
  * fsync, so a crash leaves either the whole snapshot or none of it. Verified when loaded; the
  * oldest are pruned.
  */
-import { StorageCorruptError } from "../common/errors.js";
+import { isBlixardError, StorageCorruptError, UnavailableError } from "../common/errors.js";
 import type { ConfState, NodeId, Snapshot } from "../raft/types.js";
 import { hex16, readUint64, viewOf, writeUint64 } from "./binary.js";
 import { crc32 } from "./crc32.js";
@@ -209,6 +209,17 @@ function decodeCheckedSnapshotFile(
   return { metadata: { index, term, confState }, data };
 }
 
+/** The error of a failed read of a snapshot file; a typed error passes through. Never throws. */
+function readBackError(error: unknown, path: string): Error {
+  if (isBlixardError(error)) return error;
+  const code = (error as { code?: unknown } | null)?.code ?? (error as Error).message;
+  return new UnavailableError(
+    `could not read snapshot file ${path} (${String(code)}): the node keeps running and tries ` +
+      "again; check the disk if this repeats",
+    { cause: error },
+  );
+}
+
 /**
  * Reads and verifies the snapshot file of `index`/`term` in `dir` a piece at a time
  * ({@link SNAPSHOT_WRITE_PIECE_BYTES}), checksumming each piece as it arrives, so the event loop
@@ -226,7 +237,7 @@ export async function readSnapshotFile(
   try {
     handle = await fs.open(path, "read");
   } catch (error) {
-    throw storageIoError(error, "open", path);
+    throw readBackError(error, path);
   }
   try {
     const size = await handle.sizeBytes();
@@ -243,7 +254,7 @@ export async function readSnapshotFile(
     }
     return decodeCheckedSnapshotFile(path, bytes, crc, expected);
   } catch (error) {
-    throw storageIoError(error, "read", path);
+    throw readBackError(error, path);
   } finally {
     await handle.close().catch(() => undefined);
   }
