@@ -18,7 +18,7 @@
  * would be a duplicate).
  */
 import { Agent as HttpAgent, globalAgent as httpGlobalAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import type { Agent as HttpsAgent } from "node:https";
 import type { Clock } from "../../src/common/clock.js";
 import type { Logger } from "../../src/common/logger.js";
 import { AgentHttpLink } from "../../src/orchestrator/agent/remote/http-link.js";
@@ -28,6 +28,7 @@ import type { OrchestratorCommand } from "../../src/statemachine/orchestrator/co
 import { syntheticResult } from "../../src/statemachine/orchestrator/synthetic-result.js";
 import type { Resources, TaskResult } from "../../src/statemachine/orchestrator/types.js";
 import type { IssuedCertificate } from "../../src/security/index.js";
+import { keepAliveHttpsAgent } from "../../src/security/https-pool.js";
 import { issueAgentCertificate, type ScaleTls } from "./scale-tls.js";
 
 /** The command of a task that runs until stopped (the kill phase's work). */
@@ -153,12 +154,7 @@ export class AgentFleet {
       } else {
         const issued = certificates[i] ?? (await issueAgentCertificate(tls, nodeId));
         const credentials = { ca: tls.ca.certPem, cert: issued.certPem, key: issued.keyPem };
-        const pool = new HttpsAgent({
-          keepAlive: true,
-          minVersion: "TLSv1.2",
-          maxFreeSockets: 16,
-          ...credentials,
-        });
+        const pool = keepAliveHttpsAgent(credentials, { maxFreeSockets: 16 });
         this.#pools.push(pool);
         link = new AgentHttpLink({
           nodeId,

@@ -2,6 +2,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { HEADERS } from "../api/schema/common.js";
+import { keepAliveHttpsAgent } from "../security/https-pool.js";
 
 /** A request to a node. */
 export interface HttpRequest {
@@ -86,14 +87,7 @@ export interface ClientTlsOptions {
  */
 export function httpsAgentFor(tls: ClientTlsOptions): HttpsAgent {
   if (tls.ca === undefined && tls.cert === undefined && tls.key === undefined) return HTTPS_AGENT;
-  return new HttpsAgent({
-    keepAlive: true,
-    maxSockets: 256,
-    minVersion: "TLSv1.2",
-    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-    ...(tls.key === undefined ? {} : { key: tls.key }),
-  });
+  return keepAliveHttpsAgent(tls, { maxSockets: 256 });
 }
 
 /**

@@ -6,7 +6,6 @@
  * is where they become real.
  */
 import { relayToLeader } from "../../api/agents/relay-to-leader.js";
-import { Agent as HttpsAgent } from "node:https";
 import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
 import { ApiMetrics, type PeerTraffic } from "../../api/metrics.js";
@@ -34,6 +33,7 @@ import { PROTOCOL_VERSION } from "../../transport/codec.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
+import { keepAliveHttpsAgent } from "../../security/https-pool.js";
 import { nodeIdentityName } from "../../security/names.js";
 import { RemovedFromClusterExit } from "../exit-status.js";
 import { PersistentMemberDirectory, withScheme } from "./member-store.js";
@@ -359,13 +359,7 @@ export async function startNode(
     const forwardHttpsAgent =
       tls === undefined
         ? undefined
-        : new HttpsAgent({
-            keepAlive: true,
-            minVersion: "TLSv1.2",
-            ca: tls.ca,
-            cert: tls.cert,
-            key: tls.key,
-          });
+        : keepAliveHttpsAgent({ ca: tls.ca, cert: tls.cert, key: tls.key });
     const orchestrator = createOrchestrator({
       relayHeartbeats: relayToLeader({
         leaderUrl: () => commands.leaderApiUrl(),

@@ -12,7 +12,7 @@
  * make a thousand links in one process (share one `https.Agent` among them with `httpsAgent`).
  */
 import { request as httpRequest } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import {
   type BlixardError,
   ERROR_CODES,
@@ -24,6 +24,7 @@ import {
   type ErrorCode,
 } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
+import { keepAliveHttpsAgent } from "../../../security/https-pool.js";
 import type { NodeId } from "../../../raft/types.js";
 import type { OrchestratorCommand } from "../../../statemachine/orchestrator/commands.js";
 import type { Task, Vm, Worker } from "../../../statemachine/orchestrator/types.js";
@@ -272,16 +273,7 @@ export function readAssignments(value: unknown): AssignmentsAnswer {
 function realExchange(options: AgentHttpLinkOptions): HttpExchange {
   const tls = options.tls;
   const httpsAgent =
-    tls === undefined
-      ? undefined
-      : (options.httpsAgent ??
-        new HttpsAgent({
-          keepAlive: true,
-          minVersion: "TLSv1.2",
-          ca: tls.ca,
-          cert: tls.cert,
-          key: tls.key,
-        }));
+    tls === undefined ? undefined : (options.httpsAgent ?? keepAliveHttpsAgent(tls));
   return ({ url, method, body, timeoutMs, serverTimeoutMs, signal }) =>
     new Promise((resolve, reject) => {
       const headers: Record<string, string> = { [TIMEOUT_HEADER]: String(serverTimeoutMs) };
