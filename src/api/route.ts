@@ -87,6 +87,13 @@ export interface RouteSpec {
   readonly permission: RoutePermission;
   /** The error codes worth documenting beyond the common ones. */
   readonly errors?: readonly string[];
+  /**
+   * `"refusals"`: only refused calls (4xx/5xx) go to the audit log. For high-rate calls that
+   * change nothing durable (agents' heartbeats: hundreds a second with a thousand agents would
+   * push every other line out of the rotated files within minutes). Default: every call of a
+   * mutating method.
+   */
+  readonly audit?: "refusals";
   /** Produces the 200 body (JSON-serializable, a {@link RawBody} or a {@link StreamBody}); throws typed errors. */
   readonly handler: (context: RequestContext) => Promise<unknown> | unknown;
 }

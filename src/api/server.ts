@@ -142,6 +142,8 @@ export class ApiServer {
   readonly #service: BlixardNodeService;
   readonly #requestTimeoutMs: number;
   readonly #routes: RouteSpec[];
+  /** `METHOD url` of the routes audited only when refused (see {@link RouteSpec.audit}). */
+  readonly #auditRefusalsOnly = new Set<string>();
   readonly #forwardHttpsAgent: HttpsAgent | undefined;
   readonly #auth: Authenticator;
   readonly #peerCertificate: (request: FastifyRequest) => PeerCertificate | undefined;
@@ -249,7 +251,10 @@ export class ApiServer {
       title: "Blixard",
       version: options.version ?? "0.0.0",
     });
-    for (const route of this.#routes) this.#register(route);
+    for (const route of this.#routes) {
+      if (route.audit === "refusals") this.#auditRefusalsOnly.add(`${route.method} ${route.url}`);
+      this.#register(route);
+    }
   }
 
   #fastifyOptions(options: ApiServerOptions, bodyLimitBytes: number): FastifyServerOptions {
@@ -369,6 +374,7 @@ export class ApiServer {
   #auditRequest(request: FastifyRequest, statusCode: number): void {
     const route = request.routeOptions.url;
     if (this.#audit === undefined || request.method === "GET" || route === undefined) return;
+    if (statusCode < 400 && this.#auditRefusalsOnly.has(`${request.method} ${route}`)) return;
     const state = this.#states.get(request) ?? {};
     const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");
     this.#audit.record({

@@ -73,6 +73,9 @@ async function tokenWith(management: string, rules: string[] | undefined): Promi
   return (created.body as unknown as { secret: string }).secret;
 }
 
+/** The headers of a request presenting node `id`'s certificate. */
+const node = (id: number) => ({ [TEST_CERT_HEADER]: `dns=node-${id}.${CLUSTER_ID}.blixard` });
+
 describe("every route has a permission", () => {
   it("every mutating route answers 401 without a credential and 403 to a token with no policy", async () => {
     const management = await fixture.bootstrap();
@@ -204,7 +207,6 @@ describe("certificate identities", () => {
       features: [],
     },
   });
-  const node = (id: number) => ({ [TEST_CERT_HEADER]: `dns=node-${id}.${CLUSTER_ID}.blixard` });
 
   it("node N may report for node N only; a fake node 99 or another node's report is refused", async () => {
     // Authorized: it reaches the (fake) orchestrator, whatever that answers.
@@ -377,5 +379,22 @@ describe("audit log", () => {
     expect(lines[3]).toMatchObject({ identity: { kind: "none" }, code: "UNAUTHENTICATED" });
     const text = JSON.stringify(lines);
     for (const hidden of [management, secret, "s3cret-value"]) expect(text).not.toContain(hidden);
+  });
+
+  it("records agents' heartbeats only when they are refused", async () => {
+    const before = fixture.audit.length;
+    expect((await send("POST", "/v1/agent/heartbeat", node(4), { nodeId: 4 })).status).toBe(200);
+    expect((await send("POST", "/v1/agent/heartbeats", node(1), { nodeIds: [4] })).status).toBe(
+      200,
+    );
+    expect((await send("POST", "/v1/agent/heartbeat", node(4), { nodeId: 5 })).status).toBe(403);
+    expect((await send("POST", "/v1/agent/heartbeats", node(4), { nodeIds: [4] })).status).toBe(
+      403,
+    );
+    const lines = fixture.audit.slice(before);
+    expect(lines.map((l) => [l["route"], l["status"]])).toEqual([
+      ["/v1/agent/heartbeat", 403],
+      ["/v1/agent/heartbeats", 403],
+    ]);
   });
 });

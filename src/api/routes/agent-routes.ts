@@ -132,6 +132,7 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
       // without a relay answers NOT_LEADER and the request is forwarded.
       forwardToLeader: true,
       errors: ["NOT_LEADER", "CONFLICT", "OVERLOADED"],
+      audit: "refusals",
       handler: (context) => agents.heartbeat((context.body as { nodeId: number }).nodeId),
     },
     {
@@ -145,6 +146,7 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
       response: Type.Object({ leaderId: Type.Integer(), workerDeadAfterMs: Type.Integer() }),
       permission: () => ({ resource: "cluster", access: "relay" }),
       errors: ["NOT_LEADER"],
+      audit: "refusals",
       handler: (context) => agents.relayed((context.body as { nodeIds: number[] }).nodeIds),
     },
   ];
