@@ -1,8 +1,8 @@
 /** One HTTP exchange with a node, with the caller's signal; JSON in, JSON (or text) out. */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { createSecureContext } from "node:tls";
 import { HEADERS } from "../api/schema/common.js";
-import { keepAliveHttpsAgent } from "../security/https-pool.js";
 
 /** A request to a node. */
 export interface HttpRequest {
@@ -87,7 +87,15 @@ export interface ClientTlsOptions {
  */
 export function httpsAgentFor(tls: ClientTlsOptions): HttpsAgent {
   if (tls.ca === undefined && tls.cert === undefined && tls.key === undefined) return HTTPS_AGENT;
-  return keepAliveHttpsAgent(tls, { maxSockets: 256 });
+  // One TLS context for the pool: given PEM strings, https.Agent would parse them again for
+  // every new connection (the SDK stays free of the server's modules, so not security/https-pool).
+  const secureContext = createSecureContext({
+    minVersion: "TLSv1.2",
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+  });
+  return new HttpsAgent({ keepAlive: true, maxSockets: 256, minVersion: "TLSv1.2", secureContext });
 }
 
 /**

@@ -133,3 +133,32 @@ describe("blixard dev", () => {
     expect(running.output()).toContain("all nodes stopped");
   });
 });
+
+describe("blixard dev killed with SIGKILL", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "blixard-dev-kill-test-"));
+  let pids: number[] = [];
+
+  afterAll(() => {
+    for (const pid of pids) if (isRunning(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("leaves no node running: each sees its stdin pipe end and stops", async () => {
+    await ensureBuilt();
+    const dev = start(["dev", "--nodes", "1", "--data-dir", dataDir, "--base-port", "0"]);
+    await until(
+      () => (dev.output().includes("Press Ctrl-C") ? true : undefined),
+      `the cluster table; output so far:\n${dev.output()}`,
+      30_000,
+    );
+    pids = [...dev.output().matchAll(ROW)].map((m) => Number(m[4]));
+    expect(pids).toHaveLength(1);
+    dev.child.kill("SIGKILL");
+    await exitWithin(dev.exited, 5_000);
+    await until(
+      () => (pids.every((pid) => !isRunning(pid)) ? true : undefined),
+      "the orphaned node to stop by itself",
+      20_000,
+    );
+  });
+});

@@ -5,6 +5,7 @@
  * `orchestrator/agent/remote/`). SIGTERM or SIGINT stops it and the work it runs (the cluster
  * moves that work once the worker is marked offline).
  */
+import { stopWhenParentExits } from "../node/exit-with-parent.js";
 import { Command } from "commander";
 import { hasRaftLog, usage, usageAsync } from "./usage-errors.js";
 import { isBlixardError, ERROR_CODES } from "../../common/errors.js";
@@ -201,9 +202,11 @@ async function runAgent(
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  const unwatchParent = stopWhenParentExits(() => onSignal("SIGHUP"));
   const failure = await running.stopped;
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
+  unwatchParent();
   await lock.release();
   if (failure !== undefined) {
     const exitCode = isBlixardError(failure) ? ERROR_CODES[failure.code].exitCode : 70;

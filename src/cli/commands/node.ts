@@ -2,6 +2,7 @@
  * `blixard node start`: runs one node in the foreground until SIGTERM or SIGINT, then shuts down
  * gracefully (API, node, transport, WAL) and exits 0.
  */
+import { stopWhenParentExits } from "../node/exit-with-parent.js";
 import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../api/audit/audit-log.js";
 import { DEFAULT_MAX_CONNECTIONS } from "../../api/server.js";
 import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
@@ -379,9 +380,11 @@ async function runNode(
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  const unwatchParent = stopWhenParentExits(() => onSignal("SIGHUP"));
   const failure = await running.stopped;
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
+  unwatchParent();
   // A deliberate stop with its own exit code (removed from the cluster) is not a failure.
   if (failure instanceof ExitStatus) {
     setTimeout(() => process.exit(failure.exitCode), FATAL_EXIT_GRACE_MS).unref();

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EXIT_WITH_PARENT_ENV } from "../node/exit-with-parent.js";
 
 /** The `blixard` entry point that children run. */
 export const BIN_PATH = fileURLToPath(new URL("../../../bin/blixard.js", import.meta.url));
@@ -34,8 +35,11 @@ export function spawnAgent(id: number, agentDir: string, args: readonly string[]
 
 function spawnChild(id: number, logPath: string, command: readonly string[]): NodeChild {
   const fd = openSync(logPath, "a");
+  // stdin is a pipe nobody writes: it ends when this process dies, SIGKILL included, and the
+  // child then stops (see exit-with-parent.ts).
   const child = spawn(process.execPath, [BIN_PATH, ...command], {
-    stdio: ["ignore", fd, fd],
+    stdio: ["pipe", fd, fd],
+    env: { ...process.env, [EXIT_WITH_PARENT_ENV]: "1" },
   });
   closeSync(fd);
   let done = false;
