@@ -27,7 +27,7 @@ import type { ExecuteContext, SessionedApplication } from "../session/sessioned-
 import {
   bytesPart,
   checksummedParts,
-  concatParts,
+  lengthPrefixedPart,
   type SnapshotPart,
 } from "../snapshot-encoding.js";
 import {
@@ -233,12 +233,12 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
 
   /**
    * Captures the three parts now (the layout above; the bytes of {@link snapshot} at this call)
-   * to write a slice at a time: the kv store by its own capture, the orchestrator and the ACL
-   * state encoded now (both are bounded by their limits). Throws nothing.
+   * to write a slice at a time: the kv store and the orchestrator model by their own captures,
+   * the ACL state encoded now (it is bounded by its limits). Throws nothing.
    */
   captureSnapshot(): SnapshotPart {
     const kv = this.#kv.captureSnapshot();
-    const orchestrator = this.#orchestrator.snapshot();
+    const orchestrator = this.#orchestrator.captureSnapshot();
     const acl = this.#acl.snapshot();
     const head = new ByteWriter(SNAPSHOT_MAGIC.length + 2 + 4)
       .raw(SNAPSHOT_MAGIC)
@@ -247,12 +247,8 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     return checksummedParts([
       bytesPart(head.finish()),
       kv,
-      concatParts([
-        bytesPart(new ByteWriter(4).u32(orchestrator.length).finish()),
-        bytesPart(orchestrator),
-        bytesPart(new ByteWriter(4).u32(acl.length).finish()),
-        bytesPart(acl),
-      ]),
+      lengthPrefixedPart(orchestrator),
+      bytesPart(new ByteWriter(4 + acl.length).bytes(acl).finish()),
     ]);
   }
 
