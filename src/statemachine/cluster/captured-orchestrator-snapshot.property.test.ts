@@ -1,19 +1,24 @@
 /**
- * Property test of the orchestrator part of snapshots encoded a slice at a time
- * (`captureSnapshot`, see `../orchestrator/snapshot-view.ts`): for random orchestrator states
- * (workers, tasks pending with shared or own reasons, placed, running, finished and evicted; VMs),
- * with commands applied, queries answered (which write pending reasons back into entries) and
+ * Property test of the orchestrator and ACL parts of snapshots encoded a slice at a time
+ * (`captureSnapshot`, see `../orchestrator/snapshot-view.ts`, `../acl/snapshot-view.ts`): for
+ * random orchestrator states (workers, tasks pending with shared or own reasons, placed, running,
+ * finished; VMs) and ACL states (tokens, policies, bindings), with commands applied, queries answered (which write pending reasons back into entries) and
  * snapshots restored while the encoding is under way, the bytes equal the one-pass `snapshot()`
  * at the capture and restore to that state.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { AclCommand } from "../acl/types.js";
 import { encodeKvCommand } from "../kv/command-codec.js";
 import type { OrchestratorCommand } from "../orchestrator/commands.js";
 import { RAW_EXEC_FEATURE } from "../orchestrator/features.js";
 import type { TaskSpec, VmSpec } from "../orchestrator/types.js";
 import { encodeCommandEnvelope } from "../session/envelope.js";
-import { ClusterStateMachine, encodeOrchestratorCommand } from "./cluster-state-machine.js";
+import {
+  ClusterStateMachine,
+  encodeAclCommand,
+  encodeOrchestratorCommand,
+} from "./cluster-state-machine.js";
 
 const NODES = [1, 2, 3, 4];
 const TASK_IDS = Array.from({ length: 14 }, (_, i) => `t${String(i).padStart(2, "0")}`);
@@ -55,7 +60,8 @@ function vmSpec(vcpus: number, group: string): VmSpec {
 type Command =
   | { readonly kind: "command"; readonly command: OrchestratorCommand }
   | { readonly kind: "report"; readonly id: string; readonly failed: boolean }
-  | { readonly kind: "kv"; readonly key: string };
+  | { readonly kind: "kv"; readonly key: string }
+  | { readonly kind: "acl"; readonly command: AclCommand };
 
 const node = fc.constantFrom(...NODES);
 const taskId = fc.constantFrom(...TASK_IDS);
@@ -142,7 +148,51 @@ const orchestratorCommand: fc.Arbitrary<OrchestratorCommand> = fc.oneof(
   },
 );
 
+const POLICIES = ["ops", "dev", "zz"];
+const token = (n: number, management: boolean, policies: string[]) => ({
+  accessorId: `acc-${n}`,
+  secretHash: n.toString(16).padStart(64, "0"),
+  name: `token ${n}`,
+  description: "",
+  policies,
+  management,
+  createdAtMs: 5,
+  expiresAtMs: null,
+});
+
+const aclCommand: fc.Arbitrary<AclCommand> = fc.oneof(
+  fc.constant({ type: "bootstrap" as const, token: token(0, true, []) }),
+  fc.record({
+    type: fc.constant("createToken" as const),
+    token: fc
+      .tuple(fc.integer({ min: 1, max: 12 }), fc.subarray(POLICIES, { maxLength: 1 }))
+      .map(([n, policies]) => token(n, false, policies)),
+  }),
+  fc.record({
+    type: fc.constant("revokeToken" as const),
+    accessorId: fc.integer({ min: 0, max: 12 }).map((n) => `acc-${n}`),
+  }),
+  fc.record({
+    type: fc.constant("upsertPolicy" as const),
+    policy: fc.record({
+      name: fc.constantFrom(...POLICIES),
+      description: fc.constantFrom("", "reads app/"),
+      rules: fc.constant([{ resource: "kv" as const, access: "read" as const, prefix: "app/" }]),
+    }),
+  }),
+  fc.record({ type: fc.constant("deletePolicy" as const), name: fc.constantFrom(...POLICIES) }),
+  fc.record({
+    type: fc.constant("setCertBinding" as const),
+    binding: fc.record({
+      commonName: fc.constantFrom("node-a", "node-b"),
+      description: fc.constantFrom("", "a node"),
+      policies: fc.subarray(POLICIES, { maxLength: 1 }),
+    }),
+  }),
+);
+
 const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 3, arbitrary: aclCommand.map((command) => ({ kind: "acl" as const, command })) },
   {
     weight: 8,
     arbitrary: orchestratorCommand.map((command) => ({ kind: "command" as const, command })),
@@ -190,6 +240,7 @@ function payloadOf(machine: ClusterStateMachine, command: Command): Uint8Array |
     return encodeKvCommand({ op: "put", key: command.key, value: new Uint8Array([1]) });
   }
   if (command.kind === "command") return encodeOrchestratorCommand(command.command);
+  if (command.kind === "acl") return encodeAclCommand(command.command);
   const task = machine.orchestrator.task(command.id);
   if (task === undefined || task.nodeId === null) return undefined;
   if (task.status === "assigned") {
@@ -243,7 +294,7 @@ function queryAll(machine: ClusterStateMachine): void {
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((byte, i) => byte === b[i]);
 
-describe("captureSnapshot: the orchestrator part encoded a slice at a time", () => {
+describe("captureSnapshot: the orchestrator and ACL parts encoded a slice at a time", () => {
   it("equals snapshot() at the capture and restores to it, whatever is applied, queried or restored meanwhile", () => {
     fc.assert(
       fc.property(

@@ -233,13 +233,12 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
 
   /**
    * Captures the three parts now (the layout above; the bytes of {@link snapshot} at this call)
-   * to write a slice at a time: the kv store and the orchestrator model by their own captures,
-   * the ACL state encoded now (it is bounded by its limits). Throws nothing.
+   * to write a slice at a time, each by its own capture. Throws nothing.
    */
   captureSnapshot(): SnapshotPart {
     const kv = this.#kv.captureSnapshot();
     const orchestrator = this.#orchestrator.captureSnapshot();
-    const acl = this.#acl.snapshot();
+    const acl = this.#acl.captureSnapshot();
     const head = new ByteWriter(SNAPSHOT_MAGIC.length + 2 + 4)
       .raw(SNAPSHOT_MAGIC)
       .u16(CLUSTER_SNAPSHOT_FORMAT_VERSION)
@@ -248,7 +247,7 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
       bytesPart(head.finish()),
       kv,
       lengthPrefixedPart(orchestrator),
-      bytesPart(new ByteWriter(4 + acl.length).bytes(acl).finish()),
+      lengthPrefixedPart(acl),
     ]);
   }
 

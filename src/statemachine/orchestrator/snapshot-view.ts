@@ -21,9 +21,9 @@
  * per call, since each is rebuilt by its strict reader), then copies them out ({@link writeSlice}).
  */
 import type { ByteWriter } from "../codec/binary.js";
-import { encodeUtf8 } from "../codec/utf8.js";
 import { compareKeys } from "../kv/sorted-keys.js";
 import type { SnapshotPart } from "../snapshot-encoding.js";
+import { SnapshotJsonPieces } from "../snapshot-json-pieces.js";
 import { readTask, readVm, readWorker } from "./entity-reader.js";
 import { FieldReader } from "./field-reader.js";
 import type { PendingQueue, ShapeQueue } from "./pending-queue.js";
@@ -33,8 +33,6 @@ import type { OrchestratorSettings, Vm, Worker } from "./types.js";
 
 /** Entities encoded per {@link OrchestratorSnapshotView.prepare} call at most (each is re-read strictly). */
 export const ORCHESTRATOR_SNAPSHOT_ENTITIES_PER_SLICE = 64;
-/** Encoded JSON is gathered into pieces of about this many UTF-16 units before it is turned into bytes. */
-const PIECE_CHARS = 256 * 1024;
 
 /** What `OrchestratorState.captureSnapshot` hands a view: the state at the capture. */
 export interface OrchestratorCapture {
@@ -82,13 +80,7 @@ export class OrchestratorSnapshotView implements SnapshotPart {
   #stage: Stage = Stage.Head;
   /** The position of the next worker, task or VM to encode in the current stage. */
   #next = 0;
-  #text: string[] = [];
-  #textChars = 0;
-  #pieces: Uint8Array[];
-  #sizeBytes: number;
-  /** Where {@link writeSlice} is: the piece and the offset in it. */
-  #piece = 0;
-  #offset = 0;
+  readonly #pieces: SnapshotJsonPieces;
   readonly #onRelease: (view: OrchestratorSnapshotView) => void;
   #released = false;
 
@@ -98,8 +90,7 @@ export class OrchestratorSnapshotView implements SnapshotPart {
    */
   constructor(capture: OrchestratorCapture, onRelease: (view: OrchestratorSnapshotView) => void) {
     this.#capture = capture;
-    this.#pieces = [capture.magicAndVersion];
-    this.#sizeBytes = capture.magicAndVersion.length;
+    this.#pieces = new SnapshotJsonPieces(capture.magicAndVersion);
     this.#onRelease = onRelease;
   }
 
@@ -151,38 +142,20 @@ export class OrchestratorSnapshotView implements SnapshotPart {
       entities < ORCHESTRATOR_SNAPSHOT_ENTITIES_PER_SLICE;
       entities++
     ) {
-      const text = this.#nextText();
-      this.#text.push(text);
-      this.#textChars += text.length;
-      chars += text.length;
+      chars += this.#pieces.push(this.#nextText());
     }
-    if (this.#textChars >= PIECE_CHARS || this.#stage === Stage.Done) this.#flush();
+    if (this.#stage === Stage.Done) this.#pieces.flush();
     return chars;
   }
 
   /** @inheritdoc */
   get sizeBytes(): number {
-    return this.#sizeBytes;
+    return this.#pieces.sizeBytes;
   }
 
   /** @inheritdoc */
   writeSlice(writer: ByteWriter, budgetBytes: number): boolean {
-    const pieces = this.#pieces;
-    const start = writer.lengthBytes;
-    while (this.#piece < pieces.length && writer.lengthBytes - start < budgetBytes) {
-      const piece = pieces[this.#piece] as Uint8Array;
-      const end = Math.min(piece.length, this.#offset + budgetBytes - (writer.lengthBytes - start));
-      writer.raw(piece.subarray(this.#offset, end));
-      if (end < piece.length) {
-        this.#offset = end;
-      } else {
-        // Copied out: drop it, so the encoding holds each byte twice only for a while.
-        pieces[this.#piece] = EMPTY;
-        this.#piece++;
-        this.#offset = 0;
-      }
-    }
-    return this.#piece === pieces.length;
+    return this.#pieces.writeSlice(writer, budgetBytes);
   }
 
   /** @inheritdoc */
@@ -192,8 +165,7 @@ export class OrchestratorSnapshotView implements SnapshotPart {
     this.#preservedTasks.clear();
     this.#preservedVms.clear();
     this.#shapes.clear();
-    this.#text = [];
-    this.#pieces = [];
+    this.#pieces.clear();
     this.#capture = undefined;
     this.#onRelease(this);
   }
@@ -257,15 +229,6 @@ export class OrchestratorSnapshotView implements SnapshotPart {
     return text;
   }
 
-  #flush(): void {
-    if (this.#text.length === 0) return;
-    const piece = encodeUtf8(this.#text.join(""));
-    this.#text = [];
-    this.#textChars = 0;
-    this.#pieces.push(piece);
-    this.#sizeBytes += piece.length;
-  }
-
   /**
    * A task entry as the capture saw it, given its entry unchanged since: a queued task with the
    * reason it followed then (as `OrchestratorState.taskEntry` hands it out).
@@ -299,5 +262,3 @@ export class OrchestratorSnapshotView implements SnapshotPart {
     return atCapture.explicit.has(seq) ? undefined : atCapture.reason;
   }
 }
-
-const EMPTY = new Uint8Array(0);
