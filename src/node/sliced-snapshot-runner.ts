@@ -49,13 +49,13 @@ export class SlicedSnapshotRunner {
         if (this.#abandoned || !stillWanted()) return { kind: "abandoned" };
         turns++;
         const startMs = this.#clock.now();
-        let encodedBytes = 0;
+        // Counted by the encoding: slices of parts encoded ahead are empty (see `next`).
+        const startBytes = encoding.encodedBytes;
         do {
           const slice = encoding.next(DEFAULT_SNAPSHOT_SLICE_BYTES);
           if (slice === undefined) return { kind: "complete", data: encoding.finish(), turns };
-          encodedBytes += slice.length;
         } while (
-          encodedBytes < SNAPSHOT_TURN_MAX_BYTES &&
+          encoding.encodedBytes - startBytes < SNAPSHOT_TURN_MAX_BYTES &&
           this.#clock.now() - startMs < SNAPSHOT_TURN_BUDGET_MS
         );
       }

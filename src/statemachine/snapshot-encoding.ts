@@ -1,10 +1,13 @@
 /**
  * The pieces a snapshot is encoded from a slice at a time ({@link SnapshotEncoding}): each layer
- * (sessions, the cluster application, the kv store) describes its snapshot as parts of known size
- * captured at one point in time, and one buffer of the total size is filled a slice per call.
- * Sizes are known up front because every layer's format puts a part's length before its bytes;
- * checksums are carried from slice to slice (`crc32`'s continuation), so the bytes are exactly
- * those of the layers' one-pass encoders.
+ * (sessions, the cluster application, the kv store, the orchestrator) describes its snapshot as
+ * parts captured at one point in time, and one buffer of the total size is filled a slice per
+ * call. Every layer's format puts a part's length before its bytes, so sizes must be known before
+ * the buffer is filled: most parts know theirs at the capture; a part that knows it only once
+ * encoded (the orchestrator's JSON) is first encoded ahead, a slice at a time, into pieces of its
+ * own ({@link SnapshotPart.prepare}), and copied into the buffer later. Checksums are carried from
+ * slice to slice (`crc32`'s continuation), so the bytes are exactly those of the layers' one-pass
+ * encoders.
  */
 import { invariant } from "../common/index.js";
 import { ByteWriter } from "./codec/binary.js";
@@ -13,11 +16,20 @@ import { DEFAULT_SNAPSHOT_SLICE_BYTES, type SnapshotEncoding } from "./state-mac
 
 /** One part of a snapshot, captured at one point in time and written a slice at a time. */
 export interface SnapshotPart {
-  /** The exact number of bytes the part writes. */
+  /** Whether {@link sizeBytes} is known (true at the capture for most parts; see {@link prepare}). */
+  readonly prepared: boolean;
+  /**
+   * Encodes ahead at most about `budgetBytes` (≥ 1; at least one record, and possibly less than
+   * the budget: a part bounds its time per call) of what the part must encode before its size is
+   * known; returns the bytes encoded (0 once {@link prepared}).
+   */
+  prepare(budgetBytes: number): number;
+  /** The exact number of bytes the part writes; read only once {@link prepared}. */
   readonly sizeBytes: number;
   /**
    * Writes the next slice into `writer`: at least one byte if any remain, and no more records
-   * once `budgetBytes` (≥ 1) are written. Returns true once the whole part is written.
+   * once `budgetBytes` (≥ 1) are written. Returns true once the whole part is written. Called
+   * only once {@link prepared}.
    */
   writeSlice(writer: ByteWriter, budgetBytes: number): boolean;
   /** Drops what the part holds of the state (see `KvStore.captureSnapshot`). Idempotent. */
@@ -31,6 +43,14 @@ class BytesPart implements SnapshotPart {
 
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
+  }
+
+  get prepared(): boolean {
+    return true;
+  }
+
+  prepare(): number {
+    return 0;
   }
 
   get sizeBytes(): number {
@@ -49,9 +69,11 @@ class BytesPart implements SnapshotPart {
 
 /** Parts one after another, optionally followed by the u32 CRC-32 of all their bytes. */
 class PartSequence implements SnapshotPart {
-  readonly sizeBytes: number;
   readonly #parts: readonly SnapshotPart[];
   readonly #checksummed: boolean;
+  /** The first part that may not be prepared yet. */
+  #preparing = 0;
+  #sizeBytes: number | undefined;
   #current = 0;
   #crc = 0;
   #complete = false;
@@ -59,9 +81,29 @@ class PartSequence implements SnapshotPart {
   constructor(parts: readonly SnapshotPart[], checksummed: boolean) {
     this.#parts = parts;
     this.#checksummed = checksummed;
-    let sizeBytes = checksummed ? 4 : 0;
-    for (const part of parts) sizeBytes += part.sizeBytes;
-    this.sizeBytes = sizeBytes;
+  }
+
+  get prepared(): boolean {
+    const parts = this.#parts;
+    while (this.#preparing < parts.length && (parts[this.#preparing] as SnapshotPart).prepared) {
+      this.#preparing++;
+    }
+    return this.#preparing === parts.length;
+  }
+
+  /** One call of the first unprepared part's: each bounds its own work per call. */
+  prepare(budgetBytes: number): number {
+    return this.prepared ? 0 : (this.#parts[this.#preparing] as SnapshotPart).prepare(budgetBytes);
+  }
+
+  get sizeBytes(): number {
+    if (this.#sizeBytes === undefined) {
+      invariant(this.prepared, "a snapshot part's size read before it was prepared");
+      let sizeBytes = this.#checksummed ? 4 : 0;
+      for (const part of this.#parts) sizeBytes += part.sizeBytes;
+      this.#sizeBytes = sizeBytes;
+    }
+    return this.#sizeBytes;
   }
 
   writeSlice(writer: ByteWriter, budgetBytes: number): boolean {
@@ -86,6 +128,44 @@ class PartSequence implements SnapshotPart {
   }
 }
 
+/** A part's u32 length (big-endian), then the part. */
+class LengthPrefixedPart implements SnapshotPart {
+  readonly #part: SnapshotPart;
+  #lengthWritten = false;
+
+  constructor(part: SnapshotPart) {
+    this.#part = part;
+  }
+
+  get prepared(): boolean {
+    return this.#part.prepared;
+  }
+
+  prepare(budgetBytes: number): number {
+    return this.#part.prepare(budgetBytes);
+  }
+
+  get sizeBytes(): number {
+    return 4 + this.#part.sizeBytes;
+  }
+
+  writeSlice(writer: ByteWriter, budgetBytes: number): boolean {
+    let remainingBytes = budgetBytes;
+    if (!this.#lengthWritten) {
+      writer.u32(this.#part.sizeBytes);
+      this.#lengthWritten = true;
+      remainingBytes -= 4;
+      // The length alone may be this slice's bytes.
+      if (remainingBytes <= 0 && this.#part.sizeBytes > 0) return false;
+    }
+    return this.#part.writeSlice(writer, Math.max(1, remainingBytes));
+  }
+
+  release(): void {
+    this.#part.release();
+  }
+}
+
 /** A part holding `bytes` as they are. Throws nothing. */
 export function bytesPart(bytes: Uint8Array): SnapshotPart {
   return new BytesPart(bytes);
@@ -102,20 +182,35 @@ export function checksummedParts(parts: readonly SnapshotPart[]): SnapshotPart {
 }
 
 /**
- * A {@link SnapshotEncoding} of a captured part: one buffer of the part's size, allocated at the
- * first slice, filled a slice per {@link next}.
+ * `part` preceded by its size as a u32 (big-endian), as `ByteWriter.bytes` writes a byte string;
+ * for a part whose size is known only once prepared. Throws nothing.
+ */
+export function lengthPrefixedPart(part: SnapshotPart): SnapshotPart {
+  return new LengthPrefixedPart(part);
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * A {@link SnapshotEncoding} of a captured part: first the parts that know their size only once
+ * encoded are prepared (empty slices), then one buffer of the total size is allocated and filled
+ * a slice per {@link next}.
  */
 export class SlicedSnapshot implements SnapshotEncoding {
-  readonly sizeBytes: number;
   readonly #part: SnapshotPart;
   #writer: ByteWriter | undefined;
+  #encodedBytes = 0;
   #complete = false;
   #closed = false;
 
   /** Encodes `part` (captured by the caller). Throws nothing. */
   constructor(part: SnapshotPart) {
     this.#part = part;
-    this.sizeBytes = part.sizeBytes;
+  }
+
+  /** @inheritdoc */
+  get encodedBytes(): number {
+    return this.#encodedBytes;
   }
 
   /** @inheritdoc */
@@ -123,14 +218,20 @@ export class SlicedSnapshot implements SnapshotEncoding {
     invariant(!this.#closed, "a snapshot encoding used after close");
     invariant(budgetBytes >= 1, () => `a snapshot slice budget of ${budgetBytes} bytes`);
     if (this.#complete) return undefined;
+    if (this.#writer === undefined && !this.#part.prepared) {
+      this.#encodedBytes += this.#part.prepare(budgetBytes);
+      return NO_BYTES;
+    }
     // Exactly the size, so the writer never grows and `finish` hands the buffer over.
-    this.#writer ??= new ByteWriter(this.sizeBytes);
+    this.#writer ??= new ByteWriter(this.#part.sizeBytes);
     const start = this.#writer.lengthBytes;
     this.#complete = this.#part.writeSlice(this.#writer, budgetBytes);
+    this.#encodedBytes += this.#writer.lengthBytes - start;
     if (this.#complete) {
       invariant(
-        this.#writer.lengthBytes === this.sizeBytes,
-        () => `a snapshot of ${this.sizeBytes} bytes came out at ${this.#writer?.lengthBytes}`,
+        this.#writer.lengthBytes === this.#part.sizeBytes,
+        () =>
+          `a snapshot of ${this.#part.sizeBytes} bytes came out at ${this.#writer?.lengthBytes}`,
       );
       this.#part.release();
     }

@@ -20,12 +20,17 @@ export interface AppliedEntry {
  * complete, are exactly what `snapshot()` returned at the capture, whatever was applied since.
  */
 export interface SnapshotEncoding {
-  /** The exact size of the complete snapshot, known at the capture. */
-  readonly sizeBytes: number;
+  /**
+   * Bytes encoded so far, including those encoded ahead (see {@link next}): what a caller bounds
+   * its work per turn by. Only grows.
+   */
+  readonly encodedBytes: number;
   /**
    * Encodes the next slice of about `budgetBytes` (at most one record more; default
    * {@link DEFAULT_SNAPSHOT_SLICE_BYTES}) and returns its bytes, or undefined once the snapshot
-   * is complete. A returned slice is a view into the final snapshot and never changes. Throws
+   * is complete. A returned slice is a view into the final snapshot and never changes. The first
+   * slices may be empty: parts whose size is known only once encoded (the orchestrator's JSON)
+   * are encoded ahead into pieces of their own, since a length precedes each part. Throws
    * `InternalError` after {@link close} or for a budget below 1.
    */
   next(budgetBytes?: number): Uint8Array | undefined;

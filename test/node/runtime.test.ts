@@ -29,7 +29,9 @@ class SlicedListMachine extends ListMachine {
     const sliceBytes = Math.ceil(bytes.length / this.slices);
     let offset = 0;
     return {
-      sizeBytes: bytes.length,
+      get encodedBytes() {
+        return offset;
+      },
       next: () => {
         if (offset === bytes.length) {
           capture.complete = true;

@@ -13,7 +13,9 @@ function fakeEncoding(clock: ManualClock, sizeBytes: number, costMs: number) {
   const log = { slices: 0, closed: 0 };
   let offset = 0;
   const encoding: SnapshotEncoding = {
-    sizeBytes,
+    get encodedBytes() {
+      return offset;
+    },
     next: (budgetBytes = 1) => {
       if (offset === sizeBytes) return undefined;
       clock.spend(costMs);
@@ -57,6 +59,30 @@ describe("SlicedSnapshotRunner", () => {
     await clock.advance(0);
     const result = await outcome;
     // Three turns of 4 MiB each, then one that encodes the last byte and finds it complete.
+    expect(result.kind === "complete" && result.turns).toBe(4);
+  });
+
+  it("counts bytes encoded ahead (empty slices) toward a turn's bound when the clock stands still", async () => {
+    const clock = new ManualClock();
+    const { encoding: rest } = fakeEncoding(clock, 1, 0);
+    // Like the orchestrator's part: 3 × 4 MiB encoded ahead in 256 KiB steps, each an empty slice.
+    let aheadBytes = 0;
+    const encoding: SnapshotEncoding = {
+      get encodedBytes() {
+        return aheadBytes + rest.encodedBytes;
+      },
+      next: (budgetBytes = 1) => {
+        if (aheadBytes === 3 * SNAPSHOT_TURN_MAX_BYTES) return rest.next(budgetBytes);
+        aheadBytes += budgetBytes;
+        return new Uint8Array(0);
+      },
+      finish: () => rest.finish(),
+      close: () => rest.close(),
+    };
+    const outcome = new SlicedSnapshotRunner(clock, encoding).run(() => true);
+    await clock.advance(0);
+    const result = await outcome;
+    // Three turns encoding ahead, then one for the last byte and finding it complete.
     expect(result.kind === "complete" && result.turns).toBe(4);
   });
 

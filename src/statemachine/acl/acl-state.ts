@@ -14,7 +14,9 @@ import { errorResult, okResult, type CommandResult } from "../command-result.js"
 import { FieldReader } from "../orchestrator/field-reader.js";
 import { asMalformed, decodeJson, encodeJson } from "../orchestrator/json-bytes.js";
 import { MAX_ACL_CERT_BINDINGS, MAX_ACL_POLICIES, MAX_ACL_TOKENS } from "./limits.js";
+import type { SnapshotPart } from "../snapshot-encoding.js";
 import { readAclCertBinding, readAclPolicy, readAclToken } from "./reader.js";
+import { AclSnapshotView } from "./snapshot-view.js";
 import type { AclCertBinding, AclCommand, AclPolicy, AclResult, AclToken } from "./types.js";
 
 /** Magic of an ACL snapshot: "BXAC". */
@@ -196,6 +198,24 @@ export class AclState implements AclQueries {
       .u16(ACL_SNAPSHOT_FORMAT_VERSION)
       .raw(json)
       .finish();
+  }
+
+  /**
+   * Captures the state now; the part's bytes are {@link snapshot}'s at this call, sorted and
+   * encoded a slice at a time while commands keep applying (see `snapshot-view.ts`): O(entities)
+   * pointers copied now. Throws nothing.
+   */
+  captureSnapshot(): SnapshotPart {
+    return new AclSnapshotView({
+      magicAndVersion: new ByteWriter(SNAPSHOT_MAGIC.length + 2)
+        .raw(SNAPSHOT_MAGIC)
+        .u16(ACL_SNAPSHOT_FORMAT_VERSION)
+        .finish(),
+      bootstrapped: this.#bootstrapped,
+      policies: [...this.#policies.values()],
+      tokens: [...this.#tokens.values()],
+      bindings: [...this.#bindings.values()],
+    });
   }
 
   /**

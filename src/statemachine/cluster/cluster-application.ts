@@ -27,7 +27,7 @@ import type { ExecuteContext, SessionedApplication } from "../session/sessioned-
 import {
   bytesPart,
   checksummedParts,
-  concatParts,
+  lengthPrefixedPart,
   type SnapshotPart,
 } from "../snapshot-encoding.js";
 import {
@@ -233,13 +233,12 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
 
   /**
    * Captures the three parts now (the layout above; the bytes of {@link snapshot} at this call)
-   * to write a slice at a time: the kv store by its own capture, the orchestrator and the ACL
-   * state encoded now (both are bounded by their limits). Throws nothing.
+   * to write a slice at a time, each by its own capture. Throws nothing.
    */
   captureSnapshot(): SnapshotPart {
     const kv = this.#kv.captureSnapshot();
-    const orchestrator = this.#orchestrator.snapshot();
-    const acl = this.#acl.snapshot();
+    const orchestrator = this.#orchestrator.captureSnapshot();
+    const acl = this.#acl.captureSnapshot();
     const head = new ByteWriter(SNAPSHOT_MAGIC.length + 2 + 4)
       .raw(SNAPSHOT_MAGIC)
       .u16(CLUSTER_SNAPSHOT_FORMAT_VERSION)
@@ -247,12 +246,8 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
     return checksummedParts([
       bytesPart(head.finish()),
       kv,
-      concatParts([
-        bytesPart(new ByteWriter(4).u32(orchestrator.length).finish()),
-        bytesPart(orchestrator),
-        bytesPart(new ByteWriter(4).u32(acl.length).finish()),
-        bytesPart(acl),
-      ]),
+      lengthPrefixedPart(orchestrator),
+      lengthPrefixedPart(acl),
     ]);
   }
 

@@ -55,6 +55,16 @@ export class KvSnapshotView implements SnapshotPart {
     this.#onRelease = onRelease;
   }
 
+  /** @inheritdoc Its size is known at the capture. */
+  get prepared(): boolean {
+    return true;
+  }
+
+  /** @inheritdoc */
+  prepare(): number {
+    return 0;
+  }
+
   /**
    * Called by the store before it replaces or deletes `key`'s record `previous` (undefined: the
    * key is absent now, so it was absent at the capture or is preserved already).

@@ -12,7 +12,12 @@ import { readOrchestratorCommand } from "./command-reader.js";
 import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
 import { DEFAULT_TASK_LIST_LIMIT, MAX_TASK_LIST_LIMIT } from "./limits.js";
 import type { NodeAssignments, OrchestratorQueries, TaskListOptions } from "./queries.js";
-import { decodeOrchestratorSnapshot, encodeOrchestratorSnapshot } from "./snapshot.js";
+import type { SnapshotPart } from "../snapshot-encoding.js";
+import {
+  captureOrchestratorSnapshot,
+  decodeOrchestratorSnapshot,
+  encodeOrchestratorSnapshot,
+} from "./snapshot.js";
 import { OrchestratorState, type OrchestratorStateOptions } from "./state.js";
 import { cancelTask, submitTask, taskFinished, taskStarted } from "./task-commands.js";
 import {
@@ -129,6 +134,15 @@ export class OrchestratorModel implements OrchestratorQueries {
   /** The whole model as deterministic bytes (see `snapshot.ts`): equal states, equal bytes. Throws nothing. */
   snapshot(): Uint8Array {
     return encodeOrchestratorSnapshot(this.#state);
+  }
+
+  /**
+   * Captures the model now; the part's bytes are {@link snapshot}'s at this call, encoded a slice
+   * at a time while commands keep applying (see `snapshot-view.ts`). Release the part
+   * (`SlicedSnapshot` does), or the model keeps replaced entities for it. Throws nothing.
+   */
+  captureSnapshot(): SnapshotPart {
+    return captureOrchestratorSnapshot(this.#state);
   }
 
   /** Replaces the model with a snapshot's. Throws `InvalidArgumentError` on bad bytes, changing nothing. */

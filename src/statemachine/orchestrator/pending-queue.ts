@@ -150,6 +150,11 @@ export class PendingQueue {
     else shape.explicit.add(seq);
   }
 
+  /** The shape item `seq` is queued in, or undefined if it is not queued. */
+  shapeOf(seq: number): ShapeQueue | undefined {
+    return this.#work.get(seq)?.shape;
+  }
+
   /** The reason queued item `seq` follows, or undefined if it is not queued or holds its own. */
   followedReason(seq: number): string | undefined {
     const item = this.#work.get(seq);

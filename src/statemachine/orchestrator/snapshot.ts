@@ -20,6 +20,7 @@
 import { InvalidArgumentError } from "../../common/index.js";
 import type { NodeId } from "../../raft/types.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
+import type { SnapshotPart } from "../snapshot-encoding.js";
 import { FieldReader, checkString } from "./field-reader.js";
 import {
   TASK_ID_RULES,
@@ -80,6 +81,20 @@ export function encodeOrchestratorSnapshot(state: OrchestratorState): Uint8Array
     .u16(ORCHESTRATOR_SNAPSHOT_FORMAT_VERSION)
     .raw(json)
     .finish();
+}
+
+/**
+ * Captures `state` now; the part's bytes are {@link encodeOrchestratorSnapshot}'s at this call,
+ * encoded a slice at a time while the state keeps changing (see `snapshot-view.ts`). Throws
+ * nothing.
+ */
+export function captureOrchestratorSnapshot(state: OrchestratorState): SnapshotPart {
+  return state.captureSnapshot(
+    new ByteWriter(SNAPSHOT_MAGIC.length + 2)
+      .raw(SNAPSHOT_MAGIC)
+      .u16(ORCHESTRATOR_SNAPSHOT_FORMAT_VERSION)
+      .finish(),
+  );
 }
 
 function malformed(problem: string): InvalidArgumentError {

@@ -18,6 +18,7 @@ import { RAW_EXEC_FEATURE } from "./features.js";
 import { MAX_FINISHED_TASKS, MAX_FINISHED_TASK_BYTES } from "./limits.js";
 import { PendingQueue, type PendingWork, type ShapeQueue } from "./pending-queue.js";
 import { PlacementIndex } from "./placement-index.js";
+import { OrchestratorSnapshotView } from "./snapshot-view.js";
 import {
   ZERO_RESOURCES,
   addResources,
@@ -141,6 +142,8 @@ export class OrchestratorState {
    */
   passDeferrals = 0;
   passWanted = false;
+  /** Open snapshot views, handed each entry before it is replaced (see `snapshot-view.ts`). */
+  #views: OrchestratorSnapshotView[] = [];
 
   constructor(options: OrchestratorStateOptions = {}) {
     this.#referenceScheduler = options.referenceScheduler === true;
@@ -178,6 +181,7 @@ export class OrchestratorState {
     const reason = this.#queue.followedReason(entry.seq);
     if (reason === undefined || reason === entry.task.pendingReason) return entry;
     const current = { ...entry, task: Object.freeze({ ...entry.task, pendingReason: reason }) };
+    if (this.#views.length > 0) this.#preserveTask(id, entry);
     this.#tasks.set(id, current);
     return current;
   }
@@ -194,6 +198,7 @@ export class OrchestratorState {
     const reason = this.#queue.followedReason(entry.seq);
     if (reason === undefined || reason === entry.vm.pendingReason) return entry;
     const current = { ...entry, vm: Object.freeze({ ...entry.vm, pendingReason: reason }) };
+    if (this.#views.length > 0) this.#preserveVm(name, entry);
     this.#vms.set(name, current);
     return current;
   }
@@ -254,6 +259,7 @@ export class OrchestratorState {
    * that already followed the shape's reason are not reported one by one.
    */
   settleShape(shape: ShapeQueue, reason: string): void {
+    for (const view of this.#views) view.preserveShape(shape);
     for (const seq of this.#queue.settle(shape, reason)) {
       const work = this.#queue.work(seq) as PendingWork;
       this.observer?.(
@@ -303,6 +309,7 @@ export class OrchestratorState {
    */
   putTask(task: Task, seq?: number): void {
     const previous = this.#tasks.get(task.id);
+    if (this.#views.length > 0) this.#preserveTask(task.id, previous);
     let entry: TaskEntry;
     if (previous === undefined) {
       invariant(seq !== undefined, () => `new task ${task.id} needs a seq`);
@@ -331,6 +338,7 @@ export class OrchestratorState {
   /** Adds (with `seq`) or replaces (keeping its seq) a VM, moving its allocation and index entries. */
   putVm(vm: Vm, seq?: number): void {
     const previous = this.#vms.get(vm.name);
+    if (this.#views.length > 0) this.#preserveVm(vm.name, previous);
     let entry: VmEntry;
     if (previous === undefined) {
       invariant(seq !== undefined, () => `new VM ${vm.name} needs a seq`);
@@ -370,6 +378,7 @@ export class OrchestratorState {
   removeVm(name: string): void {
     const entry = this.#vms.get(name);
     invariant(entry !== undefined && entry.vm.nodeId === null, () => `VM ${name} is removable`);
+    if (this.#views.length > 0) this.#preserveVm(name, entry);
     this.#unindexVm(entry);
     this.#vms.delete(name);
     this.#vmNames.remove(name);
@@ -389,6 +398,45 @@ export class OrchestratorState {
   takeSeq(): number {
     invariant(this.nextSeq < Number.MAX_SAFE_INTEGER, "creation sequence overflow");
     return this.nextSeq++;
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------------
+
+  /**
+   * Captures the state now as a view that encodes the orchestrator snapshot (its bytes after
+   * `magicAndVersion`) a slice at a time while the state keeps changing: the lists are copied
+   * (one pointer per entity), and each entry replaced or removed before the view encodes it is
+   * kept for the view until then (see `snapshot-view.ts`). Release the view (`SlicedSnapshot`
+   * does once complete or closed), or the state keeps entries for it. Throws nothing.
+   */
+  captureSnapshot(magicAndVersion: Uint8Array): OrchestratorSnapshotView {
+    const view = new OrchestratorSnapshotView(
+      {
+        magicAndVersion,
+        settings: this.settings,
+        nextSeq: this.nextSeq,
+        workers: [...this.#workers.values()],
+        tasks: this.#tasks,
+        taskIds: this.#taskIds.toArray(),
+        vms: this.#vms,
+        vmNames: this.#vmNames.toArray(),
+        finished: [...this.#finished],
+        queue: this.#queue,
+      },
+      (released) => {
+        this.#views = this.#views.filter((open) => open !== released);
+      },
+    );
+    this.#views.push(view);
+    return view;
+  }
+
+  #preserveTask(id: string, previous: TaskEntry | undefined): void {
+    for (const view of this.#views) view.preserveTask(id, previous);
+  }
+
+  #preserveVm(name: string, previous: VmEntry | undefined): void {
+    for (const view of this.#views) view.preserveVm(name, previous);
   }
 
   // ---- index maintenance -------------------------------------------------------------------
@@ -481,6 +529,7 @@ export class OrchestratorState {
       const oldest = this.#finished.values().next();
       invariant(oldest.done !== true, "finished bytes are counted only for kept tasks");
       const entry = this.#tasks.get(oldest.value) as TaskEntry;
+      if (this.#views.length > 0) this.#preserveTask(oldest.value, entry);
       this.#unindexTask(entry);
       this.#tasks.delete(oldest.value);
       this.#taskIds.remove(oldest.value);

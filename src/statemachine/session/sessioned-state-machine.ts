@@ -65,6 +65,7 @@ import {
   SlicedSnapshot,
   bytesPart,
   checksummedParts,
+  lengthPrefixedPart,
   type SnapshotPart,
 } from "../snapshot-encoding.js";
 import type { AppliedEntry, SnapshotEncoding, StateMachine } from "../state-machine.js";
@@ -304,8 +305,9 @@ export class SessionedStateMachine<Command, Result> implements StateMachine<Comm
       .u16(SESSION_SNAPSHOT_FORMAT_VERSION)
       .u53(this.#logTimeMs);
     this.#sessions.writeTo(header);
-    header.u32(app.sizeBytes);
-    return new SlicedSnapshot(checksummedParts([bytesPart(header.finish()), app]));
+    return new SlicedSnapshot(
+      checksummedParts([bytesPart(header.finish()), lengthPrefixedPart(app)]),
+    );
   }
 
   /**
