@@ -719,3 +719,36 @@ export const VmLogResponse = Type.Object({
 });
 /** GET /v1/vms/{name}/logs response. */
 export type VmLogResponse = Static<typeof VmLogResponse>;
+
+/** What `POST /v1/vms/{name}/exec` runs when the body gives no timeout: 5 s. */
+export const DEFAULT_VM_EXEC_TIMEOUT_MS = 5000;
+
+/** POST /v1/vms/{name}/exec body. */
+export const VmExecBody = Type.Object(
+  {
+    command: Text({
+      minLength: 1,
+      description: "a shell command (sh -c in the guest); stdin is empty",
+    }),
+    timeoutMs: Type.Optional(
+      Count(
+        600_000,
+        "the guest kills the command after this (rounded up to seconds); default 5000, at most what the request's deadline leaves",
+        1,
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** POST /v1/vms/{name}/exec body. */
+export type VmExecBody = Static<typeof VmExecBody>;
+
+/** POST /v1/vms/{name}/exec response. */
+export const VmExecResponse = Type.Object({
+  nodeId: Type.Integer({ description: "the node that runs the VM" }),
+  exitCode: Type.Integer({ description: "the command's exit code (143: killed at its timeout)" }),
+  output: Type.String({ description: "stdout and stderr together, the first 64 KiB" }),
+  truncated: Type.Boolean({ description: "the command printed more than was kept" }),
+});
+/** POST /v1/vms/{name}/exec response. */
+export type VmExecResponse = Static<typeof VmExecResponse>;

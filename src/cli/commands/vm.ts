@@ -1,5 +1,5 @@
 /**
- * `blixard vm create|start|stop|delete|list|get|logs`: long-running VMs. `create` records the VM and
+ * `blixard vm create|start|stop|delete|list|get|logs|exec`: long-running VMs. `create` records the VM and
  * its desired state; the node it is placed on starts it, and restarts it by its policy.
  */
 import { defaultShown } from "../option-defaults.js";
@@ -25,6 +25,7 @@ import {
   type ReadCommandOptions,
 } from "./orchestrator-flags.js";
 import { vmDetails, vmsTable } from "./orchestrator-format.js";
+import { registerVmExecCommand } from "./vm-exec.js";
 
 /** Flags of `vm create`. */
 interface CreateOptions extends ClientOptions {
@@ -320,6 +321,8 @@ export function registerVmCommands(program: Command): void {
       } else process.stderr.write(`[vm ${name} was deleted]\n`);
     }
   });
+
+  registerVmExecCommand(vm);
 
   withClientOptions(vm.command("get").description("one VM (exit 3 if unknown)").argument("<name>"))
     .addOption(consistencyOption())
