@@ -424,7 +424,12 @@ export class QemuDriver implements VmDriverPort {
         ? {}
         : {
             watchHealth: (onChange) =>
-              watchHealth({ clock, check: health, probe: healthProbe, onChange }),
+              watchHealth({
+                clock,
+                check: health,
+                probe: notingFirstPass(healthProbe, note),
+                onChange,
+              }),
           }),
       pid: proc.pid,
       exited,
@@ -622,6 +627,16 @@ async function tscParameter(): Promise<string[]> {
   );
   const khz = await tscKhz;
   return khz === null || !(khz > 0) ? [] : [`tsc_early_khz=${khz}`];
+}
+
+/** `probe`, noting in the VM's log when it first passes (so a log shows the check works). */
+function notingFirstPass(probe: HealthProbe, note: (line: string) => void): HealthProbe {
+  let passed = false;
+  return async (signal) => {
+    await probe(signal);
+    if (!passed) note("health check passed");
+    passed = true;
+  };
 }
 
 /** True if `path` is `dir` or inside it (both resolved). */
