@@ -5,7 +5,10 @@
  */
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import type { GuestAgentClient } from "../../../src/orchestrator/drivers/guest-agent-client.js";
+import type { GuestExecResult } from "../../../src/orchestrator/drivers/guest-agent-protocol.js";
 import {
+  commandProbe,
   localForwardPorts,
   tcpHoldMs,
   tcpProbe,
@@ -65,6 +68,32 @@ describe("tcpProbe", () => {
     expect(tcpHoldMs(2000)).toBe(1000);
     expect(tcpHoldMs(60_000)).toBe(1000);
     expect(tcpHoldMs(1)).toBe(1);
+  });
+});
+
+describe("commandProbe", () => {
+  /** An agent stand-in answering every command with `result`. */
+  function agent(result: GuestExecResult): () => GuestAgentClient {
+    const stub = { exec: async () => result };
+    return () => stub as unknown as GuestAgentClient;
+  }
+
+  it("passes on exit code 0, fails on another with the output's last line, and without an agent", async () => {
+    const signal = new AbortController().signal;
+    const ok = commandProbe({
+      agent: agent({ exitCode: 0, output: "", truncated: false }),
+      command: "true",
+      timeoutMs: 1000,
+    });
+    await expect(ok(signal)).resolves.toBeUndefined();
+    const failing = commandProbe({
+      agent: agent({ exitCode: 1, output: "starting\nno pid file\n", truncated: false }),
+      command: "test -e /run/app.pid",
+      timeoutMs: 1000,
+    });
+    await expect(failing(signal)).rejects.toThrow("command exited 1: no pid file");
+    const detached = commandProbe({ agent: () => undefined, command: "true", timeoutMs: 1000 });
+    await expect(detached(signal)).rejects.toThrow(/guest agent is not connected/);
   });
 });
 
