@@ -49,13 +49,8 @@ httpd -p 80 -h /www
 #   in:  EXEC <id> <timeoutSeconds> <base64 command>
 #   out: BEGIN <id>, the output's first 64 KiB in base64, END <id> <exitCode> <outputBytes>
 # One command at a time. While the node is not connected, reads see end of file: wait and retry.
+# The port is opened (fd 3) before readiness is announced, so no command sent after it is lost.
 agent() {
-  port=""
-  for dir in /sys/class/virtio-ports/*; do
-    [ "$(cat "$dir/name" 2>/dev/null)" = "org.blixard.agent" ] && port="/dev/${dir##*/}"
-  done
-  [ -n "$port" ] || { echo "blixard agent: no org.blixard.agent port; vm exec is unavailable"; return; }
-  exec 3<>"$port"
   while true; do
     if ! read -r verb id seconds payload <&3; then
       sleep 0.2
@@ -63,22 +58,32 @@ agent() {
     fi
     [ "$verb" = "EXEC" ] || continue
     echo "$payload" | base64 -d >/run/agent-command.sh
-    timeout -s TERM "$seconds" sh /run/agent-command.sh </dev/null >/run/agent-output 2>&1
+    # The command gets no fd 3: nothing it starts can read or hold the agent's channel.
+    timeout -s TERM "$seconds" sh /run/agent-command.sh </dev/null >/run/agent-output 2>&1 3<&-
     code=$?
     size=$(wc -c </run/agent-output)
     { echo "BEGIN $id"; head -c 65536 /run/agent-output | base64; echo "END $id $code $size"; } >&3
   done
 }
-agent &
+agent_port=""
+for dir in /sys/class/virtio-ports/*; do
+  [ "$(cat "$dir/name" 2>/dev/null)" = "org.blixard.agent" ] && agent_port="/dev/${dir##*/}"
+done
+if [ -n "$agent_port" ]; then
+  exec 3<>"$agent_port"
+  agent &
+else
+  echo "blixard agent: no org.blixard.agent port; vm exec is unavailable"
+fi
 
 echo "BLIXARD-READY $nonce"
 
 if [ -n "$run" ]; then
   echo "$run" | base64 -d >/run/blixard-run.sh
-  sh /run/blixard-run.sh &
+  sh /run/blixard-run.sh 3<&- &
 fi
 
-# The guest agent: PID 1 must not exit (the kernel would panic); it reaps orphans meanwhile.
+# PID 1 must not exit (the kernel would panic); it reaps orphans meanwhile.
 while true; do
   sleep 3600
 done
