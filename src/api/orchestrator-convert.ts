@@ -16,6 +16,7 @@ import type {
 import type { TaskLogs } from "./orchestrator-service.js";
 import {
   DEFAULT_RESTART_POLICY,
+  DEFAULT_VM_HEALTH,
   DEFAULT_TASK_RESOURCES,
   REDACTED_VALUE,
   TASK_SPEC_DEFAULTS,
@@ -92,6 +93,17 @@ export function vmSpecFromRequest(json: VmSpecRequest): VmSpec {
     ...(json.publish === undefined || json.publish.length === 0
       ? {}
       : { publish: json.publish.map((p) => ({ hostPort: p.hostPort, guestPort: p.guestPort })) }),
+    ...(json.health === undefined
+      ? {}
+      : {
+          health: {
+            tcpPort: json.health.tcpPort ?? 0,
+            command: json.health.command ?? "",
+            intervalMs: json.health.intervalMs ?? DEFAULT_VM_HEALTH.intervalMs,
+            timeoutMs: json.health.timeoutMs ?? DEFAULT_VM_HEALTH.timeoutMs,
+            failureThreshold: json.health.failureThreshold ?? DEFAULT_VM_HEALTH.failureThreshold,
+          },
+        }),
   };
 }
 
@@ -152,7 +164,7 @@ export function taskLogsToJson(logs: TaskLogs): TaskLogsResponse {
 
 /** A VM as JSON. Throws nothing. */
 export function vmToJson(vm: Vm): VmJson {
-  const { publish, ...spec } = vm.spec;
+  const { publish, health, ...spec } = vm.spec;
   return {
     name: vm.name,
     spec: {
@@ -161,6 +173,7 @@ export function vmToJson(vm: Vm): VmJson {
       requiredFeatures: [...vm.spec.requiredFeatures],
       restart: { ...vm.spec.restart },
       ...(publish === undefined ? {} : { publish: publish.map((p) => ({ ...p })) }),
+      ...(health === undefined ? {} : { health: { ...health } }),
     },
     desired: vm.desired,
     status: vm.status,

@@ -30,6 +30,14 @@ export interface VmLogAnswer extends VmLogChunk {
   readonly nodeId: NodeId;
 }
 
+/** What a command did in a VM's guest, and the node that ran it. */
+export interface VmExecAnswer {
+  readonly nodeId: NodeId;
+  readonly exitCode: number;
+  readonly output: string;
+  readonly truncated: boolean;
+}
+
 /** Filters and paging of {@link OrchestratorService.listTasks}. */
 export type TaskFilters = TaskListOptions;
 
@@ -172,6 +180,18 @@ export interface OrchestratorService {
     request: { readonly tailLines?: number },
     options?: CallOptions,
   ): Promise<LogSource>;
+  /**
+   * Runs `request.command` in VM `name`'s guest through the guest agent, on the node that runs
+   * it (`ServedByOtherNodeError` elsewhere). `NotFoundError` if there is no VM `name`;
+   * `InvalidArgumentError` for a process VM or a timeout the request's deadline cannot hold;
+   * `ConflictError` when it runs nowhere; UNAVAILABLE or TIMEOUT from the guest's channel.
+   * Optional: a service without it answers UNAVAILABLE.
+   */
+  execInVm?(
+    name: string,
+    request: { readonly command: string; readonly timeoutMs?: number },
+    options?: CallOptions,
+  ): Promise<VmExecAnswer>;
   /** Every VM, by name. */
   listVms(options?: ReadOptions): Promise<readonly Vm[]>;
   /** Sets the VM's desired state to running. `NotFoundError` if there is no VM `name`. */

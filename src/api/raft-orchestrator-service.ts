@@ -10,6 +10,7 @@ import { invariant } from "../common/assert.js";
 import type { Clock } from "../common/clock.js";
 import {
   CancelledError,
+  ConflictError,
   InvalidArgumentError,
   NotFoundError,
   OverloadedError,
@@ -36,6 +37,11 @@ import {
   type Worker,
 } from "../statemachine/orchestrator/index.js";
 import { mkdir } from "node:fs/promises";
+import {
+  GUEST_EXEC_SLACK_MS,
+  type GuestExecRequest,
+} from "../orchestrator/drivers/guest-agent-client.js";
+import type { GuestExecResult } from "../orchestrator/drivers/guest-agent-protocol.js";
 import type { LiveOutputHub } from "../orchestrator/drivers/live-output.js";
 import { vmLogInode } from "../orchestrator/drivers/vm-log-follower.js";
 import {
@@ -54,10 +60,16 @@ import type {
   TaskFilters,
   TaskLogs,
   TaskPage,
+  VmExecAnswer,
   VmLogAnswer,
   WaitTaskOptions,
 } from "./orchestrator-service.js";
-import { DEFAULT_TASK_PAGE, MAX_TASK_PAGE, MAX_WAIT_MS } from "./schema/orchestrator.js";
+import {
+  DEFAULT_TASK_PAGE,
+  DEFAULT_VM_EXEC_TIMEOUT_MS,
+  MAX_TASK_PAGE,
+  MAX_WAIT_MS,
+} from "./schema/orchestrator.js";
 import type { CallOptions, ReadOptions, WriteOptions } from "./service.js";
 
 /**
@@ -116,6 +128,8 @@ export interface RaftOrchestratorServiceOptions {
   readonly vmLogDir?: string;
   /** The task attempts running on this node, for `followTaskLog`. */
   readonly liveOutput?: LiveOutputHub;
+  /** Runs a command in a VM's guest on this node (the qemu driver's); omitted: UNAVAILABLE. */
+  readonly execInVm?: (name: string, request: GuestExecRequest) => Promise<GuestExecResult>;
 }
 
 /** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
@@ -128,6 +142,7 @@ export class RaftOrchestratorService implements OrchestratorService {
   readonly #readVmLog: RaftOrchestratorServiceOptions["readVmLog"];
   readonly #vmLogDir: string | undefined;
   readonly #liveOutput: LiveOutputHub | undefined;
+  readonly #execInVm: RaftOrchestratorServiceOptions["execInVm"];
   #waiters = 0;
 
   /** Wraps a node port. Throws nothing. */
@@ -138,6 +153,7 @@ export class RaftOrchestratorService implements OrchestratorService {
     this.#newTaskId = options.newTaskId ?? (() => crypto.randomUUID());
     this.#directory = options.directory;
     this.#readVmLog = options.readVmLog;
+    this.#execInVm = options.execInVm;
     this.#vmLogDir = options.vmLogDir;
     this.#liveOutput = options.liveOutput;
   }
@@ -411,6 +427,47 @@ export class RaftOrchestratorService implements OrchestratorService {
       logDir,
       start,
     });
+  }
+
+  /** @inheritdoc */
+  async execInVm(
+    name: string,
+    request: { readonly command: string; readonly timeoutMs?: number },
+    options: CallOptions = {},
+  ): Promise<VmExecAnswer> {
+    const vm = await this.#read({ ...options, consistency: "stale" }, () =>
+      this.#node.queries.vm(name),
+    );
+    if (vm === undefined) throw vmNotFound(name);
+    if (vm.spec.driver !== "qemu") {
+      throw new InvalidArgumentError(
+        `VM ${name} uses the ${vm.spec.driver} driver; vm exec runs commands through the guest agent of a qemu VM`,
+      );
+    }
+    if (vm.nodeId === null) {
+      throw new ConflictError(`VM ${name} runs on no node (status ${vm.status}); start it first`);
+    }
+    const here = this.#node.nodeId;
+    if (vm.nodeId !== here) throw this.#servedBy(vm.nodeId, `VM ${name}`);
+    if (this.#execInVm === undefined) {
+      throw new UnavailableError("this node cannot run commands in VMs");
+    }
+    // The answer must be back before the request's deadline: the guest's timeout (whole
+    // seconds), the time its answer may take, and a margin for the reply.
+    const deadlineMs = options.timeoutMs ?? Infinity;
+    const maxTimeoutMs = Math.floor((deadlineMs - GUEST_EXEC_SLACK_MS - 500) / 1000) * 1000;
+    const timeoutMs = request.timeoutMs ?? Math.min(DEFAULT_VM_EXEC_TIMEOUT_MS, maxTimeoutMs);
+    if (timeoutMs < 1 || Math.ceil(timeoutMs / 1000) * 1000 > maxTimeoutMs) {
+      throw new InvalidArgumentError(
+        `a timeout of ${timeoutMs} ms does not fit in this request's deadline (${Math.floor(deadlineMs)} ms; at most ${Math.max(0, maxTimeoutMs)} ms leaves room for the answer); ask for less, or run longer work in the background in the guest`,
+      );
+    }
+    const result = await this.#execInVm(name, {
+      command: request.command,
+      timeoutMs,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    return { nodeId: here, ...result };
   }
 
   /** @inheritdoc */

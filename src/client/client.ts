@@ -141,6 +141,7 @@ export class BlixardClient {
   readonly orchestrator = new OrchestratorClient({
     read: (request, options) => this.#call(request, "idempotent", options),
     write: (request, options) => this.#write(request, options),
+    once: (request, options) => this.#call(request, "not-executed", options),
     stream: () => this.#streamTransport(),
   });
 

@@ -17,6 +17,7 @@ import {
   type TaskSpecRequest,
   type TaskStatusJson,
   type TaskWaitResponse,
+  type VmExecResponse,
   type VmJson,
   type VmLogResponse,
   type VmSpecRequest,
@@ -42,6 +43,7 @@ export type {
   TaskSpecRequest as TaskSpecInput,
   TaskStatusJson as TaskStatus,
   TaskWaitResponse as TaskPoll,
+  VmExecResponse as VmExecResult,
   VmJson as Vm,
   VmLogResponse as VmLog,
   VmSpecRequest as VmSpecInput,
@@ -60,6 +62,11 @@ export interface OrchestratorTransport {
   read(request: HttpRequest, options: RequestOptions): Promise<unknown>;
   /** A write under the client's session: retried with the same sequence, applied once. */
   write(request: HttpRequest, options: RequestOptions): Promise<unknown>;
+  /**
+   * A call that is not idempotent and has no session (running a command in a guest): retried
+   * only when it surely did not reach a node. Absent: such calls are refused.
+   */
+  once?(request: HttpRequest, options: RequestOptions): Promise<unknown>;
   /** How long-lived streams (followed logs) reach the cluster (the BlixardClient's always do). */
   stream?(): StreamTransport;
 }
@@ -104,6 +111,11 @@ export interface CreateVmOptions extends RequestOptions {
 }
 
 const enc = encodeURIComponent;
+
+/** Time an exec call allows beyond the command's own timeout: the answer's way back. */
+const EXEC_SLACK_MS = 5000;
+/** The shortest deadline of an exec call (the node caps it with its own request deadline). */
+const EXEC_CALL_FLOOR_MS = 10_000;
 
 function query(values: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();
@@ -384,6 +396,40 @@ export class OrchestratorClient {
     options: FollowOptions & { readonly tail?: number } = {},
   ): AsyncGenerator<VmLogEvent> {
     return followVmLog(this.#streams(), name, options);
+  }
+
+  /**
+   * Runs `command` (a shell command line) in qemu VM `name`'s guest through the Blixard guest
+   * agent, on the node that runs it (any node forwards there), once: never retried after it may
+   * have reached a node. The guest kills it after `timeoutMs` (default 5 s; at most what the
+   * node's request deadline leaves). The call's own deadline is set to fit.
+   * @throws NotFoundError, InvalidArgumentError (a process VM, a timeout too long), ConflictError
+   *   (it runs nowhere), UnavailableError (booting, no agent), TimeoutError (no answer).
+   */
+  async execInVm(
+    name: string,
+    command: string,
+    options: RequestOptions & { readonly commandTimeoutMs?: number } = {},
+  ): Promise<VmExecResponse> {
+    const once = this.#transport.once;
+    if (once === undefined) {
+      throw new InvalidArgumentError("this client cannot make calls that must not be retried");
+    }
+    const { commandTimeoutMs, ...call } = options;
+    const timeoutMs =
+      call.timeoutMs ?? Math.max(EXEC_CALL_FLOOR_MS, (commandTimeoutMs ?? 5000) + EXEC_SLACK_MS);
+    return (await once.call(
+      this.#transport,
+      {
+        method: "POST",
+        path: `/v1/vms/${enc(name)}/exec`,
+        body: {
+          command,
+          ...(commandTimeoutMs === undefined ? {} : { timeoutMs: commandTimeoutMs }),
+        },
+      },
+      callOptions({ ...call, timeoutMs }),
+    )) as VmExecResponse;
   }
 
   /** Every VM, by name. */

@@ -210,6 +210,12 @@ export class FakeOrchestratorNode implements OrchestratorNodePort, CommandNode {
     return worker;
   }
 
+  /** Puts `vm` in the model as is (placed, with any status), as applies would have left it. */
+  putVm(vm: Vm): void {
+    this.#vms.set(vm.name, vm);
+    this.#notify();
+  }
+
   /** Ends task `id` as an agent's report would, and notifies the apply listeners. */
   finish(id: string, outcome: FakeOutcome): Task {
     const task = this.#tasks.get(id);

@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../src/api/audit/audit-log.js";
 import {
   DEFAULT_RESTART_POLICY,
+  DEFAULT_VM_EXEC_TIMEOUT_MS,
+  DEFAULT_VM_HEALTH,
   DEFAULT_TASK_PAGE,
   DEFAULT_TASK_RESOURCES,
   TASK_SPEC_DEFAULTS,
@@ -114,6 +116,10 @@ describe("CLI help", () => {
       "vm create --restart": DEFAULT_RESTART_POLICY.mode,
       "vm create --max-restarts": String(DEFAULT_RESTART_POLICY.maxRestarts),
       "vm create --backoff-ms": String(DEFAULT_RESTART_POLICY.backoffMs),
+      "vm create --health-interval-ms": String(DEFAULT_VM_HEALTH.intervalMs),
+      "vm create --health-timeout-ms": String(DEFAULT_VM_HEALTH.timeoutMs),
+      "vm create --health-failures": String(DEFAULT_VM_HEALTH.failureThreshold),
+      "vm exec --command-timeout-ms": String(DEFAULT_VM_EXEC_TIMEOUT_MS),
       "vm logs --tail": String(DEFAULT_VM_LOG_TAIL_LINES),
       "tls init --days": String(DEFAULT_CA_VALIDITY_DAYS),
       "tls issue --days": String(DEFAULT_CERT_VALIDITY_DAYS),

@@ -1,6 +1,8 @@
 /**
  * A real microVM through a real node: `node start --vm-image-dir` with the Blixard guest built
- * there; a qemu VM is `booting` until its guest announces readiness, then `running`; a VM whose
+ * there; a qemu VM is `booting` until its guest announces readiness, then `running` (or
+ * `unhealthy` while its health check fails); `vm exec` runs commands through the guest agent from
+ * any node; a VM whose
  * kernel is outside the image directory fails with the reason; `kvm` is advertised only if the
  * node booted the guest under KVM at start. Needs QEMU, the Debian kernel and busybox-static
  * (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
@@ -124,6 +126,15 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
         "128",
         "--publish",
         `${hostPort}:80`,
+        // A health check on the port the guest serves: one failed probe would flip it.
+        "--health-tcp",
+        "80",
+        "--health-interval-ms",
+        "1000",
+        "--health-timeout-ms",
+        "1000",
+        "--health-failures",
+        "1",
         ...endpoints,
       ]);
       expect(created.code, created.output).toBe(0);
@@ -149,6 +160,21 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
       expect(page).toContain("blixard guest");
       const shown = await cluster.run("vm get", ["vm", "get", "web", ...endpoints]);
       expect(shown.output).toContain(`127.0.0.1:${hostPort} -> guest port 80`);
+      expect(shown.output).toMatch(
+        /health check\s+tcp guest port 80 every 1.0 s \(1.0 s timeout\), unhealthy after 1 failure/,
+      );
+      // The check went through the published port and passed: the VM stayed running.
+      await until(
+        async () =>
+          (await client.orchestrator.vmLogs("web", { tail: 2000 })).text.includes(
+            "health check passed",
+          )
+            ? true
+            : undefined,
+        "the first health probe to pass",
+        30_000,
+      );
+      expect((await client.orchestrator.getVm("web")).status).toBe("running");
       await client.orchestrator.stopVm("web");
       // Stopped: QEMU is gone, so nothing listens on the port any more.
       await until(
@@ -171,6 +197,94 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
       await client.orchestrator.deleteVm("web");
     },
     BOOT_DEADLINE_MS + 60_000,
+  );
+
+  it(
+    "runs commands in the guest through any node (vm exec: output and exit code), and is unhealthy while its health port is closed, running once it opens",
+    async () => {
+      const created = await cluster.run("vm create", [
+        "vm",
+        "create",
+        "agent",
+        "--driver",
+        "qemu",
+        "--kernel",
+        guest.kernel,
+        "--initrd",
+        guest.initrd,
+        "--memory",
+        "128",
+        // Nothing listens on port 81 in the guest until the test starts a server there.
+        "--health-tcp",
+        "81",
+        "--health-interval-ms",
+        "1000",
+        "--health-timeout-ms",
+        "1000",
+        "--health-failures",
+        "2",
+        "--endpoints",
+        cluster.node(1).apiUrl,
+      ]);
+      expect(created.code, created.output).toBe(0);
+      const unhealthy = await until(
+        async () => {
+          const current = await client.orchestrator.getVm("agent");
+          return current.status === "unhealthy" || current.status === "failed"
+            ? current
+            : undefined;
+        },
+        "the guest to be up and its health check to fail",
+        BOOT_DEADLINE_MS,
+      );
+      expect(unhealthy.status, unhealthy.lastError).toBe("unhealthy");
+      expect(unhealthy.lastError).toMatch(
+        /health check failed 2 times in a row: tcp guest port 81/,
+      );
+      const listed = await cluster.run("vm list", [
+        "vm",
+        "list",
+        "--endpoints",
+        cluster.node(1).apiUrl,
+      ]);
+      expect(listed.output).toMatch(/agent\s+running\s+unhealthy/);
+
+      // Through the node that does not run the VM: the request is forwarded to the one that does.
+      const other = cluster.nodes.find((n) => n.id !== unhealthy.nodeId)!;
+      const exec = (command: string) =>
+        cluster.run("vm exec", ["vm", "exec", "agent", "--endpoints", other.apiUrl, "--", command]);
+      const failing = await exec("echo to-stdout; echo to-stderr >&2; exit 7");
+      expect(failing.code, failing.output).toBe(7);
+      expect(failing.output).toContain("to-stdout");
+      expect(failing.output).toContain("to-stderr");
+      const kernel = await exec("uname -r");
+      expect(kernel.code, kernel.output).toBe(0);
+      expect(kernel.output).toMatch(/cloud-amd64/);
+
+      // A server on the checked port: the next probe passes and the VM is running again.
+      const started = await exec("httpd -p 81 -h /www");
+      expect(started.code, started.output).toBe(0);
+      const recovered = await until(
+        async () => {
+          const current = await client.orchestrator.getVm("agent");
+          return current.status === "running" ? current : undefined;
+        },
+        "the health check to pass again",
+        60_000,
+      );
+      // The health failure was the last error only while it lasted.
+      expect(recovered.lastError).toBe("");
+
+      await client.orchestrator.stopVm("agent");
+      await until(
+        async () =>
+          (await client.orchestrator.getVm("agent")).status === "stopped" ? true : undefined,
+        "the VM to stop",
+        60_000,
+      );
+      await client.orchestrator.deleteVm("agent");
+    },
+    BOOT_DEADLINE_MS + 120_000,
   );
 
   it(

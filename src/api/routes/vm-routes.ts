@@ -1,4 +1,7 @@
-/** The VM routes: create, list, read, start, stop and delete VMs; read their console logs. */
+/**
+ * The VM routes: create, list, read, start, stop and delete VMs; read their console logs; run a
+ * command in a guest.
+ */
 import { UnavailableError } from "../../common/errors.js";
 import { vmSpecFromRequest, vmToJson } from "../orchestrator-convert.js";
 import type { OrchestratorService } from "../orchestrator-service.js";
@@ -8,6 +11,8 @@ import { ReadQuery } from "../schema/kv.js";
 import {
   CreateVmBody,
   VmDeletedResponse,
+  VmExecBody,
+  VmExecResponse,
   VmJson,
   VmLogQuery,
   VmLogResponse,
@@ -108,6 +113,32 @@ export function vmRoutes(service: OrchestratorService): RouteSpec[] {
           {
             ...(query.offset === undefined ? {} : { offset: Number(query.offset) }),
             ...(query.tail === undefined ? {} : { tailLines: Number(query.tail) }),
+          },
+          context.call,
+        );
+      },
+    },
+    {
+      method: "POST",
+      url: "/v1/vms/:name/exec",
+      tag,
+      summary:
+        "Run a shell command in a qemu VM's guest through the Blixard guest agent, on the node that runs it (any node forwards there): its exit code and output. Runs once: not retried",
+      params: VmParams,
+      body: VmExecBody,
+      response: VmExecResponse,
+      permission: { resource: "vm", access: "manage" },
+      errors: ["NOT_FOUND", "INVALID_ARGUMENT", "CONFLICT", "UNAVAILABLE", "TIMEOUT"],
+      handler: async (context) => {
+        if (service.execInVm === undefined) {
+          throw new UnavailableError("this node cannot run commands in VMs");
+        }
+        const body = context.body as VmExecBody;
+        return service.execInVm(
+          vmName(context),
+          {
+            command: body.command,
+            ...(body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs }),
           },
           context.call,
         );

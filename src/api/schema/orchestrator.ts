@@ -29,6 +29,10 @@ import {
   MAX_VM_VCPUS,
   MAX_VM_PUBLISHED_PORTS,
   MAX_SUBMIT_BATCH_TASKS,
+  MIN_VM_HEALTH_INTERVAL_MS,
+  MAX_VM_HEALTH_INTERVAL_MS,
+  MAX_VM_HEALTH_TIMEOUT_MS,
+  MAX_VM_HEALTH_FAILURES,
 } from "../../statemachine/orchestrator/limits.js";
 import { Consistency, PositiveIntegerString } from "./common.js";
 
@@ -76,6 +80,16 @@ export const DEFAULT_RESTART_POLICY = {
   mode: "on-failure",
   maxRestarts: 5,
   backoffMs: 1000,
+} as const;
+
+/**
+ * The defaults of a VM health check's timing: a probe every 10 s that may take 2 s; unhealthy
+ * after 3 failures in a row (so within about 30 s of the guest's service going away).
+ */
+export const DEFAULT_VM_HEALTH = {
+  intervalMs: 10_000,
+  timeoutMs: 2000,
+  failureThreshold: 3,
 } as const;
 
 /** The defaults of a VM spec's optional fields. */
@@ -466,6 +480,7 @@ export const VmStatusJson = StringEnum([
   "starting",
   "booting",
   "running",
+  "unhealthy",
   "stopping",
   "stopped",
   "failed",
@@ -495,6 +510,39 @@ export const PublishedPortJson = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A VM health check as submitted: `tcpPort` or `command`; omitted timings take {@link DEFAULT_VM_HEALTH}. */
+export const VmHealthRequest = Type.Object(
+  {
+    tcpPort: Type.Optional(Count(65_535, "a guest TCP port that must accept a connection", 1)),
+    command: Type.Optional(
+      Text({
+        description: "a shell command run in the guest through its agent; healthy on exit 0",
+      }),
+    ),
+    intervalMs: Type.Optional(
+      Count(MAX_VM_HEALTH_INTERVAL_MS, "between probes; default 10000", MIN_VM_HEALTH_INTERVAL_MS),
+    ),
+    timeoutMs: Type.Optional(
+      Count(MAX_VM_HEALTH_TIMEOUT_MS, "one probe's limit, at most intervalMs; default 2000", 1),
+    ),
+    failureThreshold: Type.Optional(
+      Count(MAX_VM_HEALTH_FAILURES, "failed probes in a row that make it unhealthy; default 3", 1),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** A VM health check as submitted. */
+export type VmHealthRequest = Static<typeof VmHealthRequest>;
+
+/** A VM health check as stored: `tcpPort` 0 for a command check, `command` "" for a TCP one. */
+export const VmHealthJson = Type.Object({
+  tcpPort: Type.Integer(),
+  command: Type.String(),
+  intervalMs: Type.Integer(),
+  timeoutMs: Type.Integer(),
+  failureThreshold: Type.Integer(),
+});
 
 /**
  * A VM spec as submitted: `driver` is required. The `process` driver needs `command` (and takes
@@ -528,6 +576,7 @@ export const VmSpecRequest = Type.Object(
           "qemu driver: host ports forwarded to guest ports (user-mode networking), each host port once",
       }),
     ),
+    health: Type.Optional(VmHealthRequest),
   },
   { additionalProperties: false },
 );
@@ -570,6 +619,8 @@ export const VmSpecJson = Type.Object({
   restart: RestartPolicyJson,
   /** Absent when the VM publishes no port. */
   publish: Type.Optional(Type.Array(PublishedPortJson)),
+  /** Absent when the VM has no health check. */
+  health: Type.Optional(VmHealthJson),
 });
 /** A VM spec as stored. */
 export type VmSpecJson = Static<typeof VmSpecJson>;
@@ -668,3 +719,36 @@ export const VmLogResponse = Type.Object({
 });
 /** GET /v1/vms/{name}/logs response. */
 export type VmLogResponse = Static<typeof VmLogResponse>;
+
+/** What `POST /v1/vms/{name}/exec` runs when the body gives no timeout: 5 s. */
+export const DEFAULT_VM_EXEC_TIMEOUT_MS = 5000;
+
+/** POST /v1/vms/{name}/exec body. */
+export const VmExecBody = Type.Object(
+  {
+    command: Text({
+      minLength: 1,
+      description: "a shell command (sh -c in the guest); stdin is empty",
+    }),
+    timeoutMs: Type.Optional(
+      Count(
+        600_000,
+        "the guest kills the command after this (rounded up to seconds); default 5000, at most what the request's deadline leaves",
+        1,
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** POST /v1/vms/{name}/exec body. */
+export type VmExecBody = Static<typeof VmExecBody>;
+
+/** POST /v1/vms/{name}/exec response. */
+export const VmExecResponse = Type.Object({
+  nodeId: Type.Integer({ description: "the node that runs the VM" }),
+  exitCode: Type.Integer({ description: "the command's exit code (143: killed at its timeout)" }),
+  output: Type.String({ description: "stdout and stderr together, the first 64 KiB" }),
+  truncated: Type.Boolean({ description: "the command printed more than was kept" }),
+});
+/** POST /v1/vms/{name}/exec response. */
+export type VmExecResponse = Static<typeof VmExecResponse>;

@@ -159,6 +159,7 @@ export function vmDetails(vm: Vm, nodeHost?: string): string {
     const at = nodeHost === undefined ? `port ${port.hostPort}` : `${nodeHost}:${port.hostPort}`;
     rows.push(["published", `${at} -> guest port ${port.guestPort}`]);
   }
+  if (spec.health !== undefined) rows.push(["health check", healthCheck(spec.health)]);
   rows.push(
     ["features", list(spec.requiredFeatures)],
     ["anti-affinity", spec.antiAffinityGroup === "" ? "-" : spec.antiAffinityGroup],
@@ -175,6 +176,16 @@ export function vmDetails(vm: Vm, nodeHost?: string): string {
   if (vm.pendingReason !== "") rows.push(["pending because", vm.pendingReason]);
   if (vm.lastError !== "") rows.push(["last error", vm.lastError]);
   return formatTable(["FIELD", "VALUE"], rows);
+}
+
+/** A health check in one line, e.g. `tcp guest port 80 every 10s (2s timeout), unhealthy after 3 failures`. */
+function healthCheck(health: NonNullable<Vm["spec"]["health"]>): string {
+  const probe =
+    health.command === "" ? `tcp guest port ${health.tcpPort}` : `command ${health.command}`;
+  return (
+    `${probe} every ${formatDuration(health.intervalMs)} (${formatDuration(health.timeoutMs)} timeout), ` +
+    `unhealthy after ${health.failureThreshold} failure${health.failureThreshold === 1 ? "" : "s"}`
+  );
 }
 
 /** The worker, field by field. Throws nothing. */

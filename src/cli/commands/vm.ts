@@ -1,9 +1,13 @@
 /**
- * `blixard vm create|start|stop|delete|list|get|logs`: long-running VMs. `create` records the VM and
+ * `blixard vm create|start|stop|delete|list|get|logs|exec`: long-running VMs. `create` records the VM and
  * its desired state; the node it is placed on starts it, and restarts it by its policy.
  */
 import { defaultShown } from "../option-defaults.js";
-import { DEFAULT_RESTART_POLICY, VM_SPEC_DEFAULTS } from "../../api/schema/orchestrator.js";
+import {
+  DEFAULT_RESTART_POLICY,
+  DEFAULT_VM_HEALTH,
+  VM_SPEC_DEFAULTS,
+} from "../../api/schema/orchestrator.js";
 import { DEFAULT_VM_LOG_TAIL_LINES } from "../../orchestrator/drivers/vm-log-reader.js";
 import {
   InvalidArgumentError as InvalidOptionArgumentError,
@@ -21,6 +25,7 @@ import {
   type ReadCommandOptions,
 } from "./orchestrator-flags.js";
 import { vmDetails, vmsTable } from "./orchestrator-format.js";
+import { registerVmExecCommand } from "./vm-exec.js";
 
 /** Flags of `vm create`. */
 interface CreateOptions extends ClientOptions {
@@ -39,6 +44,11 @@ interface CreateOptions extends ClientOptions {
   readonly backoffMs?: number;
   readonly stopped?: boolean;
   readonly publish?: PublishedPortInput[];
+  readonly healthTcp?: number;
+  readonly healthCmd?: string;
+  readonly healthIntervalMs?: number;
+  readonly healthTimeoutMs?: number;
+  readonly healthFailures?: number;
 }
 
 /** Flags of `vm logs`. */
@@ -105,7 +115,26 @@ export function vmSpecFromFlags(command: readonly string[], options: CreateOptio
     ...(options.antiAffinity === undefined ? {} : { antiAffinityGroup: options.antiAffinity }),
     ...(Object.keys(restart).length === 0 ? {} : { restart }),
     ...(options.publish === undefined ? {} : { publish: options.publish }),
+    ...healthFromFlags(options),
   };
+}
+
+/**
+ * The health check of `--health-tcp` or `--health-cmd` with its timings, or nothing. The timing
+ * flags alone make no check (the server refuses a check with neither probe, saying so).
+ */
+function healthFromFlags(options: CreateOptions): Pick<VmSpecInput, "health"> {
+  const probe = {
+    ...(options.healthTcp === undefined ? {} : { tcpPort: options.healthTcp }),
+    ...(options.healthCmd === undefined ? {} : { command: options.healthCmd }),
+  };
+  const timing = {
+    ...(options.healthIntervalMs === undefined ? {} : { intervalMs: options.healthIntervalMs }),
+    ...(options.healthTimeoutMs === undefined ? {} : { timeoutMs: options.healthTimeoutMs }),
+    ...(options.healthFailures === undefined ? {} : { failureThreshold: options.healthFailures }),
+  };
+  if (Object.keys(probe).length === 0 && Object.keys(timing).length === 0) return {};
+  return { health: { ...probe, ...timing } };
 }
 
 /** Registers the `vm` commands on `program`. */
@@ -156,6 +185,41 @@ export function registerVmCommands(program: Command): void {
         "--publish <host:guest>",
         "qemu: forward TCP HOSTPORT on the VM's node to GUESTPORT in the guest (repeatable)",
         collectPublish,
+      )
+      .addOption(
+        new Option(
+          "--health-tcp <port>",
+          "qemu: healthy while this guest TCP port accepts connections (probed by the VM's node)",
+        ).argParser(parsePositiveInt),
+      )
+      .option(
+        "--health-cmd <command>",
+        "qemu: healthy while this shell command exits 0 in the guest (through the guest agent)",
+      )
+      .addOption(
+        defaultShown(
+          new Option("--health-interval-ms <ms>", "between health probes").argParser(
+            parsePositiveInt,
+          ),
+          DEFAULT_VM_HEALTH.intervalMs,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option("--health-timeout-ms <ms>", "one health probe's limit").argParser(
+            parsePositiveInt,
+          ),
+          DEFAULT_VM_HEALTH.timeoutMs,
+        ),
+      )
+      .addOption(
+        defaultShown(
+          new Option(
+            "--health-failures <n>",
+            "failed probes in a row before the VM is unhealthy",
+          ).argParser(parsePositiveInt),
+          DEFAULT_VM_HEALTH.failureThreshold,
+        ),
       )
       .addOption(
         defaultShown(
@@ -257,6 +321,8 @@ export function registerVmCommands(program: Command): void {
       } else process.stderr.write(`[vm ${name} was deleted]\n`);
     }
   });
+
+  registerVmExecCommand(vm);
 
   withClientOptions(vm.command("get").description("one VM (exit 3 if unknown)").argument("<name>"))
     .addOption(consistencyOption())

@@ -26,6 +26,7 @@ import {
   type OrchestratorNodePort,
 } from "../../api/raft-orchestrator-service.js";
 import type { Clock } from "../../common/clock.js";
+import { UnavailableError } from "../../common/errors.js";
 import type { CommandPort } from "../../node/command-port.js";
 import type { RaftNode } from "../../node/raft-node.js";
 import { NONE } from "../../raft/types.js";
@@ -111,6 +112,16 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
     readVmLog: (name, request) => readVmLog(vmLogDir, name, request),
     vmLogDir,
     liveOutput,
+    // Through the qemu driver of this node's worker, once it has started.
+    execInVm: (name, request) => {
+      const qemu = drivers?.vmDrivers.get("qemu");
+      if (qemu?.exec === undefined) {
+        return Promise.reject(
+          new UnavailableError("this node runs no VMs (it is not a worker, or not started yet)"),
+        );
+      }
+      return qemu.exec(name, request);
+    },
   });
 
   const heartbeats = new HeartbeatTable();

@@ -20,6 +20,11 @@
  *   virtio-mmio devices (`CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES` is off).
  * - Networking is QEMU's user mode (slirp: guest 10.0.2.15, gateway 10.0.2.2, no privileges),
  *   with `publish` as `hostfwd` rules on the host's loopback and other addresses (`bindAddress`).
+ *   `localForwards` are the node's own (a health check's TCP port): on 127.0.0.1 only, host port
+ *   0 (the kernel picks a free one; the driver reads it back with `info usernet`), so they never
+ *   collide with another VM's or anything else on the host.
+ * - The guest agent's channel is a `virtio-serial-device` with one port named
+ *   `org.blixard.agent`, whose host end is a unix socket QEMU serves (`agentSocketPath`).
  * - A disk is a `virtio-blk-device` (microvm has virtio-mmio, not PCI): the VM's own qcow2
  *   overlay over its base image (or its blank data disk) when the driver made one, else the base
  *   itself read-only (`readonly=on`); a base's format is `qcow2` for a `.qcow2` file, else `raw`.
@@ -28,6 +33,7 @@
  */
 import { InvalidArgumentError } from "../../common/errors.js";
 import type { VmSpec } from "../../statemachine/orchestrator/types.js";
+import { GUEST_AGENT_PORT_NAME } from "./guest-agent-protocol.js";
 import { MAX_UNIX_SOCKET_PATH_BYTES } from "./limits.js";
 import { imageFormat, type VmDisk } from "./qemu-disks.js";
 
@@ -61,6 +67,8 @@ export interface QemuLaunchConfig {
   readonly accel: QemuAccelerator;
   /** The unix socket QEMU listens on for QMP; at most 107 bytes. */
   readonly qmpSocketPath: string;
+  /** The unix socket QEMU serves for the guest agent's virtio-serial port; omitted: no channel. At most 107 bytes. */
+  readonly agentSocketPath?: string;
   /** The file the serial console is written to; omitted: QEMU's stdout. */
   readonly serialLogPath?: string;
   /** The CPU model under KVM. Default `host`. */
@@ -77,6 +85,8 @@ export interface QemuLaunchConfig {
     readonly publish: readonly PortForward[];
     /** The host address forwards listen on; default all (`""`). */
     readonly bindAddress?: string;
+    /** Guest ports forwarded from an ephemeral port on the host's 127.0.0.1 (the node's use only). */
+    readonly localForwards?: readonly number[];
   };
 }
 
@@ -89,12 +99,9 @@ export interface QemuLaunchConfig {
 export function buildQemuArgs(config: QemuLaunchConfig): string[] {
   const { spec, name } = config;
   checkSpec(name, spec);
-  checkPath("the QMP socket path", config.qmpSocketPath);
-  const socketBytes = new TextEncoder().encode(config.qmpSocketPath).length;
-  if (socketBytes > MAX_UNIX_SOCKET_PATH_BYTES) {
-    throw new InvalidArgumentError(
-      `the QMP socket path ${config.qmpSocketPath} is ${socketBytes} bytes, more than the ${MAX_UNIX_SOCKET_PATH_BYTES} a unix socket address holds; give the driver a shorter run directory`,
-    );
+  checkSocketPath("the QMP socket path", config.qmpSocketPath);
+  if (config.agentSocketPath !== undefined) {
+    checkSocketPath("the guest agent socket path", config.agentSocketPath);
   }
 
   const args = ["-name", `guest=${optionValue(name)}`, "-M", "microvm"];
@@ -135,8 +142,22 @@ export function buildQemuArgs(config: QemuLaunchConfig): string[] {
       checkPort(name, forward.guestPort);
       return `,hostfwd=tcp:${bind}:${forward.hostPort}-:${forward.guestPort}`;
     });
+    for (const guestPort of config.network.localForwards ?? []) {
+      checkPort(name, guestPort);
+      forwards.push(`,hostfwd=tcp:127.0.0.1:0-:${guestPort}`);
+    }
     args.push("-netdev", `user,id=net0${forwards.join("")}`);
     args.push("-device", "virtio-net-device,netdev=net0");
+  }
+  if (config.agentSocketPath !== undefined) {
+    args.push(
+      "-chardev",
+      `socket,id=agent0,path=${optionValue(config.agentSocketPath)},server=on,wait=off`,
+      "-device",
+      "virtio-serial-device",
+      "-device",
+      `virtserialport,chardev=agent0,name=${GUEST_AGENT_PORT_NAME}`,
+    );
   }
   const disk: VmDisk | undefined =
     config.disk ??
@@ -195,6 +216,16 @@ function checkPort(name: string, port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new InvalidArgumentError(
       `VM ${name}: a port must be an integer from 1 to 65535, got ${port}`,
+    );
+  }
+}
+
+function checkSocketPath(what: string, path: string): void {
+  checkPath(what, path);
+  const socketBytes = new TextEncoder().encode(path).length;
+  if (socketBytes > MAX_UNIX_SOCKET_PATH_BYTES) {
+    throw new InvalidArgumentError(
+      `${what} ${path} is ${socketBytes} bytes, more than the ${MAX_UNIX_SOCKET_PATH_BYTES} a unix socket address holds; give the driver a shorter run directory`,
     );
   }
 }

@@ -16,6 +16,13 @@
  * up to the grace period, then tells QEMU to `quit`, and kills it (SIGKILL) if that fails too.
  * A guest that powers itself off ends the run with exit code 0: the VM is then `stopped`, as a
  * process VM that exits cleanly is.
+ *
+ * A kernel VM also gets the guest agent's channel (a virtio-serial port, `<runDir>/<name>.agent`
+ * on the host, see `guest-agent-protocol.ts`): {@link QemuDriver.exec} runs a command in the
+ * guest through it. A spec's health check (see `health-check.ts`) starts once the guest is ready:
+ * a TCP probe goes through the VM's published port for that guest port, else through a forward of
+ * its own on 127.0.0.1 with a port the kernel picks (read back with `info usernet`); a command
+ * probe goes through the guest agent.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -53,7 +60,11 @@ import {
   type GroupProcess,
 } from "./process-group.js";
 import { buildQemuArgs, QEMU_BINARY, type QemuAccelerator } from "./qemu-args.js";
+import { GuestAgentClient, type GuestExecRequest } from "./guest-agent-client.js";
+import type { GuestExecResult } from "./guest-agent-protocol.js";
 import { GuestReadyWatcher, NONCE_PARAMETER } from "./guest-ready.js";
+import { watchHealth, type HealthProbe } from "./health-check.js";
+import { commandProbe, localForwardPorts, tcpProbe } from "./health-probes.js";
 import { QemuDisks } from "./qemu-disks.js";
 import {
   createQemuCgroup,
@@ -129,11 +140,20 @@ export interface QemuDriverOptions extends VmDriverCommonOptions {
   readonly cgroups?: CgroupDetection;
 }
 
+/** What the driver keeps about a VM's current run for {@link QemuDriver.exec}. */
+interface LiveRun {
+  /** Its guest agent channel, if the connection was made. */
+  readonly agent: GuestAgentClient | undefined;
+  /** True once the guest announced readiness (or at once when readiness is not awaited). */
+  ready: boolean;
+}
+
 /** Runs VMs whose driver is `qemu`. */
 export class QemuDriver implements VmDriverPort {
   readonly kind = "qemu" as const;
 
   readonly #disks: QemuDisks | undefined;
+  readonly #runs = new Map<string, LiveRun>();
 
   constructor(private readonly options: QemuDriverOptions) {
     this.#disks =
@@ -150,6 +170,31 @@ export class QemuDriver implements VmDriverPort {
   async discard(name: string): Promise<void> {
     checkVmName(name);
     await this.#disks?.discard(name);
+  }
+
+  /**
+   * Runs `request.command` in VM `name`'s guest through its agent (see `guest-agent-client.ts`).
+   * @throws UnavailableError when the VM does not run here, is still booting, or has no agent
+   *   channel; the client's errors otherwise (TimeoutError when the guest does not answer).
+   */
+  exec(name: string, request: GuestExecRequest): Promise<GuestExecResult> {
+    const run = this.#runs.get(name);
+    if (run === undefined) {
+      return Promise.reject(new UnavailableError(`VM ${name} does not run on this node now`));
+    }
+    if (!run.ready) {
+      return Promise.reject(
+        new UnavailableError(`VM ${name} is still booting; try again once it is running`),
+      );
+    }
+    if (run.agent === undefined) {
+      return Promise.reject(
+        new UnavailableError(
+          `VM ${name} has no guest agent channel (only a VM booting a kernel has one; see its log)`,
+        ),
+      );
+    }
+    return run.agent.exec(request);
   }
 
   /** The VMs that have a disk on this node. Throws nothing. */
@@ -172,8 +217,19 @@ export class QemuDriver implements VmDriverPort {
     }
     const { runDir, logDir, clock } = this.options;
     const qmpSocketPath = join(runDir, `${name}.qmp`);
+    if (spec.health !== undefined && spec.kernel === "") {
+      throw new InvalidArgumentError(
+        `VM ${name}: a health check needs a VM that boots a kernel (its network and guest agent); this one boots only a disk image`,
+      );
+    }
     // Validates the spec now, so a bad one is refused before anything starts.
-    buildQemuArgs({ name, spec, accel: "tcg", qmpSocketPath });
+    buildQemuArgs({
+      name,
+      spec,
+      accel: "tcg",
+      qmpSocketPath,
+      ...(spec.kernel === "" ? {} : { agentSocketPath: join(runDir, `${name}.agent`) }),
+    });
     mkdirSync(runDir, { recursive: true });
     mkdirSync(logDir, { recursive: true });
     const log = new RotatingLog(
@@ -207,6 +263,12 @@ export class QemuDriver implements VmDriverPort {
   }): Promise<LaunchedRun> {
     const { name, spec, qmpSocketPath, log, note, signal } = run;
     const { clock, registry } = this.options;
+    const agentSocketPath =
+      spec.kernel === "" ? undefined : join(this.options.runDir, `${name}.agent`);
+    // A TCP health check goes through the VM's published port for it, else a forward of its own.
+    const healthPort = spec.health?.tcpPort ?? 0;
+    const publishedHealthPort = spec.publish?.find((p) => p.guestPort === healthPort)?.hostPort;
+    const localForwards = healthPort > 0 && publishedHealthPort === undefined ? [healthPort] : [];
     if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
     await checkReadable(name, spec);
     await this.checkInImageDir(name, spec);
@@ -223,16 +285,18 @@ export class QemuDriver implements VmDriverPort {
       spec,
       accel,
       qmpSocketPath,
+      ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
       ...(disk === undefined ? {} : { disk }),
       ...(cpuModel === undefined ? {} : { cpuModel }),
       extraCmdline: [
         ...(accel === "tcg" && spec.kernel !== "" ? await tscParameter() : []),
         ...(awaitReady ? [`${NONCE_PARAMETER}=${nonce}`] : []),
       ].join(" "),
-      ...(spec.kernel !== "" ? { network: { publish: spec.publish ?? [] } } : {}),
+      ...(spec.kernel !== "" ? { network: { publish: spec.publish ?? [], localForwards } } : {}),
     });
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
+    if (agentSocketPath !== undefined) await rm(agentSocketPath, { force: true });
     const binary = this.options.binary ?? QEMU_BINARY;
     const cgroup = await createQemuCgroup(this.options.cgroups, name, spec);
     if (cgroup !== undefined) {
@@ -277,8 +341,14 @@ export class QemuDriver implements VmDriverPort {
       .catch((error: unknown) => note(`could not record pid ${proc.pid}: ${String(error)}`));
 
     let qmp: QmpClient | undefined;
+    // Set once the agent channel is up; the exit handler may run before that.
+    const live: { run?: LiveRun } = {};
     const exited = proc.exited.then(async (status) => {
       qmp?.close();
+      live.run?.agent?.close();
+      if (live.run !== undefined && this.#runs.get(name) === live.run) this.#runs.delete(name);
+      if (agentSocketPath !== undefined)
+        await rm(agentSocketPath, { force: true }).catch(() => undefined);
       if (!(await within(clock, proc.closed, OUTPUT_DRAIN_TIMEOUT_MS)).inTime) {
         proc.stdout?.destroy();
         proc.stderr?.destroy();
@@ -321,6 +391,21 @@ export class QemuDriver implements VmDriverPort {
     const client = qmp;
     client.onEvent((event) => note(`qmp event ${event.event} ${JSON.stringify(event.data)}`));
     note(`QMP ready (accel ${accel})`);
+    const agent =
+      agentSocketPath === undefined
+        ? undefined
+        : await GuestAgentClient.connect(agentSocketPath, clock).catch((error: unknown) => {
+            note(`no guest agent channel: ${(error as Error).message}`);
+            return undefined;
+          });
+    const current: LiveRun = { agent, ready: !awaitReady };
+    live.run = current;
+    if (!proc.hasExited()) this.#runs.set(name, current);
+    else agent?.close();
+    const healthProbe =
+      spec.health === undefined
+        ? undefined
+        : await this.healthProbe(spec, client, publishedHealthPort, () => current.agent, note);
     const ready = awaitReady
       ? within(clock, readySeen, readyTimeoutMs).then(({ inTime }) => {
           if (!inTime) {
@@ -328,11 +413,24 @@ export class QemuDriver implements VmDriverPort {
               `the guest did not announce readiness within ${readyTimeoutMs} ms (accel ${accel}); last console lines: ${watcher.tail() || "(none)"}`,
             );
           }
+          current.ready = true;
           note(`guest ready (accel ${accel})`);
         })
       : undefined;
+    const health = spec.health;
     return {
       ...(ready === undefined ? {} : { ready }),
+      ...(health === undefined || healthProbe === undefined
+        ? {}
+        : {
+            watchHealth: (onChange) =>
+              watchHealth({
+                clock,
+                check: health,
+                probe: notingFirstPass(healthProbe, note),
+                onChange,
+              }),
+          }),
       pid: proc.pid,
       exited,
       stop: async (graceMs) => {
@@ -341,6 +439,46 @@ export class QemuDriver implements VmDriverPort {
         return method;
       },
     };
+  }
+
+  /**
+   * The probe of `spec.health`: a command through the guest agent, or a TCP connection to the
+   * VM's published port for the guest port or, else, to its own forward (whose host port QEMU
+   * chose: read back from `info usernet`). A forward that cannot be found makes a probe that
+   * always fails, saying why (the VM is then reported unhealthy rather than wrongly healthy).
+   */
+  private async healthProbe(
+    spec: VmSpec,
+    qmp: QmpClient,
+    publishedPort: number | undefined,
+    agent: () => GuestAgentClient | undefined,
+    note: (line: string) => void,
+  ): Promise<HealthProbe | undefined> {
+    const { clock } = this.options;
+    const health = spec.health;
+    if (health === undefined) return undefined;
+    if (health.command !== "") {
+      return commandProbe({ agent, command: health.command, timeoutMs: health.timeoutMs });
+    }
+    const guestPort = health.tcpPort;
+    let hostPort = publishedPort;
+    if (hostPort === undefined) {
+      try {
+        const usernet = await qmp.execute("human-monitor-command", {
+          "command-line": "info usernet",
+        });
+        hostPort = localForwardPorts(typeof usernet === "string" ? usernet : "").get(guestPort);
+      } catch (error) {
+        note(`could not read the health check's forward: ${(error as Error).message}`);
+      }
+    }
+    if (hostPort === undefined) {
+      const reason = `tcp guest port ${guestPort}: the node's forward to it was not found`;
+      note(reason);
+      return () => Promise.reject(new Error(reason));
+    }
+    note(`health check: tcp guest port ${guestPort} through 127.0.0.1:${hostPort}`);
+    return tcpProbe({ clock, hostPort, guestPort, timeoutMs: health.timeoutMs });
   }
 
   /**
@@ -489,6 +627,16 @@ async function tscParameter(): Promise<string[]> {
   );
   const khz = await tscKhz;
   return khz === null || !(khz > 0) ? [] : [`tsc_early_khz=${khz}`];
+}
+
+/** `probe`, noting in the VM's log when it first passes (so a log shows the check works). */
+function notingFirstPass(probe: HealthProbe, note: (line: string) => void): HealthProbe {
+  let passed = false;
+  return async (signal) => {
+    await probe(signal);
+    if (!passed) note("health check passed");
+    passed = true;
+  };
 }
 
 /** True if `path` is `dir` or inside it (both resolved). */

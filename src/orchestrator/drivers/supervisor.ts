@@ -8,6 +8,7 @@ import { CancelledError } from "../../common/errors.js";
 import type { RestartPolicy } from "../../statemachine/orchestrator/types.js";
 import { MAX_REPORTED_ERROR_BYTES } from "./limits.js";
 import { truncateUtf8 } from "./output-capture.js";
+import type { HealthChange, HealthWatch } from "./health-check.js";
 import { describeExit, type ExitStatus } from "./process-group.js";
 import { decideAfterExit } from "./restart-policy.js";
 import { delay } from "./timing.js";
@@ -33,6 +34,13 @@ export interface LaunchedRun {
    * a failure. Absent: the run is `running` as soon as it is launched.
    */
   readonly ready?: Promise<void>;
+  /**
+   * When the run has a health check: starts it (see `health-check.ts`); the supervisor calls it
+   * once the VM is `running` and stops the watch when the run ends or is stopped. Each change
+   * turns the VM `unhealthy` (with the reason as its last error) or `running` again (with the
+   * last error it had before).
+   */
+  watchHealth?(onChange: (change: HealthChange) => void): HealthWatch;
 }
 
 /** How a driver starts runs of one VM. */
@@ -69,6 +77,9 @@ export class Supervisor implements VmHandle {
   private readonly stopController = new AbortController();
   private stopGraceMs = 0;
   private current: LaunchedRun | undefined;
+  private health: HealthWatch | undefined;
+  /** The last error from before the guest turned unhealthy, given back when it recovers. */
+  private errorBeforeUnhealthy = "";
   private stopMethod: Promise<VmStopMethod> | undefined;
   private stopResult: Promise<VmStopResult> | undefined;
 
@@ -115,6 +126,7 @@ export class Supervisor implements VmHandle {
   }
 
   private stopRun(run: LaunchedRun): void {
+    this.health?.stop();
     this.update({ status: "stopping" });
     this.options.launcher.note(`stopping (grace ${this.stopGraceMs} ms)`);
     this.stopMethod = run.stop(this.stopGraceMs);
@@ -141,7 +153,12 @@ export class Supervisor implements VmHandle {
           this.update({ status: "running", pid: run.pid, restartInMs: null });
           launcher.note(`running as pid ${run.pid}`);
         }
+        if (!this.stopRequested && this.observation.status === "running") {
+          this.health = run.watchHealth?.((change) => this.onHealth(change));
+        }
         const exit = await run.exited;
+        this.health?.stop();
+        this.health = undefined;
         this.current = undefined;
         if (failure === undefined && (exit.code !== 0 || exit.signal !== null)) {
           failure = describeExit(exit);
@@ -199,6 +216,21 @@ export class Supervisor implements VmHandle {
     this.options.launcher.note(`guest not ready: ${failure}`);
     await run.stop(0);
     return failure;
+  }
+
+  /** A change of the running guest's health: `unhealthy` or `running` again (never while stopping). */
+  private onHealth(change: HealthChange): void {
+    const { status } = this.observation;
+    if (this.stopRequested || (status !== "running" && status !== "unhealthy")) return;
+    if (change.healthy) {
+      this.update({ status: "running", lastError: this.errorBeforeUnhealthy });
+      this.options.launcher.note("health check passed again; running");
+    } else {
+      const lastError = truncateUtf8(change.reason, MAX_REPORTED_ERROR_BYTES);
+      this.errorBeforeUnhealthy = this.observation.lastError;
+      this.update({ status: "unhealthy", lastError });
+      this.options.launcher.note(`unhealthy: ${change.reason}`);
+    }
   }
 
   private finish(

@@ -19,12 +19,14 @@
  */
 import { InvalidArgumentError } from "../../common/errors.js";
 import type { VmDriver, VmSpec, VmStatus } from "../../statemachine/orchestrator/types.js";
+import type { GuestExecRequest } from "./guest-agent-client.js";
+import type { GuestExecResult } from "./guest-agent-protocol.js";
 import type { ProcessRegistry } from "./process-registry.js";
 
 /** The statuses a driver observes; `pending` and `scheduled` are the cluster's to decide. */
 export type VmObservedStatus = Extract<
   VmStatus,
-  "starting" | "booting" | "running" | "stopping" | "stopped" | "failed"
+  "starting" | "booting" | "running" | "unhealthy" | "stopping" | "stopped" | "failed"
 >;
 
 /**
@@ -105,6 +107,11 @@ export interface VmDriverPort {
   discard?(name: string): Promise<void>;
   /** The VMs the driver keeps something for on this node ({@link discard} removes it). */
   storedNames?(): Promise<string[]>;
+  /**
+   * Runs a command in VM `name`'s guest through its agent (the qemu driver); absent: the driver
+   * has no way into its guests.
+   */
+  exec?(name: string, request: GuestExecRequest): Promise<GuestExecResult>;
 }
 
 /** Options every driver shares. */

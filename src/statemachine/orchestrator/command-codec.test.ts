@@ -285,6 +285,49 @@ describe("orchestrator command codec", () => {
     }
   });
 
+  it("carries a qemu VM's health check and the unhealthy status; none is encoded as absent", () => {
+    const health = {
+      tcpPort: 0,
+      command: "test -e /run/ok",
+      intervalMs: 5000,
+      timeoutMs: 1000,
+      failureThreshold: 2,
+    };
+    const create = (extra: Partial<VmSpec>): OrchestratorCommand => ({
+      type: "createVm",
+      name: "web",
+      spec: { ...vm, ...extra },
+      desired: "running",
+    });
+    expect(decodeOrchestratorCommand(encodeOrchestratorCommand(create({ health })))).toEqual(
+      create({ health }),
+    );
+    const tcp = { ...health, tcpPort: 80, command: "" };
+    expect(decodeOrchestratorCommand(encodeOrchestratorCommand(create({ health: tcp })))).toEqual(
+      create({ health: tcp }),
+    );
+    // A spec without a check encodes as it did before health checks existed.
+    expect(new TextDecoder().decode(encodeOrchestratorCommand(create({})))).not.toContain("health");
+    const unhealthy: OrchestratorCommand = {
+      type: "vmObserved",
+      name: "web",
+      nodeId: 1,
+      status: "unhealthy",
+      restarts: 0,
+      error: "health check failed",
+    };
+    expect(decodeOrchestratorCommand(encodeOrchestratorCommand(unhealthy))).toEqual(unhealthy);
+    const refused: [Partial<VmSpec>, string][] = [
+      [{ health: { ...health, tcpPort: 80 } }, "exactly one of tcpPort"],
+      [{ health: { ...health, command: "" } }, "exactly one of tcpPort"],
+      [{ health: { ...tcp, failureThreshold: 0 } }, "failureThreshold"],
+      [{ health: { ...tcp, extra: 1 } as never }, "extra"],
+    ];
+    for (const [extra, message] of refused) {
+      expect(() => encodeOrchestratorCommand(create(extra)), message).toThrow(message);
+    }
+  });
+
   it("refuses to encode an invalid command", () => {
     const emptyId = { ...(COMMANDS[3] as object), id: "" } as OrchestratorCommand;
     expect(thrownCode(() => encodeOrchestratorCommand(emptyId))).toBe("INVALID_ARGUMENT");

@@ -147,6 +147,7 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
           "starting",
           "booting",
           "running",
+          "unhealthy",
           "stopping",
           "stopped",
           "failed",

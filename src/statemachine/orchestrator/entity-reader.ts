@@ -76,6 +76,7 @@ export const VM_STATUSES: readonly VmStatus[] = [
   "starting",
   "booting",
   "running",
+  "unhealthy",
   "stopping",
   "stopped",
   "failed",

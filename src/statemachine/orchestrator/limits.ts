@@ -69,6 +69,19 @@ export const MAX_VM_PUBLISHED_PORTS = 32;
 /** The highest TCP port number. */
 export const MAX_PORT = 65_535;
 
+/** The shortest and longest time between two health probes of a VM. */
+export const MIN_VM_HEALTH_INTERVAL_MS = 1000;
+export const MAX_VM_HEALTH_INTERVAL_MS = 3_600_000;
+
+/** The longest a health probe may take (and at most its interval). */
+export const MAX_VM_HEALTH_TIMEOUT_MS = 60_000;
+
+/** The most failed probes in a row a health check may wait for. */
+export const MAX_VM_HEALTH_FAILURES = 100;
+
+/** The longest health-check command. */
+export const MAX_VM_HEALTH_COMMAND_BYTES = 1024;
+
 /** The most restarts a VM's restart policy allows. */
 export const MAX_VM_RESTARTS = 10_000;
 

@@ -29,6 +29,11 @@ import {
   MAX_VM_VCPUS,
   MAX_VM_PUBLISHED_PORTS,
   MAX_PORT,
+  MIN_VM_HEALTH_INTERVAL_MS,
+  MAX_VM_HEALTH_INTERVAL_MS,
+  MAX_VM_HEALTH_TIMEOUT_MS,
+  MAX_VM_HEALTH_FAILURES,
+  MAX_VM_HEALTH_COMMAND_BYTES,
 } from "./limits.js";
 import type {
   PublishedPort,
@@ -37,6 +42,7 @@ import type {
   RestartPolicy,
   TaskResult,
   TaskSpec,
+  VmHealthCheck,
   VmSpec,
 } from "./types.js";
 
@@ -154,6 +160,7 @@ export function vmSpecBytes(spec: VmSpec): number {
       spec.image,
       spec.cmdline,
       spec.antiAffinityGroup,
+      spec.health?.command ?? "",
     ]) +
     stringBytes(spec.args) +
     stringBytes(spec.requiredFeatures)
@@ -250,6 +257,38 @@ function readPublish(fields: FieldReader): { readonly publish?: readonly Publish
   return publish.length === 0 ? {} : { publish };
 }
 
+const HEALTH_COMMAND_RULES: StringRules = { maxBytes: MAX_VM_HEALTH_COMMAND_BYTES, noNul: true };
+
+/**
+ * Reads a VM's health check: optional; exactly one of `tcpPort` and `command` set; a probe's
+ * timeout no longer than its interval (probes never overlap).
+ */
+function readHealth(fields: FieldReader): { readonly health?: VmHealthCheck } {
+  if (!fields.has("health")) return {};
+  const health = fields.object("health", (check): VmHealthCheck => {
+    const read: VmHealthCheck = {
+      tcpPort: check.integer("tcpPort", 0, MAX_PORT),
+      command: check.string("command", HEALTH_COMMAND_RULES),
+      intervalMs: check.integer("intervalMs", MIN_VM_HEALTH_INTERVAL_MS, MAX_VM_HEALTH_INTERVAL_MS),
+      timeoutMs: check.integer("timeoutMs", 1, MAX_VM_HEALTH_TIMEOUT_MS),
+      failureThreshold: check.integer("failureThreshold", 1, MAX_VM_HEALTH_FAILURES),
+    };
+    check.end();
+    if ((read.tcpPort === 0) === (read.command === "")) {
+      throw new InvalidArgumentError(
+        `${check.location} must set exactly one of tcpPort (a guest port) and command (run through the guest agent)`,
+      );
+    }
+    if (read.timeoutMs > read.intervalMs) {
+      throw new InvalidArgumentError(
+        `${check.path("timeoutMs")} (${read.timeoutMs}) must not exceed intervalMs (${read.intervalMs}): probes never overlap`,
+      );
+    }
+    return Object.freeze(read);
+  });
+  return { health };
+}
+
 /** Checks that a VM spec sets exactly what its driver uses. */
 function checkDriverFields(spec: VmSpec, path: string): void {
   const setFields = (names: readonly (keyof VmSpec)[]): string[] =>
@@ -261,7 +300,7 @@ function checkDriverFields(spec: VmSpec, path: string): void {
     if (spec.command === "") {
       throw new InvalidArgumentError(`${path}.command is required by the process driver`);
     }
-    const unused = setFields(["kernel", "initrd", "image", "cmdline", "publish"]);
+    const unused = setFields(["kernel", "initrd", "image", "cmdline", "publish", "health"]);
     if (unused.length > 0) {
       throw new InvalidArgumentError(
         `${path}: ${unused.join(", ")} ${unused.length > 1 ? "are qemu settings" : "is a qemu setting"}; ` +
@@ -304,6 +343,7 @@ export function readVmSpec(fields: FieldReader): VmSpec {
     antiAffinityGroup: fields.string("antiAffinityGroup", GROUP_RULES),
     restart: fields.object("restart", readRestartPolicy),
     ...readPublish(fields),
+    ...readHealth(fields),
   };
   fields.end();
   const path = fields.location;

@@ -141,6 +141,25 @@ export interface PublishedPort {
   readonly guestPort: number;
 }
 
+/**
+ * A qemu VM's health check, probed by the node that runs it once the guest is ready: the VM is
+ * `unhealthy` after `failureThreshold` failed probes in a row and `running` again after one that
+ * succeeds. Exactly one probe is set: `tcpPort` (a TCP connection to that guest port succeeds) or
+ * `command` (run through the guest agent with `sh -c`; healthy on exit code 0).
+ */
+export interface VmHealthCheck {
+  /** The guest TCP port to connect to, or 0 when the check is a command. */
+  readonly tcpPort: number;
+  /** The shell command to run in the guest, or "" when the check is a TCP port. */
+  readonly command: string;
+  /** Time between the start of one probe and the next. */
+  readonly intervalMs: number;
+  /** How long one probe may take before it counts as failed. */
+  readonly timeoutMs: number;
+  /** Failed probes in a row that make the VM `unhealthy`. */
+  readonly failureThreshold: number;
+}
+
 /** What a VM is. */
 export interface VmSpec {
   readonly vcpus: number;
@@ -164,6 +183,8 @@ export interface VmSpec {
    * empty (so specs without it keep their encoding); host ports unique.
    */
   readonly publish?: readonly PublishedPort[];
+  /** qemu driver: the health check; absent when there is none (so older specs keep their encoding). */
+  readonly health?: VmHealthCheck;
 }
 
 /** What a VM should be. */
@@ -172,9 +193,19 @@ export type VmDesiredState = "running" | "stopped";
 /**
  * What a VM is observed to be. `booting`: its machine runs but the guest has not announced that
  * it is ready yet (qemu driver with a ready timeout); `running` then means the guest is up.
+ * `unhealthy`: the guest is up but its health check failed `failureThreshold` times in a row; it
+ * is `running` again after a probe succeeds (the node only reports it, it does not restart it).
  */
 export type VmStatus =
-  "pending" | "scheduled" | "starting" | "booting" | "running" | "stopping" | "stopped" | "failed";
+  | "pending"
+  | "scheduled"
+  | "starting"
+  | "booting"
+  | "running"
+  | "unhealthy"
+  | "stopping"
+  | "stopped"
+  | "failed";
 
 /** A VM in the model. */
 export interface Vm {

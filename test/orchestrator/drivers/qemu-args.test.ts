@@ -93,6 +93,33 @@ describe("buildQemuArgs", () => {
     );
   });
 
+  it("adds the node's own forwards on 127.0.0.1 from an ephemeral host port after the published ones", () => {
+    const argv = args({
+      network: { publish: [{ hostPort: 8080, guestPort: 80 }], localForwards: [81] },
+    });
+    expect(valueOf(argv, "-netdev")).toBe(
+      "user,id=net0,hostfwd=tcp::8080-:80,hostfwd=tcp:127.0.0.1:0-:81",
+    );
+    expect(() => args({ network: { publish: [], localForwards: [70_000] } })).toThrow(
+      InvalidArgumentError,
+    );
+  });
+
+  it("gives the guest agent a virtio-serial port served on a unix socket, only when asked", () => {
+    const argv = args({ agentSocketPath: "/run/bx/web1,a.agent" });
+    expect(valuesOf(argv, "-chardev")).toContain(
+      "socket,id=agent0,path=/run/bx/web1,,a.agent,server=on,wait=off",
+    );
+    expect(valuesOf(argv, "-device")).toEqual([
+      "virtio-serial-device",
+      "virtserialport,chardev=agent0,name=org.blixard.agent",
+    ]);
+    expect(args().join(" ")).not.toContain("virtio-serial");
+    expect(() => args({ agentSocketPath: `/${"a".repeat(120)}` })).toThrow(
+      /guest agent socket path .* more than the 107/,
+    );
+  });
+
   it("passes an initrd and the spec's command line", () => {
     const argv = args(
       {},

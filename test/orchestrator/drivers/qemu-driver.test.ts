@@ -104,8 +104,12 @@ async function running(handle: VmHandle): Promise<number> {
 
 describe("QemuDriver with a fake QEMU: the stop sequence", () => {
   it("is running once QMP answers, and stops by system_powerdown when the guest obeys", async () => {
-    const { handle, seen, log } = startVm(fakeDriver("powerdown"), "obedient");
+    const driver = fakeDriver("powerdown");
+    const { handle, seen, log } = startVm(driver, "obedient");
     const pid = await running(handle);
+    // A disk-only VM has no guest agent channel: exec says so, and once stopped that it runs not.
+    const exec = { command: "true", timeoutMs: 1000 };
+    await expect(driver.exec("obedient", exec)).rejects.toThrow(/no guest agent channel/);
     const result = await handle.stop({ graceMs: 10_000 });
     expect(result.method).toBe("powerdown");
     expect(result.observation).toMatchObject({ status: "stopped", pid: null, lastError: "" });
@@ -113,6 +117,7 @@ describe("QemuDriver with a fake QEMU: the stop sequence", () => {
     expect(isAlive(pid)).toBe(false);
     expect(log()).toContain("fake guest console: booting");
     expect(log()).toContain('qmp event SHUTDOWN {"guest":true,"reason":"guest-shutdown"}');
+    await expect(driver.exec("obedient", exec)).rejects.toThrow(/does not run on this node/);
   });
 
   it("tells QEMU to quit when the guest ignores the powerdown for the grace period", async () => {
@@ -218,6 +223,16 @@ describe("QemuDriver with a fake QEMU: runs that end by themselves", () => {
     expect(() =>
       driver.start({ name: "x", spec: { ...qemuSpec(), driver: "process" }, onChange }),
     ).toThrow(/uses the process driver/);
+    const health = {
+      tcpPort: 80,
+      command: "",
+      intervalMs: 1000,
+      timeoutMs: 500,
+      failureThreshold: 1,
+    };
+    expect(() => driver.start({ name: "x", spec: { ...qemuSpec(), health }, onChange })).toThrow(
+      /a health check needs a VM that boots a kernel/,
+    );
     const longRun = new QemuDriver({
       clock: realClock,
       runDir: `/tmp/${"r".repeat(100)}`,

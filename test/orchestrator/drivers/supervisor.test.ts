@@ -13,6 +13,7 @@ import {
   type Launcher,
 } from "../../../src/orchestrator/drivers/supervisor.js";
 import type { VmObservation, VmStopMethod } from "../../../src/orchestrator/drivers/vm-driver.js";
+import type { HealthChange } from "../../../src/orchestrator/drivers/health-check.js";
 import { ManualClock } from "./helpers.js";
 
 /** A run the test controls. */
@@ -88,6 +89,46 @@ function supervise(policy: Partial<RestartPolicy> = {}, previousRestarts = 0) {
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe("Supervisor", () => {
+  it("reports a running guest unhealthy and running again as its health watch says, without restarting it, and stops the watch with the run", async () => {
+    const { launcher, seen, supervisor } = supervise();
+    let report: (change: HealthChange) => void = () => undefined;
+    let watchStops = 0;
+    const run: LaunchedRun = {
+      ...fakeRun(7),
+      watchHealth: (onChange) => {
+        report = onChange;
+        return { stop: () => (watchStops += 1), done: Promise.resolve() };
+      },
+    };
+    (await launcher.next(1)).resolve(run);
+    await settle();
+    expect(supervisor.observe().status).toBe("running");
+    report({ healthy: false, reason: "health check failed 3 times in a row: refused" });
+    expect(supervisor.observe()).toMatchObject({
+      status: "unhealthy",
+      pid: 7,
+      restarts: 0,
+      lastError: "health check failed 3 times in a row: refused",
+    });
+    report({ healthy: true, reason: "" });
+    expect(supervisor.observe()).toMatchObject({ status: "running", lastError: "" });
+    // Unhealthy never ends the run: no second launch was asked for.
+    expect(launcher.launches).toHaveLength(1);
+    const stopped = await supervisor.stop({ graceMs: 10 });
+    expect(stopped.observation.status).toBe("stopped");
+    expect(watchStops).toBeGreaterThanOrEqual(1);
+    // A change reported after the stop is ignored.
+    report({ healthy: false, reason: "late" });
+    expect(seen.map((o) => o.status)).toEqual([
+      "starting",
+      "running",
+      "unhealthy",
+      "running",
+      "stopping",
+      "stopped",
+    ]);
+  });
+
   it("waits backoff · 2^n between restarts, capped at 30 s, on the clock it is given", async () => {
     const { clock, launcher, supervisor } = supervise({ maxRestarts: 10, backoffMs: 1_000 });
     const delays: number[] = [];

@@ -4,7 +4,7 @@
  * the model's invariants at the end.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { VmSpec } from "../../../src/statemachine/orchestrator/types.js";
+import type { VmHealthCheck, VmSpec } from "../../../src/statemachine/orchestrator/types.js";
 import { Harness, checkInvariants, qemuSpec, res, vmSpec } from "./fixtures.js";
 
 let h: Harness;
@@ -13,11 +13,23 @@ afterEach(() => checkInvariants(h.model));
 function observe(
   name: string,
   nodeId: number,
-  status: "starting" | "running" | "stopping" | "stopped" | "failed",
+  status: "starting" | "running" | "unhealthy" | "stopping" | "stopped" | "failed",
   restarts = 0,
   error = "",
 ) {
   return { type: "vmObserved", name, nodeId, status, restarts, error } as const;
+}
+
+/** A health check: no probe unless given, default timings. */
+function health(overrides: Partial<VmHealthCheck>): VmHealthCheck {
+  return {
+    tcpPort: 0,
+    command: "",
+    intervalMs: 10_000,
+    timeoutMs: 2000,
+    failureThreshold: 3,
+    ...overrides,
+  };
 }
 
 describe("createVm", () => {
@@ -90,6 +102,54 @@ describe("createVm", () => {
     ],
     ["a bad anti-affinity group", "v", { antiAffinityGroup: "a b" }, "antiAffinityGroup"],
     [
+      "a health check with neither probe",
+      "v",
+      { driver: "qemu", command: "", args: [], kernel: "/k", health: health({}) },
+      "exactly one of tcpPort",
+    ],
+    [
+      "a health check with both probes",
+      "v",
+      {
+        driver: "qemu",
+        command: "",
+        args: [],
+        kernel: "/k",
+        health: health({ tcpPort: 80, command: "true" }),
+      },
+      "exactly one of tcpPort",
+    ],
+    [
+      "a health probe's timeout longer than its interval",
+      "v",
+      {
+        driver: "qemu",
+        command: "",
+        args: [],
+        kernel: "/k",
+        health: health({ tcpPort: 80, intervalMs: 1000, timeoutMs: 1001 }),
+      },
+      "must not exceed intervalMs",
+    ],
+    [
+      "a health interval under a second",
+      "v",
+      {
+        driver: "qemu",
+        command: "",
+        args: [],
+        kernel: "/k",
+        health: health({ tcpPort: 80, intervalMs: 999, timeoutMs: 10 }),
+      },
+      "intervalMs",
+    ],
+    [
+      "a health check on a process VM",
+      "v",
+      { health: health({ tcpPort: 80 }) },
+      "health is a qemu setting",
+    ],
+    [
       "a bad restart mode",
       "v",
       { restart: { mode: "always" as never, maxRestarts: 1, backoffMs: 1 } },
@@ -144,6 +204,22 @@ describe("vmObserved", () => {
     const before = h.model.snapshot();
     h.ok(observe("v", 1, "running", 2, "exited 1; restarted"));
     expect(h.model.snapshot()).toEqual(before);
+  });
+
+  it("records a guest that turns unhealthy and recovers, keeping the VM on its node", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096), ["qemu"]);
+    h.createVm("v", qemuSpec({ health: health({ tcpPort: 80 }) }));
+    h.ok(observe("v", 1, "running"));
+    const reason = "health check failed 3 times in a row: tcp guest port 80: connection refused";
+    expect(h.ok(observe("v", 1, "unhealthy", 0, reason))).toMatchObject({
+      vm: { status: "unhealthy", nodeId: 1, lastError: reason },
+    });
+    // Still holding its resources: an unhealthy guest runs on, it is only reported.
+    expect(h.worker(1).allocated).toEqual(res(1000, 512, 0));
+    expect(h.ok(observe("v", 1, "running", 0, reason))).toMatchObject({
+      vm: { status: "running", nodeId: 1 },
+    });
   });
 
   it("refuses a report from another node, or about a VM on no node, with CONFLICT", () => {
