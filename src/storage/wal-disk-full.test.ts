@@ -140,10 +140,10 @@ describe("WalLogStore on a full disk", () => {
       StorageFullError,
     );
     expect((await fs.list(DIR)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
-    expect(store.snapshot().metadata.index).toBe(0);
+    expect(store.snapshotMetadata().index).toBe(0);
     fs.capacityBytes = undefined;
     await store.saveSnapshot(5, VOTERS, new Uint8Array(1000));
-    expect(store.snapshot().metadata.index).toBe(5);
+    expect(store.snapshotMetadata().index).toBe(5);
     await store.close();
   });
 
