@@ -423,7 +423,8 @@ async function main(): Promise<void> {
         `(first ${firstChunk}: ${burstPlacementsPerSec}/s); all running ${allRunningMs} ms, ` +
         `all finished ${allFinishedMs} ms; OVERLOADED retries ${counters.overloaded}, errors ` +
         `${counters.errors}; server CPU ${submit.servers.join("/")}%, bench ${submit.bench}%, ` +
-        `peak RSS ${peakRss.join("/")} MiB, load ${submitLoad.join(" ")}`,
+        `peak RSS ${peakRss.join("/")} MiB, load ${submitLoad.join(" ")}; reports so far ` +
+        `${f.reportsSent} in ${f.reportRequests} requests (log entries)`,
     );
 
     // 4. Kill agents holding work.
@@ -553,6 +554,7 @@ async function main(): Promise<void> {
       rescheduleMs,
       duplicateStarts: f.duplicateStarts,
       reportsSent: f.reportsSent,
+      reportRequests: f.reportRequests,
       loadAvg: { start: loadAtStart, idle: idleLoad, submit: submitLoad },
     };
     process.stdout.write(`BENCH_JSON ${JSON.stringify(result)}\n`);

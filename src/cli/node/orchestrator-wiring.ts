@@ -28,6 +28,7 @@ import {
 import type { Clock } from "../../common/clock.js";
 import type { CommandPort } from "../../node/command-port.js";
 import type { RaftNode } from "../../node/raft-node.js";
+import { BATCH_COMMANDS_PROTOCOL_VERSION } from "../../node/protocol-gate.js";
 import { NONE } from "../../raft/types.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
@@ -76,7 +77,10 @@ export interface OrchestratorWiringOptions {
 }
 
 /** What the orchestrator needs of the runtime itself (a `RaftNode`). */
-export type OrchestratorRuntime = Pick<RaftNode, "id" | "isLeader" | "leader" | "lastHeardFromMs">;
+export type OrchestratorRuntime = Pick<
+  RaftNode,
+  "id" | "isLeader" | "leader" | "lastHeardFromMs" | "clusterProtocolVersion"
+>;
 
 export type { WorkloadSettings };
 
@@ -111,6 +115,8 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
     readVmLog: (name, request) => readVmLog(vmLogDir, name, request),
     vmLogDir,
     liveOutput,
+    // Batches only once every member applies them (a rolling upgrade must not split replicas).
+    acceptsReportBatches: () => node.clusterProtocolVersion >= BATCH_COMMANDS_PROTOCOL_VERSION,
   });
 
   const heartbeats = new HeartbeatTable();
