@@ -192,7 +192,8 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
         return;
       }
       // Checked as the report route checks it, then proposed on this node (forwarded to the
-      // leader by the runtime); the reporter retries what the cluster cannot take yet.
+      // leader by the runtime); the reporter retries what the cluster cannot take yet. A batch
+      // resolves with its `items`, as the route answers them.
       const proposer: Proposer = {
         propose: (command) => service.report(command),
       };
