@@ -103,7 +103,10 @@ export class AgentFleet {
   /** Starts of an attempt already started here (should stay 0). */
   duplicateStarts = 0;
   heartbeatsSent = 0;
+  /** Reports sent, each report of a batch counted (retries included). */
   reportsSent = 0;
+  /** Report requests sent: one per single report or per `agentReports` batch (one log entry each). */
+  reportRequests = 0;
   /** Called with a task id when it is acknowledged running (after `runningAtMs` is set). */
   onRunning: ((taskId: string) => void) | undefined;
 
@@ -229,9 +232,17 @@ export class AgentFleet {
         return answer;
       },
       propose: async (command: OrchestratorCommand) => {
-        this.reportsSent++;
+        this.reportRequests++;
+        this.reportsSent += command.type === "agentReports" ? command.reports.length : 1;
         const answer = await link.propose(command);
-        this.#acknowledged(nodeId, command);
+        if (command.type !== "agentReports") this.#acknowledged(nodeId, command);
+        else {
+          // Only the reports the batch applied (a refused one is stale: it says nothing new).
+          const items = (answer as { items?: readonly { ok: boolean }[] } | null)?.items;
+          command.reports.forEach((report, i) => {
+            if (items?.[i]?.ok === true) this.#acknowledged(nodeId, report);
+          });
+        }
         return answer;
       },
     };

@@ -73,6 +73,12 @@ export interface TaskLogs {
   readonly stderrTruncated: boolean;
 }
 
+/** What an applied report answers: for an `agentReports` batch, one outcome per report. */
+export interface ReportAnswer {
+  /** The batch's outcomes, in the order of its reports; absent for a single report. */
+  readonly items?: readonly BatchItemOutcome[];
+}
+
 /** Options of {@link OrchestratorService.drainWorker}. */
 export interface DrainOptions extends WriteOptions {
   /**
@@ -90,11 +96,14 @@ export interface DrainOptions extends WriteOptions {
 export interface OrchestratorService {
   /** Every registered worker, by node id. */
   /**
-   * Proposes an agent's report (`registerWorker`, `taskStarted`, `taskFinished`, `vmObserved`)
-   * or the liveness monitor's `markWorkerOffline`; other commands have their own methods.
-   * `INVALID_ARGUMENT` for anything else or a malformed command.
+   * Proposes an agent's report (`registerWorker`, `taskStarted`, `taskFinished`, `vmObserved`,
+   * or many of one node in one `agentReports` batch) or the liveness monitor's
+   * `markWorkerOffline`; other commands have their own methods. Resolves once applied; for a
+   * batch with one outcome per report (`items`, in order). `INVALID_ARGUMENT` for anything else
+   * or a malformed command, and for a batch while not every member can apply one (a rolling
+   * upgrade: send the reports one by one).
    */
-  report(command: unknown, options?: WriteOptions): Promise<void>;
+  report(command: unknown, options?: WriteOptions): Promise<ReportAnswer>;
   /** Every registered worker. */
   listWorkers(options?: ReadOptions): Promise<readonly Worker[]>;
   /** One worker. `NotFoundError` if node `nodeId` never registered. */

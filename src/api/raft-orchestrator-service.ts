@@ -57,6 +57,7 @@ import type { MemberDirectory } from "./member-directory.js";
 import type {
   DrainOptions,
   OrchestratorService,
+  ReportAnswer,
   TaskFilters,
   TaskLogs,
   TaskPage,
@@ -130,6 +131,12 @@ export interface RaftOrchestratorServiceOptions {
   readonly liveOutput?: LiveOutputHub;
   /** Runs a command in a VM's guest on this node (the qemu driver's); omitted: UNAVAILABLE. */
   readonly execInVm?: (name: string, request: GuestExecRequest) => Promise<GuestExecResult>;
+  /**
+   * Whether every member can apply an `agentReports` batch: the cluster's protocol version
+   * rose to one only releases that know the command speak (see `node/protocol-gate.ts`).
+   * Before that `report` refuses batches with INVALID_ARGUMENT. Default: always.
+   */
+  readonly acceptsReportBatches?: () => boolean;
 }
 
 /** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
@@ -143,6 +150,7 @@ export class RaftOrchestratorService implements OrchestratorService {
   readonly #vmLogDir: string | undefined;
   readonly #liveOutput: LiveOutputHub | undefined;
   readonly #execInVm: RaftOrchestratorServiceOptions["execInVm"];
+  readonly #acceptsReportBatches: () => boolean;
   #waiters = 0;
 
   /** Wraps a node port. Throws nothing. */
@@ -156,6 +164,7 @@ export class RaftOrchestratorService implements OrchestratorService {
     this.#execInVm = options.execInVm;
     this.#vmLogDir = options.vmLogDir;
     this.#liveOutput = options.liveOutput;
+    this.#acceptsReportBatches = options.acceptsReportBatches ?? (() => true);
   }
 
   /** Task waits in progress on this node. */
@@ -167,14 +176,23 @@ export class RaftOrchestratorService implements OrchestratorService {
   // Workers
 
   /** @inheritdoc */
-  async report(command: unknown, options: WriteOptions = {}): Promise<void> {
+  async report(command: unknown, options: WriteOptions = {}): Promise<ReportAnswer> {
     const checked = readOrchestratorCommand(command);
     if (!AGENT_REPORTS.has(checked.type)) {
       throw new InvalidArgumentError(
         `a ${checked.type} command is not a report; use its own endpoint`,
       );
     }
-    await this.#propose(checked, options);
+    if (checked.type === "agentReports" && !this.#acceptsReportBatches()) {
+      // The code a server of the release before answers for a command it does not know, so an
+      // agent falls back to single reports either way.
+      throw new InvalidArgumentError(
+        "not every member of the cluster can apply a batch of reports yet (a rolling upgrade " +
+          "is under way): send each report on its own",
+      );
+    }
+    const result = await this.#propose(checked, options);
+    return result.type === "batch" ? { items: result.items } : {};
   }
 
   /** @inheritdoc */

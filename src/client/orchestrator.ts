@@ -9,6 +9,7 @@ import {
   DEFAULT_WAIT_MS,
   type CreateVmBody,
   type OrchestratorSettingsJson,
+  type ReportResponse,
   type SubmitTasksResponse,
   type TaskJson,
   type TaskListResponse,
@@ -163,10 +164,15 @@ export class OrchestratorClient {
 
   /**
    * Hands an agent's report (an orchestrator command as JSON) to the cluster; for node agents.
-   * Rejects with the model's typed error (e.g. CONFLICT for a stale report).
+   * Resolves once applied; an `agentReports` batch with `items`, one outcome per report.
+   * Rejects with the model's typed error (e.g. CONFLICT for a stale report), and a batch with
+   * InvalidArgumentError while not every member can apply one (send the reports one by one).
    */
-  async report(command: { readonly type: string }, options: RequestOptions = {}): Promise<void> {
-    await this.#write("POST", "/v1/agent/reports", { command }, options);
+  async report(
+    command: { readonly type: string },
+    options: RequestOptions = {},
+  ): Promise<ReportResponse> {
+    return (await this.#write("POST", "/v1/agent/reports", { command }, options)) as ReportResponse;
   }
 
   /**

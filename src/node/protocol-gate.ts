@@ -35,6 +35,14 @@ import type { NodeId } from "../raft/types.js";
 /** The first protocol version whose nodes understand forwarded proposals. */
 export const FORWARDED_PROPOSALS_PROTOCOL_VERSION = 2;
 
+/**
+ * The first protocol version whose nodes all apply the batch commands (`submitTasks`,
+ * `agentReports`): they came in the same release as protocol 2 (0.1.0 knows neither), so a
+ * cluster at 2 has no member that would refuse a batch the others apply. Agents batch their
+ * reports only from then on.
+ */
+export const BATCH_COMMANDS_PROTOCOL_VERSION = FORWARDED_PROPOSALS_PROTOCOL_VERSION;
+
 /** The first byte of a protocol entry. */
 export const PROTOCOL_ENTRY_BYTE = 0xf1;
 

@@ -1182,6 +1182,11 @@ export class RaftNode<Result = unknown> {
     return this.raw.role === Role.Leader;
   }
 
+  /** The cluster's protocol version as far as this node applied the log (see protocol-gate.ts). */
+  get clusterProtocolVersion(): number {
+    return this.gate.clusterVersion;
+  }
+
   /** The leader this node knows of, or NONE. */
   get leader(): NodeId {
     return this.raw.leader;

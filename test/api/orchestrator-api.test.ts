@@ -411,6 +411,86 @@ describe("orchestrator API over a fake node", () => {
   });
 });
 
+describe("agent reports", () => {
+  let api: FakeApi;
+  let batchesTaken = true;
+  beforeAll(async () => {
+    api = await startFakeApi({ acceptsReportBatches: () => batchesTaken });
+    api.node.addWorker(1);
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  const started = (id: string, attempt = 1) => ({ type: "taskStarted", id, nodeId: 1, attempt });
+  async function submit(): Promise<string> {
+    const answer = await call(api.url, "POST", "/v1/tasks", { body: { spec: { command: "x" } } });
+    return answer.body.id as string;
+  }
+
+  it("answers a single report with accepted only", async () => {
+    const id = await submit();
+    const answer = await call(api.url, "POST", "/v1/agent/reports", {
+      body: { command: started(id) },
+    });
+    expect(answer).toMatchObject({ status: 200, body: { accepted: true } });
+    expect(answer.body.items).toBeUndefined();
+  });
+
+  it("applies a batch in one proposal and answers one outcome per report, in order", async () => {
+    const [a, b] = [await submit(), await submit()];
+    const before = api.node.proposals.length;
+    const reports = [started(a), started("no-such-task"), started(b, 7)];
+    const answer = await call(api.url, "POST", "/v1/agent/reports", {
+      body: { command: { type: "agentReports", nodeId: 1, reports } },
+    });
+    expect(answer.status).toBe(200);
+    expect(api.node.proposals.length).toBe(before + 1);
+    expect(api.node.proposals.at(-1)?.command).toMatchObject({ type: "agentReports", reports });
+    expect(answer.body).toEqual({
+      accepted: true,
+      items: [
+        { ok: true, id: a, status: "running", nodeId: 1 },
+        { ok: false, id: "no-such-task", code: "NOT_FOUND", message: expect.any(String) },
+        { ok: false, id: b, code: "CONFLICT", message: expect.stringContaining("attempt") },
+      ],
+    });
+    const got = await call(api.url, "GET", `/v1/tasks/${b}`);
+    expect(got.body).toMatchObject({ status: "assigned" });
+  });
+
+  it("refuses a batch with INVALID_ARGUMENT while the cluster does not take batches, proposing nothing", async () => {
+    const id = await submit();
+    const before = api.node.proposals.length;
+    batchesTaken = false;
+    try {
+      const answer = await call(api.url, "POST", "/v1/agent/reports", {
+        body: { command: { type: "agentReports", nodeId: 1, reports: [started(id)] } },
+      });
+      expect(answer).toMatchObject({
+        status: 400,
+        body: { code: "INVALID_ARGUMENT", message: expect.stringContaining("on its own") },
+      });
+      expect(api.node.proposals.length).toBe(before);
+      // The same report on its own still goes through.
+      const single = await call(api.url, "POST", "/v1/agent/reports", {
+        body: { command: started(id) },
+      });
+      expect(single.status).toBe(200);
+    } finally {
+      batchesTaken = true;
+    }
+  });
+
+  it("documents the batch outcomes in /openapi.json", async () => {
+    const doc = (await call(api.url, "GET", "/openapi.json")).body;
+    const route = doc.paths["/v1/agent/reports"].post;
+    expect(route.summary ?? route.description).toContain("agentReports");
+    const schema = route.responses["200"].content["application/json"].schema;
+    expect(schema.properties.items.items.anyOf).toHaveLength(2);
+  });
+});
+
 describe("task listing, waiting and logs", () => {
   let api: FakeApi;
   beforeEach(async () => {

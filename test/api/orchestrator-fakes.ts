@@ -358,6 +358,33 @@ export class FakeOrchestratorNode implements OrchestratorNodePort, CommandNode {
       case "setSettings":
         this.#settings = command.settings;
         return { type: "settings", settings: this.#settings };
+      case "taskStarted": {
+        // As the model, for the attempt it placed only.
+        const task = this.#tasks.get(command.id);
+        if (task === undefined) throw new NotFoundError(`no task ${command.id}`);
+        if (task.nodeId !== command.nodeId || task.attempts !== command.attempt) {
+          throw new ConflictError(`task ${command.id} is not at attempt ${command.attempt} here`);
+        }
+        const running: Task = { ...task, status: "running", updatedAtMs: now };
+        this.#tasks.set(task.id, running);
+        return { type: "task", task: running };
+      }
+      case "agentReports": {
+        // As the model: each report on its own; a refused one is its item's error.
+        const items = command.reports.map((report): BatchItemOutcome => {
+          const id = "id" in report ? report.id : report.name;
+          try {
+            const task = (this.#apply(report) as { task: Task }).task;
+            return { ok: true, id, status: task.status, nodeId: task.nodeId };
+          } catch (error) {
+            if (error instanceof ConflictError || error instanceof NotFoundError) {
+              return { ok: false, id, code: error.code, message: error.message };
+            }
+            throw error;
+          }
+        });
+        return { type: "batch", items };
+      }
       default:
         throw new UnavailableError(`the fake does not apply ${command.type}`);
     }
@@ -446,6 +473,8 @@ export async function startFakeApi(
     vmLogDir?: string;
     /** The running attempts of `task logs --follow`. */
     liveOutput?: LiveOutputHub;
+    /** Whether report batches are taken (the cluster's protocol gate); default always. */
+    acceptsReportBatches?: () => boolean;
   } = {},
 ): Promise<FakeApi> {
   const node = options.node ?? new FakeOrchestratorNode();
@@ -463,6 +492,9 @@ export async function startFakeApi(
     newTaskId: options.newTaskId ?? (() => `task-${String(++next).padStart(4, "0")}`),
     ...(options.vmLogDir === undefined ? {} : { vmLogDir: options.vmLogDir }),
     ...(options.liveOutput === undefined ? {} : { liveOutput: options.liveOutput }),
+    ...(options.acceptsReportBatches === undefined
+      ? {}
+      : { acceptsReportBatches: options.acceptsReportBatches }),
   });
   const server = new ApiServer({
     // These tests are about the API's behaviour, not its authorization (test/api/auth-*.test.ts).

@@ -90,6 +90,37 @@ describe("agent-only workers across real processes", () => {
     expect(AGENT_IDS).toContain(done.nodeId);
   });
 
+  it("runs a burst of tasks whose reports the agents send in batches: each runs once and succeeds", async () => {
+    // One submit batch lands many tasks on both agents at once: their start and finish reports
+    // queue up together and go in `agentReports` batches, each report settled by its outcome.
+    const { items } = await client.orchestrator.submitTasks(
+      Array.from({ length: 24 }, (_, i) => ({ command: "echo", args: [`burst-${i}`] })),
+    );
+    const ids = items.map((item) => {
+      expect(item.ok, JSON.stringify(item)).toBe(true);
+      return item.id;
+    });
+    for (const [i, id] of ids.entries()) {
+      const done = await client.orchestrator.waitTask(id, { timeoutMs: 30_000 });
+      expect(done, JSON.stringify(done)).toMatchObject({ status: "succeeded", attempts: 1 });
+      expect(done.result?.stdout).toBe(`burst-${i}\n`);
+    }
+    const processes = [...agents.values()];
+    for (const id of ids) {
+      const starts = processes.map((p) => logged(p, "starting task", id));
+      expect(
+        starts.reduce((a, b) => a + b, 0),
+        `starts of ${id}`,
+      ).toBe(1);
+    }
+    // The servers took the batches: no agent fell back to single reports.
+    for (const p of processes) {
+      expect(
+        p.logLines().filter((l) => String(l["msg"]).startsWith("a batch of reports was refused")),
+      ).toEqual([]);
+    }
+  });
+
   it("retries the task of a SIGKILLed agent on the other; the restarted agent does not run it again", async () => {
     const submitted = await client.orchestrator.submitTask({
       command: "sleep 3; echo finished",

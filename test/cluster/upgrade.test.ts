@@ -5,6 +5,7 @@
  * this release. No client sees an error; every acknowledged write is on every node; no forwarded
  * proposal entered the log while a node of protocol 1 was a member; and once the last node runs
  * protocol 2 the cluster's gate opens and followers forward writes over the peer transport.
+ * Batches of agent reports, which the previous release cannot apply, are refused until then.
  *
  * How clients ride over a restart: each write goes out through a fresh SDK client whose first
  * endpoint is the member it writes through and whose other endpoints are the other members
@@ -76,6 +77,18 @@ describe("rolling upgrade", () => {
       };
       await moreWrites(30, "writes on protocol 1");
 
+      // A batch of agent reports, which a node of the previous release cannot apply: refused
+      // before anything is proposed while the gate is closed, taken once it is open.
+      const reportBatch = (through: number) => {
+        const batch = {
+          type: "agentReports",
+          nodeId: through,
+          reports: [{ type: "taskStarted", id: "no-such-task", nodeId: through, attempt: 1 }],
+        };
+        return c.client([through]).orchestrator.report(batch);
+      };
+      await expect(reportBatch(ids[0]!)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+
       let lastIndexBeforeLastStop = 0;
       for (const id of ids) {
         const before = await c.status(id, 3000);
@@ -94,8 +107,9 @@ describe("rolling upgrade", () => {
         );
         await c.waitForLeader(ids);
         if (id !== ids.at(-1)) {
-          // Still a member on protocol 1: the gate stays closed.
+          // Still a member on protocol 1: the gate stays closed, on the upgraded node too.
           for (const s of await statuses()) expect(s.clusterProtocolVersion).toBe(1);
+          await expect(reportBatch(id)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
         }
         await moreWrites(20, `writes after node ${id} upgraded`);
       }
@@ -111,6 +125,10 @@ describe("rolling upgrade", () => {
         "the gate open on every node",
         30_000,
       );
+      expect(await reportBatch(ids[0]!)).toEqual({
+        accepted: true,
+        items: [{ ok: false, id: "no-such-task", code: "NOT_FOUND", message: expect.any(String) }],
+      });
       await until(
         async () => {
           const forwarded = (await statuses()).reduce((sum, s) => sum + s.proposalsForwarded, 0);

@@ -18,6 +18,10 @@ import { writeOptions } from "./orchestrator-request.js";
 import { WAIT_ANSWER_MARGIN_MS } from "./task-routes.js";
 
 import { MAX_RELAY_BATCH } from "../agents/heartbeat-relay.js";
+import { ReportResponse, type ReportItemJson } from "../schema/orchestrator.js";
+import { MAX_AGENT_REPORTS_PER_BATCH } from "../../statemachine/orchestrator/limits.js";
+import type { BatchItemOutcome } from "../../statemachine/orchestrator/commands.js";
+
 /** The body of a report: the command as JSON (checked by the model's own reader). */
 const AgentReport = Type.Object(
   { command: Type.Object({ type: Type.String() }, { additionalProperties: true }) },
@@ -50,6 +54,18 @@ const AssignmentsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** One report's outcome as the route answers it (the model's own shape, without undefined). */
+function reportItemJson(item: BatchItemOutcome): ReportItemJson {
+  if (!item.ok) return { ok: false, id: item.id, code: item.code, message: item.message };
+  return {
+    ok: true,
+    id: item.id,
+    status: item.status,
+    nodeId: item.nodeId,
+    ...(item.pendingReason === undefined ? {} : { pendingReason: item.pendingReason }),
+  };
+}
+
 /** Node 0, which no one is, for a malformed id: the permission check then refuses. */
 function nodePermission(nodeId: unknown): Permission {
   const id =
@@ -80,9 +96,15 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
     url: "/v1/agent/reports",
     tag: "agent",
     summary:
-      "For node agents: propose a report (registerWorker, taskStarted, taskFinished, vmObserved, markWorkerOffline)",
+      "For node agents: propose a report (registerWorker, taskStarted, taskFinished, vmObserved, " +
+      "markWorkerOffline), or up to " +
+      `${MAX_AGENT_REPORTS_PER_BATCH} reports of one node in one log entry (agentReports). ` +
+      "Answered once applied; a batch with `items`, one outcome per report in order (applied, " +
+      "or refused on its own with CONFLICT or NOT_FOUND: a stale report, drop it). A batch is " +
+      "refused as a whole with INVALID_ARGUMENT while not every member can apply it (a rolling " +
+      "upgrade; servers of the release before answer the same): send the reports one by one",
     body: AgentReport,
-    response: Type.Object({ accepted: Type.Boolean() }),
+    response: ReportResponse,
     // Only node N may report about node N.
     permission: (request: UncheckedRequest) =>
       nodePermission(
@@ -91,9 +113,14 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
     sessioned: true,
     forwardToLeader: true,
     errors: ["NOT_LEADER", "CONFLICT"],
-    handler: async (context) => {
-      await service.report((context.body as { command: unknown }).command, writeOptions(context));
-      return { accepted: true };
+    handler: async (context): Promise<ReportResponse> => {
+      const answer = await service.report(
+        (context.body as { command: unknown }).command,
+        writeOptions(context),
+      );
+      return answer.items === undefined
+        ? { accepted: true }
+        : { accepted: true, items: answer.items.map(reportItemJson) };
     },
   };
   if (agents === undefined) return [reports];

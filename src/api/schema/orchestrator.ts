@@ -350,6 +350,37 @@ export const SubmitTasksResponse = Type.Object({ items: Type.Array(SubmitItemJso
 /** POST /v1/tasks/batch response. */
 export type SubmitTasksResponse = Static<typeof SubmitTasksResponse>;
 
+/** The outcome of one report of an `agentReports` batch. */
+export const ReportItemJson = Type.Union([
+  Type.Object({
+    ok: Type.Literal(true),
+    id: Type.String({ description: "the task id or VM name the report is about" }),
+    status: Type.String({ description: "the task's or VM's status after the report" }),
+    nodeId: Type.Union([Type.Integer(), Type.Null()]),
+    pendingReason: Type.Optional(Type.String({ description: "why it is pending; absent if not" })),
+  }),
+  Type.Object({
+    ok: Type.Literal(false),
+    id: Type.String(),
+    code: StringEnum(["CONFLICT", "NOT_FOUND", "OVERLOADED"] as const),
+    message: Type.String({ description: "why the report was refused (it changed nothing)" }),
+  }),
+]);
+/** The outcome of one report of an `agentReports` batch. */
+export type ReportItemJson = Static<typeof ReportItemJson>;
+
+/** POST /v1/agent/reports response. */
+export const ReportResponse = Type.Object({
+  accepted: Type.Literal(true),
+  items: Type.Optional(
+    Type.Array(ReportItemJson, {
+      description: "for an agentReports batch only: one outcome per report, in order",
+    }),
+  ),
+});
+/** POST /v1/agent/reports response. */
+export type ReportResponse = Static<typeof ReportResponse>;
+
 /** A task spec as stored: every field present. */
 export const TaskSpecJson = Type.Object({
   command: Type.String(),

@@ -29,6 +29,7 @@ import type { Clock } from "../../common/clock.js";
 import { UnavailableError } from "../../common/errors.js";
 import type { CommandPort } from "../../node/command-port.js";
 import type { RaftNode } from "../../node/raft-node.js";
+import { BATCH_COMMANDS_PROTOCOL_VERSION } from "../../node/protocol-gate.js";
 import { NONE } from "../../raft/types.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
@@ -77,7 +78,10 @@ export interface OrchestratorWiringOptions {
 }
 
 /** What the orchestrator needs of the runtime itself (a `RaftNode`). */
-export type OrchestratorRuntime = Pick<RaftNode, "id" | "isLeader" | "leader" | "lastHeardFromMs">;
+export type OrchestratorRuntime = Pick<
+  RaftNode,
+  "id" | "isLeader" | "leader" | "lastHeardFromMs" | "clusterProtocolVersion"
+>;
 
 export type { WorkloadSettings };
 
@@ -122,6 +126,8 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       }
       return qemu.exec(name, request);
     },
+    // Batches only once every member applies them (a rolling upgrade must not split replicas).
+    acceptsReportBatches: () => node.clusterProtocolVersion >= BATCH_COMMANDS_PROTOCOL_VERSION,
   });
 
   const heartbeats = new HeartbeatTable();
@@ -197,7 +203,8 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
         return;
       }
       // Checked as the report route checks it, then proposed on this node (forwarded to the
-      // leader by the runtime); the reporter retries what the cluster cannot take yet.
+      // leader by the runtime); the reporter retries what the cluster cannot take yet. A batch
+      // resolves with its `items`, as the route answers them.
       const proposer: Proposer = {
         propose: (command) => service.report(command),
       };

@@ -16,7 +16,10 @@ export interface Proposer {
   /**
    * Resolves once the command is applied (agents and the liveness monitor need no result: they
    * act on the applied model); rejects with the model's typed error (e.g. CONFLICT), or with a
-   * transient one (UNAVAILABLE, NOT_LEADER, TIMEOUT, OVERLOADED).
+   * transient one (UNAVAILABLE, NOT_LEADER, TIMEOUT, OVERLOADED). For an `agentReports` batch
+   * (the agent's `Reporter` sends them) it resolves with an object whose `items` holds one
+   * outcome per report, in order (the model's `batch` result, or the report route's answer),
+   * and rejects INVALID_ARGUMENT when the cluster does not take batches (yet).
    */
   propose(command: OrchestratorCommand): Promise<unknown>;
 }

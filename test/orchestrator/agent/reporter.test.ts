@@ -51,6 +51,7 @@ describe("Reporter", () => {
       SILENT,
     );
     reporter.report("k", drain("first"));
+    await clock.advance(0);
     reporter.report("k", drain("second"));
     reporter.report("k", drain("third"));
     release();

@@ -6,7 +6,8 @@
  *
  * Three calls, one per route of the agent protocol (see `api/routes/agent-routes.ts`):
  * {@link AgentHttpLink.assignments} (the long poll), {@link AgentHttpLink.heartbeat} and
- * {@link AgentHttpLink.propose} (a report: the link is the agent's `Proposer`).
+ * {@link AgentHttpLink.propose} (a report, or an `agentReports` batch whose answer carries one
+outcome per report: the link is the agent's `Proposer`).
  *
  * Nothing here runs a driver or holds state beyond the server it talks to: a load harness can
  * make a thousand links in one process (share one `https.Agent` among them with `httpsAgent`).
@@ -157,8 +158,9 @@ export class AgentHttpLink implements Proposer {
   }
 
   /**
-   * Proposes a report (forwarded to the leader by the server). At most
-   * {@link MAX_REPORTS_IN_FLIGHT} at once; the rest wait their turn here.
+   * Proposes a report or a batch of them (forwarded to the leader by the server); resolves with
+   * the server's answer (`{accepted, items?}`). At most {@link MAX_REPORTS_IN_FLIGHT} requests
+   * at once; the rest wait their turn here.
    */
   async propose(command: OrchestratorCommand): Promise<unknown> {
     if (this.#reportsInFlight >= MAX_REPORTS_IN_FLIGHT) {
