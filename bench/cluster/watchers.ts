@@ -74,6 +74,8 @@ export async function startWatchers(options: {
   readonly count: number;
   readonly prefix: string;
   readonly inProcess: boolean;
+  /** Forked watchers: write their process's CPU profile (node --cpu-prof) here at its exit. */
+  readonly cpuProfileDir?: string | undefined;
 }): Promise<Watchers> {
   const { endpoints, count, prefix } = options;
   if (options.inProcess) {
@@ -84,7 +86,14 @@ export async function startWatchers(options: {
   const child: ChildProcess = fork(
     fileURLToPath(import.meta.url),
     [CHILD_FLAG, JSON.stringify({ endpoints, count, prefix })],
-    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+    {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      ...(options.cpuProfileDir === undefined
+        ? {}
+        : {
+            execArgv: [...process.execArgv, "--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir],
+          }),
+    },
   );
   const replies: ((reply: Reply) => void)[] = [];
   child.on("message", (reply: Reply) => replies.shift()?.(reply));
