@@ -241,6 +241,8 @@ describe("SSE streams over the feed", () => {
         filter: (e) => e.topic === "kv" && e.key.startsWith("app/"),
         filterKey: "prefix:app/",
         node: () => ({ leader: 1, term: 1 }),
+        // Each burst of entries its own message (not paced), to check what each stream reads.
+        deliveryIntervalMs: 0,
       };
     });
     /** Opens a watch; resolves once it is served, with the keys of its next `count` changes. */
