@@ -41,6 +41,8 @@ const ENTRIES = Number(args.entries);
 const RATE = Number(args.rate);
 const BATCH = Number(args.batch);
 const PREFIX = "bench-";
+/** How long the watchers may take to receive the last puts once they are applied. */
+const DRAIN_TIMEOUT_MS = 30_000;
 const KEYS = 1000;
 
 const machine = new ClusterStateMachine();
@@ -57,12 +59,33 @@ function put(n: number): void {
   wrapped.apply({ index: ++index, term: 1, data });
 }
 
+/** Socket writes of the streams and their bytes, so far (load on the machine moves neither). */
+const written = { writes: 0, bytes: 0 };
+
 const server = createServer((request, response) => {
   const url = new URL(request.url ?? "/", "http://x");
+  const write = response.write.bind(response) as (chunk: string | Buffer) => boolean;
+  response.write = ((chunk: string | Buffer) => {
+    written.writes++;
+    written.bytes += Buffer.byteLength(chunk);
+    return write(chunk);
+  }) as typeof response.write;
   const prefix = url.searchParams.get("prefix") ?? "";
+  // A watcher cut off for falling behind comes back from where it was.
+  const from = url.searchParams.get("fromRevision");
+  const fromRevision = from === null ? undefined : Number(from);
+  let cursor: number;
+  try {
+    cursor = feed.seekRevision(fromRevision);
+  } catch (error) {
+    response.writeHead(410, { "content-type": "application/json" });
+    response.end(JSON.stringify({ code: "GONE", message: String(error) }));
+    return;
+  }
   serveSseStream(response, {
     feed,
-    cursor: feed.seekRevision(undefined),
+    cursor,
+    minRevision: fromRevision ?? 0,
     mode: "watch",
     filter: (event) => event.topic === "kv" && event.key.startsWith(prefix),
     filterKey: JSON.stringify(["prefix", prefix]),
@@ -88,7 +111,16 @@ async function run(done: () => Promise<boolean>): Promise<number> {
     const dueMs = started + ((n + BATCH) * 1000) / RATE;
     await sleepMs(Math.max(0, dueMs - performance.now()));
   }
-  while (!(await done())) await sleepMs(5);
+  const deadlineMs = performance.now() + DRAIN_TIMEOUT_MS;
+  while (!(await done())) {
+    if (performance.now() > deadlineMs) {
+      throw new Error(
+        `the watchers did not receive every put within ${DRAIN_TIMEOUT_MS} ms of the last ` +
+          "(one cut off with GONE stops; is the machine too loaded?)",
+      );
+    }
+    await sleepMs(5);
+  }
   const used = process.cpuUsage(cpu);
   return used.user + used.system;
 }
@@ -112,7 +144,10 @@ async function watchedRun(): Promise<number> {
 }
 await watchedRun(); // warm-up
 const before = { delivered: await watchers.delivered(), cpuSeconds: watchers.cpuSeconds() };
+const writtenBefore = { ...written };
 const watchedUs = await watchedRun();
+const writesPerWatcher = (written.writes - writtenBefore.writes) / WATCHERS;
+const bytesPerEvent = (written.bytes - writtenBefore.bytes) / (ENTRIES * WATCHERS);
 const watcherUs = (watchers.cpuSeconds() - before.cpuSeconds) * 1e6;
 await watchers.stop();
 server.closeAllConnections();
@@ -126,7 +161,9 @@ process.stdout.write(
   `${WATCHERS} watchers, ${ENTRIES} entries at ${RATE}/s in batches of ${BATCH}: ` +
     `node CPU per entry ${perEntryAlone.toFixed(1)} µs alone, ${perEntryWatched.toFixed(1)} µs watched ` +
     `(+${(perEntryWatched - perEntryAlone).toFixed(1)} µs, ${perEvent.toFixed(2)} µs per delivered event); ` +
-    `watchers' CPU ${watcherPerEvent.toFixed(2)} µs per event\n`,
+    `watchers' CPU ${watcherPerEvent.toFixed(2)} µs per event; ${writesPerWatcher.toFixed(0)} ` +
+    `socket writes per watcher (${(ENTRIES / writesPerWatcher).toFixed(1)} entries each), ` +
+    `${bytesPerEvent.toFixed(0)} bytes per event\n`,
 );
 process.stdout.write(
   `BENCH_JSON ${JSON.stringify({
@@ -138,5 +175,7 @@ process.stdout.write(
     nodeCpuUsPerEntryWatched: perEntryWatched,
     nodeCpuUsPerEvent: perEvent,
     watcherCpuUsPerEvent: watcherPerEvent,
+    writesPerWatcher,
+    bytesPerEvent,
   })}\n`,
 );

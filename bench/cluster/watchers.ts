@@ -9,6 +9,7 @@
  * (`cpuSeconds`). `inProcess` runs them in the caller's process instead (the earlier setup).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { BlixardClient } from "../../src/client/index.js";
 import { cpuSeconds } from "./procs.js";
@@ -40,6 +41,8 @@ function watchHere(
   prefix: string,
 ): { delivered: () => number; stop: () => Promise<void> } {
   const controller = new AbortController();
+  // Every watcher's request listens to this one signal.
+  setMaxListeners(count + 10, controller.signal);
   let delivered = 0;
   const watching: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
