@@ -10,6 +10,8 @@
  *   npm run bench:cluster -- --etcd-client grpc     one etcd client path (both, grpc, gateway)
  *   npm run bench:cluster -- --only locks [--seconds 5]     the lock workloads alone
  *   npm run bench:cluster -- --only watch [--watchers-in-process]     the watch workloads alone
+ *   npm run bench:cluster -- --only watch --cpu-prof-dir DIR     ... with the CPU profiles of
+ *     the members and the forked watchers written to DIR (node --cpu-prof, one per process)
  *   npm run bench:cluster -- --match 'every member|failover'  only the workloads whose names match
  *
  * Workloads (closed loop; Blixard and the etcd gateway through one lean keep-alive HTTP client in
@@ -66,6 +68,7 @@ const { values: args } = parseArgs({
     "etcd-client": { type: "string", default: "both" },
     only: { type: "string" },
     "watchers-in-process": { type: "boolean", default: false },
+    "cpu-prof-dir": { type: "string" },
     match: { type: "string" },
   },
 });
@@ -204,6 +207,7 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
           count: WATCHERS,
           prefix: "bench-",
           inProcess: args["watchers-in-process"],
+          cpuProfileDir: args["cpu-prof-dir"],
         });
         before = { delivered: await watchers.delivered(), cpuSeconds: watchers.cpuSeconds() };
         watchStats.startedMs = performance.now();
@@ -251,7 +255,13 @@ function reportWatch(workloads: Readonly<Record<string, WorkloadResult>>): void 
 
 /** `--only watch`: a Blixard cluster, the two watch workloads alone and their line. */
 async function watchOnly(options: SuiteOptions): Promise<void> {
-  const cluster = new BlixardCluster(tempDir("blixard-bench-"));
+  const profileDir = args["cpu-prof-dir"];
+  const cluster = new BlixardCluster(
+    tempDir("blixard-bench-"),
+    3,
+    [],
+    profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir],
+  );
   const suite = await measure(cluster, { ...options, match: /watch/ }, () =>
     watchWorkloads(cluster, options),
   );

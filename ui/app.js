@@ -417,6 +417,7 @@ function renderKv() {
         tr.dataset.key = entry.key;
         tr.append(
           cell(entry.key),
+          // Reads carry valueBase64 always and value when UTF-8; watch events one of the two.
           cell(entry.value ?? `<${atob(entry.valueBase64).length} bytes>`),
           cell(String(entry.modRevision)),
           button("Delete", `kv:write:${entry.key}`, () =>

@@ -36,15 +36,19 @@ export class BlixardCluster implements ClusterTarget {
   #firstArgs: string[][] = [];
 
   readonly #extraArgs: readonly string[];
+  readonly #nodeFlags: readonly string[];
 
   constructor(
     root: string,
     readonly size = 3,
     /** Flags added to every member's start and restart (e.g. `--insecure`). */
     extraArgs: readonly string[] = [],
+    /** Flags of the members' Node.js runtime (e.g. `--cpu-prof`), before the script. */
+    nodeFlags: readonly string[] = [],
   ) {
     this.#root = root;
     this.#extraArgs = extraArgs;
+    this.#nodeFlags = nodeFlags;
   }
 
   /** The API base URLs, by member index. */
@@ -105,7 +109,7 @@ export class BlixardCluster implements ClusterTarget {
     const dir = this.#dirs[i] ?? "";
     this.#procs[i] = spawnLogged(
       process.execPath,
-      [BLIXARD_BIN, "node", "start", ...args],
+      [...this.#nodeFlags, BLIXARD_BIN, "node", "start", ...args],
       join(dir, "node.log"),
     );
   }

@@ -9,6 +9,7 @@
  * (`cpuSeconds`). `inProcess` runs them in the caller's process instead (the earlier setup).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { BlixardClient } from "../../src/client/index.js";
 import { cpuSeconds } from "./procs.js";
@@ -40,6 +41,8 @@ function watchHere(
   prefix: string,
 ): { delivered: () => number; stop: () => Promise<void> } {
   const controller = new AbortController();
+  // Every watcher's request listens to this one signal.
+  setMaxListeners(count + 10, controller.signal);
   let delivered = 0;
   const watching: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
@@ -74,6 +77,8 @@ export async function startWatchers(options: {
   readonly count: number;
   readonly prefix: string;
   readonly inProcess: boolean;
+  /** Forked watchers: write their process's CPU profile (node --cpu-prof) here at its exit. */
+  readonly cpuProfileDir?: string | undefined;
 }): Promise<Watchers> {
   const { endpoints, count, prefix } = options;
   if (options.inProcess) {
@@ -84,7 +89,14 @@ export async function startWatchers(options: {
   const child: ChildProcess = fork(
     fileURLToPath(import.meta.url),
     [CHILD_FLAG, JSON.stringify({ endpoints, count, prefix })],
-    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+    {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      ...(options.cpuProfileDir === undefined
+        ? {}
+        : {
+            execArgv: [...process.execArgv, "--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir],
+          }),
+    },
   );
   const replies: ((reply: Reply) => void)[] = [];
   child.on("message", (reply: Reply) => replies.shift()?.(reply));

@@ -3,8 +3,9 @@ import { InvalidArgumentError } from "../common/errors.js";
 import type { ConfState } from "../raft/types.js";
 import type { KvEntry, KvExpectation } from "../statemachine/kv/types.js";
 import type { ConfigJson, MemberJson, StatusResponse } from "./schema/cluster.js";
+import type { KvEventEntryJson } from "./schema/events.js";
 import type { CasExpectation, KvEntryJson } from "./schema/kv.js";
-import { valueFromJson, valueToJson } from "./schema/values.js";
+import { valueFromJson, valueToEventJson, valueToJson } from "./schema/values.js";
 import type { MemberView, NodeStatusView } from "./service.js";
 
 /** A kv entry as JSON. Throws nothing. */
@@ -12,6 +13,17 @@ export function entryToJson(entry: KvEntry): KvEntryJson {
   return {
     key: entry.key,
     ...valueToJson(entry.value),
+    createRevision: entry.createRevision,
+    modRevision: entry.modRevision,
+    version: entry.version,
+  };
+}
+
+/** A kv entry as JSON in a change event: `value` or `valueBase64`, never both. Throws nothing. */
+export function entryToEventJson(entry: KvEntry): KvEventEntryJson {
+  return {
+    key: entry.key,
+    ...valueToEventJson(entry.value),
     createRevision: entry.createRevision,
     modRevision: entry.modRevision,
     version: entry.version,

@@ -62,6 +62,27 @@ function errorResponses(route: RouteSpec): Record<string, unknown> {
   return out;
 }
 
+/** The media types of a route's 200 response. */
+function successContent(route: RouteSpec): Record<string, unknown> {
+  if (route.response !== undefined)
+    return { "application/json": { schema: plain(route.response) } };
+  if (route.changeData !== undefined) {
+    return {
+      "text/event-stream": {
+        schema: {
+          type: "string",
+          description:
+            "Server-Sent Events: `open`, `change` (data: x-change-data), progress or " +
+            "heartbeat, and `error` messages",
+        },
+        "x-change-data": plain(route.changeData),
+      },
+    };
+  }
+  if (route.url === "/metrics") return { "text/plain": { schema: { type: "string" } } };
+  return { "application/json": { schema: {} } };
+}
+
 /** The OpenAPI 3.1 document of `routes`. Throws nothing. */
 export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApiInfo): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -75,12 +96,7 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApi
       responses: {
         "200": {
           description: "success",
-          content:
-            route.response === undefined
-              ? route.url === "/metrics"
-                ? { "text/plain": { schema: { type: "string" } } }
-                : { "application/json": { schema: {} } }
-              : { "application/json": { schema: plain(route.response) } },
+          content: successContent(route),
         },
         ...errorResponses(route),
       },
@@ -100,7 +116,8 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApi
       version: info.version,
       description:
         "Blixard's client API. Values are bytes: send `value` (UTF-8 text) or `valueBase64`; " +
-        "responses carry `valueBase64` and, when the bytes are UTF-8, `value`. Keys are " +
+        "responses carry `valueBase64` and, when the bytes are UTF-8, `value`; change events " +
+        "(event stream, kv watch) carry one of them: `value` if UTF-8, else `valueBase64`. Keys are " +
         "URL-encoded in the path. Writes carry the session headers to apply exactly once. " +
         "Requests to a follower are forwarded to the leader (at most one hop).",
     },

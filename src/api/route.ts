@@ -79,6 +79,11 @@ export interface RouteSpec {
   readonly body?: TSchema;
   /** The 200 response's JSON schema (undefined for non-JSON responses). */
   readonly response?: TSchema;
+  /**
+   * A Server-Sent Events route (its handler returns a {@link StreamBody}): the JSON schema of the
+   * data of its `change` messages, for the OpenAPI document.
+   */
+  readonly changeData?: TSchema;
   /** Accepts the session headers (a write that can be exactly-once). */
   readonly sessioned?: boolean;
   /** On NOT_LEADER with a known leader address, forward the request to the leader. */

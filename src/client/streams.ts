@@ -24,12 +24,18 @@ export interface ClusterEvent {
   readonly type: string;
   /** The key, task id, VM name or worker node id. */
   readonly key: string;
-  /** kv events: the entry (a delete has only `key` and `modRevision`). */
+  /**
+   * kv events: the entry (a delete has only `key` and `modRevision`). A put's value is in exactly
+   * one of `value` (the bytes are valid UTF-8: this is their text) and `valueBase64` (they are
+   * not); `client.watch()` gives both bytes and text.
+   */
   readonly kv?: {
     readonly key: string;
     readonly value?: string;
     readonly valueBase64?: string;
+    readonly createRevision?: number;
     readonly modRevision: number;
+    readonly version?: number;
   };
   readonly task?: Task;
   readonly vm?: Vm;
@@ -64,7 +70,7 @@ export interface WatchEvent {
   readonly key: string;
   /** The store revision of this change. */
   readonly revision: number;
-  /** Puts: the entry written. */
+  /** Puts: the entry written (`value` its bytes; `valueText` their text when valid UTF-8). */
   readonly entry?: KvEntry;
 }
 
@@ -265,8 +271,8 @@ function watchEvent(event: Record<string, unknown>): WatchEvent {
     return { type: "delete", key: kv.key, revision: kv.modRevision };
   }
   const text = kv.value;
-  // The server sends `value` only when the bytes are valid UTF-8 (decoded strictly, the BOM
-  // kept), so encoding it gives the bytes back, at half the cost of decoding the base64.
+  // The server sends `value` when the bytes are valid UTF-8 (decoded strictly, the BOM kept), so
+  // encoding it gives the bytes back; `valueBase64` (alone) when they are not.
   const value =
     text !== undefined
       ? UTF8.encode(text)

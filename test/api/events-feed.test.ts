@@ -12,7 +12,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { GoneError } from "../../src/common/errors.js";
 import { ChangeFeed } from "../../src/api/events/change-feed.js";
 import { serveSseStream, type SseStreamOptions } from "../../src/api/events/sse-stream.js";
+import { buildOpenApiDocument } from "../../src/api/openapi.js";
+import { eventRoutes } from "../../src/api/routes/event-routes.js";
 import { sseMessages, type SseMessage } from "../../src/client/sse.js";
+import { watchStream, type WatchEvent } from "../../src/client/streams.js";
 import {
   ClusterStateMachine,
   encodeOrchestratorCommand,
@@ -238,6 +241,8 @@ describe("SSE streams over the feed", () => {
         filter: (e) => e.topic === "kv" && e.key.startsWith("app/"),
         filterKey: "prefix:app/",
         node: () => ({ leader: 1, term: 1 }),
+        // Each burst of entries its own message (not paced), to check what each stream reads.
+        deliveryIntervalMs: 0,
       };
     });
     /** Opens a watch; resolves once it is served, with the keys of its next `count` changes. */
@@ -291,6 +296,70 @@ describe("SSE streams over the feed", () => {
     for (const { keys } of fromNow) {
       expect(await keys).toEqual([["app/a", "app/b", "app/c"], ["app/d", "app/e"], ["app/a"]]);
     }
+  });
+
+  it("sends a UTF-8 value as `value` alone and other bytes as `valueBase64` alone; the client gives bytes and text", async () => {
+    const c = cluster();
+    const binary = new Uint8Array([0xff, 0x00, 0xc3, 0x28]);
+    // A BOM and a character outside the BMP are text too, and must come back byte for byte.
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...text("x😀")]);
+    c.kv({ op: "put", key: "app/text", value: text("héllo") });
+    c.kv({ op: "put", key: "app/binary", value: binary });
+    c.kv({ op: "put", key: "app/empty", value: new Uint8Array() });
+    c.kv({ op: "put", key: "app/bom", value: bom });
+    c.kv({ op: "delete", key: "app/text" });
+    const url = await serve(() => ({
+      feed: c.feed,
+      cursor: c.feed.seekRevision(1),
+      mode: "watch",
+      minRevision: 1,
+      filter: (e) => e.topic === "kv",
+      node: () => ({ leader: 1, term: 1 }),
+    }));
+    const [, change] = await take(url, "/", 2);
+    const data = JSON.parse(change?.data ?? "") as { events: { kv: Record<string, unknown> }[] };
+    expect(data.events.map((e) => e.kv)).toEqual([
+      { key: "app/text", value: "héllo", createRevision: 1, modRevision: 1, version: 1 },
+      {
+        key: "app/binary",
+        valueBase64: Buffer.from(binary).toString("base64"),
+        createRevision: 2,
+        modRevision: 2,
+        version: 1,
+      },
+      { key: "app/empty", value: "", createRevision: 3, modRevision: 3, version: 1 },
+      { key: "app/bom", value: "\uFEFFx😀", createRevision: 4, modRevision: 4, version: 1 },
+      { key: "app/text", modRevision: 5 },
+    ]);
+
+    const controller = new AbortController();
+    const events: WatchEvent[] = [];
+    for await (const event of watchStream(
+      {
+        endpoints: [url],
+        headers: {},
+        httpsAgent: new HttpsAgent(),
+        connectTimeoutMs: 2000,
+        backoffMs: 10,
+      },
+      { prefix: "app/", fromRevision: 1, signal: controller.signal },
+    )) {
+      events.push(event);
+      if (events.length === 5) controller.abort();
+    }
+    expect(events.map((e) => [e.type, e.key, e.entry?.valueText])).toEqual([
+      ["put", "app/text", "héllo"],
+      ["put", "app/binary", undefined],
+      ["put", "app/empty", ""],
+      ["put", "app/bom", "\uFEFFx😀"],
+      ["delete", "app/text", undefined],
+    ]);
+    expect(events.slice(0, 4).map((e) => [...(e.entry?.value ?? [])])).toEqual([
+      [...text("héllo")],
+      [...binary],
+      [],
+      [...bom],
+    ]);
   });
 
   it("never resends entries below the requested index (a node replaying its log after a restart)", async () => {
@@ -357,5 +426,41 @@ describe("SSE streams over the feed", () => {
     expect(ids.length).toBeGreaterThan(0);
     expect(data.resumeFrom).toBe((ids.at(-1) ?? 0) + 1);
     expect(() => c.feed.seekIndex(data.resumeFrom)).not.toThrow();
+  });
+});
+
+describe("the streams' OpenAPI description", () => {
+  it("gives a watch event's kv entry its value as text or as base64, never both", () => {
+    const c = cluster();
+    const routes = eventRoutes({ feed: c.feed, node: () => ({ leader: 1, term: 1 }) });
+    const doc = buildOpenApiDocument(routes, { title: "t", version: "1" }) as {
+      paths: Record<string, { get: { responses: Record<string, { content: object }> } }>;
+    };
+    for (const path of ["/v1/kv/watch", "/v1/events"]) {
+      const content = doc.paths[path]?.get.responses["200"]?.content as Record<string, unknown>;
+      expect(Object.keys(content), path).toEqual(["text/event-stream"]);
+    }
+    const watch = doc.paths["/v1/kv/watch"]?.get.responses["200"]?.content as {
+      "text/event-stream": {
+        "x-change-data": {
+          properties: {
+            events: { items: { anyOf: { properties: { kv: { anyOf: object[] } } }[] } };
+          };
+        };
+      };
+    };
+    const put = watch["text/event-stream"]["x-change-data"].properties.events.items.anyOf[0];
+    const entries = (put?.properties.kv.anyOf ?? []) as {
+      required: string[];
+      properties: object;
+    }[];
+    expect(
+      entries.map((entry) => entry.required.filter((name) => name.startsWith("value"))),
+    ).toEqual([["value"], ["valueBase64"]]);
+    for (const entry of entries) {
+      expect(Object.keys(entry.properties).filter((name) => name.startsWith("value"))).toHaveLength(
+        1,
+      );
+    }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The events of the change feed: one applied change, with its topic, type and key, and its JSON
- * (built on first use and kept, so 64 watchers of one event serialize it once).
+ * (built on first use and kept, so 64 watchers of one event serialize it once). A kv value is in
+ * it once: as text when it is valid UTF-8, else as base64 (`schema/values.ts`).
  */
-import { entryToJson } from "../convert.js";
+import { entryToEventJson } from "../convert.js";
 import { settingsToJson, taskToJson, vmToJson, workerToJson } from "../orchestrator-convert.js";
 import type { StateChange } from "../../statemachine/changes.js";
 import type {
@@ -98,7 +99,7 @@ export class FeedEvent {
     const source = this.source;
     switch (source.kind) {
       case "kv.put":
-        return { kv: entryToJson(source.change) };
+        return { kv: entryToEventJson(source.change) };
       case "kv.delete":
         return { kv: { key: source.key, modRevision: source.revision } };
       case "task":

@@ -6,7 +6,9 @@
  * Cost: each event's JSON is built once (`FeedEvent.json`), the entries read in one turn go out
  * in one socket write, and streams of the same filter that read the same entries in the same
  * turn share one encoding of them (`shared-messages.ts`): 64 caught-up watchers of a prefix cost
- * one encoding and 64 writes per applied batch.
+ * one encoding and 64 writes per wake-up. The streams of a feed wake up together, at most every
+ * `deliveryIntervalMs` while writes keep coming (`delivery-pacer.ts`), so under load a write
+ * carries the entries of several applied batches.
  *
  * Wire format (`text/event-stream`):
  * - `event: open`, data `{index, revision}`: where the node's feed is as the stream starts;
@@ -29,6 +31,7 @@
 import type { ServerResponse } from "node:http";
 import { isBlixardError } from "../../common/errors.js";
 import type { ChangeFeed, FeedRecord } from "./change-feed.js";
+import { subscribePaced } from "./delivery-pacer.js";
 import type { FeedEvent } from "./feed-event.js";
 import { SharedMessages } from "./shared-messages.js";
 
@@ -41,6 +44,8 @@ const sharedByFeed = new WeakMap<ChangeFeed, SharedMessages>();
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** Default of {@link SseStreamOptions.maxLagRecords}. */
 export const DEFAULT_MAX_LAG_RECORDS = 4_096;
+/** Default of {@link SseStreamOptions.deliveryIntervalMs}. */
+export const DEFAULT_DELIVERY_INTERVAL_MS = 10;
 /** Entries examined per event-loop turn while catching up. */
 const RECORDS_PER_TURN = 256;
 /** Bytes gathered into one socket write. */
@@ -80,6 +85,11 @@ export interface SseStreamOptions {
   readonly heartbeatMs?: number;
   /** Default {@link DEFAULT_MAX_LAG_RECORDS}. */
   readonly maxLagRecords?: number;
+  /**
+   * Under sustained writes, new entries are read at most this often (see `delivery-pacer.ts`);
+   * 0: after every applied batch. Default {@link DEFAULT_DELIVERY_INTERVAL_MS}.
+   */
+  readonly deliveryIntervalMs?: number;
   /** The node's leader and term, for heartbeats. */
   readonly node: () => NodeView;
 }
@@ -150,7 +160,11 @@ class SseStream {
       this.#waitingForDrain = false;
       this.#pump();
     });
-    this.#unsubscribe = this.#feed.subscribe(() => this.#pump());
+    this.#unsubscribe = subscribePaced(
+      this.#feed,
+      this.#options.deliveryIntervalMs ?? DEFAULT_DELIVERY_INTERVAL_MS,
+      () => this.#pump(),
+    );
     this.#heartbeat = setInterval(
       () => this.#sendHeartbeat(),
       this.#options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,

@@ -15,7 +15,12 @@ import {
   type RouteSpec,
   type UncheckedRequest,
 } from "../route.js";
-import { EventsQuery, KvWatchQuery } from "../schema/events.js";
+import {
+  EventsChangeData,
+  EventsQuery,
+  KvWatchChangeData,
+  KvWatchQuery,
+} from "../schema/events.js";
 
 /** What the stream routes need of the node. */
 export interface EventRouteOptions {
@@ -98,6 +103,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
       summary:
         "Server-Sent Events of every applied change of the topics, in log order, from a raft index (410 GONE if no longer kept)",
       querystring: EventsQuery,
+      changeData: EventsChangeData,
       // Each requested topic is checked in the handler.
       permission: "authenticated",
       errors: ["GONE", "PERMISSION_DENIED"],
@@ -124,6 +130,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
       summary:
         "Server-Sent Events of the puts and deletes of a key or prefix in revision order, from a revision (410 GONE if compacted), with progress notifications",
       querystring: KvWatchQuery,
+      changeData: KvWatchChangeData,
       permission: watchPermission,
       errors: ["GONE", "INVALID_ARGUMENT"],
       handler: (context) => {

@@ -2,6 +2,11 @@
  * Values are bytes. In JSON a value travels as `valueBase64` (standard base64, always accepted
  * and always returned) or, as a convenience, as `value`: a UTF-8 string. Responses carry `value`
  * too whenever the bytes are valid UTF-8.
+ *
+ * Change events (the event stream and kv watch) carry exactly one of the two instead: `value`
+ * when the bytes are valid UTF-8 (decoded strictly, a BOM kept, so encoding the text gives the
+ * bytes back), `valueBase64` otherwise. A watcher of a busy prefix gets every change, and the
+ * base64 copy of a text value was over a third of the bytes it read and parsed.
  */
 import { InvalidArgumentError } from "../../common/errors.js";
 
@@ -23,6 +28,20 @@ export function valueToJson(bytes: Uint8Array): ValueJson {
     return { value: STRICT_UTF8.decode(bytes), valueBase64 };
   } catch {
     return { valueBase64 };
+  }
+}
+
+/** A value in a change event: its text if the bytes are valid UTF-8, else its base64. */
+export type EventValueJson = { readonly value: string } | { readonly valueBase64: string };
+
+/** Encodes bytes for a change event (see the module comment). Throws nothing. */
+export function valueToEventJson(bytes: Uint8Array): EventValueJson {
+  try {
+    return { value: STRICT_UTF8.decode(bytes) };
+  } catch {
+    return {
+      valueBase64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"),
+    };
   }
 }
 

@@ -112,7 +112,10 @@ interface WatchCliOptions extends ClientOptions {
   readonly fromRevision?: number;
 }
 
-/** `kv watch [PREFIX]`: prints each put and delete until interrupted (one JSON line with --json). */
+/**
+ * `kv watch [PREFIX]`: prints each put and delete until interrupted (one JSON line with --json,
+ * its entry's value as `value` when UTF-8 text, else `valueBase64`, as the watch API sends it).
+ */
 function registerKvWatch(kv: Command): void {
   withClientOptions(
     kv
@@ -144,7 +147,7 @@ function registerKvWatch(kv: Command): void {
             type: event.type,
             key: event.key,
             revision: event.revision,
-            ...(event.entry === undefined ? {} : { entry: entryJson(event.entry) }),
+            ...(event.entry === undefined ? {} : { entry: eventEntryJson(event.entry) }),
           });
         } else if (event.type === "delete") {
           process.stdout.write(`${event.revision} DELETE ${event.key}\n`);
@@ -154,6 +157,19 @@ function registerKvWatch(kv: Command): void {
         }
       }
     });
+}
+
+/** An entry of a watch event as the API sends it: `value` if UTF-8 text, else `valueBase64`. */
+function eventEntryJson(entry: KvEntry): Record<string, unknown> {
+  return {
+    key: entry.key,
+    ...(entry.valueText === undefined
+      ? { valueBase64: Buffer.from(entry.value).toString("base64") }
+      : { value: entry.valueText }),
+    createRevision: entry.createRevision,
+    modRevision: entry.modRevision,
+    version: entry.version,
+  };
 }
 
 function entryJson(entry: KvEntry): Record<string, unknown> {
