@@ -45,6 +45,7 @@ export {
   type TaskSpecInput,
   type TaskStatus,
   type Vm,
+  type VmExecResult,
   type VmLog,
   type VmSpecInput,
   type WaitTaskOptions,

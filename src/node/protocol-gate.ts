@@ -41,7 +41,7 @@ export const FORWARDED_PROPOSALS_PROTOCOL_VERSION = 2;
  * cluster at 2 has no member that would refuse a batch the others apply. Agents batch their
  * reports only from then on.
  */
-export const BATCH_COMMANDS_PROTOCOL_VERSION = FORWARDED_PROPOSALS_PROTOCOL_VERSION;
+export const BATCH_COMMANDS_PROTOCOL_VERSION = 2;
 
 /** The first byte of a protocol entry. */
 export const PROTOCOL_ENTRY_BYTE = 0xf1;
