@@ -27,6 +27,7 @@
  * Prints a table of the targets and one line `BENCH_JSON {...}`.
  */
 import { loadavg } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -379,16 +380,21 @@ async function main(): Promise<void> {
     const submitMeter = cpuMeter(pids);
     const t0 = clock.now();
     const f = fleet;
-    const progress = setInterval(
-      () =>
-        log(
-          `  ${placedAtMs.size} acked placed, ${f.runs.size} started by agents, ` +
-            `${f.runningAtMs.size} running, ${f.finishedAtMs.size} finished, ` +
-            `${counters.overloaded} OVERLOADED, ${counters.errors} errors; agents cut off ` +
-            `${f.log.warnings.get(CUT_OFF_WARNING) ?? 0} times`,
-        ),
-      5000,
-    );
+    // This process runs every agent: a stalled event loop here delays their heartbeats and
+    // fires their disconnect guards as surely as a stalled server would. Say how long it stalled.
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
+    const progress = setInterval(() => {
+      log(
+        `  ${placedAtMs.size} acked placed, ${f.runs.size} started by agents, ` +
+          `${f.runningAtMs.size} running, ${f.finishedAtMs.size} finished, ` +
+          `${counters.overloaded} OVERLOADED, ${counters.errors} errors; agents cut off ` +
+          `${f.log.warnings.get(CUT_OFF_WARNING) ?? 0} times; ${f.connectionsOpened} TLS ` +
+          `connections opened; bench event loop delay max ` +
+          `${round(loopDelay.max / 1e6)} ms, p99 ${round(loopDelay.percentile(99) / 1e6)} ms`,
+      );
+      loopDelay.reset();
+    }, 5000);
     const submitters = Array.from({ length: Math.ceil(CONCURRENCY / 16) }, () => servers.client());
     const ids = await submitAll(submitters, TASKS, "true", placedAtMs, counters);
     const submittedMs = clock.now() - t0;

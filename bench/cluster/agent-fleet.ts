@@ -107,6 +107,8 @@ export class AgentFleet {
   reportsSent = 0;
   /** Report requests sent: one per single report or per `agentReports` batch (one log entry each). */
   reportRequests = 0;
+  /** TLS connections the agents opened (each a handshake on both sides). */
+  connectionsOpened = 0;
   /** Called with a task id when it is acknowledged running (after `runningAtMs` is set). */
   onRunning: ((taskId: string) => void) | undefined;
 
@@ -158,6 +160,12 @@ export class AgentFleet {
         const issued = certificates[i] ?? (await issueAgentCertificate(tls, nodeId));
         const credentials = { ca: tls.ca.certPem, cert: issued.certPem, key: issued.keyPem };
         const pool = keepAliveHttpsAgent(credentials, { maxFreeSockets: 16 });
+        // Counted: a new connection costs a TLS handshake on both sides.
+        const create = pool.createConnection.bind(pool);
+        pool.createConnection = (...args: Parameters<typeof create>) => {
+          this.connectionsOpened++;
+          return create(...args);
+        };
         this.#pools.push(pool);
         link = new AgentHttpLink({
           nodeId,

@@ -4,6 +4,7 @@
  * the HTTP layer (requests, forwards). One registry per server, so several nodes can share a
  * process (tests) without mixing their series.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Role } from "../raft/types.js";
 import type { CommandMetrics, ReadConsistency } from "../node/command-port.js";
@@ -57,6 +58,13 @@ export class ApiMetrics implements CommandMetrics {
   readonly #peerSeen = new Map<number, PeerTraffic>();
   #peerSource: (() => ReadonlyMap<number, PeerTraffic>) | undefined;
   #lastLeader: number | undefined;
+  /**
+   * How late this process's event loop ran since the previous scrape: a stall here delays
+   * heartbeats, votes and every answer alike, so it explains elections and cut-off agents.
+   */
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  readonly #loopDelayMax: Gauge;
+  readonly #loopDelayP99: Gauge;
 
   /** Registers every metric, labelled with `nodeId`. Throws nothing. */
   constructor(nodeId: number) {
@@ -64,6 +72,15 @@ export class ApiMetrics implements CommandMetrics {
     this.registry.setDefaultLabels({ node_id: String(nodeId) });
     const gauge = (name: string, help: string): Gauge => new Gauge({ name, help, registers });
     this.#term = gauge("blixard_raft_term", "The current raft term.");
+    this.#loopDelayMax = gauge(
+      "blixard_event_loop_delay_max_seconds",
+      "The longest the event loop was late since the previous scrape (a stall delays everything).",
+    );
+    this.#loopDelayP99 = gauge(
+      "blixard_event_loop_delay_p99_seconds",
+      "The 99th percentile of how late the event loop ran since the previous scrape.",
+    );
+    this.#loopDelay.enable();
     this.#role = new Gauge({
       name: "blixard_raft_role",
       help: "1 for the role this node is in, 0 for the others.",
@@ -251,6 +268,10 @@ export class ApiMetrics implements CommandMetrics {
   async render(status: NodeStatusView): Promise<string> {
     this.observeStatus(status);
     this.#observePeers();
+    const sampled = this.#loopDelay.count > 0;
+    this.#loopDelayMax.set(sampled ? this.#loopDelay.max / 1e9 : 0);
+    this.#loopDelayP99.set(sampled ? this.#loopDelay.percentile(99) / 1e9 : 0);
+    this.#loopDelay.reset();
     return this.registry.metrics();
   }
 }

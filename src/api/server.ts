@@ -60,8 +60,13 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const MAX_FORWARD_HOPS = 1;
 /** The default cap of open connections per API listener. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
-/** An idle keep-alive connection is closed after this long. */
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * An idle keep-alive connection is closed after this long. Long enough that an agent's
+ * connections stay open between its bursts of reports (each reopened connection is a TLS
+ * handshake on both sides; a thousand agents reopening theirs at once when work arrives stalled
+ * them past their disconnect grace); `maxConnections` bounds the idle ones.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** A client must send its request headers within this long. */
 const HEADERS_TIMEOUT_MS = 10_000;
 

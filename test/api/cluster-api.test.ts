@@ -117,6 +117,7 @@ describe("cluster, health, metrics and OpenAPI routes", () => {
       "blixard_proposal_apply_latency_seconds_bucket",
       "blixard_read_latency_seconds_bucket",
       "blixard_http_requests_total",
+      "blixard_event_loop_delay_max_seconds",
     ]) {
       expect(metrics.body).toContain(name);
     }
