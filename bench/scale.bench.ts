@@ -4,7 +4,7 @@
  * tasks "finish" at once) to a real 3-server cluster (`blixard node start --no-worker`, the
  * compiled dist/, mutual TLS unless `--insecure`):
  *
- *   npm run bench:scale [-- --agents 1000 --tasks 100000 --kill 50 --dead-after-ms 5000]
+ *   npm run bench:scale [-- --agents 1000 --tasks 100000 --kill 50 --dead-after-ms 10000]
  *   npm run bench:scale -- --quick            (50 agents, 2,000 tasks, 5 killed: development)
  *
  * Phases:
@@ -33,6 +33,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { BlixardClient } from "../src/client/index.js";
 import type { TaskSpecRequest } from "../src/api/schema/orchestrator.js";
+import { DEFAULT_WORKER_DEAD_AFTER_MS } from "../src/orchestrator/liveness.js";
 import { SystemClock } from "../src/platform/index.js";
 import { ensureBuilt } from "../test/cli/helpers.js";
 import { AgentFleet, HOLD_COMMAND } from "./cluster/agent-fleet.js";
@@ -54,7 +55,9 @@ const { values: args } = parseArgs({
     kill: { type: "string" },
     quick: { type: "boolean", default: false },
     insecure: { type: "boolean", default: false },
-    "dead-after-ms": { type: "string", default: "5000" },
+    // The servers' default (`--worker-dead-after-ms`): the heartbeat rate and the agents'
+    // disconnect grace follow from it, so the targets are judged at the settings that ship.
+    "dead-after-ms": { type: "string", default: String(DEFAULT_WORKER_DEAD_AFTER_MS) },
     "heartbeat-ms": { type: "string" },
     "idle-s": { type: "string", default: "10" },
     concurrency: { type: "string", default: "64" },
