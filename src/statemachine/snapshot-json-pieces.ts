@@ -36,6 +36,25 @@ export class SnapshotJsonPieces {
     return text.length;
   }
 
+  /**
+   * One `prepare` call of a view encoding entities ahead (see `SnapshotPart.prepare`): pushes
+   * `next()` until `done()`, `budgetBytes` characters or `maxEntities` texts, and flushes once
+   * done. Returns the characters pushed.
+   */
+  pushSlice(
+    next: () => string,
+    done: () => boolean,
+    budgetBytes: number,
+    maxEntities: number,
+  ): number {
+    let chars = 0;
+    for (let entities = 0; !done() && chars < budgetBytes && entities < maxEntities; entities++) {
+      chars += this.push(next());
+    }
+    if (done()) this.flush();
+    return chars;
+  }
+
   /** Turns the text pushed so far into a piece. Throws nothing for JSON.stringify's output. */
   flush(): void {
     if (this.#text.length === 0) return;

@@ -57,18 +57,12 @@ export class AclSnapshotView implements SnapshotPart {
 
   /** @inheritdoc Encodes up to {@link ACL_SNAPSHOT_ENTITIES_PER_SLICE} entities. */
   prepare(budgetBytes: number): number {
-    let chars = 0;
-    for (
-      let entities = 0;
-      this.#stage !== Stage.Done &&
-      chars < budgetBytes &&
-      entities < ACL_SNAPSHOT_ENTITIES_PER_SLICE;
-      entities++
-    ) {
-      chars += this.#pieces.push(this.#nextText());
-    }
-    if (this.#stage === Stage.Done) this.#pieces.flush();
-    return chars;
+    return this.#pieces.pushSlice(
+      () => this.#nextText(),
+      () => this.#stage === Stage.Done,
+      budgetBytes,
+      ACL_SNAPSHOT_ENTITIES_PER_SLICE,
+    );
   }
 
   /** @inheritdoc */

@@ -134,18 +134,12 @@ export class OrchestratorSnapshotView implements SnapshotPart {
 
   /** @inheritdoc Encodes up to {@link ORCHESTRATOR_SNAPSHOT_ENTITIES_PER_SLICE} entities. */
   prepare(budgetBytes: number): number {
-    let chars = 0;
-    for (
-      let entities = 0;
-      this.#stage !== Stage.Done &&
-      chars < budgetBytes &&
-      entities < ORCHESTRATOR_SNAPSHOT_ENTITIES_PER_SLICE;
-      entities++
-    ) {
-      chars += this.#pieces.push(this.#nextText());
-    }
-    if (this.#stage === Stage.Done) this.#pieces.flush();
-    return chars;
+    return this.#pieces.pushSlice(
+      () => this.#nextText(),
+      () => this.#stage === Stage.Done,
+      budgetBytes,
+      ORCHESTRATOR_SNAPSHOT_ENTITIES_PER_SLICE,
+    );
   }
 
   /** @inheritdoc */
