@@ -132,11 +132,14 @@ export interface RaftOrchestratorServiceOptions {
   /** Runs a command in a VM's guest on this node (the qemu driver's); omitted: UNAVAILABLE. */
   readonly execInVm?: (name: string, request: GuestExecRequest) => Promise<GuestExecResult>;
   /**
-   * Whether every member can apply an `agentReports` batch: the cluster's protocol version
-   * rose to one only releases that know the command speak (see `node/protocol-gate.ts`).
-   * Before that `report` refuses batches with INVALID_ARGUMENT. Default: always.
+   * Whether every member can apply the batch commands (`agentReports`, `submitTasks`): the
+   * cluster's protocol version rose to one only releases that know them speak (see
+   * `node/protocol-gate.ts`). Before that, `report` refuses batches and `submitTasks` refuses
+   * outright, with INVALID_ARGUMENT (what a server of the release before answers for a command it
+   * does not know), so a rolling upgrade never puts an entry before a member that cannot apply
+   * it. Default: always.
    */
-  readonly acceptsReportBatches?: () => boolean;
+  readonly acceptsBatchCommands?: () => boolean;
 }
 
 /** {@link OrchestratorService} over an {@link OrchestratorNodePort}. */
@@ -150,7 +153,7 @@ export class RaftOrchestratorService implements OrchestratorService {
   readonly #vmLogDir: string | undefined;
   readonly #liveOutput: LiveOutputHub | undefined;
   readonly #execInVm: RaftOrchestratorServiceOptions["execInVm"];
-  readonly #acceptsReportBatches: () => boolean;
+  readonly #acceptsBatchCommands: () => boolean;
   #waiters = 0;
 
   /** Wraps a node port. Throws nothing. */
@@ -164,7 +167,7 @@ export class RaftOrchestratorService implements OrchestratorService {
     this.#execInVm = options.execInVm;
     this.#vmLogDir = options.vmLogDir;
     this.#liveOutput = options.liveOutput;
-    this.#acceptsReportBatches = options.acceptsReportBatches ?? (() => true);
+    this.#acceptsBatchCommands = options.acceptsBatchCommands ?? (() => true);
   }
 
   /** Task waits in progress on this node. */
@@ -183,7 +186,7 @@ export class RaftOrchestratorService implements OrchestratorService {
         `a ${checked.type} command is not a report; use its own endpoint`,
       );
     }
-    if (checked.type === "agentReports" && !this.#acceptsReportBatches()) {
+    if (checked.type === "agentReports" && !this.#acceptsBatchCommands()) {
       // The code a server of the release before answers for a command it does not know, so an
       // agent falls back to single reports either way.
       throw new InvalidArgumentError(
@@ -243,6 +246,13 @@ export class RaftOrchestratorService implements OrchestratorService {
     specs: readonly TaskSpec[],
     options: WriteOptions = {},
   ): Promise<readonly BatchItemOutcome[]> {
+    if (!this.#acceptsBatchCommands()) {
+      throw new InvalidArgumentError(
+        "not every member of the cluster can apply a batch submit yet (a rolling upgrade is " +
+          "under way): submit the tasks one by one (POST /v1/tasks), or once every member runs " +
+          "this release",
+      );
+    }
     const tasks = specs.map((spec) => ({ id: this.#newTaskId(), spec }));
     const result = await this.#propose({ type: "submitTasks", tasks }, options);
     invariant(result.type === "batch", () => `submitTasks returned a ${result.type} result`);

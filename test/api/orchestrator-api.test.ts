@@ -415,7 +415,7 @@ describe("agent reports", () => {
   let api: FakeApi;
   let batchesTaken = true;
   beforeAll(async () => {
-    api = await startFakeApi({ acceptsReportBatches: () => batchesTaken });
+    api = await startFakeApi({ acceptsBatchCommands: () => batchesTaken });
     api.node.addWorker(1);
   });
   afterAll(async () => {
@@ -480,6 +480,27 @@ describe("agent reports", () => {
     } finally {
       batchesTaken = true;
     }
+  });
+
+  it("refuses a batch submit with INVALID_ARGUMENT while the cluster does not take batches", async () => {
+    const before = api.node.proposals.length;
+    batchesTaken = false;
+    try {
+      const answer = await call(api.url, "POST", "/v1/tasks/batch", {
+        body: { specs: [{ command: "x" }] },
+      });
+      expect(answer).toMatchObject({
+        status: 400,
+        body: { code: "INVALID_ARGUMENT", message: expect.stringContaining("one by one") },
+      });
+      expect(api.node.proposals.length).toBe(before);
+    } finally {
+      batchesTaken = true;
+    }
+    const taken = await call(api.url, "POST", "/v1/tasks/batch", {
+      body: { specs: [{ command: "x" }] },
+    });
+    expect(taken.status).toBe(200);
   });
 
   it("documents the batch outcomes in /openapi.json", async () => {

@@ -474,7 +474,7 @@ export async function startFakeApi(
     /** The running attempts of `task logs --follow`. */
     liveOutput?: LiveOutputHub;
     /** Whether report batches are taken (the cluster's protocol gate); default always. */
-    acceptsReportBatches?: () => boolean;
+    acceptsBatchCommands?: () => boolean;
   } = {},
 ): Promise<FakeApi> {
   const node = options.node ?? new FakeOrchestratorNode();
@@ -492,9 +492,9 @@ export async function startFakeApi(
     newTaskId: options.newTaskId ?? (() => `task-${String(++next).padStart(4, "0")}`),
     ...(options.vmLogDir === undefined ? {} : { vmLogDir: options.vmLogDir }),
     ...(options.liveOutput === undefined ? {} : { liveOutput: options.liveOutput }),
-    ...(options.acceptsReportBatches === undefined
+    ...(options.acceptsBatchCommands === undefined
       ? {}
-      : { acceptsReportBatches: options.acceptsReportBatches }),
+      : { acceptsBatchCommands: options.acceptsBatchCommands }),
   });
   const server = new ApiServer({
     // These tests are about the API's behaviour, not its authorization (test/api/auth-*.test.ts).

@@ -127,7 +127,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       return qemu.exec(name, request);
     },
     // Batches only once every member applies them (a rolling upgrade must not split replicas).
-    acceptsReportBatches: () => node.clusterProtocolVersion >= BATCH_COMMANDS_PROTOCOL_VERSION,
+    acceptsBatchCommands: () => node.clusterProtocolVersion >= BATCH_COMMANDS_PROTOCOL_VERSION,
   });
 
   const heartbeats = new HeartbeatTable();
