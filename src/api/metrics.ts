@@ -62,7 +62,7 @@ export class ApiMetrics implements CommandMetrics {
    * How late this process's event loop ran since the previous scrape: a stall here delays
    * heartbeats, votes and every answer alike, so it explains elections and cut-off agents.
    */
-  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
   readonly #loopDelayMax: Gauge;
   readonly #loopDelayP99: Gauge;
 

@@ -214,8 +214,8 @@ function readBackError(error: unknown, path: string): Error {
   if (isBlixardError(error)) return error;
   const code = (error as { code?: unknown } | null)?.code ?? (error as Error).message;
   return new UnavailableError(
-    `could not read snapshot file ${path} (${String(code)}): the node keeps running and tries ` +
-      "again; check the disk if this repeats",
+    `could not read snapshot file ${path} (${String(code)}): check the disk and the file's ` +
+      "permissions",
     { cause: error },
   );
 }
@@ -328,8 +328,7 @@ export async function loadNewestSnapshot(
 ): Promise<Snapshot | undefined> {
   const newest = (await listSnapshotFiles(fs, dir))[0];
   if (newest === undefined) return undefined;
-  const path = joinPath(dir, newest.name);
-  return decodeSnapshotFile(path, await fs.readFile(path), newest);
+  return readSnapshotFile(fs, dir, newest);
 }
 
 /** Removes all but the newest `keep` snapshot files of `dir`. Returns how many were removed. */

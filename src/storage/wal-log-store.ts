@@ -109,7 +109,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     memory: MemoryStorage,
     private readonly wal: Wal,
     private readonly lock: DirectoryLock,
-    private readonly fullRetry: Pick<WalOptions, "sleep" | "onStorageFull"> &
+    private readonly hooks: Pick<WalOptions, "sleep" | "onStorageFull"> &
       Pick<WalLogStoreOptions, "onSnapshotReadFailed">,
     private readonly limits: {
       readonly maxEntrySizeBytes: number;
@@ -235,11 +235,11 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
       // On a full disk the install waits for space (as the WAL's writes do): nothing of this
       // update is acknowledged before it is durable.
       const done = retryWhileFull(() => this.installSnapshotFile(snapshot), {
-        sleep: this.fullRetry.sleep ?? timerSleep,
+        sleep: this.hooks.sleep ?? timerSleep,
         giveUp: () => this.closed,
         onChange: (error) => {
           this.snapshotFull = error;
-          this.fullRetry.onStorageFull?.(error);
+          this.hooks.onStorageFull?.(error);
         },
       });
       this.installing = done;
@@ -364,8 +364,8 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
           this.snapshotData = snapshot.data;
         }
       } catch (error) {
-        this.fullRetry.onSnapshotReadFailed?.(error as Error);
-        await (this.fullRetry.sleep ?? timerSleep)(SNAPSHOT_RELOAD_RETRY_MS);
+        this.hooks.onSnapshotReadFailed?.(error as Error);
+        await (this.hooks.sleep ?? timerSleep)(SNAPSHOT_RELOAD_RETRY_MS);
       } finally {
         this.reloading = undefined;
       }
