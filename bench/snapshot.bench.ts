@@ -172,6 +172,11 @@ function timed(encoding: SnapshotEncoding, blocksMs: number[], cpusMs: number[])
     },
     finish: () => encoding.finish(),
     close: () => encoding.close(),
+    get sizeBytes() {
+      return encoding.sizeBytes;
+    },
+    startStreaming: () => encoding.startStreaming(),
+    take: () => encoding.take(),
   };
 }
 

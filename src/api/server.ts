@@ -10,6 +10,8 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
+
+import { lazyAjvValidators } from "./lazy-validators.js";
 import type { Agent as HttpsAgent } from "node:https";
 import {
   InvalidArgumentError,
@@ -297,6 +299,8 @@ export class ApiServer {
       // Strict validation: wrong types are refused rather than coerced, unknown fields refused
       // rather than silently dropped.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+      // Validators compiled on first use, not at start-up (see lazy-validators.ts).
+      schemaController: { compilersFactory: { buildValidator: lazyAjvValidators() } },
       logger:
         level === "silent"
           ? false

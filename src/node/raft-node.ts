@@ -718,22 +718,38 @@ export class RaftNode<Result = unknown> {
     const bytesCovered = this.bytesSinceSnapshot;
     this.snapshotWanted = false;
     const encoding = this.options.stateMachine.captureSnapshot?.();
+    const logStore = this.options.logStore;
     let written: Promise<void>;
     if (encoding === undefined) {
       const data = this.options.stateMachine.snapshot();
-      written = this.writeSnapshot(index, confState, data, bytesCovered);
+      written = this.recordSnapshot(index, data.byteLength, bytesCovered, () =>
+        logStore.saveSnapshot(index, confState, data),
+      );
     } else {
       const runner = new SlicedSnapshotRunner(this.clock, encoding);
       this.snapshotRunner = runner;
+      // Streamed to the store when it can take pieces: the whole snapshot is never held.
+      const open =
+        logStore.beginSnapshot === undefined
+          ? undefined
+          : (sizeBytes: number) => logStore.beginSnapshot!(index, confState, sizeBytes);
       // A snapshot from the leader installed meanwhile is at least as new: it wins.
       written = runner
-        .run(() => !this.stopped && index > this.snapshotIndex)
+        .run(() => !this.stopped && index > this.snapshotIndex, open)
         .then((outcome) => {
-          if (outcome.kind === "complete") {
-            return this.writeSnapshot(index, confState, outcome.data, bytesCovered);
+          switch (outcome.kind) {
+            case "complete":
+              return this.recordSnapshot(index, outcome.data.byteLength, bytesCovered, () =>
+                logStore.saveSnapshot(index, confState, outcome.data),
+              );
+            case "streamed":
+              return this.recordSnapshot(index, outcome.sizeBytes, bytesCovered, () =>
+                outcome.writer.commit(),
+              );
+            case "abandoned":
+              this.snapshotWanted ||= wanted && !this.stopped;
+              return undefined;
           }
-          this.snapshotWanted ||= wanted && !this.stopped;
-          return undefined;
         });
     }
     this.snapshotTask = written
@@ -755,14 +771,18 @@ export class RaftNode<Result = unknown> {
       });
   }
 
-  private async writeSnapshot(
+  /**
+   * Makes the snapshot of `index` (`sizeBytes` long) durable with `persist`, then counts it and
+   * compacts the log behind it.
+   */
+  private async recordSnapshot(
     index: number,
-    confState: ConfState,
-    data: Uint8Array,
+    sizeBytes: number,
     bytesCovered: number,
+    persist: () => Promise<unknown>,
   ): Promise<void> {
     try {
-      await this.options.logStore.saveSnapshot(index, confState, data);
+      await persist();
     } catch (error) {
       // A snapshot from the leader, installed while this one was written, is newer: keep it.
       if (error instanceof SnapshotOutOfDateError) return;
@@ -772,14 +792,14 @@ export class RaftNode<Result = unknown> {
     this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - bytesCovered);
     this.snapshotIndex = index;
     this.snapshotsTaken++;
-    this.snapshotBytesWritten += data.byteLength;
-    this.lastSnapshotBytes = data.byteLength;
+    this.snapshotBytesWritten += sizeBytes;
+    this.lastSnapshotBytes = sizeBytes;
     // Entry 1 always goes (see applyEntry): a node with an empty log then gets a snapshot.
     const compactTo = Math.max(index - this.snapshotTrailingEntries, Math.min(index, 2));
     if (compactTo > this.options.logStore.firstIndex()) {
       await this.options.logStore.compact(compactTo);
     }
-    this.logger.info("took snapshot", { index, compactedTo: compactTo, sizeBytes: data.length });
+    this.logger.info("took snapshot", { index, compactedTo: compactTo, sizeBytes });
   }
 
   // ---------------------------------------------------------------------------------------------

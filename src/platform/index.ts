@@ -4,3 +4,4 @@
  */
 export { randomSeed } from "./seed.js";
 export { SystemClock } from "./clock.js";
+export { installNativeCrc32 } from "./native-crc32.js";

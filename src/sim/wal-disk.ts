@@ -17,7 +17,7 @@
 import type { Random } from "../common/random.js";
 import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
 import type { FileHandle, FileSystem, OpenMode } from "../storage/fs.js";
-import type { LogStore, LogUpdate } from "../storage/log-store.js";
+import type { LogStore, LogUpdate, SnapshotWriter } from "../storage/log-store.js";
 import { MemoryFileSystem, type MemoryFsOperation } from "../storage/memory-fs.js";
 import { parseSnapshotFileName } from "../storage/snapshot-file.js";
 import { WalLogStore } from "../storage/wal-log-store.js";
@@ -184,6 +184,20 @@ export class WalSimLogStore implements LogStore {
   saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     if (this.dead) return hang();
     return this.deliver(this.inner.saveSnapshot(index, confState, data));
+  }
+  /** @inheritdoc */
+  async beginSnapshot(
+    index: number,
+    confState: ConfState,
+    sizeBytes: number,
+  ): Promise<SnapshotWriter> {
+    if (this.dead) return hang();
+    const writer = await this.deliver(this.inner.beginSnapshot(index, confState, sizeBytes));
+    return {
+      write: (piece) => (this.dead ? hang() : this.deliver(writer.write(piece))),
+      commit: () => (this.dead ? hang() : this.deliver(writer.commit())),
+      abort: () => (this.dead ? hang() : this.deliver(writer.abort())),
+    };
   }
   /** @inheritdoc */
   compact(index: number): Promise<void> {

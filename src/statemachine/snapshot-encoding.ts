@@ -11,7 +11,7 @@
  */
 import { invariant } from "../common/index.js";
 import { ByteWriter } from "./codec/binary.js";
-import { crc32 } from "./codec/crc32.js";
+import { crc32 } from "../common/crc32.js";
 import { DEFAULT_SNAPSHOT_SLICE_BYTES, type SnapshotEncoding } from "./state-machine.js";
 
 /** One part of a snapshot, captured at one point in time and written a slice at a time. */
@@ -192,9 +192,15 @@ export function lengthPrefixedPart(part: SnapshotPart): SnapshotPart {
 const NO_BYTES = new Uint8Array(0);
 
 /**
+ * What a streaming encoding's buffer starts at: a turn of encoding (SNAPSHOT_TURN_MAX_BYTES in
+ * the runner) plus a slice. It grows only for a record larger than that.
+ */
+const STREAM_BUFFER_BYTES = 4 * 1024 * 1024 + DEFAULT_SNAPSHOT_SLICE_BYTES;
+
+/**
  * A {@link SnapshotEncoding} of a captured part: first the parts that know their size only once
- * encoded are prepared (empty slices), then one buffer of the total size is allocated and filled
- * a slice per {@link next}.
+ * encoded are prepared (empty slices), then the slices are written, either into one buffer of
+ * the total size, or (streaming) into one reused buffer from which the caller takes them.
  */
 export class SlicedSnapshot implements SnapshotEncoding {
   readonly #part: SnapshotPart;
@@ -202,6 +208,10 @@ export class SlicedSnapshot implements SnapshotEncoding {
   #encodedBytes = 0;
   #complete = false;
   #closed = false;
+  #streaming = false;
+  /** Streaming: bytes handed out by `take`, and whether the next slice reuses their buffer. */
+  #takenBytes = 0;
+  #reuseOnNext = false;
 
   /** Encodes `part` (captured by the caller). Throws nothing. */
   constructor(part: SnapshotPart) {
@@ -214,6 +224,27 @@ export class SlicedSnapshot implements SnapshotEncoding {
   }
 
   /** @inheritdoc */
+  get sizeBytes(): number | undefined {
+    return this.#writer !== undefined || this.#part.prepared ? this.#part.sizeBytes : undefined;
+  }
+
+  /** @inheritdoc */
+  startStreaming(): void {
+    invariant(this.#writer === undefined, "a snapshot encoding streamed after its first slice");
+    this.#streaming = true;
+  }
+
+  /** @inheritdoc */
+  take(): Uint8Array {
+    invariant(this.#streaming && !this.#closed, "a snapshot slice taken from a buffered encoding");
+    if (this.#writer === undefined || this.#reuseOnNext) return NO_BYTES;
+    const bytes = this.#writer.written();
+    this.#takenBytes += bytes.length;
+    this.#reuseOnNext = true;
+    return bytes;
+  }
+
+  /** @inheritdoc */
   next(budgetBytes: number = DEFAULT_SNAPSHOT_SLICE_BYTES): Uint8Array | undefined {
     invariant(!this.#closed, "a snapshot encoding used after close");
     invariant(budgetBytes >= 1, () => `a snapshot slice budget of ${budgetBytes} bytes`);
@@ -222,16 +253,22 @@ export class SlicedSnapshot implements SnapshotEncoding {
       this.#encodedBytes += this.#part.prepare(budgetBytes);
       return NO_BYTES;
     }
-    // Exactly the size, so the writer never grows and `finish` hands the buffer over.
-    this.#writer ??= new ByteWriter(this.#part.sizeBytes);
+    // Buffered: exactly the size, so the writer never grows and `finish` hands the buffer over.
+    this.#writer ??= new ByteWriter(
+      this.#streaming ? Math.min(this.#part.sizeBytes, STREAM_BUFFER_BYTES) : this.#part.sizeBytes,
+    );
+    if (this.#reuseOnNext) {
+      this.#writer.clear();
+      this.#reuseOnNext = false;
+    }
     const start = this.#writer.lengthBytes;
     this.#complete = this.#part.writeSlice(this.#writer, budgetBytes);
     this.#encodedBytes += this.#writer.lengthBytes - start;
     if (this.#complete) {
+      const total = this.#takenBytes + this.#writer.lengthBytes;
       invariant(
-        this.#writer.lengthBytes === this.#part.sizeBytes,
-        () =>
-          `a snapshot of ${this.#part.sizeBytes} bytes came out at ${this.#writer?.lengthBytes}`,
+        total === this.#part.sizeBytes,
+        () => `a snapshot of ${this.#part.sizeBytes} bytes came out at ${total}`,
       );
       this.#part.release();
     }
@@ -240,7 +277,10 @@ export class SlicedSnapshot implements SnapshotEncoding {
 
   /** @inheritdoc */
   finish(): Uint8Array {
-    invariant(this.#complete && !this.#closed, "a snapshot finished before it was complete");
+    invariant(
+      this.#complete && !this.#closed && !this.#streaming,
+      "a snapshot finished before it was complete, or streamed",
+    );
     return (this.#writer as ByteWriter).finish();
   }
 

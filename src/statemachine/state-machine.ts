@@ -37,6 +37,22 @@ export interface SnapshotEncoding {
   /** The complete snapshot (no copy). Throws `InternalError` before `next` returned undefined. */
   finish(): Uint8Array;
   /**
+   * The whole snapshot's size in bytes once known (from the first non-empty slice on: parts
+   * encoded ahead must be prepared first), else undefined.
+   */
+  readonly sizeBytes: number | undefined;
+  /**
+   * Makes the encoding keep only the bytes not yet {@link take}n, in one buffer reused from take
+   * to take, so that a caller writing the snapshot out as it goes never holds all of it. Call
+   * before the first slice; {@link finish} then throws. Throws `InternalError` if called late.
+   */
+  startStreaming(): void;
+  /**
+   * Hands out the bytes encoded since the previous take (possibly none); they stay valid until
+   * the next {@link next}, which reuses their buffer. Throws `InternalError` unless streaming.
+   */
+  take(): Uint8Array;
+  /**
    * Releases the captured view (the state stops keeping old records for it). Idempotent. Call it
    * when abandoning an encoding; a completed one releases its view by itself.
    */

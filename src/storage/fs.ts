@@ -39,7 +39,7 @@ export interface FileHandle {
 export interface FileSystem {
   /** Opens `path` as `mode` says. */
   open(path: string, mode: OpenMode): Promise<FileHandle>;
-  /** The whole content of `path`. */
+  /** The whole content of `path`, in a new buffer the caller owns (WAL entries are views into it). */
   readFile(path: string): Promise<Uint8Array>;
   /** Atomically replaces `to` with `from` (durable only after {@link syncDirectory}). */
   rename(from: string, to: string): Promise<void>;

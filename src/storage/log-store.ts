@@ -1,6 +1,6 @@
 import type { StorageFullError } from "../common/errors.js";
 import type { Storage } from "../raft/storage.js";
-import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 
 /** What one Ready asks to be made durable. */
 export interface LogUpdate {
@@ -10,6 +10,16 @@ export interface LogUpdate {
   readonly entries: readonly Entry[];
   /** A snapshot from the leader that replaces the log up to its index. */
   readonly snapshot?: Snapshot;
+}
+
+/** A snapshot being saved a piece at a time ({@link LogStore.beginSnapshot}). */
+export interface SnapshotWriter {
+  /** Appends a piece; its buffer may be reused once this resolves. */
+  write(piece: Uint8Array): Promise<void>;
+  /** Makes the snapshot durable and current, as `saveSnapshot` would; returns its metadata. */
+  commit(): Promise<SnapshotMetadata>;
+  /** Drops it (no longer wanted, or a write failed). Idempotent; never throws. */
+  abort(): Promise<void>;
 }
 
 /**
@@ -29,6 +39,12 @@ export interface LogStore extends Storage {
    * restart or a lagging follower can start from it.
    */
   saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot>;
+  /**
+   * Optional: {@link saveSnapshot} for data that arrives in pieces, `sizeBytes` in all, so that
+   * a large state encoded a turn at a time is never held whole. Nothing changes until
+   * {@link SnapshotWriter.commit}; throws as `saveSnapshot` does.
+   */
+  beginSnapshot?(index: number, confState: ConfState, sizeBytes: number): Promise<SnapshotWriter>;
   /** Drops entries before `index` (which must be ≤ the newest snapshot's index). */
   compact(index: number): Promise<void>;
   /**

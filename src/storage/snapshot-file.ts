@@ -4,10 +4,11 @@
  * fsync, so a crash leaves either the whole snapshot or none of it. Verified when loaded; the
  * oldest are pruned.
  */
+import { invariant } from "../common/assert.js";
 import { isBlixardError, StorageCorruptError, UnavailableError } from "../common/errors.js";
-import type { ConfState, NodeId, Snapshot } from "../raft/types.js";
+import type { ConfState, NodeId, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { hex16, readUint64, viewOf, writeUint64 } from "./binary.js";
-import { crc32 } from "./crc32.js";
+import { crc32 } from "../common/crc32.js";
 import { hasErrorCode, joinPath, type FileHandle, type FileSystem } from "./fs.js";
 import { storageIoError } from "./io-error.js";
 
@@ -94,54 +95,29 @@ function decodeConfState(bytes: Uint8Array): ConfState | string {
 }
 
 /** The bytes of a snapshot file before its data: the header and the configuration. */
-function encodeSnapshotHead(snapshot: Snapshot): Uint8Array {
-  const conf = encodeConfState(snapshot.metadata.confState);
+function encodeSnapshotHead(metadata: SnapshotMetadata, dataBytes: number): Uint8Array {
+  const conf = encodeConfState(metadata.confState);
   const bytes = new Uint8Array(SNAPSHOT_HEADER_BYTES + conf.byteLength);
   const view = viewOf(bytes);
   bytes.set(SNAPSHOT_MAGIC, 0);
   view.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
-  writeUint64(view, 16, snapshot.metadata.index);
-  writeUint64(view, 24, snapshot.metadata.term);
+  writeUint64(view, 16, metadata.index);
+  writeUint64(view, 24, metadata.term);
   view.setUint32(32, conf.byteLength, true);
-  writeUint64(view, 36, snapshot.data.byteLength);
+  writeUint64(view, 36, dataBytes);
   bytes.set(conf, SNAPSHOT_HEADER_BYTES);
   return bytes;
 }
 
 /** The bytes of a snapshot file. Never throws for valid input. */
 export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
-  const head = encodeSnapshotHead(snapshot);
+  const head = encodeSnapshotHead(snapshot.metadata, snapshot.data.byteLength);
   const checked = head.byteLength + snapshot.data.byteLength;
   const bytes = new Uint8Array(checked + SNAPSHOT_TRAILER_BYTES);
   bytes.set(head, 0);
   bytes.set(snapshot.data, head.byteLength);
   viewOf(bytes).setUint32(checked, crc32(bytes.subarray(0, checked)), true);
   return bytes;
-}
-
-/**
- * Writes the bytes of {@link encodeSnapshotFile} to `handle` piece by piece, straight from the
- * snapshot's data (no copy of it) and checksummed as it goes, the event loop running between
- * pieces.
- */
-async function writeSnapshotContents(handle: FileHandle, snapshot: Snapshot): Promise<void> {
-  const head = encodeSnapshotHead(snapshot);
-  let crc = crc32(head);
-  await handle.write(head, 0);
-  let position = head.byteLength;
-  const data = snapshot.data;
-  for (let offset = 0; offset < data.byteLength; offset += SNAPSHOT_WRITE_PIECE_BYTES) {
-    const piece = data.subarray(
-      offset,
-      Math.min(data.byteLength, offset + SNAPSHOT_WRITE_PIECE_BYTES),
-    );
-    crc = crc32(piece, crc);
-    await handle.write(piece, position);
-    position += piece.byteLength;
-  }
-  const trailer = new Uint8Array(SNAPSHOT_TRAILER_BYTES);
-  viewOf(trailer).setUint32(0, crc, true);
-  await handle.write(trailer, position);
 }
 
 /**
@@ -261,8 +237,135 @@ export async function readSnapshotFile(
 }
 
 /**
- * Writes `snapshot` durably into `dir`: temporary file (written a piece at a time, see
- * {@link writeSnapshotContents}), fsync, rename, directory fsync. Returns the file name.
+ * A snapshot file being written: its data arrives in pieces ({@link write}), checksummed as they
+ * come, into a temporary file that {@link commit} makes durable under its real name (fsync,
+ * rename, directory fsync), so a crash leaves either the whole snapshot or none of it.
+ */
+export class SnapshotFileWriter {
+  readonly #fs: FileSystem;
+  readonly #dir: string;
+  readonly #name: string;
+  readonly #temporary: string;
+  readonly #handle: FileHandle;
+  readonly #dataBytes: number;
+  #position: number;
+  #crc: number;
+  #writtenDataBytes = 0;
+  #done = false;
+
+  private constructor(
+    fs: FileSystem,
+    dir: string,
+    name: string,
+    handle: FileHandle,
+    head: Uint8Array,
+    dataBytes: number,
+  ) {
+    this.#fs = fs;
+    this.#dir = dir;
+    this.#name = name;
+    this.#temporary = joinPath(dir, `${name}${TEMPORARY_SUFFIX}`);
+    this.#handle = handle;
+    this.#dataBytes = dataBytes;
+    this.#position = head.byteLength;
+    this.#crc = crc32(head);
+  }
+
+  /**
+   * Creates the temporary file of the snapshot `metadata` names, holding `dataBytes` of data,
+   * and writes its header.
+   * @throws StorageFullError if the disk is full; UnavailableError for another disk failure.
+   */
+  static async create(
+    fs: FileSystem,
+    dir: string,
+    metadata: SnapshotMetadata,
+    dataBytes: number,
+  ): Promise<SnapshotFileWriter> {
+    const name = snapshotFileName(metadata.index, metadata.term);
+    const temporary = joinPath(dir, `${name}${TEMPORARY_SUFFIX}`);
+    if (await fs.exists(temporary)) await fs.remove(temporary);
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(temporary, "createExclusive");
+    } catch (error) {
+      throw storageIoError(error, "create", temporary);
+    }
+    const head = encodeSnapshotHead(metadata, dataBytes);
+    const writer = new SnapshotFileWriter(fs, dir, name, handle, head, dataBytes);
+    await writer.#guarded(() => handle.write(head, 0));
+    return writer;
+  }
+
+  /**
+   * Appends `piece` (written before this resolves; the caller may reuse its buffer after).
+   * @throws StorageFullError / UnavailableError as {@link create}; the file is then removed.
+   */
+  async write(piece: Uint8Array): Promise<void> {
+    invariant(!this.#done, "a snapshot file written after commit or abort");
+    invariant(
+      this.#writtenDataBytes + piece.byteLength <= this.#dataBytes,
+      () => `a snapshot file of ${this.#dataBytes} data bytes given more`,
+    );
+    this.#crc = crc32(piece, this.#crc);
+    const position = this.#position;
+    this.#position += piece.byteLength;
+    this.#writtenDataBytes += piece.byteLength;
+    await this.#guarded(() => this.#handle.write(piece, position));
+  }
+
+  /**
+   * Writes the checksum and makes the file durable under its name; returns the name.
+   * @throws StorageFullError / UnavailableError as {@link create}.
+   */
+  async commit(): Promise<string> {
+    invariant(
+      this.#writtenDataBytes === this.#dataBytes,
+      () =>
+        `a snapshot file of ${this.#dataBytes} data bytes committed at ${this.#writtenDataBytes}`,
+    );
+    const trailer = new Uint8Array(SNAPSHOT_TRAILER_BYTES);
+    viewOf(trailer).setUint32(0, this.#crc, true);
+    await this.#guarded(() => this.#handle.write(trailer, this.#position));
+    this.#done = true;
+    try {
+      await this.#handle.sync();
+    } catch (error) {
+      await this.#handle.close().catch(() => undefined);
+      throw storageIoError(error, "fsync", this.#temporary);
+    }
+    await this.#handle.close();
+    await this.#fs.rename(this.#temporary, joinPath(this.#dir, this.#name));
+    try {
+      await this.#fs.syncDirectory(this.#dir);
+    } catch (error) {
+      throw storageIoError(error, "fsync", this.#dir);
+    }
+    return this.#name;
+  }
+
+  /** Drops the temporary file (the snapshot is no longer wanted). Idempotent; never throws. */
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#handle.close().catch(() => undefined);
+    await this.#fs.remove(this.#temporary).catch(() => undefined);
+  }
+
+  /** Runs a write; on failure (a full disk, most likely) drops the partial file and says so. */
+  async #guarded(write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      await this.abort();
+      throw storageIoError(error, "write", this.#temporary);
+    }
+  }
+}
+
+/**
+ * Writes `snapshot` durably into `dir` (see {@link SnapshotFileWriter}), straight from its data
+ * a piece at a time, the event loop running between pieces. Returns the file name.
  * @throws StorageFullError if the disk is full (the temporary file is removed: retry later).
  * @throws UnavailableError naming the file for any other disk failure.
  */
@@ -271,37 +374,23 @@ export async function writeSnapshotFile(
   dir: string,
   snapshot: Snapshot,
 ): Promise<string> {
-  const name = snapshotFileName(snapshot.metadata.index, snapshot.metadata.term);
-  const temporary = joinPath(dir, `${name}${TEMPORARY_SUFFIX}`);
-  if (await fs.exists(temporary)) await fs.remove(temporary);
-  let handle: FileHandle;
-  try {
-    handle = await fs.open(temporary, "createExclusive");
-  } catch (error) {
-    throw storageIoError(error, "create", temporary);
+  const data = snapshot.data;
+  const writer = await SnapshotFileWriter.create(fs, dir, snapshot.metadata, data.byteLength);
+  await writeInPieces(writer, data);
+  return writer.commit();
+}
+
+/**
+ * Hands `data` to `sink` a piece ({@link SNAPSHOT_WRITE_PIECE_BYTES}) at a time, each write
+ * awaited: a large snapshot is never copied whole nor checksummed in one pass.
+ */
+export async function writeInPieces(
+  sink: { write(piece: Uint8Array): Promise<void> },
+  data: Uint8Array,
+): Promise<void> {
+  for (let offset = 0; offset < data.byteLength; offset += SNAPSHOT_WRITE_PIECE_BYTES) {
+    await sink.write(data.subarray(offset, offset + SNAPSHOT_WRITE_PIECE_BYTES));
   }
-  try {
-    await writeSnapshotContents(handle, snapshot);
-  } catch (error) {
-    // A full disk: drop the partial file (its space is what the node needs) and say so.
-    await handle.close().catch(() => undefined);
-    await fs.remove(temporary).catch(() => undefined);
-    throw storageIoError(error, "write", temporary);
-  }
-  try {
-    await handle.sync();
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    throw storageIoError(error, "fsync", temporary);
-  }
-  await handle.close();
-  await fs.rename(temporary, joinPath(dir, name));
-  try {
-    await fs.syncDirectory(dir);
-  } catch (error) {
-    throw storageIoError(error, "fsync", dir);
-  }
-  return name;
 }
 
 /** The snapshot files in `dir`, newest (highest index) first. */

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { SnapshotTemporarilyUnavailableError } from "../raft/storage.js";
+import { StorageFullError } from "../common/errors.js";
+import { SnapshotOutOfDateError, SnapshotTemporarilyUnavailableError } from "../raft/storage.js";
 import { joinPath } from "./fs.js";
 import { MemoryFileSystem } from "./memory-fs.js";
 import { snapshotFileName } from "./snapshot-file.js";
@@ -109,6 +110,67 @@ describe("WalLogStore keeps no copy of the snapshot's data", () => {
       expect(failures).toHaveLength(2);
     });
     wake?.();
+    await store.close();
+  });
+});
+
+describe("WalLogStore.beginSnapshot: a snapshot saved a piece at a time", () => {
+  it("writes the pieces to one file that reads back as the whole data, current only once committed", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await WalLogStore.open(DIR, { fs, confState: VOTERS });
+    await store.save({ entries: entries(1, 10, 2) }, { sync: true });
+    const state = data(3 * 1024 * 1024 + 17, 3);
+    const writer = await store.beginSnapshot(9, VOTERS, state.length);
+    // Pieces written from one reused buffer, as the streaming encoder hands them out.
+    const buffer = new Uint8Array(1024 * 1024);
+    for (let offset = 0; offset < state.length; offset += buffer.length) {
+      const piece = state.subarray(offset, offset + buffer.length);
+      buffer.set(piece);
+      await writer.write(buffer.subarray(0, piece.length));
+    }
+    expect(store.snapshotMetadata().index).toBe(0);
+    expect(await writer.commit()).toMatchObject({ index: 9, term: 2 });
+    expect(store.snapshotMetadata()).toMatchObject({ index: 9, term: 2 });
+    expect(Buffer.from((await readBack(store)).data).equals(state)).toBe(true);
+    expect((await fs.list(DIR)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    await store.close();
+
+    const reopened = await WalLogStore.open(DIR, { fs, confState: VOTERS });
+    expect(Buffer.from(reopened.snapshot().data).equals(state)).toBe(true);
+    await reopened.close();
+  });
+
+  it("leaves nothing behind when aborted, and refuses a commit once a newer snapshot is current", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await WalLogStore.open(DIR, { fs, confState: VOTERS });
+    await store.save({ entries: entries(1, 10, 1) }, { sync: true });
+
+    const abandoned = await store.beginSnapshot(5, VOTERS, 100);
+    await abandoned.write(data(60, 1));
+    await abandoned.abort();
+    expect(await fs.list(DIR)).not.toContain(`${snapshotFileName(5, 1)}.tmp`);
+    expect(store.snapshotMetadata().index).toBe(0);
+
+    const overtaken = await store.beginSnapshot(6, VOTERS, 100);
+    await overtaken.write(data(100, 2));
+    await store.saveSnapshot(8, VOTERS, data(50, 3));
+    await expect(overtaken.commit()).rejects.toThrow(SnapshotOutOfDateError);
+    expect(store.snapshotMetadata().index).toBe(8);
+    expect((await fs.list(DIR)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    await expect(store.beginSnapshot(7, VOTERS, 10)).rejects.toThrow(SnapshotOutOfDateError);
+    await store.close();
+  });
+
+  it("fails a write on a full disk with STORAGE_FULL and removes the partial file", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await WalLogStore.open(DIR, { fs, confState: VOTERS });
+    await store.save({ entries: entries(1, 10, 1) }, { sync: true });
+    const writer = await store.beginSnapshot(9, VOTERS, 4096);
+    fs.capacityBytes = fs.usedBytes() + 1000;
+    await expect(writer.write(data(4096, 4))).rejects.toBeInstanceOf(StorageFullError);
+    fs.capacityBytes = undefined;
+    expect((await fs.list(DIR)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    expect(store.snapshotMetadata().index).toBe(0);
     await store.close();
   });
 });

@@ -34,7 +34,7 @@ import {
 } from "../raft/types.js";
 import type { FileSystem } from "./fs.js";
 import { acquireDirectoryLock, type DirectoryLock } from "./lock.js";
-import type { LogStore, LogUpdate } from "./log-store.js";
+import type { LogStore, LogUpdate, SnapshotWriter } from "./log-store.js";
 import { MemoryBackedReads } from "./memory-backed-reads.js";
 import { retryWhileFull, timerSleep } from "./retry-while-full.js";
 import {
@@ -43,6 +43,8 @@ import {
   pruneSnapshotFiles,
   readSnapshotFile,
   removeTemporaryFiles,
+  SnapshotFileWriter,
+  writeInPieces,
   writeSnapshotFile,
 } from "./snapshot-file.js";
 import { Wal, type WalOptions, type WalStats } from "./wal.js";
@@ -231,7 +233,7 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     const records: WalRecord[] = [];
     const snapshot = update.snapshot;
     if (snapshot !== undefined && snapshot.metadata.index > this.memory.snapshot().metadata.index) {
-      this.checkSnapshotSize(snapshot.data);
+      this.checkSnapshotSize(snapshot.data.byteLength);
       // On a full disk the install waits for space (as the WAL's writes do): nothing of this
       // update is acknowledged before it is durable.
       const done = retryWhileFull(() => this.installSnapshotFile(snapshot), {
@@ -294,10 +296,19 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
     }
   }
 
-  private checkSnapshotSize(data: Uint8Array): void {
-    if (data.byteLength > this.limits.maxSnapshotSizeBytes) {
+  private checkSnapshotSize(sizeBytes: number): void {
+    if (sizeBytes > this.limits.maxSnapshotSizeBytes) {
       throw new TooLargeError(
-        `snapshot of ${data.byteLength} bytes exceeds the limit of ${this.limits.maxSnapshotSizeBytes} bytes`,
+        `snapshot of ${sizeBytes} bytes exceeds the limit of ${this.limits.maxSnapshotSizeBytes} bytes`,
+      );
+    }
+  }
+
+  private checkSnapshotIsNewer(index: number): void {
+    const current = this.memory.snapshot().metadata.index;
+    if (index <= current) {
+      throw new SnapshotOutOfDateError(
+        `cannot snapshot at index ${index}: the current snapshot is at ${current}`,
       );
     }
   }
@@ -311,21 +322,50 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
    * @throws StorageFullError on a full disk (nothing changed: take the snapshot again later).
    */
   async saveSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
+    const writer = await this.beginSnapshot(index, confState, data.byteLength);
+    await writeInPieces(writer, data);
+    return { metadata: await writer.commit(), data };
+  }
+
+  /**
+   * @inheritdoc
+   * Throws as {@link saveSnapshot}: at the start, from `write` (a full disk; the partial file is
+   * removed) and from `commit` (a newer snapshot installed meanwhile).
+   */
+  async beginSnapshot(
+    index: number,
+    confState: ConfState,
+    sizeBytes: number,
+  ): Promise<SnapshotWriter> {
     this.checkOpen();
-    this.checkSnapshotSize(data);
-    const current = this.memory.snapshot().metadata.index;
-    if (index <= current) {
-      throw new SnapshotOutOfDateError(
-        `cannot snapshot at index ${index}: the current snapshot is at ${current}`,
-      );
-    }
+    this.checkSnapshotSize(sizeBytes);
+    this.checkSnapshotIsNewer(index);
     const term = this.memory.term(index);
-    await writeSnapshotFile(this.fs, this.dir, { metadata: { index, term, confState }, data });
-    const { metadata } = this.memory.createSnapshot(index, confState, NO_DATA);
-    // Not kept: most snapshots are never sent, and a follower that needs one waits for a read.
-    this.snapshotData = undefined;
-    await pruneSnapshotFiles(this.fs, this.dir, this.limits.snapshotsKept);
-    return { metadata, data };
+    const file = await SnapshotFileWriter.create(
+      this.fs,
+      this.dir,
+      { index, term, confState },
+      sizeBytes,
+    );
+    return {
+      write: (piece) => file.write(piece),
+      abort: () => file.abort(),
+      commit: async () => {
+        try {
+          this.checkOpen();
+          this.checkSnapshotIsNewer(index);
+        } catch (error) {
+          await file.abort();
+          throw error;
+        }
+        await file.commit();
+        const { metadata } = this.memory.createSnapshot(index, confState, NO_DATA);
+        // Not kept: most snapshots are never sent, and a follower that needs one waits for a read.
+        this.snapshotData = undefined;
+        await pruneSnapshotFiles(this.fs, this.dir, this.limits.snapshotsKept);
+        return metadata;
+      },
+    };
   }
 
   /** The newest snapshot's index, term and configuration (its data is not read). Never throws. */

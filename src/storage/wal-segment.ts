@@ -5,7 +5,7 @@
  */
 import { StorageCorruptError } from "../common/errors.js";
 import { allZero, hex16, readUint64, viewOf, writeUint64 } from "./binary.js";
-import { crc32 } from "./crc32.js";
+import { crc32 } from "../common/crc32.js";
 import { decodePayload, RECORD_HEADER_BYTES, readFrame, type WalRecord } from "./wal-record.js";
 
 /** "BLXWAL\r\n": the CR LF catches a file mangled by a text-mode transfer. */

@@ -28,10 +28,14 @@ class SlicedListMachine extends ListMachine {
     this.captures.push(capture);
     const sliceBytes = Math.ceil(bytes.length / this.slices);
     let offset = 0;
+    let taken = 0;
     return {
       get encodedBytes() {
         return offset;
       },
+      sizeBytes: bytes.length,
+      startStreaming: () => undefined,
+      take: () => bytes.subarray(taken, (taken = offset)),
       next: () => {
         if (offset === bytes.length) {
           capture.complete = true;

@@ -19,7 +19,7 @@ import { UnavailableError, isBlixardError } from "../../common/errors.js";
 import { SeededRandom } from "../../common/random.js";
 import type { RaftNode } from "../../node/raft-node.js";
 import { RAFT_DEFAULTS } from "../../raft/config.js";
-import { SystemClock, randomSeed } from "../../platform/index.js";
+import { SystemClock, installNativeCrc32, randomSeed } from "../../platform/index.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { composeNode, type NodeResult } from "../../api/node-composition.js";
 import { clusterSnapshotService } from "./cluster-snapshot.js";
@@ -141,6 +141,8 @@ export async function startNode(
   const log = options.logger;
   const clock = new SystemClock();
   const seed = randomSeed();
+  // Loading the log and the snapshot checksums every byte of them: natively, when Node can.
+  installNativeCrc32();
   log.info("node starting", {
     version: packageVersion(),
     clusterId: config.clusterId,

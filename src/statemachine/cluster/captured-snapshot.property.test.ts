@@ -143,16 +143,29 @@ function applier(machine: StateMachine, orchestrator: boolean) {
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((byte, i) => byte === b[i]);
 
+/** `parts` one after another in one array. */
+function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}
+
 describe("captureSnapshot: a snapshot encoded a slice at a time", () => {
   for (const subject of SUBJECTS) {
-    it(`${subject.name}: equals snapshot() at the capture and restores to it, whatever is applied or restored meanwhile`, () => {
+    it(`${subject.name}: equals snapshot() at the capture and restores to it, whatever is applied or restored meanwhile, buffered or streamed`, () => {
       fc.assert(
         fc.property(
           fc.array(commandArbitrary, { minLength: 5, maxLength: 60, size: "max" }),
           fc.array(commandArbitrary, { maxLength: 60 }),
           // Long enough that slices, applies and restores interleave before the encoding ends.
           fc.array(stepArbitrary, { minLength: 5, maxLength: 60, size: "max" }),
-          (before, other, steps) => {
+          // Streamed: the bytes are taken out every few slices and the buffer reused.
+          fc.boolean(),
+          (before, other, steps, streamed) => {
             const machine = subject.make();
             const apply = applier(machine, subject.orchestrator);
             for (const command of before) apply(command);
@@ -163,13 +176,16 @@ describe("captureSnapshot: a snapshot encoded a slice at a time", () => {
             const otherSnapshot = otherMachine.snapshot();
 
             const encoding = machine.captureSnapshot();
+            if (streamed) encoding.startStreaming();
             const expected = machine.snapshot();
 
             const slices: Uint8Array[] = [];
+            const taken: Uint8Array[] = [];
             const take = (budgetBytes?: number): boolean => {
               const slice = encoding.next(budgetBytes);
               if (slice === undefined) return false;
               slices.push(slice.slice());
+              if (streamed && slices.length % 3 === 0) taken.push(encoding.take().slice());
               return true;
             };
             for (const step of steps) {
@@ -178,17 +194,15 @@ describe("captureSnapshot: a snapshot encoded a slice at a time", () => {
               else machine.restore(otherSnapshot);
             }
             while (take(97));
-            const bytes = encoding.finish();
+            if (streamed) {
+              taken.push(encoding.take().slice());
+              expect(() => encoding.finish()).toThrow(/streamed/);
+            }
+            const bytes = streamed ? joinBytes(taken) : encoding.finish();
 
             expect(sameBytes(bytes, expected)).toBe(true);
             // The slices are the snapshot, in order, each a view that never changed afterwards.
-            const joined = new Uint8Array(slices.reduce((sum, s) => sum + s.length, 0));
-            let offset = 0;
-            for (const slice of slices) {
-              joined.set(slice, offset);
-              offset += slice.length;
-            }
-            expect(sameBytes(joined, expected)).toBe(true);
+            expect(sameBytes(joinBytes(slices), expected)).toBe(true);
 
             const restored = subject.make();
             restored.restore(bytes);

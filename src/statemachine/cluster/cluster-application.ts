@@ -10,7 +10,7 @@ import type { AclCommand, AclResult } from "../acl/types.js";
 import type { ChangeObserver } from "../changes.js";
 import type { CommandResult } from "../command-result.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
-import { crc32 } from "../codec/crc32.js";
+import { crc32 } from "../../common/crc32.js";
 import { KvStore, type KvStoreOptions } from "../kv/store.js";
 import type { KvCommand, KvResult } from "../kv/types.js";
 import { decodeKvCommand } from "../kv/command-codec.js";

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
-import { crc32 } from "../codec/crc32.js";
+import { crc32 } from "../../common/crc32.js";
 import { encodeKvCommand } from "../kv/command-codec.js";
 import type { KvCommand } from "../kv/types.js";
 import type { OrchestratorCommand } from "../orchestrator/commands.js";

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InternalError, InvalidArgumentError } from "../../common/index.js";
 import { ByteReader, ByteWriter } from "./binary.js";
-import { crc32 } from "./crc32.js";
+import { crc32 } from "../../common/crc32.js";
 import { decodeUtf8, encodeUtf8, utf8ByteLength } from "./utf8.js";
 
 describe("ByteWriter and ByteReader", () => {

@@ -124,6 +124,16 @@ export class ByteWriter {
   }
 
   /**
+   * Forgets what was written and writes from the start of the same buffer again (views from
+   * {@link written} see the new bytes): a writer reused for slice after slice touches its memory
+   * once.
+   */
+  clear(): this {
+    this.#lengthBytes = 0;
+    return this;
+  }
+
+  /**
    * The bytes written, as an array of exactly that length: the buffer itself when the initial
    * capacity was exact (no copy; the writer must not be used after), else a copy.
    */
@@ -215,6 +225,14 @@ export class ByteReader {
   /** Reads a u32 length then that many bytes, as a copy the caller owns. */
   bytes(): Uint8Array {
     return this.rawView(this.u32()).slice();
+  }
+
+  /**
+   * Reads a u32 length then that many bytes as a view into the input (no copy): the input stays
+   * in memory while the view does, so only for inputs that are kept anyway and never changed.
+   */
+  bytesView(): Uint8Array {
+    return this.rawView(this.u32());
   }
 
   /** Reads a u32 length then that many bytes of strict UTF-8. */

@@ -50,16 +50,17 @@ function writeOptionalEntry(writer: ByteWriter, entry: KvEntry | null | undefine
 /**
  * Reads an entry and checks it is plausible: a valid key, a value within limits, and
  * `1 ≤ createRevision ≤ modRevision`, `version ≥ 1`. Throws `InvalidArgumentError` if not.
+ * The value is a copy unless `value` is `"view"` (see {@link ByteReader.bytesView}).
  */
-export function readEntry(reader: ByteReader): KvEntry {
+export function readEntry(reader: ByteReader, value: "copy" | "view" = "copy"): KvEntry {
   const key = reader.string();
   try {
     validateKey(key);
   } catch (error) {
     throw reader.malformed(`bad key: ${(error as Error).message}`);
   }
-  const value = reader.bytes();
-  if (value.length > MAX_VALUE_BYTES) throw reader.malformed(`value of ${value.length} bytes`);
+  const bytes = value === "view" ? reader.bytesView() : reader.bytes();
+  if (bytes.length > MAX_VALUE_BYTES) throw reader.malformed(`value of ${bytes.length} bytes`);
   const createRevision = reader.u53();
   const modRevision = reader.u53();
   const version = reader.u53();
@@ -68,7 +69,7 @@ export function readEntry(reader: ByteReader): KvEntry {
       `entry ${key} has createRevision ${createRevision}, modRevision ${modRevision}, version ${version}`,
     );
   }
-  return { key, value, createRevision, modRevision, version };
+  return { key, value: bytes, createRevision, modRevision, version };
 }
 
 function readOptionalEntry(reader: ByteReader): KvEntry | null {

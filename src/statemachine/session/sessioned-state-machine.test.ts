@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InternalError, InvalidArgumentError } from "../../common/index.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
-import { crc32 } from "../codec/crc32.js";
+import { crc32 } from "../../common/crc32.js";
 import { errorResult, okResult, type CommandResult } from "../command-result.js";
 import { encodeCommandEnvelope, type ClientSession } from "./envelope.js";
 import {

@@ -60,7 +60,7 @@ import {
   type CommandResult,
 } from "../command-result.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
-import { crc32 } from "../codec/crc32.js";
+import { crc32 } from "../../common/crc32.js";
 import {
   SlicedSnapshot,
   bytesPart,
