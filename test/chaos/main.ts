@@ -35,6 +35,7 @@ interface Options {
   diskMib: string;
   json?: string;
   history?: string;
+  logs?: string;
   inner?: string;
 }
 
@@ -51,6 +52,7 @@ function parse(argv: readonly string[]): Options {
     .option("--disk-mib <n>", "size of each node's file system", "128")
     .option("--json <file>", "write the result as JSON to this file")
     .option("--history <file>", "write the recorded history as JSON to this file")
+    .option("--logs <dir>", "write every node's kept output to this directory")
     .option("--inner <owner>", "(internal) run inside the client namespace of run <owner>");
   program.parse([...argv]);
   return program.opts<Options>();
@@ -93,6 +95,7 @@ async function inner(options: Options): Promise<number> {
     clients: Number(options.clients),
     keys: Number(options.keys),
     diskMiB: Number(options.diskMib),
+    logsDir: options.logs,
     say: (line) => process.stderr.write(`${line}\n`),
   });
   writeFileSync(join(names.root, "result.json"), JSON.stringify(result));

@@ -6,6 +6,7 @@
  * write lost, every disk fault handled as promised. Returns the result; never throws for a
  * failed check (the verdict says so).
  */
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SeededRandom } from "../../src/common/random.js";
 import { checkLinearizable } from "../../src/sim/checkers/linearizability.js";
@@ -22,6 +23,7 @@ import {
 } from "./host.js";
 import { ChaosNode, setClockOffset, type NodeStatus } from "./nodes.js";
 import { clientHeaders } from "./profile.js";
+import { replicated, replicationTarget } from "./replication.js";
 import { describeStep, makeSchedule, type FaultKind, type FaultStep } from "./schedule.js";
 import { History, runClients, runOperation } from "./workload.js";
 
@@ -35,6 +37,8 @@ export interface ChaosOptions {
   readonly clients: number;
   readonly keys: number;
   readonly diskMiB: number;
+  /** If set, every node incarnation's kept output is written here at the end (`node-<id>-<n>.log`). */
+  readonly logsDir?: string | undefined;
   /** Progress lines (stderr in the CLI). */
   readonly say: (line: string) => void;
 }
@@ -43,7 +47,13 @@ export interface ChaosOptions {
 export interface HealMeasure {
   readonly step: string;
   readonly healToWriteMs: number | undefined;
+  /** From the heal until every member holds and applied the commit index of the heal. */
   readonly healToReplicationMs: number | undefined;
+  /**
+   * From the heal until one poll saw every member at the leader's commit index of that moment
+   * (a race with the clients' writes; informative only, see replication.ts).
+   */
+  readonly healToInSyncMs: number | undefined;
   /** The longest stretch of the step (fault and heal) in which no answering node led. */
   readonly worstLeaderlessMs: number;
   /** A double fault's second fault: from its start to a new leader among the majority. */
@@ -221,6 +231,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     return await runChaosNodes(options, started);
   } finally {
     await Promise.all(started.map((node) => node.kill()));
+    if (options.logsDir !== undefined) writeLogs(options.logsDir, started);
   }
 }
 
@@ -313,6 +324,10 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
     healedAt: number,
     second: SecondFault | undefined,
   ): Promise<void> => {
+    // What "replicated" must reach: the commit index at the heal (see replication.ts).
+    const target = await until(LIVENESS_DEADLINE_MS, 20, async () =>
+      replicationTarget(await cluster.statuses()),
+    );
     const wrote = await until(LIVENESS_DEADLINE_MS, 20, async () => {
       const nodes = cluster.running();
       const node = nodes[probeCounter % Math.max(1, nodes.length)];
@@ -324,36 +339,31 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
       );
       return output !== undefined && output !== "fail" ? performance.now() : undefined;
     });
-    const replicated = await until(LIVENESS_DEADLINE_MS, 20, async () => {
-      const statuses = await cluster.statuses();
-      const leader = [...statuses.values()].find((s) => s.role === "leader");
-      if (leader === undefined) return undefined;
+    // Every member back in replication: holding and applying what was committed at the heal.
+    let inSync: number | undefined;
+    const replicatedAt = await until(LIVENESS_DEADLINE_MS, 20, async () => {
       const members = [...cluster.members.values()];
       if (members.some((n) => !n.running)) return undefined;
-      for (const node of members) {
-        const status = statuses.get(node.id);
-        const match = leader.progress.find((p) => p.id === node.id)?.match ?? 0;
-        if (
-          status === undefined ||
-          status.appliedIndex < leader.commitIndex ||
-          match < leader.commitIndex
-        )
-          return undefined;
-      }
-      return performance.now();
+      const statuses = await cluster.statuses();
+      const ids = members.map((n) => n.id);
+      // Seen once, by the way: every member at the leader's commit index of this moment.
+      if (inSync === undefined && replicated(statuses, ids, undefined)) inSync = performance.now();
+      return replicated(statuses, ids, target) ? performance.now() : undefined;
     });
     const measure = {
       step: describeStep(step),
       healToWriteMs: wrote === undefined ? undefined : Math.round(wrote - healedAt),
-      healToReplicationMs: replicated === undefined ? undefined : Math.round(replicated - healedAt),
+      healToReplicationMs:
+        replicatedAt === undefined ? undefined : Math.round(replicatedAt - healedAt),
+      healToInSyncMs: inSync === undefined ? undefined : Math.round(inSync - healedAt),
       worstLeaderlessMs: Math.round(stepLeaderlessMs),
       ...(second === undefined ? {} : second),
     };
     heals.push(measure);
     say(
-      `  healed: first write after ${measure.healToWriteMs ?? "never"} ms, replicated after ${measure.healToReplicationMs ?? "never"} ms; longest leaderless ${measure.worstLeaderlessMs} ms`,
+      `  healed: first write after ${measure.healToWriteMs ?? "never"} ms, replicated after ${measure.healToReplicationMs ?? "never"} ms (every member at the moving commit index: ${measure.healToInSyncMs ?? "not seen"}); longest leaderless ${measure.worstLeaderlessMs} ms`,
     );
-    if (replicated === undefined)
+    if (replicatedAt === undefined)
       findings.push(
         `${describeStep(step)}: not fully replicated within ${LIVENESS_DEADLINE_MS} ms of the heal`,
       );
@@ -406,6 +416,17 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
     lostWrites: lost.length,
     lostDetails: lost.slice(0, 10),
   });
+}
+
+/** Writes each node incarnation's kept output to `dir` (for reading a run's logs whole). */
+function writeLogs(dir: string, nodes: readonly ChaosNode[]): void {
+  mkdirSync(dir, { recursive: true });
+  const seen = new Map<number, number>();
+  for (const node of nodes) {
+    const n = (seen.get(node.id) ?? 0) + 1;
+    seen.set(node.id, n);
+    writeFileSync(join(dir, `node-${node.id}-${n}.log`), node.output);
+  }
 }
 
 function worst(values: readonly (number | undefined)[]): number | undefined {
