@@ -66,7 +66,7 @@ function report(result: ChaosResult): string {
       .map(([k, n]) => `${k} ${n}`)
       .join(", ")}`,
     `linearizable: ${result.linearizable}; lost acknowledged writes: ${result.lostWrites}`,
-    `worst heal-to-replication: ${result.worstHealToReplicationMs ?? "-"} ms; worst leaderless period: ${result.worstLeaderlessMs} ms`,
+    `worst heal-to-replication: ${result.worstHealToReplicationMs ?? "-"} ms; worst leaderless period: ${result.worstLeaderlessMs} ms (in a step: ${result.worstLeaderlessConnectedMs} ms without packet loss, ${result.worstLeaderlessLossyMs} ms under loss)`,
   ];
   if (result.notes.length > 0) lines.push("notes:", ...result.notes.map((n) => `  ${n}`));
   if (!result.ok) {

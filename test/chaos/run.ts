@@ -56,6 +56,8 @@ export interface HealMeasure {
   readonly healToInSyncMs: number | undefined;
   /** The longest stretch of the step (fault and heal) in which no answering node led. */
   readonly worstLeaderlessMs: number;
+  /** The step ran under random packet loss (`loss`, `membership`): see {@link LOSSY_KINDS}. */
+  readonly lossy: boolean;
   /** A double fault's second fault: from its start to a new leader among the majority. */
   readonly secondFaultToLeaderMs?: number | undefined;
   /** A double fault's second fault: from its start to the first acknowledged write. */
@@ -79,6 +81,10 @@ export interface ChaosResult {
   readonly heals: HealMeasure[];
   readonly worstHealToReplicationMs: number | undefined;
   readonly worstLeaderlessMs: number;
+  /** The worst leaderless stretch of a step without packet loss (the issue's 1 s target). */
+  readonly worstLeaderlessConnectedMs: number;
+  /** The worst leaderless stretch of a step under packet loss (reported apart; see LOSSY_KINDS). */
+  readonly worstLeaderlessLossyMs: number;
   readonly steps: string[];
   readonly logTails: string;
   /** The recorded history (for re-checking offline: `--history FILE`). */
@@ -86,6 +92,15 @@ export interface ChaosResult {
 }
 
 const CLUSTER_ID = "chaos";
+/**
+ * Fault kinds whose steps run under random packet loss on every link. Their leaderless time is
+ * reported apart from the others': under 20–50% loss a TCP link stalls for its retransmission
+ * timeout (200 ms at least, doubling when the retransmission is lost too), and the fault runs
+ * showed links silent for a whole second several times a minute at 22% loss, against a 250 ms
+ * election timeout. A majority behind such links is not "connected" in the sense of the 1 s
+ * target; what is checked for them is that they heal (see README, "Fault testing").
+ */
+const LOSSY_KINDS: ReadonlySet<FaultKind> = new Set(["loss", "membership"]);
 const LIVENESS_DEADLINE_MS = 30_000;
 const EIO_EXIT_DEADLINE_MS = 10_000;
 /** A liveness probe's write gives up after this and tries the next node (time resolution). */
@@ -94,6 +109,8 @@ const PROBE_TIMEOUT_MS = 750;
 const RESTART_DEADLINE_MS = 30_000;
 /** A joining node must be promotable (caught up), and a removal committed, within this. */
 const MEMBERSHIP_DEADLINE_MS = 60_000;
+/** `node start --join` exits with UNAVAILABLE's code when the cluster did not add it in time. */
+const JOIN_GAVE_UP_EXIT_CODE = 15;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(
@@ -270,6 +287,14 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
     heals,
     worstHealToReplicationMs: worst(heals.map((h) => h.healToReplicationMs)),
     worstLeaderlessMs: Math.round(worstLeaderlessMs),
+    worstLeaderlessConnectedMs: Math.max(
+      0,
+      ...heals.filter((h) => !h.lossy).map((h) => h.worstLeaderlessMs),
+    ),
+    worstLeaderlessLossyMs: Math.max(
+      0,
+      ...heals.filter((h) => h.lossy).map((h) => h.worstLeaderlessMs),
+    ),
     steps: stepsRun,
     logTails: [...cluster.members.values(), ...cluster.retired]
       .map(
@@ -357,6 +382,7 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
         replicatedAt === undefined ? undefined : Math.round(replicatedAt - healedAt),
       healToInSyncMs: inSync === undefined ? undefined : Math.round(inSync - healedAt),
       worstLeaderlessMs: Math.round(stepLeaderlessMs),
+      lossy: LOSSY_KINDS.has(step.kind),
       ...(second === undefined ? {} : second),
     };
     heals.push(measure);
@@ -777,14 +803,29 @@ async function replaceFollower(
       ChaosNode.joinFlags(fresh, ((await cluster.leader()) ?? leader).apiUrl, CLUSTER_ID),
     );
     cluster.members.set(fresh.id, fresh);
+    let crashed: string | undefined;
     const promoted = await until(MEMBERSHIP_DEADLINE_MS, 250, async () => {
+      if (!fresh.running && crashed === undefined) {
+        // A join that gave up says so with UNAVAILABLE (exit 15) and may be tried again, as an
+        // operator would; any other exit is a finding, with enough of the log for a stack.
+        if (fresh.exit?.code === JOIN_GAVE_UP_EXIT_CODE) {
+          say(`  node ${fresh.id}'s join gave up (UNAVAILABLE); starting it again`);
+          fresh.wipe();
+          fresh.start(
+            ChaosNode.joinFlags(fresh, ((await cluster.leader()) ?? leader).apiUrl, CLUSTER_ID),
+          );
+        } else {
+          crashed = `exited ${JSON.stringify(fresh.exit)} before its promotion: ${fresh.tail(30)}`;
+        }
+      }
+      if (crashed !== undefined) return false;
       const current = (await cluster.leader()) ?? leader;
       const answer = await api(current, "POST", `/v1/cluster/members/${fresh.id}/promote`);
       return answer.status === 200 ? true : undefined;
     });
-    if (promoted === undefined) {
+    if (promoted !== true) {
       findings.push(
-        `${describeStep(step)}: node ${fresh.id} was not promoted within ${MEMBERSHIP_DEADLINE_MS} ms: ${fresh.tail(5)}`,
+        `${describeStep(step)}: node ${fresh.id} ${crashed ?? `was not promoted within ${MEMBERSHIP_DEADLINE_MS} ms: ${fresh.tail(10)}`}`,
       );
       // Take the attempt back (remove it if it got in), so later steps measure the cluster.
       await until(MEMBERSHIP_DEADLINE_MS, 200, async () => {
