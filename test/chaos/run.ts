@@ -405,6 +405,8 @@ async function runChaosNodes(options: ChaosOptions, everyNode: ChaosNode[]): Pro
     stepLeaderlessMs = 0;
     const second = await inject(cluster, step, findings, notes, say);
     const healedAt = performance.now();
+    // Wall time too, to line the heal up with the nodes' log lines.
+    say(`  healed at ${new Date().toISOString()}`);
     await measureHeal(step, healedAt, second);
   }
 
