@@ -96,7 +96,7 @@ const CLUSTER_ID = "chaos";
  * Fault kinds whose steps run under random packet loss on every link. Their leaderless time is
  * reported apart from the others': under 20–50% loss a TCP link stalls for its retransmission
  * timeout (200 ms at least, doubling when the retransmission is lost too), and the fault runs
- * showed links silent for a whole second several times a minute at 22% loss, against a 250 ms
+ * showed each link silent for a whole second about 15 times a minute at 22–49% loss, against a 250 ms
  * election timeout. A majority behind such links is not "connected" in the sense of the 1 s
  * target; what is checked for them is that they heal (see README, "Fault testing").
  */
