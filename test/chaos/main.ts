@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import {
+  copyBuild,
   createNetwork,
   isRoot,
   missingTools,
@@ -128,6 +129,7 @@ async function outer(options: Options, argv: readonly string[]): Promise<number>
   process.once("SIGTERM", onSignal);
   try {
     mkdirSync(names.root, { recursive: true });
+    copyBuild(names, join(import.meta.dirname, "..", ".."));
     const slots = Number(options.nodes) + 1;
     createNetwork(names, slots);
     process.stderr.write(`chaos: seed ${seed}\n`);
