@@ -86,6 +86,18 @@ interface SnapshotStream {
  */
 const REDIAL_ON_HEARD_AFTER_MS = 100;
 
+/**
+ * Once a link has connected, a dial is abandoned after this many times its connects' recent
+ * latency (at least {@link MIN_CONNECT_TIMEOUT_MS}, at most the configured connect timeout):
+ * a SYN dropped by a partition is retransmitted by the kernel only after 1 s, so after a heal
+ * the link waits for the abandoned dial's timeout plus a backoff. On a LAN that wait was up to
+ * 500 ms of the heal-to-replication time; a WAN link, whose connects take longer, keeps a
+ * proportionally longer timeout.
+ */
+const CONNECT_TIMEOUT_PER_LATENCY = 4;
+/** The least adaptive connect timeout, in ms: an event-loop turn on a loaded node can take this. */
+export const MIN_CONNECT_TIMEOUT_MS = 100;
+
 /** The estimated bytes a message occupies in a frame (for the queue and batch bounds). */
 export function estimateMessageBytes(m: Message): number {
   let bytes = MESSAGE_OVERHEAD_BYTES + (m.context?.length ?? 0);
@@ -129,6 +141,8 @@ export class PeerConnection {
   /** When the current dial began, and when the current connection was accepted (clock ms). */
   private dialStartedMs = 0;
   private connectedAtMs = 0;
+  /** Recent TCP connect latency, in ms (undefined until a connect succeeded); see below. */
+  private connectLatencyMs: number | undefined;
 
   constructor(private readonly options: PeerConnectionOptions) {
     this.address = options.address;
@@ -277,6 +291,7 @@ export class PeerConnection {
     const { clusterId, selfId, peerId, limits, logger } = this.options;
     const reader = new FrameReader(limits.maxFrameSizeBytes);
     const socket = this.options.dial(this.address, () => {
+      this.observeConnectLatency(this.options.clock.now() - this.dialStartedMs);
       socket.setNoDelay(true);
       // Node does not expose TCP_USER_TIMEOUT; the silence limit does its job for written data,
       // and keepalive probes find a peer that vanished while the link was idle.
@@ -302,7 +317,7 @@ export class PeerConnection {
       });
       socket.destroy();
     });
-    this.connectTimer = this.options.clock.setTimer(limits.connectTimeoutMs, () => {
+    this.connectTimer = this.options.clock.setTimer(this.connectTimeoutMs(), () => {
       this.connectTimer = undefined;
       if (!socket.connecting) return;
       logger.debug("peer connect timed out", {
@@ -391,6 +406,25 @@ export class PeerConnection {
       });
     }
     socket.destroy();
+  }
+
+  /**
+   * A slower connect counts at once, a faster one halves the distance: a link whose connects
+   * slowed (a loaded peer, a longer route) does not keep abandoning dials that would succeed.
+   */
+  private observeConnectLatency(ms: number): void {
+    const previous = this.connectLatencyMs;
+    this.connectLatencyMs = previous === undefined || ms >= previous ? ms : (previous + ms) / 2;
+  }
+
+  /** The connect timeout of the next dial: see {@link CONNECT_TIMEOUT_PER_LATENCY}. */
+  private connectTimeoutMs(): number {
+    const limit = this.options.limits.connectTimeoutMs;
+    if (this.connectLatencyMs === undefined) return limit;
+    return Math.min(
+      limit,
+      Math.max(MIN_CONNECT_TIMEOUT_MS, CONNECT_TIMEOUT_PER_LATENCY * this.connectLatencyMs),
+    );
   }
 
   /** Abandons the current dial (its socket's close is ignored) and dials again at once. */

@@ -6,7 +6,17 @@
  * `nsenter`, `nft`, `mkfs.ext4`, `mount`, `fallocate` and `xfs_io` (see README, "Fault testing").
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statfsSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -60,6 +70,10 @@ export class RunNames {
   }
   get clientAddress(): string {
     return `${SUBNET}.${CLIENT_HOST}`;
+  }
+  /** The copy of the build the run's nodes load (see {@link copyBuild}). */
+  get build(): string {
+    return join(this.root, "build");
   }
   mountPoint(slot: number): string {
     return join(this.root, `disk-${slot}`);
@@ -192,6 +206,23 @@ export function applyFilter(names: RunNames, ns: string, filter: NodeFilter): vo
   }
   lines.push("  }", "}");
   sh("nsenter", [`--net=/run/netns/${ns}`, "nft", "-f", "-"], `${lines.join("\n")}\n`);
+}
+
+/**
+ * Copies the build a node process loads (`dist/`, `bin/`, `package.json`; `node_modules`, `ui`
+ * and `guest` linked) from the repository at `repo` into the run's directory, so that every node
+ * start of the run, restarts included, loads the same code: a build of the repository during a
+ * long run (`npm test` builds `dist/`) would otherwise hand a restarting node a half-written
+ * `dist/`, and it would die with exit code 1 (ERR_MODULE_NOT_FOUND) before it logs anything.
+ */
+export function copyBuild(names: RunNames, repo: string): void {
+  mkdirSync(names.build, { recursive: true });
+  cpSync(join(repo, "dist"), join(names.build, "dist"), { recursive: true });
+  cpSync(join(repo, "bin"), join(names.build, "bin"), { recursive: true });
+  copyFileSync(join(repo, "package.json"), join(names.build, "package.json"));
+  for (const linked of ["node_modules", "ui", "guest"]) {
+    if (existsSync(join(repo, linked))) symlinkSync(join(repo, linked), join(names.build, linked));
+  }
 }
 
 /** Creates and mounts slot `slot`'s small ext4 file system (`sizeMiB`), without reserved blocks. */

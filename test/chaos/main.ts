@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import {
+  copyBuild,
   createNetwork,
   isRoot,
   missingTools,
@@ -35,6 +36,7 @@ interface Options {
   diskMib: string;
   json?: string;
   history?: string;
+  logs?: string;
   inner?: string;
 }
 
@@ -51,6 +53,7 @@ function parse(argv: readonly string[]): Options {
     .option("--disk-mib <n>", "size of each node's file system", "128")
     .option("--json <file>", "write the result as JSON to this file")
     .option("--history <file>", "write the recorded history as JSON to this file")
+    .option("--logs <dir>", "write every node's kept output to this directory")
     .option("--inner <owner>", "(internal) run inside the client namespace of run <owner>");
   program.parse([...argv]);
   return program.opts<Options>();
@@ -64,7 +67,7 @@ function report(result: ChaosResult): string {
       .map(([k, n]) => `${k} ${n}`)
       .join(", ")}`,
     `linearizable: ${result.linearizable}; lost acknowledged writes: ${result.lostWrites}`,
-    `worst heal-to-replication: ${result.worstHealToReplicationMs ?? "-"} ms; worst leaderless period: ${result.worstLeaderlessMs} ms`,
+    `worst heal-to-replication: ${result.worstHealToReplicationMs ?? "-"} ms; worst leaderless period: ${result.worstLeaderlessMs} ms (in a step: ${result.worstLeaderlessConnectedMs} ms without packet loss, ${result.worstLeaderlessLossyMs} ms under loss)`,
   ];
   if (result.notes.length > 0) lines.push("notes:", ...result.notes.map((n) => `  ${n}`));
   if (!result.ok) {
@@ -93,6 +96,7 @@ async function inner(options: Options): Promise<number> {
     clients: Number(options.clients),
     keys: Number(options.keys),
     diskMiB: Number(options.diskMib),
+    logsDir: options.logs,
     say: (line) => process.stderr.write(`${line}\n`),
   });
   writeFileSync(join(names.root, "result.json"), JSON.stringify(result));
@@ -125,6 +129,7 @@ async function outer(options: Options, argv: readonly string[]): Promise<number>
   process.once("SIGTERM", onSignal);
   try {
     mkdirSync(names.root, { recursive: true });
+    copyBuild(names, join(import.meta.dirname, "..", ".."));
     const slots = Number(options.nodes) + 1;
     createNetwork(names, slots);
     process.stderr.write(`chaos: seed ${seed}\n`);

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { API_SCHEME, clientHeaders, nodeSecurityFlags, nodeTuningFlags } from "./profile.js";
 import type { RunNames } from "./host.js";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "blixard.js");
 const FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const PEER_PORT = 7001;
 const API_PORT = 8001;
@@ -70,7 +69,8 @@ export class ChaosNode {
       `--net=/run/netns/${this.names.nodeNs(this.slot)}`,
       "--",
       process.execPath,
-      BIN,
+      // The run's copy of the build (host.ts, copyBuild), not the repository's.
+      join(this.names.build, "bin", "blixard.js"),
       "node",
       "start",
       "--data-dir",
