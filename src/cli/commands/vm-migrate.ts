@@ -20,7 +20,7 @@ interface MigrateOptions extends ClientOptions {
 /** How often `vm migrate` asks how the migration is going. */
 const POLL_MS = 250;
 /** How long `vm migrate` waits for the outcome by default (TCG guests on busy hosts are slow). */
-const DEFAULT_WAIT_MS = 180_000;
+export const DEFAULT_MIGRATE_WAIT_MS = 180_000;
 
 /** Registers `migrate` on the `vm` command. */
 export function registerVmMigrateCommand(vm: Command): void {
@@ -42,7 +42,7 @@ export function registerVmMigrateCommand(vm: Command): void {
           new Option("--timeout-ms <ms>", "how long to wait for the outcome").argParser(
             parsePositiveInt,
           ),
-          DEFAULT_WAIT_MS,
+          DEFAULT_MIGRATE_WAIT_MS,
         ),
       ),
   ).action(async (name: string, options: MigrateOptions) => {
@@ -57,7 +57,7 @@ export function registerVmMigrateCommand(vm: Command): void {
       else process.stdout.write(`vm ${name}: migrating from node ${from} to node ${to}\n`);
       return;
     }
-    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_WAIT_MS);
+    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_MIGRATE_WAIT_MS);
     let vm: VmJson = started;
     while (vm.status === "migrating" && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -21,7 +21,7 @@ import { delay } from "./timing.js";
 import type { MigrationStats } from "./vm-driver.js";
 
 /** The longest pause of the guest QEMU aims for in the last pass, in ms. */
-export const MIGRATION_DOWNTIME_LIMIT_MS = 300;
+const MIGRATION_DOWNTIME_LIMIT_MS = 300;
 /** The stream's bandwidth cap (QEMU's default, 32 MiB/s, would make a 128 MB guest take seconds). */
 const MIGRATION_MAX_BANDWIDTH_BYTES = 1024 * 1024 * 1024;
 /** Between two `query-migrate` / `query-status` polls. */
