@@ -333,6 +333,8 @@ class Operator {
       // Mostly its qemu VMs; refused (CONFLICT) unless the VM runs, and a process VM or its own
       // node as the target are refused as invalid (an expected race too).
       const qemu = this.#vms.filter((vm) => this.#qemuVms.has(vm));
+      // Without a qemu VM, a process VM now and then (refused); else nothing to migrate.
+      if (qemu.length === 0 && !chance(this.random, 0.1)) return;
       const migrated = qemu.length > 0 && chance(this.random, 0.9) ? pick(this.random, qemu) : name;
       const to = chance(this.random, 0.5)
         ? pick(this.random, this.workload.memberIds())
