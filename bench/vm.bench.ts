@@ -10,7 +10,12 @@
  * then `--concurrent` guests started at once (each guest's own boot-to-ready). Density is the
  * number of `--memory-mb` guests that were ready at the same time in the concurrent run: a lower
  * bound, not a search for the limit (null unless --memory-mb 64; a 64 MB guest does not boot here:
- * qboot cannot load the Debian kernel, measured). Migration is not implemented: its fields are null.
+ * qboot cannot load the Debian kernel, measured). Migration: `--migrations` times, a ready
+ * `--memory-mb` guest is live-migrated to a second driver (another run directory, as a second
+ * node on this machine) and back over loopback TCP, the way two nodes do it
+ * (`qemu-migration.ts`): `migrationDowntimeMs` is QEMU's `downtime` (how long the guest was
+ * paused), `migrationTotalMs` its `total-time` (the whole stream), both medians; the table also
+ * gives the time from the source's `migrate` to the target's guest reported running.
  *
  * Prints a table and one line `BENCH_JSON {...}`. Stops every QEMU it started and removes its
  * temporary directory, on success, error, Ctrl-C or SIGTERM.
@@ -32,8 +37,10 @@ const { values: args } = parseArgs({
     "memory-mb": { type: "string", default: "128" },
     accel: { type: "string", default: "tcg" },
     "ready-timeout-ms": { type: "string", default: "300000" },
+    migrations: { type: "string", default: "3" },
   },
 });
+const MIGRATIONS = Number(args.migrations);
 const RUNS = Number(args.runs);
 const CONCURRENT = Number(args.concurrent);
 const MEMORY_MB = Number(args["memory-mb"]);
@@ -63,6 +70,16 @@ const driver = new QemuDriver({
   clock,
   runDir: join(root, "run"),
   logDir: join(root, "logs"),
+  accel: ACCEL,
+  readyTimeoutMs: READY_TIMEOUT_MS,
+  startTimeoutMs: 120_000,
+  quitTimeoutMs: 1000,
+});
+/** The other end of the migrations: a driver with run and log directories of its own. */
+const otherDriver = new QemuDriver({
+  clock,
+  runDir: join(root, "run-b"),
+  logDir: join(root, "logs-b"),
   accel: ACCEL,
   readyTimeoutMs: READY_TIMEOUT_MS,
   startTimeoutMs: 120_000,
@@ -103,6 +120,36 @@ function boot(name: string): Promise<{ ms: number | null; handle: VmHandle }> {
   });
 }
 
+/** One migration of `name` from `source` into a new incoming handle of `into`. */
+async function migrateOnce(
+  name: string,
+  source: VmHandle,
+  into: QemuDriver,
+): Promise<{ target: VmHandle; downtimeMs: number; totalMs: number; toRunningMs: number }> {
+  let listening = (_uri: string): void => undefined;
+  let ran = (): void => undefined;
+  const uri = new Promise<string>((resolve) => (listening = resolve));
+  const running = new Promise<void>((resolve) => (ran = resolve));
+  const target = into.startIncoming({
+    name,
+    spec,
+    onChange: (o) => {
+      if (o.incomingUri !== undefined) listening(o.incomingUri);
+      if (o.status === "running") ran();
+      if (o.status === "failed") process.stderr.write(`incoming ${name} failed: ${o.lastError}\n`);
+    },
+  });
+  live.add(target);
+  const startedMs = performance.now();
+  const migrate = source.migrate;
+  if (migrate === undefined) throw new Error("the qemu driver's handles migrate");
+  const stats = await migrate.call(source, await uri);
+  await running;
+  const toRunningMs = performance.now() - startedMs;
+  await stop(source);
+  return { target, downtimeMs: stats.downtimeMs, totalMs: stats.totalMs, toRunningMs };
+}
+
 async function stop(handle: VmHandle): Promise<void> {
   await handle.stop({ graceMs: 100 });
   live.delete(handle);
@@ -127,6 +174,23 @@ try {
   const concurrent = batch.flatMap((b) => (b.ms === null ? [] : [b.ms]));
   await Promise.all(batch.map((b) => stop(b.handle)));
 
+  const downtimes: number[] = [];
+  const totals: number[] = [];
+  const toRunning: number[] = [];
+  if (MIGRATIONS > 0) {
+    const first = await boot("mover");
+    if (first.ms === null) throw new Error("the guest to migrate did not boot");
+    let current = first.handle;
+    for (let i = 0; i < MIGRATIONS; i++) {
+      const moved = await migrateOnce("mover", current, i % 2 === 0 ? otherDriver : driver);
+      downtimes.push(moved.downtimeMs);
+      totals.push(moved.totalMs);
+      toRunning.push(moved.toRunningMs);
+      current = moved.target;
+    }
+    await stop(current);
+  }
+
   const result = {
     accel: ACCEL,
     memoryMb: MEMORY_MB,
@@ -136,8 +200,8 @@ try {
     concurrent: CONCURRENT,
     concurrent10BootToReadyMsP50: round(percentile(concurrent, 50)),
     concurrent10BootToReadyMsP99: round(percentile(concurrent, 99)),
-    migrationDowntimeMs: null,
-    migrationTotalMs: null,
+    migrationDowntimeMs: round(percentile(downtimes, 50)),
+    migrationTotalMs: round(percentile(totals, 50)),
     density64MbGuests: MEMORY_MB === 64 ? concurrent.length : null,
   };
   process.stdout.write(
@@ -146,6 +210,9 @@ try {
       `single boot-to-ready (${single.length}/${RUNS} ready): p50 ${result.bootToReadyMsP50} ms, p99 ${result.bootToReadyMsP99} ms`,
       `${CONCURRENT} at once (${concurrent.length} ready): p50 ${result.concurrent10BootToReadyMsP50} ms, p99 ${result.concurrent10BootToReadyMsP99} ms`,
       `single boots (ms): ${single.map((ms) => Math.round(ms)).join(", ")}`,
+      `${downtimes.length} migrations of a ${MEMORY_MB} MB guest: downtime p50 ${result.migrationDowntimeMs} ms ` +
+        `(${downtimes.join(", ")}), total p50 ${result.migrationTotalMs} ms (${totals.join(", ")}), ` +
+        `migrate to guest running here: ${toRunning.map((ms) => Math.round(ms)).join(", ")} ms`,
       "",
     ].join("\n"),
   );

@@ -209,6 +209,12 @@ export interface OrchestratorService {
   stopVm(name: string, options?: WriteOptions): Promise<Vm>;
   /** Deletes a VM (its agent stops it). `NotFoundError` if there is no VM `name`. */
   deleteVm(name: string, options?: WriteOptions): Promise<void>;
+  /**
+   * Starts a live migration of a running qemu VM to node `targetNodeId` (or one the scheduler
+   * picks); returns the VM `migrating`. `NotFoundError`, `InvalidArgumentError`, `ConflictError`
+   * as the model refuses it (see `statemachine/orchestrator/vm-migration.ts`).
+   */
+  migrateVm(name: string, targetNodeId: number | undefined, options?: WriteOptions): Promise<Vm>;
 
   /** The cluster's orchestrator settings. */
   getSettings(options?: ReadOptions): Promise<OrchestratorSettings>;

@@ -547,6 +547,28 @@ export class RaftOrchestratorService implements OrchestratorService {
   }
 
   /** @inheritdoc */
+  async migrateVm(
+    name: string,
+    targetNodeId: number | undefined,
+    options: WriteOptions = {},
+  ): Promise<Vm> {
+    if (!this.#acceptsBatchCommands()) {
+      // Migration came in the same release as the batch commands (protocol 2): a member of the
+      // release before could not apply the command, nor read a `migrating` VM.
+      throw new InvalidArgumentError(
+        "not every member of the cluster can apply a migration yet (a rolling upgrade is under " +
+          "way): migrate once every member runs this release",
+      );
+    }
+    const result = await this.#propose(
+      { type: "migrateVm", name, ...(targetNodeId === undefined ? {} : { targetNodeId }) },
+      options,
+    );
+    invariant(result.type === "vm", () => `migrateVm returned a ${result.type} result`);
+    return result.vm;
+  }
+
+  /** @inheritdoc */
   async deleteVm(name: string, options: WriteOptions = {}): Promise<void> {
     const result = await this.#propose({ type: "deleteVm", name }, options);
     invariant(result.type === "deleted", () => `deleteVm returned a ${result.type} result`);

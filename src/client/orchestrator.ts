@@ -457,6 +457,26 @@ export class OrchestratorClient {
     return (await this.#write("POST", `/v1/vms/${enc(name)}/stop`, undefined, options)) as VmJson;
   }
 
+  /**
+   * Starts a live migration of running qemu VM `name` to node `options.to` (omitted: one the
+   * scheduler picks); returns the VM `migrating`. The migration ends when `getVm` shows it
+   * `running` on the target (moved) or on its node with the failure as `lastError` (rolled back).
+   * @throws NotFoundError, InvalidArgumentError (a process VM, or its own node named),
+   *   ConflictError (not running, already migrating, no node can take it).
+   */
+  async migrateVm(
+    name: string,
+    options: RequestOptions & { readonly to?: number } = {},
+  ): Promise<VmJson> {
+    const { to, ...request } = options;
+    return (await this.#write(
+      "POST",
+      `/v1/vms/${enc(name)}/migrate`,
+      to === undefined ? {} : { targetNodeId: to },
+      request,
+    )) as VmJson;
+  }
+
   /** Deletes a VM, exactly once. @throws NotFoundError if there is no VM `name`. */
   async deleteVm(name: string, options: RequestOptions = {}): Promise<void> {
     await this.#write("DELETE", `/v1/vms/${enc(name)}`, undefined, options);

@@ -114,6 +114,28 @@ describe("AssignmentChanges", () => {
     expect(changes.changedAfter(9, 9)).toBe(true);
     expect(changes.changedAfter(9, 10)).toBe(false);
   });
+
+  it("names a migration's target when it starts and when it ends, even after a reset", () => {
+    const migrating = (nodeId: number, targetNodeId: number): Vm =>
+      ({ name: "v", nodeId, migration: { targetNodeId } }) as unknown as Vm;
+    const changes = new AssignmentChanges();
+    changes.reset(10, none);
+    const ingest = (index: number, vmNow: Vm): number[] =>
+      [
+        ...changes.ingest({ index, events: [new FeedEvent({ kind: "vm", name: "v", vm: vmNow })] }),
+      ].sort();
+    expect(ingest(11, vm(1))).toEqual([1]);
+    expect(ingest(12, migrating(1, 2))).toEqual([1, 2]);
+    // Moved: the source loses it, the target keeps it.
+    expect(ingest(13, vm(2))).toEqual([1, 2]);
+    // Reset while migrating back: each end is known as what it is.
+    const queries = {
+      workers: () => [{ nodeId: 1 }, { nodeId: 2 }],
+      assignments: () => ({ tasks: [], vms: [migrating(2, 1)] }),
+    } as unknown as OrchestratorQueries;
+    changes.reset(20, queries);
+    expect(ingest(21, vm(2))).toEqual([1, 2]);
+  });
 });
 
 /** A one-replica cluster: the real state machine, applied through the real change feed. */

@@ -411,6 +411,75 @@ describe("orchestrator API over a fake node", () => {
   });
 });
 
+describe("VM migration", () => {
+  let api: FakeApi;
+  let gateOpen = true;
+  beforeAll(async () => {
+    api = await startFakeApi({ acceptsBatchCommands: () => gateOpen });
+    api.node.addWorker(1, { features: ["qemu"] });
+    api.node.addWorker(2, { features: ["qemu"] });
+    await call(api.url, "POST", "/v1/vms", {
+      body: { name: "mover", spec: { driver: "qemu", kernel: "/boot/vmlinuz" } },
+    });
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it("proposes migrateVm with the target, or none, and answers with the VM migrating", async () => {
+    const named = await call(api.url, "POST", "/v1/vms/mover/migrate", {
+      body: { targetNodeId: 2 },
+    });
+    expect(named.status).toBe(200);
+    expect(named.body).toMatchObject({ status: "migrating", migration: { targetNodeId: 2 } });
+    expect(api.node.proposals.at(-1)?.command).toEqual({
+      type: "migrateVm",
+      name: "mover",
+      targetNodeId: 2,
+    });
+    const picked = await call(api.url, "POST", "/v1/vms/mover/migrate", { body: {} });
+    expect(picked.status).toBe(200);
+    expect(api.node.proposals.at(-1)?.command).toEqual({ type: "migrateVm", name: "mover" });
+    const client = new BlixardClient({ endpoints: [api.url.href] });
+    const viaSdk = await client.orchestrator.migrateVm("mover", { to: 1 });
+    expect(viaSdk.migration?.targetNodeId).toBe(1);
+  });
+
+  it("refuses a bad target with 400 and an unknown VM with 404, proposing nothing bad", async () => {
+    const before = api.node.proposals.length;
+    const zero = await call(api.url, "POST", "/v1/vms/mover/migrate", {
+      body: { targetNodeId: 0 },
+    });
+    expect(zero.status).toBe(400);
+    expect(api.node.proposals.length).toBe(before);
+    const unknown = await call(api.url, "POST", "/v1/vms/nope/migrate", { body: {} });
+    expect(unknown).toMatchObject({ status: 404, body: { code: "NOT_FOUND" } });
+  });
+
+  it("refuses with INVALID_ARGUMENT, proposing nothing, until every member can apply it", async () => {
+    const before = api.node.proposals.length;
+    gateOpen = false;
+    try {
+      const answer = await call(api.url, "POST", "/v1/vms/mover/migrate", { body: {} });
+      expect(answer).toMatchObject({
+        status: 400,
+        body: { code: "INVALID_ARGUMENT", message: expect.stringContaining("rolling upgrade") },
+      });
+      expect(api.node.proposals.length).toBe(before);
+    } finally {
+      gateOpen = true;
+    }
+  });
+
+  it("documents the route in /openapi.json", async () => {
+    const doc = (await call(api.url, "GET", "/openapi.json")).body;
+    const route = doc.paths["/v1/vms/{name}/migrate"]?.post;
+    expect(route).toBeDefined();
+    const body = route.requestBody.content["application/json"].schema;
+    expect(body.properties.targetNodeId).toMatchObject({ minimum: 1 });
+  });
+});
+
 describe("agent reports", () => {
   let api: FakeApi;
   let batchesTaken = true;

@@ -351,6 +351,20 @@ export class FakeOrchestratorNode implements OrchestratorNodePort, CommandNode {
         this.#vms.set(vm.name, updated);
         return { type: "vm", vm: updated };
       }
+      case "migrateVm": {
+        // Only the shape of the model's answer: migrating to the named node (or node 2).
+        const vm = this.#vms.get(command.name);
+        if (vm === undefined) throw new NotFoundError(`no VM ${command.name}`);
+        const targetNodeId = command.targetNodeId ?? 2;
+        const updated: Vm = {
+          ...vm,
+          status: "migrating",
+          migration: { targetNodeId, incomingUri: "", startedAtMs: now },
+          updatedAtMs: now,
+        };
+        this.#vms.set(vm.name, updated);
+        return { type: "vm", vm: updated };
+      }
       case "deleteVm": {
         if (!this.#vms.delete(command.name)) throw new NotFoundError(`no VM ${command.name}`);
         return { type: "deleted" };

@@ -2,6 +2,7 @@
  * The CLI's help text: descriptions wrap once (to the terminal), each option's environment
  * variable is named once, and every default shown comes from the constant the code uses.
  */
+import { DEFAULT_MIGRATE_WAIT_MS } from "../../src/cli/commands/vm-migrate.js";
 import { HEARTBEAT_FRACTION_OF_DEAD_AFTER } from "../../src/orchestrator/agent/remote/heartbeat-loop.js";
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
@@ -120,6 +121,7 @@ describe("CLI help", () => {
       "vm create --health-timeout-ms": String(DEFAULT_VM_HEALTH.timeoutMs),
       "vm create --health-failures": String(DEFAULT_VM_HEALTH.failureThreshold),
       "vm exec --command-timeout-ms": String(DEFAULT_VM_EXEC_TIMEOUT_MS),
+      "vm migrate --timeout-ms": String(DEFAULT_MIGRATE_WAIT_MS),
       "vm logs --tail": String(DEFAULT_VM_LOG_TAIL_LINES),
       "tls init --days": String(DEFAULT_CA_VALIDITY_DAYS),
       "tls issue --days": String(DEFAULT_CERT_VALIDITY_DAYS),

@@ -7,7 +7,8 @@
  * placed there. An applied entry names the tasks, VMs and workers it changed (the change feed's
  * events, as they stand after the entry); a task that moved from node A to node B touches both,
  * so the node each active task and placed VM was on is kept here (one map entry per active task
- * and placed VM) to name A. Work per entry is O(its events), never O(agents).
+ * and placed VM) to name A. A migrating VM is also in its target's assignments: its target is
+ * kept the same way. Work per entry is O(its events), never O(agents).
  */
 import type { NodeId } from "../../raft/types.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
@@ -27,6 +28,8 @@ export class AssignmentChanges {
   readonly #taskNode = new Map<string, NodeId>();
   /** The node each placed VM is on. */
   readonly #vmNode = new Map<string, NodeId>();
+  /** The target of each migrating VM (its assignments list the VM too). */
+  readonly #vmTarget = new Map<string, NodeId>();
   /** Everything at or below this index is unknown: treated as changed at it. */
   #baseIndex = 0;
   /** Reused per entry. */
@@ -41,11 +44,16 @@ export class AssignmentChanges {
     this.#changedAt.clear();
     this.#taskNode.clear();
     this.#vmNode.clear();
+    this.#vmTarget.clear();
     this.#baseIndex = index;
     for (const worker of queries.workers()) {
       const { tasks, vms } = queries.assignments(worker.nodeId);
       for (const task of tasks) this.#taskNode.set(task.id, worker.nodeId);
-      for (const vm of vms) this.#vmNode.set(vm.name, worker.nodeId);
+      for (const vm of vms) {
+        if (vm.migration?.targetNodeId === worker.nodeId)
+          this.#vmTarget.set(vm.name, worker.nodeId);
+        else this.#vmNode.set(vm.name, worker.nodeId);
+      }
     }
   }
 
@@ -77,14 +85,8 @@ export class AssignmentChanges {
           break;
         }
         case "vm": {
-          const before = this.#vmNode.get(source.name);
-          const after = source.vm?.nodeId ?? undefined;
-          if (before !== undefined) touched.add(before);
-          if (after === undefined) this.#vmNode.delete(source.name);
-          else {
-            touched.add(after);
-            this.#vmNode.set(source.name, after);
-          }
+          this.#move(this.#vmNode, source.name, source.vm?.nodeId ?? undefined);
+          this.#move(this.#vmTarget, source.name, source.vm?.migration?.targetNodeId);
           break;
         }
         case "worker":
@@ -96,6 +98,17 @@ export class AssignmentChanges {
     }
     for (const nodeId of touched) this.#changedAt.set(nodeId, record.index);
     return touched;
+  }
+
+  /** Notes that `name` is now on `after` (or nowhere) in `index`; both ends are touched. */
+  #move(index: Map<string, NodeId>, name: string, after: NodeId | undefined): void {
+    const before = index.get(name);
+    if (before !== undefined) this.#touched.add(before);
+    if (after === undefined) index.delete(name);
+    else {
+      this.#touched.add(after);
+      index.set(name, after);
+    }
   }
 
   /** True if node `nodeId`'s assignments changed after index `after` (as far as this knows). */

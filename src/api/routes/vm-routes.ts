@@ -1,6 +1,6 @@
 /**
- * The VM routes: create, list, read, start, stop and delete VMs; read their console logs; run a
- * command in a guest.
+ * The VM routes: create, list, read, start, stop, migrate and delete VMs; read their console logs;
+ * run a command in a guest.
  */
 import { UnavailableError } from "../../common/errors.js";
 import { vmSpecFromRequest, vmToJson } from "../orchestrator-convert.js";
@@ -10,6 +10,7 @@ import { StreamBody, type RequestContext, type RouteSpec } from "../route.js";
 import { ReadQuery } from "../schema/kv.js";
 import {
   CreateVmBody,
+  MigrateVmBody,
   VmDeletedResponse,
   VmExecBody,
   VmExecResponse,
@@ -171,6 +172,26 @@ export function vmRoutes(service: OrchestratorService): RouteSpec[] {
       errors: writeErrors,
       handler: async (context) =>
         vmToJson(await service.stopVm(vmName(context), writeOptions(context))),
+    },
+    {
+      method: "POST",
+      url: "/v1/vms/:name/migrate",
+      tag,
+      summary:
+        "Live-migrate a running qemu VM to another node (targetNodeId, or one the scheduler picks): the VM is migrating until the target reports its guest running, and rolls back to its node if the migration fails",
+      params: VmParams,
+      body: MigrateVmBody,
+      response: VmJson,
+      permission: { resource: "vm", access: "manage" },
+      sessioned: true,
+      forwardToLeader: true,
+      errors: ["NOT_FOUND", "INVALID_ARGUMENT", "NOT_LEADER", "CONFLICT"],
+      handler: async (context) => {
+        const body = (context.body ?? {}) as MigrateVmBody;
+        return vmToJson(
+          await service.migrateVm(vmName(context), body.targetNodeId, writeOptions(context)),
+        );
+      },
     },
     {
       method: "DELETE",

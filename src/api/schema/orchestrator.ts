@@ -512,6 +512,7 @@ export const VmStatusJson = StringEnum([
   "booting",
   "running",
   "unhealthy",
+  "migrating",
   "stopping",
   "stopped",
   "failed",
@@ -668,9 +669,36 @@ export const VmJson = Type.Object({
   pendingReason: Type.String(),
   createdAtMs: Type.Integer(),
   updatedAtMs: Type.Integer(),
+  migration: Type.Optional(
+    Type.Object(
+      {
+        targetNodeId: Type.Integer({ description: "the node the VM is moving to" }),
+        incomingUri: Type.String({
+          description: "where the target listens for the stream; empty until it does",
+        }),
+        startedAtMs: Type.Integer(),
+      },
+      { description: "set while the VM is migrating" },
+    ),
+  ),
 });
 /** A VM. */
 export type VmJson = Static<typeof VmJson>;
+
+/** POST /v1/vms/{name}/migrate body. */
+export const MigrateVmBody = Type.Object(
+  {
+    targetNodeId: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "the node to move the VM to; omitted: the scheduler picks another node",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** POST /v1/vms/{name}/migrate body. */
+export type MigrateVmBody = Static<typeof MigrateVmBody>;
 
 /** GET /v1/vms response. */
 export const VmsResponse = Type.Object({ vms: Type.Array(VmJson) });

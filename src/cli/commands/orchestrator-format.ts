@@ -142,6 +142,9 @@ export function vmDetails(vm: Vm, nodeHost?: string): string {
     ["desired", vm.desired],
     ["status", vm.status],
     ["node", node(vm.nodeId)],
+    ...(vm.migration === undefined
+      ? []
+      : [["migrating to", `node ${vm.migration.targetNodeId}`] as [string, string]]),
     ["driver", spec.driver],
     ["resources", `${spec.vcpus} vcpus, ${spec.memoryMb} MB, ${spec.diskGb} GB`],
   ];

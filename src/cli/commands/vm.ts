@@ -1,5 +1,5 @@
 /**
- * `blixard vm create|start|stop|delete|list|get|logs|exec`: long-running VMs. `create` records the VM and
+ * `blixard vm create|start|stop|delete|list|get|logs|exec|migrate`: long-running VMs. `create` records the VM and
  * its desired state; the node it is placed on starts it, and restarts it by its policy.
  */
 import { defaultShown } from "../option-defaults.js";
@@ -26,6 +26,7 @@ import {
 } from "./orchestrator-flags.js";
 import { vmDetails, vmsTable } from "./orchestrator-format.js";
 import { registerVmExecCommand } from "./vm-exec.js";
+import { registerVmMigrateCommand } from "./vm-migrate.js";
 
 /** Flags of `vm create`. */
 interface CreateOptions extends ClientOptions {
@@ -323,6 +324,7 @@ export function registerVmCommands(program: Command): void {
   });
 
   registerVmExecCommand(vm);
+  registerVmMigrateCommand(vm);
 
   withClientOptions(vm.command("get").description("one VM (exit 3 if unknown)").argument("<name>"))
     .addOption(consistencyOption())

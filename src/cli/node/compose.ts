@@ -5,6 +5,7 @@
  * clock and an OS-seeded random source. Everything else in Blixard is given its ports; this file
  * is where they become real.
  */
+import { hostname } from "node:os";
 import { relayToLeader } from "../../api/agents/relay-to-leader.js";
 import type { VmSettings } from "./vm-settings.js";
 import { join } from "node:path";
@@ -382,7 +383,9 @@ export async function startNode(
       ...(options.workerDeadAfterMs === undefined
         ? {}
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
-      ...(options.vm === undefined ? {} : { vm: options.vm }),
+      ...(options.vm === undefined
+        ? {}
+        : { vm: { ...options.vm, migrationHost: migrationHost(config.peerListen.host) } }),
     });
     const acl = new RaftAclService({ commands, acl: machine.acl, now: () => Date.now() });
     cleanups.push(async () => coordination.close());
@@ -530,4 +533,12 @@ function peerTraffic(transport: TcpTransport): Map<number, PeerTraffic> {
     });
   }
   return traffic;
+}
+
+/**
+ * Where VMs migrating to this node listen: its peer listen host (other nodes reach it there), or
+ * this machine's name when that host is a wildcard. Throws nothing.
+ */
+function migrationHost(peerHost: string): string {
+  return peerHost === "0.0.0.0" || peerHost === "::" || peerHost === "" ? hostname() : peerHost;
 }

@@ -129,6 +129,9 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
         accel: options.host.probe.kvm ? "kvm" : "tcg",
         ...(options.vm?.imageDir === undefined ? {} : { imageDir: options.vm.imageDir }),
         ...(options.vm === undefined ? {} : { readyTimeoutMs: options.vm.readyTimeoutMs }),
+        ...(options.vm?.migrationHost === undefined
+          ? {}
+          : { migrationHost: options.vm.migrationHost }),
         logDir: join(orchestratorDir, "vm-logs"),
         runDir: join(orchestratorDir, "run"),
         // Each VM's overlay over its read-only base image, kept until the VM is deleted.

@@ -21,6 +21,11 @@ export interface VmSettings {
   readonly imageDir?: string;
   /** See {@link DEFAULT_VM_READY_TIMEOUT_MS}; 0: readiness is not awaited. */
   readonly readyTimeoutMs: number;
+  /**
+   * Where a VM migrating to this node listens for its stream (the source node connects there):
+   * the node's peer listen host, or this machine's host name when that is a wildcard.
+   */
+  readonly migrationHost?: string;
 }
 
 /** The Blixard guest in `imageDir`, or undefined when it is not there. Throws nothing. */

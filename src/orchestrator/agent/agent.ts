@@ -46,6 +46,12 @@ interface LocalVm {
   /** The last observation reported, to skip repeats. */
   lastReported: string;
   stopping: boolean;
+  /** This copy is the target of a migration the model has not completed yet. */
+  incoming: boolean;
+  /** As the source of a migration: the URI it was sent to (once), else "". */
+  sentTo: string;
+  /** As the source: the stream is under way, or completed (the guest is then paused here). */
+  sending: "idle" | "sending" | "sent";
 }
 
 const DEFAULT_RESYNC_MS = 1000;
@@ -332,10 +338,15 @@ export class Agent {
   }
 
   #reconcileVms(placed: readonly Vm[]): void {
+    const self = this.#options.nodeId;
     const byName = new Map(placed.map((v) => [v.name, v]));
     for (const [name, local] of this.#vms) {
       const vm = byName.get(name);
-      if (vm === undefined || vm.nodeId !== this.#options.nodeId) {
+      const incoming = vm !== undefined && vm.migration?.targetNodeId === self;
+      if (vm !== undefined && (vm.nodeId === self || incoming) && !local.stopping) {
+        this.#reconcileMigration(vm, local, incoming);
+      }
+      if (vm === undefined || (vm.nodeId !== self && !(incoming && local.incoming))) {
         // Logged once: a stop can take a while, and every apply meanwhile reconciles again.
         if (!local.stopping) {
           this.#options.log.info("stopping a VM no longer placed here", { vm: name });
@@ -368,6 +379,12 @@ export class Agent {
     }
     for (const vm of placed) {
       if (this.#vms.has(vm.name)) continue;
+      if (vm.migration?.targetNodeId === self) {
+        // Arriving here: one incoming copy per migration (a failed one waits for the rollback).
+        if (!this.#endedVms.has(vm.name)) this.#startVm(vm, true);
+        continue;
+      }
+      if (vm.nodeId !== self) continue;
       if (vm.desired === "running") {
         const over =
           vm.status === "failed" || vm.status === "stopped" || this.#endedVms.has(vm.name);
@@ -387,17 +404,89 @@ export class Agent {
     }
   }
 
-  #startVm(vm: Vm): void {
+  /**
+   * Carries out the model's migration of `vm` for this node's copy: as the target, the copy
+   * becomes an ordinary one once the model moved the VM here; as the source, the copy is sent
+   * once the target listens, and resumed if the model rolled the migration back after the stream
+   * completed. A copy whose VM stops migrating reports afresh (the model set it `running`).
+   */
+  #reconcileMigration(vm: Vm, local: LocalVm, incoming: boolean): void {
+    const log = this.#options.log;
+    if (local.incoming && !incoming) {
+      local.incoming = false;
+      if (vm.nodeId === this.#options.nodeId) log.info("VM migrated here", { vm: vm.name });
+    }
+    const migration = vm.nodeId === this.#options.nodeId ? vm.migration : undefined;
+    if (migration !== undefined) {
+      const uri = migration.incomingUri;
+      if (uri === "" || local.sentTo === uri || local.handle.migrate === undefined) return;
+      local.sentTo = uri;
+      local.sending = "sending";
+      log.info("migrating VM", { vm: vm.name, to: migration.targetNodeId, uri });
+      local.handle.migrate(uri).then(
+        (stats) => {
+          local.sending = "sent";
+          log.info("VM migration stream completed", { vm: vm.name, ...stats });
+          this.notify();
+        },
+        // The target's QEMU ends with the broken stream and its report rolls the VM back.
+        (error: unknown) => {
+          local.sending = "idle";
+          log.warn("VM migration failed", { vm: vm.name, error: (error as Error).message });
+          this.notify();
+        },
+      );
+      return;
+    }
+    // The migration is over and the VM is still here: rolled back (or abandoned). A stream still
+    // under way is waited for (its end notifies); a completed one left the guest paused.
+    if (local.sentTo === "" || local.sending === "sending") return;
+    local.sentTo = "";
+    if (local.sending === "sent") {
+      local.sending = "idle";
+      local.handle.resume?.().then(
+        () => this.#reportAfterMigration(vm.name, local),
+        (error: unknown) =>
+          log.warn("could not resume a VM after a failed migration", {
+            vm: vm.name,
+            error: (error as Error).message,
+          }),
+      );
+      return;
+    }
+    this.#reportAfterMigration(vm.name, local);
+  }
+
+  /**
+   * The model set a VM `running` again here when its migration ended: say so if this copy is not
+   * (unhealthy meanwhile), which the model did not take while the VM was migrating. A running
+   * copy says nothing, so the model keeps the migration's failure as the VM's last error.
+   */
+  #reportAfterMigration(name: string, local: LocalVm): void {
+    const o = local.handle.observe();
+    if (o.status === "running") return;
+    local.lastReported = "";
+    this.#reportObservation(name, local, o);
+  }
+
+  #startVm(vm: Vm, incoming = false): void {
     const driver = this.#options.vmDrivers.get(vm.spec.driver);
-    if (driver === undefined) {
+    const start = incoming ? driver?.startIncoming?.bind(driver) : driver?.start.bind(driver);
+    if (start === undefined) {
       this.#report(vm.name, {
         status: "failed",
         restarts: vm.restarts,
-        error: `this node has no ${vm.spec.driver} driver`,
+        error: incoming
+          ? `this node's ${vm.spec.driver} driver cannot take a live migration`
+          : `this node has no ${vm.spec.driver} driver`,
       });
+      if (incoming) this.#endedVms.add(vm.name);
       return;
     }
-    this.#options.log.info("starting VM", { vm: vm.name, driver: vm.spec.driver });
+    this.#options.log.info(incoming ? "receiving VM" : "starting VM", {
+      vm: vm.name,
+      driver: vm.spec.driver,
+    });
     // The handle reports through onChange before start() returns; its record exists only after.
     const box: { local?: LocalVm } = {};
     const onChange = (observation: VmObservation): void => {
@@ -407,7 +496,7 @@ export class Agent {
     };
     let handle: VmHandle;
     try {
-      handle = driver.start({
+      handle = start({
         name: vm.name,
         spec: vm.spec,
         onChange,
@@ -419,9 +508,17 @@ export class Agent {
         restarts: vm.restarts,
         error: (error as Error).message,
       });
+      if (incoming) this.#endedVms.add(vm.name);
       return;
     }
-    const local: LocalVm = { handle, lastReported: "", stopping: false };
+    const local: LocalVm = {
+      handle,
+      lastReported: "",
+      stopping: false,
+      incoming,
+      sentTo: "",
+      sending: "idle",
+    };
     box.local = local;
     this.#vms.set(vm.name, local);
     this.#reportObservation(vm.name, local, handle.observe());
@@ -467,17 +564,29 @@ export class Agent {
   }
 
   #reportObservation(name: string, local: LocalVm, o: VmObservation): void {
-    const key = `${o.status}/${o.restarts}/${o.lastError}`;
+    // Where an incoming copy listens matters only until its guest runs.
+    const uri =
+      local.incoming &&
+      o.incomingUri !== undefined &&
+      (o.status === "booting" || o.status === "starting")
+        ? o.incomingUri
+        : undefined;
+    const key = `${o.status}/${o.restarts}/${o.lastError}/${uri ?? ""}`;
     if (key === local.lastReported) return;
     local.lastReported = key;
-    this.#report(name, { status: o.status, restarts: o.restarts, error: o.lastError });
+    this.#report(name, {
+      status: o.status,
+      restarts: o.restarts,
+      error: o.lastError,
+      ...(uri === undefined ? {} : { incomingUri: uri }),
+    });
   }
 
   #report(
     name: string,
     o: Pick<
       Extract<OrchestratorCommand, { type: "vmObserved" }>,
-      "status" | "restarts" | "error" | "requestedStop"
+      "status" | "restarts" | "error" | "requestedStop" | "incomingUri"
     >,
   ): void {
     this.#reporter.report(`vm:${name}`, {

@@ -72,6 +72,12 @@ import {
   qemuGroupName,
   qemuLimits,
 } from "./qemu-cgroup.js";
+import {
+  awaitIncomingRun,
+  listenForMigration,
+  resumeAfterMigration,
+  sendMigration,
+} from "./qemu-migration.js";
 import { QmpClient } from "./qmp.js";
 import { RotatingLog } from "./rotating-log.js";
 import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
@@ -138,7 +144,20 @@ export interface QemuDriverOptions extends VmDriverCommonOptions {
    * or not enforced: QEMU runs in the node's own group.
    */
   readonly cgroups?: CgroupDetection;
+  /**
+   * The address an incoming migration listens on, which the source must reach: the node's peer
+   * listen host. Default `127.0.0.1` (nodes of one machine).
+   */
+  readonly migrationHost?: string;
+  /**
+   * How long a live migration may take, at either end: the source cancels it after this, the
+   * target gives up waiting for the stream. Default {@link DEFAULT_MIGRATION_TIMEOUT_MS}.
+   */
+  readonly migrationTimeoutMs?: number;
 }
+
+/** A live migration's time limit by default: generous for TCG on a busy host. */
+export const DEFAULT_MIGRATION_TIMEOUT_MS = 120_000;
 
 /** What the driver keeps about a VM's current run for {@link QemuDriver.exec}. */
 interface LiveRun {
@@ -208,6 +227,19 @@ export class QemuDriver implements VmDriverPort {
    *   run (see `buildQemuArgs`); files that are named but missing fail the start instead.
    */
   start(request: VmStartRequest): VmHandle {
+    return this.supervise(request, false);
+  }
+
+  /**
+   * Starts a VM that arrives by live migration (see `VmDriverPort.startIncoming` and
+   * `qemu-migration.ts`): its first run waits for the stream; later runs boot afresh.
+   * @throws InvalidArgumentError as {@link start} does.
+   */
+  startIncoming(request: VmStartRequest): VmHandle {
+    return this.supervise(request, true);
+  }
+
+  private supervise(request: VmStartRequest, incoming: boolean): VmHandle {
     const { name, spec } = request;
     checkVmName(name);
     if (spec.driver !== "qemu") {
@@ -237,10 +269,15 @@ export class QemuDriver implements VmDriverPort {
       this.options.logMaxBytes ?? DEFAULT_VM_LOG_MAX_BYTES,
     );
     const note = (line: string): void => log.line(`[blixard ${new Date().toISOString()}] ${line}`);
+    let firstRun = incoming;
     const launcher: Launcher = {
       note,
       close: () => log.finish(),
-      launch: (signal) => this.launch({ name, spec, qmpSocketPath, log, note, signal }),
+      launch: (signal) => {
+        const run = { name, spec, qmpSocketPath, log, note, signal, incoming: firstRun };
+        firstRun = false;
+        return this.launch(run);
+      },
     };
     return new Supervisor({
       name,
@@ -250,6 +287,7 @@ export class QemuDriver implements VmDriverPort {
       onChange: request.onChange,
       previousRestarts: request.previousRestarts ?? 0,
       defaultGraceMs: this.options.powerdownGraceMs ?? DEFAULT_QEMU_POWERDOWN_GRACE_MS,
+      incoming,
     });
   }
 
@@ -260,8 +298,10 @@ export class QemuDriver implements VmDriverPort {
     log: RotatingLog;
     note: (line: string) => void;
     signal: AbortSignal;
+    /** The run waits for a migration stream instead of booting. */
+    incoming: boolean;
   }): Promise<LaunchedRun> {
-    const { name, spec, qmpSocketPath, log, note, signal } = run;
+    const { name, spec, qmpSocketPath, log, note, signal, incoming } = run;
     const { clock, registry } = this.options;
     const agentSocketPath =
       spec.kernel === "" ? undefined : join(this.options.runDir, `${name}.agent`);
@@ -276,7 +316,8 @@ export class QemuDriver implements VmDriverPort {
     if (disk !== undefined) note(`disk ${disk.path}`);
     const accel = await this.accelerator();
     const readyTimeoutMs = this.options.readyTimeoutMs ?? 0;
-    const awaitReady = readyTimeoutMs > 0 && spec.kernel !== "";
+    // An incoming guest booted on its source: it announces nothing here; it is ready once it runs.
+    const awaitReady = readyTimeoutMs > 0 && spec.kernel !== "" && !incoming;
     const nonce = randomBytes(8).toString("hex");
     const cpuModel =
       this.options.cpuModel ?? (accel === "kvm" ? await this.kvmCpuModel(note) : undefined);
@@ -294,6 +335,7 @@ export class QemuDriver implements VmDriverPort {
       ].join(" "),
       ...(spec.kernel !== "" ? { network: { publish: spec.publish ?? [], localForwards } } : {}),
     });
+    if (incoming) args.push("-incoming", "defer");
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
     if (agentSocketPath !== undefined) await rm(agentSocketPath, { force: true });
@@ -398,7 +440,20 @@ export class QemuDriver implements VmDriverPort {
             note(`no guest agent channel: ${(error as Error).message}`);
             return undefined;
           });
-    const current: LiveRun = { agent, ready: !awaitReady };
+    let incomingUri: string | undefined;
+    if (incoming) {
+      try {
+        incomingUri = await listenForMigration(client, this.options.migrationHost ?? "127.0.0.1");
+        note(`waiting for the migration stream on ${incomingUri}`);
+      } catch (error) {
+        signalGroup(proc.pid, "SIGKILL");
+        await exited;
+        agent?.close();
+        throw error;
+      }
+    }
+    const migrationTimeoutMs = this.options.migrationTimeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS;
+    const current: LiveRun = { agent, ready: !awaitReady && !incoming };
     live.run = current;
     if (!proc.hasExited()) this.#runs.set(name, current);
     else agent?.close();
@@ -406,18 +461,24 @@ export class QemuDriver implements VmDriverPort {
       spec.health === undefined
         ? undefined
         : await this.healthProbe(spec, client, publishedHealthPort, () => current.agent, note);
-    const ready = awaitReady
-      ? within(clock, readySeen, readyTimeoutMs).then(({ inTime }) => {
-          if (!inTime) {
-            throw new TimeoutError(
-              `the guest did not announce readiness within ${readyTimeoutMs} ms (accel ${accel}); last console lines: ${watcher.tail() || "(none)"}`,
-            );
-          }
+    const ready = incoming
+      ? awaitIncomingRun(client, clock, migrationTimeoutMs, exited).then(() => {
           current.ready = true;
-          note(`guest ready (accel ${accel})`);
+          note("migration completed; the guest runs here");
         })
-      : undefined;
+      : awaitReady
+        ? within(clock, readySeen, readyTimeoutMs).then(({ inTime }) => {
+            if (!inTime) {
+              throw new TimeoutError(
+                `the guest did not announce readiness within ${readyTimeoutMs} ms (accel ${accel}); last console lines: ${watcher.tail() || "(none)"}`,
+              );
+            }
+            current.ready = true;
+            note(`guest ready (accel ${accel})`);
+          })
+        : undefined;
     const health = spec.health;
+    let migratedAway = false;
     return {
       ...(ready === undefined ? {} : { ready }),
       ...(health === undefined || healthProbe === undefined
@@ -433,8 +494,31 @@ export class QemuDriver implements VmDriverPort {
           }),
       pid: proc.pid,
       exited,
+      ...(incomingUri === undefined ? {} : { incomingUri }),
+      migrate: async (uri) => {
+        note(`migrating to ${uri}`);
+        try {
+          const stats = await sendMigration(client, clock, uri, migrationTimeoutMs);
+          migratedAway = true;
+          note(
+            `migration completed: ${stats.totalMs} ms, downtime ${stats.downtimeMs} ms, ` +
+              `${stats.transferredBytes} bytes; the guest is paused here`,
+          );
+          return stats;
+        } catch (error) {
+          note(`migration failed: ${(error as Error).message}; the guest runs on here`);
+          throw error;
+        }
+      },
+      resume: async () => {
+        if (!migratedAway) return;
+        await resumeAfterMigration(client);
+        migratedAway = false;
+        note("the target did not take the guest; it runs here again");
+      },
       stop: async (graceMs) => {
-        const method = await this.stopQemu(proc, client, graceMs, note);
+        // A guest that moved away is paused: it cannot power off, so quit at once.
+        const method = await this.stopQemu(proc, client, migratedAway ? 0 : graceMs, note);
         await exited;
         return method;
       },

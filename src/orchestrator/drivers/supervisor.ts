@@ -4,7 +4,7 @@
  * QEMU with its monitor) is the driver's {@link Launcher}.
  */
 import type { Clock } from "../../common/clock.js";
-import { CancelledError } from "../../common/errors.js";
+import { CancelledError, UnavailableError } from "../../common/errors.js";
 import type { RestartPolicy } from "../../statemachine/orchestrator/types.js";
 import { MAX_REPORTED_ERROR_BYTES } from "./limits.js";
 import { truncateUtf8 } from "./output-capture.js";
@@ -13,6 +13,7 @@ import { describeExit, type ExitStatus } from "./process-group.js";
 import { decideAfterExit } from "./restart-policy.js";
 import { delay } from "./timing.js";
 import type {
+  MigrationStats,
   VmHandle,
   VmObservation,
   VmObservedStatus,
@@ -41,6 +42,12 @@ export interface LaunchedRun {
    * last error it had before).
    */
   watchHealth?(onChange: (change: HealthChange) => void): HealthWatch;
+  /** Sends the running VM away (see `VmHandle.migrate`); absent: the run cannot migrate. */
+  migrate?(uri: string): Promise<MigrationStats>;
+  /** Runs the VM here again after a completed migration (see `VmHandle.resume`). */
+  resume?(): Promise<void>;
+  /** An incoming run: where its QEMU waits for the stream, once it does (see `VmObservation`). */
+  readonly incomingUri?: string;
 }
 
 /** How a driver starts runs of one VM. */
@@ -67,6 +74,11 @@ export interface SupervisorOptions {
   readonly previousRestarts: number;
   /** The grace period of a stop that names none. */
   readonly defaultGraceMs: number;
+  /**
+   * The first run is an incoming migration: if it fails before it is `running`, the VM fails for
+   * good (the source still runs it; a restart here would boot a second copy).
+   */
+  readonly incoming?: boolean;
 }
 
 /** Supervises one VM from its first start until it is stopped or fails for good. */
@@ -81,6 +93,8 @@ export class Supervisor implements VmHandle {
   /** The last error from before the guest turned unhealthy, given back when it recovers. */
   private errorBeforeUnhealthy = "";
   private stopMethod: Promise<VmStopMethod> | undefined;
+  /** True once a run reached `running` (the guest is up); for {@link SupervisorOptions.incoming}. */
+  private everRan = false;
   private stopResult: Promise<VmStopResult> | undefined;
 
   /** Starts the first run on the next microtask (so `onChange` never runs inside `start`). */
@@ -144,6 +158,7 @@ export class Supervisor implements VmHandle {
       try {
         const run = await launcher.launch(this.stopController.signal);
         this.current = run;
+        if (run.incomingUri !== undefined) this.update({ incomingUri: run.incomingUri });
         if (this.stopRequested) this.stopRun(run);
         else if (run.ready !== undefined) {
           this.update({ status: "booting", pid: run.pid, restartInMs: null });
@@ -171,6 +186,10 @@ export class Supervisor implements VmHandle {
         }
       }
       if (this.stopRequested) return this.finish("stopped");
+      if (this.options.incoming === true && !this.everRan) {
+        const why = failure ?? "the machine ended before the migration completed";
+        return this.finish("failed", truncateUtf8(why, MAX_REPORTED_ERROR_BYTES));
+      }
       const decision = decideAfterExit(policy, this.observation.restarts, failure === undefined);
       const lastError =
         failure === undefined
@@ -242,7 +261,27 @@ export class Supervisor implements VmHandle {
     return this.observation;
   }
 
+  /** @inheritdoc */
+  migrate(uri: string): Promise<MigrationStats> {
+    const run = this.current;
+    const status = this.observation.status;
+    if (run?.migrate === undefined || (status !== "running" && status !== "unhealthy")) {
+      return Promise.reject(
+        new UnavailableError(
+          `VM ${this.name} is ${status} here, not running; it cannot be migrated now`,
+        ),
+      );
+    }
+    return run.migrate(uri);
+  }
+
+  /** @inheritdoc */
+  resume(): Promise<void> {
+    return this.current?.resume?.() ?? Promise.resolve();
+  }
+
   private update(change: Partial<Omit<VmObservation, "name">>): void {
+    if (change.status === "running") this.everRan = true;
     this.observation = { ...this.observation, ...change };
     const observation = this.observation;
     try {

@@ -45,6 +45,21 @@ export interface VmObservation {
   readonly pid: number | null;
   /** While waiting to restart after a failure: the wait, in ms; else null. */
   readonly restartInMs: number | null;
+  /**
+   * An incoming migration's handle, once its QEMU listens: where (`tcp:HOST:PORT`). Absent
+   * otherwise.
+   */
+  readonly incomingUri?: string;
+}
+
+/** What a completed outgoing live migration measured (QEMU's `query-migrate`). */
+export interface MigrationStats {
+  /** How long the guest was paused for the last pass (QEMU's `downtime`), in ms. */
+  readonly downtimeMs: number;
+  /** From the start of the stream to its end (QEMU's `total-time`), in ms. */
+  readonly totalMs: number;
+  /** Bytes of guest memory sent. */
+  readonly transferredBytes: number;
 }
 
 /**
@@ -88,6 +103,18 @@ export interface VmHandle {
   stop(options?: { readonly graceMs?: number }): Promise<VmStopResult>;
   /** Settles with the final observation once the VM is `stopped` or `failed` for good. */
   readonly settled: Promise<VmObservation>;
+  /**
+   * Sends the running VM to the QEMU waiting at `uri` (live migration); the qemu driver's
+   * handles only. Resolves once the stream completed: the VM is then paused here, for the target
+   * to run (a later {@link stop} ends it at once). Rejects when it failed or timed out: the VM
+   * runs on here, and the target's QEMU, its stream broken, ends.
+   */
+  migrate?(uri: string): Promise<MigrationStats>;
+  /**
+   * After a completed {@link migrate} whose target did not take the VM (the cluster rolled it
+   * back here): runs the paused VM here again. Resolves at once when it was not paused.
+   */
+  resume?(): Promise<void>;
 }
 
 /** A way to run VMs. */
@@ -100,6 +127,16 @@ export interface VmDriverPort {
    *   message says what to fix); nothing is started then.
    */
   start(request: VmStartRequest): VmHandle;
+  /**
+   * Starts a VM that arrives by live migration from another node (the qemu driver): its
+   * machine waits for the stream, the observation carries `incomingUri` once it listens, and the
+   * VM is `running` once its guest runs here after the stream. A failure before that (the stream
+   * broke or never came in time) is final, whatever the restart policy: the source still runs
+   * the VM. Once it ran here, later failures restart it as {@link start}'s do (a fresh boot).
+   * Absent: the driver's VMs cannot be migrated here.
+   * @throws InvalidArgumentError as {@link start} does.
+   */
+  startIncoming?(request: VmStartRequest): VmHandle;
   /**
    * Deletes what the driver keeps on this node for VM `name` across runs (the qemu driver's
    * disk). The agent calls it once the VM is deleted from the cluster and stopped here.

@@ -104,7 +104,8 @@ export class OrchestratorHosts {
       const features = [
         RAW_EXEC_FEATURE,
         ...(chance(random, 0.5) ? ["ssd"] : []),
-        ...(chance(random, 0.4) ? ["qemu"] : []),
+        // Most nodes run qemu, so that VMs can migrate between them.
+        ...(chance(random, 0.6) ? ["qemu"] : []),
       ];
       machine = {
         capacity: {

@@ -162,17 +162,21 @@ export class OrchestratorModelChecker {
     for (const vm of model.vms()) {
       this.#noteVmMove(view, vm, index);
       if (vm.nodeId === null) continue;
-      place(vm.nodeId, vmResources(vm.spec), `VM ${vm.name} (${vm.status})`);
-      const group = vm.spec.antiAffinityGroup;
-      if (group === "") continue;
-      const other = groups.get(`${group}@${vm.nodeId}`);
-      if (other !== undefined) {
-        this.#violate(
-          "anti-affinity",
-          `VMs ${other} and ${vm.name} of group ${group} share node ${vm.nodeId} ${where}`,
-        );
+      // A migrating VM holds its target too (resources and anti-affinity) until it has moved.
+      const target = vm.migration?.targetNodeId;
+      for (const node of target === undefined ? [vm.nodeId] : [vm.nodeId, target]) {
+        place(node, vmResources(vm.spec), `VM ${vm.name} (${vm.status})`);
+        const group = vm.spec.antiAffinityGroup;
+        if (group === "") continue;
+        const other = groups.get(`${group}@${node}`);
+        if (other !== undefined) {
+          this.#violate(
+            "anti-affinity",
+            `VMs ${other} and ${vm.name} of group ${group} share node ${node} ${where}`,
+          );
+        }
+        groups.set(`${group}@${node}`, vm.name);
       }
-      groups.set(`${group}@${vm.nodeId}`, vm.name);
     }
 
     for (const worker of model.workers()) {

@@ -4,11 +4,20 @@
  * {@link SimProcessTable}) until it is stopped; while the run's chaos is on, a run may also crash
  * after a while, and the VM's restart policy (the real `decideAfterExit`) decides whether it is
  * restarted after its backoff or fails for good. Everything runs on the node's clock.
+ *
+ * Live migration (qemu VMs): an incoming run listens under a URI of its own in the run's
+ * {@link SimMigrations} (one per process table, so per run); the source's `migrate` looks it up
+ * and, after a transfer time, hands the VM over if both ends still run: the target turns
+ * `running`, the source stays paused until it is stopped or resumed. An incoming run that gets no
+ * stream within {@link INCOMING_TIMEOUT_MS} fails for good, as the qemu driver's does. The stream
+ * does not go through the simulated network.
  */
 import type { TimerHandle } from "../../common/clock.js";
 import type { Random } from "../../common/random.js";
 import { decideAfterExit } from "../../orchestrator/drivers/restart-policy.js";
+import { InvalidArgumentError, UnavailableError } from "../../common/errors.js";
 import type {
+  MigrationStats,
   VmDriverPort,
   VmHandle,
   VmObservation,
@@ -49,6 +58,33 @@ const CRASH_AFTER_MS = { min: 300, max: 5000 } as const;
 /** How long a stop takes, in ms (a guest shutting down politely can take a while). */
 const STOP_MS = { min: 1, max: 800 } as const;
 
+/** How long a migration's stream takes, in ms. */
+const TRANSFER_MS = { min: 20, max: 400 } as const;
+/** How long an incoming run waits for its stream. */
+const INCOMING_TIMEOUT_MS = 5_000;
+
+/** The incoming runs listening in one simulated run, by URI. */
+class SimMigrations {
+  readonly listening = new Map<string, SimVmHandle>();
+  #next = 0;
+
+  /** A URI no other incoming run of this run has had. */
+  uri(nodeId: NodeId): string {
+    return `tcp:sim-node-${nodeId}:${10_000 + this.#next++}`;
+  }
+}
+
+const migrationsByTable = new WeakMap<SimProcessTable, SimMigrations>();
+
+function migrationsOf(processes: SimProcessTable): SimMigrations {
+  let migrations = migrationsByTable.get(processes);
+  if (migrations === undefined) {
+    migrations = new SimMigrations();
+    migrationsByTable.set(processes, migrations);
+  }
+  return migrations;
+}
+
 /** A driver of one kind on one incarnation of one simulated node. */
 export class SimVmDriver implements VmDriverPort {
   constructor(
@@ -58,7 +94,15 @@ export class SimVmDriver implements VmDriverPort {
 
   /** @inheritdoc */
   start(request: VmStartRequest): VmHandle {
-    return new SimVmHandle(request, this.options);
+    return new SimVmHandle(request, this.options, false);
+  }
+
+  /** @inheritdoc Only qemu VMs migrate, as with the real drivers. */
+  startIncoming(request: VmStartRequest): VmHandle {
+    if (this.kind !== "qemu") {
+      throw new InvalidArgumentError(`${this.kind} VMs cannot be live-migrated`);
+    }
+    return new SimVmHandle(request, this.options, true);
   }
 }
 
@@ -71,11 +115,18 @@ class SimVmHandle implements VmHandle {
   #timer: TimerHandle | undefined;
   #stopResult: Promise<VmStopResult> | undefined;
   #final = false;
+  /** An incoming run whose stream has not arrived: where it listens. */
+  #listening: string | undefined;
+  /** The source of a completed migration: its guest is paused. */
+  #paused = false;
+  readonly #migrations: SimMigrations;
 
   constructor(
     private readonly request: VmStartRequest,
     private readonly options: SimVmDriverOptions,
+    private readonly incoming: boolean,
   ) {
+    this.#migrations = migrationsOf(options.processes);
     this.name = request.name;
     this.#observation = {
       name: request.name,
@@ -93,6 +144,75 @@ class SimVmHandle implements VmHandle {
     return this.#observation;
   }
 
+  /** @inheritdoc */
+  migrate(uri: string): Promise<MigrationStats> {
+    const { options } = this;
+    const run = this.#process;
+    if (this.#observation.status !== "running" || run === undefined || this.#paused) {
+      return Promise.reject(new UnavailableError(`VM ${this.name} is not running here`));
+    }
+    const startedAt = options.clock.now();
+    return new Promise((resolve, reject) => {
+      options.clock.setTimer(between(options.random, TRANSFER_MS.min, TRANSFER_MS.max), () => {
+        const target = this.#migrations.listening.get(uri);
+        const sourceRuns =
+          this.#process === run && options.processes.isRunning(run) && !this.#final;
+        if (target === undefined || !target.#accepting()) {
+          reject(new UnavailableError(`nothing listens at ${uri}`));
+          return;
+        }
+        if (!sourceRuns) {
+          target.#failIncoming("the migration stream broke");
+          reject(new UnavailableError(`VM ${this.name} ended during its migration`));
+          return;
+        }
+        this.#paused = true;
+        target.#arrived();
+        options.onEvent(`node ${options.nodeId}: VM ${this.name} migrated to ${uri}`);
+        resolve({ downtimeMs: 1, totalMs: options.clock.now() - startedAt, transferredBytes: 0 });
+      });
+    });
+  }
+
+  /** @inheritdoc */
+  resume(): Promise<void> {
+    this.#paused = false;
+    return Promise.resolve();
+  }
+
+  /** True while this incoming run waits for its stream. */
+  #accepting(): boolean {
+    return (
+      this.#listening !== undefined &&
+      !this.#final &&
+      this.#process !== undefined &&
+      this.options.processes.isRunning(this.#process)
+    );
+  }
+
+  #stopListening(): void {
+    if (this.#listening === undefined) return;
+    if (this.#migrations.listening.get(this.#listening) === this) {
+      this.#migrations.listening.delete(this.#listening);
+    }
+    this.#listening = undefined;
+  }
+
+  /** The stream arrived: the guest runs here. */
+  #arrived(): void {
+    this.#stopListening();
+    this.#timer?.cancel();
+    this.#update({ status: "running", pid: 1000 + this.options.processes.stats.started });
+  }
+
+  /** The incoming run failed before its stream arrived: for good (the source still runs it). */
+  #failIncoming(why: string): void {
+    this.#stopListening();
+    this.#timer?.cancel();
+    this.#exitProcess("gave up its migration");
+    this.#finish("failed", why);
+  }
+
   stop(): Promise<VmStopResult> {
     this.#stopResult ??= this.#stopOnce();
     return this.#stopResult;
@@ -102,6 +222,7 @@ class SimVmHandle implements VmHandle {
     if (this.#final) return { observation: this.#observation, method: "not-running" };
     const { options } = this;
     this.#timer?.cancel();
+    this.#stopListening();
     this.#update({ status: "stopping" });
     if (options.leakMoved && !options.placedHere(this.name) && this.#process !== undefined) {
       // The planted bug: the VM is reported stopped, its process lives on.
@@ -129,6 +250,10 @@ class SimVmHandle implements VmHandle {
       startedAtMs: options.clock.now(),
     });
     options.onEvent(`node ${options.nodeId}: VM ${this.name} launches`);
+    if (this.incoming && this.#observation.restarts === (this.request.previousRestarts ?? 0)) {
+      this.#launchIncoming();
+      return;
+    }
     const crashes = options.chaos() && chance(options.random, options.crashRate);
     this.#timer = options.clock.setTimer(
       between(options.random, LAUNCH_MS.min, LAUNCH_MS.max),
@@ -138,6 +263,23 @@ class SimVmHandle implements VmHandle {
         this.#timer = options.clock.setTimer(
           between(options.random, CRASH_AFTER_MS.min, CRASH_AFTER_MS.max),
           () => this.#crashed(),
+        );
+      },
+    );
+  }
+
+  /** The incoming run listens once launched, and fails for good if no stream comes in time. */
+  #launchIncoming(): void {
+    const { options } = this;
+    this.#timer = options.clock.setTimer(
+      between(options.random, LAUNCH_MS.min, LAUNCH_MS.max),
+      () => {
+        const uri = this.#migrations.uri(options.nodeId);
+        this.#listening = uri;
+        this.#migrations.listening.set(uri, this);
+        this.#update({ status: "booting", incomingUri: uri });
+        this.#timer = options.clock.setTimer(INCOMING_TIMEOUT_MS, () =>
+          this.#failIncoming(`no migration stream completed within ${INCOMING_TIMEOUT_MS} ms`),
         );
       },
     );

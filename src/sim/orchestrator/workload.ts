@@ -1,8 +1,8 @@
 /**
  * The orchestrator's simulated users ("operators"): they register nothing (the agents do) but
  * submit tasks (unique ids, through sessions, so a retry never makes a second task), cancel some,
- * drain and undrain workers, switch the placement strategy, and create, start, stop and delete
- * VMs. Every choice comes from the run's seed. When told to stop, each operator undrains every
+ * drain and undrain workers, switch the placement strategy, and create, start, stop, migrate and
+ * delete VMs. Every choice comes from the run's seed. When told to stop, each operator undrains every
  * worker it drained, so nothing stays pending for want of an undrain.
  */
 import type { Random } from "../../common/random.js";
@@ -40,6 +40,7 @@ export interface OrchestratorWorkloadCounts {
   vmStarts: number;
   vmStops: number;
   vmDeletes: number;
+  vmMigrations: number;
   /** Commands whose outcome stayed unknown. */
   unknown: number;
   /** Commands the model refused (a race with the model, e.g. cancelling a finished task). */
@@ -58,6 +59,7 @@ export function emptyWorkloadCounts(): OrchestratorWorkloadCounts {
     vmStarts: 0,
     vmStops: 0,
     vmDeletes: 0,
+    vmMigrations: 0,
     unknown: 0,
     refused: 0,
   };
@@ -129,7 +131,9 @@ export class OrchestratorWorkload {
     if (outcome.kind === "unknown") this.counts.unknown++;
     if (outcome.kind === "refused") {
       this.counts.refused++;
-      if (!EXPECTED_REFUSALS.has(outcome.code)) {
+      // Migrating a process VM, or to the VM's own node, is refused as invalid: also a race.
+      const invalidMigration = command.type === "migrateVm" && outcome.code === "INVALID_ARGUMENT";
+      if (!EXPECTED_REFUSALS.has(outcome.code) && !invalidMigration) {
         this.anomalies.push(
           `operator ${operator}: ${what} refused: ${outcome.code} ${outcome.message}`,
         );
@@ -155,6 +159,8 @@ function describe(command: OrchestratorCommand): string {
     case "taskStarted":
     case "taskFinished":
       return command.id;
+    case "migrateVm":
+      return `${command.name} to ${command.targetNodeId ?? "any"}`;
     case "createVm":
     case "setVmDesired":
     case "deleteVm":
@@ -180,6 +186,8 @@ class Operator {
   readonly #drained = new Set<NodeId>();
   /** The VMs this operator created and has not deleted. */
   readonly #vms: string[] = [];
+  /** Which of them run under the qemu driver (the ones that can migrate). */
+  readonly #qemuVms = new Set<string>();
   #tasks = 0;
   #vmsCreated = 0;
 
@@ -302,23 +310,41 @@ class Operator {
       this.workload.vmNames.push(name);
       counts.vmCreates++;
       const desired = chance(this.random, 0.85) ? "running" : "stopped";
-      await this.#send({ type: "createVm", name, spec: this.#vmSpec(), desired });
+      const spec = this.#vmSpec();
+      if (spec.driver === "qemu") this.#qemuVms.add(name);
+      await this.#send({ type: "createVm", name, spec, desired });
       return;
     }
     const name = pick(this.random, this.#vms);
     if (r < 0.5) {
       counts.vmStarts++;
       await this.#send({ type: "setVmDesired", name, desired: "running" });
-    } else if (r < 0.65) {
+    } else if (r < 0.6) {
       // A bounce: stop, and start again before the stop has finished.
       counts.vmStops++;
       counts.vmStarts++;
       await this.#send({ type: "setVmDesired", name, desired: "stopped" });
       await this.workload.sleep(between(this.random, 0, 300));
       await this.#send({ type: "setVmDesired", name, desired: "running" });
-    } else if (r < 0.9) {
+    } else if (r < 0.75) {
       counts.vmStops++;
       await this.#send({ type: "setVmDesired", name, desired: "stopped" });
+    } else if (r < 0.9) {
+      // Mostly its qemu VMs; refused (CONFLICT) unless the VM runs, and a process VM or its own
+      // node as the target are refused as invalid (an expected race too).
+      const qemu = this.#vms.filter((vm) => this.#qemuVms.has(vm));
+      // Without a qemu VM, a process VM now and then (refused); else nothing to migrate.
+      if (qemu.length === 0 && !chance(this.random, 0.1)) return;
+      const migrated = qemu.length > 0 && chance(this.random, 0.9) ? pick(this.random, qemu) : name;
+      const to = chance(this.random, 0.5)
+        ? pick(this.random, this.workload.memberIds())
+        : undefined;
+      counts.vmMigrations++;
+      await this.#send({
+        type: "migrateVm",
+        name: migrated,
+        ...(to === undefined ? {} : { targetNodeId: to }),
+      });
     } else {
       counts.vmDeletes++;
       const outcome = await this.#send({ type: "deleteVm", name });
@@ -328,11 +354,12 @@ class Operator {
 
   #vmSpec(): VmSpec {
     const random = this.random;
-    const qemu = chance(random, 0.2);
+    const qemu = chance(random, 0.35);
     return {
       vcpus: 1,
       memoryMb: pick(random, [256, 512]),
-      diskGb: 1,
+      // A qemu VM without a disk, so that it can be migrated.
+      diskGb: qemu ? 0 : 1,
       driver: qemu ? "qemu" : "process",
       command: qemu ? "" : "sim-vm",
       args: [],

@@ -1,7 +1,8 @@
 /**
  * A continuous check of the agents (`orchestrator-zombie-process`): a process that its own node's
  * applied model no longer gives to that node (a task attempt that was moved away, cancelled or
- * ended; a VM moved away, stopped or deleted) must be gone within {@link ZOMBIE_GRACE_MS} of
+ * ended; a VM moved away, stopped or deleted; a migration's incoming copy once the migration
+ * failed) must be gone within {@link ZOMBIE_GRACE_MS} of
  * virtual time while the node runs. The agent is told of every apply (and reconciles at least
  * once a second anyway), a simulated kill takes a few ms and a VM's stop at most 800 ms, so a
  * process that outlives the grace is one its agent lost track of. Time only counts while the node runs: a paused node's agent
@@ -39,7 +40,9 @@ function wanted(model: OwnModel, p: SimProcess): boolean {
     );
   }
   const vm = model.vm(p.name);
-  return vm !== undefined && vm.nodeId === p.nodeId && vm.desired === "running";
+  if (vm === undefined || vm.desired !== "running") return false;
+  // A migration's target runs its incoming copy beside the source's.
+  return vm.nodeId === p.nodeId || vm.migration?.targetNodeId === p.nodeId;
 }
 
 /** Watches the processes of a run for ones their agents lost track of. */

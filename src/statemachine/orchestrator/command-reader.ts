@@ -6,7 +6,7 @@
 import { FieldReader } from "./field-reader.js";
 import type { AgentReport, OrchestratorCommand } from "./commands.js";
 import type { TaskSpec } from "./types.js";
-import { TASK_ID_RULES, VM_NAME_RULES, readNodeId } from "./entity-reader.js";
+import { INCOMING_URI_RULES, TASK_ID_RULES, VM_NAME_RULES, readNodeId } from "./entity-reader.js";
 import { InvalidArgumentError } from "../../common/index.js";
 import {
   MAX_AGENT_REPORTS_PER_BATCH,
@@ -37,6 +37,7 @@ export const ORCHESTRATOR_COMMAND_TYPES: readonly OrchestratorCommand["type"][] 
   "createVm",
   "setVmDesired",
   "deleteVm",
+  "migrateVm",
   "vmObserved",
   "setSettings",
   "submitTasks",
@@ -136,8 +137,19 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
       };
     case "deleteVm":
       return { type, name: fields.string("name", VM_NAME_RULES) };
+    case "migrateVm": {
+      const targetNodeId = fields.optionalInteger("targetNodeId", 1, Number.MAX_SAFE_INTEGER);
+      return {
+        type,
+        name: fields.string("name", VM_NAME_RULES),
+        ...(targetNodeId === undefined ? {} : { targetNodeId }),
+      };
+    }
     case "vmObserved": {
       const requestedStop = fields.optionalBoolean("requestedStop");
+      const incomingUri = fields.has("incomingUri")
+        ? fields.string("incomingUri", INCOMING_URI_RULES)
+        : undefined;
       return {
         type,
         name: fields.string("name", VM_NAME_RULES),
@@ -155,6 +167,7 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
         restarts: fields.integer("restarts", 0, Number.MAX_SAFE_INTEGER),
         error: fields.string("error", { maxBytes: MAX_ERROR_BYTES }),
         ...(requestedStop === undefined ? {} : { requestedStop }),
+        ...(incomingUri === undefined ? {} : { incomingUri }),
       };
     }
     case "setSettings":

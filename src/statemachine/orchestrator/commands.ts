@@ -6,7 +6,7 @@
  * - an agent (on its own node): `registerWorker` at start, `taskStarted` / `taskFinished` and
  *   `vmObserved` as it runs what is assigned to it;
  * - the API (for a user): `submitTask`, `cancelTask`, `createVm`, `setVmDesired`, `deleteVm`,
- *   `setWorkerDrain`, `setSettings`;
+ *   `migrateVm`, `setWorkerDrain`, `setSettings`;
  * - the leader's liveness monitor: `markWorkerOffline`;
  * - the leader's drain deadline monitor: `drainDeadlineReached`;
  * - in one log entry for many: `submitTasks` (the API, a batch of submits) and `agentReports`
@@ -76,6 +76,12 @@ export type OrchestratorCommand =
   | { readonly type: "setVmDesired"; readonly name: string; readonly desired: VmDesiredState }
   | { readonly type: "deleteVm"; readonly name: string }
   | {
+      readonly type: "migrateVm";
+      readonly name: string;
+      /** The node to move it to; absent: the scheduler picks one other than its own. */
+      readonly targetNodeId?: NodeId;
+    }
+  | {
       readonly type: "vmObserved";
       readonly name: string;
       readonly nodeId: NodeId;
@@ -88,6 +94,11 @@ export type OrchestratorCommand =
        * again is stale. Absent in reports of older agents.
        */
       readonly requestedStop?: boolean;
+      /**
+       * From the target of a migration: where its QEMU waits for the stream (`tcp:HOST:PORT`).
+       * Absent in every other report.
+       */
+      readonly incomingUri?: string;
     }
   | { readonly type: "setSettings"; readonly settings: OrchestratorSettings }
   | {

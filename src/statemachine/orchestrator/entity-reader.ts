@@ -25,6 +25,7 @@ import {
   type Task,
   type TaskStatus,
   type Vm,
+  type VmMigration,
   type VmStatus,
   type Worker,
   type WorkerStatus,
@@ -48,6 +49,18 @@ export const VM_NAME_RULES: StringRules = {
 
 /** Pending reasons are written by the scheduler; this only bounds what a snapshot may hold. */
 const REASON_RULES: StringRules = { maxBytes: 16 * 1024 };
+
+/**
+ * Where a migration target's QEMU listens: `tcp:HOST:PORT` (a host name, an IPv4 address or a
+ * bracketed IPv6 one). Only this form: the source hands it to QEMU's `migrate`, which would also
+ * take `exec:` (a shell command).
+ */
+export const INCOMING_URI_RULES: StringRules = {
+  maxBytes: 300,
+  nonEmpty: true,
+  pattern: /^tcp:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/,
+  patternHint: "tcp:HOST:PORT",
+};
 const ERROR_RULES: StringRules = { maxBytes: MAX_ERROR_BYTES };
 
 /** The statuses a task never leaves. */
@@ -77,6 +90,7 @@ export const VM_STATUSES: readonly VmStatus[] = [
   "booting",
   "running",
   "unhealthy",
+  "migrating",
   "stopping",
   "stopped",
   "failed",
@@ -202,6 +216,7 @@ export function readVm(fields: FieldReader): Vm {
     pendingReason: fields.string("pendingReason", REASON_RULES),
     createdAtMs: readTime(fields, "createdAtMs"),
     updatedAtMs: readTime(fields, "updatedAtMs"),
+    ...(fields.has("migration") ? { migration: fields.object("migration", readMigration) } : {}),
   };
   fields.end();
   const problem = vmProblem(vm);
@@ -209,7 +224,27 @@ export function readVm(fields: FieldReader): Vm {
   return Object.freeze(vm);
 }
 
+function readMigration(fields: FieldReader): VmMigration {
+  const incomingUri = fields.value("incomingUri");
+  const migration: VmMigration = {
+    targetNodeId: readNodeId(fields, "targetNodeId"),
+    incomingUri: incomingUri === "" ? "" : fields.string("incomingUri", INCOMING_URI_RULES),
+    startedAtMs: readTime(fields, "startedAtMs"),
+  };
+  fields.end();
+  return Object.freeze(migration);
+}
+
 function vmProblem(vm: Vm): string | undefined {
+  if ((vm.status === "migrating") !== (vm.migration !== undefined)) {
+    return `status ${vm.status} ${vm.migration === undefined ? "without" : "with"} a migration`;
+  }
+  if (vm.migration !== undefined) {
+    if (vm.nodeId === null || vm.migration.targetNodeId === vm.nodeId) {
+      return `migrating from node ${vm.nodeId} to node ${vm.migration.targetNodeId}`;
+    }
+    if (vm.desired !== "running") return "migrating while desired stopped";
+  }
   if ((vm.status === "pending") !== (vm.pendingReason !== "")) {
     return `status ${vm.status} with pending reason "${vm.pendingReason}"`;
   }

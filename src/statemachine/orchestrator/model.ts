@@ -28,6 +28,7 @@ import {
   type Worker,
 } from "./types.js";
 import { createVm, deleteVm, setVmDesired, vmObserved } from "./vm-commands.js";
+import { migrateVm } from "./vm-migration.js";
 import {
   drainDeadlineReached,
   markWorkerOffline,
@@ -119,6 +120,8 @@ export class OrchestratorModel implements OrchestratorQueries {
         return setVmDesired(state, valid, logTimeMs);
       case "deleteVm":
         return deleteVm(state, valid, logTimeMs);
+      case "migrateVm":
+        return migrateVm(state, valid, logTimeMs);
       case "vmObserved":
         return vmObserved(state, valid, logTimeMs);
       case "setSettings":

@@ -234,6 +234,10 @@ function readVms(fields: FieldReader, state: OrchestratorState, seqs: Set<number
     if (seqs.has(seq)) throw malformed(`seq ${seq} is used twice`);
     seqs.add(seq);
     if (vm.nodeId !== null) checkPlaceable(state, vm.nodeId, vmRequest(vm), `VM ${vm.name}`);
+    const target = vm.migration?.targetNodeId;
+    if (target !== undefined) {
+      checkPlaceable(state, target, vmRequest(vm), `VM ${vm.name} (migration target)`);
+    }
     state.putVm(vm, seq);
   }
 }

@@ -228,7 +228,7 @@ export class OrchestratorState {
     return [...(this.#tasksOnNode.get(nodeId) ?? [])].sort();
   }
 
-  /** Names of the VMs placed on `nodeId`, sorted. */
+  /** Names of the VMs placed on `nodeId` or migrating to it, sorted. */
   vmsOn(nodeId: NodeId): string[] {
     return [...(this.#vmsOnNode.get(nodeId) ?? [])].sort();
   }
@@ -360,6 +360,8 @@ export class OrchestratorState {
     this.observer?.({ kind: "vm", name: vm.name });
     const leftNode = previous?.vm.nodeId;
     if (leftNode !== undefined && leftNode !== null) this.settleDrain(leftNode);
+    const leftTarget = previous?.vm.migration?.targetNodeId;
+    if (leftTarget !== undefined) this.settleDrain(leftTarget);
   }
 
   /**
@@ -487,16 +489,9 @@ export class OrchestratorState {
   #indexVm(entry: VmEntry): void {
     const { vm } = entry;
     if (vm.nodeId !== null) {
-      this.#allocate(vm.nodeId, vmResources(vm.spec), `VM ${vm.name}`);
-      addToIndex(this.#vmsOnNode, vm.nodeId, vm.name);
-      const group = vm.spec.antiAffinityGroup;
-      if (group !== "") {
-        invariant(
-          this.#groupNodes.get(group)?.has(vm.nodeId) !== true,
-          () => `VM ${vm.name} would share node ${vm.nodeId} with its anti-affinity group ${group}`,
-        );
-        addToIndex(this.#groupNodes, group, vm.nodeId);
-      }
+      this.#holdVm(vm, vm.nodeId);
+      // A migration's target holds the VM too, until it has moved or the migration failed.
+      if (vm.migration !== undefined) this.#holdVm(vm, vm.migration.targetNodeId);
     } else if (vm.status === "pending") {
       this.#queue.enqueue(
         entry.seq,
@@ -510,13 +505,33 @@ export class OrchestratorState {
   #unindexVm(entry: VmEntry): void {
     const { vm } = entry;
     if (vm.nodeId !== null) {
-      this.#release(vm.nodeId, vmResources(vm.spec));
-      removeFromIndex(this.#vmsOnNode, vm.nodeId, vm.name);
-      if (vm.spec.antiAffinityGroup !== "") {
-        removeFromIndex(this.#groupNodes, vm.spec.antiAffinityGroup, vm.nodeId);
-      }
+      this.#letGoVm(vm, vm.nodeId);
+      if (vm.migration !== undefined) this.#letGoVm(vm, vm.migration.targetNodeId);
     } else if (vm.status === "pending") {
       this.#queue.dequeue(entry.seq);
+    }
+  }
+
+  /** Places `vm` on `nodeId` in the indexes: its resources, the node's VMs, its group's nodes. */
+  #holdVm(vm: Vm, nodeId: NodeId): void {
+    this.#allocate(nodeId, vmResources(vm.spec), `VM ${vm.name}`);
+    addToIndex(this.#vmsOnNode, nodeId, vm.name);
+    const group = vm.spec.antiAffinityGroup;
+    if (group !== "") {
+      invariant(
+        this.#groupNodes.get(group)?.has(nodeId) !== true,
+        () => `VM ${vm.name} would share node ${nodeId} with its anti-affinity group ${group}`,
+      );
+      addToIndex(this.#groupNodes, group, nodeId);
+    }
+  }
+
+  /** Undoes {@link #holdVm}. */
+  #letGoVm(vm: Vm, nodeId: NodeId): void {
+    this.#release(nodeId, vmResources(vm.spec));
+    removeFromIndex(this.#vmsOnNode, nodeId, vm.name);
+    if (vm.spec.antiAffinityGroup !== "") {
+      removeFromIndex(this.#groupNodes, vm.spec.antiAffinityGroup, nodeId);
     }
   }
 

@@ -195,6 +195,8 @@ export type VmDesiredState = "running" | "stopped";
  * it is ready yet (qemu driver with a ready timeout); `running` then means the guest is up.
  * `unhealthy`: the guest is up but its health check failed `failureThreshold` times in a row; it
  * is `running` again after a probe succeeds (the node only reports it, it does not restart it).
+ * `migrating`: running on its node while a live migration to `migration.targetNodeId` is under
+ * way (the model's own status, never an agent's report; see `vm-migration.ts`).
  */
 export type VmStatus =
   | "pending"
@@ -203,9 +205,25 @@ export type VmStatus =
   | "booting"
   | "running"
   | "unhealthy"
+  | "migrating"
   | "stopping"
   | "stopped"
   | "failed";
+
+/**
+ * A live migration in progress: the VM runs on its node (the source) and the target node holds
+ * its resources too, starting a QEMU that waits for the migration stream.
+ */
+export interface VmMigration {
+  readonly targetNodeId: NodeId;
+  /**
+   * Where the target's QEMU listens for the stream (`tcp:HOST:PORT`), as the target reported it;
+   * "" until then. The source's agent starts sending once it is set.
+   */
+  readonly incomingUri: string;
+  /** Log time the migration was asked for. */
+  readonly startedAtMs: number;
+}
 
 /** A VM in the model. */
 export interface Vm {
@@ -220,6 +238,11 @@ export interface Vm {
   readonly pendingReason: string;
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
+  /**
+   * Set exactly while the status is `migrating`; absent otherwise (so VMs that never migrate keep
+   * their encoding).
+   */
+  readonly migration?: VmMigration;
 }
 
 /** How the scheduler ranks feasible workers. */

@@ -8,6 +8,7 @@ import { MAX_VMS } from "./limits.js";
 import { placePending, placeVm } from "./placement.js";
 import type { OrchestratorState } from "./state.js";
 import type { Vm } from "./types.js";
+import { migrationObserved, withoutMigration } from "./vm-migration.js";
 
 type Command<T extends OrchestratorCommand["type"]> = Extract<OrchestratorCommand, { type: T }>;
 type Result = CommandResult<OrchestratorResult>;
@@ -94,6 +95,12 @@ export function setVmDesired(
   if (vm.desired === desired && !(desired === "running" && done)) {
     return vmResult(vm);
   }
+  if (vm.migration !== undefined && desired === "stopped") {
+    // Stopping ends the migration: the target lets its copy go, the source stops the VM.
+    state.putVm({ ...withoutMigration(vm), status: "running", desired, updatedAtMs: nowMs });
+    placePending(state, nowMs);
+    return vmResult(state.vmEntry(vm.name)?.vm as Vm);
+  }
   const wanted: Vm = { ...vm, desired, updatedAtMs: nowMs };
   if (vm.nodeId === null) {
     const next = changeUnplaced(state, wanted, nowMs);
@@ -142,7 +149,8 @@ export function deleteVm(
  * The agent of the VM's node reports what it sees. A VM desired stopped that is observed stopped
  * or failed is released. A requested stop (`stopping`) that ends after the VM was asked to run
  * again leaves it `scheduled`, to be started again. A report from any other node is stale
- * (CONFLICT). A repeat of the current observation changes nothing.
+ * (CONFLICT). A repeat of the current observation changes nothing. While the VM is `migrating`,
+ * its source and its target report as `vm-migration.ts` says.
  */
 export function vmObserved(
   state: OrchestratorState,
@@ -151,6 +159,27 @@ export function vmObserved(
 ): Result {
   const vm = state.vmEntry(command.name)?.vm;
   if (vm === undefined) return noSuchVm(command.name);
+  const migration = vm.migration;
+  if (
+    migration === undefined ||
+    (command.nodeId !== vm.nodeId && command.nodeId !== migration.targetNodeId)
+  ) {
+    return observedOnNode(state, vm, command, nowMs);
+  }
+  const outcome = migrationObserved(state, vm, command, nowMs);
+  if ("result" in outcome) return outcome.result;
+  // The source's copy ended: the migration is over, and the target's hold is released.
+  const result = observedOnNode(state, outcome.abandoned, command, nowMs);
+  placePending(state, nowMs);
+  return result.ok ? vmResult(state.vmEntry(vm.name)?.vm as Vm) : result;
+}
+
+function observedOnNode(
+  state: OrchestratorState,
+  vm: Vm,
+  command: Command<"vmObserved">,
+  nowMs: number,
+): Result {
   if (vm.nodeId !== command.nodeId) {
     const where = vm.nodeId === null ? "on no node" : `on node ${vm.nodeId}`;
     return errorResult(

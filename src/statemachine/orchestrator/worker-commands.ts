@@ -12,6 +12,7 @@ import { normalizeFeatures } from "./spec-reader.js";
 import { taskRequest, vmRequest, type OrchestratorState } from "./state.js";
 import { syntheticResult } from "./synthetic-result.js";
 import type { Task, Vm, Worker } from "./types.js";
+import { rolledBack, withoutMigration } from "./vm-migration.js";
 
 type Command<T extends OrchestratorCommand["type"]> = Extract<OrchestratorCommand, { type: T }>;
 type Result = CommandResult<OrchestratorResult>;
@@ -120,8 +121,8 @@ export function registerWorker(
 
 /**
  * Drains or undrains a worker. Draining moves its work off in the same apply: each VM desired
- * running goes back to the queue (there is no live migration) and each VM desired stopped is
- * released; each assigned task goes back to the queue without spending an attempt (the move was
+ * running goes back to the queue (restarted elsewhere; `migrateVm` moves a VM live, before a
+ * drain) and each VM desired stopped is released, and a migration to the worker fails; each assigned task goes back to the queue without spending an attempt (the move was
  * not the task's fault; a task being cancelled is cancelled); each running task too, unless the
  * command gives a deadline: then running tasks may finish where they are until log time passes
  * it, when the leader proposes `drainDeadlineReached` (see {@link drainDeadlineReached}). The
@@ -187,7 +188,7 @@ function moveOff(
     tasks++;
   }
   const vms = state.vmsOn(nodeId);
-  for (const name of vms) state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, false));
+  for (const name of vms) state.putVm(vmOff(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, false));
   const worker = state.worker(nodeId) as Worker;
   if (staying > 0) {
     state.putWorker({ ...worker, drainDeadlineMs: deadlineMs });
@@ -288,15 +289,20 @@ function lostTask(task: Task, nodeId: NodeId, nowMs: number): Task {
 }
 
 /**
- * The next value of a VM taken off node `nodeId` (drained, or gone offline): back in the queue,
- * or released if it was being stopped. `offline` records the node's loss as the VM's last error.
+ * The next value of a VM taken off node `nodeId` (drained, or gone offline). A VM migrating to
+ * that node stays on its source (the migration failed); one placed there goes back to the queue
+ * (a migration from there is abandoned), or is released if it was being stopped. `offline`
+ * records the node's loss as the VM's last error.
  */
-function movedVm(vm: Vm, nodeId: NodeId, nowMs: number, offline: boolean): Vm {
+function vmOff(vm: Vm, nodeId: NodeId, nowMs: number, offline: boolean): Vm {
+  if (vm.nodeId !== nodeId) {
+    return rolledBack(vm, `node ${nodeId} ${offline ? "went offline" : "was drained"}`, nowMs);
+  }
   if (vm.desired === "stopped") {
     return { ...vm, status: "stopped", nodeId: null, updatedAtMs: nowMs };
   }
   return {
-    ...vm,
+    ...withoutMigration(vm),
     status: "pending",
     nodeId: null,
     ...(offline ? { lastError: `node ${nodeId} went offline` } : {}),
@@ -329,7 +335,7 @@ export function markWorkerOffline(
     state.putTask(lostTask(state.taskEntry(id)?.task as Task, nodeId, nowMs));
   }
   for (const name of state.vmsOn(nodeId)) {
-    state.putVm(movedVm(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, true));
+    state.putVm(vmOff(state.vmEntry(name)?.vm as Vm, nodeId, nowMs, true));
   }
   placePending(state, nowMs);
   return workerResult(state, nodeId);

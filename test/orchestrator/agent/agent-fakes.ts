@@ -10,6 +10,7 @@ import type { Logger } from "../../../src/common/logger.js";
 import type { Proposer, TaskRunnerPort } from "../../../src/orchestrator/agent/ports.js";
 import type { TaskRun } from "../../../src/orchestrator/drivers/task-runner.js";
 import type {
+  MigrationStats,
   VmDriverPort,
   VmHandle,
   VmObservation,
@@ -250,6 +251,29 @@ export class FakeVmHandle implements VmHandle {
     this.#releaseStop();
   }
 
+  /** The migrations asked of this handle, for the test to end. */
+  readonly migrations: {
+    readonly uri: string;
+    readonly complete: () => void;
+    readonly fail: (error: Error) => void;
+  }[] = [];
+  resumeCalls = 0;
+
+  migrate(uri: string): Promise<MigrationStats> {
+    return new Promise((resolve, reject) => {
+      this.migrations.push({
+        uri,
+        complete: () => resolve({ downtimeMs: 1, totalMs: 2, transferredBytes: 3 }),
+        fail: reject,
+      });
+    });
+  }
+
+  resume(): Promise<void> {
+    this.resumeCalls++;
+    return Promise.resolve();
+  }
+
   stop(): Promise<VmStopResult> {
     this.stopCalls++;
     this.#stopResult ??= (async () => {
@@ -271,6 +295,16 @@ export class FakeVmDriver implements VmDriverPort {
   start(request: VmStartRequest): VmHandle {
     const handle = new FakeVmHandle(request);
     this.handles.push(handle);
+    return handle;
+  }
+
+  /** Incoming handles, in order (they are in {@link handles} too). */
+  readonly incoming: FakeVmHandle[] = [];
+
+  startIncoming(request: VmStartRequest): VmHandle {
+    const handle = new FakeVmHandle(request);
+    this.handles.push(handle);
+    this.incoming.push(handle);
     return handle;
   }
 
@@ -305,17 +339,20 @@ export function startAgent(
     readonly log?: Logger;
     /** Runs tasks instead of the fake runner the test drives by hand. */
     readonly runTask?: TaskRunnerPort;
+    /** The kind of VM the fake driver runs (default `process`). */
+    readonly vmKind?: VmDriver;
   } = {},
 ): { agent: Agent; runner: FakeTaskRunner; vms: FakeVmDriver } {
   const runner = new FakeTaskRunner();
-  const vms = new FakeVmDriver();
+  const vmKind = options.vmKind ?? "process";
+  const vms = new FakeVmDriver(vmKind);
   const agent = new Agent({
     nodeId: AGENT_NODE,
     clock: cluster.clock,
     queries: cluster.machine.orchestrator,
     proposer: cluster.proposer,
     runTask: options.runTask ?? runner.port,
-    vmDrivers: new Map([["process", vms]]),
+    vmDrivers: new Map([[vmKind, vms]]),
     capacity: options.capacity ?? AGENT_CAPACITY,
     features: options.features ?? ["raw_exec"],
     log: options.log ?? SILENT,

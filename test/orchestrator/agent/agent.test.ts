@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { OrchestratorCommand } from "../../../src/statemachine/orchestrator/index.js";
 import type { TaskRun } from "../../../src/orchestrator/drivers/task-runner.js";
-import { res, taskSpec, vmSpec } from "../model/fixtures.js";
+import { qemuSpec, res, taskSpec, vmSpec } from "../model/fixtures.js";
 import {
   AGENT_CAPACITY,
   AGENT_NODE,
@@ -561,5 +561,142 @@ describe("Agent: VMs", () => {
       status: "running",
       nodeId: AGENT_NODE,
     });
+  });
+});
+
+describe("Agent: live migration", () => {
+  const URI = "tcp:127.0.0.1:5555";
+
+  /** An agent running qemu VMs, and node 2 registered with qemu too. */
+  async function qemuAgents() {
+    const cluster = new FakeCluster();
+    const parts = startAgent(cluster, { vmKind: "qemu", features: ["qemu"] });
+    await cluster.clock.advance(10);
+    cluster.apply({
+      type: "registerWorker",
+      nodeId: OTHER_NODE,
+      capacity: AGENT_CAPACITY,
+      features: ["qemu"],
+    });
+    return { cluster, ...parts };
+  }
+
+  function createQemuVm(cluster: FakeCluster, name: string): void {
+    cluster.apply({ type: "createVm", name, spec: qemuSpec(), desired: "running" });
+  }
+
+  function observed(name: string, nodeId: number, status: "booting" | "running" | "failed") {
+    return {
+      type: "vmObserved",
+      name,
+      nodeId,
+      status,
+      restarts: 0,
+      error: status === "failed" ? "no stream" : "",
+      ...(status === "booting" ? { incomingUri: URI } : {}),
+    } as const;
+  }
+
+  /** VM `v` running here (node 1). */
+  async function runningHere() {
+    const parts = await qemuAgents();
+    createQemuVm(parts.cluster, "v");
+    await parts.cluster.clock.advance(10);
+    const [handle] = parts.vms.handlesOf("v");
+    if (handle === undefined) throw new Error("the VM was not started");
+    handle.emit({ status: "running" });
+    await parts.cluster.clock.advance(10);
+    expect(parts.cluster.machine.orchestrator.vm("v")).toMatchObject({
+      nodeId: AGENT_NODE,
+      status: "running",
+    });
+    return { ...parts, handle };
+  }
+
+  it("as the source, sends the VM once the target listens, and lets it go once it moved", async () => {
+    const { cluster, handle } = await runningHere();
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: OTHER_NODE });
+    await cluster.clock.advance(10);
+    expect(handle.migrations).toHaveLength(0);
+    cluster.apply(observed("v", OTHER_NODE, "booting"));
+    await cluster.clock.advance(10);
+    expect(handle.migrations.map((m) => m.uri)).toEqual([URI]);
+    handle.migrations[0]?.complete();
+    await cluster.clock.advance(10);
+    const reports = cluster.proposalsOf("vmObserved", "v").length;
+    cluster.apply(observed("v", OTHER_NODE, "running"));
+    await cluster.clock.advance(10);
+    expect(handle.stopCalls).toBe(1);
+    expect(handle.migrations).toHaveLength(1);
+    expect(cluster.proposalsOf("vmObserved", "v")).toHaveLength(reports);
+    expect(cluster.machine.orchestrator.vm("v")).toMatchObject({
+      nodeId: OTHER_NODE,
+      status: "running",
+    });
+  });
+
+  it("as the source, resumes a guest it sent when the target fails, and keeps the reason", async () => {
+    const { cluster, handle } = await runningHere();
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: OTHER_NODE });
+    cluster.apply(observed("v", OTHER_NODE, "booting"));
+    await cluster.clock.advance(10);
+    handle.migrations[0]?.complete();
+    await cluster.clock.advance(10);
+    expect(handle.resumeCalls).toBe(0);
+    cluster.apply(observed("v", OTHER_NODE, "failed"));
+    await cluster.clock.advance(10);
+    expect(handle.resumeCalls).toBe(1);
+    expect(handle.stopCalls).toBe(0);
+    expect(cluster.machine.orchestrator.vm("v")).toMatchObject({
+      nodeId: AGENT_NODE,
+      status: "running",
+      lastError: `migration to node ${OTHER_NODE} failed: no stream`,
+    });
+  });
+
+  it("as the target, starts an incoming copy, reports where it listens, and keeps it once it runs", async () => {
+    const { cluster, vms } = await qemuAgents();
+    // Placed on node 2 while this node is drained, then migrated here.
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: true });
+    createQemuVm(cluster, "v");
+    cluster.apply(observed("v", OTHER_NODE, "running"));
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: false });
+    await cluster.clock.advance(10);
+    expect(vms.handles).toHaveLength(0);
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: AGENT_NODE });
+    await cluster.clock.advance(10);
+    expect(vms.incoming).toHaveLength(1);
+    const incoming = vms.incoming[0];
+    if (incoming === undefined) throw new Error("no incoming copy");
+    incoming.emit({ status: "booting", incomingUri: URI });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("v")?.migration?.incomingUri).toBe(URI);
+    incoming.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("v")).toMatchObject({
+      nodeId: AGENT_NODE,
+      status: "running",
+    });
+    await cluster.clock.advance(2000);
+    expect(incoming.stopCalls).toBe(0);
+    expect(vms.handles).toHaveLength(1);
+  });
+
+  it("as the target, reports a failed incoming copy once and starts no other", async () => {
+    const { cluster, vms } = await qemuAgents();
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: true });
+    createQemuVm(cluster, "v");
+    cluster.apply(observed("v", OTHER_NODE, "running"));
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: false });
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: AGENT_NODE });
+    await cluster.clock.advance(10);
+    vms.incoming[0]?.end("failed", "the stream broke");
+    await cluster.clock.advance(2000);
+    expect(cluster.machine.orchestrator.vm("v")).toMatchObject({
+      nodeId: OTHER_NODE,
+      status: "running",
+      lastError: `migration to node ${AGENT_NODE} failed: the stream broke`,
+    });
+    expect(vms.handles).toHaveLength(1);
   });
 });

@@ -234,17 +234,24 @@ export function checkInvariants(
       expect(["pending", "stopped"]).toContain(vm.status);
       continue;
     }
-    const worker = workers.get(vm.nodeId);
-    expect(worker, `VM ${vm.name}'s worker`).toBeDefined();
-    expect(worker?.status).not.toBe("offline");
-    for (const feature of vmFeatures(vm)) expect(worker?.features).toContain(feature);
-    add(vm.nodeId, res(vm.spec.vcpus * 1000, vm.spec.memoryMb, vm.spec.diskGb));
-    if (vm.spec.antiAffinityGroup !== "") {
-      const key = `${vm.spec.antiAffinityGroup}@${vm.nodeId}`;
-      expect(groups.has(key), `anti-affinity ${key}`).toBe(false);
-      groups.add(key);
+    expect(vm.status === "migrating", `VM ${vm.name} migrating iff it has a migration`).toBe(
+      vm.migration !== undefined,
+    );
+    // A migrating VM holds its target as it holds its node.
+    const target = vm.migration?.targetNodeId;
+    for (const nodeId of target === undefined ? [vm.nodeId] : [vm.nodeId, target]) {
+      const worker = workers.get(nodeId);
+      expect(worker, `VM ${vm.name}'s worker`).toBeDefined();
+      expect(worker?.status).not.toBe("offline");
+      for (const feature of vmFeatures(vm)) expect(worker?.features).toContain(feature);
+      add(nodeId, res(vm.spec.vcpus * 1000, vm.spec.memoryMb, vm.spec.diskGb));
+      if (vm.spec.antiAffinityGroup !== "") {
+        const key = `${vm.spec.antiAffinityGroup}@${nodeId}`;
+        expect(groups.has(key), `anti-affinity ${key}`).toBe(false);
+        groups.add(key);
+      }
+      placedVms.set(nodeId, [...(placedVms.get(nodeId) ?? []), vm.name]);
     }
-    placedVms.set(vm.nodeId, [...(placedVms.get(vm.nodeId) ?? []), vm.name]);
   }
   for (const worker of workers.values()) {
     const sum = sums.get(worker.nodeId) ?? res(0, 0, 0);
@@ -275,6 +282,7 @@ export function checkInvariants(
     if (vm.nodeId === null || vm.spec.antiAffinityGroup === "") continue;
     const nodes = groupNodes.get(vm.spec.antiAffinityGroup) ?? new Set<number>();
     nodes.add(vm.nodeId);
+    if (vm.migration !== undefined) nodes.add(vm.migration.targetNodeId);
     groupNodes.set(vm.spec.antiAffinityGroup, nodes);
   }
   const state = { workers: model.workers(), groupNodes, strategy: model.settings().placement };

@@ -66,7 +66,12 @@ type Step =
    * The leader's monitor steps a worker whose drain deadline is pending: when `due`, log time
    * first moves on to the deadline (as the leader's clock would), else possibly early.
    */
-  | { readonly kind: "deadline"; readonly pick: number; readonly due: boolean };
+  | { readonly kind: "deadline"; readonly pick: number; readonly due: boolean }
+  /**
+   * An operator migrates a running qemu VM (random commands seldom find one); if none runs, its
+   * agent reports one running first.
+   */
+  | { readonly kind: "migrateRunning"; readonly pick: number; readonly to: number | undefined };
 
 const node = fc.constantFrom(...NODES);
 const taskId = fc.constantFrom(...TASK_IDS);
@@ -177,6 +182,16 @@ const commandStep: fc.Arbitrary<Step> = fc
     { weight: 1, arbitrary: fc.record({ type: fc.constant("deleteVm" as const), name: vmName }) },
     {
       weight: 1,
+      arbitrary: fc
+        .record({ name: vmName, to: fc.option(node, { nil: undefined }) })
+        .map(({ name, to }) => ({
+          type: "migrateVm" as const,
+          name,
+          ...(to === undefined ? {} : { targetNodeId: to }),
+        })),
+    },
+    {
+      weight: 1,
       arbitrary: fc.record({
         type: fc.constant("setSettings" as const),
         settings: fc.record({ placement: fc.constantFrom("binpack" as const, "spread" as const) }),
@@ -221,12 +236,19 @@ const drainStep: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant("deadline" as const), pick: fc.nat(), due: fc.boolean() }),
 );
 
+const migrateStep: fc.Arbitrary<Step> = fc.record({
+  kind: fc.constant("migrateRunning" as const),
+  pick: fc.nat(),
+  to: fc.option(node, { nil: undefined }),
+});
+
 const stepsArbitrary = fc.array(
   fc.record({
     step: fc.oneof(
       { weight: 6, arbitrary: commandStep },
       { weight: 4, arbitrary: reportStep },
       { weight: 2, arbitrary: drainStep },
+      { weight: 1, arbitrary: migrateStep },
     ),
     advanceMs: fc.integer({ min: 0, max: 1000 }),
     restoreTwin: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
@@ -263,11 +285,37 @@ function resolve(model: OrchestratorModel, step: Step): OrchestratorCommand | un
       ? undefined
       : { type: "drainDeadlineReached", nodeId: worker.nodeId };
   }
+  if (step.kind === "migrateRunning") {
+    const qemu = model.vms().filter((vm) => vm.spec.driver === "qemu" && vm.nodeId !== null);
+    const running = qemu.filter((vm) => vm.status === "running");
+    const vm = running[step.pick % Math.max(1, running.length)];
+    if (vm === undefined) {
+      const other = qemu[step.pick % Math.max(1, qemu.length)];
+      return other === undefined || other.migration !== undefined
+        ? undefined
+        : {
+            type: "vmObserved",
+            name: other.name,
+            nodeId: other.nodeId as number,
+            status: "running",
+            restarts: other.restarts,
+            error: "",
+          };
+    }
+    return {
+      type: "migrateVm",
+      name: vm.name,
+      ...(step.to === undefined ? {} : { targetNodeId: step.to }),
+    };
+  }
   if (step.kind === "observe") {
     const placed = model.vms().filter((vm) => vm.nodeId !== null);
     const vm = placed[step.pick % Math.max(1, placed.length)];
     if (vm === undefined) return undefined;
-    const nodeId = step.stale ? ((vm.nodeId as number) % NODES.length) + 1 : (vm.nodeId as number);
+    // A migrating VM's target reports half the time, where it listens too.
+    const target = step.pick % 2 === 0 ? vm.migration?.targetNodeId : undefined;
+    const nodeId =
+      target ?? (step.stale ? ((vm.nodeId as number) % NODES.length) + 1 : (vm.nodeId as number));
     return {
       type: "vmObserved",
       name: vm.name,
@@ -275,6 +323,9 @@ function resolve(model: OrchestratorModel, step: Step): OrchestratorCommand | un
       status: step.status,
       restarts: step.pick % 3,
       error: "",
+      ...(target !== undefined && step.status === "starting"
+        ? { incomingUri: `tcp:127.0.0.1:${1000 + (step.pick % 100)}` }
+        : {}),
     };
   }
   const tasks = model.tasks({ limit: 1000 }).filter((t) => t.nodeId !== null);
@@ -454,7 +505,7 @@ describe("OrchestratorModel properties", () => {
           }
         }
       }),
-      { numRuns: 70 },
+      { numRuns: 80 },
     );
     expect(commandsApplied).toBeGreaterThan(1200);
     expect(placements).toBeGreaterThan(150);

@@ -1,0 +1,128 @@
+/**
+ * Live migration over QMP, both ends (the qemu driver runs them; the model decides, see
+ * `statemachine/orchestrator/vm-migration.ts`).
+ *
+ * - **Target.** QEMU starts with `-incoming defer` and the same machine as the source;
+ *   {@link listenForMigration} has it listen (`migrate-incoming tcp:HOST:0`, the kernel picks the
+ *   port, read back from `query-migrate`); {@link awaitIncomingRun} waits until the guest runs
+ *   after the stream (QEMU resumes it by itself). A broken stream makes QEMU exit.
+ * - **Source.** {@link sendMigration} sets a downtime limit and a bandwidth cap that do not throttle
+ *   a local link, runs `migrate` and polls `query-migrate` until it completed (the guest is then
+ *   paused here: `postmigrate`), failed, or timed out (then `migrate_cancel`: the guest runs on).
+ *   {@link resumeAfterMigration} runs a paused guest again when the target did not take it.
+ *
+ * Only memory and device state move. A VM's own disk (overlay or data disk) stays on its node, so
+ * the model refuses to migrate a VM that has one.
+ */
+import type { Clock } from "../../common/clock.js";
+import { TimeoutError, UnavailableError } from "../../common/errors.js";
+import type { QmpClient } from "./qmp.js";
+import { delay } from "./timing.js";
+import type { MigrationStats } from "./vm-driver.js";
+
+/** The longest pause of the guest QEMU aims for in the last pass, in ms. */
+const MIGRATION_DOWNTIME_LIMIT_MS = 300;
+/** The stream's bandwidth cap (QEMU's default, 32 MiB/s, would make a 128 MB guest take seconds). */
+const MIGRATION_MAX_BANDWIDTH_BYTES = 1024 * 1024 * 1024;
+/** Between two `query-migrate` / `query-status` polls. */
+const MIGRATION_POLL_MS = 50;
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+}
+
+/**
+ * Has a QEMU started with `-incoming defer` listen on `host` (a port the kernel picks) and returns
+ * the URI for the source: `tcp:HOST:PORT`.
+ * @throws UnavailableError when QEMU does not say which port it listens on; QMP's errors.
+ */
+export async function listenForMigration(qmp: QmpClient, host: string): Promise<string> {
+  const bracketed = host.includes(":") ? `[${host}]` : host;
+  await qmp.execute("migrate-incoming", { uri: `tcp:${bracketed}:0` });
+  const info = record(await qmp.execute("query-migrate"));
+  const addresses = Array.isArray(info["socket-address"]) ? info["socket-address"] : [];
+  const port = Number(record(addresses[0])["port"]);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new UnavailableError(
+      `QEMU did not say where it listens for the migration (query-migrate: ${JSON.stringify(info)})`,
+    );
+  }
+  return `tcp:${bracketed}:${port}`;
+}
+
+/**
+ * Resolves once the incoming guest runs (`query-status` says `running`); rejects with a
+ * `TimeoutError` after `timeoutMs`, or an `UnavailableError` when `ended` settles first (QEMU
+ * exited: the stream broke).
+ */
+export async function awaitIncomingRun(
+  qmp: QmpClient,
+  clock: Clock,
+  timeoutMs: number,
+  ended: Promise<unknown>,
+): Promise<void> {
+  let over = false;
+  void ended.then(() => (over = true));
+  const deadline = clock.now() + timeoutMs;
+  for (;;) {
+    if (over) throw new UnavailableError("QEMU ended before the migration completed");
+    try {
+      const status = record(await qmp.execute("query-status"));
+      if (status["status"] === "running") return;
+    } catch (error) {
+      if (over) throw new UnavailableError("QEMU ended before the migration completed");
+      throw error;
+    }
+    if (clock.now() >= deadline) {
+      throw new TimeoutError(
+        `no migration stream completed within ${timeoutMs} ms (the source never sent it, or too slowly)`,
+      );
+    }
+    await delay(clock, MIGRATION_POLL_MS);
+  }
+}
+
+/**
+ * Sends the running guest to `uri` and waits for the end of the stream.
+ * @throws UnavailableError when QEMU reports the migration failed or cancelled; TimeoutError
+ *   after `timeoutMs` (the migration is cancelled first, so the guest runs on here).
+ */
+export async function sendMigration(
+  qmp: QmpClient,
+  clock: Clock,
+  uri: string,
+  timeoutMs: number,
+): Promise<MigrationStats> {
+  await qmp.execute("migrate-set-parameters", {
+    "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS,
+    "max-bandwidth": MIGRATION_MAX_BANDWIDTH_BYTES,
+  });
+  await qmp.execute("migrate", { uri });
+  const deadline = clock.now() + timeoutMs;
+  for (;;) {
+    const info = record(await qmp.execute("query-migrate"));
+    const status = info["status"];
+    if (status === "completed") {
+      return {
+        downtimeMs: Number(info["downtime"] ?? 0),
+        totalMs: Number(info["total-time"] ?? 0),
+        transferredBytes: Number(record(info["ram"])["transferred"] ?? 0),
+      };
+    }
+    if (status === "failed" || status === "cancelled") {
+      const why = typeof info["error-desc"] === "string" ? `: ${info["error-desc"]}` : "";
+      throw new UnavailableError(`the migration to ${uri} ${status}${why}`);
+    }
+    if (clock.now() >= deadline) {
+      await qmp.execute("migrate_cancel").catch(() => undefined);
+      throw new TimeoutError(`the migration to ${uri} did not complete within ${timeoutMs} ms`);
+    }
+    await delay(clock, MIGRATION_POLL_MS);
+  }
+}
+
+/** Runs a guest paused by a completed migration again (`cont`); nothing if it runs. */
+export async function resumeAfterMigration(qmp: QmpClient): Promise<void> {
+  const status = record(await qmp.execute("query-status"));
+  if (status["status"] !== "running") await qmp.execute("cont");
+}
