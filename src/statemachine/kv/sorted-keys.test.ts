@@ -27,28 +27,48 @@ describe("compareKeys", () => {
 });
 
 describe("SortedKeys", () => {
-  it("stays sorted and matches a set under random inserts and removes", () => {
+  it("stays sorted and matches a sorted array under random inserts, removes and reloads, whatever the block size", () => {
     const operation = fc.record({
-      insert: fc.boolean(),
+      kind: fc.constantFrom("insert", "insert", "remove", "reload"),
       key: fc.string({ maxLength: 3, unit: fc.constantFrom("a", "b", "é", "😀", "\uffff") }),
     });
     fc.assert(
-      fc.property(fc.array(operation, { maxLength: 60 }), (operations) => {
-        const keys = new SortedKeys();
-        const model = new Set<string>();
-        for (const { insert, key } of operations) {
-          if (insert) {
-            keys.insert(key);
-            model.add(key);
-          } else {
-            keys.remove(key);
-            model.delete(key);
+      fc.property(
+        fc.array(operation, { maxLength: 200 }),
+        fc.constantFrom(2, 3, 4, 8, 1024),
+        (operations, maxBlockKeys) => {
+          const keys = new SortedKeys(maxBlockKeys);
+          const model = new Set<string>();
+          for (const { kind, key } of operations) {
+            if (kind === "insert") {
+              keys.insert(key);
+              model.add(key);
+            } else if (kind === "remove") {
+              keys.remove(key);
+              model.delete(key);
+            } else {
+              keys.replaceWithSorted([...model].sort(compareKeys));
+            }
           }
-        }
-        expect([...keys]).toEqual([...model].sort(compareKeys));
-        expect(keys.size).toBe(model.size);
-        for (const key of model) expect(keys.at(keys.lowerBound(key))).toBe(key);
-      }),
+          const sorted = [...model].sort(compareKeys);
+          expect([...keys]).toEqual(sorted);
+          expect(keys.toArray()).toEqual(sorted);
+          expect(keys.size).toBe(sorted.length);
+          sorted.forEach((key, position) => {
+            expect(keys.at(position)).toBe(key);
+            expect(keys.lowerBound(key)).toBe(position);
+          });
+          expect(keys.at(sorted.length)).toBeUndefined();
+          expect(keys.at(-1)).toBeUndefined();
+          // Keys between and around the present ones land where a sorted array puts them.
+          for (const probe of ["", "a", "aa", "b", "é", "\uffff", "😀", "😀😀😀😀"]) {
+            expect(keys.lowerBound(probe)).toBe(
+              sorted.filter((key) => compareKeys(key, probe) < 0).length,
+            );
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
