@@ -20,7 +20,10 @@
  *   requested stop, and the model ignores it once the VM is wanted running again).
  *
  * They were found when a simulated leader heartbeat every tick; they keep that interval so that
- * each seed still replays the run that failed (a real node's 4 ticks gives other runs).
+ * each seed still replays the run that failed (a real node's 4 ticks gives other runs). Seeds 189
+ * and 138 no longer replay theirs: since the change feed wakes the agent hub through the node's
+ * clock, an agent-only worker's long-poll returns when its assignments change instead of at its
+ * timeout, so runs with --agents took another course from then on.
  */
 import { describe, expect, it } from "vitest";
 import { runSimulation, type SimulationOptions } from "../../src/sim/run.js";
