@@ -28,7 +28,7 @@
  *   committed although the nemesis gave up waiting for it): that server answered with its stale
  *   index 45, behind the agent's 128, and the agent polled it again (a product bug: a server
  *   still behind the index asked about after the wait now answers UNAVAILABLE, and the agent
- *   moves on to another server).
+ *   moves on to another server). 7301390 (a VM scheduled on agent 1005 for 40 s) was the same.
  * - 7500021 and 7500031 with --disk wal --large-state (also 7500080, 7500102): "2 snapshots were
  *   in flight to one follower in one term at once": a node leading again while its older term's
  *   snapshot was still crossing sent a new one (a Progress lives one term), and the older one's
@@ -89,6 +89,11 @@ const CASES: readonly {
   {
     name: "7300859 --orchestrator --agents 5",
     options: { seed: 7300859, orchestrator: true, agents: 5 },
+    removals: true,
+  },
+  {
+    name: "7301390 --orchestrator --agents 5",
+    options: { seed: 7301390, orchestrator: true, agents: 5 },
     removals: true,
   },
   {
