@@ -157,7 +157,10 @@ export function composeNode(options: NodeCompositionOptions): ComposedNode {
   // The feed asks for the applied index only after a snapshot was installed (never while the
   // node is being built), so the node it names is always assigned by then.
   let appliedIndex = (): number => 0;
-  const feed = new ChangeFeed(machine, { appliedIndex: () => appliedIndex() });
+  const feed = new ChangeFeed(machine, {
+    appliedIndex: () => appliedIndex(),
+    defer: platform.defer,
+  });
   const applied = new ApplyNotifier(feed.wrap(machine), platform.defer);
   const stack = options.instrument === undefined ? applied : options.instrument(applied, machine);
   const electionTicks = timing.electionTicks ?? RAFT_DEFAULTS.electionTicks;

@@ -124,6 +124,13 @@ export class Raft {
   msgs: Message[] = [];
   /** Reads confirmed and waiting to be handed out by the next Ready. */
   readStates: ReadState[] = [];
+  /**
+   * Peers sent a snapshot whose outcome (SnapStatus) has not come back, in any term. A
+   * Progress lives one term: without this, a node that leads again while its older term's
+   * snapshot still crosses would send another, and that one's late report would clear the flag
+   * of the newer one (two in flight to one follower).
+   */
+  private readonly snapshotUnreported = new Set<NodeId>();
 
   private readonly electionTimeoutTicks: number;
   private readonly heartbeatTimeoutTicks: number;
@@ -316,7 +323,7 @@ export class Raft {
       this.logger.debug("not sending snapshot to inactive peer", { to });
       return false;
     }
-    if (pr.snapshotInFlight) {
+    if (pr.snapshotInFlight || this.snapshotUnreported.has(to)) {
       // One at a time: the transport reports how the last one ended before the next goes.
       this.logger.debug("not sending snapshot: one is still in flight", { to });
       return false;
@@ -340,6 +347,7 @@ export class Raft {
     });
     pr.becomeSnapshot(snapshot.metadata.index);
     pr.snapshotInFlight = true;
+    this.snapshotUnreported.add(to);
     this.send(message({ type: MessageType.Snap, to, snapshot }));
     return true;
   }
@@ -847,6 +855,8 @@ export class Raft {
       return;
     }
 
+    // In any role: the report ends that snapshot's flight (see snapshotUnreported).
+    if (m.type === MessageType.SnapStatus) this.snapshotUnreported.delete(m.from);
     switch (m.type) {
       case MessageType.Hup:
         this.hup(this.preVote ? CampaignType.PreElection : CampaignType.Election);

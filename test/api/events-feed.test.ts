@@ -28,7 +28,9 @@ import type { StateMachine } from "../../src/statemachine/state-machine.js";
 
 const text = (value: string) => new TextEncoder().encode(value);
 
-function cluster(options: { maxRecords?: number; maxBytes?: number } = {}) {
+function cluster(
+  options: { maxRecords?: number; maxBytes?: number; defer?: (callback: () => void) => void } = {},
+) {
   const machine = new ClusterStateMachine();
   const feed = new ChangeFeed(machine, options);
   const wrapped: StateMachine<unknown> = feed.wrap(machine);
@@ -71,6 +73,26 @@ function eventsOf(feed: ChangeFeed, from: number) {
 }
 
 describe("the change feed", () => {
+  it("notifies its subscribers once per burst, through the defer it is given", () => {
+    // The simulator hands in its clock's zero-delay event: its runs never yield to the event
+    // loop, so a real setImmediate never fired there (the agent hub's waiters were not woken,
+    // and each run's cluster stayed referenced by the pending immediate until the sweep ended).
+    const deferred: (() => void)[] = [];
+    const c = cluster({ defer: (callback) => deferred.push(callback) });
+    let calls = 0;
+    c.feed.subscribe(() => calls++);
+    c.kv({ op: "put", key: "a", value: text("1") });
+    c.kv({ op: "put", key: "b", value: text("2") });
+    expect(calls).toBe(0);
+    expect(deferred).toHaveLength(1);
+    deferred.shift()?.();
+    expect(calls).toBe(1);
+    c.kv({ op: "put", key: "c", value: text("3") });
+    expect(deferred).toHaveLength(1);
+    deferred.shift()?.();
+    expect(calls).toBe(2);
+  });
+
   it("records each entry's changes under its raft index, entities as they stand after it", () => {
     const c = cluster();
     c.kv({ op: "put", key: "a", value: text("1") });

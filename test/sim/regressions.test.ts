@@ -19,8 +19,28 @@
  *   "exited by itself" and never restarted it (a product bug: that report now says it ends a
  *   requested stop, and the model ignores it once the VM is wanted running again).
  *
- * They were found when a simulated leader heartbeat every tick; they keep that interval so that
- * each seed still replays the run that failed (a real node's 4 ticks gives other runs).
+ * - 7600109 and 7600279 (5 nodes, WAL disk): "VM … is running on node N in the model, but no
+ *   process of it runs there", 23 ms and 4 ms after a simulated VM crashed, before its agent could
+ *   report it: the crash had been drawn at launch under the faults but came due after the heal
+ *   (a simulator bug: a crash is a fault, and one due after the heal no longer happens).
+ * - 7300859 with 5 agent-only workers: "did not settle": a task assigned to agent 1004 for 90 s
+ *   while the agent polled, every second, a removed member whose process ran on (its removal
+ *   committed although the nemesis gave up waiting for it): that server answered with its stale
+ *   index 45, behind the agent's 128, and the agent polled it again (a product bug: a server
+ *   still behind the index asked about after the wait now answers UNAVAILABLE, and the agent
+ *   moves on to another server). 7301390 (a VM scheduled on agent 1005 for 40 s) was the same.
+ * - 7500021 and 7500031 with --disk wal --large-state (also 7500080, 7500102): "2 snapshots were
+ *   in flight to one follower in one term at once": a node leading again while its older term's
+ *   snapshot was still crossing sent a new one (a Progress lives one term), and the older one's
+ *   late report cleared the newer one's in-flight flag, so a third went out beside the second
+ *   (a product bug: the core now tracks unreported snapshots per peer across terms).
+ *
+ * Those run with `heartbeatTicks: 1` were found when a simulated leader heartbeat every tick; they
+ * keep that interval so that each still replays the run that failed (a real node's 4 ticks gives
+ * other runs). Seeds 189
+ * and 138 no longer replay theirs: since the change feed wakes the agent hub through the node's
+ * clock, an agent-only worker's long-poll returns when its assignments change instead of at its
+ * timeout, so runs with --agents took another course from then on.
  */
 import { describe, expect, it } from "vitest";
 import { runSimulation, type SimulationOptions } from "../../src/sim/run.js";
@@ -57,13 +77,53 @@ const CASES: readonly {
     removals: false,
   },
   {
+    name: "7600109 --nodes 5 --disk wal --orchestrator",
+    options: { seed: 7600109, nodes: 5, disk: "wal", orchestrator: true },
+    removals: true,
+  },
+  {
+    name: "7600279 --nodes 5 --disk wal --orchestrator",
+    options: { seed: 7600279, nodes: 5, disk: "wal", orchestrator: true },
+    removals: true,
+  },
+  {
+    name: "7300859 --orchestrator --agents 5",
+    options: { seed: 7300859, orchestrator: true, agents: 5 },
+    removals: true,
+  },
+  {
+    name: "7301390 --orchestrator --agents 5",
+    options: { seed: 7301390, orchestrator: true, agents: 5 },
+    removals: true,
+  },
+  {
     name: "5311430 --orchestrator",
     options: { seed: 5311430, orchestrator: true, heartbeatTicks: 1 },
     removals: false,
   },
 ];
 
+/** Seeds without the orchestrator: every checker passes (nothing to settle). */
+const KV_CASES: readonly { readonly name: string; readonly options: SimulationOptions }[] = [
+  {
+    name: "7500021 --disk wal --large-state",
+    options: { seed: 7500021, disk: "wal", largeState: true },
+  },
+  {
+    name: "7500031 --disk wal --large-state",
+    options: { seed: 7500031, disk: "wal", largeState: true },
+  },
+];
+
 describe("simulator regressions", () => {
+  for (const { name, options } of KV_CASES) {
+    it(`seed ${name} passes every checker`, async () => {
+      const report = await runSimulation(options);
+      expect(report.violations.map((v) => `[${v.property}] ${v.message}`)).toEqual([]);
+      expect(report.network.snapshotsSent).toBeGreaterThan(0);
+    }, 120_000);
+  }
+
   for (const { name, options, removals } of CASES) {
     it(`seed ${name} passes every checker and settles`, async () => {
       const report = await runSimulation(options);

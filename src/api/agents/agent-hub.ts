@@ -14,7 +14,13 @@
  *   batch (`heartbeat-relay.ts`, `POST /v1/agent/heartbeats`) and answers once the leader
  *   recorded it. Never a Raft entry.
  */
-import { ConflictError, GoneError, NotLeaderError, type LeaderHint } from "../../common/errors.js";
+import {
+  ConflictError,
+  GoneError,
+  NotLeaderError,
+  UnavailableError,
+  type LeaderHint,
+} from "../../common/errors.js";
 import type { Clock } from "../../common/clock.js";
 import type { NodeId } from "../../raft/types.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
@@ -124,7 +130,17 @@ export class AgentHub implements AgentProtocol {
     if (!this.#changes.changedAfter(nodeId, after) && waitMs > 0) {
       await this.#waiters.wait(nodeId, waitMs, signal);
     }
-    return this.#answer(nodeId);
+    const answer = this.#answer(nodeId);
+    // Still behind what the agent has seen after the wait (a removed member whose process runs
+    // on never applies again): refuse, so the agent asks another server instead of this one for
+    // ever (its link moves on after UNAVAILABLE).
+    if (answer.index < after) {
+      throw new UnavailableError(
+        `this server has applied up to index ${answer.index}, behind the ${after} the agent has ` +
+          "seen; ask another server",
+      );
+    }
+    return answer;
   }
 
   heartbeat(nodeId: NodeId): Promise<HeartbeatAck> {

@@ -13,6 +13,7 @@
  */
 import { invariant } from "../../common/assert.js";
 import { GoneError } from "../../common/errors.js";
+import type { Defer } from "../apply-notifier.js";
 import type { StateChange } from "../../statemachine/changes.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
 import type { AppliedEntry, StateMachine } from "../../statemachine/state-machine.js";
@@ -52,6 +53,12 @@ export interface ChangeFeedOptions {
   readonly maxBytes?: number;
   /** The node's applied index, for the floor after a snapshot was installed. */
   readonly appliedIndex?: () => number;
+  /**
+   * Runs the listeners on a later turn: the node's `defer` (a zero-delay event of the node's clock
+   * in the simulator, whose runs never yield to the event loop, so a real `setImmediate` would
+   * never fire there). Default: `setImmediate`.
+   */
+  readonly defer?: Defer;
 }
 
 /** See the module comment. */
@@ -76,6 +83,7 @@ export class ChangeFeed {
   #pending: StateChange[] = [];
   readonly #listeners = new Set<() => void>();
   #scheduled = false;
+  readonly #defer: Defer;
 
   /** Observes `source` from now on. Throws `InternalError` for a bound below 1 (a bug). */
   constructor(source: FeedSource, options: ChangeFeedOptions = {}) {
@@ -84,6 +92,7 @@ export class ChangeFeed {
     this.#maxBytes = options.maxBytes ?? DEFAULT_MAX_FEED_BYTES;
     invariant(this.#maxRecords >= 1 && this.#maxBytes >= 1, "change feed bounds must be ≥ 1");
     this.#appliedIndex = options.appliedIndex ?? (() => this.#lastIndex);
+    this.#defer = options.defer ?? ((callback) => void setImmediate(callback));
     this.#ring = new Array<FeedRecord | undefined>(this.#maxRecords);
     this.#floorRevision = source.revision;
     source.observe((change) => this.#pending.push(change));
@@ -334,7 +343,7 @@ export class ChangeFeed {
   #schedule(): void {
     if (this.#scheduled || this.#listeners.size === 0) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    this.#defer(() => {
       this.#scheduled = false;
       for (const listener of [...this.#listeners]) listener();
     });

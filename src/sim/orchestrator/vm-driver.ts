@@ -260,9 +260,13 @@ class SimVmHandle implements VmHandle {
       () => {
         this.#update({ status: "running", pid: 1000 + options.processes.stats.started });
         if (!crashes) return;
+        // A crash is a fault: one drawn under chaos but due after the heal does not happen, or
+        // it could land just before the settle check, before the agent has reported it.
         this.#timer = options.clock.setTimer(
           between(options.random, CRASH_AFTER_MS.min, CRASH_AFTER_MS.max),
-          () => this.#crashed(),
+          () => {
+            if (options.chaos()) this.#crashed();
+          },
         );
       },
     );
