@@ -317,14 +317,20 @@ export class PeerConnection {
       });
       socket.destroy();
     });
-    this.connectTimer = this.options.clock.setTimer(this.connectTimeoutMs(), () => {
-      this.connectTimer = undefined;
-      if (!socket.connecting) return;
-      logger.debug("peer connect timed out", {
-        peer: peerId,
-        address: formatAddress(this.address),
+    const clock = this.options.clock;
+    this.connectTimer = clock.setTimer(this.connectTimeoutMs(), () => {
+      // Checked once more on a later turn: after a turn that ran long (a loaded machine), timers
+      // run before the poll phase that delivers a connect completed meanwhile, and a short
+      // timeout would abandon a link that is up.
+      this.connectTimer = clock.setTimer(0, () => {
+        this.connectTimer = undefined;
+        if (!socket.connecting) return;
+        logger.debug("peer connect timed out", {
+          peer: peerId,
+          address: formatAddress(this.address),
+        });
+        socket.destroy();
       });
-      socket.destroy();
     });
     socket.on("data", (chunk: Buffer) => {
       try {

@@ -135,4 +135,20 @@ describe("peer link connect timeout", () => {
     expect(dials[0]!.destroyedAtMs).toBe(DEFAULT_TRANSPORT_LIMITS.connectTimeoutMs);
     connection.close();
   });
+
+  it("keeps a dial whose connect completed in the same turn as its timeout (a loaded node's late timers)", async () => {
+    const clock = new ManualClock();
+    const { connection, dials } = link(clock);
+    const socket = await connectOnceThenLose(clock, connection, dials, 2);
+    // The connect completes at the very time the timeout is due, after it in the turn: as when
+    // a stalled event loop runs its timers before the poll phase that brings the connect.
+    const dueInMs = MIN_CONNECT_TIMEOUT_MS - (clock.now() - socket.dialledAtMs);
+    clock.setTimer(dueInMs, () => socket.accept());
+
+    await clock.advance(dueInMs);
+
+    expect(socket.destroyedAtMs).toBeUndefined();
+    expect(connection.connected).toBe(true);
+    connection.close();
+  });
 });

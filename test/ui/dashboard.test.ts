@@ -80,11 +80,20 @@ describe("the dashboard in Chromium", () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.nodes.map((n) => n.id).find((id) => id !== leader) as number;
     const page = await openDashboard(follower, cluster.token ?? "");
-    await page.waitForFunction(
-      (id) => document.getElementById("leader")?.textContent === `Leader: node ${id}`,
-      leader,
-      { timeout: 15_000 },
-    );
+    await page
+      .waitForFunction(
+        (id) => document.getElementById("leader")?.textContent === `Leader: node ${id}`,
+        leader,
+        { timeout: 15_000 },
+      )
+      .catch(async (error: Error) => {
+        // Says what the page showed instead, and what the cluster says now.
+        const shown = await page.textContent("#leader").catch(() => "?");
+        const now = await cluster.waitForLeader().catch(() => "?");
+        throw new Error(
+          `${error.message}; the page shows "${shown}", node ${leader} was the leader, now ${now}`,
+        );
+      });
     await page.waitForFunction(
       () => (document.querySelector("#members tbody")?.children.length ?? 0) === 3,
       undefined,
