@@ -761,6 +761,8 @@ export class RaftNode<Result = unknown> {
           this.logger.warn("snapshot skipped: the disk is full", { index, error: error.message });
           return;
         }
+        // A snapshot from the leader was installed before the stream could start: it is newer.
+        if (error instanceof SnapshotOutOfDateError) return;
         if (this.stopped) return;
         this.fail(asError(error));
       })

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { ListMachine } from "./fakes.js";
 import { SeededRandom } from "../../src/common/random.js";
 import { RaftNode, type RaftStateChange } from "../../src/node/raft-node.js";
-import { confMembers, message, MessageType } from "../../src/raft/types.js";
+import { confMembers, message, MessageType, type ConfState } from "../../src/raft/types.js";
+import { SnapshotOutOfDateError } from "../../src/raft/storage.js";
+import type { SnapshotWriter } from "../../src/storage/log-store.js";
 import type { SnapshotEncoding } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import type { Clock, Transport } from "../../src/node/ports.js";
@@ -430,6 +432,51 @@ describe("RaftNode runtime", () => {
     // 1 + 3 + 7 commands written, about 11 KB; the fixed cadence would write 55.
     expect(leader.status().snapshotBytesWritten).toBeGreaterThan(11 * 1000);
     expect(leader.status().snapshotBytesWritten).toBeLessThan(12 * 1000);
+  });
+
+  it("streams a captured snapshot to a store that takes pieces, and outlives a stream refused as out of date", async () => {
+    const c = cluster({
+      snapshotEveryEntries: 20,
+      machineFor: (clock) => new SlicedListMachine(clock, 6, 1),
+    });
+    const leader = await electedLeader(c);
+    const store = c.stores.get(leader.id)!;
+    const committed: Uint8Array[] = [];
+    let refused = 0;
+    // The first stream finds a newer snapshot installed (as a leader's can be, meanwhile).
+    Object.assign(store, {
+      beginSnapshot: async (
+        index: number,
+        confState: ConfState,
+        sizeBytes: number,
+      ): Promise<SnapshotWriter> => {
+        if (refused++ === 0) throw new SnapshotOutOfDateError("a newer snapshot was installed");
+        const pieces: Uint8Array[] = [];
+        return {
+          write: async (piece) => void pieces.push(piece.slice()),
+          commit: async () => {
+            const data = Buffer.concat(pieces);
+            expect(data.length).toBe(sizeBytes);
+            committed.push(data);
+            return (await store.saveSnapshot(index, confState, data)).metadata;
+          },
+          abort: async () => undefined,
+        };
+      },
+    });
+    for (let i = 0; i < 60; i++) {
+      const p = leader.propose(enc(`e${i}`));
+      await c.clock.advance(10);
+      await p;
+    }
+    await c.clock.advance(1000);
+
+    expect(refused).toBeGreaterThan(1);
+    expect(leader.status().stopped).toBe(false);
+    expect(committed.length).toBeGreaterThan(0);
+    // The store's snapshot is the last one streamed, byte for byte.
+    expect(Buffer.from(store.snapshot().data).equals(committed[committed.length - 1]!)).toBe(true);
+    expect(leader.status().snapshotsTaken).toBe(committed.length);
   });
 
   it("encodes a captured snapshot between turns: applies, heartbeats and proposals go on, and the snapshot is the state at the capture", async () => {
