@@ -155,11 +155,21 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
           data: new Uint8Array(0),
         });
       }
-      const snapshot = await loadNewestSnapshot(fs, dir);
-      if (snapshot === undefined) {
-        throw new StorageCorruptError(dir, 0, "the log has segments but no snapshot file");
+      // Read side by side: both are mostly the kernel copying files into fresh memory, on the
+      // thread pool, so the snapshot's reads and the segments' overlap.
+      const [loaded, opened] = await Promise.allSettled([
+        loadNewestSnapshot(fs, dir),
+        Wal.open(fs, dir, options),
+      ]);
+      if (loaded.status === "rejected" || loaded.value === undefined) {
+        if (opened.status === "fulfilled") await opened.value.wal.close();
+        throw loaded.status === "rejected"
+          ? loaded.reason
+          : new StorageCorruptError(dir, 0, "the log has segments but no snapshot file");
       }
-      const { wal, recovered } = await Wal.open(fs, dir, options);
+      if (opened.status === "rejected") throw opened.reason;
+      const snapshot = loaded.value;
+      const { wal, recovered } = opened.value;
       try {
         const memory = rebuild(dir, snapshot, recovered.log);
         if (needsSnapshotMark(snapshot, recovered.log, memory)) {
