@@ -3,6 +3,7 @@
  * gracefully (API, node, transport, WAL) and exits 0.
  */
 import { stopWhenParentExits } from "../node/exit-with-parent.js";
+import type { RunningNode } from "../node/compose.js";
 import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../api/audit/audit-log.js";
 import { DEFAULT_MAX_CONNECTIONS } from "../../api/server.js";
 import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
@@ -329,57 +330,80 @@ async function runNode(
       logger.warn("FORCE-NEW-CLUSTER: done; starting as the only member", { ...forced });
     }
   }
-  // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and the
-  // client commands should start fast.
-  const { startNode } = await import("../node/compose.js");
-  // From the config file `"worker": false` arrives as the string "false".
-  const serverOnly = options.worker === false || (options.worker as unknown) === "false";
-  const worker = serverOnly
-    ? undefined
-    : await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
-  const running = await startNode(config, {
-    dataDir: options.dataDir,
-    logger,
-    // `--no-worker`: the host is not probed; nothing runs here.
-    ...(worker === undefined
-      ? { worker: false }
-      : { host: worker.host, workloads: worker.workloads }),
-    ...(options.workerDeadAfterMs === undefined
-      ? {}
-      : { workerDeadAfterMs: options.workerDeadAfterMs }),
-    ...(tls === undefined ? {} : { tls }),
-    ...(worker === undefined ? {} : { vm: worker.vm }),
-    tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
-    electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
-    heartbeatTicks:
-      options.heartbeatTicks ??
-      defaultHeartbeatTicks(options.electionTicks ?? DEFAULT_ELECTION_TICKS),
-    ...(options.snapshotEveryEntries === undefined
-      ? {}
-      : { snapshotEveryEntries: options.snapshotEveryEntries }),
-    // With TLS every request is authenticated and authorized; only --insecure opens the API.
-    authMode: options.apiAuth ?? (tls === undefined ? "insecure-open" : "enforce"),
-    ...(options.auditLogMaxBytes === undefined
-      ? {}
-      : { auditLogMaxBytes: options.auditLogMaxBytes }),
-    ...(options.apiMaxConnections === undefined
-      ? {}
-      : { apiMaxConnections: options.apiMaxConnections }),
-    ...(options.apiAllowedHost === undefined
-      ? {}
-      : {
-          apiAllowedHosts: options.apiAllowedHost
-            .split(",")
-            .map((h) => h.trim())
-            .filter(Boolean),
-        }),
-  });
+  // Signals are taken from here on: one that arrives while the node starts (a supervisor's stop,
+  // Ctrl-C) stops it as soon as it has started, gracefully, instead of killing it mid-start.
+  // A second one while it is still starting (a join can wait for its cluster) exits at once.
+  let running: RunningNode | undefined;
+  let stopRequested = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info("signal received", { signal });
-    void running.stop();
+    if (running !== undefined) {
+      void running.stop();
+    } else if (stopRequested) {
+      logger.warn("second signal while starting: exiting now", { signal });
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    } else {
+      stopRequested = true;
+      logger.info("stopping once the node has started; signal again to exit now");
+    }
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  const start = async (): Promise<RunningNode> => {
+    // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and
+    // the client commands should start fast.
+    const { startNode } = await import("../node/compose.js");
+    // From the config file `"worker": false` arrives as the string "false".
+    const serverOnly = options.worker === false || (options.worker as unknown) === "false";
+    const worker = serverOnly
+      ? undefined
+      : await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
+    return startNode(config, {
+      dataDir: options.dataDir,
+      logger,
+      // `--no-worker`: the host is not probed; nothing runs here.
+      ...(worker === undefined
+        ? { worker: false }
+        : { host: worker.host, workloads: worker.workloads }),
+      ...(options.workerDeadAfterMs === undefined
+        ? {}
+        : { workerDeadAfterMs: options.workerDeadAfterMs }),
+      ...(tls === undefined ? {} : { tls }),
+      ...(worker === undefined ? {} : { vm: worker.vm }),
+      tickIntervalMs: options.tickMs ?? DEFAULT_TICK_MS,
+      electionTicks: options.electionTicks ?? DEFAULT_ELECTION_TICKS,
+      heartbeatTicks:
+        options.heartbeatTicks ??
+        defaultHeartbeatTicks(options.electionTicks ?? DEFAULT_ELECTION_TICKS),
+      ...(options.snapshotEveryEntries === undefined
+        ? {}
+        : { snapshotEveryEntries: options.snapshotEveryEntries }),
+      // With TLS every request is authenticated and authorized; only --insecure opens the API.
+      authMode: options.apiAuth ?? (tls === undefined ? "insecure-open" : "enforce"),
+      ...(options.auditLogMaxBytes === undefined
+        ? {}
+        : { auditLogMaxBytes: options.auditLogMaxBytes }),
+      ...(options.apiMaxConnections === undefined
+        ? {}
+        : { apiMaxConnections: options.apiMaxConnections }),
+      ...(options.apiAllowedHost === undefined
+        ? {}
+        : {
+            apiAllowedHosts: options.apiAllowedHost
+              .split(",")
+              .map((h) => h.trim())
+              .filter(Boolean),
+          }),
+    });
+  };
+  try {
+    running = await start();
+  } catch (error) {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    throw error;
+  }
+  if (stopRequested) void running.stop();
   const unwatchParent = stopWhenParentExits(() => onSignal("SIGHUP"));
   const failure = await running.stopped;
   process.off("SIGTERM", onSignal);
