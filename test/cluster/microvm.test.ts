@@ -7,61 +7,36 @@
  * node booted the guest under KVM at start. Needs QEMU, the Debian kernel and busybox-static
  * (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
-import { findOnPath } from "../../src/orchestrator/host/probe.js";
 import { DEFAULT_KERNEL_CMDLINE } from "../../src/orchestrator/drivers/qemu-args.js";
-import { ensureBuilt } from "../cli/helpers.js";
-import {
-  buildGuest,
-  guestBuildable,
-  type GuestImage,
-} from "../orchestrator/drivers/guest-image.js";
+import type { GuestImage } from "../orchestrator/drivers/guest-image.js";
 import { ProcessCluster, until } from "./process-cluster.js";
-
-const REAL_QEMU = await findOnPath("qemu-system-x86_64", process.env["PATH"] ?? "");
-const AVAILABLE = REAL_QEMU !== null && guestBuildable();
-const REQUIRE_QEMU = process.env["BLIXARD_REQUIRE_QEMU"] === "1";
-/** TCG boots on a loaded 2-core machine have taken up to a minute. */
-const BOOT_DEADLINE_MS = 150_000;
+import {
+  BOOT_DEADLINE_MS,
+  QEMU_AVAILABLE,
+  requireQemuWhenAsked,
+  startQemuCluster,
+  type QemuCluster,
+} from "./qemu-cluster.js";
 
 let cluster: ProcessCluster;
 let client: BlixardClient;
 let guest: GuestImage;
-let imageRoot: string | undefined;
+let qemu: QemuCluster | undefined;
 
-describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
+describe.runIf(QEMU_AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
   beforeAll(async () => {
-    await ensureBuilt();
-    imageRoot = mkdtempSync(join(tmpdir(), "blixard-microvm-images-"));
-    const imageDir = join(imageRoot, "images");
-    guest = buildGuest(imageDir);
-    cluster = await ProcessCluster.create({
-      // Two nodes: console logs are read through the node that does not run the VM.
-      size: 2,
-      name: "blixard-microvm",
-      extraArgs: ["--vm-image-dir", imageDir, "--vm-ready-timeout-ms", "120000"],
-    });
-    cluster.startAll();
-    await cluster.waitForLeader();
-    client = cluster.client();
-    await until(
-      async () =>
-        (await client.orchestrator.listWorkers()).some((w) => w.status === "online")
-          ? true
-          : undefined,
-      "an online worker",
-      60_000,
-    );
+    // Two nodes: console logs are read through the node that does not run the VM.
+    qemu = await startQemuCluster("blixard-microvm", 1);
+    ({ cluster, client, guest } = qemu);
   }, 120_000);
 
   afterAll(async () => {
-    await cluster?.destroy();
-    if (imageRoot !== undefined) rmSync(imageRoot, { recursive: true, force: true });
+    await qemu?.destroy();
   });
 
   beforeEach(({ onTestFailed }) => {
@@ -419,11 +394,4 @@ describe.runIf(AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
   });
 });
 
-// Registered only when it must fail, so a machine with everything reports no skipped test.
-if (!AVAILABLE && REQUIRE_QEMU) {
-  it("QEMU, the Debian kernel and busybox-static are installed (BLIXARD_REQUIRE_QEMU=1)", () => {
-    expect.fail(
-      "BLIXARD_REQUIRE_QEMU=1 but the guest cannot be built or run; apt-get install -y qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio",
-    );
-  });
-}
+requireQemuWhenAsked();

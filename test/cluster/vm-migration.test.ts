@@ -5,33 +5,27 @@
  * a node that cannot start the VM rolls back, the VM still running on its node. Needs QEMU, the
  * Debian kernel and busybox-static (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
  */
-import { mkdtempSync, renameSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { renameSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { VmJson } from "../../src/api/schema/orchestrator.js";
 import type { BlixardClient } from "../../src/client/index.js";
-import { findOnPath } from "../../src/orchestrator/host/probe.js";
-import { ensureBuilt } from "../cli/helpers.js";
-import {
-  buildGuest,
-  guestBuildable,
-  type GuestImage,
-} from "../orchestrator/drivers/guest-image.js";
+import type { GuestImage } from "../orchestrator/drivers/guest-image.js";
 import { ProcessCluster, until } from "./process-cluster.js";
+import {
+  BOOT_DEADLINE_MS,
+  QEMU_AVAILABLE,
+  requireQemuWhenAsked,
+  startQemuCluster,
+  type QemuCluster,
+} from "./qemu-cluster.js";
 
-const REAL_QEMU = await findOnPath("qemu-system-x86_64", process.env["PATH"] ?? "");
-const AVAILABLE = REAL_QEMU !== null && guestBuildable();
-const REQUIRE_QEMU = process.env["BLIXARD_REQUIRE_QEMU"] === "1";
-/** TCG boots on a loaded 2-core machine have taken up to a minute. */
-const BOOT_DEADLINE_MS = 150_000;
 /** A migration of a 128 MB guest takes a second or two; a loaded machine, much longer. */
 const MIGRATION_DEADLINE_MS = 120_000;
 
 let cluster: ProcessCluster;
 let client: BlixardClient;
 let guest: GuestImage;
-let imageRoot: string | undefined;
+let qemu: QemuCluster | undefined;
 
 /** The counter the guest's loop keeps in tmpfs, read through the guest agent. */
 async function readCounter(name: string): Promise<{ count: number; uptimeS: number }> {
@@ -54,33 +48,14 @@ function migrationOutcome(name: string): Promise<VmJson> {
   );
 }
 
-describe.runIf(AVAILABLE)("live migration of a qemu microVM between two nodes (TCG)", () => {
+describe.runIf(QEMU_AVAILABLE)("live migration of a qemu microVM between two nodes (TCG)", () => {
   beforeAll(async () => {
-    await ensureBuilt();
-    imageRoot = mkdtempSync(join(tmpdir(), "blixard-migrate-images-"));
-    const imageDir = join(imageRoot, "images");
-    guest = buildGuest(imageDir);
-    cluster = await ProcessCluster.create({
-      size: 2,
-      name: "blixard-migrate",
-      extraArgs: ["--vm-image-dir", imageDir, "--vm-ready-timeout-ms", "120000"],
-    });
-    cluster.startAll();
-    await cluster.waitForLeader();
-    client = cluster.client();
-    await until(
-      async () =>
-        (await client.orchestrator.listWorkers()).filter((w) => w.status === "online").length === 2
-          ? true
-          : undefined,
-      "two online workers",
-      60_000,
-    );
+    qemu = await startQemuCluster("blixard-migrate", 2);
+    ({ cluster, client, guest } = qemu);
   }, 120_000);
 
   afterAll(async () => {
-    await cluster?.destroy();
-    if (imageRoot !== undefined) rmSync(imageRoot, { recursive: true, force: true });
+    await qemu?.destroy();
   });
 
   beforeEach(({ onTestFailed }) => {
@@ -204,11 +179,4 @@ describe.runIf(AVAILABLE)("live migration of a qemu microVM between two nodes (T
   );
 });
 
-// Registered only when it must fail, so a machine with everything reports no skipped test.
-if (!AVAILABLE && REQUIRE_QEMU) {
-  it("QEMU, the Debian kernel and busybox-static are installed (BLIXARD_REQUIRE_QEMU=1)", () => {
-    expect.fail(
-      "BLIXARD_REQUIRE_QEMU=1 but the guest cannot be built or run; apt-get install -y qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio",
-    );
-  });
-}
+requireQemuWhenAsked();

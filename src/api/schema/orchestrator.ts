@@ -326,6 +326,16 @@ export const SubmitTasksBody = Type.Object(
 /** POST /v1/tasks/batch body. */
 export type SubmitTasksBody = Static<typeof SubmitTasksBody>;
 
+/** The outcome of one item of a batch that was refused, alone; `message` as described. */
+function refusedItem(message: string) {
+  return Type.Object({
+    ok: Type.Literal(false),
+    id: Type.String(),
+    code: StringEnum(["CONFLICT", "NOT_FOUND", "OVERLOADED"] as const),
+    message: Type.String({ description: message }),
+  });
+}
+
 /** The outcome of one task of a batch submit. */
 export const SubmitItemJson = Type.Union([
   Type.Object({
@@ -335,12 +345,7 @@ export const SubmitItemJson = Type.Union([
     nodeId: Type.Union([Type.Integer(), Type.Null()]),
     pendingReason: Type.Optional(Type.String({ description: "why it is pending; absent if not" })),
   }),
-  Type.Object({
-    ok: Type.Literal(false),
-    id: Type.String(),
-    code: StringEnum(["CONFLICT", "NOT_FOUND", "OVERLOADED"] as const),
-    message: Type.String({ description: "what went wrong and what to do" }),
-  }),
+  refusedItem("what went wrong and what to do"),
 ]);
 /** The outcome of one task of a batch submit. */
 export type SubmitItemJson = Static<typeof SubmitItemJson>;
@@ -359,12 +364,7 @@ export const ReportItemJson = Type.Union([
     nodeId: Type.Union([Type.Integer(), Type.Null()]),
     pendingReason: Type.Optional(Type.String({ description: "why it is pending; absent if not" })),
   }),
-  Type.Object({
-    ok: Type.Literal(false),
-    id: Type.String(),
-    code: StringEnum(["CONFLICT", "NOT_FOUND", "OVERLOADED"] as const),
-    message: Type.String({ description: "why the report was refused (it changed nothing)" }),
-  }),
+  refusedItem("why the report was refused (it changed nothing)"),
 ]);
 /** The outcome of one report of an `agentReports` batch. */
 export type ReportItemJson = Static<typeof ReportItemJson>;

@@ -1,0 +1,83 @@
+/**
+ * What the real-QEMU cluster tests share: whether a guest can run here, the Blixard guest built
+ * into a temporary image directory, and a two-node cluster of real processes serving it.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import type { BlixardClient } from "../../src/client/index.js";
+import { findOnPath } from "../../src/orchestrator/host/probe.js";
+import { ensureBuilt } from "../cli/helpers.js";
+import {
+  buildGuest,
+  guestBuildable,
+  type GuestImage,
+} from "../orchestrator/drivers/guest-image.js";
+import { ProcessCluster, until } from "./process-cluster.js";
+
+/** QEMU is installed and the guest can be built from the Debian packages. */
+export const QEMU_AVAILABLE =
+  (await findOnPath("qemu-system-x86_64", process.env["PATH"] ?? "")) !== null && guestBuildable();
+
+/** TCG boots on a loaded 2-core machine have taken up to a minute. */
+export const BOOT_DEADLINE_MS = 150_000;
+
+/** A two-node cluster whose nodes boot the Blixard guest, and its client. */
+export interface QemuCluster {
+  readonly cluster: ProcessCluster;
+  readonly client: BlixardClient;
+  readonly guest: GuestImage;
+  /** Stops the nodes and removes the images. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Builds the guest and starts two nodes serving it; resolves once `onlineWorkers` of them are
+ * online workers.
+ */
+export async function startQemuCluster(name: string, onlineWorkers: number): Promise<QemuCluster> {
+  await ensureBuilt();
+  const imageRoot = mkdtempSync(join(tmpdir(), `${name}-images-`));
+  const imageDir = join(imageRoot, "images");
+  const guest = buildGuest(imageDir);
+  const cluster = await ProcessCluster.create({
+    size: 2,
+    name,
+    extraArgs: ["--vm-image-dir", imageDir, "--vm-ready-timeout-ms", "120000"],
+  });
+  cluster.startAll();
+  await cluster.waitForLeader();
+  const client = cluster.client();
+  await until(
+    async () =>
+      (await client.orchestrator.listWorkers()).filter((w) => w.status === "online").length >=
+      onlineWorkers
+        ? true
+        : undefined,
+    `${onlineWorkers} online worker(s)`,
+    60_000,
+  );
+  return {
+    cluster,
+    client,
+    guest,
+    destroy: async () => {
+      await cluster.destroy();
+      rmSync(imageRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Registers a failing test when BLIXARD_REQUIRE_QEMU=1 and no guest can run here, so a machine
+ * with everything reports no skipped test and CI cannot pass without the real-QEMU tests.
+ */
+export function requireQemuWhenAsked(): void {
+  if (QEMU_AVAILABLE || process.env["BLIXARD_REQUIRE_QEMU"] !== "1") return;
+  it("QEMU, the Debian kernel and busybox-static are installed (BLIXARD_REQUIRE_QEMU=1)", () => {
+    expect.fail(
+      "BLIXARD_REQUIRE_QEMU=1 but the guest cannot be built or run; apt-get install -y qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio",
+    );
+  });
+}
