@@ -7,7 +7,7 @@
 import { defaultShown } from "../option-defaults.js";
 import { REMOVED_EXIT_CODE } from "../exit-status.js";
 import { access, mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { BlixardClient } from "../../client/index.js";
 import { ConflictError, UnavailableError } from "../../common/errors.js";
@@ -191,7 +191,7 @@ function planAgents(
   const servers = plan.map((n) => n.member.apiAddress.replace(/\/$/, "")).join(",");
   return Array.from({ length: options.agents }, (_, i) => {
     const id = options.nodes + i + 1;
-    const dir = join(options.dataDir, `agent-${id}`);
+    const dir = join(resolve(options.dataDir), `agent-${id}`);
     return {
       id,
       dir,
@@ -213,7 +213,9 @@ function planAgents(
 /** Reuses the node configurations in the data directory, or plans a new cluster. */
 async function planNodes(options: DevOptions): Promise<DevNode[]> {
   const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
-  const dirOf = (id: number): string => join(options.dataDir, `node-${id}`);
+  // Absolute: a node's paths (a VM's QMP socket, which QEMU opens from another directory) must
+  // not depend on where dev was started.
+  const dirOf = (id: number): string => join(resolve(options.dataDir), `node-${id}`);
   const stored = await Promise.all(ids.map((id) => readNodeConfig(dirOf(id))));
   if (stored.some((c) => c !== undefined)) {
     const first = stored.find((c) => c !== undefined);
