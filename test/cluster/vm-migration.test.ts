@@ -1,11 +1,15 @@
 /**
- * Live migration of a real microVM between the two nodes of one cluster on this machine (TCG):
- * a counter the guest keeps in tmpfs, and its uptime, go on across the move (its memory moved
- * with it, it did not boot again); the VM is reported running on the target; and a migration to
- * a node that cannot start the VM rolls back, the VM still running on its node. Needs QEMU, the
- * Debian kernel and busybox-static (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
+ * Live migration of a real microVM with a data disk between the two nodes of one cluster on this
+ * machine (TCG): a counter the guest keeps in tmpfs, and its uptime, go on across the move (its
+ * memory moved with it, it did not boot again); a file written on its disk before the move, and
+ * a counter it keeps writing there during the move, are read back from the target's disk with
+ * the guest's page cache dropped (the disk was copied, not just remembered); the VM is reported
+ * running on the target; and a migration to a node that cannot start the VM rolls back, the VM
+ * still running on its node. Needs QEMU, the Debian kernel and busybox-static
+ * (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
  */
-import { renameSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { VmJson } from "../../src/api/schema/orchestrator.js";
 import type { BlixardClient } from "../../src/client/index.js";
@@ -73,6 +77,7 @@ describe.runIf(QEMU_AVAILABLE)("live migration of a qemu microVM between two nod
         initrd: guest.initrd,
         vcpus: 1,
         memoryMb: 128,
+        diskGb: 1,
       });
       const booted = await until(
         async () => {
@@ -87,9 +92,18 @@ describe.runIf(QEMU_AVAILABLE)("live migration of a qemu microVM between two nod
       const source = booted.nodeId as number;
       const target = cluster.nodes.find((n) => n.id !== source)!.id;
 
+      // A file on the VM's disk (mounted on /data), written through to it.
+      const payload = "written-on-the-source";
+      const wrote = await client.orchestrator.execInVm(
+        "mover",
+        `echo ${payload} >/data/payload && sync`,
+      );
+      expect(wrote.exitCode, wrote.output).toBe(0);
       // A counter in tmpfs, bumped by a loop in the guest: it lives only in the guest's memory.
+      // The loop writes it to the disk too (synced), so the disk changes while it is copied.
       const loop =
-        "(i=0; while :; do i=$((i+1)); echo $i >/tmp/counter; sleep 0.2; done) >/dev/null 2>&1 &";
+        "(i=0; while :; do i=$((i+1)); echo $i >/tmp/counter; echo $i >/data/counter; " +
+        "sync; sleep 0.2; done) >/dev/null 2>&1 &";
       const started = await client.orchestrator.execInVm("mover", loop);
       expect(started.exitCode, started.output).toBe(0);
       await until(
@@ -165,6 +179,20 @@ describe.runIf(QEMU_AVAILABLE)("live migration of a qemu microVM between two nod
       expect(onTarget.uptimeS).toBeGreaterThan(afterRollback.uptimeS);
       const exec = await client.orchestrator.execInVm("mover", "true");
       expect(exec.nodeId).toBe(target);
+
+      // The disk came along: with the guest's page cache dropped, the file written before the
+      // move and the counter written during it are read from the target's copy of the disk.
+      const fromDisk = await client.orchestrator.execInVm(
+        "mover",
+        "sync; echo 3 >/proc/sys/vm/drop_caches; cat /data/payload /data/counter",
+      );
+      expect(fromDisk.exitCode, fromDisk.output).toBe(0);
+      const [readPayload, diskCounter] = fromDisk.output.trim().split(/\s+/);
+      expect(readPayload).toBe(payload);
+      expect(Number(diskCounter)).toBeGreaterThan(afterRollback.count);
+      expect(
+        existsSync(join(cluster.node(target).dataDir, "orchestrator", "disks", "mover.qcow2")),
+      ).toBe(true);
 
       await client.orchestrator.stopVm("mover");
       await until(

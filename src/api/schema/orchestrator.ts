@@ -676,6 +676,12 @@ export const VmJson = Type.Object({
         incomingUri: Type.String({
           description: "where the target listens for the stream; empty until it does",
         }),
+        diskUri: Type.Optional(
+          Type.String({
+            description:
+              "where the target's disk takes the copy of the VM's own disk (nbd:HOST:PORT); absent for a VM without a disk",
+          }),
+        ),
         startedAtMs: Type.Integer(),
       },
       { description: "set while the VM is migrating" },

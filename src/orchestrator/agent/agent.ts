@@ -18,7 +18,8 @@
  *   are reported as `vmObserved`. A VM whose desired state is stopped is stopped and reported
  *   stopped. A handle for a VM no longer placed here (moved, deleted) is stopped quietly. What a
  *   driver keeps across runs (a qemu VM's disk) is discarded on the resync timer once the VM is
- *   deleted from the model and stopped here.
+ *   stopped here and deleted from the model or placed on another node (where a copy of the disk,
+ *   or a fresh one, serves it).
  *
  * Reports go through a {@link Reporter}: retried while the cluster cannot take them, dropped
  * once the model refuses them.
@@ -27,6 +28,8 @@ import type { TimerHandle } from "../../common/clock.js";
 import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
 import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js";
+import { MAX_REPORTED_ERROR_BYTES } from "../drivers/limits.js";
+import { truncateUtf8 } from "../drivers/output-capture.js";
 import type { TaskRun } from "../drivers/task-runner.js";
 import type { VmHandle, VmObservation } from "../drivers/vm-driver.js";
 import type { AgentOptions } from "./ports.js";
@@ -196,18 +199,32 @@ export class Agent {
   }
 
   /**
-   * Discards what drivers keep for VMs (disks) that the cluster deleted and that no longer run
-   * here. On the resync timer, not on every apply: it lists a directory. Throws nothing.
+   * Discards what drivers keep for VMs (disks) that no longer run here and never will again as
+   * they are: the cluster deleted the VM, or placed it on another node (it runs there on a disk
+   * of its own, a copy or a fresh one; this one is stale). A VM waiting to be placed keeps it.
+   * On the resync timer, not on every apply: it lists a directory. Throws nothing.
    */
   #sweepStored(): void {
     if (this.#sweeping) return;
     this.#sweeping = true;
-    const { vmDrivers, queries, log } = this.#options;
+    const { vmDrivers, queries, log, nodeId } = this.#options;
     const sweeps = [...vmDrivers.values()].map(async (driver) => {
       if (driver.storedNames === undefined || driver.discard === undefined) return;
       for (const name of await driver.storedNames()) {
-        if (this.#closed || this.#vms.has(name) || queries.vm(name) !== undefined) continue;
-        log.info("discarding the disk of a deleted VM", { vm: name });
+        if (this.#closed || this.#vms.has(name)) continue;
+        const vm = queries.vm(name);
+        const elsewhere =
+          vm !== undefined &&
+          vm.nodeId !== null &&
+          vm.nodeId !== nodeId &&
+          vm.migration?.targetNodeId !== nodeId;
+        if (vm !== undefined && !elsewhere) continue;
+        log.info(
+          vm === undefined
+            ? "discarding the disk of a deleted VM"
+            : "discarding the stale disk of a VM placed on another node",
+          { vm: name, ...(vm === undefined ? {} : { node: vm.nodeId }) },
+        );
         await driver.discard(name);
       }
     });
@@ -423,16 +440,26 @@ export class Agent {
       local.sentTo = uri;
       local.sending = "sending";
       log.info("migrating VM", { vm: vm.name, to: migration.targetNodeId, uri });
-      local.handle.migrate(uri).then(
+      local.handle.migrate(uri, migration.diskUri).then(
         (stats) => {
           local.sending = "sent";
           log.info("VM migration stream completed", { vm: vm.name, ...stats });
           this.notify();
         },
-        // The target's QEMU ends with the broken stream and its report rolls the VM back.
+        // Said at once, so the model rolls back without waiting for the target to give up.
         (error: unknown) => {
           local.sending = "idle";
-          log.warn("VM migration failed", { vm: vm.name, error: (error as Error).message });
+          const reason = (error as Error).message;
+          log.warn("VM migration failed", { vm: vm.name, error: reason });
+          const o = local.handle.observe();
+          if (o.status === "running" || o.status === "unhealthy") {
+            this.#report(vm.name, {
+              status: o.status,
+              restarts: o.restarts,
+              error: truncateUtf8(reason, MAX_REPORTED_ERROR_BYTES),
+              sendFailedTo: uri,
+            });
+          }
           this.notify();
         },
       );
@@ -571,7 +598,8 @@ export class Agent {
       (o.status === "booting" || o.status === "starting")
         ? o.incomingUri
         : undefined;
-    const key = `${o.status}/${o.restarts}/${o.lastError}/${uri ?? ""}`;
+    const diskUri = uri === undefined ? undefined : o.incomingDiskUri;
+    const key = `${o.status}/${o.restarts}/${o.lastError}/${uri ?? ""}/${diskUri ?? ""}`;
     if (key === local.lastReported) return;
     local.lastReported = key;
     this.#report(name, {
@@ -579,6 +607,7 @@ export class Agent {
       restarts: o.restarts,
       error: o.lastError,
       ...(uri === undefined ? {} : { incomingUri: uri }),
+      ...(diskUri === undefined ? {} : { incomingDiskUri: diskUri }),
     });
   }
 
@@ -586,7 +615,13 @@ export class Agent {
     name: string,
     o: Pick<
       Extract<OrchestratorCommand, { type: "vmObserved" }>,
-      "status" | "restarts" | "error" | "requestedStop" | "incomingUri"
+      | "status"
+      | "restarts"
+      | "error"
+      | "requestedStop"
+      | "incomingUri"
+      | "incomingDiskUri"
+      | "sendFailedTo"
     >,
   ): void {
     this.#reporter.report(`vm:${name}`, {

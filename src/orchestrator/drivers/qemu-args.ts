@@ -37,6 +37,12 @@ import { GUEST_AGENT_PORT_NAME } from "./guest-agent-protocol.js";
 import { MAX_UNIX_SOCKET_PATH_BYTES } from "./limits.js";
 import { imageFormat, type VmDisk } from "./qemu-disks.js";
 
+/**
+ * The block node name of a VM's disk (its top format layer): a live migration exports it to the
+ * source over NBD on the target, and the source mirrors its disk there (`qemu-disk-migration.ts`).
+ */
+export const DISK_NODE_NAME = "disk0fmt";
+
 /** The QEMU binary the driver runs by default (looked up on PATH). */
 export const QEMU_BINARY = "qemu-system-x86_64";
 
@@ -169,7 +175,7 @@ export function buildQemuArgs(config: QemuLaunchConfig): string[] {
     const readOnly = disk.readOnly ? ",readonly=on" : "";
     args.push(
       "-drive",
-      `id=disk0,file=${optionValue(disk.path)},format=${disk.format},if=none${readOnly}`,
+      `id=disk0,node-name=${DISK_NODE_NAME},file=${optionValue(disk.path)},format=${disk.format},if=none${readOnly}`,
       "-device",
       "virtio-blk-device,drive=disk0",
     );

@@ -69,14 +69,21 @@ export class QemuDisks {
 
   /**
    * The disk VM `name` runs with, made now if it does not exist yet; undefined when the spec
-   * asks for none (no image, no diskGb).
+   * asks for none (no image, no diskGb). `fresh` discards a disk that exists first: an incoming
+   * live migration copies the source's disk onto a new one, never onto what an earlier stay of
+   * the VM on this node left (stale blocks the copy would not overwrite).
    * @throws InvalidArgumentError when the base's backing chain leaves the image directory;
    *   UnavailableError when qemu-img fails (its message quoted).
    */
-  async prepare(name: string, spec: Pick<VmSpec, "image" | "diskGb">): Promise<VmDisk | undefined> {
+  async prepare(
+    name: string,
+    spec: Pick<VmSpec, "image" | "diskGb">,
+    fresh = false,
+  ): Promise<VmDisk | undefined> {
     if (spec.image === "" && spec.diskGb === 0) return undefined;
     const path = this.diskPath(name);
-    if (await exists(path)) return { path, format: "qcow2", readOnly: false };
+    if (fresh) await this.discard(name);
+    else if (await exists(path)) return { path, format: "qcow2", readOnly: false };
     await mkdir(this.options.diskDir, { recursive: true, mode: 0o700 });
     const wantedBytes = spec.diskGb * GIB;
     const args = ["create", "-q", "-f", "qcow2"];

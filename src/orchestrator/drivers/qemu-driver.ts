@@ -78,6 +78,7 @@ import {
   resumeAfterMigration,
   sendMigration,
 } from "./qemu-migration.js";
+import { closeDiskExport, exportDiskForMigration } from "./qemu-disk-migration.js";
 import { QmpClient } from "./qmp.js";
 import { RotatingLog } from "./rotating-log.js";
 import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
@@ -312,7 +313,9 @@ export class QemuDriver implements VmDriverPort {
     if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
     await checkReadable(name, spec);
     await this.checkInImageDir(name, spec);
-    const disk = await this.#disks?.prepare(name, spec);
+    const disk = await this.#disks?.prepare(name, spec, incoming);
+    // An incoming VM's own disk is copied from the source (see `qemu-disk-migration.ts`).
+    const incomingDisk = incoming && disk !== undefined && !disk.readOnly;
     if (disk !== undefined) note(`disk ${disk.path}`);
     const accel = await this.accelerator();
     const readyTimeoutMs = this.options.readyTimeoutMs ?? 0;
@@ -335,7 +338,8 @@ export class QemuDriver implements VmDriverPort {
       ].join(" "),
       ...(spec.kernel !== "" ? { network: { publish: spec.publish ?? [], localForwards } } : {}),
     });
-    if (incoming) args.push("-incoming", "defer");
+    // With a disk the guest waits paused after the stream until the disk's export is closed.
+    if (incoming) args.push("-incoming", "defer", ...(incomingDisk ? ["-S"] : []));
     // A socket file left by a QEMU that was killed would only refuse connections.
     await rm(qmpSocketPath, { force: true });
     if (agentSocketPath !== undefined) await rm(agentSocketPath, { force: true });
@@ -441,10 +445,16 @@ export class QemuDriver implements VmDriverPort {
             return undefined;
           });
     let incomingUri: string | undefined;
+    let incomingDiskUri: string | undefined;
     if (incoming) {
       try {
-        incomingUri = await listenForMigration(client, this.options.migrationHost ?? "127.0.0.1");
-        note(`waiting for the migration stream on ${incomingUri}`);
+        const host = this.options.migrationHost ?? "127.0.0.1";
+        incomingUri = await listenForMigration(client, host);
+        if (incomingDisk) incomingDiskUri = await exportDiskForMigration(client, host);
+        note(
+          `waiting for the migration stream on ${incomingUri}` +
+            (incomingDiskUri === undefined ? "" : ` and the disk on ${incomingDiskUri}`),
+        );
       } catch (error) {
         signalGroup(proc.pid, "SIGKILL");
         await exited;
@@ -462,7 +472,13 @@ export class QemuDriver implements VmDriverPort {
         ? undefined
         : await this.healthProbe(spec, client, publishedHealthPort, () => current.agent, note);
     const ready = incoming
-      ? awaitIncomingRun(client, clock, migrationTimeoutMs, exited).then(() => {
+      ? awaitIncomingRun(
+          client,
+          clock,
+          migrationTimeoutMs,
+          exited,
+          incomingDisk ? () => closeDiskExport(client) : undefined,
+        ).then(() => {
           current.ready = true;
           note("migration completed; the guest runs here");
         })
@@ -495,10 +511,23 @@ export class QemuDriver implements VmDriverPort {
       pid: proc.pid,
       exited,
       ...(incomingUri === undefined ? {} : { incomingUri }),
-      migrate: async (uri) => {
-        note(`migrating to ${uri}`);
+      ...(incomingDiskUri === undefined ? {} : { incomingDiskUri }),
+      migrate: async (uri, diskUri) => {
+        const ownDisk = disk !== undefined && !disk.readOnly;
+        if (ownDisk && diskUri === undefined) {
+          throw new UnavailableError(
+            `VM ${name} has a disk on this node and the target offers no copy of it (its agent runs an older release)`,
+          );
+        }
+        note(`migrating to ${uri}${ownDisk ? ` with the disk to ${diskUri}` : ""}`);
         try {
-          const stats = await sendMigration(client, clock, uri, migrationTimeoutMs);
+          const stats = await sendMigration(
+            client,
+            clock,
+            uri,
+            migrationTimeoutMs,
+            ownDisk ? diskUri : undefined,
+          );
           migratedAway = true;
           note(
             `migration completed: ${stats.totalMs} ms, downtime ${stats.downtimeMs} ms, ` +

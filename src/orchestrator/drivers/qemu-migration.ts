@@ -11,11 +11,12 @@
  *   paused here: `postmigrate`), failed, or timed out (then `migrate_cancel`: the guest runs on).
  *   {@link resumeAfterMigration} runs a paused guest again when the target did not take it.
  *
- * Only memory and device state move. A VM's own disk (overlay or data disk) stays on its node, so
- * the model refuses to migrate a VM that has one.
+ * A VM's own disk (overlay or data disk) moves too: mirrored over NBD beside the memory stream,
+ * finished while the guest is paused before the switch-over (see `qemu-disk-migration.ts`).
  */
 import type { Clock } from "../../common/clock.js";
 import { TimeoutError, UnavailableError } from "../../common/errors.js";
+import { startDiskMirror, type DiskMirror } from "./qemu-disk-migration.js";
 import type { QmpClient } from "./qmp.js";
 import { delay } from "./timing.js";
 import type { MigrationStats } from "./vm-driver.js";
@@ -53,13 +54,15 @@ export async function listenForMigration(qmp: QmpClient, host: string): Promise<
 /**
  * Resolves once the incoming guest runs (`query-status` says `running`); rejects with a
  * `TimeoutError` after `timeoutMs`, or an `UnavailableError` when `ended` settles first (QEMU
- * exited: the stream broke).
+ * exited: the stream broke). A QEMU started with `-S` (a VM with a disk) waits paused after the
+ * stream: `beforeResume` runs then (it closes the disk's export), and the guest is resumed.
  */
 export async function awaitIncomingRun(
   qmp: QmpClient,
   clock: Clock,
   timeoutMs: number,
   ended: Promise<unknown>,
+  beforeResume?: () => Promise<void>,
 ): Promise<void> {
   let over = false;
   void ended.then(() => (over = true));
@@ -67,8 +70,13 @@ export async function awaitIncomingRun(
   for (;;) {
     if (over) throw new UnavailableError("QEMU ended before the migration completed");
     try {
-      const status = record(await qmp.execute("query-status"));
-      if (status["status"] === "running") return;
+      const status = record(await qmp.execute("query-status"))["status"];
+      if (status === "running") return;
+      if (status === "paused" && beforeResume !== undefined) {
+        await beforeResume();
+        await qmp.execute("cont");
+        continue;
+      }
     } catch (error) {
       if (over) throw new UnavailableError("QEMU ended before the migration completed");
       throw error;
@@ -83,41 +91,66 @@ export async function awaitIncomingRun(
 }
 
 /**
- * Sends the running guest to `uri` and waits for the end of the stream.
- * @throws UnavailableError when QEMU reports the migration failed or cancelled; TimeoutError
- *   after `timeoutMs` (the migration is cancelled first, so the guest runs on here).
+ * Sends the running guest to `uri` and waits for the end of the stream; with `diskUri` (the
+ * target's NBD export) its disk too, mirrored first and finished before the switch-over.
+ * @throws UnavailableError when QEMU reports the migration or the disk copy failed or cancelled;
+ *   TimeoutError after `timeoutMs`. Either way the migration is cancelled first, so the guest
+ *   runs on here.
  */
 export async function sendMigration(
   qmp: QmpClient,
   clock: Clock,
   uri: string,
   timeoutMs: number,
+  diskUri?: string,
 ): Promise<MigrationStats> {
-  await qmp.execute("migrate-set-parameters", {
-    "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS,
-    "max-bandwidth": MIGRATION_MAX_BANDWIDTH_BYTES,
-  });
-  await qmp.execute("migrate", { uri });
   const deadline = clock.now() + timeoutMs;
-  for (;;) {
-    const info = record(await qmp.execute("query-migrate"));
-    const status = info["status"];
-    if (status === "completed") {
-      return {
-        downtimeMs: Number(info["downtime"] ?? 0),
-        totalMs: Number(info["total-time"] ?? 0),
-        transferredBytes: Number(record(info["ram"])["transferred"] ?? 0),
-      };
+  let mirror: DiskMirror | undefined;
+  let migrating = false;
+  let continued = false;
+  try {
+    if (diskUri !== undefined) mirror = await startDiskMirror(qmp, clock, diskUri, deadline);
+    await qmp.execute("migrate-set-capabilities", {
+      capabilities: [{ capability: "pause-before-switchover", state: mirror !== undefined }],
+    });
+    await qmp.execute("migrate-set-parameters", {
+      "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS,
+      "max-bandwidth": MIGRATION_MAX_BANDWIDTH_BYTES,
+    });
+    await qmp.execute("migrate", { uri });
+    migrating = true;
+    for (;;) {
+      const info = record(await qmp.execute("query-migrate"));
+      const status = info["status"];
+      if (status === "completed") {
+        return {
+          downtimeMs: Number(info["downtime"] ?? 0),
+          totalMs: Number(info["total-time"] ?? 0),
+          transferredBytes: Number(record(info["ram"])["transferred"] ?? 0),
+        };
+      }
+      if (status === "failed" || status === "cancelled") {
+        const why = typeof info["error-desc"] === "string" ? `: ${info["error-desc"]}` : "";
+        throw new UnavailableError(`the migration to ${uri} ${status}${why}`);
+      }
+      if (status === "pre-switchover" && !continued) {
+        // The guest is paused: the disk's last blocks go over, then the device state. Once: the
+        // status may still read pre-switchover for a moment after the continue.
+        await mirror?.complete(deadline);
+        mirror = undefined;
+        await qmp.execute("migrate-continue", { state: "pre-switchover" });
+        continued = true;
+        continue;
+      }
+      if (clock.now() >= deadline) {
+        throw new TimeoutError(`the migration to ${uri} did not complete within ${timeoutMs} ms`);
+      }
+      await delay(clock, MIGRATION_POLL_MS);
     }
-    if (status === "failed" || status === "cancelled") {
-      const why = typeof info["error-desc"] === "string" ? `: ${info["error-desc"]}` : "";
-      throw new UnavailableError(`the migration to ${uri} ${status}${why}`);
-    }
-    if (clock.now() >= deadline) {
-      await qmp.execute("migrate_cancel").catch(() => undefined);
-      throw new TimeoutError(`the migration to ${uri} did not complete within ${timeoutMs} ms`);
-    }
-    await delay(clock, MIGRATION_POLL_MS);
+  } catch (error) {
+    if (migrating) await qmp.execute("migrate_cancel").catch(() => undefined);
+    await mirror?.abandon();
+    throw error;
   }
 }
 

@@ -43,11 +43,13 @@ export interface LaunchedRun {
    */
   watchHealth?(onChange: (change: HealthChange) => void): HealthWatch;
   /** Sends the running VM away (see `VmHandle.migrate`); absent: the run cannot migrate. */
-  migrate?(uri: string): Promise<MigrationStats>;
+  migrate?(uri: string, diskUri?: string): Promise<MigrationStats>;
   /** Runs the VM here again after a completed migration (see `VmHandle.resume`). */
   resume?(): Promise<void>;
   /** An incoming run: where its QEMU waits for the stream, once it does (see `VmObservation`). */
   readonly incomingUri?: string;
+  /** An incoming run of a VM with a disk: where the disk takes the source's copy. */
+  readonly incomingDiskUri?: string;
 }
 
 /** How a driver starts runs of one VM. */
@@ -158,7 +160,12 @@ export class Supervisor implements VmHandle {
       try {
         const run = await launcher.launch(this.stopController.signal);
         this.current = run;
-        if (run.incomingUri !== undefined) this.update({ incomingUri: run.incomingUri });
+        if (run.incomingUri !== undefined) {
+          this.update({
+            incomingUri: run.incomingUri,
+            ...(run.incomingDiskUri === undefined ? {} : { incomingDiskUri: run.incomingDiskUri }),
+          });
+        }
         if (this.stopRequested) this.stopRun(run);
         else if (run.ready !== undefined) {
           this.update({ status: "booting", pid: run.pid, restartInMs: null });
@@ -262,7 +269,7 @@ export class Supervisor implements VmHandle {
   }
 
   /** @inheritdoc */
-  migrate(uri: string): Promise<MigrationStats> {
+  migrate(uri: string, diskUri?: string): Promise<MigrationStats> {
     const run = this.current;
     const status = this.observation.status;
     if (run?.migrate === undefined || (status !== "running" && status !== "unhealthy")) {
@@ -272,7 +279,7 @@ export class Supervisor implements VmHandle {
         ),
       );
     }
-    return run.migrate(uri);
+    return run.migrate(uri, diskUri);
   }
 
   /** @inheritdoc */

@@ -50,6 +50,11 @@ export interface VmObservation {
    * otherwise.
    */
   readonly incomingUri?: string;
+  /**
+   * An incoming migration of a VM with a disk, once it listens: where its disk takes the
+   * source's copy (`nbd:HOST:PORT`, see `qemu-disk-migration.ts`). Absent otherwise.
+   */
+  readonly incomingDiskUri?: string;
 }
 
 /** What a completed outgoing live migration measured (QEMU's `query-migrate`). */
@@ -107,9 +112,10 @@ export interface VmHandle {
    * Sends the running VM to the QEMU waiting at `uri` (live migration); the qemu driver's
    * handles only. Resolves once the stream completed: the VM is then paused here, for the target
    * to run (a later {@link stop} ends it at once). Rejects when it failed or timed out: the VM
-   * runs on here, and the target's QEMU, its stream broken, ends.
+   * runs on here, and the target's QEMU, its stream broken, ends. A VM with a disk here needs
+   * `diskUri` (the target's `incomingDiskUri`): its disk is copied there first.
    */
-  migrate?(uri: string): Promise<MigrationStats>;
+  migrate?(uri: string, diskUri?: string): Promise<MigrationStats>;
   /**
    * After a completed {@link migrate} whose target did not take the VM (the cluster rolled it
    * back here): runs the paused VM here again. Resolves at once when it was not paused.

@@ -6,7 +6,13 @@
 import { FieldReader } from "./field-reader.js";
 import type { AgentReport, OrchestratorCommand } from "./commands.js";
 import type { TaskSpec } from "./types.js";
-import { INCOMING_URI_RULES, TASK_ID_RULES, VM_NAME_RULES, readNodeId } from "./entity-reader.js";
+import {
+  DISK_URI_RULES,
+  INCOMING_URI_RULES,
+  TASK_ID_RULES,
+  VM_NAME_RULES,
+  readNodeId,
+} from "./entity-reader.js";
 import { InvalidArgumentError } from "../../common/index.js";
 import {
   MAX_AGENT_REPORTS_PER_BATCH,
@@ -150,6 +156,12 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
       const incomingUri = fields.has("incomingUri")
         ? fields.string("incomingUri", INCOMING_URI_RULES)
         : undefined;
+      const incomingDiskUri = fields.has("incomingDiskUri")
+        ? fields.string("incomingDiskUri", DISK_URI_RULES)
+        : undefined;
+      const sendFailedTo = fields.has("sendFailedTo")
+        ? fields.string("sendFailedTo", INCOMING_URI_RULES)
+        : undefined;
       return {
         type,
         name: fields.string("name", VM_NAME_RULES),
@@ -168,6 +180,8 @@ function readFields(fields: FieldReader, type: OrchestratorCommand["type"]): Orc
         error: fields.string("error", { maxBytes: MAX_ERROR_BYTES }),
         ...(requestedStop === undefined ? {} : { requestedStop }),
         ...(incomingUri === undefined ? {} : { incomingUri }),
+        ...(incomingDiskUri === undefined ? {} : { incomingDiskUri }),
+        ...(sendFailedTo === undefined ? {} : { sendFailedTo }),
       };
     }
     case "setSettings":

@@ -99,6 +99,16 @@ export type OrchestratorCommand =
        * Absent in every other report.
        */
       readonly incomingUri?: string;
+      /**
+       * From the target of a migration of a VM with a disk, with `incomingUri`: where its disk
+       * takes the source's copy (`nbd:HOST:PORT`). Absent in every other report.
+       */
+      readonly incomingDiskUri?: string;
+      /**
+       * From the source of a migration: sending to this `incomingUri` failed (`error` says why),
+       * so the migration rolls back now instead of when the target gives up waiting.
+       */
+      readonly sendFailedTo?: string;
     }
   | { readonly type: "setSettings"; readonly settings: OrchestratorSettings }
   | {

@@ -61,6 +61,16 @@ export const INCOMING_URI_RULES: StringRules = {
   pattern: /^tcp:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/,
   patternHint: "tcp:HOST:PORT",
 };
+/**
+ * Where a migration target's disk takes the source's copy: `nbd:HOST:PORT` (the source's QEMU
+ * opens it as an NBD block device; nothing else is accepted).
+ */
+export const DISK_URI_RULES: StringRules = {
+  maxBytes: 300,
+  nonEmpty: true,
+  pattern: /^nbd:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/,
+  patternHint: "nbd:HOST:PORT",
+};
 const ERROR_RULES: StringRules = { maxBytes: MAX_ERROR_BYTES };
 
 /** The statuses a task never leaves. */
@@ -229,6 +239,7 @@ function readMigration(fields: FieldReader): VmMigration {
   const migration: VmMigration = {
     targetNodeId: readNodeId(fields, "targetNodeId"),
     incomingUri: incomingUri === "" ? "" : fields.string("incomingUri", INCOMING_URI_RULES),
+    ...(fields.has("diskUri") ? { diskUri: fields.string("diskUri", DISK_URI_RULES) } : {}),
     startedAtMs: readTime(fields, "startedAtMs"),
   };
   fields.end();

@@ -221,6 +221,11 @@ export interface VmMigration {
    * "" until then. The source's agent starts sending once it is set.
    */
   readonly incomingUri: string;
+  /**
+   * Where the target's disk takes the copy of the VM's own disk (`nbd:HOST:PORT`), reported with
+   * `incomingUri`; absent for a VM without a disk, and until the target listens.
+   */
+  readonly diskUri?: string;
   /** Log time the migration was asked for. */
   readonly startedAtMs: number;
 }

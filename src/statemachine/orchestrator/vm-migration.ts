@@ -9,12 +9,15 @@
  *    `migrating` with `migration.targetNodeId`; the target holds the VM's resources too (and its
  *    anti-affinity group) from then on, so nothing else can take them.
  * 2. The target's agent starts a QEMU waiting for the stream and reports `starting` or `booting`
- *    with `incomingUri`; the model records it. The source's agent then sends the VM there.
+ *    with `incomingUri` (and, for a VM with a disk, `incomingDiskUri`: where its fresh disk takes
+ *    the copy); the model records them. The source's agent then sends the VM (and its disk)
+ *    there.
  * 3. The target reports `running` (its guest runs after the stream): the VM moves to the target,
  *    which now holds it alone. The source's agent sees the VM gone and ends its paused copy.
  * 4. Failure rolls back to the source, `running` with the reason as last error: the target
  *    reports `failed` or `stopped` (its QEMU died, the stream broke, it timed out), the target
- *    goes offline or is drained, or the VM is asked to stop. If the source's own copy ends
+ *    goes offline or is drained, the VM is asked to stop, or the source reports that it could not
+ *    send the VM to where the target listens (`sendFailedTo`). If the source's own copy ends
  *    (any report other than `running`/`unhealthy` from the source) or the source goes offline or
  *    is drained, the migration is abandoned and the VM is handled as it would be without one (its
  *    restart policy on the source, or the normal reschedule).
@@ -53,8 +56,7 @@ export function rolledBack(vm: Vm, reason: string, nowMs: number): Vm {
 
 /**
  * Starts a live migration (see the module comment). Refused: NOT_FOUND (no such VM, or the
- * named target is not registered), INVALID_ARGUMENT (a process VM, a VM with a disk: its
- * overlay or data disk lives on its node; the target is its own node),
+ * named target is not registered), INVALID_ARGUMENT (a process VM; the target is its own node),
  * CONFLICT (the VM is not running, is already migrating, or no other worker can take it: the
  * reason says which constraint failed).
  */
@@ -70,14 +72,6 @@ export function migrateVm(
       "INVALID_ARGUMENT",
       `VM ${vm.name} runs under the ${vm.spec.driver} driver; only qemu VMs can be live-migrated ` +
         "(stop it and start it again to move it)",
-    );
-  }
-  if (vm.spec.image !== "" || vm.spec.diskGb > 0) {
-    return errorResult(
-      "INVALID_ARGUMENT",
-      `VM ${vm.name} has a disk (${vm.spec.image === "" ? `${vm.spec.diskGb} GB data disk` : "an image overlay"}), ` +
-        "which stays on its node: only VMs without a disk can be live-migrated (stop it and " +
-        "start it again to move it with a fresh disk)",
     );
   }
   if (vm.migration !== undefined) {
@@ -198,12 +192,21 @@ export function migrationObserved(
       return ok(back);
     }
     // starting, booting: the target prepares; only where it listens matters to the model.
-    if (command.incomingUri === undefined || command.incomingUri === migration.incomingUri) {
+    if (
+      command.incomingUri === undefined ||
+      (command.incomingUri === migration.incomingUri &&
+        command.incomingDiskUri === migration.diskUri)
+    ) {
       return ok(vm);
     }
+    const { diskUri: _previous, ...rest } = migration;
     const listening: Vm = {
       ...vm,
-      migration: { ...migration, incomingUri: command.incomingUri },
+      migration: {
+        ...rest,
+        incomingUri: command.incomingUri,
+        ...(command.incomingDiskUri === undefined ? {} : { diskUri: command.incomingDiskUri }),
+      },
       updatedAtMs: nowMs,
     };
     state.putVm(listening);
@@ -211,6 +214,17 @@ export function migrationObserved(
   }
   // From the source: its copy still runs (a health change), or it ended and so did the migration.
   if (command.status === "running" || command.status === "unhealthy") {
+    if (command.sendFailedTo !== undefined && command.sendFailedTo === migration.incomingUri) {
+      // It could not send the VM where the target listens: no need to wait for the target.
+      const back = rolledBack(
+        vm,
+        command.error === "" ? "the source could not send it" : command.error,
+        nowMs,
+      );
+      state.putVm(back);
+      placePending(state, nowMs);
+      return ok(back);
+    }
     if (vm.restarts === command.restarts && vm.lastError === command.error) return ok(vm);
     const noted: Vm = {
       ...vm,

@@ -254,15 +254,17 @@ export class FakeVmHandle implements VmHandle {
   /** The migrations asked of this handle, for the test to end. */
   readonly migrations: {
     readonly uri: string;
+    readonly diskUri: string | undefined;
     readonly complete: () => void;
     readonly fail: (error: Error) => void;
   }[] = [];
   resumeCalls = 0;
 
-  migrate(uri: string): Promise<MigrationStats> {
+  migrate(uri: string, diskUri?: string): Promise<MigrationStats> {
     return new Promise((resolve, reject) => {
       this.migrations.push({
         uri,
+        diskUri,
         complete: () => resolve({ downtimeMs: 1, totalMs: 2, transferredBytes: 3 }),
         fail: reject,
       });

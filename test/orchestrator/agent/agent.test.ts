@@ -566,6 +566,7 @@ describe("Agent: VMs", () => {
 
 describe("Agent: live migration", () => {
   const URI = "tcp:127.0.0.1:5555";
+  const DISK_URI = "nbd:127.0.0.1:5556";
 
   /** An agent running qemu VMs, and node 2 registered with qemu too. */
   async function qemuAgents() {
@@ -633,6 +634,49 @@ describe("Agent: live migration", () => {
       nodeId: OTHER_NODE,
       status: "running",
     });
+  });
+
+  it("as the source, sends the disk where the target's disk listens", async () => {
+    const { cluster, handle } = await runningHere();
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: OTHER_NODE });
+    cluster.apply({ ...observed("v", OTHER_NODE, "booting"), incomingDiskUri: DISK_URI });
+    await cluster.clock.advance(10);
+    expect(handle.migrations.map((m) => [m.uri, m.diskUri])).toEqual([[URI, DISK_URI]]);
+  });
+
+  it("as the source, says at once that it could not send the VM: the model rolls back", async () => {
+    const { cluster, handle } = await runningHere();
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: OTHER_NODE });
+    cluster.apply(observed("v", OTHER_NODE, "booting"));
+    await cluster.clock.advance(10);
+    handle.migrations[0]?.fail(new Error("connection refused"));
+    await cluster.clock.advance(10);
+    expect(cluster.proposalsOf("vmObserved", "v").at(-1)?.command).toMatchObject({
+      nodeId: AGENT_NODE,
+      status: "running",
+      sendFailedTo: URI,
+      error: "connection refused",
+    });
+    expect(cluster.machine.orchestrator.vm("v")).toMatchObject({
+      nodeId: AGENT_NODE,
+      status: "running",
+      lastError: `migration to node ${OTHER_NODE} failed: connection refused`,
+    });
+    expect(cluster.machine.orchestrator.vm("v")?.migration).toBeUndefined();
+    expect(handle.stopCalls).toBe(0);
+  });
+
+  it("discards its disk of a VM that moved to another node, once its copy has stopped", async () => {
+    const { cluster, handle, vms } = await runningHere();
+    cluster.apply({ type: "migrateVm", name: "v", targetNodeId: OTHER_NODE });
+    cluster.apply(observed("v", OTHER_NODE, "booting"));
+    await cluster.clock.advance(2000);
+    expect(vms.discarded).toEqual([]);
+    handle.migrations[0]?.complete();
+    cluster.apply(observed("v", OTHER_NODE, "running"));
+    await cluster.clock.advance(2000);
+    expect(handle.stopCalls).toBe(1);
+    expect(vms.discarded).toEqual(["v"]);
   });
 
   it("as the source, resumes a guest it sent when the target fails, and keeps the reason", async () => {

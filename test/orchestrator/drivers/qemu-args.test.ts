@@ -132,7 +132,7 @@ describe("buildQemuArgs", () => {
   it("attaches a base image read-only as a virtio-blk device, raw or qcow2 by its extension", () => {
     const raw = args({}, { kernel: "", image: "/vm/root.img" });
     expect(valuesOf(raw, "-drive")).toEqual([
-      "id=disk0,file=/vm/root.img,format=raw,if=none,readonly=on",
+      "id=disk0,node-name=disk0fmt,file=/vm/root.img,format=raw,if=none,readonly=on",
     ]);
     expect(valuesOf(raw, "-device")).toEqual(["virtio-blk-device,drive=disk0"]);
     // No kernel: the firmware is left to boot the disk, and no -append may be given.
@@ -140,7 +140,7 @@ describe("buildQemuArgs", () => {
     expect(raw.includes("-append")).toBe(false);
     const qcow = args({}, { kernel: "", image: "/vm/Root.QCOW2" });
     expect(valueOf(qcow, "-drive")).toBe(
-      "id=disk0,file=/vm/Root.QCOW2,format=qcow2,if=none,readonly=on",
+      "id=disk0,node-name=disk0fmt,file=/vm/Root.QCOW2,format=qcow2,if=none,readonly=on",
     );
   });
 
@@ -150,7 +150,7 @@ describe("buildQemuArgs", () => {
       { image: "/vm/root.img" },
     );
     expect(valuesOf(argv, "-drive")).toEqual([
-      "id=disk0,file=/data/disks/web.qcow2,format=qcow2,if=none",
+      "id=disk0,node-name=disk0fmt,file=/data/disks/web.qcow2,format=qcow2,if=none",
     ]);
     expect(argv.join(" ")).not.toContain("/vm/root.img");
   });
@@ -181,7 +181,7 @@ describe("buildQemuArgs", () => {
     expect(valueOf(argv, "-kernel")).toBe("/my vms/vmlinuz,1");
     expect(valueOf(argv, "-initrd")).toBe("/my vms/initrd 1");
     expect(valueOf(argv, "-drive")).toBe(
-      "id=disk0,file=/my vms/disk,,1.img,format=raw,if=none,readonly=on",
+      "id=disk0,node-name=disk0fmt,file=/my vms/disk,,1.img,format=raw,if=none,readonly=on",
     );
   });
 

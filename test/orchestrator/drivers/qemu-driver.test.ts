@@ -148,7 +148,9 @@ describe("QemuDriver with a fake QEMU: the stop sequence", () => {
       `socket,id=qmp0,path=${join(temp.dir, "run", "argv.qmp")},server=on,wait=off`,
     );
     // No disk directory: the base is attached read-only.
-    expect(argv).toContain(`id=disk0,file=${disk},format=raw,if=none,readonly=on`);
+    expect(argv).toContain(
+      `id=disk0,node-name=disk0fmt,file=${disk},format=raw,if=none,readonly=on`,
+    );
     expect(argv.slice(argv.indexOf("-accel"), argv.indexOf("-accel") + 2)).toEqual([
       "-accel",
       "tcg",

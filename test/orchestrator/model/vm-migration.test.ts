@@ -16,7 +16,13 @@ function observe(
   name: string,
   nodeId: number,
   status: Exclude<VmStatus, "pending" | "scheduled" | "migrating">,
-  extra: { error?: string; incomingUri?: string; restarts?: number } = {},
+  extra: {
+    error?: string;
+    incomingUri?: string;
+    incomingDiskUri?: string;
+    sendFailedTo?: string;
+    restarts?: number;
+  } = {},
 ) {
   return {
     type: "vmObserved",
@@ -26,6 +32,8 @@ function observe(
     restarts: extra.restarts ?? 0,
     error: extra.error ?? "",
     ...(extra.incomingUri === undefined ? {} : { incomingUri: extra.incomingUri }),
+    ...(extra.incomingDiskUri === undefined ? {} : { incomingDiskUri: extra.incomingDiskUri }),
+    ...(extra.sendFailedTo === undefined ? {} : { sendFailedTo: extra.sendFailedTo }),
   } as const;
 }
 
@@ -113,16 +121,50 @@ describe("migrateVm", () => {
     expect(error.message).toMatch(message);
   });
 
-  it("refuses a process VM and a VM with a disk as invalid", () => {
+  it("refuses a process VM as invalid", () => {
     h = new Harness();
     h.register(1, res(4000, 4096, 10), ["qemu"]);
     h.register(2, res(4000, 4096, 10), ["qemu"]);
     h.createVm("p", vmSpec());
     h.ok(observe("p", 1, "running"));
     expect(h.err(migrate("p", 2)).message).toMatch(/only qemu VMs/);
+  });
+
+  it("migrates a VM with a disk: the target's disk address is recorded with its stream's", () => {
+    h = new Harness();
+    h.register(1, res(4000, 4096, 10), ["qemu"]);
+    h.register(2, res(4000, 4096, 10), ["qemu"]);
     h.createVm("d", qemuSpec({ diskGb: 1 }));
     h.ok(observe("d", 1, "running"));
-    expect(h.err(migrate("d", 2)).message).toMatch(/has a disk \(1 GB data disk\)/);
+    h.ok(migrate("d", 2));
+    h.ok(
+      observe("d", 2, "booting", {
+        incomingUri: "tcp:127.0.0.1:4444",
+        incomingDiskUri: "nbd:127.0.0.1:4445",
+      }),
+    );
+    expect(h.vm("d").migration).toMatchObject({
+      incomingUri: "tcp:127.0.0.1:4444",
+      diskUri: "nbd:127.0.0.1:4445",
+    });
+    const bytes = h.model.snapshot();
+    const restored = new OrchestratorModel();
+    restored.restore(bytes);
+    expect(restored.vm("d")?.migration?.diskUri).toBe("nbd:127.0.0.1:4445");
+    expect(sameBytes(restored.snapshot(), bytes)).toBe(true);
+    expect(vmOf(h.ok(observe("d", 2, "running")))).toMatchObject({ nodeId: 2, status: "running" });
+  });
+
+  it("refuses a disk address that is not nbd:HOST:PORT", () => {
+    h = running();
+    h.ok(migrate("v", 2));
+    const error = h.err(
+      observe("v", 2, "booting", {
+        incomingUri: "tcp:127.0.0.1:4444",
+        incomingDiskUri: "file:/etc/shadow",
+      }),
+    );
+    expect(error.code).toBe("INVALID_ARGUMENT");
   });
 
   it("never picks a node holding the VM's anti-affinity group", () => {
@@ -173,6 +215,30 @@ describe("the reports of a migration", () => {
     h.ok(migrate("v", 2));
     const error = h.err(observe("v", 2, "booting", { incomingUri: "exec:rm -rf /" }));
     expect(error.code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("rolls back at once when the source could not send to where the target listens", () => {
+    h = running();
+    h.ok(migrate("v", 2));
+    h.ok(observe("v", 2, "booting", { incomingUri: "tcp:127.0.0.1:4444" }));
+    // A failure to send somewhere else (an earlier attempt's address) changes nothing.
+    h.ok(observe("v", 1, "running", { sendFailedTo: "tcp:127.0.0.1:9", error: "old" }));
+    expect(h.vm("v").status).toBe("migrating");
+    const back = vmOf(
+      h.ok(
+        observe("v", 1, "running", {
+          sendFailedTo: "tcp:127.0.0.1:4444",
+          error: "connection refused",
+        }),
+      ),
+    );
+    expect(back).toMatchObject({
+      status: "running",
+      nodeId: 1,
+      lastError: "migration to node 2 failed: connection refused",
+    });
+    expect(back.migration).toBeUndefined();
+    expect(h.worker(2).allocated).toEqual(res(0, 0, 0));
   });
 
   it("ends the migration when the source's copy ends: the restart policy applies there", () => {
