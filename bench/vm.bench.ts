@@ -15,7 +15,10 @@
  * node on this machine) and back over loopback TCP, the way two nodes do it
  * (`qemu-migration.ts`): `migrationDowntimeMs` is QEMU's `downtime` (how long the guest was
  * paused), `migrationTotalMs` its `total-time` (the whole stream), both medians; the table also
- * gives the time from the source's `migrate` to the target's guest reported running.
+ * gives the time from the source's `migrate` to the target's guest reported running. The same
+ * migrations then run with a `--migration-disk-gb` data disk (formatted and mounted by the guest)
+ * that moves along (`qemu-disk-migration.ts`): `migrationWithDiskDowntimeMs` and
+ * `migrationWithDiskTotalMs`, medians.
  *
  * Prints a table and one line `BENCH_JSON {...}`. Stops every QEMU it started and removes its
  * temporary directory, on success, error, Ctrl-C or SIGTERM.
@@ -38,6 +41,7 @@ const { values: args } = parseArgs({
     accel: { type: "string", default: "tcg" },
     "ready-timeout-ms": { type: "string", default: "300000" },
     migrations: { type: "string", default: "3" },
+    "migration-disk-gb": { type: "string", default: "1" },
   },
 });
 const MIGRATIONS = Number(args.migrations);
@@ -46,6 +50,7 @@ const CONCURRENT = Number(args.concurrent);
 const MEMORY_MB = Number(args["memory-mb"]);
 const ACCEL = args.accel === "kvm" ? "kvm" : "tcg";
 const READY_TIMEOUT_MS = Number(args["ready-timeout-ms"]);
+const MIGRATION_DISK_GB = Number(args["migration-disk-gb"]);
 
 const clock: Clock = {
   now: () => performance.now(),
@@ -70,6 +75,7 @@ const driver = new QemuDriver({
   clock,
   runDir: join(root, "run"),
   logDir: join(root, "logs"),
+  diskDir: join(root, "disks"),
   accel: ACCEL,
   readyTimeoutMs: READY_TIMEOUT_MS,
   startTimeoutMs: 120_000,
@@ -80,6 +86,7 @@ const otherDriver = new QemuDriver({
   clock,
   runDir: join(root, "run-b"),
   logDir: join(root, "logs-b"),
+  diskDir: join(root, "disks-b"),
   accel: ACCEL,
   readyTimeoutMs: READY_TIMEOUT_MS,
   startTimeoutMs: 120_000,
@@ -102,12 +109,12 @@ const spec: VmSpec = {
 };
 
 /** Starts guest `name`; resolves with its boot-to-ready in ms (null if it failed) and its handle. */
-function boot(name: string): Promise<{ ms: number | null; handle: VmHandle }> {
+function boot(name: string, vmSpec = spec): Promise<{ ms: number | null; handle: VmHandle }> {
   const startedMs = performance.now();
   return new Promise((resolve) => {
     const handle = driver.start({
       name,
-      spec,
+      spec: vmSpec,
       onChange: (o) => {
         if (o.status === "running") resolve({ ms: performance.now() - startedMs, handle });
         if (o.status === "failed") {
@@ -125,16 +132,20 @@ async function migrateOnce(
   name: string,
   source: VmHandle,
   into: QemuDriver,
+  vmSpec: VmSpec,
 ): Promise<{ target: VmHandle; downtimeMs: number; totalMs: number; toRunningMs: number }> {
-  let listening = (_uri: string): void => undefined;
+  let listening = (_at: { uri: string; diskUri: string | undefined }): void => undefined;
   let ran = (): void => undefined;
-  const uri = new Promise<string>((resolve) => (listening = resolve));
+  const at = new Promise<{ uri: string; diskUri: string | undefined }>(
+    (resolve) => (listening = resolve),
+  );
   const running = new Promise<void>((resolve) => (ran = resolve));
   const target = into.startIncoming({
     name,
-    spec,
+    spec: vmSpec,
     onChange: (o) => {
-      if (o.incomingUri !== undefined) listening(o.incomingUri);
+      if (o.incomingUri !== undefined)
+        listening({ uri: o.incomingUri, diskUri: o.incomingDiskUri });
       if (o.status === "running") ran();
       if (o.status === "failed") process.stderr.write(`incoming ${name} failed: ${o.lastError}\n`);
     },
@@ -143,7 +154,8 @@ async function migrateOnce(
   const startedMs = performance.now();
   const migrate = source.migrate;
   if (migrate === undefined) throw new Error("the qemu driver's handles migrate");
-  const stats = await migrate.call(source, await uri);
+  const { uri, diskUri } = await at;
+  const stats = await migrate.call(source, uri, diskUri);
   await running;
   const toRunningMs = performance.now() - startedMs;
   await stop(source);
@@ -163,6 +175,30 @@ function percentile(values: readonly number[], p: number): number | null {
 
 const round = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
 
+/** {@link MIGRATIONS} migrations of one guest of `vmSpec` back and forth between the drivers. */
+async function migrations(
+  name: string,
+  vmSpec: VmSpec,
+): Promise<{ downtimes: number[]; totals: number[]; toRunning: number[] }> {
+  const downtimes: number[] = [];
+  const totals: number[] = [];
+  const toRunning: number[] = [];
+  if (MIGRATIONS === 0) return { downtimes, totals, toRunning };
+  const first = await boot(name, vmSpec);
+  if (first.ms === null) throw new Error(`the guest to migrate (${name}) did not boot`);
+  let current = first.handle;
+  for (let i = 0; i < MIGRATIONS; i++) {
+    const into = i % 2 === 0 ? otherDriver : driver;
+    const moved = await migrateOnce(name, current, into, vmSpec);
+    downtimes.push(moved.downtimeMs);
+    totals.push(moved.totalMs);
+    toRunning.push(moved.toRunningMs);
+    current = moved.target;
+  }
+  await stop(current);
+  return { downtimes, totals, toRunning };
+}
+
 try {
   const single: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -174,22 +210,12 @@ try {
   const concurrent = batch.flatMap((b) => (b.ms === null ? [] : [b.ms]));
   await Promise.all(batch.map((b) => stop(b.handle)));
 
-  const downtimes: number[] = [];
-  const totals: number[] = [];
-  const toRunning: number[] = [];
-  if (MIGRATIONS > 0) {
-    const first = await boot("mover");
-    if (first.ms === null) throw new Error("the guest to migrate did not boot");
-    let current = first.handle;
-    for (let i = 0; i < MIGRATIONS; i++) {
-      const moved = await migrateOnce("mover", current, i % 2 === 0 ? otherDriver : driver);
-      downtimes.push(moved.downtimeMs);
-      totals.push(moved.totalMs);
-      toRunning.push(moved.toRunningMs);
-      current = moved.target;
-    }
-    await stop(current);
-  }
+  const plain = await migrations("mover", spec);
+  const withDisk =
+    MIGRATION_DISK_GB > 0
+      ? await migrations("disk-mover", { ...spec, diskGb: MIGRATION_DISK_GB })
+      : { downtimes: [], totals: [], toRunning: [] };
+  const { downtimes, totals, toRunning } = plain;
 
   const result = {
     accel: ACCEL,
@@ -202,6 +228,9 @@ try {
     concurrent10BootToReadyMsP99: round(percentile(concurrent, 99)),
     migrationDowntimeMs: round(percentile(downtimes, 50)),
     migrationTotalMs: round(percentile(totals, 50)),
+    migrationDiskGb: MIGRATION_DISK_GB,
+    migrationWithDiskDowntimeMs: round(percentile(withDisk.downtimes, 50)),
+    migrationWithDiskTotalMs: round(percentile(withDisk.totals, 50)),
     density64MbGuests: MEMORY_MB === 64 ? concurrent.length : null,
   };
   process.stdout.write(
@@ -213,6 +242,10 @@ try {
       `${downtimes.length} migrations of a ${MEMORY_MB} MB guest: downtime p50 ${result.migrationDowntimeMs} ms ` +
         `(${downtimes.join(", ")}), total p50 ${result.migrationTotalMs} ms (${totals.join(", ")}), ` +
         `migrate to guest running here: ${toRunning.map((ms) => Math.round(ms)).join(", ")} ms`,
+      `${withDisk.downtimes.length} migrations with a ${MIGRATION_DISK_GB} GB data disk: downtime p50 ` +
+        `${result.migrationWithDiskDowntimeMs} ms (${withDisk.downtimes.join(", ")}), total p50 ` +
+        `${result.migrationWithDiskTotalMs} ms (${withDisk.totals.join(", ")}), migrate to guest ` +
+        `running here: ${withDisk.toRunning.map((ms) => Math.round(ms)).join(", ")} ms`,
       "",
     ].join("\n"),
   );
