@@ -1,6 +1,7 @@
 /**
  * What the real-QEMU cluster tests share: whether a guest can run here, the Blixard guest built
- * into a temporary image directory, and a two-node cluster of real processes serving it.
+ * into a temporary image directory, and a cluster of real processes serving it (two nodes unless
+ * a test needs more).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +24,7 @@ export const QEMU_AVAILABLE =
 /** TCG boots on a loaded 2-core machine have taken up to a minute. */
 export const BOOT_DEADLINE_MS = 150_000;
 
-/** A two-node cluster whose nodes boot the Blixard guest, and its client. */
+/** A cluster whose nodes boot the Blixard guest, and its client. */
 export interface QemuCluster {
   readonly cluster: ProcessCluster;
   readonly client: BlixardClient;
@@ -32,19 +33,37 @@ export interface QemuCluster {
   destroy(): Promise<void>;
 }
 
+/** Options of {@link startQemuCluster}. */
+export interface QemuClusterOptions {
+  /** Nodes in the cluster. Default 2. */
+  readonly size?: number;
+  /** More `node start` flags for every node (e.g. `--worker-dead-after-ms`). */
+  readonly extraArgs?: readonly string[];
+}
+
 /**
- * Builds the guest and starts two nodes serving it; resolves once `onlineWorkers` of them are
+ * Builds the guest and starts the nodes serving it; resolves once `onlineWorkers` of them are
  * online workers.
  */
-export async function startQemuCluster(name: string, onlineWorkers: number): Promise<QemuCluster> {
+export async function startQemuCluster(
+  name: string,
+  onlineWorkers: number,
+  options: QemuClusterOptions = {},
+): Promise<QemuCluster> {
   await ensureBuilt();
   const imageRoot = mkdtempSync(join(tmpdir(), `${name}-images-`));
   const imageDir = join(imageRoot, "images");
   const guest = buildGuest(imageDir);
   const cluster = await ProcessCluster.create({
-    size: 2,
+    size: options.size ?? 2,
     name,
-    extraArgs: ["--vm-image-dir", imageDir, "--vm-ready-timeout-ms", "120000"],
+    extraArgs: [
+      "--vm-image-dir",
+      imageDir,
+      "--vm-ready-timeout-ms",
+      "120000",
+      ...(options.extraArgs ?? []),
+    ],
   });
   cluster.startAll();
   await cluster.waitForLeader();

@@ -4,7 +4,8 @@
  * started, grandchildren included, and nothing the agent itself started.
  *
  * When the leader exits, whatever is left of its group is killed at once (SIGKILL): a task or VM
- * owns its processes, and a background child left behind would run unaccounted for.
+ * owns its processes, and a background child left behind would run unaccounted for. A process
+ * spawned with a `parentDeathHelper` is also killed when the node dies (see `parent-death.ts`).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import type { Readable } from "node:stream";
@@ -16,6 +17,7 @@ import {
   type BlixardError,
 } from "../../common/errors.js";
 import { invariant } from "../../common/assert.js";
+import { dyingWithParent } from "./parent-death.js";
 import { within } from "./timing.js";
 
 /** How a process ended: an exit code, or the signal that killed it. */
@@ -71,10 +73,36 @@ export interface SpawnGroupOptions {
    * and exits 125 without running the command.
    */
   readonly hold?: boolean;
+  /**
+   * The `setpriv` binary (see `parent-death.ts`): the process is then killed (SIGKILL) when this
+   * node process exits, however it exits, instead of running on unaccounted for. Omitted: it
+   * outlives a killed node (until the process registry reaps it).
+   */
+  readonly parentDeathHelper?: string;
 }
 
 /** The shell script of a held start: wait for one line on stdin, then become the command. */
 const HOLD_SCRIPT = 'read -r go || exit 125; exec "$@" </dev/null';
+
+/** The program and arguments that run `command args` as `options` ask (held, bound to us). */
+function launchLine(
+  command: string,
+  args: readonly string[],
+  options: SpawnGroupOptions,
+): [string, readonly string[]] {
+  const hold = options.hold === true;
+  if (options.parentDeathHelper !== undefined) {
+    return dyingWithParent(
+      options.parentDeathHelper,
+      process.pid,
+      hold ? HOLD_SCRIPT : 'exec "$@"',
+      [command, ...args],
+    );
+  }
+  return hold
+    ? ["/bin/sh", ["-c", HOLD_SCRIPT, "blixard-hold", command, ...args]]
+    : [command, args];
+}
 
 /**
  * Spawns `command args` (no shell) as the leader of a new process group, with stdin ignored.
@@ -90,9 +118,7 @@ export function spawnGroup(
 ): Promise<GroupProcess> {
   const hold = options.hold === true;
   const stdio: StdioOptions = [hold ? "pipe" : "ignore", options.output, options.output];
-  const [file, argv] = hold
-    ? ["/bin/sh", ["-c", HOLD_SCRIPT, "blixard-hold", command, ...args]]
-    : [command, args];
+  const [file, argv] = launchLine(command, args, options);
   let child: ChildProcess;
   try {
     child = spawn(file, argv, {

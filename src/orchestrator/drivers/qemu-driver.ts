@@ -52,6 +52,7 @@ import {
   QMP_CONNECT_RETRY_MAX_MS,
 } from "./limits.js";
 import { OutputTail } from "./output-capture.js";
+import { findParentDeathHelper, PARENT_DEATH_HELPER } from "./parent-death.js";
 import {
   describeExit,
   signalGroup,
@@ -349,6 +350,13 @@ export class QemuDriver implements VmDriverPort {
       const { cpuMillis, memoryMb } = qemuLimits(spec);
       note(`cgroup ${qemuGroupName(name)}: ${cpuMillis} millicores, ${memoryMb} MB`);
     }
+    // A QEMU that outlived a killed node would run beside the copy the cluster boots elsewhere.
+    const parentDeathHelper = await findParentDeathHelper();
+    if (parentDeathHelper === null) {
+      note(
+        `${PARENT_DEATH_HELPER} (util-linux) is not on PATH: if this node is killed, QEMU runs on until the node starts again`,
+      );
+    }
     note(`starting ${binary} ${args.join(" ")}`);
     let proc: GroupProcess;
     try {
@@ -358,6 +366,7 @@ export class QemuDriver implements VmDriverPort {
         output: "pipe",
         // Held until it is in its group: no instruction of the guest runs outside its limits.
         hold: cgroup !== undefined,
+        ...(parentDeathHelper === null ? {} : { parentDeathHelper }),
       });
       if (cgroup !== undefined) {
         await cgroup.join(proc.pid).catch(async (error: unknown) => {

@@ -8,7 +8,9 @@
  * one and drop any it had not sent yet.
  *
  * **When the agent's process dies.** VM processes lead their own process groups, so they outlive
- * an agent that is killed (SIGKILL, a crash). They are not adopted: a process the agent did not
+ * an agent that is killed (SIGKILL, a crash), except a QEMU: it is bound to its node's process
+ * and killed by the kernel when the node dies (see `parent-death.ts`), since the cluster boots
+ * the VM elsewhere once the node is offline. Processes that outlive the agent are not adopted: a process the agent did not
  * spawn cannot be waited on, and its output pipes died with the old agent. Instead each start is
  * recorded in a {@link ProcessRegistry} (when the driver is given one) and the next agent calls
  * `reapOrphans()` before it reconciles: every recorded process that is still the same process
