@@ -7,10 +7,14 @@
  * Boot-to-ready is the time from `QemuDriver.start` to the guest's `BLIXARD-READY <nonce>` line
  * on its serial console (status `running`): QEMU's start, firmware, kernel, initramfs, module
  * loading, networking and httpd included. It measures `--runs` single boots one after another,
- * then `--concurrent` guests started at once (each guest's own boot-to-ready). Density is the
- * number of `--memory-mb` guests that were ready at the same time in the concurrent run: a lower
- * bound, not a search for the limit (null unless --memory-mb 64; a 64 MB guest does not boot here:
- * qboot cannot load the Debian kernel, measured). Migration: `--migrations` times, a ready
+ * then `--concurrent` guests started at once (each guest's own boot-to-ready). Density: first one
+ * 64 MB guest is booted (`density64MbGuests` is 1 if it became ready within 60 s, else 0: the
+ * Debian kernel's bzImage asks for `init_size` bytes above its 16 MB load address, read from its
+ * header and printed); then `--density-memory-mb` guests (default 80 MB; 76 MB was the smallest
+ * to boot that kernel here, 72 MB hung) are booted in waves of `--concurrent` until `--density-max` run at once or a wave
+ * has one that does not become ready: `densityGuests` is how many were ready together, with the
+ * QEMU processes' resident memory (p50) and how many such guests the host's available memory
+ * would hold (a projection, not a boot). Migration: `--migrations` times, a ready
  * `--memory-mb` guest is live-migrated to a second driver (another run directory, as a second
  * node on this machine) and back over loopback TCP, the way two nodes do it
  * (`qemu-migration.ts`): `migrationDowntimeMs` is QEMU's `downtime` (how long the guest was
@@ -23,7 +27,7 @@
  * Prints a table and one line `BENCH_JSON {...}`. Stops every QEMU it started and removes its
  * temporary directory, on success, error, Ctrl-C or SIGTERM.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -42,6 +46,8 @@ const { values: args } = parseArgs({
     "ready-timeout-ms": { type: "string", default: "300000" },
     migrations: { type: "string", default: "3" },
     "migration-disk-gb": { type: "string", default: "1" },
+    "density-memory-mb": { type: "string", default: "80" },
+    "density-max": { type: "string", default: "40" },
   },
 });
 const MIGRATIONS = Number(args.migrations);
@@ -51,6 +57,10 @@ const MEMORY_MB = Number(args["memory-mb"]);
 const ACCEL = args.accel === "kvm" ? "kvm" : "tcg";
 const READY_TIMEOUT_MS = Number(args["ready-timeout-ms"]);
 const MIGRATION_DISK_GB = Number(args["migration-disk-gb"]);
+const DENSITY_MEMORY_MB = Number(args["density-memory-mb"]);
+const DENSITY_MAX = Number(args["density-max"]);
+/** A 64 MB guest that has not announced readiness by then never will (it hangs at load). */
+const PROBE_64MB_TIMEOUT_MS = 60_000;
 
 const clock: Clock = {
   now: () => performance.now(),
@@ -108,11 +118,26 @@ const spec: VmSpec = {
   restart: { mode: "never", maxRestarts: 0, backoffMs: 0 },
 };
 
+/** Boots the 64 MB probe: the main driver would wait its whole ready timeout. */
+const probeDriver = new QemuDriver({
+  clock,
+  runDir: join(root, "run-probe"),
+  logDir: join(root, "logs-probe"),
+  accel: ACCEL,
+  readyTimeoutMs: PROBE_64MB_TIMEOUT_MS,
+  startTimeoutMs: 120_000,
+  quitTimeoutMs: 1000,
+});
+
 /** Starts guest `name`; resolves with its boot-to-ready in ms (null if it failed) and its handle. */
-function boot(name: string, vmSpec = spec): Promise<{ ms: number | null; handle: VmHandle }> {
+function boot(
+  name: string,
+  vmSpec = spec,
+  on = driver,
+): Promise<{ ms: number | null; handle: VmHandle }> {
   const startedMs = performance.now();
   return new Promise((resolve) => {
-    const handle = driver.start({
+    const handle = on.start({
       name,
       spec: vmSpec,
       onChange: (o) => {
@@ -175,6 +200,50 @@ function percentile(values: readonly number[], p: number): number | null {
 
 const round = (ms: number | null): number | null => (ms === null ? null : Math.round(ms));
 
+/** The memory the kernel's bzImage needs above its load address (`init_size`), in MB. */
+function kernelInitSizeMb(): number {
+  const header = readFileSync(guest.kernel).subarray(0, 0x300);
+  return Math.round((header.readUInt32LE(0x260) / 2 ** 20) * 10) / 10;
+}
+
+/** Resident memory of process `pid` in MB (0 once it is gone). */
+function rssMb(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match === null ? 0 : Number(match[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** The host's available memory (MemAvailable) in MB. */
+function availableMb(): number {
+  const match = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
+  return match === null ? 0 : Number(match[1]) / 1024;
+}
+
+/** Boots `memoryMb` guests in waves until {@link DENSITY_MAX} are ready at once or one fails. */
+async function density(memoryMb: number): Promise<{ ready: number; rss: number[] }> {
+  const handles: VmHandle[] = [];
+  let ready = 0;
+  while (ready < DENSITY_MAX) {
+    const size = Math.min(CONCURRENT, DENSITY_MAX - ready);
+    const wave = await Promise.all(
+      Array.from({ length: size }, (_, i) => boot(`dense-${ready + i}`, { ...spec, memoryMb })),
+    );
+    handles.push(...wave.map((w) => w.handle));
+    const ok = wave.filter((w) => w.ms !== null).length;
+    ready += ok;
+    if (ok < wave.length) break;
+  }
+  const rss = handles.flatMap((h) => {
+    const pid = h.observe().pid;
+    return pid === null ? [] : [rssMb(pid)];
+  });
+  await Promise.all(handles.map((h) => stop(h)));
+  return { ready, rss };
+}
+
 /** {@link MIGRATIONS} migrations of one guest of `vmSpec` back and forth between the drivers. */
 async function migrations(
   name: string,
@@ -217,6 +286,12 @@ try {
       : { downtimes: [], totals: [], toRunning: [] };
   const { downtimes, totals, toRunning } = plain;
 
+  const probe = await boot("probe-64mb", { ...spec, memoryMb: 64 }, probeDriver);
+  await stop(probe.handle);
+  const dense = DENSITY_MAX > 0 ? await density(DENSITY_MEMORY_MB) : { ready: 0, rss: [] };
+  const rssP50 = percentile(dense.rss, 50);
+  const headroomMb = availableMb();
+
   const result = {
     accel: ACCEL,
     memoryMb: MEMORY_MB,
@@ -231,7 +306,11 @@ try {
     migrationDiskGb: MIGRATION_DISK_GB,
     migrationWithDiskDowntimeMs: round(percentile(withDisk.downtimes, 50)),
     migrationWithDiskTotalMs: round(percentile(withDisk.totals, 50)),
-    density64MbGuests: MEMORY_MB === 64 ? concurrent.length : null,
+    density64MbGuests: probe.ms === null ? 0 : 1,
+    densityMemoryMb: DENSITY_MEMORY_MB,
+    densityGuests: dense.ready,
+    densityQemuRssMbP50: rssP50 === null ? null : Math.round(rssP50),
+    densityProjectedGuests: rssP50 === null ? null : Math.floor(headroomMb / rssP50),
   };
   process.stdout.write(
     [
@@ -246,6 +325,11 @@ try {
         `${result.migrationWithDiskDowntimeMs} ms (${withDisk.downtimes.join(", ")}), total p50 ` +
         `${result.migrationWithDiskTotalMs} ms (${withDisk.totals.join(", ")}), migrate to guest ` +
         `running here: ${withDisk.toRunning.map((ms) => Math.round(ms)).join(", ")} ms`,
+      `a 64 MB guest: ${probe.ms === null ? "not ready" : `ready in ${Math.round(probe.ms)} ms`} ` +
+        `(the kernel asks for ${kernelInitSizeMb()} MB above its 16 MB load address)`,
+      `density: ${dense.ready} guests of ${DENSITY_MEMORY_MB} MB ready at once (cap ${DENSITY_MAX}), ` +
+        `QEMU RSS p50 ${result.densityQemuRssMbP50} MB each; ${Math.round(headroomMb)} MB available ` +
+        `would hold about ${result.densityProjectedGuests}`,
       "",
     ].join("\n"),
   );
