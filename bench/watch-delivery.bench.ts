@@ -64,12 +64,14 @@ const written = { writes: 0, bytes: 0 };
 
 const server = createServer((request, response) => {
   const url = new URL(request.url ?? "/", "http://x");
-  const write = response.write.bind(response) as (chunk: string | Buffer) => boolean;
-  response.write = ((chunk: string | Buffer) => {
+  // The stream writes its messages straight to the socket once the headers are out.
+  const socket = request.socket;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((chunk: string | Buffer, ...rest: unknown[]) => {
     written.writes++;
     written.bytes += Buffer.byteLength(chunk);
-    return write(chunk);
-  }) as typeof response.write;
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
   const prefix = url.searchParams.get("prefix") ?? "";
   // A watcher cut off for falling behind comes back from where it was.
   const from = url.searchParams.get("fromRevision");

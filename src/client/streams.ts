@@ -11,6 +11,7 @@ import type { Task, Vm, Worker } from "./orchestrator.js";
 import { ExchangeFailure } from "./http.js";
 import { sseBatches } from "./sse.js";
 import type { KvEntry } from "./types.js";
+import { encodeUtf8 } from "./utf8-slab.js";
 
 /** The topics of the event stream. */
 export type EventTopic = "kv" | "task" | "vm" | "worker" | "cluster";
@@ -255,9 +256,6 @@ export function watchStream(
   );
 }
 
-/** UTF-8 encoder of values sent as text. */
-const UTF8 = new TextEncoder();
-
 function watchEvent(event: Record<string, unknown>): WatchEvent {
   const kv = event["kv"] as {
     key: string;
@@ -275,7 +273,7 @@ function watchEvent(event: Record<string, unknown>): WatchEvent {
   // encoding it gives the bytes back; `valueBase64` (alone) when they are not.
   const value =
     text !== undefined
-      ? UTF8.encode(text)
+      ? encodeUtf8(text)
       : new Uint8Array(Buffer.from(kv.valueBase64 ?? "", "base64"));
   const entry: KvEntry =
     text === undefined

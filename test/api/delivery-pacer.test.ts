@@ -1,12 +1,17 @@
 /**
  * The pacing of event-stream wake-ups (`src/api/events/delivery-pacer.ts`) against a stand-in
  * feed, on fake timers: a quiet feed's first burst wakes the streams at once, bursts within the
- * interval after a wake-up are gathered into one later wake-up, and the last unsubscribe lets go
- * of the feed and of its timer.
+ * interval after a wake-up are gathered into one later wake-up, the interval stretches with the
+ * number of streams (bounded), and the last unsubscribe lets go of the feed and of its timer.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ChangeFeed } from "../../src/api/events/change-feed.js";
-import { subscribePaced } from "../../src/api/events/delivery-pacer.js";
+import {
+  MAX_DELIVERY_INTERVAL_MS,
+  STREAM_WRITES_PER_SECOND,
+  pacedIntervalMs,
+  subscribePaced,
+} from "../../src/api/events/delivery-pacer.js";
 
 /** A feed that only hands out its listeners; `burst()` is a burst of new records. */
 function standInFeed() {
@@ -85,5 +90,45 @@ describe("delivery pacing of a feed's streams", () => {
     burst();
     expect(woken).toBe(2);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("stretches the interval with the streams, so their writes per second stay bounded, up to a cap", () => {
+    // The interval each stream count gets: the floor while the budget allows it.
+    const streamsAtFloor = (10 * STREAM_WRITES_PER_SECOND) / 1000;
+    expect(pacedIntervalMs(10, 1)).toBe(10);
+    expect(pacedIntervalMs(10, streamsAtFloor)).toBe(10);
+    expect(pacedIntervalMs(10, 2 * streamsAtFloor)).toBe(20);
+    expect(pacedIntervalMs(10, 1_000_000)).toBe(MAX_DELIVERY_INTERVAL_MS);
+    // A floor above the cap is kept.
+    expect(pacedIntervalMs(2 * MAX_DELIVERY_INTERVAL_MS, 1)).toBe(2 * MAX_DELIVERY_INTERVAL_MS);
+
+    const { feed, burst } = standInFeed();
+    const streams = 3 * streamsAtFloor;
+    const intervalMs = pacedIntervalMs(10, streams);
+    expect(intervalMs).toBe(30);
+    const woken: number[] = [];
+    const stops = Array.from({ length: streams }, (_, i) =>
+      subscribePaced(feed, 10, () => {
+        if (i === 0) woken.push(performance.now());
+      }),
+    );
+    const start = performance.now();
+    // A quiet feed: at once, whatever the number of streams.
+    burst();
+    // Bursts every 5 ms until 85 ms: one wake-up per stretched interval.
+    for (let t = 5; t < 3 * intervalMs; t += 5) {
+      vi.advanceTimersByTime(5);
+      burst();
+    }
+    vi.advanceTimersByTime(intervalMs);
+    expect(woken).toEqual([0, 1, 2, 3].map((k) => start + k * intervalMs));
+    // One stream left (at 115 ms): back to the floor interval.
+    for (const stop of stops.slice(1)) stop();
+    vi.advanceTimersByTime(100);
+    burst();
+    vi.advanceTimersByTime(2);
+    burst();
+    vi.advanceTimersByTime(10);
+    expect(woken.slice(-2)).toEqual([start + 215, start + 225]);
   });
 });

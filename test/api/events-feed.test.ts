@@ -28,6 +28,13 @@ import type { StateMachine } from "../../src/statemachine/state-machine.js";
 
 const text = (value: string) => new TextEncoder().encode(value);
 
+/** The data of a kv watch `change` message. */
+interface ChangeData {
+  readonly index: number;
+  readonly revision: number;
+  readonly events: readonly { readonly key: string; readonly kv: { modRevision: number } }[];
+}
+
 function cluster(
   options: { maxRecords?: number; maxBytes?: number; defer?: (callback: () => void) => void } = {},
 ) {
@@ -405,6 +412,51 @@ describe("SSE streams over the feed", () => {
       ["change", "9"],
       ["change", "10"],
     ]);
+  });
+
+  it("writes the body as bare messages ended by the connection, every put once and in order across paced writes", async () => {
+    const c = cluster();
+    const url = await serve(() => ({
+      feed: c.feed,
+      cursor: c.feed.seekRevision(undefined),
+      mode: "watch",
+      filter: (e) => e.topic === "kv" && e.key.startsWith("app/"),
+      filterKey: "prefix:app/",
+      node: () => ({ leader: 1, term: 1 }),
+    }));
+    // A raw connection, to see the framing the server writes.
+    const { connect } = await import("node:net");
+    const socket = connect(Number(url.port), "127.0.0.1");
+    socket.write(`GET / HTTP/1.1\r\nhost: x\r\n\r\n`);
+    let received = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (received += chunk));
+    const until = async (done: () => boolean): Promise<void> => {
+      while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await until(() => received.includes("event: open"));
+    // 2,000 puts, 20 a turn with a timer between turns: many paced wake-ups, several batches each.
+    const puts = 2_000;
+    for (let i = 0; i < puts; i++) {
+      c.kv({ op: "put", key: `app/${i % 7}`, value: text(`v${i}`) });
+      if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await until(() => received.includes(`"modRevision":${puts},`));
+    socket.destroy();
+    const [head = "", body = ""] = received.split("\r\n\r\n", 2);
+    // No chunked framing: the body is the messages' bytes, and the connection ends it.
+    expect(head.toLowerCase()).not.toContain("transfer-encoding");
+    expect(head.toLowerCase()).toContain("connection: close");
+    expect(body.startsWith("event: open\n")).toBe(true);
+    const changes = body
+      .split("\n\n")
+      .filter((block) => block.includes("event: change"))
+      .map((block) => JSON.parse(block.split("data: ")[1] ?? "{}") as ChangeData);
+    // Paced: fewer messages than puts, yet every put once, in revision order.
+    expect(changes.length).toBeGreaterThan(1);
+    expect(changes.length).toBeLessThan(puts);
+    const revisions = changes.flatMap((change) => change.events.map((e) => e.kv.modRevision));
+    expect(revisions).toEqual(Array.from({ length: puts }, (_, i) => i + 1));
   });
 
   it("cuts a consumer that does not read off, with where to resume", async () => {
