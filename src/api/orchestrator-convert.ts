@@ -183,6 +183,7 @@ export function vmToJson(vm: Vm): VmJson {
     pendingReason: vm.pendingReason,
     createdAtMs: vm.createdAtMs,
     updatedAtMs: vm.updatedAtMs,
+    ...(vm.diskNodeId === undefined ? {} : { diskNodeId: vm.diskNodeId }),
     ...(vm.migration === undefined ? {} : { migration: { ...vm.migration } }),
   };
 }

@@ -669,6 +669,12 @@ export const VmJson = Type.Object({
   pendingReason: Type.String(),
   createdAtMs: Type.Integer(),
   updatedAtMs: Type.Integer(),
+  diskNodeId: Type.Optional(
+    Type.Integer({
+      description:
+        "the node holding the VM's current disk (a VM with an image overlay or a data disk), the one it last ran on; a copy on any other node is stale and discarded",
+    }),
+  ),
   migration: Type.Optional(
     Type.Object(
       {

@@ -200,9 +200,10 @@ export class Agent {
 
   /**
    * Discards what drivers keep for VMs (disks) that no longer run here and never will again as
-   * they are: the cluster deleted the VM, or placed it on another node (it runs there on a disk
-   * of its own, a copy or a fresh one; this one is stale). A VM waiting to be placed keeps it.
-   * On the resync timer, not on every apply: it lists a directory. Throws nothing.
+   * they are: the cluster deleted the VM, or its current disk is on another node (`diskNodeId`;
+   * for a VM that has not reported since that field came, the node it is placed on), a copy or a
+   * fresh one, so this one is stale. A VM placed here, or arriving here, keeps it. On the resync
+   * timer, not on every apply: it lists a directory. Throws nothing.
    */
   #sweepStored(): void {
     if (this.#sweeping) return;
@@ -213,17 +214,19 @@ export class Agent {
       for (const name of await driver.storedNames()) {
         if (this.#closed || this.#vms.has(name)) continue;
         const vm = queries.vm(name);
-        const elsewhere =
+        const home = vm?.diskNodeId ?? vm?.nodeId ?? null;
+        const stale =
           vm !== undefined &&
-          vm.nodeId !== null &&
           vm.nodeId !== nodeId &&
-          vm.migration?.targetNodeId !== nodeId;
-        if (vm !== undefined && !elsewhere) continue;
+          vm.migration?.targetNodeId !== nodeId &&
+          home !== null &&
+          home !== nodeId;
+        if (vm !== undefined && !stale) continue;
         log.info(
           vm === undefined
             ? "discarding the disk of a deleted VM"
-            : "discarding the stale disk of a VM placed on another node",
-          { vm: name, ...(vm === undefined ? {} : { node: vm.nodeId }) },
+            : "discarding a stale disk: the VM's current disk is on another node",
+          { vm: name, ...(vm === undefined ? {} : { node: home }) },
         );
         await driver.discard(name);
       }
@@ -523,11 +526,13 @@ export class Agent {
     };
     let handle: VmHandle;
     try {
+      const self = this.#options.nodeId;
       handle = start({
         name: vm.name,
         spec: vm.spec,
         onChange,
         previousRestarts: vm.restarts,
+        ...(vm.diskNodeId !== undefined && vm.diskNodeId !== self ? { freshDisk: true } : {}),
       });
     } catch (error) {
       this.#report(vm.name, {

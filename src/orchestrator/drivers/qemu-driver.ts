@@ -271,12 +271,17 @@ export class QemuDriver implements VmDriverPort {
       this.options.logMaxBytes ?? DEFAULT_VM_LOG_MAX_BYTES,
     );
     const note = (line: string): void => log.line(`[blixard ${new Date().toISOString()}] ${line}`);
-    let firstRun = incoming;
+    let firstRun = true;
     const launcher: Launcher = {
       note,
       close: () => log.finish(),
       launch: (signal) => {
-        const run = { name, spec, qmpSocketPath, log, note, signal, incoming: firstRun };
+        const run = {
+          ...{ name, spec, qmpSocketPath, log, note, signal },
+          incoming: incoming && firstRun,
+          // An incoming VM's disk is the source's copy; a stale one never serves it.
+          freshDisk: firstRun && (incoming || request.freshDisk === true),
+        };
         firstRun = false;
         return this.launch(run);
       },
@@ -302,8 +307,10 @@ export class QemuDriver implements VmDriverPort {
     signal: AbortSignal;
     /** The run waits for a migration stream instead of booting. */
     incoming: boolean;
+    /** A disk kept here is discarded first (see `VmStartRequest.freshDisk`). */
+    freshDisk: boolean;
   }): Promise<LaunchedRun> {
-    const { name, spec, qmpSocketPath, log, note, signal, incoming } = run;
+    const { name, spec, qmpSocketPath, log, note, signal, incoming, freshDisk } = run;
     const { clock, registry } = this.options;
     const agentSocketPath =
       spec.kernel === "" ? undefined : join(this.options.runDir, `${name}.agent`);
@@ -314,7 +321,7 @@ export class QemuDriver implements VmDriverPort {
     if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
     await checkReadable(name, spec);
     await this.checkInImageDir(name, spec);
-    const disk = await this.#disks?.prepare(name, spec, incoming);
+    const disk = await this.#disks?.prepare(name, spec, freshDisk);
     // An incoming VM's own disk is copied from the source (see `qemu-disk-migration.ts`).
     const incomingDisk = incoming && disk !== undefined && !disk.readOnly;
     if (disk !== undefined) note(`disk ${disk.path}`);

@@ -94,6 +94,11 @@ export interface VmStartRequest {
   readonly onChange: (observation: VmObservation) => void;
   /** Restarts already made by earlier handles (from the model); they count toward the limit. */
   readonly previousRestarts?: number;
+  /**
+   * The VM's current disk is on another node (`Vm.diskNodeId`): a disk of it kept here is stale,
+   * so the first run makes a fresh one (the qemu driver). Later runs of the handle keep it.
+   */
+  readonly freshDisk?: boolean;
 }
 
 /** One started VM, supervised until it is stopped or fails for good. */

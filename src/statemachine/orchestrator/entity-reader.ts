@@ -226,6 +226,7 @@ export function readVm(fields: FieldReader): Vm {
     pendingReason: fields.string("pendingReason", REASON_RULES),
     createdAtMs: readTime(fields, "createdAtMs"),
     updatedAtMs: readTime(fields, "updatedAtMs"),
+    ...(fields.has("diskNodeId") ? { diskNodeId: readNodeId(fields, "diskNodeId") } : {}),
     ...(fields.has("migration") ? { migration: fields.object("migration", readMigration) } : {}),
   };
   fields.end();

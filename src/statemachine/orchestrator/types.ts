@@ -244,6 +244,14 @@ export interface Vm {
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
   /**
+   * For a VM with a disk of its own (an image overlay or a data disk): the node that holds its
+   * current disk, the one it last ran on (its agent reported it booting or running there, or a
+   * migration moved it there). A node holding a disk of the VM that is not this one holds a
+   * stale copy: its agent discards it, and starts the VM there on a fresh disk. Absent until the
+   * VM first runs (and for VMs without a disk). Before `migration` in the encoding.
+   */
+  readonly diskNodeId?: NodeId;
+  /**
    * Set exactly while the status is `migrating`; absent otherwise (so VMs that never migrate keep
    * their encoding).
    */

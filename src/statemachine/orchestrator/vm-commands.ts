@@ -8,7 +8,7 @@ import { MAX_VMS } from "./limits.js";
 import { placePending, placeVm } from "./placement.js";
 import type { OrchestratorState } from "./state.js";
 import type { Vm } from "./types.js";
-import { migrationObserved, withoutMigration } from "./vm-migration.js";
+import { migrationObserved, withDiskOn, withoutMigration } from "./vm-migration.js";
 
 type Command<T extends OrchestratorCommand["type"]> = Extract<OrchestratorCommand, { type: T }>;
 type Result = CommandResult<OrchestratorResult>;
@@ -213,13 +213,16 @@ function observedOnNode(
   ) {
     return vmResult(vm);
   }
-  const observed: Vm = {
+  const changed: Vm = {
     ...vm,
     status: stopOvertaken ? "scheduled" : command.status,
     restarts: command.restarts,
     lastError: command.error,
     updatedAtMs: nowMs,
   };
+  // A QEMU launched there (booting or running) runs on that node's disk: the current one now.
+  const launched = ["booting", "running", "unhealthy"].includes(command.status);
+  const observed = launched ? withDiskOn(changed, command.nodeId) : changed;
   const release =
     vm.desired === "stopped" && (command.status === "stopped" || command.status === "failed");
   if (!release) {

@@ -40,6 +40,22 @@ export function withoutMigration(vm: Vm): Vm {
   return rest;
 }
 
+/** True when the VM has a disk of its own on its node (an image overlay or a data disk). */
+export function hasOwnDisk(vm: Vm): boolean {
+  return vm.spec.image !== "" || vm.spec.diskGb > 0;
+}
+
+/**
+ * `vm` with its current disk on node `nodeId` (see `Vm.diskNodeId`); `vm` itself for a VM without
+ * a disk or one already there. The key goes before `migration`, as the reader puts it, so the
+ * encoding stays canonical.
+ */
+export function withDiskOn(vm: Vm, nodeId: NodeId): Vm {
+  if (!hasOwnDisk(vm) || vm.diskNodeId === nodeId) return vm;
+  const { migration, diskNodeId: _previous, ...rest } = vm;
+  return { ...rest, diskNodeId: nodeId, ...(migration === undefined ? {} : { migration }) };
+}
+
 /**
  * `vm` back on its source after a failed migration: `running` (the source kept it running
  * throughout; its agent reports again if it sees otherwise), with `reason` as its last error.
@@ -169,14 +185,18 @@ export function migrationObserved(
   if (command.nodeId === migration.targetNodeId) {
     if (command.status === "running" || command.status === "unhealthy") {
       // The guest runs on the target: the VM is the target's alone now.
-      const moved: Vm = {
-        ...withoutMigration(vm),
-        nodeId: migration.targetNodeId,
-        status: command.status,
-        restarts: command.restarts,
-        lastError: command.error,
-        updatedAtMs: nowMs,
-      };
+      // Its disk came along: the target's copy is the current one now.
+      const moved: Vm = withDiskOn(
+        {
+          ...withoutMigration(vm),
+          nodeId: migration.targetNodeId,
+          status: command.status,
+          restarts: command.restarts,
+          lastError: command.error,
+          updatedAtMs: nowMs,
+        },
+        migration.targetNodeId,
+      );
       state.putVm(moved);
       placePending(state, nowMs);
       return ok(moved);

@@ -679,6 +679,66 @@ describe("Agent: live migration", () => {
     expect(vms.discarded).toEqual(["v"]);
   });
 
+  it("starts a VM whose current disk is on another node on a fresh disk, and keeps its own disk", async () => {
+    const { cluster, vms } = await qemuAgents();
+    // Runs on node 2 first (this node drained): its current disk is there.
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: true });
+    cluster.apply({
+      type: "createVm",
+      name: "d",
+      spec: qemuSpec({ diskGb: 1 }),
+      desired: "running",
+    });
+    cluster.apply(observed("d", OTHER_NODE, "running"));
+    expect(cluster.machine.orchestrator.vm("d")?.diskNodeId).toBe(OTHER_NODE);
+    // Node 2 drained, this one back: the VM comes here, and a disk of it kept here is stale.
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: false });
+    cluster.apply({ type: "setWorkerDrain", nodeId: OTHER_NODE, draining: true });
+    await cluster.clock.advance(10);
+    const [first] = vms.handlesOf("d");
+    expect(first?.request.freshDisk).toBe(true);
+    first?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    expect(cluster.machine.orchestrator.vm("d")?.diskNodeId).toBe(AGENT_NODE);
+    // Stopped and started again: the disk here is the current one, kept and used as it is.
+    cluster.apply({ type: "setVmDesired", name: "d", desired: "stopped" });
+    await cluster.clock.advance(10);
+    await cluster.clock.advance(5000);
+    expect(cluster.machine.orchestrator.vm("d")).toMatchObject({ status: "stopped", nodeId: null });
+    expect(vms.discarded).toEqual([]);
+    cluster.apply({ type: "setVmDesired", name: "d", desired: "running" });
+    await cluster.clock.advance(10);
+    expect(vms.handlesOf("d")).toHaveLength(2);
+    expect(vms.handlesOf("d")[1]?.request.freshDisk).toBeUndefined();
+  });
+
+  it("discards its disk of a waiting VM whose current disk is on another node", async () => {
+    const { cluster, vms } = await qemuAgents();
+    cluster.apply({
+      type: "createVm",
+      name: "d",
+      spec: qemuSpec({ diskGb: 1 }),
+      desired: "running",
+    });
+    await cluster.clock.advance(10);
+    const [handle] = vms.handlesOf("d");
+    handle?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    cluster.apply({ type: "migrateVm", name: "d", targetNodeId: OTHER_NODE });
+    cluster.apply(observed("d", OTHER_NODE, "booting"));
+    await cluster.clock.advance(10);
+    handle?.migrations[0]?.complete();
+    cluster.apply(observed("d", OTHER_NODE, "running"));
+    expect(cluster.machine.orchestrator.vm("d")?.diskNodeId).toBe(OTHER_NODE);
+    // Before this node's sweep, node 2 goes offline with this node drained: the VM waits, and
+    // the disk here is older than node 2's.
+    cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: true });
+    cluster.apply({ type: "markWorkerOffline", nodeId: OTHER_NODE });
+    expect(cluster.machine.orchestrator.vm("d")).toMatchObject({ status: "pending", nodeId: null });
+    await cluster.clock.advance(5000);
+    expect(vms.discarded).toEqual(["d"]);
+  });
+
   it("as the source, resumes a guest it sent when the target fails, and keeps the reason", async () => {
     const { cluster, handle } = await runningHere();
     cluster.apply({ type: "migrateVm", name: "v", targetNodeId: OTHER_NODE });

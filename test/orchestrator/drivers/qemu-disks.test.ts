@@ -37,6 +37,21 @@ function info(path: string): { "backing-filename"?: string; "virtual-size": numb
 }
 
 describe.runIf(QEMU_IMG !== null)("QemuDisks", () => {
+  it("makes a fresh disk when asked, dropping what the guest wrote in the old one", async () => {
+    const disks = new QemuDisks({ diskDir, imageDir });
+    const disk = await disks.prepare("db", { image: "", diskGb: 1 });
+    const path = disk?.path as string;
+    // Stands for what a guest wrote: blocks allocated in the qcow2.
+    execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 0 4M", path], { stdio: "ignore" });
+    const used = (p: string): number => statSync(p).blocks;
+    const written = used(path);
+    expect((await disks.prepare("db", { image: "", diskGb: 1 }))?.path).toBe(path);
+    expect(used(path)).toBe(written);
+    await disks.prepare("db", { image: "", diskGb: 1 }, true);
+    expect(used(path)).toBeLessThan(written);
+    expect(info(path)["virtual-size"]).toBe(GIB);
+  });
+
   it("makes a qcow2 overlay backed by the base, once, and keeps it until discarded", async () => {
     const base = join(imageDir, "base.raw");
     writeFileSync(base, Buffer.alloc(16 * MIB));

@@ -299,3 +299,48 @@ describe("the reports of a migration", () => {
     checkInvariants(restored);
   });
 });
+
+describe("where a VM's current disk is (diskNodeId)", () => {
+  it("is the node a VM with a disk was seen launched on; a VM without one has none", () => {
+    h = running({ diskGb: 1 });
+    expect(h.vm("v").diskNodeId).toBe(1);
+    h.createVm("plain", qemuSpec({ vcpus: 1, memoryMb: 512 }));
+    h.ok(observe("plain", 1, "running"));
+    expect(h.vm("plain").diskNodeId).toBeUndefined();
+  });
+
+  it("stays through a stop and goes to the node the VM runs on next", () => {
+    h = running({ diskGb: 1 });
+    h.ok({ type: "setVmDesired", name: "v", desired: "stopped" });
+    h.ok(observe("v", 1, "stopped"));
+    expect(h.vm("v")).toMatchObject({ status: "stopped", nodeId: null, diskNodeId: 1 });
+    // Node 1 fills up: started again, the VM runs on node 2, on a fresh disk that is now current.
+    h.createVm("filler", qemuSpec({ vcpus: 3, memoryMb: 3500 }));
+    h.ok({ type: "setVmDesired", name: "v", desired: "running" });
+    expect(h.vm("v").nodeId).toBe(2);
+    expect(h.vm("v").diskNodeId).toBe(1);
+    h.ok(observe("v", 2, "starting"));
+    expect(h.vm("v").diskNodeId).toBe(1);
+    h.ok(observe("v", 2, "booting"));
+    expect(h.vm("v").diskNodeId).toBe(2);
+  });
+
+  it("moves with a migration, stays on a rollback, and survives a snapshot byte for byte", () => {
+    h = running({ diskGb: 1 });
+    h.ok(migrate("v", 2));
+    h.ok(observe("v", 2, "failed", { error: "no kernel" }));
+    expect(h.vm("v")).toMatchObject({ nodeId: 1, diskNodeId: 1 });
+    h.ok(migrate("v", 3));
+    const during = h.model.snapshot();
+    const restoredDuring = new OrchestratorModel();
+    restoredDuring.restore(during);
+    expect(sameBytes(restoredDuring.snapshot(), during)).toBe(true);
+    h.ok(observe("v", 3, "running"));
+    expect(h.vm("v")).toMatchObject({ nodeId: 3, diskNodeId: 3 });
+    const bytes = h.model.snapshot();
+    const restored = new OrchestratorModel();
+    restored.restore(bytes);
+    expect(sameBytes(restored.snapshot(), bytes)).toBe(true);
+    expect(restored.vm("v")?.diskNodeId).toBe(3);
+  });
+});
