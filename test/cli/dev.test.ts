@@ -4,6 +4,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { statSync } from "node:fs";
 import { cli as run, ensureBuilt, exitWithin, isRunning, start, until } from "./helpers.js";
+import { packageVersion } from "../../src/cli/version.js";
+import { PROTOCOL_VERSION } from "../../src/transport/codec.js";
+
+const PACKAGE_VERSION = packageVersion();
 
 interface Row {
   id: number;
@@ -98,6 +102,23 @@ describe("blixard dev", () => {
     }
     expect(JSON.parse(json.stdout)).toMatchObject({ key: "greeting", value: "hello", version: 1 });
     expect(JSON.parse(members.stdout)).toMatchObject({ leader: leader.id });
+  });
+
+  it("lists every member's version through a follower, filling what it never heard from the leader", async () => {
+    // A follower links with the leader and with the members it exchanged votes with; the others'
+    // versions it does not know by itself (they once showed as "?").
+    for (const follower of rows.filter((r) => r.role === "follower")) {
+      const members = await cli(["cluster", "members", "--endpoints", follower.api]);
+      expect(members.status, members.stderr).toBe(0);
+      const versions = members.stdout
+        .split("\n")
+        .filter((line) => /^\d+\s/.test(line))
+        .map((line) => line.split(/\s{2,}/).slice(-2));
+      expect(versions, members.stdout).toEqual(
+        rows.map(() => [PACKAGE_VERSION, String(PROTOCOL_VERSION)]),
+      );
+      expect(members.stdout).not.toContain("unknown");
+    }
   });
 
   it("exits 3 with a one-line message for a missing key", async () => {

@@ -134,6 +134,7 @@ describe("CLI help", () => {
       "cluster promote --timeout": String(DEFAULT_PROMOTE_WAIT_MS),
       "cluster replace --timeout": String(DEFAULT_PROMOTE_WAIT_MS),
       "cluster status --timeout": `${DEFAULT_TIMEOUT_MS}; each member's answer ${MEMBER_STATUS_TIMEOUT_MS}`,
+      "cluster members --timeout": `${DEFAULT_TIMEOUT_MS}; the leader's answer ${MEMBER_STATUS_TIMEOUT_MS}`,
       "task wait --timeout": "none: as long as the task takes",
     };
     // The shared client options, wherever no entry above says otherwise.

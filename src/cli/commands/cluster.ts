@@ -4,12 +4,23 @@
  */
 import type { Command } from "commander";
 import type { StatusResponse } from "../../api/schema/index.js";
-import { DEFAULT_TIMEOUT_MS, type BlixardClient, type ClusterConfig } from "../../client/index.js";
+import {
+  DEFAULT_TIMEOUT_MS,
+  type BlixardClient,
+  type ClusterConfig,
+  type Members,
+} from "../../client/index.js";
 import { UnavailableError } from "../../common/errors.js";
 import { formatHostPort, parseHostPort, parsePositiveInt, type HostPort } from "../options.js";
 import { apiUrl } from "../node/members.js";
 import { formatTable } from "../table.js";
 import { clientFrom, printJson, withClientOptions, type ClientOptions } from "./client-options.js";
+import {
+  fillFromLeader,
+  leaderToAsk,
+  versionNotes,
+  type FilledMembers,
+} from "./member-versions.js";
 
 interface AddOptions extends ClientOptions {
   readonly id: number;
@@ -101,9 +112,15 @@ export function registerClusterCommands(program: Command): void {
   withClientOptions(
     cluster
       .command("members")
-      .description("members, suffrage, addresses and versions (as the answering node last heard)"),
+      .description(
+        "members, suffrage, addresses and versions (as the answering node last heard; versions " +
+          "it has not heard, as the leader last heard)",
+      ),
+    `${DEFAULT_TIMEOUT_MS}; the leader's answer ${MEMBER_STATUS_TIMEOUT_MS}`,
   ).action(async (options: ClientOptions) => {
-    const m = await clientFrom(options).members();
+    const answer = await clientFrom(options).members();
+    const { filled, leaderNotAsked } = await withLeaderVersions(answer, options);
+    const m = filled.members;
     if (options.json === true) {
       printJson(m);
       return;
@@ -114,13 +131,14 @@ export function registerClusterCommands(program: Command): void {
       member.leader ? "*" : "",
       member.raftAddress ?? "?",
       member.apiAddress ?? "?",
-      member.version ?? "?",
-      member.protocolVersion === undefined ? "?" : String(member.protocolVersion),
+      member.version ?? "unknown",
+      member.protocolVersion === undefined ? "unknown" : String(member.protocolVersion),
     ]);
     process.stdout.write(
       formatTable(["ID", "SUFFRAGE", "LEADER", "PEER", "API", "VERSION", "PROTOCOL"], rows),
     );
     if (m.joint) process.stdout.write("(a joint configuration change is under way)\n");
+    for (const note of versionNotes(filled, leaderNotAsked)) process.stdout.write(`${note}\n`);
   });
 
   withClientOptions(
@@ -210,6 +228,35 @@ interface MemberStatus {
   readonly apiAddress?: string;
   readonly status?: StatusResponse;
   readonly error?: string;
+}
+
+/**
+ * Fills the versions the answering node has not heard from the leader's own members list (see
+ * member-versions.ts). Throws nothing: a leader that does not answer leaves the gaps, and why.
+ */
+async function withLeaderVersions(
+  answer: Members,
+  options: ClientOptions,
+): Promise<{ filled: FilledMembers; leaderNotAsked?: string }> {
+  const leader = leaderToAsk(answer);
+  if (leader === undefined) return { filled: fillFromLeader(answer, undefined) };
+  if ("notAsked" in leader) {
+    return { filled: fillFromLeader(answer, undefined), leaderNotAsked: leader.notAsked };
+  }
+  const timeoutMs = options.timeout ?? MEMBER_STATUS_TIMEOUT_MS;
+  try {
+    const leaderAnswer = await clientFrom({
+      ...options,
+      endpoints: [leader.apiAddress],
+      timeout: timeoutMs,
+    }).members({ timeoutMs });
+    return { filled: fillFromLeader(answer, leaderAnswer) };
+  } catch (error) {
+    return {
+      filled: fillFromLeader(answer, undefined),
+      leaderNotAsked: (error as Error).message,
+    };
+  }
 }
 
 /** Asks every member of the configuration for its own status, in parallel. Throws nothing. */
