@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
 import { DEFAULT_KERNEL_CMDLINE } from "../../src/orchestrator/drivers/qemu-args.js";
@@ -19,30 +19,17 @@ import {
   BOOT_DEADLINE_MS,
   QEMU_AVAILABLE,
   requireQemuWhenAsked,
-  startQemuCluster,
-  type QemuCluster,
+  useQemuCluster,
 } from "./qemu-cluster.js";
 
 let cluster: ProcessCluster;
 let client: BlixardClient;
 let guest: GuestImage;
-let qemu: QemuCluster | undefined;
 
 describe.runIf(QEMU_AVAILABLE)("a qemu microVM through a real node (TCG)", () => {
-  beforeAll(async () => {
-    // Two nodes: console logs are read through the node that does not run the VM.
-    qemu = await startQemuCluster("blixard-microvm", 1);
-    ({ cluster, client, guest } = qemu);
-  }, 120_000);
-
-  afterAll(async () => {
-    await qemu?.destroy();
-  });
-
-  beforeEach(({ onTestFailed }) => {
-    onTestFailed(() => {
-      process.stderr.write(`node logs:\n${cluster.logs(80)}\n`);
-    });
+  // Two nodes: console logs are read through the node that does not run the VM.
+  useQemuCluster("blixard-microvm", 1, (started) => ({ cluster, client, guest } = started), {
+    logLines: 80,
   });
 
   it(

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import type { BlixardClient } from "../../src/client/index.js";
 import { findOnPath } from "../../src/orchestrator/host/probe.js";
 import { ensureBuilt } from "../cli/helpers.js";
@@ -45,7 +45,7 @@ export interface QemuClusterOptions {
  * Builds the guest and starts the nodes serving it; resolves once `onlineWorkers` of them are
  * online workers.
  */
-export async function startQemuCluster(
+async function startQemuCluster(
   name: string,
   onlineWorkers: number,
   options: QemuClusterOptions = {},
@@ -98,5 +98,32 @@ export function requireQemuWhenAsked(): void {
     expect.fail(
       "BLIXARD_REQUIRE_QEMU=1 but the guest cannot be built or run; apt-get install -y qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio",
     );
+  });
+}
+
+/**
+ * Registers a suite's cluster (call inside its `describe`): started before the suite's tests and
+ * handed to `onStart`, destroyed after them, and the nodes' last `logLines` log lines printed
+ * when a test fails.
+ */
+export function useQemuCluster(
+  name: string,
+  onlineWorkers: number,
+  onStart: (qemu: QemuCluster) => void,
+  options: QemuClusterOptions & { readonly logLines?: number } = {},
+): void {
+  let qemu: QemuCluster | undefined;
+  beforeAll(async () => {
+    qemu = await startQemuCluster(name, onlineWorkers, options);
+    onStart(qemu);
+  }, 120_000);
+  afterAll(async () => {
+    await qemu?.destroy();
+  });
+  beforeEach(({ onTestFailed }) => {
+    onTestFailed(() => {
+      const logs = qemu?.cluster.logs(options.logLines ?? 120) ?? "(no cluster)";
+      process.stderr.write(`node logs:\n${logs}\n`);
+    });
   });
 }

@@ -10,7 +10,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { VmJson } from "../../src/api/schema/orchestrator.js";
 import type { BlixardClient, ClusterEvent } from "../../src/client/index.js";
 import { DEFAULT_KERNEL_CMDLINE } from "../../src/orchestrator/drivers/qemu-args.js";
@@ -21,8 +21,7 @@ import {
   BOOT_DEADLINE_MS,
   QEMU_AVAILABLE,
   requireQemuWhenAsked,
-  startQemuCluster,
-  type QemuCluster,
+  useQemuCluster,
 } from "./qemu-cluster.js";
 
 /**
@@ -40,7 +39,6 @@ const ORPHAN_DEADLINE_MS = 10_000;
 let cluster: ProcessCluster;
 let client: BlixardClient;
 let guest: GuestImage;
-let qemu: QemuCluster | undefined;
 
 /** The QEMUs of VM `name` that the nodes of this cluster run. */
 function qemusOf(name: string): QemuProcess[] {
@@ -183,22 +181,9 @@ async function removeVm(name: string): Promise<void> {
 }
 
 describe.runIf(QEMU_AVAILABLE)("a node dies under a running qemu microVM (TCG)", () => {
-  beforeAll(async () => {
-    qemu = await startQemuCluster("blixard-vmfailover", 3, {
-      size: 3,
-      extraArgs: ["--worker-dead-after-ms", String(DEAD_AFTER_MS)],
-    });
-    ({ cluster, client, guest } = qemu);
-  }, 120_000);
-
-  afterAll(async () => {
-    await qemu?.destroy();
-  });
-
-  beforeEach(({ onTestFailed }) => {
-    onTestFailed(() => {
-      process.stderr.write(`node logs:\n${cluster.logs(120)}\n`);
-    });
+  useQemuCluster("blixard-vmfailover", 3, (started) => ({ cluster, client, guest } = started), {
+    size: 3,
+    extraArgs: ["--worker-dead-after-ms", String(DEAD_AFTER_MS)],
   });
 
   it(

@@ -10,7 +10,7 @@
  */
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { VmJson } from "../../src/api/schema/orchestrator.js";
 import type { BlixardClient } from "../../src/client/index.js";
 import type { GuestImage } from "../orchestrator/drivers/guest-image.js";
@@ -19,8 +19,7 @@ import {
   BOOT_DEADLINE_MS,
   QEMU_AVAILABLE,
   requireQemuWhenAsked,
-  startQemuCluster,
-  type QemuCluster,
+  useQemuCluster,
 } from "./qemu-cluster.js";
 
 /** A migration of a 128 MB guest takes a second or two; a loaded machine, much longer. */
@@ -29,7 +28,6 @@ const MIGRATION_DEADLINE_MS = 120_000;
 let cluster: ProcessCluster;
 let client: BlixardClient;
 let guest: GuestImage;
-let qemu: QemuCluster | undefined;
 
 /** The counter the guest's loop keeps in tmpfs, read through the guest agent. */
 async function readCounter(name: string): Promise<{ count: number; uptimeS: number }> {
@@ -53,20 +51,7 @@ function migrationOutcome(name: string): Promise<VmJson> {
 }
 
 describe.runIf(QEMU_AVAILABLE)("live migration of a qemu microVM between two nodes (TCG)", () => {
-  beforeAll(async () => {
-    qemu = await startQemuCluster("blixard-migrate", 2);
-    ({ cluster, client, guest } = qemu);
-  }, 120_000);
-
-  afterAll(async () => {
-    await qemu?.destroy();
-  });
-
-  beforeEach(({ onTestFailed }) => {
-    onTestFailed(() => {
-      process.stderr.write(`node logs:\n${cluster.logs(120)}\n`);
-    });
-  });
+  useQemuCluster("blixard-migrate", 2, (started) => ({ cluster, client, guest } = started));
 
   it(
     "rolls back when the target cannot start the VM, then moves it with its memory and uptime",

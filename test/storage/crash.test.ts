@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SeededRandom } from "../../src/common/random.js";
 import { NodeFileSystem } from "../../src/storage/node-fs.js";
 import { WalLogStore } from "../../src/storage/wal-log-store.js";
+import { childScriptCommand } from "../fixtures/child-script.js";
 import { crashEntry, CRASH_SEGMENT_SIZE_BYTES, CRASH_VOTERS } from "./crash-entries.js";
 
 const KILLS = 60;
@@ -23,21 +24,7 @@ let childCommand: string[];
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "blixard-crash-"));
-  try {
-    const esbuild = await import("esbuild");
-    const bundle = join(workDir, "crash-child.mjs");
-    await esbuild.build({
-      entryPoints: [CHILD_SOURCE],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile: bundle,
-      logLevel: "silent",
-    });
-    childCommand = [bundle];
-  } catch {
-    childCommand = ["--import", "tsx", CHILD_SOURCE];
-  }
+  childCommand = await childScriptCommand(CHILD_SOURCE, workDir);
 });
 
 afterAll(async () => {

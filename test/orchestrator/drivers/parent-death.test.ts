@@ -16,6 +16,7 @@ import {
   PARENT_GONE_EXIT_CODE,
 } from "../../../src/orchestrator/drivers/parent-death.js";
 import { signalGroup } from "../../../src/orchestrator/drivers/process-group.js";
+import { childScriptCommand } from "../../fixtures/child-script.js";
 import { isAlive, waitFor } from "./helpers.js";
 
 const CHILD_SOURCE = fileURLToPath(new URL("./parent-death-child.ts", import.meta.url));
@@ -31,17 +32,7 @@ const started: number[] = [];
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "blixard-parent-death-"));
   // Bundled: a stand-in node that starts in a fraction of tsx's time.
-  const esbuild = await import("esbuild");
-  const bundle = join(workDir, "parent-death-child.mjs");
-  await esbuild.build({
-    entryPoints: [CHILD_SOURCE],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    outfile: bundle,
-    logLevel: "silent",
-  });
-  childCommand = [bundle];
+  childCommand = await childScriptCommand(CHILD_SOURCE, workDir);
 });
 
 afterEach(() => {
