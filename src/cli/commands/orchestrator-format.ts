@@ -148,6 +148,8 @@ export function vmDetails(vm: Vm, nodeHost?: string): string {
     ["driver", spec.driver],
     ["resources", `${spec.vcpus} vcpus, ${spec.memoryMb} MB, ${spec.diskGb} GB`],
   ];
+  // Where its disk is matters once the VM is not running there (stopped, waiting, moved).
+  if (vm.diskNodeId !== undefined) rows.push(["disk on", `node ${vm.diskNodeId}`]);
   if (spec.driver === "process") rows.push(["command", commandLine(spec.command, spec.args)]);
   for (const [field, value] of [
     ["kernel", spec.kernel],
