@@ -18,8 +18,10 @@
  *   are reported as `vmObserved`. A VM whose desired state is stopped is stopped and reported
  *   stopped. A handle for a VM no longer placed here (moved, deleted) is stopped quietly. What a
  *   driver keeps across runs (a qemu VM's disk) is discarded on the resync timer once the VM is
- *   stopped here and deleted from the model or placed on another node (where a copy of the disk,
- *   or a fresh one, serves it).
+ *   stopped here and deleted from the model or its current disk is on another node (a copy, or
+ *   a fresh one). A VM starts on a disk kept here only if this node holds its current disk
+ *   (`Vm.diskNodeId`), else on a fresh one. An agent-only worker, whose view holds only the VMs
+ *   placed on it, keeps the disks of VMs it does not see (they may be stopped, not deleted).
  *
  * Reports go through a {@link Reporter}: retried while the cluster cannot take them, dropped
  * once the model refuses them.
@@ -214,6 +216,9 @@ export class Agent {
       for (const name of await driver.storedNames()) {
         if (this.#closed || this.#vms.has(name)) continue;
         const vm = queries.vm(name);
+        // An agent-only worker cannot tell a deleted VM from one stopped or placed elsewhere:
+        // it keeps the disk (a stale one is never used: such a VM starts here on a fresh disk).
+        if (vm === undefined && queries.partialVmView === true) continue;
         const home = vm?.diskNodeId ?? vm?.nodeId ?? null;
         const stale =
           vm !== undefined &&
@@ -532,7 +537,9 @@ export class Agent {
         spec: vm.spec,
         onChange,
         previousRestarts: vm.restarts,
-        ...(vm.diskNodeId !== undefined && vm.diskNodeId !== self ? { freshDisk: true } : {}),
+        // Only the node holding its current disk reuses a disk kept here: anywhere else (or
+        // before it ever ran) a disk of that name is stale, or another VM's of the same name.
+        ...(vm.diskNodeId === self ? {} : { freshDisk: true }),
       });
     } catch (error) {
       this.#report(vm.name, {

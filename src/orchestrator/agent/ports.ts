@@ -39,9 +39,13 @@ export type TaskRunnerPort = (
 /**
  * What the agent reads of the model: its node's worker record and assignments, and whether a VM
  * still exists (to discard the disk of a deleted one). A server's agent reads its node's applied
- * model; an agent-only worker reads the last answer of its assignment poll (`remote/`).
+ * model; an agent-only worker reads the last answer of its assignment poll (`remote/`), which
+ * holds only the VMs placed on its node: `partialVmView` says so (a VM it does not see may be
+ * stopped or placed elsewhere rather than deleted).
  */
-export type AgentQueries = Pick<OrchestratorQueries, "worker" | "assignments" | "vm">;
+export type AgentQueries = Pick<OrchestratorQueries, "worker" | "assignments" | "vm"> & {
+  readonly partialVmView?: boolean;
+};
 
 /** Everything an {@link Agent} is built from. */
 export interface AgentOptions {

@@ -7,7 +7,11 @@
 import { UnavailableError } from "../../../src/common/errors.js";
 import { Agent } from "../../../src/orchestrator/agent/agent.js";
 import type { Logger } from "../../../src/common/logger.js";
-import type { Proposer, TaskRunnerPort } from "../../../src/orchestrator/agent/ports.js";
+import type {
+  AgentQueries,
+  Proposer,
+  TaskRunnerPort,
+} from "../../../src/orchestrator/agent/ports.js";
 import type { TaskRun } from "../../../src/orchestrator/drivers/task-runner.js";
 import type {
   MigrationStats,
@@ -332,6 +336,20 @@ export class FakeVmDriver implements VmDriverPort {
   }
 }
 
+/** The model as an agent-only worker sees it: only the VMs placed on {@link AGENT_NODE}. */
+function placedOnly(cluster: FakeCluster): AgentQueries {
+  const model = cluster.machine.orchestrator;
+  return {
+    partialVmView: true,
+    worker: (nodeId) => model.worker(nodeId),
+    assignments: (nodeId) => model.assignments(nodeId),
+    vm: (name) => {
+      const vm = model.vm(name);
+      return vm?.nodeId === AGENT_NODE ? vm : undefined;
+    },
+  };
+}
+
 /** An agent on {@link AGENT_NODE} over `cluster`, with its fakes; told of every apply. */
 export function startAgent(
   cluster: FakeCluster,
@@ -343,6 +361,8 @@ export function startAgent(
     readonly runTask?: TaskRunnerPort;
     /** The kind of VM the fake driver runs (default `process`). */
     readonly vmKind?: VmDriver;
+    /** Sees only the VMs placed on its node, as an agent-only worker's view (`partialVmView`). */
+    readonly partialVmView?: boolean;
   } = {},
 ): { agent: Agent; runner: FakeTaskRunner; vms: FakeVmDriver } {
   const runner = new FakeTaskRunner();
@@ -351,7 +371,7 @@ export function startAgent(
   const agent = new Agent({
     nodeId: AGENT_NODE,
     clock: cluster.clock,
-    queries: cluster.machine.orchestrator,
+    queries: options.partialVmView === true ? placedOnly(cluster) : cluster.machine.orchestrator,
     proposer: cluster.proposer,
     runTask: options.runTask ?? runner.port,
     vmDrivers: new Map([[vmKind, vms]]),

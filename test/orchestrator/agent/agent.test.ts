@@ -712,6 +712,36 @@ describe("Agent: live migration", () => {
     expect(vms.handlesOf("d")[1]?.request.freshDisk).toBeUndefined();
   });
 
+  it("as an agent-only worker, keeps the disk of a VM it does not see (stopped, not deleted)", async () => {
+    const cluster = new FakeCluster();
+    const { vms } = startAgent(cluster, {
+      vmKind: "qemu",
+      features: ["qemu"],
+      partialVmView: true,
+    });
+    await cluster.clock.advance(10);
+    cluster.apply({
+      type: "createVm",
+      name: "d",
+      spec: qemuSpec({ diskGb: 1 }),
+      desired: "running",
+    });
+    await cluster.clock.advance(10);
+    const [first] = vms.handlesOf("d");
+    // Never run anywhere before: a disk kept under its name is not its own.
+    expect(first?.request.freshDisk).toBe(true);
+    first?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    cluster.apply({ type: "setVmDesired", name: "d", desired: "stopped" });
+    await cluster.clock.advance(10);
+    await cluster.clock.advance(5000);
+    expect(cluster.machine.orchestrator.vm("d")).toMatchObject({ status: "stopped", nodeId: null });
+    expect(vms.discarded).toEqual([]);
+    cluster.apply({ type: "setVmDesired", name: "d", desired: "running" });
+    await cluster.clock.advance(10);
+    expect(vms.handlesOf("d")[1]?.request.freshDisk).toBeUndefined();
+  });
+
   it("discards its disk of a waiting VM whose current disk is on another node", async () => {
     const { cluster, vms } = await qemuAgents();
     cluster.apply({

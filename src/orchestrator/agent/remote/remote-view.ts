@@ -60,9 +60,12 @@ export class RemoteAssignmentsView implements AgentQueries {
     return nodeId === this.#nodeId ? this.#assignments : EMPTY;
   }
 
+  /** See `AgentQueries`: the view knows only the VMs placed on this node. */
+  readonly partialVmView = true;
+
   /**
-   * A VM placed on this node. Unlike a server's model, the view knows no VM placed elsewhere:
-   * a VM moved to another node reads as gone, so its disk here is discarded (it would be stale).
+   * A VM placed on this node. Unlike a server's model, the view knows no VM placed elsewhere or
+   * stopped: such a VM reads as gone, so the agent keeps its disk here (see `Agent`).
    */
   vm(name: string): Vm | undefined {
     return this.#vms.get(name);
