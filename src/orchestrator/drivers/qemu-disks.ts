@@ -8,7 +8,8 @@
  * with `diskGb` and no image gets a blank qcow2 data disk of that size (the Blixard guest formats
  * a blank disk once and mounts it on `/data`); with both, the overlay grows to `diskGb` when the
  * base is smaller. The disk is made once and kept: it survives stops, restarts and node restarts
- * (the guest's files persist on this node) until the VM is deleted, when the agent discards it.
+ * (the guest's files persist on this node) until the VM is deleted, or its current disk is on
+ * another node (`Vm.diskNodeId`), when the agent discards it; `prepare(…, fresh)` starts over.
  *
  * A qcow2 base names its own backing file in its header, which could point anywhere on the
  * host; with an image directory every file of the base's backing chain must be inside it, or the

@@ -187,7 +187,7 @@ export class QemuDriver implements VmDriverPort {
           });
   }
 
-  /** Deletes VM `name`'s disk (call only once the VM is deleted and no longer runs). */
+  /** Deletes VM `name`'s disk (call only once it no longer runs here and the disk is not its current one). */
   async discard(name: string): Promise<void> {
     checkVmName(name);
     await this.#disks?.discard(name);

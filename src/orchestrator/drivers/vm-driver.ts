@@ -152,7 +152,8 @@ export interface VmDriverPort {
   startIncoming?(request: VmStartRequest): VmHandle;
   /**
    * Deletes what the driver keeps on this node for VM `name` across runs (the qemu driver's
-   * disk). The agent calls it once the VM is deleted from the cluster and stopped here.
+   * disk). The agent calls it once the VM is stopped here and deleted from the cluster, or its
+   * current disk is on another node.
    */
   discard?(name: string): Promise<void>;
   /** The VMs the driver keeps something for on this node ({@link discard} removes it). */

@@ -582,8 +582,9 @@ describe("Agent: live migration", () => {
     return { cluster, ...parts };
   }
 
-  function createQemuVm(cluster: FakeCluster, name: string): void {
-    cluster.apply({ type: "createVm", name, spec: qemuSpec(), desired: "running" });
+  /** Qemu VM `name`, desired running, with a `diskGb` data disk (0: none). */
+  function createQemuVm(cluster: FakeCluster, name: string, diskGb = 0): void {
+    cluster.apply({ type: "createVm", name, spec: qemuSpec({ diskGb }), desired: "running" });
   }
 
   function observed(name: string, nodeId: number, status: "booting" | "running" | "failed") {
@@ -683,12 +684,7 @@ describe("Agent: live migration", () => {
     const { cluster, vms } = await qemuAgents();
     // Runs on node 2 first (this node drained): its current disk is there.
     cluster.apply({ type: "setWorkerDrain", nodeId: AGENT_NODE, draining: true });
-    cluster.apply({
-      type: "createVm",
-      name: "d",
-      spec: qemuSpec({ diskGb: 1 }),
-      desired: "running",
-    });
+    createQemuVm(cluster, "d", 1);
     cluster.apply(observed("d", OTHER_NODE, "running"));
     expect(cluster.machine.orchestrator.vm("d")?.diskNodeId).toBe(OTHER_NODE);
     // Node 2 drained, this one back: the VM comes here, and a disk of it kept here is stale.
@@ -720,12 +716,7 @@ describe("Agent: live migration", () => {
       partialVmView: true,
     });
     await cluster.clock.advance(10);
-    cluster.apply({
-      type: "createVm",
-      name: "d",
-      spec: qemuSpec({ diskGb: 1 }),
-      desired: "running",
-    });
+    createQemuVm(cluster, "d", 1);
     await cluster.clock.advance(10);
     const [first] = vms.handlesOf("d");
     // Never run anywhere before: a disk kept under its name is not its own.
@@ -744,12 +735,7 @@ describe("Agent: live migration", () => {
 
   it("discards its disk of a waiting VM whose current disk is on another node", async () => {
     const { cluster, vms } = await qemuAgents();
-    cluster.apply({
-      type: "createVm",
-      name: "d",
-      spec: qemuSpec({ diskGb: 1 }),
-      desired: "running",
-    });
+    createQemuVm(cluster, "d", 1);
     await cluster.clock.advance(10);
     const [handle] = vms.handlesOf("d");
     handle?.emit({ status: "running" });
