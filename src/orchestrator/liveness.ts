@@ -128,6 +128,10 @@ export class LivenessMonitor {
     });
     this.#options.proposer
       .propose({ type: "markWorkerOffline", nodeId })
+      // Applied: the silence is spent. A worker that registers again before the next sample
+      // (which would otherwise never see it offline) gets a fresh grace, not the same silence
+      // once more: judged by it, each of its new attempts was marked lost at the next sample.
+      .then(() => this.#lastHeard.delete(nodeId))
       .catch((error: unknown) =>
         this.#options.log.warn("could not mark worker offline", {
           worker: nodeId,

@@ -29,6 +29,8 @@ function setup(workers: Worker[], options: { sampleEveryMs?: number } = { sample
     /** A fixed arrival time for a peer (overrides `active`). */
     heardAt: new Map<number, number>(),
     workers,
+    /** Workers that register again as soon as they are marked offline, before any sample. */
+    comesBack: new Set<number>(),
   };
   const queries = { workers: () => state.workers } as unknown as OrchestratorQueries;
   const monitor = new LivenessMonitor({
@@ -44,7 +46,7 @@ function setup(workers: Worker[], options: { sampleEveryMs?: number } = { sample
       propose: async (command) => {
         proposed.push(command);
         // As the model would: the proposal resolves once applied.
-        if (command.type === "markWorkerOffline") {
+        if (command.type === "markWorkerOffline" && !state.comesBack.has(command.nodeId)) {
           state.workers = state.workers.map((w) =>
             w.nodeId === command.nodeId ? { ...w, status: "offline" } : w,
           );
@@ -71,6 +73,24 @@ describe("LivenessMonitor", () => {
     expect(proposed).toEqual([]);
     await clock.advance(200);
     expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 3 }]);
+  });
+
+  it("gives a worker that registers again right after it was marked offline a fresh grace", async () => {
+    const { clock, proposed, state } = setup([worker(1), worker(2), worker(3)]);
+    await clock.advance(2000);
+    state.active = new Set([2]);
+    // Marked offline, it registers again before any sample sees it offline; its heartbeats have
+    // not resumed yet. One silence, one mark: the next comes only after a new full silence.
+    state.comesBack.add(3);
+    await clock.advance(1100);
+    expect(proposed).toEqual([{ type: "markWorkerOffline", nodeId: 3 }]);
+    await clock.advance(900);
+    expect(proposed).toHaveLength(1);
+    await clock.advance(200);
+    expect(proposed).toEqual([
+      { type: "markWorkerOffline", nodeId: 3 },
+      { type: "markWorkerOffline", nodeId: 3 },
+    ]);
   });
 
   it("judges a worker by when its last message arrived, not by when a sample saw it", async () => {
