@@ -289,7 +289,18 @@ describe.runIf(QEMU_AVAILABLE)("a node dies under a running qemu microVM (TCG)",
         status: "running",
         nodeId: moved.nodeId,
       });
-      expect(qemusOf(name).map((p) => p.pid)).toEqual([now.pid]);
+      // A restarted node's agent can act on its applied state before it has caught up, and start
+      // the VM it ran before for a moment (seen once in a full run; see the stop's notes): what
+      // must hold is that the copy elsewhere is the one left running.
+      await until(
+        () => {
+          const pids = qemusOf(name).map((p) => p.pid);
+          return pids.length === 1 && pids[0] === now.pid ? true : undefined;
+        },
+        () =>
+          `only the QEMU on node ${moved.nodeId} (pid ${now.pid}) once node ${home} caught up; running: ${describeQemus(qemusOf(name))}`,
+        ORPHAN_DEADLINE_MS,
+      );
 
       await removeVm(name);
     },
