@@ -154,7 +154,7 @@ describe("the orchestrator across real processes", () => {
     expect(moved.nodeId).not.toBe(home);
 
     // The dead node comes back: its agent stops the orphan, so one copy runs.
-    cluster.start(home, "restart");
+    const restarted = cluster.start(home, "restart");
     await allUp();
     await until(
       () => (sleepProcessesWith(marker).length === 1 ? true : undefined),
@@ -162,6 +162,11 @@ describe("the orchestrator across real processes", () => {
       30_000,
     );
     expect(sleepProcessesWith(marker)).not.toContain(firstPid);
+    // Its replayed log still placed the VM on it, but its agent waited until the node had caught
+    // up with the cluster (which moved the VM): it never started a second copy, even briefly.
+    expect(
+      restarted.logLines().filter((l) => l["msg"] === "starting VM" && l["vm"] === "keeper"),
+    ).toEqual([]);
     await client.orchestrator.stopVm("keeper");
     await until(
       async () =>

@@ -32,6 +32,7 @@ import type { RaftNode } from "../../node/raft-node.js";
 import { BATCH_COMMANDS_PROTOCOL_VERSION } from "../../node/protocol-gate.js";
 import { NONE } from "../../raft/types.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
+import { CatchUpGate } from "../../orchestrator/agent/catch-up-gate.js";
 import type { Proposer } from "../../orchestrator/agent/ports.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { DEFAULT_WORKER_DEAD_AFTER_MS, LivenessMonitor } from "../../orchestrator/liveness.js";
@@ -158,6 +159,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
   let monitor: LivenessMonitor | undefined;
   let drainDeadlines: DrainDeadlineMonitor | undefined;
   let unsubscribe: (() => void) | undefined;
+  let gate: CatchUpGate | undefined;
   let drivers: LocalDrivers | undefined;
   const startMonitors = (): void => {
     monitor = new LivenessMonitor({
@@ -232,8 +234,18 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
         log: agentLog,
       });
       const liveAgent = agent;
-      unsubscribe = options.onApplied(() => liveAgent.notify());
-      agent.start();
+      // Not before this node has caught up with the cluster: replaying its own log after a
+      // restart, it may still show work placed here that the cluster has moved elsewhere.
+      gate = new CatchUpGate({
+        barrier: (timeoutMs) => options.commands.barrier("orchestrator", { timeoutMs }),
+        clock,
+        log: agentLog,
+        onCaughtUp: () => {
+          unsubscribe = options.onApplied(() => liveAgent.notify());
+          liveAgent.start();
+        },
+      });
+      gate.start();
       log.info("orchestrator started", {
         capacity: host.capacity,
         features,
@@ -244,6 +256,7 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       agents.close();
       monitor?.close();
       drainDeadlines?.close();
+      gate?.close();
       unsubscribe?.();
       await agent?.close();
       await drivers?.close();

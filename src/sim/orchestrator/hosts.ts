@@ -11,6 +11,7 @@
  */
 import type { Random } from "../../common/random.js";
 import { Agent } from "../../orchestrator/agent/agent.js";
+import { CatchUpGate } from "../../orchestrator/agent/catch-up-gate.js";
 import type { Logger } from "../../common/logger.js";
 import type { VmDriverPort } from "../../orchestrator/drivers/vm-driver.js";
 import { LivenessMonitor } from "../../orchestrator/liveness.js";
@@ -46,6 +47,8 @@ export interface NodeHost {
   readonly nodeId: NodeId;
   readonly incarnation: number;
   readonly agent: Agent;
+  /** Starts the agent once the node caught up with the cluster (as on a real server). */
+  readonly gate: CatchUpGate;
   readonly monitor: LivenessMonitor;
   readonly model: OrchestratorQueries;
   /** The server side of the agent protocol: agent-only workers poll and heartbeat here. */
@@ -218,8 +221,14 @@ export class OrchestratorHosts {
       log,
       deadAfterMs: options.deadAfterMs,
     });
-    this.#hosts.set(nodeId, { nodeId, incarnation, agent, monitor, model, hub });
-    agent.start();
+    const gate = new CatchUpGate({
+      barrier: (timeoutMs) => node.read(() => undefined, { timeoutMs }),
+      clock,
+      log,
+      onCaughtUp: () => agent.start(),
+    });
+    this.#hosts.set(nodeId, { nodeId, incarnation, agent, gate, monitor, model, hub });
+    gate.start();
     monitor.start();
   }
 
@@ -276,6 +285,7 @@ export class OrchestratorHosts {
   onNodeStopped(nodeId: NodeId, incarnation: number): void {
     const host = this.#hosts.get(nodeId);
     if (host?.incarnation === incarnation) {
+      host.gate.close();
       host.hub.close();
       this.#hosts.delete(nodeId);
     }
@@ -285,7 +295,7 @@ export class OrchestratorHosts {
   /** Replica `nodeId` changed its model: its agent reconciles soon. */
   onModelChanged(nodeId: NodeId, incarnation: number): void {
     const host = this.#hosts.get(nodeId);
-    if (host?.incarnation === incarnation) host.agent.notify();
+    if (host?.incarnation === incarnation && host.gate.open) host.agent.notify();
   }
 }
 

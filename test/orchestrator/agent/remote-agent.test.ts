@@ -10,6 +10,7 @@ import { CancelledError, UnavailableError } from "../../../src/common/errors.js"
 import { AssignmentPoller } from "../../../src/orchestrator/agent/remote/assignment-poller.js";
 import { DisconnectGuard } from "../../../src/orchestrator/agent/remote/disconnect-guard.js";
 import type { AssignmentsAnswer } from "../../../src/orchestrator/agent/remote/http-link.js";
+import { MAX_HEARTBEATS_IN_FLIGHT } from "../../../src/orchestrator/agent/remote/heartbeat-loop.js";
 import { RemoteAgent } from "../../../src/orchestrator/agent/remote/remote-agent.js";
 import { RemoteAssignmentsView } from "../../../src/orchestrator/agent/remote/remote-view.js";
 import { RAW_EXEC_FEATURE } from "../../../src/statemachine/orchestrator/features.js";
@@ -102,10 +103,20 @@ describe("DisconnectGuard", () => {
 /**
  * A server in front of a {@link FakeCluster}: answers polls from the model (an index that grows
  * with every apply), takes heartbeats and reports, or refuses everything while `up` is false.
+ * While `stalled` (a paused process) it answers no heartbeat until `resume()` answers them all.
  */
 function fakeServer(cluster: FakeCluster) {
   let version = 0;
-  const state = { up: true, heartbeats: 0 };
+  const stalledBeats: (() => void)[] = [];
+  const state = {
+    up: true,
+    heartbeats: 0,
+    stalled: false,
+    resume(): void {
+      this.stalled = false;
+      for (const answer of stalledBeats.splice(0)) answer();
+    },
+  };
   const waiting = new Set<() => void>();
   cluster.onApplied = () => {
     version++;
@@ -139,6 +150,7 @@ function fakeServer(cluster: FakeCluster) {
       }),
     heartbeat: async () => {
       if (!state.up) throw new UnavailableError("no server reachable");
+      if (state.stalled) await new Promise<void>((resolve) => stalledBeats.push(resolve));
       state.heartbeats++;
       return { leaderId: 1, workerDeadAfterMs: 2000 };
     },
@@ -304,6 +316,54 @@ describe("RemoteAgent", () => {
     expect(agent.disconnected).toBe(false);
     expect(cluster.proposalsOf("markWorkerOffline")).toEqual([]);
     expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+    await agent.close();
+  });
+
+  it("after a stall longer than the grace, counts from the last heartbeat sent in it: hands back once, then keeps the next attempt", async () => {
+    // A paused server answers the heartbeats queued during the pause all at once. Had the agent
+    // waited for each answer before sending the next, it would count its grace from one sent
+    // before the pause and run out of it just after reconnecting, stopping the next attempt too.
+    const cluster = new FakeCluster();
+    const { link, state } = fakeServer(cluster);
+    const runner = new FakeTaskRunner();
+    const agent = new RemoteAgent({
+      nodeId: AGENT_NODE,
+      link,
+      clock: cluster.clock,
+      log: SILENT,
+      runTask: runner.port,
+      vmDrivers: new Map(),
+      capacity: AGENT_CAPACITY,
+      features: [RAW_EXEC_FEATURE],
+      workerDeadAfterMs: 2000,
+    });
+    agent.start();
+    await cluster.clock.advance(50);
+    cluster.apply({ type: "submitTask", id: "t1", spec: taskSpec({ args: ["t1"] }) });
+    await cluster.clock.advance(10);
+    runner.runsOf("t1")[0]?.start();
+    await cluster.clock.advance(10);
+
+    state.stalled = true;
+    await cluster.clock.advance(2600);
+    expect(agent.disconnected).toBe(true);
+    // Heartbeats went on being sent into the stall, no more than the cap at once.
+    expect(agent.heartbeatsInFlight).toBe(MAX_HEARTBEATS_IN_FLIGHT);
+    state.resume();
+    await cluster.clock.advance(20);
+    expect(agent.disconnected).toBe(false);
+    const second = runner.runsOf("t1")[1];
+    expect(second, "the next attempt started here").toBeDefined();
+    second?.start();
+    // A whole grace later the agent is still connected and the attempt still runs.
+    await cluster.clock.advance(2500);
+    expect(agent.disconnects).toBe(1);
+    expect(second?.signal.aborted).toBe(false);
+    expect(cluster.proposalsOf("markWorkerOffline").length).toBe(1);
+    expect(cluster.machine.orchestrator.task("t1")).toMatchObject({
+      status: "running",
+      attempts: 2,
+    });
     await agent.close();
   });
 });

@@ -163,6 +163,11 @@ export class RemoteAgent {
     );
   }
 
+  /** Heartbeats sent and not yet answered (for tests and status). */
+  get heartbeatsInFlight(): number {
+    return this.#heartbeats.inFlight;
+  }
+
   /** True while cut off past the grace (work stopped). */
   get disconnected(): boolean {
     return this.#guard?.disconnected ?? false;
