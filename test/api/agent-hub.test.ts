@@ -29,7 +29,7 @@ import type { OrchestratorCommand } from "../../src/statemachine/orchestrator/in
 import { RAW_EXEC_FEATURE } from "../../src/statemachine/orchestrator/features.js";
 import { encodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
 import { ManualClock, flushPromises } from "../node/fakes.js";
-import { taskSpec } from "../orchestrator/model/fixtures.js";
+import { taskSpec, vmSpec } from "../orchestrator/model/fixtures.js";
 
 /** Lets the feed's setImmediate listeners run. */
 async function tick(): Promise<void> {
@@ -269,6 +269,28 @@ describe("AgentHub", () => {
     await c.clock.advance(10);
     expect(c.hub.relayed([4, 5])).toEqual({ leaderId: 1, workerDeadAfterMs: 10_000 });
     expect([c.heartbeats.lastHeardMs(4), c.heartbeats.lastHeardMs(5)]).toEqual([1244, 1244]);
+  });
+
+  it("says what an agent does with the disks it keeps: keep, deleted or elsewhere", () => {
+    const c = cluster();
+    // Two VMs that cannot share a worker's 4,096 MB: one on each.
+    const big = vmSpec({ memoryMb: 3000 });
+    c.register(5);
+    c.apply({ type: "createVm", name: "there", spec: big, desired: "running" });
+    c.register(4);
+    c.apply({ type: "createVm", name: "here", spec: big, desired: "running" });
+    expect(c.machine.orchestrator.vm("here")?.nodeId).toBe(4);
+    expect(c.machine.orchestrator.vm("there")?.nodeId).toBe(5);
+    expect(c.hub.disks(4, ["here", "there", "gone"])).toEqual({
+      disks: [
+        { name: "here", verdict: "keep" },
+        { name: "there", verdict: "elsewhere" },
+        { name: "gone", verdict: "deleted" },
+      ],
+    });
+    expect(c.hub.disks(5, ["there"]).disks[0]?.verdict).toBe("keep");
+    // A server's id is refused, as its polls are.
+    expect(() => c.hub.disks(2, ["here"])).toThrow(ConflictError);
   });
 
   it("on a follower with a relay, answers a heartbeat once the leader took its batch", async () => {

@@ -92,6 +92,7 @@ export async function startAuthFixture(): Promise<AuthFixture> {
       assignments: async () => ({ index, worker: null, tasks: [], vms: [] }),
       heartbeat: async () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
       relayed: () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
+      disks: (_nodeId, names) => ({ disks: names.map((name) => ({ name, verdict: "deleted" })) }),
     },
     orchestrator: new RaftOrchestratorService({
       node: orchestratorNode,

@@ -265,7 +265,7 @@ describe("certificate identities", () => {
     });
   });
 
-  it("an agent-only node's certificate polls and heartbeats for its own id only", async () => {
+  it("an agent-only node's certificate polls, heartbeats and looks up disks for its own id only", async () => {
     // Node 4 is no member of the fixture's cluster: its certificate still names node 4.
     const poll = await send("GET", "/v1/agent/assignments?nodeId=4&after=0&waitMs=0", node(4));
     expect(poll.status).toBe(200);
@@ -275,6 +275,18 @@ describe("certificate identities", () => {
       (await send("GET", "/v1/agent/assignments?nodeId=5&after=0&waitMs=0", node(4))).status,
     ).toBe(403);
     expect((await send("POST", "/v1/agent/heartbeat", node(4), { nodeId: 5 })).status).toBe(403);
+    // Its disk lookups likewise: about its own disks only, and a bounded list of names.
+    expect(
+      await send("POST", "/v1/agent/disks", node(4), { nodeId: 4, names: ["a"] }),
+    ).toMatchObject({ status: 200, body: { disks: [{ name: "a", verdict: "deleted" }] } });
+    expect(
+      (await send("POST", "/v1/agent/disks", node(4), { nodeId: 5, names: ["a"] })).status,
+    ).toBe(403);
+    const tooMany = Array.from({ length: 257 }, (_, i) => `vm-${i}`);
+    expect(
+      (await send("POST", "/v1/agent/disks", node(4), { nodeId: 4, names: tooMany })).status,
+    ).toBe(400);
+    expect((await send("POST", "/v1/agent/disks", {}, { nodeId: 4, names: [] })).status).toBe(401);
     expect((await send("GET", "/v1/agent/assignments?nodeId=4")).status).toBe(401);
     // A malformed id is refused before anything reads it.
     expect((await send("GET", "/v1/agent/assignments?nodeId=x", node(4))).status).toBe(403);

@@ -26,6 +26,7 @@ import type { NodeId } from "../../raft/types.js";
 import type { OrchestratorQueries } from "../../statemachine/orchestrator/queries.js";
 import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js";
 import type { HeartbeatTable } from "../../orchestrator/heartbeats.js";
+import { diskVerdict, type DiskVerdict } from "../../orchestrator/agent/disk-verdict.js";
 import type { ChangeFeed } from "../events/change-feed.js";
 import { AssignmentChanges } from "./assignment-changes.js";
 import type { HeartbeatRelay } from "./heartbeat-relay.js";
@@ -70,6 +71,16 @@ export interface AgentProtocol {
   heartbeat(nodeId: NodeId): Promise<HeartbeatAck>;
   /** Records a follower's relayed batch. NotLeaderError off the leader. */
   relayed(nodeIds: readonly NodeId[]): HeartbeatAck;
+  /**
+   * What node `nodeId` does with its stored disks of the VMs `names`, by this server's applied
+   * model (see `orchestrator/agent/disk-verdict.ts`). ConflictError if `nodeId` is a server.
+   */
+  disks(nodeId: NodeId, names: readonly string[]): DiskVerdictsAnswer;
+}
+
+/** The answer of a disk lookup: one verdict per VM name asked about, in order. */
+export interface DiskVerdictsAnswer {
+  readonly disks: readonly { readonly name: string; readonly verdict: DiskVerdict }[];
 }
 
 /** The leadership a server knows of. */
@@ -141,6 +152,14 @@ export class AgentHub implements AgentProtocol {
       );
     }
     return answer;
+  }
+
+  disks(nodeId: NodeId, names: readonly string[]): DiskVerdictsAnswer {
+    this.#refuseServer(nodeId);
+    const { queries } = this.#options;
+    return {
+      disks: names.map((name) => ({ name, verdict: diskVerdict(queries.vm(name), nodeId) })),
+    };
   }
 
   heartbeat(nodeId: NodeId): Promise<HeartbeatAck> {

@@ -18,6 +18,7 @@ import { writeOptions } from "./orchestrator-request.js";
 import { WAIT_ANSWER_MARGIN_MS } from "./task-routes.js";
 
 import { MAX_RELAY_BATCH } from "../agents/heartbeat-relay.js";
+import { MAX_DISK_LOOKUP_NAMES } from "../../orchestrator/agent/disk-verdict.js";
 import { ReportResponse, type ReportItemJson } from "../schema/orchestrator.js";
 import { MAX_AGENT_REPORTS_PER_BATCH } from "../../statemachine/orchestrator/limits.js";
 import type { BatchItemOutcome } from "../../statemachine/orchestrator/commands.js";
@@ -40,6 +41,34 @@ const RelayBody = Type.Object(
     nodeIds: Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), {
       maxItems: MAX_RELAY_BATCH,
     }),
+  },
+  { additionalProperties: false },
+);
+
+/** The body of a disk lookup. */
+const DisksBody = Type.Object(
+  {
+    nodeId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    names: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
+      maxItems: MAX_DISK_LOOKUP_NAMES,
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** The answer of a disk lookup. */
+const DisksResponse = Type.Object(
+  {
+    disks: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        verdict: Type.Union([
+          Type.Literal("keep"),
+          Type.Literal("deleted"),
+          Type.Literal("elsewhere"),
+        ]),
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -161,6 +190,26 @@ export function agentRoutes(service: OrchestratorService, agents?: AgentProtocol
       errors: ["NOT_LEADER", "CONFLICT", "OVERLOADED"],
       audit: "refusals",
       handler: (context) => agents.heartbeat((context.body as { nodeId: number }).nodeId),
+    },
+    {
+      method: "POST",
+      url: "/v1/agent/disks",
+      tag: "agent",
+      summary:
+        "For agent-only workers: what node N does with the disks it keeps for the VMs `names` " +
+        `(at most ${MAX_DISK_LOOKUP_NAMES}), which its assignments do not show: \`keep\` (placed ` +
+        "or arriving there, or its current disk is there), `deleted` (no such VM) or " +
+        "`elsewhere` (its current disk is on another node: this copy is stale). Served by any " +
+        "server from its applied state",
+      body: DisksBody,
+      response: DisksResponse,
+      permission: (request) =>
+        nodePermission((request.body as { nodeId?: unknown } | null | undefined)?.nodeId),
+      errors: ["CONFLICT"],
+      handler: (context) => {
+        const body = context.body as { nodeId: number; names: string[] };
+        return agents.disks(body.nodeId, body.names);
+      },
     },
     {
       method: "POST",

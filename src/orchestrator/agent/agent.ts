@@ -33,7 +33,8 @@ import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js"
 import { MAX_REPORTED_ERROR_BYTES } from "../drivers/limits.js";
 import { truncateUtf8 } from "../drivers/output-capture.js";
 import type { TaskRun } from "../drivers/task-runner.js";
-import type { VmHandle, VmObservation } from "../drivers/vm-driver.js";
+import type { VmDriverPort, VmHandle, VmObservation } from "../drivers/vm-driver.js";
+import { diskVerdict, MAX_DISK_LOOKUP_NAMES, type DiskVerdict } from "./disk-verdict.js";
 import type { AgentOptions } from "./ports.js";
 import { Reporter } from "./reporter.js";
 
@@ -61,6 +62,13 @@ interface LocalVm {
 
 const DEFAULT_RESYNC_MS = 1000;
 
+/**
+ * How often an agent-only worker asks a server about the disks it keeps for VMs it does not see
+ * (a deleted VM's disk goes within about this long; a thousand agents with such disks ask about
+ * 17 times a second in all).
+ */
+export const DISK_LOOKUP_INTERVAL_MS = 60_000;
+
 /** See the module comment. */
 export class Agent {
   readonly #options: AgentOptions;
@@ -79,6 +87,8 @@ export class Agent {
   #closed = false;
   #registering = false;
   #sweeping = false;
+  /** When an agent-only worker may next ask about disks it does not see (clock ms). */
+  #nextDiskLookupMs = 0;
   #suspended = false;
 
   constructor(options: AgentOptions) {
@@ -202,38 +212,50 @@ export class Agent {
 
   /**
    * Discards what drivers keep for VMs (disks) that no longer run here and never will again as
-   * they are: the cluster deleted the VM, or its current disk is on another node (`diskNodeId`;
-   * for a VM that has not reported since that field came, the node it is placed on), a copy or a
-   * fresh one, so this one is stale. A VM placed here, or arriving here, keeps it. On the resync
-   * timer, not on every apply: it lists a directory. Throws nothing.
+   * they are (`disk-verdict.ts`): the cluster deleted the VM, or its current disk is on another
+   * node, a copy or a fresh one, so this one is stale. A VM placed here, or arriving here, keeps
+   * it. On the resync timer, not on every apply: it lists a directory.
+   *
+   * An agent-only worker's view holds only the VMs placed on it, so it cannot tell a deleted VM
+   * from one stopped or placed elsewhere: it asks a server about the disks it does not see
+   * (`diskVerdicts`), at most every {@link DISK_LOOKUP_INTERVAL_MS}, and keeps them when no
+   * server answers. Throws nothing.
    */
   #sweepStored(): void {
     if (this.#sweeping) return;
     this.#sweeping = true;
-    const { vmDrivers, queries, log, nodeId } = this.#options;
+    const { vmDrivers, queries, log, nodeId, clock } = this.#options;
+    const discard = async (driver: VmDriverPort, name: string, verdict: DiskVerdict) => {
+      log.info(
+        verdict === "deleted"
+          ? "discarding the disk of a deleted VM"
+          : "discarding a stale disk: the VM's current disk is on another node",
+        { vm: name },
+      );
+      await driver.discard?.(name);
+    };
     const sweeps = [...vmDrivers.values()].map(async (driver) => {
       if (driver.storedNames === undefined || driver.discard === undefined) return;
+      const unseen: string[] = [];
       for (const name of await driver.storedNames()) {
         if (this.#closed || this.#vms.has(name)) continue;
         const vm = queries.vm(name);
-        // An agent-only worker cannot tell a deleted VM from one stopped or placed elsewhere:
-        // it keeps the disk (a stale one is never used: such a VM starts here on a fresh disk).
-        if (vm === undefined && queries.partialVmView === true) continue;
-        const home = vm?.diskNodeId ?? vm?.nodeId ?? null;
-        const stale =
-          vm !== undefined &&
-          vm.nodeId !== nodeId &&
-          vm.migration?.targetNodeId !== nodeId &&
-          home !== null &&
-          home !== nodeId;
-        if (vm !== undefined && !stale) continue;
-        log.info(
-          vm === undefined
-            ? "discarding the disk of a deleted VM"
-            : "discarding a stale disk: the VM's current disk is on another node",
-          { vm: name, ...(vm === undefined ? {} : { node: home }) },
-        );
-        await driver.discard(name);
+        if (vm === undefined && queries.partialVmView === true) {
+          unseen.push(name);
+          continue;
+        }
+        const verdict = diskVerdict(vm, nodeId);
+        if (verdict !== "keep") await discard(driver, name, verdict);
+      }
+      if (unseen.length === 0 || queries.diskVerdicts === undefined) return;
+      if (clock.now() < this.#nextDiskLookupMs) return;
+      this.#nextDiskLookupMs = clock.now() + DISK_LOOKUP_INTERVAL_MS;
+      const verdicts = await queries.diskVerdicts(unseen.slice(0, MAX_DISK_LOOKUP_NAMES));
+      for (const [name, verdict] of verdicts) {
+        // Placed here (or started) while the server was asked: the answer is already old.
+        if (verdict === "keep" || this.#closed || this.#vms.has(name)) continue;
+        if (queries.vm(name) !== undefined || !unseen.includes(name)) continue;
+        await discard(driver, name, verdict);
       }
     });
     void Promise.all(sweeps)

@@ -2,6 +2,7 @@
  * What the agent needs from the node it runs on. The real node wires these to the runtime, the
  * API and the drivers; the simulator wires them to simulated ones.
  */
+import type { DiskVerdict } from "./disk-verdict.js";
 import type { Clock } from "../../common/clock.js";
 import type { Logger } from "../../common/logger.js";
 import type { NodeId } from "../../raft/types.js";
@@ -45,6 +46,12 @@ export type TaskRunnerPort = (
  */
 export type AgentQueries = Pick<OrchestratorQueries, "worker" | "assignments" | "vm"> & {
   readonly partialVmView?: boolean;
+  /**
+   * With a partial view: what a server's model says of this node's stored disks of the VMs
+   * `names` (at most `MAX_DISK_LOOKUP_NAMES`), one verdict per name it answered for. Rejects when
+   * no server answers (the disks are then kept).
+   */
+  readonly diskVerdicts?: (names: readonly string[]) => Promise<ReadonlyMap<string, DiskVerdict>>;
 };
 
 /** Everything an {@link Agent} is built from. */

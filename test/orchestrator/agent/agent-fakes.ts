@@ -6,6 +6,7 @@
  */
 import { UnavailableError } from "../../../src/common/errors.js";
 import { Agent } from "../../../src/orchestrator/agent/agent.js";
+import { diskVerdict } from "../../../src/orchestrator/agent/disk-verdict.js";
 import type { Logger } from "../../../src/common/logger.js";
 import type {
   AgentQueries,
@@ -336,10 +337,30 @@ export class FakeVmDriver implements VmDriverPort {
   }
 }
 
-/** The model as an agent-only worker sees it: only the VMs placed on {@link AGENT_NODE}. */
-function placedOnly(cluster: FakeCluster): AgentQueries {
+/** A server answering an agent-only worker's disk lookups from the model (as `AgentHub` does). */
+export interface FakeDiskServer {
+  /** The names of each lookup, in order. */
+  readonly asked: (readonly string[])[];
+  /** False: every lookup fails, as when no server answers. */
+  up: boolean;
+}
+
+/**
+ * The model as an agent-only worker sees it: only the VMs placed on {@link AGENT_NODE}; with
+ * `disks`, its disk lookups are answered from the whole model.
+ */
+function placedOnly(cluster: FakeCluster, disks?: FakeDiskServer): AgentQueries {
   const model = cluster.machine.orchestrator;
   return {
+    ...(disks === undefined
+      ? {}
+      : {
+          diskVerdicts: async (names: readonly string[]) => {
+            disks.asked.push([...names]);
+            if (!disks.up) throw new UnavailableError("no server reachable");
+            return new Map(names.map((name) => [name, diskVerdict(model.vm(name), AGENT_NODE)]));
+          },
+        }),
     partialVmView: true,
     worker: (nodeId) => model.worker(nodeId),
     assignments: (nodeId) => model.assignments(nodeId),
@@ -363,6 +384,8 @@ export function startAgent(
     readonly vmKind?: VmDriver;
     /** Sees only the VMs placed on its node, as an agent-only worker's view (`partialVmView`). */
     readonly partialVmView?: boolean;
+    /** With `partialVmView`: the server its disk lookups reach (absent: it has none). */
+    readonly diskServer?: FakeDiskServer;
   } = {},
 ): { agent: Agent; runner: FakeTaskRunner; vms: FakeVmDriver } {
   const runner = new FakeTaskRunner();
@@ -371,7 +394,10 @@ export function startAgent(
   const agent = new Agent({
     nodeId: AGENT_NODE,
     clock: cluster.clock,
-    queries: options.partialVmView === true ? placedOnly(cluster) : cluster.machine.orchestrator,
+    queries:
+      options.partialVmView === true
+        ? placedOnly(cluster, options.diskServer)
+        : cluster.machine.orchestrator,
     proposer: cluster.proposer,
     runTask: options.runTask ?? runner.port,
     vmDrivers: new Map([[vmKind, vms]]),

@@ -13,8 +13,10 @@ import {
   AGENT_NODE,
   FakeCluster,
   startAgent,
+  type FakeDiskServer,
   type ProposalFate,
 } from "./agent-fakes.js";
+import { DISK_LOOKUP_INTERVAL_MS } from "../../../src/orchestrator/agent/agent.js";
 
 const OTHER_NODE = 2;
 
@@ -731,6 +733,42 @@ describe("Agent: live migration", () => {
     cluster.apply({ type: "setVmDesired", name: "d", desired: "running" });
     await cluster.clock.advance(10);
     expect(vms.handlesOf("d")[1]?.request.freshDisk).toBeUndefined();
+  });
+
+  it("as an agent-only worker, asks a server about the disks it does not see: discards a deleted VM's, at most once a minute", async () => {
+    const cluster = new FakeCluster();
+    const diskServer: FakeDiskServer = { asked: [], up: true };
+    const { vms } = startAgent(cluster, {
+      vmKind: "qemu",
+      features: ["qemu"],
+      partialVmView: true,
+      diskServer,
+    });
+    await cluster.clock.advance(10);
+    createQemuVm(cluster, "d", 1);
+    await cluster.clock.advance(10);
+    vms.handlesOf("d")[0]?.emit({ status: "running" });
+    await cluster.clock.advance(10);
+    // Stopped: the view no longer holds it, and the server says its disk is here: kept.
+    cluster.apply({ type: "setVmDesired", name: "d", desired: "stopped" });
+    await cluster.clock.advance(5000);
+    expect(cluster.machine.orchestrator.vm("d")).toMatchObject({ status: "stopped", nodeId: null });
+    expect(diskServer.asked).toEqual([["d"]]);
+    expect(vms.discarded).toEqual([]);
+    // Deleted while no server answers: still kept, and not asked again before the minute is up.
+    diskServer.up = false;
+    await cluster.clock.advance(DISK_LOOKUP_INTERVAL_MS - 15_000);
+    cluster.apply({ type: "deleteVm", name: "d" });
+    await cluster.clock.advance(1000);
+    expect(diskServer.asked).toEqual([["d"]]);
+    await cluster.clock.advance(DISK_LOOKUP_INTERVAL_MS);
+    expect(diskServer.asked).toHaveLength(2);
+    expect(vms.discarded).toEqual([]);
+    // A server answers again: the deleted VM's disk goes at the next lookup.
+    diskServer.up = true;
+    await cluster.clock.advance(DISK_LOOKUP_INTERVAL_MS);
+    expect(diskServer.asked).toHaveLength(3);
+    expect(vms.discarded).toEqual(["d"]);
   });
 
   it("discards its disk of a waiting VM whose current disk is on another node", async () => {

@@ -1,7 +1,7 @@
 /**
  * The agent's HTTP link over a fake exchange: it starts on a server chosen by its id, moves to
  * the next one after a connection error or an UNAVAILABLE answer (not after other errors), maps
- * error bodies to typed errors, checks the shape of an assignments answer, and refuses server
+ * error bodies to typed errors, checks the shape of an assignments and a disks answer, and refuses server
  * URLs that do not fit its TLS mode.
  */
 import { describe, expect, it } from "vitest";
@@ -93,5 +93,27 @@ describe("AgentHttpLink", () => {
     expect(
       () => new AgentHttpLink({ nodeId: 4, servers: [new URL("https://s1:7000")], log: SILENT }),
     ).toThrow(/--insecure/);
+  });
+
+  it("reads a disk lookup's verdicts, keeping only the names asked about, and refuses a malformed answer", async () => {
+    let text = JSON.stringify({
+      disks: [
+        { name: "a", verdict: "deleted" },
+        { name: "b", verdict: "keep" },
+        { name: "c", verdict: "elsewhere" },
+        { name: "not-asked", verdict: "deleted" },
+        { name: "d", verdict: "burn" },
+      ],
+    });
+    const { asked, link: l } = link(4, () => ({ status: 200, text }));
+    const verdicts = await l.disks(["a", "b", "c", "d"]);
+    expect([...verdicts]).toEqual([
+      ["a", "deleted"],
+      ["b", "keep"],
+      ["c", "elsewhere"],
+    ]);
+    expect(asked).toEqual(["s2:7000/v1/agent/disks"]);
+    text = JSON.stringify({ disks: "all of them" });
+    await expect(l.disks(["a"])).rejects.toBeInstanceOf(UnavailableError);
   });
 });

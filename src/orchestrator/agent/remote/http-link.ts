@@ -12,6 +12,7 @@ outcome per report: the link is the agent's `Proposer`).
  * Nothing here runs a driver or holds state beyond the server it talks to: a load harness can
  * make a thousand links in one process (share one `https.Agent` among them with `httpsAgent`).
  */
+import type { DiskVerdict } from "../disk-verdict.js";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import {
@@ -144,6 +145,31 @@ export class AgentHttpLink implements Proposer {
       signal,
     });
     return readAssignments(answer);
+  }
+
+  /**
+   * What a server's model says of this node's stored disks of the VMs `names` (see
+   * `disk-verdict.ts`), for the VMs its assignments do not show.
+   * @throws the server's typed error; UnavailableError when it cannot be reached or its answer is
+   *   malformed.
+   */
+  async disks(names: readonly string[]): Promise<ReadonlyMap<string, DiskVerdict>> {
+    const answer = (await this.#call("POST", "/v1/agent/disks", {
+      nodeId: this.#options.nodeId,
+      names,
+    })) as { disks?: unknown } | null;
+    if (!Array.isArray(answer?.disks)) {
+      throw new UnavailableError("a server sent a malformed disks answer; retrying later");
+    }
+    const verdicts = new Map<string, DiskVerdict>();
+    for (const item of answer.disks as { name?: unknown; verdict?: unknown }[]) {
+      const { name, verdict } = item ?? {};
+      if (typeof name !== "string" || !names.includes(name)) continue;
+      if (verdict === "keep" || verdict === "deleted" || verdict === "elsewhere") {
+        verdicts.set(name, verdict);
+      }
+    }
+    return verdicts;
   }
 
   /** Tells the leader (through any server) that the node is alive. */

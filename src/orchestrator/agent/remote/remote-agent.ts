@@ -44,7 +44,9 @@ export function defaultDisconnectGraceMs(workerDeadAfterMs: number): number {
 /** Options of {@link RemoteAgent}. */
 export interface RemoteAgentOptions {
   readonly nodeId: NodeId;
-  readonly link: Pick<AgentHttpLink, "assignments" | "heartbeat" | "propose">;
+  /** With `disks`, the agent discards the disks of VMs deleted or moved off it (see `Agent`). */
+  readonly link: Pick<AgentHttpLink, "assignments" | "heartbeat" | "propose"> &
+    Partial<Pick<AgentHttpLink, "disks">>;
   readonly clock: Clock;
   readonly log: Logger;
   readonly runTask: TaskRunnerPort;
@@ -99,7 +101,11 @@ export class RemoteAgent {
   constructor(options: RemoteAgentOptions) {
     this.#options = options;
     const deadAfterMs = options.workerDeadAfterMs ?? DEFAULT_WORKER_DEAD_AFTER_MS;
-    this.view = new RemoteAssignmentsView(options.nodeId);
+    const { link } = options;
+    this.view = new RemoteAssignmentsView(
+      options.nodeId,
+      link.disks === undefined ? undefined : (names) => link.disks!(names),
+    );
     this.agent = new Agent({
       nodeId: options.nodeId,
       clock: options.clock,

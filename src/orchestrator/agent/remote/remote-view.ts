@@ -9,6 +9,7 @@
 import type { NodeId } from "../../../raft/types.js";
 import type { NodeAssignments } from "../../../statemachine/orchestrator/queries.js";
 import type { Vm, Worker } from "../../../statemachine/orchestrator/types.js";
+import type { DiskVerdict } from "../disk-verdict.js";
 import type { AgentQueries } from "../ports.js";
 import type { AssignmentsAnswer } from "./http-link.js";
 
@@ -23,10 +24,21 @@ export class RemoteAssignmentsView implements AgentQueries {
   #vms = new Map<string, Vm>();
   #answered = false;
 
-  /** @param nodeId the node whose assignments the view holds (other ids read as empty). */
-  constructor(nodeId: NodeId) {
+  /**
+   * @param nodeId the node whose assignments the view holds (other ids read as empty).
+   * @param lookupDisks asks a server about this node's stored disks of VMs the view does not
+   *   hold (see `AgentQueries.diskVerdicts`); absent, such disks are always kept.
+   */
+  constructor(
+    nodeId: NodeId,
+    lookupDisks?: (names: readonly string[]) => Promise<ReadonlyMap<string, DiskVerdict>>,
+  ) {
     this.#nodeId = nodeId;
+    if (lookupDisks !== undefined) this.diskVerdicts = lookupDisks;
   }
+
+  /** See `AgentQueries`. */
+  readonly diskVerdicts?: (names: readonly string[]) => Promise<ReadonlyMap<string, DiskVerdict>>;
 
   /** The index of the answer held (0 before the first). */
   get index(): number {
@@ -65,7 +77,8 @@ export class RemoteAssignmentsView implements AgentQueries {
 
   /**
    * A VM placed on this node. Unlike a server's model, the view knows no VM placed elsewhere or
-   * stopped: such a VM reads as gone, so the agent keeps its disk here (see `Agent`).
+   * stopped: such a VM reads as gone, and the agent asks a server before it discards its disk
+   * (see `Agent`).
    */
   vm(name: string): Vm | undefined {
     return this.#vms.get(name);
