@@ -141,8 +141,14 @@ describe("the orchestrator across real processes", () => {
     cluster.start(leader, "restart");
     await allUp();
 
-    // Its node dies: after the dead-worker timeout the VM runs elsewhere.
+    // Its node dies, and its VM process with it (bound to the node: it would otherwise run on
+    // beside the copy started elsewhere); after the dead-worker timeout the VM runs elsewhere.
     await cluster.kill(home);
+    await until(
+      () => (sleepProcessesWith(marker).includes(firstPid!) ? undefined : true),
+      `the VM process (pid ${firstPid}) to die with its node`,
+      10_000,
+    );
     const moved = await until(
       async () => {
         const vm = await client.orchestrator.getVm("keeper");
@@ -153,7 +159,7 @@ describe("the orchestrator across real processes", () => {
     );
     expect(moved.nodeId).not.toBe(home);
 
-    // The dead node comes back: its agent stops the orphan, so one copy runs.
+    // The dead node comes back: one copy runs.
     const restarted = cluster.start(home, "restart");
     await allUp();
     await until(

@@ -5,6 +5,7 @@
  * ends by itself is handled by the restart policy; a stop is SIGTERM to its process group, then
  * SIGKILL after the grace period.
  */
+import { findParentDeathHelper } from "./parent-death.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.js";
@@ -77,11 +78,14 @@ export class ProcessDriver implements VmDriverPort {
       launch: async (signal): Promise<LaunchedRun> => {
         if (signal.aborted) throw new CancelledError(`VM ${name} was stopped before it started`);
         const user = this.options.user;
+        // Bound to this node: a VM that outlived a killed node would run beside its copy elsewhere.
+        const parentDeathHelper = await findParentDeathHelper();
         const proc = await spawnGroup(spec.command, spec.args, {
           cwd,
           env,
           output: "pipe",
           ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
+          ...(parentDeathHelper === null ? {} : { parentDeathHelper }),
         });
         proc.stdout?.pipe(log, { end: false });
         proc.stderr?.pipe(log, { end: false });

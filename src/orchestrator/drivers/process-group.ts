@@ -8,6 +8,9 @@
  * spawned with a `parentDeathHelper` is also killed when the node dies (see `parent-death.ts`).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import { resolve as resolvePath } from "node:path";
 import type { Readable } from "node:stream";
 import type { Clock } from "../../common/clock.js";
 import {
@@ -17,6 +20,7 @@ import {
   type BlixardError,
 } from "../../common/errors.js";
 import { invariant } from "../../common/assert.js";
+import { findOnPath } from "../host/probe.js";
 import { dyingWithParent } from "./parent-death.js";
 import { within } from "./timing.js";
 
@@ -91,17 +95,45 @@ function launchLine(
   options: SpawnGroupOptions,
 ): [string, readonly string[]] {
   const hold = options.hold === true;
+  // The shell sets PWD in the environment it passes on: the command gets exactly `env`.
+  const script = `${"PWD" in options.env ? "" : "unset PWD; "}${hold ? HOLD_SCRIPT : 'exec "$@"'}`;
   if (options.parentDeathHelper !== undefined) {
-    return dyingWithParent(
-      options.parentDeathHelper,
-      process.pid,
-      hold ? HOLD_SCRIPT : 'exec "$@"',
-      [command, ...args],
-    );
+    return dyingWithParent(options.parentDeathHelper, process.pid, script, [command, ...args]);
   }
-  return hold
-    ? ["/bin/sh", ["-c", HOLD_SCRIPT, "blixard-hold", command, ...args]]
-    : [command, args];
+  return hold ? ["/bin/sh", ["-c", script, "blixard-hold", command, ...args]] : [command, args];
+}
+
+/** Where a program is looked up when the environment has no PATH (as libuv's spawn does). */
+const DEFAULT_PATH = "/usr/bin:/bin";
+
+/**
+ * Why `command` cannot be started from `cwd` with `env`'s PATH, as spawning it directly would
+ * say (ENOENT, EACCES), or undefined when it can. A start through a shell (held, or bound to the
+ * node) would otherwise run, and end with exit code 127 and a shell's message in the task's
+ * output instead of an error saying what is wrong. Throws nothing.
+ */
+async function commandProblem(
+  command: string,
+  cwd: string,
+  env: Readonly<Record<string, string>>,
+): Promise<BlixardError | undefined> {
+  const enoent = Object.assign(new Error(`spawn ${command} ENOENT`), { code: "ENOENT" });
+  if (!command.includes("/")) {
+    const found = await findOnPath(command, env["PATH"] ?? DEFAULT_PATH).catch(() => null);
+    return found === null ? spawnError(command, enoent) : undefined;
+  }
+  const path = resolvePath(cwd, command);
+  try {
+    if (!(await stat(path)).isFile()) throw enoent;
+  } catch {
+    return spawnError(command, enoent);
+  }
+  try {
+    await access(path, constants.X_OK);
+    return undefined;
+  } catch (error) {
+    return spawnError(command, Object.assign(error as Error, { code: "EACCES" }));
+  }
 }
 
 /**
@@ -111,12 +143,16 @@ function launchLine(
  * @throws InvalidArgumentError when it is not executable (EACCES) or an argument is malformed.
  * @throws UnavailableError when the system refuses for another reason (EAGAIN, ENOMEM, …).
  */
-export function spawnGroup(
+export async function spawnGroup(
   command: string,
   args: readonly string[],
   options: SpawnGroupOptions,
 ): Promise<GroupProcess> {
   const hold = options.hold === true;
+  if (hold || options.parentDeathHelper !== undefined) {
+    const problem = await commandProblem(command, options.cwd, options.env);
+    if (problem !== undefined) throw problem;
+  }
   const stdio: StdioOptions = [hold ? "pipe" : "ignore", options.output, options.output];
   const [file, argv] = launchLine(command, args, options);
   let child: ChildProcess;
@@ -131,11 +167,9 @@ export function spawnGroup(
     });
   } catch (error) {
     // Node validates arguments synchronously (a NUL byte in an argument, a bad env value).
-    return Promise.reject(
-      new InvalidArgumentError(`cannot start "${command}": ${errorMessage(error)}`, {
-        cause: error,
-      }),
-    );
+    throw new InvalidArgumentError(`cannot start "${command}": ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
   return new Promise((resolve, reject) => {
     let spawned = false;

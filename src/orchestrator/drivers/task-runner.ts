@@ -8,6 +8,7 @@
  * process group: a timeout or a cancel sends SIGTERM to the whole group, then SIGKILL after a
  * grace period, and when the command exits anything it left running in its group is killed.
  */
+import { findParentDeathHelper } from "./parent-death.js";
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Clock } from "../../common/clock.js";
@@ -113,6 +114,8 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
   const [command, args] = spec.shell
     ? ["/bin/sh", ["-c", spec.command, "sh", ...spec.args]]
     : [spec.command, spec.args];
+  // Bound to this node: a task that outlived a killed node would run beside its retry elsewhere.
+  const parentDeathHelper = await findParentDeathHelper();
   let proc: GroupProcess;
   try {
     proc = await spawnGroup(command, args, {
@@ -126,6 +129,7 @@ export async function runTask(spec: RunnableTaskSpec, options: RunTaskOptions): 
       ...(sandbox?.uid === undefined ? {} : { uid: sandbox.uid, gid: sandbox.gid }),
       // Held until it is in its cgroup: nothing of the task runs outside its limits.
       hold: sandbox?.cgroup !== undefined,
+      ...(parentDeathHelper === null ? {} : { parentDeathHelper }),
     });
   } catch (error) {
     return notRun("failed", error instanceof Error ? error.message : String(error));

@@ -1,10 +1,11 @@
 /**
  * A group process bound to its parent (`parent-death.ts`) dies when that parent is SIGKILLed,
  * held or not; an unbound one outlives it (what happened to every QEMU of a killed node before);
- * and the guard runs nothing when the parent it was meant for is not its parent.
+ * the guard runs nothing when the parent it was meant for is not its parent; and a start through
+ * the guard or the hold shell refuses a missing or non-executable command as a direct one does.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +16,8 @@ import {
   findParentDeathHelper,
   PARENT_GONE_EXIT_CODE,
 } from "../../../src/orchestrator/drivers/parent-death.js";
-import { signalGroup } from "../../../src/orchestrator/drivers/process-group.js";
+import { signalGroup, spawnGroup } from "../../../src/orchestrator/drivers/process-group.js";
+import { InvalidArgumentError, NotFoundError } from "../../../src/common/errors.js";
 import { childScriptCommand } from "../../fixtures/child-script.js";
 import { isAlive, waitFor } from "./helpers.js";
 
@@ -127,5 +129,31 @@ describe("a group process bound to its parent (setpriv)", () => {
     const ran = spawnSync(ownFile, ownArgv, { encoding: "utf8" });
     expect(ran.status, ran.stderr).toBe(0);
     expect(existsSync(marker)).toBe(true);
+  });
+
+  it("refuses a missing or non-executable command as a direct start does, not as a shell's exit 127", async () => {
+    const options = { cwd: workDir, env: { PATH: "/usr/bin:/bin" }, output: "ignore" as const };
+    const starts = [
+      {},
+      { parentDeathHelper: helperPath },
+      { hold: true },
+      { hold: true, parentDeathHelper: helperPath },
+    ];
+    const nonExecutable = join(workDir, "not-executable");
+    writeFileSync(nonExecutable, "#!/bin/sh\necho no\n", { mode: 0o644 });
+    for (const start of starts) {
+      const how = JSON.stringify(start);
+      const missing = await spawnGroup("no-such-command-anywhere", [], { ...options, ...start })
+        .then((p) => started.push(p.pid))
+        .catch((e: unknown) => e);
+      expect(missing, how).toBeInstanceOf(NotFoundError);
+      expect((missing as Error).message, how).toContain("ENOENT");
+      // A relative path is looked up from the working directory, as the kernel would.
+      const relative = await spawnGroup("./not-executable", [], { ...options, ...start })
+        .then((p) => started.push(p.pid))
+        .catch((e: unknown) => e);
+      expect(relative, how).toBeInstanceOf(InvalidArgumentError);
+      expect((relative as Error).message, how).toContain("EACCES");
+    }
   });
 });
