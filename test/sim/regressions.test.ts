@@ -1,7 +1,7 @@
 /**
  * Seeds that once failed outside the ranges `npm test` runs, each kept with what was wrong:
  *
- * - 900265 (5 nodes, WAL disk) and 920074: the settle check declared the cluster settled while a
+ * - 900265 (5 nodes, WAL disk) and 920074 (now 920079, see below): the settle check declared the cluster settled while a
  *   removed member's worker was still online in the model, before the leader's liveness monitor
  *   had marked it offline and moved its VMs (a checker bug: the model was right, only not yet).
  * - 920068: an agent's report that a requested stop had ended was applied twice (the retry of a
@@ -57,8 +57,10 @@ const CASES: readonly {
     removals: true,
   },
   {
-    name: "920074 --orchestrator",
-    options: { seed: 920074, orchestrator: true, heartbeatTicks: 1 },
+    // Was 920074 (the first seed found); a change of what the nodes do at a start (the agent's
+    // catch-up barrier) moved that run off its member removal, and 920079 has two.
+    name: "920079 --orchestrator",
+    options: { seed: 920079, orchestrator: true, heartbeatTicks: 1 },
     removals: true,
   },
   {
