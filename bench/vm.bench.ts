@@ -180,7 +180,11 @@ async function migrateOnce(
   const migrate = source.migrate;
   if (migrate === undefined) throw new Error("the qemu driver's handles migrate");
   const { uri, diskUri } = await at;
-  const stats = await migrate.call(source, uri, diskUri);
+  const stats = await migrate.call(source, {
+    uri,
+    nodeId: 2,
+    ...(diskUri === undefined ? {} : { diskUri }),
+  });
   await running;
   const toRunningMs = performance.now() - startedMs;
   await stop(source);

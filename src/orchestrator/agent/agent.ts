@@ -448,7 +448,9 @@ export class Agent {
       local.sentTo = uri;
       local.sending = "sending";
       log.info("migrating VM", { vm: vm.name, to: migration.targetNodeId, uri });
-      local.handle.migrate(uri, migration.diskUri).then(
+      const { diskUri, targetNodeId: nodeId } = migration;
+      const to = { uri, nodeId, ...(diskUri === undefined ? {} : { diskUri }) };
+      local.handle.migrate(to).then(
         (stats) => {
           local.sending = "sent";
           log.info("VM migration stream completed", { vm: vm.name, ...stats });

@@ -622,7 +622,8 @@ describe("Agent: live migration", () => {
     expect(handle.migrations).toHaveLength(0);
     cluster.apply(observed("v", OTHER_NODE, "booting"));
     await cluster.clock.advance(10);
-    expect(handle.migrations.map((m) => m.uri)).toEqual([URI]);
+    // To the target's address, naming the target node (over TLS its certificate must say so).
+    expect(handle.migrations.map((m) => [m.uri, m.nodeId])).toEqual([[URI, OTHER_NODE]]);
     handle.migrations[0]?.complete();
     await cluster.clock.advance(10);
     const reports = cluster.proposalsOf("vmObserved", "v").length;
