@@ -185,7 +185,7 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
 }
 
 /** Where a node's QEMUs read its certificate, under `<dataDir>/orchestrator/`. */
-export const MIGRATION_TLS_DIR = "migration-tls";
+const MIGRATION_TLS_DIR = "migration-tls";
 
 /**
  * Writes the node's certificate for QEMU (see `qemu-tls-dir.ts`) and returns the driver's
