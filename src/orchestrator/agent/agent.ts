@@ -542,6 +542,8 @@ export class Agent {
         // Only the node holding its current disk reuses a disk kept here: anywhere else (or
         // before it ever ran) a disk of that name is stale, or another VM's of the same name.
         ...(vm.diskNodeId === self ? {} : { freshDisk: true }),
+        // A VM arriving here still runs on its node: only that node may send it.
+        ...(incoming && vm.nodeId !== null ? { sourceNodeId: vm.nodeId } : {}),
       });
     } catch (error) {
       this.#report(vm.name, {

@@ -302,6 +302,7 @@ export class QemuDriver implements VmDriverPort {
           incoming: incoming && firstRun,
           // An incoming VM's disk is the source's copy; a stale one never serves it.
           freshDisk: firstRun && (incoming || request.freshDisk === true),
+          sourceNodeId: request.sourceNodeId,
         };
         firstRun = false;
         return this.launch(run);
@@ -330,8 +331,10 @@ export class QemuDriver implements VmDriverPort {
     incoming: boolean;
     /** A disk kept here is discarded first (see `VmStartRequest.freshDisk`). */
     freshDisk: boolean;
+    /** The node an incoming VM comes from (see `VmStartRequest.sourceNodeId`). */
+    sourceNodeId?: number | undefined;
   }): Promise<LaunchedRun> {
-    const { name, spec, qmpSocketPath, log, note, signal, incoming, freshDisk } = run;
+    const { name, spec, qmpSocketPath, log, note, signal, incoming, freshDisk, sourceNodeId } = run;
     const { clock, registry } = this.options;
     const agentSocketPath =
       spec.kernel === "" ? undefined : join(this.options.runDir, `${name}.agent`);
@@ -487,16 +490,23 @@ export class QemuDriver implements VmDriverPort {
       try {
         const host = this.options.migrationHost ?? "127.0.0.1";
         const tls = this.options.migrationTls;
-        const serverTls = tls === undefined ? undefined : await addServerTls(client, tls);
+        const serverTls =
+          tls === undefined
+            ? undefined
+            : await addServerTls(client, {
+                ...tls,
+                ...(sourceNodeId === undefined ? {} : { sourceNodeId }),
+              });
         if (serverTls === undefined) this.warnPlain(name, "incoming", note);
         incomingUri = await listenForMigration(client, host, serverTls);
         if (incomingDisk) {
           incomingDiskUri = await exportDiskForMigration(client, host, serverTls);
         }
+        const from = sourceNodeId === undefined ? "a node of the cluster" : `node ${sourceNodeId}`;
         note(
           `waiting for the migration stream on ${incomingUri}` +
             (incomingDiskUri === undefined ? "" : ` and the disk on ${incomingDiskUri}`) +
-            (serverTls === undefined ? " (plain TCP)" : " (TLS, from a node of the cluster)"),
+            (serverTls === undefined ? " (plain TCP)" : ` (TLS, from ${from})`),
         );
       } catch (error) {
         signalGroup(proc.pid, "SIGKILL");

@@ -4,10 +4,11 @@
  *
  * - **Target.** {@link addServerTls} gives its QEMU a server endpoint that verifies the peer
  *   (`verify-peer`: the source must present a certificate the cluster's CA signed) and an
- *   `authz-list` that lets in only a node certificate of this cluster (subject
- *   `CN=node-<id>.<cluster>.blixard,O=blixard`; a client certificate of the same CA carries an
- *   `OU` and is refused). The memory stream (`migrate-set-parameters` before `migrate-incoming`)
- *   and the disk's NBD server (`nbd-server-start`) both use them.
+ *   `authz-list` that lets in only the certificate of the node that sends the VM (subject
+ *   `CN=node-<source>.<cluster>.blixard,O=blixard`; any other node, and a client certificate of
+ *   the same CA, which carries an `OU`, are refused). The memory stream
+ *   (`migrate-set-parameters` before `migrate-incoming`) and the disk's NBD server
+ *   (`nbd-server-start`) both use them.
  * - **Source.** {@link addClientTls} gives its QEMU a client endpoint, and the name the target
  *   must prove: the target node's identity name, `node-<id>.<cluster>.blixard`, which its
  *   certificate carries as a DNS name. Both the memory stream (`tls-hostname`) and the disk's
@@ -88,19 +89,32 @@ async function addCreds(
   }
 }
 
+/** The subject of node `nodeId`'s certificate, as QEMU's TLS layer prints it. */
+function nodeSubject(clusterId: string, nodeId: number): string {
+  return `CN=${nodeIdentityName(clusterId, nodeId)},O=blixard`;
+}
+
 /**
- * Gives a target's QEMU the objects that check the source: see the module comment.
+ * Gives a target's QEMU the objects that check the source: see the module comment. With
+ * `sourceNodeId` only that node's certificate is admitted; without, any node's of the cluster.
  * @throws UnavailableError when QEMU cannot load the files; QMP's errors.
  */
-export async function addServerTls(qmp: QmpClient, tls: MigrationTls): Promise<ServerTls> {
+export async function addServerTls(
+  qmp: QmpClient,
+  tls: MigrationTls & { readonly sourceNodeId?: number },
+): Promise<ServerTls> {
   const n = ++objects;
   const ids: ServerTls = { creds: `migration-tls-${n}`, authz: `migration-authz-${n}` };
   await addCreds(qmp, tls, "server", ids.creds);
+  const rule =
+    tls.sourceNodeId === undefined
+      ? { match: nodeSubjectPattern(tls.clusterId), policy: "allow", format: "glob" }
+      : { match: nodeSubject(tls.clusterId, tls.sourceNodeId), policy: "allow", format: "exact" };
   await qmp.execute("object-add", {
     "qom-type": "authz-list",
     id: ids.authz,
     policy: "deny",
-    rules: [{ match: nodeSubjectPattern(tls.clusterId), policy: "allow", format: "glob" }],
+    rules: [rule],
   });
   return ids;
 }

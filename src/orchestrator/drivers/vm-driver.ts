@@ -112,6 +112,12 @@ export interface VmStartRequest {
    * so the first run makes a fresh one (the qemu driver). Later runs of the handle keep it.
    */
   readonly freshDisk?: boolean;
+  /**
+   * For {@link VmDriverPort.startIncoming}: the node that sends the VM (its node in the model).
+   * Over TLS the target's QEMU admits only that node's certificate; absent: any node's of the
+   * cluster.
+   */
+  readonly sourceNodeId?: number;
 }
 
 /** One started VM, supervised until it is stopped or fails for good. */

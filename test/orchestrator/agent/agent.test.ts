@@ -789,6 +789,8 @@ describe("Agent: live migration", () => {
     expect(vms.incoming).toHaveLength(1);
     const incoming = vms.incoming[0];
     if (incoming === undefined) throw new Error("no incoming copy");
+    // Only the node the VM runs on may send it (over TLS, its certificate only is admitted).
+    expect(incoming.request.sourceNodeId).toBe(OTHER_NODE);
     incoming.emit({ status: "booting", incomingUri: URI });
     await cluster.clock.advance(10);
     expect(cluster.machine.orchestrator.vm("v")?.migration?.incomingUri).toBe(URI);

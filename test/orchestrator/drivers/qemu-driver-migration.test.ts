@@ -1,7 +1,8 @@
 /**
  * The qemu driver's live migrations against a fake QEMU whose migrations complete at once
  * (`fake-qemu.mjs`, mode `migrate`), reading the QMP commands it received: with the node's TLS
- * the target's QEMU gets server creds and the node-only authz before it listens, and the
+ * the target's QEMU gets server creds and an authz admitting the source node only before it
+ * listens, and the
  * source's QEMU client creds naming the target node, removed afterwards; without TLS neither
  * end gets any, and each end warns (the node's log and the VM's) that the guest crosses the
  * network unencrypted. The QMP sequences themselves are in qemu-migration-qmp.test.ts; real
@@ -104,9 +105,14 @@ function named(commands: readonly Sent[], name: string): Sent[] {
 }
 
 describe("the qemu driver's migrations with the node's TLS", () => {
-  it("has the target's QEMU check for a node of the cluster before it listens", async () => {
-    const { driver, commands, warnings } = migratingDriver(TLS);
-    const handle = driver.startIncoming({ name: "in", spec, onChange: () => undefined });
+  it("has the target's QEMU admit only the source node before it listens", async () => {
+    const { driver, commands, warnings, vmLog } = migratingDriver(TLS);
+    const handle = driver.startIncoming({
+      name: "in",
+      spec,
+      onChange: () => undefined,
+      sourceNodeId: 1,
+    });
     started.push(handle);
     await waitFor(() => handle.observe().status === "running", "the incoming VM to run");
     expect(handle.observe().incomingUri).toBe("tcp:127.0.0.1:4444");
@@ -123,8 +129,9 @@ describe("the qemu driver's migrations with the node's TLS", () => {
       "qom-type": "authz-list",
       id: expect.any(String) as string,
       policy: "deny",
-      rules: [{ match: "CN=node-*.prod.blixard,O=blixard", policy: "allow", format: "glob" }],
+      rules: [{ match: "CN=node-1.prod.blixard,O=blixard", policy: "allow", format: "exact" }],
     });
+    expect(vmLog("in")).toContain("(TLS, from node 1)");
     const order = sent.map((c) => c.execute);
     expect(order.indexOf("migrate-set-parameters")).toBeLessThan(order.indexOf("migrate-incoming"));
     expect(named(sent, "migrate-set-parameters")[0]?.arguments).toEqual({

@@ -61,6 +61,17 @@ describe("the target's QMP", () => {
     });
   });
 
+  it("with TLS and the source node known: admits that node's certificate only", async () => {
+    const { qmp, calls } = scriptedQmp({});
+    const server = await addServerTls(qmp, { ...TLS, sourceNodeId: 4 });
+    expect(argsOf(calls, "object-add")[1]).toEqual({
+      "qom-type": "authz-list",
+      id: server.authz,
+      policy: "deny",
+      rules: [{ match: "CN=node-4.prod.blixard,O=blixard", policy: "allow", format: "exact" }],
+    });
+  });
+
   it("without TLS: plain TCP, no TLS parameter at all", async () => {
     const { qmp, calls, names } = scriptedQmp({ "query-migrate": () => LISTENING });
     await listenForMigration(qmp, "10.0.0.2");

@@ -5,14 +5,14 @@
  * certificates issued as `blixard tls` issues them:
  * - between two nodes of the cluster, the memory stream and the disk copy complete;
  * - a target waiting for TLS refuses a source without the creds, with a node certificate of
- *   another CA, or with a client certificate of the cluster's own CA (not a node): the migration
- *   fails, the target never runs;
+ *   another CA, with a client certificate of the cluster's own CA (not a node), or with the
+ *   certificate of another node than the one running the VM: the migration fails, the target
+ *   never runs;
  * - a source sends only to the node it was told: a target whose certificate names another node
  *   is refused, for the memory stream and for the disk.
  * Needs qemu-system-x86_64 and qemu-img; BLIXARD_REQUIRE_QEMU=1 makes their absence a failure.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../../src/common/errors.js";
@@ -76,6 +76,7 @@ beforeAll(async () => {
   };
   await issue("node1", issueNodeCertificate(ca, { clusterId: CLUSTER, nodeId: 1 }));
   await issue("node2", issueNodeCertificate(ca, { clusterId: CLUSTER, nodeId: 2 }));
+  await issue("node3", issueNodeCertificate(ca, { clusterId: CLUSTER, nodeId: 3 }));
   // Another CA's node 1: the right name, the wrong cluster.
   await issue(
     "foreign1",
@@ -118,9 +119,21 @@ async function startQemu(options: { incoming?: boolean; disk?: string }): Promis
   const entry: { proc: ChildProcess; qmp?: QmpClient } = { proc };
   running.push(entry);
   const ended = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  await waitFor(() => existsSync(socket), "QEMU's QMP socket");
-  entry.qmp = await QmpClient.connect(socket, { clock: realClock, timeoutMs: 10_000 });
+  entry.qmp = await connectWhenListening(socket);
   return { qmp: entry.qmp, ended, stderr: () => stderr };
+}
+
+/** QEMU's monitor, once it listens (its socket file appears a moment before it accepts). */
+async function connectWhenListening(socket: string): Promise<QmpClient> {
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    try {
+      return await QmpClient.connect(socket, { clock: realClock, timeoutMs: 10_000 });
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 }
 
 function qcow2(name: string): string {
@@ -134,10 +147,16 @@ function tlsOf(name: string): MigrationTls {
   return { dir: dirs[name] ?? "", clusterId: CLUSTER };
 }
 
-/** A target, node 2 unless `as` says otherwise, listening for a TLS migration on loopback. */
-async function tlsTarget(as = "node2", disk?: string) {
+/**
+ * A target, node 2 unless `as` says otherwise, listening on loopback for a TLS migration from
+ * node 1 (`from` another node, or `any` node of the cluster).
+ */
+async function tlsTarget(as = "node2", disk?: string, from: number | "any" = 1) {
   const target = await startQemu({ incoming: true, ...(disk === undefined ? {} : { disk }) });
-  const server = await addServerTls(target.qmp, tlsOf(as));
+  const server = await addServerTls(target.qmp, {
+    ...tlsOf(as),
+    ...(from === "any" ? {} : { sourceNodeId: from }),
+  });
   const uri = await listenForMigration(target.qmp, "127.0.0.1", server);
   const diskUri =
     disk === undefined ? undefined : await exportDiskForMigration(target.qmp, "127.0.0.1", server);
@@ -186,6 +205,34 @@ describe.runIf(AVAILABLE)("live migration over TLS between real QEMUs", () => {
     );
     expect(await target.qmp.execute("query-status")).toMatchObject({ status: "running" });
   }, 90_000);
+
+  it("moves memory between two nodes when the target admits any node of the cluster", async () => {
+    const target = await tlsTarget("node2", undefined, "any");
+    const source = await startQemu({});
+    const tls = await addClientTls(source.qmp, tlsOf("node3"), 2);
+    await sendMigration(source.qmp, realClock, { ...target, timeoutMs: MIGRATION_TIMEOUT_MS, tls });
+    // Started with -S, it waits paused after the stream: resumed then.
+    await awaitIncomingRun(target.qmp, realClock, MIGRATION_TIMEOUT_MS, target.ended, () =>
+      Promise.resolve(),
+    );
+  }, 60_000);
+
+  it("a target refuses another node of the cluster than the one that runs the VM", async () => {
+    const target = await tlsTarget("node2", qcow2("target-o"));
+    // Node 3 (same CA, a node certificate) tries to feed the target node 1's VM.
+    const source = await startQemu({ disk: qcow2("source-o") });
+    const tls = await addClientTls(source.qmp, tlsOf("node3"), 2);
+    const error = await send(source, target, tls);
+    expect(error).toBeInstanceOf(UnavailableError);
+    const denied = "authz check for CN=node-3.mig.blixard,O=blixard is denied";
+    await waitFor(() => target.stderr().includes(denied), "the target's refusal of the disk");
+    await send(source, { uri: target.uri }, tls);
+    await expectNeverRan(target);
+    await waitFor(
+      () => target.stderr().split(denied).length === 3,
+      "the target's refusal of the memory stream",
+    );
+  }, 60_000);
 
   it("a target waiting for TLS refuses a plain source", async () => {
     const target = await tlsTarget();
