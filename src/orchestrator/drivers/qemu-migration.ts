@@ -38,7 +38,7 @@ function record(value: unknown): Record<string, unknown> {
 /**
  * Has a QEMU started with `-incoming defer` listen on `host` (a port the kernel picks) and returns
  * the URI for the source: `tcp:HOST:PORT`. With `tls` (see `qemu-migration-tls.ts`) the stream
- * is TLS and only a node of the cluster may send it.
+ * is TLS and only the node its authz admits may send it.
  * @throws UnavailableError when QEMU does not say which port it listens on; QMP's errors.
  */
 export async function listenForMigration(
@@ -105,7 +105,6 @@ export async function awaitIncomingRun(
   }
 }
 
-/**
 /** Where {@link sendMigration} sends a guest, and how. */
 export interface MigrationSend {
   /** The target's `incomingUri`: `tcp:HOST:PORT`. */
