@@ -65,8 +65,8 @@ function freePort(host: string): Promise<number> {
 
 /**
  * Serves the VM's disk (node {@link DISK_NODE_NAME}) writable over NBD on `host`, for the
- * source's mirror. Returns `nbd:HOST:PORT`. With `tls` the server speaks only TLS, to a node of
- * the cluster (see `qemu-migration-tls.ts`).
+ * source's mirror. Returns `nbd:HOST:PORT`. With `tls` the server speaks only TLS, to the node
+ * its authz admits (see `qemu-migration-tls.ts`).
  * @throws UnavailableError when no port could be bound or QEMU refuses the export.
  */
 export async function exportDiskForMigration(
