@@ -22,7 +22,9 @@
  * gives the time from the source's `migrate` to the target's guest reported running. The same
  * migrations then run with a `--migration-disk-gb` data disk (formatted and mounted by the guest)
  * that moves along (`qemu-disk-migration.ts`): `migrationWithDiskDowntimeMs` and
- * `migrationWithDiskTotalMs`, medians.
+ * `migrationWithDiskTotalMs`, medians. Migrations go over mutual TLS with node certificates of a
+ * throwaway CA, as between two nodes by default (`qemu-migration-tls.ts`); `--migration-tls off`
+ * measures them plain, as under `--insecure`.
  *
  * Prints a table and one line `BENCH_JSON {...}`. Stops every QEMU it started and removes its
  * temporary directory, on success, error, Ctrl-C or SIGTERM.
@@ -33,7 +35,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Clock } from "../src/common/clock.js";
 import { QemuDriver } from "../src/orchestrator/drivers/qemu-driver.js";
+import type { MigrationTls } from "../src/orchestrator/drivers/qemu-migration-tls.js";
+import { writeQemuTlsDir } from "../src/orchestrator/drivers/qemu-tls-dir.js";
 import type { VmHandle } from "../src/orchestrator/drivers/vm-driver.js";
+import {
+  createCertificateAuthority,
+  issueNodeCertificate,
+  type IssuedCertificate,
+} from "../src/security/index.js";
 import type { VmSpec } from "../src/statemachine/orchestrator/types.js";
 import { buildGuest } from "../test/orchestrator/drivers/guest-image.js";
 
@@ -48,6 +57,7 @@ const { values: args } = parseArgs({
     "migration-disk-gb": { type: "string", default: "1" },
     "density-memory-mb": { type: "string", default: "80" },
     "density-max": { type: "string", default: "40" },
+    "migration-tls": { type: "string", default: "on" },
   },
 });
 const MIGRATIONS = Number(args.migrations);
@@ -59,6 +69,7 @@ const READY_TIMEOUT_MS = Number(args["ready-timeout-ms"]);
 const MIGRATION_DISK_GB = Number(args["migration-disk-gb"]);
 const DENSITY_MEMORY_MB = Number(args["density-memory-mb"]);
 const DENSITY_MAX = Number(args["density-max"]);
+const MIGRATION_TLS = args["migration-tls"] !== "off";
 /** A 64 MB guest that has not announced readiness by then never will (it hangs at load). */
 const PROBE_64MB_TIMEOUT_MS = 60_000;
 
@@ -81,6 +92,20 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 const guest = buildGuest(join(root, "image"));
+
+/** Nodes 1 (`driver`) and 2 (`otherDriver`) of a throwaway cluster: their QEMU TLS settings. */
+async function migrationTlsOf(nodeId: number, ca: IssuedCertificate): Promise<MigrationTls> {
+  const issued = await issueNodeCertificate(ca, { clusterId: BENCH_CLUSTER, nodeId });
+  const dir = join(root, `migration-tls-${nodeId}`);
+  writeQemuTlsDir(dir, { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem });
+  return { dir, clusterId: BENCH_CLUSTER };
+}
+const BENCH_CLUSTER = "bench";
+const benchCa = MIGRATION_TLS
+  ? await createCertificateAuthority({ clusterId: BENCH_CLUSTER })
+  : undefined;
+const tlsOf = async (nodeId: number) =>
+  benchCa === undefined ? {} : { migrationTls: await migrationTlsOf(nodeId, benchCa) };
 const driver = new QemuDriver({
   clock,
   runDir: join(root, "run"),
@@ -90,6 +115,7 @@ const driver = new QemuDriver({
   readyTimeoutMs: READY_TIMEOUT_MS,
   startTimeoutMs: 120_000,
   quitTimeoutMs: 1000,
+  ...(await tlsOf(1)),
 });
 /** The other end of the migrations: a driver with run and log directories of its own. */
 const otherDriver = new QemuDriver({
@@ -101,6 +127,7 @@ const otherDriver = new QemuDriver({
   readyTimeoutMs: READY_TIMEOUT_MS,
   startTimeoutMs: 120_000,
   quitTimeoutMs: 1000,
+  ...(await tlsOf(2)),
 });
 const spec: VmSpec = {
   vcpus: 1,
@@ -180,7 +207,11 @@ async function migrateOnce(
   const migrate = source.migrate;
   if (migrate === undefined) throw new Error("the qemu driver's handles migrate");
   const { uri, diskUri } = await at;
-  const stats = await migrate.call(source, uri, diskUri);
+  const stats = await migrate.call(source, {
+    uri,
+    nodeId: into === otherDriver ? 2 : 1,
+    ...(diskUri === undefined ? {} : { diskUri }),
+  });
   await running;
   const toRunningMs = performance.now() - startedMs;
   await stop(source);
@@ -294,6 +325,7 @@ try {
 
   const result = {
     accel: ACCEL,
+    migrationTls: MIGRATION_TLS,
     memoryMb: MEMORY_MB,
     runs: RUNS,
     bootToReadyMsP50: round(percentile(single, 50)),
@@ -318,7 +350,7 @@ try {
       `single boot-to-ready (${single.length}/${RUNS} ready): p50 ${result.bootToReadyMsP50} ms, p99 ${result.bootToReadyMsP99} ms`,
       `${CONCURRENT} at once (${concurrent.length} ready): p50 ${result.concurrent10BootToReadyMsP50} ms, p99 ${result.concurrent10BootToReadyMsP99} ms`,
       `single boots (ms): ${single.map((ms) => Math.round(ms)).join(", ")}`,
-      `${downtimes.length} migrations of a ${MEMORY_MB} MB guest: downtime p50 ${result.migrationDowntimeMs} ms ` +
+      `${downtimes.length} migrations (${MIGRATION_TLS ? "TLS" : "plain TCP"}) of a ${MEMORY_MB} MB guest: downtime p50 ${result.migrationDowntimeMs} ms ` +
         `(${downtimes.join(", ")}), total p50 ${result.migrationTotalMs} ms (${totals.join(", ")}), ` +
         `migrate to guest running here: ${toRunning.map((ms) => Math.round(ms)).join(", ")} ms`,
       `${withDisk.downtimes.length} migrations with a ${MIGRATION_DISK_GB} GB data disk: downtime p50 ` +

@@ -4,11 +4,12 @@
  * memory moved with it, it did not boot again); a file written on its disk before the move, and
  * a counter it keeps writing there during the move, are read back from the target's disk with
  * the guest's page cache dropped (the disk was copied, not just remembered); the VM is reported
- * running on the target; and a migration to a node that cannot start the VM rolls back, the VM
- * still running on its node. Needs QEMU, the Debian kernel and busybox-static
+ * running on the target; the stream and the disk went over mutual TLS with the nodes'
+ * certificates; and a migration to a node that cannot start the VM rolls back, the VM still
+ * running on its node. Needs QEMU, the Debian kernel and busybox-static
  * (BLIXARD_REQUIRE_QEMU=1 makes their absence a failure).
  */
-import { existsSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { VmJson } from "../../src/api/schema/orchestrator.js";
@@ -178,6 +179,28 @@ describe.runIf(QEMU_AVAILABLE)("live migration of a qemu microVM between two nod
       expect(
         existsSync(join(cluster.node(target).dataDir, "orchestrator", "disks", "mover.qcow2")),
       ).toBe(true);
+
+      // Both went over mutual TLS with the nodes' own certificates (the cluster runs secure by
+      // default): each end's QEMU had them, from a private copy in its node's data directory.
+      const vmLog = (id: number) =>
+        readFileSync(
+          join(cluster.node(id).dataDir, "orchestrator", "vm-logs", "mover.log"),
+          "utf8",
+        );
+      expect(vmLog(source)).toMatch(
+        new RegExp(`migrating to node ${target} at tcp:\\S+ with the disk to nbd:\\S+ \\(TLS\\)`),
+      );
+      expect(vmLog(target)).toContain(`(TLS, from node ${source})`);
+      expect(vmLog(target)).not.toContain("WARNING");
+      for (const id of [source, target]) {
+        const key = join(
+          cluster.node(id).dataDir,
+          "orchestrator",
+          "migration-tls",
+          "server-key.pem",
+        );
+        expect(statSync(key).mode & 0o777).toBe(0o600);
+      }
 
       await client.orchestrator.stopVm("mover");
       await until(

@@ -184,6 +184,7 @@ async function runAgent(
       nodeId: options.nodeId,
       servers,
       ...(tls === undefined ? {} : { tls }),
+      clusterId,
       dataDir: options.dataDir,
       worker,
       workerDeadAfterMs: options.workerDeadAfterMs ?? DEFAULT_WORKER_DEAD_AFTER_MS,

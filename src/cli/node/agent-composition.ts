@@ -20,8 +20,10 @@ import type { ResolvedWorker } from "./worker-options.js";
 export interface StartAgentOptions {
   readonly nodeId: NodeId;
   readonly servers: readonly URL[];
-  /** Absent: plain HTTP (`--insecure`). */
+  /** Absent: plain HTTP (`--insecure`), and live migrations unencrypted. */
   readonly tls?: AgentTls;
+  /** The cluster the agent's certificate names it in (its migrations check the target's). */
+  readonly clusterId: string;
   readonly dataDir: string;
   readonly worker: ResolvedWorker;
   readonly workerDeadAfterMs: number;
@@ -70,7 +72,13 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     clock,
     host: options.worker.host,
     workloads: options.worker.workloads,
-    vm: options.worker.vm,
+    vm: {
+      ...options.worker.vm,
+      // Migrations go over mutual TLS with the agent's node certificate.
+      ...(options.tls === undefined
+        ? {}
+        : { migrationTls: { ...options.tls, clusterId: options.clusterId } }),
+    },
     log,
   });
   let resolveStopped: (result: Error | undefined) => void = () => undefined;

@@ -385,7 +385,23 @@ export async function startNode(
         : { workerDeadAfterMs: options.workerDeadAfterMs }),
       ...(options.vm === undefined
         ? {}
-        : { vm: { ...options.vm, migrationHost: migrationHost(config.peerListen.host) } }),
+        : {
+            vm: {
+              ...options.vm,
+              migrationHost: migrationHost(config.peerListen.host),
+              // Migrations go over mutual TLS with the node's own certificate.
+              ...(tls === undefined
+                ? {}
+                : {
+                    migrationTls: {
+                      ca: tls.ca,
+                      cert: tls.cert,
+                      key: tls.key,
+                      clusterId: config.clusterId,
+                    },
+                  }),
+            },
+          }),
     });
     const acl = new RaftAclService({ commands, acl: machine.acl, now: () => Date.now() });
     cleanups.push(async () => coordination.close());

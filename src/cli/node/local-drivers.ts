@@ -3,9 +3,11 @@
  * agent-only worker): the process registry (a restarted worker first kills what its previous
  * life left running), the task runner inside its confinement (user, per-attempt directory,
  * cgroup) and the VM drivers (`process` only with `--enable-raw-exec`, `qemu`), all under
- * `<dataDir>/orchestrator/`.
+ * `<dataDir>/orchestrator/`. With the node's TLS, its certificate is written for QEMU to
+ * `<dataDir>/orchestrator/migration-tls/` at each start (live migrations over mutual TLS); under
+ * `--insecure` that directory is removed.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.js";
 import { PermissionDeniedError } from "../../common/errors.js";
@@ -23,6 +25,8 @@ import {
   type VmDriverPort,
 } from "../../orchestrator/drivers/index.js";
 import type { LiveOutputHub } from "../../orchestrator/drivers/live-output.js";
+import type { MigrationTls } from "../../orchestrator/drivers/qemu-migration-tls.js";
+import { writeQemuTlsDir } from "../../orchestrator/drivers/qemu-tls-dir.js";
 import type { TaskRun } from "../../orchestrator/drivers/task-runner.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { CGROUPS_FEATURE, RAW_EXEC_FEATURE } from "../../statemachine/orchestrator/features.js";
@@ -85,6 +89,7 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
     });
   }
   await mkdir(join(orchestratorDir, "work"), { recursive: true, mode: 0o700 });
+  const migrationTls = await prepareMigrationTls(orchestratorDir, options.vm);
   const features = [...options.host.features];
   let confinement: TaskConfinement | undefined;
   // Tasks and QEMUs both run in groups of their own under the node's, where the host allows it.
@@ -132,6 +137,8 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
         ...(options.vm?.migrationHost === undefined
           ? {}
           : { migrationHost: options.vm.migrationHost }),
+        ...(migrationTls === undefined ? {} : { migrationTls }),
+        warn: (message, fields) => log.warn(message, fields),
         logDir: join(orchestratorDir, "vm-logs"),
         runDir: join(orchestratorDir, "run"),
         // Each VM's overlay over its read-only base image, kept until the VM is deleted.
@@ -175,6 +182,27 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
       await confinement?.close();
     },
   };
+}
+
+/** Where a node's QEMUs read its certificate, under `<dataDir>/orchestrator/`. */
+const MIGRATION_TLS_DIR = "migration-tls";
+
+/**
+ * Writes the node's certificate for QEMU (see `qemu-tls-dir.ts`) and returns the driver's
+ * setting; without TLS, removes what an earlier start with TLS wrote (a copy of the key).
+ */
+async function prepareMigrationTls(
+  orchestratorDir: string,
+  vm: VmSettings | undefined,
+): Promise<MigrationTls | undefined> {
+  const dir = join(orchestratorDir, MIGRATION_TLS_DIR);
+  const tls = vm?.migrationTls;
+  if (tls === undefined) {
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  writeQemuTlsDir(dir, tls);
+  return { dir, clusterId: tls.clusterId };
 }
 
 /** A failed run that never started (raw exec off, no sandbox). */

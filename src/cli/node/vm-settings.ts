@@ -26,6 +26,22 @@ export interface VmSettings {
    * the node's peer listen host, or this machine's host name when that is a wildcard.
    */
   readonly migrationHost?: string;
+  /**
+   * This node's TLS material and cluster, for live migrations over mutual TLS (see
+   * `qemu-migration-tls.ts`); absent under `--insecure`: migrations go unencrypted.
+   */
+  readonly migrationTls?: MigrationTlsSettings;
+}
+
+/** What a node's QEMUs authenticate live migrations with: its own certificate, PEM. */
+export interface MigrationTlsSettings {
+  /** The cluster's CA certificate. */
+  readonly ca: string;
+  /** The node's certificate (naming `node-<id>.<cluster>.blixard`, serverAuth + clientAuth). */
+  readonly cert: string;
+  readonly key: string;
+  /** The cluster: the target's certificate must name `node-<target>.<clusterId>.blixard`. */
+  readonly clusterId: string;
 }
 
 /** The Blixard guest in `imageDir`, or undefined when it is not there. Throws nothing. */

@@ -168,7 +168,7 @@ export function addNodeTlsOptions(command: Command): Command {
     .addOption(
       setting(
         "--insecure",
-        "no TLS: plaintext peers and plain HTTP (anyone who reaches a port controls the cluster)",
+        "no TLS: plaintext peers, plain HTTP and unencrypted VM migrations (anyone who reaches a port controls the cluster)",
         "INSECURE",
       ),
     );

@@ -470,7 +470,9 @@ export class Agent {
       local.sentTo = uri;
       local.sending = "sending";
       log.info("migrating VM", { vm: vm.name, to: migration.targetNodeId, uri });
-      local.handle.migrate(uri, migration.diskUri).then(
+      const { diskUri, targetNodeId: nodeId } = migration;
+      const to = { uri, nodeId, ...(diskUri === undefined ? {} : { diskUri }) };
+      local.handle.migrate(to).then(
         (stats) => {
           local.sending = "sent";
           log.info("VM migration stream completed", { vm: vm.name, ...stats });
@@ -562,6 +564,8 @@ export class Agent {
         // Only the node holding its current disk reuses a disk kept here: anywhere else (or
         // before it ever ran) a disk of that name is stale, or another VM's of the same name.
         ...(vm.diskNodeId === self ? {} : { freshDisk: true }),
+        // A VM arriving here still runs on its node: only that node may send it.
+        ...(incoming && vm.nodeId !== null ? { sourceNodeId: vm.nodeId } : {}),
       });
     } catch (error) {
       this.#report(vm.name, {

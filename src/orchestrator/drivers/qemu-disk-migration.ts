@@ -20,13 +20,15 @@
  *   and leaves the target consistent, and the migration goes on (`migrate-continue`).
  *   {@link DiskMirror.abandon} tears it all down when the migration fails.
  *
- * Like the memory stream, the NBD connection is plain TCP on the node's peer address, open only
- * for the migration (see the README's notes on live migration).
+ * Like the memory stream, the NBD connection goes to the target node's peer address, open only
+ * for the migration: over mutual TLS with the nodes' certificates (see `qemu-migration-tls.ts`),
+ * or plain TCP under `--insecure`.
  */
 import { createServer } from "node:net";
 import type { Clock } from "../../common/clock.js";
 import { TimeoutError, UnavailableError } from "../../common/errors.js";
 import { DISK_NODE_NAME } from "./qemu-args.js";
+import type { ClientTls, ServerTls } from "./qemu-migration-tls.js";
 import type { QmpClient } from "./qmp.js";
 import { delay } from "./timing.js";
 
@@ -63,16 +65,22 @@ function freePort(host: string): Promise<number> {
 
 /**
  * Serves the VM's disk (node {@link DISK_NODE_NAME}) writable over NBD on `host`, for the
- * source's mirror. Returns `nbd:HOST:PORT`.
+ * source's mirror. Returns `nbd:HOST:PORT`. With `tls` the server speaks only TLS, to the node
+ * its authz admits (see `qemu-migration-tls.ts`).
  * @throws UnavailableError when no port could be bound or QEMU refuses the export.
  */
-export async function exportDiskForMigration(qmp: QmpClient, host: string): Promise<string> {
+export async function exportDiskForMigration(
+  qmp: QmpClient,
+  host: string,
+  tls?: ServerTls,
+): Promise<string> {
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await freePort(host);
     try {
       await qmp.execute("nbd-server-start", {
         addr: { type: "inet", data: { host, port: String(port) } },
+        ...(tls === undefined ? {} : { "tls-creds": tls.creds, "tls-authz": tls.authz }),
       });
     } catch (error) {
       lastError = error;
@@ -156,18 +164,28 @@ function parseDiskUri(diskUri: string): { host: string; port: string } {
 
 let mirrors = 0;
 
+/** Where {@link startDiskMirror} copies the disk, and how. */
+export interface DiskMirrorTarget {
+  /** The target's export: `nbd:HOST:PORT`. */
+  readonly diskUri: string;
+  /** Clock time by which the copy must have caught up. */
+  readonly deadline: number;
+  /** The connection goes over TLS to the target this names; absent: plain TCP. */
+  readonly tls?: ClientTls;
+}
+
 /**
- * Opens the target's export at `diskUri` and mirrors the VM's disk to it; resolves once the
+ * Opens the target's export at `to.diskUri` and mirrors the VM's disk to it; resolves once the
  * copy caught up (the job is `ready`).
- * @throws UnavailableError when the target cannot be reached or the copy fails; TimeoutError at
- *   `deadline` (clock time). Nothing is left behind then.
+ * @throws UnavailableError when the target cannot be reached (or, over TLS, is not the node
+ *   named) or the copy fails; TimeoutError at `to.deadline`. Nothing is left behind then.
  */
 export async function startDiskMirror(
   qmp: QmpClient,
   clock: Clock,
-  diskUri: string,
-  deadline: number,
+  to: DiskMirrorTarget,
 ): Promise<DiskMirror> {
+  const { diskUri, deadline, tls } = to;
   const { host, port } = parseDiskUri(diskUri);
   // Names of their own per attempt: a failed attempt's leftovers never block the next.
   const attempt = ++mirrors;
@@ -191,12 +209,21 @@ export async function startDiskMirror(
     if (added) await qmp.execute("blockdev-del", { "node-name": nodeName }).catch(() => undefined);
   };
   try {
-    await qmp.execute("blockdev-add", {
-      driver: "nbd",
-      "node-name": nodeName,
-      server: { type: "inet", host, port },
-      export: EXPORT_NAME,
-    });
+    await qmp
+      .execute("blockdev-add", {
+        driver: "nbd",
+        "node-name": nodeName,
+        server: { type: "inet", host, port },
+        export: EXPORT_NAME,
+        ...(tls === undefined ? {} : { "tls-creds": tls.creds, "tls-hostname": tls.hostname }),
+      })
+      .catch((error: unknown) => {
+        const over = tls === undefined ? "" : ` over TLS (it must prove it is ${tls.hostname})`;
+        throw new UnavailableError(
+          `could not open the target's disk export ${diskUri}${over}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
     added = true;
     await qmp.execute("blockdev-mirror", {
       "job-id": jobId,

@@ -80,6 +80,13 @@ import {
   sendMigration,
 } from "./qemu-migration.js";
 import { closeDiskExport, exportDiskForMigration } from "./qemu-disk-migration.js";
+import {
+  addClientTls,
+  addServerTls,
+  removeTlsObjects,
+  type ClientTls,
+  type MigrationTls,
+} from "./qemu-migration-tls.js";
 import { QmpClient } from "./qmp.js";
 import { RotatingLog } from "./rotating-log.js";
 import { Supervisor, type Launcher, type LaunchedRun } from "./supervisor.js";
@@ -156,7 +163,21 @@ export interface QemuDriverOptions extends VmDriverCommonOptions {
    * target gives up waiting for the stream. Default {@link DEFAULT_MIGRATION_TIMEOUT_MS}.
    */
   readonly migrationTimeoutMs?: number;
+  /**
+   * This node's TLS for live migrations (its certificate in QEMU's form, see
+   * `qemu-migration-tls.ts`): the stream and the disk go over mutual TLS, only between nodes of
+   * the cluster, to the node chosen. Omitted (`--insecure`): plain TCP, each migration warned
+   * about.
+   */
+  readonly migrationTls?: MigrationTls;
+  /** Where warnings for the node's log go (an insecure migration). Default: nowhere. */
+  readonly warn?: (message: string, fields: Readonly<Record<string, unknown>>) => void;
 }
+
+/** What an insecure node warns at each migration, at both ends. */
+export const PLAIN_MIGRATION_WARNING =
+  "live migration without TLS (--insecure): the guest's memory and disk cross the network " +
+  "unencrypted, and anyone who reaches the target's port first can feed it a guest";
 
 /** A live migration's time limit by default: generous for TCG on a busy host. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 120_000;
@@ -281,6 +302,7 @@ export class QemuDriver implements VmDriverPort {
           incoming: incoming && firstRun,
           // An incoming VM's disk is the source's copy; a stale one never serves it.
           freshDisk: firstRun && (incoming || request.freshDisk === true),
+          sourceNodeId: request.sourceNodeId,
         };
         firstRun = false;
         return this.launch(run);
@@ -309,8 +331,10 @@ export class QemuDriver implements VmDriverPort {
     incoming: boolean;
     /** A disk kept here is discarded first (see `VmStartRequest.freshDisk`). */
     freshDisk: boolean;
+    /** The node an incoming VM comes from (see `VmStartRequest.sourceNodeId`). */
+    sourceNodeId?: number | undefined;
   }): Promise<LaunchedRun> {
-    const { name, spec, qmpSocketPath, log, note, signal, incoming, freshDisk } = run;
+    const { name, spec, qmpSocketPath, log, note, signal, incoming, freshDisk, sourceNodeId } = run;
     const { clock, registry } = this.options;
     const agentSocketPath =
       spec.kernel === "" ? undefined : join(this.options.runDir, `${name}.agent`);
@@ -465,11 +489,24 @@ export class QemuDriver implements VmDriverPort {
     if (incoming) {
       try {
         const host = this.options.migrationHost ?? "127.0.0.1";
-        incomingUri = await listenForMigration(client, host);
-        if (incomingDisk) incomingDiskUri = await exportDiskForMigration(client, host);
+        const tls = this.options.migrationTls;
+        const serverTls =
+          tls === undefined
+            ? undefined
+            : await addServerTls(client, {
+                ...tls,
+                ...(sourceNodeId === undefined ? {} : { sourceNodeId }),
+              });
+        if (serverTls === undefined) this.warnPlain(name, "incoming", note);
+        incomingUri = await listenForMigration(client, host, serverTls);
+        if (incomingDisk) {
+          incomingDiskUri = await exportDiskForMigration(client, host, serverTls);
+        }
+        const from = sourceNodeId === undefined ? "a node of the cluster" : `node ${sourceNodeId}`;
         note(
           `waiting for the migration stream on ${incomingUri}` +
-            (incomingDiskUri === undefined ? "" : ` and the disk on ${incomingDiskUri}`),
+            (incomingDiskUri === undefined ? "" : ` and the disk on ${incomingDiskUri}`) +
+            (serverTls === undefined ? " (plain TCP)" : ` (TLS, from ${from})`),
         );
       } catch (error) {
         signalGroup(proc.pid, "SIGKILL");
@@ -528,22 +565,28 @@ export class QemuDriver implements VmDriverPort {
       exited,
       ...(incomingUri === undefined ? {} : { incomingUri }),
       ...(incomingDiskUri === undefined ? {} : { incomingDiskUri }),
-      migrate: async (uri, diskUri) => {
+      migrate: async ({ uri, diskUri, nodeId }) => {
         const ownDisk = disk !== undefined && !disk.readOnly;
         if (ownDisk && diskUri === undefined) {
           throw new UnavailableError(
             `VM ${name} has a disk on this node and the target offers no copy of it (its agent runs an older release)`,
           );
         }
-        note(`migrating to ${uri}${ownDisk ? ` with the disk to ${diskUri}` : ""}`);
+        const tls = this.options.migrationTls;
+        note(
+          `migrating to node ${nodeId} at ${uri}${ownDisk ? ` with the disk to ${diskUri}` : ""}` +
+            (tls === undefined ? " (plain TCP)" : " (TLS)"),
+        );
+        if (tls === undefined) this.warnPlain(name, "outgoing", note);
+        let clientTls: ClientTls | undefined;
         try {
-          const stats = await sendMigration(
-            client,
-            clock,
+          clientTls = tls === undefined ? undefined : await addClientTls(client, tls, nodeId);
+          const stats = await sendMigration(client, clock, {
             uri,
-            migrationTimeoutMs,
-            ownDisk ? diskUri : undefined,
-          );
+            timeoutMs: migrationTimeoutMs,
+            ...(ownDisk && diskUri !== undefined ? { diskUri } : {}),
+            ...(clientTls === undefined ? {} : { tls: clientTls }),
+          });
           migratedAway = true;
           note(
             `migration completed: ${stats.totalMs} ms, downtime ${stats.downtimeMs} ms, ` +
@@ -553,6 +596,8 @@ export class QemuDriver implements VmDriverPort {
         } catch (error) {
           note(`migration failed: ${(error as Error).message}; the guest runs on here`);
           throw error;
+        } finally {
+          if (clientTls !== undefined) await removeTlsObjects(client, [clientTls.creds]);
         }
       },
       resume: async () => {
@@ -568,6 +613,16 @@ export class QemuDriver implements VmDriverPort {
         return method;
       },
     };
+  }
+
+  /** Says in the VM's log and the node's that a migration of VM `name` goes unencrypted. */
+  private warnPlain(
+    name: string,
+    direction: "incoming" | "outgoing",
+    note: (line: string) => void,
+  ) {
+    note(`WARNING: ${PLAIN_MIGRATION_WARNING}`);
+    this.options.warn?.(PLAIN_MIGRATION_WARNING, { vm: name, direction });
   }
 
   /**

@@ -13,10 +13,13 @@
  *
  * A VM's own disk (overlay or data disk) moves too: mirrored over NBD beside the memory stream,
  * finished while the guest is paused before the switch-over (see `qemu-disk-migration.ts`).
+ * Both go over mutual TLS with the nodes' certificates when the node runs with TLS (see
+ * `qemu-migration-tls.ts`); under `--insecure` they are plain TCP.
  */
 import type { Clock } from "../../common/clock.js";
 import { TimeoutError, UnavailableError } from "../../common/errors.js";
 import { startDiskMirror, type DiskMirror } from "./qemu-disk-migration.js";
+import type { ClientTls, ServerTls } from "./qemu-migration-tls.js";
 import type { QmpClient } from "./qmp.js";
 import { delay } from "./timing.js";
 import type { MigrationStats } from "./vm-driver.js";
@@ -34,11 +37,23 @@ function record(value: unknown): Record<string, unknown> {
 
 /**
  * Has a QEMU started with `-incoming defer` listen on `host` (a port the kernel picks) and returns
- * the URI for the source: `tcp:HOST:PORT`.
+ * the URI for the source: `tcp:HOST:PORT`. With `tls` (see `qemu-migration-tls.ts`) the stream
+ * is TLS and only the node its authz admits may send it.
  * @throws UnavailableError when QEMU does not say which port it listens on; QMP's errors.
  */
-export async function listenForMigration(qmp: QmpClient, host: string): Promise<string> {
+export async function listenForMigration(
+  qmp: QmpClient,
+  host: string,
+  tls?: ServerTls,
+): Promise<string> {
   const bracketed = host.includes(":") ? `[${host}]` : host;
+  if (tls !== undefined) {
+    // Set before it listens: the first connection is already held to TLS.
+    await qmp.execute("migrate-set-parameters", {
+      "tls-creds": tls.creds,
+      "tls-authz": tls.authz,
+    });
+  }
   await qmp.execute("migrate-incoming", { uri: `tcp:${bracketed}:0` });
   const info = record(await qmp.execute("query-migrate"));
   const addresses = Array.isArray(info["socket-address"]) ? info["socket-address"] : [];
@@ -90,8 +105,20 @@ export async function awaitIncomingRun(
   }
 }
 
+/** Where {@link sendMigration} sends a guest, and how. */
+export interface MigrationSend {
+  /** The target's `incomingUri`: `tcp:HOST:PORT`. */
+  readonly uri: string;
+  /** The target's NBD export for the VM's disk (`nbd:HOST:PORT`); absent: no disk moves. */
+  readonly diskUri?: string;
+  /** Gives up (cancelling) after this long, in ms. */
+  readonly timeoutMs: number;
+  /** The stream and the disk go over TLS to the target this names; absent: plain TCP. */
+  readonly tls?: ClientTls;
+}
+
 /**
- * Sends the running guest to `uri` and waits for the end of the stream; with `diskUri` (the
+ * Sends the running guest to `to.uri` and waits for the end of the stream; with `to.diskUri` (the
  * target's NBD export) its disk too, mirrored first and finished before the switch-over.
  * @throws UnavailableError when QEMU reports the migration or the disk copy failed or cancelled;
  *   TimeoutError after `timeoutMs`. Either way the migration is cancelled first, so the guest
@@ -100,22 +127,24 @@ export async function awaitIncomingRun(
 export async function sendMigration(
   qmp: QmpClient,
   clock: Clock,
-  uri: string,
-  timeoutMs: number,
-  diskUri?: string,
+  to: MigrationSend,
 ): Promise<MigrationStats> {
+  const { uri, diskUri, timeoutMs, tls } = to;
   const deadline = clock.now() + timeoutMs;
   let mirror: DiskMirror | undefined;
   let migrating = false;
   let continued = false;
   try {
-    if (diskUri !== undefined) mirror = await startDiskMirror(qmp, clock, diskUri, deadline);
+    if (diskUri !== undefined) {
+      mirror = await startDiskMirror(qmp, clock, { diskUri, deadline, ...(tls ? { tls } : {}) });
+    }
     await qmp.execute("migrate-set-capabilities", {
       capabilities: [{ capability: "pause-before-switchover", state: mirror !== undefined }],
     });
     await qmp.execute("migrate-set-parameters", {
       "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS,
       "max-bandwidth": MIGRATION_MAX_BANDWIDTH_BYTES,
+      ...(tls === undefined ? {} : { "tls-creds": tls.creds, "tls-hostname": tls.hostname }),
     });
     await qmp.execute("migrate", { uri });
     migrating = true;

@@ -14,6 +14,7 @@ import { decideAfterExit } from "./restart-policy.js";
 import { delay } from "./timing.js";
 import type {
   MigrationStats,
+  MigrationTarget,
   VmHandle,
   VmObservation,
   VmObservedStatus,
@@ -43,7 +44,7 @@ export interface LaunchedRun {
    */
   watchHealth?(onChange: (change: HealthChange) => void): HealthWatch;
   /** Sends the running VM away (see `VmHandle.migrate`); absent: the run cannot migrate. */
-  migrate?(uri: string, diskUri?: string): Promise<MigrationStats>;
+  migrate?(to: MigrationTarget): Promise<MigrationStats>;
   /** Runs the VM here again after a completed migration (see `VmHandle.resume`). */
   resume?(): Promise<void>;
   /** An incoming run: where its QEMU waits for the stream, once it does (see `VmObservation`). */
@@ -269,7 +270,7 @@ export class Supervisor implements VmHandle {
   }
 
   /** @inheritdoc */
-  migrate(uri: string, diskUri?: string): Promise<MigrationStats> {
+  migrate(to: MigrationTarget): Promise<MigrationStats> {
     const run = this.current;
     const status = this.observation.status;
     if (run?.migrate === undefined || (status !== "running" && status !== "unhealthy")) {
@@ -279,7 +280,7 @@ export class Supervisor implements VmHandle {
         ),
       );
     }
-    return run.migrate(uri, diskUri);
+    return run.migrate(to);
   }
 
   /** @inheritdoc */

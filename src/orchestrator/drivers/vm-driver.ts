@@ -59,6 +59,19 @@ export interface VmObservation {
   readonly incomingDiskUri?: string;
 }
 
+/** Where an outgoing live migration goes (see {@link VmHandle.migrate}). */
+export interface MigrationTarget {
+  /** The target's `incomingUri`: where its QEMU waits for the stream. */
+  readonly uri: string;
+  /** The target's `incomingDiskUri`, for a VM with a disk here. */
+  readonly diskUri?: string;
+  /**
+   * The target node: over TLS, the stream goes only to a peer whose certificate names this node
+   * (`node-<id>.<cluster>.blixard`).
+   */
+  readonly nodeId: number;
+}
+
 /** What a completed outgoing live migration measured (QEMU's `query-migrate`). */
 export interface MigrationStats {
   /** How long the guest was paused for the last pass (QEMU's `downtime`), in ms. */
@@ -99,6 +112,12 @@ export interface VmStartRequest {
    * so the first run makes a fresh one (the qemu driver). Later runs of the handle keep it.
    */
   readonly freshDisk?: boolean;
+  /**
+   * For {@link VmDriverPort.startIncoming}: the node that sends the VM (its node in the model).
+   * Over TLS the target's QEMU admits only that node's certificate; absent: any node's of the
+   * cluster.
+   */
+  readonly sourceNodeId?: number;
 }
 
 /** One started VM, supervised until it is stopped or fails for good. */
@@ -116,13 +135,14 @@ export interface VmHandle {
   /** Settles with the final observation once the VM is `stopped` or `failed` for good. */
   readonly settled: Promise<VmObservation>;
   /**
-   * Sends the running VM to the QEMU waiting at `uri` (live migration); the qemu driver's
-   * handles only. Resolves once the stream completed: the VM is then paused here, for the target
-   * to run (a later {@link stop} ends it at once). Rejects when it failed or timed out: the VM
-   * runs on here, and the target's QEMU, its stream broken, ends. A VM with a disk here needs
-   * `diskUri` (the target's `incomingDiskUri`): its disk is copied there first.
+   * Sends the running VM to the QEMU waiting at `to.uri` on node `to.nodeId` (live migration);
+   * the qemu driver's handles only. Resolves once the stream completed: the VM is then paused
+   * here, for the target to run (a later {@link stop} ends it at once). Rejects when it failed
+   * or timed out: the VM runs on here, and the target's QEMU, its stream broken, ends. A VM with
+   * a disk here needs `to.diskUri` (the target's `incomingDiskUri`): its disk is copied there
+   * first.
    */
-  migrate?(uri: string, diskUri?: string): Promise<MigrationStats>;
+  migrate?(to: MigrationTarget): Promise<MigrationStats>;
   /**
    * After a completed {@link migrate} whose target did not take the VM (the cluster rolled it
    * back here): runs the paused VM here again. Resolves at once when it was not paused.

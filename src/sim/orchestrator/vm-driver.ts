@@ -18,6 +18,7 @@ import { decideAfterExit } from "../../orchestrator/drivers/restart-policy.js";
 import { InvalidArgumentError, UnavailableError } from "../../common/errors.js";
 import type {
   MigrationStats,
+  MigrationTarget,
   VmDriverPort,
   VmHandle,
   VmObservation,
@@ -145,7 +146,7 @@ class SimVmHandle implements VmHandle {
   }
 
   /** @inheritdoc */
-  migrate(uri: string): Promise<MigrationStats> {
+  migrate({ uri }: MigrationTarget): Promise<MigrationStats> {
     const { options } = this;
     const run = this.#process;
     if (this.#observation.status !== "running" || run === undefined || this.#paused) {

@@ -16,6 +16,7 @@ import type {
 import type { TaskRun } from "../../../src/orchestrator/drivers/task-runner.js";
 import type {
   MigrationStats,
+  MigrationTarget,
   VmDriverPort,
   VmHandle,
   VmObservation,
@@ -260,16 +261,18 @@ export class FakeVmHandle implements VmHandle {
   readonly migrations: {
     readonly uri: string;
     readonly diskUri: string | undefined;
+    readonly nodeId: number;
     readonly complete: () => void;
     readonly fail: (error: Error) => void;
   }[] = [];
   resumeCalls = 0;
 
-  migrate(uri: string, diskUri?: string): Promise<MigrationStats> {
+  migrate({ uri, diskUri, nodeId }: MigrationTarget): Promise<MigrationStats> {
     return new Promise((resolve, reject) => {
       this.migrations.push({
         uri,
         diskUri,
+        nodeId,
         complete: () => resolve({ downtimeMs: 1, totalMs: 2, transferredBytes: 3 }),
         fail: reject,
       });

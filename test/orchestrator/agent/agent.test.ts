@@ -624,7 +624,8 @@ describe("Agent: live migration", () => {
     expect(handle.migrations).toHaveLength(0);
     cluster.apply(observed("v", OTHER_NODE, "booting"));
     await cluster.clock.advance(10);
-    expect(handle.migrations.map((m) => m.uri)).toEqual([URI]);
+    // To the target's address, naming the target node (over TLS its certificate must say so).
+    expect(handle.migrations.map((m) => [m.uri, m.nodeId])).toEqual([[URI, OTHER_NODE]]);
     handle.migrations[0]?.complete();
     await cluster.clock.advance(10);
     const reports = cluster.proposalsOf("vmObserved", "v").length;
@@ -826,6 +827,8 @@ describe("Agent: live migration", () => {
     expect(vms.incoming).toHaveLength(1);
     const incoming = vms.incoming[0];
     if (incoming === undefined) throw new Error("no incoming copy");
+    // Only the node the VM runs on may send it (over TLS, its certificate only is admitted).
+    expect(incoming.request.sourceNodeId).toBe(OTHER_NODE);
     incoming.emit({ status: "booting", incomingUri: URI });
     await cluster.clock.advance(10);
     expect(cluster.machine.orchestrator.vm("v")?.migration?.incomingUri).toBe(URI);

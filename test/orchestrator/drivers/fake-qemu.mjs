@@ -7,8 +7,12 @@
 //   crash          exits with code 3 right after the negotiation
 //   guest-shutdown the guest powers off by itself right after the negotiation (exit 0)
 //   die-at-start   complains on stderr and exits with code 1 before opening its socket
+//   migrate        as powerdown, and its live migrations complete at once: query-migrate says
+//                  where it listens (127.0.0.1:4444) and that the stream completed, query-status
+//                  that the guest runs
+// With FAKE_QEMU_QMP_LOG, each QMP command it receives is appended there as a JSON line.
 // Its socket appears only after FAKE_QEMU_DELAY_MS (default 50), as a real QEMU's takes a moment.
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 const mode = process.env.FAKE_QEMU_MODE ?? "powerdown";
@@ -47,9 +51,23 @@ const server = createServer((socket) => {
   });
 });
 
-function handle(socket, { execute, id }) {
+const MIGRATE_ANSWERS = {
+  "query-migrate": {
+    status: "completed",
+    "socket-address": [{ type: "inet", host: "127.0.0.1", port: "4444" }],
+    downtime: 1,
+    "total-time": 2,
+    ram: { transferred: 3 },
+  },
+  "query-status": { status: "running", running: true },
+};
+
+function handle(socket, command) {
+  const { execute, id } = command;
+  if (process.env.FAKE_QEMU_QMP_LOG)
+    appendFileSync(process.env.FAKE_QEMU_QMP_LOG, `${JSON.stringify(command)}\n`);
   if (mode === "deaf" && execute !== "qmp_capabilities") return;
-  send(socket, { return: {}, id });
+  send(socket, { return: (mode === "migrate" && MIGRATE_ANSWERS[execute]) || {}, id });
   if (execute === "qmp_capabilities") {
     if (mode === "crash") setImmediate(() => process.exit(3));
     if (mode === "guest-shutdown") {
@@ -58,7 +76,7 @@ function handle(socket, { execute, id }) {
     }
   } else if (execute === "system_powerdown") {
     send(socket, event("POWERDOWN", {}));
-    if (mode === "powerdown") {
+    if (mode === "powerdown" || mode === "migrate") {
       send(socket, event("SHUTDOWN", { guest: true, reason: "guest-shutdown" }));
       setImmediate(() => process.exit(0));
     }

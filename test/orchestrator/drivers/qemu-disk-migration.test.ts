@@ -6,7 +6,6 @@
  * guest only after closing the export. The real thing runs in test/cluster/vm-migration.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import type { Clock } from "../../../src/common/clock.js";
 import { UnavailableError } from "../../../src/common/errors.js";
 import { DISK_NODE_NAME } from "../../../src/orchestrator/drivers/qemu-args.js";
 import {
@@ -17,54 +16,11 @@ import {
   awaitIncomingRun,
   sendMigration,
 } from "../../../src/orchestrator/drivers/qemu-migration.js";
-import type { QmpClient } from "../../../src/orchestrator/drivers/qmp.js";
-
-/** A clock whose timers fire on the next turn, moving its time forward by their delay. */
-class InstantClock implements Clock {
-  private nowMs = 0;
-  now(): number {
-    return this.nowMs;
-  }
-  setTimer(delayMs: number, callback: () => void): { cancel(): void } {
-    let live = true;
-    setImmediate(() => {
-      if (!live) return;
-      this.nowMs += delayMs;
-      callback();
-    });
-    return { cancel: () => (live = false) };
-  }
-}
-
-type Handler = (args: Record<string, unknown> | undefined) => unknown;
-
-/** A monitor that answers from `handlers` and records every command with its arguments. */
-function scriptedQmp(handlers: Record<string, Handler>) {
-  const calls: { command: string; args: Record<string, unknown> | undefined }[] = [];
-  const qmp = {
-    execute: (command: string, args?: Record<string, unknown>) => {
-      calls.push({ command, args });
-      const handler = handlers[command];
-      if (handler === undefined) return Promise.resolve({});
-      try {
-        return Promise.resolve(handler(args));
-      } catch (error) {
-        return Promise.reject(error as Error);
-      }
-    },
-  } as unknown as QmpClient;
-  return { qmp, calls, names: () => calls.map((c) => c.command) };
-}
+import { InstantClock, scriptedQmp, sequence } from "./scripted-qmp.js";
 
 /** The mirror job's id, as the source named it in `blockdev-mirror`. */
 function mirrorId(calls: ReturnType<typeof scriptedQmp>["calls"]): unknown {
   return calls.find((c) => c.command === "blockdev-mirror")?.args?.["job-id"];
-}
-
-/** Answers from `answers` in turn, repeating the last one. */
-function sequence(...answers: unknown[]): Handler {
-  let next = 0;
-  return () => answers[Math.min(next++, answers.length - 1)];
 }
 
 describe("sendMigration with a disk", () => {
@@ -87,13 +43,11 @@ describe("sendMigration with a disk", () => {
         { status: "completed", downtime: 40, "total-time": 900, ram: { transferred: 1234 } },
       ),
     });
-    const stats = await sendMigration(
-      qmp,
-      new InstantClock(),
-      "tcp:10.0.0.2:4444",
-      60_000,
-      "nbd:10.0.0.2:4445",
-    );
+    const stats = await sendMigration(qmp, new InstantClock(), {
+      uri: "tcp:10.0.0.2:4444",
+      timeoutMs: 60_000,
+      diskUri: "nbd:10.0.0.2:4445",
+    });
     expect(stats).toEqual({ downtimeMs: 40, totalMs: 900, transferredBytes: 1234 });
     const added = calls.find((c) => c.command === "blockdev-add")?.args;
     expect(added).toMatchObject({
@@ -124,7 +78,11 @@ describe("sendMigration with a disk", () => {
         { id: mirrorId(calls), status: "concluded", error: "Connection reset by peer" },
       ],
     });
-    const failure = sendMigration(qmp, new InstantClock(), "tcp:h:1", 60_000, "nbd:h:2");
+    const failure = sendMigration(qmp, new InstantClock(), {
+      uri: "tcp:h:1",
+      timeoutMs: 60_000,
+      diskUri: "nbd:h:2",
+    });
     await expect(failure).rejects.toThrow(UnavailableError);
     await expect(failure).rejects.toThrow(/Connection reset by peer/);
     const order = names();
@@ -141,7 +99,11 @@ describe("sendMigration with a disk", () => {
       "query-migrate": () => ({ status: "failed", "error-desc": "target went away" }),
     });
     await expect(
-      sendMigration(qmp, new InstantClock(), "tcp:h:1", 60_000, "nbd:h:2"),
+      sendMigration(qmp, new InstantClock(), {
+        uri: "tcp:h:1",
+        timeoutMs: 60_000,
+        diskUri: "nbd:h:2",
+      }),
     ).rejects.toThrow(/failed: target went away/);
     const order = names();
     expect(order).toContain("migrate_cancel");
@@ -153,7 +115,7 @@ describe("sendMigration with a disk", () => {
     const { qmp, calls, names } = scriptedQmp({
       "query-migrate": () => ({ status: "completed", downtime: 1, "total-time": 2 }),
     });
-    await sendMigration(qmp, new InstantClock(), "tcp:h:1", 60_000);
+    await sendMigration(qmp, new InstantClock(), { uri: "tcp:h:1", timeoutMs: 60_000 });
     expect(names()).not.toContain("blockdev-mirror");
     expect(calls.find((c) => c.command === "migrate-set-capabilities")?.args).toEqual({
       capabilities: [{ capability: "pause-before-switchover", state: false }],
@@ -163,7 +125,11 @@ describe("sendMigration with a disk", () => {
   it("refuses a disk address that is not nbd:HOST:PORT before touching QEMU", async () => {
     const { qmp, names } = scriptedQmp({});
     await expect(
-      sendMigration(qmp, new InstantClock(), "tcp:h:1", 60_000, "file:/etc/passwd"),
+      sendMigration(qmp, new InstantClock(), {
+        uri: "tcp:h:1",
+        timeoutMs: 60_000,
+        diskUri: "file:/etc/passwd",
+      }),
     ).rejects.toThrow(/not nbd:HOST:PORT/);
     expect(names()).toEqual([]);
   });
