@@ -6,8 +6,9 @@
  * alone (0700, files 0600), written afresh at each start from the material the node loaded, so a
  * certificate renewed on disk reaches QEMU with the next start as it reaches the peer transport.
  */
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { PRIVATE_DIR_MODE, writePrivateFile } from "../../security/files.js";
 
 /** The file names QEMU's `tls-creds-x509` reads in its `dir`. */
 export const QEMU_TLS_FILES = {
@@ -25,31 +26,20 @@ export interface NodeTlsPem {
   readonly key: string;
 }
 
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
-
-/** Writes `text` to `path` 0600 through a temporary file and a rename (QEMU never reads half). */
-function writePrivate(path: string, text: string): void {
-  const temporary = `${path}.new`;
-  writeFileSync(temporary, text, { mode: FILE_MODE });
-  chmodSync(temporary, FILE_MODE); // a stale temporary file could be wider
-  renameSync(temporary, path);
-}
-
 /**
  * Writes `material` into `dir` as QEMU's five files (creating `dir`), and sets the modes: 0700
  * for `dir`, 0600 for each file.
  * @throws the fs error when the disk refuses.
  */
 export function writeQemuTlsDir(dir: string, material: NodeTlsPem): void {
-  mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-  chmodSync(dir, DIR_MODE);
-  writePrivate(join(dir, QEMU_TLS_FILES.caCert), material.ca);
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  chmodSync(dir, PRIVATE_DIR_MODE);
+  writePrivateFile(join(dir, QEMU_TLS_FILES.caCert), material.ca);
   for (const [cert, key] of [
     [QEMU_TLS_FILES.serverCert, QEMU_TLS_FILES.serverKey],
     [QEMU_TLS_FILES.clientCert, QEMU_TLS_FILES.clientKey],
   ] as const) {
-    writePrivate(join(dir, key), material.key);
-    writePrivate(join(dir, cert), material.cert);
+    writePrivateFile(join(dir, key), material.key);
+    writePrivateFile(join(dir, cert), material.cert);
   }
 }
