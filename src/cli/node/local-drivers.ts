@@ -14,6 +14,7 @@ import { PermissionDeniedError } from "../../common/errors.js";
 import type { NodeId } from "../../raft/types.js";
 import type { TaskRunnerPort } from "../../orchestrator/agent/ports.js";
 import { detectCgroups } from "../../orchestrator/confine/cgroups.js";
+import { removeGroupTree } from "../../orchestrator/confine/stale-groups.js";
 import { taskBaseEnv } from "../../orchestrator/confine/task-env.js";
 import { TaskConfinement, type TaskSandbox } from "../../orchestrator/confine/task-sandbox.js";
 import type { TaskUser } from "../../orchestrator/confine/task-user.js";
@@ -94,6 +95,11 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
   let confinement: TaskConfinement | undefined;
   // Tasks and QEMUs both run in groups of their own under the node's, where the host allows it.
   const cgroups = await detectCgroups({ nodeName: `node-${nodeId}-${process.pid}` });
+  if (cgroups.enforced && cgroups.prunedStaleGroups > 0) {
+    log.info("removed the cgroups of node processes that had exited", {
+      groups: cgroups.prunedStaleGroups,
+    });
+  }
   if (workloads.rawExec) {
     confinement = await TaskConfinement.create(workloads.taskUser, cgroups);
     features.push(RAW_EXEC_FEATURE);
@@ -180,6 +186,12 @@ export async function openLocalDrivers(options: LocalDriverOptions): Promise<Loc
     features,
     close: async () => {
       await confinement?.close();
+      // This node's own groups, empty once its work stopped (the next start removes them if not).
+      if (cgroups.enforced) {
+        const { cpuDir, memoryDir } = cgroups.layout;
+        await removeGroupTree(cpuDir);
+        if (memoryDir !== cpuDir) await removeGroupTree(memoryDir);
+      }
     },
   };
 }

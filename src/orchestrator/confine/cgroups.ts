@@ -11,10 +11,12 @@
  *
  * Groups live under the node's own cgroup (read from `/proc/self/cgroup`), so a node confined by
  * its supervisor keeps its tasks inside that confinement: `<node's group>/blixard/<node>/task-<id>`.
- * `<node>` is `node-<id>-<pid>`, unique among the nodes running on one host at a time.
+ * `<node>` is `node-<id>-<pid>`, unique among the nodes running on one host at a time; the groups
+ * of nodes that have exited are removed at the next start (`stale-groups.ts`).
  */
 import { access, mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { pruneStaleNodeGroups } from "./stale-groups.js";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The CFS period every task group gets: 100 ms, the kernel's default. */
@@ -37,7 +39,12 @@ export interface CgroupLayout {
 
 /** The outcome of {@link detectCgroups}: a layout, or why limits cannot be enforced. */
 export type CgroupDetection =
-  | { readonly enforced: true; readonly layout: CgroupLayout }
+  | {
+      readonly enforced: true;
+      readonly layout: CgroupLayout;
+      /** Groups of node processes that had exited, removed first (see `stale-groups.ts`). */
+      readonly prunedStaleGroups: number;
+    }
   | { readonly enforced: false; readonly reason: string };
 
 /** Where to look; the defaults are the real host's. */
@@ -121,9 +128,16 @@ export async function detectCgroups(options: CgroupDetectOptions): Promise<Cgrou
         "blixard",
         options.nodeName,
       );
+      const pruned =
+        (await pruneStaleNodeGroups(dirname(cpuDir), options.nodeName)) +
+        (await pruneStaleNodeGroups(dirname(memoryDir), options.nodeName));
       await mkdir(cpuDir, { recursive: true });
       await mkdir(memoryDir, { recursive: true });
-      return { enforced: true, layout: { version: 1, cpuDir, memoryDir } };
+      return {
+        enforced: true,
+        layout: { version: 1, cpuDir, memoryDir },
+        prunedStaleGroups: pruned,
+      };
     }
     const controllersFile = join(root, "cgroup.controllers");
     if (await exists(controllersFile)) {
@@ -136,13 +150,19 @@ export async function detectCgroups(options: CgroupDetectOptions): Promise<Cgrou
       }
       // Enable cpu and memory for the children of every group from the node's down to ours.
       let dir = join(root, self.v2 ?? "/");
+      let pruned = 0;
       for (const name of ["blixard", options.nodeName]) {
         await writeFile(join(dir, "cgroup.subtree_control"), "+cpu +memory");
+        if (name === options.nodeName) pruned = await pruneStaleNodeGroups(dir, name);
         dir = join(dir, name);
         await mkdir(dir, { recursive: true });
       }
       await writeFile(join(dir, "cgroup.subtree_control"), "+cpu +memory");
-      return { enforced: true, layout: { version: 2, cpuDir: dir, memoryDir: dir } };
+      return {
+        enforced: true,
+        layout: { version: 2, cpuDir: dir, memoryDir: dir },
+        prunedStaleGroups: pruned,
+      };
     }
     return {
       enforced: false,

@@ -3,7 +3,8 @@
  * text, the task environment's allow-list, cgroup detection (v1 and v2 layouts in a temporary
  * directory standing for /sys/fs/cgroup) and the limits written for a task.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { removeGroupTree } from "../../../src/orchestrator/confine/stale-groups.js";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -149,6 +150,7 @@ describe("cgroups", () => {
         cpuDir: join(root, "cpu", "blixard", "node-1-42"),
         memoryDir: join(root, "memory", "svc", "blixard", "node-1-42"),
       },
+      prunedStaleGroups: 0,
     });
     if (!detected.enforced) return;
     const group = await TaskCgroup.create(detected.layout, "task-t-1", {
@@ -172,6 +174,38 @@ describe("cgroups", () => {
     expect(await group.oomKilled()).toBe(true);
   });
 
+  it("removes the groups of node processes that exited, never a running node's nor a group still in use", async () => {
+    const root = tempDir();
+    writeFileSync(join(root, "cgroup.controllers"), "cpu memory\n");
+    const blixard = join(root, "blixard");
+    // A node killed with its task group left behind (empty: its processes are gone).
+    const dead = join(blixard, "node-1-999999999");
+    mkdirSync(join(dead, "task-t-1"), { recursive: true });
+    // A live node (this very process) and an unrelated group.
+    const live = join(blixard, `node-2-${process.pid}`);
+    mkdirSync(join(live, "task-u-1"), { recursive: true });
+    mkdirSync(join(blixard, "something-else"));
+    // A dead node's group that still holds something (a real cgroup with a process refuses
+    // rmdir; here a file stands for it).
+    const busy = join(blixard, "node-3-999999998");
+    mkdirSync(busy);
+    writeFileSync(join(busy, "cgroup.procs"), "4242");
+    const detected = await detectCgroups({ root, selfCgroup: "0::/\n", nodeName: "node-1-7" });
+    expect(detected).toMatchObject({ enforced: true, prunedStaleGroups: 1 });
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(join(live, "task-u-1"))).toBe(true);
+    expect(existsSync(join(blixard, "something-else"))).toBe(true);
+    expect(existsSync(busy)).toBe(true);
+    expect(existsSync(join(blixard, "node-1-7"))).toBe(true);
+    // A stopping node removes its own groups.
+    if (!detected.enforced) return;
+    mkdirSync(join(detected.layout.cpuDir, "task-v-1"));
+    // A real group's control files go with its rmdir; the fake's are plain files.
+    rmSync(join(detected.layout.cpuDir, "cgroup.subtree_control"));
+    expect(await removeGroupTree(detected.layout.cpuDir)).toBe(true);
+    expect(existsSync(join(blixard, "node-1-7"))).toBe(false);
+  });
+
   it("detects v2 with cpu and memory, enabling them down the subtree, and writes cpu.max and memory.max", async () => {
     const root = tempDir();
     mkdirSync(join(root, "system.slice"));
@@ -185,6 +219,7 @@ describe("cgroups", () => {
     expect(detected).toEqual({
       enforced: true,
       layout: { version: 2, cpuDir: dir, memoryDir: dir },
+      prunedStaleGroups: 0,
     });
     for (const d of [join(root, "system.slice"), join(root, "system.slice", "blixard"), dir]) {
       expect(readFileSync(join(d, "cgroup.subtree_control"), "utf8")).toBe("+cpu +memory");
