@@ -94,6 +94,7 @@ describe("CLI help", () => {
       "agent start --cluster-id": DEFAULT_CLUSTER_ID,
       "agent start --heartbeat-interval-ms": `${HEARTBEAT_FRACTION_OF_DEAD_AFTER} × --worker-dead-after-ms`,
       "agent start --disconnect-grace-ms": "--worker-dead-after-ms",
+      "agent start --advertise-host": "the address this machine uses toward the first of --servers",
       "agent start --cpu": "detected",
       "agent start --memory": "detected",
       "agent start --disk": "free space under --data-dir",

@@ -88,6 +88,12 @@ describe("agent-only workers across real processes", () => {
     expect(done.status, JSON.stringify(done)).toBe("succeeded");
     expect(done.result?.stdout).toBe("on-an-agent\n");
     expect(AGENT_IDS).toContain(done.nodeId);
+    // Without --advertise-host, VMs migrating to an agent listen on the address it uses toward
+    // its servers: loopback here.
+    for (const p of agents.values()) {
+      const advertised = p.logLines().find((l) => l["advertiseHost"] !== undefined);
+      expect(advertised?.["advertiseHost"], p.output.slice(-2000)).toBe("127.0.0.1");
+    }
   });
 
   it("runs a burst of tasks whose reports the agents send in batches: each runs once and succeeds", async () => {

@@ -5,6 +5,7 @@
  * `orchestrator/agent/remote/`). SIGTERM or SIGINT stops it and the work it runs (the cluster
  * moves that work once the worker is marked offline).
  */
+import { localAddressToward } from "../node/local-address.js";
 import { stopWhenParentExits } from "../node/exit-with-parent.js";
 import { Command } from "commander";
 import { hasRaftLog, usage, usageAsync } from "./usage-errors.js";
@@ -37,6 +38,36 @@ interface AgentStartOptions extends WorkerFlags, NodeTlsFileFlags {
   readonly logLevel: CliLogLevel;
   readonly heartbeatIntervalMs?: number;
   readonly disconnectGraceMs?: number;
+  readonly advertiseHost?: string;
+}
+
+/**
+ * Where VMs live-migrating to this agent listen: `--advertise-host`, else the address this
+ * machine uses toward the first server (other nodes reach it there), else, when that cannot be
+ * found, loopback, with a warning. Throws nothing.
+ */
+async function advertisedHost(
+  given: string | undefined,
+  servers: readonly URL[],
+  logger: JsonLogger,
+): Promise<string> {
+  if (given !== undefined) return given;
+  const first = servers[0];
+  try {
+    if (first === undefined) throw new Error("no server given");
+    const address = await localAddressToward(first);
+    logger.info("VMs live-migrating here listen on the address used toward the servers", {
+      advertiseHost: address,
+    });
+    return address;
+  } catch (error) {
+    logger.warn(
+      "cannot tell which address other nodes reach this machine at: VMs live-migrating here " +
+        "listen on 127.0.0.1, which only nodes of this machine reach; give --advertise-host",
+      { error: (error as Error).message },
+    );
+    return "127.0.0.1";
+  }
 }
 
 /** After a fatal error the process exits within this long even if a handle stays open. */
@@ -101,6 +132,14 @@ export function registerAgentCommands(program: Command): void {
         "HEARTBEAT_INTERVAL_MS",
         `${HEARTBEAT_FRACTION_OF_DEAD_AFTER} × --worker-dead-after-ms`,
         parsePositiveInt,
+      ),
+    )
+    .addOption(
+      settingWithDefault(
+        "--advertise-host <host>",
+        "the address other nodes reach this machine at: VMs live-migrating here listen on it",
+        "ADVERTISE_HOST",
+        "the address this machine uses toward the first of --servers",
       ),
     )
     .addOption(
@@ -176,6 +215,7 @@ async function runAgent(
       { servers: servers.map((s) => s.href) },
     );
   }
+  const advertiseHost = await advertisedHost(options.advertiseHost, servers, logger);
   const lock = await usageAsync(command, () => acquireAgentLock(options.dataDir));
   const worker = await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
   const { startAgent } = await import("../node/agent-composition.js");
@@ -186,7 +226,7 @@ async function runAgent(
       ...(tls === undefined ? {} : { tls }),
       clusterId,
       dataDir: options.dataDir,
-      worker,
+      worker: { ...worker, vm: { ...worker.vm, migrationHost: advertiseHost } },
       workerDeadAfterMs: options.workerDeadAfterMs ?? DEFAULT_WORKER_DEAD_AFTER_MS,
       ...(options.heartbeatIntervalMs === undefined
         ? {}
