@@ -291,8 +291,9 @@ describe.runIf(AVAILABLE)("live migration over TLS between real QEMUs", () => {
   }, 60_000);
 });
 
-describe.runIf(!AVAILABLE && REQUIRE_QEMU)("QEMU for the TLS migration tests", () => {
-  it("is installed (BLIXARD_REQUIRE_QEMU=1)", () => {
+// Declared only when it fails: a skipped test would be counted as one left behind.
+if (!AVAILABLE && REQUIRE_QEMU) {
+  it("QEMU for the TLS migration tests is installed (BLIXARD_REQUIRE_QEMU=1)", () => {
     expect.fail("BLIXARD_REQUIRE_QEMU=1 but qemu-system-x86_64 or qemu-img is missing");
   });
-});
+}
