@@ -11,7 +11,10 @@ import { AssignmentPoller } from "../../../src/orchestrator/agent/remote/assignm
 import { DisconnectGuard } from "../../../src/orchestrator/agent/remote/disconnect-guard.js";
 import type { AssignmentsAnswer } from "../../../src/orchestrator/agent/remote/http-link.js";
 import { MAX_HEARTBEATS_IN_FLIGHT } from "../../../src/orchestrator/agent/remote/heartbeat-loop.js";
-import { RemoteAgent } from "../../../src/orchestrator/agent/remote/remote-agent.js";
+import {
+  RemoteAgent,
+  type RemoteAgentOptions,
+} from "../../../src/orchestrator/agent/remote/remote-agent.js";
 import { RemoteAssignmentsView } from "../../../src/orchestrator/agent/remote/remote-view.js";
 import { RAW_EXEC_FEATURE } from "../../../src/statemachine/orchestrator/features.js";
 import type { OrchestratorCommand } from "../../../src/statemachine/orchestrator/commands.js";
@@ -162,22 +165,31 @@ function fakeServer(cluster: FakeCluster) {
   return { state, link };
 }
 
+/** An agent-only worker on {@link AGENT_NODE} over `link`, with a dead-after time of 2 s. */
+function remoteAgent(
+  cluster: FakeCluster,
+  link: RemoteAgentOptions["link"],
+  runner: FakeTaskRunner,
+): RemoteAgent {
+  return new RemoteAgent({
+    nodeId: AGENT_NODE,
+    link,
+    clock: cluster.clock,
+    log: SILENT,
+    runTask: runner.port,
+    vmDrivers: new Map(),
+    capacity: AGENT_CAPACITY,
+    features: [RAW_EXEC_FEATURE],
+    workerDeadAfterMs: 2000,
+  });
+}
+
 describe("RemoteAgent", () => {
   it("registers and runs its assignments through the same reconcile loop", async () => {
     const cluster = new FakeCluster();
     const { link, state } = fakeServer(cluster);
     const runner = new FakeTaskRunner();
-    const agent = new RemoteAgent({
-      nodeId: AGENT_NODE,
-      link,
-      clock: cluster.clock,
-      log: SILENT,
-      runTask: runner.port,
-      vmDrivers: new Map(),
-      capacity: AGENT_CAPACITY,
-      features: [RAW_EXEC_FEATURE],
-      workerDeadAfterMs: 2000,
-    });
+    const agent = remoteAgent(cluster, link, runner);
     agent.start();
     await cluster.clock.advance(50);
     expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
@@ -241,17 +253,7 @@ describe("RemoteAgent", () => {
     const cluster = new FakeCluster();
     const { link, state } = fakeServer(cluster);
     const runner = new FakeTaskRunner();
-    const agent = new RemoteAgent({
-      nodeId: AGENT_NODE,
-      link,
-      clock: cluster.clock,
-      log: SILENT,
-      runTask: runner.port,
-      vmDrivers: new Map(),
-      capacity: AGENT_CAPACITY,
-      features: [RAW_EXEC_FEATURE],
-      workerDeadAfterMs: 2000,
-    });
+    const agent = remoteAgent(cluster, link, runner);
     agent.start();
     await cluster.clock.advance(50);
     cluster.apply({ type: "submitTask", id: "t1", spec: taskSpec({ args: ["t1"] }) });
@@ -295,17 +297,7 @@ describe("RemoteAgent", () => {
   it("cut off with nothing running, hands nothing back on reconnecting", async () => {
     const cluster = new FakeCluster();
     const { link, state } = fakeServer(cluster);
-    const agent = new RemoteAgent({
-      nodeId: AGENT_NODE,
-      link,
-      clock: cluster.clock,
-      log: SILENT,
-      runTask: new FakeTaskRunner().port,
-      vmDrivers: new Map(),
-      capacity: AGENT_CAPACITY,
-      features: [RAW_EXEC_FEATURE],
-      workerDeadAfterMs: 2000,
-    });
+    const agent = remoteAgent(cluster, link, new FakeTaskRunner());
     agent.start();
     await cluster.clock.advance(50);
     state.up = false;
@@ -326,17 +318,7 @@ describe("RemoteAgent", () => {
     const cluster = new FakeCluster();
     const { link, state } = fakeServer(cluster);
     const runner = new FakeTaskRunner();
-    const agent = new RemoteAgent({
-      nodeId: AGENT_NODE,
-      link,
-      clock: cluster.clock,
-      log: SILENT,
-      runTask: runner.port,
-      vmDrivers: new Map(),
-      capacity: AGENT_CAPACITY,
-      features: [RAW_EXEC_FEATURE],
-      workerDeadAfterMs: 2000,
-    });
+    const agent = remoteAgent(cluster, link, runner);
     agent.start();
     await cluster.clock.advance(50);
     cluster.apply({ type: "submitTask", id: "t1", spec: taskSpec({ args: ["t1"] }) });

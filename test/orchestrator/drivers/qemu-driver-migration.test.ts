@@ -19,6 +19,7 @@ import {
 import type { MigrationTls } from "../../../src/orchestrator/drivers/qemu-migration-tls.js";
 import type { VmHandle } from "../../../src/orchestrator/drivers/vm-driver.js";
 import type { VmSpec } from "../../../src/statemachine/orchestrator/types.js";
+import { qemuSpec } from "../model/fixtures.js";
 import { makeTempDir, readOrEmpty, realClock, waitFor } from "./helpers.js";
 
 const FAKE_QEMU = fileURLToPath(new URL("./fake-qemu.mjs", import.meta.url));
@@ -43,21 +44,11 @@ afterEach(async () => {
 afterAll(() => temp.remove());
 
 /** A disk-image VM (no disk of its own moves: the memory stream only); its image made at start. */
-let spec: VmSpec = {
-  vcpus: 1,
-  memoryMb: 64,
-  diskGb: 0,
-  driver: "qemu",
-  command: "",
-  args: [],
+let spec: VmSpec = qemuSpec({
   kernel: "",
-  initrd: "",
-  image: "",
-  cmdline: "",
-  requiredFeatures: [],
-  antiAffinityGroup: "",
+  memoryMb: 64,
   restart: { mode: "never", maxRestarts: 0, backoffMs: 20 },
-};
+});
 
 /** A driver on the fake, with or without TLS; its QMP commands, its warnings and VM logs. */
 function migratingDriver(tls: MigrationTls | undefined) {
