@@ -2,9 +2,10 @@
  * Helpers for the driver tests: temporary directories, whether a process is still alive (a zombie
  * is not: in some containers nothing reaps orphans), and waiting on a condition with a deadline.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Clock } from "../../../src/common/clock.js";
 
 /** The real clock for tests that run real processes. */
@@ -104,4 +105,16 @@ export function readPid(path: string): number {
   const text = readOrEmpty(path);
   if (!/^\d+\n$/.test(text)) throw new Error(`${path} holds no pid yet: ${JSON.stringify(text)}`);
   return Number(text);
+}
+
+/**
+ * Writes `<dir>/fake-qemu`, a wrapper that runs `fake-qemu.mjs` under this Node (the driver runs
+ * a binary with arguments), and returns its path.
+ */
+export function writeFakeQemu(dir: string): string {
+  const binary = join(dir, "fake-qemu");
+  const script = fileURLToPath(new URL("./fake-qemu.mjs", import.meta.url));
+  writeFileSync(binary, `#!/bin/sh\nexec '${process.execPath}' '${script}' "$@"\n`);
+  chmodSync(binary, 0o755);
+  return binary;
 }

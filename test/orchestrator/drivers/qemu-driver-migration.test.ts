@@ -8,9 +8,8 @@
  * network unencrypted. The QMP sequences themselves are in qemu-migration-qmp.test.ts; real
  * QEMUs in qemu-migration-tls.test.ts.
  */
-import { chmodSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   PLAIN_MIGRATION_WARNING,
@@ -20,9 +19,8 @@ import type { MigrationTls } from "../../../src/orchestrator/drivers/qemu-migrat
 import type { VmHandle } from "../../../src/orchestrator/drivers/vm-driver.js";
 import type { VmSpec } from "../../../src/statemachine/orchestrator/types.js";
 import { qemuSpec } from "../model/fixtures.js";
-import { makeTempDir, readOrEmpty, realClock, waitFor } from "./helpers.js";
+import { makeTempDir, readOrEmpty, realClock, waitFor, writeFakeQemu } from "./helpers.js";
 
-const FAKE_QEMU = fileURLToPath(new URL("./fake-qemu.mjs", import.meta.url));
 const TLS: MigrationTls = { dir: "/data/orchestrator/migration-tls", clusterId: "prod" };
 
 let temp: { dir: string; remove: () => void };
@@ -32,9 +30,7 @@ const started: VmHandle[] = [];
 
 beforeAll(() => {
   temp = makeTempDir("qemu-mig");
-  fakeBinary = join(temp.dir, "fake-qemu");
-  writeFileSync(fakeBinary, `#!/bin/sh\nexec '${process.execPath}' '${FAKE_QEMU}' "$@"\n`);
-  chmodSync(fakeBinary, 0o755);
+  fakeBinary = writeFakeQemu(temp.dir);
   spec = { ...spec, image: join(temp.dir, "disk.img") };
   writeFileSync(spec.image, "");
 });

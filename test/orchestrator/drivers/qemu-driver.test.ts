@@ -3,11 +3,10 @@
  * TCG (when the binary is installed). Without the binary the real-QEMU tests are skipped, unless
  * BLIXARD_REQUIRE_QEMU=1 makes a missing binary a failure.
  */
-import { chmodSync, existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { rmdir } from "node:fs/promises";
 import { kvmUsable } from "../../../src/orchestrator/host/probe.js";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../../src/common/errors.js";
 import { findOnPath } from "../../../src/orchestrator/host/probe.js";
@@ -22,9 +21,8 @@ import {
 } from "../../../src/orchestrator/drivers/qemu-cgroup.js";
 import type { RestartPolicy, VmSpec } from "../../../src/statemachine/orchestrator/types.js";
 import type { VmHandle, VmObservation } from "../../../src/orchestrator/drivers/vm-driver.js";
-import { isAlive, makeTempDir, readOrEmpty, realClock, waitFor } from "./helpers.js";
+import { isAlive, makeTempDir, readOrEmpty, realClock, waitFor, writeFakeQemu } from "./helpers.js";
 
-const FAKE_QEMU = fileURLToPath(new URL("./fake-qemu.mjs", import.meta.url));
 const REAL_QEMU = await findOnPath("qemu-system-x86_64", process.env["PATH"] ?? "");
 const REQUIRE_QEMU = process.env["BLIXARD_REQUIRE_QEMU"] === "1";
 
@@ -35,10 +33,7 @@ const started: VmHandle[] = [];
 
 beforeAll(() => {
   temp = makeTempDir("qemu");
-  // The driver runs a binary with arguments; a wrapper runs the fake under this Node.
-  fakeBinary = join(temp.dir, "fake-qemu");
-  writeFileSync(fakeBinary, `#!/bin/sh\nexec '${process.execPath}' '${FAKE_QEMU}' "$@"\n`);
-  chmodSync(fakeBinary, 0o755);
+  fakeBinary = writeFakeQemu(temp.dir);
   // An empty disk: the firmware finds nothing to boot and the machine idles.
   disk = join(temp.dir, "empty disk.img");
   writeFileSync(disk, "");
