@@ -409,13 +409,21 @@ export class RaftNode<Result = unknown> {
     }
   }
 
-  /** Arms the tick timer for the next tick that does something, unless it fires before. */
+  /**
+   * Arms the tick timer for the next tick that does something. An armed timer for another time
+   * is moved: a later one would miss that tick, and an earlier one would only wake the process
+   * to find nothing due. The latter is an idle follower's case at every heartbeat (which pushes
+   * its election timeout back): moving the timer then costs far less than the wake-up it saves,
+   * and it moves at most once per tick, as the due time is counted in whole ticks.
+   */
   private armTickTimer(): void {
     if (this.stopped) return;
     const dueAtMs = this.ticksDeliveredToMs + this.raw.ticksUntilDue() * this.tickIntervalMs;
     if (this.tickTimer !== undefined) {
-      if (this.tickTimerAtMs <= dueAtMs) return;
+      if (this.tickTimerAtMs === dueAtMs) return;
       this.tickTimer.cancel();
+      // Nothing is due before the new time: an election put off for unread messages no longer is.
+      if (this.tickTimerAtMs < dueAtMs) this.electionDeferred = false;
     }
     this.tickTimerAtMs = dueAtMs;
     this.tickTimer = this.clock.setTimer(Math.max(0, dueAtMs - this.clock.now()), () =>
