@@ -23,19 +23,26 @@ describe("LoopDelaySampler", () => {
     vi.useRealTimers();
   });
 
-  it("wakes every 20 ms while the loop works and backs off to every 250 ms while it idles", () => {
+  it("wakes every 20 ms while the loop works, and on the 250 ms grid of the node's other checks while it idles", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const { busy, utilization } = scriptedUtilization();
-    const sampler = new LoopDelaySampler({ utilization });
+    // The grid's clock: the fake one, from 37 ms past a grid point.
+    const now = (): number => performance.now() + 1037;
+    const sampler = new LoopDelaySampler({ utilization, now });
+    const sampledAt: number[] = [];
+    const sample = (ms: number): void => {
+      vi.advanceTimersByTime(ms);
+      sampledAt.push(now());
+    };
     sampler.start();
 
-    // Idle: 20, 40, 80, 160, then 250 ms apart.
-    const intervals: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      intervals.push(sampler.intervalMs);
-      vi.advanceTimersByTime(sampler.intervalMs);
+    // Idle: the first sample after 20 ms, then on the 250 ms grid (never within 125 ms).
+    sample(20);
+    expect(sampler.intervalMs).toBe(250 - 57);
+    for (let i = 0; i < 3; i++) {
+      sample(sampler.intervalMs);
+      expect(now() % 250).toBe(0);
     }
-    expect(intervals).toEqual([20, 40, 80, 160, 250, 250]);
     // Ten idle seconds cost 40 wake-ups, not the 500 of a fixed 20 ms.
     const idleStart = sampler.samples;
     vi.advanceTimersByTime(10_000);
@@ -49,10 +56,11 @@ describe("LoopDelaySampler", () => {
     vi.advanceTimersByTime(1000);
     expect(sampler.samples - busyStart).toBe(50);
 
-    // Idle again: back off again.
+    // Idle again: back on the grid.
     busy.now = false;
-    vi.advanceTimersByTime(20 + 40 + 80 + 160);
-    expect(sampler.intervalMs).toBe(250);
+    sample(20);
+    sample(sampler.intervalMs);
+    expect(now() % 250).toBe(0);
     sampler.stop();
   });
 

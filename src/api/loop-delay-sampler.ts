@@ -2,11 +2,12 @@
  * How late this process's event loop runs: a timer of its own records, each time it runs, how
  * long after its due time it ran (a stall of the loop delays every timer and every message
  * alike). The sampling interval adapts to the loop's work: `busyIntervalMs` (20 ms) after a
- * period in which the loop was busy at least {@link BUSY_UTILIZATION} of the time, and doubling
- * after each idle one up to `idleIntervalMs` (250 ms). Node's `monitorEventLoopDelay` samples at
- * a fixed rate instead: at 20 ms it woke an idle node 50 times a second, half of all its
- * wake-ups, about 1% of a core on the 2-core benchmark machine (each wake-up of an idle process
- * costs ~0.2 ms of CPU there).
+ * period in which the loop was busy at least {@link BUSY_UTILIZATION} of the time, else the next
+ * multiple of `idleIntervalMs` (250 ms) on the clock, the grid the node's other periodic checks
+ * use (`alignedDelayMs`), so that an idle node's samples share their wake-ups. Node's
+ * `monitorEventLoopDelay` samples at a fixed rate instead: at 20 ms it woke an idle node 50
+ * times a second, two thirds of all its wake-ups (each wake-up of an idle process costs
+ * ~0.2 ms of CPU on the 2-core benchmark machine).
  *
  * What the slower idle rate gives up: a stall that starts while the loop idles is seen only if
  * it lasts past the pending sample's due time, so one shorter than the idle interval may be
@@ -15,6 +16,7 @@
  * after a stall finds the loop busy and samples every 20 ms again.
  */
 import { createHistogram, performance, type EventLoopUtilization } from "node:perf_hooks";
+import { alignedDelayMs } from "../common/clock.js";
 
 /** Busy fraction of a period (event loop utilization) from which the next one is sampled finely. */
 export const BUSY_UTILIZATION = 0.05;
@@ -23,8 +25,10 @@ export const BUSY_UTILIZATION = 0.05;
 export interface LoopDelaySamplerOptions {
   /** Interval after a busy period, in ms. Default 20. */
   readonly busyIntervalMs?: number;
-  /** Longest interval, reached after idle periods, in ms. Default 250. */
+  /** The grid idle samples are taken on, in ms. Default 250. */
   readonly idleIntervalMs?: number;
+  /** The clock of that grid, epoch ms (default: the real clock's, as `SystemClock`'s). */
+  readonly now?: () => number;
   /**
    * The loop's utilization since `previous` (default: Node's
    * `performance.eventLoopUtilization`); only tests replace it.
@@ -37,6 +41,7 @@ export class LoopDelaySampler {
   readonly #busyIntervalMs: number;
   readonly #idleIntervalMs: number;
   readonly #utilization: (previous?: EventLoopUtilization) => EventLoopUtilization;
+  readonly #now: () => number;
   /** Lateness of each sample since the last reset, in ns (the histogram takes integers ≥ 1). */
   readonly #lateNs = createHistogram();
   #timer: NodeJS.Timeout | undefined;
@@ -51,6 +56,7 @@ export class LoopDelaySampler {
     this.#idleIntervalMs = options.idleIntervalMs ?? 250;
     this.#utilization =
       options.utilization ?? ((previous) => performance.eventLoopUtilization(previous));
+    this.#now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.#intervalMs = this.#busyIntervalMs;
   }
 
@@ -78,7 +84,7 @@ export class LoopDelaySampler {
     return this.#samples;
   }
 
-  /** The interval the next sample is armed with, in ms. */
+  /** The delay the next sample was armed with, in ms. */
   get intervalMs(): number {
     return this.#intervalMs;
   }
@@ -115,7 +121,7 @@ export class LoopDelaySampler {
     this.#intervalMs =
       period.utilization >= BUSY_UTILIZATION
         ? this.#busyIntervalMs
-        : Math.min(this.#idleIntervalMs, this.#intervalMs * 2);
+        : alignedDelayMs(this.#now(), this.#idleIntervalMs);
     this.#arm();
   }
 }
