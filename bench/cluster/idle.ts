@@ -46,14 +46,23 @@ export async function idleOnly(options: IdleOptions): Promise<IdleResult> {
   log(`${cluster.name}: starting ${cluster.size} members`);
   try {
     await cluster.start();
-    const leader = await cluster.waitForLeader();
+    let leader = await cluster.waitForLeader();
     const value = "v".repeat(options.valueBytes);
     for (let n = 0; n < options.keys; n += 64) {
-      await Promise.all(
-        Array.from({ length: Math.min(64, options.keys - n) }, (_, i) =>
-          cluster.put(leader, `bench-${n + i}`, value),
-        ),
-      );
+      // On a busy machine an election can come during the preload: retry the batch then.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await Promise.all(
+            Array.from({ length: Math.min(64, options.keys - n) }, (_, i) =>
+              cluster.put(leader, `bench-${n + i}`, value),
+            ),
+          );
+          break;
+        } catch (error) {
+          if (attempt >= 5) throw error;
+          leader = await cluster.waitForLeader();
+        }
+      }
     }
     const cpu: number[][] = [];
     const wakeups: number[][] = [];
