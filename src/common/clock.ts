@@ -22,9 +22,10 @@ export interface Clock {
  * half a period away: for a periodic check that may run at any phase. Checks that all arm their
  * timers this way, with periods that divide one another (250 ms, 500 ms, 1 s), run in the same
  * wake-up of the process instead of each in its own, and an idle process pays for every wake-up
- * (~0.2 ms of CPU on the 2-core benchmark machine, where a node had five 1-second checks).
- * The period stays the same on average; only the first run comes sooner, and a timer that ran
- * early or late is put back on the grid (never twice within half a period). Throws nothing.
+ * (~0.2 ms of CPU on the 2-core benchmark machine, where a node had four 1-second checks).
+ * The period stays the same on average: the first run comes half a period to one and a half
+ * after the start, and a timer that ran early or late is put back on the grid (never twice
+ * within half a period). Throws nothing.
  */
 export function alignedDelayMs(nowMs: number, periodMs: number): number {
   if (!(periodMs > 0)) return 0;

@@ -26,7 +26,7 @@
  * Reports go through a {@link Reporter}: retried while the cluster cannot take them, dropped
  * once the model refuses them.
  */
-import { alignedDelayMs, type TimerHandle } from "../../common/clock.js";
+import type { TimerHandle } from "../../common/clock.js";
 import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
 import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js";
@@ -191,11 +191,8 @@ export class Agent {
     }
   }
 
-  /** On the grid of the node's other periodic checks (alignedDelayMs): no wake-up of its own. */
   #scheduleResync(): void {
-    const { clock } = this.#options;
-    const delayMs = alignedDelayMs(clock.now(), this.#options.resyncMs ?? DEFAULT_RESYNC_MS);
-    this.#resync = clock.setTimer(delayMs, () => {
+    this.#resync = this.#options.clock.setTimer(this.#options.resyncMs ?? DEFAULT_RESYNC_MS, () => {
       if (this.#closed) return;
       this.reconcile();
       this.#sweepStored();
