@@ -19,7 +19,7 @@ import { createHistogram, performance, type EventLoopUtilization } from "node:pe
 import { alignedDelayMs } from "../common/clock.js";
 
 /** Busy fraction of a period (event loop utilization) from which the next one is sampled finely. */
-export const BUSY_UTILIZATION = 0.05;
+const BUSY_UTILIZATION = 0.05;
 
 /** Options of a {@link LoopDelaySampler}. */
 export interface LoopDelaySamplerOptions {
