@@ -13,6 +13,9 @@
  *   npm run bench:cluster -- --only watch --cpu-prof-dir DIR     ... with the CPU profiles of
  *     the members and the forked watchers written to DIR (node --cpu-prof, one per process)
  *   npm run bench:cluster -- --match 'every member|failover'  only the workloads whose names match
+ *   npm run bench:cluster -- --only idle [--idle-seconds 60 --idle-windows 3 --cpu-prof-dir DIR]
+ *     the idle CPU and wake-ups per member alone, the median of several long windows
+ *     (cluster/idle.ts); the idle figure of the full run is one 5 s window
  *
  * Workloads (closed loop; Blixard and the etcd gateway through one lean keep-alive HTTP client in
  * this process, see cluster/http.ts; etcd gRPC through one @grpc/grpc-js channel per member):
@@ -43,6 +46,7 @@ import { ensureBuilt } from "../test/cli/helpers.js";
 import { BlixardCluster } from "./cluster/blixard.js";
 import { EtcdCluster, findEtcd } from "./cluster/etcd.js";
 import { EtcdGrpcCluster } from "./cluster/etcd-grpc.js";
+import { idleOnly } from "./cluster/idle.js";
 import type { WorkloadResult } from "./cluster/load.js";
 import { closedLoop } from "./cluster/load.js";
 import { LOCK_WORKLOADS, lockWorkloads, type LockLatencies } from "./cluster/locks.js";
@@ -70,6 +74,8 @@ const { values: args } = parseArgs({
     "watchers-in-process": { type: "boolean", default: false },
     "cpu-prof-dir": { type: "string" },
     match: { type: "string" },
+    "idle-seconds": { type: "string", default: "60" },
+    "idle-windows": { type: "string", default: "3" },
   },
 });
 
@@ -287,7 +293,20 @@ async function main(): Promise<void> {
   await ensureBuilt();
   if (args.only === "locks") return locksOnly(options);
   if (args.only === "watch") return watchOnly(options);
-  if (args.only !== undefined) throw new Error(`--only takes locks or watch, not ${args.only}`);
+  if (args.only === "idle") {
+    await idleOnly({
+      windowMs: Number(args["idle-seconds"]) * 1000,
+      windows: Number(args["idle-windows"]),
+      keys: options.keys,
+      valueBytes: options.valueBytes,
+      log,
+      ...(args["cpu-prof-dir"] === undefined ? {} : { cpuProfileDir: args["cpu-prof-dir"] }),
+    });
+    return;
+  }
+  if (args.only !== undefined) {
+    throw new Error(`--only takes locks, watch or idle, not ${args.only}`);
+  }
 
   const blixardCluster = new BlixardCluster(tempDir("blixard-bench-"));
   const blixard = await measure(blixardCluster, options, () => {

@@ -5,7 +5,7 @@
  * found by name) and removes exactly those directories.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -164,3 +164,25 @@ export function machineCpuSeconds(): { busy: number; total: number } {
 
 /** USER_HZ on Linux. */
 const CLOCK_TICKS = 100;
+
+/**
+ * Context switches of a process so far, summed over its threads (from each /proc/<pid>/task/<tid>/status)
+ * and of its main thread alone: each voluntary switch of the main thread is one sleep of its
+ * event loop, so the difference over a window counts its wake-ups. Zeros if unreadable.
+ */
+export function contextSwitches(pid: number): { mainThread: number; allThreads: number } {
+  let mainThread = 0;
+  let allThreads = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      const voluntary = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      const involuntary = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      allThreads += voluntary + involuntary;
+      if (tid === String(pid)) mainThread = voluntary + involuntary;
+    }
+  } catch {
+    // Gone meanwhile: what was counted so far.
+  }
+  return { mainThread, allThreads };
+}

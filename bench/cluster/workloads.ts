@@ -220,7 +220,7 @@ export async function runSuite(
 const IDLE_MS = 5000;
 
 /** The CPU each member uses over `ms` with no client traffic, in % of one core. */
-async function idleCpu(target: ClusterTarget, ms: number): Promise<number[]> {
+export async function idleCpu(target: ClusterTarget, ms: number): Promise<number[]> {
   await sleep(500); // let the last writes' replication and apply finish
   const pids = target.pids();
   const before = pids.map(cpuSeconds);

@@ -16,7 +16,7 @@
  *   confirms leadership with a ReadIndex round (shared by concurrent requests), so a renewal a
  *   deposed leader took is refused instead of being lost.
  */
-import type { Clock, TimerHandle } from "../common/clock.js";
+import { alignedDelayMs, type Clock, type TimerHandle } from "../common/clock.js";
 import { NotLeaderError } from "../common/errors.js";
 
 /** The most lease ids one expiry proposal names (the kv store's revoke limit). */
@@ -113,9 +113,13 @@ export class Lessor {
     this.#timer = this.#clock.setTimer(this.#nextCheckInMs(), loop);
   }
 
+  /** On the grid of the node's other periodic checks (alignedDelayMs): no wake-up of its own. */
   #nextCheckInMs(): number {
     const busy = this.#port.leaseCount() > 0 && this.#port.leaderTerm() !== undefined;
-    return busy ? this.#checkIntervalMs : this.#idleCheckIntervalMs;
+    return alignedDelayMs(
+      this.#clock.now(),
+      busy ? this.#checkIntervalMs : this.#idleCheckIntervalMs,
+    );
   }
 
   /** Stops sweeping. Throws nothing. */

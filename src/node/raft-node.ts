@@ -149,6 +149,16 @@ export interface ProposeOptions extends OperationOptions {
  */
 const READY_TURN_BUDGET_MS = 5;
 
+/**
+ * A tick timer that runs at most this early is taken as on time. Node arms a timer from its loop
+ * clock, a whole-millisecond reading taken when the turn began, so a timer armed late in a turn
+ * runs up to about a millisecond before the time it was armed for; counted as it is, it would
+ * hand the core one tick short of the due one and wake again a millisecond later for it (half
+ * of an idle leader's timer wake-ups were such second wake-ups). A timer that runs earlier
+ * than this (armed in a long turn) still counts only the ticks that really elapsed.
+ */
+const TICK_TIMER_EARLY_TOLERANCE_MS = 2;
+
 /** Bytes of commands a follower puts in one forwarded proposal message, at most (one frame). */
 const FORWARD_BATCH_BYTES = 1024 * 1024;
 
@@ -399,13 +409,21 @@ export class RaftNode<Result = unknown> {
     }
   }
 
-  /** Arms the tick timer for the next tick that does something, unless it fires before. */
+  /**
+   * Arms the tick timer for the next tick that does something. An armed timer for another time
+   * is moved: a later one would miss that tick, and an earlier one would only wake the process
+   * to find nothing due. The latter is an idle follower's case at every heartbeat (which pushes
+   * its election timeout back): moving the timer then costs far less than the wake-up it saves,
+   * and it moves at most once per tick, as the due time is counted in whole ticks.
+   */
   private armTickTimer(): void {
     if (this.stopped) return;
     const dueAtMs = this.ticksDeliveredToMs + this.raw.ticksUntilDue() * this.tickIntervalMs;
     if (this.tickTimer !== undefined) {
-      if (this.tickTimerAtMs <= dueAtMs) return;
+      if (this.tickTimerAtMs === dueAtMs) return;
       this.tickTimer.cancel();
+      // Nothing is due before the new time: an election put off for unread messages no longer is.
+      if (this.tickTimerAtMs < dueAtMs) this.electionDeferred = false;
     }
     this.tickTimerAtMs = dueAtMs;
     this.tickTimer = this.clock.setTimer(Math.max(0, dueAtMs - this.clock.now()), () =>
@@ -416,22 +434,26 @@ export class RaftNode<Result = unknown> {
   private onTickTimer(): void {
     this.tickTimer = undefined;
     if (this.stopped) return;
+    const clockMs = this.clock.now();
+    const earlyMs = this.tickTimerAtMs - clockMs;
+    const nowMs =
+      earlyMs > 0 && earlyMs <= TICK_TIMER_EARLY_TOLERANCE_MS ? this.tickTimerAtMs : clockMs;
     if (
       !this.electionDeferred &&
       !this.isLeader &&
-      this.elapsedTicks() >= this.raw.ticksUntilDue()
+      this.elapsedTicks(nowMs) >= this.raw.ticksUntilDue()
     ) {
       // An election is due. Timers run before the event loop reads its sockets: if this process
       // was stalled (a long turn, a pause), its leader's messages may be waiting unread. Read
       // them first (a timer of 0 runs after this turn's I/O), so that a stall of this node is
       // not taken for the leader's silence.
       this.electionDeferred = true;
-      this.tickTimerAtMs = this.clock.now();
+      this.tickTimerAtMs = nowMs;
       this.tickTimer = this.clock.setTimer(0, () => this.onTickTimer());
       return;
     }
     this.electionDeferred = false;
-    this.deliverTicks(true);
+    this.deliverTicks(true, nowMs);
     this.armTickTimer();
     this.scheduleProcessing();
   }

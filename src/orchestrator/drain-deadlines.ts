@@ -12,7 +12,7 @@
  * time still before the deadline, after a leader change between clocks that disagree) is simply
  * made again on a later sample; the command is idempotent, so a duplicate changes nothing.
  */
-import type { Clock, TimerHandle } from "../common/clock.js";
+import { alignedDelayMs, type Clock, type TimerHandle } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import type { NodeId } from "../raft/types.js";
 import type { OrchestratorQueries } from "../statemachine/orchestrator/queries.js";
@@ -97,8 +97,12 @@ export class DrainDeadlineMonitor {
       .finally(() => this.#proposing.delete(nodeId));
   }
 
+  /** A deadline sooner than a sample is kept to; samples go on the grid of the node's checks. */
   #schedule(delayMs: number): void {
-    this.#timer = this.#options.clock.setTimer(delayMs, () => {
+    const { clock } = this.#options;
+    const alignedMs =
+      delayMs < this.#sampleEveryMs ? delayMs : alignedDelayMs(clock.now(), this.#sampleEveryMs);
+    this.#timer = clock.setTimer(alignedMs, () => {
       if (this.#closed) return;
       this.#schedule(this.sample());
     });

@@ -10,7 +10,7 @@
  * always alive. On becoming leader every worker gets a full `deadAfterMs` of grace, since the
  * new leader has no history.
  */
-import type { Clock, TimerHandle } from "../common/clock.js";
+import { alignedDelayMs, type Clock, type TimerHandle } from "../common/clock.js";
 import type { NodeId } from "../raft/types.js";
 import type { OrchestratorQueries } from "../statemachine/orchestrator/queries.js";
 import type { Logger } from "../common/logger.js";
@@ -141,14 +141,15 @@ export class LivenessMonitor {
       .finally(() => this.#proposing.delete(nodeId));
   }
 
+  /** On the grid of the node's other periodic checks (alignedDelayMs): no wake-up of its own. */
   #schedule(): void {
-    this.#timer = this.#options.clock.setTimer(
-      this.#options.sampleEveryMs ?? Math.min(DEFAULT_LIVENESS_SAMPLE_MS, this.#deadAfterMs / 4),
-      () => {
-        if (this.#closed) return;
-        this.sample();
-        this.#schedule();
-      },
-    );
+    const { clock } = this.#options;
+    const everyMs =
+      this.#options.sampleEveryMs ?? Math.min(DEFAULT_LIVENESS_SAMPLE_MS, this.#deadAfterMs / 4);
+    this.#timer = clock.setTimer(alignedDelayMs(clock.now(), everyMs), () => {
+      if (this.#closed) return;
+      this.sample();
+      this.#schedule();
+    });
   }
 }

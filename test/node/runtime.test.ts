@@ -151,7 +151,7 @@ describe("RaftNode runtime", () => {
     expect(leader.lastHeardFromMs(other)).toBeDefined();
   });
 
-  it("ticks lazily: an idle follower wakes a few times per election timeout, the leader every heartbeat, and a lost leader is still replaced in time", async () => {
+  it("ticks lazily: an idle follower's tick timer never fires while it hears its leader, the leader's on every heartbeat, and a lost leader is still replaced in time", async () => {
     const wakeups = new Map<number, number>();
     const c = cluster({
       clockFor: (id, clock) => ({
@@ -170,7 +170,9 @@ describe("RaftNode runtime", () => {
     const followers = [...c.nodes.values()].filter((n) => n !== leader);
     for (const f of followers) {
       expect(f.isLeader).toBe(false);
-      expect(wakeups.get(f.id) ?? 0).toBeLessThanOrEqual(10);
+      // Each heartbeat moves its election timer back (it woke a few times per election timeout
+      // when the timer stayed where it was and re-armed itself on firing).
+      expect(wakeups.get(f.id) ?? 0).toBe(0);
     }
     // The leader heartbeats on every tick.
     expect(wakeups.get(leader.id) ?? 0).toBeGreaterThanOrEqual(95);
@@ -180,6 +182,69 @@ describe("RaftNode runtime", () => {
     c.network.dropIf = (m) => m.from === leader.id || m.to === leader.id;
     await c.clock.advance(2_000 + 500);
     expect(followers.some((f) => f.isLeader)).toBe(true);
+  });
+
+  it("a tick timer that runs a fraction of a millisecond early (as Node's do) is on time: the leader wakes once per heartbeat, not twice", async () => {
+    const wakeups = new Map<number, number>();
+    // Node arms a timer from its loop clock (whole ms, read when the turn began): it can run
+    // up to about a millisecond before the time it was armed for. (And it runs none sooner than
+    // 1 ms after it was armed.)
+    const EARLY_MS = 0.7;
+    const c = cluster({
+      clockFor: (id, clock) => ({
+        now: () => clock.now(),
+        setTimer: (delayMs, callback) =>
+          clock.setTimer(Math.max(1, delayMs) - EARLY_MS, () => {
+            wakeups.set(id, (wakeups.get(id) ?? 0) + 1);
+            callback();
+          }),
+      }),
+    });
+    const leader = await electedLeader(c);
+    const heartbeats = { count: 0 };
+    const followers = [...c.nodes.values()].filter((n) => n !== leader);
+    c.network.dropIf = (m) => {
+      if (m.from === leader.id && m.type === MessageType.Heartbeat) heartbeats.count++;
+      return false;
+    };
+    wakeups.clear();
+    // 10 s idle: 100 ticks of 100 ms, a heartbeat on each (to both followers).
+    await c.clock.advance(10_000);
+    expect(leader.isLeader).toBe(true);
+    expect(heartbeats.count).toBeGreaterThanOrEqual(2 * 95);
+    // One wake-up per heartbeat: a timer counted as one tick short would wake again for it.
+    expect(wakeups.get(leader.id) ?? 0).toBeLessThanOrEqual(105);
+    for (const f of followers) expect(wakeups.get(f.id) ?? 0).toBe(0);
+  });
+
+  it("a tick timer that runs much earlier than it was armed for (armed in a long turn) counts only the ticks that elapsed", async () => {
+    // Every other timer of more than 50 ms is armed in a turn that began 40 ms before: it runs
+    // 40 ms before its time.
+    const EARLY_MS = 40;
+    let armed = 0;
+    const c = cluster({
+      clockFor: (_, clock) => ({
+        now: () => clock.now(),
+        setTimer: (delayMs, callback) =>
+          clock.setTimer(
+            delayMs > 50 && armed++ % 2 === 0 ? delayMs - EARLY_MS : delayMs,
+            callback,
+          ),
+      }),
+    });
+    const leader = await electedLeader(c);
+    const sentAtMs: number[] = [];
+    c.network.dropIf = (m) => {
+      if (m.from === leader.id && m.type === MessageType.Heartbeat) sentAtMs.push(c.clock.now());
+      return false;
+    };
+    await c.clock.advance(5_000);
+    // Heartbeats still 100 ms (one tick) apart, never 60 (taken as on time, the early timer
+    // would send one 40 ms early).
+    const perFollower = sentAtMs.filter((_, i) => i % 2 === 0);
+    const gaps = perFollower.slice(1).map((t, i) => t - (perFollower[i] ?? 0));
+    expect(gaps.length).toBeGreaterThan(40);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(100);
   });
 
   it("a follower stalled past its election timeout reads its leader's waiting messages before it campaigns", async () => {

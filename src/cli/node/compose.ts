@@ -21,6 +21,7 @@ import { SeededRandom } from "../../common/random.js";
 import type { RaftNode } from "../../node/raft-node.js";
 import { RAFT_DEFAULTS } from "../../raft/config.js";
 import { SystemClock, installNativeCrc32, randomSeed } from "../../platform/index.js";
+import { alignedDelayMs } from "../../common/clock.js";
 import type { DetectedHost } from "../../orchestrator/host/index.js";
 import { composeNode, type NodeResult } from "../../api/node-composition.js";
 import { clusterSnapshotService } from "./cluster-snapshot.js";
@@ -450,9 +451,20 @@ export async function startNode(
     cleanups.push(() => server.close());
     node.start();
     cleanups.push(() => node.stop());
-    const protocolTimer = setInterval(() => publisher.check(), PROTOCOL_CHECK_INTERVAL_MS);
-    protocolTimer.unref();
-    cleanups.push(async () => clearInterval(protocolTimer));
+    // On the grid of the node's other periodic checks (alignedDelayMs): no wake-up of its own.
+    let protocolTimer: NodeJS.Timeout | undefined;
+    const scheduleProtocolCheck = (): void => {
+      protocolTimer = setTimeout(
+        () => {
+          publisher.check();
+          scheduleProtocolCheck();
+        },
+        alignedDelayMs(clock.now(), PROTOCOL_CHECK_INTERVAL_MS),
+      );
+      protocolTimer.unref();
+    };
+    scheduleProtocolCheck();
+    cleanups.push(async () => clearTimeout(protocolTimer));
     coordination.start();
     log.info("node started", { apiUrl: apiUrl.href });
     await orchestrator.start();
@@ -474,7 +486,7 @@ export async function startNode(
     let stopping: Promise<void> | undefined;
     const stop = (reason?: Error): Promise<void> => {
       stopping ??= (async () => {
-        clearInterval(protocolTimer);
+        clearTimeout(protocolTimer);
         membership.close();
         coordination.close();
         await orchestrator
