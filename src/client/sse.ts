@@ -25,14 +25,22 @@ export interface SseOptions {
   readonly connectTimeoutMs: number;
 }
 
-/** Opens `path` on `endpoint` and resolves once the response headers arrived. */
-function open(endpoint: URL, path: string, options: SseOptions): Promise<IncomingMessage> {
+/**
+ * Opens `path` on `endpoint`, asking for `accept`, and resolves once the response headers
+ * arrived. Rejects with `ExchangeFailure`.
+ */
+export function openStream(
+  endpoint: URL,
+  path: string,
+  options: SseOptions,
+  accept = "text/event-stream",
+): Promise<IncomingMessage> {
   const url = new URL(path, endpoint);
   const secure = url.protocol === "https:";
   return new Promise((resolve, reject) => {
     const outgoing = (secure ? httpsRequest : httpRequest)(url, {
       method: "GET",
-      headers: { ...options.headers, accept: "text/event-stream" },
+      headers: { ...options.headers, accept },
       // A stream holds its socket for as long as it lasts: not from the shared keep-alive pool.
       ...(secure ? { agent: options.httpsAgent } : { agent: false }),
       signal: options.signal,
@@ -81,19 +89,35 @@ export async function* sseBatches(
   path: string,
   options: SseOptions,
 ): AsyncGenerator<readonly SseMessage[]> {
-  const response = await open(endpoint, path, options);
+  yield* sseResponseBatches(await openStream(endpoint, path, options), endpoint, options);
+}
+
+/**
+ * Throws the typed API error of `response` if it is not a 200 (reading its body), else returns.
+ */
+export async function throwUnlessOk(response: IncomingMessage): Promise<void> {
+  if (response.statusCode === 200) return;
+  let text = "";
+  for await (const chunk of response) text += String(chunk);
+  let body: unknown = text;
   try {
-    if (response.statusCode !== 200) {
-      let text = "";
-      for await (const chunk of response) text += String(chunk);
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // keep the text for the error
-      }
-      throw errorFromResponse(response.statusCode ?? 0, body);
-    }
+    body = JSON.parse(text);
+  } catch {
+    // keep the text for the error
+  }
+  throw errorFromResponse(response.statusCode ?? 0, body);
+}
+
+/**
+ * {@link sseBatches} of a response already open (destroyed when the iteration ends).
+ */
+export async function* sseResponseBatches(
+  response: IncomingMessage,
+  endpoint: URL,
+  options: Pick<SseOptions, "signal">,
+): AsyncGenerator<readonly SseMessage[]> {
+  try {
+    await throwUnlessOk(response);
     response.setEncoding("utf8");
     let buffer = "";
     try {

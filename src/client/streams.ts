@@ -9,9 +9,10 @@ import type { Agent as HttpsAgent } from "node:https";
 import { GoneError, isBlixardError, type BlixardError } from "../common/errors.js";
 import type { Task, Vm, Worker } from "./orchestrator.js";
 import { ExchangeFailure } from "./http.js";
-import { sseBatches } from "./sse.js";
+import { sseBatches, type SseOptions } from "./sse.js";
 import type { KvEntry } from "./types.js";
 import { encodeUtf8 } from "./utf8-slab.js";
+import { watchBatches } from "./watch-binary.js";
 
 /** The topics of the event stream. */
 export type EventTopic = "kv" | "task" | "vm" | "worker" | "cluster";
@@ -105,13 +106,46 @@ interface ChangeData {
 }
 
 /**
+ * One message of a stream: its event name and JSON data; a change of the binary watch format
+ * carries its decoded events instead of JSON ones.
+ */
+interface StreamMessage<T> {
+  readonly event: string;
+  readonly data: Record<string, unknown>;
+  readonly events?: readonly T[] | undefined;
+}
+
+/** The messages of one stream response, those of each chunk together (see `sse.ts`). */
+type MessageSource<T> = (
+  endpoint: URL,
+  path: string,
+  options: SseOptions,
+) => AsyncGenerator<readonly StreamMessage<T>[]>;
+
+/** Server-Sent Events, each message's data parsed as JSON. */
+async function* sseJsonBatches(
+  endpoint: URL,
+  path: string,
+  options: SseOptions,
+): AsyncGenerator<readonly StreamMessage<never>[]> {
+  for await (const batch of sseBatches(endpoint, path, options)) {
+    yield batch.map((m) => ({
+      event: m.event,
+      data: JSON.parse(m.data) as Record<string, unknown>,
+    }));
+  }
+}
+
+/**
  * Reconnects to `endpoints` in turn, resuming from `next()`, yielding `onChange` of each event of
- * each change message. See the module comment for what ends it.
+ * each change message (or the events a binary change carries). See the module comment for what
+ * ends it.
  */
 async function* resuming<T>(
   transport: StreamTransport,
   signal: AbortSignal | undefined,
   request: {
+    readonly source: MessageSource<T>;
     readonly path: (from: number | undefined) => string;
     readonly progressEvent: string;
     /** The resume point after a message with this data (`index` or `revision`) + 1. */
@@ -130,7 +164,7 @@ async function* resuming<T>(
   while (!aborted.aborted) {
     const endpoint = transport.endpoints[endpointIndex % transport.endpoints.length] as URL;
     try {
-      for await (const batch of sseBatches(endpoint, request.path(next), {
+      for await (const batch of request.source(endpoint, request.path(next), {
         headers: transport.headers,
         signal: aborted,
         httpsAgent: transport.httpsAgent,
@@ -139,17 +173,17 @@ async function* resuming<T>(
         failures = 0;
         goneInARow = 0;
         for (const message of batch) {
-          // The server's JSON, typed by the event that carries it (the stream protocol).
-          const parsed: unknown = JSON.parse(message.data);
-          const data = parsed as Record<string, unknown>;
+          // The server's data, typed by the event that carries it (the stream protocol).
+          const data = message.data;
           if (message.event === "open") {
             next ??= request.position(data as { index: number; revision: number }) + 1;
           } else if (message.event === "change") {
-            const change = parsed as ChangeData;
-            for (const event of change.events) yield request.onChange(event, change);
+            const change = data as ChangeData & Record<string, unknown>;
+            if (message.events !== undefined) yield* message.events;
+            else for (const event of change.events) yield request.onChange(event, change);
             next = request.position(change) + 1;
           } else if (message.event === request.progressEvent) {
-            const progress = parsed as StreamProgress;
+            const progress = data as StreamProgress & Record<string, unknown>;
             next = Math.max(next ?? 0, request.position(progress) + 1);
             request.onProgress?.(progress);
           } else if (message.event === "error") {
@@ -220,6 +254,7 @@ export function eventStream(
     transport,
     options.signal,
     {
+      source: sseJsonBatches,
       path: query,
       progressEvent: "heartbeat",
       position: (data) => data.index,
@@ -246,6 +281,8 @@ export function watchStream(
     transport,
     options.signal,
     {
+      // The binary watch format when the node speaks it (see watch-binary.ts).
+      source: watchBatches as MessageSource<WatchEvent>,
       path: query,
       progressEvent: "progress",
       position: (data) => data.revision,

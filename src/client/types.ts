@@ -10,8 +10,8 @@ import type {
 export interface KvEntry {
   readonly key: string;
   readonly value: Uint8Array;
-  /** The value as text, when it is valid UTF-8. */
-  readonly valueText?: string;
+  /** The value as text, when it is valid UTF-8 (a watch decodes it only when it is read). */
+  readonly valueText?: string | undefined;
   readonly createRevision: number;
   readonly modRevision: number;
   readonly version: number;

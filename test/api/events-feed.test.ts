@@ -5,10 +5,9 @@
  * entry, bounds and 410 GONE, the reset on a restore, kv watch from a revision with progress,
  * and a slow consumer cut off with "resume from N" (from where nothing was skipped).
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Agent as HttpsAgent } from "node:https";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { httpServers } from "./http-servers.js";
 import { GoneError } from "../../src/common/errors.js";
 import { ChangeFeed } from "../../src/api/events/change-feed.js";
 import { serveSseStream, type SseStreamOptions } from "../../src/api/events/sse-stream.js";
@@ -187,21 +186,12 @@ describe("the change feed", () => {
 });
 
 describe("SSE streams over the feed", () => {
-  const servers: Server[] = [];
-  afterEach(async () => {
-    for (const server of servers.splice(0)) {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  });
+  const listen = httpServers();
 
   async function serve(options: (url: URL) => SseStreamOptions): Promise<URL> {
-    const server = createServer((request, response) =>
+    return listen((request, response) =>
       serveSseStream(response, options(new URL(request.url ?? "/", "http://x"))),
     );
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
   }
 
   async function take(url: URL, path: string, count: number): Promise<SseMessage[]> {

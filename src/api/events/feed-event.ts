@@ -1,9 +1,11 @@
 /**
  * The events of the change feed: one applied change, with its topic, type and key, and its JSON
- * (built on first use and kept, so 64 watchers of one event serialize it once). A kv value is in
+ * and binary watch bytes (each built on first use and kept, so 64 watchers of one event
+ * serialize it once). A kv value is in
  * it once: as text when it is valid UTF-8, else as base64 (`schema/values.ts`).
  */
 import { entryToEventJson } from "../convert.js";
+import { kvEventBytes } from "./watch-binary.js";
 import { settingsToJson, taskToJson, vmToJson, workerToJson } from "../orchestrator-convert.js";
 import type { StateChange } from "../../statemachine/changes.js";
 import type {
@@ -46,6 +48,7 @@ export class FeedEvent {
   /** Approximate bytes held (see {@link EVENT_OVERHEAD_BYTES}). */
   readonly bytes: number;
   #json: string | undefined;
+  #binary: Buffer | undefined;
 
   /** Builds the event of `source`. Throws nothing. */
   constructor(source: EventSource) {
@@ -93,6 +96,15 @@ export class FeedEvent {
       ...this.#payload(),
     });
     return this.#json;
+  }
+
+  /**
+   * A kv event's bytes in the binary watch format (`common/watch-wire.ts`), built once; empty for
+   * other topics. Throws nothing.
+   */
+  binary(): Buffer {
+    this.#binary ??= kvEventBytes(this.source) ?? Buffer.alloc(0);
+    return this.#binary;
   }
 
   #payload(): Record<string, unknown> {

@@ -25,6 +25,10 @@
  * - `event: error`, data `{code, message, resumeFrom}`, then the stream ends: `FELL_BEHIND` (the
  *   consumer did not read fast enough; `resumeFrom` is still kept) or `GONE` (history dropped).
  *
+ * A kv watch can instead be written in the binary format of `common/watch-wire.ts` (option
+ * `format`, asked for with an `Accept` header): the same messages as frames, the events of a
+ * change as bytes with each value as it is stored.
+ *
  * Backpressure: a message is written only while the socket takes it (`write` returns true), so a
  * stream holds at most one socket buffer. A consumer more than `maxLagRecords` entries behind is
  * cut off rather than buffered for. Catching up yields to the event loop every batch.
@@ -36,6 +40,8 @@ import type { ChangeFeed, FeedRecord } from "./change-feed.js";
 import { subscribePaced } from "./delivery-pacer.js";
 import type { FeedEvent } from "./feed-event.js";
 import { SharedMessages } from "./shared-messages.js";
+import { changeFrame, jsonFrame } from "./watch-binary.js";
+import { WATCH_BINARY_MEDIA_TYPE, WatchFrameKind } from "../../common/watch-wire.js";
 
 /** The bytes of entries none of whose events match. */
 const NOTHING = Buffer.alloc(0);
@@ -83,6 +89,11 @@ export interface SseStreamOptions {
    * applies entries older than what a resuming consumer asked for; they must not be resent.
    */
   readonly minIndex?: number;
+  /**
+   * `sse` (default): Server-Sent Events. `binary`: the binary watch format
+   * (`common/watch-wire.ts`), kv watch only.
+   */
+  readonly format?: "sse" | "binary";
   /** Default {@link DEFAULT_HEARTBEAT_MS}. */
   readonly heartbeatMs?: number;
   /** Default {@link DEFAULT_MAX_LAG_RECORDS}. */
@@ -119,6 +130,7 @@ class SseStream {
   #sharedKey: string | undefined;
   readonly #minRevision: number;
   readonly #minIndex: number;
+  readonly #binary: boolean;
   #cursor: number;
   /** Everything at or below this index / revision was delivered (valid when caught up). */
   #deliveredIndex: number;
@@ -138,8 +150,12 @@ class SseStream {
     this.#maxLagRecords = options.maxLagRecords ?? DEFAULT_MAX_LAG_RECORDS;
     this.#minRevision = options.minRevision ?? 0;
     this.#minIndex = options.minIndex ?? 0;
+    this.#binary = options.format === "binary" && options.mode === "watch";
+    const format = this.#binary ? "binary" : "sse";
     this.#filterKey =
-      options.filterKey === undefined ? undefined : `${options.mode}\0${options.filterKey}`;
+      options.filterKey === undefined
+        ? undefined
+        : `${options.mode}\0${format}\0${options.filterKey}`;
     // From now on (nothing to skip): its messages are those of any stream of its filter.
     this.#sharedKey = this.#minRevision === 0 && this.#minIndex === 0 ? this.#filterKey : undefined;
     let shared = sharedByFeed.get(options.feed);
@@ -162,7 +178,7 @@ class SseStream {
     // message is only complete with its blank line, so a cut connection loses no whole message.
     response.useChunkedEncodingByDefault = false;
     response.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
+      "content-type": this.#binary ? WATCH_BINARY_MEDIA_TYPE : "text/event-stream; charset=utf-8",
       "cache-control": "no-cache, no-transform",
       "x-accel-buffering": "no",
     });
@@ -189,7 +205,7 @@ class SseStream {
       this.#options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     );
     this.#write(
-      message("open", undefined, {
+      this.#message("open", {
         index: this.#feed.lastIndex,
         revision: this.#feed.kvRevision,
       }),
@@ -252,8 +268,12 @@ class SseStream {
         : `${this.#sharedKey}\0${this.#epoch}\0${this.#cursor}\0${end}`;
     let encoded = key === undefined ? undefined : this.#shared.get(key);
     if (encoded === undefined) {
-      const text = this.#encode(end);
-      encoded = text.length === 0 ? NOTHING : Buffer.from(text, "utf8");
+      if (this.#binary) {
+        encoded = this.#encodeBinary(end);
+      } else {
+        const text = this.#encode(end);
+        encoded = text.length === 0 ? NOTHING : Buffer.from(text, "utf8");
+      }
       if (key !== undefined) this.#shared.set(key, encoded);
     }
     const last = feed.read(end - 1, this.#epoch) as FeedRecord;
@@ -305,13 +325,49 @@ class SseStream {
     return text;
   }
 
+  /** {@link #encode} of a kv watch in the binary format: one change frame, or NOTHING. */
+  #encodeBinary(end: number): Buffer {
+    const { filter } = this.#options;
+    const minRevision = this.#minRevision;
+    const events: Buffer[] = [];
+    let eventBytes = 0;
+    let newestRevision = 0;
+    let last: FeedRecord | undefined;
+    for (let seq = this.#cursor; seq < end; seq++) {
+      const record = this.#feed.read(seq, this.#epoch) as FeedRecord;
+      last = record;
+      for (const event of record.events) {
+        if (!filter(event) || event.revision < minRevision) continue;
+        const bytes = event.binary();
+        if (bytes.length === 0) continue;
+        events.push(bytes);
+        eventBytes += bytes.length;
+        if (event.revision > newestRevision) newestRevision = event.revision;
+      }
+    }
+    if (events.length === 0 || last === undefined) return NOTHING;
+    return changeFrame(newestRevision, last.index, last.kvRevision, events, eventBytes);
+  }
+
+  /** A message other than a change (open, heartbeat/progress, error), in this stream's format. */
+  #message(event: "open" | "heartbeat" | "progress" | "error", data: unknown): string | Buffer {
+    if (!this.#binary) return message(event, undefined, data);
+    const kind =
+      event === "open"
+        ? WatchFrameKind.Open
+        : event === "error"
+          ? WatchFrameKind.Error
+          : WatchFrameKind.Progress;
+    return jsonFrame(kind, data);
+  }
+
   #sendHeartbeat(): void {
     if (this.#closed || this.#waitingForDrain) return;
     // Only a caught-up stream can promise that nothing up to now is missing.
     if (this.#cursor < this.#feed.nextSeq) return;
     const node = this.#options.node();
     this.#write(
-      message(this.#options.mode === "events" ? "heartbeat" : "progress", undefined, {
+      this.#message(this.#options.mode === "events" ? "heartbeat" : "progress", {
         index: Math.max(this.#deliveredIndex, this.#feed.lastIndex),
         revision: Math.max(this.#deliveredRevision, this.#feed.kvRevision),
         leader: node.leader,
@@ -336,7 +392,7 @@ class SseStream {
           : `${reason.split(";")[0] ?? reason}; re-read the state and resume from ${what} ${resumeFrom}`,
       resumeFrom,
     };
-    this.#response.end(message("error", undefined, data));
+    this.#response.end(this.#message("error", data));
     const timer = setTimeout(() => this.#response.destroy(), CLOSE_GRACE_MS);
     timer.unref();
     this.#close();

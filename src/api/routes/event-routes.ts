@@ -2,9 +2,11 @@
  * The streaming routes: `GET /v1/events` (every applied change by topic, from a raft index) and
  * `GET /v1/kv/watch` (kv puts and deletes of a key or prefix, from a revision, etcd style). Both
  * are Server-Sent Events (see `events/sse-stream.ts` for the wire format), served by any node
- * from its own applied state.
+ * from its own applied state; a kv watch is written in the binary format of
+ * `common/watch-wire.ts` instead when the request accepts it (the SDK's `watch()` does).
  */
 import { InvalidArgumentError } from "../../common/errors.js";
+import { WATCH_BINARY_MEDIA_TYPE } from "../../common/watch-wire.js";
 import type { Permission } from "../../statemachine/acl/policy.js";
 import type { ChangeFeed } from "../events/change-feed.js";
 import { TOPICS, type Topic } from "../events/feed-event.js";
@@ -66,6 +68,12 @@ function startPoint(context: RequestContext, name: string): number | undefined {
   return undefined;
 }
 
+/** `binary` when the request's `Accept` names the binary watch format, else `sse`. */
+function watchFormat(context: RequestContext): "sse" | "binary" {
+  const accept = context.headers?.["accept"];
+  return typeof accept === "string" && accept.includes(WATCH_BINARY_MEDIA_TYPE) ? "binary" : "sse";
+}
+
 /** The kv read permission of a watch: on its key, or on its prefix (all keys: ""). */
 function watchPermission(request: UncheckedRequest): Permission {
   const key = request.query["key"];
@@ -83,7 +91,10 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
   const { feed } = options;
   const stream = (
     cursor: number,
-    rest: Pick<SseStreamOptions, "mode" | "filter" | "filterKey" | "minRevision" | "minIndex">,
+    rest: Pick<
+      SseStreamOptions,
+      "mode" | "filter" | "filterKey" | "minRevision" | "minIndex" | "format"
+    >,
   ): StreamBody =>
     new StreamBody((response) =>
       serveSseStream(response, {
@@ -128,7 +139,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
       url: "/v1/kv/watch",
       tag,
       summary:
-        "Server-Sent Events of the puts and deletes of a key or prefix in revision order, from a revision (410 GONE if compacted), with progress notifications",
+        "Server-Sent Events of the puts and deletes of a key or prefix in revision order, from a revision (410 GONE if compacted), with progress notifications; with `Accept: application/vnd.blixard.watch`, the same messages as binary frames (the SDK's format; see the README)",
       querystring: KvWatchQuery,
       changeData: KvWatchChangeData,
       permission: watchPermission,
@@ -145,6 +156,7 @@ export function eventRoutes(options: EventRouteOptions): RouteSpec[] {
           key !== undefined ? (k: string) => k === key : (k: string) => k.startsWith(prefix ?? "");
         return stream(cursor, {
           mode: "watch",
+          format: watchFormat(context),
           minRevision: fromRevision ?? 0,
           filter: (event) => event.topic === "kv" && matches(event.key),
           filterKey: JSON.stringify(key !== undefined ? ["key", key] : ["prefix", prefix ?? ""]),

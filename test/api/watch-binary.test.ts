@@ -1,0 +1,302 @@
+/**
+ * The binary kv watch format (`common/watch-wire.ts`): a node writes it when asked, the client
+ * reads the same events from it as from Server-Sent Events, and the frame reader survives any
+ * cut of the byte stream and refuses broken frames.
+ */
+import { createServer } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import type { AddressInfo } from "node:net";
+import { describe, expect, it } from "vitest";
+import { httpServers } from "./http-servers.js";
+import { ChangeFeed } from "../../src/api/events/change-feed.js";
+import { serveSseStream, type SseStreamOptions } from "../../src/api/events/sse-stream.js";
+import { eventRoutes } from "../../src/api/routes/event-routes.js";
+import { StreamBody, type RequestContext } from "../../src/api/route.js";
+import { watchStream, type WatchEvent } from "../../src/client/streams.js";
+import { FrameSplitter, watchBatches, WATCH_ACCEPT } from "../../src/client/watch-binary.js";
+import { WATCH_BINARY_MEDIA_TYPE } from "../../src/common/watch-wire.js";
+import { ClusterStateMachine } from "../../src/statemachine/cluster/cluster-state-machine.js";
+import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
+import type { KvCommand } from "../../src/statemachine/kv/types.js";
+import { encodeCommandEnvelope } from "../../src/statemachine/session/envelope.js";
+
+const text = (value: string) => new TextEncoder().encode(value);
+
+function kvFeed() {
+  const machine = new ClusterStateMachine();
+  const feed = new ChangeFeed(machine);
+  const wrapped = feed.wrap(machine);
+  let index = 0;
+  return {
+    feed,
+    kv: (command: KvCommand) =>
+      wrapped.apply({
+        index: ++index,
+        term: 1,
+        data: encodeCommandEnvelope({ proposedAtMs: 1000, payload: encodeKvCommand(command) }),
+      }),
+  };
+}
+
+const binary = new Uint8Array([0xff, 0x00, 0xc3, 0x28]);
+// A BOM and a character outside the BMP are text too, and must come back byte for byte.
+const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...text("x😀")]);
+
+/** A feed with puts of text, bytes, nothing and a BOM, then a delete (revisions 1 to 5). */
+function mixedFeed() {
+  const c = kvFeed();
+  c.kv({ op: "put", key: "app/text", value: text("héllo") });
+  c.kv({ op: "put", key: "app/binary", value: binary });
+  c.kv({ op: "put", key: "app/empty", value: new Uint8Array() });
+  c.kv({ op: "put", key: "app/bom", value: bom });
+  c.kv({ op: "delete", key: "app/text" });
+  return c;
+}
+
+describe("the binary kv watch", () => {
+  const listen = httpServers();
+
+  const transport = (url: URL) => ({
+    endpoints: [url],
+    headers: {},
+    httpsAgent: new HttpsAgent(),
+    connectTimeoutMs: 2000,
+    backoffMs: 10,
+  });
+
+  async function collect(url: URL, count: number): Promise<WatchEvent[]> {
+    const controller = new AbortController();
+    const events: WatchEvent[] = [];
+    for await (const event of watchStream(transport(url), {
+      prefix: "app/",
+      fromRevision: 1,
+      signal: controller.signal,
+    })) {
+      events.push(event);
+      if (events.length === count) controller.abort();
+    }
+    return events;
+  }
+
+  const summary = (events: readonly WatchEvent[]) =>
+    events.map((e) => [
+      e.type,
+      e.key,
+      e.revision,
+      e.entry === undefined ? undefined : [...e.entry.value],
+      e.entry?.valueText,
+      e.entry?.createRevision,
+      e.entry?.version,
+    ]);
+
+  it("gives the client the same events, values byte for byte, as Server-Sent Events do", async () => {
+    const c = mixedFeed();
+    const served = (format: "sse" | "binary"): SseStreamOptions => ({
+      feed: c.feed,
+      cursor: c.feed.seekRevision(1),
+      mode: "watch",
+      format,
+      minRevision: 1,
+      filter: (e) => e.topic === "kv",
+      node: () => ({ leader: 1, term: 1 }),
+    });
+    const sse = await listen((_, response) => serveSseStream(response, served("sse")));
+    const bin = await listen((_, response) => serveSseStream(response, served("binary")));
+
+    const viaSse = await collect(sse, 5);
+    const viaBinary = await collect(bin, 5);
+
+    expect(summary(viaBinary)).toEqual([
+      ["put", "app/text", 1, [...text("héllo")], "héllo", 1, 1],
+      ["put", "app/binary", 2, [...binary], undefined, 2, 1],
+      ["put", "app/empty", 3, [], "", 3, 1],
+      ["put", "app/bom", 4, [...bom], "\uFEFFx😀", 4, 1],
+      ["delete", "app/text", 5, undefined, undefined, undefined, undefined],
+    ]);
+    expect(summary(viaBinary)).toEqual(summary(viaSse));
+    // The text is decoded lazily, yet shows when the entry is serialized.
+    expect(JSON.parse(JSON.stringify(viaBinary[0]?.entry))).toMatchObject({
+      key: "app/text",
+      valueText: "héllo",
+      modRevision: 1,
+    });
+  });
+
+  it("sends frames: open, one change with every matching event and the newest revision, then progress", async () => {
+    const c = mixedFeed();
+    const url = await listen((_, response) =>
+      serveSseStream(response, {
+        feed: c.feed,
+        cursor: c.feed.seekRevision(2),
+        mode: "watch",
+        format: "binary",
+        minRevision: 2,
+        filter: (e) => e.topic === "kv" && e.key !== "app/empty",
+        heartbeatMs: 20,
+        node: () => ({ leader: 1, term: 2 }),
+      }),
+    );
+    const controller = new AbortController();
+    const messages = [];
+    for await (const batch of watchBatches(url, "/", {
+      headers: {},
+      signal: controller.signal,
+      httpsAgent: new HttpsAgent(),
+      connectTimeoutMs: 2000,
+    })) {
+      messages.push(...batch);
+      if (messages.length >= 3) controller.abort();
+    }
+    expect(messages.slice(0, 3).map((m) => m.event)).toEqual(["open", "change", "progress"]);
+    expect(messages[1]?.data).toEqual({ index: 5, revision: 5 });
+    expect(messages[1]?.events?.map((e) => [e.type, e.key])).toEqual([
+      ["put", "app/binary"],
+      ["put", "app/bom"],
+      ["delete", "app/text"],
+    ]);
+    expect(messages[2]?.data).toEqual({ index: 5, revision: 5, leader: 1, term: 2 });
+  });
+
+  it("is what the watch route writes when the request accepts it, and SSE otherwise", async () => {
+    const c = mixedFeed();
+    const route = eventRoutes({ feed: c.feed, node: () => ({ leader: 1, term: 1 }) }).find(
+      (r) => r.url === "/v1/kv/watch",
+    );
+    const url = await listen((request, response) => {
+      const context = {
+        params: {},
+        query: { prefix: "app/", fromRevision: "1" },
+        body: undefined,
+        headers: request.headers,
+        session: undefined,
+        identity: undefined,
+      } as unknown as RequestContext;
+      const body = route?.handler(context) as StreamBody;
+      body.start(response);
+    });
+    const contentType = async (accept: string | undefined) => {
+      const response = await fetch(url, accept === undefined ? {} : { headers: { accept } });
+      const type = response.headers.get("content-type");
+      await response.body?.cancel();
+      return type;
+    };
+
+    expect(await contentType(WATCH_ACCEPT)).toBe(WATCH_BINARY_MEDIA_TYPE);
+    expect(await contentType("text/event-stream")).toMatch(/^text\/event-stream/);
+    expect(await contentType(undefined)).toMatch(/^text\/event-stream/);
+    // The client reads the route's binary answer.
+    expect(summary(await collect(url, 5)).map((e) => e.slice(0, 3))).toEqual([
+      ["put", "app/text", 1],
+      ["put", "app/binary", 2],
+      ["put", "app/empty", 3],
+      ["put", "app/bom", 4],
+      ["delete", "app/text", 5],
+    ]);
+  });
+
+  it("reads a client's watch from a node that answers only Server-Sent Events (an older release)", async () => {
+    const c = mixedFeed();
+    let accepted: string | undefined;
+    const url = await listen((request, response) => {
+      accepted = request.headers.accept;
+      serveSseStream(response, {
+        feed: c.feed,
+        cursor: c.feed.seekRevision(1),
+        mode: "watch",
+        minRevision: 1,
+        filter: (e) => e.topic === "kv",
+        node: () => ({ leader: 1, term: 1 }),
+      });
+    });
+    const events = await collect(url, 5);
+    expect(accepted).toBe(WATCH_ACCEPT);
+    expect(events.map((e) => [e.type, e.key, e.entry?.valueText])).toEqual([
+      ["put", "app/text", "héllo"],
+      ["put", "app/binary", undefined],
+      ["put", "app/empty", ""],
+      ["put", "app/bom", "\uFEFFx😀"],
+      ["delete", "app/text", undefined],
+    ]);
+  });
+});
+
+describe("the binary watch frame reader", () => {
+  /** The bytes a node writes for the mixed feed: open, one change, a progress. */
+  async function streamBytes(): Promise<Buffer> {
+    const c = mixedFeed();
+    const server = createServer((_, response) =>
+      serveSseStream(response, {
+        feed: c.feed,
+        cursor: c.feed.seekRevision(1),
+        mode: "watch",
+        format: "binary",
+        minRevision: 1,
+        filter: (e) => e.topic === "kv",
+        heartbeatMs: 10,
+        node: () => ({ leader: 1, term: 1 }),
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      let bytes = Buffer.alloc(0);
+      // open (5 + 27 bytes) + change + progress: read until a progress frame's JSON is in.
+      while (!bytes.includes(Buffer.from('"term"'))) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        bytes = Buffer.concat([bytes, value]);
+      }
+      await reader.cancel();
+      return bytes;
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+
+  it("decodes the same messages whatever byte the stream is cut at", async () => {
+    const bytes = await streamBytes();
+    const whole = new FrameSplitter().push(bytes);
+    expect(whole.map((m) => m.event)).toEqual(["open", "change", "progress"]);
+    const keys = (messages: ReturnType<FrameSplitter["push"]>) =>
+      JSON.stringify(
+        messages.map((m) => [
+          m.event,
+          m.data,
+          m.events?.map((e) => [e.type, e.key, e.revision, [...(e.entry?.value ?? [])]]),
+        ]),
+      );
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const splitter = new FrameSplitter();
+      const messages = [
+        ...splitter.push(bytes.subarray(0, cut)),
+        ...splitter.push(bytes.subarray(cut)),
+      ];
+      expect(keys(messages), `cut at ${cut}`).toBe(keys(whole));
+    }
+  });
+
+  it("refuses a frame longer than the bound, an event cut short and an unknown op; skips an unknown kind", async () => {
+    const bytes = await streamBytes();
+    const huge = Buffer.alloc(5);
+    huge.writeUInt32LE(0xffffffff, 0);
+    expect(() => new FrameSplitter().push(huge)).toThrow(/a watch frame of 4294967295 bytes/);
+
+    // The change frame (after the open frame) with its event count raised by one.
+    const openLength = bytes.readUInt32LE(0) + 4;
+    const changeLength = bytes.readUInt32LE(openLength) + 4;
+    const change = Buffer.from(bytes.subarray(openLength, openLength + changeLength));
+    const countAt = 4 + 1 + 24;
+    change.writeUInt32LE(change.readUInt32LE(countAt) + 1, countAt);
+    expect(() => new FrameSplitter().push(change)).toThrow(/cut inside an event/);
+
+    const badOp = Buffer.from(bytes.subarray(openLength, openLength + changeLength));
+    badOp.writeUInt8(9, countAt + 4);
+    expect(() => new FrameSplitter().push(badOp)).toThrow(/unknown op 9/);
+
+    const unknownKind = Buffer.from([2, 0, 0, 0, 99, 0]);
+    expect(new FrameSplitter().push(unknownKind)).toEqual([]);
+  });
+});
