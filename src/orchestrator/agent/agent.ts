@@ -68,6 +68,9 @@ const DEFAULT_RESYNC_MS = 1000;
  * 17 times a second in all).
  */
 export const DISK_LOOKUP_INTERVAL_MS = 60_000;
+/** The pause after a refused registration, doubled after each one in a row up to the max (ms). */
+export const REGISTRATION_RETRY_BASE_MS = 100;
+export const REGISTRATION_RETRY_MAX_MS = 2_000;
 
 /** See the module comment. */
 export class Agent {
@@ -86,6 +89,10 @@ export class Agent {
   #resync: TimerHandle | undefined;
   #closed = false;
   #registering = false;
+  /** Registrations refused in a row, and when the next may be tried (clock ms). */
+  #registrationFailures = 0;
+  #registrationRetryAtMs = 0;
+  #registrationRetry: TimerHandle | undefined;
   #sweeping = false;
   /** When an agent-only worker may next ask about disks it does not see (clock ms). */
   #nextDiskLookupMs = 0;
@@ -129,6 +136,7 @@ export class Agent {
     this.#closed = true;
     this.#scheduled?.cancel();
     this.#resync?.cancel();
+    this.#registrationRetry?.cancel();
     this.#reporter.close();
     if (options.stopWork === false) return;
     for (const task of this.#tasks.values()) {
@@ -276,6 +284,9 @@ export class Agent {
       worker.capacity.diskGb === capacity.diskGb &&
       worker.features.join(",") === wanted.join(",");
     if (current || this.#registering) return;
+    // Every applied entry reconciles: without a pause, a follower that cannot forward yet (the
+    // protocol gate of a starting cluster) asked again every few milliseconds.
+    if (this.#options.clock.now() < this.#registrationRetryAtMs) return;
     this.#registering = true;
     this.#options.log.info("registering this node as a worker", {
       capacity,
@@ -284,11 +295,23 @@ export class Agent {
     });
     this.#options.proposer
       .propose({ type: "registerWorker", nodeId, capacity, features: wanted })
-      .catch((error: unknown) =>
+      .then(() => {
+        this.#registrationFailures = 0;
+      })
+      .catch((error: unknown) => {
+        const delayMs = Math.min(
+          REGISTRATION_RETRY_MAX_MS,
+          REGISTRATION_RETRY_BASE_MS * 2 ** this.#registrationFailures++,
+        );
+        this.#registrationRetryAtMs = this.#options.clock.now() + delayMs;
         this.#options.log.warn("worker registration failed; retrying", {
           error: (error as Error).message,
-        }),
-      )
+          retryInMs: delayMs,
+        });
+        // Tried again then even if nothing is applied meanwhile.
+        this.#registrationRetry?.cancel();
+        this.#registrationRetry = this.#options.clock.setTimer(delayMs, () => this.notify());
+      })
       .finally(() => {
         this.#registering = false;
       });

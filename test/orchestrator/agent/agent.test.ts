@@ -68,6 +68,32 @@ describe("Agent: worker registration", () => {
     ]);
   });
 
+  it("waits 100 ms, then twice as long each time (up to 2 s), after a refused registration, however much is applied meanwhile", async () => {
+    const cluster = new FakeCluster();
+    let refused = 7;
+    const attemptsAt: number[] = [];
+    cluster.fate = (c) => {
+      if (c.type !== "registerWorker") return "apply";
+      attemptsAt.push(cluster.clock.now());
+      return refused-- > 0 ? "lose" : "apply";
+    };
+    const { agent } = startAgent(cluster);
+    // Other writes keep the agent reconciling every millisecond, as a busy cluster's applies do.
+    for (let ms = 0; ms < 12_000; ms++) {
+      agent.notify();
+      await cluster.clock.advance(1);
+    }
+    expect(cluster.machine.orchestrator.worker(AGENT_NODE)?.status).toBe("online");
+    const gaps = attemptsAt.slice(1).map((at, i) => at - (attemptsAt[i] as number));
+    // Each gap is the pause (+ the turn the refusal and the reconcile take).
+    const pauses = [100, 200, 400, 800, 1600, 2000, 2000];
+    expect(gaps).toHaveLength(pauses.length);
+    gaps.forEach((gap, i) => {
+      expect(gap).toBeGreaterThanOrEqual(pauses[i] as number);
+      expect(gap).toBeLessThanOrEqual((pauses[i] as number) + 5);
+    });
+  });
+
   it("registers again after the leader marked it offline, and again when its capacity changes", async () => {
     const { cluster } = await registeredAgent();
     cluster.apply({ type: "markWorkerOffline", nodeId: AGENT_NODE });
