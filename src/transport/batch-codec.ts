@@ -220,23 +220,35 @@ export function encodeBatchFrame(
   batch: { clusterId: string; from: number; to: number; messages: readonly Message[] },
   includeSnapshotData = false,
 ): Uint8Array {
-  const clusterId = utf8.encode(batch.clusterId);
-  const sizes = batch.messages.map((m) => messageSize(m, includeSnapshotData));
+  // Nothing is allocated per frame but the frame itself (and the sizes of a many-message
+  // batch): an idle cluster sends tens of heartbeat frames a second, each was six objects more.
+  const clusterId = clusterIdBytes(batch.clusterId);
+  const { messages } = batch;
+  const sizes = messages.length <= scratchSizes.length ? scratchSizes : new Array<number>();
   let batchSize =
     (clusterId.length === 0 ? 0 : lengthField(clusterId.length)) +
     uintField(batch.from) +
     uintField(batch.to);
-  for (const size of sizes) batchSize += lengthField(size);
+  for (let i = 0; i < messages.length; i++) {
+    const size = messageSize(messages[i]!, includeSnapshotData);
+    sizes[i] = size;
+    batchSize += lengthField(size);
+  }
   const bodySize = lengthField(batchSize);
   const out = new Uint8Array(FRAME_HEADER_BYTES + bodySize);
-  new DataView(out.buffer).setUint32(0, bodySize);
+  // The 4-byte big-endian length (FRAME_HEADER_BYTES).
+  out[0] = bodySize >>> 24;
+  out[1] = (bodySize >>> 16) & 0xff;
+  out[2] = (bodySize >>> 8) & 0xff;
+  out[3] = bodySize & 0xff;
   const w = new Writer(out);
   w.pos = FRAME_HEADER_BYTES;
   w.header(4, batchSize);
   w.bytes(1, clusterId, false);
   w.uint(2, batch.from);
   w.uint(3, batch.to);
-  for (const [i, m] of batch.messages.entries()) {
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
     const size = sizes[i]!;
     w.header(4, size);
     const start = w.pos;
@@ -246,6 +258,21 @@ export function encodeBatchFrame(
   }
   invariant(w.pos === out.length, "a batch frame's encoding differs from its computed size");
   return out;
+}
+
+/** Sizes of the messages of a batch being encoded, reused for batches up to its length. */
+const scratchSizes: number[] = new Array<number>(64).fill(0);
+
+/** The UTF-8 of the last cluster id encoded: a node encodes the same one into every frame. */
+let lastClusterId = "";
+let lastClusterIdBytes = new Uint8Array(0);
+
+function clusterIdBytes(clusterId: string): Uint8Array {
+  if (clusterId !== lastClusterId) {
+    lastClusterIdBytes = utf8.encode(clusterId);
+    lastClusterId = clusterId;
+  }
+  return lastClusterIdBytes;
 }
 
 // ---------------------------------------------------------------------------------------------
