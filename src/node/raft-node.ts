@@ -536,8 +536,26 @@ export class RaftNode<Result = unknown> {
   private scheduleProcessing(): void {
     if (this.processing || this.stopped) return;
     this.processing = true;
-    // Never rejects: processLoop hands any failure to fail(), which stops the node.
-    queueMicrotask(() => void this.processLoop());
+    queueMicrotask(() => {
+      // What processLoop would do when nothing is ready (an idle leader's turn that only read a
+      // heartbeat response), without an async call and its promise.
+      if (!this.stopped && !this.readyOrFailing()) {
+        this.processing = false;
+        this.armTickTimer();
+        return;
+      }
+      // Never rejects: processLoop hands any failure to fail(), which stops the node.
+      void this.processLoop();
+    });
+  }
+
+  /** True if the core has a Ready, or if asking threw (processLoop then fails the node). */
+  private readyOrFailing(): boolean {
+    try {
+      return this.raw.hasReady();
+    } catch {
+      return true;
+    }
   }
 
   private async processLoop(): Promise<void> {
