@@ -536,8 +536,26 @@ export class RaftNode<Result = unknown> {
   private scheduleProcessing(): void {
     if (this.processing || this.stopped) return;
     this.processing = true;
-    // Never rejects: processLoop hands any failure to fail(), which stops the node.
-    void Promise.resolve().then(() => this.processLoop());
+    queueMicrotask(() => {
+      // What processLoop would do when nothing is ready (an idle leader's turn that only read a
+      // heartbeat response), without an async call and its promise.
+      if (!this.stopped && !this.readyOrFailing()) {
+        this.processing = false;
+        this.armTickTimer();
+        return;
+      }
+      // Never rejects: processLoop hands any failure to fail(), which stops the node.
+      void this.processLoop();
+    });
+  }
+
+  /** True if the core has a Ready, or if asking threw (processLoop then fails the node). */
+  private readyOrFailing(): boolean {
+    try {
+      return this.raw.hasReady();
+    } catch {
+      return true;
+    }
   }
 
   private async processLoop(): Promise<void> {
@@ -545,7 +563,10 @@ export class RaftNode<Result = unknown> {
     let yielded = false;
     try {
       while (!this.stopped && this.raw.hasReady()) {
-        await this.handleReady(this.raw.ready());
+        // Awaited only when the Ready has something to persist: an idle node's Readies (a
+        // heartbeat, its response) need no promise and no extra microtask.
+        const saving = this.handleReady(this.raw.ready());
+        if (saving !== undefined) await saving;
         // A turn budget: after this long, let timers (ticks: heartbeats, elections) and
         // incoming messages run before the next Ready, so applying a backlog never starves them.
         if (this.clock.now() - turnStartMs >= READY_TURN_BUDGET_MS && this.raw.hasReady()) {
@@ -571,7 +592,8 @@ export class RaftNode<Result = unknown> {
     this.armTickTimer();
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  /** Handles `rd`; returns the promise of its durable save when it has one to wait for. */
+  private handleReady(rd: Ready): Promise<void> | undefined {
     const transport = this.options.transport;
     // A leader's appends and heartbeats go out while its own write is in flight; votes and
     // acknowledgements wait until what they promise is durable.
@@ -596,16 +618,25 @@ export class RaftNode<Result = unknown> {
     }
     if (!this.gate.forwarding) for (const e of rd.entries) this.gate.onStored(e.index, e.data);
     if (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined) {
-      await this.options.logStore.save(
-        {
-          entries: rd.entries,
-          ...(rd.hardState === undefined ? {} : { hardState: rd.hardState }),
-          ...(rd.snapshot === undefined ? {} : { snapshot: rd.snapshot }),
-        },
-        { sync: rd.mustSync || rd.snapshot !== undefined },
-      );
+      return this.options.logStore
+        .save(
+          {
+            entries: rd.entries,
+            ...(rd.hardState === undefined ? {} : { hardState: rd.hardState }),
+            ...(rd.snapshot === undefined ? {} : { snapshot: rd.snapshot }),
+          },
+          { sync: rd.mustSync || rd.snapshot !== undefined },
+        )
+        .then(() => this.finishReady(rd, later));
     }
+    this.finishReady(rd, later);
+    return undefined;
+  }
+
+  /** What follows a Ready's durable save: the later messages, the apply, `advance`. */
+  private finishReady(rd: Ready, later: readonly Message[]): void {
     if (this.stopped) return;
+    const transport = this.options.transport;
     if (later.length > 0) transport.send(later);
 
     if (rd.snapshot !== undefined) {

@@ -26,7 +26,18 @@ export class SystemClock implements Clock {
 
   /** @inheritdoc */
   setTimer(delayMs: number, callback: () => void): TimerHandle {
-    const timer = setTimeout(callback, delayMs);
-    return { cancel: () => clearTimeout(timer) };
+    return new NodeTimer(setTimeout(callback, delayMs));
+  }
+}
+
+/**
+ * A Node timer as a {@link TimerHandle}: one object, no closure (an idle follower moves its
+ * election timer at every heartbeat).
+ */
+class NodeTimer implements TimerHandle {
+  constructor(private readonly timeout: NodeJS.Timeout) {}
+
+  cancel(): void {
+    clearTimeout(this.timeout);
   }
 }

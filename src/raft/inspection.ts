@@ -27,7 +27,7 @@ export interface RaftInspection {
   readonly lastIndex: number;
   /** The term of the entry at `index`; 0 if it is compacted away or not in the log. */
   termAt(index: number): number;
-  /** The configuration in force (a copy). */
+  /** The configuration in force (shared and immutable: built once per configuration). */
   confState(): ConfState;
 }
 

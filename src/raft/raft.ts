@@ -247,7 +247,7 @@ export class Raft {
     // must keep it, or the leader would hand leadership to the forwarder instead (etcd's send
     // fills From only when it is unset).
     const keepFrom = m.type === MessageType.TransferLeader && m.from !== NONE;
-    const stamped: Message = { ...m, from: keepFrom ? m.from : this.id };
+    const from = keepFrom ? m.from : this.id;
     if (
       m.type === MessageType.Vote ||
       m.type === MessageType.VoteResp ||
@@ -257,16 +257,14 @@ export class Raft {
       // Votes carry the term of the election they are about, which may differ from ours
       // (a pre-vote asks about term+1; a response answers the candidate's term).
       invariant(m.term !== 0, "vote messages must carry a term");
-      this.msgs.push(stamped);
+      this.msgs.push({ ...m, from });
       return;
     }
     invariant(m.term === 0, "only vote messages set their own term");
     // Proposals and read-index requests are forwarded without a term: they are not bound to one.
-    if (m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex) {
-      this.msgs.push({ ...stamped, term: this.term });
-    } else {
-      this.msgs.push(stamped);
-    }
+    // One copy per message (an idle leader sends ten heartbeats a second per follower).
+    const term = m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex ? this.term : 0;
+    this.msgs.push({ ...m, from, term });
   }
 
   /** Sends entries (or a snapshot) to `to` if its progress allows; true if a message went out. */

@@ -410,7 +410,7 @@ export class RawNode {
     return this.#raft.role;
   }
 
-  /** The configuration in force (a copy). */
+  /** The configuration in force (shared and immutable: built once per configuration). */
   confState(): ConfState {
     return this.#raft.trk.confState();
   }

@@ -220,23 +220,35 @@ export function encodeBatchFrame(
   batch: { clusterId: string; from: number; to: number; messages: readonly Message[] },
   includeSnapshotData = false,
 ): Uint8Array {
-  const clusterId = utf8.encode(batch.clusterId);
-  const sizes = batch.messages.map((m) => messageSize(m, includeSnapshotData));
+  // Nothing is allocated per frame but the frame itself (and the sizes of a many-message
+  // batch): an idle cluster sends tens of heartbeat frames a second, each was six objects more.
+  const clusterId = clusterIdBytes(batch.clusterId);
+  const { messages } = batch;
+  const sizes = messages.length <= scratchSizes.length ? scratchSizes : new Array<number>();
   let batchSize =
     (clusterId.length === 0 ? 0 : lengthField(clusterId.length)) +
     uintField(batch.from) +
     uintField(batch.to);
-  for (const size of sizes) batchSize += lengthField(size);
+  for (let i = 0; i < messages.length; i++) {
+    const size = messageSize(messages[i]!, includeSnapshotData);
+    sizes[i] = size;
+    batchSize += lengthField(size);
+  }
   const bodySize = lengthField(batchSize);
   const out = new Uint8Array(FRAME_HEADER_BYTES + bodySize);
-  new DataView(out.buffer).setUint32(0, bodySize);
+  // The 4-byte big-endian length (FRAME_HEADER_BYTES).
+  out[0] = bodySize >>> 24;
+  out[1] = (bodySize >>> 16) & 0xff;
+  out[2] = (bodySize >>> 8) & 0xff;
+  out[3] = bodySize & 0xff;
   const w = new Writer(out);
   w.pos = FRAME_HEADER_BYTES;
   w.header(4, batchSize);
   w.bytes(1, clusterId, false);
   w.uint(2, batch.from);
   w.uint(3, batch.to);
-  for (const [i, m] of batch.messages.entries()) {
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
     const size = sizes[i]!;
     w.header(4, size);
     const start = w.pos;
@@ -246,6 +258,21 @@ export function encodeBatchFrame(
   }
   invariant(w.pos === out.length, "a batch frame's encoding differs from its computed size");
   return out;
+}
+
+/** Sizes of the messages of a batch being encoded, reused for batches up to its length. */
+const scratchSizes: number[] = new Array<number>(64).fill(0);
+
+/** The UTF-8 of the last cluster id encoded: a node encodes the same one into every frame. */
+let lastClusterId = "";
+let lastClusterIdBytes = new Uint8Array(0);
+
+function clusterIdBytes(clusterId: string): Uint8Array {
+  if (clusterId !== lastClusterId) {
+    lastClusterIdBytes = utf8.encode(clusterId);
+    lastClusterId = clusterId;
+  }
+  return lastClusterIdBytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,14 +308,21 @@ class Reader {
     throw malformed("varint longer than 10 bytes");
   }
 
-  /** A length-delimited field's bounds; advances past it. */
-  sub(): { start: number; end: number } {
+  /** Where the field {@link sub} last read ends. */
+  subEnd = 0;
+
+  /**
+   * A length-delimited field: returns where it starts (its end is then {@link subEnd}) and
+   * advances past it. No object per field: an idle node decodes tens of frames a second.
+   */
+  sub(): number {
     const length = this.varint();
     const start = this.pos;
     const end = start + length;
     if (end > this.end) throw malformed("length past the end of its container");
     this.pos = end;
-    return { start, end };
+    this.subEnd = end;
+    return start;
   }
 
   skip(wireType: number): void {
@@ -310,6 +344,26 @@ class Reader {
     }
     if (this.pos > this.end) throw malformed("truncated field");
   }
+}
+
+/** The last cluster id decoded, and its bytes: every frame from a peer carries the same one. */
+let lastDecodedClusterId = "";
+let lastDecodedClusterIdBytes = new Uint8Array(0);
+
+function decodeClusterId(bytes: Uint8Array): string {
+  const last = lastDecodedClusterIdBytes;
+  let same = bytes.length === last.length;
+  for (let i = 0; same && i < bytes.length; i++) same = bytes[i] === last[i];
+  if (same) return lastDecodedClusterId;
+  let clusterId: string;
+  try {
+    clusterId = utf8Decoder.decode(bytes);
+  } catch {
+    throw malformed("cluster id is not UTF-8");
+  }
+  lastDecodedClusterIdBytes = bytes.slice();
+  lastDecodedClusterId = clusterId;
+  return clusterId;
 }
 
 function malformed(reason: string): InvalidArgumentError {
@@ -336,8 +390,9 @@ function readEntry(buf: Uint8Array, start: number, end: number): Entry {
         if (type > MAX_ENTRY_TYPE) throw malformed(`unknown entry type ${type}`);
         break;
       case (4 << 3) | LENGTH_DELIMITED: {
-        const s = r.sub();
-        data = buf.subarray(s.start, s.end);
+        const sStart = r.sub();
+        const sEnd = r.subEnd;
+        data = buf.subarray(sStart, sEnd);
         break;
       }
       default:
@@ -352,8 +407,9 @@ function readIds(r: Reader, wireType: number, into: number[]): void {
     into.push(r.varint());
     return;
   }
-  const s = r.sub();
-  const packed = new Reader(r.buf, s.start, s.end);
+  const sStart = r.sub();
+  const sEnd = r.subEnd;
+  const packed = new Reader(r.buf, sStart, sEnd);
   while (!packed.done) into.push(packed.varint());
 }
 
@@ -403,8 +459,9 @@ function readMetadata(buf: Uint8Array, start: number, end: number): SnapshotMeta
     if (tag === ((1 << 3) | VARINT)) index = r.varint();
     else if (tag === ((2 << 3) | VARINT)) term = r.varint();
     else if (tag === ((3 << 3) | LENGTH_DELIMITED)) {
-      const s = r.sub();
-      confState = readConfState(buf, s.start, s.end);
+      const sStart = r.sub();
+      const sEnd = r.subEnd;
+      confState = readConfState(buf, sStart, sEnd);
     } else r.skip(tag & 7);
   }
   return { index, term, confState: { ...confState } };
@@ -417,11 +474,13 @@ function readSnapshot(buf: Uint8Array, start: number, end: number): Snapshot {
   while (!r.done) {
     const tag = r.varint();
     if (tag === ((1 << 3) | LENGTH_DELIMITED)) {
-      const s = r.sub();
-      metadata = readMetadata(buf, s.start, s.end);
+      const sStart = r.sub();
+      const sEnd = r.subEnd;
+      metadata = readMetadata(buf, sStart, sEnd);
     } else if (tag === ((2 << 3) | LENGTH_DELIMITED)) {
-      const s = r.sub();
-      data = buf.subarray(s.start, s.end);
+      const sStart = r.sub();
+      const sEnd = r.subEnd;
+      data = buf.subarray(sStart, sEnd);
     } else r.skip(tag & 7);
   }
   return { metadata, data };
@@ -429,6 +488,7 @@ function readSnapshot(buf: Uint8Array, start: number, end: number): Snapshot {
 
 function readMessage(buf: Uint8Array, start: number, end: number): Message {
   const r = new Reader(buf, start, end);
+  const entries: Entry[] = [];
   const m: { -readonly [K in keyof Message]: Message[K] } = {
     type: 0,
     to: 0,
@@ -436,12 +496,11 @@ function readMessage(buf: Uint8Array, start: number, end: number): Message {
     term: 0,
     logTerm: 0,
     index: 0,
-    entries: [],
+    entries,
     commit: 0,
     reject: false,
     rejectHint: 0,
   };
-  const entries: Entry[] = [];
   while (!r.done) {
     const tag = r.varint();
     switch (tag) {
@@ -467,16 +526,18 @@ function readMessage(buf: Uint8Array, start: number, end: number): Message {
         m.index = r.varint();
         break;
       case (7 << 3) | LENGTH_DELIMITED: {
-        const s = r.sub();
-        entries.push(readEntry(buf, s.start, s.end));
+        const sStart = r.sub();
+        const sEnd = r.subEnd;
+        entries.push(readEntry(buf, sStart, sEnd));
         break;
       }
       case (8 << 3) | VARINT:
         m.commit = r.varint();
         break;
       case (9 << 3) | LENGTH_DELIMITED: {
-        const s = r.sub();
-        m.snapshot = readSnapshot(buf, s.start, s.end);
+        const sStart = r.sub();
+        const sEnd = r.subEnd;
+        m.snapshot = readSnapshot(buf, sStart, sEnd);
         break;
       }
       case (10 << 3) | VARINT:
@@ -486,15 +547,15 @@ function readMessage(buf: Uint8Array, start: number, end: number): Message {
         m.rejectHint = r.varint();
         break;
       case (12 << 3) | LENGTH_DELIMITED: {
-        const s = r.sub();
-        m.context = buf.subarray(s.start, s.end);
+        const sStart = r.sub();
+        const sEnd = r.subEnd;
+        m.context = buf.subarray(sStart, sEnd);
         break;
       }
       default:
         r.skip(tag & 7);
     }
   }
-  m.entries = entries;
   return m;
 }
 
@@ -512,8 +573,9 @@ export function decodeBatchFrame(body: Uint8Array): DecodedBatch {
       frame.skip(tag & 7);
       continue;
     }
-    const s = frame.sub();
-    const r = new Reader(body, s.start, s.end);
+    const sStart = frame.sub();
+    const sEnd = frame.subEnd;
+    const r = new Reader(body, sStart, sEnd);
     let clusterId = "";
     let from = 0;
     let to = 0;
@@ -521,17 +583,15 @@ export function decodeBatchFrame(body: Uint8Array): DecodedBatch {
     while (!r.done) {
       const t = r.varint();
       if (t === ((1 << 3) | LENGTH_DELIMITED)) {
-        const f = r.sub();
-        try {
-          clusterId = utf8Decoder.decode(body.subarray(f.start, f.end));
-        } catch {
-          throw malformed("cluster id is not UTF-8");
-        }
+        const fStart = r.sub();
+        const fEnd = r.subEnd;
+        clusterId = decodeClusterId(body.subarray(fStart, fEnd));
       } else if (t === ((2 << 3) | VARINT)) from = r.varint();
       else if (t === ((3 << 3) | VARINT)) to = r.varint();
       else if (t === ((4 << 3) | LENGTH_DELIMITED)) {
-        const f = r.sub();
-        messages.push(readMessage(body, f.start, f.end));
+        const fStart = r.sub();
+        const fEnd = r.subEnd;
+        messages.push(readMessage(body, fStart, fEnd));
       } else r.skip(t & 7);
     }
     batch = { clusterId, from, to, messages };

@@ -78,6 +78,9 @@ export class ProgressTracker {
   private readonly scratchIds: NodeId[] = [];
   private readonly scratchActive = new Map<NodeId, boolean>();
   private visiting = false;
+  // confState() of this configuration object (see there).
+  private confStateOf: TrackerConfig | undefined;
+  private cachedConfState: ConfState = trackerConfigToConfState(emptyTrackerConfig());
   // Bound once so committed() allocates no closure per call.
   private readonly matchOf = (id: NodeId): number | undefined => this.progress.get(id)?.match;
 
@@ -89,9 +92,17 @@ export class ProgressTracker {
     this.maxInflightBytes = options.maxInflightBytes;
   }
 
-  /** The configuration as a ConfState, with sorted arrays. */
+  /**
+   * The configuration as a ConfState, with sorted arrays. Built once per configuration (a
+   * change replaces {@link config}, never edits it) and shared: the leader's periodic checks
+   * read it every second, and it is immutable like every ConfState.
+   */
   confState(): ConfState {
-    return trackerConfigToConfState(this.config);
+    if (this.confStateOf !== this.config) {
+      this.confStateOf = this.config;
+      this.cachedConfState = trackerConfigToConfState(this.config);
+    }
+    return this.cachedConfState;
   }
 
   /** True if there is one incoming voter and no outgoing one (a single-node group). */
