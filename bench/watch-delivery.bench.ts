@@ -6,6 +6,8 @@
  *
  *   npm run bench:watch [-- --watchers 21 --entries 10000 --rate 2000 --batch 8]
  *   npm run bench:watch -- --delivery-interval-ms 0     streams woken after every batch
+ *   npm run bench:watch -- --format sse     Server-Sent Events even though the SDK asks for
+ *     the binary watch format (default: what the request accepts, as the node's route does)
  *
  * Applies `--entries` puts of 128-byte text values (`--batch` per turn of the event loop, at
  * `--rate` entries/s, as a node applies committed batches) with no watcher and with the
@@ -21,6 +23,7 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { ChangeFeed } from "../src/api/events/change-feed.js";
 import { serveSseStream } from "../src/api/events/sse-stream.js";
+import { WATCH_BINARY_MEDIA_TYPE } from "../src/common/watch-wire.js";
 import { ClusterStateMachine } from "../src/statemachine/cluster/index.js";
 import { encodeKvCommand } from "../src/statemachine/kv/command-codec.js";
 import { encodeCommandEnvelope } from "../src/statemachine/session/envelope.js";
@@ -34,6 +37,7 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "8" },
     "value-bytes": { type: "string", default: "128" },
     "delivery-interval-ms": { type: "string" },
+    format: { type: "string", default: "accepted" },
   },
 });
 const WATCHERS = Number(args.watchers);
@@ -91,6 +95,10 @@ const server = createServer((request, response) => {
     mode: "watch",
     filter: (event) => event.topic === "kv" && event.key.startsWith(prefix),
     filterKey: JSON.stringify(["prefix", prefix]),
+    format:
+      args.format === "sse" || !(request.headers.accept ?? "").includes(WATCH_BINARY_MEDIA_TYPE)
+        ? "sse"
+        : "binary",
     node: () => ({ leader: 1, term: 1 }),
     ...(args["delivery-interval-ms"] === undefined
       ? {}
@@ -138,6 +146,7 @@ const watchers = await startWatchers({
   count: WATCHERS,
   prefix: PREFIX,
   inProcess: false,
+  cpuProfileDir: process.env["WATCHERS_CPU_PROF_DIR"],
 });
 /** One watched run (the watchers received every put); CPU µs of this process. */
 async function watchedRun(): Promise<number> {
