@@ -261,6 +261,8 @@ export class RaftNode<Result = unknown> {
   private readonly transfers = new Map<Operation<void>, NodeId>();
 
   private appliedIndex: number;
+  /** Entries up to here hold data the state machine may keep views into (see LogStore). */
+  private readonly stableDataThroughIndex: number;
   private snapshotIndex: number;
   /** Take a snapshot at the next chance, whatever the cadence (a new peer needs one). */
   private snapshotWanted = false;
@@ -350,6 +352,7 @@ export class RaftNode<Result = unknown> {
     if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
     this.lastSnapshotBytes = snapshot.data.byteLength;
     this.appliedIndex = snapshot.metadata.index;
+    this.stableDataThroughIndex = options.logStore.stableDataThroughIndex ?? 0;
 
     this.raw = new RawNode({
       // Committed entries per Ready, at most: keeps one Ready's apply inside a few turn budgets.
@@ -696,6 +699,8 @@ export class RaftNode<Result = unknown> {
           // A write a follower forwarded arrives in the envelope: the state machine sees the
           // command. (A node standing in for the previous release hands it over as it is.)
           data: readsEnvelopes ? commandOf(entry.data) : entry.data,
+          // Replayed from the log on disk: its data never changes and is kept anyway.
+          stableData: entry.index <= this.stableDataThroughIndex,
         });
       }
     }

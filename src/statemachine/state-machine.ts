@@ -12,6 +12,13 @@ export interface AppliedEntry {
   readonly term: number;
   /** The command bytes as proposed (for sessioned machines: a command envelope). */
   readonly data: Uint8Array;
+  /**
+   * True if `data` is a view into memory that never changes and is kept anyway (the entries a
+   * restarting node replays from its log on disk): the machine may then keep views into it
+   * instead of copies, which spares a restart a fresh allocation per value. Absent: copy what
+   * you keep (the bytes may belong to a network buffer that holds much else).
+   */
+  readonly stableData?: boolean;
 }
 
 /**

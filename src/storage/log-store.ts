@@ -48,6 +48,12 @@ export interface LogStore extends Storage {
   /** Drops entries before `index` (which must be ≤ the newest snapshot's index). */
   compact(index: number): Promise<void>;
   /**
+   * Optional: entries at or below this index hold data that never changes and that the store
+   * keeps in memory anyway (committed entries it read from disk when it opened), so whoever
+   * applies them may keep views into their data instead of copies. 0 or absent: none are.
+   */
+  readonly stableDataThroughIndex?: number;
+  /**
    * The error of a write that waits for space on a full disk (a {@link save} that will resolve
    * once space is freed), or undefined. Stores that cannot fill up need not implement it.
    */

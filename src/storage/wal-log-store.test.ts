@@ -43,6 +43,22 @@ describe("WalLogStore", () => {
     await reopened.close();
   });
 
+  it("marks the committed entries it recovered as stable data, and none of a new directory", async () => {
+    const fs = new MemoryFileSystem();
+    const store = await open(fs);
+    expect(store.stableDataThroughIndex).toBe(0);
+    await store.save(
+      { entries: entries(1, 10, 1), hardState: { term: 1, vote: 1, commit: 6 } },
+      { sync: true },
+    );
+    // Entries saved while running are not: the runtime applies them from their own buffers.
+    expect(store.stableDataThroughIndex).toBe(0);
+    await store.close();
+    const reopened = await open(fs);
+    expect(reopened.stableDataThroughIndex).toBe(6);
+    await reopened.close();
+  });
+
   it("loses unsynced saves on a power cut, keeping a consistent prefix", async () => {
     const fs = new MemoryFileSystem();
     const store = await open(fs);

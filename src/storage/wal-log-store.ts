@@ -104,6 +104,11 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
   private snapshotData: Uint8Array | undefined;
   /** Set while the newest snapshot's file is being read back. */
   private reloading: Promise<void> | undefined;
+  /**
+   * The commit index recovered at open: those entries are committed (never rewritten) and their
+   * data are views into the segment buffers recovery read, which nothing writes to again.
+   */
+  readonly stableDataThroughIndex: number;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -124,6 +129,10 @@ export class WalLogStore extends MemoryBackedReads implements LogStore {
   ) {
     super(memory);
     this.snapshotData = snapshotData;
+    this.stableDataThroughIndex = Math.min(
+      memory.initialState().hardState.commit,
+      memory.lastIndex(),
+    );
   }
 
   /**

@@ -5,7 +5,7 @@ import { RaftNode, type RaftStateChange } from "../../src/node/raft-node.js";
 import { confMembers, message, MessageType, type ConfState } from "../../src/raft/types.js";
 import { SnapshotOutOfDateError } from "../../src/raft/storage.js";
 import type { SnapshotWriter } from "../../src/storage/log-store.js";
-import type { SnapshotEncoding } from "../../src/statemachine/state-machine.js";
+import type { AppliedEntry, SnapshotEncoding } from "../../src/statemachine/state-machine.js";
 import { MemoryLogStore } from "../../src/storage/memory-log-store.js";
 import type { Clock, Transport } from "../../src/node/ports.js";
 import { LoopbackNetwork, ManualClock } from "./fakes.js";
@@ -467,6 +467,44 @@ describe("RaftNode runtime", () => {
     restarted.start();
     await c.clock.advance(100);
     expect(machine.items).toEqual(Array.from({ length: 12 }, (_, i) => `e${i}`));
+  });
+
+  it("tells the state machine which replayed entries hold stable data (the store's word for it)", async () => {
+    const c = cluster({});
+    const leader = await electedLeader(c);
+    for (let i = 0; i < 6; i++) {
+      const p = leader.propose(enc(`e${i}`));
+      await c.clock.advance(10);
+      await p;
+    }
+    await c.clock.advance(300);
+    const store = c.stores.get(leader.id)!;
+    const stableThrough = store.lastIndex() - 2;
+    const stable = new Map<number, boolean | undefined>();
+    class RecordingMachine extends ListMachine {
+      override apply(entry: AppliedEntry): number {
+        stable.set(entry.index, entry.stableData);
+        return super.apply(entry);
+      }
+    }
+    const restarted = new RaftNode<number>({
+      id: leader.id,
+      // As a WalLogStore reports the committed entries it read back from disk.
+      logStore: new Proxy(store, {
+        get: (target, property) =>
+          property === "stableDataThroughIndex"
+            ? stableThrough
+            : (Reflect.get(target, property, target) as unknown),
+      }),
+      stateMachine: new RecordingMachine(),
+      transport: new LoopbackNetwork().transport(leader.id),
+      clock: c.clock,
+      random: new SeededRandom(9),
+    });
+    restarted.start();
+    await c.clock.advance(100);
+    expect(stable.size).toBeGreaterThanOrEqual(6);
+    for (const [index, flag] of stable) expect(flag, `entry ${index}`).toBe(index <= stableThrough);
   });
 
   it("takes a snapshot after enough bytes even when few entries were applied", async () => {

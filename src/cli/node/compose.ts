@@ -32,6 +32,7 @@ import { WalLogStore } from "../../storage/wal-log-store.js";
 import { silenceLimitForElectionTimeout } from "../../transport/limits.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
 import { PROTOCOL_VERSION } from "../../transport/codec.js";
+import { reportWhenReplayed, StartupPhases } from "./startup-phases.js";
 import type { JsonLogger } from "../log.js";
 import { formatHostPort } from "../options.js";
 import { packageVersion } from "../version.js";
@@ -140,6 +141,7 @@ export async function startNode(
   config: NodeConfig,
   options: StartNodeOptions,
 ): Promise<RunningNode> {
+  const phases = new StartupPhases();
   const log = options.logger;
   const clock = new SystemClock();
   const seed = randomSeed();
@@ -187,6 +189,9 @@ export async function startNode(
     });
     cleanups.push(() => walStore.close());
     const logStore = withInjectedStorageFailure(walStore, process.env[FAIL_STORAGE_ENV]);
+    phases.mark("storageOpen");
+    // What the node replays on its own, before it hears from any peer.
+    const initialCommit = walStore.initialState().hardState.commit;
     log.info("storage opened", { ...walStore.recovery });
 
     // Members' addresses: members.json (kept up to date by membership changes), else the
@@ -292,6 +297,7 @@ export async function startNode(
     await listening(() => transport.start(), "peer", formatHostPort(config.peerListen));
     cleanups.push(() => transport.close());
     log.info("transport listening", { peerAddress: formatHostPort(transport.address) });
+    phases.mark("transportStart");
 
     // The state machine stack, the runtime and the lessor: what every node runs, simulated ones
     // included (see api/node-composition.ts); here on the real platform.
@@ -324,6 +330,7 @@ export async function startNode(
         metrics.observeLeader(leader);
       },
     });
+    phases.mark("snapshotRestore");
     metrics.setPeerTrafficSource(() => peerTraffic(transport));
     // Every log line of this node carries the raft term and role it was written in.
     log.setContext(() => {
@@ -451,6 +458,16 @@ export async function startNode(
     cleanups.push(() => server.close());
     node.start();
     cleanups.push(() => node.stop());
+    phases.mark("servicesStart");
+    const stopReplayReport = reportWhenReplayed({
+      phases,
+      commitAtOpen: initialCommit,
+      snapshotIndex: walStore.recovery.snapshotIndex,
+      appliedIndex: () => node.status().applied,
+      subscribe: (listener) => applied.subscribe(listener),
+      log: (message, fields) => log.info(message, fields),
+    });
+    cleanups.push(async () => stopReplayReport());
     // On the grid of the node's other periodic checks (alignedDelayMs): no wake-up of its own.
     let protocolTimer: NodeJS.Timeout | undefined;
     const scheduleProtocolCheck = (): void => {

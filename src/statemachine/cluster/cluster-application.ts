@@ -128,14 +128,18 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
 
   /**
    * Decodes a payload by its first byte. Throws `InvalidArgumentError` (empty, unknown byte,
-   * malformed command) or `TooLargeError` (a field over its limit).
+   * malformed command) or `TooLargeError` (a field over its limit). With `stableData`, kv values
+   * are views into `payload` (see `AppliedEntry.stableData`).
    */
-  decodeCommand(payload: Uint8Array): ClusterCommand {
+  decodeCommand(payload: Uint8Array, stableData = false): ClusterCommand {
     const first = payload[0];
     if (first === undefined) throw new InvalidArgumentError("malformed command: empty payload");
     switch (namespaceOfByte(first)) {
       case "kv":
-        return { namespace: "kv", command: decodeKvCommand(payload) };
+        return {
+          namespace: "kv",
+          command: decodeKvCommand(payload, { valuesAsViews: stableData }),
+        };
       case "orchestrator":
         return { namespace: "orchestrator", command: decodeOrchestratorCommand(payload) };
       case "acl":

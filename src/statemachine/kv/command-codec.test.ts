@@ -46,6 +46,28 @@ describe("kv command encoding", () => {
     ]).toEqual([1, 4, 0, 0, 0, 1, 0x6b, 0, 0, 0, 0, 1, 7]);
   });
 
+  it("decodes put values as views into the input only when asked (replayed log data)", () => {
+    const put = encodeKvCommand({ op: "put", key: "k", value: bytes(1, 2, 3) });
+    const txn = encodeKvCommand({
+      op: "txn",
+      compare: [],
+      success: [{ op: "put", key: "k", value: bytes(4, 5) }],
+      failure: [],
+    });
+    const valueOf = (command: KvCommand): Uint8Array => {
+      if (command.op === "put") return command.value;
+      if (command.op === "txn" && command.success[0]?.op === "put") return command.success[0].value;
+      throw new Error(`no put value in ${command.op}`);
+    };
+    for (const encoded of [put, txn]) {
+      const copied = valueOf(decodeKvCommand(encoded));
+      const viewed = valueOf(decodeKvCommand(encoded, { valuesAsViews: true }));
+      expect(viewed).toEqual(copied);
+      expect(viewed.buffer).toBe(encoded.buffer);
+      expect(copied.buffer).not.toBe(encoded.buffer);
+    }
+  });
+
   it("omits a false returnPrevious", () => {
     expect(
       decodeKvCommand(

@@ -335,7 +335,7 @@ function writeTxnOps(writer: ByteWriter, ops: readonly KvTxnOp[]): void {
   }
 }
 
-function readTxnOps(reader: ByteReader): KvTxnOp[] {
+function readTxnOps(reader: ByteReader, valuesAsViews: boolean): KvTxnOp[] {
   const count = reader.u16();
   if (count > MAX_TXN_OPS) throw reader.malformed(`${count} txn ops; the limit is ${MAX_TXN_OPS}`);
   const ops: KvTxnOp[] = [];
@@ -347,7 +347,7 @@ function readTxnOps(reader: ByteReader): KvTxnOp[] {
         break;
       case TXN_OP_PUT: {
         const key = reader.string();
-        const value = reader.bytes();
+        const value = valuesAsViews ? reader.bytesView() : reader.bytes();
         const flags = reader.u8();
         if ((flags & ~TXN_FLAG_LEASE) !== 0) {
           throw reader.malformed(`unknown txn put flags 0x${flags.toString(16)}`);
@@ -403,11 +403,17 @@ function readExpectation(reader: ByteReader): KvExpectation {
 }
 
 /**
- * Decodes and validates a command; its byte arrays are fresh copies. A false `returnPrevious`
- * is omitted. Throws `InvalidArgumentError` on malformed bytes, `TooLargeError` on a key or
- * value over its limit.
+ * Decodes and validates a command; its byte arrays are fresh copies, except that with
+ * `valuesAsViews` the values of puts (alone or in a transaction) are views into `bytes`: only
+ * for bytes that never change and are kept anyway (see `AppliedEntry.stableData`). A false
+ * `returnPrevious` is omitted. Throws `InvalidArgumentError` on malformed bytes, `TooLargeError`
+ * on a key or value over its limit.
  */
-export function decodeKvCommand(bytes: Uint8Array): KvCommand {
+export function decodeKvCommand(
+  bytes: Uint8Array,
+  options: { readonly valuesAsViews?: boolean } = {},
+): KvCommand {
+  const valuesAsViews = options.valuesAsViews === true;
   const reader = new ByteReader(bytes, "kv command");
   const version = reader.u8();
   if (version !== KV_COMMAND_FORMAT_VERSION) {
@@ -424,7 +430,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
     case OP_PUT: {
       const flags = readFlags(reader, FLAG_RETURN_PREVIOUS | FLAG_LEASE);
       const key = reader.string();
-      const value = reader.bytes();
+      const value = valuesAsViews ? reader.bytesView() : reader.bytes();
       command = {
         op: "put",
         key,
@@ -441,8 +447,8 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
       }
       const compare: KvCompare[] = [];
       for (let i = 0; i < compareCount; i++) compare.push(readCompare(reader));
-      const success = readTxnOps(reader);
-      command = { op: "txn", compare, success, failure: readTxnOps(reader) };
+      const success = readTxnOps(reader, valuesAsViews);
+      command = { op: "txn", compare, success, failure: readTxnOps(reader, valuesAsViews) };
       break;
     }
     case OP_LEASE_GRANT:

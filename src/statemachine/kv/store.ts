@@ -150,8 +150,8 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
   }
 
   /** Decodes a kv command; throws `InvalidArgumentError` or `TooLargeError` (see `decodeKvCommand`). */
-  decodeCommand(payload: Uint8Array): KvCommand {
-    return decodeKvCommand(payload);
+  decodeCommand(payload: Uint8Array, stableData = false): KvCommand {
+    return decodeKvCommand(payload, { valuesAsViews: stableData });
   }
 
   /** How many leases there are. */

@@ -106,14 +106,18 @@ export interface ExecuteContext {
  * envelopes, and keeps its own state; the session layer keeps sessions and log time.
  */
 export interface SessionedApplication<Command, Result> {
-  /** Decodes and validates a payload. Throws `InvalidArgumentError` or `TooLargeError` if it is not a valid command. */
-  decodeCommand(payload: Uint8Array): Command;
+  /**
+   * Decodes and validates a payload. Throws `InvalidArgumentError` or `TooLargeError` if it is
+   * not a valid command. With `stableData` (see `AppliedEntry.stableData`) the command's byte
+   * arrays may be views into `payload` instead of copies.
+   */
+  decodeCommand(payload: Uint8Array, stableData?: boolean): Command;
   /** True if `command` changes nothing, so its result need not be kept (it may run again on retry). */
   isReadOnly(command: Command): boolean;
   /**
    * Executes a decoded command. Must be deterministic and must not throw for any command that
    * `decodeCommand` returned; an error result must leave the state unchanged. May keep the
-   * command's byte arrays (they were freshly decoded).
+   * command's byte arrays (freshly decoded copies, or views into data that never changes).
    */
   execute(command: Command, context: ExecuteContext): CommandResult<Result>;
   /** Encodes a successful result deterministically, to be kept in a session and in snapshots. */
@@ -215,7 +219,7 @@ export class SessionedStateMachine<Command, Result> implements StateMachine<Comm
     let command: Command;
     try {
       envelope = decodeCommandEnvelope(entry.data);
-      command = this.#app.decodeCommand(envelope.payload);
+      command = this.#app.decodeCommand(envelope.payload, entry.stableData === true);
     } catch (error) {
       return validationErrorResult(error);
     }
