@@ -49,8 +49,9 @@ function watchHere(
     const client = new BlixardClient({ endpoints: [endpoints[i % endpoints.length] as string] });
     watching.push(
       (async () => {
-        for await (const _event of client.watch({ prefix, signal: controller.signal })) {
-          delivered++;
+        // Batches, as an etcd client reads watch responses (one step per message, not event).
+        for await (const batch of client.watchBatches({ prefix, signal: controller.signal })) {
+          delivered += batch.length;
         }
       })(),
     );

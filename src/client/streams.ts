@@ -136,26 +136,45 @@ async function* sseJsonBatches(
   }
 }
 
+/** What {@link resuming} reads and how. */
+interface ResumeRequest<T> {
+  readonly source: MessageSource<T>;
+  readonly path: (from: number | undefined) => string;
+  readonly progressEvent: string;
+  /** The resume point after a message with this data (`index` or `revision`) + 1. */
+  readonly position: (data: { index: number; revision: number }) => number;
+  /** The item of one event of a change message. */
+  readonly onChange: (event: Record<string, unknown>, data: ChangeData) => T;
+  readonly onProgress: ((progress: StreamProgress) => void) | undefined;
+}
+
 /**
  * Reconnects to `endpoints` in turn, resuming from `next()`, yielding `onChange` of each event of
- * each change message (or the events a binary change carries). See the module comment for what
- * ends it.
+ * each change message (or the events a binary change carries), or with `batched` the events of
+ * each change message as one array (one step of the iteration per message, not per event). See
+ * the module comment for what ends it.
  */
+function resuming<T>(
+  transport: StreamTransport,
+  signal: AbortSignal | undefined,
+  request: ResumeRequest<T>,
+  from: number | undefined,
+  batched: false,
+): AsyncGenerator<T>;
+function resuming<T>(
+  transport: StreamTransport,
+  signal: AbortSignal | undefined,
+  request: ResumeRequest<T>,
+  from: number | undefined,
+  batched: true,
+): AsyncGenerator<readonly T[]>;
 async function* resuming<T>(
   transport: StreamTransport,
   signal: AbortSignal | undefined,
-  request: {
-    readonly source: MessageSource<T>;
-    readonly path: (from: number | undefined) => string;
-    readonly progressEvent: string;
-    /** The resume point after a message with this data (`index` or `revision`) + 1. */
-    readonly position: (data: { index: number; revision: number }) => number;
-    /** The item of one event of a change message. */
-    readonly onChange: (event: Record<string, unknown>, data: ChangeData) => T;
-    readonly onProgress: ((progress: StreamProgress) => void) | undefined;
-  },
+  request: ResumeRequest<T>,
   from: number | undefined,
-): AsyncGenerator<T> {
+  batched: boolean,
+): AsyncGenerator<T | readonly T[]> {
   let next = from;
   let endpointIndex = 0;
   let failures = 0;
@@ -179,7 +198,9 @@ async function* resuming<T>(
             next ??= request.position(data as { index: number; revision: number }) + 1;
           } else if (message.event === "change") {
             const change = data as ChangeData & Record<string, unknown>;
-            if (message.events !== undefined) yield* message.events;
+            if (batched) {
+              yield message.events ?? change.events.map((event) => request.onChange(event, change));
+            } else if (message.events !== undefined) yield* message.events;
             else for (const event of change.events) yield request.onChange(event, change);
             next = request.position(change) + 1;
           } else if (message.event === request.progressEvent) {
@@ -262,14 +283,12 @@ export function eventStream(
       onProgress: options.onProgress,
     },
     options.from,
+    false,
   );
 }
 
-/** A kv watch (see {@link WatchOptions}). */
-export function watchStream(
-  transport: StreamTransport,
-  options: WatchOptions = {},
-): AsyncGenerator<WatchEvent> {
+/** What a kv watch of `options` reads (see {@link WatchOptions}). */
+function watchRequest(options: WatchOptions): ResumeRequest<WatchEvent> {
   const query = (from: number | undefined): string => {
     const params = new URLSearchParams();
     if (options.key !== undefined) params.set("key", options.key);
@@ -277,20 +296,34 @@ export function watchStream(
     if (from !== undefined) params.set("fromRevision", String(from));
     return `/v1/kv/watch?${params.toString()}`;
   };
-  return resuming<WatchEvent>(
-    transport,
-    options.signal,
-    {
-      // The binary watch format when the node speaks it (see watch-binary.ts).
-      source: watchBatches as MessageSource<WatchEvent>,
-      path: query,
-      progressEvent: "progress",
-      position: (data) => data.revision,
-      onChange: watchEvent,
-      onProgress: options.onProgress,
-    },
-    options.fromRevision,
-  );
+  return {
+    // The binary watch format when the node speaks it (see watch-binary.ts).
+    source: watchBatches as MessageSource<WatchEvent>,
+    path: query,
+    progressEvent: "progress",
+    position: (data) => data.revision,
+    onChange: watchEvent,
+    onProgress: options.onProgress,
+  };
+}
+
+/** A kv watch (see {@link WatchOptions}), one event at a time. */
+export function watchStream(
+  transport: StreamTransport,
+  options: WatchOptions = {},
+): AsyncGenerator<WatchEvent> {
+  return resuming(transport, options.signal, watchRequest(options), options.fromRevision, false);
+}
+
+/**
+ * A kv watch (see {@link WatchOptions}), the events of each message the node sent as one array
+ * (like an etcd watch response): one step of the iteration per message, not per event.
+ */
+export function watchBatchStream(
+  transport: StreamTransport,
+  options: WatchOptions = {},
+): AsyncGenerator<readonly WatchEvent[]> {
+  return resuming(transport, options.signal, watchRequest(options), options.fromRevision, true);
 }
 
 function watchEvent(event: Record<string, unknown>): WatchEvent {

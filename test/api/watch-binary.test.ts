@@ -12,7 +12,7 @@ import { ChangeFeed } from "../../src/api/events/change-feed.js";
 import { serveSseStream, type SseStreamOptions } from "../../src/api/events/sse-stream.js";
 import { eventRoutes } from "../../src/api/routes/event-routes.js";
 import { StreamBody, type RequestContext } from "../../src/api/route.js";
-import { watchStream, type WatchEvent } from "../../src/client/streams.js";
+import { watchBatchStream, watchStream, type WatchEvent } from "../../src/client/streams.js";
 import { FrameSplitter, watchBatches, WATCH_ACCEPT } from "../../src/client/watch-binary.js";
 import { WATCH_BINARY_MEDIA_TYPE } from "../../src/common/watch-wire.js";
 import { ClusterStateMachine } from "../../src/statemachine/cluster/cluster-state-machine.js";
@@ -120,6 +120,45 @@ describe("the binary kv watch", () => {
       valueText: "héllo",
       modRevision: 1,
     });
+  });
+
+  it("gives watchBatches the events of each message as one array, in order, over either format", async () => {
+    for (const format of ["sse", "binary"] as const) {
+      const c = mixedFeed();
+      const url = await listen((_, response) =>
+        serveSseStream(response, {
+          feed: c.feed,
+          cursor: c.feed.seekRevision(1),
+          mode: "watch",
+          format,
+          minRevision: 1,
+          filter: (e) => e.topic === "kv",
+          node: () => ({ leader: 1, term: 1 }),
+        }),
+      );
+      const controller = new AbortController();
+      const batches: string[][] = [];
+      for await (const batch of watchBatchStream(transport(url), {
+        prefix: "app/",
+        fromRevision: 1,
+        signal: controller.signal,
+      })) {
+        batches.push(batch.map((e) => `${e.type} ${e.key} ${e.revision}`));
+        if (batches.length === 1) c.kv({ op: "put", key: "app/later", value: text("x") });
+        else controller.abort();
+      }
+      // The five changes already applied come in one message; the put after, in the next.
+      expect(batches, format).toEqual([
+        [
+          "put app/text 1",
+          "put app/binary 2",
+          "put app/empty 3",
+          "put app/bom 4",
+          "delete app/text 5",
+        ],
+        ["put app/later 6"],
+      ]);
+    }
   });
 
   it("sends frames: open, one change with every matching event and the newest revision, then progress", async () => {
