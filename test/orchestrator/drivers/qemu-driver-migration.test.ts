@@ -118,7 +118,8 @@ describe("the qemu driver's migrations with the node's TLS", () => {
       policy: "deny",
       rules: [{ match: "CN=node-1.prod.blixard,O=blixard", policy: "allow", format: "exact" }],
     });
-    expect(vmLog("in")).toContain("(TLS, from node 1)");
+    // The VM log is written asynchronously: wait for the line, do not read at once.
+    await waitFor(() => vmLog("in").includes("(TLS, from node 1)"), `the in log to say it`);
     const order = sent.map((c) => c.execute);
     expect(order.indexOf("migrate-set-parameters")).toBeLessThan(order.indexOf("migrate-incoming"));
     expect(named(sent, "migrate-set-parameters")[0]?.arguments).toEqual({
@@ -145,7 +146,10 @@ describe("the qemu driver's migrations with the node's TLS", () => {
     expect(named(sent, "migrate")[0]?.arguments).toEqual({ uri: "tcp:10.0.0.3:4444" });
     expect(named(sent, "object-del").map((c) => c.arguments)).toEqual([{ id: creds?.["id"] }]);
     expect(warnings).toEqual([]);
-    expect(vmLog("out")).toContain("migrating to node 3 at tcp:10.0.0.3:4444 (TLS)");
+    await waitFor(
+      () => vmLog("out").includes("migrating to node 3 at tcp:10.0.0.3:4444 (TLS)"),
+      `the out log to say it`,
+    );
   });
 });
 
@@ -169,7 +173,13 @@ describe("the qemu driver's migrations under --insecure", () => {
       { message: PLAIN_MIGRATION_WARNING, fields: { vm: "out", direction: "outgoing" } },
     ]);
     expect(PLAIN_MIGRATION_WARNING).toMatch(/memory and disk cross the network unencrypted/);
-    expect(vmLog("in")).toContain(`WARNING: ${PLAIN_MIGRATION_WARNING}`);
-    expect(vmLog("out")).toContain(`WARNING: ${PLAIN_MIGRATION_WARNING}`);
+    await waitFor(
+      () => vmLog("in").includes(`WARNING: ${PLAIN_MIGRATION_WARNING}`),
+      `the in log to say it`,
+    );
+    await waitFor(
+      () => vmLog("out").includes(`WARNING: ${PLAIN_MIGRATION_WARNING}`),
+      `the out log to say it`,
+    );
   });
 });
