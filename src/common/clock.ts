@@ -21,7 +21,7 @@ export interface Clock {
  * The delay from `nowMs` to the next whole multiple of `periodMs` on the same clock, at least
  * half a period away: for a periodic check that may run at any phase. Checks that all arm their
  * timers this way, with periods that divide one another (250 ms, 500 ms, 1 s), run in the same
- * wake-up of the process instead of each in its own (an idle node had four 1-second checks, each
+ * wake-up of the process instead of each in its own (an idle node had five 1-second checks, each
  * waking it at its own phase).
  * The period stays the same on average: the first run comes half a period to one and a half
  * after the start, and a timer that ran early or late is put back on the grid (never twice

@@ -26,7 +26,7 @@
  * Reports go through a {@link Reporter}: retried while the cluster cannot take them, dropped
  * once the model refuses them.
  */
-import type { TimerHandle } from "../../common/clock.js";
+import { alignedDelayMs, type TimerHandle } from "../../common/clock.js";
 import type { OrchestratorCommand } from "../../statemachine/orchestrator/commands.js";
 import { syntheticResult } from "../../statemachine/orchestrator/synthetic-result.js";
 import type { Task, Vm, Worker } from "../../statemachine/orchestrator/types.js";
@@ -209,8 +209,11 @@ export class Agent {
     }
   }
 
+  /** On the grid of the node's other periodic checks (alignedDelayMs): no wake-up of its own. */
   #scheduleResync(): void {
-    this.#resync = this.#options.clock.setTimer(this.#options.resyncMs ?? DEFAULT_RESYNC_MS, () => {
+    const { clock } = this.#options;
+    const delayMs = alignedDelayMs(clock.now(), this.#options.resyncMs ?? DEFAULT_RESYNC_MS);
+    this.#resync = clock.setTimer(delayMs, () => {
       if (this.#closed) return;
       this.reconcile();
       this.#sweepStored();
@@ -424,15 +427,13 @@ export class Agent {
         this.#stopVm(name, local, false);
       } else if (vm.desired === "stopped") {
         this.#stopVm(name, local, true);
-      } else if (
-        vm.status === "scheduled" &&
-        local.lastReported !== "" &&
-        !local.stopping &&
-        !this.#reporter.pending(`vm:${name}`)
-      ) {
-        // The model placed it here anew while this copy ran on: moved away and back (a drain
-        // and an undrain) in applies this agent saw as one. What was reported went to the old
-        // placement, so say again what runs here, or the model waits for a start for ever.
+      } else if (this.#modelDisagrees(vm, local)) {
+        // Say again what runs here, or the model waits for a start for ever. Two ways to get
+        // here: the model placed the VM here anew while this copy ran on (moved away and back, a
+        // drain and an undrain, in applies this agent saw as one), so what was reported went to
+        // the old placement; or an older report landed after a newer one (a batch whose answer
+        // the agent never got, cut off from the servers, applied after its successor: simulator
+        // seed 7300830 with --agents 5 left a running VM `starting` in the model for good).
         local.lastReported = "";
         this.#reportObservation(name, local, local.handle.observe());
       }
@@ -472,6 +473,31 @@ export class Agent {
         });
       }
     }
+  }
+
+  /**
+   * True when the model, wanting `vm` running on this node with no migration under way, holds
+   * another status or restart count than this copy shows, although this copy has reported and
+   * has no report queued or in flight: the model never learned what runs here, or learned it and
+   * then took an older report. Reports are idempotent, so a view of the model that merely lags
+   * costs one repeated report. The last error is not compared: after a failed migration the
+   * model keeps the migration's error while the copy runs on (see `#reportAfterMigration`).
+   */
+  #modelDisagrees(vm: Vm, local: LocalVm): boolean {
+    if (
+      vm.desired !== "running" ||
+      vm.nodeId !== this.#options.nodeId ||
+      vm.migration !== undefined ||
+      local.incoming ||
+      local.stopping ||
+      local.sending !== "idle" ||
+      local.lastReported === "" ||
+      this.#reporter.pending(`vm:${vm.name}`)
+    ) {
+      return false;
+    }
+    const o = local.handle.observe();
+    return vm.status !== o.status || vm.restarts !== o.restarts;
   }
 
   /**

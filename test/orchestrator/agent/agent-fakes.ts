@@ -55,8 +55,11 @@ export const AGENT_CAPACITY: Resources = { cpuMillis: 4000, memoryMb: 4096, disk
  * - `duplicate`: applies it twice (a retry that crossed the first attempt) and resolves with the
  *   first result;
  * - `hold`: keeps it until {@link FakeCluster.releaseHeld}.
+ * - `late`: rejects with UNAVAILABLE at once, as a request that timed out, but applies it at
+ *   {@link FakeCluster.releaseHeld}: it was still on its way (a forwarded proposal, a batch whose
+ *   answer never came back), and lands after what the agent sent next.
  */
-export type ProposalFate = "apply" | "lose" | "lose-answer" | "duplicate" | "hold";
+export type ProposalFate = "apply" | "lose" | "lose-answer" | "duplicate" | "hold" | "late";
 
 /** One proposal the fake proposer saw, with its fate. */
 export interface SeenProposal {
@@ -140,7 +143,10 @@ export class FakeCluster {
         else reject(commandErrorToException(result.error));
       };
       if (fate === "hold") this.#held.push(() => handle("apply"));
-      else this.clock.setTimer(this.delayMs, () => handle(fate));
+      else if (fate === "late") {
+        this.#held.push(() => this.#applyNow(command));
+        this.clock.setTimer(this.delayMs, () => handle("lose"));
+      } else this.clock.setTimer(this.delayMs, () => handle(fate));
     });
   }
 }

@@ -350,6 +350,40 @@ describe("Agent: VMs", () => {
     expect(vms.handlesOf("web")).toHaveLength(1);
   });
 
+  it("says again what runs when an older report lands after a newer one, and only then", async () => {
+    const { cluster, vms } = await registeredAgent();
+    // The first "starting" report times out at the agent but lands after "running" (simulator
+    // seed 7300830 with --agents 5: the model then waited for a start for good).
+    let late = true;
+    cluster.fate = (c) => {
+      if (c.type !== "vmObserved" || c.status !== "starting" || !late) return "apply";
+      late = false;
+      return "late";
+    };
+    createVm(cluster, "web");
+    await cluster.clock.advance(10);
+    const handle = vms.handlesOf("web")[0];
+    handle?.emit({ status: "running", pid: 42 });
+    await cluster.clock.advance(2000);
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("running");
+    const running = () =>
+      cluster
+        .proposalsOf("vmObserved")
+        .filter((p) => p.command.type === "vmObserved" && p.command.status === "running");
+    expect(running()).toHaveLength(1);
+
+    cluster.releaseHeld();
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("starting");
+    await cluster.clock.advance(2000);
+    expect(cluster.machine.orchestrator.vm("web")?.status).toBe("running");
+    expect(running()).toHaveLength(2);
+    // Once the model agrees, resyncs and applies say nothing more.
+    submit(cluster, "other");
+    await cluster.clock.advance(5000);
+    expect(running()).toHaveLength(2);
+    expect(vms.handlesOf("web")).toHaveLength(1);
+  });
+
   it("stops a VM whose desired state is stopped and reports it stopped, which releases it", async () => {
     const { cluster, vms } = await registeredAgent();
     createVm(cluster, "web");
