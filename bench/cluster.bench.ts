@@ -48,12 +48,12 @@ import { EtcdCluster, findEtcd } from "./cluster/etcd.js";
 import { EtcdGrpcCluster } from "./cluster/etcd-grpc.js";
 import { idleOnly } from "./cluster/idle.js";
 import type { WorkloadResult } from "./cluster/load.js";
-import { closedLoop } from "./cluster/load.js";
+import { closedLoop, quantile } from "./cluster/load.js";
 import { LOCK_WORKLOADS, lockWorkloads, type LockLatencies } from "./cluster/locks.js";
 import { cleanupSync, tempDir } from "./cluster/procs.js";
 import { ETCD_PATHS, fmt, report, table, type ClusterResults } from "./cluster/report.js";
 import type { ClusterTarget } from "./cluster/target.js";
-import { startWatchers, type Watchers } from "./cluster/watchers.js";
+import { stampedValue, startWatchers, type Watchers } from "./cluster/watchers.js";
 import {
   WORKLOADS,
   runSuite,
@@ -184,7 +184,7 @@ const WATCHERS = 64;
 const WATCH_BASELINE = "write c=64 (watch baseline)";
 const WATCH_WORKLOAD = `write c=64 with ${WATCHERS} watchers`;
 /** Watch events delivered during the watch workload, its length and the watchers' CPU. */
-const watchStats = { delivered: 0, startedMs: 0, endedMs: 0, cpuSeconds: 0 };
+const watchStats = { delivered: 0, startedMs: 0, endedMs: 0, cpuSeconds: 0, lagMs: [] as number[] };
 
 /**
  * The same writes twice, back to back: without watchers, then with {@link WATCHERS} kv watchers
@@ -192,11 +192,12 @@ const watchStats = { delivered: 0, startedMs: 0, endedMs: 0, cpuSeconds: 0 };
  * `--watchers-in-process`, see cluster/watchers.ts) counting what they receive.
  */
 function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWorkload[] {
-  const value = "v".repeat(options.valueBytes);
   let leader: number | undefined;
+  // Both runs stamp their values alike, so that the stamp costs the baseline what it costs the
+  // watched run; the watchers time each delivery from it.
   const write = async (_: number, n: number): Promise<void> => {
     leader ??= await cluster.waitForLeader();
-    await cluster.put(leader, `bench-${n % options.keys}`, value);
+    await cluster.put(leader, `bench-${n % options.keys}`, stampedValue(options.valueBytes));
   };
   let watchers: Watchers | undefined;
   let before = { delivered: 0, cpuSeconds: 0 };
@@ -216,6 +217,7 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
           cpuProfileDir: args["cpu-prof-dir"],
         });
         before = { delivered: await watchers.delivered(), cpuSeconds: watchers.cpuSeconds() };
+        await watchers.lagSamplesMs(); // the preload's
         watchStats.startedMs = performance.now();
       },
       teardown: async () => {
@@ -223,6 +225,7 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
         if (watchers === undefined) return;
         watchStats.delivered = (await watchers.delivered()) - before.delivered;
         watchStats.cpuSeconds = watchers.cpuSeconds() - before.cpuSeconds;
+        watchStats.lagMs = (await watchers.lagSamplesMs()).sort((x, y) => x - y);
         await watchers.stop();
       },
     },
@@ -255,7 +258,9 @@ function reportWatch(workloads: Readonly<Record<string, WorkloadResult>>): void 
       `writes ${baseline.opsPerSec.toFixed(0)} → ${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}% ` +
       `(target < 10%: ${costPct < 10 ? "met" : "NOT met"}); CPU per write ${baseCpuUs.toFixed(0)} → ` +
       `${watchedCpuUs.toFixed(0)} µs (+${(100 * (watchedCpuUs / baseCpuUs - 1)).toFixed(1)}%), of which ` +
-      `servers ${baseline.serverCpuUsPerOp.toFixed(0)} → ${watched.serverCpuUsPerOp.toFixed(0)} µs\n`,
+      `servers ${baseline.serverCpuUsPerOp.toFixed(0)} → ${watched.serverCpuUsPerOp.toFixed(0)} µs; ` +
+      `delivery lag (write sent → oldest event of a batch received) p50 ${quantile(watchStats.lagMs, 0.5).toFixed(1)} ms, ` +
+      `p99 ${quantile(watchStats.lagMs, 0.99).toFixed(1)} ms (the write itself: p50 ${watched.p50Ms.toFixed(1)} ms)\n`,
   );
 }
 

@@ -18,6 +18,12 @@ import { cpuSeconds } from "./procs.js";
 export interface Watchers {
   /** Events received so far, all watchers together. */
   delivered(): Promise<number>;
+  /**
+   * Delivery lag samples (ms) since the last call: for values made by {@link stampedValue}, the
+   * time from the stamp to the receipt of the oldest event of each received batch (the one that
+   * waited longest), so one sample per batch, cheap beside the decoding.
+   */
+  lagSamplesMs(): Promise<number[]>;
   /** CPU seconds their process used so far (0 when in process: the caller's own CPU has it). */
   cpuSeconds(): number;
   /** Stops them all. */
@@ -25,9 +31,37 @@ export interface Watchers {
 }
 
 /** What the parent asks the forked watchers. */
-type Request = { readonly type: "count" } | { readonly type: "stop" };
+type Request = { readonly type: "count" } | { readonly type: "lag" } | { readonly type: "stop" };
 /** What they answer. */
-type Reply = { readonly type: "ready" } | { readonly type: "count"; readonly delivered: number };
+type Reply =
+  | { readonly type: "ready" }
+  | { readonly type: "count"; readonly delivered: number }
+  | { readonly type: "lag"; readonly samplesMs: number[] };
+
+/** Bytes at the start of a stamped value that hold the stamp. */
+const STAMP_BYTES = 20;
+
+/** Milliseconds since the epoch, sub-millisecond, comparable across this machine's processes. */
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * A value of `bytes` bytes (at least {@link STAMP_BYTES}) that starts with the time it is made,
+ * for the watchers to time its delivery.
+ */
+export function stampedValue(bytes: number): string {
+  return wallMs().toFixed(3).padEnd(Math.max(bytes, STAMP_BYTES), "v");
+}
+
+/** The stamp of a value made by {@link stampedValue}, or undefined. */
+function stampOf(value: Uint8Array | undefined): number | undefined {
+  if (value === undefined || value.length < STAMP_BYTES) return undefined;
+  const stamp = Number.parseFloat(
+    Buffer.from(value.buffer, value.byteOffset, STAMP_BYTES).toString("latin1"),
+  );
+  return Number.isFinite(stamp) ? stamp : undefined;
+}
 
 const CHILD_FLAG = "--bench-watchers-child";
 
@@ -39,11 +73,12 @@ function watchHere(
   endpoints: readonly string[],
   count: number,
   prefix: string,
-): { delivered: () => number; stop: () => Promise<void> } {
+): { delivered: () => number; lagSamplesMs: () => number[]; stop: () => Promise<void> } {
   const controller = new AbortController();
   // Every watcher's request listens to this one signal.
   setMaxListeners(count + 10, controller.signal);
   let delivered = 0;
+  const lagSamplesMs: number[] = [];
   const watching: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const client = new BlixardClient({ endpoints: [endpoints[i % endpoints.length] as string] });
@@ -52,12 +87,15 @@ function watchHere(
         // Batches, as an etcd client reads watch responses (one step per message, not event).
         for await (const batch of client.watchBatches({ prefix, signal: controller.signal })) {
           delivered += batch.length;
+          const sentMs = stampOf(batch[0]?.entry?.value);
+          if (sentMs !== undefined) lagSamplesMs.push(wallMs() - sentMs);
         }
       })(),
     );
   }
   return {
     delivered: () => delivered,
+    lagSamplesMs: () => lagSamplesMs.splice(0),
     stop: async () => {
       controller.abort();
       await Promise.allSettled(watching);
@@ -85,7 +123,12 @@ export async function startWatchers(options: {
   if (options.inProcess) {
     const here = watchHere(endpoints, count, prefix);
     await sleepMs(CONNECT_MS);
-    return { delivered: async () => here.delivered(), cpuSeconds: () => 0, stop: here.stop };
+    return {
+      delivered: async () => here.delivered(),
+      lagSamplesMs: async () => here.lagSamplesMs(),
+      cpuSeconds: () => 0,
+      stop: here.stop,
+    };
   }
   const child: ChildProcess = fork(
     fileURLToPath(import.meta.url),
@@ -111,6 +154,12 @@ export async function startWatchers(options: {
       const answer = await reply;
       return answer.type === "count" ? answer.delivered : 0;
     },
+    lagSamplesMs: async () => {
+      const reply = next();
+      child.send({ type: "lag" } satisfies Request);
+      const answer = await reply;
+      return answer.type === "lag" ? answer.samplesMs : [];
+    },
     cpuSeconds: () => cpuSeconds(pid),
     stop: async () => {
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -133,6 +182,8 @@ if (process.argv[2] === CHILD_FLAG && process.send !== undefined) {
   process.on("message", (request: Request) => {
     if (request.type === "count") {
       process.send?.({ type: "count", delivered: here.delivered() } satisfies Reply);
+    } else if (request.type === "lag") {
+      process.send?.({ type: "lag", samplesMs: here.lagSamplesMs() } satisfies Reply);
     } else {
       void here.stop().then(() => process.exit(0));
     }
