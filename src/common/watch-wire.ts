@@ -21,6 +21,12 @@
  *   u8 op (1 put, 2 delete), u32 key length, the key's UTF-8 bytes, then for a put u32 value
  *   length, the value's bytes, f64 createRevision, f64 modRevision, f64 version; for a delete
  *   f64 modRevision.
+ *
+ * Changing it: a reader skips a frame kind it does not know (as an SSE reader skips an unknown
+ * event), so a new kind of frame may be added freely. An event has no length of its own, so a
+ * reader cannot skip an op it does not know: it takes the frame as broken and reconnects. A new
+ * op, or any other change to a change frame, therefore needs a new media type, asked for by the
+ * clients that read it, while this one keeps being served as it is to the clients that ask for it.
  */
 
 /** The media type of the binary watch. */
