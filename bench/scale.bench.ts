@@ -437,7 +437,8 @@ async function main(): Promise<void> {
         `all finished ${allFinishedMs} ms; OVERLOADED retries ${counters.overloaded}, errors ` +
         `${counters.errors}; server CPU ${submit.servers.join("/")}%, bench ${submit.bench}%, ` +
         `peak RSS ${peakRss.join("/")} MiB, load ${submitLoad.join(" ")}; reports so far ` +
-        `${f.reportsSent} in ${f.reportRequests} requests (log entries)`,
+        `${f.reportsSent} in ${f.reportRequests} requests (log entries); ${f.pollAnswers} poll ` +
+        `answers carrying ${f.tasksInAnswers} tasks; ${f.connectionsOpened} TLS connections opened`,
     );
 
     // 4. Kill agents holding work.
@@ -568,6 +569,9 @@ async function main(): Promise<void> {
       duplicateStarts: f.duplicateStarts,
       reportsSent: f.reportsSent,
       reportRequests: f.reportRequests,
+      pollAnswers: f.pollAnswers,
+      tasksInAnswers: f.tasksInAnswers,
+      connectionsOpened: f.connectionsOpened,
       loadAvg: { start: loadAtStart, idle: idleLoad, submit: submitLoad },
     };
     process.stdout.write(`BENCH_JSON ${JSON.stringify(result)}\n`);
