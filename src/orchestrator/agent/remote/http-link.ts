@@ -401,10 +401,13 @@ export function nodeExchange(
       const onAbort = (): void => end(new CancelledError("the request was cancelled"));
       signal?.addEventListener("abort", onAbort, { once: true });
       outgoing.on("error", (error) => settle(error));
-      // Closed without an answer and without an error (should not happen): still settle.
-      outgoing.on("close", () =>
-        settle(new UnavailableError(`server ${url.origin} closed the request without an answer`)),
-      );
+      // Closed without an answer and without an error (should not happen): still settle. The
+      // error is made only then (every request closes, and an error's stack is not free).
+      outgoing.on("close", () => {
+        if (!settled) {
+          settle(new UnavailableError(`server ${url.origin} closed the request without an answer`));
+        }
+      });
       outgoing.end(body);
     });
 }
