@@ -1,8 +1,9 @@
 /**
  * The agent link's real exchange (node:http, an `--insecure` agent) against a local HTTP server:
  * it keeps at most {@link AGENT_MAX_SOCKETS} connections to a server however many requests it
- * has (the rest wait in the pool), a request past its deadline rejects TIMEOUT and one the
- * caller cancels rejects CANCELLED, either while sent or while waiting for a socket.
+ * has (the rest wait in the pool), sends one report at a time and answers heartbeats meanwhile,
+ * a request past its deadline rejects TIMEOUT and one the caller cancels rejects CANCELLED,
+ * either while sent or while waiting for a socket.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -74,6 +75,27 @@ describe("the agent link's HTTP exchange", () => {
     expect(server.connections).toBeLessThanOrEqual(AGENT_MAX_SOCKETS);
   });
 
+  it("sends one report at a time, and a heartbeat while a report is held", async () => {
+    const server = await serve(
+      () => ({ leaderId: 1, workerDeadAfterMs: 10_000 }),
+      (request) => request.url === "/v1/agent/reports",
+    );
+    const link = new AgentHttpLink({ nodeId: 7, servers: [server.url], log: SILENT });
+    const reports = Array.from({ length: 3 }, () =>
+      link.propose({ type: "markWorkerOffline", nodeId: 7 }),
+    );
+    await until(() => server.held.length === 1);
+    expect(await link.heartbeat()).toEqual({ leaderId: 1, workerDeadAfterMs: 10_000 });
+    // Each next report is sent once the one before was answered.
+    for (let i = 0; i < 3; i++) {
+      await until(() => server.held.length === 1);
+      expect(server.held.length).toBe(1);
+      server.held.pop()?.end("{}");
+    }
+    await Promise.all(reports);
+    expect(server.connections).toBeLessThanOrEqual(AGENT_MAX_SOCKETS);
+  });
+
   it("rejects TIMEOUT past the deadline, whether the request was sent or waited for a socket", async () => {
     const server = await serve(
       () => ({}),
@@ -89,13 +111,14 @@ describe("the agent link's HTTP exchange", () => {
         serverTimeoutMs: 50,
         signal: undefined,
       });
-    // Two are sent and held; the third waits in the pool until its deadline.
-    const outcomes = await Promise.allSettled([send(), send(), send()]);
+    // As many as the pool holds are sent and held; one more waits in the pool until its deadline.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: AGENT_MAX_SOCKETS + 1 }, () => send()),
+    );
     for (const outcome of outcomes) {
       expect(outcome.status).toBe("rejected");
       expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: "TIMEOUT" });
     }
-    expect(server.connections).toBeLessThanOrEqual(AGENT_MAX_SOCKETS);
   });
 
   it("rejects CANCELLED when the caller's signal fires, before or after sending", async () => {

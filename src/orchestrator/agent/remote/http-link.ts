@@ -35,11 +35,14 @@ import type { Task, Vm, Worker } from "../../../statemachine/orchestrator/types.
 import type { Proposer } from "../ports.js";
 
 /**
- * Most reports one agent has in flight at once. Reports come in bursts (every task it starts and
- * ends, one key each); without a bound a thousand agents would open tens of thousands of requests
- * at once and starve the servers' heartbeats. Heartbeats and the poll are not counted.
+ * Most reports one agent has in flight at once; the rest wait here (their deadline not yet
+ * running). Reports come in bursts (every task it starts and ends, one key each), and the
+ * agent's `Reporter` batches what waits, so one at a time costs no throughput; it leaves one of
+ * the {@link AGENT_MAX_SOCKETS} connections to heartbeats whatever the reports do (a report waits
+ * on the leader's apply, which an overloaded cluster makes slow: heartbeats behind it would get
+ * agents cut off for the cluster's slowness). Heartbeats and the poll are not counted.
  */
-export const MAX_REPORTS_IN_FLIGHT = 4;
+export const MAX_REPORTS_IN_FLIGHT = 1;
 /** Deadline of a heartbeat or a report. */
 export const AGENT_REQUEST_TIMEOUT_MS = 5_000;
 /** Longest answer body read (a node's assignments with every task's spec). */
@@ -303,14 +306,16 @@ export function readAssignments(value: unknown): AssignmentsAnswer {
 }
 
 /**
- * Connections an agent keeps to a server: one for the assignment long poll, one that heartbeats
- * and reports take turns on (a request waits in the pool for a free one, within its deadline).
+ * Connections an agent keeps to a server: in practice one for the assignment long poll (held for
+ * seconds), one for its report in flight ({@link MAX_REPORTS_IN_FLIGHT}) and one for heartbeats;
+ * a request finding none free waits in the pool, within its deadline. One pool, so the second and
+ * third connections resume the first one's TLS session instead of a full handshake each.
  * Unbounded, a burst of reports and heartbeats (each waiting on the leader's apply) opened a
  * socket per request, each a TLS handshake on both ends, kept open after, and every request that
  * timed out cost another: a thousand agents (bench:scale) opened 10,000 connections in a 25 s
  * burst of work, and opening them took a quarter of their CPU.
  */
-export const AGENT_MAX_SOCKETS = 2;
+export const AGENT_MAX_SOCKETS = 3;
 
 /** An agent's keep-alive pool to the servers with its node certificate (see {@link AGENT_MAX_SOCKETS}). */
 export function agentHttpsPool(tls: AgentTls): HttpsAgent {
