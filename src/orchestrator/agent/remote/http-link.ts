@@ -45,6 +45,13 @@ import type { Proposer } from "../ports.js";
 export const MAX_REPORTS_IN_FLIGHT = 1;
 /** Deadline of a heartbeat or a report. */
 export const AGENT_REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * How much sooner than the link's own deadline the server is told to give up (its answer is
+ * then TIMEOUT): a slow server answers over the connection, which stays open, instead of the
+ * link destroying it and paying a new TLS handshake on both ends just when the server is
+ * overloaded. Only a server that says nothing for the whole deadline costs the connection.
+ */
+export const SERVER_DEADLINE_MARGIN_MS = 1_000;
 /** Longest answer body read (a node's assignments with every task's spec). */
 export const MAX_AGENT_ANSWER_BYTES = 64 * 1024 * 1024;
 /** The header that carries a request's deadline to the server (see `api/schema/common.ts`). */
@@ -149,7 +156,7 @@ export class AgentHttpLink implements Proposer {
     const answer = await this.#call("GET", `/v1/agent/assignments?${query}`, undefined, {
       // The server answers before its own deadline; this one covers a server that went silent.
       timeoutMs: waitMs + AGENT_REQUEST_TIMEOUT_MS,
-      serverTimeoutMs: waitMs + 1000,
+      serverTimeoutMs: waitMs + SERVER_DEADLINE_MARGIN_MS,
       signal,
     });
     return readAssignments(answer);
@@ -233,7 +240,7 @@ export class AgentHttpLink implements Proposer {
         method,
         body: body === undefined ? undefined : JSON.stringify(body),
         timeoutMs,
-        serverTimeoutMs: options.serverTimeoutMs ?? timeoutMs,
+        serverTimeoutMs: options.serverTimeoutMs ?? timeoutMs - SERVER_DEADLINE_MARGIN_MS,
         signal: options.signal,
       });
     } catch (error) {
