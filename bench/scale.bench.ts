@@ -505,7 +505,10 @@ async function main(): Promise<void> {
     );
 
     const warnings = Object.fromEntries(f.log.warnings);
-    if (f.log.warnings.size > 0) log(`agent warnings: ${JSON.stringify(warnings)}`);
+    if (f.log.warnings.size > 0) {
+      log(`agent warnings: ${JSON.stringify(warnings)}`);
+      log(`each one's first fields: ${JSON.stringify(Object.fromEntries(f.log.first))}`);
+    }
     const rows: [string, string, string, boolean][] = [
       [
         `placements/s with ${AGENTS} agents (${MODE})`,
