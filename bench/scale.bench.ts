@@ -437,7 +437,8 @@ async function main(): Promise<void> {
         `all finished ${allFinishedMs} ms; OVERLOADED retries ${counters.overloaded}, errors ` +
         `${counters.errors}; server CPU ${submit.servers.join("/")}%, bench ${submit.bench}%, ` +
         `peak RSS ${peakRss.join("/")} MiB, load ${submitLoad.join(" ")}; reports so far ` +
-        `${f.reportsSent} in ${f.reportRequests} requests (log entries)`,
+        `${f.reportsSent} in ${f.reportRequests} requests (log entries); ${f.pollAnswers} poll ` +
+        `answers carrying ${f.tasksInAnswers} tasks; ${f.connectionsOpened} TLS connections opened`,
     );
 
     // 4. Kill agents holding work.
@@ -504,7 +505,10 @@ async function main(): Promise<void> {
     );
 
     const warnings = Object.fromEntries(f.log.warnings);
-    if (f.log.warnings.size > 0) log(`agent warnings: ${JSON.stringify(warnings)}`);
+    if (f.log.warnings.size > 0) {
+      log(`agent warnings: ${JSON.stringify(warnings)}`);
+      log(`each one's first fields: ${JSON.stringify(Object.fromEntries(f.log.first))}`);
+    }
     const rows: [string, string, string, boolean][] = [
       [
         `placements/s with ${AGENTS} agents (${MODE})`,
@@ -568,6 +572,9 @@ async function main(): Promise<void> {
       duplicateStarts: f.duplicateStarts,
       reportsSent: f.reportsSent,
       reportRequests: f.reportRequests,
+      pollAnswers: f.pollAnswers,
+      tasksInAnswers: f.tasksInAnswers,
+      connectionsOpened: f.connectionsOpened,
       loadAvg: { start: loadAtStart, idle: idleLoad, submit: submitLoad },
     };
     process.stdout.write(`BENCH_JSON ${JSON.stringify(result)}\n`);

@@ -9,7 +9,8 @@
  * real agents spread over a cluster would be. With TLS each agent presents its own node
  * certificate, so each has its own `https.Agent`: a pool holds one identity (the agent's options
  * are merged into every connection it makes), and the servers let node N report for node N only.
- * Insecure agents share node's global keep-alive pool.
+ * Each agent's pool is the one a real agent makes (`agentHttpsPool`; insecure agents, the link's
+ * own), so the bench opens as many connections as real agents would.
  *
  * The fleet counts what the protocol did, from the agents' side: when each report was
  * acknowledged (the server answers a report once it is applied, so a `taskStarted`
@@ -17,18 +18,16 @@
  * time a task was started here and on which node (a task started twice with the same attempt
  * would be a duplicate).
  */
-import { Agent as HttpAgent, globalAgent as httpGlobalAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { Clock } from "../../src/common/clock.js";
 import type { Logger } from "../../src/common/logger.js";
-import { AgentHttpLink } from "../../src/orchestrator/agent/remote/http-link.js";
+import { AgentHttpLink, agentHttpsPool } from "../../src/orchestrator/agent/remote/http-link.js";
 import { RemoteAgent } from "../../src/orchestrator/agent/remote/remote-agent.js";
 import type { TaskRunnerPort } from "../../src/orchestrator/agent/ports.js";
 import type { OrchestratorCommand } from "../../src/statemachine/orchestrator/commands.js";
 import { syntheticResult } from "../../src/statemachine/orchestrator/synthetic-result.js";
 import type { Resources, TaskResult } from "../../src/statemachine/orchestrator/types.js";
 import type { IssuedCertificate } from "../../src/security/index.js";
-import { keepAliveHttpsAgent } from "../../src/security/https-pool.js";
 import { issueAgentCertificate, type ScaleTls } from "./scale-tls.js";
 
 /** The command of a task that runs until stopped (the kill phase's work). */
@@ -107,6 +106,9 @@ export class AgentFleet {
   reportsSent = 0;
   /** Report requests sent: one per single report or per `agentReports` batch (one log entry each). */
   reportRequests = 0;
+  /** Assignment polls answered, and the tasks those answers carried in all. */
+  pollAnswers = 0;
+  tasksInAnswers = 0;
   /** TLS connections the agents opened (each a handshake on both sides). */
   connectionsOpened = 0;
   /** Called with a task id when it is acknowledged running (after `runningAtMs` is set). */
@@ -145,10 +147,6 @@ export class AgentFleet {
   async start(wave = 50, gapMs = 20): Promise<void> {
     const { count, servers, tls } = this.#options;
     const certificates = this.#certificates;
-    if (tls === undefined) {
-      // Node's global pool: keep-alive, and enough idle sockets kept for a thousand agents.
-      (httpGlobalAgent as HttpAgent & { maxFreeSockets: number }).maxFreeSockets = 65_536;
-    }
     const urls = servers.map((s) => new URL(s));
     for (let i = 0; i < count; i++) {
       const nodeId = this.nodeId(i);
@@ -159,7 +157,8 @@ export class AgentFleet {
       } else {
         const issued = certificates[i] ?? (await issueAgentCertificate(tls, nodeId));
         const credentials = { ca: tls.ca.certPem, cert: issued.certPem, key: issued.keyPem };
-        const pool = keepAliveHttpsAgent(credentials, { maxFreeSockets: 16 });
+        // The pool a real agent makes (`AgentHttpLink`'s default), counted.
+        const pool = agentHttpsPool(credentials);
         // Counted: a new connection costs a TLS handshake on both sides.
         const create = pool.createConnection.bind(pool);
         pool.createConnection = (...args: Parameters<typeof create>) => {
@@ -231,7 +230,12 @@ export class AgentFleet {
     link: AgentHttpLink,
   ): Pick<AgentHttpLink, "assignments" | "heartbeat" | "propose"> {
     return {
-      assignments: (after, waitMs, signal) => link.assignments(after, waitMs, signal),
+      assignments: async (after, waitMs, signal) => {
+        const answer = await link.assignments(after, waitMs, signal);
+        this.pollAnswers++;
+        this.tasksInAnswers += answer.tasks.length;
+        return answer;
+      },
       heartbeat: async () => {
         this.heartbeatsSent++;
         const sentAt = performance.now();

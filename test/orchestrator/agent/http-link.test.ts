@@ -1,7 +1,7 @@
 /**
  * The agent's HTTP link over a fake exchange: it starts on a server chosen by its id, moves to
- * the next one after a connection error or an UNAVAILABLE answer (not after other errors), maps
- * error bodies to typed errors, checks the shape of an assignments and a disks answer, and refuses server
+ * the next one after a connection error or an UNAVAILABLE answer (not after other errors), tells
+ * the server a deadline sooner than its own, maps error bodies to typed errors, checks the shape of an assignments and a disks answer, and refuses server
  * URLs that do not fit its TLS mode.
  */
 import { describe, expect, it } from "vitest";
@@ -11,7 +11,9 @@ import {
   UnavailableError,
 } from "../../../src/common/errors.js";
 import {
+  AGENT_REQUEST_TIMEOUT_MS,
   AgentHttpLink,
+  SERVER_DEADLINE_MARGIN_MS,
   type HttpExchange,
 } from "../../../src/orchestrator/agent/remote/http-link.js";
 import { SILENT } from "./agent-fakes.js";
@@ -51,6 +53,37 @@ describe("AgentHttpLink", () => {
       "s2:7000/v1/agent/heartbeat",
       "s3:7000/v1/agent/heartbeat",
       "s1:7000/v1/agent/heartbeat",
+    ]);
+  });
+
+  it("tells the server a deadline sooner than its own, so a slow server answers TIMEOUT on a kept connection", async () => {
+    const deadlines: [string, number, number][] = [];
+    const exchange: HttpExchange = async ({ url, timeoutMs, serverTimeoutMs }) => {
+      deadlines.push([url.pathname, timeoutMs, serverTimeoutMs]);
+      if (url.pathname === "/v1/agent/assignments") {
+        return {
+          status: 200,
+          text: JSON.stringify({ index: 1, worker: null, tasks: [], vms: [] }),
+        };
+      }
+      return { status: 200, text: JSON.stringify({ leaderId: 1, workerDeadAfterMs: 10000 }) };
+    };
+    const l = new AgentHttpLink({ nodeId: 4, servers: SERVERS, tls: TLS, log: SILENT, exchange });
+    await l.heartbeat();
+    await l.propose({ type: "markWorkerOffline", nodeId: 4 });
+    await l.assignments(0, 8000);
+    expect(deadlines).toEqual([
+      [
+        "/v1/agent/heartbeat",
+        AGENT_REQUEST_TIMEOUT_MS,
+        AGENT_REQUEST_TIMEOUT_MS - SERVER_DEADLINE_MARGIN_MS,
+      ],
+      [
+        "/v1/agent/reports",
+        AGENT_REQUEST_TIMEOUT_MS,
+        AGENT_REQUEST_TIMEOUT_MS - SERVER_DEADLINE_MARGIN_MS,
+      ],
+      ["/v1/agent/assignments", 8000 + AGENT_REQUEST_TIMEOUT_MS, 8000 + SERVER_DEADLINE_MARGIN_MS],
     ]);
   });
 

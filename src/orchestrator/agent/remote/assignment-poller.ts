@@ -32,7 +32,13 @@ export interface AssignmentPollerOptions {
 /** See the module comment. */
 export class AssignmentPoller {
   readonly #options: AssignmentPollerOptions;
+  /**
+   * Cancels the poll in flight; kept from poll to poll until it is used (an AbortController and
+   * its signal are costly to make, and a thousand agents in one process poll a lot).
+   */
   #abort: AbortController | undefined;
+  /** Counts polls sent: an answer to any but the latest is ignored. */
+  #generation = 0;
   #timer: TimerHandle | undefined;
   #closed = false;
   #failures = 0;
@@ -68,13 +74,15 @@ export class AssignmentPoller {
   #poll(waitMs: number): void {
     if (this.#closed) return;
     const { fetch, view, clock, log } = this.#options;
-    const abort = new AbortController();
-    this.#abort = abort;
+    if (this.#abort === undefined || this.#abort.signal.aborted) {
+      this.#abort = new AbortController();
+    }
+    const generation = ++this.#generation;
     const requestedAtMs = clock.now();
     this.polls++;
-    fetch(view.index, waitMs, abort.signal).then(
+    fetch(view.index, waitMs, this.#abort.signal).then(
       (answer) => {
-        if (this.#closed || abort !== this.#abort) return;
+        if (this.#closed || generation !== this.#generation) return;
         this.#failures = 0;
         if (view.accept(answer)) this.#options.onAnswer(requestedAtMs);
         else {
@@ -87,7 +95,7 @@ export class AssignmentPoller {
         this.#poll(this.#options.waitMs ?? DEFAULT_POLL_WAIT_MS);
       },
       (error: unknown) => {
-        if (this.#closed || abort !== this.#abort) return;
+        if (this.#closed || generation !== this.#generation) return;
         this.#failures++;
         if (this.#failures === 1 || this.#failures % 20 === 0) {
           log.warn("assignment poll failed; retrying", {

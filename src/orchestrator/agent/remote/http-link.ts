@@ -10,13 +10,15 @@
 outcome per report: the link is the agent's `Proposer`).
  *
  * Nothing here runs a driver or holds state beyond the server it talks to: a load harness can
- * make a thousand links in one process (share one `https.Agent` among them with `httpsAgent`).
+ * make a thousand links in one process. Each link holds at most {@link AGENT_MAX_SOCKETS}
+ * connections to its server.
  */
 import type { DiskVerdict } from "../disk-verdict.js";
-import { request as httpRequest } from "node:http";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import {
   type BlixardError,
+  CancelledError,
   ERROR_CODES,
   InvalidArgumentError,
   TimeoutError,
@@ -33,13 +35,23 @@ import type { Task, Vm, Worker } from "../../../statemachine/orchestrator/types.
 import type { Proposer } from "../ports.js";
 
 /**
- * Most reports one agent has in flight at once. Reports come in bursts (every task it starts and
- * ends, one key each); without a bound a thousand agents would open tens of thousands of requests
- * at once and starve the servers' heartbeats. Heartbeats and the poll are not counted.
+ * Most reports one agent has in flight at once; the rest wait here (their deadline not yet
+ * running). Reports come in bursts (every task it starts and ends, one key each), and the
+ * agent's `Reporter` batches what waits, so one at a time costs no throughput; it leaves one of
+ * the {@link AGENT_MAX_SOCKETS} connections to heartbeats whatever the reports do (a report waits
+ * on the leader's apply, which an overloaded cluster makes slow: heartbeats behind it would get
+ * agents cut off for the cluster's slowness). Heartbeats and the poll are not counted.
  */
-export const MAX_REPORTS_IN_FLIGHT = 4;
+export const MAX_REPORTS_IN_FLIGHT = 1;
 /** Deadline of a heartbeat or a report. */
 export const AGENT_REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * How much sooner than the link's own deadline the server is told to give up (its answer is
+ * then TIMEOUT): a slow server answers over the connection, which stays open, instead of the
+ * link destroying it and paying a new TLS handshake on both ends just when the server is
+ * overloaded. Only a server that says nothing for the whole deadline costs the connection.
+ */
+export const SERVER_DEADLINE_MARGIN_MS = 1_000;
 /** Longest answer body read (a node's assignments with every task's spec). */
 export const MAX_AGENT_ANSWER_BYTES = 64 * 1024 * 1024;
 /** The header that carries a request's deadline to the server (see `api/schema/common.ts`). */
@@ -86,7 +98,10 @@ export interface AgentHttpLinkOptions {
   /** Absent: plain HTTP (`--insecure`). */
   readonly tls?: AgentTls;
   readonly log: Logger;
-  /** A pool to share among links (default: one of this link's own, keep-alive). */
+  /**
+   * The pool to send with (default: one of this link's own, {@link agentHttpsPool}). A pool
+   * presents one identity: give it this node's certificate only.
+   */
   readonly httpsAgent?: HttpsAgent;
   /** The exchange (default: node:http(s)). */
   readonly exchange?: HttpExchange;
@@ -117,7 +132,7 @@ export class AgentHttpLink implements Proposer {
       }
     }
     this.#options = options;
-    this.#exchange = options.exchange ?? realExchange(options);
+    this.#exchange = options.exchange ?? nodeExchange(options);
     // Agents start on different servers (by id), so a thousand of them do not all hold their
     // polls and heartbeats on the first server of the list.
     this.#current = options.nodeId % options.servers.length;
@@ -141,7 +156,7 @@ export class AgentHttpLink implements Proposer {
     const answer = await this.#call("GET", `/v1/agent/assignments?${query}`, undefined, {
       // The server answers before its own deadline; this one covers a server that went silent.
       timeoutMs: waitMs + AGENT_REQUEST_TIMEOUT_MS,
-      serverTimeoutMs: waitMs + 1000,
+      serverTimeoutMs: waitMs + SERVER_DEADLINE_MARGIN_MS,
       signal,
     });
     return readAssignments(answer);
@@ -225,7 +240,7 @@ export class AgentHttpLink implements Proposer {
         method,
         body: body === undefined ? undefined : JSON.stringify(body),
         timeoutMs,
-        serverTimeoutMs: options.serverTimeoutMs ?? timeoutMs,
+        serverTimeoutMs: options.serverTimeoutMs ?? timeoutMs - SERVER_DEADLINE_MARGIN_MS,
         signal: options.signal,
       });
     } catch (error) {
@@ -297,28 +312,76 @@ export function readAssignments(value: unknown): AssignmentsAnswer {
   return answer as AssignmentsAnswer;
 }
 
-/** The real exchange over node:http(s), with the node's certificate. */
-function realExchange(options: AgentHttpLinkOptions): HttpExchange {
+/**
+ * Connections an agent keeps to a server: in practice one for the assignment long poll (held for
+ * seconds), one for its report in flight ({@link MAX_REPORTS_IN_FLIGHT}) and one for heartbeats;
+ * a request finding none free waits in the pool, within its deadline. One pool, so the second and
+ * third connections resume the first one's TLS session instead of a full handshake each.
+ * Unbounded, a burst of reports and heartbeats (each waiting on the leader's apply) opened a
+ * socket per request, each a TLS handshake on both ends, kept open after, and every request that
+ * timed out cost another: a thousand agents (bench:scale) opened 10,000 connections in a 25 s
+ * burst of work, and opening them took a quarter of their CPU.
+ */
+export const AGENT_MAX_SOCKETS = 3;
+
+/** An agent's keep-alive pool to the servers with its node certificate (see {@link AGENT_MAX_SOCKETS}). */
+export function agentHttpsPool(tls: AgentTls): HttpsAgent {
+  return keepAliveHttpsAgent(tls, {
+    maxSockets: AGENT_MAX_SOCKETS,
+    maxFreeSockets: AGENT_MAX_SOCKETS,
+  });
+}
+
+/** The same pool for an `--insecure` agent (plain HTTP). */
+function agentHttpPool(): HttpAgent {
+  return new HttpAgent({
+    keepAlive: true,
+    maxSockets: AGENT_MAX_SOCKETS,
+    maxFreeSockets: AGENT_MAX_SOCKETS,
+  });
+}
+
+/**
+ * The real exchange over node:http(s), with the node's certificate. One timer per request for its
+ * deadline and one listener on the caller's signal, both dropped when it settles: an
+ * `AbortSignal.timeout` (combined with the caller's by `AbortSignal.any`) made two signals per
+ * request whose timers fired long after the answer, each building an abort error nobody read.
+ */
+export function nodeExchange(
+  options: Pick<AgentHttpLinkOptions, "tls" | "httpsAgent">,
+): HttpExchange {
   const tls = options.tls;
-  const httpsAgent =
-    tls === undefined ? undefined : (options.httpsAgent ?? keepAliveHttpsAgent(tls));
+  const pool: HttpAgent | HttpsAgent =
+    tls === undefined ? agentHttpPool() : (options.httpsAgent ?? agentHttpsPool(tls));
   return ({ url, method, body, timeoutMs, serverTimeoutMs, signal }) =>
     new Promise((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(new CancelledError("the request was cancelled before it was sent"));
+        return;
+      }
       const headers: Record<string, string> = { [TIMEOUT_HEADER]: String(serverTimeoutMs) };
       if (body !== undefined) {
         headers["content-type"] = "application/json";
         headers["content-length"] = String(Buffer.byteLength(body));
       }
-      const deadline = AbortSignal.timeout(timeoutMs);
-      const secure = url.protocol === "https:";
-      const outgoing = (secure ? httpsRequest : httpRequest)(
+      let settled = false;
+      /** Why the request was ended here (the deadline, the caller): what it rejects with. */
+      let ended: Error | undefined;
+      const end = (why: Error): void => {
+        ended ??= why;
+        outgoing.destroy(why);
+      };
+      const settle = (error: Error | undefined, answer?: { status: number; text: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve(answer as { status: number; text: string });
+        else reject(ended ?? error);
+      };
+      const outgoing = (url.protocol === "https:" ? httpsRequest : httpRequest)(
         url,
-        {
-          method,
-          headers,
-          signal: signal === undefined ? deadline : AbortSignal.any([deadline, signal]),
-          ...(secure && httpsAgent !== undefined ? { agent: httpsAgent } : {}),
-        },
+        { method, headers, agent: pool },
         (response) => {
           const chunks: Buffer[] = [];
           let bytes = 0;
@@ -330,22 +393,33 @@ function realExchange(options: AgentHttpLinkOptions): HttpExchange {
             }
             chunks.push(chunk);
           });
-          response.on("error", reject);
+          response.on("error", (error) => settle(error));
           response.on("end", () =>
-            resolve({
+            settle(undefined, {
               status: response.statusCode ?? 502,
-              text: Buffer.concat(chunks).toString("utf8"),
+              text: (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString(
+                "utf8",
+              ),
             }),
           );
         },
       );
-      outgoing.on("error", (error) =>
-        reject(
-          deadline.aborted
-            ? new TimeoutError(`server ${url.origin} did not answer within ${timeoutMs} ms`)
-            : error,
-        ),
+      // Destroying the request ends it at any stage: waiting for a socket in the pool (which then
+      // goes to the next request), sending, or reading the answer.
+      const deadline = setTimeout(
+        () => end(new TimeoutError(`server ${url.origin} did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
       );
+      const onAbort = (): void => end(new CancelledError("the request was cancelled"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      outgoing.on("error", (error) => settle(error));
+      // Closed without an answer and without an error (should not happen): still settle. The
+      // error is made only then (every request closes, and an error's stack is not free).
+      outgoing.on("close", () => {
+        if (!settled) {
+          settle(new UnavailableError(`server ${url.origin} closed the request without an answer`));
+        }
+      });
       outgoing.end(body);
     });
 }
