@@ -236,26 +236,54 @@ const CUT_OFF_WARNING =
   "(the cluster moves them elsewhere)";
 /** Waiting for tasks to finish ends after this long without one more finishing. */
 const STALL_S = 30;
+/** After this long without one more finishing, the servers are asked about sent finishes. */
+const ASK_AFTER_MS = 2_000;
+/** Statuses in which a task is over. */
+const OVER = new Set(["succeeded", "failed", "timed_out", "cancelled", "lost"]);
 
 /**
  * Waits until every task of `ids` was reported finished by an agent, or until none more finished
  * for {@link STALL_S}; then says what the servers show for (up to 200 of) the rest.
+ *
+ * A finish whose answer the agent never got (its request timed out, the server applied it
+ * anyway) is refused when the agent sends it again, as the model has moved on: the fleet never
+ * sees it acknowledged. So while nothing more finishes, the servers are asked every
+ * {@link ASK_AFTER_MS} about (up to 200) tasks whose finish was sent but not acknowledged; a
+ * task they show over counts as finished at the time of that answer (later than it finished:
+ * never kinder than the truth). Returns how many were counted so.
  */
 async function waitFinished(
   client: BlixardClient,
   ids: readonly string[],
   fleet: AgentFleet,
-): Promise<{ count: number; statuses: Record<string, number> }> {
+): Promise<{ count: number; statuses: Record<string, number>; confirmedByServers: number }> {
   let finished = -1;
   let changedAt = performance.now();
+  let askedAt = 0;
+  let confirmedByServers = 0;
   for (;;) {
     let count = 0;
     for (const id of ids) if (fleet.finishedAtMs.has(id)) count++;
-    if (count === ids.length) return { count: 0, statuses: {} };
+    if (count === ids.length) return { count: 0, statuses: {}, confirmedByServers };
+    const stalledMs = performance.now() - changedAt;
     if (count !== finished) {
       finished = count;
       changedAt = performance.now();
-    } else if (performance.now() - changedAt > STALL_S * 1000) {
+    } else if (stalledMs > ASK_AFTER_MS && performance.now() - askedAt > ASK_AFTER_MS) {
+      askedAt = performance.now();
+      const sent = ids.filter((id) => fleet.finishSent.has(id) && !fleet.finishedAtMs.has(id));
+      for (const id of sent.slice(0, 200)) {
+        const over = await client.orchestrator.getTask(id).then(
+          (t) => OVER.has(t.status),
+          () => false,
+        );
+        if (over && !fleet.finishedAtMs.has(id)) {
+          fleet.finishedAtMs.set(id, clock.now());
+          confirmedByServers++;
+        }
+      }
+    }
+    if (count === finished && stalledMs > STALL_S * 1000) {
       const rest = ids.filter((id) => !fleet.finishedAtMs.has(id));
       const statuses: Record<string, number> = {};
       for (const id of rest.slice(0, 200)) {
@@ -265,7 +293,7 @@ async function waitFinished(
           .catch((error: unknown) => errorCode(error) || "error");
         statuses[status] = (statuses[status] ?? 0) + 1;
       }
-      return { count: rest.length, statuses };
+      return { count: rest.length, statuses, confirmedByServers };
     }
     await sleep(200);
   }
@@ -403,6 +431,12 @@ async function main(): Promise<void> {
     const submittedMs = clock.now() - t0;
     log(`submitted ${ids.length} in ${round(submittedMs, 0)} ms; waiting for all to finish`);
     const unfinished = await waitFinished(client, ids, f).finally(() => clearInterval(progress));
+    if (unfinished.confirmedByServers > 0) {
+      log(
+        `${unfinished.confirmedByServers} tasks counted finished when the servers showed them ` +
+          "over: their finish report applied, but its answer never reached the agent",
+      );
+    }
     if (unfinished.count > 0) {
       log(
         `${unfinished.count} tasks never finished on an agent (no progress for ${STALL_S} s); ` +

@@ -97,6 +97,11 @@ export class AgentFleet {
   readonly runningAtMs = new Map<string, number>();
   /** First acknowledged `taskFinished` per task id (clock ms). */
   readonly finishedAtMs = new Map<string, number>();
+  /**
+   * Task ids whose `taskFinished` this fleet has sent (alone or in a batch), acknowledged or not:
+   * a report whose answer was lost may still have applied (see `scale.bench.ts`).
+   */
+  readonly finishSent = new Set<string>();
   /** Every start of a task here, by task id. */
   readonly runs = new Map<string, TaskRunRecord[]>();
   /** Starts of an attempt already started here (should stay 0). */
@@ -246,6 +251,9 @@ export class AgentFleet {
       propose: async (command: OrchestratorCommand) => {
         this.reportRequests++;
         this.reportsSent += command.type === "agentReports" ? command.reports.length : 1;
+        for (const report of command.type === "agentReports" ? command.reports : [command]) {
+          if (report.type === "taskFinished") this.finishSent.add(report.id);
+        }
         const answer = await link.propose(command);
         if (command.type !== "agentReports") this.#acknowledged(nodeId, command);
         else {
