@@ -53,6 +53,19 @@ function mixedFeed() {
   return c;
 }
 
+/** The stream options of a kv watch of `feed` from revision 1 (SSE unless `format`). */
+function kvWatch(feed: ChangeFeed, more: Partial<SseStreamOptions> = {}): SseStreamOptions {
+  return {
+    feed,
+    cursor: feed.seekRevision(1),
+    mode: "watch",
+    minRevision: 1,
+    filter: (e) => e.topic === "kv",
+    node: () => ({ leader: 1, term: 1 }),
+    ...more,
+  };
+}
+
 describe("the binary kv watch", () => {
   const listen = httpServers();
 
@@ -91,15 +104,7 @@ describe("the binary kv watch", () => {
 
   it("gives the client the same events, values byte for byte, as Server-Sent Events do", async () => {
     const c = mixedFeed();
-    const served = (format: "sse" | "binary"): SseStreamOptions => ({
-      feed: c.feed,
-      cursor: c.feed.seekRevision(1),
-      mode: "watch",
-      format,
-      minRevision: 1,
-      filter: (e) => e.topic === "kv",
-      node: () => ({ leader: 1, term: 1 }),
-    });
+    const served = (format: "sse" | "binary") => kvWatch(c.feed, { format });
     const sse = await listen((_, response) => serveSseStream(response, served("sse")));
     const bin = await listen((_, response) => serveSseStream(response, served("binary")));
 
@@ -126,15 +131,7 @@ describe("the binary kv watch", () => {
     for (const format of ["sse", "binary"] as const) {
       const c = mixedFeed();
       const url = await listen((_, response) =>
-        serveSseStream(response, {
-          feed: c.feed,
-          cursor: c.feed.seekRevision(1),
-          mode: "watch",
-          format,
-          minRevision: 1,
-          filter: (e) => e.topic === "kv",
-          node: () => ({ leader: 1, term: 1 }),
-        }),
+        serveSseStream(response, kvWatch(c.feed, { format })),
       );
       const controller = new AbortController();
       const batches: string[][] = [];
@@ -238,14 +235,7 @@ describe("the binary kv watch", () => {
     let accepted: string | undefined;
     const url = await listen((request, response) => {
       accepted = request.headers.accept;
-      serveSseStream(response, {
-        feed: c.feed,
-        cursor: c.feed.seekRevision(1),
-        mode: "watch",
-        minRevision: 1,
-        filter: (e) => e.topic === "kv",
-        node: () => ({ leader: 1, term: 1 }),
-      });
+      serveSseStream(response, kvWatch(c.feed));
     });
     const events = await collect(url, 5);
     expect(accepted).toBe(WATCH_ACCEPT);
@@ -264,16 +254,7 @@ describe("the binary watch frame reader", () => {
   async function streamBytes(): Promise<Buffer> {
     const c = mixedFeed();
     const server = createServer((_, response) =>
-      serveSseStream(response, {
-        feed: c.feed,
-        cursor: c.feed.seekRevision(1),
-        mode: "watch",
-        format: "binary",
-        minRevision: 1,
-        filter: (e) => e.topic === "kv",
-        heartbeatMs: 10,
-        node: () => ({ leader: 1, term: 1 }),
-      }),
+      serveSseStream(response, kvWatch(c.feed, { format: "binary", heartbeatMs: 10 })),
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as AddressInfo).port;
