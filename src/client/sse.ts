@@ -18,6 +18,20 @@ export interface SseMessage {
 const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
 
 /** How a stream is opened. */
+/** A message whose data is JSON (every stream of the API): its event and parsed data. */
+interface JsonMessage {
+  readonly event: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** `batch` with each message's data parsed as JSON (the stream protocol's, typed by its event). */
+export function parseJsonMessages(batch: readonly SseMessage[]): JsonMessage[] {
+  return batch.map((m) => ({
+    event: m.event,
+    data: JSON.parse(m.data) as Record<string, unknown>,
+  }));
+}
+
 export interface SseOptions {
   readonly headers: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;

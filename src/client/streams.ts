@@ -9,7 +9,7 @@ import type { Agent as HttpsAgent } from "node:https";
 import { GoneError, isBlixardError, type BlixardError } from "../common/errors.js";
 import type { Task, Vm, Worker } from "./orchestrator.js";
 import { ExchangeFailure } from "./http.js";
-import { sseBatches, type SseOptions } from "./sse.js";
+import { parseJsonMessages, sseBatches, type SseOptions } from "./sse.js";
 import type { KvEntry } from "./types.js";
 import { encodeUtf8 } from "./utf8-slab.js";
 import { watchBatches } from "./watch-binary.js";
@@ -128,12 +128,7 @@ async function* sseJsonBatches(
   path: string,
   options: SseOptions,
 ): AsyncGenerator<readonly StreamMessage<never>[]> {
-  for await (const batch of sseBatches(endpoint, path, options)) {
-    yield batch.map((m) => ({
-      event: m.event,
-      data: JSON.parse(m.data) as Record<string, unknown>,
-    }));
-  }
+  for await (const batch of sseBatches(endpoint, path, options)) yield parseJsonMessages(batch);
 }
 
 /** What {@link resuming} reads and how. */

@@ -18,7 +18,7 @@ import {
   WatchFrameKind,
 } from "../common/watch-wire.js";
 import { ExchangeFailure } from "./http.js";
-import { openStream, sseResponseBatches, type SseOptions } from "./sse.js";
+import { openStream, parseJsonMessages, sseResponseBatches, type SseOptions } from "./sse.js";
 import type { WatchEvent } from "./streams.js";
 import type { KvEntry } from "./types.js";
 
@@ -48,10 +48,7 @@ export async function* watchBatches(
   const type = response.headers["content-type"] ?? "";
   if (response.statusCode !== 200 || !type.startsWith(WATCH_BINARY_MEDIA_TYPE)) {
     for await (const batch of sseResponseBatches(response, endpoint, options)) {
-      yield batch.map((m) => ({
-        event: m.event,
-        data: JSON.parse(m.data) as Record<string, unknown>,
-      }));
+      yield parseJsonMessages(batch);
     }
     return;
   }
