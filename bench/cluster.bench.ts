@@ -9,7 +9,8 @@
  *   npm run bench:cluster [-- --seconds 5 --failovers 5 --value-bytes 128 --keys 1000 --no-etcd]
  *   npm run bench:cluster -- --etcd-client grpc     one etcd client path (both, grpc, gateway)
  *   npm run bench:cluster -- --only locks [--seconds 5]     the lock workloads alone
- *   npm run bench:cluster -- --only watch [--watchers-in-process]     the watch workloads alone
+ *   npm run bench:cluster -- --only watch [--watch-rounds 3 --watchers-in-process]     the watch
+ *     workloads alone (rounds of a baseline and a watched run, see watchWorkloads)
  *   npm run bench:cluster -- --only watch --cpu-prof-dir DIR     ... with the CPU profiles of
  *     the members and the forked watchers written to DIR (node --cpu-prof, one per process)
  *   npm run bench:cluster -- --match 'every member|failover'  only the workloads whose names match
@@ -76,6 +77,7 @@ const { values: args } = parseArgs({
     match: { type: "string" },
     "idle-seconds": { type: "string", default: "60" },
     "idle-windows": { type: "string", default: "3" },
+    "watch-rounds": { type: "string", default: "3" },
   },
 });
 
@@ -183,13 +185,29 @@ async function locksOnly(options: SuiteOptions): Promise<void> {
 const WATCHERS = 64;
 const WATCH_BASELINE = "write c=64 (watch baseline)";
 const WATCH_WORKLOAD = `write c=64 with ${WATCHERS} watchers`;
-/** Watch events delivered during the watch workload, its length and the watchers' CPU. */
-const watchStats = { delivered: 0, startedMs: 0, endedMs: 0, cpuSeconds: 0, lagMs: [] as number[] };
+/** The workload names of round `round` (1-based; no suffix when there is one round). */
+function watchNames(round: number, rounds: number): { baseline: string; watched: string } {
+  const suffix = rounds === 1 ? "" : ` #${round}`;
+  return { baseline: `${WATCH_BASELINE}${suffix}`, watched: `${WATCH_WORKLOAD}${suffix}` };
+}
+/** What the watchers of one watched round received, how long it ran and their CPU. */
+interface WatchRoundStats {
+  delivered: number;
+  startedMs: number;
+  endedMs: number;
+  cpuSeconds: number;
+  lagMs: number[];
+}
+/** Per round, in order. */
+const watchStats: WatchRoundStats[] = [];
 
 /**
- * The same writes twice, back to back: without watchers, then with {@link WATCHERS} kv watchers
- * of every bench key (SDK `watch()`, spread over the members; in a process of their own unless
- * `--watchers-in-process`, see cluster/watchers.ts) counting what they receive.
+ * The same writes without watchers and with {@link WATCHERS} kv watchers of every bench key (SDK
+ * `watch()`, spread over the members; in a process of their own unless `--watchers-in-process`,
+ * see cluster/watchers.ts) counting what they receive, in `--watch-rounds` rounds of both back
+ * to back, the order alternating from round to round (baseline first in odd rounds): one pair of
+ * 5 s runs swings by ±10% with what else the machine does, and a drift (a snapshot, the log's
+ * growth) then falls on both sides alike.
  */
 function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWorkload[] {
   let leader: number | undefined;
@@ -199,12 +217,23 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
     leader ??= await cluster.waitForLeader();
     await cluster.put(leader, `bench-${n % options.keys}`, stampedValue(options.valueBytes));
   };
-  let watchers: Watchers | undefined;
-  let before = { delivered: 0, cpuSeconds: 0 };
-  return [
-    { name: WATCH_BASELINE, concurrency: 64, op: write },
-    {
-      name: WATCH_WORKLOAD,
+  const rounds = watchRounds();
+  const workloads: ExtraWorkload[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const names = watchNames(round, rounds);
+    let watchers: Watchers | undefined;
+    let before = { delivered: 0, cpuSeconds: 0 };
+    const stats: WatchRoundStats = {
+      delivered: 0,
+      startedMs: 0,
+      endedMs: 0,
+      cpuSeconds: 0,
+      lagMs: [],
+    };
+    watchStats.push(stats);
+    const baseline: ExtraWorkload = { name: names.baseline, concurrency: 64, op: write };
+    const watched: ExtraWorkload = {
+      name: names.watched,
       concurrency: 64,
       op: write,
       setup: async () => {
@@ -218,49 +247,85 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
         });
         before = { delivered: await watchers.delivered(), cpuSeconds: watchers.cpuSeconds() };
         await watchers.lagSamplesMs(); // the preload's
-        watchStats.startedMs = performance.now();
+        stats.startedMs = performance.now();
       },
       teardown: async () => {
-        watchStats.endedMs = performance.now();
+        stats.endedMs = performance.now();
         if (watchers === undefined) return;
-        watchStats.delivered = (await watchers.delivered()) - before.delivered;
-        watchStats.cpuSeconds = watchers.cpuSeconds() - before.cpuSeconds;
-        watchStats.lagMs = (await watchers.lagSamplesMs()).sort((x, y) => x - y);
+        stats.delivered = (await watchers.delivered()) - before.delivered;
+        stats.cpuSeconds = watchers.cpuSeconds() - before.cpuSeconds;
+        stats.lagMs = (await watchers.lagSamplesMs()).sort((x, y) => x - y);
         await watchers.stop();
       },
-    },
-  ];
+    };
+    workloads.push(...(round % 2 === 1 ? [baseline, watched] : [watched, baseline]));
+  }
+  return workloads;
 }
 
-/** Prints the watch workload's line (from a suite's results). */
+function watchRounds(): number {
+  const rounds = Number(args["watch-rounds"]);
+  if (!Number.isSafeInteger(rounds) || rounds < 1) {
+    throw new Error(`--watch-rounds takes a whole number ≥ 1, not ${args["watch-rounds"]}`);
+  }
+  return rounds;
+}
+
+/** Prints the watch workload's lines (from a suite's results): one per round, then the whole. */
 function reportWatch(workloads: Readonly<Record<string, WorkloadResult>>): void {
-  const baseline = workloads[WATCH_BASELINE];
-  const watched = workloads[WATCH_WORKLOAD];
-  if (baseline === undefined || watched === undefined) return;
-  const seconds = (watchStats.endedMs - watchStats.startedMs) / 1000;
-  const costPct = 100 * (1 - watched.opsPerSec / baseline.opsPerSec);
-  // Each watcher should receive every write of the workload (and a few after it).
-  const receivedPct = (100 * watchStats.delivered) / (WATCHERS * watched.ops);
-  const where = args["watchers-in-process"]
-    ? "in this process"
-    : `in their own process, ${((100 * watchStats.cpuSeconds) / seconds).toFixed(0)}% of a core`;
-  // CPU per write of everything this benchmark runs (servers, load generator, watchers): what
-  // the watchers cost in CPU, which on a CPU-bound machine is what they cost in throughput, and
-  // which other work on a shared machine disturbs less than it disturbs throughput.
-  const baseCpuUs = baseline.serverCpuUsPerOp + baseline.benchCpuUsPerOp;
-  const watchedCpuUs =
-    watched.serverCpuUsPerOp +
-    watched.benchCpuUsPerOp +
-    (watchStats.cpuSeconds * 1e6) / watched.ops;
+  const rounds = watchRounds();
+  const pairs: { baseline: WorkloadResult; watched: WorkloadResult; stats: WatchRoundStats }[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const names = watchNames(round, rounds);
+    const baseline = workloads[names.baseline];
+    const watched = workloads[names.watched];
+    const stats = watchStats[round - 1];
+    if (baseline === undefined || watched === undefined || stats === undefined) continue;
+    pairs.push({ baseline, watched, stats });
+  }
+  if (pairs.length === 0) return;
+  const where = args["watchers-in-process"] ? "in this process" : "in their own process";
+  const costs: number[] = [];
+  for (const [i, { baseline, watched, stats }] of pairs.entries()) {
+    const seconds = (stats.endedMs - stats.startedMs) / 1000;
+    const costPct = 100 * (1 - watched.opsPerSec / baseline.opsPerSec);
+    costs.push(costPct);
+    // Each watcher should receive every write of the workload (and a few after it).
+    const receivedPct = (100 * stats.delivered) / (WATCHERS * watched.ops);
+    const watcherCpu = args["watchers-in-process"]
+      ? ""
+      : `, watchers ${((100 * stats.cpuSeconds) / seconds).toFixed(0)}% of a core`;
+    // CPU per write of everything this benchmark runs (servers, load generator, watchers): what
+    // the watchers cost in CPU, which on a CPU-bound machine is what they cost in throughput, and
+    // which other work on a shared machine disturbs less than it disturbs throughput.
+    const baseCpuUs = baseline.serverCpuUsPerOp + baseline.benchCpuUsPerOp;
+    const watchedCpuUs =
+      watched.serverCpuUsPerOp + watched.benchCpuUsPerOp + (stats.cpuSeconds * 1e6) / watched.ops;
+    process.stdout.write(
+      `watch round ${i + 1}: ${WATCHERS} watchers (${where}${watcherCpu}) received ${(stats.delivered / seconds).toFixed(0)} events/s ` +
+        `(${receivedPct.toFixed(0)}% of ${WATCHERS} × the writes); ` +
+        `writes ${baseline.opsPerSec.toFixed(0)} → ${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}%; ` +
+        `CPU per write ${baseCpuUs.toFixed(0)} → ${watchedCpuUs.toFixed(0)} µs (+${(100 * (watchedCpuUs / baseCpuUs - 1)).toFixed(1)}%), ` +
+        `of which servers ${baseline.serverCpuUsPerOp.toFixed(0)} → ${watched.serverCpuUsPerOp.toFixed(0)} µs; ` +
+        `delivery lag p50 ${quantile(stats.lagMs, 0.5).toFixed(1)} ms, p99 ${quantile(stats.lagMs, 0.99).toFixed(1)} ms ` +
+        `(the write itself: p50 ${watched.p50Ms.toFixed(1)} ms)\n`,
+    );
+  }
+  // The whole: all watched writes against all baseline writes, over the same total time.
+  const sum = (pick: (p: (typeof pairs)[number]) => number): number =>
+    pairs.reduce((total, p) => total + pick(p), 0);
+  const totalCostPct =
+    100 * (1 - sum((p) => p.watched.opsPerSec) / sum((p) => p.baseline.opsPerSec));
+  const medianCostPct = quantile(
+    [...costs].sort((x, y) => x - y),
+    0.5,
+  );
+  const lag = pairs.flatMap((p) => p.stats.lagMs).sort((x, y) => x - y);
   process.stdout.write(
-    `watch: ${WATCHERS} watchers (${where}) received ${(watchStats.delivered / seconds).toFixed(0)} events/s ` +
-      `(${watchStats.delivered} in ${seconds.toFixed(1)} s, ${receivedPct.toFixed(0)}% of ${WATCHERS} × the writes); ` +
-      `writes ${baseline.opsPerSec.toFixed(0)} → ${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}% ` +
-      `(target < 10%: ${costPct < 10 ? "met" : "NOT met"}); CPU per write ${baseCpuUs.toFixed(0)} → ` +
-      `${watchedCpuUs.toFixed(0)} µs (+${(100 * (watchedCpuUs / baseCpuUs - 1)).toFixed(1)}%), of which ` +
-      `servers ${baseline.serverCpuUsPerOp.toFixed(0)} → ${watched.serverCpuUsPerOp.toFixed(0)} µs; ` +
-      `delivery lag (write sent → oldest event of a batch received) p50 ${quantile(watchStats.lagMs, 0.5).toFixed(1)} ms, ` +
-      `p99 ${quantile(watchStats.lagMs, 0.99).toFixed(1)} ms (the write itself: p50 ${watched.p50Ms.toFixed(1)} ms)\n`,
+    `watch: write throughput cost of ${WATCHERS} watchers over ${pairs.length} round(s): ${totalCostPct.toFixed(1)}% ` +
+      `(median of the rounds ${medianCostPct.toFixed(1)}%, rounds ${costs.map((c) => c.toFixed(1)).join(", ")}; ` +
+      `target < 10%: ${totalCostPct < 10 ? "met" : "NOT met"}); delivery lag p50 ${quantile(lag, 0.5).toFixed(1)} ms, ` +
+      `p99 ${quantile(lag, 0.99).toFixed(1)} ms\n`,
   );
 }
 

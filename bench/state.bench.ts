@@ -5,6 +5,8 @@
  *
  *   npm run bench:state [-- --keys 200000 --value-bytes 1024 --concurrency 128 --no-etcd]
  *   npm run bench:state -- --keys 1000000          (the longer option)
+ *   npm run bench:state -- --cpu-prof-dir DIR      the members' CPU profiles (node --cpu-prof;
+ *     written as they exit: not the SIGKILLed follower's)
  *
  * Reports per system: fill rate, failed writes (each is retried until it succeeds), leader
  * changes (raft term increases seen during the fill), bytes of snapshots written per node
@@ -29,6 +31,7 @@ const { values: args } = parseArgs({
     "value-bytes": { type: "string", default: "1024" },
     concurrency: { type: "string", default: "128" },
     "no-etcd": { type: "boolean", default: false },
+    "cpu-prof-dir": { type: "string" },
   },
 });
 const KEYS = Number(args.keys);
@@ -50,7 +53,13 @@ interface StateTarget extends ClusterTarget {
 }
 
 function blixardTarget(root: string): StateTarget {
-  const cluster = new BlixardCluster(root, 3, ["--insecure", "--api-auth", "insecure-open"]);
+  const profileDir = args["cpu-prof-dir"];
+  const cluster = new BlixardCluster(
+    root,
+    3,
+    ["--insecure", "--api-auth", "insecure-open"],
+    profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir],
+  );
   return Object.assign(cluster, {
     async raftState(member: number) {
       const s = await cluster.status(member);

@@ -10,13 +10,17 @@ export interface AppliedEntry {
   readonly index: number;
   /** The term the entry was proposed in. */
   readonly term: number;
-  /** The command bytes as proposed (for sessioned machines: a command envelope). */
+  /**
+   * The command bytes as proposed (for sessioned machines: a command envelope). They never change
+   * (a log entry is immutable), so the machine may keep views into them; where they are a view
+   * into a larger buffer, a view keeps that whole buffer alive, so keep views only where the
+   * buffer is not much larger than what is kept (see `KvValueMode`'s `lean`), or see `stableData`.
+   */
   readonly data: Uint8Array;
   /**
-   * True if `data` is a view into memory that never changes and is kept anyway (the entries a
-   * restarting node replays from its log on disk): the machine may then keep views into it
-   * instead of copies, which spares a restart a fresh allocation per value. Absent: copy what
-   * you keep (the bytes may belong to a network buffer that holds much else).
+   * True if `data` is a view into memory that is kept anyway (the entries a restarting node
+   * replays from its log on disk): the machine may then keep views into it whatever the buffer's
+   * size, which spares a restart a fresh allocation per value.
    */
   readonly stableData?: boolean;
 }

@@ -370,12 +370,15 @@ function malformed(reason: string): InvalidArgumentError {
   return new InvalidArgumentError(`malformed batch frame: ${reason}`);
 }
 
+/** The data of an entry without any (the leader's empty entry of a new term), shared. */
+const NO_DATA = new Uint8Array(0);
+
 function readEntry(buf: Uint8Array, start: number, end: number): Entry {
   const r = new Reader(buf, start, end);
   let term = 0;
   let index = 0;
   let type = 0;
-  let data: Uint8Array = buf.subarray(start, start);
+  let data: Uint8Array = NO_DATA;
   while (!r.done) {
     const tag = r.varint();
     switch (tag) {
@@ -392,7 +395,15 @@ function readEntry(buf: Uint8Array, start: number, end: number): Entry {
       case (4 << 3) | LENGTH_DELIMITED: {
         const sStart = r.sub();
         const sEnd = r.subEnd;
-        data = buf.subarray(sStart, sEnd);
+        // A copy of its own: the log keeps an entry long after the frame is gone, and the state
+        // machine keeps views into it (a kv value) instead of copies of its own, which it can
+        // only do for data that keeps nothing else alive (a view of the frame would keep the
+        // whole socket read that carried it, for as long as the value lives).
+        // (`buf` may be a Buffer, whose slice() is a view.)
+        if (sEnd > sStart) {
+          data = new Uint8Array(sEnd - sStart);
+          data.set(buf.subarray(sStart, sEnd));
+        }
         break;
       }
       default:

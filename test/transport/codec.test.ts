@@ -72,6 +72,22 @@ const messageArbitrary: fc.Arbitrary<Message> = fc.record(
 );
 
 /** Through a whole frame and the stream splitter, as on the wire. */
+/** An append from 1 to 2 carrying `entries`. */
+function appendOf(entries: Entry[]): Message {
+  return {
+    type: 3,
+    to: 2,
+    from: 1,
+    term: 1,
+    logTerm: 1,
+    index: 1,
+    entries,
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+  };
+}
+
 function roundTrip(messages: readonly Message[]): Message[] {
   const value = create(MessageBatchSchema, {
     clusterId: "c",
@@ -107,20 +123,7 @@ describe("codec", () => {
 
   it("decodes entry data as views into the frame, not copies", () => {
     const data = new Uint8Array(1000).fill(7);
-    const [m] = roundTrip([
-      {
-        type: 3,
-        to: 2,
-        from: 1,
-        term: 1,
-        logTerm: 1,
-        index: 1,
-        entries: [{ term: 1, index: 2, type: 0, data }],
-        commit: 0,
-        reject: false,
-        rejectHint: 0,
-      },
-    ]);
+    const [m] = roundTrip([appendOf([{ term: 1, index: 2, type: 0, data }])]);
     const decoded = m!.entries[0]!.data;
     expect(decoded).toEqual(data);
     expect(decoded.buffer.byteLength).toBeGreaterThan(decoded.length);
@@ -163,6 +166,30 @@ describe("batch codec (hand-written hot path)", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("decodes entry data as copies of their own, not views that would keep the frame alive", () => {
+    const data = new Uint8Array(1000).fill(7);
+    const entries = [
+      { term: 1, index: 2, type: 0 as const, data },
+      { term: 1, index: 3, type: 0 as const, data: new Uint8Array(0) },
+    ];
+    const frame = encodeBatchFrame({
+      clusterId: "c",
+      from: 1,
+      to: 2,
+      messages: [appendOf(entries)],
+    });
+    // As a socket read hands it over: a Buffer (whose slice() is a view) holding more.
+    const read = Buffer.concat([Buffer.from(frame.subarray(4)), Buffer.alloc(4096)]);
+    const decoded = decodeBatchFrame(read.subarray(0, frame.length - 4)).messages[0]!.entries;
+    expect(decoded[0]!.data).toEqual(data);
+    // Exactly its own bytes: a kv value kept as a view of it keeps nothing else alive.
+    expect(decoded[0]!.data.buffer).not.toBe(read.buffer);
+    expect(decoded[0]!.data.byteOffset).toBe(0);
+    expect(decoded[0]!.data.buffer.byteLength).toBe(data.length);
+    expect(decoded[1]!.data.length).toBe(0);
+    expect(decoded[1]!.data.buffer).not.toBe(read.buffer);
   });
 
   it("reads unpacked repeated ids and skips unknown fields", () => {

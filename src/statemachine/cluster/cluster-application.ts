@@ -128,8 +128,9 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
 
   /**
    * Decodes a payload by its first byte. Throws `InvalidArgumentError` (empty, unknown byte,
-   * malformed command) or `TooLargeError` (a field over its limit). With `stableData`, kv values
-   * are views into `payload` (see `AppliedEntry.stableData`).
+   * malformed command) or `TooLargeError` (a field over its limit). `payload` must never change: kv
+   * values are views into it where that keeps little else alive, always with `stableData` (see
+   * `AppliedEntry`).
    */
   decodeCommand(payload: Uint8Array, stableData = false): ClusterCommand {
     const first = payload[0];
@@ -138,7 +139,7 @@ export class ClusterApplication implements SessionedApplication<ClusterCommand, 
       case "kv":
         return {
           namespace: "kv",
-          command: decodeKvCommand(payload, { valuesAsViews: stableData }),
+          command: decodeKvCommand(payload, { values: stableData ? "view" : "lean" }),
         };
       case "orchestrator":
         return { namespace: "orchestrator", command: decodeOrchestratorCommand(payload) };

@@ -66,6 +66,14 @@ describe("ByteWriter and ByteReader", () => {
     input[4] = 8;
     expect(copy[0]).toBe(7);
   });
+
+  it("copies bytes() out of a Buffer input too (whose slice() would be a view)", () => {
+    const input = Buffer.from(new ByteWriter().bytes(new Uint8Array([7])).finish());
+    const copy = new ByteReader(input, "t").bytes();
+    input[4] = 8;
+    expect(copy[0]).toBe(7);
+    expect(copy.buffer).not.toBe(input.buffer);
+  });
 });
 
 describe("utf8", () => {

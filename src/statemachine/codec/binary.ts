@@ -224,7 +224,8 @@ export class ByteReader {
 
   /** Reads a u32 length then that many bytes, as a copy the caller owns. */
   bytes(): Uint8Array {
-    return this.rawView(this.u32()).slice();
+    // Not slice(): on a Buffer input (a network read) that is a view, not a copy.
+    return new Uint8Array(this.rawView(this.u32()));
   }
 
   /**

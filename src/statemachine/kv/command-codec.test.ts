@@ -46,26 +46,85 @@ describe("kv command encoding", () => {
     ]).toEqual([1, 4, 0, 0, 0, 1, 0x6b, 0, 0, 0, 0, 1, 7]);
   });
 
-  it("decodes put values as views into the input only when asked (replayed log data)", () => {
-    const put = encodeKvCommand({ op: "put", key: "k", value: bytes(1, 2, 3) });
-    const txn = encodeKvCommand({
-      op: "txn",
-      compare: [],
-      success: [{ op: "put", key: "k", value: bytes(4, 5) }],
-      failure: [],
-    });
+  describe("values of puts", () => {
     const valueOf = (command: KvCommand): Uint8Array => {
       if (command.op === "put") return command.value;
       if (command.op === "txn" && command.success[0]?.op === "put") return command.success[0].value;
       throw new Error(`no put value in ${command.op}`);
     };
-    for (const encoded of [put, txn]) {
-      const copied = valueOf(decodeKvCommand(encoded));
-      const viewed = valueOf(decodeKvCommand(encoded, { valuesAsViews: true }));
-      expect(viewed).toEqual(copied);
-      expect(viewed.buffer).toBe(encoded.buffer);
-      expect(copied.buffer).not.toBe(encoded.buffer);
-    }
+    const put = (value: Uint8Array): Uint8Array => encodeKvCommand({ op: "put", key: "k", value });
+    const txn = (value: Uint8Array): Uint8Array =>
+      encodeKvCommand({
+        op: "txn",
+        compare: [],
+        success: [{ op: "put", key: "k", value }],
+        failure: [],
+      });
+    /** `encoded` placed at the start of a buffer `extra` bytes longer (a network read). */
+    const inLargerBuffer = (encoded: Uint8Array, extra: number): Uint8Array => {
+      const buffer = new Uint8Array(encoded.length + extra);
+      buffer.set(encoded);
+      return buffer.subarray(0, encoded.length);
+    };
+
+    it("are copies by default and views with `view` (replayed log data)", () => {
+      for (const encoded of [put(bytes(1, 2, 3)), txn(bytes(4, 5))]) {
+        const copied = valueOf(decodeKvCommand(encoded));
+        const viewed = valueOf(decodeKvCommand(encoded, { values: "view" }));
+        expect(viewed).toEqual(copied);
+        expect(viewed.buffer).toBe(encoded.buffer);
+        expect(copied.buffer).not.toBe(encoded.buffer);
+      }
+    });
+
+    it("are encoded into a buffer of exactly their command's size (one allocation a put)", () => {
+      fc.assert(
+        fc.property(
+          fc.string({ minLength: 1, maxLength: 40, unit: "grapheme" }),
+          fc.uint8Array({ maxLength: 300 }),
+          fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }),
+          fc.boolean(),
+          (key, value, lease, returnPrevious) => {
+            const command: KvCommand = {
+              op: "put",
+              key,
+              value,
+              ...(lease === undefined ? {} : { lease }),
+              ...(returnPrevious ? { returnPrevious } : {}),
+            };
+            const encoded = encodeKvCommand(command);
+            expect(encoded.byteOffset).toBe(0);
+            expect(encoded.buffer.byteLength).toBe(encoded.length);
+            expect(decodeKvCommand(encoded)).toEqual(command);
+          },
+        ),
+      );
+    });
+
+    it("are views with `lean` only where the view keeps little else alive", () => {
+      const value = new Uint8Array(1000).fill(9);
+      for (const encode of [put, txn]) {
+        // An entry of its own (a proposal, a received entry): the value is most of it.
+        const own = encode(value);
+        expect(valueOf(decodeKvCommand(own, { values: "lean" })).buffer).toBe(own.buffer);
+        // Slack up to the value's own size (or 256 bytes for small values) still shares.
+        const slack = inLargerBuffer(own, 900);
+        expect(valueOf(decodeKvCommand(slack, { values: "lean" })).buffer).toBe(slack.buffer);
+        const small = inLargerBuffer(encode(bytes(1, 2)), 200);
+        expect(valueOf(decodeKvCommand(small, { values: "lean" })).buffer).toBe(small.buffer);
+        // A frame that carries much else: a copy, so the value does not keep the frame.
+        const framed = inLargerBuffer(own, 64 * 1024);
+        const copied = valueOf(decodeKvCommand(framed, { values: "lean" }));
+        expect(copied).toEqual(value);
+        expect(copied.buffer).not.toBe(framed.buffer);
+        expect(copied.buffer.byteLength).toBe(value.length);
+        // ... and a copy indeed, not a Buffer's slice() (a view).
+        const inNodeBuffer = Buffer.from(framed.buffer, 0, framed.length);
+        const fromBuffer = valueOf(decodeKvCommand(inNodeBuffer, { values: "lean" }));
+        expect(fromBuffer.buffer).not.toBe(inNodeBuffer.buffer);
+        expect(fromBuffer).toEqual(value);
+      }
+    });
   });
 
   it("omits a false returnPrevious", () => {

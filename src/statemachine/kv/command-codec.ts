@@ -251,7 +251,18 @@ export function validateKvCommand(command: KvCommand): void {
  */
 export function encodeKvCommand(command: KvCommand): Uint8Array {
   validateKvCommand(command);
-  const writer = new ByteWriter(64 + ("value" in command ? command.value.length : 0));
+  // A put's exact size (version, op, flags, key, value, lease), so that its bytes are one
+  // allocation with no copy at finish: the hot path of every write. Others: an estimate.
+  const writer = new ByteWriter(
+    command.op === "put"
+      ? 3 +
+          4 +
+          (utf8ByteLength(command.key) ?? 0) +
+          4 +
+          command.value.length +
+          (command.lease !== undefined ? 8 : 0)
+      : 64 + ("value" in command ? command.value.length : 0),
+  );
   writer.u8(KV_COMMAND_FORMAT_VERSION);
   switch (command.op) {
     case "get":
@@ -335,7 +346,7 @@ function writeTxnOps(writer: ByteWriter, ops: readonly KvTxnOp[]): void {
   }
 }
 
-function readTxnOps(reader: ByteReader, valuesAsViews: boolean): KvTxnOp[] {
+function readTxnOps(reader: ByteReader, values: KvValueMode): KvTxnOp[] {
   const count = reader.u16();
   if (count > MAX_TXN_OPS) throw reader.malformed(`${count} txn ops; the limit is ${MAX_TXN_OPS}`);
   const ops: KvTxnOp[] = [];
@@ -347,7 +358,7 @@ function readTxnOps(reader: ByteReader, valuesAsViews: boolean): KvTxnOp[] {
         break;
       case TXN_OP_PUT: {
         const key = reader.string();
-        const value = valuesAsViews ? reader.bytesView() : reader.bytes();
+        const value = readValue(reader, values);
         const flags = reader.u8();
         if ((flags & ~TXN_FLAG_LEASE) !== 0) {
           throw reader.malformed(`unknown txn put flags 0x${flags.toString(16)}`);
@@ -403,17 +414,43 @@ function readExpectation(reader: ByteReader): KvExpectation {
 }
 
 /**
- * Decodes and validates a command; its byte arrays are fresh copies, except that with
- * `valuesAsViews` the values of puts (alone or in a transaction) are views into `bytes`: only
- * for bytes that never change and are kept anyway (see `AppliedEntry.stableData`). A false
- * `returnPrevious` is omitted. Throws `InvalidArgumentError` on malformed bytes, `TooLargeError`
- * on a key or value over its limit.
+ * How {@link decodeKvCommand} hands out the values of puts (alone or in a transaction):
+ * - `copy`: fresh copies, for bytes that may change or that hold much else;
+ * - `view`: views into the bytes, for bytes that never change and are kept anyway (a restarting
+ *   node's log replayed from the segment files it read);
+ * - `lean`: for bytes that never change (a log entry): a view where it keeps little else alive
+ *   (the value is most of the bytes' buffer, as in an entry of its own), else a copy. A store of
+ *   small entries then holds each value once, sharing the memory of the log entry while the log
+ *   keeps it, instead of a copy with an allocation of its own.
+ */
+export type KvValueMode = "copy" | "view" | "lean";
+
+/**
+ * What a view may keep alive beyond its value's own bytes before `lean` copies instead: about
+ * what a copy costs anyway in allocation overhead, or the value's own size when that is more (a
+ * view keeps at most twice its value).
+ */
+const LEAN_VIEW_SLACK_BYTES = 256;
+
+function readValue(reader: ByteReader, mode: KvValueMode): Uint8Array {
+  if (mode === "copy") return reader.bytes();
+  const view = reader.bytesView();
+  if (mode === "view") return view;
+  const kept = view.buffer.byteLength - view.byteLength;
+  return kept <= Math.max(LEAN_VIEW_SLACK_BYTES, view.byteLength) ? view : new Uint8Array(view);
+}
+
+/**
+ * Decodes and validates a command; its byte arrays are fresh copies, except the values of puts,
+ * handed out as `options.values` says (default `copy`). A false `returnPrevious` is omitted.
+ * Throws `InvalidArgumentError` on malformed bytes, `TooLargeError` on a key or value over its
+ * limit.
  */
 export function decodeKvCommand(
   bytes: Uint8Array,
-  options: { readonly valuesAsViews?: boolean } = {},
+  options: { readonly values?: KvValueMode } = {},
 ): KvCommand {
-  const valuesAsViews = options.valuesAsViews === true;
+  const values = options.values ?? "copy";
   const reader = new ByteReader(bytes, "kv command");
   const version = reader.u8();
   if (version !== KV_COMMAND_FORMAT_VERSION) {
@@ -430,7 +467,7 @@ export function decodeKvCommand(
     case OP_PUT: {
       const flags = readFlags(reader, FLAG_RETURN_PREVIOUS | FLAG_LEASE);
       const key = reader.string();
-      const value = valuesAsViews ? reader.bytesView() : reader.bytes();
+      const value = readValue(reader, values);
       command = {
         op: "put",
         key,
@@ -447,8 +484,8 @@ export function decodeKvCommand(
       }
       const compare: KvCompare[] = [];
       for (let i = 0; i < compareCount; i++) compare.push(readCompare(reader));
-      const success = readTxnOps(reader, valuesAsViews);
-      command = { op: "txn", compare, success, failure: readTxnOps(reader, valuesAsViews) };
+      const success = readTxnOps(reader, values);
+      command = { op: "txn", compare, success, failure: readTxnOps(reader, values) };
       break;
     }
     case OP_LEASE_GRANT:

@@ -149,9 +149,13 @@ export class KvStore implements SessionedApplication<KvCommand, KvResult> {
     return this.#storeBytes;
   }
 
-  /** Decodes a kv command; throws `InvalidArgumentError` or `TooLargeError` (see `decodeKvCommand`). */
+  /**
+   * Decodes a kv command from bytes that never change (a log entry's); its values are views into
+   * them where that keeps little else alive, always with `stableData` (see `KvValueMode`). Throws
+   * `InvalidArgumentError` or `TooLargeError` (see `decodeKvCommand`).
+   */
   decodeCommand(payload: Uint8Array, stableData = false): KvCommand {
-    return decodeKvCommand(payload, { valuesAsViews: stableData });
+    return decodeKvCommand(payload, { values: stableData ? "view" : "lean" });
   }
 
   /** How many leases there are. */

@@ -43,7 +43,12 @@ describe("command envelope", () => {
             s === undefined
               ? { proposedAtMs, payload: body }
               : { proposedAtMs, session: { ...s, ackedBelow: 1 }, payload: body };
-          expect(decodeCommandEnvelope(encodeCommandEnvelope(envelope))).toEqual(envelope);
+          const encoded = encodeCommandEnvelope(envelope);
+          expect(decodeCommandEnvelope(encoded)).toEqual(envelope);
+          // Sized exactly: the bytes are their buffer, with nothing over (no copy at finish,
+          // and the kv store may share them: see KvValueMode).
+          expect(encoded.byteOffset).toBe(0);
+          expect(encoded.buffer.byteLength).toBe(encoded.length);
         },
       ),
     );

@@ -108,8 +108,9 @@ export interface ExecuteContext {
 export interface SessionedApplication<Command, Result> {
   /**
    * Decodes and validates a payload. Throws `InvalidArgumentError` or `TooLargeError` if it is
-   * not a valid command. With `stableData` (see `AppliedEntry.stableData`) the command's byte
-   * arrays may be views into `payload` instead of copies.
+   * not a valid command. `payload` never changes (see `AppliedEntry.data`): the command's byte
+   * arrays may be views into it where that keeps little else alive, and always with `stableData`
+   * (see `AppliedEntry.stableData`).
    */
   decodeCommand(payload: Uint8Array, stableData?: boolean): Command;
   /** True if `command` changes nothing, so its result need not be kept (it may run again on retry). */
