@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Role } from "../raft/types.js";
 import type { CommandMetrics, ReadConsistency } from "../node/command-port.js";
-import { LoopDelaySampler } from "./loop-delay-sampler.js";
+import { LoopDelaySampler, type LoopDelaySamplerOptions } from "./loop-delay-sampler.js";
 import type { NodeStatusView } from "./service.js";
 
 /** Latency buckets in seconds: 0.5 ms to 10 s. */
@@ -64,12 +64,16 @@ export class ApiMetrics implements CommandMetrics {
    * Sampled every 20 ms while the loop works and every 250 ms while it idles
    * (loop-delay-sampler.ts: a fixed 20 ms made half of an idle node's wake-ups).
    */
-  readonly #loopDelay = new LoopDelaySampler();
+  readonly #loopDelay: LoopDelaySampler;
   readonly #loopDelayMax: Gauge;
   readonly #loopDelayP99: Gauge;
 
-  /** Registers every metric, labelled with `nodeId`. Throws nothing. */
-  constructor(nodeId: number) {
+  /**
+   * Registers every metric, labelled with `nodeId`. `options.loopDelay` sets the loop-delay
+   * sampler's intervals (tests: a fixed interval, so that a stall is always seen). Throws nothing.
+   */
+  constructor(nodeId: number, options: { readonly loopDelay?: LoopDelaySamplerOptions } = {}) {
+    this.#loopDelay = new LoopDelaySampler(options.loopDelay);
     const registers = [this.registry];
     this.registry.setDefaultLabels({ node_id: String(nodeId) });
     const gauge = (name: string, help: string): Gauge => new Gauge({ name, help, registers });
