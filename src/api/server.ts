@@ -12,6 +12,7 @@ import Fastify, {
 } from "fastify";
 
 import { lazyAjvValidators } from "./lazy-validators.js";
+import { lazySerializers } from "./lazy-serializers.js";
 import type { Agent as HttpsAgent } from "node:https";
 import {
   InvalidArgumentError,
@@ -157,6 +158,7 @@ export class ApiServer {
   readonly #audit: AuditSink | undefined;
   readonly #states = new WeakMap<FastifyRequest, RequestState>();
   readonly #maxConnections: number;
+  /** Built on its route's first request: most nodes are never asked for it. */
   #openApi: unknown;
   #url: URL | undefined;
 
@@ -251,13 +253,13 @@ export class ApiServer {
         : operatorRoutes(options.operator, options.version ?? "0.0.0")),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
-        openApi: () => this.#openApi,
+        openApi: () =>
+          (this.#openApi ??= buildOpenApiDocument(this.#routes, {
+            title: "Blixard",
+            version: options.version ?? "0.0.0",
+          })),
       }),
     ];
-    this.#openApi = buildOpenApiDocument(this.#routes, {
-      title: "Blixard",
-      version: options.version ?? "0.0.0",
-    });
     for (const route of this.#routes) {
       if (route.audit === "refusals") this.#auditRefusalsOnly.add(`${route.method} ${route.url}`);
       this.#register(route);
@@ -300,7 +302,14 @@ export class ApiServer {
       // rather than silently dropped.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
       // Validators compiled on first use, not at start-up (see lazy-validators.ts).
-      schemaController: { compilersFactory: { buildValidator: lazyAjvValidators() } },
+      // Fastify's serializer compiler loaded only if a route has a response schema (none has;
+      // see lazy-serializers.ts).
+      schemaController: {
+        compilersFactory: {
+          buildValidator: lazyAjvValidators(),
+          buildSerializer: lazySerializers(),
+        },
+      },
       logger:
         level === "silent"
           ? false
