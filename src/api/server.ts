@@ -54,15 +54,13 @@ import type { AgentProtocol } from "./agents/agent-hub.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { HEADERS, SessionHeaders } from "./schema/common.js";
 import type { BlixardNodeService, CallOptions } from "./service.js";
+import {
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_FORWARD_HOPS,
+} from "./server-defaults.js";
 
-/** The default request body limit: 2 MiB (a 1 MiB value in base64 plus room). */
-export const DEFAULT_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
-/** The default deadline of one request. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-/** How many times a request may be forwarded between nodes. */
-export const MAX_FORWARD_HOPS = 1;
-/** The default cap of open connections per API listener. */
-export const DEFAULT_MAX_CONNECTIONS = 1024;
 /**
  * An idle keep-alive connection is closed after this long. Long enough that an agent's
  * connections stay open between its bursts of reports (each reopened connection is a TLS

@@ -16,14 +16,14 @@ import {
   TASK_SPEC_DEFAULTS,
   VM_SPEC_DEFAULTS,
 } from "../../src/api/schema/orchestrator.js";
-import { DEFAULT_MAX_CONNECTIONS } from "../../src/api/server.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../../src/api/server-defaults.js";
 import { DEFAULT_TIMEOUT_MS } from "../../src/client/index.js";
 import { DEFAULT_ENDPOINT, DEV_CA_PATH } from "../../src/cli/commands/client-options.js";
 import {
   DEFAULT_PROMOTE_WAIT_MS,
   MEMBER_STATUS_TIMEOUT_MS,
 } from "../../src/cli/commands/cluster.js";
-import { DEFAULT_HEARTBEAT_TICKS } from "../../src/api/node-composition.js";
+import { DEFAULT_HEARTBEAT_TICKS } from "../../src/api/heartbeat-ticks.js";
 import { DEFAULT_ELECTION_TICKS, DEFAULT_TICK_MS } from "../../src/cli/commands/node.js";
 import { DEV_DATA_DIR, DEV_TOKEN_FILE } from "../../src/cli/commands/token-lookup.js";
 import { DEFAULT_CLUSTER_ID } from "../../src/cli/node/node-config.js";

@@ -5,14 +5,14 @@
 import { stopWhenParentExits } from "../node/exit-with-parent.js";
 import type { RunningNode } from "../node/compose.js";
 import { DEFAULT_AUDIT_LOG_MAX_BYTES } from "../../api/audit/audit-log.js";
-import { DEFAULT_MAX_CONNECTIONS } from "../../api/server.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../../api/server-defaults.js";
 import { DEFAULT_CLUSTER_ID } from "../node/node-config.js";
 import { ExitStatus } from "../exit-status.js";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { hasRaftLog, usage, usageAsync } from "./usage-errors.js";
 import { ERROR_CODES, InternalError, isBlixardError } from "../../common/errors.js";
-import { DEFAULT_HEARTBEAT_TICKS, defaultHeartbeatTicks } from "../../api/node-composition.js";
+import { DEFAULT_HEARTBEAT_TICKS, defaultHeartbeatTicks } from "../../api/heartbeat-ticks.js";
 import { JsonLogger, type CliLogLevel } from "../log.js";
 import { applyConfigFile } from "../node/config-file.js";
 import { tightenDataDir } from "../node/data-dir-modes.js";
@@ -267,6 +267,12 @@ async function runNode(
   options: NodeStartOptions & { readonly dataDir: string },
   command: Command,
 ): Promise<void> {
+  // The node's stack (Fastify, prom-client, raft) is loaded here, not at the top, so that the
+  // client commands start fast; and from here, so that loading it (reading a few hundred files)
+  // overlaps the data directory's and the host's checks below. Awaited where it is used; a
+  // start that fails before then exits without it.
+  const composing = import("../node/compose.js");
+  composing.catch(() => undefined);
   // Everything the node creates is its own (0600 files, 0700 directories), a data directory
   // made by an older version or by hand included.
   process.umask(0o077);
@@ -350,14 +356,12 @@ async function runNode(
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   const start = async (): Promise<RunningNode> => {
-    // Loaded here, not at the top: the node's stack (Fastify, prom-client, raft) is heavy, and
-    // the client commands should start fast.
-    const { startNode } = await import("../node/compose.js");
     // From the config file `"worker": false` arrives as the string "false".
     const serverOnly = options.worker === false || (options.worker as unknown) === "false";
     const worker = serverOnly
       ? undefined
       : await usageAsync(command, () => resolveWorker(options, options.dataDir, logger));
+    const { startNode } = await composing;
     return startNode(config, {
       dataDir: options.dataDir,
       logger,
