@@ -6,7 +6,10 @@
  * `/readyz` (a leader is known), and the node's CPU seconds until each, beside a bare
  * `node -e 0`. Prints numbers; asserts nothing (kept out of `npm test`).
  *
- *   npm run bench:startup [-- --runs 10 --cpu-prof-dir DIR]
+ *   npm run bench:startup [-- --runs 10 --cpu-prof-dir DIR --bin PATH]
+ *
+ * `--bin` runs another build's CLI (e.g. another worktree's bin/blixard.js) to compare the two
+ * on the same machine, one right after the other.
  *
  * With `--cpu-prof-dir` every node runs under `node --cpu-prof` writing its profile there, and
  * the bench prints where the start-up's CPU went (self time by origin and by function). Open a
@@ -17,16 +20,24 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanupSync, tempDir } from "./cluster/procs.js";
 import { summarizeProfiles, topLines } from "./startup/profile.js";
-import { bareNodeMs, measureStart, nodePorts, type StartTiming } from "./startup/measure.js";
+import {
+  BLIXARD_BIN,
+  bareNodeMs,
+  measureStart,
+  nodePorts,
+  type StartTiming,
+} from "./startup/measure.js";
 
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "10" },
     "cpu-prof-dir": { type: "string" },
+    bin: { type: "string", default: BLIXARD_BIN },
   },
 });
 const runs = Number(values.runs);
 if (!Number.isSafeInteger(runs) || runs <= 0) throw new Error("--runs must be a positive integer");
+const bin = resolve(values.bin);
 const profileDir =
   values["cpu-prof-dir"] === undefined ? undefined : resolve(values["cpu-prof-dir"]);
 
@@ -42,6 +53,7 @@ try {
   const logPath = join(root, "node.log");
   const bare: number[] = [];
   for (let i = 0; i < runs; i++) bare.push(await bareNodeMs(logPath));
+  console.log(bin);
   console.log(`node -e 0: p50 ${ms(percentile(bare, 50))}  max ${ms(Math.max(...bare))}`);
 
   const flagsFor = (kind: string): string[] => {
@@ -55,18 +67,24 @@ try {
   for (let i = 0; i < runs; i++) {
     const dataDir = join(root, `fresh-${i}`);
     const ports = await nodePorts();
-    fresh.push(await measureStart({ dataDir, logPath, ports, nodeFlags: flagsFor("fresh") }));
+    fresh.push(await measureStart({ bin, dataDir, logPath, ports, nodeFlags: flagsFor("fresh") }));
   }
   report("first start", fresh);
 
   // One unmeasured start writes the data directory the restarts open.
   const restartDir = join(root, "restart");
   const ports = await nodePorts();
-  await measureStart({ dataDir: restartDir, logPath, ports });
+  await measureStart({ bin, dataDir: restartDir, logPath, ports });
   const restarts: StartTiming[] = [];
   for (let i = 0; i < runs; i++) {
     restarts.push(
-      await measureStart({ dataDir: restartDir, logPath, ports, nodeFlags: flagsFor("restart") }),
+      await measureStart({
+        bin,
+        dataDir: restartDir,
+        logPath,
+        ports,
+        nodeFlags: flagsFor("restart"),
+      }),
     );
   }
   report("restart", restarts);

@@ -15,8 +15,8 @@ import {
   stopGracefully,
 } from "../cluster/procs.js";
 
-/** The CLI entry point the node runs (the compiled dist/, as installed). */
-const BLIXARD_BIN = join(import.meta.dirname, "..", "..", "bin", "blixard.js");
+/** The CLI entry point the node runs by default: this checkout's, over its compiled dist/. */
+export const BLIXARD_BIN = join(import.meta.dirname, "..", "..", "bin", "blixard.js");
 
 /** How often the bench asks; short against the times measured, cheap beside a start-up. */
 const POLL_MS = 5;
@@ -39,6 +39,8 @@ export interface MeasureOptions {
   readonly logPath: string;
   /** Node.js flags before the script (e.g. `--cpu-prof`). */
   readonly nodeFlags?: readonly string[];
+  /** The CLI entry point to run (default {@link BLIXARD_BIN}). */
+  readonly bin?: string;
   /** The peer and API ports: a restart must use those its data directory was created with. */
   readonly ports: { readonly peer: number; readonly api: number };
 }
@@ -59,7 +61,7 @@ export async function measureStart(options: MeasureOptions): Promise<StartTiming
   const api = `127.0.0.1:${options.ports.api}`;
   const args = [
     ...(options.nodeFlags ?? []),
-    BLIXARD_BIN,
+    options.bin ?? BLIXARD_BIN,
     "node",
     "start",
     "--data-dir",
