@@ -10,16 +10,8 @@ export {
   type RaftOrchestratorServiceOptions,
 } from "./raft-orchestrator-service.js";
 export { ApiMetrics } from "./metrics.js";
-export {
-  ApiServer,
-  DEFAULT_BODY_LIMIT_BYTES,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  MAX_FORWARD_HOPS,
-  type ApiServerOptions,
-  type ListenOptions,
-  type LogLevel,
-} from "./server.js";
+export { ApiServer, type ApiServerOptions, type ListenOptions, type LogLevel } from "./server.js";
+export * from "./server-defaults.js";
 export { buildOpenApiDocument, type OpenApiInfo } from "./openapi.js";
 export type { RouteSpec, RequestContext } from "./route.js";
 export { verifiedClientCertificate } from "./client-certificate.js";

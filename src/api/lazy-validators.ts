@@ -4,8 +4,13 @@
  * half a second of a restart on this machine kind, spent before the node could answer anything,
  * mostly for routes a given node never serves. Each validator now costs its compile once, on the
  * first request that needs it (a few milliseconds), and validates exactly as before.
+ *
+ * Ajv itself is loaded and built on the first compile too: loading @fastify/ajv-compiler (three
+ * hundred modules with Ajv and its formats) and building its Ajv cost about 80 ms, which a node
+ * spent before it listened and before its Raft node started. The first request pays it instead,
+ * once the node runs.
  */
-import { AjvCompiler } from "@fastify/ajv-compiler";
+import { createRequire } from "node:module";
 import type { FastifyServerOptions } from "fastify";
 
 /** What Fastify hands a validator compiler for one part (body, params…) of one route. */
@@ -41,12 +46,18 @@ function isFunction<T>(value: unknown): value is T {
   return typeof value === "function";
 }
 
-/** Fastify's own Ajv compiler factory, seen as Fastify calls it. */
+/** Fastify's own Ajv compiler factory, seen as Fastify calls it; loaded when first called. */
 function defaultBuild(): BuildValidator {
-  const build: unknown = AjvCompiler();
-  if (!isFunction<BuildValidator>(build))
-    throw new TypeError("@fastify/ajv-compiler changed shape");
-  return build;
+  return (externalSchemas, options) => {
+    const selector: unknown = createRequire(import.meta.url)("@fastify/ajv-compiler");
+    if (!isFunction<() => unknown>(selector)) {
+      throw new TypeError("@fastify/ajv-compiler changed shape");
+    }
+    const build: unknown = selector();
+    if (!isFunction<BuildValidator>(build))
+      throw new TypeError("@fastify/ajv-compiler changed shape");
+    return build(externalSchemas, options);
+  };
 }
 
 /** {@link lazyValidators} over Fastify's own Ajv compiler, typed for Fastify's options. */
@@ -62,11 +73,13 @@ export function lazyAjvValidators(): FastifyValidatorFactory {
  */
 export function lazyValidators(build: BuildValidator = defaultBuild()): BuildValidator {
   return (externalSchemas, options) => {
-    const compile = build(externalSchemas, options);
+    // One compiler for the server, as Fastify's own: built when a route first validates.
+    let compiler: ((route: RouteSchema) => Validate) | undefined;
     return (route) => {
       let compiled: Validate | undefined;
       const validate: Validate = (data) => {
-        compiled ??= compile(route);
+        compiler ??= build(externalSchemas, options);
+        compiled ??= compiler(route);
         const result = compiled(data);
         validate.errors = compiled.errors;
         return result;

@@ -31,20 +31,10 @@ import { ApplyNotifier, type Defer } from "./apply-notifier.js";
 import { createCoordination, type CoordinationWiring } from "./coordination-wiring.js";
 import { ChangeFeed } from "./events/change-feed.js";
 import { memberApiUrl, type MemberDirectory } from "./member-directory.js";
+import { defaultHeartbeatTicks } from "./heartbeat-ticks.js";
 
 /** What a node's state machine answers a command with. */
 export type NodeResult = CommandResult<ClusterResultValue>;
-
-/** The most ticks between a leader's heartbeats by default (100 ms at a 25 ms tick, etcd's). */
-export const DEFAULT_HEARTBEAT_TICKS = 4;
-
-/**
- * The heartbeat interval for an election timeout of `electionTicks`: the default, or fewer
- * ticks so that at least 2.5 heartbeats fit in the shortest election timeout. Throws nothing.
- */
-export function defaultHeartbeatTicks(electionTicks: number): number {
-  return Math.max(1, Math.min(DEFAULT_HEARTBEAT_TICKS, Math.floor(electionTicks / 2.5)));
-}
 
 /** The platform a node runs on: real in `blixard node start`, simulated in the simulator. */
 export interface NodePlatform {

@@ -12,6 +12,7 @@ import Fastify, {
 } from "fastify";
 
 import { lazyAjvValidators } from "./lazy-validators.js";
+import { lazySerializers } from "./lazy-serializers.js";
 import type { Agent as HttpsAgent } from "node:https";
 import {
   InvalidArgumentError,
@@ -53,15 +54,13 @@ import type { AgentProtocol } from "./agents/agent-hub.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { HEADERS, SessionHeaders } from "./schema/common.js";
 import type { BlixardNodeService, CallOptions } from "./service.js";
+import {
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_FORWARD_HOPS,
+} from "./server-defaults.js";
 
-/** The default request body limit: 2 MiB (a 1 MiB value in base64 plus room). */
-export const DEFAULT_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
-/** The default deadline of one request. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-/** How many times a request may be forwarded between nodes. */
-export const MAX_FORWARD_HOPS = 1;
-/** The default cap of open connections per API listener. */
-export const DEFAULT_MAX_CONNECTIONS = 1024;
 /**
  * An idle keep-alive connection is closed after this long. Long enough that an agent's
  * connections stay open between its bursts of reports (each reopened connection is a TLS
@@ -157,6 +156,7 @@ export class ApiServer {
   readonly #audit: AuditSink | undefined;
   readonly #states = new WeakMap<FastifyRequest, RequestState>();
   readonly #maxConnections: number;
+  /** Built on its route's first request: most nodes are never asked for it. */
   #openApi: unknown;
   #url: URL | undefined;
 
@@ -251,13 +251,13 @@ export class ApiServer {
         : operatorRoutes(options.operator, options.version ?? "0.0.0")),
       ...systemRoutes(service, {
         metricsText: () => this.metrics.render(service.status()),
-        openApi: () => this.#openApi,
+        openApi: () =>
+          (this.#openApi ??= buildOpenApiDocument(this.#routes, {
+            title: "Blixard",
+            version: options.version ?? "0.0.0",
+          })),
       }),
     ];
-    this.#openApi = buildOpenApiDocument(this.#routes, {
-      title: "Blixard",
-      version: options.version ?? "0.0.0",
-    });
     for (const route of this.#routes) {
       if (route.audit === "refusals") this.#auditRefusalsOnly.add(`${route.method} ${route.url}`);
       this.#register(route);
@@ -300,7 +300,14 @@ export class ApiServer {
       // rather than silently dropped.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
       // Validators compiled on first use, not at start-up (see lazy-validators.ts).
-      schemaController: { compilersFactory: { buildValidator: lazyAjvValidators() } },
+      // Fastify's serializer compiler loaded only if a route has a response schema (none has;
+      // see lazy-serializers.ts).
+      schemaController: {
+        compilersFactory: {
+          buildValidator: lazyAjvValidators(),
+          buildSerializer: lazySerializers(),
+        },
+      },
       logger:
         level === "silent"
           ? false

@@ -97,6 +97,21 @@ describe("cluster, health, metrics and OpenAPI routes", () => {
     expect(doc.body.components.schemas.ErrorBody.required).toEqual(["code", "message"]);
   });
 
+  it("builds the OpenAPI document on its first request, once for concurrent first requests", async () => {
+    // Node 1 has not been asked for it yet (the test above asks node 0).
+    const node = cluster.nodes[1]!;
+    const first = await Promise.all([
+      call(node.url, "GET", "/openapi.json"),
+      call(node.url, "GET", "/openapi.json"),
+    ]);
+    const reference = await call(cluster.nodes[0]!.url, "GET", "/openapi.json");
+    for (const doc of first) {
+      expect(doc.status).toBe(200);
+      expect(doc.body).toEqual(reference.body);
+    }
+    expect(Object.keys(first[0]!.body.paths).length).toBeGreaterThan(10);
+  });
+
   it("exposes Prometheus metrics", async () => {
     const leader = await cluster.leader();
     await call(leader.url, "PUT", "/v1/kv/metered", { body: { value: "1" } });

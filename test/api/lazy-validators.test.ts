@@ -1,7 +1,7 @@
 import { AjvCompiler } from "@fastify/ajv-compiler";
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
-import { lazyValidators } from "../../src/api/lazy-validators.js";
+import { lazyAjvValidators, lazyValidators } from "../../src/api/lazy-validators.js";
 
 const bodySchema = {
   type: "object",
@@ -45,6 +45,51 @@ describe("lazyValidators", () => {
     const wrongType = await app.inject({ method: "PUT", url: "/a", payload: { value: 5 } });
     expect(wrongType.statusCode).toBe(400);
     expect(compiled).toEqual(["PUT /a body"]);
+    await app.close();
+  });
+});
+
+describe("lazyValidators' compiler", () => {
+  it("is built on the first request that validates, once for every route", async () => {
+    let builds = 0;
+    const app = Fastify({
+      schemaController: {
+        compilersFactory: {
+          buildValidator: lazyValidators((external, options) => {
+            builds++;
+            return (AjvCompiler() as unknown as Parameters<typeof lazyValidators>[0] & object)(
+              external,
+              options,
+            );
+          }) as never,
+        },
+      },
+    });
+    app.put("/a", { schema: { body: bodySchema } }, async () => ({ ok: true }));
+    app.put("/b", { schema: { body: bodySchema } }, async () => ({ ok: true }));
+    await app.ready();
+    expect(builds).toBe(0);
+    const answers = await Promise.all(
+      ["/a", "/b", "/a"].map((url) => app.inject({ method: "PUT", url, payload: {} })),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual([400, 400, 400]);
+    expect(builds).toBe(1);
+    await app.close();
+  });
+
+  it("defaults to Fastify's own Ajv compiler, as strict as the server's options say", async () => {
+    const app = Fastify({
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+      schemaController: { compilersFactory: { buildValidator: lazyAjvValidators() } },
+    });
+    app.put("/a", { schema: { body: bodySchema } }, async (request) => request.body);
+    await app.ready();
+    const good = await app.inject({ method: "PUT", url: "/a", payload: { value: "x" } });
+    expect(good.json()).toEqual({ value: "x" });
+    for (const payload of [{}, { value: "x", y: 1 }, { value: 5 }]) {
+      const refused = await app.inject({ method: "PUT", url: "/a", payload });
+      expect(refused.statusCode, JSON.stringify(payload)).toBe(400);
+    }
     await app.close();
   });
 });

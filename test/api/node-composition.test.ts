@@ -7,11 +7,8 @@
  * `defaultHeartbeatTicks` ticks.
  */
 import { describe, expect, it } from "vitest";
-import {
-  composeNode,
-  defaultHeartbeatTicks,
-  type ComposedNode,
-} from "../../src/api/node-composition.js";
+import { defaultHeartbeatTicks } from "../../src/api/heartbeat-ticks.js";
+import { composeNode, type ComposedNode } from "../../src/api/node-composition.js";
 import { SeededRandom } from "../../src/common/random.js";
 import { MessageType, type Message } from "../../src/raft/types.js";
 import { encodeOrchestratorCommand } from "../../src/statemachine/cluster/index.js";

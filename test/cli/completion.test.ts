@@ -1,6 +1,6 @@
 /** `blixard completion`: the generated bash script completes commands and options in bash. */
 import { spawnSync } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { completionScript, completionTable } from "../../src/cli/commands/completion.js";
 import { buildProgram } from "../../src/cli/main.js";
 
@@ -20,7 +20,10 @@ function complete(script: string, words: readonly string[]): string[] {
 }
 
 describe("blixard completion", () => {
-  const script = completionScript(buildProgram(), "bash");
+  let script = "";
+  beforeAll(async () => {
+    script = completionScript(await buildProgram(), "bash");
+  });
 
   it("completes top-level commands, subcommands and options, skipping options in the path", () => {
     expect(complete(script, ["blixard", "k"])).toEqual(["kv"]);
@@ -30,10 +33,10 @@ describe("blixard completion", () => {
     expect(complete(script, ["blixard", "nosuch", ""])).toContain("kv");
   });
 
-  it("lists every command of the tree, the completion command included", () => {
-    const table = completionTable(buildProgram());
+  it("lists every command of the tree, the completion command included", async () => {
+    const table = completionTable(await buildProgram());
     expect(table.get("")).toContain("completion");
     expect(table.get("operator snapshot")).toEqual(expect.arrayContaining(["save", "restore"]));
-    expect(completionScript(buildProgram(), "zsh")).toMatch(/^autoload -U \+X bashcompinit/);
+    expect(completionScript(await buildProgram(), "zsh")).toMatch(/^autoload -U \+X bashcompinit/);
   });
 });

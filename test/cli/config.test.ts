@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlixardClient } from "../../src/client/index.js";
-import { defaultHeartbeatTicks } from "../../src/api/node-composition.js";
+import { defaultHeartbeatTicks } from "../../src/api/heartbeat-ticks.js";
 import { freePorts } from "../../src/cli/dev/ports.js";
 import { BIN, cli, ensureBuilt, exitWithin, until } from "./helpers.js";
 import { createTestPki } from "./pki.js";

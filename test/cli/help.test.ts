@@ -16,14 +16,14 @@ import {
   TASK_SPEC_DEFAULTS,
   VM_SPEC_DEFAULTS,
 } from "../../src/api/schema/orchestrator.js";
-import { DEFAULT_MAX_CONNECTIONS } from "../../src/api/server.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../../src/api/server-defaults.js";
 import { DEFAULT_TIMEOUT_MS } from "../../src/client/index.js";
 import { DEFAULT_ENDPOINT, DEV_CA_PATH } from "../../src/cli/commands/client-options.js";
 import {
   DEFAULT_PROMOTE_WAIT_MS,
   MEMBER_STATUS_TIMEOUT_MS,
 } from "../../src/cli/commands/cluster.js";
-import { DEFAULT_HEARTBEAT_TICKS } from "../../src/api/node-composition.js";
+import { DEFAULT_HEARTBEAT_TICKS } from "../../src/api/heartbeat-ticks.js";
 import { DEFAULT_ELECTION_TICKS, DEFAULT_TICK_MS } from "../../src/cli/commands/node.js";
 import { DEV_DATA_DIR, DEV_TOKEN_FILE } from "../../src/cli/commands/token-lookup.js";
 import { DEFAULT_CLUSTER_ID } from "../../src/cli/node/node-config.js";
@@ -46,8 +46,8 @@ describe("CLI help", () => {
     );
   });
 
-  it("wraps no description line mid-sentence at 80 columns", () => {
-    for (const command of allCommands(buildProgram())) {
+  it("wraps no description line mid-sentence at 80 columns", async () => {
+    for (const command of allCommands(await buildProgram())) {
       command.configureOutput({ getOutHelpWidth: () => 80 });
       const help = command.helpInformation();
       const description = help.split("\n\nOptions:")[0] ?? "";
@@ -68,7 +68,7 @@ describe("CLI help", () => {
     }
   });
 
-  it("shows every default from the constant the code uses, and no default written by hand", () => {
+  it("shows every default from the constant the code uses, and no default written by hand", async () => {
     // Defaults applied by the code after parsing (or by the server when a flag is absent): what
     // each option's help must show, from the same constants. Keyed by "command path --flag".
     const applied: Record<string, string> = {
@@ -177,14 +177,14 @@ describe("CLI help", () => {
       }
       for (const sub of command.commands) walk(sub, [...path, sub.name()]);
     };
-    walk(buildProgram(), []);
+    walk(await buildProgram(), []);
     expect(Object.keys(applied).filter((key) => !seen.has(key))).toEqual([]);
     expect(checked).toBeGreaterThan(200);
   });
 
-  it("gives each --timeout the default the command really uses", () => {
-    const cluster = buildProgram().commands.find((c) => c.name() === "cluster")!;
-    const task = buildProgram().commands.find((c) => c.name() === "task")!;
+  it("gives each --timeout the default the command really uses", async () => {
+    const cluster = (await buildProgram()).commands.find((c) => c.name() === "cluster")!;
+    const task = (await buildProgram()).commands.find((c) => c.name() === "task")!;
     const timeoutHelp = (c: Command) =>
       `(default ${c.options.find((o) => o.long === "--timeout")?.defaultValueDescription ?? ""})`;
     expect(timeoutHelp(cluster.commands.find((c) => c.name() === "promote")!)).toContain(
@@ -196,9 +196,9 @@ describe("CLI help", () => {
     );
   });
 
-  it("names each option's environment variable once", () => {
-    const help = buildProgram()
-      .commands.find((c) => c.name() === "node")!
+  it("names each option's environment variable once", async () => {
+    const help = (await buildProgram()).commands
+      .find((c) => c.name() === "node")!
       .commands.find((c) => c.name() === "start")!
       .helpInformation();
     expect(help).not.toContain("[env ");

@@ -117,13 +117,16 @@ export function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promi
   });
 }
 
-/** Starts `blixard ...args` in the background, collecting its output. */
-export function start(args: readonly string[]): {
+/** Starts `blixard ...args` in the background (Node run with `nodeFlags`), collecting its output. */
+export function start(
+  args: readonly string[],
+  nodeFlags: readonly string[] = [],
+): {
   child: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, BIN, ...args], {
     cwd: CLI_CWD,
     stdio: ["ignore", "pipe", "pipe"],
   });

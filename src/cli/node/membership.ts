@@ -16,7 +16,7 @@
  * configuration. Once the leader has compacted entry 1 away (the runtime does when a member is
  * added), it sends the snapshot instead.
  */
-import { BlixardClient, type ClusterConfig } from "../../client/index.js";
+import type { ClusterConfig } from "../../client/index.js";
 import { ConflictError, UnavailableError, isBlixardError } from "../../common/errors.js";
 import { decodeMemberContext } from "../../api/member-directory.js";
 import type { MemberAddresses } from "../../api/service.js";
@@ -192,6 +192,7 @@ export class MembershipWiring {
     try {
       if (endpoints.length === 0) return;
       this.#log.info("asking the cluster for member addresses", { members: ids });
+      const { BlixardClient } = await loadClient();
       const client = new BlixardClient({
         endpoints,
         timeoutMs: 5000,
@@ -228,6 +229,7 @@ export async function learnMembers(
   selfId: NodeId,
   clientTls: NodeClientTls = {},
 ): Promise<void> {
+  const { BlixardClient } = await loadClient();
   const client = new BlixardClient({ endpoints, timeoutMs: 10_000, ...clientTls });
   const { members } = await client.members();
   for (const m of members) {
@@ -250,6 +252,7 @@ export async function requestMembership(
   deadlineMs = 30_000,
   clientTls: NodeClientTls = {},
 ): Promise<ClusterConfig | undefined> {
+  const { BlixardClient } = await loadClient();
   const client = new BlixardClient({ endpoints, timeoutMs: 10_000, ...clientTls });
   // Monotonic: a wall-clock step must not stretch or cut the deadline.
   const end = performance.now() + deadlineMs;
@@ -290,4 +293,13 @@ export async function requestMembership(
       last instanceof Error ? last.message : String(last)
     }`,
   );
+}
+
+/**
+ * The API client, loaded when a node first asks the cluster something (it joins, or misses a
+ * member's addresses): a node that restarts into its cluster never does, and starts sooner
+ * without the client's modules.
+ */
+function loadClient(): Promise<typeof import("../../client/index.js")> {
+  return import("../../client/index.js");
 }

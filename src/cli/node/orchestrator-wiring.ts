@@ -16,7 +16,7 @@
  */
 import { HeartbeatRelay, type RelaySend } from "../../api/agents/heartbeat-relay.js";
 import type { VmSettings } from "./vm-settings.js";
-import { openLocalDrivers, type LocalDrivers, type WorkloadSettings } from "./local-drivers.js";
+import type { LocalDrivers, WorkloadSettings } from "./local-drivers.js";
 import { join } from "node:path";
 import type { MemberDirectory } from "../../api/member-directory.js";
 import { AgentHub } from "../../api/agents/agent-hub.js";
@@ -210,6 +210,9 @@ export function createOrchestrator(options: OrchestratorWiringOptions): RunningO
       const proposer: Proposer = {
         propose: (command) => service.report(command),
       };
+      // Loaded here, once the API serves: the drivers (qemu, processes, cgroups) are dozens of
+      // modules that nothing needs before this node takes work.
+      const { openLocalDrivers } = await import("./local-drivers.js");
       drivers = await openLocalDrivers({
         nodeId: node.id,
         dataDir: options.dataDir,
