@@ -15,6 +15,8 @@ import { ProcessCluster, until, type NodeProcess } from "./process-cluster.js";
 
 const DEAD_AFTER_MS = 2000;
 const AGENT_IDS = [4, 5] as const;
+/** The raft members (`--no-worker`): ids 1..3 of the cluster's size. */
+const SERVER_IDS = [1, 2, 3] as const;
 let cluster: ProcessCluster;
 let client: BlixardClient;
 const agents = new Map<number, NodeProcess>();
@@ -97,6 +99,13 @@ describe("agent-only workers across real processes", () => {
   });
 
   it("runs a burst of tasks whose reports the agents send in batches: each runs once and succeeds", async () => {
+    // A batch submit needs the cluster's protocol gate open (every member known to speak it),
+    // which a fresh cluster's leader publishes just after its election: wait until every server
+    // has applied it, as a client that got "a rolling upgrade is under way" would retry.
+    await until(async () => {
+      const statuses = await Promise.all(SERVER_IDS.map((id) => cluster.status(id)));
+      return statuses.every((s) => (s?.clusterProtocolVersion ?? 0) >= 2) ? true : undefined;
+    }, "the protocol gate open on every server");
     // One submit batch lands many tasks on both agents at once: their start and finish reports
     // queue up together and go in `agentReports` batches, each report settled by its outcome.
     const { items } = await client.orchestrator.submitTasks(

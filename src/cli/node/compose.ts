@@ -301,6 +301,8 @@ export async function startNode(
 
     // The state machine stack, the runtime and the lessor: what every node runs, simulated ones
     // included (see api/node-composition.ts); here on the real platform.
+    // The node's role changes call the protocol publisher, which needs the node: set below.
+    const late: { publisher?: ProtocolPublisher } = {};
     const { machine, feed, applied, node, commands, coordination } = composeNode({
       id: config.id,
       platform: {
@@ -328,6 +330,10 @@ export async function startNode(
       onRaftStateChange: ({ role, term, leader }) => {
         log.info("raft state changed", { role, term, leader: leader === NONE ? null : leader });
         metrics.observeLeader(leader);
+        // A new leader publishes the cluster's protocol version after this turn instead of at
+        // the next periodic check (up to a second later): until then a fresh cluster refuses
+        // batch commands as if an upgrade were under way.
+        if (role === "leader") setImmediate(() => late.publisher?.check());
       },
     });
     phases.mark("snapshotRestore");
@@ -347,6 +353,7 @@ export async function startNode(
       peerVersion: (id) => transport.peerProtocols().get(id)?.maxProtocolVersion,
       logger: log.child({ component: "protocol" }),
     });
+    late.publisher = publisher;
     const service = new RaftKvService({
       node,
       commands,
