@@ -6,6 +6,7 @@
  */
 import { request } from "node:http";
 import { join } from "node:path";
+import { singleNodeStartArgs } from "../../test/cli/helpers.js";
 import {
   cpuSeconds,
   freePorts,
@@ -62,21 +63,7 @@ export async function measureStart(options: MeasureOptions): Promise<StartTiming
   const args = [
     ...(options.nodeFlags ?? []),
     options.bin ?? BLIXARD_BIN,
-    "node",
-    "start",
-    "--data-dir",
-    options.dataDir,
-    "--id",
-    "1",
-    "--cluster-id",
-    "startup-bench",
-    "--peer-listen",
-    peer,
-    "--api-listen",
-    api,
-    "--initial-members",
-    `1=${peer}@http://${api}`,
-    "--insecure",
+    ...singleNodeStartArgs(options.dataDir, peer, api, ["--cluster-id", "startup-bench"]),
   ];
   const startedAt = performance.now();
   const owned = spawnLogged(process.execPath, args, options.logPath);

@@ -117,6 +117,34 @@ export function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promi
   });
 }
 
+/**
+ * The arguments of `blixard node start` for a one-member cluster of node 1 on `peer` and `api`
+ * (`host:port`), plain HTTP (`--insecure`): it elects itself. `extra` goes last.
+ */
+export function singleNodeStartArgs(
+  dataDir: string,
+  peer: string,
+  api: string,
+  extra: readonly string[] = [],
+): string[] {
+  return [
+    "node",
+    "start",
+    "--data-dir",
+    dataDir,
+    "--id",
+    "1",
+    "--peer-listen",
+    peer,
+    "--api-listen",
+    api,
+    "--initial-members",
+    `1=${peer}@http://${api}`,
+    "--insecure",
+    ...extra,
+  ];
+}
+
 /** Starts `blixard ...args` in the background (Node run with `nodeFlags`), collecting its output. */
 export function start(
   args: readonly string[],

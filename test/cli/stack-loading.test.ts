@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePorts } from "../../src/cli/dev/ports.js";
-import { ensureBuilt, exitWithin, start, until } from "./helpers.js";
+import { ensureBuilt, exitWithin, singleNodeStartArgs, start, until } from "./helpers.js";
 
 describe("blixard node start's loading of the node's stack", () => {
   const root = mkdtempSync(join(tmpdir(), "blixard-stack-loading-"));
@@ -32,23 +32,7 @@ describe("blixard node start's loading of the node's stack", () => {
       const peer = `127.0.0.1:${peerPort}`;
       const api = `127.0.0.1:${apiPort}`;
       const node = start(
-        [
-          "node",
-          "start",
-          "--data-dir",
-          join(root, how),
-          "--id",
-          "1",
-          "--peer-listen",
-          peer,
-          "--api-listen",
-          api,
-          "--initial-members",
-          `1=${peer}@http://${api}`,
-          "--insecure",
-          "--log-level",
-          "warn",
-        ],
+        singleNodeStartArgs(join(root, how), peer, api, ["--log-level", "warn"]),
         nodeFlags,
       );
       started.push(node);

@@ -15,8 +15,6 @@ import { ProcessCluster, until, type NodeProcess } from "./process-cluster.js";
 
 const DEAD_AFTER_MS = 2000;
 const AGENT_IDS = [4, 5] as const;
-/** The raft members (`--no-worker`): ids 1..3 of the cluster's size. */
-const SERVER_IDS = [1, 2, 3] as const;
 let cluster: ProcessCluster;
 let client: BlixardClient;
 const agents = new Map<number, NodeProcess>();
@@ -103,7 +101,7 @@ describe("agent-only workers across real processes", () => {
     // which a fresh cluster's leader publishes just after its election: wait until every server
     // has applied it, as a client that got "a rolling upgrade is under way" would retry.
     await until(async () => {
-      const statuses = await Promise.all(SERVER_IDS.map((id) => cluster.status(id)));
+      const statuses = await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)));
       return statuses.every((s) => (s?.clusterProtocolVersion ?? 0) >= 2) ? true : undefined;
     }, "the protocol gate open on every server");
     // One submit batch lands many tasks on both agents at once: their start and finish reports
