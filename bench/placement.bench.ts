@@ -20,13 +20,22 @@
  * the old pass asked the scheduler once per pending task, so it prints the scan's time per
  * decision on the full fleet times the number of pending tasks.
  *
- * Numbers only; asserts nothing but that every task was placed. Ends with `BENCH_JSON {...}`.
+ * With `--lifecycle`, instead: a task's whole life as bench:scale drives it, on the index
+ * scheduler, which every replica applies: `submitTasks` batches, then each worker's reports in
+ * one `agentReports` entry per worker (every task of the batch started, then finished), the
+ * reports encoded as an agent sends them. Prints the apply µs per task (submit, start, finish:
+ * what each server spends on its state machine per task) and a split by command.
+ *
+ * Numbers only; asserts nothing but that every task was placed (and, with `--lifecycle`,
+ * finished). Ends with `BENCH_JSON {...}`.
  *
  *   npm run bench:placement [-- --workers 1000,5000 --tasks 100000 --batch 1000 --scan-tasks 20000]
+ *   npm run bench:placement -- --lifecycle [--workers 1000 --tasks 100000 --batch 1000]
  */
 import { parseArgs } from "node:util";
 import { ClusterStateMachine } from "../src/statemachine/cluster/cluster-state-machine.js";
 import {
+  type AgentReport,
   choosePlacement,
   encodeOrchestratorCommand,
   type OrchestratorCommand,
@@ -35,7 +44,9 @@ import {
   type Resources,
   type TaskSpec,
 } from "../src/statemachine/orchestrator/index.js";
+import { MAX_AGENT_REPORTS_PER_BATCH } from "../src/statemachine/orchestrator/limits.js";
 import { encodeCommandEnvelope } from "../src/statemachine/session/envelope.js";
+import { SUCCEEDED } from "./cluster/agent-fleet.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -47,6 +58,7 @@ const { values: args } = parseArgs({
       default: "20000",
       // The scan places in O(workers): at 5,000 workers 100,000 tasks take minutes.
     },
+    lifecycle: { type: "boolean", default: false },
   },
 });
 const WORKER_COUNTS = args.workers.split(",").map(Number);
@@ -230,6 +242,89 @@ function run(workers: number, scheduler: Scheduler): Result {
       ? {}
       : { oldPassPerRegistrationMsEstimate: Math.round(oldPassPerRegistrationMsEstimate) }),
   };
+}
+
+interface LifecycleResult {
+  workers: number;
+  tasks: number;
+  /** Apply time per task over its whole life (submit, started, finished), µs. */
+  applyUsPerTask: number;
+  submitUsPerTask: number;
+  reportsUsPerTask: number;
+  /** Tasks per second of apply time: the rate one replica's state machine could follow. */
+  tasksPerApplySecond: number;
+}
+
+/** See `--lifecycle` in the module comment. */
+function lifecycle(workers: number): LifecycleResult {
+  const log = new Log("index");
+  // As bench:scale sets it: each batch spreads over the fleet.
+  log.apply({ type: "setSettings", settings: { placement: "spread" } });
+  for (let nodeId = 1; nodeId <= workers; nodeId++) log.register(nodeId);
+  let submitMs = 0;
+  let reportsMs = 0;
+  let finished = 0;
+  for (let first = 0; first < TASKS; first += BATCH) {
+    const tasks = [];
+    for (let i = first; i < Math.min(TASKS, first + BATCH); i++) {
+      tasks.push({ id: `task-${String(i).padStart(7, "0")}`, spec: spec(i) });
+    }
+    const { ms, value } = log.apply({ type: "submitTasks", tasks });
+    submitMs += ms;
+    if (value.type !== "batch") throw new Error(`submitTasks returned ${value.type}`);
+    const byNode = new Map<number, AgentReport[]>();
+    for (const item of value.items) {
+      if (!item.ok || item.status !== "assigned") throw new Error(`task ${item.id} not placed`);
+      const task = log.machine.orchestrator.task(item.id);
+      const nodeId = task?.nodeId as number;
+      const reports = byNode.get(nodeId) ?? [];
+      reports.push({ type: "taskStarted", id: item.id, nodeId, attempt: 1 });
+      reports.push({
+        type: "taskFinished",
+        id: item.id,
+        nodeId,
+        attempt: 1,
+        outcome: "succeeded",
+        result: SUCCEEDED,
+      });
+      byNode.set(nodeId, reports);
+    }
+    for (const [nodeId, all] of byNode) {
+      const reports = all.slice(0, MAX_AGENT_REPORTS_PER_BATCH);
+      if (reports.length < all.length) throw new Error(`node ${nodeId} got over 128 tasks`);
+      const { ms: reportMs, value: answer } = log.apply({ type: "agentReports", nodeId, reports });
+      reportsMs += reportMs;
+      if (answer.type !== "batch") throw new Error(`agentReports returned ${answer.type}`);
+      for (const item of answer.items) {
+        if (!item.ok) throw new Error(`report on ${item.id} refused: ${item.message}`);
+        if (item.status === "succeeded") finished++;
+      }
+    }
+  }
+  if (finished !== TASKS) throw new Error(`only ${finished} of ${TASKS} tasks finished`);
+  const totalMs = submitMs + reportsMs;
+  return {
+    workers,
+    tasks: TASKS,
+    applyUsPerTask: round((totalMs * 1000) / TASKS),
+    submitUsPerTask: round((submitMs * 1000) / TASKS),
+    reportsUsPerTask: round((reportsMs * 1000) / TASKS),
+    tasksPerApplySecond: Math.round(TASKS / (totalMs / 1000)),
+  };
+}
+
+if (args.lifecycle === true) {
+  const lifecycles = WORKER_COUNTS.map((workers) => {
+    const result = lifecycle(workers);
+    log(
+      `${String(workers).padStart(5)} workers, ${result.tasks} tasks, whole life: ` +
+        `${result.applyUsPerTask} µs of apply per task (submit ${result.submitUsPerTask}, ` +
+        `reports ${result.reportsUsPerTask}): ${result.tasksPerApplySecond} tasks per second of apply`,
+    );
+    return result;
+  });
+  process.stdout.write(`BENCH_JSON ${JSON.stringify({ batch: BATCH, lifecycle: lifecycles })}\n`);
+  process.exit(0);
 }
 
 const results: Result[] = [];

@@ -35,7 +35,8 @@ export const HOLD_COMMAND = "hold";
 /** What agents report they offer (tasks need raw_exec, implicitly). */
 const AGENT_FEATURES = ["raw_exec"] as const;
 
-const SUCCEEDED: TaskResult = Object.freeze({
+/** The result of a task that "finishes at once" (the fleet's and the placement bench's). */
+export const SUCCEEDED: TaskResult = Object.freeze({
   exitCode: 0,
   stdout: "",
   stderr: "",

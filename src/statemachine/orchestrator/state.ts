@@ -15,6 +15,7 @@ import type { NodeId } from "../../raft/types.js";
 import { SortedKeys } from "../kv/sorted-keys.js";
 import { isPlacedTask, isTerminal } from "./entity-reader.js";
 import { RAW_EXEC_FEATURE } from "./features.js";
+import { FinishedOrder } from "./finished-order.js";
 import { MAX_FINISHED_TASKS, MAX_FINISHED_TASK_BYTES } from "./limits.js";
 import { PendingQueue, type PendingWork, type ShapeQueue } from "./pending-queue.js";
 import { PlacementIndex } from "./placement-index.js";
@@ -130,7 +131,7 @@ export class OrchestratorState {
   readonly #vmsOnNode = new Map<NodeId, Set<string>>();
   readonly #groupNodes = new Map<string, Set<NodeId>>();
   /** Ids of finished tasks, in the order they finished (oldest first). */
-  readonly #finished = new Set<string>();
+  readonly #finished = new FinishedOrder();
   #finishedBytes = 0;
   #activeTaskCount = 0;
   #activeTaskSpecBytes = 0;
@@ -422,7 +423,7 @@ export class OrchestratorState {
         taskIds: this.#taskIds.toArray(),
         vms: this.#vms,
         vmNames: this.#vmNames.toArray(),
-        finished: [...this.#finished],
+        finished: [...this.#finished.values()],
         queue: this.#queue,
       },
       (released) => {
@@ -541,13 +542,13 @@ export class OrchestratorState {
       this.#finished.size > MAX_FINISHED_TASKS ||
       this.#finishedBytes > MAX_FINISHED_TASK_BYTES
     ) {
-      const oldest = this.#finished.values().next();
-      invariant(oldest.done !== true, "finished bytes are counted only for kept tasks");
-      const entry = this.#tasks.get(oldest.value) as TaskEntry;
-      if (this.#views.length > 0) this.#preserveTask(oldest.value, entry);
+      const oldest = this.#finished.oldest();
+      invariant(oldest !== undefined, "finished bytes are counted only for kept tasks");
+      const entry = this.#tasks.get(oldest) as TaskEntry;
+      if (this.#views.length > 0) this.#preserveTask(oldest, entry);
       this.#unindexTask(entry);
-      this.#tasks.delete(oldest.value);
-      this.#taskIds.remove(oldest.value);
+      this.#tasks.delete(oldest);
+      this.#taskIds.remove(oldest);
     }
   }
 
