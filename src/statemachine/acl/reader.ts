@@ -6,7 +6,12 @@
  */
 import { InvalidArgumentError } from "../../common/index.js";
 import { MAX_KEY_BYTES } from "../kv/limits.js";
-import { FieldReader, checkString, type StringRules } from "../orchestrator/field-reader.js";
+import {
+  FieldReader,
+  checkString,
+  type FieldPath,
+  type StringRules,
+} from "../orchestrator/field-reader.js";
 import {
   MAX_ACL_DESCRIPTION_BYTES,
   MAX_ACL_NAME_BYTES,
@@ -68,7 +73,7 @@ export const RULE_ACCESSES = {
 const RESOURCES = Object.keys(RULE_ACCESSES) as AclRule["resource"][];
 
 /** Reads one rule. */
-export function readAclRule(value: unknown, path: string): AclRule {
+export function readAclRule(value: unknown, path: FieldPath): AclRule {
   const resource = new FieldReader(value, path).oneOf("resource", RESOURCES);
   const fields = new FieldReader(value, path);
   fields.value("resource");

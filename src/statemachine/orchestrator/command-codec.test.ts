@@ -15,6 +15,7 @@ import { readOrchestratorCommand } from "./command-reader.js";
 import type { OrchestratorCommand, OrchestratorResult } from "./commands.js";
 import {
   MAX_AGENT_REPORTS_PER_BATCH,
+  MAX_ARG_BYTES,
   MAX_COMMAND_BYTES,
   MAX_SUBMIT_BATCH_TASKS,
   MAX_TASK_OUTPUT_BYTES,
@@ -138,6 +139,28 @@ function withFormat(json: string): Uint8Array {
   return bytes;
 }
 
+/** A `submitTasks` of two tasks whose second has `specChanges` applied, as JSON. */
+function batchOf(specChanges: Record<string, unknown>): string {
+  const spec = {
+    command: "/bin/true",
+    args: [],
+    env: {},
+    cwd: "",
+    shell: false,
+    resources: { cpuMillis: 1, memoryMb: 1, diskGb: 0 },
+    requiredFeatures: [],
+    timeoutMs: 0,
+    maxAttempts: 1,
+  };
+  return JSON.stringify({
+    type: "submitTasks",
+    tasks: [
+      { id: "t0", spec },
+      { id: "t1", spec: { ...spec, ...specChanges } },
+    ],
+  });
+}
+
 describe("orchestrator command codec", () => {
   it.each(COMMANDS.map((command) => [command.type, command] as const))(
     "round-trips %s",
@@ -242,6 +265,41 @@ describe("orchestrator command codec", () => {
         "__proto__ is not a known field",
       ],
       [new Uint8Array(MAX_COMMAND_BYTES + 1).fill(0x20), "TOO_LARGE", "the limit is"],
+      // Paths are built only for the error, from the field, item and note they pass through.
+      [
+        withFormat(batchOf({ args: ["ok", 7] })),
+        "INVALID_ARGUMENT",
+        "submitTasks.tasks[1].spec.args[1] must be a string, got 7",
+      ],
+      [
+        withFormat(batchOf({ env: { "1X": "v" } })),
+        "INVALID_ARGUMENT",
+        'submitTasks.tasks[1].spec.env.1X (name) "1X" is not valid',
+      ],
+      [
+        withFormat(batchOf({ resources: { cpuMillis: 0, memoryMb: 1, diskGb: 0 } })),
+        "INVALID_ARGUMENT",
+        "submitTasks.tasks[1].spec.resources.cpuMillis must be at least 1",
+      ],
+      [
+        withFormat(batchOf({ args: Array<string>(9).fill("y".repeat(MAX_ARG_BYTES)) })),
+        "TOO_LARGE",
+        "submitTasks.tasks[1].spec holds",
+      ],
+      [
+        withFormat(
+          JSON.stringify({
+            type: "agentReports",
+            nodeId: 3,
+            reports: [
+              { type: "taskStarted", id: "a", nodeId: 3, attempt: 1 },
+              { type: "taskFinished", id: "a", nodeId: 3, attempt: 1, outcome: "won", result: {} },
+            ],
+          }),
+        ),
+        "INVALID_ARGUMENT",
+        "agentReports.reports[1] (taskFinished).outcome must be one of",
+      ],
     ];
     for (const [bytes, code, message] of cases) {
       let caught: unknown;

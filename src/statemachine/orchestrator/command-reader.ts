@@ -3,7 +3,7 @@
  * in canonical order out. The byte codec runs it after `JSON.parse`; the model runs it on every
  * command it applies, so a malformed command object is refused the same way as malformed bytes.
  */
-import { FieldReader } from "./field-reader.js";
+import { FieldReader, LazyPath, type FieldPath } from "./field-reader.js";
 import type { AgentReport, OrchestratorCommand } from "./commands.js";
 import type { TaskSpec } from "./types.js";
 import {
@@ -54,16 +54,16 @@ export const ORCHESTRATOR_COMMAND_TYPES: readonly OrchestratorCommand["type"][] 
 const AGENT_REPORT_TYPES = ["taskStarted", "taskFinished", "vmObserved"] as const;
 
 /** One report of an `agentReports` batch, read as the command of its type. */
-function readAgentReport(item: unknown, path: string): AgentReport {
+function readAgentReport(item: unknown, path: FieldPath): AgentReport {
   const type = new FieldReader(item, path).oneOf("type", AGENT_REPORT_TYPES);
-  const fields = new FieldReader(item, `${path} (${type})`);
+  const fields = new FieldReader(item, new LazyPath(path, type, true));
   fields.value("type");
   const report = readFields(fields, type) as AgentReport;
   fields.end();
   return Object.freeze(report);
 }
 
-function readBatchTask(item: unknown, path: string): { id: string; spec: TaskSpec } {
+function readBatchTask(item: unknown, path: FieldPath): { id: string; spec: TaskSpec } {
   const fields = new FieldReader(item, path);
   const task = {
     id: fields.string("id", TASK_ID_RULES),

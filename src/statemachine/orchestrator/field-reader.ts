@@ -24,6 +24,38 @@ export interface StringRules {
   readonly noNul?: boolean;
 }
 
+/**
+ * Where a value sits, for error messages: a string, or a {@link LazyPath} that becomes one only
+ * when an error is built. Every field and item of every applied command used to get its path
+ * string up front ("submitTasks.tasks[412].spec.env"), and those strings were a good part of
+ * decoding a batch of 1,000 tasks, which every server does for every entry it applies.
+ */
+export type FieldPath = string | LazyPath;
+
+/** A path built on demand (`toString`, which template literals call) from its parent's. */
+export class LazyPath {
+  readonly #parent: FieldPath;
+  readonly #part: string | number;
+  readonly #note: boolean;
+
+  /**
+   * `parent.part` for a field name, `parent[part]` for an item index, `parent (part)` for a note
+   * (`note` true: what the value turned out to be, as "(taskFinished)").
+   */
+  constructor(parent: FieldPath, part: string | number, note = false) {
+    this.#parent = parent;
+    this.#part = part;
+    this.#note = note;
+  }
+
+  /** The path as text. */
+  toString(): string {
+    const parent = String(this.#parent);
+    if (this.#note) return `${parent} (${this.#part})`;
+    return typeof this.#part === "number" ? `${parent}[${this.#part}]` : `${parent}.${this.#part}`;
+  }
+}
+
 /** Describes a value for an error message without echoing much of it. */
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -34,10 +66,27 @@ function describe(value: unknown): string {
 }
 
 /**
+ * Whether `value` is a string that {@link checkString} accepts: the same checks, in one pass, with
+ * no path. Throws nothing.
+ */
+function isAcceptedString(value: unknown, rules: StringRules): value is string {
+  if (typeof value !== "string") return false;
+  const lengthBytes = utf8ByteLength(value);
+  return (
+    lengthBytes !== undefined &&
+    lengthBytes <= rules.maxBytes &&
+    (rules.nonEmpty !== true || lengthBytes > 0) &&
+    (rules.noNul !== true || !value.includes("\u0000")) &&
+    (rules.pattern === undefined || value === "" || rules.pattern.test(value))
+  );
+}
+
+/**
  * Checks a string against `rules` and returns it. `path` names it in errors. Throws
  * `InvalidArgumentError` or `TooLargeError`.
  */
-export function checkString(value: unknown, path: string, rules: StringRules): string {
+export function checkString(value: unknown, path: FieldPath, rules: StringRules): string {
+  if (isAcceptedString(value, rules)) return value;
   if (typeof value !== "string") {
     throw new InvalidArgumentError(`${path} must be a string, got ${describe(value)}`);
   }
@@ -65,7 +114,7 @@ export function checkString(value: unknown, path: string, rules: StringRules): s
 }
 
 /** Checks an integer in `min..max` and returns it. Throws `InvalidArgumentError`. */
-export function checkInteger(value: unknown, path: string, min: number, max: number): number {
+export function checkInteger(value: unknown, path: FieldPath, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(
       `${path} must be an integer in ${min}..${max}, got ${describe(value)}`,
@@ -78,11 +127,12 @@ export function checkInteger(value: unknown, path: string, min: number, max: num
 /** The fields of one JSON object, read one by one; {@link end} refuses any left unread. */
 export class FieldReader {
   readonly #object: Readonly<Record<string, unknown>>;
-  readonly #path: string;
-  readonly #read = new Set<string>();
+  readonly #path: FieldPath;
+  /** The names read so far (a dozen at most: a list is cheaper than a set to fill and search). */
+  readonly #read: string[] = [];
 
   /** Reads `value`, which must be a non-array object; `path` names it in errors. Throws `InvalidArgumentError`. */
-  constructor(value: unknown, path: string) {
+  constructor(value: unknown, path: FieldPath) {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw new InvalidArgumentError(`${path} must be an object, got ${describe(value)}`);
     }
@@ -92,6 +142,11 @@ export class FieldReader {
 
   /** The path of this object itself, for errors. */
   get location(): string {
+    return String(this.#path);
+  }
+
+  /** The path of this object itself, to hand on (built into text only if an error needs it). */
+  get lazyLocation(): FieldPath {
     return this.#path;
   }
 
@@ -105,7 +160,7 @@ export class FieldReader {
     if (!Object.hasOwn(this.#object, name)) {
       throw new InvalidArgumentError(`${this.path(name)} is required`);
     }
-    this.#read.add(name);
+    this.#read.push(name);
     return this.#object[name];
   }
 
@@ -116,12 +171,17 @@ export class FieldReader {
 
   /** A string field checked against `rules`. */
   string(name: string, rules: StringRules): string {
-    return checkString(this.value(name), this.path(name), rules);
+    const value = this.value(name);
+    return isAcceptedString(value, rules) ? value : checkString(value, this.path(name), rules);
   }
 
   /** An integer field in `min..max`. */
   integer(name: string, min: number, max: number): number {
-    return checkInteger(this.value(name), this.path(name), min, max);
+    const value = this.value(name);
+    if (typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max) {
+      return value === 0 ? 0 : value;
+    }
+    return checkInteger(value, this.path(name), min, max);
   }
 
   /** An integer in `min..max`, or null. */
@@ -166,31 +226,37 @@ export class FieldReader {
   array<T>(
     name: string,
     maxItems: number,
-    readItem: (item: unknown, path: string) => T,
+    readItem: (item: unknown, path: FieldPath) => T,
   ): readonly T[] {
     const value = this.value(name);
-    const path = this.path(name);
     if (!Array.isArray(value)) {
-      throw new InvalidArgumentError(`${path} must be an array, got ${describe(value)}`);
+      throw new InvalidArgumentError(`${this.path(name)} must be an array, got ${describe(value)}`);
     }
     if (value.length > maxItems) {
-      throw new TooLargeError(`${path} has ${value.length} items; the limit is ${maxItems}`);
+      throw new TooLargeError(
+        `${this.path(name)} has ${value.length} items; the limit is ${maxItems}`,
+      );
     }
-    // Array.from visits holes too (as undefined), where map would skip them.
-    return Object.freeze(
-      Array.from(value as unknown[], (item, i) => readItem(item, `${path}[${i}]`)),
-    );
+    const path = new LazyPath(this.#path, name);
+    // Indexed, not map: map skips holes, and a hole must be read (as undefined) and refused.
+    const items = new Array<T>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      items[i] = readItem(value[i] as unknown, new LazyPath(path, i));
+    }
+    return Object.freeze(items);
   }
 
   /** An object field, read by `readObject` from its own reader (which it must `end`). */
   object<T>(name: string, readObject: (fields: FieldReader) => T): T {
-    return readObject(new FieldReader(this.value(name), this.path(name)));
+    return readObject(new FieldReader(this.value(name), new LazyPath(this.#path, name)));
   }
 
   /** An object field, or null. */
   nullableObject<T>(name: string, readObject: (fields: FieldReader) => T): T | null {
     const value = this.value(name);
-    return value === null ? null : readObject(new FieldReader(value, this.path(name)));
+    return value === null
+      ? null
+      : readObject(new FieldReader(value, new LazyPath(this.#path, name)));
   }
 
   /** The names of every field of the object (own, enumerable), for map-like objects. */
@@ -201,7 +267,7 @@ export class FieldReader {
   /** Throws `InvalidArgumentError` naming the first field that was not read. */
   end(): void {
     for (const name of Object.keys(this.#object)) {
-      if (!this.#read.has(name)) {
+      if (!this.#read.includes(name)) {
         throw new InvalidArgumentError(`${this.path(name)} is not a known field`);
       }
     }

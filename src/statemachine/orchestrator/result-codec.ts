@@ -3,7 +3,7 @@
  * (versioned by the snapshot format): canonical JSON in UTF-8, `{"type": …, <payload>}`, each
  * entity rebuilt by its strict reader so equal results give equal bytes.
  */
-import { FieldReader } from "./field-reader.js";
+import { FieldReader, type FieldPath } from "./field-reader.js";
 import {
   BATCH_ITEM_ERROR_CODES,
   type BatchItemOutcome,
@@ -23,7 +23,7 @@ import { readSettings } from "./spec-reader.js";
 /** Pending reasons and item messages: as long as the model's own reasons may be. */
 const REASON = { maxBytes: 16 * 1024 };
 
-function readBatchItem(item: unknown, path: string): BatchItemOutcome {
+function readBatchItem(item: unknown, path: FieldPath): BatchItemOutcome {
   const fields = new FieldReader(item, path);
   const id = fields.string("id", { maxBytes: MAX_TASK_ID_BYTES });
   let outcome: BatchItemOutcome;

@@ -21,7 +21,7 @@ import { InvalidArgumentError } from "../../common/index.js";
 import type { NodeId } from "../../raft/types.js";
 import { ByteReader, ByteWriter } from "../codec/binary.js";
 import type { SnapshotPart } from "../snapshot-encoding.js";
-import { FieldReader, checkString } from "./field-reader.js";
+import { FieldReader, checkString, type FieldPath } from "./field-reader.js";
 import {
   TASK_ID_RULES,
   isPlacedTask,
@@ -108,7 +108,7 @@ interface Sequenced<T> {
 
 function readSequenced<T>(
   item: unknown,
-  path: string,
+  path: FieldPath,
   name: "task" | "vm",
   read: (fields: FieldReader) => T,
   nextSeq: number,

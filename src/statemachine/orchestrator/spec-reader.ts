@@ -8,7 +8,13 @@
 import { InvalidArgumentError, TooLargeError } from "../../common/index.js";
 import { utf8ByteLength } from "../codec/utf8.js";
 import { reservedEnvReason } from "./env-names.js";
-import { FieldReader, checkString, type StringRules } from "./field-reader.js";
+import {
+  FieldReader,
+  LazyPath,
+  checkString,
+  type FieldPath,
+  type StringRules,
+} from "./field-reader.js";
 import {
   MAX_ARGS,
   MAX_ARG_BYTES,
@@ -54,6 +60,7 @@ const NAME_RULES: Pick<StringRules, "pattern" | "patternHint"> = {
 const FEATURE_RULES: StringRules = { maxBytes: MAX_FEATURE_BYTES, nonEmpty: true, ...NAME_RULES };
 const GROUP_RULES: StringRules = { maxBytes: MAX_GROUP_BYTES, ...NAME_RULES };
 const PATH_RULES: StringRules = { maxBytes: MAX_PATH_BYTES, noNul: true };
+const COMMAND_RULES: StringRules = { ...PATH_RULES, nonEmpty: true };
 const ARG_RULES: StringRules = { maxBytes: MAX_ARG_BYTES, noNul: true };
 const ENV_NAME_RULES: StringRules = {
   maxBytes: MAX_ENV_NAME_BYTES,
@@ -118,7 +125,11 @@ function readEnv(fields: FieldReader, name: string): Readonly<Record<string, str
     }
     // fromEntries defines own properties, so a name like "__proto__" stays a plain entry.
     const entries = names.map((name) => {
-      checkString(name, `${env.path(name)} (name)`, ENV_NAME_RULES);
+      checkString(
+        name,
+        new LazyPath(new LazyPath(env.lazyLocation, name), "name", true),
+        ENV_NAME_RULES,
+      );
       const reserved = reservedEnvReason(name);
       if (reserved !== undefined) {
         throw new InvalidArgumentError(`${env.path(name)} may not be set: ${reserved}`);
@@ -167,7 +178,7 @@ export function vmSpecBytes(spec: VmSpec): number {
   );
 }
 
-function checkSpecBytes(specBytes: number, path: string): void {
+function checkSpecBytes(specBytes: number, path: FieldPath): void {
   if (specBytes > MAX_SPEC_BYTES) {
     throw new TooLargeError(
       `${path} holds ${specBytes} bytes of strings; the limit is ${MAX_SPEC_BYTES} bytes`,
@@ -204,7 +215,7 @@ function readSecretEnv(
 export function readTaskSpec(fields: FieldReader): TaskSpec {
   const env = readEnv(fields, "env");
   const spec: TaskSpec = {
-    command: fields.string("command", { ...PATH_RULES, nonEmpty: true }),
+    command: fields.string("command", COMMAND_RULES),
     args: readArgs(fields),
     env,
     ...readSecretEnv(fields, env),
@@ -216,7 +227,7 @@ export function readTaskSpec(fields: FieldReader): TaskSpec {
     maxAttempts: fields.integer("maxAttempts", 1, MAX_TASK_ATTEMPTS),
   };
   fields.end();
-  checkSpecBytes(taskSpecBytes(spec), fields.location);
+  checkSpecBytes(taskSpecBytes(spec), fields.lazyLocation);
   return Object.freeze(spec);
 }
 
