@@ -22,6 +22,12 @@ export interface PeerTraffic {
   readonly dropped: number;
   readonly snapshotsSent: number;
   readonly snapshotsReceived: number;
+  /**
+   * Copies of control messages sent back on the connection the peer dialled (peer protocol 3),
+   * and those the peer sent back: apart from `sent` and `received`, which count each once.
+   */
+  readonly sentBack: number;
+  readonly receivedBack: number;
 }
 
 /** Fsync latency buckets in seconds: 50 µs to 2.5 s. */
@@ -158,7 +164,10 @@ export class ApiMetrics implements CommandMetrics {
     });
     this.#peerMessages = new Counter({
       name: "blixard_peer_messages_total",
-      help: "Raft messages per peer: sent, received, or dropped (queue full, peer unreachable).",
+      help:
+        "Raft messages per peer: sent, received, or dropped (queue full, peer unreachable); " +
+        "sent_back and received_back count the second copies of votes and heartbeats and their " +
+        "answers, which travel on the other connection of the pair too.",
       labelNames: ["peer", "direction"],
       registers,
     });
@@ -197,6 +206,8 @@ export class ApiMetrics implements CommandMetrics {
       add(this.#peerMessages, "sent", now.sent - (before?.sent ?? 0));
       add(this.#peerMessages, "received", now.received - (before?.received ?? 0));
       add(this.#peerMessages, "dropped", now.dropped - (before?.dropped ?? 0));
+      add(this.#peerMessages, "sent_back", now.sentBack - (before?.sentBack ?? 0));
+      add(this.#peerMessages, "received_back", now.receivedBack - (before?.receivedBack ?? 0));
       add(this.#peerSnapshots, "sent", now.snapshotsSent - (before?.snapshotsSent ?? 0));
       add(
         this.#peerSnapshots,

@@ -30,11 +30,13 @@ import {
 } from "./gen/blixard/raft/v1/raft_pb.js";
 
 /**
- * The newest wire protocol version this node speaks, sent in every hello. Version 2: the node
- * understands forwarded proposals (entries in the `0xf0` envelope of `node/forwarded-proposal.ts`,
- * and the cluster protocol entries of `node/protocol-gate.ts`). Version 1: the release before.
+ * The newest wire protocol version this node speaks, sent in every hello. Version 3: a link
+ * carries raft's small control messages both ways (see `DUPLEX_PROTOCOL_VERSION` in
+ * protocol-version.ts). Version 2: the node understands forwarded proposals (entries in the
+ * `0xf0` envelope of `node/forwarded-proposal.ts`, and the cluster protocol entries of
+ * `node/protocol-gate.ts`). Version 1: the release before that.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /**
  * The oldest version a receiver still accepts, so a cluster can be upgraded node by node: a
  * release that bumps {@link PROTOCOL_VERSION} keeps reading the previous one (and leaves this at

@@ -6,7 +6,9 @@
  * that breaks a rule is refused with a rate-limited log line and disconnected; other peers are
  * unaffected. Memory is bounded by what the peer actually sent, never by what it announced:
  * before the hello a frame is at most `maxHelloFrameSizeBytes`. Nothing a peer sends can throw
- * out of the socket's data handler. Private to src/transport.
+ * out of the socket's data handler. On a link of protocol 3 or later the connection also carries
+ * this node's copies of control messages back to the peer ({@link InboundConnection.writeFrame},
+ * duplex-path.ts). Private to src/transport.
  */
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
@@ -15,7 +17,14 @@ import type { Clock, TimerHandle } from "../common/clock.js";
 import { InvalidArgumentError, TooLargeError } from "../common/errors.js";
 import { type Message, MessageType, type NodeId } from "../raft/types.js";
 import { peerNodeIdFromCertificate } from "../security/peer-identity.js";
-import { BATCH_FRAME_TAG, decodeBatchFrame, type DecodedBatch } from "./batch-codec.js";
+import { BATCH_FRAME_TAG, decodeBatchFrame } from "./batch-codec.js";
+import {
+  type BatchLink,
+  checkBatch,
+  checkMessage,
+  InvalidMessage,
+  ProtocolViolation,
+} from "./batch-check.js";
 import {
   decodeFrame,
   encodeFrame,
@@ -34,8 +43,9 @@ import {
 import type { TransportLimits } from "./limits.js";
 import type { Logger } from "../common/logger.js";
 import type { RefusalLog } from "./refusal-log.js";
-import { invalidMessageReason } from "./validate-message.js";
+import type { ReverseWriter } from "./duplex-path.js";
 import {
+  DUPLEX_PROTOCOL_VERSION,
   formatRange,
   helloRange,
   negotiateProtocolVersion,
@@ -99,21 +109,8 @@ export const REMOVED_REFUSAL = "removed from the cluster:";
 /** How long a refused socket may linger to deliver its refusal before it is destroyed. */
 const REFUSAL_LINGER_MS = 1000;
 
-/** A rule broken by the peer: the connection is refused or closed with this reason. */
-class ProtocolViolation extends Error {}
-
-/** A message with a field out of range or inconsistent: counted apart from protocol violations. */
-class InvalidMessage extends ProtocolViolation {
-  constructor(
-    reason: string,
-    readonly type: MessageType,
-  ) {
-    super(`invalid message: ${reason}`);
-  }
-}
-
 /** One accepted socket from a peer. */
-export class InboundConnection {
+export class InboundConnection implements ReverseWriter {
   /** The peer, once its hello is accepted. */
   peerId: NodeId | undefined;
   /** The peer's protocol as its hello said, once accepted. */
@@ -147,6 +144,23 @@ export class InboundConnection {
       this.assembly = undefined;
       options.onClosed(this);
     });
+  }
+
+  /** True once the hello is accepted on a link of protocol 3 or later: frames may go back. */
+  get carriesBack(): boolean {
+    return !this.closed && (this.peerProtocol?.protocolVersion ?? 0) >= DUPLEX_PROTOCOL_VERSION;
+  }
+
+  /**
+   * Writes `frame` (this node's copy of control messages, see duplex-path.ts) back to the peer.
+   * Never queues behind unsent bytes: false, and nothing written, when the socket still holds
+   * some (the copy would only be late), when the link speaks a protocol before 3 (the peer would
+   * close the connection on it) or when the connection is closing. Throws nothing.
+   */
+  writeFrame(frame: Uint8Array): boolean {
+    if (!this.carriesBack || this.socket.destroyed || this.socket.writableLength > 0) return false;
+    this.socket.write(frame);
+    return true;
   }
 
   /** Closes the connection (the peer was removed, or the transport is closing). */
@@ -200,7 +214,9 @@ export class InboundConnection {
   private onFrame(body: Uint8Array): void {
     // Batches, the hot path, skip the generated decoder (see batch-codec.ts).
     if (this.peerId !== undefined && body[0] === BATCH_FRAME_TAG) {
-      this.options.onMessages(this.checkBatch(decodeBatchFrame(body), this.peerId));
+      this.options.onMessages(
+        checkBatch(decodeBatchFrame(body), this.link(this.peerId), this.options.limits),
+      );
       return;
     }
     const f = decodeFrame(body);
@@ -318,29 +334,13 @@ export class InboundConnection {
     }
   }
 
-  private checkBatch(batch: DecodedBatch, peerId: NodeId): Message[] {
-    if (batch.clusterId !== this.options.clusterId) {
-      throw new ProtocolViolation(`batch for cluster "${batch.clusterId}"`);
-    }
-    if (batch.from !== peerId || batch.to !== this.options.selfId) {
-      throw new ProtocolViolation(`batch from ${batch.from} to ${batch.to} on this link`);
-    }
-    for (const m of batch.messages) this.checkMessage(m, peerId);
-    return batch.messages;
-  }
-
   /**
-   * Refuses a message a correct peer never sends: the whole batch is dropped and the link
-   * closed (the peer is broken or hostile; it redials, and each refusal is counted).
+   * The link's batches are checked as every batch from a peer is (batch-check.ts); a message a
+   * correct peer never sends drops the whole batch and closes the link (the peer is broken or
+   * hostile; it redials, and each refusal is counted).
    */
-  private checkMessage(m: Message, peerId: NodeId): Message {
-    const reason = invalidMessageReason(
-      m,
-      { from: peerId, to: this.options.selfId },
-      this.options.limits,
-    );
-    if (reason !== undefined) throw new InvalidMessage(reason, m.type);
-    return m;
+  private link(peerId: NodeId): BatchLink {
+    return { clusterId: this.options.clusterId, peerId, selfId: this.options.selfId };
   }
 
   /** Adds a chunk; returns the Snap message once the last chunk is in. */
@@ -348,7 +348,11 @@ export class InboundConnection {
     const offset = Number(chunk.offset);
     if (offset === 0) {
       if (chunk.message === undefined) throw new ProtocolViolation("first chunk without a message");
-      const m = this.checkMessage(fromWireMessage(chunk.message), peerId);
+      const m = checkMessage(
+        fromWireMessage(chunk.message),
+        this.link(peerId),
+        this.options.limits,
+      );
       if (m.type !== MessageType.Snap || m.snapshot === undefined) {
         throw new ProtocolViolation("first chunk carries no snapshot message");
       }

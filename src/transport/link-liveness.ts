@@ -3,9 +3,11 @@
  * fake clock). Private to src/transport.
  *
  * A link is **silent** when something was written to it and nothing has been heard from the peer
- * since (any frame, on any connection: heartbeat responses, votes, the handshake's answer). Raft
- * answers what a leader or candidate sends within a heartbeat, and a follower hears its leader
- * every heartbeat, so a link silent for `silenceLimitMs` is one whose bytes are not arriving: the
+ * since (any frame on a connection the peer dialled, heartbeat responses and votes, or the
+ * handshake's answer; not the copies a peer sends back on this node's own connection, which
+ * prove only that direction: see duplex-path.ts). Raft answers what a leader or candidate sends
+ * within a heartbeat, and a follower hears its leader every heartbeat, so a link silent for
+ * `silenceLimitMs` is one whose bytes are not arriving: the
  * TCP connection is dead or stuck in the kernel's retransmission backoff, which after a partition
  * of N seconds can wait about N/2 seconds more before it sends again. The link is then reset
  * (closed and redialled), which costs one handshake. A link that writes nothing is never judged:

@@ -10,6 +10,23 @@
  * version as "the link speaks my `min`".
  */
 
+/**
+ * The first version whose hello announces a range (`maxProtocolVersion`) and whose answer says
+ * the version: a node below it speaks the wire of the release before protocol 2.
+ */
+export const RANGE_PROTOCOL_VERSION = 2;
+
+/**
+ * The first version whose links carry raft messages both ways. Until 3 the accepting side of a
+ * connection only answered the hello, and a dialler closed a connection on any other frame. On a
+ * link of 3 or later the accepting side also sends the small control messages (votes,
+ * pre-votes, heartbeats and their answers: `duplex-path.ts`) back on it, beside the copy on its
+ * own connection to the dialler: under packet loss one of the pair's two TCP connections is
+ * often waiting out a retransmission timeout of a second or more, and an answer on the
+ * connection that just delivered the request does not wait behind it (issue #17).
+ */
+export const DUPLEX_PROTOCOL_VERSION = 3;
+
 /** The versions a node speaks, oldest first. */
 export interface ProtocolRange {
   readonly min: number;

@@ -1,8 +1,10 @@
 /**
  * The real peer transport: raft messages in length-prefixed protobuf frames over one long-lived
  * TCP (optionally TLS) connection per ordered peer pair. Each node dials every peer it sends to
- * and accepts its peers' connections; a link carries bytes one way only (plus the handshake's
- * answer), as etcd's rafthttp stream does. See ARCHITECTURE.md, "Transport".
+ * and accepts its peers' connections; a connection carries a node's messages from the dialler,
+ * as etcd's rafthttp stream does, and on links of protocol 3 or later copies of the small control
+ * messages back from the accepting side too (duplex-path.ts: under packet loss an answer does not
+ * wait for the other connection's retransmission timeout). See ARCHITECTURE.md, "Transport".
  */
 import {
   createServer as createNetServer,
@@ -24,7 +26,11 @@ import { RefusalLog, type RefusalStats } from "./refusal-log.js";
 import type { Transport } from "./transport.js";
 import { invalidMessageReason } from "./validate-message.js";
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "./codec.js";
-import type { PeerProtocol, ProtocolRange } from "./protocol-version.js";
+import {
+  type PeerProtocol,
+  type ProtocolRange,
+  RANGE_PROTOCOL_VERSION,
+} from "./protocol-version.js";
 
 /** What one peer sent this node. */
 export interface ReceivedStats {
@@ -78,8 +84,9 @@ export interface TcpTransportOptions {
 export interface TransportProtocolOptions {
   /**
    * The newest version to speak, MIN_PROTOCOL_VERSION..PROTOCOL_VERSION (default the latter).
-   * Below PROTOCOL_VERSION the node behaves on the wire as the release of that version did
-   * (it speaks that one version and says nothing else in its handshakes): for upgrade tests only.
+   * Below PROTOCOL_VERSION the node behaves on the wire as the release of that version did, for
+   * upgrade tests only: at 1 it speaks that one version and says nothing else in its handshakes;
+   * at 2 it negotiates from 1..2 and never sends messages back on a connection it accepted.
    */
   readonly maxVersion?: number;
   /** The software release sent in handshakes (default "unknown"). */
@@ -92,7 +99,10 @@ type Handlers = Parameters<Transport["listen"]>[0];
  * A {@link Transport} over TCP or TLS. Best effort, as the port requires: a message may be
  * dropped when its peer's bounded queue is full, while the peer is unreachable, or when a
  * connection breaks; each drop reports the peer unreachable (at most once per
- * `unreachableReportIntervalMs`). Messages to one peer that are delivered arrive in order.
+ * `unreachableReportIntervalMs`). Messages to one peer that are delivered on one connection
+ * arrive in order; on links of protocol 3 or later votes, pre-votes, heartbeats and their answers
+ * also travel on the other connection of the pair, so they may arrive twice, and before messages
+ * sent earlier (the core tolerates both).
  */
 export class TcpTransport implements Transport {
   private readonly options: TcpTransportOptions;
@@ -101,6 +111,8 @@ export class TcpTransport implements Transport {
   private readonly peerAddresses = new Map<NodeId, PeerAddress>();
   private readonly outbound = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
+  /** Each peer's accepted connection that carries copies back to it (protocol 3 or later). */
+  private readonly carryingBack = new Map<NodeId, InboundConnection>();
   private readonly received = new Map<NodeId, ReceivedStats>();
   /** Peers removed from the cluster (this process's lifetime): refused as removed. */
   private readonly removedPeers = new Set<NodeId>();
@@ -147,7 +159,8 @@ export class TcpTransport implements Transport {
         `protocol version ${maxVersion} is outside ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
       );
     }
-    this.previousReleaseWire = maxVersion < PROTOCOL_VERSION;
+    // Releases of protocol 2 and later negotiate from a range; the one before spoke one version.
+    this.previousReleaseWire = maxVersion < RANGE_PROTOCOL_VERSION;
     // A previous release spoke one version: its own.
     this.protocol = {
       min: this.previousReleaseWire ? maxVersion : MIN_PROTOCOL_VERSION,
@@ -412,6 +425,11 @@ export class TcpTransport implements Transport {
       limits: this.limits,
       dial: (to, onConnected) => this.dial(to, onConnected, peerId),
       reportUnreachable: (peer) => this.reportUnreachable(peer),
+      reverseWriter: () => this.carryingBack.get(peerId),
+      onMessages: (messages) => {
+        if (!this.closed) this.handlers?.onMessages(messages);
+      },
+      refusals: this.refusals,
       reportSnapshot: (peer, outcome) => this.handlers?.onSnapshotStatus(peer, outcome),
       onRemovedByPeer: (peer, reason) => this.removedListener?.(peer, reason),
       protocolRange: () => this.protocol,
@@ -507,6 +525,8 @@ export class TcpTransport implements Transport {
         const peerId = accepted.peerId;
         if (peerId === undefined) return;
         if (accepted.peerProtocol !== undefined) this.protocols.set(peerId, accepted.peerProtocol);
+        if (accepted.carriesBack) this.carryingBack.set(peerId, accepted);
+        else this.carryingBack.delete(peerId);
         const link = this.outbound.get(peerId);
         link?.heard();
         // A second connection from a peer means it reset its link: it stopped hearing this node.
@@ -521,7 +541,12 @@ export class TcpTransport implements Transport {
         this.countReceived(messages);
         this.handlers?.onMessages(messages);
       },
-      onClosed: (closed) => this.inbound.delete(closed),
+      onClosed: (closed) => {
+        this.inbound.delete(closed);
+        if (closed.peerId !== undefined && this.carryingBack.get(closed.peerId) === closed) {
+          this.carryingBack.delete(closed.peerId);
+        }
+      },
     });
     this.inbound.add(connection);
   }

@@ -4,7 +4,8 @@
  * writing through every member, and each node in turn is stopped gracefully and restarted as
  * this release. No client sees an error; every acknowledged write is on every node; no forwarded
  * proposal entered the log while a node of protocol 1 was a member; and once the last node runs
- * protocol 2 the cluster's gate opens and followers forward writes over the peer transport.
+ * this release's protocol (2 or later) the cluster's gate opens and followers forward writes over
+ * the peer transport.
  * Batches of agent reports, which the previous release cannot apply, are refused until then.
  *
  * How clients ride over a restart: each write goes out through a fresh SDK client whose first
@@ -15,6 +16,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StatusResponse } from "../../src/api/schema/index.js";
+import { PROTOCOL_VERSION } from "../../src/transport/codec.js";
 import { ensureBuilt } from "../cli/helpers.js";
 import { ProcessCluster, until } from "./process-cluster.js";
 
@@ -101,8 +103,9 @@ describe("rolling upgrade", () => {
         expect(exit, c.node(id).process!.output.slice(-2000)).toEqual({ code: 0, signal: null });
         c.start(id, "restart");
         await until(
-          async () => ((await c.status(id, 3000))?.protocolVersion === 2 ? true : undefined),
-          `node ${id} back on protocol 2`,
+          async () =>
+            (await c.status(id, 3000))?.protocolVersion === PROTOCOL_VERSION ? true : undefined,
+          `node ${id} back on protocol ${PROTOCOL_VERSION}`,
           30_000,
         );
         await c.waitForLeader(ids);
@@ -114,11 +117,12 @@ describe("rolling upgrade", () => {
         await moreWrites(20, `writes after node ${id} upgraded`);
       }
 
-      // Every member speaks 2: the leader appends the protocol entry and forwarding opens.
+      // Every member speaks this release's protocol: the leader appends the protocol entry, and
+      // forwarding (protocol 2 and later) opens.
       await until(
         async () => {
           const all = await statuses();
-          return all.length === 3 && all.every((s) => s.clusterProtocolVersion === 2)
+          return all.length === 3 && all.every((s) => s.clusterProtocolVersion === PROTOCOL_VERSION)
             ? true
             : undefined;
         },
@@ -179,7 +183,7 @@ describe("rolling upgrade", () => {
       const leader = await c.waitForLeader(ids);
       const { members } = await c.client([leader]).members();
       for (const m of members) {
-        expect(m, `member ${m.id}`).toMatchObject({ protocolVersion: 2 });
+        expect(m, `member ${m.id}`).toMatchObject({ protocolVersion: PROTOCOL_VERSION });
         expect(m.version, `member ${m.id}`).toMatch(/^\d+\.\d+\.\d+/);
       }
 
@@ -189,7 +193,9 @@ describe("rolling upgrade", () => {
       const downgraded = c.start(last, "restart", PREVIOUS_RELEASE);
       const exit = await downgraded.waitExit(20_000);
       expect(exit.code).not.toBe(0);
-      expect(downgraded.output).toContain("start it with a release that speaks 2");
+      expect(downgraded.output).toContain(
+        `start it with a release that speaks ${PROTOCOL_VERSION}`,
+      );
     },
     TEST_TIMEOUT_MS,
   );

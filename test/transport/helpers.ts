@@ -1,9 +1,12 @@
+import { create } from "@bufbuild/protobuf";
 import { SeededRandom } from "../../src/common/random.js";
 import { SystemClock } from "../../src/platform/clock.js";
 import { message, MessageType, type Message, type NodeId } from "../../src/raft/types.js";
 import { TcpTransport, type TcpTransportOptions } from "../../src/transport/tcp-transport.js";
 import type { Logger } from "../../src/common/logger.js";
 import type { SnapshotDelivery } from "../../src/transport/transport.js";
+import { encodeFrame, frame, toWireMessage } from "../../src/transport/codec.js";
+import { MessageBatchSchema } from "../../src/transport/gen/blixard/raft/v1/raft_pb.js";
 
 /** Polls `condition` every few ms until it holds; fails with `what` after `timeoutMs`. */
 export async function waitFor(
@@ -102,12 +105,30 @@ export async function startMesh(
   return endpoints;
 }
 
-/** A heartbeat-like message carrying `commit` as a sequence number. */
+/**
+ * A message carrying `commit` as a sequence number. An empty append: it travels only on the
+ * connection its sender dialled, so it arrives once and in order (control messages such as
+ * heartbeats also go back on the peer's connection; see `duplex-path.ts`).
+ */
 export function numbered(from: NodeId, to: NodeId, sequence: number): Message {
-  return message({ type: MessageType.Heartbeat, from, to, term: 1, commit: sequence });
+  return message({ type: MessageType.App, from, to, term: 1, commit: sequence });
 }
 
 /** Closes every endpoint. */
 export async function closeAll(endpoints: Iterable<Endpoint>): Promise<void> {
   await Promise.all([...endpoints].map((e) => e.transport.close()));
+}
+
+/**
+ * A batch frame of cluster `test-cluster` encoded by the generated code, as a hand-written peer
+ * (or a broken one: nothing in it is checked) would send it.
+ */
+export function rawBatchFrame(from: number, to: number, messages: readonly Message[]): Uint8Array {
+  const value = create(MessageBatchSchema, {
+    clusterId: "test-cluster",
+    from: BigInt(from),
+    to: BigInt(to),
+    messages: messages.map((m) => toWireMessage(m)),
+  });
+  return encodeFrame(frame({ case: "batch", value }));
 }

@@ -582,6 +582,8 @@ function peerTraffic(transport: TcpTransport): Map<number, PeerTraffic> {
       snapshotsSent: out?.snapshotsSent ?? 0,
       received: into?.messagesReceived ?? 0,
       snapshotsReceived: into?.snapshotsReceived ?? 0,
+      sentBack: out?.reverse.messagesSent ?? 0,
+      receivedBack: out?.messagesReceivedBack ?? 0,
     });
   }
   return traffic;
