@@ -193,6 +193,8 @@ function watchNames(round: number, rounds: number): { baseline: string; watched:
 /** What the watchers of one watched round received, how long it ran and their CPU. */
 interface WatchRoundStats {
   delivered: number;
+  /** Events that came out of revision order or twice (see `Watchers.disordered`). */
+  disordered: number;
   startedMs: number;
   endedMs: number;
   cpuSeconds: number;
@@ -225,6 +227,7 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
     let before = { delivered: 0, cpuSeconds: 0 };
     const stats: WatchRoundStats = {
       delivered: 0,
+      disordered: 0,
       startedMs: 0,
       endedMs: 0,
       cpuSeconds: 0,
@@ -253,6 +256,7 @@ function watchWorkloads(cluster: BlixardCluster, options: SuiteOptions): ExtraWo
         stats.endedMs = performance.now();
         if (watchers === undefined) return;
         stats.delivered = (await watchers.delivered()) - before.delivered;
+        stats.disordered = await watchers.disordered();
         stats.cpuSeconds = watchers.cpuSeconds() - before.cpuSeconds;
         stats.lagMs = (await watchers.lagSamplesMs()).sort((x, y) => x - y);
         await watchers.stop();
@@ -303,7 +307,7 @@ function reportWatch(workloads: Readonly<Record<string, WorkloadResult>>): void 
       watched.serverCpuUsPerOp + watched.benchCpuUsPerOp + (stats.cpuSeconds * 1e6) / watched.ops;
     process.stdout.write(
       `watch round ${i + 1}: ${WATCHERS} watchers (${where}${watcherCpu}) received ${(stats.delivered / seconds).toFixed(0)} events/s ` +
-        `(${receivedPct.toFixed(0)}% of ${WATCHERS} × the writes); ` +
+        `(${receivedPct.toFixed(0)}% of ${WATCHERS} × the writes, ${stats.disordered} out of order or twice); ` +
         `writes ${baseline.opsPerSec.toFixed(0)} → ${watched.opsPerSec.toFixed(0)} ops/s: cost ${costPct.toFixed(1)}%; ` +
         `CPU per write ${baseCpuUs.toFixed(0)} → ${watchedCpuUs.toFixed(0)} µs (+${(100 * (watchedCpuUs / baseCpuUs - 1)).toFixed(1)}%), ` +
         `of which servers ${baseline.serverCpuUsPerOp.toFixed(0)} → ${watched.serverCpuUsPerOp.toFixed(0)} µs; ` +

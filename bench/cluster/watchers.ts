@@ -1,6 +1,8 @@
 /**
- * kv watchers for the cluster benchmark's watch workload: `count` SDK `watch()` iterators of one
- * prefix, spread over the members, each counting the events it receives.
+ * kv watchers for the cluster benchmark's watch workload: `count` SDK `watchBatches()` iterators
+ * of one prefix, spread over the members, each taking every event's key and value in hand and
+ * checking that its revisions only rise (a duplicate or a reordering is counted, see
+ * `disordered`), as the least a real watcher does with an event.
  *
  * By default they run in a process of their own (this file, forked), as watchers of a real
  * cluster run apart from the clients that write: in the load generator's process their parsing
@@ -19,6 +21,11 @@ export interface Watchers {
   /** Events received so far, all watchers together. */
   delivered(): Promise<number>;
   /**
+   * Events so far whose revision was not above the one before in the same watch: each one is a
+   * duplicate or out of order, which the watch promises never to deliver (0 expected).
+   */
+  disordered(): Promise<number>;
+  /**
    * Delivery lag samples (ms) since the last call: for values made by {@link stampedValue}, the
    * time from the stamp to the receipt of the oldest event of each received batch (the one that
    * waited longest), so one sample per batch, cheap beside the decoding.
@@ -35,7 +42,7 @@ type Request = { readonly type: "count" } | { readonly type: "lag" } | { readonl
 /** What they answer. */
 type Reply =
   | { readonly type: "ready" }
-  | { readonly type: "count"; readonly delivered: number }
+  | { readonly type: "count"; readonly delivered: number; readonly disordered: number }
   | { readonly type: "lag"; readonly samplesMs: number[] };
 
 /** Bytes at the start of a stamped value that hold the stamp. */
@@ -73,19 +80,36 @@ function watchHere(
   endpoints: readonly string[],
   count: number,
   prefix: string,
-): { delivered: () => number; lagSamplesMs: () => number[]; stop: () => Promise<void> } {
+): {
+  delivered: () => number;
+  disordered: () => number;
+  lagSamplesMs: () => number[];
+  stop: () => Promise<void>;
+} {
   const controller = new AbortController();
   // Every watcher's request listens to this one signal.
   setMaxListeners(count + 10, controller.signal);
   let delivered = 0;
+  let disordered = 0;
+  let touched = 0;
   const lagSamplesMs: number[] = [];
   const watching: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const client = new BlixardClient({ endpoints: [endpoints[i % endpoints.length] as string] });
     watching.push(
       (async () => {
+        let lastRevision = 0;
         // Batches, as an etcd client reads watch responses (one step per message, not event).
         for await (const batch of client.watchBatches({ prefix, signal: controller.signal })) {
+          // The work a real watcher does at least: every event's key and value in hand (not
+          // left to a lazy decoder that a counting loop would never trigger), its order checked.
+          for (const event of batch) {
+            if (event.revision <= lastRevision) disordered++;
+            lastRevision = event.revision;
+            const value = event.entry?.value;
+            touched +=
+              event.key.length + (value === undefined ? 0 : value.length + (value[0] ?? 0));
+          }
           delivered += batch.length;
           const sentMs = stampOf(batch[0]?.entry?.value);
           if (sentMs !== undefined) lagSamplesMs.push(wallMs() - sentMs);
@@ -94,7 +118,9 @@ function watchHere(
     );
   }
   return {
-    delivered: () => delivered,
+    // The bytes touched go with the count, so that no reading of them is dead code.
+    delivered: () => (touched >= 0 ? delivered : -1),
+    disordered: () => disordered,
     lagSamplesMs: () => lagSamplesMs.splice(0),
     stop: async () => {
       controller.abort();
@@ -125,6 +151,7 @@ export async function startWatchers(options: {
     await sleepMs(CONNECT_MS);
     return {
       delivered: async () => here.delivered(),
+      disordered: async () => here.disordered(),
       lagSamplesMs: async () => here.lagSamplesMs(),
       cpuSeconds: () => 0,
       stop: here.stop,
@@ -147,13 +174,15 @@ export async function startWatchers(options: {
   const next = (): Promise<Reply> => new Promise((resolve) => replies.push(resolve));
   await next(); // ready
   const pid = child.pid ?? 0;
+  const counts = async (): Promise<{ delivered: number; disordered: number }> => {
+    const reply = next();
+    child.send({ type: "count" } satisfies Request);
+    const answer = await reply;
+    return answer.type === "count" ? answer : { delivered: 0, disordered: 0 };
+  };
   return {
-    delivered: async () => {
-      const reply = next();
-      child.send({ type: "count" } satisfies Request);
-      const answer = await reply;
-      return answer.type === "count" ? answer.delivered : 0;
-    },
+    delivered: async () => (await counts()).delivered,
+    disordered: async () => (await counts()).disordered,
     lagSamplesMs: async () => {
       const reply = next();
       child.send({ type: "lag" } satisfies Request);
@@ -181,7 +210,11 @@ if (process.argv[2] === CHILD_FLAG && process.send !== undefined) {
   process.on("disconnect", () => process.exit(0));
   process.on("message", (request: Request) => {
     if (request.type === "count") {
-      process.send?.({ type: "count", delivered: here.delivered() } satisfies Reply);
+      process.send?.({
+        type: "count",
+        delivered: here.delivered(),
+        disordered: here.disordered(),
+      } satisfies Reply);
     } else if (request.type === "lag") {
       process.send?.({ type: "lag", samplesMs: here.lagSamplesMs() } satisfies Reply);
     } else {

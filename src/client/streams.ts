@@ -115,14 +115,17 @@ interface StreamMessage<T> {
   readonly events?: readonly T[] | undefined;
 }
 
-/** The messages of one stream response, those of each chunk together (see `sse.ts`). */
+/**
+ * Opens one stream response and resolves with its messages, those of each chunk together (see
+ * `sse.ts`).
+ */
 type MessageSource<T> = (
   endpoint: URL,
   path: string,
   options: SseOptions,
-) => AsyncGenerator<readonly StreamMessage<T>[]>;
+) => Promise<AsyncIterable<readonly StreamMessage<T>[]>>;
 
-/** Server-Sent Events, each message's data parsed as JSON. */
+/** Server-Sent Events, each message's data parsed as JSON (opened by the first step). */
 async function* sseJsonBatches(
   endpoint: URL,
   path: string,
@@ -144,32 +147,17 @@ interface ResumeRequest<T> {
 }
 
 /**
- * Reconnects to `endpoints` in turn, resuming from `next()`, yielding `onChange` of each event of
- * each change message (or the events a binary change carries), or with `batched` the events of
- * each change message as one array (one step of the iteration per message, not per event). See
- * the module comment for what ends it.
+ * Reconnects to `endpoints` in turn, resuming from `next()`, yielding the events of each change
+ * message as one array: `onChange` of each, or the events a binary change carries (one step of
+ * the iteration per message, not per event; {@link Flattened} makes it one per event). See the
+ * module comment for what ends it.
  */
-function resuming<T>(
-  transport: StreamTransport,
-  signal: AbortSignal | undefined,
-  request: ResumeRequest<T>,
-  from: number | undefined,
-  batched: false,
-): AsyncGenerator<T>;
-function resuming<T>(
-  transport: StreamTransport,
-  signal: AbortSignal | undefined,
-  request: ResumeRequest<T>,
-  from: number | undefined,
-  batched: true,
-): AsyncGenerator<readonly T[]>;
 async function* resuming<T>(
   transport: StreamTransport,
   signal: AbortSignal | undefined,
   request: ResumeRequest<T>,
   from: number | undefined,
-  batched: boolean,
-): AsyncGenerator<T | readonly T[]> {
+): AsyncGenerator<readonly T[]> {
   let next = from;
   let endpointIndex = 0;
   let failures = 0;
@@ -178,12 +166,13 @@ async function* resuming<T>(
   while (!aborted.aborted) {
     const endpoint = transport.endpoints[endpointIndex % transport.endpoints.length] as URL;
     try {
-      for await (const batch of request.source(endpoint, request.path(next), {
+      const batches = await request.source(endpoint, request.path(next), {
         headers: transport.headers,
         signal: aborted,
         httpsAgent: transport.httpsAgent,
         connectTimeoutMs: transport.connectTimeoutMs,
-      })) {
+      });
+      for await (const batch of batches) {
         failures = 0;
         goneInARow = 0;
         for (const message of batch) {
@@ -193,10 +182,7 @@ async function* resuming<T>(
             next ??= request.position(data as { index: number; revision: number }) + 1;
           } else if (message.event === "change") {
             const change = data as ChangeData & Record<string, unknown>;
-            if (batched) {
-              yield message.events ?? change.events.map((event) => request.onChange(event, change));
-            } else if (message.events !== undefined) yield* message.events;
-            else for (const event of change.events) yield request.onChange(event, change);
+            yield message.events ?? change.events.map((event) => request.onChange(event, change));
             next = request.position(change) + 1;
           } else if (message.event === request.progressEvent) {
             const progress = data as StreamProgress & Record<string, unknown>;
@@ -225,6 +211,76 @@ async function* resuming<T>(
     failures++;
     const delayMs = Math.min(MAX_RECONNECT_DELAY_MS, transport.backoffMs * 2 ** (failures - 1));
     await sleepUnlessAborted(delayMs * (0.5 + Math.random() / 2), aborted);
+  }
+}
+
+/**
+ * The items of `batches` one at a time, as `for (const item of batch) yield item` in an async
+ * generator would give them, without a generator's promises and microtask turns for every item:
+ * an item of a batch already received is handed out in a promise that is already resolved. A
+ * watcher of a busy prefix reading `watch()` one event at a time spent ~270 ns an event more
+ * than one reading `watchBatches()`.
+ *
+ * Like a generator, it serves one `next()` at a time: calls made before the previous one settled
+ * wait their turn, so no item is skipped or given twice. `return()` and `throw()` end the
+ * underlying stream (its connection is closed).
+ */
+class Flattened<T> implements AsyncGenerator<T> {
+  readonly #batches: AsyncGenerator<readonly T[]>;
+  #batch: readonly T[] = [];
+  #at = 0;
+  /** The `next()` that is waiting for a batch, if one is. */
+  #fetching: Promise<IteratorResult<T>> | undefined;
+
+  constructor(batches: AsyncGenerator<readonly T[]>) {
+    this.#batches = batches;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#fetching !== undefined) {
+      const after = (): Promise<IteratorResult<T>> => this.next();
+      return this.#fetching.then(after, after);
+    }
+    if (this.#at < this.#batch.length) {
+      return Promise.resolve({ done: false, value: this.#batch[this.#at++] as T });
+    }
+    const fetching = this.#fetch();
+    this.#fetching = fetching;
+    const settled = (): void => {
+      if (this.#fetching === fetching) this.#fetching = undefined;
+    };
+    fetching.then(settled, settled);
+    return fetching;
+  }
+
+  async #fetch(): Promise<IteratorResult<T>> {
+    for (;;) {
+      const result = await this.#batches.next();
+      if (result.done === true) return { done: true, value: undefined };
+      if (result.value.length === 0) continue;
+      this.#batch = result.value;
+      this.#at = 1;
+      return { done: false, value: result.value[0] as T };
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.#batch = [];
+    await this.#batches.return(undefined);
+    return { done: true, value: undefined };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<T>> {
+    this.#batch = [];
+    const result = await this.#batches.throw(error);
+    if (result.done === true) return { done: true, value: undefined };
+    this.#batch = result.value;
+    this.#at = 0;
+    return this.next();
   }
 }
 
@@ -266,19 +322,20 @@ export function eventStream(
     const text = params.toString();
     return `/v1/events${text === "" ? "" : `?${text}`}`;
   };
-  return resuming<ClusterEvent>(
-    transport,
-    options.signal,
-    {
-      source: sseJsonBatches,
-      path: query,
-      progressEvent: "heartbeat",
-      position: (data) => data.index,
-      onChange: (event, data) => ({ ...event, index: data.index }) as ClusterEvent,
-      onProgress: options.onProgress,
-    },
-    options.from,
-    false,
+  return new Flattened(
+    resuming<ClusterEvent>(
+      transport,
+      options.signal,
+      {
+        source: (endpoint, path, sse) => Promise.resolve(sseJsonBatches(endpoint, path, sse)),
+        path: query,
+        progressEvent: "heartbeat",
+        position: (data) => data.index,
+        onChange: (event, data) => ({ ...event, index: data.index }) as ClusterEvent,
+        onProgress: options.onProgress,
+      },
+      options.from,
+    ),
   );
 }
 
@@ -307,7 +364,9 @@ export function watchStream(
   transport: StreamTransport,
   options: WatchOptions = {},
 ): AsyncGenerator<WatchEvent> {
-  return resuming(transport, options.signal, watchRequest(options), options.fromRevision, false);
+  return new Flattened(
+    resuming(transport, options.signal, watchRequest(options), options.fromRevision),
+  );
 }
 
 /**
@@ -318,7 +377,7 @@ export function watchBatchStream(
   transport: StreamTransport,
   options: WatchOptions = {},
 ): AsyncGenerator<readonly WatchEvent[]> {
-  return resuming(transport, options.signal, watchRequest(options), options.fromRevision, true);
+  return resuming(transport, options.signal, watchRequest(options), options.fromRevision);
 }
 
 function watchEvent(event: Record<string, unknown>): WatchEvent {

@@ -3,7 +3,7 @@
  * reads the same events from it as from Server-Sent Events, and the frame reader survives any
  * cut of the byte stream and refuses broken frames.
  */
-import { createServer } from "node:http";
+import { createServer, get as httpGet, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
@@ -13,7 +13,12 @@ import { serveSseStream, type SseStreamOptions } from "../../src/api/events/sse-
 import { eventRoutes } from "../../src/api/routes/event-routes.js";
 import { StreamBody, type RequestContext } from "../../src/api/route.js";
 import { watchBatchStream, watchStream, type WatchEvent } from "../../src/client/streams.js";
-import { FrameSplitter, watchBatches, WATCH_ACCEPT } from "../../src/client/watch-binary.js";
+import {
+  FrameReader,
+  FrameSplitter,
+  watchBatches,
+  WATCH_ACCEPT,
+} from "../../src/client/watch-binary.js";
 import { WATCH_BINARY_MEDIA_TYPE } from "../../src/common/watch-wire.js";
 import { ClusterStateMachine } from "../../src/statemachine/cluster/cluster-state-machine.js";
 import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
@@ -50,6 +55,15 @@ function mixedFeed() {
   c.kv({ op: "put", key: "app/empty", value: new Uint8Array() });
   c.kv({ op: "put", key: "app/bom", value: bom });
   c.kv({ op: "delete", key: "app/text" });
+  return c;
+}
+
+/** A feed of `count` puts of `bytes`-byte values under app/ (revisions 1 to count). */
+function putFeed(count: number, bytes: number) {
+  const c = kvFeed();
+  for (let n = 1; n <= count; n++) {
+    c.kv({ op: "put", key: `app/${n % 97}`, value: text(String(n).padEnd(bytes, "v")) });
+  }
   return c;
 }
 
@@ -174,7 +188,7 @@ describe("the binary kv watch", () => {
     );
     const controller = new AbortController();
     const messages = [];
-    for await (const batch of watchBatches(url, "/", {
+    for await (const batch of await watchBatches(url, "/", {
       headers: {},
       signal: controller.signal,
       httpsAgent: new HttpsAgent(),
@@ -230,6 +244,119 @@ describe("the binary kv watch", () => {
     ]);
   });
 
+  it("delivers every event once and in order when connections drop inside frames, resuming from the last revision", async () => {
+    const total = 3000;
+    const c = putFeed(total, 200);
+    const froms: (string | null)[] = [];
+    const url = await listen((request, response) => {
+      const from = new URL(request.url ?? "/", "http://x").searchParams.get("fromRevision");
+      froms.push(from);
+      const socket = request.socket;
+      // The first three connections are cut inside a frame, after some 40 KB of the body.
+      if (froms.length <= 3) {
+        let written = 0;
+        const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+        socket.write = ((chunk: Buffer) => {
+          if (written > 40_000) {
+            write(chunk.subarray(0, Math.floor(chunk.length / 2)));
+            socket.destroy();
+            return false;
+          }
+          written += chunk.length;
+          return write(chunk);
+        }) as typeof socket.write;
+      }
+      serveSseStream(
+        response,
+        kvWatch(c.feed, {
+          format: "binary",
+          cursor: c.feed.seekRevision(Number(from)),
+          minRevision: Number(from),
+        }),
+      );
+    });
+    const events = await collect(url, total);
+    expect(events.map((e) => e.revision)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    // Each value is its own put's (a view of the right bytes of the right frame).
+    expect(events.every((e) => e.entry?.valueText?.startsWith(`${e.revision}v`))).toBe(true);
+    // It did reconnect, each time from just after the last revision it had delivered.
+    expect(froms.length).toBeGreaterThanOrEqual(4);
+    expect(froms[0]).toBe("1");
+    expect(Number(froms[1])).toBeGreaterThan(1);
+  });
+
+  it("gives a consumer slower than the stream every event once and in order (the reader pauses, then resumes)", async () => {
+    const total = 4_000;
+    // 12 MB: far more than the reader queues before it stops reading.
+    const c = putFeed(total, 3000);
+    let refused = 0;
+    const url = await listen((request, response) => {
+      const socket = request.socket;
+      const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+      socket.write = ((chunk: Buffer) => {
+        const more = write(chunk);
+        if (!more) refused++;
+        return more;
+      }) as typeof socket.write;
+      serveSseStream(response, kvWatch(c.feed, { format: "binary" }));
+    });
+    const controller = new AbortController();
+    const revisions: number[] = [];
+    for await (const batch of watchBatchStream(transport(url), {
+      prefix: "app/",
+      fromRevision: 1,
+      signal: controller.signal,
+    })) {
+      for (const event of batch) revisions.push(event.revision);
+      // Slow: a few turns of the event loop per batch, while the node keeps writing.
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      if (revisions.length >= total) controller.abort();
+    }
+    expect(revisions).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    // The reader stopped reading while its consumer lagged, so the node's socket filled up (the
+    // node then waits for it to drain; a watcher that stays behind is cut off, not buffered for).
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  it("hands out watch() events one at a time in order even when next() is called before the last one settled", async () => {
+    const c = mixedFeed();
+    const url = await listen((_, response) =>
+      serveSseStream(response, kvWatch(c.feed, { format: "binary" })),
+    );
+    const controller = new AbortController();
+    const events = watchStream(transport(url), {
+      prefix: "app/",
+      fromRevision: 1,
+      signal: controller.signal,
+    });
+    // Five calls at once: the first waits for the frame, the others must wait their turn.
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => events.next()));
+    expect(results.map((r) => (r.done === true ? undefined : r.value.revision))).toEqual([
+      1, 2, 3, 4, 5,
+    ]);
+    c.kv({ op: "put", key: "app/later", value: text("x") });
+    const later = await events.next();
+    expect(later.done === true ? undefined : [later.value.key, later.value.revision]).toEqual([
+      "app/later",
+      6,
+    ]);
+    // return() ends it (and closes its connection): nothing more comes.
+    expect(await events.return(undefined)).toEqual({ done: true, value: undefined });
+    expect(await events.next()).toEqual({ done: true, value: undefined });
+    controller.abort();
+  });
+
+  it("gives each value as a plain Uint8Array view of the frame", async () => {
+    const c = mixedFeed();
+    const url = await listen((_, response) =>
+      serveSseStream(response, kvWatch(c.feed, { format: "binary" })),
+    );
+    const [first] = await collect(url, 1);
+    const value = first?.entry?.value as Uint8Array;
+    expect(Object.getPrototypeOf(value)).toBe(Uint8Array.prototype);
+    expect(Buffer.from(value).toString()).toBe("héllo");
+  });
+
   it("reads a client's watch from a node that answers only Server-Sent Events (an older release)", async () => {
     const c = mixedFeed();
     let accepted: string | undefined;
@@ -246,6 +373,43 @@ describe("the binary kv watch", () => {
       ["put", "app/bom", "\uFEFFx😀"],
       ["delete", "app/text", undefined],
     ]);
+  });
+});
+
+describe("the binary watch's reader of a response", () => {
+  const listen = httpServers();
+
+  it("stops reading past its bound while the consumer does not ask, then gives every event once and in order", async () => {
+    const c = putFeed(2000, 1000); // ~2 MB of frames, the reader holds 64 KiB
+    const url = await listen((_, response) =>
+      serveSseStream(response, kvWatch(c.feed, { format: "binary" })),
+    );
+    const controller = new AbortController();
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const request = httpGet(url, { signal: controller.signal }, resolve);
+      request.on("error", reject);
+    });
+    const reader = new FrameReader(response, url, controller.signal);
+    // Nobody asks yet: after each read, is the response paused, or did it end anyway?
+    const outcome = await new Promise<string>((resolve) => {
+      let received = 0;
+      response.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (response.isPaused()) resolve("paused");
+        else if (received > 1024 * 1024) resolve("read over 1 MiB");
+      });
+    });
+    expect(outcome).toBe("paused");
+    const revisions: number[] = [];
+    while (revisions.length < 2000) {
+      const step = await reader.next();
+      if (step.done === true) break;
+      for (const message of step.value)
+        for (const e of message.events ?? []) revisions.push(e.revision);
+    }
+    expect(revisions).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    await reader.return();
+    controller.abort();
   });
 });
 
