@@ -141,17 +141,6 @@ function withFormat(json: string): Uint8Array {
 
 /** A `submitTasks` of two tasks whose second has `specChanges` applied, as JSON. */
 function batchOf(specChanges: Record<string, unknown>): string {
-  const spec = {
-    command: "/bin/true",
-    args: [],
-    env: {},
-    cwd: "",
-    shell: false,
-    resources: { cpuMillis: 1, memoryMb: 1, diskGb: 0 },
-    requiredFeatures: [],
-    timeoutMs: 0,
-    maxAttempts: 1,
-  };
   return JSON.stringify({
     type: "submitTasks",
     tasks: [

@@ -115,13 +115,18 @@ export function checkString(value: unknown, path: FieldPath, rules: StringRules)
 
 /** Checks an integer in `min..max` and returns it. Throws `InvalidArgumentError`. */
 export function checkInteger(value: unknown, path: FieldPath, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+  if (!isIntegerIn(value, min, max)) {
     throw new InvalidArgumentError(
       `${path} must be an integer in ${min}..${max}, got ${describe(value)}`,
     );
   }
   // -0 and 0 are equal but encode differently nowhere; normalize anyway so `Object.is` agrees.
   return value === 0 ? 0 : value;
+}
+
+/** Whether `value` is a safe integer in `min..max`. Throws nothing. */
+function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max;
 }
 
 /** The fields of one JSON object, read one by one; {@link end} refuses any left unread. */
@@ -178,9 +183,8 @@ export class FieldReader {
   /** An integer field in `min..max`. */
   integer(name: string, min: number, max: number): number {
     const value = this.value(name);
-    if (typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max) {
-      return value === 0 ? 0 : value;
-    }
+    // The path is built only for the error.
+    if (isIntegerIn(value, min, max)) return value === 0 ? 0 : value;
     return checkInteger(value, this.path(name), min, max);
   }
 
