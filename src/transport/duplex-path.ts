@@ -19,7 +19,8 @@
  * Append answers go both ways because a leader counts them toward check-quorum's activity and
  * commits with them: stuck on one connection, they made a leader with a working majority step
  * down. Appends and snapshots are not duplicated: they are large, and they are what the
- * retransmitting connection already carries.
+ * retransmitting connection already carries. Which of these types are copied at a given moment
+ * is duplex-policy.ts's choice: heartbeats and their answers only while the link is in doubt.
  *
  * A copy is never queued behind a stuck socket: when the reverse connection has unsent bytes the
  * copy is dropped (the other path has the message, and Raft resends what matters).
@@ -75,6 +76,11 @@ export interface ReversePathOptions {
   readonly peerId: NodeId;
   /** The peer's current connection to this node, when it speaks protocol 3 or later. */
   readonly writer: () => ReverseWriter | undefined;
+  /**
+   * Whether a control message of `type` is copied now (duplex-policy.ts); default: always.
+   * Messages sent on the reverse path alone ({@link ReversePath.send}) are not asked about.
+   */
+  readonly copies?: (type: MessageType) => boolean;
 }
 
 /** Sends the copies of one link's control messages back on the connection its peer dialled. */
@@ -89,7 +95,11 @@ export class ReversePath {
   private pending: Message[] = [];
   private flushScheduled = false;
 
-  constructor(private readonly options: ReversePathOptions) {}
+  private readonly copies: (type: MessageType) => boolean;
+
+  constructor(private readonly options: ReversePathOptions) {
+    this.copies = options.copies ?? (() => true);
+  }
 
   /** True when the peer's connection to this node can carry messages back. */
   get available(): boolean {
@@ -97,22 +107,22 @@ export class ReversePath {
   }
 
   /**
-   * `messages` were just encoded into `frame` for the connection this node dialled: their
-   * control messages go back on the reverse path too. A frame of control messages only is
-   * written as it is (encoded once); otherwise the control messages among them are queued and
-   * encoded together at the end of the turn. Throws nothing.
+   * `messages` were just encoded into `frame` for the connection this node dialled: those of
+   * their control messages the policy copies now go back on the reverse path too. A frame of
+   * copied messages only is written as it is (encoded once); otherwise the copied messages are
+   * queued and encoded together at the end of the turn. Throws nothing.
    */
   duplicate(messages: readonly Message[], frame: Uint8Array): void {
     const writer = this.options.writer();
     if (writer === undefined) return;
-    let duplex = 0;
-    for (const m of messages) if (isDuplexType(m.type)) duplex++;
-    if (duplex === 0) return;
-    if (duplex === messages.length) {
-      this.write(writer, frame, duplex);
+    let copied = 0;
+    for (const m of messages) if (isDuplexType(m.type) && this.copies(m.type)) copied++;
+    if (copied === 0) return;
+    if (copied === messages.length) {
+      this.write(writer, frame, copied);
       return;
     }
-    for (const m of messages) if (isDuplexType(m.type)) this.queue(m);
+    for (const m of messages) if (isDuplexType(m.type) && this.copies(m.type)) this.queue(m);
   }
 
   /**

@@ -39,6 +39,13 @@ export interface TransportLimits {
   /** A link whose socket has not drained for this long is closed and redialled, in ms. */
   readonly drainTimeoutMs: number;
   /**
+   * Heartbeats also go on the reverse path once the peer has been silent this long, in ms
+   * (duplex-policy.ts). Tie it to the heartbeat interval: {@link duplexLimitsForTimings}.
+   */
+  readonly duplexAfterSilenceMs: number;
+  /** Answers also go on the reverse path this long after a heartbeat came back on it, in ms. */
+  readonly duplexHoldMs: number;
+  /**
    * Largest frame accepted before the hello is accepted, in bytes: a hello is about 100 bytes,
    * so an unauthenticated socket can make this node hold at most this much.
    */
@@ -67,6 +74,21 @@ export function silenceLimitForElectionTimeout(electionTimeoutMs: number): numbe
   return Math.max(MIN_SILENCE_LIMIT_MS, 2 * electionTimeoutMs);
 }
 
+/**
+ * The reverse-path timings for a heartbeat interval and an election timeout: heartbeats are
+ * copied once the answer to the previous one is half an interval late, and answers while copied
+ * heartbeats keep coming, for up to an election timeout after the last.
+ */
+export function duplexLimitsForTimings(
+  heartbeatIntervalMs: number,
+  electionTimeoutMs: number,
+): Pick<TransportLimits, "duplexAfterSilenceMs" | "duplexHoldMs"> {
+  return {
+    duplexAfterSilenceMs: Math.round(1.5 * heartbeatIntervalMs),
+    duplexHoldMs: electionTimeoutMs,
+  };
+}
+
 const MiB = 1024 * 1024;
 
 /** The defaults: generous for a LAN cluster, small enough for a 1 GiB node. */
@@ -87,6 +109,9 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   // Twice the runtime's default election timeout (10 ticks of 100 ms); `node start` passes its own.
   silenceLimitMs: 2000,
   drainTimeoutMs: 2000,
+  // The runtime's default heartbeat interval (100 ms) and election timeout (1 s).
+  duplexAfterSilenceMs: 150,
+  duplexHoldMs: 1000,
   maxHelloFrameSizeBytes: 1024,
   maxInboundConnections: 256,
   maxPendingHandshakes: 64,

@@ -21,6 +21,7 @@ import {
   type ReversePathStats,
   type ReverseWriter,
 } from "./duplex-path.js";
+import { DuplexPolicy } from "./duplex-policy.js";
 import { decodeFrame, encodeFrame, frame, FRAME_HEADER_BYTES, toWireMessage } from "./codec.js";
 import {
   DUPLEX_PROTOCOL_VERSION,
@@ -164,14 +165,22 @@ export class PeerConnection {
   /** Recent TCP connect latency, in ms (undefined until a connect succeeded); see below. */
   private connectLatencyMs: number | undefined;
   private readonly reversePath: ReversePath;
+  private readonly duplexPolicy: DuplexPolicy;
 
   constructor(private readonly options: PeerConnectionOptions) {
     this.address = options.address;
+    this.duplexPolicy = new DuplexPolicy({
+      clock: options.clock,
+      afterSilenceMs: options.limits.duplexAfterSilenceMs,
+      holdMs: options.limits.duplexHoldMs,
+      lastHeardMs: () => this.liveness.lastHeardMs,
+    });
     this.reversePath = new ReversePath({
       clusterId: options.clusterId,
       selfId: options.selfId,
       peerId: options.peerId,
       writer: options.reverseWriter ?? (() => undefined),
+      copies: (type) => this.duplexPolicy.copies(type),
     });
     this.stats = {
       messagesSent: 0,
@@ -493,6 +502,8 @@ export class PeerConnection {
       if (!isDuplexType(m.type)) {
         throw new ProtocolViolation(`message type ${m.type} sent back on the dialling side`);
       }
+      // The peer copies its heartbeats: it is not hearing this node's answers (duplex-policy.ts).
+      if (m.type === MessageType.Heartbeat) this.duplexPolicy.heartbeatCameBack();
     }
     this.stats.messagesReceivedBack += messages.length;
     // Not `heard()`: the liveness of this connection asks whether what it carries to the peer

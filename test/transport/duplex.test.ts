@@ -167,19 +167,68 @@ describe("control messages on both connections of a pair (protocol 3)", () => {
     expect(b.transport.receivedStats().get(1)!.messagesReceived).toBe(2);
     expect(b.transport.stats().get(1)!.messagesReceivedBack).toBe(1);
     // Appends are never duplicated: one copy, in order on the dialled connection.
-    a.transport.send([numbered(1, 2, 2), heartbeatFrom1()]);
+    a.transport.send([numbered(1, 2, 2), vote(1, 2)]);
     await waitFor(() => b.received.filter((m) => m.commit === 2).length === 1, "the append");
     await waitFor(
-      () => b.received.filter((m) => m.type === MessageType.Heartbeat).length === 2,
-      "the heartbeat sent in the same frame, and its copy",
+      () => b.received.filter((m) => m.type === MessageType.Vote).length === 2,
+      "the vote sent in the same frame, and its copy",
     );
     expect(b.received.filter((m) => m.type === MessageType.App && m.commit === 2)).toHaveLength(1);
   });
 });
 
-function heartbeatFrom1(): Message {
-  return message({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2 });
-}
+describe("heartbeats and their answers take both connections only while answers are late", () => {
+  /** Heartbeats are copied after 500 ms without an answer; copies of answers never expire here. */
+  const DOUBT_LIMITS = { ...QUIET_LIMITS, duplexAfterSilenceMs: 500, duplexHoldMs: 60_000 };
+
+  function heartbeat(): Message {
+    return message({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2 });
+  }
+  function heartbeatResp(): Message {
+    return message({ type: MessageType.HeartbeatResp, from: 2, to: 1, term: 2 });
+  }
+  function count(e: Endpoint, type: MessageType): number {
+    return e.received.filter((m) => m.type === type).length;
+  }
+
+  it("copies nothing while answers are prompt; a heartbeat after a silence and then its answers go both ways", async () => {
+    const leader = await startEndpoint(1, { limits: DOUBT_LIMITS });
+    const follower = await startEndpoint(2, { limits: DOUBT_LIMITS });
+    open.push(leader, follower);
+    leader.transport.addPeer(2, follower.transport.address);
+    follower.transport.addPeer(1, leader.transport.address);
+    follower.transport.send([numbered(2, 1, 1)]);
+    leader.transport.send([numbered(1, 2, 1)]);
+    await waitFor(
+      () => leader.received.length === 1 && follower.received.length === 1,
+      "both connections up",
+    );
+
+    // A healthy exchange: each heartbeat is answered at once, and nothing is copied.
+    for (let round = 1; round <= 5; round++) {
+      leader.transport.send([heartbeat()]);
+      await waitFor(() => count(follower, MessageType.Heartbeat) === round, "the heartbeat");
+      follower.transport.send([heartbeatResp()]);
+      await waitFor(() => count(leader, MessageType.HeartbeatResp) === round, "the answer");
+    }
+    expect(leader.transport.stats().get(2)!.reverse.messagesSent).toBe(0);
+    expect(follower.transport.stats().get(1)!.reverse.messagesSent).toBe(0);
+
+    // The follower stops answering: past the limit, the next heartbeat goes both ways.
+    const lastAnswerAt = Date.now();
+    await waitFor(() => Date.now() - lastAnswerAt > 600, "the silence to pass", 2_000);
+    leader.transport.send([heartbeat()]);
+    await waitFor(() => count(follower, MessageType.Heartbeat) === 7, "the heartbeat and its copy");
+    expect(leader.transport.stats().get(2)!.reverse.messagesSent).toBe(1);
+    expect(follower.transport.stats().get(1)!.messagesReceivedBack).toBe(1);
+
+    // The leader is copying its heartbeats, so the follower copies its answers.
+    follower.transport.send([heartbeatResp()]);
+    await waitFor(() => count(leader, MessageType.HeartbeatResp) === 7, "the answer and its copy");
+    expect(follower.transport.stats().get(1)!.reverse.messagesSent).toBe(1);
+    expect(leader.transport.stats().get(2)!.messagesReceivedBack).toBe(1);
+  });
+});
 
 describe("mixed versions: protocol 3 next to the release of protocol 2", () => {
   for (const [name, oldDials] of [

@@ -29,7 +29,7 @@ import { createOrchestrator, type WorkloadSettings } from "./orchestrator-wiring
 import { FAIL_STORAGE_ENV, withInjectedStorageFailure } from "./fault-injection.js";
 import { NodeFileSystem } from "../../storage/node-fs.js";
 import { WalLogStore } from "../../storage/wal-log-store.js";
-import { silenceLimitForElectionTimeout } from "../../transport/limits.js";
+import { duplexLimitsForTimings, silenceLimitForElectionTimeout } from "../../transport/limits.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
 import { PROTOCOL_VERSION } from "../../transport/codec.js";
 import { reportWhenReplayed, StartupPhases } from "./startup-phases.js";
@@ -232,6 +232,9 @@ export async function startNode(
       });
     }
 
+    const tickIntervalMs = options.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS;
+    const electionTimeoutMs =
+      (options.electionTicks ?? RAFT_DEFAULTS.electionTicks) * tickIntervalMs;
     const transport = new TcpTransport({
       nodeId: config.id,
       clusterId: config.clusterId,
@@ -251,11 +254,13 @@ export async function startNode(
               peerServerName: (peerId: number) => nodeIdentityName(config.clusterId, peerId),
             },
           }),
-      // A silent peer link is reset after twice the (shortest) election timeout.
+      // A silent peer link is reset after twice the (shortest) election timeout; heartbeats
+      // and answers take the reverse path too when answers are late (duplex-policy.ts).
       limits: {
-        silenceLimitMs: silenceLimitForElectionTimeout(
-          (options.electionTicks ?? RAFT_DEFAULTS.electionTicks) *
-            (options.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS),
+        silenceLimitMs: silenceLimitForElectionTimeout(electionTimeoutMs),
+        ...duplexLimitsForTimings(
+          (options.heartbeatTicks ?? RAFT_DEFAULTS.heartbeatTicks) * tickIntervalMs,
+          electionTimeoutMs,
         ),
       },
     });
