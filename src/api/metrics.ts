@@ -158,7 +158,9 @@ export class ApiMetrics implements CommandMetrics {
     });
     this.#fsyncLatency = new Histogram({
       name: "blixard_wal_fsync_duration_seconds",
-      help: "fdatasync calls of the write-ahead log (one per group-committed batch).",
+      help:
+        "Durable writes of the write-ahead log, one per group-committed batch: the O_DSYNC " +
+        "write (or the write's fdatasync where the file system has no durable writes).",
       buckets: FSYNC_BUCKETS_SECONDS,
       registers,
     });
@@ -166,8 +168,8 @@ export class ApiMetrics implements CommandMetrics {
       name: "blixard_peer_messages_total",
       help:
         "Raft messages per peer: sent, received, or dropped (queue full, peer unreachable); " +
-        "sent_back and received_back count the second copies of votes and heartbeats and their " +
-        "answers, which travel on the other connection of the pair too.",
+        "sent_back and received_back count the second copies of votes, and of heartbeats and " +
+        "their answers while answers are late, which travel on the other connection of the pair.",
       labelNames: ["peer", "direction"],
       registers,
     });
@@ -179,7 +181,7 @@ export class ApiMetrics implements CommandMetrics {
     });
   }
 
-  /** Records one fdatasync of the write-ahead log. Throws nothing. */
+  /** Records one durable write (or fdatasync) of the write-ahead log. Throws nothing. */
   observeFsync(durationMs: number): void {
     this.#fsyncLatency.observe(durationMs / 1000);
   }

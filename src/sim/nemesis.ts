@@ -12,6 +12,7 @@ import type { NetworkFaults, SimNetwork } from "./network.js";
 import { between, chance, pick, shuffled, type TraceHash } from "./rng.js";
 import type { Scheduler } from "./scheduler.js";
 import type { TraceTail } from "./trace-tail.js";
+import { WalDisk } from "./wal-disk.js";
 
 /** The kinds of fault the nemesis injects by default. */
 export const FAULT_KINDS = [
@@ -29,6 +30,9 @@ export const FAULT_KINDS = [
  * durable byte of its disk before it restarts: the restart must fail loudly (StorageCorrupt).
  */
 export const ALL_FAULT_KINDS = [...FAULT_KINDS, "power-loss", "bitflip"] as const;
+
+/** A crash meant for the next flush of a WAL disk comes at the latest this long after, in ms. */
+const CRASH_DURING_FLUSH_WITHIN_MS = 200;
 /** One kind of fault. */
 export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
@@ -174,7 +178,15 @@ export class Nemesis {
         const live = this.cluster.liveIds();
         if (live.length === 0) return;
         const id = pick(this.random, live);
-        this.cluster.crash(id);
+        const disk = this.cluster.slot(id).disk;
+        // On the WAL disk, half the crashes come during a flush (torn writes; see WalDisk).
+        if (disk instanceof WalDisk && chance(this.random, 0.5)) {
+          disk.crashDuringNextFlush(() => {
+            if (this.active) this.cluster.crash(id);
+          }, CRASH_DURING_FLUSH_WITHIN_MS);
+        } else {
+          this.cluster.crash(id);
+        }
         this.record(kind, String(id));
         this.later(() => {
           this.cluster.restart(id);

@@ -16,7 +16,7 @@
  */
 import type { Random } from "../common/random.js";
 import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.js";
-import type { FileHandle, FileSystem, OpenMode } from "../storage/fs.js";
+import type { FileHandle, FileSystem, OpenMode, OpenOptions } from "../storage/fs.js";
 import type { LogStore, LogUpdate, SnapshotWriter } from "../storage/log-store.js";
 import { MemoryFileSystem, type MemoryFsOperation } from "../storage/memory-fs.js";
 import { parseSnapshotFileName } from "../storage/snapshot-file.js";
@@ -71,12 +71,18 @@ class IncarnationFileSystem implements FileSystem {
     return value;
   }
 
-  open(path: string, mode: OpenMode): Promise<FileHandle> {
-    return this.guard(async () => this.wrap(await this.inner.open(path, mode)));
+  open(path: string, mode: OpenMode, options: OpenOptions = {}): Promise<FileHandle> {
+    // PLANTED BUG (walSkipsDatasync): a durable write is acknowledged as one but is not flushed.
+    const durableWrites = options.durableWrites === true && mode !== "read";
+    const inner = this.skipDatasync ? {} : options;
+    return this.guard(async () =>
+      this.wrap(await this.inner.open(path, mode, inner), durableWrites),
+    );
   }
 
-  private wrap(handle: FileHandle): FileHandle {
+  private wrap(handle: FileHandle, durableWrites: boolean): FileHandle {
     return {
+      durableWrites,
       read: (buffer, positionBytes) => this.guard(() => handle.read(buffer, positionBytes)),
       write: (data, positionBytes) => this.guard(() => handle.write(data, positionBytes)),
       truncate: (sizeBytes) => this.guard(() => handle.truncate(sizeBytes)),
@@ -229,6 +235,8 @@ export class WalDisk {
   private current: WalSimLogStore | undefined;
   private opened = 0;
   private flipPending = false;
+  /** A crash waiting for the next flush to start (see {@link crashDuringNextFlush}). */
+  private armedCrash: (() => void) | undefined;
   private knownFirstIndex = 1;
 
   constructor(
@@ -248,11 +256,37 @@ export class WalDisk {
     const latencyMs = isSync
       ? between(this.random, this.options.minSyncLatencyMs, this.options.maxSyncLatencyMs)
       : 0;
+    const crash = isSync ? this.armedCrash : undefined;
+    if (crash !== undefined) {
+      this.armedCrash = undefined;
+      // The power goes while the flush runs: what it was writing may be torn.
+      this.scheduler.schedule(between(this.random, 0, latencyMs), () => {
+        if (epoch === this.epoch) crash();
+      });
+    }
     return new Promise<void>((resolve) => {
       this.scheduler.schedule(latencyMs, () => {
         if (epoch === this.epoch) resolve();
       });
     });
+  }
+
+  /**
+   * Calls `crash` (which crashes the node) part way through the next flush of this disk (a
+   * durable write's or an fsync), so that what it writes can be torn; or after `withinMs` if no
+   * flush starts by then. Crashes at random instants rarely fall inside a flush (the WAL holds
+   * nothing unsynced in the page cache), and torn tails would go untested.
+   */
+  crashDuringNextFlush(crash: () => void, withinMs: number): void {
+    let done = false;
+    const once = (): void => {
+      if (done) return;
+      done = true;
+      this.armedCrash = undefined;
+      crash();
+    };
+    this.armedCrash = once;
+    this.scheduler.schedule(withinMs, once);
   }
 
   /** The store of the running incarnation, if any. */

@@ -17,8 +17,20 @@ export type OpenMode =
   /** Read and write a new, empty file; `EEXIST` if it exists already. */
   | "createExclusive";
 
+/** Options of {@link FileSystem.open}. */
+export interface OpenOptions {
+  /**
+   * Each write resolves only once its data, and the size needed to read it back, are durable:
+   * a write and its fdatasync in one trip to the disk (`O_DSYNC`), where a write followed by
+   * `datasync()` takes two trips through the thread pool. Ignored for `read`.
+   */
+  readonly durableWrites?: boolean;
+}
+
 /** An open file. Every method rejects once the file (or the simulated machine) is gone. */
 export interface FileHandle {
+  /** True if each write is durable once it resolves (opened with `durableWrites`). */
+  readonly durableWrites: boolean;
   /** Reads into `buffer` from `positionBytes`; resolves with the bytes read (0 at the end). */
   read(buffer: Uint8Array, positionBytes: number): Promise<number>;
   /** Writes all of `data` at `positionBytes`, growing the file if needed. */
@@ -37,8 +49,8 @@ export interface FileHandle {
 
 /** The file-system operations the storage layer needs, and nothing more. */
 export interface FileSystem {
-  /** Opens `path` as `mode` says. */
-  open(path: string, mode: OpenMode): Promise<FileHandle>;
+  /** Opens `path` as `mode` and `options` say. */
+  open(path: string, mode: OpenMode, options?: OpenOptions): Promise<FileHandle>;
   /** The whole content of `path`, in a new buffer the caller owns (WAL entries are views into it). */
   readFile(path: string): Promise<Uint8Array>;
   /** Atomically replaces `to` with `from` (durable only after {@link syncDirectory}). */

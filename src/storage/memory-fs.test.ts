@@ -15,6 +15,21 @@ async function fileWith(fs: MemoryFileSystem, path: string, text: string, synced
 }
 
 describe("MemoryFileSystem", () => {
+  it("makes a durable write durable when it resolves, and nothing written before it elsewhere", async () => {
+    const fs = new MemoryFileSystem();
+    const plain = await fileWith(fs, "/d/f", "0123456789", true);
+    await plain.write(enc("lost"), 0);
+    const durable = await fs.open("/d/f", "readWrite", { durableWrites: true });
+    expect(durable.durableWrites).toBe(true);
+    expect((await fs.open("/d/f", "read", { durableWrites: true })).durableWrites).toBe(false);
+    const syncsBefore = fs.counters.fileSyncs;
+    await durable.write(enc("kept"), 6);
+    expect(fs.counters.fileSyncs - syncsBefore).toBe(1);
+    // As O_DSYNC flushes only the range it wrote: the earlier plain write is still exposed.
+    fs.crash();
+    expect(dec(await fs.readFile("/d/f"))).toBe("012345kept");
+  });
+
   it("loses unsynced writes on a crash and keeps synced ones", async () => {
     const fs = new MemoryFileSystem();
     const handle = await fileWith(fs, "/d/f", "durable", true);

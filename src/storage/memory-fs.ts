@@ -10,7 +10,13 @@
  * Deterministic: randomness only comes from the `Random` passed to `crash`.
  */
 import type { Random } from "../common/random.js";
-import { FileSystemError, type FileHandle, type FileSystem, type OpenMode } from "./fs.js";
+import {
+  FileSystemError,
+  type FileHandle,
+  type FileSystem,
+  type OpenMode,
+  type OpenOptions,
+} from "./fs.js";
 
 /** A growable byte buffer: the content of a file (current or durable). */
 class Bytes {
@@ -61,15 +67,27 @@ class MemoryFile {
   durable = new Bytes();
   pending: PendingChange[] = [];
 
-  apply(change: PendingChange): void {
+  apply(change: PendingChange): PendingChange {
     this.pending.push(change);
     if (change.kind === "write") this.current.write(change.data, change.positionBytes);
     else this.current.truncate(change.sizeBytes);
+    return change;
   }
 
   sync(): void {
     for (const change of this.pending) applyChange(this.durable, change);
     this.pending = [];
+  }
+
+  /**
+   * Makes one pending change durable and no other, as an `O_DSYNC` write flushes only its own
+   * range: earlier unsynced writes elsewhere in the file stay exposed to a crash.
+   */
+  syncOne(change: PendingChange): void {
+    const at = this.pending.indexOf(change);
+    if (at < 0) return;
+    applyChange(this.durable, change);
+    this.pending.splice(at, 1);
   }
 }
 
@@ -182,7 +200,7 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** @inheritdoc */
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+  async open(path: string, mode: OpenMode, options: OpenOptions = {}): Promise<FileHandle> {
     await this.step("open", path);
     const key = normalize(path);
     let file = this.files.get(key);
@@ -196,10 +214,20 @@ export class MemoryFileSystem implements FileSystem {
     } else if (file === undefined) {
       throw new FileSystemError("ENOENT", `no such file ${path}`);
     }
-    return this.handle(key, file, mode !== "read");
+    return this.handle(
+      key,
+      file,
+      mode !== "read",
+      options.durableWrites === true && mode !== "read",
+    );
   }
 
-  private handle(path: string, file: MemoryFile, writable: boolean): FileHandle {
+  private handle(
+    path: string,
+    file: MemoryFile,
+    writable: boolean,
+    durableWrites: boolean,
+  ): FileHandle {
     const generation = this.generation;
     let closed = false;
     const check = (): void => {
@@ -213,6 +241,7 @@ export class MemoryFileSystem implements FileSystem {
       if (!writable) throw new FileSystemError("EBADF", `${path} is open read-only`);
     };
     return {
+      durableWrites,
       read: async (buffer, positionBytes) => {
         await this.step("read", path);
         check();
@@ -235,11 +264,22 @@ export class MemoryFileSystem implements FileSystem {
           growthBytes <= freeBytes
             ? data.slice()
             : data.slice(0, Math.max(0, file.current.sizeBytes + freeBytes - positionBytes));
-        if (fitting.byteLength > 0) file.apply({ kind: "write", data: fitting, positionBytes });
+        const change =
+          fitting.byteLength > 0
+            ? file.apply({ kind: "write", data: fitting, positionBytes })
+            : undefined;
         this.counters.writes++;
         this.counters.bytesWritten += fitting.byteLength;
         if (fitting.byteLength < data.byteLength) {
           throw new FileSystemError("ENOSPC", `no space left on device writing ${path}`);
+        }
+        if (durableWrites && change !== undefined) {
+          // O_DSYNC: the write and its flush, one call. A crash before the flush loses or tears
+          // the write like any unsynced one, and a fault injected into "datasync" fails it.
+          await this.step("datasync", path);
+          check();
+          file.syncOne(change);
+          this.counters.fileSyncs++;
         }
       },
       truncate: async (sizeBytes) => {

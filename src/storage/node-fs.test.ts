@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -14,7 +15,35 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The open flags of this process's descriptor for `path` (from /proc/self/fdinfo). */
+async function openFlags(path: string): Promise<number> {
+  for (const fd of await readdir("/proc/self/fd")) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => "");
+    if (target !== path) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, "utf8");
+    const flags = /^flags:\s+([0-7]+)$/m.exec(info)?.[1];
+    if (flags !== undefined) return Number.parseInt(flags, 8);
+  }
+  throw new Error(`no descriptor open for ${path}`);
+}
+
 describe("NodeFileSystem", () => {
+  it("opens a file for durable writes with O_DSYNC, and only when asked", async () => {
+    const fs = new NodeFileSystem();
+    const durablePath = join(dir, "durable");
+    const durable = await fs.open(durablePath, "createExclusive", { durableWrites: true });
+    expect(durable.durableWrites).toBe(true);
+    expect((await openFlags(durablePath)) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    await durable.write(new Uint8Array([1, 2, 3]), 0);
+    await durable.close();
+    const plainPath = join(dir, "plain");
+    const plain = await fs.open(plainPath, "createExclusive");
+    expect(plain.durableWrites).toBe(false);
+    expect((await openFlags(plainPath)) & constants.O_DSYNC).toBe(0);
+    await plain.close();
+    expect(await fs.readFile(durablePath)).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
   it("does what the port says: create, write, read, sync, rename, list, remove", async () => {
     const fs = new NodeFileSystem();
     const path = join(dir, "f");

@@ -5,7 +5,7 @@
 import { constants } from "node:fs";
 import { open, readdir, readFile, rename, rm, mkdir, stat, access } from "node:fs/promises";
 import type { FileHandle as NodeFileHandle } from "node:fs/promises";
-import type { FileHandle, FileSystem, OpenMode } from "./fs.js";
+import type { FileHandle, FileSystem, OpenMode, OpenOptions } from "./fs.js";
 
 const OPEN_FLAGS: Record<OpenMode, number> = {
   read: constants.O_RDONLY,
@@ -14,7 +14,10 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
 };
 
 class NodeFile implements FileHandle {
-  constructor(private readonly handle: NodeFileHandle) {}
+  constructor(
+    private readonly handle: NodeFileHandle,
+    readonly durableWrites: boolean,
+  ) {}
 
   async read(buffer: Uint8Array, positionBytes: number): Promise<number> {
     const { bytesRead } = await this.handle.read(buffer, 0, buffer.byteLength, positionBytes);
@@ -59,9 +62,11 @@ class NodeFile implements FileHandle {
 /** The file system of this machine, through `node:fs/promises`. */
 export class NodeFileSystem implements FileSystem {
   /** @inheritdoc */
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+  async open(path: string, mode: OpenMode, options: OpenOptions = {}): Promise<FileHandle> {
+    const durableWrites = options.durableWrites === true && mode !== "read";
+    const flags = OPEN_FLAGS[mode] | (durableWrites ? constants.O_DSYNC : 0);
     // 0600: the log and snapshots hold the cluster's data, secrets included (README, Security).
-    return new NodeFile(await open(path, OPEN_FLAGS[mode], 0o600));
+    return new NodeFile(await open(path, flags, 0o600), durableWrites);
   }
 
   /** @inheritdoc */

@@ -17,12 +17,18 @@ async function openWal(fs: MemoryFileSystem, segmentSizeBytes?: number) {
 }
 
 /** A gate that holds every datasync until opened. */
+/**
+ * Holds every fdatasync (a durable write's flush included) until released, once armed: opening
+ * a log writes its first segment durably, so tests arm the gate after the open.
+ */
 function syncGate() {
   let open: () => void = () => undefined;
   let gate = new Promise<void>((resolve) => (open = resolve));
+  let armed = false;
   return {
+    arm: () => (armed = true),
     delay: async (operation: MemoryFsOperation) => {
-      if (operation === "datasync") await gate;
+      if (armed && operation === "datasync") await gate;
     },
     release: () => {
       open();
@@ -36,16 +42,13 @@ describe("Wal group commit", () => {
     let now = 0;
     const observed: number[] = [];
     const gate = syncGate();
-    let armed = false;
-    const fs = new MemoryFileSystem({
-      delay: async (operation) => (armed ? gate.delay(operation) : undefined),
-    });
+    const fs = new MemoryFileSystem({ delay: gate.delay });
     await fs.mkdir(DIR);
     const { wal } = await Wal.open(fs, DIR, {
       syncObserver: { now: () => now, observe: (ms) => observed.push(ms) },
     });
     const syncsAtOpen = wal.stats.syncs;
-    armed = true;
+    gate.arm();
     const durable = wal.append([entryRecord(1)], { sync: true });
     await new Promise((resolve) => setImmediate(resolve));
     now += 7;
@@ -78,6 +81,7 @@ describe("Wal group commit", () => {
     const gate = syncGate();
     const fs = new MemoryFileSystem({ delay: gate.delay });
     const { wal } = await openWal(fs);
+    gate.arm();
     const resolved: number[] = [];
     const first = wal.append([entryRecord(1)], { sync: true }).then(() => resolved.push(1));
     // Let the first write start and block in its fdatasync.
@@ -101,6 +105,33 @@ describe("Wal group commit", () => {
       syncs: 2 + wal.stats.segmentsCreated,
     });
     await wal.close();
+  });
+
+  it("holds an unsynced append and writes it first in the next synced append's write", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    await wal.append([entryRecord(1)], { sync: true });
+    const writesBefore = fs.counters.writes;
+    const hardState = { term: 1, vote: 0, commit: 1 };
+    // Resolves at once, and nothing is written yet.
+    await wal.append([{ type: RecordType.HardState, hardState }], { sync: false });
+    expect(fs.counters.writes).toBe(writesBefore);
+    await wal.append([entryRecord(2)], { sync: true });
+    expect(fs.counters.writes - writesBefore).toBe(1);
+    fs.crash();
+    const { recovered } = await Wal.open(fs, DIR);
+    expect(recovered.log.entries.map((e) => e.index)).toEqual([1, 2]);
+    expect(recovered.log.hardState).toEqual(hardState);
+  });
+
+  it("writes held unsynced appends when it closes", async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs);
+    await wal.append([entryRecord(1)], { sync: false });
+    await wal.close();
+    fs.crash();
+    const { recovered } = await Wal.open(fs, DIR);
+    expect(recovered.log.entries.map((e) => e.index)).toEqual([1]);
   });
 
   it("does not fsync appends that ask for no durability", async () => {
@@ -138,6 +169,7 @@ describe("Wal group commit", () => {
     const fs = new MemoryFileSystem({ delay: gate.delay });
     await fs.mkdir(DIR);
     const { wal } = await Wal.open(fs, DIR, { maxPendingBytes: 1000 });
+    gate.arm();
     const accepted = wal.append([entryRecord(1, 600)], { sync: true });
     await expect(wal.append([entryRecord(2, 600)], { sync: true })).rejects.toMatchObject({
       code: "OVERLOADED",

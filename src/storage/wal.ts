@@ -5,6 +5,14 @@
  * the same turn of the event loop share one write too. Records reach the file in the order
  * `append` was called, so what survives a crash is always a prefix of what was appended.
  *
+ * Segments are opened for durable writes where the file system has them (`O_DSYNC`): a synced
+ * batch is then one write that returns durable, one trip through the thread pool where write +
+ * fdatasync took two (about 60 µs less per batch on this machine kind, and a shorter tail). Such
+ * a file flushes only the range each write covers, so an unsynced write must never precede a
+ * synced one unflushed: appends without `sync` are not written on their own but held, in order,
+ * until the next synced append (or {@link Wal.close}) writes them in its batch. They only ever
+ * carry what a crash may lose (raft's commit index), and a process crash now loses them too.
+ *
  * Segments roll over at `segmentSizeBytes`: the old one is fsynced first, the new one starts
  * with its header and the current hard state, and is made durable (file and directory) before
  * any record goes into it.
@@ -39,7 +47,7 @@ export interface WalOptions {
   readonly maxBatchBytes?: number;
   /** Most bytes waiting to be written; past it `append` fails with OVERLOADED. Default 256 MiB. */
   readonly maxPendingBytes?: number;
-  /** Told how long each fdatasync took (metrics). Not used by the log itself. */
+  /** Told how long each batch took to become durable (metrics). Not used by the log itself. */
   readonly syncObserver?: SyncObserver;
   /** Waits between retries of a write that found the disk full. Default: a timer. */
   readonly sleep?: (delayMs: number) => Promise<void>;
@@ -50,11 +58,11 @@ export interface WalOptions {
   readonly onStorageFull?: (error: StorageFullError | undefined) => void;
 }
 
-/** Times fdatasync calls; the clock is the caller's, so the log reads none itself. */
+/** Times durable writes and fdatasync calls; the clock is the caller's, so the log reads none itself. */
 export interface SyncObserver {
   /** A monotonic time in milliseconds. */
   now(): number;
-  /** One fdatasync of `durationMs` completed. Must not throw. */
+  /** One durable write or fdatasync of `durationMs` completed. Must not throw. */
   observe(durationMs: number): void;
 }
 
@@ -110,6 +118,8 @@ export class Wal {
   /** Set while a write waits for space on a full disk. */
   private fullError: StorageFullError | undefined;
   private queue: PendingAppend[] = [];
+  /** Queued appends with `sync`: while there are none, durable segments hold the queue back. */
+  private queuedSyncs = 0;
   private pendingBytes = 0;
   private flushing = false;
   private failure: Error | undefined;
@@ -177,7 +187,7 @@ export class Wal {
     if (last === undefined) {
       await wal.createSegment(1);
     } else {
-      const handle = await fs.open(joinPath(dir, last.name), "readWrite");
+      const handle = await fs.open(joinPath(dir, last.name), "readWrite", { durableWrites: true });
       wal.active = {
         info: last,
         handle,
@@ -190,8 +200,10 @@ export class Wal {
 
   /**
    * Appends records after every earlier append. With `sync` the promise resolves once they are
-   * durable (covered by an fdatasync); without, once they are written (in the page cache).
-   * Any number of callers may append concurrently: they share writes and fsyncs.
+   * durable (covered by an fdatasync or a durable write); without, once they are written (in the
+   * page cache), or at once on durable segments, which write them with the next synced append
+   * (see the module comment). Any number of callers may append concurrently: they share writes
+   * and fsyncs.
    * @throws TooLargeError for a record over `maxRecordSizeBytes` (nothing is appended).
    * @throws OverloadedError if `maxPendingBytes` are already waiting.
    * @throws UnavailableError if the log is closed or a write failed (the log is then unusable:
@@ -237,7 +249,9 @@ export class Wal {
       this.appendedMarkIndex = order.markIndex;
       this.stats.appends++;
       this.pendingBytes += sizeBytes;
-      return new Promise<void>((resolve, reject) => {
+      const held = !options.sync && this.active.handle.durableWrites;
+      if (options.sync) this.queuedSyncs++;
+      const written = new Promise<void>((resolve, reject) => {
         this.queue.push({
           bytes,
           sync: options.sync,
@@ -249,6 +263,10 @@ export class Wal {
         });
         this.scheduleFlush();
       });
+      if (!held) return written;
+      // Held for the next synced write (its failure is that append's to report).
+      written.catch(() => undefined);
+      return Promise.resolve();
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -302,6 +320,8 @@ export class Wal {
   private async flushLoop(): Promise<void> {
     try {
       while (this.queue.length > 0 && this.failure === undefined) {
+        // Unsynced appends alone wait for a synced one on durable segments (module comment).
+        if (this.queuedSyncs === 0 && this.active.handle.durableWrites && !this.closed) break;
         const batch = this.takeBatch();
         try {
           await retryWhileFull(() => this.writeBatch(batch), {
@@ -317,6 +337,7 @@ export class Wal {
           this.failure = failure;
           for (const item of [...batch, ...this.queue]) item.reject(failure);
           this.queue = [];
+          this.queuedSyncs = 0;
           this.pendingBytes = 0;
         }
       }
@@ -339,6 +360,7 @@ export class Wal {
     }
     const batch = this.queue.slice(0, count);
     this.queue = this.queue.slice(count);
+    for (const item of batch) if (item.sync) this.queuedSyncs--;
     return batch;
   }
 
@@ -367,16 +389,22 @@ export class Wal {
       }
     }
     const active = this.active;
+    const durable = active.handle.durableWrites;
+    const observer = sync && durable ? this.syncObserver : undefined;
+    const started = observer?.now() ?? 0;
     try {
       // On a full disk a part of `bytes` may land past the durable end before the error: the
       // retry writes the whole batch again at the same offset, and a crash before it leaves a
       // torn tail that recovery cuts.
       await active.handle.write(bytes, active.offsetBytes);
     } catch (error) {
+      // A durable write that fails may have failed its flush: never retried but on a full disk
+      // (retry-while-full.ts), as a failed fdatasync.
       throw storageIoError(error, "write", joinPath(this.dir, active.info.name));
     }
+    if (observer !== undefined) observer.observe(observer.now() - started);
     active.offsetBytes += sizeBytes;
-    active.dirty = true;
+    active.dirty = !durable;
     active.info.maxIndex = Math.max(active.info.maxIndex, maxIndex);
     for (const item of batch) {
       // Only what is written may seed the next segment: a later hard state could commit
@@ -389,7 +417,7 @@ export class Wal {
     this.pendingBytes -= sizeBytes;
     invariant(this.pendingBytes >= 0, "more WAL bytes written than were pending");
     if (sync) {
-      await this.datasync(active.handle, active.info.name);
+      if (!durable) await this.datasync(active.handle, active.info.name);
       active.dirty = false;
       this.stats.syncs++;
     }
@@ -445,7 +473,7 @@ export class Wal {
     content.set(stateBytes, header.byteLength);
     let handle: FileHandle;
     try {
-      handle = await this.fs.open(path, "createExclusive");
+      handle = await this.fs.open(path, "createExclusive", { durableWrites: true });
     } catch (error) {
       throw storageIoError(error, "create", path);
     }
@@ -502,10 +530,14 @@ export class Wal {
     return this.segments.map((segment) => ({ ...segment }));
   }
 
-  /** Waits for every append so far to be written, then closes the active segment. Idempotent. */
+  /**
+   * Waits for every append so far to be written (held unsynced ones included), then closes the
+   * active segment. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.queue.length > 0 && this.failure === undefined) this.scheduleFlush();
     while (this.flushing) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.active.handle.close();
   }
