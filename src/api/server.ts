@@ -167,7 +167,10 @@ export class ApiServer {
   readonly #requestTimeoutMs: number;
   readonly #routes: RouteSpec[];
   /** `METHOD url` of the routes audited only when refused (see {@link RouteSpec.audit}). */
-  readonly #auditRefusalsOnly = new Set<string>();
+  readonly #auditRefusalsOnly = new Map<string, Set<string>>();
+  /** The audit time string of {@link #auditTimeMs}: requests of one millisecond share it. */
+  #auditTime = "";
+  #auditTimeMs = -1;
   readonly #forwardHttpsAgent: HttpsAgent | undefined;
   readonly #auth: Authenticator;
   readonly #peerCertificate: (request: FastifyRequest) => PeerCertificate | undefined;
@@ -277,7 +280,10 @@ export class ApiServer {
       }),
     ];
     for (const route of this.#routes) {
-      if (route.audit === "refusals") this.#auditRefusalsOnly.add(`${route.method} ${route.url}`);
+      if (route.audit === "refusals") {
+        const urls = this.#auditRefusalsOnly.get(route.method) ?? new Set();
+        this.#auditRefusalsOnly.set(route.method, urls.add(route.url));
+      }
       this.#register(route);
     }
   }
@@ -414,11 +420,13 @@ export class ApiServer {
   /** One audit line per mutating request to a known route, whatever its outcome. */
   #auditRequest(request: FastifyRequest, route: string | undefined, statusCode: number): void {
     if (this.#audit === undefined || request.method === "GET" || route === undefined) return;
-    if (statusCode < 400 && this.#auditRefusalsOnly.has(`${request.method} ${route}`)) return;
+    if (statusCode < 400 && this.#auditRefusalsOnly.get(request.method)?.has(route) === true) {
+      return;
+    }
     const state = this.#stateIfAny(request) ?? {};
     const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");
     this.#audit.record({
-      time: new Date().toISOString(),
+      time: this.#auditTimeNow(),
       node: this.#service.nodeId,
       identity: identityFields(state.identity),
       method: request.method,
@@ -432,6 +440,16 @@ export class ApiServer {
       ...(state.forwardedTo === undefined ? {} : { forwardedTo: state.forwardedTo }),
       remoteAddress: request.ip,
     });
+  }
+
+  /** The time of an audit line: one string per millisecond, not a Date and a string per request. */
+  #auditTimeNow(): string {
+    const ms = Date.now();
+    if (ms !== this.#auditTimeMs) {
+      this.#auditTimeMs = ms;
+      this.#auditTime = new Date(ms).toISOString();
+    }
+    return this.#auditTime;
   }
 
   async #serve(route: RouteSpec, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
