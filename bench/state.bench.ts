@@ -154,6 +154,10 @@ interface StateResult {
   readonly snapshotBytesPerNode: number[];
   readonly snapshotSendsPerFollower: number[];
   readonly peakRssMb: number;
+  /** Peak RSS of each member at the end of the fill, in member order. */
+  readonly memberPeakRssMb: number[];
+  /** The member that led at the end of the fill. */
+  readonly leaderMember: number;
   readonly restartPeakRssMb: number;
   readonly restartMs: number;
   readonly fillSeconds: number;
@@ -218,7 +222,8 @@ async function measure(target: StateTarget): Promise<StateResult> {
     // Let a snapshot in progress finish before counting.
     await sleep(2000);
     const pids = target.pids();
-    const peak = Math.max(...pids.map(peakRssMb));
+    const memberPeaks = pids.map(peakRssMb);
+    const peak = Math.max(...memberPeaks);
     const stats = target.snapshotStats();
     const leader = await target.waitForLeader();
     const follower = leader === 0 ? 1 : 0;
@@ -256,6 +261,8 @@ async function measure(target: StateTarget): Promise<StateResult> {
       snapshotBytesPerNode: stats.bytesWritten,
       snapshotSendsPerFollower: stats.sendsTo,
       peakRssMb: peak,
+      memberPeakRssMb: memberPeaks,
+      leaderMember: leader,
       restartPeakRssMb: restartPeak,
       restartMs,
       fillSeconds: seconds,
@@ -273,7 +280,7 @@ function print(r: StateResult, dataBytes: number): void {
       `  fill: ${r.putsPerSec.toFixed(0)} puts/s (${r.fillSeconds.toFixed(1)} s), ${r.failedWrites} failed writes, ${r.leaderChanges} leader changes`,
       `  snapshots written per node: ${r.snapshotBytesPerNode.map(mb).join(" / ")} MB for ${mb(dataBytes)} MB of data`,
       `  snapshot sends per member: ${r.snapshotSendsPerFollower.join(" / ") || "-"}`,
-      `  peak RSS per member: ${r.peakRssMb.toFixed(0)} MB max; restarted member ${r.restartPeakRssMb.toFixed(0)} MB`,
+      `  peak RSS per member: ${r.peakRssMb.toFixed(0)} MB max (${r.memberPeakRssMb.map((m, i) => `${m.toFixed(0)}${i === r.leaderMember ? " leader" : ""}`).join(" / ")}); restarted member ${r.restartPeakRssMb.toFixed(0)} MB`,
       `  restart of one follower to healthy: ${r.restartMs.toFixed(0)} ms`,
     ].join("\n"),
   );

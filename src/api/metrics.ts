@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Role } from "../raft/types.js";
+import { CounterTally } from "./counter-tally.js";
 import type { CommandMetrics, ReadConsistency } from "../node/command-port.js";
 import { LoopDelaySampler, type LoopDelaySamplerOptions } from "./loop-delay-sampler.js";
 import type { NodeStatusView } from "./service.js";
@@ -53,6 +54,13 @@ export class ApiMetrics implements CommandMetrics {
   readonly #proposalLatency: Histogram<"namespace" | "outcome">;
   readonly #readLatency: Histogram<"namespace" | "consistency" | "outcome">;
   readonly #httpRequests: Counter<"method" | "route" | "status">;
+  /** Counted here, handed to the counters as they are read (see counter-tally.ts). */
+  readonly #httpTally = new CounterTally<"method" | "route" | "status">([
+    "method",
+    "route",
+    "status",
+  ]);
+  readonly #proposalTally = new CounterTally<"namespace" | "outcome">(["namespace", "outcome"]);
   readonly #forwarded: Counter<"outcome">;
   readonly #proposalsForwarded: Counter;
   /** The runtime's forwarded-proposal count at the last sample, to turn it into increments. */
@@ -124,6 +132,7 @@ export class ApiMetrics implements CommandMetrics {
       help: "Proposals by command namespace and outcome: applied, or the error code or reason that refused them.",
       labelNames: ["namespace", "outcome"],
       registers,
+      collect: () => this.#proposalTally.flushTo(this.#proposals),
     });
     this.#proposalLatency = new Histogram({
       name: "blixard_proposal_apply_latency_seconds",
@@ -144,6 +153,7 @@ export class ApiMetrics implements CommandMetrics {
       help: "HTTP requests served, by method, route and status.",
       labelNames: ["method", "route", "status"],
       registers,
+      collect: () => this.#httpTally.flushTo(this.#httpRequests),
     });
     this.#forwarded = new Counter({
       name: "blixard_http_forwarded_total",
@@ -222,7 +232,7 @@ export class ApiMetrics implements CommandMetrics {
 
   /** @inheritdoc */
   proposalFinished(namespace: string, outcome: string, durationMs: number): void {
-    this.#proposals.inc({ namespace, outcome });
+    this.#proposalTally.add(namespace, outcome);
     this.#proposalLatency.observe(
       { namespace, outcome: outcome === "applied" ? "applied" : "refused" },
       durationMs / 1000,
@@ -241,7 +251,7 @@ export class ApiMetrics implements CommandMetrics {
 
   /** Counts one HTTP request. Throws nothing. */
   httpRequest(method: string, route: string, status: number): void {
-    this.#httpRequests.inc({ method, route, status: String(status) });
+    this.#httpTally.add(method, route, status);
   }
 
   /** Counts one forwarded request. Throws nothing. */

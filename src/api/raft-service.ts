@@ -15,6 +15,7 @@ import type { ClusterStateMachine } from "../statemachine/cluster/cluster-state-
 import { MAX_LIST_LIMIT } from "../statemachine/kv/limits.js";
 import type { KvListResult } from "../statemachine/kv/store.js";
 import type {
+  KvCommand,
   KvCompareAndSetResult,
   KvDeleteResult,
   KvPutResult,
@@ -117,17 +118,19 @@ export class RaftKvService implements BlixardNodeService {
 
   /** @inheritdoc */
   async kvPut(request: KvPutRequest, options: WriteOptions = {}): Promise<KvPutResult> {
-    const result = await this.#commands.propose(
-      KV_COMMANDS,
-      {
-        op: "put",
-        key: request.key,
-        value: request.value,
-        ...(request.returnPrevious === undefined ? {} : { returnPrevious: request.returnPrevious }),
-        ...(request.lease === undefined ? {} : { lease: request.lease }),
-      },
-      options,
-    );
+    const { key, value, returnPrevious, lease } = request;
+    // A plain put (the common case) is built without the optional fields' spreads.
+    const command: KvCommand =
+      returnPrevious === undefined && lease === undefined
+        ? { op: "put", key, value }
+        : {
+            op: "put",
+            key,
+            value,
+            ...(returnPrevious === undefined ? {} : { returnPrevious }),
+            ...(lease === undefined ? {} : { lease }),
+          };
+    const result = await this.#commands.propose(KV_COMMANDS, command, options);
     invariant(result.op === "put", () => `a put returned a ${result.op} result`);
     return result;
   }

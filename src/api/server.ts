@@ -32,6 +32,7 @@ import {
 } from "./auth/authenticator.js";
 import { identityFields, type Identity } from "./auth/identity.js";
 import { verifiedPeerCertificate, type PeerCertificate } from "./auth/peer-certificate.js";
+import { connectionCancel, requestSignal } from "./connection-cancel.js";
 import { forwardRequest, ServedByOtherNodeError } from "./forward.js";
 import { hostChecker } from "./host-check.js";
 import { aclRoutes } from "./routes/acl-routes.js";
@@ -131,6 +132,23 @@ interface RequestState {
   forwardedTo?: string;
 }
 
+/**
+ * The request property that holds its {@link RequestState}: declared on every request with
+ * `decorateRequest` (one shape for all), where a WeakMap entry per request was garbage that the
+ * collector must also trace as an ephemeron.
+ */
+const STATE = "blixardState";
+
+/** A request as it carries its state. */
+interface StateHolder {
+  [STATE]: RequestState | null;
+}
+
+/** Whether `request` has the state property (every request of the server's, once decorated). */
+function holdsState(request: FastifyRequest): request is FastifyRequest & StateHolder {
+  return STATE in request;
+}
+
 /** Where to listen. */
 export interface ListenOptions {
   /** Default `127.0.0.1`. */
@@ -149,12 +167,14 @@ export class ApiServer {
   readonly #requestTimeoutMs: number;
   readonly #routes: RouteSpec[];
   /** `METHOD url` of the routes audited only when refused (see {@link RouteSpec.audit}). */
-  readonly #auditRefusalsOnly = new Set<string>();
+  readonly #auditRefusalsOnly = new Map<string, Set<string>>();
+  /** The audit time string of {@link #auditTimeMs}: requests of one millisecond share it. */
+  #auditTime = "";
+  #auditTimeMs = -1;
   readonly #forwardHttpsAgent: HttpsAgent | undefined;
   readonly #auth: Authenticator;
   readonly #peerCertificate: (request: FastifyRequest) => PeerCertificate | undefined;
   readonly #audit: AuditSink | undefined;
-  readonly #states = new WeakMap<FastifyRequest, RequestState>();
   readonly #maxConnections: number;
   /** Built on its route's first request: most nodes are never asked for it. */
   #openApi: unknown;
@@ -209,21 +229,22 @@ export class ApiServer {
       this.#state(request).errorCode = response.body.code;
       return reply.code(response.statusCode).send(response.body);
     });
+    this.app.decorateRequest(STATE, null);
     const checkHost = hostChecker(options.allowedHosts ?? []);
-    this.app.addHook("onRequest", async (request) => checkHost(request.headers.host));
-    this.app.addHook("onResponse", (request, reply, done) => {
-      this.#auditRequest(request, reply.statusCode);
+    // Hooks take a callback rather than return a promise: a promise and its reaction per hook
+    // and request were garbage on every write (a thrown error reaches Fastify all the same).
+    this.app.addHook("onRequest", (request, _reply, done) => {
+      checkHost(request.headers.host);
       done();
     });
     this.app.setNotFoundHandler((request) => {
       throw new NotFoundError(`no route ${request.method} ${request.url.split("?")[0] ?? ""}`);
     });
     this.app.addHook("onResponse", (request, reply, done) => {
-      this.metrics.httpRequest(
-        request.method,
-        request.routeOptions.url ?? "unmatched",
-        reply.statusCode,
-      );
+      // Fastify builds `routeOptions` anew on each read: read once for both.
+      const route = request.routeOptions.url;
+      this.#auditRequest(request, route, reply.statusCode);
+      this.metrics.httpRequest(request.method, route ?? "unmatched", reply.statusCode);
       done();
     });
 
@@ -259,7 +280,10 @@ export class ApiServer {
       }),
     ];
     for (const route of this.#routes) {
-      if (route.audit === "refusals") this.#auditRefusalsOnly.add(`${route.method} ${route.url}`);
+      if (route.audit === "refusals") {
+        const urls = this.#auditRefusalsOnly.get(route.method) ?? new Set();
+        this.#auditRefusalsOnly.set(route.method, urls.add(route.url));
+      }
       this.#register(route);
     }
   }
@@ -334,19 +358,26 @@ export class ApiServer {
       },
       // Credentials are checked before the body is read (401 costs no parsing), the
       // permission once it is parsed and before it is validated (403 needs no valid body).
-      onRequest: async (request) => this.#authenticate(route, request),
-      preValidation: async (request) => this.#authorize(route, request),
+      onRequest: (request, _reply, done) => {
+        this.#authenticate(route, request);
+        done();
+      },
+      preValidation: (request, _reply, done) => {
+        this.#authorize(route, request);
+        done();
+      },
       handler: (request, reply) => this.#serve(route, request, reply),
     });
   }
 
   #state(request: FastifyRequest): RequestState {
-    let state = this.#states.get(request);
-    if (state === undefined) {
-      state = {};
-      this.#states.set(request, state);
-    }
-    return state;
+    if (!holdsState(request)) throw new TypeError(`the request has no ${STATE} decoration`);
+    return (request[STATE] ??= {});
+  }
+
+  /** The request's state if it has any (see {@link #state}). */
+  #stateIfAny(request: FastifyRequest): RequestState | undefined {
+    return holdsState(request) ? (request[STATE] ?? undefined) : undefined;
   }
 
   #authenticate(route: RouteSpec, request: FastifyRequest): void {
@@ -387,14 +418,15 @@ export class ApiServer {
   }
 
   /** One audit line per mutating request to a known route, whatever its outcome. */
-  #auditRequest(request: FastifyRequest, statusCode: number): void {
-    const route = request.routeOptions.url;
+  #auditRequest(request: FastifyRequest, route: string | undefined, statusCode: number): void {
     if (this.#audit === undefined || request.method === "GET" || route === undefined) return;
-    if (statusCode < 400 && this.#auditRefusalsOnly.has(`${request.method} ${route}`)) return;
-    const state = this.#states.get(request) ?? {};
+    if (statusCode < 400 && this.#auditRefusalsOnly.get(request.method)?.has(route) === true) {
+      return;
+    }
+    const state = this.#stateIfAny(request) ?? {};
     const hops = Number(headerString(request.headers[HEADERS.forwardedHops]) ?? "0");
     this.#audit.record({
-      time: new Date().toISOString(),
+      time: this.#auditTimeNow(),
       node: this.#service.nodeId,
       identity: identityFields(state.identity),
       method: request.method,
@@ -410,6 +442,16 @@ export class ApiServer {
     });
   }
 
+  /** The time of an audit line: one string per millisecond, not a Date and a string per request. */
+  #auditTimeNow(): string {
+    const ms = Date.now();
+    if (ms !== this.#auditTimeMs) {
+      this.#auditTimeMs = ms;
+      this.#auditTime = new Date(ms).toISOString();
+    }
+    return this.#auditTime;
+  }
+
   async #serve(route: RouteSpec, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const startedMs = performance.now();
     const headerTimeout = headerString(request.headers[HEADERS.timeoutMs]);
@@ -417,13 +459,11 @@ export class ApiServer {
       this.#requestTimeoutMs,
       headerTimeout === undefined ? Infinity : Number(headerTimeout),
     );
-    // The client going away cancels the work it asked for.
-    const controller = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableFinished) controller.abort();
-    };
-    reply.raw.on("close", onClose);
-    const call: CallOptions = { signal: controller.signal, timeoutMs };
+    // The client going away (its connection closing while this runs) cancels the work it asked
+    // for: one signal per connection, not per request (see connection-cancel.ts).
+    const cancel = connectionCancel(request.raw.socket);
+    const signal = cancel.begin();
+    const call: CallOptions = { signal, timeoutMs };
     try {
       const result = await route.handler({
         params: request.params as Record<string, string>,
@@ -432,9 +472,9 @@ export class ApiServer {
         headers: request.headers,
         call,
         session: route.sessioned === true ? sessionFromHeaders(request) : undefined,
-        identity: this.#states.get(request)?.identity,
+        identity: this.#stateIfAny(request)?.identity,
         authorize: (permission) => {
-          const identity = this.#states.get(request)?.identity;
+          const identity = this.#stateIfAny(request)?.identity;
           if (identity === undefined) throw new UnauthenticatedError("this needs a credential");
           this.#auth.authorize(identity, permission);
         },
@@ -464,7 +504,7 @@ export class ApiServer {
         return await this.#forward(request, reply, new URL(error.apiAddress), {
           hops,
           timeoutMs: Math.max(1, Math.floor(timeoutMs - (performance.now() - startedMs))),
-          signal: controller.signal,
+          signal,
           toLeader: false,
           stream: true,
         });
@@ -477,12 +517,12 @@ export class ApiServer {
       return await this.#forward(request, reply, new URL(leader), {
         hops,
         timeoutMs: Math.max(1, Math.floor(remainingMs)),
-        signal: controller.signal,
+        signal,
         // A read may be a followed log (an event stream).
         stream: request.method === "GET",
       });
     } finally {
-      reply.raw.off("close", onClose);
+      cancel.end();
     }
   }
 
@@ -501,10 +541,13 @@ export class ApiServer {
   ): Promise<FastifyReply> {
     const { toLeader = true, ...forwardOptions } = options;
     let response;
-    const identity = this.#states.get(request)?.identity;
+    const identity = this.#stateIfAny(request)?.identity;
     const forwardedIdentity =
       identity === undefined ? undefined : this.#auth.forwardedIdentityValue(identity);
     this.#state(request).forwardedTo = leader.href;
+    // Forwarding combines the signal with its deadline (AbortSignal.any), which would keep a
+    // signal on the connection's for the connection's life: it gets one of this request's.
+    const cancel = requestSignal(options.signal);
     try {
       response = await forwardRequest(
         leader,
@@ -517,12 +560,15 @@ export class ApiServer {
         },
         {
           ...forwardOptions,
+          signal: cancel.signal,
           ...(this.#forwardHttpsAgent === undefined ? {} : { httpsAgent: this.#forwardHttpsAgent }),
         },
       );
     } catch (error) {
       this.metrics.forwarded("error");
       throw error;
+    } finally {
+      cancel.release();
     }
     this.metrics.forwarded(String(response.statusCode));
     const stream = response.stream;

@@ -12,7 +12,11 @@ import { CancelledError, NotLeaderError, TimeoutError, isBlixardError } from "..
 import { NONE, type NodeId } from "../raft/types.js";
 import type { CommandNamespace } from "../statemachine/cluster/command-namespaces.js";
 import { commandErrorToException, type CommandResult } from "../statemachine/command-result.js";
-import { encodeCommandEnvelope, type ClientSession } from "../statemachine/session/envelope.js";
+import {
+  encodeCommandEnvelope,
+  envelopeWriter,
+  type ClientSession,
+} from "../statemachine/session/envelope.js";
 import type { OperationOptions } from "./operation.js";
 import type { ProposeOptions } from "./raft-node.js";
 
@@ -61,11 +65,22 @@ export function encodeCommand<C>(
   proposedAtMs: number,
   session?: ClientSession,
 ): Uint8Array {
-  return encodeCommandEnvelope({
-    proposedAtMs,
-    ...(session === undefined ? {} : { session }),
-    payload: namespace.encode(command),
-  });
+  const payload = namespace.payload;
+  if (payload === undefined) {
+    return encodeCommandEnvelope({
+      proposedAtMs,
+      ...(session === undefined ? {} : { session }),
+      payload: namespace.encode(command),
+    });
+  }
+  // The command is validated first, as `encode` does it, then the envelope's header.
+  const payloadBytes = payload.measure(command);
+  const writer = envelopeWriter(
+    session === undefined ? { proposedAtMs } : { proposedAtMs, session },
+    payloadBytes,
+  );
+  payload.write(writer, command);
+  return writer.finish();
 }
 
 /**

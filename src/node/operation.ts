@@ -9,6 +9,9 @@ export interface OperationOptions {
   readonly timeoutMs?: number;
 }
 
+/** The abort listener's options, one object for every operation. */
+const ONCE = Object.freeze({ once: true });
+
 /**
  * One pending operation: a promise with its timeout and cancellation wired in, settled at most
  * once. `onSettle` runs exactly once however it ends, so callers can drop their bookkeeping.
@@ -20,6 +23,8 @@ export class Operation<T> {
   private timer: TimerHandle | undefined;
   private settled = false;
   private readonly abortListener: (() => void) | undefined;
+  /** See {@link whenSettled}. */
+  private afterSettle: (() => void) | undefined;
 
   constructor(
     private readonly options: {
@@ -43,7 +48,7 @@ export class Operation<T> {
       }
       this.abortListener = () =>
         this.reject(new CancelledError(`${options.what} was cancelled; its outcome is unknown`));
-      signal.addEventListener("abort", this.abortListener, { once: true });
+      signal.addEventListener("abort", this.abortListener, ONCE);
     } else {
       this.abortListener = undefined;
     }
@@ -59,6 +64,20 @@ export class Operation<T> {
   /** True once resolved or rejected. */
   get done(): boolean {
     return this.settled;
+  }
+
+  /**
+   * Runs `callback` once the operation settles (at once if it has): for bookkeeping that is known
+   * only after the operation was made, like a proposal's log index. Unlike a `then` on
+   * {@link promise}, no promise and no microtask per operation; the callback runs as it settles.
+   * One callback per operation; a second replaces the first.
+   */
+  whenSettled(callback: () => void): void {
+    if (this.settled) {
+      callback();
+      return;
+    }
+    this.afterSettle = callback;
   }
 
   /** Resolves the operation (ignored if already settled). */
@@ -80,6 +99,9 @@ export class Operation<T> {
       this.options.signal?.removeEventListener("abort", this.abortListener);
     }
     this.options.onSettle();
+    const after = this.afterSettle;
+    this.afterSettle = undefined;
+    after?.();
     return true;
   }
 }

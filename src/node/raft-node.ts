@@ -1030,10 +1030,9 @@ export class RaftNode<Result = unknown> {
         const operation = (batch[i] as QueuedProposal<Result>).operation as Operation<unknown>;
         const sequence = sequences[i - start] as number;
         this.forwarded.set(sequence, operation);
-        const forget = (): void => {
+        operation.whenSettled(() => {
           if (this.forwarded.get(sequence) === operation) this.forwarded.delete(sequence);
-        };
-        void operation.promise.then(forget, forget);
+        });
       }
       this.proposalsForwarded += end - start;
       start = end;
@@ -1043,12 +1042,9 @@ export class RaftNode<Result = unknown> {
 
   private track(index: number, term: number, operation: Operation<unknown>): void {
     this.pending.set(index, { term, operation });
-    void operation.promise.then(
-      () => this.pending.delete(index),
-      () => {
-        if (this.pending.get(index)?.operation === operation) this.pending.delete(index);
-      },
-    );
+    operation.whenSettled(() => {
+      if (this.pending.get(index)?.operation === operation) this.pending.delete(index);
+    });
   }
 
   /**

@@ -389,6 +389,10 @@ describe("audit log", () => {
       forwardedFrom: false,
     });
     expect(lines[3]).toMatchObject({ identity: { kind: "none" }, code: "UNAUTHENTICATED" });
+    // Each line's time is an ISO timestamp, never before the line above it.
+    const times = lines.map((l) => String(l["time"]));
+    for (const time of times) expect(time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect([...times].sort()).toEqual(times);
     const text = JSON.stringify(lines);
     for (const hidden of [management, secret, "s3cret-value"]) expect(text).not.toContain(hidden);
   });

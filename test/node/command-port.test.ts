@@ -8,6 +8,7 @@ import {
 } from "../../src/common/errors.js";
 import {
   CommandPort,
+  encodeCommand,
   type CommandMetrics,
   type CommandNode,
   type ReadConsistency,
@@ -32,7 +33,7 @@ import {
   type CommandResult,
 } from "../../src/statemachine/command-result.js";
 import { encodeKvCommand } from "../../src/statemachine/kv/command-codec.js";
-import type { KvResult } from "../../src/statemachine/kv/types.js";
+import type { KvCommand, KvResult } from "../../src/statemachine/kv/types.js";
 import {
   decodeCommandEnvelope,
   encodeCommandEnvelope,
@@ -129,6 +130,37 @@ describe("CommandPort: the envelope", () => {
     await port.propose(KV_COMMANDS, PUT);
     const decoded = decodeCommandEnvelope(node.proposed[0]?.data as Uint8Array);
     expect(decoded).toEqual({ proposedAtMs: 42, payload: encodeKvCommand(PUT) });
+  });
+
+  it("writes kv commands straight into the envelope: the wrapped payload's bytes, a put in one exact array", () => {
+    const value = new TextEncoder().encode("v".repeat(300));
+    const commands: KvCommand[] = [
+      PUT,
+      { op: "put", key: "ключ", value, returnPrevious: true, lease: 9 },
+      { op: "delete", key: "k", returnPrevious: true },
+      { op: "cas", key: "k", expected: { kind: "value", value }, value },
+      {
+        op: "txn",
+        compare: [{ key: "a", target: "version", operator: "equal", number: 0 }],
+        success: [{ op: "put", key: "a", value }],
+        failure: [{ op: "delete", key: "a" }],
+      },
+    ];
+    for (const session of [undefined, { clientId: "c-1", sequence: 4, ackedBelow: 2 }]) {
+      for (const command of commands) {
+        const bytes = encodeCommand(KV_COMMANDS, command, 1234, session);
+        expect(bytes).toEqual(
+          encodeCommandEnvelope({
+            proposedAtMs: 1234,
+            ...(session === undefined ? {} : { session }),
+            payload: encodeKvCommand(command),
+          }),
+        );
+        if (command.op === "put") expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+      }
+    }
+    expect(() => encodeCommand(KV_COMMANDS, { ...PUT, key: "" }, 1)).toThrow(InvalidArgumentError);
+    expect(() => encodeCommand(KV_COMMANDS, PUT, -1)).toThrow(InvalidArgumentError);
   });
 
   it("writes each namespace's own first byte", async () => {

@@ -18,7 +18,7 @@ import {
 } from "../schema/kv.js";
 import type { Consistency } from "../schema/common.js";
 import { valueFromJson } from "../schema/values.js";
-import type { BlixardNodeService, ReadOptions, WriteOptions } from "../service.js";
+import type { BlixardNodeService, KvPutRequest, ReadOptions, WriteOptions } from "../service.js";
 
 function readOptions(context: RequestContext): ReadOptions {
   const consistency = context.query["consistency"] as Consistency | undefined;
@@ -26,10 +26,10 @@ function readOptions(context: RequestContext): ReadOptions {
 }
 
 function writeOptions(context: RequestContext): WriteOptions {
-  return {
-    ...context.call,
-    ...(context.session === undefined ? {} : { session: context.session }),
-  };
+  // The call's own options when there is no session: no copy on every write.
+  return context.session === undefined
+    ? context.call
+    : { ...context.call, session: context.session };
 }
 
 /** The kv permission of a request on its `:key` (any string, unvalidated). */
@@ -78,19 +78,23 @@ export function kvRoutes(service: BlixardNodeService): RouteSpec[] {
       errors: ["TOO_LARGE", "NOT_LEADER", "OVERLOADED", "CONFLICT"],
       handler: async (context) => {
         const body = context.body as PutBody;
-        const result = await service.kvPut(
-          {
-            key: key(context),
-            value: valueFromJson(body),
-            ...(body.returnPrevious === undefined ? {} : { returnPrevious: body.returnPrevious }),
-            ...(body.lease === undefined ? {} : { lease: body.lease }),
-          },
-          writeOptions(context),
-        );
-        return {
-          revision: result.revision,
-          ...(result.previous === undefined ? {} : { previous: entryToJson(result.previous) }),
-        };
+        const value = valueFromJson(body);
+        // A plain put (the common case) is built without the optional fields' spreads.
+        const request: KvPutRequest =
+          body.returnPrevious === undefined && body.lease === undefined
+            ? { key: key(context), value }
+            : {
+                key: key(context),
+                value,
+                ...(body.returnPrevious === undefined
+                  ? {}
+                  : { returnPrevious: body.returnPrevious }),
+                ...(body.lease === undefined ? {} : { lease: body.lease }),
+              };
+        const result = await service.kvPut(request, writeOptions(context));
+        return result.previous === undefined
+          ? { revision: result.revision }
+          : { revision: result.revision, previous: entryToJson(result.previous) };
       },
     },
     {

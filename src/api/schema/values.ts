@@ -59,11 +59,21 @@ export function valueFromJson(
       `give exactly one of ${what} (a UTF-8 string) and ${what}Base64 (base64 bytes)`,
     );
   }
-  if (value !== undefined) return new TextEncoder().encode(value);
+  if (value !== undefined) return requestBytes(Buffer.from(value, "utf8"));
   if (valueBase64 === undefined || !BASE64_PATTERN.test(valueBase64)) {
     throw new InvalidArgumentError(`${what}Base64 is not valid standard base64 (with padding)`);
   }
-  return new Uint8Array(Buffer.from(valueBase64, "base64"));
+  return requestBytes(Buffer.from(valueBase64, "base64"));
+}
+
+/**
+ * A request's decoded bytes as a plain `Uint8Array` over the `Buffer`'s memory. A small Buffer
+ * is cut from Node's shared pool: several times cheaper than an array of its own (TextEncoder's,
+ * or a copy), which every write paid for a value its command copies at once. Whoever keeps such
+ * bytes keeps the pool's slab, so they are for requests only.
+ */
+function requestBytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /** Decodes a response's value (its `valueBase64`). Throws nothing for well-formed input. */

@@ -6,7 +6,8 @@
  */
 import { encodeAclCommand } from "../acl/codec.js";
 import type { AclCommand, AclResult } from "../acl/types.js";
-import { encodeKvCommand } from "../kv/command-codec.js";
+import type { ByteWriter } from "../codec/binary.js";
+import { encodeKvCommand, measureKvCommand, writeKvCommand } from "../kv/command-codec.js";
 import type { KvCommand, KvResult } from "../kv/types.js";
 import { encodeOrchestratorCommand } from "../orchestrator/command-codec.js";
 import type { OrchestratorCommand, OrchestratorResult } from "../orchestrator/commands.js";
@@ -21,16 +22,34 @@ export interface CommandNamespace<C, R> {
    */
   encode(command: C): Uint8Array;
   /**
+   * The same encoding written into a writer of the proposer's (the envelope's), for the
+   * namespaces whose commands are many and large (kv): a proposal is then one array, not a
+   * payload array copied into an envelope array. Without it the proposer copies `encode`'s.
+   */
+  readonly payload?: PayloadWriter<C>;
+  /**
    * The applied value as this namespace's result. The state machine answers a command of a
    * namespace with that namespace's result, so this only names the type. Throws nothing.
    */
   result(value: unknown): R;
 }
 
+/** Writes a namespace's payloads into a writer of the caller's; see {@link CommandNamespace.payload}. */
+export interface PayloadWriter<C> {
+  /**
+   * Validates `command` as `encode` does (same errors) and returns its encoding's size in bytes:
+   * exact where it matters (the writer is then the entry, uncopied), else an estimate.
+   */
+  measure(command: C): number;
+  /** Appends the encoding of a command `measure` accepted. Throws nothing. */
+  write(writer: ByteWriter, command: C): void;
+}
+
 /** Key-value commands (namespace byte 0x01). */
 export const KV_COMMANDS: CommandNamespace<KvCommand, KvResult> = Object.freeze({
   name: "kv",
   encode: encodeKvCommand,
+  payload: Object.freeze({ measure: measureKvCommand, write: writeKvCommand }),
   result: (value: unknown) => value as KvResult,
 });
 

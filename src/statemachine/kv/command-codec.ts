@@ -250,19 +250,33 @@ export function validateKvCommand(command: KvCommand): void {
  * `InvalidArgumentError` or `TooLargeError` if it fails {@link validateKvCommand}.
  */
 export function encodeKvCommand(command: KvCommand): Uint8Array {
+  const writer = new ByteWriter(measureKvCommand(command));
+  writeKvCommand(writer, command);
+  return writer.finish();
+}
+
+/**
+ * Validates `command` as {@link encodeKvCommand} does (same errors) and returns the size of its
+ * encoding: a put's exact size (version, op, flags, key, value, lease), so that the array it is
+ * written into needs no copy at finish (the hot path of every write); others', an estimate.
+ */
+export function measureKvCommand(command: KvCommand): number {
   validateKvCommand(command);
-  // A put's exact size (version, op, flags, key, value, lease), so that its bytes are one
-  // allocation with no copy at finish: the hot path of every write. Others: an estimate.
-  const writer = new ByteWriter(
-    command.op === "put"
-      ? 3 +
-          4 +
-          (utf8ByteLength(command.key) ?? 0) +
-          4 +
-          command.value.length +
-          (command.lease !== undefined ? 8 : 0)
-      : 64 + ("value" in command ? command.value.length : 0),
-  );
+  return command.op === "put"
+    ? 3 +
+        4 +
+        (utf8ByteLength(command.key) ?? 0) +
+        4 +
+        command.value.length +
+        (command.lease !== undefined ? 8 : 0)
+    : 64 + ("value" in command ? command.value.length : 0);
+}
+
+/**
+ * Appends the encoding of a command {@link measureKvCommand} accepted to `writer` (an envelope's,
+ * so that a proposal's bytes are one array). Throws nothing for a validated command.
+ */
+export function writeKvCommand(writer: ByteWriter, command: KvCommand): void {
   writer.u8(KV_COMMAND_FORMAT_VERSION);
   switch (command.op) {
     case "get":
@@ -321,7 +335,6 @@ export function encodeKvCommand(command: KvCommand): Uint8Array {
       writer.bytes(command.value);
       break;
   }
-  return writer.finish();
 }
 
 function writeTxnOps(writer: ByteWriter, ops: readonly KvTxnOp[]): void {

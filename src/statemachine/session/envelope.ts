@@ -102,23 +102,36 @@ export function validateEnvelopeHeader(envelope: Omit<CommandEnvelope, "payload"
  * (see {@link validateEnvelopeHeader}); the payload is not inspected.
  */
 export function encodeCommandEnvelope(envelope: CommandEnvelope): Uint8Array {
-  validateEnvelopeHeader(envelope);
-  const session = envelope.session;
+  return envelopeWriter(envelope, envelope.payload.length).raw(envelope.payload).finish();
+}
+
+/**
+ * A writer holding an envelope's header, with room for `payloadBytes` more: the caller writes
+ * the payload straight into it (no array of the payload's own, then copied), and `finish()`
+ * gives the envelope's bytes, without a copy when `payloadBytes` was exact. Throws as
+ * {@link validateEnvelopeHeader}.
+ */
+export function envelopeWriter(
+  header: Omit<CommandEnvelope, "payload">,
+  payloadBytes: number,
+): ByteWriter {
+  validateEnvelopeHeader(header);
+  const session = header.session;
   // The exact size, so that the writer's buffer is the entry (no copy at finish): a proposal's
   // bytes are then one allocation, which the kv store can share instead of copying.
   const sessionBytes =
     session === undefined ? 0 : 4 + (utf8ByteLength(session.clientId) ?? 0) + 8 + 8;
-  const writer = new ByteWriter(HEADER_BYTES + sessionBytes + envelope.payload.length)
+  const writer = new ByteWriter(HEADER_BYTES + sessionBytes + payloadBytes)
     .u8(ENVELOPE_FORMAT_VERSION)
     .u8(session === undefined ? 0 : FLAG_SESSION)
-    .u53(envelope.proposedAtMs);
+    .u53(header.proposedAtMs);
   if (session !== undefined) {
     writer
       .string(session.clientId)
       .u53(session.sequence)
       .u53(session.ackedBelow ?? session.sequence);
   }
-  return writer.raw(envelope.payload).finish();
+  return writer;
 }
 
 /**
