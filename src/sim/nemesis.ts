@@ -33,6 +33,7 @@ export const ALL_FAULT_KINDS = [...FAULT_KINDS, "power-loss", "bitflip"] as cons
 
 /** A crash meant for the next flush of a WAL disk comes at the latest this long after, in ms. */
 const CRASH_DURING_FLUSH_WITHIN_MS = 200;
+
 /** One kind of fault. */
 export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 

@@ -486,7 +486,8 @@ export class Wal {
       throw storageIoError(error, "write", path);
     }
     try {
-      await handle.sync();
+      // A durable write already flushed the content and the size needed to read it back.
+      if (!handle.durableWrites) await handle.sync();
       await this.fs.syncDirectory(this.dir);
     } catch (error) {
       throw storageIoError(error, "fsync", path);
