@@ -29,6 +29,9 @@ export interface PeerTraffic {
    */
   readonly sentBack: number;
   readonly receivedBack: number;
+  /** Copies of control messages sent to the peer as UDP datagrams, and those it sent this node. */
+  readonly sentByDatagram: number;
+  readonly receivedByDatagram: number;
 }
 
 /** Fsync latency buckets in seconds: 50 µs to 2.5 s. */
@@ -179,7 +182,8 @@ export class ApiMetrics implements CommandMetrics {
       help:
         "Raft messages per peer: sent, received, or dropped (queue full, peer unreachable); " +
         "sent_back and received_back count the second copies of votes, and of heartbeats and " +
-        "their answers while answers are late, which travel on the other connection of the pair.",
+        "their answers while answers are late, which travel on the other connection of the pair; " +
+        "sent_datagram and received_datagram count the same copies sent as UDP datagrams.",
       labelNames: ["peer", "direction"],
       registers,
     });
@@ -220,6 +224,12 @@ export class ApiMetrics implements CommandMetrics {
       add(this.#peerMessages, "dropped", now.dropped - (before?.dropped ?? 0));
       add(this.#peerMessages, "sent_back", now.sentBack - (before?.sentBack ?? 0));
       add(this.#peerMessages, "received_back", now.receivedBack - (before?.receivedBack ?? 0));
+      add(this.#peerMessages, "sent_datagram", now.sentByDatagram - (before?.sentByDatagram ?? 0));
+      add(
+        this.#peerMessages,
+        "received_datagram",
+        now.receivedByDatagram - (before?.receivedByDatagram ?? 0),
+      );
       add(this.#peerSnapshots, "sent", now.snapshotsSent - (before?.snapshotsSent ?? 0));
       add(
         this.#peerSnapshots,

@@ -43,6 +43,7 @@ import {
 import type { TransportLimits } from "./limits.js";
 import type { Logger } from "../common/logger.js";
 import type { RefusalLog } from "./refusal-log.js";
+import { datagramKeyOf } from "./datagram-channel.js";
 import type { ReverseWriter } from "./duplex-path.js";
 import {
   DUPLEX_PROTOCOL_VERSION,
@@ -161,6 +162,11 @@ export class InboundConnection implements ReverseWriter {
     if (!this.carriesBack || this.socket.destroyed || this.socket.writableLength > 0) return false;
     this.socket.write(frame);
     return true;
+  }
+
+  /** The datagram key of this connection's TLS session (datagram-channel.ts); none without TLS. */
+  datagramKey(): Buffer | undefined {
+    return datagramKeyOf(this.socket);
   }
 
   /** Closes the connection (the peer was removed, or the transport is closing). */

@@ -57,6 +57,10 @@ export interface PeerStats {
   readonly reverse: ReversePathStats;
   /** Messages the peer sent back on this node's connection (its copies; see duplex-path.ts). */
   messagesReceivedBack: number;
+  /** The copies of control messages sent to the peer as datagrams (datagram-channel.ts). */
+  readonly datagram: ReversePathStats;
+  /** Messages the peer sent this node as datagrams (its copies). */
+  messagesReceivedByDatagram: number;
 }
 
 /** What a {@link PeerConnection} needs from its transport. */
@@ -88,6 +92,10 @@ export interface PeerConnectionOptions {
    * way back for copies of control messages (default: none).
    */
   readonly reverseWriter?: () => ReverseWriter | undefined;
+  /** The way to send the peer datagrams (datagram-channel.ts), when there is one (default: none). */
+  readonly datagramWriter?: () => ReverseWriter | undefined;
+  /** Called with the socket of each connection whose handshake succeeded (to key datagrams). */
+  readonly onConnected?: (socket: Socket) => void;
   /** Messages the peer sent back on this connection (protocol 3 or later), already checked. */
   readonly onMessages?: (messages: readonly Message[]) => void;
   /** Where bad input on this connection is counted and (rate-limited) logged. */
@@ -165,6 +173,7 @@ export class PeerConnection {
   /** Recent TCP connect latency, in ms (undefined until a connect succeeded); see below. */
   private connectLatencyMs: number | undefined;
   private readonly reversePath: ReversePath;
+  private readonly datagramPath: ReversePath;
   private readonly duplexPolicy: DuplexPolicy;
 
   constructor(private readonly options: PeerConnectionOptions) {
@@ -182,6 +191,14 @@ export class PeerConnection {
       writer: options.reverseWriter ?? (() => undefined),
       copies: (type) => this.duplexPolicy.copies(type),
     });
+    // Datagrams copy what the reverse connection copies, when it copies it.
+    this.datagramPath = new ReversePath({
+      clusterId: options.clusterId,
+      selfId: options.selfId,
+      peerId: options.peerId,
+      writer: options.datagramWriter ?? (() => undefined),
+      copies: (type) => this.duplexPolicy.copies(type),
+    });
     this.stats = {
       messagesSent: 0,
       messagesDropped: 0,
@@ -194,6 +211,8 @@ export class PeerConnection {
       livenessResets: 0,
       reverse: this.reversePath.stats,
       messagesReceivedBack: 0,
+      datagram: this.datagramPath.stats,
+      messagesReceivedByDatagram: 0,
     };
     this.backoff = new Backoff(
       options.random,
@@ -239,6 +258,18 @@ export class PeerConnection {
   }
 
   /**
+   * The peer sent these control messages as a datagram. Like its copies on this node's own
+   * connection they do not count as hearing it (see {@link onBatchBack}); a heartbeat among them
+   * says it is copying its heartbeats (duplex-policy.ts).
+   */
+  datagramArrived(messages: readonly Message[]): void {
+    this.stats.messagesReceivedByDatagram += messages.length;
+    for (const m of messages) {
+      if (m.type === MessageType.Heartbeat) this.duplexPolicy.heartbeatCameBack();
+    }
+  }
+
+  /**
    * The peer dialled this node again while its previous connection was up: it stopped hearing
    * from this node, so this link's connection (which may look healthy from here, being stuck in
    * the kernel's retransmission backoff) is reset, unless it is itself new.
@@ -271,13 +302,16 @@ export class PeerConnection {
       if (isSnapshot) this.reportLater("failure");
       return;
     }
-    if ((this.state !== "connected" || this.awaitingDrain) && this.reversePath.send(m)) {
+    if (this.state !== "connected" || this.awaitingDrain) {
       // No connection of ours to the peer that takes bytes now (none, or one whose socket is
-      // backed up), but the peer's connection to this node is up (it just delivered): a control
-      // message goes back on it now rather than waiting for a connect, a backoff or a drain it
-      // would be stale after.
-      if (this.state === "idle") this.connect();
-      return;
+      // backed up), but the peer's connection to this node is up (it just delivered), or a
+      // datagram can go: a control message goes that way now rather than waiting for a connect,
+      // a backoff or a drain it would be stale after.
+      const back = this.reversePath.send(m);
+      if (this.datagramPath.send(m) || back) {
+        if (this.state === "idle") this.connect();
+        return;
+      }
     }
     if (this.state === "backoff") {
       // The peer is unreachable: what is sent now would be stale by the time a connection is up
@@ -336,6 +370,7 @@ export class PeerConnection {
     this.queue = [];
     this.queuedBytes = 0;
     this.reversePath.clear();
+    this.datagramPath.clear();
     this.abortSnapshots();
   }
 
@@ -462,6 +497,7 @@ export class PeerConnection {
       this.stats.connects++;
       this.backoff.reset();
       this.options.logger.debug("connected to peer", { peer: this.options.peerId });
+      this.options.onConnected?.(socket);
       this.flush();
       return;
     }
@@ -737,6 +773,7 @@ export class PeerConnection {
     this.stats.bytesSent += encoded.length;
     this.liveness.wrote();
     this.reversePath.duplicate(messages, encoded);
+    this.datagramPath.duplicate(messages, encoded);
     return socket.write(encoded);
   }
 

@@ -18,6 +18,7 @@ import { InvalidArgumentError, UnavailableError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
 import { MessageType, type Message, type NodeId } from "../raft/types.js";
 import { formatAddress, parsePeerAddress, type PeerAddress } from "./address.js";
+import { DatagramChannel, datagramKeyOf, type DatagramStats } from "./datagram-channel.js";
 import { InboundConnection } from "./inbound-connection.js";
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from "./limits.js";
 import { SILENT_LOGGER, type Logger } from "../common/logger.js";
@@ -78,6 +79,12 @@ export interface TcpTransportOptions {
   readonly tls?: TransportTlsOptions;
   /** The protocol this node speaks (default: every version it reads, newest {@link PROTOCOL_VERSION}). */
   readonly protocol?: TransportProtocolOptions;
+  /**
+   * Copies of control messages as UDP datagrams on the peer port (datagram-channel.ts); default
+   * true (false for a node that plays an earlier release, see {@link TransportProtocolOptions}).
+   * Off, the node neither sends nor reads them.
+   */
+  readonly datagrams?: boolean;
 }
 
 /** Which protocol versions a {@link TcpTransport} speaks, and what it tells peers about itself. */
@@ -94,6 +101,14 @@ export interface TransportProtocolOptions {
 }
 
 type Handlers = Parameters<Transport["listen"]>[0];
+
+const NO_DATAGRAMS: Readonly<DatagramStats> = {
+  datagramsSent: 0,
+  datagramsReceived: 0,
+  datagramsRepeated: 0,
+  datagramsUnauthenticated: 0,
+  datagramsRefused: 0,
+};
 
 /**
  * A {@link Transport} over TCP or TLS. Best effort, as the port requires: a message may be
@@ -120,6 +135,8 @@ export class TcpTransport implements Transport {
   /** Peers that connected to this node at least once (so a new connection is a redial). */
   private readonly acceptedFrom = new Set<NodeId>();
   private readonly refusals: RefusalLog;
+  /** The datagram path (undefined when turned off). */
+  private readonly datagrams: DatagramChannel | undefined;
   private server: Server | undefined;
   private boundAddress: PeerAddress | undefined;
   private handlers: Handlers | undefined;
@@ -169,6 +186,26 @@ export class TcpTransport implements Transport {
     this.softwareVersion = options.protocol?.softwareVersion ?? "unknown";
     this.logger = options.logger ?? SILENT_LOGGER;
     this.refusals = new RefusalLog(options.clock, this.logger, this.limits.refusalLogIntervalMs);
+    // A node playing an earlier release (the test switch) sends and reads none, as those did.
+    this.datagrams =
+      options.datagrams === false ||
+      (options.datagrams === undefined && maxVersion < PROTOCOL_VERSION)
+        ? undefined
+        : new DatagramChannel({
+            selfId: options.nodeId,
+            clusterId: options.clusterId,
+            secure: options.tls !== undefined,
+            epoch: options.random.int(0x1_0000_0000),
+            bounds: this.limits,
+            logger: this.logger,
+            refusals: this.refusals,
+            peerAddress: (id) => this.peerAddresses.get(id),
+            onMessages: (from, messages) => {
+              if (this.closed) return;
+              this.outbound.get(from)?.datagramArrived(messages);
+              this.handlers?.onMessages(messages);
+            },
+          });
     for (const [id, address] of options.peers ?? []) this.addPeer(id, address);
   }
 
@@ -253,6 +290,7 @@ export class TcpTransport implements Transport {
     if (bound === null || typeof bound === "string")
       throw new UnavailableError("listener has no TCP address");
     this.boundAddress = { host: bound.address, port: bound.port };
+    await this.datagrams?.open(bound.address, bound.port);
     this.logger.info("peer transport listening", {
       nodeId: this.options.nodeId,
       address: formatAddress(this.boundAddress),
@@ -285,6 +323,7 @@ export class TcpTransport implements Transport {
     if (options.removed === true) this.removedPeers.add(id);
     this.peerAddresses.delete(id);
     this.acceptedFrom.delete(id);
+    this.datagrams?.forget(id);
     this.outbound.get(id)?.close();
     this.outbound.delete(id);
     for (const connection of this.inbound) if (connection.peerId === id) connection.close();
@@ -311,6 +350,16 @@ export class TcpTransport implements Transport {
   /** Counters of what each peer sent this node, accepted connections only (for metrics). */
   receivedStats(): ReadonlyMap<NodeId, Readonly<ReceivedStats>> {
     return this.received;
+  }
+
+  /** The datagram path's counters (zeros when it is off or could not bind). */
+  datagramStats(): Readonly<DatagramStats> {
+    return this.datagrams?.stats ?? NO_DATAGRAMS;
+  }
+
+  /** True when peer datagrams are on and their UDP socket is bound. */
+  get datagramsOpen(): boolean {
+    return this.datagrams?.bound ?? false;
   }
 
   /** Refused connections and rejected messages since start (for metrics). */
@@ -409,6 +458,7 @@ export class TcpTransport implements Transport {
     for (const connection of this.outbound.values()) connection.close();
     this.outbound.clear();
     for (const connection of this.inbound) connection.close();
+    this.datagrams?.close();
     const server = this.server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -426,6 +476,8 @@ export class TcpTransport implements Transport {
       dial: (to, onConnected) => this.dial(to, onConnected, peerId),
       reportUnreachable: (peer) => this.reportUnreachable(peer),
       reverseWriter: () => this.carryingBack.get(peerId),
+      datagramWriter: () => this.datagrams?.writerFor(peerId),
+      onConnected: (socket) => this.datagrams?.connected(peerId, "dialled", datagramKeyOf(socket)),
       onMessages: (messages) => {
         if (!this.closed) this.handlers?.onMessages(messages);
       },
@@ -525,6 +577,7 @@ export class TcpTransport implements Transport {
         const peerId = accepted.peerId;
         if (peerId === undefined) return;
         if (accepted.peerProtocol !== undefined) this.protocols.set(peerId, accepted.peerProtocol);
+        this.datagrams?.connected(peerId, "accepted", accepted.datagramKey());
         if (accepted.carriesBack) this.carryingBack.set(peerId, accepted);
         else this.carryingBack.delete(peerId);
         const link = this.outbound.get(peerId);

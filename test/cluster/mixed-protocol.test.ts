@@ -86,12 +86,24 @@ describe("mixed peer protocols", () => {
         "copies of the campaign's messages between the nodes of protocol 3",
         30_000,
       );
+      // And as datagrams, tagged with the key of their TLS connection (datagram-channel.ts).
+      const byDatagram = async (from: number, to: number): Promise<boolean> =>
+        (await peerMessages(c, from, to, "sent_datagram")) > 0 &&
+        (await peerMessages(c, to, from, "received_datagram")) > 0;
+      await until(
+        async () => ((await byDatagram(1, 2)) || (await byDatagram(2, 1)) ? true : undefined),
+        "datagram copies of the campaign's messages between the nodes of protocol 3",
+        30_000,
+      );
       for (const id of [1, 2]) {
         expect(await peerMessages(c, id, 3, "sent_back")).toBe(0);
         expect(await peerMessages(c, id, 3, "received_back")).toBe(0);
+        // The release of protocol 2 reads no datagrams (nothing listens), and sends none.
+        expect(await peerMessages(c, id, 3, "received_datagram")).toBe(0);
       }
       for (const peer of [1, 2]) {
         expect(await peerMessages(c, 3, peer, "sent_back")).toBe(0);
+        expect(await peerMessages(c, 3, peer, "sent_datagram")).toBe(0);
       }
       for (const id of [1, 2, 3]) {
         expect(c.node(id).process!.output).not.toContain("refused peer connection");

@@ -5,7 +5,7 @@
  * 3, so a node of the release before (protocol 2) is never sent a frame it would close the
  * connection for; and what arrives on the dialling side passes the accepting side's checks.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { message, MessageType, type Message } from "../../src/raft/types.js";
@@ -21,11 +21,14 @@ import {
   waitFor,
   type Endpoint,
 } from "./helpers.js";
+import { startRelay, type Relay } from "./relay.js";
 
 const open: Endpoint[] = [];
 const servers: Server[] = [];
 const sockets: Socket[] = [];
+const relays: Relay[] = [];
 afterEach(async () => {
+  for (const r of relays.splice(0)) r.close();
   for (const s of sockets.splice(0)) s.destroy();
   for (const s of servers.splice(0)) s.close();
   await closeAll(open.splice(0));
@@ -34,8 +37,13 @@ afterEach(async () => {
 /** Long enough that no liveness reset or redial happens during a test. */
 const QUIET_LIMITS = { silenceLimitMs: 60_000, drainTimeoutMs: 60_000, refusalLogIntervalMs: 0 };
 
+/**
+ * These tests count what each TCP connection carries: no third copy by datagram
+ * (datagram.test.ts has those).
+ */
 async function endpoint(id: number, maxVersion?: number): Promise<Endpoint> {
   const e = await startEndpoint(id, {
+    datagrams: false,
     limits: QUIET_LIMITS,
     ...(maxVersion === undefined ? {} : { protocol: { maxVersion } }),
   });
@@ -51,50 +59,12 @@ function voteResp(from: number, to: number): Message {
   return message({ type: MessageType.VoteResp, from, to, term: 2 });
 }
 
-/**
- * A TCP relay in front of `port` that can be stalled: once stalled it stops reading either
- * side, so what is written through it waits in the kernel's buffers, as on a connection in
- * retransmission backoff.
- */
-async function stallableRelay(port: number): Promise<{ port: number; stall: () => void }> {
-  const pairs: [Socket, Socket][] = [];
-  let stalled = false;
-  const relay = createServer((client) => {
-    const upstream = connect({ host: "127.0.0.1", port });
-    sockets.push(client, upstream);
-    client.on("error", () => undefined);
-    upstream.on("error", () => undefined);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    pairs.push([client, upstream]);
-    if (stalled) {
-      client.pause();
-      upstream.pause();
-    }
-  });
-  servers.push(relay);
-  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", () => resolve()));
-  const address = relay.address();
-  if (address === null || typeof address === "string") throw new Error("no relay address");
-  return {
-    port: address.port,
-    stall: () => {
-      stalled = true;
-      for (const [client, upstream] of pairs) {
-        client.unpipe(upstream);
-        upstream.unpipe(client);
-        client.pause();
-        upstream.pause();
-      }
-    },
-  };
-}
-
 describe("control messages on both connections of a pair (protocol 3)", () => {
   it("a vote's answer arrives on the candidate's own connection while the voter's connection to it is stalled", async () => {
     const candidate = await endpoint(1);
     const voter = await endpoint(2);
-    const relay = await stallableRelay(candidate.transport.address.port);
+    const relay = await startRelay(candidate.transport.address.port);
+    relays.push(relay);
     candidate.transport.addPeer(2, voter.transport.address);
     voter.transport.addPeer(1, `127.0.0.1:${relay.port}`);
     // Both connections up: the voter's goes through the relay.
@@ -192,8 +162,8 @@ describe("heartbeats and their answers take both connections only while answers 
   }
 
   it("copies nothing while answers are prompt; a heartbeat after a silence and then its answers go both ways", async () => {
-    const leader = await startEndpoint(1, { limits: DOUBT_LIMITS });
-    const follower = await startEndpoint(2, { limits: DOUBT_LIMITS });
+    const leader = await startEndpoint(1, { datagrams: false, limits: DOUBT_LIMITS });
+    const follower = await startEndpoint(2, { datagrams: false, limits: DOUBT_LIMITS });
     open.push(leader, follower);
     leader.transport.addPeer(2, follower.transport.address);
     follower.transport.addPeer(1, leader.transport.address);
@@ -333,6 +303,7 @@ describe("what a peer sends back on the dialling side is checked as on the accep
 
   it("does not count copies sent back as hearing the peer: a connection whose own direction is silent is still reset", async () => {
     const node = await startEndpoint(1, {
+      datagrams: false,
       limits: { ...QUIET_LIMITS, silenceLimitMs: 200, reconnectBaseDelayMs: 60_000 },
     });
     open.push(node);

@@ -589,6 +589,8 @@ function peerTraffic(transport: TcpTransport): Map<number, PeerTraffic> {
       snapshotsReceived: into?.snapshotsReceived ?? 0,
       sentBack: out?.reverse.messagesSent ?? 0,
       receivedBack: out?.messagesReceivedBack ?? 0,
+      sentByDatagram: out?.datagram.messagesSent ?? 0,
+      receivedByDatagram: out?.messagesReceivedByDatagram ?? 0,
     });
   }
   return traffic;
