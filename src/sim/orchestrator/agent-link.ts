@@ -124,10 +124,14 @@ export class SimAgentLink {
     };
     return new Promise<T>((resolve, reject) => {
       let settled = false;
+      const onAbort = (): void =>
+        settle(() => reject(new UnavailableError("the call was abandoned")));
       const settle = (outcome: () => void): void => {
         if (settled) return;
         settled = true;
         timer.cancel();
+        // A long-lived signal (the agent's) would otherwise keep one listener per call.
+        signal?.removeEventListener("abort", onAbort);
         outcome();
       };
       const timer = scheduler.schedule(timeoutMs, () =>
@@ -136,9 +140,7 @@ export class SimAgentLink {
           reject(new TimeoutError(`server ${server ?? "?"} did not answer in ${timeoutMs} ms`));
         }),
       );
-      signal?.addEventListener("abort", () =>
-        settle(() => reject(new UnavailableError("the call was abandoned"))),
-      );
+      signal?.addEventListener("abort", onAbort, { once: true });
       const hop = (): number => between(random, HOP_MS.min, HOP_MS.max);
       scheduler.schedule(hop(), () => {
         if (settled || this.#closed) return;
