@@ -138,8 +138,10 @@ describe("orchestrator schemas against the model's reader", () => {
       }),
       { numRuns: 300 },
     );
-    // The generator must reach the interesting side often enough to mean something.
-    expect(accepted).toBeGreaterThan(30);
+    // The generator must reach the interesting side often enough to mean something. It accepts
+    // 42 of 300 at the median (25 the fewest in 300 samples of 300, 28 at the first percentile):
+    // the bound sits 4.5 standard deviations below, where 30 failed about one run in thirty.
+    expect(accepted).toBeGreaterThan(15);
   });
 
   it("accepts every VM spec the model accepts", async () => {
