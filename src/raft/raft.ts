@@ -136,6 +136,11 @@ export class Raft {
   private readonly heartbeatTimeoutTicks: number;
   private randomizedElectionTimeoutTicks = 0;
   private electionElapsedTicks = 0;
+  /**
+   * The last vote request answered or ignored (type, candidate, term, verdict): its copies are
+   * not logged again.
+   */
+  private lastVoteAnswer = "";
   private heartbeatElapsedTicks = 0;
   private uncommittedSizeBytes = 0;
   private pendingReadIndexMessages: Message[] = [];
@@ -811,11 +816,15 @@ export class Raft {
         if (!force && inLease) {
           // We heard from a live leader within the minimum election timeout: ignore the
           // request, so a partitioned node cannot depose a healthy leader (thesis §4.2.3).
-          this.logger.info("ignoring vote request within leader lease", {
-            from: m.from,
-            term: m.term,
-            lead: this.lead,
-          });
+          const answer = `${m.type}:${m.from}:${m.term}:lease`;
+          if (answer !== this.lastVoteAnswer) {
+            this.logger.info("ignoring vote request within leader lease", {
+              from: m.from,
+              term: m.term,
+              lead: this.lead,
+            });
+          }
+          this.lastVoteAnswer = answer;
           return;
         }
       }
@@ -889,8 +898,13 @@ export class Raft {
       (m.type === MessageType.PreVote && m.term > this.term);
     const respType = voteResponseType(m.type);
     const upToDate = this.rules.candidateUpToDate(this.raftLog, m.index, m.logTerm);
+    // A request arrives up to three times (both connections and a datagram, see the transport):
+    // each copy is answered, but only the first is worth a log line.
+    const answer = `${m.type}:${m.from}:${m.term}:${canVote && upToDate ? "grant" : "reject"}`;
+    const firstCopy = answer !== this.lastVoteAnswer;
+    this.lastVoteAnswer = answer;
     if (canVote && upToDate) {
-      this.logger.info("cast vote", { type: m.type, for: m.from, term: m.term });
+      if (firstCopy) this.logger.info("cast vote", { type: m.type, for: m.from, term: m.term });
       // The response carries the request's term: for a pre-vote that is a future term, and the
       // pre-candidate must recognise the answer as belonging to its poll.
       this.send(message({ type: respType, to: m.from, term: m.term }));
@@ -899,14 +913,15 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      this.logger.info("rejected vote", {
-        type: m.type,
-        from: m.from,
-        term: m.term,
-        vote: this.vote,
-        lastIndex: this.raftLog.lastIndex(),
-        lastTerm: this.raftLog.lastTerm(),
-      });
+      if (firstCopy)
+        this.logger.info("rejected vote", {
+          type: m.type,
+          from: m.from,
+          term: m.term,
+          vote: this.vote,
+          lastIndex: this.raftLog.lastIndex(),
+          lastTerm: this.raftLog.lastTerm(),
+        });
       this.send(message({ type: respType, to: m.from, term: this.term, reject: true }));
     }
   }
@@ -1209,8 +1224,12 @@ export class Raft {
         break;
     }
     if (m.type !== myResponseType) return;
+    // Answers come in up to three copies too; a voter's first one counts (and is logged).
+    const firstCopy = !this.trk.votes.has(m.from);
     const { granted, rejected, result } = this.poll(m.from, !m.reject);
-    this.logger.info("vote tally", { granted, rejected, term: this.term, role: this.role });
+    if (firstCopy) {
+      this.logger.info("vote tally", { granted, rejected, term: this.term, role: this.role });
+    }
     if (result === VoteResult.Won) {
       if (this.role === Role.PreCandidate) {
         this.campaign(CampaignType.Election);

@@ -25,6 +25,32 @@ function deliverTwice(c: TestCluster, m: Message | undefined): void {
 }
 
 describe("duplicated control messages change nothing the first copy did not", () => {
+  it("logs a vote cast, a vote rejected and a tally once however many copies arrive (datagrams make three)", () => {
+    const lines: string[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: (message: string) => lines.push(message),
+      warn: (message: string) => lines.push(message),
+    };
+    const c = new TestCluster({ voters: [1, 2, 3, 4, 5], config: { preVote: false, logger } });
+    c.node(1).raw.campaign();
+    c.processReady(1);
+    const request = take(c, MessageType.Vote, 1, 2)[0]!;
+    for (let i = 0; i < 3; i++) c.deliver(request);
+    c.processReady(2);
+    const grants = take(c, MessageType.VoteResp, 2, 1);
+    expect(grants).toHaveLength(3); // every copy is still answered
+    expect(lines.filter((l) => l === "cast vote")).toHaveLength(1);
+    for (const m of grants) c.deliver(m);
+    // Itself and node 2: 2 of 5, still a candidate, with one tally in the log.
+    expect(c.raft(1).role).toBe(Role.Candidate);
+    expect(lines.filter((l) => l === "vote tally")).toHaveLength(1);
+    // Node 3 heard node 2's grant too late: a vote for another candidate, rejected once.
+    const late = { ...request, from: 3, to: 2 };
+    for (let i = 0; i < 3; i++) c.deliver(late);
+    expect(lines.filter((l) => l === "rejected vote")).toHaveLength(1);
+  });
+
   it("a vote response delivered twice counts once in the candidate's tally (§5.2: a majority of distinct servers)", () => {
     const c = new TestCluster({ voters: [1, 2, 3, 4, 5], config: { preVote: false } });
     c.node(1).raw.campaign();
