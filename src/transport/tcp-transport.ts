@@ -69,7 +69,10 @@ export interface TcpTransportOptions {
   /** The peers and their addresses (`URL`, `host:port` or `{host, port}`); see addPeer/removePeer. */
   readonly peers?: ReadonlyMap<NodeId, URL | string | PeerAddress>;
   readonly clock: Clock;
-  /** Seeds the reconnect jitter. */
+  /**
+   * Seeds the reconnect jitter and the datagram epoch (which must differ between two starts of a
+   * node without TLS: `node start` seeds it from the OS).
+   */
   readonly random: Random;
   /** Default: silent. */
   readonly logger?: Logger;
