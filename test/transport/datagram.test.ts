@@ -135,6 +135,22 @@ describe("peer datagrams", () => {
     expect(count(b, MessageType.Vote)).toBe(1);
   });
 
+  it("keep their TLS keys after the connections close: votes still get through while neither can be redialled", async () => {
+    const { a, b, toA, toB } = await pairWithStalledTcp(true);
+    toA.cutTcp();
+    toB.cutTcp();
+    await waitFor(
+      () => !a.transport.isConnected(2) && !b.transport.isConnected(1),
+      "both connections closed",
+    );
+    a.transport.send([vote(1, 2)]);
+    await waitFor(() => count(b, MessageType.Vote) === 1, "the vote, by datagram");
+    b.transport.send([voteResp(2, 1)]);
+    await waitFor(() => count(a, MessageType.VoteResp) === 1, "the answer, by datagram");
+    expect(a.transport.isConnected(2)).toBe(false);
+    expect(b.transport.datagramStats().datagramsUnauthenticated).toBe(0);
+  });
+
   it("never carries appends: they wait for the connection", async () => {
     const { a, b, toB } = await pairWithStalledTcp(true);
     a.transport.send([numbered(1, 2, 2), vote(1, 2)]);

@@ -12,6 +12,11 @@ export interface Relay {
   readonly port: number;
   /** Stops the TCP side (connections made later start stalled). */
   stall(): void;
+  /**
+   * Cuts the TCP side for good: its connections are destroyed and new ones refused, while
+   * datagrams still pass.
+   */
+  cutTcp(): void;
   /** The datagrams passed so far (with `udp`). */
   readonly datagrams: Buffer[];
   close(): void;
@@ -22,7 +27,12 @@ export async function startRelay(port: number, options: { udp?: boolean } = {}):
   const pairs: [Socket, Socket][] = [];
   const sockets: Socket[] = [];
   let stalled = false;
+  let cut = false;
   const tcp: Server = createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
     const upstream = connect({ host: "127.0.0.1", port });
     sockets.push(client, upstream);
     client.on("error", () => undefined);
@@ -60,6 +70,11 @@ export async function startRelay(port: number, options: { udp?: boolean } = {}):
         client.pause();
         upstream.pause();
       }
+    },
+    cutTcp: () => {
+      cut = true;
+      tcp.close();
+      for (const s of sockets) s.destroy();
     },
     close: () => {
       for (const s of sockets) s.destroy();
