@@ -20,11 +20,16 @@ import {
   MAX_DATAGRAM_BYTES,
   readDatagramHeader,
 } from "../../src/transport/datagram-wire.js";
+import { SystemClock } from "../../src/platform/clock.js";
+import { DatagramChannel } from "../../src/transport/datagram-channel.js";
+import { DEFAULT_TRANSPORT_LIMITS } from "../../src/transport/limits.js";
+import { RefusalLog } from "../../src/transport/refusal-log.js";
 import { issueCert, makeCa, nodeName } from "../fixtures/test-certs.js";
 import {
   closeAll,
   numbered,
   rawBatchFrame,
+  RecordingLogger,
   startEndpoint,
   waitFor,
   type Endpoint,
@@ -210,6 +215,30 @@ describe("peer datagrams", () => {
     // A sender that restarted (another epoch) starts its sequence again at 1.
     send(plain(12345, 1, [vote(1, 2)]), b);
     await waitFor(() => count(b, MessageType.Vote) === 2, "the restarted sender's vote");
+  });
+
+  it("runs on TCP alone, with one warning, when the UDP port is taken", async () => {
+    const taken = createSocket("udp4");
+    udpSockets.push(taken);
+    await new Promise<void>((resolve) => taken.bind(0, "127.0.0.1", () => resolve()));
+    const logger = new RecordingLogger();
+    const channel = new DatagramChannel({
+      selfId: 1,
+      clusterId: CLUSTER,
+      secure: false,
+      epoch: 1,
+      bounds: DEFAULT_TRANSPORT_LIMITS,
+      logger,
+      refusals: new RefusalLog(new SystemClock(), logger, 0),
+      peerAddress: () => ({ host: "127.0.0.1", port: 1 }),
+      onMessages: () => undefined,
+    });
+    await channel.open("127.0.0.1", taken.address().port);
+    expect(channel.bound).toBe(false);
+    expect(channel.writerFor(2)).toBeUndefined();
+    expect(logger.lines.filter((l) => l.level === "warn")).toHaveLength(1);
+    expect(logger.warned("peer datagrams off")).toBe(true);
+    channel.close();
   });
 
   it("can be turned off: nothing is bound, sent or read", async () => {
