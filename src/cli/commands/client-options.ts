@@ -117,7 +117,10 @@ export function clientCredentials(options: ClientOptions): {
 }
 
 /** The client the options describe. @throws commander's InvalidArgumentError on a bad env value. */
-export function clientFrom(options: ClientOptions): BlixardClient {
+export function clientFrom(
+  options: ClientOptions,
+  tuning: { readonly retries?: number } = {},
+): BlixardClient {
   const fromEnvEndpoints = process.env["BLIXARD_ENDPOINTS"];
   const endpoints =
     options.endpoints ??
@@ -127,6 +130,7 @@ export function clientFrom(options: ClientOptions): BlixardClient {
   return new BlixardClient({
     endpoints,
     ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
+    ...(tuning.retries === undefined ? {} : { retries: tuning.retries }),
     ...clientCredentials(options),
   });
 }
