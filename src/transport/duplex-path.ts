@@ -115,14 +115,18 @@ export class ReversePath {
   duplicate(messages: readonly Message[], frame: Uint8Array): void {
     const writer = this.options.writer();
     if (writer === undefined) return;
-    let copied = 0;
-    for (const m of messages) if (isDuplexType(m.type) && this.copies(m.type)) copied++;
+    // The policy is asked once per message: the copies are queued as they are found, and taken
+    // back out when they are the whole frame, which then goes as it is.
+    const queuedBefore = this.pending.length;
+    for (const m of messages) if (isDuplexType(m.type) && this.copies(m.type)) this.pending.push(m);
+    const copied = this.pending.length - queuedBefore;
     if (copied === 0) return;
     if (copied === messages.length) {
+      this.pending.length = queuedBefore;
       this.write(writer, frame, copied);
       return;
     }
-    for (const m of messages) if (isDuplexType(m.type) && this.copies(m.type)) this.queue(m);
+    this.scheduleFlush();
   }
 
   /**
@@ -142,6 +146,10 @@ export class ReversePath {
 
   private queue(m: Message): void {
     this.pending.push(m);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // After the current turn, as the outbound connection's flush: what one turn sends to this

@@ -4,7 +4,8 @@
  * and accepts its peers' connections; a connection carries a node's messages from the dialler,
  * as etcd's rafthttp stream does, and on links of protocol 3 or later copies of the small control
  * messages back from the accepting side too (duplex-path.ts: under packet loss an answer does not
- * wait for the other connection's retransmission timeout). See ARCHITECTURE.md, "Transport".
+ * wait for the other connection's retransmission timeout), and as UDP datagrams on the peer port
+ * (datagram-channel.ts). See ARCHITECTURE.md, "Transport".
  */
 import {
   createServer as createNetServer,
@@ -119,8 +120,8 @@ const NO_DATAGRAMS: Readonly<DatagramStats> = {
  * connection breaks; each drop reports the peer unreachable (at most once per
  * `unreachableReportIntervalMs`). Messages to one peer that are delivered on one connection
  * arrive in order; on links of protocol 3 or later votes, pre-votes, heartbeats and their answers
- * also travel on the other connection of the pair, so they may arrive twice, and before messages
- * sent earlier (the core tolerates both).
+ * also travel on the other connection of the pair, and as datagrams, so they may arrive up to
+ * three times, and before messages sent earlier (the core tolerates both).
  */
 export class TcpTransport implements Transport {
   private readonly options: TcpTransportOptions;

@@ -1,6 +1,7 @@
 /**
  * The peer transport sends votes, pre-votes, heartbeats and their answers on both connections of
- * a pair (peer protocol 3, `src/transport/duplex-path.ts`), so each of them may arrive twice.
+ * a pair (peer protocol 3, `src/transport/duplex-path.ts`) and as datagrams
+ * (`src/transport/datagram-channel.ts`), so each of them may arrive more than once.
  * Raft tolerates duplicated messages (the paper, §5.1: "if [RPCs] do not receive a response in a
  * timely manner they are retried" — every RPC is idempotent); these tests pin the rule for each
  * kind that is now duplicated on purpose: a second copy changes nothing the first did not.
