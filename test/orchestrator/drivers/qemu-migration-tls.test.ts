@@ -102,9 +102,14 @@ interface Qemu {
 }
 
 /** Starts a QEMU with nothing but RAM (and `disk`), as a source or as a target (`incoming`). */
-async function startQemu(options: { incoming?: boolean; disk?: string }): Promise<Qemu> {
+async function startQemu(options: {
+  incoming?: boolean;
+  disk?: string;
+  memoryMib?: number;
+}): Promise<Qemu> {
   const socket = join(temp.dir, `q${++qemus}.qmp`);
-  const args = ["-M", "none", "-m", "32", "-nodefaults", "-display", "none", "-accel", "tcg"];
+  const memory = String(options.memoryMib ?? 32);
+  const args = ["-M", "none", "-m", memory, "-nodefaults", "-display", "none", "-accel", "tcg"];
   args.push("-qmp", `unix:${socket},server=on,wait=off`);
   if (options.disk !== undefined) {
     args.push(
@@ -236,7 +241,11 @@ describe.runIf(AVAILABLE)("live migration over TLS between real QEMUs", () => {
 
   it("a target waiting for TLS refuses a plain source", async () => {
     const target = await tlsTarget();
-    const source = await startQemu({});
+    // 2 GiB of (untouched, never allocated) RAM makes a stream of a few MB: more than the
+    // loopback socket's buffers. With 32 MiB the whole plain stream fitted in them, and the
+    // source could call the migration completed before the target's refusal reached it (it
+    // failed 3 runs in 8 on a loaded machine).
+    const source = await startQemu({ memoryMib: 2048 });
     const error = await send(source, target);
     expect(error).toBeInstanceOf(UnavailableError);
     expect(error?.message).toMatch(/^the migration to tcp:127\.0\.0\.1:\d+ failed/);
